@@ -1,0 +1,134 @@
+//! `vital import FILE...`
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{exit, Context};
+use crate::data::formats::Format;
+use crate::import::{import_file, ConflictPolicy, ImportOptions, ImportReport};
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Files to import (JSON arrays or JSON Lines). Each is imported whole or not at all.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// The files' shape; `auto` tells it from the first record.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub format: FormatArg,
+
+    /// Directory holding the images the records refer to (repeatable).
+    #[arg(long = "images", value_name = "DIR")]
+    pub images: Vec<PathBuf>,
+
+    /// What to do when a sample id is already stored with different content.
+    #[arg(long, value_enum, default_value = "fail")]
+    pub on_conflict: ConflictPolicy,
+
+    /// Print one JSON report per file instead of a summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    Auto,
+    Llava,
+    Candidates,
+    Pairs,
+    Qa,
+    Demos,
+    Scores,
+    Urls,
+}
+
+impl FormatArg {
+    fn format(self) -> Option<Format> {
+        Some(match self {
+            FormatArg::Auto => return None,
+            FormatArg::Llava => Format::Llava,
+            FormatArg::Candidates => Format::Candidates,
+            FormatArg::Pairs => Format::Pairs,
+            FormatArg::Qa => Format::Qa,
+            FormatArg::Demos => Format::Demos,
+            FormatArg::Scores => Format::Scores,
+            FormatArg::Urls => Format::Urls,
+        })
+    }
+}
+
+pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<i32> {
+    let mut ws = ctx.open_workspace()?;
+    let options = ImportOptions {
+        format: args.format.format(),
+        image_dirs: args.images.clone(),
+        on_conflict: args.on_conflict,
+    };
+    let mut failed = 0;
+    for file in &args.files {
+        let bar = ctx.progress_bar(0, &file.display().to_string());
+        let result = import_file(&mut ws, file, &options, &|done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        });
+        bar.finish_and_clear();
+        match result {
+            Ok(report) => print_report(ctx, &report, args.json),
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {e:#}");
+            }
+        }
+    }
+    Ok(match failed {
+        0 => exit::OK,
+        n if n == args.files.len() => exit::FAILURE,
+        _ => exit::PARTIAL,
+    })
+}
+
+fn print_report(ctx: &Context, report: &ImportReport, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(report).expect("reports serialise")
+        );
+        return;
+    }
+    if ctx.quiet {
+        return;
+    }
+    let file = report.file.display();
+    if report.already_imported {
+        println!("{file}: already imported, nothing to do");
+        return;
+    }
+    let format = report.format.map_or("?", |f| f.name());
+    let mut parts = vec![format!("{} records", report.records)];
+    let mut add = |n: usize, what: &str| {
+        if n > 0 {
+            parts.push(format!("{n} {what}"));
+        }
+    };
+    add(report.samples_added, "samples added");
+    add(report.samples_unchanged, "unchanged");
+    add(report.rounds_added, "rounds");
+    add(report.answers_added, "answers");
+    add(report.verdicts_added, "clinician verdicts");
+    add(report.scores_added, "judge scores");
+    add(report.urls_added, "image URLs");
+    println!("{file} ({format}): {}", parts.join(", "));
+    if !report.conflicts.is_empty() {
+        println!(
+            "  {} conflicting record(s) kept as stored:",
+            report.conflicts.len()
+        );
+        for c in report.conflicts.iter().take(10) {
+            println!("    {c}");
+        }
+    }
+    if !report.warning_details.is_empty() {
+        print!("  warnings:\n{}", report.warning_details);
+    }
+}

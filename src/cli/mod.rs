@@ -1,0 +1,117 @@
+//! The command line: raw arguments are resolved once into a [`Context`], each command lives in
+//! its own file, errors are printed once by `main`, and exit codes are documented.
+
+mod demo;
+mod import;
+mod show;
+mod stats;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::store::Workspace;
+
+/// Exit codes scripts can rely on.
+pub mod exit {
+    /// Everything asked for was done.
+    pub const OK: i32 = 0;
+    /// Nothing (or not everything) could be done; the message says why.
+    pub const FAILURE: i32 = 1;
+    /// The command line was wrong (clap's own code).
+    pub const USAGE: i32 = 2;
+    /// Several inputs were given and some of them failed; the others were processed.
+    pub const PARTIAL: i32 = 3;
+}
+
+/// vital: build clinician-aligned biomedical visual instruction data at the terminal.
+#[derive(Debug, Parser)]
+#[command(name = "vital", version, about, long_about = None)]
+pub struct Cli {
+    /// Workspace directory [default: the platform data dir, e.g. ~/.local/share/vital/default]
+    #[arg(short, long, global = true, env = "VITAL_WORKSPACE")]
+    pub workspace: Option<PathBuf>,
+
+    /// Print only errors (no progress bars or summaries).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import data files (LLaVA JSON/JSONL, candidates, clinician pairs, eval Q&A, demos, scores, URL lists).
+    Import(import::ImportArgs),
+    /// Counts of what the workspace holds.
+    Stats(stats::StatsArgs),
+    /// Print one sample (image and Q&A) in a plain shell.
+    Show(show::ShowArgs),
+    /// Open the bundled demo workspace.
+    Demo(demo::DemoArgs),
+}
+
+/// Everything a command needs, resolved once from flags, environment and config files.
+pub struct Context {
+    pub config: Config,
+    pub workspace_dir: PathBuf,
+    /// `-w` was given (or VITAL_WORKSPACE): commands with their own default dir must honour it.
+    pub workspace_given: bool,
+    pub quiet: bool,
+}
+
+impl Context {
+    pub fn open_workspace(&self) -> anyhow::Result<Workspace> {
+        Workspace::open(&self.workspace_dir)
+    }
+
+    pub fn open_existing_workspace(&self) -> anyhow::Result<Workspace> {
+        Workspace::open_existing(&self.workspace_dir)
+    }
+
+    /// A progress bar on stderr, hidden with --quiet or when stderr is not a terminal.
+    pub fn progress_bar(&self, len: u64, message: &str) -> indicatif::ProgressBar {
+        use std::io::IsTerminal;
+        if self.quiet || !std::io::stderr().is_terminal() {
+            return indicatif::ProgressBar::hidden();
+        }
+        let bar = indicatif::ProgressBar::new(len);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg:30!} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_message(message.to_string());
+        bar
+    }
+}
+
+/// Runs the parsed command; returns the process exit code.
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    let loaded = Config::load()?;
+    for unknown in &loaded.unknown_keys {
+        eprintln!("warning: {unknown}");
+    }
+    let config = loaded.config;
+    let workspace_given = cli.workspace.is_some();
+    let workspace_dir = match &cli.workspace {
+        Some(dir) => dir.clone(),
+        None => config.workspace_dir()?,
+    };
+    let ctx = Context {
+        config,
+        workspace_dir,
+        workspace_given,
+        quiet: cli.quiet,
+    };
+    match cli.command {
+        Command::Import(args) => import::run(&ctx, args),
+        Command::Stats(args) => stats::run(&ctx, args),
+        Command::Show(args) => show::run(&ctx, args),
+        Command::Demo(args) => demo::run(&ctx, args),
+    }
+}

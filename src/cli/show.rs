@@ -1,0 +1,145 @@
+//! `vital show ID`: one sample in a plain shell — the image through viuer, then the Q&A with
+//! every reviewer's decisions and the judges' scores.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+
+use clap::Args;
+
+use super::{exit, Context};
+use crate::data::display_text;
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The sample's id (as in its source file).
+    pub id: String,
+    /// Do not print the image even on a terminal.
+    #[arg(long)]
+    pub no_image: bool,
+    /// Image width in terminal columns.
+    #[arg(long, default_value_t = 60)]
+    pub width: u32,
+}
+
+pub fn run(ctx: &Context, args: ShowArgs) -> anyhow::Result<i32> {
+    let ws = ctx.open_existing_workspace()?;
+    let Some(stored) = ws.load_sample_by_ext_id(&args.id)? else {
+        anyhow::bail!("no sample with id `{}` in {}", args.id, ws.dir().display());
+    };
+    let s = &stored.sample;
+    println!(
+        "{}{}",
+        s.id,
+        if s.is_demo { "  [demonstration]" } else { "" }
+    );
+    if let Some(label) = &s.fig_label {
+        println!("label:    {label}");
+    }
+    if !s.domains.is_empty() {
+        println!("domain:   {}", s.domains.join(", "));
+    }
+    if let Some(source) = &stored.source {
+        println!("source:   {source}");
+    }
+    match s.image.as_deref() {
+        None => println!("image:    (none)"),
+        Some(reference) => match ws.resolve_image(reference) {
+            None => println!("image:    {reference} (file not found)"),
+            Some(path) => {
+                println!("image:    {}", path.display());
+                if !args.no_image && std::io::stdout().is_terminal() {
+                    let config = viuer::Config {
+                        width: Some(args.width),
+                        absolute_offset: false,
+                        ..Default::default()
+                    };
+                    let shown = image::open(&path)
+                        .map_err(|e| e.to_string())
+                        .and_then(|img| {
+                            viuer::print(&img, &config)
+                                .map(|_| ())
+                                .map_err(|e| e.to_string())
+                        });
+                    if let Err(e) = shown {
+                        println!("          (cannot display: {e})");
+                    }
+                }
+            }
+        },
+    }
+    println!("\ncaption:  {}", s.caption);
+    for mention in &s.mentions {
+        println!("mention:  {mention}");
+    }
+    let decisions = decisions_by_answer(&ws, stored.key)?;
+    let scores = scores_by_answer(&ws, stored.key)?;
+    for (r, round) in s.rounds.iter().enumerate() {
+        println!("\nQ{}: {}", r + 1, display_text(&round.question));
+        if round.answers.is_empty() {
+            println!("    (unanswered)");
+        }
+        for (a, answer) in round.answers.iter().enumerate() {
+            let id = stored.answer_ids[r][a];
+            let mut marks: Vec<String> = decisions.get(&id).cloned().unwrap_or_default();
+            marks.extend(scores.get(&id).cloned().unwrap_or_default());
+            let marks = if marks.is_empty() {
+                String::new()
+            } else {
+                format!("  [{}]", marks.join(", "))
+            };
+            println!("  Answer {}{marks}: {}", a + 1, display_text(answer));
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// "reviewer ✓" / "reviewer ✗" per answer, from the decisions in force.
+fn decisions_by_answer(
+    ws: &crate::store::Workspace,
+    key: i64,
+) -> anyhow::Result<HashMap<i64, Vec<String>>> {
+    let mut stmt = ws.conn().prepare(
+        "SELECT c.answer_id, r.name, c.kind FROM current_judgments c JOIN reviewers r ON r.id = c.reviewer_id
+         WHERE c.sample_id = ?1 AND c.answer_id IS NOT NULL AND c.kind IN ('accept', 'reject') ORDER BY c.id",
+    )?;
+    let mut out: HashMap<i64, Vec<String>> = HashMap::new();
+    for row in stmt.query_map([key], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })? {
+        let (answer, reviewer, kind) = row?;
+        let mark = if kind == "accept" { "✓" } else { "✗" };
+        out.entry(answer)
+            .or_default()
+            .push(format!("{reviewer} {mark}"));
+    }
+    Ok(out)
+}
+
+/// "judge 7" per answer.
+fn scores_by_answer(
+    ws: &crate::store::Workspace,
+    key: i64,
+) -> anyhow::Result<HashMap<i64, Vec<String>>> {
+    let mut stmt = ws.conn().prepare(
+        "SELECT m.answer_id, m.judge, m.score FROM model_scores m JOIN answers a ON a.id = m.answer_id
+         JOIN rounds r ON r.id = a.round_id WHERE r.sample_id = ?1 ORDER BY m.judge",
+    )?;
+    let mut out: HashMap<i64, Vec<String>> = HashMap::new();
+    for row in stmt.query_map([key], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, f64>(2)?,
+        ))
+    })? {
+        let (answer, judge, score) = row?;
+        out.entry(answer)
+            .or_default()
+            .push(format!("{judge} {score}"));
+    }
+    Ok(out)
+}

@@ -1,0 +1,263 @@
+//! Settings: the repo's `config.toml` is compiled in as the defaults, a user copy overrides any
+//! subset, environment variables override both. Unknown keys are reported, never silently ignored.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+/// The documented defaults; the single source of truth for every setting.
+pub const DEFAULTS: &str = include_str!("../../config.toml");
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    pub workspace: WorkspaceConfig,
+    pub review: ReviewConfig,
+    pub selector: SelectorSettings,
+    pub selection: SelectionConfig,
+    pub llm: LlmConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkspaceConfig {
+    pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewConfig {
+    pub reviewer: String,
+    pub auto_advance: bool,
+    pub shuffle_answers: bool,
+    pub image_protocol: String,
+    pub max_image_side: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SelectorSettings {
+    pub backend: String,
+    pub human_weight: f64,
+    pub loss: String,
+    pub margin: f64,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub validation_fraction: f64,
+    pub seed: u64,
+    pub sample_score: String,
+    pub judge_min_gap: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SelectionConfig {
+    pub top_percent: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LlmConfig {
+    pub endpoint: String,
+    pub model: String,
+    pub api_key_env: String,
+    pub auth: String,
+    pub concurrency: usize,
+    pub requests_per_minute: u32,
+    pub tokens_per_minute: u32,
+    pub max_retries: u32,
+    pub timeout_secs: u64,
+}
+
+/// A loaded configuration plus what was odd about it.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    /// `file: key` for every key the program does not know.
+    pub unknown_keys: Vec<String>,
+    /// The user file that was applied, if any.
+    pub user_file: Option<PathBuf>,
+}
+
+/// Environment variables that override one setting each.
+const ENV_OVERRIDES: &[(&str, &str, &str)] = &[
+    ("VITAL_WORKSPACE", "workspace", "path"),
+    ("VITAL_REVIEWER", "review", "reviewer"),
+    ("VITAL_IMAGE_PROTOCOL", "review", "image_protocol"),
+    ("VITAL_BACKEND", "selector", "backend"),
+    ("VITAL_LLM_ENDPOINT", "llm", "endpoint"),
+    ("VITAL_LLM_MODEL", "llm", "model"),
+];
+
+impl Config {
+    /// The built-in defaults only.
+    pub fn defaults() -> Config {
+        toml::from_str(DEFAULTS).expect("the bundled config.toml is valid")
+    }
+
+    /// Defaults, then the user file (VITAL_CONFIG, else the platform config dir), then env vars.
+    pub fn load() -> anyhow::Result<Loaded> {
+        // VITAL_CONFIG names the user file; set but empty, it means "defaults only".
+        let user_file = match std::env::var_os("VITAL_CONFIG") {
+            Some(p) if p.is_empty() => None,
+            Some(p) => Some(PathBuf::from(p)),
+            None => project_dirs()
+                .map(|d| d.config_dir().join("config.toml"))
+                .filter(|p| p.is_file()),
+        };
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(user_file.as_deref(), &env)
+    }
+
+    /// As [`Config::load`], with the file and environment given (for tests).
+    pub fn load_from(user_file: Option<&Path>, env: &[(String, String)]) -> anyhow::Result<Loaded> {
+        let mut merged: toml::Table =
+            toml::from_str(DEFAULTS).expect("the bundled config.toml is valid");
+        let mut unknown_keys = Vec::new();
+        if let Some(path) = user_file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read config file {}", path.display()))?;
+            let user: toml::Table = toml::from_str(&text)
+                .with_context(|| format!("config file {} is not valid TOML", path.display()))?;
+            // Unknown keys are found against the user's own file, so the message names it.
+            let probe = merge(merged.clone(), user.clone());
+            let _: Config = serde_ignored::deserialize(toml::Value::Table(probe), |key| {
+                unknown_keys.push(format!("{}: unknown key `{key}`", path.display()))
+            })
+            .with_context(|| {
+                format!(
+                    "config file {} has a setting of the wrong type",
+                    path.display()
+                )
+            })?;
+            merged = merge(merged, user);
+        }
+        for (var, section, key) in ENV_OVERRIDES {
+            if let Some((_, value)) = env.iter().find(|(k, _)| k == var) {
+                let table = merged
+                    .entry(section.to_string())
+                    .or_insert_with(|| toml::Value::Table(Default::default()));
+                if let toml::Value::Table(t) = table {
+                    t.insert(key.to_string(), toml::Value::String(value.clone()));
+                }
+            }
+        }
+        let config: Config = toml::Value::Table(merged)
+            .try_into()
+            .context("a setting from the environment has the wrong type")?;
+        Ok(Loaded {
+            config,
+            unknown_keys,
+            user_file: user_file.map(Path::to_path_buf),
+        })
+    }
+
+    /// The workspace directory: the configured path, else `<data dir>/default`.
+    pub fn workspace_dir(&self) -> anyhow::Result<PathBuf> {
+        if !self.workspace.path.trim().is_empty() {
+            return Ok(expand_home(&self.workspace.path));
+        }
+        let dirs =
+            project_dirs().context("cannot find the platform data directory; pass -w DIR")?;
+        Ok(dirs.data_dir().join("default"))
+    }
+
+    /// The reviewer name: configured, else the login name.
+    pub fn reviewer(&self) -> String {
+        let configured = self.review.reviewer.trim();
+        if !configured.is_empty() {
+            return configured.to_string();
+        }
+        std::env::var("USER")
+            .or_else(|_| std::env::var("USERNAME"))
+            .unwrap_or_else(|_| "reviewer".to_string())
+    }
+}
+
+pub fn project_dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("org", "vital", "vital")
+}
+
+fn expand_home(path: &str) -> PathBuf {
+    match (path.strip_prefix("~/"), directories::BaseDirs::new()) {
+        (Some(rest), Some(base)) => base.home_dir().join(rest),
+        _ => PathBuf::from(path),
+    }
+}
+
+/// Deep-merges `over` into `base` (tables merge, other values replace).
+fn merge(mut base: toml::Table, over: toml::Table) -> toml::Table {
+    for (key, value) in over {
+        match (base.remove(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => {
+                base.insert(key, toml::Value::Table(merge(b, o)));
+            }
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+    base
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundled_defaults_parse_and_document_every_setting() {
+        let config = Config::defaults();
+        assert_eq!(config.selector.margin, 1.0);
+        assert_eq!(config.selector.loss, "hinge");
+        // Every key of the struct appears in the file (no serde defaults hide an undocumented one).
+        let table: toml::Table = toml::from_str(DEFAULTS).unwrap();
+        let round_trip: toml::Table = toml::from_str(&toml::to_string(&config).unwrap()).unwrap();
+        for (section, values) in round_trip {
+            let documented = table[&section].as_table().unwrap();
+            for key in values.as_table().unwrap().keys() {
+                assert!(
+                    documented.contains_key(key),
+                    "{section}.{key} is not in config.toml"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn user_file_overrides_partly_and_unknown_keys_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        std::fs::write(
+            &file,
+            "[selector]\nhuman_weight = 10\nepocs = 3\n[colour]\nx = 1\n",
+        )
+        .unwrap();
+        let loaded = Config::load_from(Some(&file), &[]).unwrap();
+        assert_eq!(loaded.config.selector.human_weight, 10.0);
+        assert_eq!(
+            loaded.config.selector.epochs, 6,
+            "untouched settings keep their default"
+        );
+        assert_eq!(loaded.unknown_keys.len(), 2, "{:?}", loaded.unknown_keys);
+        assert!(loaded
+            .unknown_keys
+            .iter()
+            .any(|k| k.contains("selector.epocs")));
+        assert!(loaded.unknown_keys[0].contains("config.toml"));
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        std::fs::write(&file, "[review]\nreviewer = \"file\"\n").unwrap();
+        let env = vec![("VITAL_REVIEWER".to_string(), "env".to_string())];
+        let loaded = Config::load_from(Some(&file), &env).unwrap();
+        assert_eq!(loaded.config.reviewer(), "env");
+    }
+
+    #[test]
+    fn wrong_type_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("mine.toml");
+        std::fs::write(&file, "[selector]\nepochs = \"many\"\n").unwrap();
+        let err = format!("{:#}", Config::load_from(Some(&file), &[]).unwrap_err());
+        assert!(err.contains("mine.toml"), "{err}");
+    }
+}

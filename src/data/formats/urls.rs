@@ -1,0 +1,28 @@
+//! Image URL lists (`PMC_image_urls.jsonl`, LLaVA-Med's `llava_med_image_urls.jsonl`):
+//! `{"pair_id": "…", "pmc_tar_url" | "url": "…", "im_path"?: "…"}`.
+
+use serde_json::Value;
+
+use super::{id_text, RecordParser};
+use crate::data::fields::Fields;
+use crate::data::json_stream::RecordLoc;
+use crate::data::warnings::Warnings;
+use crate::data::{ImageUrlRecord, Record};
+
+pub struct UrlsParser;
+
+impl RecordParser for UrlsParser {
+    fn parse(
+        &mut self,
+        value: &Value,
+        loc: RecordLoc,
+        warnings: &mut Warnings,
+    ) -> anyhow::Result<Vec<Record>> {
+        let fields = Fields::new(value, loc)?;
+        let url = fields.required_text(&["url", "pmc_tar_url", "image_url"], warnings)?;
+        let key = id_text(&fields, &["pair_id", "id", "image", "img"])
+            .ok_or_else(|| anyhow::anyhow!("{loc}: missing field `pair_id`"))?;
+        let member = fields.text(&["im_path", "member", "path"], warnings);
+        Ok(vec![Record::ImageUrl(ImageUrlRecord { key, url, member })])
+    }
+}

@@ -1,0 +1,125 @@
+//! The data model and the file formats the method uses. Knows nothing of the store or the UI.
+
+pub mod detect;
+pub mod fields;
+pub mod formats;
+pub mod json_stream;
+pub mod warnings;
+
+use serde::{Deserialize, Serialize};
+
+/// A figure with its multi-round Q&A: the unit a clinician reviews.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Sample {
+    /// The id from the source file (namespaced for shapes without one, e.g. `demo-7`, `pair-…`).
+    pub id: String,
+    /// Image reference as written in the data (file name, relative path or URL).
+    pub image: Option<String>,
+    pub caption: String,
+    /// Inline mentions of the figure from the paper text, one sentence each.
+    pub mentions: Vec<String>,
+    pub fig_label: Option<String>,
+    /// Domain tags, e.g. `ct_scan`, `mri`, `chest_xray`, `histology`, `gross`.
+    pub domains: Vec<String>,
+    pub rounds: Vec<Round>,
+    /// Marked as a clinician-selected demonstration for the generator.
+    pub is_demo: bool,
+}
+
+/// One question with its candidate answers. No answers means the question was left unanswered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Round {
+    pub question: String,
+    pub answers: Vec<String>,
+}
+
+impl Sample {
+    /// Stable hash of the content, used to tell a re-import (same content) from a conflict.
+    pub fn content_hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let json = serde_json::to_vec(self).expect("a Sample always serialises");
+        hex::encode(&Sha256::digest(&json)[..16])
+    }
+
+    /// The key that groups samples of the same figure (train/validation splits are by figure).
+    pub fn figure_key(&self) -> &str {
+        self.image.as_deref().unwrap_or(&self.id)
+    }
+}
+
+/// A clinician's acceptable / not acceptable mark carried by the data itself (clinician pair files).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportedVerdict {
+    /// 0-based round index inside the sample.
+    pub round: usize,
+    /// 0-based answer index inside the round.
+    pub answer: usize,
+    pub accepted: bool,
+}
+
+/// A judge LLM's 0–10 score for one answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreRecord {
+    pub sample_id: String,
+    /// 1-based, as shown on screen.
+    pub round: usize,
+    /// 1-based, as shown on screen ("Answer 1").
+    pub answer: usize,
+    pub score: f64,
+    pub judge: String,
+}
+
+/// Where the image of a figure can be downloaded from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageUrlRecord {
+    /// The figure's key (pair id or image file name).
+    pub key: String,
+    pub url: String,
+    /// Path of the figure inside a `.tar.gz` package, when the URL points at one.
+    pub member: Option<String>,
+}
+
+/// One parsed record of any supported shape.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Sample {
+        sample: Sample,
+        verdicts: Vec<ImportedVerdict>,
+    },
+    Score(ScoreRecord),
+    ImageUrl(ImageUrlRecord),
+}
+
+/// Strips the `<image>` placeholder LLaVA puts in the first question; the stored text keeps it for export.
+pub fn display_text(text: &str) -> String {
+    text.replace("<image>\n", "")
+        .replace("\n<image>", "")
+        .replace("<image>", "")
+        .trim()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_text_hides_image_token_wherever_it_is() {
+        assert_eq!(display_text("<image>\nWhat is shown?"), "What is shown?");
+        assert_eq!(display_text("What is shown?\n<image>"), "What is shown?");
+        assert_eq!(display_text("A <image> B"), "A  B");
+    }
+
+    #[test]
+    fn content_hash_changes_with_content() {
+        let a = Sample {
+            id: "x".into(),
+            caption: "c".into(),
+            ..Default::default()
+        };
+        let mut b = a.clone();
+        assert_eq!(a.content_hash(), b.content_hash());
+        b.caption.push('!');
+        assert_ne!(a.content_hash(), b.content_hash());
+    }
+}

@@ -1,0 +1,237 @@
+//! `vital import`: reads a file of any supported shape into the workspace, streaming, in one
+//! transaction per file, so a broken file imports nothing and nothing stored is half-written.
+
+mod apply;
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use rusqlite::OptionalExtension;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::data::detect::detect;
+use crate::data::formats::{Format, RecordParser};
+use crate::data::json_stream::{JsonSource, StreamError};
+use crate::data::warnings::Warnings;
+use crate::store::{Workspace, NOW};
+
+/// What to do when a sample id is already stored with different content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConflictPolicy {
+    /// Import nothing from the file and list the conflicts.
+    #[default]
+    Fail,
+    /// Keep the stored version, import the rest, and list the conflicts.
+    Skip,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// Force a shape instead of detecting it from the first record.
+    pub format: Option<Format>,
+    /// Directories holding the images the records refer to.
+    pub image_dirs: Vec<PathBuf>,
+    pub on_conflict: ConflictPolicy,
+}
+
+/// What one file contributed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImportReport {
+    pub file: PathBuf,
+    pub format: Option<Format>,
+    /// The same bytes were imported before: nothing was done.
+    pub already_imported: bool,
+    pub records: usize,
+    pub samples_added: usize,
+    pub samples_unchanged: usize,
+    pub rounds_added: usize,
+    pub answers_added: usize,
+    pub verdicts_added: usize,
+    pub scores_added: usize,
+    pub urls_added: usize,
+    pub conflicts: Vec<String>,
+    pub warnings: std::collections::BTreeMap<String, usize>,
+    #[serde(skip)]
+    pub warning_details: Warnings,
+}
+
+/// Progress callback: bytes of the file processed so far, out of `total` (hashing, then parsing,
+/// so the total is twice the file size).
+pub type Progress<'a> = &'a dyn Fn(u64, u64);
+
+/// Reads `path` into the workspace. On any error the workspace is left exactly as it was.
+pub fn import_file(
+    ws: &mut Workspace,
+    path: &Path,
+    options: &ImportOptions,
+    progress: Progress,
+) -> anyhow::Result<ImportReport> {
+    let shown = path.display().to_string();
+    import_inner(ws, path, options, progress).with_context(|| format!("{shown}: nothing imported"))
+}
+
+fn import_inner(
+    ws: &mut Workspace,
+    path: &Path,
+    options: &ImportOptions,
+    progress: Progress,
+) -> anyhow::Result<ImportReport> {
+    let size = std::fs::metadata(path)
+        .with_context(|| "cannot read the file")?
+        .len();
+    let total = size * 2;
+    let sha256 = hash_file(path, &|done| progress(done, total))?;
+    let mut report = ImportReport {
+        file: path.to_path_buf(),
+        ..Default::default()
+    };
+    let known: Option<String> = ws
+        .conn()
+        .query_row(
+            "SELECT format FROM sources WHERE sha256 = ?1",
+            [&sha256],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(format) = known {
+        report.already_imported = true;
+        report.format = clap::ValueEnum::from_str(&format, true).ok();
+        progress(total, total);
+        return Ok(report);
+    }
+    for dir in &options.image_dirs {
+        ws.add_image_dir(dir)?;
+    }
+    let file = File::open(path).with_context(|| "cannot open the file")?;
+    let counting = CountingReader {
+        inner: file,
+        done: 0,
+        report: &|done| progress(size + done, total),
+    };
+    let source = JsonSource::new(counting)?;
+    let mut warnings = Warnings::default();
+    if source.had_bom {
+        warnings.add("byte-order mark skipped", "start of file");
+    }
+
+    let tx = ws.conn_mut().transaction()?;
+    tx.execute(
+        &format!("INSERT INTO sources (path, sha256, format, records, imported_at) VALUES (?1, ?2, '', 0, {NOW})"),
+        rusqlite::params![path_text(path), sha256],
+    )?;
+    let source_id = tx.last_insert_rowid();
+    let image_base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut applier = apply::Applier::new(&tx, source_id, image_base, options.on_conflict)?;
+    let mut parser: Option<Box<dyn RecordParser>> = options.format.map(Format::parser);
+    let mut format = options.format;
+
+    let records = source
+        .for_each(|loc, value| {
+            if parser.is_none() {
+                let found = detect(&value).ok_or_else(|| {
+                    let keys = value
+                        .as_object()
+                        .map(|o| o.keys().cloned().collect::<Vec<_>>().join(", "))
+                        .unwrap_or_else(|| crate::data::fields::type_name(&value).to_string());
+                    anyhow::anyhow!(
+                        "{loc}: cannot tell the file's format from its first record (keys: {keys}); pass --format"
+                    )
+                })?;
+                format = Some(found);
+                parser = Some(found.parser());
+            }
+            let parsed = parser.as_mut().expect("set above").parse(&value, loc, &mut warnings)?;
+            applier.apply_all(parsed, loc, &mut warnings)
+        })
+        .map_err(|e| match e {
+            StreamError::Handler(e) => e,
+            other => anyhow::Error::new(other),
+        })?;
+    if let Some(parser) = parser.as_mut() {
+        let rest = parser.finish(&mut warnings)?;
+        let end = crate::data::json_stream::RecordLoc {
+            index: records,
+            line: 0,
+        };
+        applier.apply_all(rest, end, &mut warnings)?;
+    }
+    let counts = applier.finish(&mut warnings)?;
+    let Some(format) = format else {
+        anyhow::bail!("the file holds no records");
+    };
+    if !counts.conflicts.is_empty() && options.on_conflict == ConflictPolicy::Fail {
+        let shown: Vec<_> = counts.conflicts.iter().take(10).cloned().collect();
+        anyhow::bail!(
+            "{} record(s) conflict with stored samples (same id, different content):\n  {}\n(use --on-conflict skip to keep the stored versions and import the rest)",
+            counts.conflicts.len(),
+            shown.join("\n  ")
+        );
+    }
+    tx.execute(
+        "UPDATE sources SET format = ?1, records = ?2 WHERE id = ?3",
+        rusqlite::params![format.name(), records as i64, source_id],
+    )?;
+    tx.commit()?;
+
+    report.format = Some(format);
+    report.records = records;
+    report.samples_added = counts.samples_added;
+    report.samples_unchanged = counts.samples_unchanged;
+    report.rounds_added = counts.rounds_added;
+    report.answers_added = counts.answers_added;
+    report.verdicts_added = counts.verdicts_added;
+    report.scores_added = counts.scores_added;
+    report.urls_added = counts.urls_added;
+    report.conflicts = counts.conflicts;
+    report.warnings = warnings.counts();
+    report.warning_details = warnings;
+    Ok(report)
+}
+
+fn path_text(path: &Path) -> String {
+    std::fs::canonicalize(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn hash_file(path: &Path, progress: &dyn Fn(u64)) -> anyhow::Result<String> {
+    let mut reader =
+        BufReader::with_capacity(1 << 20, File::open(path).context("cannot open the file")?);
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut done = 0u64;
+    loop {
+        let n = reader.read(&mut buf).context("cannot read the file")?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        done += n as u64;
+        progress(done);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Reports bytes read every 256 KiB, for the progress bar.
+struct CountingReader<'a, R> {
+    inner: R,
+    done: u64,
+    report: &'a dyn Fn(u64),
+}
+
+impl<R: Read> Read for CountingReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let before = self.done >> 18;
+        self.done += n as u64;
+        if self.done >> 18 != before || n == 0 {
+            (self.report)(self.done);
+        }
+        Ok(n)
+    }
+}

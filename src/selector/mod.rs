@@ -1,0 +1,62 @@
+//! The selector: a burn model that learns clinician and judge preferences over
+//! (figure, question, answer) triples and scores every answer.
+//!
+//! This module knows nothing of the store or the UI: callers hand it
+//! [`AnswerInput`]s and [`PreferencePair`]s and get scores and metrics back.
+
+use std::path::PathBuf;
+
+/// One candidate answer with everything the featurizer may look at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnswerInput {
+    /// Stable id of the answer (the store's answer row id).
+    pub answer_id: i64,
+    /// The figure this answer is about; train/validation splits are by figure.
+    pub figure_key: String,
+    pub caption: String,
+    pub mentions: Vec<String>,
+    pub question: String,
+    pub answer: String,
+    /// 0-based position of the round inside its sample.
+    pub round_position: usize,
+    /// Resolved image file, when one exists on disk.
+    pub image_path: Option<PathBuf>,
+}
+
+/// Where a training pair came from; clinician pairs are weighted by the mixture weight w.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PairSource {
+    Human,
+    Judge,
+}
+
+/// `winner` should score higher than `loser`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreferencePair {
+    pub winner: i64,
+    pub loser: i64,
+    pub source: PairSource,
+}
+
+pub mod embeddings;
+pub mod features;
+pub mod image_stats;
+pub mod metrics;
+pub mod model;
+mod rng;
+mod text;
+
+pub use features::{
+    featurize_batch, FeatureBatch, FeatureLayout, FeatureRow, Featurizer, HashedFeaturizer,
+    HashedFeaturizerConfig,
+};
+pub use metrics::Metrics;
+pub mod backend;
+pub mod synthetic;
+pub mod train;
+pub mod trained;
+
+pub use backend::{train_on, BackendKind};
+pub use embeddings::EmbeddingTable;
+pub use train::{train, Cancelled, PairLoss, TrainConfig, TrainData, TrainProgress};
+pub use trained::TrainedSelector;

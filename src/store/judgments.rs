@@ -1,0 +1,307 @@
+//! Clinician decisions as an append-only event log. Nothing is updated or deleted: a later event
+//! in the same slot supersedes an earlier one and an `undo` event withdraws one, so undo is
+//! unlimited and every past decision stays on record.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{Workspace, NOW};
+
+/// What a decision says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DecisionKind {
+    /// The answer is acceptable (✓).
+    Accept,
+    /// The answer is not acceptable (✗).
+    Reject,
+    /// One answer of the round is preferred; `value` holds its answer id.
+    Prefer,
+    /// The round's answers are equally good.
+    Tie,
+    /// The round is rated 1–5; `value` holds the rating.
+    Rate,
+    /// The sample is flagged (`value` "1") or unflagged ("0").
+    Flag,
+    /// A free-text note on the sample.
+    Note,
+    /// The sample is (`value` "1") or is not ("0") a demonstration for the generator.
+    Demo,
+}
+
+impl DecisionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecisionKind::Accept => "accept",
+            DecisionKind::Reject => "reject",
+            DecisionKind::Prefer => "prefer",
+            DecisionKind::Tie => "tie",
+            DecisionKind::Rate => "rate",
+            DecisionKind::Flag => "flag",
+            DecisionKind::Note => "note",
+            DecisionKind::Demo => "demo",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "accept" => DecisionKind::Accept,
+            "reject" => DecisionKind::Reject,
+            "prefer" => DecisionKind::Prefer,
+            "tie" => DecisionKind::Tie,
+            "rate" => DecisionKind::Rate,
+            "flag" => DecisionKind::Flag,
+            "note" => DecisionKind::Note,
+            "demo" => DecisionKind::Demo,
+            _ => return None,
+        })
+    }
+
+    /// The slot a decision occupies: a later decision in the same slot replaces it.
+    fn slot(self, sample: i64, round: Option<i64>, answer: Option<i64>) -> anyhow::Result<String> {
+        let need = |id: Option<i64>, what: &str| {
+            id.ok_or_else(|| anyhow::anyhow!("a {} decision needs {what}", self.as_str()))
+        };
+        Ok(match self {
+            DecisionKind::Accept | DecisionKind::Reject => {
+                format!("verdict:{}", need(answer, "an answer")?)
+            }
+            DecisionKind::Prefer | DecisionKind::Tie => {
+                format!("preference:{}", need(round, "a round")?)
+            }
+            DecisionKind::Rate => format!("rating:{}", need(round, "a round")?),
+            DecisionKind::Flag => format!("flag:{sample}"),
+            DecisionKind::Note => format!("note:{sample}"),
+            DecisionKind::Demo => format!("demo:{sample}"),
+        })
+    }
+}
+
+/// A decision to append.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJudgment {
+    pub sample_key: i64,
+    pub round_id: Option<i64>,
+    pub answer_id: Option<i64>,
+    pub kind: DecisionKind,
+    pub value: Option<String>,
+    /// Answer ids in the order they were shown, so position bias can be measured.
+    pub shown_order: Option<Vec<i64>>,
+}
+
+/// A decision in force (latest effective event of its slot).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CurrentDecision {
+    pub event_id: i64,
+    pub sample_key: i64,
+    pub round_id: Option<i64>,
+    pub answer_id: Option<i64>,
+    pub kind: DecisionKind,
+    pub value: Option<String>,
+}
+
+/// The reviewer's row id, creating the reviewer on first use.
+pub fn reviewer_id(conn: &Connection, name: &str) -> anyhow::Result<i64> {
+    let name = name.trim();
+    anyhow::ensure!(!name.is_empty(), "the reviewer name is empty");
+    conn.prepare_cached(&format!(
+        "INSERT INTO reviewers (name, created_at) VALUES (?1, {NOW}) ON CONFLICT(name) DO NOTHING"
+    ))?
+    .execute([name])?;
+    Ok(conn
+        .prepare_cached("SELECT id FROM reviewers WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))?)
+}
+
+/// Appends one decision; returns its event id.
+pub fn append(conn: &Connection, reviewer: i64, j: &NewJudgment) -> anyhow::Result<i64> {
+    let slot = j.kind.slot(j.sample_key, j.round_id, j.answer_id)?;
+    let shown = j
+        .shown_order
+        .as_ref()
+        .map(|o| serde_json::to_string(o).expect("ids serialise"));
+    conn.prepare_cached(&format!(
+        "INSERT INTO judgments (reviewer_id, sample_id, round_id, answer_id, kind, value, slot, shown_order, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, {NOW})"
+    ))?
+    .execute(params![
+        reviewer,
+        j.sample_key,
+        j.round_id,
+        j.answer_id,
+        j.kind.as_str(),
+        j.value,
+        slot,
+        shown
+    ])?;
+    Ok(conn.last_insert_rowid())
+}
+
+impl Workspace {
+    /// Commits one decision by `reviewer` (durably, before returning).
+    pub fn record(&self, reviewer: &str, j: &NewJudgment) -> anyhow::Result<i64> {
+        let reviewer = reviewer_id(&self.conn, reviewer)?;
+        append(&self.conn, reviewer, j)
+    }
+
+    /// Withdraws the reviewer's latest decision still in effect; returns the sample it was about.
+    pub fn undo_last(&self, reviewer: &str) -> anyhow::Result<Option<i64>> {
+        let reviewer = reviewer_id(&self.conn, reviewer)?;
+        let last: Option<(i64, i64)> = self
+            .conn
+            .prepare_cached(
+                "SELECT id, sample_id FROM effective_judgments WHERE reviewer_id = ?1 ORDER BY id DESC LIMIT 1",
+            )?
+            .query_row([reviewer], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let Some((event, sample)) = last else {
+            return Ok(None);
+        };
+        self.conn
+            .prepare_cached(&format!(
+                "INSERT INTO judgments (reviewer_id, sample_id, kind, slot, undoes, created_at)
+                 VALUES (?1, ?2, 'undo', 'undo', ?3, {NOW})"
+            ))?
+            .execute(params![reviewer, sample, event])?;
+        Ok(Some(sample))
+    }
+
+    /// The reviewer's decisions in force on one sample.
+    pub fn current_decisions(
+        &self,
+        reviewer: &str,
+        sample_key: i64,
+    ) -> anyhow::Result<Vec<CurrentDecision>> {
+        let reviewer = reviewer_id(&self.conn, reviewer)?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, sample_id, round_id, answer_id, kind, value FROM current_judgments
+             WHERE reviewer_id = ?1 AND sample_id = ?2 ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![reviewer, sample_key], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get::<_, String>(4)?,
+                r.get(5)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (event_id, sample_key, round_id, answer_id, kind, value) = row?;
+            let Some(kind) = DecisionKind::parse(&kind) else {
+                continue;
+            };
+            out.push(CurrentDecision {
+                event_id,
+                sample_key,
+                round_id,
+                answer_id,
+                kind,
+                value,
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{Round, Sample};
+    use crate::store::samples::{insert_sample, InsertOutcome};
+
+    fn workspace_with_sample() -> (tempfile::TempDir, Workspace, crate::store::StoredSample) {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::open(dir.path()).unwrap();
+        let s = Sample {
+            id: "s".into(),
+            rounds: vec![Round {
+                question: "q".into(),
+                answers: vec!["a1".into(), "a2".into()],
+            }],
+            ..Default::default()
+        };
+        let InsertOutcome::Inserted(key) = insert_sample(ws.conn(), &s, None).unwrap() else {
+            panic!()
+        };
+        let stored = ws.load_sample(key).unwrap().unwrap();
+        (dir, ws, stored)
+    }
+
+    fn verdict(s: &crate::store::StoredSample, answer: usize, kind: DecisionKind) -> NewJudgment {
+        NewJudgment {
+            sample_key: s.key,
+            round_id: Some(s.round_ids[0]),
+            answer_id: Some(s.answer_ids[0][answer]),
+            kind,
+            value: None,
+            shown_order: Some(vec![s.answer_ids[0][1], s.answer_ids[0][0]]),
+        }
+    }
+
+    #[test]
+    fn later_decision_in_a_slot_wins_and_undo_restores_the_earlier_one() {
+        let (_dir, ws, s) = workspace_with_sample();
+        ws.record("ana", &verdict(&s, 0, DecisionKind::Accept))
+            .unwrap();
+        ws.record("ana", &verdict(&s, 0, DecisionKind::Reject))
+            .unwrap();
+        ws.record("ana", &verdict(&s, 1, DecisionKind::Accept))
+            .unwrap();
+        let kinds = |ws: &Workspace| {
+            ws.current_decisions("ana", s.key)
+                .unwrap()
+                .into_iter()
+                .map(|d| (d.answer_id, d.kind))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            kinds(&ws),
+            vec![
+                (Some(s.answer_ids[0][0]), DecisionKind::Reject),
+                (Some(s.answer_ids[0][1]), DecisionKind::Accept)
+            ]
+        );
+        assert_eq!(ws.undo_last("ana").unwrap(), Some(s.key));
+        assert_eq!(ws.undo_last("ana").unwrap(), Some(s.key));
+        assert_eq!(
+            kinds(&ws),
+            vec![(Some(s.answer_ids[0][0]), DecisionKind::Accept)]
+        );
+        assert_eq!(ws.undo_last("ana").unwrap(), Some(s.key));
+        assert!(kinds(&ws).is_empty());
+        assert_eq!(ws.undo_last("ana").unwrap(), None, "nothing left to undo");
+        let events: i64 = ws
+            .conn()
+            .query_row("SELECT count(*) FROM judgments", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(events, 6, "every event is kept");
+    }
+
+    #[test]
+    fn reviewers_see_only_their_own_decisions() {
+        let (_dir, ws, s) = workspace_with_sample();
+        ws.record("ana", &verdict(&s, 0, DecisionKind::Accept))
+            .unwrap();
+        ws.record("ben", &verdict(&s, 0, DecisionKind::Reject))
+            .unwrap();
+        assert_eq!(
+            ws.current_decisions("ana", s.key).unwrap()[0].kind,
+            DecisionKind::Accept
+        );
+        assert_eq!(
+            ws.current_decisions("ben", s.key).unwrap()[0].kind,
+            DecisionKind::Reject
+        );
+        ws.undo_last("ben").unwrap();
+        assert_eq!(ws.current_decisions("ana", s.key).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_verdict_without_an_answer_is_refused() {
+        let (_dir, ws, s) = workspace_with_sample();
+        let mut j = verdict(&s, 0, DecisionKind::Accept);
+        j.answer_id = None;
+        assert!(ws.record("ana", &j).is_err());
+    }
+}

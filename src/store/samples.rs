@@ -1,0 +1,246 @@
+//! Samples with their rounds and answers: insertion (with conflict detection) and loading.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::Workspace;
+use crate::data::{Round, Sample};
+
+/// What happened to a sample offered to the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// New sample; its row id.
+    Inserted(i64),
+    /// Already stored with identical content; nothing written.
+    Unchanged(i64),
+    /// Already stored with different content; nothing written.
+    Conflict { key: i64 },
+}
+
+/// A sample as stored, with the row ids of its rounds and answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSample {
+    pub key: i64,
+    pub sample: Sample,
+    pub round_ids: Vec<i64>,
+    /// `answer_ids[r][a]` is the id of answer `a` of round `r`.
+    pub answer_ids: Vec<Vec<i64>>,
+    pub source: Option<String>,
+}
+
+/// Inserts `sample` unless a sample with its id exists (unchanged or conflict).
+pub fn insert_sample(
+    conn: &Connection,
+    sample: &Sample,
+    source_id: Option<i64>,
+) -> rusqlite::Result<InsertOutcome> {
+    let hash = sample.content_hash();
+    let existing: Option<(i64, String)> = conn
+        .prepare_cached("SELECT id, content_hash FROM samples WHERE ext_id = ?1")?
+        .query_row([&sample.id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    if let Some((key, stored_hash)) = existing {
+        return Ok(if stored_hash == hash {
+            InsertOutcome::Unchanged(key)
+        } else {
+            InsertOutcome::Conflict { key }
+        });
+    }
+    conn.prepare_cached(
+        "INSERT INTO samples (ext_id, image, caption, mentions, fig_label, domains, is_demo, content_hash, source_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        sample.id,
+        sample.image,
+        sample.caption,
+        serde_json::to_string(&sample.mentions).expect("strings serialise"),
+        sample.fig_label,
+        serde_json::to_string(&sample.domains).expect("strings serialise"),
+        sample.is_demo,
+        hash,
+        source_id,
+    ])?;
+    let key = conn.last_insert_rowid();
+    let mut insert_round = conn
+        .prepare_cached("INSERT INTO rounds (sample_id, position, question) VALUES (?1, ?2, ?3)")?;
+    let mut insert_answer =
+        conn.prepare_cached("INSERT INTO answers (round_id, position, text) VALUES (?1, ?2, ?3)")?;
+    for (position, round) in sample.rounds.iter().enumerate() {
+        insert_round.execute(params![key, position as i64, round.question])?;
+        let round_id = conn.last_insert_rowid();
+        for (a, text) in round.answers.iter().enumerate() {
+            insert_answer.execute(params![round_id, a as i64, text])?;
+        }
+    }
+    Ok(InsertOutcome::Inserted(key))
+}
+
+impl Workspace {
+    /// Loads one sample by its row id.
+    pub fn load_sample(&self, key: i64) -> anyhow::Result<Option<StoredSample>> {
+        load(
+            &self.conn,
+            "s.id = ?1",
+            rusqlite::types::Value::Integer(key),
+        )
+    }
+
+    /// Loads one sample by the id it had in its source file.
+    pub fn load_sample_by_ext_id(&self, ext_id: &str) -> anyhow::Result<Option<StoredSample>> {
+        load(
+            &self.conn,
+            "s.ext_id = ?1",
+            rusqlite::types::Value::Text(ext_id.to_string()),
+        )
+    }
+
+    /// Row ids of all samples in import order.
+    pub fn sample_keys(&self) -> anyhow::Result<Vec<i64>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id FROM samples ORDER BY id")?;
+        let keys = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(keys)
+    }
+}
+
+fn load(
+    conn: &Connection,
+    filter: &str,
+    arg: rusqlite::types::Value,
+) -> anyhow::Result<Option<StoredSample>> {
+    let sql = format!(
+        "SELECT s.id, s.ext_id, s.image, s.caption, s.mentions, s.fig_label, s.domains, s.is_demo, src.path
+         FROM samples s LEFT JOIN sources src ON src.id = s.source_id WHERE {filter}"
+    );
+    let row = conn
+        .prepare_cached(&sql)?
+        .query_row([arg], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                Sample {
+                    id: r.get(1)?,
+                    image: r.get(2)?,
+                    caption: r.get(3)?,
+                    mentions: parse_list(r.get::<_, String>(4)?),
+                    fig_label: r.get(5)?,
+                    domains: parse_list(r.get::<_, String>(6)?),
+                    rounds: Vec::new(),
+                    is_demo: r.get(7)?,
+                },
+                r.get::<_, Option<String>>(8)?,
+            ))
+        })
+        .optional()?;
+    let Some((key, mut sample, source)) = row else {
+        return Ok(None);
+    };
+    let mut round_ids = Vec::new();
+    let mut answer_ids: Vec<Vec<i64>> = Vec::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT r.id, r.question, a.id, a.text FROM rounds r LEFT JOIN answers a ON a.round_id = r.id
+         WHERE r.sample_id = ?1 ORDER BY r.position, a.position",
+    )?;
+    let mut rows = stmt.query([key])?;
+    while let Some(row) = rows.next()? {
+        let round_id: i64 = row.get(0)?;
+        if round_ids.last() != Some(&round_id) {
+            round_ids.push(round_id);
+            answer_ids.push(Vec::new());
+            sample.rounds.push(Round {
+                question: row.get(1)?,
+                answers: Vec::new(),
+            });
+        }
+        if let Some(answer_id) = row.get::<_, Option<i64>>(2)? {
+            answer_ids.last_mut().expect("pushed above").push(answer_id);
+            sample
+                .rounds
+                .last_mut()
+                .expect("pushed above")
+                .answers
+                .push(row.get(3)?);
+        }
+    }
+    Ok(Some(StoredSample {
+        key,
+        sample,
+        round_ids,
+        answer_ids,
+        source,
+    }))
+}
+
+fn parse_list(json: String) -> Vec<String> {
+    serde_json::from_str(&json).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(id: &str) -> Sample {
+        Sample {
+            id: id.into(),
+            image: Some("fig.png".into()),
+            caption: "Axial CT of the chest.".into(),
+            mentions: vec!["As seen in Figure 1.".into()],
+            fig_label: Some("Figure 1".into()),
+            domains: vec!["ct_scan".into()],
+            rounds: vec![
+                Round {
+                    question: "What modality?".into(),
+                    answers: vec!["CT.".into(), "MRI.".into()],
+                },
+                Round {
+                    question: "Unanswered?".into(),
+                    answers: vec![],
+                },
+            ],
+            is_demo: false,
+        }
+    }
+
+    #[test]
+    fn insert_then_load_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::open(dir.path()).unwrap();
+        let s = sample("a");
+        let InsertOutcome::Inserted(key) = insert_sample(ws.conn(), &s, None).unwrap() else {
+            panic!("expected insert")
+        };
+        let stored = ws.load_sample(key).unwrap().unwrap();
+        assert_eq!(stored.sample, s);
+        assert_eq!(stored.answer_ids[0].len(), 2);
+        assert!(stored.answer_ids[1].is_empty());
+        assert_eq!(ws.load_sample_by_ext_id("a").unwrap().unwrap().key, key);
+        assert!(ws.load_sample_by_ext_id("zzz").unwrap().is_none());
+    }
+
+    #[test]
+    fn same_content_is_unchanged_and_different_content_conflicts() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::open(dir.path()).unwrap();
+        let s = sample("a");
+        let InsertOutcome::Inserted(key) = insert_sample(ws.conn(), &s, None).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            insert_sample(ws.conn(), &s, None).unwrap(),
+            InsertOutcome::Unchanged(key)
+        );
+        let mut changed = s.clone();
+        changed.rounds[0].answers[1] = "Ultrasound.".into();
+        assert_eq!(
+            insert_sample(ws.conn(), &changed, None).unwrap(),
+            InsertOutcome::Conflict { key }
+        );
+        assert_eq!(
+            ws.load_sample(key).unwrap().unwrap().sample,
+            s,
+            "stored sample untouched"
+        );
+    }
+}

@@ -1,0 +1,126 @@
+//! The workspace schema, as an ordered list of migrations. `PRAGMA user_version` records how many
+//! have run; each runs in its own transaction, so an interrupted upgrade leaves the old version.
+
+/// Migration `i` brings the schema from version `i` to `i + 1`. Never edit a released one: append.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: samples, rounds, answers, judgments, scores.
+    r#"
+    CREATE TABLE sources (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL,
+        sha256 TEXT NOT NULL UNIQUE,
+        format TEXT NOT NULL,
+        records INTEGER NOT NULL,
+        imported_at TEXT NOT NULL
+    );
+    CREATE TABLE image_dirs (
+        path TEXT PRIMARY KEY
+    );
+    CREATE TABLE samples (
+        id INTEGER PRIMARY KEY,
+        ext_id TEXT NOT NULL UNIQUE,
+        image TEXT,
+        caption TEXT NOT NULL,
+        mentions TEXT NOT NULL,          -- JSON array of strings
+        fig_label TEXT,
+        domains TEXT NOT NULL,           -- JSON array of strings
+        is_demo INTEGER NOT NULL DEFAULT 0,
+        content_hash TEXT NOT NULL,
+        source_id INTEGER REFERENCES sources(id)
+    );
+    CREATE TABLE rounds (
+        id INTEGER PRIMARY KEY,
+        sample_id INTEGER NOT NULL REFERENCES samples(id),
+        position INTEGER NOT NULL,       -- 0-based
+        question TEXT NOT NULL,
+        UNIQUE (sample_id, position)
+    );
+    CREATE TABLE answers (
+        id INTEGER PRIMARY KEY,
+        round_id INTEGER NOT NULL REFERENCES rounds(id),
+        position INTEGER NOT NULL,       -- 0-based; "Answer 1" is position 0
+        text TEXT NOT NULL,
+        UNIQUE (round_id, position)
+    );
+    CREATE TABLE reviewers (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL
+    );
+    -- Append-only event log. A decision is never updated: a later event in the same slot replaces
+    -- it, and an `undo` event (undoes = the undone event's id) withdraws one.
+    CREATE TABLE judgments (
+        id INTEGER PRIMARY KEY,
+        reviewer_id INTEGER NOT NULL REFERENCES reviewers(id),
+        sample_id INTEGER NOT NULL REFERENCES samples(id),
+        round_id INTEGER REFERENCES rounds(id),
+        answer_id INTEGER REFERENCES answers(id),
+        kind TEXT NOT NULL,              -- accept reject prefer tie rate flag note demo undo
+        value TEXT,                      -- e.g. the preferred answer id, the rating, the note
+        slot TEXT NOT NULL,              -- what the decision is about: later events in a slot win
+        shown_order TEXT,                -- JSON array of answer ids in the order shown
+        undoes INTEGER REFERENCES judgments(id),
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX judgments_by_reviewer_slot ON judgments (reviewer_id, slot, id);
+    CREATE INDEX judgments_by_sample ON judgments (sample_id);
+    CREATE UNIQUE INDEX judgments_undone_once ON judgments (undoes) WHERE undoes IS NOT NULL;
+    CREATE TABLE model_scores (
+        answer_id INTEGER NOT NULL REFERENCES answers(id),
+        judge TEXT NOT NULL,
+        score REAL NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (answer_id, judge)
+    );
+    CREATE TABLE image_urls (
+        key TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        member TEXT
+    );
+    CREATE TABLE selector_runs (
+        id INTEGER PRIMARY KEY,
+        created_at TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        config TEXT NOT NULL,            -- JSON: the hyper-parameters it was trained with
+        metrics TEXT,                    -- JSON: held-out metrics
+        checkpoint TEXT                  -- directory of the saved weights, inside the workspace
+    );
+    CREATE TABLE selector_scores (
+        run_id INTEGER NOT NULL REFERENCES selector_runs(id),
+        answer_id INTEGER NOT NULL REFERENCES answers(id),
+        score REAL NOT NULL,
+        PRIMARY KEY (run_id, answer_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE sample_scores (
+        run_id INTEGER NOT NULL REFERENCES selector_runs(id),
+        sample_id INTEGER NOT NULL REFERENCES samples(id),
+        score REAL NOT NULL,
+        PRIMARY KEY (run_id, sample_id)
+    ) WITHOUT ROWID;
+    -- Effective events: not undo events and not undone.
+    CREATE VIEW effective_judgments AS
+        SELECT j.* FROM judgments j
+        WHERE j.kind <> 'undo'
+          AND NOT EXISTS (SELECT 1 FROM judgments u WHERE u.undoes = j.id);
+    -- The current decision in each slot of each reviewer: its latest effective event.
+    CREATE VIEW current_judgments AS
+        SELECT e.* FROM effective_judgments e
+        WHERE e.id = (SELECT max(e2.id) FROM effective_judgments e2
+                      WHERE e2.reviewer_id = e.reviewer_id AND e2.slot = e.slot);
+    -- Clinician preference pairs in force: a ✓ and a ✗ answer to the same question by the same
+    -- reviewer, or an explicit preference of one answer over the others.
+    CREATE VIEW human_pairs AS
+        WITH verdicts AS (
+            SELECT reviewer_id, round_id, answer_id, kind FROM current_judgments
+            WHERE kind IN ('accept', 'reject'))
+        SELECT a.reviewer_id, a.round_id, a.answer_id AS winner, r.answer_id AS loser
+        FROM verdicts a JOIN verdicts r
+          ON a.reviewer_id = r.reviewer_id AND a.round_id = r.round_id
+         AND a.kind = 'accept' AND r.kind = 'reject'
+        UNION
+        SELECT p.reviewer_id, p.round_id, CAST(p.value AS INTEGER), other.id
+        FROM current_judgments p JOIN answers other
+          ON other.round_id = p.round_id AND other.id <> CAST(p.value AS INTEGER)
+        WHERE p.kind = 'prefer';
+    "#,
+];

@@ -1,0 +1,56 @@
+//! Counts for `vital stats`.
+
+use serde::Serialize;
+
+use super::Workspace;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stats {
+    pub samples: i64,
+    pub demos: i64,
+    pub rounds: i64,
+    pub unanswered_rounds: i64,
+    pub answers: i64,
+    /// Decisions in force (latest per slot, undo applied), all reviewers.
+    pub judgments: i64,
+    /// Every event ever appended, undo events included.
+    pub judgment_events: i64,
+    /// Clinician (✓, ✗) or preference pairs in force.
+    pub human_pairs: i64,
+    pub model_scores: i64,
+    /// Answers scored by the latest selector run.
+    pub scored_answers: i64,
+    pub reviewers: i64,
+    pub selector_runs: i64,
+    pub image_urls: i64,
+    pub sources: i64,
+    pub schema_version: i64,
+}
+
+impl Workspace {
+    pub fn stats(&self) -> anyhow::Result<Stats> {
+        let count =
+            |sql: &str| -> anyhow::Result<i64> { Ok(self.conn.query_row(sql, [], |r| r.get(0))?) };
+        Ok(Stats {
+            samples: count("SELECT count(*) FROM samples")?,
+            demos: count("SELECT count(*) FROM samples WHERE is_demo")?,
+            rounds: count("SELECT count(*) FROM rounds")?,
+            unanswered_rounds: count(
+                "SELECT count(*) FROM rounds r WHERE NOT EXISTS (SELECT 1 FROM answers a WHERE a.round_id = r.id)",
+            )?,
+            answers: count("SELECT count(*) FROM answers")?,
+            judgments: count("SELECT count(*) FROM current_judgments")?,
+            judgment_events: count("SELECT count(*) FROM judgments")?,
+            human_pairs: count("SELECT count(*) FROM human_pairs")?,
+            model_scores: count("SELECT count(*) FROM model_scores")?,
+            scored_answers: count(
+                "SELECT count(*) FROM selector_scores WHERE run_id = (SELECT max(id) FROM selector_runs)",
+            )?,
+            reviewers: count("SELECT count(*) FROM reviewers")?,
+            selector_runs: count("SELECT count(*) FROM selector_runs")?,
+            image_urls: count("SELECT count(*) FROM image_urls")?,
+            sources: count("SELECT count(*) FROM sources")?,
+            schema_version: Workspace::schema_version(),
+        })
+    }
+}

@@ -1,0 +1,74 @@
+//! The command line as scripts meet it: exit codes, JSON output, the demo.
+
+use crate::common::{stats, stderr, vital, vital_ok};
+
+#[test]
+fn stats_json_has_the_documented_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    vital_ok(dir.path(), &["demo"]);
+    let s = stats(dir.path());
+    for key in [
+        "samples",
+        "rounds",
+        "answers",
+        "judgments",
+        "human_pairs",
+        "model_scores",
+        "scored_answers",
+        "reviewers",
+    ] {
+        assert!(s[key].is_i64(), "missing {key}: {s}");
+    }
+    assert_eq!(s["samples"], 11);
+    assert_eq!(s["human_pairs"], 4);
+}
+
+#[test]
+fn demo_prints_stats_and_show_prints_the_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = vital_ok(dir.path(), &["demo"]);
+    assert!(out.contains("samples") && out.contains("11"), "{out}");
+    let shown = vital_ok(dir.path(), &["show", "demo-ct-1"]);
+    assert!(
+        shown.contains("Q2: Where is the nodule located?"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("demo-judge 1"),
+        "judge scores shown: {shown}"
+    );
+    assert!(shown.contains("ct_chest_nodule.png"), "{shown}");
+    assert!(!shown.contains("file not found"), "{shown}");
+}
+
+#[test]
+fn usage_errors_exit_2_and_missing_things_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(vital(dir.path(), &["frobnicate"]).status.code(), Some(2));
+    assert_eq!(vital(dir.path(), &["import"]).status.code(), Some(2));
+    let out = vital(dir.path(), &["stats"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no workspace"), "{}", stderr(&out));
+    vital_ok(dir.path(), &["demo", "--quiet"]);
+    let out = vital(dir.path(), &["show", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no sample with id `nope`"));
+}
+
+#[test]
+fn unknown_config_keys_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[review]\nreviwer = \"typo\"\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vital"))
+        .args(["-w", dir.path().to_str().unwrap(), "demo", "--quiet"])
+        .env("VITAL_CONFIG", &config)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        stderr(&out).contains("unknown key `review.reviwer`"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -1,0 +1,6 @@
+//! All integration tests in one binary (one link, one process start-up), each against a temp dir.
+
+mod broken_input;
+mod cli;
+mod common;
+mod real_fixtures;
