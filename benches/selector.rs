@@ -1,1 +1,202 @@
-fn main() {}
+//! Selector throughput on this machine (plain main, std::time; `cargo bench --bench selector`).
+//!
+//! 1. featurize + score answers/s on a synthetic 50K-answer set, extrapolated to the 1.7M
+//!    answers of the 210K release (210K samples × ~4 rounds × 2 answers);
+//! 2. training pairs/s of the built-in model (featurization included);
+//! 3. training pairs/s and scoring rows/s of a 1024-512-512-1 MLP with the pairwise hinge
+//!    loss, to compare with `benches/selector_torch.py` (PyTorch CPU) on the same machine.
+//!
+//! `SELECTOR_BENCH_ANSWERS` overrides the 50K answer count.
+
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use burn::backend::{Autodiff, NdArray};
+use burn::module::AutodiffModule;
+use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::tensor::{Tensor, TensorData};
+use vital::selector::featurize_batch;
+use vital::selector::model::{EmbeddingHead, EmbeddingHeadConfig};
+use vital::selector::train::pair_loss;
+use vital::selector::{
+    synthetic, train, HashedFeaturizer, HashedFeaturizerConfig, PairLoss, TrainConfig, TrainData,
+};
+
+type Ad = Autodiff<NdArray>;
+const RELEASE_ANSWERS: f64 = 1.7e6;
+
+fn row(name: &str, count: usize, seconds: f64, unit: &str, note: &str) {
+    println!(
+        "{name:<44} {count:>9} {seconds:>9.2}s {:>12.0} {unit:<10} {note}",
+        count as f64 / seconds
+    );
+}
+
+fn random(rng: &mut u64, n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            *rng ^= *rng << 13;
+            *rng ^= *rng >> 7;
+            *rng ^= *rng << 17;
+            (*rng >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect()
+}
+
+/// Pairwise hinge training of a d-512-512-1 MLP on random inputs; returns (pairs, seconds).
+fn mlp_training(d: usize, batch: usize, steps: usize) -> (usize, f64) {
+    let device = Default::default();
+    let mut model: EmbeddingHead<Ad> = EmbeddingHeadConfig::new(d)
+        .with_hidden(vec![512, 512])
+        .init(&device);
+    let mut optim = AdamConfig::new().init::<Ad, EmbeddingHead<Ad>>();
+    let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+    let inputs: Vec<Tensor<Ad, 2>> = (0..4)
+        .map(|_| {
+            Tensor::from_data(
+                TensorData::new(random(&mut rng, 2 * batch * d), [2 * batch, d]),
+                &device,
+            )
+        })
+        .collect();
+    let warm_up = 3;
+    let mut start = Instant::now();
+    for step in 0..warm_up + steps {
+        if step == warm_up {
+            start = Instant::now();
+        }
+        let scores = model.forward(inputs[step % inputs.len()].clone());
+        let diff = scores.clone().narrow(0, 0, batch) - scores.narrow(0, batch, batch);
+        let loss = pair_loss(diff, vec![1.0; batch], PairLoss::Hinge, 1.0, &device);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(1e-5, model, grads);
+    }
+    (steps * batch, start.elapsed().as_secs_f64())
+}
+
+/// Inference rows/s of the same MLP (no autodiff).
+fn mlp_scoring(d: usize, rows: usize, chunk: usize) -> (usize, f64) {
+    let device = Default::default();
+    let model = EmbeddingHeadConfig::new(d)
+        .with_hidden(vec![512, 512])
+        .init::<Ad>(&device)
+        .valid();
+    let mut rng = 7u64;
+    let x = Tensor::<NdArray, 2>::from_data(
+        TensorData::new(random(&mut rng, chunk * d), [chunk, d]),
+        &device,
+    );
+    let _ = model.forward(x.clone()).into_data();
+    let start = Instant::now();
+    for _ in 0..rows / chunk {
+        let _ = model.forward(x.clone()).into_data();
+    }
+    (rows / chunk * chunk, start.elapsed().as_secs_f64())
+}
+
+fn main() {
+    let answers_wanted: usize = std::env::var("SELECTOR_BENCH_ANSWERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50_000);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("selector bench: {threads} threads, burn NdArray backend (CPU)\n");
+    println!(
+        "{:<44} {:>9} {:>10} {:>12} {:<10} note",
+        "what", "count", "time", "rate", "unit"
+    );
+
+    let figures = answers_wanted / 8;
+    let (answers, pairs) = synthetic::dataset(figures, 4, 10, 1);
+
+    let featurizer = HashedFeaturizer::new(HashedFeaturizerConfig::default());
+    let start = Instant::now();
+    let batch = featurize_batch(&featurizer, &answers);
+    let t = start.elapsed().as_secs_f64();
+    row(
+        "featurize (hashed + signals)",
+        batch.rows,
+        t,
+        "answers/s",
+        &format!("1.7M → {:.1}s", RELEASE_ANSWERS * t / batch.rows as f64),
+    );
+
+    let config = TrainConfig::new().with_epochs(1).with_validation_share(0.0);
+    let cancel = AtomicBool::new(false);
+    let train_pairs = &pairs[..pairs.len().min(20_000)];
+    let start = Instant::now();
+    let trained = train::<Ad>(
+        TrainData {
+            answers: &answers,
+            pairs: train_pairs,
+            embeddings: None,
+        },
+        &config,
+        &Default::default(),
+        &mut |_| {},
+        &cancel,
+    )
+    .expect("training runs");
+    let t = start.elapsed().as_secs_f64();
+    row(
+        "train built-in (1 epoch, batch 64)",
+        train_pairs.len(),
+        t,
+        "pairs/s",
+        "hidden [128, 64], 2^16 buckets × 3",
+    );
+
+    let start = Instant::now();
+    let config256 = config.clone().with_batch_size(256);
+    let data = TrainData {
+        answers: &answers,
+        pairs: train_pairs,
+        embeddings: None,
+    };
+    train::<Ad>(data, &config256, &Default::default(), &mut |_| {}, &cancel)
+        .expect("training runs");
+    let t = start.elapsed().as_secs_f64();
+    row(
+        "train built-in (1 epoch, batch 256)",
+        train_pairs.len(),
+        t,
+        "pairs/s",
+        "",
+    );
+
+    let start = Instant::now();
+    let scores = trained.score(&answers).expect("scores");
+    let t = start.elapsed().as_secs_f64();
+    row(
+        "featurize + score built-in",
+        scores.len(),
+        t,
+        "answers/s",
+        &format!("1.7M → {:.1}s", RELEASE_ANSWERS * t / scores.len() as f64),
+    );
+
+    let (n, t) = mlp_training(1024, 64, 60);
+    row(
+        "train MLP 1024-512-512-1 hinge (batch 64)",
+        n,
+        t,
+        "pairs/s",
+        "compare selector_torch.py",
+    );
+    let (n, t) = mlp_training(1024, 256, 20);
+    row(
+        "train MLP 1024-512-512-1 hinge (batch 256)",
+        n,
+        t,
+        "pairs/s",
+        "",
+    );
+    let (n, t) = mlp_scoring(1024, 65_536, 8192);
+    row(
+        "score MLP 1024-512-512-1",
+        n,
+        t,
+        "rows/s",
+        &format!("1.7M → {:.1}s", RELEASE_ANSWERS * t / n as f64),
+    );
+}

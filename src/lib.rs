@@ -7,6 +7,8 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod demo;
+pub mod export;
 pub mod import;
 pub mod selector;
 pub mod store;
+pub mod tui;

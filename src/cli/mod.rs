@@ -2,7 +2,9 @@
 //! its own file, errors are printed once by `main`, and exit codes are documented.
 
 mod demo;
+mod export;
 mod import;
+mod review;
 mod show;
 mod stats;
 
@@ -47,9 +49,13 @@ pub enum Command {
     Import(import::ImportArgs),
     /// Counts of what the workspace holds.
     Stats(stats::StatsArgs),
+    /// Export the curated dataset (LLaVA), DPO/clinician pairs, demonstrations or scores.
+    Export(export::ExportArgs),
     /// Print one sample (image and Q&A) in a plain shell.
     Show(show::ShowArgs),
-    /// Open the bundled demo workspace.
+    /// The review screen: image, context and Q&A rounds; keyboard-only decisions.
+    Review(review::ReviewArgs),
+    /// Open the bundled demo workspace (the review screen on a terminal, else its stats).
     Demo(demo::DemoArgs),
 }
 
@@ -111,7 +117,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Import(args) => import::run(&ctx, args),
         Command::Stats(args) => stats::run(&ctx, args),
+        Command::Export(args) => export::run(&ctx, args),
         Command::Show(args) => show::run(&ctx, args),
+        Command::Review(args) => review::run(&ctx, args),
         Command::Demo(args) => demo::run(&ctx, args),
     }
 }

@@ -9,11 +9,30 @@ pub struct StatsArgs {
     /// Print a JSON object (for scripts) instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// List every answer on which reviewers' verdicts contradict each other.
+    #[arg(long)]
+    pub conflicts: bool,
 }
 
 pub fn run(ctx: &Context, args: StatsArgs) -> anyhow::Result<i32> {
     let ws = ctx.open_existing_workspace()?;
-    print_stats(&ws, args.json)?;
+    if args.json {
+        // The counts plus reviewers' decisions, agreement and conflicts.
+        let mut value = serde_json::to_value(ws.stats()?)?;
+        let report = ws.agreement_report()?;
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert(
+                "reviewer_decisions".into(),
+                serde_json::to_value(&report.decisions)?,
+            );
+            obj.insert("agreement".into(), serde_json::to_value(&report.agreement)?);
+            obj.insert("conflicts".into(), serde_json::to_value(&report.conflicts)?);
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(exit::OK);
+    }
+    print_stats(&ws, false)?;
+    print_agreement(&ws, args.conflicts)?;
     Ok(exit::OK)
 }
 
@@ -41,6 +60,90 @@ pub fn print_stats(ws: &crate::store::Workspace, json: bool) -> anyhow::Result<(
     ];
     for (name, value) in rows {
         println!("{name:<16}{value}");
+    }
+    Ok(())
+}
+
+/// Decisions per reviewer, agreement where reviewers overlap, and (with `conflicts`) each conflict.
+pub fn print_agreement(ws: &crate::store::Workspace, conflicts: bool) -> anyhow::Result<()> {
+    let report = ws.agreement_report()?;
+    if report.decisions.is_empty() {
+        return Ok(());
+    }
+    println!(
+        "\ndecisions in force per reviewer (✓ ✗ prefer tie rate flag note demo | total, events)"
+    );
+    for d in &report.decisions {
+        println!(
+            "  {:<14}{:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} | {:>6} {:>6}",
+            d.reviewer,
+            d.accept,
+            d.reject,
+            d.prefer,
+            d.tie,
+            d.rate,
+            d.flag,
+            d.note,
+            d.demo,
+            d.total,
+            d.events
+        );
+    }
+    let a = &report.agreement;
+    let fmt = |v: Option<f64>| v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.3}"));
+    if a.items == 0 {
+        println!("agreement       no answer decided by two or more reviewers yet");
+    } else {
+        println!(
+            "agreement       {} answers decided by 2+ of {}: {:.1}% unanimous, Cohen's κ {}, Krippendorff's α {}",
+            a.items,
+            a.reviewers.join(", "),
+            a.percent_agreement.unwrap_or(0.0),
+            fmt(a.cohen_kappa),
+            fmt(a.krippendorff_alpha)
+        );
+        for p in &a.pairs {
+            println!(
+                "  {} & {}: {} shared, {:.1}% agree, κ {}",
+                p.a,
+                p.b,
+                p.items,
+                p.percent.unwrap_or(0.0),
+                fmt(p.cohen_kappa)
+            );
+        }
+        println!(
+            "conflicts       {} ({} resolved by a final decision){}",
+            a.conflicts,
+            a.resolved_conflicts,
+            if conflicts || a.conflicts == 0 {
+                ""
+            } else {
+                "; list them with --conflicts"
+            }
+        );
+    }
+    if conflicts {
+        for c in &report.conflicts {
+            let resolution = match &c.resolution {
+                Some(f) => format!(
+                    "  → final {}{}",
+                    if f.accepted { "✓" } else { "✗" },
+                    f.by.as_deref()
+                        .map(|b| format!(" by {b}"))
+                        .unwrap_or_default()
+                ),
+                None => String::new(),
+            };
+            println!(
+                "  {} Q{} Answer {}: ✓ {} / ✗ {}{resolution}",
+                c.sample_id,
+                c.round,
+                c.answer,
+                c.accepted_by.join(", "),
+                c.rejected_by.join(", ")
+            );
+        }
     }
     Ok(())
 }

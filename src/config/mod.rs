@@ -13,6 +13,8 @@ pub const DEFAULTS: &str = include_str!("../../config.toml");
 pub struct Config {
     pub workspace: WorkspaceConfig,
     pub review: ReviewConfig,
+    /// Review-screen keys: action name → key names (see `tui::keymap`).
+    pub keys: std::collections::BTreeMap<String, Vec<String>>,
     pub selector: SelectorSettings,
     pub selection: SelectionConfig,
     pub llm: LlmConfig,
@@ -63,6 +65,19 @@ pub struct LlmConfig {
     pub tokens_per_minute: u32,
     pub max_retries: u32,
     pub timeout_secs: u64,
+    pub retry_base_ms: u64,
+    pub retry_max_secs: f64,
+    pub temperature: f64,
+    pub max_tokens: u32,
+    pub judge_temperature: f64,
+    pub judge_max_tokens: u32,
+    pub image_tokens: u64,
+    pub price_prompt_per_1k: f64,
+    pub price_completion_per_1k: f64,
+    pub fetch_concurrency: usize,
+    pub fetch_timeout_secs: u64,
+    pub fetch_max_image_mb: f64,
+    pub fetch_max_package_mb: f64,
 }
 
 /// A loaded configuration plus what was odd about it.

@@ -38,7 +38,10 @@ impl BackendKind {
 
     fn ensure_compiled_in(self) -> Result<()> {
         if !self.is_compiled_in() {
-            bail!("backend {0} is not compiled in: rebuild with --features {0}", self.name());
+            bail!(
+                "backend {0} is not compiled in: rebuild with --features {0}",
+                self.name()
+            );
         }
         Ok(())
     }
@@ -102,7 +105,10 @@ mod tests {
             assert_eq!(kind.name().parse::<BackendKind>().expect("parses"), kind);
             assert_eq!(kind.to_string(), kind.name());
         }
-        assert_eq!(" CPU ".parse::<BackendKind>().expect("parses"), BackendKind::Cpu);
+        assert_eq!(
+            " CPU ".parse::<BackendKind>().expect("parses"),
+            BackendKind::Cpu
+        );
         let err = "tpu".parse::<BackendKind>().expect_err("unknown");
         assert!(err.to_string().contains("cpu, wgpu or cuda"));
         assert_eq!(BackendKind::default(), BackendKind::Cpu);
@@ -113,12 +119,19 @@ mod tests {
     fn missing_backend_says_how_to_get_it() {
         let err = train_on(
             BackendKind::Wgpu,
-            TrainData { answers: &[], pairs: &[], embeddings: None },
+            TrainData {
+                answers: &[],
+                pairs: &[],
+                embeddings: None,
+            },
             &TrainConfig::new(),
             &mut |_| {},
             &AtomicBool::new(false),
         )
         .expect_err("not compiled in");
-        assert_eq!(err.to_string(), "backend wgpu is not compiled in: rebuild with --features wgpu");
+        assert_eq!(
+            err.to_string(),
+            "backend wgpu is not compiled in: rebuild with --features wgpu"
+        );
     }
 }

@@ -38,25 +38,26 @@ pub struct PreferencePair {
     pub source: PairSource,
 }
 
+// Layers, bottom up: text + image statistics → features → model → train/trained → backend.
+pub mod backend;
 pub mod embeddings;
+mod feature_batch;
 pub mod features;
 pub mod image_stats;
 pub mod metrics;
 pub mod model;
 mod rng;
-mod text;
-
-pub use features::{
-    featurize_batch, FeatureBatch, FeatureLayout, FeatureRow, Featurizer, HashedFeaturizer,
-    HashedFeaturizerConfig,
-};
-pub use metrics::Metrics;
-pub mod backend;
 pub mod synthetic;
+mod text;
 pub mod train;
 pub mod trained;
 
 pub use backend::{train_on, BackendKind};
 pub use embeddings::EmbeddingTable;
+pub use features::{
+    featurize_batch, FeatureBatch, FeatureLayout, FeatureRow, Featurizer, HashedFeaturizer,
+    HashedFeaturizerConfig,
+};
+pub use metrics::Metrics;
 pub use train::{train, Cancelled, PairLoss, TrainConfig, TrainData, TrainProgress};
 pub use trained::TrainedSelector;

@@ -174,6 +174,8 @@ pub struct SelectorModel<B: Backend> {
 pub struct ModelInput<B: Backend> {
     /// Per field: ids `[n, cap]` and a 0/1 mask `[n, cap]`.
     pub bags: Vec<(Tensor<B, 2, Int>, Tensor<B, 2>)>,
+    /// The same bags already pooled on the CPU, `[n, fields * dim]` (fast inference path).
+    pub pooled: Option<Tensor<B, 2>>,
     /// `[n, text_dense]`, `[n, 1]`, `[n, image_stats]`; `None` when the model has no such part.
     pub text_dense: Option<Tensor<B, 2>>,
     pub image: Option<(Tensor<B, 2>, Tensor<B, 2>)>,
@@ -187,9 +189,27 @@ impl<B: Backend> ModelInput<B> {
         config: &SelectorModelConfig,
         device: &B::Device,
     ) -> Self {
+        Self::build(batch, config, device, true)
+    }
+
+    /// Like [`Self::from_batch`] but leaves the ids out: the caller sets `pooled` instead.
+    pub fn from_batch_without_bags(
+        batch: &FeatureBatch,
+        config: &SelectorModelConfig,
+        device: &B::Device,
+    ) -> Self {
+        Self::build(batch, config, device, false)
+    }
+
+    fn build(
+        batch: &FeatureBatch,
+        config: &SelectorModelConfig,
+        device: &B::Device,
+        with_bags: bool,
+    ) -> Self {
         let n = batch.rows;
         let mut bags = Vec::new();
-        if config.id_rows > 0 {
+        if config.id_rows > 0 && with_bags {
             for (ids, lens) in batch
                 .field_ids
                 .iter()
@@ -230,6 +250,7 @@ impl<B: Backend> ModelInput<B> {
         });
         ModelInput {
             bags,
+            pooled: None,
             text_dense,
             image,
             precomputed,
@@ -237,11 +258,57 @@ impl<B: Backend> ModelInput<B> {
     }
 }
 
+/// Masked means of each field's id vectors, computed in plain Rust on all cores: the same
+/// numbers as the gather + mask + sum in [`SelectorModel::forward`], without materialising
+/// `[n, cap, dim]` (scoring 1.7M answers is dominated by that gather otherwise).
+pub fn pool_bags_cpu(batch: &FeatureBatch, fields: usize, table: &[f32], dim: usize) -> Vec<f32> {
+    let width = fields * dim;
+    let mut out = vec![0f32; batch.rows * width];
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let rows_per = batch.rows.div_ceil(threads).max(256);
+    std::thread::scope(|scope| {
+        for (part, chunk) in out.chunks_mut(rows_per * width.max(1)).enumerate() {
+            scope.spawn(move || {
+                for (offset, pooled) in chunk.chunks_exact_mut(width).enumerate() {
+                    let row = part * rows_per + offset;
+                    for field in 0..fields {
+                        let cap = batch.field_caps[field];
+                        let len = batch.field_lens[field][row] as usize;
+                        let target = &mut pooled[field * dim..(field + 1) * dim];
+                        for &id in &batch.field_ids[field][row * cap..row * cap + len] {
+                            let vector = &table[id as usize * dim..(id as usize + 1) * dim];
+                            target.iter_mut().zip(vector).for_each(|(t, v)| *t += v);
+                        }
+                        let scale = 1.0 / len.max(1) as f32;
+                        target.iter_mut().for_each(|t| *t *= scale);
+                    }
+                }
+            });
+        }
+    });
+    out
+}
+
 impl<B: Backend> SelectorModel<B> {
+    /// The id embedding table `[rows * dim]` and `dim`, copied to the CPU.
+    pub fn id_table(&self) -> Option<(Vec<f32>, usize)> {
+        let table = self.ids.as_ref()?;
+        let dim = table.weight.dims()[1];
+        table
+            .weight
+            .val()
+            .into_data()
+            .to_vec::<f32>()
+            .ok()
+            .map(|v| (v, dim))
+    }
+
     /// Scores `[n]`, higher = better answer.
     pub fn forward(&self, input: ModelInput<B>) -> Tensor<B, 1> {
         let mut parts: Vec<Tensor<B, 2>> = Vec::new();
-        if let Some(table) = &self.ids {
+        if let Some(pooled) = input.pooled {
+            parts.push(pooled);
+        } else if let Some(table) = &self.ids {
             for (ids, mask) in input.bags {
                 let [n, _] = ids.dims();
                 let vectors = table.forward(ids); // [n, cap, dim]
@@ -327,6 +394,46 @@ mod tests {
         let swapped = batch.select(&[1, 0]);
         let t = scores(model.forward(ModelInput::from_batch(&swapped, &config, &device)));
         assert!((t[0] - s[1]).abs() < 1e-6 && (t[1] - s[0]).abs() < 1e-6);
+    }
+
+    #[test]
+    fn cpu_pooling_matches_the_burn_gather_path() {
+        let device = Default::default();
+        let featurizer = HashedFeaturizer::new(HashedFeaturizerConfig {
+            buckets: 256,
+            ..Default::default()
+        });
+        let layout = featurizer.layout().clone();
+        let config = SelectorModelConfig::new()
+            .with_id_rows(3 * layout.buckets)
+            .with_text_dense(layout.image_flag.unwrap_or(layout.dense_dim))
+            .with_image_stats(layout.image_stats)
+            .with_hidden(vec![8]);
+        let model = config.init::<B>(&device);
+        let inputs: Vec<_> = (0..600)
+            .map(|i| {
+                let answer = if i % 3 == 0 {
+                    String::new()
+                } else {
+                    format!("answer {i} text")
+                };
+                crate::selector::features::tests::answer(i, "f", "What is seen?", &answer)
+            })
+            .collect();
+        let batch = featurize_batch(&featurizer, &inputs);
+        let gathered = scores(model.forward(ModelInput::from_batch(&batch, &config, &device)));
+        let (table, dim) = model.id_table().expect("has ids");
+        let pooled = pool_bags_cpu(&batch, 3, &table, dim);
+        let mut input = ModelInput::from_batch_without_bags(&batch, &config, &device);
+        assert!(input.bags.is_empty());
+        input.pooled = Some(Tensor::from_data(
+            TensorData::new(pooled, [600, 3 * dim]),
+            &device,
+        ));
+        let fast = scores(model.forward(input));
+        for (a, b) in gathered.iter().zip(&fast) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
     }
 
     #[test]

@@ -107,7 +107,11 @@ fn split_by_figure(figures: &[&str], share: f64, seed: u64) -> (Vec<usize>, Vec<
     unique.sort_unstable();
     unique.dedup();
     SplitMix64::new(seed ^ 0xf16).shuffle(&mut unique);
-    let held = if unique.len() < 2 { 0 } else { ((unique.len() as f64 * share).round() as usize).min(unique.len() - 1) };
+    let held = if unique.len() < 2 {
+        0
+    } else {
+        ((unique.len() as f64 * share).round() as usize).min(unique.len() - 1)
+    };
     let held_out: std::collections::HashSet<&str> = unique[..held].iter().copied().collect();
     (0..figures.len()).partition(|&i| !held_out.contains(figures[i]))
 }
@@ -121,13 +125,23 @@ pub fn train<B: AutodiffBackend>(
     cancel: &AtomicBool,
 ) -> Result<TrainedSelector> {
     ensure!(!data.pairs.is_empty(), "no preference pairs to train on");
-    ensure!(config.batch_size > 0 && config.epochs > 0, "batch size and epochs must be positive");
-    let by_id: HashMap<i64, usize> = data.answers.iter().enumerate().map(|(i, a)| (a.answer_id, i)).collect();
+    ensure!(
+        config.batch_size > 0 && config.epochs > 0,
+        "batch size and epochs must be positive"
+    );
+    let by_id: HashMap<i64, usize> = data
+        .answers
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.answer_id, i))
+        .collect();
     // Encode only the answers the pairs use, each once.
     let mut rows_of: HashMap<usize, usize> = HashMap::new();
     let mut used: Vec<&AnswerInput> = Vec::new();
     let mut row_for = |id: i64| -> Result<usize> {
-        let index = *by_id.get(&id).with_context(|| format!("pair refers to unknown answer id {id}"))?;
+        let index = *by_id
+            .get(&id)
+            .with_context(|| format!("pair refers to unknown answer id {id}"))?;
         Ok(*rows_of.entry(index).or_insert_with(|| {
             used.push(&data.answers[index]);
             used.len() - 1
@@ -137,9 +151,17 @@ pub fn train<B: AutodiffBackend>(
     for p in data.pairs {
         let human = p.source == PairSource::Human;
         let weight = if human { config.human_weight } else { 1.0 };
-        pairs.push(RowPair { winner: row_for(p.winner)?, loser: row_for(p.loser)?, weight, human });
+        pairs.push(RowPair {
+            winner: row_for(p.winner)?,
+            loser: row_for(p.loser)?,
+            weight,
+            human,
+        });
     }
-    let figures: Vec<&str> = pairs.iter().map(|p| used[p.winner].figure_key.as_str()).collect();
+    let figures: Vec<&str> = pairs
+        .iter()
+        .map(|p| used[p.winner].figure_key.as_str())
+        .collect();
     let (train_idx, val_idx) = split_by_figure(&figures, config.validation_share, config.seed);
 
     let featurizer = config.features.clone().map(HashedFeaturizer::new);
@@ -148,7 +170,10 @@ pub fn train<B: AutodiffBackend>(
     let mut batch = encode(dyn_featurizer, &used, data.embeddings, precomputed_dim)?;
     let layout = dyn_featurizer.map(|f| f.layout().clone());
     let image_flag = layout.as_ref().and_then(|l| l.image_flag);
-    let train_rows: Vec<usize> = train_idx.iter().flat_map(|&i| [pairs[i].winner, pairs[i].loser]).collect();
+    let train_rows: Vec<usize> = train_idx
+        .iter()
+        .flat_map(|&i| [pairs[i].winner, pairs[i].loser])
+        .collect();
     let norm = DenseNorm::fit(&batch, &train_rows, image_flag);
     norm.apply(&mut batch);
 
@@ -158,8 +183,15 @@ pub fn train<B: AutodiffBackend>(
             .with_id_rows(l.field_caps.len() * l.buckets)
             .with_id_fields(l.field_caps.len())
             .with_text_dense(l.image_flag.unwrap_or(l.dense_dim))
-            .with_image_stats(if l.image_flag.is_some() { l.image_stats } else { 0 }),
-        None => model_config.with_id_rows(0).with_text_dense(0).with_image_stats(0),
+            .with_image_stats(if l.image_flag.is_some() {
+                l.image_stats
+            } else {
+                0
+            }),
+        None => model_config
+            .with_id_rows(0)
+            .with_text_dense(0)
+            .with_image_stats(0),
     };
     let mut model: SelectorModel<B> = model_config.init(device);
     let mut optim = config.optimizer.init::<B, SelectorModel<B>>();
@@ -175,27 +207,50 @@ pub fn train<B: AutodiffBackend>(
             if cancel.load(Ordering::Relaxed) {
                 return Err(Cancelled.into());
             }
-            let rows: Vec<usize> = chunk.iter().map(|&i| pairs[i].winner).chain(chunk.iter().map(|&i| pairs[i].loser)).collect();
+            let rows: Vec<usize> = chunk
+                .iter()
+                .map(|&i| pairs[i].winner)
+                .chain(chunk.iter().map(|&i| pairs[i].loser))
+                .collect();
             let weights: Vec<f32> = chunk.iter().map(|&i| pairs[i].weight).collect();
             let n = chunk.len();
-            let scores = model.forward(ModelInput::from_batch(&batch.select(&rows), &model_config, device));
+            let scores = model.forward(ModelInput::from_batch(
+                &batch.select(&rows),
+                &model_config,
+                device,
+            ));
             let diff = scores.clone().narrow(0, 0, n) - scores.narrow(0, n, n);
             let loss = pair_loss(diff, weights, config.loss, config.margin, device);
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             loss_sum += loss.into_data().to_vec::<f32>().map_or(f32::NAN, |v| v[0]);
             model = optim.step(config.lr, model, grads);
-            progress(TrainProgress { epoch, epochs: config.epochs, batch: b + 1, batches, loss: loss_sum / (b + 1) as f32, val: None });
+            progress(TrainProgress {
+                epoch,
+                epochs: config.epochs,
+                batch: b + 1,
+                batches,
+                loss: loss_sum / (b + 1) as f32,
+                val: None,
+            });
         }
         if !val_idx.is_empty() {
             let val = validate(&model.valid(), &model_config, &batch, &pairs, &val_idx)?;
             last_val = Some(val);
-            progress(TrainProgress { epoch, epochs: config.epochs, batch: batches, batches, loss: loss_sum / batches.max(1) as f32, val: Some(val) });
+            progress(TrainProgress {
+                epoch,
+                epochs: config.epochs,
+                batch: batches,
+                batches,
+                loss: loss_sum / batches.max(1) as f32,
+                val: Some(val),
+            });
         }
     }
 
     // Move the weights to the CPU backend through burn's own record format.
     let recorder = NamedMpkBytesRecorder::<FullPrecisionSettings>::new();
-    let bytes = Recorder::<B::InnerBackend>::record(&recorder, model.valid().into_record(), ()).context("exporting weights")?;
+    let bytes = Recorder::<B::InnerBackend>::record(&recorder, model.valid().into_record(), ())
+        .context("exporting weights")?;
     let cpu = Default::default();
     let record = Recorder::<NdArray>::load(&recorder, bytes, &cpu).context("importing weights")?;
     let cpu_model = model_config.init::<NdArray>(&cpu).load_record(record);
@@ -220,7 +275,9 @@ pub fn pair_loss<B: burn::tensor::backend::Backend>(
     let total: f32 = weights.iter().sum();
     let n = weights.len();
     let w = Tensor::<B, 1>::from_data(TensorData::new(weights, [n]), device);
-    (per_pair * w).sum().div_scalar(total.max(f32::MIN_POSITIVE))
+    (per_pair * w)
+        .sum()
+        .div_scalar(total.max(f32::MIN_POSITIVE))
 }
 
 /// Metrics on held-out clinician pairs, or on all held-out pairs when there are none.
@@ -231,14 +288,29 @@ fn validate<B: burn::tensor::backend::Backend>(
     pairs: &[RowPair],
     val_idx: &[usize],
 ) -> Result<Metrics> {
-    let human: Vec<usize> = val_idx.iter().copied().filter(|&i| pairs[i].human).collect();
-    let chosen = if human.is_empty() { val_idx.to_vec() } else { human };
-    let rows: Vec<usize> = chosen.iter().flat_map(|&i| [pairs[i].winner, pairs[i].loser]).collect();
+    let human: Vec<usize> = val_idx
+        .iter()
+        .copied()
+        .filter(|&i| pairs[i].human)
+        .collect();
+    let chosen = if human.is_empty() {
+        val_idx.to_vec()
+    } else {
+        human
+    };
+    let rows: Vec<usize> = chosen
+        .iter()
+        .flat_map(|&i| [pairs[i].winner, pairs[i].loser])
+        .collect();
     let device = model.devices().into_iter().next().unwrap_or_default();
     let mut scores = Vec::with_capacity(rows.len());
     for part in rows.chunks(8192) {
         let out = model.forward(ModelInput::from_batch(&batch.select(part), config, &device));
-        scores.extend(out.into_data().to_vec::<f32>().map_err(|e| anyhow::anyhow!("reading scores: {e:?}"))?);
+        scores.extend(
+            out.into_data()
+                .to_vec::<f32>()
+                .map_err(|e| anyhow::anyhow!("reading scores: {e:?}"))?,
+        );
     }
     let scored: Vec<(f32, f32)> = scores.chunks_exact(2).map(|s| (s[0], s[1])).collect();
     Ok(Metrics::from_pairs(&scored))

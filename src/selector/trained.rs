@@ -11,9 +11,12 @@ use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
 use serde::{Deserialize, Serialize};
 
 use super::embeddings::EmbeddingTable;
-use super::features::{featurize_refs, FeatureBatch, FeatureLayout, Featurizer, HashedFeaturizer, HashedFeaturizerConfig};
+use super::features::{
+    featurize_refs, FeatureBatch, FeatureLayout, Featurizer, HashedFeaturizer,
+    HashedFeaturizerConfig,
+};
 use super::metrics::Metrics;
-use super::model::{ModelInput, SelectorModel, SelectorModelConfig};
+use super::model::{pool_bags_cpu, ModelInput, SelectorModel, SelectorModelConfig};
 use super::{AnswerInput, PreferencePair};
 
 const FORMAT_VERSION: u32 = 1;
@@ -34,7 +37,11 @@ pub struct DenseNorm {
 
 impl DenseNorm {
     pub fn identity(dim: usize) -> Self {
-        DenseNorm { mean: vec![0.0; dim], std: vec![1.0; dim], image_flag: None }
+        DenseNorm {
+            mean: vec![0.0; dim],
+            std: vec![1.0; dim],
+            image_flag: None,
+        }
     }
 
     pub fn fit(batch: &FeatureBatch, rows: &[usize], image_flag: Option<usize>) -> Self {
@@ -97,17 +104,27 @@ pub struct TrainedSelector {
     model: SelectorModel<NdArray>,
     meta: SelectorMeta,
     featurizer: Option<HashedFeaturizer>,
+    /// The id embedding table on the CPU for [`pool_bags_cpu`], and its width.
+    id_table: Option<(Vec<f32>, usize)>,
 }
 
 impl std::fmt::Debug for TrainedSelector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TrainedSelector").field("meta", &self.meta).finish_non_exhaustive()
+        f.debug_struct("TrainedSelector")
+            .field("meta", &self.meta)
+            .finish_non_exhaustive()
     }
 }
 
 /// Layout of a featurizer-less batch (precomputed embeddings only).
 fn empty_layout() -> FeatureLayout {
-    FeatureLayout { buckets: 1, field_caps: Vec::new(), dense_dim: 0, image_flag: None, image_stats: 0 }
+    FeatureLayout {
+        buckets: 1,
+        field_caps: Vec::new(),
+        dense_dim: 0,
+        image_flag: None,
+        image_stats: 0,
+    }
 }
 
 /// Featurizes `answers`, appends their precomputed embeddings when the model reads them.
@@ -126,7 +143,8 @@ pub(crate) fn encode(
         }
     };
     if precomputed_dim > 0 {
-        let table = embeddings.context("this selector reads precomputed embeddings: supply an embeddings file")?;
+        let table = embeddings
+            .context("this selector reads precomputed embeddings: supply an embeddings file")?;
         ensure!(
             table.dim() == precomputed_dim,
             "embeddings are {}-d but the selector expects {precomputed_dim}-d",
@@ -135,9 +153,9 @@ pub(crate) fn encode(
         batch.precomputed_dim = precomputed_dim;
         batch.precomputed.reserve(answers.len() * precomputed_dim);
         for answer in answers {
-            let row = table
-                .get(answer.answer_id)
-                .with_context(|| format!("answer {} has no precomputed embedding", answer.answer_id))?;
+            let row = table.get(answer.answer_id).with_context(|| {
+                format!("answer {} has no precomputed embedding", answer.answer_id)
+            })?;
             batch.precomputed.extend_from_slice(row);
         }
     }
@@ -147,7 +165,13 @@ pub(crate) fn encode(
 impl TrainedSelector {
     pub(crate) fn from_parts(model: SelectorModel<NdArray>, meta: SelectorMeta) -> Self {
         let featurizer = meta.features.clone().map(HashedFeaturizer::new);
-        TrainedSelector { model, meta, featurizer }
+        let id_table = model.id_table();
+        TrainedSelector {
+            model,
+            meta,
+            featurizer,
+            id_table,
+        }
     }
 
     pub fn meta(&self) -> &SelectorMeta {
@@ -160,17 +184,35 @@ impl TrainedSelector {
     }
 
     /// Scores answers, looking up precomputed embeddings in `embeddings` when the model uses them.
-    pub fn score_with(&self, answers: &[AnswerInput], embeddings: Option<&EmbeddingTable>) -> Result<Vec<f32>> {
+    pub fn score_with(
+        &self,
+        answers: &[AnswerInput],
+        embeddings: Option<&EmbeddingTable>,
+    ) -> Result<Vec<f32>> {
         let refs: Vec<&AnswerInput> = answers.iter().collect();
         let mut scores = Vec::with_capacity(answers.len());
         let device = Default::default();
         for chunk in refs.chunks(SCORE_CHUNK) {
             let featurizer = self.featurizer.as_ref().map(|f| f as &dyn Featurizer);
-            let mut batch = encode(featurizer, chunk, embeddings, self.meta.model.precomputed_dim)?;
+            let mut batch = encode(
+                featurizer,
+                chunk,
+                embeddings,
+                self.meta.model.precomputed_dim,
+            )?;
             self.meta.norm.apply(&mut batch);
-            let input = ModelInput::from_batch(&batch, &self.meta.model, &device);
+            let mut input = ModelInput::from_batch_without_bags(&batch, &self.meta.model, &device);
+            if let Some((table, dim)) = &self.id_table {
+                let fields = self.meta.model.id_fields;
+                let pooled = pool_bags_cpu(&batch, fields, table, *dim);
+                let data = burn::tensor::TensorData::new(pooled, [batch.rows, fields * dim]);
+                input.pooled = Some(burn::tensor::Tensor::from_data(data, &device));
+            }
             let out = self.model.forward(input).into_data();
-            scores.extend(out.to_vec::<f32>().map_err(|e| anyhow::anyhow!("reading scores: {e:?}"))?);
+            scores.extend(
+                out.to_vec::<f32>()
+                    .map_err(|e| anyhow::anyhow!("reading scores: {e:?}"))?,
+            );
         }
         Ok(scores)
     }
@@ -189,7 +231,11 @@ impl TrainedSelector {
             .iter()
             .map(|p| match (by_id.get(&p.winner), by_id.get(&p.loser)) {
                 (Some(&w), Some(&l)) => Ok((w, l)),
-                _ => bail!("pair {} > {} refers to an answer that was not given", p.winner, p.loser),
+                _ => bail!(
+                    "pair {} > {} refers to an answer that was not given",
+                    p.winner,
+                    p.loser
+                ),
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Metrics::from_pairs(&scored))
@@ -198,8 +244,10 @@ impl TrainedSelector {
     /// Writes `model.mpk` and `selector.json` into `dir` (created if needed).
     pub fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let json = serde_json::to_string_pretty(&self.meta).context("serializing selector settings")?;
-        std::fs::write(dir.join(META_FILE), json).with_context(|| format!("writing {}", dir.join(META_FILE).display()))?;
+        let json =
+            serde_json::to_string_pretty(&self.meta).context("serializing selector settings")?;
+        std::fs::write(dir.join(META_FILE), json)
+            .with_context(|| format!("writing {}", dir.join(META_FILE).display()))?;
         let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
         self.model
             .clone()
@@ -210,9 +258,10 @@ impl TrainedSelector {
 
     pub fn load(dir: &Path) -> Result<Self> {
         let meta_path = dir.join(META_FILE);
-        let text = std::fs::read_to_string(&meta_path).with_context(|| format!("reading {}", meta_path.display()))?;
-        let meta: SelectorMeta =
-            serde_json::from_str(&text).with_context(|| format!("{}: not a selector settings file", meta_path.display()))?;
+        let text = std::fs::read_to_string(&meta_path)
+            .with_context(|| format!("reading {}", meta_path.display()))?;
+        let meta: SelectorMeta = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a selector settings file", meta_path.display()))?;
         ensure!(
             meta.format_version == FORMAT_VERSION,
             "{}: format version {} (this program reads {FORMAT_VERSION})",
@@ -229,7 +278,17 @@ impl TrainedSelector {
         Ok(Self::from_parts(model, meta))
     }
 
-    pub(crate) fn new_meta(model: SelectorModelConfig, features: Option<HashedFeaturizerConfig>, norm: DenseNorm) -> SelectorMeta {
-        SelectorMeta { format_version: FORMAT_VERSION, model, features, norm, validation: None }
+    pub(crate) fn new_meta(
+        model: SelectorModelConfig,
+        features: Option<HashedFeaturizerConfig>,
+        norm: DenseNorm,
+    ) -> SelectorMeta {
+        SelectorMeta {
+            format_version: FORMAT_VERSION,
+            model,
+            features,
+            norm,
+            validation: None,
+        }
     }
 }

@@ -1,7 +1,9 @@
 //! The workspace: one directory holding one SQLite database (WAL) plus caches and checkpoints.
 //! Knows the data model, nothing of the UI.
 
+pub mod agreement;
 mod judgments;
+mod review;
 mod samples;
 mod schema;
 mod stats;
@@ -11,9 +13,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use rusqlite::Connection;
 
+pub use agreement::{AgreementReport, Conflict, Resolution, Verdicts, FINAL_REVIEWER};
 pub use judgments::{
     append as append_judgment, reviewer_id, CurrentDecision, DecisionKind, NewJudgment,
 };
+pub use review::IndexEntry;
 pub use samples::{insert_sample, InsertOutcome, StoredSample};
 pub use stats::Stats;
 

@@ -123,4 +123,21 @@ pub const MIGRATIONS: &[&str] = &[
           ON other.round_id = p.round_id AND other.id <> CAST(p.value AS INTEGER)
         WHERE p.kind = 'prefer';
     "#,
+    // 2: finished LLM requests (generate, judge), keyed by the hash of the request body, so runs
+    // resume without repeating one; replies that could not be used are kept with the reason.
+    r#"
+    CREATE TABLE llm_requests (
+        key TEXT PRIMARY KEY,            -- SHA-256 of the exact request body
+        task TEXT NOT NULL,              -- generate | judge | judge-pairwise
+        subject TEXT NOT NULL,           -- the figure id, or the answer ids judged
+        model TEXT NOT NULL,
+        outcome TEXT NOT NULL,           -- stored | unparseable
+        reason TEXT,                     -- why an unparseable reply could not be used
+        reply TEXT NOT NULL,             -- the model's reply, kept for audit and re-parsing
+        prompt_tokens INTEGER NOT NULL,
+        completion_tokens INTEGER NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX llm_requests_by_outcome ON llm_requests (outcome, task);
+    "#,
 ];

@@ -4,3 +4,4 @@ mod broken_input;
 mod cli;
 mod common;
 mod real_fixtures;
+mod review;

@@ -13,15 +13,36 @@ fn small_config() -> TrainConfig {
         .with_epochs(4)
         .with_batch_size(32)
         .with_lr(3e-3)
-        .with_features(Some(HashedFeaturizerConfig { buckets: 1 << 12, ..Default::default() }))
-        .with_model(SelectorModelConfig::new().with_hidden(vec![32, 16]).with_embed_dim(8))
+        .with_features(Some(HashedFeaturizerConfig {
+            buckets: 1 << 12,
+            ..Default::default()
+        }))
+        .with_model(
+            SelectorModelConfig::new()
+                .with_hidden(vec![32, 16])
+                .with_embed_dim(8),
+        )
 }
 
-fn run(answers: &[AnswerInput], pairs: &[PreferencePair], config: &TrainConfig) -> (TrainedSelector, Vec<TrainProgress>) {
+fn run(
+    answers: &[AnswerInput],
+    pairs: &[PreferencePair],
+    config: &TrainConfig,
+) -> (TrainedSelector, Vec<TrainProgress>) {
     let mut reports = Vec::new();
-    let data = TrainData { answers, pairs, embeddings: None };
-    let trained = train::<Ad>(data, config, &Default::default(), &mut |p| reports.push(p), &AtomicBool::new(false))
-        .expect("trains");
+    let data = TrainData {
+        answers,
+        pairs,
+        embeddings: None,
+    };
+    let trained = train::<Ad>(
+        data,
+        config,
+        &Default::default(),
+        &mut |p| reports.push(p),
+        &AtomicBool::new(false),
+    )
+    .expect("trains");
     (trained, reports)
 }
 
@@ -34,13 +55,20 @@ fn learns_to_rank_grounded_over_hedging_answers_on_held_out_figures() {
     assert!(val.alignment_rate > 0.8, "validation {val:?}");
     // Figures never seen in training (another seed): still ranked well.
     let (fresh_answers, fresh_pairs) = synthetic::dataset(40, 3, 1, 99);
-    let fresh = trained.evaluate(&fresh_answers, &fresh_pairs, None).expect("evaluates");
-    assert!(fresh.alignment_rate > 0.8 && fresh.auc > 0.8, "fresh {fresh:?}");
+    let fresh = trained
+        .evaluate(&fresh_answers, &fresh_pairs, None)
+        .expect("evaluates");
+    assert!(
+        fresh.alignment_rate > 0.8 && fresh.auc > 0.8,
+        "fresh {fresh:?}"
+    );
     // Progress: every batch, plus one validation report per epoch.
     let last = reports.last().expect("reports");
     assert_eq!((last.epoch, last.epochs), (4, 4));
     assert_eq!(reports.iter().filter(|r| r.val.is_some()).count(), 4);
-    assert!(reports.iter().all(|r| r.loss.is_finite() && r.batch <= r.batches));
+    assert!(reports
+        .iter()
+        .all(|r| r.loss.is_finite() && r.batch <= r.batches));
 }
 
 #[test]
@@ -52,7 +80,10 @@ fn save_load_reproduces_scores_and_training_is_seeded() {
     let scores = a.score(&answers).expect("scores");
     // Same seed, same model — up to float summation order in burn's multi-threaded kernels.
     let again = b.score(&answers).expect("scores");
-    assert!(scores.iter().zip(&again).all(|(x, y)| (x - y).abs() < 1e-4), "same seed, same model");
+    assert!(
+        scores.iter().zip(&again).all(|(x, y)| (x - y).abs() < 1e-4),
+        "same seed, same model"
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     a.save(dir.path()).expect("saves");
     assert!(dir.path().join("selector.json").exists() && dir.path().join("model.mpk").exists());
@@ -61,7 +92,10 @@ fn save_load_reproduces_scores_and_training_is_seeded() {
     assert_eq!(loaded.meta().norm, a.meta().norm);
     let (c, _) = run(&answers, &pairs, &config.clone().with_seed(8));
     let other = c.score(&answers).expect("scores");
-    assert!(scores.iter().zip(&other).any(|(x, y)| (x - y).abs() > 1e-3), "another seed, another model");
+    assert!(
+        scores.iter().zip(&other).any(|(x, y)| (x - y).abs() > 1e-3),
+        "another seed, another model"
+    );
 }
 
 #[test]
@@ -75,20 +109,38 @@ fn figure_split_never_shares_a_figure() {
     }
     assert_eq!(split_by_figure(&figures, 0.3, 1), (train, val));
     let (all, none) = split_by_figure(&["x", "x"], 0.5, 1);
-    assert_eq!((all.len(), none.len()), (2, 0), "one figure cannot be split");
+    assert_eq!(
+        (all.len(), none.len()),
+        (2, 0),
+        "one figure cannot be split"
+    );
 }
 
 #[test]
 fn pair_loss_weights_and_normalises() {
     let device = Default::default();
-    let diff = Tensor::<NdArray, 1>::from_data(TensorData::new(vec![0.0f32, 2.0, -1.0], [3]), &device);
+    let diff =
+        Tensor::<NdArray, 1>::from_data(TensorData::new(vec![0.0f32, 2.0, -1.0], [3]), &device);
     // Hinge margin 1: [1, 0, 2]; weights [100, 1, 1] → (100 + 0 + 2) / 102.
-    let loss = pair_loss(diff.clone(), vec![100.0, 1.0, 1.0], PairLoss::Hinge, 1.0, &device);
+    let loss = pair_loss(
+        diff.clone(),
+        vec![100.0, 1.0, 1.0],
+        PairLoss::Hinge,
+        1.0,
+        &device,
+    );
     let value = loss.into_data().to_vec::<f32>().expect("f32")[0];
     assert!((value - 102.0 / 102.0).abs() < 1e-6, "{value}");
-    let loss = pair_loss(diff, vec![1.0, 1.0, 100.0], PairLoss::Logistic, 1.0, &device);
+    let loss = pair_loss(
+        diff,
+        vec![1.0, 1.0, 100.0],
+        PairLoss::Logistic,
+        1.0,
+        &device,
+    );
     let value = loss.into_data().to_vec::<f32>().expect("f32")[0];
-    let expected = (2f32.ln() + (1.0 + (-2f32).exp()).ln() + 100.0 * (1.0 + 1f32.exp()).ln()) / 102.0;
+    let expected =
+        (2f32.ln() + (1.0 + (-2f32).exp()).ln() + 100.0 * (1.0 + 1f32.exp()).ln()) / 102.0;
     assert!((value - expected).abs() < 1e-5, "{value} vs {expected}");
 }
 
@@ -96,18 +148,43 @@ fn pair_loss_weights_and_normalises() {
 fn cancel_flag_stops_between_batches() {
     let (answers, pairs) = synthetic::dataset(10, 2, 2, 1);
     let cancel = AtomicBool::new(true);
-    let data = TrainData { answers: &answers, pairs: &pairs, embeddings: None };
-    let err = train::<Ad>(data, &small_config(), &Default::default(), &mut |_| {}, &cancel).expect_err("cancelled");
+    let data = TrainData {
+        answers: &answers,
+        pairs: &pairs,
+        embeddings: None,
+    };
+    let err = train::<Ad>(
+        data,
+        &small_config(),
+        &Default::default(),
+        &mut |_| {},
+        &cancel,
+    )
+    .expect_err("cancelled");
     assert!(err.downcast_ref::<Cancelled>().is_some());
 }
 
 #[test]
 fn unknown_answer_id_is_reported() {
     let (answers, _) = synthetic::dataset(2, 1, 1, 1);
-    let pairs = [PreferencePair { winner: 0, loser: 424242, source: PairSource::Judge }];
-    let data = TrainData { answers: &answers, pairs: &pairs, embeddings: None };
-    let err = train::<Ad>(data, &small_config(), &Default::default(), &mut |_| {}, &AtomicBool::new(false))
-        .expect_err("unknown id");
+    let pairs = [PreferencePair {
+        winner: 0,
+        loser: 424242,
+        source: PairSource::Judge,
+    }];
+    let data = TrainData {
+        answers: &answers,
+        pairs: &pairs,
+        embeddings: None,
+    };
+    let err = train::<Ad>(
+        data,
+        &small_config(),
+        &Default::default(),
+        &mut |_| {},
+        &AtomicBool::new(false),
+    )
+    .expect_err("unknown id");
     assert!(err.to_string().contains("424242"), "{err}");
 }
 
@@ -123,17 +200,31 @@ fn paper_head_learns_from_precomputed_embeddings() {
         .iter()
         .flat_map(|id| {
             let bump = if winners.contains(id) { 1.0 } else { -1.0 };
-            (0..dim).map(|d| if d == 0 { bump } else { 0.0 } + rng.normal(0.5)).collect::<Vec<_>>()
+            (0..dim)
+                .map(|d| if d == 0 { bump } else { 0.0 } + rng.normal(0.5))
+                .collect::<Vec<_>>()
         })
         .collect();
     let table = EmbeddingTable::new(ids, dim, data).expect("table");
     let config = small_config()
         .with_features(None)
         .with_model(SelectorModelConfig::paper_embedding_head(dim).with_hidden(vec![16, 16, 16]));
-    let train_data = TrainData { answers: &answers, pairs: &pairs, embeddings: Some(&table) };
-    let trained = train::<Ad>(train_data, &config, &Default::default(), &mut |_| {}, &AtomicBool::new(false))
-        .expect("trains");
-    let metrics = trained.evaluate(&answers, &pairs, Some(&table)).expect("evaluates");
+    let train_data = TrainData {
+        answers: &answers,
+        pairs: &pairs,
+        embeddings: Some(&table),
+    };
+    let trained = train::<Ad>(
+        train_data,
+        &config,
+        &Default::default(),
+        &mut |_| {},
+        &AtomicBool::new(false),
+    )
+    .expect("trains");
+    let metrics = trained
+        .evaluate(&answers, &pairs, Some(&table))
+        .expect("evaluates");
     assert!(metrics.alignment_rate > 0.9, "{metrics:?}");
     let err = trained.score(&answers).expect_err("needs embeddings");
     assert!(err.to_string().contains("precomputed embeddings"), "{err}");

@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""PyTorch CPU twin of the MLP rows of `cargo bench --bench selector`.
+
+Same model (1024-512-512-1, ReLU), same pairwise hinge loss (margin 1, mean over the
+batch), Adam, random inputs, same batch sizes and step counts, so the printed rates can be
+compared with the Rust table run on the same machine:
+
+    python3 benches/selector_torch.py            # uses all cores, like burn's NdArray
+    python3 benches/selector_torch.py --threads 2
+"""
+import argparse
+import time
+
+import torch
+from torch import nn
+
+
+def mlp(d: int) -> nn.Module:
+    return nn.Sequential(nn.Linear(d, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 1))
+
+
+def train_pairs_per_s(d: int, batch: int, steps: int) -> tuple[int, float]:
+    model = mlp(d)
+    optim = torch.optim.Adam(model.parameters(), lr=1e-5)
+    inputs = [torch.rand(2 * batch, d) - 0.5 for _ in range(4)]
+    warm_up = 3
+    start = time.perf_counter()
+    for step in range(warm_up + steps):
+        if step == warm_up:
+            start = time.perf_counter()
+        scores = model(inputs[step % len(inputs)]).squeeze(1)
+        diff = scores[:batch] - scores[batch:]
+        loss = torch.relu(1.0 - diff).mean()
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        optim.step()
+    return steps * batch, time.perf_counter() - start
+
+
+def score_rows_per_s(d: int, rows: int, chunk: int) -> tuple[int, float]:
+    model = mlp(d).eval()
+    x = torch.rand(chunk, d) - 0.5
+    with torch.inference_mode():
+        model(x)
+        start = time.perf_counter()
+        for _ in range(rows // chunk):
+            model(x)
+    return rows // chunk * chunk, time.perf_counter() - start
+
+
+def row(name: str, count: int, seconds: float, unit: str, note: str = "") -> None:
+    print(f"{name:<44} {count:>9} {seconds:>9.2f}s {count / seconds:>12.0f} {unit:<10} {note}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = default)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads (CPU)\n")
+    n, t = train_pairs_per_s(1024, 64, 60)
+    row("train MLP 1024-512-512-1 hinge (batch 64)", n, t, "pairs/s")
+    n, t = train_pairs_per_s(1024, 256, 20)
+    row("train MLP 1024-512-512-1 hinge (batch 256)", n, t, "pairs/s")
+    n, t = score_rows_per_s(1024, 65_536, 8192)
+    row("score MLP 1024-512-512-1", n, t, "rows/s", f"1.7M -> {1.7e6 * t / n:.1f}s")
+
+
+if __name__ == "__main__":
+    main()

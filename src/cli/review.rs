@@ -1,0 +1,52 @@
+//! `vital review`: the clinician's review screen.
+
+use clap::Args;
+
+use super::{exit, Context};
+use crate::tui::keymap::Keymap;
+use crate::tui::session::SessionOptions;
+use crate::tui::{ImageProtocol, ReviewOptions};
+
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    /// Name decisions are recorded under [default: config review.reviewer, else $USER]
+    #[arg(long, env = "VITAL_REVIEWER")]
+    pub reviewer: Option<String>,
+
+    /// How images are drawn [default: config review.image_protocol, "auto"]
+    #[arg(long, value_enum, env = "VITAL_IMAGE_PROTOCOL")]
+    pub image_protocol: Option<ImageProtocol>,
+}
+
+pub fn run(ctx: &Context, args: ReviewArgs) -> anyhow::Result<i32> {
+    ctx.open_existing_workspace()?;
+    review(ctx, ctx.workspace_dir.clone(), args)
+}
+
+/// Opens the review screen on `workspace` (also used by `vital demo`).
+pub fn review(ctx: &Context, workspace: std::path::PathBuf, args: ReviewArgs) -> anyhow::Result<i32> {
+    let config = &ctx.config;
+    let keymap = Keymap::with_overrides(&config.keys).map_err(|e| anyhow::anyhow!("config: {e}"))?;
+    let protocol = match args.image_protocol {
+        Some(p) => p,
+        None => clap::ValueEnum::from_str(&config.review.image_protocol, true).map_err(|_| {
+            anyhow::anyhow!(
+                "config: review.image_protocol = {:?}: expected auto, kitty, sixel, iterm2 or halfblocks",
+                config.review.image_protocol
+            )
+        })?,
+    };
+    let reviewer = args.reviewer.unwrap_or_else(|| config.reviewer());
+    crate::tui::run(ReviewOptions {
+        workspace,
+        session: SessionOptions {
+            reviewer,
+            keymap,
+            auto_advance: config.review.auto_advance,
+            shuffle: config.review.shuffle_answers,
+        },
+        protocol,
+        max_image_side: config.review.max_image_side,
+    })?;
+    Ok(exit::OK)
+}

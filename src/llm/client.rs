@@ -1,0 +1,426 @@
+//! An OpenAI-compatible chat-completions client: auth header, timeouts, retries with exponential
+//! backoff and jitter that honour `Retry-After`, and the rate limits. The API key never appears in
+//! an error message: every text that leaves this module is passed through [`ApiKey::redact`].
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use super::limit::RateLimiter;
+
+/// An API key. Its `Debug` never shows it.
+#[derive(Clone)]
+pub struct ApiKey(String);
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(***)")
+    }
+}
+
+impl ApiKey {
+    pub fn new(key: String) -> Option<Self> {
+        let key = key.trim().to_string();
+        (!key.is_empty()).then_some(Self(key))
+    }
+
+    /// `text` with every occurrence of the key (and of its longer fragments) replaced.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.replace(&self.0, "[redacted]");
+        // Servers echo masked keys ("sk-…abcd"); also strip any 12+ character piece of it.
+        if self.0.len() >= 16 {
+            let bytes = self.0.as_bytes();
+            for start in 0..bytes.len().saturating_sub(12) {
+                if let Some(piece) = self.0.get(start..start + 12) {
+                    if out.contains(piece) {
+                        out = out.replace(piece, "[redacted]");
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// How to authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// `Authorization: Bearer KEY` (OpenAI, vLLM, Ollama).
+    Bearer,
+    /// `api-key: KEY` (Azure OpenAI).
+    Azure,
+}
+
+impl Auth {
+    pub fn parse(name: &str) -> anyhow::Result<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "openai" | "bearer" | "" => Ok(Auth::Bearer),
+            "azure" => Ok(Auth::Azure),
+            other => anyhow::bail!("llm.auth is {other:?}; expected \"openai\" or \"azure\""),
+        }
+    }
+}
+
+/// Everything the client needs, resolved from config and flags.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    /// Base URL (`…/v1`) or the full chat-completions URL.
+    pub endpoint: String,
+    pub api_key: Option<ApiKey>,
+    pub auth: Auth,
+    pub timeout: Duration,
+    pub max_retries: u32,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    pub requests_per_minute: u32,
+    pub tokens_per_minute: u64,
+}
+
+impl ClientSettings {
+    /// The URL requests are POSTed to.
+    pub fn url(&self) -> String {
+        let e = self.endpoint.trim();
+        if e.contains("/chat/completions") {
+            e.to_string()
+        } else {
+            format!("{}/chat/completions", e.trim_end_matches('/'))
+        }
+    }
+}
+
+/// A successful reply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatReply {
+    pub content: String,
+    pub finish_reason: Option<String>,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// Attempts it took (1 = no retry).
+    pub attempts: u32,
+}
+
+/// Why a request finally failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RequestError {
+    /// Gave up after the allowed retries; the last problem.
+    #[error("gave up after {attempts} attempts: {last}")]
+    Exhausted { attempts: u32, last: String },
+    /// The server refused the request in a way a retry cannot fix (400, 404, 413, …).
+    #[error("{0}")]
+    Refused(String),
+    /// Authentication failed: every other request would fail too, so the run stops.
+    #[error("{0}")]
+    Auth(String),
+}
+
+/// Counters shared by a run, for the summary and the tests.
+#[derive(Debug, Default)]
+pub struct ClientStats {
+    pub attempts: AtomicU64,
+    pub retries: AtomicU64,
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    url: String,
+    settings: ClientSettings,
+    limiter: RateLimiter,
+    pub stats: Arc<ClientStats>,
+}
+
+/// One attempt's outcome.
+enum Attempt {
+    Ok(ChatReply),
+    /// Worth retrying; the delay the server asked for, if any.
+    Retry(String, Option<Duration>),
+    Refused(String),
+    Auth(String),
+}
+
+impl Client {
+    pub fn new(settings: ClientSettings) -> anyhow::Result<Self> {
+        let mut headers = HeaderMap::new();
+        if let Some(key) = &settings.api_key {
+            let (name, value) = match settings.auth {
+                Auth::Bearer => ("authorization", format!("Bearer {}", key.0)),
+                Auth::Azure => ("api-key", key.0.clone()),
+            };
+            let mut value = HeaderValue::from_str(&value)
+                .map_err(|_| anyhow::anyhow!("the API key has characters a header cannot carry"))?;
+            value.set_sensitive(true);
+            headers.insert(name, value);
+        }
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout.min(Duration::from_secs(30)))
+            .user_agent(concat!("vital/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            http,
+            url: settings.url(),
+            limiter: RateLimiter::new(settings.requests_per_minute, settings.tokens_per_minute),
+            settings,
+            stats: Arc::default(),
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Sends `body` (a chat-completions request), retrying what can be retried.
+    /// `estimated_tokens` reserves room under the tokens-per-minute limit.
+    pub async fn chat(&self, body: &Value, estimated_tokens: u64) -> Result<ChatReply, RequestError> {
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let reservation = self.limiter.acquire(estimated_tokens).await;
+            self.stats.attempts.fetch_add(1, Ordering::Relaxed);
+            let outcome = self.attempt(body).await;
+            let used = match &outcome {
+                Attempt::Ok(r) => r.prompt_tokens + r.completion_tokens,
+                _ => estimated_tokens,
+            };
+            self.limiter.settle(reservation, used).await;
+            let (problem, asked) = match outcome {
+                Attempt::Ok(mut reply) => {
+                    reply.attempts = attempt;
+                    return Ok(reply);
+                }
+                Attempt::Refused(m) => return Err(RequestError::Refused(self.redact(&m))),
+                Attempt::Auth(m) => return Err(RequestError::Auth(self.redact(&m))),
+                Attempt::Retry(problem, asked) => (problem, asked),
+            };
+            if attempt > self.settings.max_retries {
+                return Err(RequestError::Exhausted {
+                    attempts: attempt,
+                    last: self.redact(&problem),
+                });
+            }
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            let delay = retry_delay(
+                self.settings.retry_base,
+                self.settings.retry_max,
+                attempt,
+                asked,
+            );
+            tracing::debug!(attempt, ?delay, problem = %self.redact(&problem), "retrying");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    fn redact(&self, text: &str) -> String {
+        match &self.settings.api_key {
+            Some(key) => key.redact(text),
+            None => text.to_string(),
+        }
+    }
+
+    async fn attempt(&self, body: &Value) -> Attempt {
+        let response = match self.http.post(&self.url).json(body).send().await {
+            Ok(r) => r,
+            Err(e) if e.is_timeout() => {
+                return Attempt::Retry(
+                    format!("no reply within {:?}", self.settings.timeout),
+                    None,
+                )
+            }
+            Err(e) => return Attempt::Retry(format!("cannot reach {}: {}", self.url, error_chain(&e)), None),
+        };
+        let status = response.status();
+        let asked = retry_after(response.headers());
+        let text = match response.text().await {
+            Ok(t) => t,
+            Err(e) if e.is_timeout() => {
+                return Attempt::Retry(
+                    format!("reply not complete within {:?}", self.settings.timeout),
+                    asked,
+                )
+            }
+            Err(e) => return Attempt::Retry(format!("reply cut off: {}", error_chain(&e)), asked),
+        };
+        if !status.is_success() {
+            let detail = format!("HTTP {status}: {}", snippet(&text));
+            return match status {
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Attempt::Auth(format!(
+                    "the endpoint refused the credentials ({detail}); check the key variable (llm.api_key_env) and llm.auth"
+                )),
+                StatusCode::TOO_MANY_REQUESTS
+                | StatusCode::REQUEST_TIMEOUT
+                | StatusCode::CONFLICT => Attempt::Retry(detail, asked),
+                s if s.is_server_error() => Attempt::Retry(detail, asked),
+                _ => Attempt::Refused(detail),
+            };
+        }
+        match parse_reply(&text) {
+            Ok(reply) => Attempt::Ok(reply),
+            Err(problem) => Attempt::Retry(problem, asked),
+        }
+    }
+}
+
+/// Reads a chat-completions response body.
+pub fn parse_reply(text: &str) -> Result<ChatReply, String> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| format!("malformed JSON in the reply ({e}): {}", snippet(text)))?;
+    let choice = match value.get("choices") {
+        Some(Value::Array(choices)) if !choices.is_empty() => &choices[0],
+        Some(Value::Array(_)) => return Err("the reply has an empty `choices` list".into()),
+        _ => return Err(format!("the reply has no `choices`: {}", snippet(text))),
+    };
+    let message = choice.get("message").unwrap_or(&Value::Null);
+    let content = match message.get("content") {
+        Some(Value::String(s)) => s.clone(),
+        // Some servers send content as parts.
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join(""),
+        _ => return Err("the reply's first choice has no message content".into()),
+    };
+    let usage = value.get("usage").unwrap_or(&Value::Null);
+    let count = |k: &str| usage.get(k).and_then(Value::as_u64).unwrap_or(0);
+    Ok(ChatReply {
+        content,
+        finish_reason: choice
+            .get("finish_reason")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        prompt_tokens: count("prompt_tokens"),
+        completion_tokens: count("completion_tokens"),
+        attempts: 1,
+    })
+}
+
+/// `Retry-After` (seconds) or `retry-after-ms`, as sent by OpenAI and Azure.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
+        if ms.is_finite() && ms >= 0.0 {
+            return Some(Duration::from_secs_f64(ms / 1000.0));
+        }
+    }
+    let secs = get("retry-after")?.parse::<f64>().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))
+}
+
+/// Exponential backoff with full jitter on top of the base, never shorter than what the server
+/// asked for, capped at `retry_max` (a server's own `Retry-After` is honoured beyond the cap).
+pub fn retry_delay(base: Duration, max: Duration, attempt: u32, asked: Option<Duration>) -> Duration {
+    let exp = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+    let jittered = exp.min(max).mul_f64(0.5 + 0.5 * jitter());
+    match asked {
+        Some(asked) => asked.max(jittered.min(asked + base)),
+        None => jittered,
+    }
+}
+
+/// A number in [0, 1) that differs between calls and processes (no seed to share).
+fn jitter() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// The start of a body, for messages.
+fn snippet(text: &str) -> String {
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.char_indices().nth(200) {
+        Some((i, _)) => format!("{}…", &one_line[..i]),
+        None => one_line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> ClientSettings {
+        ClientSettings {
+            endpoint: "http://127.0.0.1:1/v1/".into(),
+            api_key: ApiKey::new("sk-test-0123456789abcdef".into()),
+            auth: Auth::Bearer,
+            timeout: Duration::from_secs(1),
+            max_retries: 3,
+            retry_base: Duration::from_millis(100),
+            retry_max: Duration::from_secs(2),
+            requests_per_minute: 0,
+            tokens_per_minute: 0,
+        }
+    }
+
+    #[test]
+    fn url_appends_the_path_once() {
+        assert_eq!(settings().url(), "http://127.0.0.1:1/v1/chat/completions");
+        let mut s = settings();
+        s.endpoint = "https://x/openai/deployments/d/chat/completions?api-version=1".into();
+        assert_eq!(s.url(), s.endpoint);
+    }
+
+    #[test]
+    fn redact_removes_the_key_and_masked_pieces() {
+        let key = ApiKey::new("sk-test-0123456789abcdef".into()).unwrap();
+        let text = key.redact("bad key sk-test-0123456789abcdef, or sk-…456789abcdef");
+        assert!(!text.contains("0123456789abcdef"), "{text}");
+        assert!(!text.contains("456789abcdef"), "{text}");
+        assert_eq!(format!("{key:?}"), "ApiKey(***)");
+    }
+
+    #[test]
+    fn backoff_grows_is_capped_and_honours_retry_after() {
+        let s = settings();
+        for attempt in 1..=8 {
+            let d = retry_delay(s.retry_base, s.retry_max, attempt, None);
+            let full = (s.retry_base * (1 << (attempt - 1))).min(s.retry_max);
+            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
+        }
+        let asked = Duration::from_secs(5);
+        let d = retry_delay(s.retry_base, s.retry_max, 1, Some(asked));
+        assert!(d >= asked && d <= asked + s.retry_base, "{d:?}");
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_milliseconds() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("2"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
+        h.insert("retry-after-ms", HeaderValue::from_static("250"));
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(250)));
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
+        assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn parse_reply_reads_content_usage_and_rejects_broken_bodies() {
+        let r = parse_reply(
+            r#"{"choices":[{"message":{"role":"assistant","content":"8\nGood."},"finish_reason":"stop"}],
+               "usage":{"prompt_tokens":12,"completion_tokens":3}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.content, "8\nGood.");
+        assert_eq!((r.prompt_tokens, r.completion_tokens), (12, 3));
+        assert!(parse_reply(r#"{"choices":[]}"#).unwrap_err().contains("empty"));
+        assert!(parse_reply("{\"choices\": [").unwrap_err().contains("malformed"));
+        assert!(parse_reply(r#"{"error":"x"}"#).unwrap_err().contains("no `choices`"));
+    }
+}

@@ -1,0 +1,124 @@
+//! Reading the generation input: fig-caption records (`{pair_id, fig_caption, fig_label,
+//! in_text_mention, domain, image?}`), streamed, and finding each figure's image file.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::data::fields::Fields;
+use crate::data::formats::{figure_fields, id_text, Format};
+use crate::data::json_stream::JsonSource;
+use crate::data::warnings::Warnings;
+use crate::data::{Record, Sample};
+
+/// Image file extensions tried after a figure's id when the record names no image.
+const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp", "gif"];
+
+/// Reads every fig-caption record of `path` (JSON array or JSON Lines), in file order.
+/// Records without an id or a caption are skipped with a warning.
+pub fn read_figures(path: &Path, warnings: &mut Warnings) -> anyhow::Result<Vec<Sample>> {
+    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let source = JsonSource::new(file).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut figures = Vec::new();
+    source
+        .for_each(|loc, value| {
+            let fields = Fields::new(&value, loc)?;
+            let Some(id) = id_text(&fields, &["pair_id", "id", "image", "img"]) else {
+                warnings.add("record without `pair_id` skipped", loc.to_string());
+                return Ok(());
+            };
+            let figure = figure_fields(&fields, id, warnings);
+            if figure.caption.trim().is_empty() {
+                warnings.add("record without caption skipped", format!("{loc}: {}", figure.id));
+                return Ok(());
+            }
+            figures.push(figure);
+            Ok(())
+        })
+        .with_context(|| format!("cannot read fig-caption records from {}", path.display()))?;
+    Ok(figures)
+}
+
+/// Reads demonstrations from a `clinician_demos.json`-shaped file.
+pub fn read_demos(path: &Path, warnings: &mut Warnings) -> anyhow::Result<Vec<Sample>> {
+    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let source = JsonSource::new(file).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut parser = Format::Demos.parser();
+    let mut demos = Vec::new();
+    source
+        .for_each(|loc, value| {
+            for record in parser.parse(&value, loc, warnings)? {
+                if let Record::Sample { sample, .. } = record {
+                    if sample.rounds.iter().any(|r| !r.answers.is_empty()) {
+                        demos.push(sample);
+                    } else {
+                        warnings.add("demonstration without answers skipped", sample.id);
+                    }
+                }
+            }
+            Ok(())
+        })
+        .with_context(|| format!("cannot read demonstrations from {}", path.display()))?;
+    Ok(demos)
+}
+
+/// Finds a figure's image: the record's image reference, then `<id>.<ext>`, in each directory.
+pub fn find_image(figure: &Sample, dirs: &[PathBuf]) -> Option<PathBuf> {
+    let mut names: Vec<PathBuf> = Vec::new();
+    if let Some(image) = &figure.image {
+        let given = Path::new(image);
+        if given.is_absolute() {
+            return given.is_file().then(|| given.to_path_buf());
+        }
+        names.push(given.to_path_buf());
+        if let Some(name) = given.file_name() {
+            names.push(PathBuf::from(name));
+        }
+    }
+    for ext in IMAGE_EXTENSIONS {
+        names.push(PathBuf::from(format!("{}.{ext}", figure.id)));
+    }
+    dirs.iter()
+        .flat_map(|d| names.iter().map(move |n| d.join(n)))
+        .find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fig_caption_records_with_token_mentions_and_domain_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("figs.jsonl");
+        std::fs::write(
+            &path,
+            concat!(
+                r#"{"pair_id": "PMC1_F1", "fig_caption": "CT of the chest.", "fig_label": "Figure 1", "#,
+                r#""in_text_mention": [{"tokens": "As shown in Fig. 1 .", "entities": []}], "#,
+                r#""domain": {"ct_scan": true, "mri": false}}"#,
+                "\n",
+                r#"{"pair_id": "PMC1_F2", "fig_caption": ""}"#,
+                "\n",
+                r#"{"pair_id": 7, "fig_caption": "MRI.", "in_text_mention": null, "image": "sub/7.png"}"#,
+                "\n"
+            ),
+        )
+        .unwrap();
+        let mut w = Warnings::default();
+        let figs = read_figures(&path, &mut w).unwrap();
+        assert_eq!(figs.len(), 2);
+        assert_eq!(figs[0].id, "PMC1_F1");
+        assert_eq!(figs[0].mentions, vec!["As shown in Fig. 1 ."]);
+        assert_eq!(figs[0].domains, vec!["ct_scan"]);
+        assert_eq!(figs[1].id, "7");
+        assert_eq!(w.count("record without caption skipped"), 1);
+
+        std::fs::write(dir.path().join("PMC1_F1.jpg"), b"x").unwrap();
+        std::fs::write(dir.path().join("7.png"), b"x").unwrap();
+        let dirs = vec![dir.path().to_path_buf()];
+        assert_eq!(find_image(&figs[0], &dirs), Some(dir.path().join("PMC1_F1.jpg")));
+        assert_eq!(find_image(&figs[1], &dirs), Some(dir.path().join("7.png")), "by file name");
+        assert_eq!(find_image(&figs[0], &[]), None);
+    }
+}

@@ -1,0 +1,204 @@
+//! Runs a stream of chat requests: at most `concurrency` in flight, each result handed back to the
+//! caller on this task (which owns the workspace connection and commits it), a progress bar with
+//! ETA, token counts and a cost estimate, and Ctrl-C that stops cleanly (what finished is kept).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::client::{ChatReply, Client, RequestError};
+
+/// One request to send.
+pub struct Job<M> {
+    /// The resume key (hash of `body`).
+    pub key: String,
+    pub body: Value,
+    pub estimated_tokens: u64,
+    /// What it is about, for messages (figure id, answer ids).
+    pub subject: String,
+    /// The caller's data, handed back with the reply.
+    pub meta: M,
+}
+
+/// Price per 1K tokens, for the estimate.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Prices {
+    pub prompt_per_1k: f64,
+    pub completion_per_1k: f64,
+}
+
+impl Prices {
+    pub fn cost(&self, prompt: u64, completion: u64) -> f64 {
+        prompt as f64 / 1000.0 * self.prompt_per_1k + completion as f64 / 1000.0 * self.completion_per_1k
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Default, Clone)]
+pub struct Totals {
+    /// Requests answered (parsed or not).
+    pub answered: u64,
+    /// Requests that failed for good in this run (they are sent again by the next run).
+    pub failed: u64,
+    /// Work found finished by an earlier run and not sent.
+    pub skipped: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub retries: u64,
+    pub attempts: u64,
+    pub interrupted: bool,
+    /// `subject: reason` of the failures (the first 20).
+    pub failures: Vec<String>,
+}
+
+/// The progress bar and the running totals it shows.
+pub struct Progress {
+    pub bar: indicatif::ProgressBar,
+    pub prices: Prices,
+    pub totals: Totals,
+}
+
+impl Progress {
+    /// A bar of `len` items on stderr; hidden when `hidden` (quiet, or stderr not a terminal).
+    pub fn new(len: u64, what: &str, prices: Prices, hidden: bool) -> Self {
+        let bar = if hidden {
+            indicatif::ProgressBar::hidden()
+        } else {
+            let bar = indicatif::ProgressBar::new(len);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{prefix} [{bar:25}] {pos}/{len} eta {eta} {msg}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(what.to_string());
+            bar
+        };
+        Self {
+            bar,
+            prices,
+            totals: Totals::default(),
+        }
+    }
+
+    /// An item found finished before: counted and passed.
+    pub fn skip(&mut self) {
+        self.totals.skipped += 1;
+        self.bar.inc(1);
+    }
+
+    /// An item that needs no request (e.g. no image): passed without counting it as skipped.
+    pub fn pass(&mut self) {
+        self.bar.inc(1);
+    }
+
+    fn answered(&mut self, reply: &ChatReply) {
+        self.totals.answered += 1;
+        self.totals.prompt_tokens += reply.prompt_tokens;
+        self.totals.completion_tokens += reply.completion_tokens;
+        self.bar.inc(1);
+        self.show();
+    }
+
+    fn failed(&mut self, subject: &str, error: &RequestError) {
+        self.totals.failed += 1;
+        if self.totals.failures.len() < 20 {
+            self.totals.failures.push(format!("{subject}: {error}"));
+        }
+        self.bar.inc(1);
+        self.show();
+    }
+
+    fn show(&self) {
+        let t = &self.totals;
+        self.bar.set_message(format!(
+            "{} in / {} out tokens, ≈${:.4}{}",
+            t.prompt_tokens,
+            t.completion_tokens,
+            self.prices.cost(t.prompt_tokens, t.completion_tokens),
+            if t.failed > 0 {
+                format!(", {} failed", t.failed)
+            } else {
+                String::new()
+            }
+        ));
+    }
+
+    pub fn cost(&self) -> f64 {
+        self.prices
+            .cost(self.totals.prompt_tokens, self.totals.completion_tokens)
+    }
+}
+
+/// Sends the jobs `next` yields (None = no more), `concurrency` at a time; `done` gets each
+/// answered job with its reply, on this task, in completion order. Stops at the first error from
+/// `next`/`done` or an authentication failure; Ctrl-C stops it with `interrupted` set.
+pub async fn run<M: Send + 'static>(
+    client: Arc<Client>,
+    concurrency: usize,
+    progress: &mut Progress,
+    mut next: impl FnMut(&mut Progress) -> anyhow::Result<Option<Job<M>>>,
+    mut done: impl FnMut(Job<M>, ChatReply) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    type Finished<M> = (Job<M>, Result<ChatReply, RequestError>);
+    let semaphore = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut in_flight: JoinSet<Finished<M>> = JoinSet::new();
+    let mut exhausted = false;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let result: anyhow::Result<()> = loop {
+        tokio::select! {
+            biased;
+            _ = &mut ctrl_c => {
+                in_flight.abort_all();
+                progress.totals.interrupted = true;
+                break Ok(());
+            }
+            Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
+                let (job, outcome) = match joined {
+                    Ok(finished) => finished,
+                    Err(e) if e.is_cancelled() => continue,
+                    Err(e) => break Err(anyhow::anyhow!("a request task failed: {e}")),
+                };
+                match outcome {
+                    Ok(reply) => {
+                        progress.answered(&reply);
+                        if let Err(e) = done(job, reply) {
+                            break Err(e);
+                        }
+                    }
+                    Err(RequestError::Auth(message)) => break Err(anyhow::anyhow!(message)),
+                    Err(e) => progress.failed(&job.subject, &e),
+                }
+            }
+            permit = semaphore.clone().acquire_owned(), if !exhausted => {
+                let permit = permit.expect("the semaphore is never closed");
+                match next(progress) {
+                    Ok(Some(job)) => {
+                        let client = client.clone();
+                        in_flight.spawn(async move {
+                            let _permit = permit;
+                            let outcome = client.chat(&job.body, job.estimated_tokens).await;
+                            (job, outcome)
+                        });
+                    }
+                    Ok(None) => exhausted = true,
+                    Err(e) => break Err(e),
+                }
+            }
+            else => break Ok(()),
+        }
+    };
+    if result.is_err() {
+        in_flight.abort_all();
+    }
+    while in_flight.join_next().await.is_some() {}
+    progress.totals.retries = client.stats.retries.load(Ordering::Relaxed);
+    progress.totals.attempts = client.stats.attempts.load(Ordering::Relaxed);
+    progress.bar.finish_and_clear();
+    result
+}

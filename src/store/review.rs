@@ -1,0 +1,115 @@
+//! Queries the review screen needs: a compact index of every sample for the queue (filters stay
+//! instant at 210K samples), text search, and the scores shown beside answers.
+
+use std::collections::{HashMap, HashSet};
+
+use rusqlite::params;
+
+use super::Workspace;
+
+/// One queue entry: what filtering and ordering need, nothing more.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexEntry {
+    pub key: i64,
+    pub ext_id: String,
+    pub domains: Vec<String>,
+    /// Every answered round has a decision from this reviewer.
+    pub decided: bool,
+    pub flagged: bool,
+    /// Reviewers' decisions in force contradict each other on some answer.
+    pub disagreement: bool,
+}
+
+impl Workspace {
+    /// The queue index for `reviewer`, in import order.
+    pub fn review_index(&self, reviewer: &str) -> anyhow::Result<Vec<IndexEntry>> {
+        let reviewer = super::reviewer_id(&self.conn, reviewer)?;
+        let decided = self.id_set(
+            "WITH answered AS (
+                 SELECT r.id, r.sample_id, count(a.id) AS n FROM rounds r JOIN answers a ON a.round_id = r.id
+                 GROUP BY r.id),
+             mine AS (
+                 SELECT round_id, kind FROM current_judgments
+                 WHERE reviewer_id = ?1 AND kind IN ('accept', 'reject', 'prefer', 'tie')),
+             verdicts AS (SELECT round_id, count(*) AS v FROM mine WHERE kind IN ('accept', 'reject') GROUP BY round_id),
+             preferences AS (SELECT DISTINCT round_id FROM mine WHERE kind IN ('prefer', 'tie'))
+             SELECT answered.sample_id FROM answered
+             LEFT JOIN verdicts ON verdicts.round_id = answered.id
+             LEFT JOIN preferences ON preferences.round_id = answered.id
+             GROUP BY answered.sample_id
+             HAVING sum(coalesce(verdicts.v, 0) >= answered.n OR preferences.round_id IS NOT NULL) = count(*)",
+            reviewer,
+        )?;
+        let flagged = self.id_set(
+            "SELECT sample_id FROM current_judgments WHERE reviewer_id = ?1 AND kind = 'flag' AND value = '1'",
+            reviewer,
+        )?;
+        let disagreement = self.disagreement_samples()?;
+        let mut stmt = self.conn.prepare("SELECT id, ext_id, domains FROM samples ORDER BY id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (key, ext_id, domains) = row?;
+            out.push(IndexEntry {
+                key,
+                ext_id,
+                domains: serde_json::from_str(&domains).unwrap_or_default(),
+                decided: decided.contains(&key),
+                flagged: flagged.contains(&key),
+                disagreement: disagreement.contains(&key),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Samples where two reviewers' verdicts in force differ on the same answer.
+    pub fn disagreement_samples(&self) -> anyhow::Result<HashSet<i64>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT DISTINCT sample_id FROM current_judgments WHERE kind IN ('accept', 'reject')
+             GROUP BY answer_id HAVING count(DISTINCT kind) > 1",
+        )?;
+        let ids = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        Ok(ids)
+    }
+
+    fn id_set(&self, sql: &str, reviewer: i64) -> anyhow::Result<HashSet<i64>> {
+        let mut stmt = self.conn.prepare(sql)?;
+        let ids = stmt.query_map([reviewer], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        Ok(ids)
+    }
+
+    /// Samples whose caption, mentions, questions or answers contain `text` (case-insensitive
+    /// for ASCII), in import order.
+    pub fn search(&self, text: &str) -> anyhow::Result<Vec<i64>> {
+        let pattern = format!("%{}%", text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id FROM samples s WHERE s.caption LIKE ?1 ESCAPE '\\' OR s.mentions LIKE ?1 ESCAPE '\\' OR s.ext_id LIKE ?1 ESCAPE '\\'
+                OR EXISTS (SELECT 1 FROM rounds r WHERE r.sample_id = s.id AND (r.question LIKE ?1 ESCAPE '\\'
+                    OR EXISTS (SELECT 1 FROM answers a WHERE a.round_id = r.id AND a.text LIKE ?1 ESCAPE '\\')))
+             ORDER BY id",
+        )?;
+        let ids = stmt.query_map([pattern], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        Ok(ids)
+    }
+
+    /// Mean judge score per answer of one sample.
+    pub fn judge_scores(&self, sample_key: i64) -> anyhow::Result<HashMap<i64, f64>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT m.answer_id, avg(m.score) FROM model_scores m JOIN answers a ON a.id = m.answer_id
+             JOIN rounds r ON r.id = a.round_id WHERE r.sample_id = ?1 GROUP BY m.answer_id",
+        )?;
+        let scores = stmt.query_map([sample_key], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+        Ok(scores)
+    }
+
+    /// The latest selector run's score per answer of one sample.
+    pub fn selector_scores(&self, sample_key: i64) -> anyhow::Result<HashMap<i64, f64>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT s.answer_id, s.score FROM selector_scores s JOIN answers a ON a.id = s.answer_id
+             JOIN rounds r ON r.id = a.round_id
+             WHERE r.sample_id = ?1 AND s.run_id = (SELECT max(id) FROM selector_runs)",
+        )?;
+        let scores = stmt.query_map(params![sample_key], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+        Ok(scores)
+    }
+}

@@ -1,0 +1,423 @@
+//! The review screen's state and its pure update function. `update` never touches the disk or the
+//! terminal: it changes state and returns [`Effect`]s for the runtime to carry out; results come
+//! back as [`Msg`]s. Every key can therefore be tested without a terminal or a database.
+
+use crossterm::event::{KeyCode, KeyEvent};
+
+use super::keymap::{Action, Keymap};
+use super::queue::Queue;
+use super::sample_view::SampleView;
+use crate::store::{CurrentDecision, DecisionKind, NewJudgment};
+
+/// What the app asks the runtime to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Load a sample (with this reviewer's decisions) and answer with [`Msg::Loaded`].
+    Load(i64),
+    /// Commit a decision, then answer with [`Msg::Saved`].
+    Record(NewJudgment),
+    /// Withdraw this reviewer's latest decision, then answer with [`Msg::Undone`].
+    Undo,
+    /// Search sample text in the background; answer with [`Msg::SearchDone`].
+    Search(String),
+    /// Find a sample by its id; answer with [`Msg::Found`].
+    Find(String),
+    Quit,
+}
+
+/// Inputs to the app: keys, and the results of effects.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Msg {
+    Key(KeyEvent),
+    Loaded(Box<SampleView>),
+    /// A decision was committed; the sample's decisions now in force.
+    Saved { key: i64, decisions: Vec<CurrentDecision>, at: String },
+    /// An undo was committed on sample `key` (None: nothing left to undo).
+    Undone { key: Option<i64>, decisions: Vec<CurrentDecision>, at: String },
+    SearchDone { query: String, keys: Vec<i64> },
+    Found { id: String, key: Option<i64> },
+    Error(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    Goto,
+    Search,
+    Note,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    Help,
+    /// `r` was pressed: the next key 1–5 rates the focused round.
+    Rating,
+    Input { kind: InputKind, text: String },
+}
+
+pub struct App {
+    pub reviewer: String,
+    pub keymap: Keymap,
+    pub queue: Queue,
+    pub current: Option<SampleView>,
+    pub focus_round: usize,
+    /// Display position of the focused answer.
+    pub focus_answer: usize,
+    /// Extra lines scrolled in the rounds pane (PageUp/PageDown).
+    pub scroll: u16,
+    pub mode: Mode,
+    pub auto_advance: bool,
+    pub shuffle: bool,
+    /// When the last decision was committed (shown in the status line).
+    pub last_save: Option<String>,
+    pub message: Option<String>,
+    pub quitting: bool,
+}
+
+impl App {
+    pub fn new(reviewer: String, keymap: Keymap, queue: Queue, auto_advance: bool, shuffle: bool) -> Self {
+        Self {
+            reviewer,
+            keymap,
+            queue,
+            current: None,
+            focus_round: 0,
+            focus_answer: 0,
+            scroll: 0,
+            mode: Mode::Normal,
+            auto_advance,
+            shuffle,
+            last_save: None,
+            message: None,
+            quitting: false,
+        }
+    }
+
+    /// Resume where this reviewer stopped: the first sample they have not decided.
+    pub fn start(&mut self) -> Vec<Effect> {
+        self.queue.to_first_undecided();
+        self.load_current()
+    }
+
+    pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        match msg {
+            Msg::Key(key) => self.on_key(key),
+            Msg::Loaded(view) => {
+                if Some(view.key()) == self.queue.current() {
+                    self.focus_round = first_undecided_round(&view);
+                    self.focus_answer = 0;
+                    self.scroll = 0;
+                    self.current = Some(*view);
+                }
+                vec![]
+            }
+            Msg::Saved { key, decisions, at } => {
+                self.last_save = Some(at);
+                self.apply_decisions(key, decisions, true)
+            }
+            Msg::Undone { key, decisions, at } => match key {
+                None => {
+                    self.message = Some("nothing to undo".into());
+                    vec![]
+                }
+                Some(key) => {
+                    self.last_save = Some(at);
+                    self.message = Some("undone".into());
+                    if self.current.as_ref().map(SampleView::key) == Some(key) {
+                        self.apply_decisions(key, decisions, false)
+                    } else {
+                        // The undone decision was on another sample: go there so it can be seen.
+                        self.queue.jump_to(key);
+                        self.load_current()
+                    }
+                }
+            },
+            Msg::SearchDone { query, keys } => {
+                self.message = Some(format!("{} sample(s) match \"{query}\"", keys.len()));
+                self.queue.set_search(Some((query, keys)));
+                self.load_current()
+            }
+            Msg::Found { id, key } => match key {
+                Some(key) if self.queue.jump_to(key) => self.load_current(),
+                _ => {
+                    self.message = Some(format!("no sample with id `{id}`"));
+                    vec![]
+                }
+            },
+            Msg::Error(e) => {
+                self.message = Some(format!("error: {e}"));
+                vec![]
+            }
+        }
+    }
+
+    fn load_current(&mut self) -> Vec<Effect> {
+        match self.queue.current() {
+            Some(key) if self.current.as_ref().map(SampleView::key) != Some(key) => {
+                self.current = None;
+                vec![Effect::Load(key)]
+            }
+            Some(_) => vec![],
+            None => {
+                self.current = None;
+                vec![]
+            }
+        }
+    }
+
+    fn apply_decisions(&mut self, key: i64, decisions: Vec<CurrentDecision>, may_advance: bool) -> Vec<Effect> {
+        let Some(view) = self.current.as_mut().filter(|v| v.key() == key) else { return vec![] };
+        let was_decided = view.decided();
+        view.decisions = decisions;
+        let decided = view.decided();
+        let flagged = view.flagged();
+        self.queue.update(key, decided, flagged);
+        if may_advance && self.auto_advance && decided && !was_decided && self.queue.next() {
+            self.message = Some("sample decided: next".into());
+            return self.load_current();
+        }
+        vec![]
+    }
+
+    fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        match std::mem::replace(&mut self.mode, Mode::Normal) {
+            Mode::Help => vec![],
+            Mode::Rating => self.on_rating_key(key),
+            Mode::Input { kind, text } => self.on_input_key(kind, text, key),
+            Mode::Normal => {
+                self.message = None;
+                match self.keymap.action(&key) {
+                    Some(action) => self.on_action(action),
+                    None if key.code == KeyCode::Esc && self.queue.search_text().is_some() => {
+                        self.queue.set_search(None);
+                        self.message = Some("search cleared".into());
+                        self.load_current()
+                    }
+                    None => vec![],
+                }
+            }
+        }
+    }
+
+    fn on_rating_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        match key.code {
+            KeyCode::Char(c @ '1'..='5') => self.round_decision(DecisionKind::Rate, Some(c.to_string())),
+            _ => {
+                self.message = Some("rating cancelled".into());
+                vec![]
+            }
+        }
+    }
+
+    fn on_input_key(&mut self, kind: InputKind, mut text: String, key: KeyEvent) -> Vec<Effect> {
+        match key.code {
+            KeyCode::Esc => vec![],
+            KeyCode::Enter => match kind {
+                InputKind::Goto if !text.trim().is_empty() => vec![Effect::Find(text.trim().to_string())],
+                InputKind::Search if text.trim().is_empty() => {
+                    self.queue.set_search(None);
+                    self.load_current()
+                }
+                InputKind::Search => vec![Effect::Search(text.trim().to_string())],
+                InputKind::Note => self.sample_decision(DecisionKind::Note, Some(text)),
+                InputKind::Goto => vec![],
+            },
+            KeyCode::Backspace => {
+                text.pop();
+                self.mode = Mode::Input { kind, text };
+                vec![]
+            }
+            KeyCode::Char(c) => {
+                text.push(c);
+                self.mode = Mode::Input { kind, text };
+                vec![]
+            }
+            _ => {
+                self.mode = Mode::Input { kind, text };
+                vec![]
+            }
+        }
+    }
+
+    fn on_action(&mut self, action: Action) -> Vec<Effect> {
+        match action {
+            Action::Quit => {
+                self.quitting = true;
+                vec![Effect::Quit]
+            }
+            Action::Help => {
+                self.mode = Mode::Help;
+                vec![]
+            }
+            Action::NextSample => {
+                if !self.queue.next() {
+                    self.message = Some("last sample in the queue".into());
+                }
+                self.load_current()
+            }
+            Action::PrevSample => {
+                if !self.queue.prev() {
+                    self.message = Some("first sample in the queue".into());
+                }
+                self.load_current()
+            }
+            Action::Filter => {
+                self.queue.cycle_filter();
+                self.message = Some(format!("filter: {}", self.queue.filter().label()));
+                self.load_current()
+            }
+            Action::Goto => self.input(InputKind::Goto, String::new()),
+            Action::Search => self.input(InputKind::Search, self.queue.search_text().unwrap_or_default().to_string()),
+            Action::Undo => vec![Effect::Undo],
+            Action::ScrollDown => {
+                self.scroll = self.scroll.saturating_add(5);
+                vec![]
+            }
+            Action::ScrollUp => {
+                self.scroll = self.scroll.saturating_sub(5);
+                vec![]
+            }
+            _ if self.current.is_none() => {
+                self.message = Some("no sample on screen".into());
+                vec![]
+            }
+            Action::NextRound => {
+                self.move_round(1);
+                vec![]
+            }
+            Action::PrevRound => {
+                self.move_round(-1);
+                vec![]
+            }
+            Action::NextAnswer => {
+                self.move_answer(1);
+                vec![]
+            }
+            Action::PrevAnswer => {
+                self.move_answer(-1);
+                vec![]
+            }
+            Action::Accept => self.verdict(DecisionKind::Accept),
+            Action::Reject => self.verdict(DecisionKind::Reject),
+            Action::Prefer1 => self.prefer(0),
+            Action::Prefer2 => self.prefer(1),
+            Action::Tie => self.round_decision(DecisionKind::Tie, None),
+            Action::Rate => {
+                if self.focused_round_has_answers() {
+                    self.mode = Mode::Rating;
+                    self.message = Some("rate the round: 1-5 (any other key cancels)".into());
+                }
+                vec![]
+            }
+            Action::Flag => {
+                let flagged = self.current.as_ref().is_some_and(SampleView::flagged);
+                self.sample_decision(DecisionKind::Flag, Some(if flagged { "0" } else { "1" }.into()))
+            }
+            Action::Note => {
+                let note = self.current.as_ref().and_then(SampleView::note).unwrap_or_default().to_string();
+                self.input(InputKind::Note, note)
+            }
+        }
+    }
+
+    fn input(&mut self, kind: InputKind, text: String) -> Vec<Effect> {
+        self.mode = Mode::Input { kind, text };
+        vec![]
+    }
+
+    fn move_round(&mut self, delta: isize) {
+        let Some(view) = &self.current else { return };
+        let last = view.rounds().saturating_sub(1);
+        self.focus_round = (self.focus_round as isize + delta).clamp(0, last as isize) as usize;
+        self.focus_answer = self.focus_answer.min(view.order[self.focus_round].len().saturating_sub(1));
+        self.scroll = 0;
+    }
+
+    fn move_answer(&mut self, delta: isize) {
+        let Some(view) = &self.current else { return };
+        let n = view.order.get(self.focus_round).map_or(0, Vec::len);
+        if n > 0 {
+            self.focus_answer = (self.focus_answer as isize + delta).rem_euclid(n as isize) as usize;
+        }
+    }
+
+    fn focused_round_has_answers(&mut self) -> bool {
+        let has = self.current.as_ref().is_some_and(|v| !v.order[self.focus_round].is_empty());
+        if !has {
+            self.message = Some("this question has no answer to judge".into());
+        }
+        has
+    }
+
+    fn verdict(&mut self, kind: DecisionKind) -> Vec<Effect> {
+        if !self.focused_round_has_answers() {
+            return vec![];
+        }
+        let view = self.current.as_ref().expect("checked above");
+        let (r, d) = (self.focus_round, self.focus_answer);
+        let judgment = NewJudgment {
+            sample_key: view.key(),
+            round_id: Some(view.stored.round_ids[r]),
+            answer_id: view.answer_at(r, d),
+            kind,
+            value: None,
+            shown_order: Some(view.shown_order(r)),
+        };
+        // Move on to the next answer, then the next round, so a sheet is marked with a, x, a, x…
+        if d + 1 < view.order[r].len() {
+            self.focus_answer += 1;
+        } else if r + 1 < view.rounds() {
+            self.focus_round += 1;
+            self.focus_answer = 0;
+            self.scroll = 0;
+        }
+        vec![Effect::Record(judgment)]
+    }
+
+    fn prefer(&mut self, display: usize) -> Vec<Effect> {
+        if !self.focused_round_has_answers() {
+            return vec![];
+        }
+        let view = self.current.as_ref().expect("checked above");
+        match view.answer_at(self.focus_round, display) {
+            Some(answer) if view.order[self.focus_round].len() >= 2 => {
+                self.round_decision(DecisionKind::Prefer, Some(answer.to_string()))
+            }
+            _ => {
+                self.message = Some(format!("no answer {} to prefer in this round", display + 1));
+                vec![]
+            }
+        }
+    }
+
+    fn round_decision(&mut self, kind: DecisionKind, value: Option<String>) -> Vec<Effect> {
+        let Some(view) = &self.current else { return vec![] };
+        let r = self.focus_round;
+        vec![Effect::Record(NewJudgment {
+            sample_key: view.key(),
+            round_id: Some(view.stored.round_ids[r]),
+            answer_id: None,
+            kind,
+            value,
+            shown_order: Some(view.shown_order(r)),
+        })]
+    }
+
+    fn sample_decision(&mut self, kind: DecisionKind, value: Option<String>) -> Vec<Effect> {
+        let Some(view) = &self.current else { return vec![] };
+        vec![Effect::Record(NewJudgment {
+            sample_key: view.key(),
+            round_id: None,
+            answer_id: None,
+            kind,
+            value,
+            shown_order: None,
+        })]
+    }
+}
+
+fn first_undecided_round(view: &SampleView) -> usize {
+    (0..view.rounds())
+        .find(|&r| !view.stored.answer_ids[r].is_empty() && !view.round_decided(r))
+        .unwrap_or(0)
+}

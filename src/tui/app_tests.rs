@@ -1,0 +1,270 @@
+//! Every review key as a pure state update: no terminal, no database.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::app::{App, Effect, InputKind, Mode, Msg};
+use super::keymap::Keymap;
+use super::queue::{Filter, Queue};
+use super::sample_view::SampleView;
+use crate::data::{Round, Sample};
+use crate::store::{CurrentDecision, DecisionKind, IndexEntry, NewJudgment, StoredSample};
+
+/// Sample `key` with `rounds` rounds of two answers; answer ids are key*100 + round*10 + answer.
+fn stored(key: i64, rounds: usize) -> StoredSample {
+    let mut sample = Sample { id: format!("s{key}"), caption: format!("caption {key}"), ..Default::default() };
+    let mut round_ids = Vec::new();
+    let mut answer_ids = Vec::new();
+    for r in 0..rounds {
+        sample.rounds.push(Round { question: format!("Q{r}?"), answers: vec![format!("A{r}.1"), format!("A{r}.2")] });
+        round_ids.push(key * 100 + r as i64 * 10);
+        answer_ids.push(vec![key * 100 + r as i64 * 10 + 1, key * 100 + r as i64 * 10 + 2]);
+    }
+    StoredSample { key, sample, round_ids, answer_ids, source: None }
+}
+
+fn entry(key: i64, decided: bool) -> IndexEntry {
+    IndexEntry { key, ext_id: format!("s{key}"), domains: vec!["ct_scan".into()], decided, flagged: false, disagreement: false }
+}
+
+fn press(app: &mut App, code: KeyCode) -> Vec<Effect> {
+    app.update(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+}
+
+fn ch(app: &mut App, c: char) -> Vec<Effect> {
+    press(app, KeyCode::Char(c))
+}
+
+fn view(key: i64, rounds: usize) -> SampleView {
+    SampleView::new(stored(key, rounds), vec![], "ana", false)
+}
+
+/// An app on a 3-sample queue with sample 1 (2 rounds) loaded.
+fn app() -> App {
+    let queue = Queue::new(vec![entry(1, false), entry(2, false), entry(3, true)]);
+    let mut app = App::new("ana".into(), Keymap::default(), queue, true, false);
+    assert_eq!(app.start(), vec![Effect::Load(1)]);
+    assert!(app.update(Msg::Loaded(Box::new(view(1, 2)))).is_empty());
+    app
+}
+
+fn recorded(effects: &[Effect]) -> &NewJudgment {
+    match effects {
+        [Effect::Record(j)] => j,
+        other => panic!("expected one Record effect, got {other:?}"),
+    }
+}
+
+fn decision(id: i64, j: &NewJudgment) -> CurrentDecision {
+    CurrentDecision {
+        event_id: id,
+        sample_key: j.sample_key,
+        round_id: j.round_id,
+        answer_id: j.answer_id,
+        kind: j.kind,
+        value: j.value.clone(),
+    }
+}
+
+#[test]
+fn accept_and_reject_record_the_focused_answer_and_move_focus_on() {
+    let mut app = app();
+    let effects = ch(&mut app, 'a');
+    let j = recorded(&effects);
+    assert_eq!((j.kind, j.answer_id, j.round_id), (DecisionKind::Accept, Some(101), Some(100)));
+    assert_eq!(j.shown_order, Some(vec![101, 102]));
+    assert_eq!((app.focus_round, app.focus_answer), (0, 1));
+    let effects = ch(&mut app, 'x');
+    assert_eq!(recorded(&effects).kind, DecisionKind::Reject);
+    assert_eq!(recorded(&effects).answer_id, Some(102));
+    assert_eq!((app.focus_round, app.focus_answer), (1, 0), "last answer of a round: next round");
+}
+
+#[test]
+fn prefer_tie_and_rate_are_round_decisions() {
+    let mut app = app();
+    let j = recorded(&ch(&mut app, '2')).clone();
+    assert_eq!((j.kind, j.value.as_deref(), j.answer_id), (DecisionKind::Prefer, Some("102"), None));
+    let j = recorded(&ch(&mut app, '1')).clone();
+    assert_eq!(j.value.as_deref(), Some("101"));
+    assert_eq!(recorded(&ch(&mut app, '=')).kind, DecisionKind::Tie);
+    assert!(ch(&mut app, 'r').is_empty());
+    assert_eq!(app.mode, Mode::Rating);
+    let j = recorded(&ch(&mut app, '4')).clone();
+    assert_eq!((j.kind, j.value.as_deref()), (DecisionKind::Rate, Some("4")));
+    assert_eq!(app.mode, Mode::Normal);
+    ch(&mut app, 'r');
+    assert!(ch(&mut app, '9').is_empty(), "not 1-5: cancelled");
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn prefer_uses_display_order_when_shuffled() {
+    let queue = Queue::new(vec![entry(1, false)]);
+    let mut app = App::new("ana".into(), Keymap::default(), queue, true, true);
+    app.start();
+    // Find a round shown swapped for this reviewer.
+    let v = SampleView::new(stored(1, 8), vec![], "ana", true);
+    let swapped = v.order.iter().position(|o| o == &vec![1, 0]).expect("some round is swapped");
+    app.update(Msg::Loaded(Box::new(v)));
+    for _ in 0..swapped {
+        ch(&mut app, 'j');
+    }
+    let j = recorded(&ch(&mut app, '1')).clone();
+    let true_second = 100 + swapped as i64 * 10 + 2;
+    assert_eq!(j.value, Some(true_second.to_string()), "answer 1 on screen is the stored answer 2");
+    assert_eq!(j.shown_order, Some(vec![true_second, true_second - 1]));
+}
+
+#[test]
+fn flag_toggles_and_note_is_typed_then_saved() {
+    let mut app = app();
+    let j = recorded(&ch(&mut app, 'f')).clone();
+    assert_eq!((j.kind, j.value.as_deref()), (DecisionKind::Flag, Some("1")));
+    let flagged = decision(1, &j);
+    app.update(Msg::Saved { key: 1, decisions: vec![flagged], at: "10:00:00".into() });
+    assert_eq!(recorded(&ch(&mut app, 'f')).value.as_deref(), Some("0"), "second f unflags");
+
+    assert!(ch(&mut app, 'n').is_empty());
+    for c in "odd scan".chars() {
+        ch(&mut app, c);
+    }
+    press(&mut app, KeyCode::Backspace);
+    assert_eq!(app.mode, Mode::Input { kind: InputKind::Note, text: "odd sca".into() });
+    let j = recorded(&press(&mut app, KeyCode::Enter)).clone();
+    assert_eq!((j.kind, j.value.as_deref()), (DecisionKind::Note, Some("odd sca")));
+    ch(&mut app, 'n');
+    assert!(press(&mut app, KeyCode::Esc).is_empty(), "Esc cancels without saving");
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn undo_is_an_effect_and_its_result_updates_the_screen() {
+    let mut app = app();
+    assert_eq!(ch(&mut app, 'u'), vec![Effect::Undo]);
+    assert!(app.update(Msg::Undone { key: None, decisions: vec![], at: "t".into() }).is_empty());
+    assert_eq!(app.message.as_deref(), Some("nothing to undo"));
+    // An undo on another sample takes the reviewer there.
+    assert_eq!(app.update(Msg::Undone { key: Some(3), decisions: vec![], at: "t".into() }), vec![Effect::Load(3)]);
+}
+
+#[test]
+fn moving_between_rounds_answers_and_samples() {
+    let mut app = app();
+    ch(&mut app, 'j');
+    assert_eq!(app.focus_round, 1);
+    ch(&mut app, 'j');
+    assert_eq!(app.focus_round, 1, "stays on the last round");
+    press(&mut app, KeyCode::Up);
+    assert_eq!(app.focus_round, 0);
+    ch(&mut app, 'l');
+    assert_eq!(app.focus_answer, 1);
+    press(&mut app, KeyCode::Tab);
+    assert_eq!(app.focus_answer, 0, "wraps");
+    ch(&mut app, 'h');
+    assert_eq!(app.focus_answer, 1);
+    assert_eq!(ch(&mut app, ' '), vec![Effect::Load(2)]);
+    assert_eq!(app.current, None, "the old sample is not shown while the next loads");
+    app.update(Msg::Loaded(Box::new(view(2, 1))));
+    assert_eq!(press(&mut app, KeyCode::Enter), vec![Effect::Load(3)]);
+    app.update(Msg::Loaded(Box::new(view(3, 1))));
+    assert!(press(&mut app, KeyCode::Enter).is_empty());
+    assert_eq!(app.message.as_deref(), Some("last sample in the queue"));
+    assert_eq!(press(&mut app, KeyCode::Backspace), vec![Effect::Load(2)]);
+}
+
+#[test]
+fn stale_load_results_are_ignored() {
+    let mut app = app();
+    ch(&mut app, ' ');
+    app.update(Msg::Loaded(Box::new(view(1, 2))));
+    assert_eq!(app.current, None, "sample 1 arrived after the reviewer moved to 2");
+}
+
+#[test]
+fn auto_advance_after_the_last_round_is_decided() {
+    let mut app = app();
+    let mut decisions = Vec::new();
+    for (i, c) in ['a', 'x', 'a'].into_iter().enumerate() {
+        let j = recorded(&ch(&mut app, c)).clone();
+        decisions.push(decision(i as i64, &j));
+        let effects = app.update(Msg::Saved { key: 1, decisions: decisions.clone(), at: "t".into() });
+        assert!(effects.is_empty(), "not decided yet after {c}");
+    }
+    let j = recorded(&ch(&mut app, 'x')).clone();
+    decisions.push(decision(9, &j));
+    let effects = app.update(Msg::Saved { key: 1, decisions: decisions.clone(), at: "t".into() });
+    assert_eq!(effects, vec![Effect::Load(2)]);
+    assert_eq!(app.queue.reviewed(), 2);
+}
+
+#[test]
+fn auto_advance_can_be_turned_off() {
+    let mut app = app();
+    app.auto_advance = false;
+    let j = recorded(&ch(&mut app, '1')).clone();
+    let d1 = decision(1, &j);
+    ch(&mut app, 'j');
+    let j2 = recorded(&ch(&mut app, '=')).clone();
+    let effects = app.update(Msg::Saved { key: 1, decisions: vec![d1, decision(2, &j2)], at: "t".into() });
+    assert!(effects.is_empty());
+    assert!(app.current.as_ref().unwrap().decided());
+}
+
+#[test]
+fn goto_search_and_filter() {
+    let mut app = app();
+    ch(&mut app, 'g');
+    for c in "s3".chars() {
+        ch(&mut app, c);
+    }
+    assert_eq!(press(&mut app, KeyCode::Enter), vec![Effect::Find("s3".into())]);
+    assert_eq!(app.update(Msg::Found { id: "s3".into(), key: Some(3) }), vec![Effect::Load(3)]);
+    assert!(app.update(Msg::Found { id: "nope".into(), key: None }).is_empty());
+    assert!(app.message.as_deref().unwrap().contains("nope"));
+
+    ch(&mut app, '/');
+    for c in "chest".chars() {
+        ch(&mut app, c);
+    }
+    assert_eq!(press(&mut app, KeyCode::Enter), vec![Effect::Search("chest".into())]);
+    assert_eq!(app.update(Msg::SearchDone { query: "chest".into(), keys: vec![2] }), vec![Effect::Load(2)]);
+    assert_eq!(app.queue.position(), (1, 1));
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.queue.position().1, 3, "Esc clears the search");
+
+    ch(&mut app, 'F');
+    assert_eq!(app.queue.filter(), &Filter::Unreviewed);
+    assert_eq!(app.queue.position().1, 2);
+}
+
+#[test]
+fn help_opens_and_any_key_closes_it_without_acting() {
+    let mut app = app();
+    ch(&mut app, '?');
+    assert_eq!(app.mode, Mode::Help);
+    assert!(ch(&mut app, 'a').is_empty(), "the key that closes help does nothing else");
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn quit_and_decisions_without_a_sample() {
+    let mut app = App::new("ana".into(), Keymap::default(), Queue::new(vec![]), true, false);
+    assert!(app.start().is_empty());
+    assert!(ch(&mut app, 'a').is_empty());
+    assert_eq!(app.message.as_deref(), Some("no sample on screen"));
+    assert_eq!(ch(&mut app, 'q'), vec![Effect::Quit]);
+    assert!(app.quitting);
+}
+
+#[test]
+fn unanswered_round_cannot_be_judged() {
+    let mut app = app();
+    let mut v = view(1, 1);
+    v.stored.sample.rounds[0].answers.clear();
+    v.stored.answer_ids[0].clear();
+    v.order[0].clear();
+    app.current = Some(v);
+    assert!(ch(&mut app, 'a').is_empty());
+    assert!(ch(&mut app, '1').is_empty());
+    assert!(app.message.as_deref().unwrap().contains("no answer"));
+}

@@ -1,0 +1,232 @@
+//! Keys are named actions with defaults; `[keys]` in config.toml overrides any subset. Each action
+//! has a description that feeds the help screen and the key-hint bar.
+
+use std::collections::BTreeMap;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+macro_rules! actions {
+    ($( $variant:ident = $name:literal, [$($key:literal),*], $desc:literal; )*) => {
+        /// Everything a key can do on the review screen.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Action { $( $variant, )* }
+
+        impl Action {
+            pub const ALL: &'static [Action] = &[$( Action::$variant, )*];
+
+            /// The name used in config.toml's `[keys]` table.
+            pub fn name(self) -> &'static str {
+                match self { $( Action::$variant => $name, )* }
+            }
+
+            pub fn description(self) -> &'static str {
+                match self { $( Action::$variant => $desc, )* }
+            }
+
+            fn default_keys(self) -> &'static [&'static str] {
+                match self { $( Action::$variant => &[$($key),*], )* }
+            }
+        }
+    };
+}
+
+actions! {
+    Accept = "accept", ["a"], "accept the focused answer (✓)";
+    Reject = "reject", ["x"], "reject the focused answer (✗)";
+    Prefer1 = "prefer_1", ["1"], "prefer answer 1";
+    Prefer2 = "prefer_2", ["2"], "prefer answer 2";
+    Tie = "tie", ["="], "both answers equally good";
+    Rate = "rate", ["r"], "rate the round: r then 1-5";
+    Flag = "flag", ["f"], "flag / unflag the sample";
+    Note = "note", ["n"], "write a note on the sample";
+    Undo = "undo", ["u"], "undo the last decision (unlimited)";
+    NextRound = "next_round", ["j", "Down"], "next round";
+    PrevRound = "prev_round", ["k", "Up"], "previous round";
+    NextAnswer = "next_answer", ["l", "Right", "Tab"], "next answer";
+    PrevAnswer = "prev_answer", ["h", "Left", "BackTab"], "previous answer";
+    NextSample = "next_sample", ["Space", "Enter"], "next sample";
+    PrevSample = "prev_sample", ["Backspace"], "previous sample";
+    Goto = "goto", ["g"], "jump to a sample id";
+    Search = "search", ["/"], "search caption and Q&A text";
+    Filter = "filter", ["F"], "filter: all, unreviewed, flagged, disagreements, domain";
+    ScrollDown = "scroll_down", ["PageDown", "C-d"], "scroll the rounds down";
+    ScrollUp = "scroll_up", ["PageUp", "C-u"], "scroll the rounds up";
+    Help = "help", ["?"], "show all keys";
+    Quit = "quit", ["q", "C-c"], "quit (everything is already saved)";
+}
+
+/// A parsed key: code plus the modifiers that matter (Ctrl, Alt).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeySpec {
+    code: KeyCode,
+    ctrl: bool,
+    alt: bool,
+}
+
+impl KeySpec {
+    /// Parses "a", "F", "=", "Tab", "BackTab", "Enter", "Space", "Backspace", "Esc", "Up", "Down",
+    /// "Left", "Right", "PageUp", "PageDown", "Home", "End", "F1".."F12", with "C-" / "A-" prefixes.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut rest = text;
+        let (mut ctrl, mut alt) = (false, false);
+        loop {
+            if let Some(r) = rest.strip_prefix("C-").filter(|r| !r.is_empty()) {
+                ctrl = true;
+                rest = r;
+            } else if let Some(r) = rest.strip_prefix("A-").filter(|r| !r.is_empty()) {
+                alt = true;
+                rest = r;
+            } else {
+                break;
+            }
+        }
+        let code = match rest {
+            "Tab" => KeyCode::Tab,
+            "BackTab" | "S-Tab" => KeyCode::BackTab,
+            "Enter" => KeyCode::Enter,
+            "Space" => KeyCode::Char(' '),
+            "Backspace" => KeyCode::Backspace,
+            "Esc" => KeyCode::Esc,
+            "Up" => KeyCode::Up,
+            "Down" => KeyCode::Down,
+            "Left" => KeyCode::Left,
+            "Right" => KeyCode::Right,
+            "PageUp" => KeyCode::PageUp,
+            "PageDown" => KeyCode::PageDown,
+            "Home" => KeyCode::Home,
+            "End" => KeyCode::End,
+            f if f.len() >= 2 && f.starts_with('F') && f[1..].parse::<u8>().is_ok() => {
+                KeyCode::F(f[1..].parse().expect("checked"))
+            }
+            single if single.chars().count() == 1 => KeyCode::Char(single.chars().next().expect("one char")),
+            other => return Err(format!("unknown key `{other}` in `{text}`")),
+        };
+        Ok(Self { code, ctrl, alt })
+    }
+
+    pub fn from_event(event: &KeyEvent) -> Self {
+        Self {
+            code: event.code,
+            ctrl: event.modifiers.contains(KeyModifiers::CONTROL),
+            alt: event.modifiers.contains(KeyModifiers::ALT),
+        }
+    }
+
+    pub fn label(&self) -> String {
+        let base = match self.code {
+            KeyCode::Char(' ') => "Space".to_string(),
+            KeyCode::Char(c) => c.to_string(),
+            KeyCode::F(n) => format!("F{n}"),
+            KeyCode::BackTab => "S-Tab".to_string(),
+            other => format!("{other:?}"),
+        };
+        format!("{}{}{base}", if self.ctrl { "C-" } else { "" }, if self.alt { "A-" } else { "" })
+    }
+}
+
+/// Key → action, plus each action's keys for help.
+#[derive(Debug, Clone)]
+pub struct Keymap {
+    bindings: BTreeMap<Action, Vec<KeySpec>>,
+}
+
+impl Default for Keymap {
+    fn default() -> Self {
+        let bindings = Action::ALL
+            .iter()
+            .map(|&a| (a, a.default_keys().iter().map(|k| KeySpec::parse(k).expect("default keys parse")).collect()))
+            .collect();
+        Self { bindings }
+    }
+}
+
+impl Keymap {
+    /// Defaults with `overrides` (action name → keys) applied. Unknown actions, unknown keys and a
+    /// key bound to two actions are errors that name them.
+    pub fn with_overrides(overrides: &BTreeMap<String, Vec<String>>) -> Result<Self, String> {
+        let mut map = Self::default();
+        for (name, keys) in overrides {
+            let action = Action::ALL
+                .iter()
+                .copied()
+                .find(|a| a.name() == name)
+                .ok_or_else(|| format!("[keys]: unknown action `{name}`"))?;
+            let specs = keys.iter().map(|k| KeySpec::parse(k)).collect::<Result<Vec<_>, _>>()?;
+            map.bindings.insert(action, specs);
+        }
+        let mut seen: BTreeMap<String, Action> = BTreeMap::new();
+        for (action, keys) in &map.bindings {
+            for key in keys {
+                if let Some(other) = seen.insert(key.label(), *action) {
+                    return Err(format!(
+                        "[keys]: `{}` is bound to both `{}` and `{}`; rebind one of them",
+                        key.label(),
+                        other.name(),
+                        action.name()
+                    ));
+                }
+            }
+        }
+        Ok(map)
+    }
+
+    pub fn action(&self, event: &KeyEvent) -> Option<Action> {
+        let spec = KeySpec::from_event(event);
+        // Shifted letters arrive as uppercase chars; BackTab may carry SHIFT: ignore SHIFT itself.
+        self.bindings.iter().find(|(_, keys)| keys.contains(&spec)).map(|(a, _)| *a)
+    }
+
+    /// "a" or "j/Down" — the keys bound to `action`, for hints and help.
+    pub fn keys_label(&self, action: Action) -> String {
+        self.bindings
+            .get(&action)
+            .map(|keys| keys.iter().map(KeySpec::label).collect::<Vec<_>>().join("/"))
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn defaults_cover_the_documented_keys() {
+        let map = Keymap::default();
+        assert_eq!(map.action(&key(KeyCode::Char('a'))), Some(Action::Accept));
+        assert_eq!(map.action(&key(KeyCode::Char('j'))), Some(Action::NextRound));
+        assert_eq!(map.action(&key(KeyCode::Down)), Some(Action::NextRound));
+        assert_eq!(map.action(&key(KeyCode::Tab)), Some(Action::NextAnswer));
+        assert_eq!(map.action(&key(KeyCode::Char(' '))), Some(Action::NextSample));
+        assert_eq!(map.action(&key(KeyCode::Char('F'))), Some(Action::Filter));
+        assert_eq!(
+            map.action(&KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+            Some(Action::Quit)
+        );
+        assert_eq!(map.action(&key(KeyCode::Char('Z'))), None);
+    }
+
+    #[test]
+    fn overrides_rebind_partly() {
+        let overrides = BTreeMap::from([("accept".to_string(), vec!["y".to_string()]), ("reject".to_string(), vec!["a".to_string()])]);
+        let map = Keymap::with_overrides(&overrides).unwrap();
+        assert_eq!(map.action(&key(KeyCode::Char('y'))), Some(Action::Accept));
+        assert_eq!(map.action(&key(KeyCode::Char('a'))), Some(Action::Reject));
+        assert_eq!(map.action(&key(KeyCode::Char('x'))), None);
+        let clash = BTreeMap::from([("accept".to_string(), vec!["x".to_string()])]);
+        let err = Keymap::with_overrides(&clash).unwrap_err();
+        assert!(err.contains("accept") && err.contains("reject"), "{err}");
+        assert_eq!(map.keys_label(Action::NextRound), "j/Down");
+    }
+
+    #[test]
+    fn bad_overrides_are_named() {
+        let bad_action = BTreeMap::from([("acept".to_string(), vec!["y".to_string()])]);
+        assert!(Keymap::with_overrides(&bad_action).unwrap_err().contains("acept"));
+        let bad_key = BTreeMap::from([("accept".to_string(), vec!["Hyper".to_string()])]);
+        assert!(Keymap::with_overrides(&bad_key).unwrap_err().contains("Hyper"));
+    }
+}

@@ -1,0 +1,150 @@
+//! `vital review`: the clinician's review screen. State changes live in the pure [`app`] update,
+//! drawing in [`view`], and slow work (image decode and resize, search) on worker threads that
+//! send small messages back to the one UI loop.
+
+pub mod app;
+pub mod keymap;
+pub mod queue;
+pub mod sample_view;
+pub mod session;
+pub mod view;
+mod workers;
+pub mod wrap;
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+
+use anyhow::Context;
+use ratatui::crossterm::event::{Event as TermEvent, KeyEventKind};
+use ratatui_image::picker::{Picker, ProtocolType};
+use ratatui_image::thread::ThreadProtocol;
+
+use self::app::Msg;
+use self::session::{Session, SessionOptions};
+use self::view::{ImagePane, ImageState};
+use self::workers::{Event, Workers};
+use crate::store::Workspace;
+
+/// How images are drawn in the terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ImageProtocol {
+    /// Ask the terminal; fall back to halfblocks.
+    Auto,
+    Kitty,
+    Sixel,
+    Iterm2,
+    /// Unicode half blocks: works everywhere (and in tests).
+    Halfblocks,
+}
+
+pub struct ReviewOptions {
+    pub workspace: PathBuf,
+    pub session: SessionOptions,
+    pub protocol: ImageProtocol,
+    pub max_image_side: u32,
+}
+
+/// Runs the review screen until the reviewer quits. The terminal is restored on every exit path:
+/// return, error, panic (ratatui's hook) and SIGTERM/SIGHUP (handled as a quit).
+pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
+    let ws = Workspace::open_existing(&options.workspace)?;
+    let search_ws = Workspace::open_existing(&options.workspace)?;
+    let mut session = Session::start(ws, options.session)?;
+
+    let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
+    // The protocol query reads the terminal's answer from stdin: before the input thread starts.
+    let picker = pick_protocol(options.protocol);
+    let (tx, rx) = mpsc::channel::<Event>();
+    let workers = Workers::start(tx, search_ws);
+    session.search_in_background(workers.search.clone());
+
+    let result = (|| -> anyhow::Result<()> {
+        let mut image = ImagePane::default();
+        loop {
+            sync_image(&session, &mut image, &workers, options.max_image_side);
+            terminal.draw(|frame| view::draw(frame, &session.app, &mut image))?;
+            if session.app.quitting {
+                return Ok(());
+            }
+            // Wait for one event, then take whatever else is queued before redrawing.
+            let first = rx.recv().context("the input thread stopped")?;
+            for event in std::iter::once(first).chain(rx.try_iter()) {
+                match event {
+                    Event::Terminal(TermEvent::Key(key)) if key.kind != KeyEventKind::Release => {
+                        session.dispatch(Msg::Key(key));
+                    }
+                    Event::Terminal(_) => {} // resize and others: the redraw handles them
+                    Event::Terminate => session.app.quitting = true,
+                    Event::SearchDone { query, result } => match result {
+                        Ok(keys) => session.dispatch(Msg::SearchDone { query, keys }),
+                        Err(e) => session.dispatch(Msg::Error(e)),
+                    },
+                    Event::ImageDecoded { key, result } => {
+                        if image.key == Some(key) {
+                            image.state = match result {
+                                Ok(img) => ImageState::Ready(ThreadProtocol::new(
+                                    workers.resize.clone(),
+                                    Some(picker.new_resize_protocol(img)),
+                                )),
+                                Err(why) => ImageState::Placeholder(why),
+                            };
+                        }
+                    }
+                    Event::ImageResized(response) => {
+                        if let (ImageState::Ready(protocol), Ok(response)) = (&mut image.state, response) {
+                            protocol.update_resized_protocol(response);
+                        }
+                    }
+                }
+            }
+        }
+    })();
+    ratatui::restore();
+    result
+}
+
+fn pick_protocol(choice: ImageProtocol) -> Picker {
+    let queried = || Picker::from_query_stdio().unwrap_or_else(|_| Picker::halfblocks());
+    let forced = |protocol| {
+        let mut picker = queried();
+        picker.set_protocol_type(protocol);
+        picker
+    };
+    match choice {
+        ImageProtocol::Auto => queried(),
+        ImageProtocol::Halfblocks => Picker::halfblocks(),
+        ImageProtocol::Kitty => forced(ProtocolType::Kitty),
+        ImageProtocol::Sixel => forced(ProtocolType::Sixel),
+        ImageProtocol::Iterm2 => forced(ProtocolType::Iterm2),
+    }
+}
+
+/// When the sample on screen changes, asks the decode worker for its image (or says why not).
+fn sync_image(session: &Session, image: &mut ImagePane, workers: &Workers, max_side: u32) {
+    let key = session.app.current.as_ref().map(|v| v.key());
+    if key == image.key {
+        return;
+    }
+    image.key = key;
+    let Some(view) = &session.app.current else {
+        image.state = ImageState::Placeholder(String::new());
+        return;
+    };
+    image.state = match view.stored.sample.image.as_deref() {
+        None => ImageState::Placeholder("no image in the data for this figure".into()),
+        Some(reference) => match session.ws.resolve_image(reference) {
+            Some(path) => {
+                workers.decode(view.key(), path, max_side);
+                ImageState::Loading(reference.to_string())
+            }
+            None => ImageState::Placeholder(format!(
+                "image not found: {reference}\n(import with --images DIR, or run `vital fetch-images`)"
+            )),
+        },
+    };
+}
+
+#[cfg(test)]
+mod app_tests;
+#[cfg(test)]
+mod view_tests;

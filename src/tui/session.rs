@@ -1,0 +1,100 @@
+//! A review session: the app state joined to the workspace. `dispatch` feeds a message to the
+//! app and carries out the effects it asks for until none are left — the same path for the
+//! terminal loop, the tests and the benchmark.
+
+use std::sync::mpsc::Sender;
+
+use super::app::{App, Effect, Msg};
+use super::keymap::Keymap;
+use super::queue::Queue;
+use super::sample_view::SampleView;
+use crate::store::Workspace;
+
+pub struct Session {
+    pub ws: Workspace,
+    pub app: App,
+    /// Where searches go when they run in the background; `None` runs them inline.
+    search: Option<Sender<String>>,
+}
+
+/// What a session needs to start.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    pub reviewer: String,
+    pub keymap: Keymap,
+    pub auto_advance: bool,
+    pub shuffle: bool,
+}
+
+impl Session {
+    /// Opens the review queue for `options.reviewer` and loads the first undecided sample.
+    pub fn start(ws: Workspace, options: SessionOptions) -> anyhow::Result<Self> {
+        let queue = Queue::new(ws.review_index(&options.reviewer)?);
+        let app = App::new(options.reviewer, options.keymap, queue, options.auto_advance, options.shuffle);
+        let mut session = Self { ws, app, search: None };
+        let effects = session.app.start();
+        session.run(effects);
+        Ok(session)
+    }
+
+    /// Runs searches on a background worker from now on.
+    pub fn search_in_background(&mut self, worker: Sender<String>) {
+        self.search = Some(worker);
+    }
+
+    pub fn dispatch(&mut self, msg: Msg) {
+        let effects = self.app.update(msg);
+        self.run(effects);
+    }
+
+    fn run(&mut self, mut effects: Vec<Effect>) {
+        while let Some(effect) = effects.pop() {
+            if let Some(msg) = self.execute(effect) {
+                let more = self.app.update(msg);
+                effects.extend(more);
+            }
+        }
+    }
+
+    fn execute(&mut self, effect: Effect) -> Option<Msg> {
+        let reviewer = self.app.reviewer.clone();
+        let result = match effect {
+            Effect::Quit => return None,
+            Effect::Load(key) => SampleView::load(&self.ws, &reviewer, key, self.app.shuffle)
+                .map(|view| view.map(|v| Msg::Loaded(Box::new(v)))),
+            // Committed before the screen shows it: what is on screen as decided is on disk.
+            Effect::Record(judgment) => self.ws.record(&reviewer, &judgment).and_then(|_| {
+                Ok(Some(Msg::Saved {
+                    key: judgment.sample_key,
+                    decisions: self.ws.current_decisions(&reviewer, judgment.sample_key)?,
+                    at: self.clock()?,
+                }))
+            }),
+            Effect::Undo => self.ws.undo_last(&reviewer).and_then(|key| {
+                let decisions = match key {
+                    Some(k) => self.ws.current_decisions(&reviewer, k)?,
+                    None => Vec::new(),
+                };
+                Ok(Some(Msg::Undone { key, decisions, at: self.clock()? }))
+            }),
+            Effect::Search(query) => match &self.search {
+                Some(worker) => {
+                    self.app.message = Some(format!("searching \"{query}\"…"));
+                    let _ = worker.send(query);
+                    Ok(None)
+                }
+                None => self.ws.search(&query).map(|keys| Some(Msg::SearchDone { query, keys })),
+            },
+            Effect::Find(id) => self
+                .ws
+                .load_sample_by_ext_id(&id)
+                .map(|s| Some(Msg::Found { key: s.map(|s| s.key), id })),
+        };
+        result.unwrap_or_else(|e| Some(Msg::Error(format!("{e:#}"))))
+    }
+
+    /// Local wall-clock time for "saved 14:03:07".
+    fn clock(&self) -> anyhow::Result<String> {
+        Ok(self.ws.conn().query_row("SELECT time('now', 'localtime')", [], |r| r.get(0))?)
+    }
+}
