@@ -3,7 +3,10 @@
 
 mod demo;
 mod export;
+mod fetch_images;
+mod generate;
 mod import;
+mod judge;
 mod review;
 mod show;
 mod stats;
@@ -57,6 +60,12 @@ pub enum Command {
     Review(review::ReviewArgs),
     /// Open the bundled demo workspace (the review screen on a terminal, else its stats).
     Demo(demo::DemoArgs),
+    /// Generate candidate Q&A about figures with a vision LLM (OpenAI-compatible endpoint).
+    Generate(generate::GenerateArgs),
+    /// Score answers 0-10 with a judge LLM.
+    Judge(judge::JudgeArgs),
+    /// Download figure images (direct URLs or PMC open-access .tar.gz packages).
+    FetchImages(fetch_images::FetchImagesArgs),
 }
 
 /// Everything a command needs, resolved once from flags, environment and config files.
@@ -121,5 +130,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Show(args) => show::run(&ctx, args),
         Command::Review(args) => review::run(&ctx, args),
         Command::Demo(args) => demo::run(&ctx, args),
+        Command::Generate(args) => generate::run(&ctx, args),
+        Command::Judge(args) => judge::run(&ctx, args),
+        Command::FetchImages(args) => fetch_images::run(&ctx, args),
     }
 }

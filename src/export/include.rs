@@ -151,7 +151,7 @@ pub fn merge(
     source
         .for_each(|loc, value| {
             report.records += 1;
-            if report.records % 4096 == 0 {
+            if report.records.is_multiple_of(4096) {
                 if cancel.load(Ordering::Relaxed) {
                     anyhow::bail!("export cancelled");
                 }

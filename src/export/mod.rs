@@ -232,7 +232,7 @@ pub fn run(
     scan::for_each_sample(conn, run, judge, full, &keep, cancel, |s| {
         writer.sample(s, &mut out)?;
         done += 1;
-        if done % 8192 == 0 {
+        if done.is_multiple_of(8192) {
             progress(Progress {
                 phase: Phase::Writing,
                 done,

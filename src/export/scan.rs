@@ -79,7 +79,7 @@ pub fn for_each_sample(
             current.key = i64::MIN;
             current.rounds.clear();
             seen += 1;
-            if seen % 4096 == 0 && cancel.load(Ordering::Relaxed) {
+            if seen.is_multiple_of(4096) && cancel.load(Ordering::Relaxed) {
                 anyhow::bail!("export cancelled");
             }
             if !keep(key) {

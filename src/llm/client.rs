@@ -34,7 +34,7 @@ impl ApiKey {
         // Servers echo masked keys ("sk-…abcd"); also strip any 12+ character piece of it.
         if self.0.len() >= 16 {
             let bytes = self.0.as_bytes();
-            for start in 0..bytes.len().saturating_sub(12) {
+            for start in 0..=bytes.len() - 12 {
                 if let Some(piece) = self.0.get(start..start + 12) {
                     if out.contains(piece) {
                         out = out.replace(piece, "[redacted]");

@@ -125,10 +125,7 @@ impl Verdicts {
             let reviewer: i64 = row.get(1)?;
             let name: String = row.get(2)?;
             let accepted: bool = row.get(6)?;
-            let entry = out
-                .answers
-                .entry(row.get(5)?)
-                .or_insert_with(|| AnswerVotes::default());
+            let entry = out.answers.entry(row.get(5)?).or_default();
             entry.sample_key = row.get(3)?;
             entry.round_id = row.get(4)?;
             if name == FINAL_REVIEWER {

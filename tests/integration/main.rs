@@ -3,5 +3,7 @@
 mod broken_input;
 mod cli;
 mod common;
+mod export;
+mod llm;
 mod real_fixtures;
 mod review;

@@ -1,0 +1,201 @@
+//! Export throughput (`cargo bench --bench export`): builds a synthetic workspace the size of the
+//! 210K release (210K samples × 4 rounds × 2 candidate answers, a selector run scoring every
+//! sample and answer, some clinician verdicts), then times what
+//! `vital export --select top:40% --format llava` and `--select all` do. Target: under 10 s.
+//!
+//! `EXPORT_BENCH_SAMPLES` overrides the sample count; `EXPORT_BENCH_DIR` keeps the workspace in
+//! that directory (reused when it already holds the same number of samples).
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use rusqlite::params;
+use vital::data::{Round, Sample};
+use vital::export::{self, ExportFormat, ExportRequest, Selection};
+use vital::store::{insert_sample, InsertOutcome, Workspace};
+
+fn text(rng: &mut u64, words: usize) -> String {
+    const WORDS: &[&str] = &[
+        "axial",
+        "contrast",
+        "enhanced",
+        "lesion",
+        "right",
+        "upper",
+        "lobe",
+        "nodule",
+        "shows",
+        "mass",
+        "the",
+        "of",
+        "with",
+        "without",
+        "effusion",
+        "consolidation",
+        "margin",
+        "mm",
+        "hyperintense",
+        "signal",
+        "cortex",
+        "biopsy",
+        "atypia",
+        "radiograph",
+        "is",
+        "a",
+        "in",
+    ];
+    let mut out = String::with_capacity(words * 8);
+    for i in 0..words {
+        *rng ^= *rng << 13;
+        *rng ^= *rng >> 7;
+        *rng ^= *rng << 17;
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(WORDS[(*rng % WORDS.len() as u64) as usize]);
+    }
+    out
+}
+
+fn build(ws: &mut Workspace, n: usize) -> anyhow::Result<()> {
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let tx = ws.conn_mut().transaction()?;
+    tx.execute(
+        "INSERT INTO selector_runs (created_at, backend, config) VALUES ('2025-01-01T00:00:00Z', 'bench', '{}')",
+        [],
+    )?;
+    let run = tx.last_insert_rowid();
+    let reviewer = vital::store::reviewer_id(&tx, "bench-clinician")?;
+    for i in 0..n {
+        let sample = Sample {
+            id: format!("PMC{i:07}_F1"),
+            image: Some(format!("PMC{i:07}_F1.jpg")),
+            caption: text(&mut rng, 30),
+            mentions: vec![text(&mut rng, 20)],
+            fig_label: Some("Figure 1".into()),
+            domains: vec!["ct_scan".into()],
+            rounds: (0..4)
+                .map(|r| Round {
+                    question: if r == 0 {
+                        format!("<image>\n{}?", text(&mut rng, 10))
+                    } else {
+                        format!("{}?", text(&mut rng, 10))
+                    },
+                    answers: vec![text(&mut rng, 35), text(&mut rng, 35)],
+                })
+                .collect(),
+            is_demo: false,
+        };
+        let InsertOutcome::Inserted(key) = insert_sample(&tx, &sample, None)? else {
+            anyhow::bail!("duplicate synthetic id");
+        };
+        tx.prepare_cached(
+            "INSERT INTO sample_scores (run_id, sample_id, score) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![run, key, (rng % 10_000) as f64 / 10_000.0])?;
+        let mut answers = tx.prepare_cached(
+            "SELECT a.id, a.round_id FROM answers a JOIN rounds r ON r.id = a.round_id WHERE r.sample_id = ?1",
+        )?;
+        let ids: Vec<(i64, i64)> = answers
+            .query_map([key], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        for (a, (answer, round)) in ids.iter().enumerate() {
+            tx.prepare_cached(
+                "INSERT INTO selector_scores (run_id, answer_id, score) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![
+                run,
+                answer,
+                ((rng >> (a * 3)) % 1000) as f64 / 1000.0
+            ])?;
+            // One sample in fifty has a clinician's verdicts on its first round.
+            if i % 50 == 0 && a < 2 {
+                vital::store::append_judgment(
+                    &tx,
+                    reviewer,
+                    &vital::store::NewJudgment {
+                        sample_key: key,
+                        round_id: Some(*round),
+                        answer_id: Some(*answer),
+                        kind: if a == 0 {
+                            vital::store::DecisionKind::Accept
+                        } else {
+                            vital::store::DecisionKind::Reject
+                        },
+                        value: None,
+                        shown_order: None,
+                    },
+                )?;
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let n: usize = std::env::var("EXPORT_BENCH_SAMPLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(210_000);
+    let temp = tempfile::tempdir()?;
+    let dir = std::env::var_os("EXPORT_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| temp.path().join("ws"));
+    let mut ws = Workspace::open(&dir)?;
+    let have: i64 = ws
+        .conn()
+        .query_row("SELECT count(*) FROM samples", [], |r| r.get(0))?;
+    if have as usize != n {
+        anyhow::ensure!(have == 0, "{} holds {have} samples, not {n}", dir.display());
+        let t = Instant::now();
+        build(&mut ws, n)?;
+        println!(
+            "built {n} samples in {:.1}s ({})",
+            t.elapsed().as_secs_f64(),
+            dir.display()
+        );
+    }
+    let out_dir = tempfile::tempdir()?;
+    let cancel = AtomicBool::new(false);
+    println!(
+        "{:<44} {:>9} {:>9} {:>10} {:>8}",
+        "export", "samples", "rounds", "MB", "seconds"
+    );
+    for (name, select) in [
+        (
+            "--select top:40% --format llava",
+            Selection::TopPercent(40.0),
+        ),
+        ("--select all --format llava", Selection::All),
+        ("--select accepted --format llava", Selection::Accepted),
+    ] {
+        let req = ExportRequest::new(select, ExportFormat::Llava, out_dir.path().join("out.json"));
+        let t = Instant::now();
+        let summary = export::run(&ws, &req, &|_| {}, &cancel)?;
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "{name:<44} {:>9} {:>9} {:>10.1} {secs:>8.2}",
+            summary.counts.samples_written,
+            summary.counts.rounds_written,
+            summary.bytes as f64 / 1e6
+        );
+    }
+    let req = ExportRequest::new(
+        Selection::All,
+        ExportFormat::Dpo,
+        out_dir.path().join("dpo.jsonl"),
+    );
+    let t = Instant::now();
+    let summary = export::run(&ws, &req, &|_| {}, &cancel)?;
+    println!(
+        "{:<44} {:>9} {:>9} {:>10.1} {:>8.2}",
+        "--select all --format dpo",
+        summary.counts.samples_written,
+        summary.counts.records,
+        summary.bytes as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

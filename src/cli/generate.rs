@@ -1,0 +1,440 @@
+//! `vital generate`: candidate Q&A about figures from a vision LLM (GUIDE steps 1–3).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+use serde::Serialize;
+
+use super::{exit, Context};
+use crate::data::warnings::Warnings;
+use crate::data::Sample;
+use crate::llm::ledger::{self, Finished, Outcome};
+use crate::llm::prompt::{self, GenerationSettings};
+use crate::llm::{self, demos, figures, reply, Client, Job, Progress};
+use crate::store::{insert_sample, InsertOutcome};
+
+/// Endpoint and request-control flags shared by `generate` and `judge`.
+#[derive(Debug, Args, Clone)]
+pub struct LlmArgs {
+    /// Chat-completions endpoint (base `…/v1` or the full URL) [default: config llm.endpoint].
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+
+    /// Model name sent to the endpoint [default: config llm.model].
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+
+    /// Requests in flight at once [default: config llm.concurrency].
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+
+    /// Requests per minute, 0 = no limit [default: config llm.requests_per_minute].
+    #[arg(long, value_name = "N")]
+    pub rpm: Option<u32>,
+
+    /// Tokens per minute, 0 = no limit [default: config llm.tokens_per_minute].
+    #[arg(long, value_name = "N")]
+    pub tpm: Option<u64>,
+
+    /// Retries of one request [default: config llm.max_retries].
+    #[arg(long, value_name = "N")]
+    pub max_retries: Option<u32>,
+
+    /// Seconds one request may take [default: config llm.timeout_secs].
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+
+    /// Print each request's exact JSON (one per line) instead of sending it; writes nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Ask again for replies an earlier run kept as unparseable.
+    #[arg(long)]
+    pub retry_unparseable: bool,
+
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl LlmArgs {
+    pub fn overrides(&self) -> llm::Overrides {
+        llm::Overrides {
+            endpoint: self.endpoint.clone(),
+            concurrency: self.concurrency,
+            requests_per_minute: self.rpm,
+            tokens_per_minute: self.tpm,
+            max_retries: self.max_retries,
+            timeout_secs: self.timeout,
+        }
+    }
+
+    pub fn model(&self, ctx: &Context) -> String {
+        self.model.clone().unwrap_or_else(|| ctx.config.llm.model.clone())
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Fig-caption records (JSON array or JSON Lines): {pair_id, fig_caption, in_text_mention, domain, image?}.
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+
+    /// Directory holding the figures' images (repeatable); also registered with the workspace.
+    #[arg(long = "images", value_name = "DIR")]
+    pub images: Vec<PathBuf>,
+
+    /// Demonstrations: a clinician_demos.json-shaped file, or `workspace` for the imported ones.
+    #[arg(long, value_name = "FILE|workspace", default_value = "workspace")]
+    pub demos: String,
+
+    /// Answers per question: 1 (User/Assistant) or 2 (User/Answer 1/Answer 2, for clinician review).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub answers: u8,
+
+    /// Demonstrations per prompt [default: one per domain].
+    #[arg(long, value_name = "K")]
+    pub per_prompt: Option<usize>,
+
+    /// Use only the first N figures of the input.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+
+    #[command(flatten)]
+    pub llm: LlmArgs,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct Summary {
+    figures: usize,
+    requests_answered: u64,
+    skipped_done_before: u64,
+    failed: u64,
+    samples_added: u64,
+    rounds_added: u64,
+    unparseable: u64,
+    without_image: u64,
+    retries: u64,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    cost_estimate: f64,
+    interrupted: bool,
+    demonstrations: Vec<String>,
+    unparseable_replies: Vec<String>,
+    failures: Vec<String>,
+    warnings: std::collections::BTreeMap<String, usize>,
+}
+
+pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<i32> {
+    let cfg = &ctx.config.llm;
+    let model = args.llm.model(ctx);
+    let answers = args.answers as usize;
+    let mut warnings = Warnings::default();
+    let mut figures = figures::read_figures(&args.input, &mut warnings)?;
+    if let Some(limit) = args.limit {
+        figures.truncate(limit);
+    }
+    // A dry run writes nothing: it reads an existing workspace, never creates one.
+    let ws = if args.llm.dry_run {
+        ctx.open_existing_workspace().ok()
+    } else {
+        Some(ctx.open_workspace()?)
+    };
+    let pool = if args.demos == "workspace" {
+        match &ws {
+            Some(ws) => workspace_demos(ws)?,
+            None => Vec::new(),
+        }
+    } else {
+        figures::read_demos(std::path::Path::new(&args.demos), &mut warnings)?
+    };
+    if pool.is_empty() {
+        eprintln!(
+            "warning: no demonstrations ({}); prompts carry none",
+            if args.demos == "workspace" {
+                "none imported: `vital import clinician_demos.json`, or --demos FILE"
+            } else {
+                "the file has none"
+            }
+        );
+    }
+    let chosen = demos::choose(&pool, args.per_prompt);
+    let demos_text = if chosen.is_empty() {
+        String::new()
+    } else {
+        prompt::demonstrations_text(&chosen)
+    };
+    let mut dirs: Vec<PathBuf> = args.images.clone();
+    if let Some(ws) = &ws {
+        if !args.llm.dry_run {
+            for dir in &args.images {
+                ws.add_image_dir(dir)?;
+            }
+            if args.llm.retry_unparseable {
+                ledger::forget_unparseable(ws.conn(), "generate")?;
+            }
+        }
+        dirs.extend(ws.image_dirs()?);
+        dirs.push(ws.image_cache_dir());
+    }
+    let settings = GenerationSettings {
+        model: model.clone(),
+        answers,
+        temperature: cfg.temperature,
+        max_tokens: cfg.max_tokens,
+    };
+    let mut summary = Summary {
+        figures: figures.len(),
+        demonstrations: chosen.iter().map(|d| d.id.clone()).collect(),
+        ..Default::default()
+    };
+
+    // Builds the request of one figure: None when it has no image (counted) or is done.
+    let conn = ws.as_ref().map(|w| w.conn());
+    let mut without_image = 0u64;
+    let mut build = |figure: &Sample, warnings: &mut Warnings| -> anyhow::Result<Build> {
+        let Some(path) = figures::find_image(figure, &dirs) else {
+            warnings.add("figure without an image file skipped", figure.id.clone());
+            without_image += 1;
+            return Ok(Build::Pass);
+        };
+        let url = match prompt::image_data_url(&path) {
+            Ok(url) => url,
+            Err(e) => {
+                warnings.add("unreadable image skipped", format!("{}: {e:#}", figure.id));
+                without_image += 1;
+                return Ok(Build::Pass);
+            }
+        };
+        let body = prompt::generation_request(&settings, &demos_text, figure, &url);
+        let key = ledger::request_key(&body);
+        if let Some(conn) = conn {
+            if ledger::lookup(conn, &key)?.is_some() {
+                return Ok(Build::Done);
+            }
+        }
+        let image_ref = figure.image.clone().unwrap_or_else(|| {
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        });
+        Ok(Build::Send(Job {
+            estimated_tokens: prompt::estimate_tokens(&body, cfg.image_tokens),
+            key,
+            body,
+            subject: figure.id.clone(),
+            meta: image_ref,
+        }))
+    };
+
+    if args.llm.dry_run {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        for figure in &figures {
+            if let Build::Send(job) = build(figure, &mut warnings)? {
+                serde_json::to_writer(&mut out, &job.body)?;
+                writeln!(out)?;
+            }
+        }
+        if !warnings.is_empty() && !ctx.quiet {
+            eprint!("warnings:\n{warnings}");
+        }
+        return Ok(exit::OK);
+    }
+    let conn = conn.expect("opened above when not a dry run");
+    let client = Arc::new(Client::new(llm::client_settings(cfg, &args.llm.overrides())?)?);
+    warn_without_key(ctx, &client);
+    let hidden = ctx.quiet || !std::io::stderr().is_terminal();
+    let mut progress = Progress::new(figures.len() as u64, "generate", llm::prices(cfg), hidden);
+    let by_id: std::collections::HashMap<&str, &Sample> =
+        figures.iter().map(|f| (f.id.as_str(), f)).collect();
+    let mut queue = figures.iter();
+    let mut notes = Warnings::default();
+    let rt = llm::runtime()?;
+    let result = rt.block_on(llm::runner::run(
+        client,
+        llm::concurrency(cfg, &args.llm.overrides()),
+        &mut progress,
+        |progress| loop {
+            let Some(figure) = queue.next() else {
+                return Ok(None);
+            };
+            match build(figure, &mut warnings)? {
+                Build::Send(job) => return Ok(Some(job)),
+                Build::Done => progress.skip(),
+                Build::Pass => progress.pass(),
+            }
+        },
+        |job, reply| {
+            let figure = by_id[job.subject.as_str()];
+            let tx = conn.unchecked_transaction()?;
+            let (outcome, reason) = match reply::parse_conversation(&reply.content, answers) {
+                Ok(parsed) => {
+                    for note in parsed.notes {
+                        notes.add(&note, figure.id.clone());
+                    }
+                    let sample = Sample {
+                        id: format!("gen-{}-{}", figure.id, &job.key[..8]),
+                        image: Some(job.meta.clone()),
+                        rounds: parsed.rounds,
+                        is_demo: false,
+                        ..figure.clone()
+                    };
+                    match insert_sample(&tx, &sample, None)? {
+                        InsertOutcome::Inserted(_) => {
+                            summary.samples_added += 1;
+                            summary.rounds_added += sample.rounds.len() as u64;
+                            (Outcome::Stored, None)
+                        }
+                        InsertOutcome::Unchanged(_) => (Outcome::Stored, None),
+                        InsertOutcome::Conflict { .. } => (
+                            Outcome::Unparseable,
+                            Some(format!("sample {} is already stored with other content", sample.id)),
+                        ),
+                    }
+                }
+                Err(reason) => (Outcome::Unparseable, Some(reason)),
+            };
+            if let Some(reason) = &reason {
+                summary.unparseable += 1;
+                if summary.unparseable_replies.len() < 20 {
+                    summary.unparseable_replies.push(format!("{}: {reason}", figure.id));
+                }
+            }
+            ledger::record(
+                &tx,
+                &Finished {
+                    key: &job.key,
+                    task: "generate",
+                    subject: &figure.id,
+                    model: &model,
+                    outcome,
+                    reason: reason.as_deref(),
+                    reply: &reply.content,
+                    prompt_tokens: reply.prompt_tokens,
+                    completion_tokens: reply.completion_tokens,
+                },
+            )?;
+            tx.commit()?;
+            Ok(())
+        },
+    ));
+    let t = &progress.totals;
+    summary.requests_answered = t.answered;
+    summary.skipped_done_before = t.skipped;
+    summary.failed = t.failed;
+    summary.retries = t.retries;
+    summary.prompt_tokens = t.prompt_tokens;
+    summary.completion_tokens = t.completion_tokens;
+    summary.cost_estimate = progress.cost();
+    summary.interrupted = t.interrupted;
+    summary.failures = t.failures.clone();
+    summary.without_image = without_image;
+    summary.warnings = warnings.counts();
+    summary.warnings.extend(notes.counts());
+    result?;
+    print_summary(ctx, &summary, args.llm.json, &warnings)?;
+    if !notes.is_empty() && !ctx.quiet && !args.llm.json {
+        print!("{notes}");
+    }
+    Ok(exit_code(
+        summary.interrupted,
+        summary.failed,
+        summary.unparseable,
+        summary.requests_answered + summary.skipped_done_before,
+    ))
+}
+
+enum Build {
+    Send(Job<String>),
+    /// Finished by an earlier run.
+    Done,
+    /// Nothing to send (no image).
+    Pass,
+}
+
+fn workspace_demos(ws: &crate::store::Workspace) -> anyhow::Result<Vec<Sample>> {
+    let keys: Vec<i64> = ws
+        .conn()
+        .prepare("SELECT id FROM samples WHERE is_demo = 1 ORDER BY id")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut demos = Vec::new();
+    for key in keys {
+        if let Some(stored) = ws.load_sample(key)? {
+            if stored.sample.rounds.iter().any(|r| !r.answers.is_empty()) {
+                demos.push(stored.sample);
+            }
+        }
+    }
+    Ok(demos)
+}
+
+pub(super) fn warn_without_key(ctx: &Context, client: &Client) {
+    if llm::api_key(&ctx.config.llm).is_none() && !ctx.quiet {
+        eprintln!(
+            "note: no API key in ${}; sending requests to {} without one",
+            ctx.config.llm.api_key_env,
+            client.url()
+        );
+    }
+}
+
+/// 0 all done; 1 interrupted or nothing could be done; 3 some failed or could not be parsed.
+pub(super) fn exit_code(interrupted: bool, failed: u64, unparseable: u64, succeeded: u64) -> i32 {
+    if interrupted {
+        eprintln!("interrupted: what finished is saved; run the same command again to continue");
+        exit::FAILURE
+    } else if failed > 0 && succeeded == 0 {
+        exit::FAILURE
+    } else if failed > 0 || unparseable > 0 {
+        exit::PARTIAL
+    } else {
+        exit::OK
+    }
+}
+
+fn print_summary(ctx: &Context, s: &Summary, json: bool, warnings: &Warnings) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(s)?);
+        return Ok(());
+    }
+    if !s.failures.is_empty() {
+        eprintln!("failed requests (sent again by the next run):");
+        for f in &s.failures {
+            eprintln!("  {f}");
+        }
+    }
+    if ctx.quiet {
+        return Ok(());
+    }
+    println!(
+        "generate: {} figures: {} answered, {} done before, {} failed, {} without image",
+        s.figures, s.requests_answered, s.skipped_done_before, s.failed, s.without_image
+    );
+    println!(
+        "  {} samples added ({} rounds), {} unparseable replies kept in llm_requests",
+        s.samples_added, s.rounds_added, s.unparseable
+    );
+    println!(
+        "  tokens {} in / {} out, cost ≈ ${:.4}, {} retries; demonstrations: {}",
+        s.prompt_tokens,
+        s.completion_tokens,
+        s.cost_estimate,
+        s.retries,
+        if s.demonstrations.is_empty() {
+            "none".to_string()
+        } else {
+            s.demonstrations.join(", ")
+        }
+    );
+    for u in &s.unparseable_replies {
+        println!("  unparseable: {u}");
+    }
+    if !warnings.is_empty() {
+        print!("  warnings:\n{warnings}");
+    }
+    Ok(())
+}

@@ -1,0 +1,336 @@
+//! `vital judge`: a judge LLM scores every answer it has not scored yet, 0–10 (GUIDE step 5).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+use rusqlite::params;
+use serde::Serialize;
+
+use super::generate::{exit_code, warn_without_key, LlmArgs};
+use super::Context;
+use crate::data::warnings::Warnings;
+use crate::llm::judge::{self, JudgeItem, JudgeSettings};
+use crate::llm::ledger::{self, Finished, Outcome};
+use crate::llm::{self, prompt, reply, Client, Job, Progress};
+use crate::store::{Workspace, NOW};
+
+#[derive(Debug, Args)]
+pub struct JudgeArgs {
+    /// The rubric (the judge's instructions) [default: the method's rubric].
+    #[arg(long, value_name = "FILE")]
+    pub rubric: Option<PathBuf>,
+
+    /// Name the scores are stored under [default: the model name].
+    #[arg(long, value_name = "NAME")]
+    pub judge_name: Option<String>,
+
+    /// Send answers 1 and 2 of a round together and ask for two scores.
+    #[arg(long)]
+    pub pairwise: bool,
+
+    /// Judge at most N requests' worth of answers.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+
+    #[command(flatten)]
+    pub llm: LlmArgs,
+}
+
+#[derive(Debug, Default, Serialize)]
+struct Summary {
+    judge: String,
+    pending: usize,
+    requests_answered: u64,
+    skipped_done_before: u64,
+    failed: u64,
+    scores_added: u64,
+    unparseable: u64,
+    rounds_with_one_answer: u64,
+    without_image: u64,
+    retries: u64,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    cost_estimate: f64,
+    interrupted: bool,
+    unparseable_replies: Vec<String>,
+    failures: Vec<String>,
+}
+
+/// The figure of the last sample loaded, with its image as a data URL (answers come in sample order).
+struct FigureCache {
+    key: i64,
+    caption: String,
+    mentions: Vec<String>,
+    image_url: Option<String>,
+}
+
+pub fn run(ctx: &Context, args: JudgeArgs) -> anyhow::Result<i32> {
+    let cfg = &ctx.config.llm;
+    let ws = ctx.open_existing_workspace()?;
+    let model = args.llm.model(ctx);
+    let judge_name = args.judge_name.clone().unwrap_or_else(|| model.clone());
+    let rubric = match &args.rubric {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read rubric {}: {e}", path.display()))?,
+        None => judge::DEFAULT_RUBRIC.to_string(),
+    };
+    anyhow::ensure!(!rubric.trim().is_empty(), "the rubric is empty");
+    let task = if args.pairwise { "judge-pairwise" } else { "judge" };
+    if args.llm.retry_unparseable && !args.llm.dry_run {
+        ledger::forget_unparseable(ws.conn(), task)?;
+    }
+    let settings = JudgeSettings {
+        model: model.clone(),
+        rubric,
+        temperature: cfg.judge_temperature,
+        max_tokens: cfg.judge_max_tokens,
+    };
+    let mut summary = Summary {
+        judge: judge_name.clone(),
+        ..Default::default()
+    };
+    // Work items: answer ids (single) or round ids (pairwise) still lacking this judge's score.
+    let mut pending: Vec<i64> = if args.pairwise {
+        summary.rounds_with_one_answer = ws.conn().query_row(
+            "SELECT count(*) FROM rounds r WHERE (SELECT count(*) FROM answers a WHERE a.round_id = r.id) = 1
+               AND NOT EXISTS (SELECT 1 FROM answers a JOIN model_scores m ON m.answer_id = a.id
+                               WHERE a.round_id = r.id AND m.judge = ?1)",
+            [&judge_name],
+            |r| r.get(0),
+        )?;
+        ids(
+            &ws,
+            "SELECT r.id FROM rounds r
+             WHERE (SELECT count(*) FROM answers a WHERE a.round_id = r.id) >= 2
+               AND EXISTS (SELECT 1 FROM answers a WHERE a.round_id = r.id AND a.position < 2
+                   AND NOT EXISTS (SELECT 1 FROM model_scores m WHERE m.answer_id = a.id AND m.judge = ?1))
+             ORDER BY r.sample_id, r.position",
+            &judge_name,
+        )?
+    } else {
+        ids(
+            &ws,
+            "SELECT a.id FROM answers a JOIN rounds r ON r.id = a.round_id
+             WHERE NOT EXISTS (SELECT 1 FROM model_scores m WHERE m.answer_id = a.id AND m.judge = ?1)
+             ORDER BY r.sample_id, r.position, a.position",
+            &judge_name,
+        )?
+    };
+    if let Some(limit) = args.limit {
+        pending.truncate(limit);
+    }
+    summary.pending = pending.len();
+    if summary.rounds_with_one_answer > 0 && !ctx.quiet {
+        eprintln!(
+            "note: {} round(s) with a single answer are left out of pairwise judging (judge them without --pairwise)",
+            summary.rounds_with_one_answer
+        );
+    }
+
+    let conn = ws.conn();
+    let mut cache: Option<FigureCache> = None;
+    let mut warnings = Warnings::default();
+    let mut without_image = 0u64;
+    let pairwise = args.pairwise;
+    let mut build = |id: i64| -> anyhow::Result<Option<Job<Vec<i64>>>> {
+        let (round_id, answers): (i64, Vec<(i64, String)>) = if pairwise {
+            let answers = conn
+                .prepare_cached("SELECT id, text FROM answers WHERE round_id = ?1 ORDER BY position LIMIT 2")?
+                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            (id, answers)
+        } else {
+            let (round_id, text): (i64, String) = conn
+                .prepare_cached("SELECT round_id, text FROM answers WHERE id = ?1")?
+                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            (round_id, vec![(id, text)])
+        };
+        let (question, sample_key): (String, i64) = conn
+            .prepare_cached("SELECT question, sample_id FROM rounds WHERE id = ?1")?
+            .query_row([round_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        if cache.as_ref().is_none_or(|c| c.key != sample_key) {
+            let (caption, mentions, image): (String, String, Option<String>) = conn
+                .prepare_cached("SELECT caption, mentions, image FROM samples WHERE id = ?1")?
+                .query_row([sample_key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            let image_url = match image.as_deref().map(|i| (i, ws.resolve_image(i))) {
+                Some((_, Some(path))) => match prompt::image_data_url(&path) {
+                    Ok(url) => Some(url),
+                    Err(e) => {
+                        warnings.add("unreadable image, judged from text", format!("{e:#}"));
+                        None
+                    }
+                },
+                Some((i, None)) => {
+                    warnings.add("image not found, judged from text", i.to_string());
+                    None
+                }
+                None => None,
+            };
+            cache = Some(FigureCache {
+                key: sample_key,
+                caption,
+                mentions: serde_json::from_str(&mentions).unwrap_or_default(),
+                image_url,
+            });
+        }
+        let figure = cache.as_ref().expect("set above");
+        if figure.image_url.is_none() {
+            without_image += 1;
+        }
+        let item = JudgeItem {
+            caption: figure.caption.clone(),
+            mentions: figure.mentions.clone(),
+            question,
+            answers: answers.iter().map(|(_, t)| t.clone()).collect(),
+        };
+        let body = judge::judge_request(&settings, &item, figure.image_url.as_deref());
+        let key = ledger::request_key(&body);
+        if ledger::lookup(conn, &key)?.is_some() {
+            return Ok(None);
+        }
+        let answer_ids: Vec<i64> = answers.iter().map(|(a, _)| *a).collect();
+        Ok(Some(Job {
+            estimated_tokens: prompt::estimate_tokens(&body, cfg.image_tokens),
+            key,
+            body,
+            subject: format!(
+                "answer{} {}",
+                if answer_ids.len() > 1 { "s" } else { "" },
+                answer_ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+            ),
+            meta: answer_ids,
+        }))
+    };
+
+    if args.llm.dry_run {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        for &id in &pending {
+            if let Some(job) = build(id)? {
+                serde_json::to_writer(&mut out, &job.body)?;
+                writeln!(out)?;
+            }
+        }
+        return Ok(super::exit::OK);
+    }
+    let client = Arc::new(Client::new(llm::client_settings(cfg, &args.llm.overrides())?)?);
+    warn_without_key(ctx, &client);
+    let hidden = ctx.quiet || !std::io::stderr().is_terminal();
+    let mut progress = Progress::new(pending.len() as u64, "judge", llm::prices(cfg), hidden);
+    let mut queue = pending.iter();
+    let rt = llm::runtime()?;
+    let result = rt.block_on(llm::runner::run(
+        client,
+        llm::concurrency(cfg, &args.llm.overrides()),
+        &mut progress,
+        |progress| loop {
+            let Some(&id) = queue.next() else {
+                return Ok(None);
+            };
+            match build(id)? {
+                Some(job) => return Ok(Some(job)),
+                None => progress.skip(),
+            }
+        },
+        |job, reply| {
+            let tx = conn.unchecked_transaction()?;
+            let (outcome, reason) = match reply::parse_scores(&reply.content, job.meta.len()) {
+                Ok(scores) => {
+                    for (answer_id, score) in job.meta.iter().zip(scores) {
+                        summary.scores_added += tx
+                            .prepare_cached(&format!(
+                                "INSERT OR IGNORE INTO model_scores (answer_id, judge, score, created_at)
+                                 VALUES (?1, ?2, ?3, {NOW})"
+                            ))?
+                            .execute(params![answer_id, judge_name, score])?
+                            as u64;
+                    }
+                    (Outcome::Stored, None)
+                }
+                Err(reason) => {
+                    summary.unparseable += 1;
+                    if summary.unparseable_replies.len() < 20 {
+                        summary.unparseable_replies.push(format!("{}: {reason}", job.subject));
+                    }
+                    (Outcome::Unparseable, Some(reason))
+                }
+            };
+            ledger::record(
+                &tx,
+                &Finished {
+                    key: &job.key,
+                    task,
+                    subject: &job.subject,
+                    model: &model,
+                    outcome,
+                    reason: reason.as_deref(),
+                    reply: &reply.content,
+                    prompt_tokens: reply.prompt_tokens,
+                    completion_tokens: reply.completion_tokens,
+                },
+            )?;
+            tx.commit()?;
+            Ok(())
+        },
+    ));
+    let t = &progress.totals;
+    summary.requests_answered = t.answered;
+    summary.skipped_done_before = t.skipped;
+    summary.failed = t.failed;
+    summary.retries = t.retries;
+    summary.prompt_tokens = t.prompt_tokens;
+    summary.completion_tokens = t.completion_tokens;
+    summary.cost_estimate = progress.cost();
+    summary.interrupted = t.interrupted;
+    summary.failures = t.failures.clone();
+    summary.without_image = without_image;
+    result?;
+    print_summary(ctx, &summary, args.llm.json, &warnings)?;
+    Ok(exit_code(
+        summary.interrupted,
+        summary.failed,
+        summary.unparseable,
+        summary.requests_answered + summary.skipped_done_before,
+    ))
+}
+
+fn ids(ws: &Workspace, sql: &str, judge: &str) -> anyhow::Result<Vec<i64>> {
+    Ok(ws
+        .conn()
+        .prepare(sql)?
+        .query_map([judge], |r| r.get(0))?
+        .collect::<Result<_, _>>()?)
+}
+
+fn print_summary(ctx: &Context, s: &Summary, json: bool, warnings: &Warnings) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(s)?);
+        return Ok(());
+    }
+    if !s.failures.is_empty() {
+        eprintln!("failed requests (sent again by the next run):");
+        for f in &s.failures {
+            eprintln!("  {f}");
+        }
+    }
+    if ctx.quiet {
+        return Ok(());
+    }
+    println!(
+        "judge {}: {} pending: {} answered, {} done before, {} failed; {} scores added, {} unparseable replies kept in llm_requests",
+        s.judge, s.pending, s.requests_answered, s.skipped_done_before, s.failed, s.scores_added, s.unparseable
+    );
+    println!(
+        "  tokens {} in / {} out, cost ≈ ${:.4}, {} retries",
+        s.prompt_tokens, s.completion_tokens, s.cost_estimate, s.retries
+    );
+    for u in &s.unparseable_replies {
+        println!("  unparseable: {u}");
+    }
+    if !warnings.is_empty() {
+        print!("  warnings:\n{warnings}");
+    }
+    Ok(())
+}

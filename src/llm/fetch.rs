@@ -1,0 +1,521 @@
+//! Downloading figure images: direct image URLs, or PMC open-access `.tar.gz` packages from which
+//! the figure is extracted (the member named by `im_path`, else the file named like the figure).
+//!
+//! Safety: the target is always `DIR/<key>.<ext>` with the key checked to be a plain file name;
+//! paths from the data or from a package never become paths on disk. Members with `..` or an
+//! absolute path, and links, are refused. Files are written to a temporary name and renamed, so a
+//! file present under its final name is complete, and a rerun skips it.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::client::{retry_after, retry_delay};
+
+const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "gif", "webp", "bmp", "tif", "tiff"];
+
+/// One figure to fetch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    /// The figure's key (pair id or image file name); the file is saved as `<key>.<ext>`.
+    pub key: String,
+    pub url: String,
+    /// Path of the figure inside the package, when the URL is a `.tar.gz`.
+    pub member: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FetchSettings {
+    pub dir: PathBuf,
+    pub concurrency: usize,
+    pub timeout: Duration,
+    pub max_image_bytes: u64,
+    pub max_package_bytes: u64,
+    pub max_retries: u32,
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+}
+
+/// What happened to one item.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Downloaded(PathBuf),
+    /// Already there from an earlier run.
+    Present(PathBuf),
+    Failed(String),
+}
+
+/// Fetches every item, `concurrency` URLs at a time (items sharing a package URL download it
+/// once). `on_done` is called for each item as it finishes.
+pub async fn fetch_all(
+    items: Vec<Item>,
+    settings: FetchSettings,
+    mut on_done: impl FnMut(&Item, &Outcome),
+) -> anyhow::Result<Vec<(Item, Outcome)>> {
+    std::fs::create_dir_all(&settings.dir)?;
+    let http = reqwest::Client::builder()
+        .timeout(settings.timeout)
+        .connect_timeout(settings.timeout.min(Duration::from_secs(30)))
+        .user_agent(concat!("vital/", env!("CARGO_PKG_VERSION")))
+        .build()?;
+    // Group by URL, keeping first-seen order.
+    let mut groups: Vec<(String, Vec<Item>)> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = Default::default();
+    for item in items {
+        match index.get(&item.url) {
+            Some(&g) => groups[g].1.push(item),
+            None => {
+                index.insert(item.url.clone(), groups.len());
+                groups.push((item.url.clone(), vec![item]));
+            }
+        }
+    }
+    let settings = Arc::new(settings);
+    let semaphore = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    for (url, items) in groups {
+        let (http, settings, semaphore) = (http.clone(), settings.clone(), semaphore.clone());
+        tasks.spawn(async move {
+            let _permit = semaphore.acquire_owned().await.expect("never closed");
+            let outcomes = fetch_group(&http, &settings, &url, &items).await;
+            items.into_iter().zip(outcomes).collect::<Vec<_>>()
+        });
+    }
+    let mut all = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        for (item, outcome) in done? {
+            on_done(&item, &outcome);
+            all.push((item, outcome));
+        }
+    }
+    Ok(all)
+}
+
+/// Where an item's file goes, or why the data is refused.
+pub fn target_path(dir: &Path, item: &Item) -> Result<PathBuf, String> {
+    let key = item.key.trim();
+    if key.is_empty()
+        || key.starts_with('.')
+        || key.contains(['/', '\\', '\0'])
+        || key.contains(':')
+    {
+        return Err(format!("key `{key}` is not a plain file name; refused"));
+    }
+    if let Some(member) = &item.member {
+        check_member(member)?;
+    }
+    let ext_of = |p: &str| {
+        let name = p.rsplit(['/', '\\']).next().unwrap_or(p);
+        let name = name.split(['?', '#']).next().unwrap_or(name);
+        name.rsplit_once('.')
+            .map(|(_, e)| e.to_ascii_lowercase())
+            .filter(|e| IMAGE_EXTENSIONS.contains(&e.as_str()))
+    };
+    let name = if ext_of(key).is_some() {
+        key.to_string()
+    } else {
+        let ext = item
+            .member
+            .as_deref()
+            .and_then(ext_of)
+            .or_else(|| ext_of(&item.url))
+            .unwrap_or_else(|| "jpg".into());
+        format!("{key}.{ext}")
+    };
+    Ok(dir.join(name))
+}
+
+/// A member path from the data or a package must stay inside the package.
+fn check_member(member: &str) -> Result<(), String> {
+    if member_is_unsafe(member) {
+        return Err(format!("member path `{member}` leaves the package; refused"));
+    }
+    Ok(())
+}
+
+fn member_is_unsafe(path: &str) -> bool {
+    path.starts_with(['/', '\\'])
+        || path.get(1..2) == Some(":")
+        || path.split(['/', '\\']).any(|c| c == "..")
+}
+
+fn is_package(item: &Item) -> bool {
+    let path = item.url.split(['?', '#']).next().unwrap_or("").to_ascii_lowercase();
+    item.member.is_some()
+        || path.ends_with(".tar.gz")
+        || path.ends_with(".tgz")
+        || path.ends_with(".tar")
+}
+
+async fn fetch_group(
+    http: &reqwest::Client,
+    settings: &FetchSettings,
+    url: &str,
+    items: &[Item],
+) -> Vec<Outcome> {
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; items.len()];
+    let mut targets: Vec<Option<PathBuf>> = vec![None; items.len()];
+    for (i, item) in items.iter().enumerate() {
+        match target_path(&settings.dir, item) {
+            Err(e) => outcomes[i] = Some(Outcome::Failed(e)),
+            Ok(t) if t.metadata().is_ok_and(|m| m.is_file() && m.len() > 0) => {
+                outcomes[i] = Some(Outcome::Present(t))
+            }
+            Ok(t) => targets[i] = Some(t),
+        }
+    }
+    let wanted: Vec<usize> = (0..items.len()).filter(|&i| outcomes[i].is_none()).collect();
+    if !wanted.is_empty() {
+        let package = is_package(&items[wanted[0]]);
+        let limit = if package {
+            settings.max_package_bytes
+        } else {
+            settings.max_image_bytes
+        };
+        let temp = settings
+            .dir
+            .join(format!(".vital-{}-{}.part", short_hash(url), std::process::id()));
+        let results: Vec<Result<PathBuf, String>> = match download(http, settings, url, &temp, limit, package).await {
+            Err(e) => wanted.iter().map(|_| Err(e.clone())).collect(),
+            Ok(()) if package => {
+                let jobs: Vec<(Item, PathBuf)> = wanted
+                    .iter()
+                    .map(|&i| (items[i].clone(), targets[i].clone().expect("set above")))
+                    .collect();
+                let (temp2, max_image) = (temp.clone(), settings.max_image_bytes);
+                match tokio::task::spawn_blocking(move || extract(&temp2, &jobs, max_image)).await {
+                    Ok(r) => r,
+                    Err(e) => wanted.iter().map(|_| Err(format!("extraction failed: {e}"))).collect(),
+                }
+            }
+            Ok(()) => wanted
+                .iter()
+                .map(|&i| {
+                    let target = targets[i].clone().expect("set above");
+                    std::fs::copy(&temp, &target)
+                        .map(|_| target.clone())
+                        .map_err(|e| format!("cannot write {}: {e}", target.display()))
+                })
+                .collect(),
+        };
+        let _ = std::fs::remove_file(&temp);
+        for (&i, r) in wanted.iter().zip(results) {
+            outcomes[i] = Some(match r {
+                Ok(p) => Outcome::Downloaded(p),
+                Err(e) => Outcome::Failed(e),
+            });
+        }
+    }
+    outcomes.into_iter().map(|o| o.expect("every item decided")).collect()
+}
+
+/// Downloads `url` to `temp`, retrying 429/5xx/timeouts, within `limit` bytes; checks the type.
+async fn download(
+    http: &reqwest::Client,
+    s: &FetchSettings,
+    url: &str,
+    temp: &Path,
+    limit: u64,
+    package: bool,
+) -> Result<(), String> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let (problem, asked) = match download_once(http, url, temp, limit, package).await {
+            Ok(()) => return Ok(()),
+            Err(Failure::Final(e)) => return Err(e),
+            Err(Failure::Retry(e, asked)) => (e, asked),
+        };
+        if attempt > s.max_retries {
+            return Err(format!("gave up after {attempt} attempts: {problem}"));
+        }
+        tokio::time::sleep(retry_delay(s.retry_base, s.retry_max, attempt, asked)).await;
+    }
+}
+
+enum Failure {
+    Retry(String, Option<Duration>),
+    Final(String),
+}
+
+async fn download_once(
+    http: &reqwest::Client,
+    url: &str,
+    temp: &Path,
+    limit: u64,
+    package: bool,
+) -> Result<(), Failure> {
+    let retryable = |e: reqwest::Error| Failure::Retry(format!("{url}: {e}"), None);
+    let mut response = http.get(url).send().await.map_err(retryable)?;
+    let status = response.status();
+    if !status.is_success() {
+        let asked = retry_after(response.headers());
+        let message = format!("{url}: HTTP {status}");
+        return Err(if status.as_u16() == 429 || status.as_u16() == 408 || status.is_server_error() {
+            Failure::Retry(message, asked)
+        } else {
+            Failure::Final(message)
+        });
+    }
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let type_ok = if package {
+        !content_type.starts_with("text/") && !content_type.starts_with("image/")
+    } else {
+        content_type.is_empty()
+            || content_type.starts_with("image/")
+            || content_type.starts_with("application/octet-stream")
+    };
+    if !type_ok {
+        return Err(Failure::Final(format!(
+            "{url}: content type `{content_type}` is not {}",
+            if package { "a package" } else { "an image" }
+        )));
+    }
+    if let Some(len) = response.content_length() {
+        if len > limit {
+            return Err(Failure::Final(format!("{url}: {len} bytes is over the limit of {limit}")));
+        }
+    }
+    let io = |e: std::io::Error| Failure::Final(format!("cannot write {}: {e}", temp.display()));
+    let mut file = tokio::fs::File::create(temp).await.map_err(io)?;
+    let mut written = 0u64;
+    let mut head = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(retryable)? {
+        written += chunk.len() as u64;
+        if written > limit {
+            drop(file);
+            let _ = tokio::fs::remove_file(temp).await;
+            return Err(Failure::Final(format!("{url}: more than the limit of {limit} bytes")));
+        }
+        if head.len() < 16 {
+            head.extend_from_slice(&chunk[..chunk.len().min(16 - head.len())]);
+        }
+        file.write_all(&chunk).await.map_err(io)?;
+    }
+    file.flush().await.map_err(io)?;
+    file.sync_all().await.map_err(io)?;
+    let looks_right = if package {
+        head.starts_with(&[0x1f, 0x8b]) || written > 262 // gzip, or a plain tar (checked when read)
+    } else {
+        image::guess_format(&head).is_ok()
+    };
+    if !looks_right {
+        let _ = tokio::fs::remove_file(temp).await;
+        return Err(Failure::Final(format!(
+            "{url}: the content is not {}",
+            if package { "a .tar.gz package" } else { "an image" }
+        )));
+    }
+    Ok(())
+}
+
+/// Extracts each job's figure from the package at `package` to its target. Never writes a path
+/// taken from the package.
+fn extract(package: &Path, jobs: &[(Item, PathBuf)], max_image: u64) -> Vec<Result<PathBuf, String>> {
+    let mut results: Vec<Option<Result<PathBuf, String>>> = vec![None; jobs.len()];
+    let mut refusals: Vec<Option<String>> = vec![None; jobs.len()];
+    let outcome = (|| -> std::io::Result<()> {
+        let mut file = std::fs::File::open(package)?;
+        let mut magic = [0u8; 2];
+        let gz = file.read(&mut magic)? == 2 && magic == [0x1f, 0x8b];
+        drop(file);
+        let file = std::fs::File::open(package)?;
+        let reader: Box<dyn Read> = if gz {
+            Box::new(flate2::read::GzDecoder::new(file))
+        } else {
+            Box::new(file)
+        };
+        let mut archive = tar::Archive::new(reader);
+        for entry in archive.entries()? {
+            if results.iter().all(Option::is_some) {
+                break;
+            }
+            let mut entry = entry?;
+            let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            let path = raw.trim_start_matches("./").to_string();
+            for (j, (item, target)) in jobs.iter().enumerate() {
+                if results[j].is_some() || !member_matches(&path, item) {
+                    continue;
+                }
+                if member_is_unsafe(&path) {
+                    refusals[j] = Some(format!("package member `{raw}` leaves the package; refused"));
+                    continue;
+                }
+                let kind = entry.header().entry_type();
+                if !kind.is_file() {
+                    refusals[j] = Some(format!("package member `{raw}` is not a regular file (a link?); refused"));
+                    continue;
+                }
+                if entry.size() > max_image {
+                    results[j] = Some(Err(format!(
+                        "package member `{raw}` has {} bytes, over the limit of {max_image}",
+                        entry.size()
+                    )));
+                    continue;
+                }
+                results[j] = Some(write_member(&mut entry, target));
+                // The entry's bytes are consumed: other jobs wanting the same member copy the file.
+                if let Some(Ok(written)) = &results[j] {
+                    let written = written.clone();
+                    for (k, (other, other_target)) in jobs.iter().enumerate() {
+                        if results[k].is_none() && member_matches(&path, other) {
+                            results[k] = Some(
+                                std::fs::copy(&written, other_target)
+                                    .map(|_| other_target.clone())
+                                    .map_err(|e| e.to_string()),
+                            );
+                        }
+                    }
+                }
+                break;
+            }
+        }
+        Ok(())
+    })();
+    results
+        .into_iter()
+        .zip(refusals)
+        .zip(jobs)
+        .map(|((r, refusal), (item, _))| match (r, &outcome) {
+            (Some(r), _) => r,
+            (None, Err(e)) => Err(format!("cannot read the package: {e}")),
+            (None, Ok(())) => Err(refusal.unwrap_or_else(|| {
+                format!(
+                    "no member {} in the package",
+                    item.member.as_deref().map_or_else(|| format!("named like `{}`", item.key), |m| format!("`{m}`"))
+                )
+            })),
+        })
+        .collect()
+}
+
+/// The member the data names (exact path, or the same path under a top folder, or the same file
+/// name), or without a name, the file named like the figure's key.
+fn member_matches(path: &str, item: &Item) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    match &item.member {
+        Some(m) => {
+            let m = m.trim_start_matches("./");
+            let m_name = m.rsplit('/').next().unwrap_or(m);
+            path == m || path.ends_with(&format!("/{m}")) || (!name.is_empty() && name == m_name)
+        }
+        None => {
+            let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
+            let key_stem = item.key.rsplit_once('.').map_or(item.key.as_str(), |(s, _)| s);
+            !name.is_empty() && (name == item.key || stem == key_stem)
+        }
+    }
+}
+
+fn write_member(entry: &mut impl Read, target: &Path) -> Result<PathBuf, String> {
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let temp = dir.join(format!(
+        ".vital-{}-{}.part",
+        short_hash(&target.to_string_lossy()),
+        std::process::id()
+    ));
+    let result = (|| -> std::io::Result<()> {
+        let mut out = std::fs::File::create(&temp)?;
+        std::io::copy(entry, &mut out)?;
+        out.flush()?;
+        out.sync_all()?;
+        std::fs::rename(&temp, target)
+    })();
+    result.map(|()| target.to_path_buf()).map_err(|e| {
+        let _ = std::fs::remove_file(&temp);
+        format!("cannot write {}: {e}", target.display())
+    })
+}
+
+fn short_hash(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(text.as_bytes())[..6])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(key: &str, url: &str, member: Option<&str>) -> Item {
+        Item {
+            key: key.into(),
+            url: url.into(),
+            member: member.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn targets_are_plain_names_inside_the_dir() {
+        let dir = Path::new("/d");
+        assert_eq!(target_path(dir, &item("PMC1_F1", "http://h/a.tar.gz", Some("p/fig1.png"))).unwrap(), dir.join("PMC1_F1.png"));
+        assert_eq!(target_path(dir, &item("x.jpg", "http://h/x.jpg", None)).unwrap(), dir.join("x.jpg"));
+        assert_eq!(target_path(dir, &item("k", "http://h/img?x=1", None)).unwrap(), dir.join("k.jpg"));
+        for bad in ["../up", "a/b", "..", "/abs", "C:x", ""] {
+            assert!(target_path(dir, &item(bad, "http://h/x.jpg", None)).is_err(), "{bad}");
+        }
+        for bad in ["../escape.jpg", "/etc/passwd", "a/../../b.jpg", "C:\\x.jpg"] {
+            let err = target_path(dir, &item("k", "http://h/p.tar.gz", Some(bad))).unwrap_err();
+            assert!(err.contains("leaves the package"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn members_match_by_path_suffix_or_name() {
+        let it = item("PMC1_F1", "u", Some("PMC1/fig1.jpg"));
+        assert!(member_matches("PMC1/fig1.jpg", &it));
+        assert!(member_matches("top/PMC1/fig1.jpg", &it));
+        assert!(member_matches("other/fig1.jpg", &it));
+        assert!(!member_matches("PMC1/fig2.jpg", &it));
+        let it = item("PMC1_F1", "u", None);
+        assert!(member_matches("PMC1/PMC1_F1.png", &it));
+        assert!(!member_matches("PMC1/F1.png", &it));
+    }
+
+    #[test]
+    fn extraction_refuses_links_and_escaping_members_and_takes_the_right_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let package = dir.path().join("p.tar.gz");
+        let gz = flate2::write::GzEncoder::new(std::fs::File::create(&package).unwrap(), flate2::Compression::fast());
+        let mut b = tar::Builder::new(gz);
+        let mut add = |name: &str, kind: tar::EntryType, data: &[u8]| {
+            let mut h = tar::Header::new_gnu();
+            h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+            h.set_entry_type(kind);
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append(&h, data).unwrap();
+        };
+        add("../evil.png", tar::EntryType::Regular, b"evil");
+        add("PMC1/link.png", tar::EntryType::Symlink, b"");
+        add("PMC1/fig1.png", tar::EntryType::Regular, b"good");
+        b.into_inner().unwrap().finish().unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let jobs = vec![
+            (item("a", "u", Some("PMC1/fig1.png")), out.join("a.png")),
+            (item("b", "u", Some("evil.png")), out.join("b.png")),
+            (item("c", "u", Some("PMC1/link.png")), out.join("c.png")),
+            (item("d", "u", Some("PMC1/none.png")), out.join("d.png")),
+        ];
+        let r = extract(&package, &jobs, 1000);
+        assert_eq!(r[0].as_ref().unwrap(), &out.join("a.png"));
+        assert_eq!(std::fs::read(out.join("a.png")).unwrap(), b"good");
+        assert!(r[1].as_ref().unwrap_err().contains("leaves the package"), "{:?}", r[1]);
+        assert!(r[2].as_ref().unwrap_err().contains("not a regular file"), "{:?}", r[2]);
+        assert!(r[3].as_ref().unwrap_err().contains("no member"), "{:?}", r[3]);
+        assert!(!dir.path().join("evil.png").exists());
+        let names: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 1, "no temp files left: {names:?}");
+    }
+}

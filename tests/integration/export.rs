@@ -1,0 +1,759 @@
+//! `vital export` and the agreement part of `vital stats`, through the real binary.
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+use vital::store::{DecisionKind, NewJudgment, Workspace};
+
+use crate::common::{stats, stderr, vital, vital_ok, write};
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn read_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn demo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    vital_ok(dir.path(), &["demo", "--quiet"]);
+    dir
+}
+
+/// Files in `dir` other than the workspace's own.
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with("vital.db") && n != "demo-data" && n != "images")
+        .collect();
+    names.sort();
+    names
+}
+
+const LLAVA: &str = r#"[
+ {"id": "a1", "image": "a1.jpg", "conversations": [
+   {"from": "human", "value": "<image>\nWhat modality is this?"}, {"from": "gpt", "value": "A CT scan."},
+   {"from": "human", "value": "Which organ?"}, {"from": "gpt", "value": "The liver."}]},
+ {"id": "a2", "image": "a2.jpg", "conversations": [
+   {"from": "human", "value": "What is shown?\n<image>"}, {"from": "gpt", "value": "A chest X-ray."}]},
+ {"id": 17, "image": "x/a3.png", "conversations": [
+   {"from": "human", "value": "Describe the lesion."}, {"from": "gpt", "value": "A 2 cm mass."},
+   {"from": "human", "value": "Is it benign?"}, {"from": "gpt", "value": "It cannot be told from the image."}]}
+]"#;
+
+#[test]
+fn llava_import_then_export_all_gives_back_the_same_conversations() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    let input = write(dir.path(), "in.json", LLAVA);
+    vital_ok(&ws, &["import", input.to_str().unwrap()]);
+    let out = dir.path().join("out.json");
+    vital_ok(
+        &ws,
+        &[
+            "export",
+            "--select",
+            "all",
+            "--format",
+            "llava",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    let got = read_json(&out);
+    let mut want: Value = serde_json::from_str(LLAVA).unwrap();
+    // Ids come back as text; a question without the token gets `<image>\n` in front.
+    want[2]["id"] = json!("17");
+    want[2]["conversations"][0]["value"] = json!("<image>\nDescribe the lesion.");
+    assert_eq!(got, want);
+    // Exporting what the export re-imports gives the same file again.
+    let fresh = dir.path().join("fresh");
+    vital_ok(&fresh, &["import", out.to_str().unwrap()]);
+    let again = dir.path().join("again.json");
+    vital_ok(
+        &fresh,
+        &[
+            "export",
+            "--format",
+            "llava",
+            "--out",
+            again.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(read_json(&again), got);
+}
+
+#[test]
+fn unanswered_and_rejected_rounds_are_dropped_and_verdicts_choose_the_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws_dir = dir.path().join("ws");
+    let input = write(
+        dir.path(),
+        "cands.jsonl",
+        r#"{"id": "c1", "image": "c1.png", "fig_caption": "cap", "rounds": [
+            {"question": "Q1?", "answers": ["first", "second"]},
+            {"question": "Q2?", "answers": ["bad one", "bad two"]},
+            {"question": "Q3?", "answers": []},
+            {"question": "Q4?", "answers": ["low", "high"]}]}
+{"id": "c2", "image": "c2.png", "fig_caption": "cap", "rounds": [{"question": "Only?", "answers": ["nope"]}]}
+"#,
+    );
+    vital_ok(&ws_dir, &["import", input.to_str().unwrap()]);
+    let scores = write(
+        dir.path(),
+        "scores.jsonl",
+        "{\"sample_id\": \"c1\", \"round\": 4, \"answer\": 1, \"score\": 3, \"judge\": \"j\"}\n\
+         {\"sample_id\": \"c1\", \"round\": 4, \"answer\": 2, \"score\": 7, \"judge\": \"j\"}\n",
+    );
+    vital_ok(&ws_dir, &["import", scores.to_str().unwrap()]);
+    {
+        let ws = Workspace::open(&ws_dir).unwrap();
+        let c1 = ws.load_sample_by_ext_id("c1").unwrap().unwrap();
+        let c2 = ws.load_sample_by_ext_id("c2").unwrap().unwrap();
+        let verdict = |s: &vital::store::StoredSample, r: usize, a: usize, kind| NewJudgment {
+            sample_key: s.key,
+            round_id: Some(s.round_ids[r]),
+            answer_id: Some(s.answer_ids[r][a]),
+            kind,
+            value: None,
+            shown_order: None,
+        };
+        ws.record("ana", &verdict(&c1, 0, 1, DecisionKind::Accept))
+            .unwrap();
+        ws.record("ana", &verdict(&c1, 1, 0, DecisionKind::Reject))
+            .unwrap();
+        ws.record("ana", &verdict(&c1, 1, 1, DecisionKind::Reject))
+            .unwrap();
+        ws.record("ana", &verdict(&c2, 0, 0, DecisionKind::Reject))
+            .unwrap();
+    }
+    let out = dir.path().join("out.json");
+    let summary: Value = serde_json::from_str(&vital_ok(
+        &ws_dir,
+        &[
+            "export",
+            "--format",
+            "llava",
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ],
+    ))
+    .unwrap();
+    let got = read_json(&out);
+    assert_eq!(
+        got,
+        json!([{"id": "c1", "image": "c1.png", "conversations": [
+            {"from": "human", "value": "<image>\nQ1?"}, {"from": "gpt", "value": "second"},
+            {"from": "human", "value": "Q4?"}, {"from": "gpt", "value": "high"}]}]),
+        "accepted answer, all-rejected and unanswered rounds dropped, best judge score, c2 dropped"
+    );
+    let c = &summary["counts"];
+    assert_eq!(c["samples_written"], 1);
+    assert_eq!(c["samples_dropped"], 1);
+    assert_eq!(c["rounds_written"], 2);
+    assert_eq!(c["rounds_dropped_rejected"], 2);
+    assert_eq!(c["rounds_dropped_unanswered"], 1);
+    // `accepted` keeps only rounds with an accepted answer.
+    vital_ok(
+        &ws_dir,
+        &[
+            "export",
+            "--select",
+            "accepted",
+            "--format",
+            "llava",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    let got = read_json(&out);
+    assert_eq!(got[0]["conversations"].as_array().unwrap().len(), 2);
+    assert_eq!(got[0]["conversations"][1]["value"], "second");
+}
+
+#[test]
+fn ranked_selections_need_their_scores_and_failures_leave_no_file() {
+    let dir = demo();
+    let out = dir.path().join("top.json");
+    std::fs::write(&out, "previous export").unwrap();
+    let run = vital(
+        dir.path(),
+        &[
+            "export",
+            "--select",
+            "top:40%",
+            "--format",
+            "llava",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.status.code(), Some(1));
+    assert!(
+        stderr(&run).contains("no selector run yet: run `vital train` and `vital score`"),
+        "{}",
+        stderr(&run)
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "previous export");
+    assert_eq!(
+        files_in(dir.path()),
+        vec!["top.json"],
+        "no temp file or manifest left"
+    );
+
+    let summary: Value = serde_json::from_str(&vital_ok(
+        dir.path(),
+        &[
+            "export",
+            "--select",
+            "top:2",
+            "--by",
+            "judge",
+            "--format",
+            "llava",
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ],
+    ))
+    .unwrap();
+    let got = read_json(&out);
+    assert_eq!(got.as_array().unwrap().len(), 2);
+    assert_eq!(
+        summary["ranking"]["unscored"].as_u64().unwrap()
+            + summary["ranking"]["ranked"].as_u64().unwrap(),
+        11
+    );
+    let manifest = read_json(&dir.path().join("top.json.manifest.json"));
+    assert_eq!(manifest["select"], "top:2");
+    assert_eq!(manifest["by"], "judge");
+    assert_eq!(manifest["format"], "llava");
+    assert_eq!(manifest["counts"]["samples_selected"], 2);
+    assert_eq!(manifest["vital_version"], env!("CARGO_PKG_VERSION"));
+    use sha2::Digest;
+    let sha = hex::encode(sha2::Sha256::digest(std::fs::read(&out).unwrap()));
+    assert_eq!(manifest["sha256"], sha);
+    // A higher threshold keeps fewer samples; every kept one scores at least the threshold.
+    let all: Value = serde_json::from_str(&vital_ok(
+        dir.path(),
+        &[
+            "export",
+            "--select",
+            "threshold:8.5",
+            "--by",
+            "judge",
+            "--format",
+            "llava",
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ],
+    ))
+    .unwrap();
+    assert!(all["ranking"]["cutoff"].as_f64().unwrap() >= 8.5);
+    assert!(all["counts"]["samples_selected"].as_u64().unwrap() < 11);
+
+    let bad = vital(
+        dir.path(),
+        &[
+            "export", "--select", "best", "--format", "llava", "--out", "x.json",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    let bad = vital(
+        dir.path(),
+        &[
+            "export",
+            "--format",
+            "llava",
+            "--out",
+            dir.path().join("no/such/dir.json").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("does not exist"), "{}", stderr(&bad));
+    let bad = vital(
+        dir.path(),
+        &[
+            "export",
+            "--format",
+            "llava",
+            "--by",
+            "judge",
+            "--judge",
+            "nobody",
+            "--select",
+            "top:3",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        stderr(&bad).contains("no scores by judge `nobody`"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
+#[test]
+fn pairs_and_dpo_come_from_clinician_verdicts_and_pairs_reimport_identically() {
+    let dir = demo();
+    let pairs = dir.path().join("pairs.jsonl");
+    vital_ok(
+        dir.path(),
+        &[
+            "export",
+            "--format",
+            "pairs",
+            "--out",
+            pairs.to_str().unwrap(),
+        ],
+    );
+    let lines = read_lines(&pairs);
+    assert_eq!(lines.len(), 4);
+    let original = read_lines(&dir.path().join("demo-data/pairs.jsonl"));
+    for (got, want) in lines.iter().zip(&original) {
+        for key in [
+            "img",
+            "fig_caption",
+            "inline_mention",
+            "question",
+            "answer_positive",
+            "answer_negative",
+        ] {
+            assert_eq!(got[key], want[key], "{key}");
+        }
+    }
+    // Re-imported elsewhere, they are the same samples (same derived ids) and the same 4 pairs.
+    let fresh = tempfile::tempdir().unwrap();
+    vital_ok(fresh.path(), &["import", pairs.to_str().unwrap()]);
+    assert_eq!(stats(fresh.path())["human_pairs"], 4);
+    let ids = |ws: &Path| {
+        let w = Workspace::open(ws).unwrap();
+        let mut ids: Vec<String> = w
+            .sample_keys()
+            .unwrap()
+            .into_iter()
+            .map(|k| w.load_sample(k).unwrap().unwrap().sample.id)
+            .filter(|id| id.starts_with("pair-"))
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(fresh.path()), ids(dir.path()));
+
+    let dpo = dir.path().join("dpo.jsonl");
+    vital_ok(
+        dir.path(),
+        &["export", "--format", "dpo", "--out", dpo.to_str().unwrap()],
+    );
+    let human = read_lines(&dpo);
+    assert_eq!(human.len(), 4);
+    for (d, p) in human.iter().zip(&lines) {
+        assert_eq!(d["chosen"], p["answer_positive"]);
+        assert_eq!(d["rejected"], p["answer_negative"]);
+        assert_eq!(d["image"], p["img"]);
+        assert_eq!(d["source"], "human");
+        assert!(d["prompt"].is_string() && d["id"].as_str().unwrap().contains(":r1:a1>a2"));
+    }
+    vital_ok(
+        dir.path(),
+        &[
+            "export",
+            "--format",
+            "dpo",
+            "--pairs-from",
+            "human,judge",
+            "--out",
+            dpo.to_str().unwrap(),
+        ],
+    );
+    let mixed = read_lines(&dpo);
+    let judge: Vec<&Value> = mixed.iter().filter(|d| d["source"] == "judge").collect();
+    assert_eq!(mixed.len() - judge.len(), 4);
+    assert!(!judge.is_empty(), "the demo's judge scores give pairs");
+    let out = vital(
+        dir.path(),
+        &[
+            "export",
+            "--format",
+            "dpo",
+            "--pairs-from",
+            "selector",
+            "--out",
+            dpo.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn demos_export_approved_samples_in_the_demonstration_shape_and_reimports() {
+    let dir = demo();
+    let out = dir.path().join("demos.json");
+    vital_ok(
+        dir.path(),
+        &[
+            "export",
+            "--format",
+            "demos",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    let demos = read_json(&out);
+    let demos = demos.as_array().unwrap();
+    // The imported demonstration plus the four clinician pairs (every round has a ✓ answer).
+    assert_eq!(demos.len(), 5, "{demos:#?}");
+    let first = demos
+        .iter()
+        .find(|d| d["id"] == 1)
+        .expect("demo 1 keeps its numeric id");
+    let original = &read_json(&dir.path().join("demo-data/demos.json"))[0];
+    for key in [
+        "imgs",
+        "domain",
+        "conversations",
+        "fig_caption",
+        "fig_label",
+        "in_text_mention",
+    ] {
+        assert_eq!(first[key], original[key], "{key}");
+    }
+    assert_eq!(first["pair_id"], "cxr_normal");
+    let fresh = tempfile::tempdir().unwrap();
+    let report = vital_ok(fresh.path(), &["import", out.to_str().unwrap(), "--json"]);
+    let report: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["format"], "demos", "{report}");
+    let s = stats(fresh.path());
+    assert_eq!(s["samples"], 5);
+    assert_eq!(s["demos"], 5);
+    let shown = vital_ok(fresh.path(), &["show", "demo-1", "--no-image"]);
+    assert!(shown.contains("Is there any pleural fluid?"), "{shown}");
+}
+
+#[test]
+fn scores_export_reimports_as_the_same_scores() {
+    let dir = demo();
+    let out = dir.path().join("scores.jsonl");
+    vital_ok(
+        dir.path(),
+        &[
+            "export",
+            "--format",
+            "scores",
+            "--by",
+            "judge",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    let lines = read_lines(&out);
+    assert_eq!(
+        lines.len() as i64,
+        stats(dir.path())["model_scores"].as_i64().unwrap()
+    );
+    assert!(lines
+        .iter()
+        .all(|l| l["judge"] == "demo-judge" && l["round"].as_i64() >= Some(1)));
+    let fresh = tempfile::tempdir().unwrap();
+    let data = dir.path().join("demo-data");
+    vital_ok(
+        fresh.path(),
+        &[
+            "import",
+            data.join("candidates.jsonl").to_str().unwrap(),
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        stats(fresh.path())["model_scores"],
+        stats(dir.path())["model_scores"]
+    );
+    let out2 = dir.path().join("scores2.jsonl");
+    vital_ok(
+        fresh.path(),
+        &[
+            "export",
+            "--format",
+            "scores",
+            "--by",
+            "judge",
+            "--out",
+            out2.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(read_lines(&out2), lines);
+    let none = vital(
+        dir.path(),
+        &[
+            "export",
+            "--format",
+            "scores",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        stderr(&none).contains("no selector run yet"),
+        "{}",
+        stderr(&none)
+    );
+}
+
+#[test]
+fn include_merges_releases_with_dedup_and_a_conflict_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    let input = write(dir.path(), "in.json", LLAVA);
+    vital_ok(&ws, &["import", input.to_str().unwrap()]);
+    // Same a1 (different key order, extra field): a duplicate. Different a2: a conflict. b1: new.
+    let release = write(
+        dir.path(),
+        "release.jsonl",
+        r#"{"conversations": [{"from": "human", "value": "<image>\nWhat modality is this?"}, {"from": "gpt", "value": "A CT scan."}, {"from": "human", "value": "Which organ?"}, {"from": "gpt", "value": "The liver."}], "id": "a1", "image": "a1.jpg", "domain": "ct"}
+{"id": "a2", "image": "a2.jpg", "conversations": [{"from": "human", "value": "<image>\nWhat is shown?"}, {"from": "gpt", "value": "Something else."}]}
+{"id": "b1", "image": "b1.jpg", "conversations": [{"from": "human", "value": "<image>\nQ?"}, {"from": "gpt", "value": "A."}]}
+"#,
+    );
+    let second = write(
+        dir.path(),
+        "second.json",
+        r#"[{"id": "b1", "image": "b1.jpg", "conversations": [{"from": "human", "value": "<image>\nQ?"}, {"from": "gpt", "value": "B."}]},
+            {"id": "c1", "image": "c1.jpg", "conversations": [{"from": "human", "value": "<image>\nQ?"}, {"from": "gpt", "value": "C."}]}]"#,
+    );
+    let out = dir.path().join("merged.json");
+    let text = vital_ok(
+        &ws,
+        &[
+            "export",
+            "--format",
+            "llava",
+            "--out",
+            out.to_str().unwrap(),
+            "--include",
+            release.to_str().unwrap(),
+            second.to_str().unwrap(),
+        ],
+    );
+    assert!(text.contains("2 conflicts"), "{text}");
+    let merged = read_json(&out);
+    let ids: Vec<&str> = merged
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["a1", "a2", "17", "b1", "c1"]);
+    assert_eq!(
+        merged[1]["conversations"][1]["value"], "A chest X-ray.",
+        "the workspace's a2 wins"
+    );
+    assert_eq!(
+        merged[3]["conversations"][1]["value"], "A.",
+        "the first include's b1 wins"
+    );
+    let manifest = read_json(&dir.path().join("merged.json.manifest.json"));
+    let inc = &manifest["include"];
+    assert_eq!(
+        (
+            inc[0]["records"].as_u64(),
+            inc[0]["added"].as_u64(),
+            inc[0]["duplicates"].as_u64(),
+            inc[0]["conflicts"].as_u64()
+        ),
+        (Some(3), Some(1), Some(1), Some(1))
+    );
+    assert_eq!(
+        (inc[1]["added"].as_u64(), inc[1]["conflicts"].as_u64()),
+        (Some(1), Some(1))
+    );
+    use sha2::Digest;
+    assert_eq!(
+        inc[1]["sha256"],
+        hex::encode(sha2::Sha256::digest(std::fs::read(&second).unwrap()))
+    );
+    assert_eq!(manifest["conflicts_total"], 2);
+    assert!(
+        manifest["conflicts"][1]
+            .as_str()
+            .unwrap()
+            .contains("id `b1` differs from the record written from"),
+        "{manifest}"
+    );
+    assert_eq!(manifest["counts"]["records"], 5);
+    // A broken include fails the whole export and leaves no output.
+    let broken = write(
+        dir.path(),
+        "broken.json",
+        "[{\"id\": \"z\", \"conversations\": [",
+    );
+    let out2 = dir.path().join("merged2.json");
+    let run = vital(
+        &ws,
+        &[
+            "export",
+            "--format",
+            "llava",
+            "--out",
+            out2.to_str().unwrap(),
+            "--include",
+            broken.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.status.code(), Some(1));
+    assert!(!out2.exists());
+    assert!(!dir.path().join("merged2.json.manifest.json").exists());
+    let run = vital(
+        &ws,
+        &[
+            "export",
+            "--format",
+            "dpo",
+            "--out",
+            out2.to_str().unwrap(),
+            "--include",
+            second.to_str().unwrap(),
+        ],
+    );
+    assert!(stderr(&run).contains("--format llava"), "{}", stderr(&run));
+}
+
+#[test]
+fn stats_reports_agreement_conflicts_and_final_decisions_resolve_the_export() {
+    let dir = demo();
+    let (pair_key, round, answers) = {
+        let ws = Workspace::open(dir.path()).unwrap();
+        let key = ws
+            .sample_keys()
+            .unwrap()
+            .into_iter()
+            .find(|k| {
+                ws.load_sample(*k)
+                    .unwrap()
+                    .unwrap()
+                    .sample
+                    .id
+                    .starts_with("pair-")
+            })
+            .unwrap();
+        let s = ws.load_sample(key).unwrap().unwrap();
+        // `imported` said ✓ answer 1, ✗ answer 2; ana agrees on 2 and contradicts on 1.
+        for (a, kind) in [(0, DecisionKind::Reject), (1, DecisionKind::Reject)] {
+            ws.record(
+                "ana",
+                &NewJudgment {
+                    sample_key: key,
+                    round_id: Some(s.round_ids[0]),
+                    answer_id: Some(s.answer_ids[0][a]),
+                    kind,
+                    value: None,
+                    shown_order: None,
+                },
+            )
+            .unwrap();
+        }
+        (key, s.round_ids[0], s.answer_ids[0].clone())
+    };
+    let _ = round;
+    let s = stats(dir.path());
+    let a = &s["agreement"];
+    assert_eq!(a["items"], 2);
+    assert_eq!(a["unanimous"], 1);
+    assert_eq!(a["percent_agreement"], 50.0);
+    assert_eq!(a["conflicts"], 1);
+    assert!(a["cohen_kappa"].is_f64() || a["cohen_kappa"].is_null());
+    assert_eq!(s["conflicts"].as_array().unwrap().len(), 1);
+    assert_eq!(s["conflicts"][0]["accepted_by"], json!(["imported"]));
+    assert_eq!(s["conflicts"][0]["rejected_by"], json!(["ana"]));
+    let ana = s["reviewer_decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["reviewer"] == "ana")
+        .unwrap()
+        .clone();
+    assert_eq!(ana["reject"], 2);
+    let text = vital_ok(dir.path(), &["stats", "--conflicts"]);
+    assert!(text.contains("Q1 Answer 1: ✓ imported / ✗ ana"), "{text}");
+
+    // 1 ✓ vs 1 ✗ is a tie; answer 2 is rejected by both: the pair's sample keeps answer 1.
+    let out = dir.path().join("o.json");
+    let pair_id = s["conflicts"][0]["sample_id"].as_str().unwrap().to_string();
+    let answer = |out: &Path| {
+        read_json(out)
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == pair_id.as_str())
+            .map(|r| r["conversations"][1]["value"].clone())
+    };
+    vital_ok(
+        dir.path(),
+        &[
+            "export",
+            "--format",
+            "llava",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(answer(&out).is_some());
+    // A final ✗ on answer 1 leaves nothing acceptable: the sample is dropped; the conflict shows as resolved.
+    Workspace::open(dir.path())
+        .unwrap()
+        .record_final("dr lead", answers[0], false)
+        .unwrap();
+    vital_ok(
+        dir.path(),
+        &[
+            "export",
+            "--format",
+            "llava",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(answer(&out), None);
+    let s = stats(dir.path());
+    assert_eq!(s["agreement"]["resolved_conflicts"], 1);
+    assert_eq!(s["conflicts"][0]["resolution"]["by"], "dr lead");
+    assert!(!s["agreement"]["reviewers"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("final")));
+    let keys = Workspace::open(dir.path())
+        .unwrap()
+        .disagreement_keys(true)
+        .unwrap();
+    assert!(keys.is_empty());
+    assert_eq!(
+        Workspace::open(dir.path())
+            .unwrap()
+            .disagreement_keys(false)
+            .unwrap(),
+        vec![pair_key]
+    );
+}
+
+#[test]
+fn a_cancelled_export_writes_nothing() {
+    let dir = demo();
+    let out = dir.path().join("c.json");
+    let cancel = std::sync::atomic::AtomicBool::new(true);
+    let req = vital::export::ExportRequest::new(
+        vital::export::Selection::All,
+        vital::export::ExportFormat::Llava,
+        &out,
+    );
+    let err = vital::export::run_in_dir(dir.path(), &req, &|_| {}, &cancel).unwrap_err();
+    assert!(err.to_string().contains("cancelled"), "{err}");
+    assert_eq!(files_in(dir.path()), Vec::<String>::new());
+}

@@ -1,0 +1,559 @@
+//! `vital generate`, `judge` and `fetch-images` against fake servers on 127.0.0.1 (a small
+//! HTTP/1.1 server on std threads in this file): good replies, 429 with Retry-After, 500, a reply
+//! slower than the timeout, malformed JSON, an empty choice list, bad credentials, and `.tar.gz`
+//! packages with a member that tries to escape. Never a real host.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::common::write;
+
+const KEY: &str = "sk-test-SECRET-0123456789abcdefXYZ";
+
+/// One request as the fake server saw it.
+#[derive(Debug, Clone)]
+struct Seen {
+    path: String,
+    headers: HashMap<String, String>,
+    body: String,
+    at: Instant,
+}
+
+enum Reply {
+    Status(u16, Vec<(&'static str, String)>, Vec<u8>),
+    Slow(Duration),
+}
+
+fn ok_json(body: Value) -> Reply {
+    Reply::Status(200, vec![("content-type", "application/json".into())], body.to_string().into_bytes())
+}
+
+fn chat(content: &str) -> Reply {
+    ok_json(json!({
+        "id": "x", "object": "chat.completion",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
+    }))
+}
+
+type Handler = dyn Fn(&Seen, usize) -> Reply + Send + Sync;
+
+/// A fake server: `handler(request, n)` answers the n-th (0-based) request that carries the same
+/// routing tag (see [`tag_of`]).
+struct FakeServer {
+    url: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl FakeServer {
+    fn start(handler: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let handler: Arc<Handler> = Arc::new(handler);
+        let seen2 = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let (seen, handler) = (seen2.clone(), handler.clone());
+                std::thread::spawn(move || serve(stream, &seen, &*handler));
+            }
+        });
+        FakeServer { url, seen }
+    }
+
+    fn count(&self, tag: &str) -> usize {
+        self.seen.lock().unwrap().iter().filter(|s| tag_of(s) == tag).count()
+    }
+
+    fn total(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+
+    fn times(&self, tag: &str) -> Vec<Instant> {
+        self.seen.lock().unwrap().iter().filter(|s| tag_of(s) == tag).map(|s| s.at).collect()
+    }
+}
+
+/// Requests are routed by a `[tag]` in their body (figure captions, answers), else by path.
+fn tag_of(seen: &Seen) -> String {
+    if let Some(start) = seen.body.find("[tag:") {
+        let rest = &seen.body[start + 5..];
+        return rest[..rest.find(']').unwrap()].to_string();
+    }
+    seen.path.clone()
+}
+
+fn serve(stream: TcpStream, seen: &Mutex<Vec<Seen>>, handler: &Handler) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return;
+    }
+    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let mut headers = HashMap::new();
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let len: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body).unwrap();
+    let request = Seen {
+        path,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+        at: Instant::now(),
+    };
+    let n = {
+        let mut seen = seen.lock().unwrap();
+        let n = seen.iter().filter(|s| tag_of(s) == tag_of(&request)).count();
+        seen.push(request.clone());
+        n
+    };
+    let mut stream = stream;
+    match handler(&request, n) {
+        Reply::Slow(d) => std::thread::sleep(d),
+        Reply::Status(code, headers, body) => {
+            let mut head = format!("HTTP/1.1 {code} X\r\ncontent-length: {}\r\nconnection: close\r\n", body.len());
+            for (k, v) in headers {
+                head.push_str(&format!("{k}: {v}\r\n"));
+            }
+            head.push_str("\r\n");
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+    }
+}
+
+/// Runs vital with a test config (tiny backoff), the API key in the environment.
+fn vital_llm(ws: &Path, config: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vital"))
+        .arg("-w")
+        .arg(ws)
+        .args(args)
+        .env("VITAL_CONFIG", config)
+        .env_remove("VITAL_WORKSPACE")
+        .env_remove("VITAL_LLM_ENDPOINT")
+        .env_remove("VITAL_LLM_MODEL")
+        .env("OPENAI_API_KEY", KEY)
+        .output()
+        .expect("the vital binary runs")
+}
+
+fn test_config(dir: &Path, extra: &str) -> PathBuf {
+    write(
+        dir,
+        "config.toml",
+        &format!(
+            "[llm]\nretry_base_ms = 10\nretry_max_secs = 0.05\nmax_retries = 2\nconcurrency = 4\n\
+             requests_per_minute = 0\ntokens_per_minute = 0\nprice_prompt_per_1k = 0.01\n{extra}"
+        ),
+    )
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn assert_no_key(out: &Output, ws: &Path) {
+    let (stdout, stderr) = text(out);
+    assert!(!stdout.contains(KEY) && !stderr.contains(KEY), "key leaked:\n{stdout}\n{stderr}");
+    assert!(!stderr.contains("0123456789abcdef"), "key piece leaked: {stderr}");
+    for entry in std::fs::read_dir(ws).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes.windows(KEY.len()).any(|w| w == KEY.as_bytes()),
+                "key written to {}",
+                path.display()
+            );
+        }
+    }
+}
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR-not-really-but-enough-for-the-magic";
+
+const GOOD: &str = "User: What modality is shown?\nAssistant: A CT scan of the chest.\n\
+                    User: Is there a mass?\nAssistant: Yes, a mass in the left lower lobe.";
+
+/// Figures whose captions carry the tag the fake server routes on.
+fn figures(dir: &Path, tags: &[&str]) -> PathBuf {
+    let images = dir.join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    let mut lines = String::new();
+    for tag in tags {
+        std::fs::write(images.join(format!("{tag}.png")), PNG).unwrap();
+        lines.push_str(
+            &json!({
+                "pair_id": tag, "fig_caption": format!("Axial CT of the chest [tag:{tag}]."),
+                "fig_label": "Figure 1",
+                "in_text_mention": [{"tokens": "As shown in Fig. 1 .", "entities": []}],
+                "domain": {"ct_scan": true, "mri": false}
+            })
+            .to_string(),
+        );
+        lines.push('\n');
+    }
+    write(dir, "figures.jsonl", &lines)
+}
+
+fn demos(dir: &Path) -> PathBuf {
+    write(
+        dir,
+        "demos.json",
+        &json!([
+            {"id": 1, "imgs": "a.jpg", "fig_caption": "CT of the head.", "pair_id": "P1",
+             "domain": {"ct_scan": true, "mri": false},
+             "in_text_mention": [{"tokens": "Fig 1 shows a bleed .", "entities": []}],
+             "conversations": [{"from": "human", "value": "What modality?"}, {"from": "gpt", "value": "CT."}]},
+            {"id": 2, "imgs": "b.jpg", "fig_caption": "MRI of the knee.", "pair_id": "P2",
+             "domain": {"ct_scan": false, "mri": true}, "in_text_mention": null,
+             "conversations": [{"from": "human", "value": "Which joint?"}, {"from": "gpt", "value": "The knee."}]}
+        ])
+        .to_string(),
+    )
+}
+
+fn db(ws: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(ws.join("vital.db")).unwrap()
+}
+
+#[test]
+fn generate_retries_parses_keeps_failures_resumes_and_never_leaks_the_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    let config = test_config(tmp.path(), "");
+    let tags = ["ok", "r429", "r500", "slow", "malformed", "empty", "junk", "down"];
+    let input = figures(tmp.path(), &tags);
+    let demos = demos(tmp.path());
+    let server = FakeServer::start(|req, n| {
+        let auth = req.headers.get("authorization").cloned().unwrap_or_default();
+        match (tag_of(req).as_str(), n) {
+            ("r429", 0) => Reply::Status(429, vec![("retry-after", "1".into())], b"slow down".to_vec()),
+            ("r500", 0) => Reply::Status(500, vec![], b"oops".to_vec()),
+            ("slow", 0) => Reply::Slow(Duration::from_secs(3)),
+            ("malformed", 0) => Reply::Status(200, vec![], b"{\"choices\": [".to_vec()),
+            ("empty", 0) => ok_json(json!({"choices": []})),
+            ("junk", _) => chat("I am sorry, I cannot describe medical images."),
+            // A server that echoes the credentials in its errors: they must not reach the user.
+            ("down", _) => Reply::Status(503, vec![], format!("unavailable for {auth}").into_bytes()),
+            _ => chat(GOOD),
+        }
+    });
+    let endpoint = format!("{}/v1", server.url);
+    let images = tmp.path().join("images");
+    let args = [
+        "generate", "--input", input.to_str().unwrap(), "--images", images.to_str().unwrap(),
+        "--demos", demos.to_str().unwrap(), "--endpoint", &endpoint, "--model", "fake-vlm",
+        "--timeout", "1", "--json",
+    ];
+    let out = vital_llm(&ws, &config, &args);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "partial: one failed, one unparseable\n{stdout}\n{stderr}");
+    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(summary["samples_added"], 6, "{summary:#}");
+    assert_eq!(summary["unparseable"], 1);
+    assert_eq!(summary["failed"], 1);
+    assert_eq!(summary["prompt_tokens"], 700, "usage of the 7 answered requests");
+    assert!(summary["cost_estimate"].as_f64().unwrap() > 0.0);
+    assert_eq!(summary["demonstrations"].as_array().unwrap().len(), 2, "one per domain");
+    // Each retry happened, server-side.
+    for (tag, expected) in [("ok", 1), ("r429", 2), ("r500", 2), ("slow", 2), ("malformed", 2), ("empty", 2), ("junk", 1), ("down", 3)] {
+        assert_eq!(server.count(tag), expected, "{tag}");
+    }
+    let t = server.times("r429");
+    assert!(t[1] - t[0] >= Duration::from_millis(950), "Retry-After honoured: {:?}", t[1] - t[0]);
+    // The request carried the bearer key, the system text, the demos and the image.
+    let seen = server.seen.lock().unwrap().clone();
+    let first = seen.iter().find(|s| tag_of(s) == "ok").unwrap();
+    assert_eq!(first.headers["authorization"], format!("Bearer {KEY}"));
+    let body: Value = serde_json::from_str(&first.body).unwrap();
+    assert_eq!(body["model"], "fake-vlm");
+    let parts = body["messages"][1]["content"].as_array().unwrap();
+    assert!(parts[0]["text"].as_str().unwrap().contains("MRI of the knee."));
+    assert!(parts[1]["image_url"]["url"].as_str().unwrap().starts_with("data:image/png;base64,"));
+    // Stored: rounds parsed; the unusable reply kept with its reason.
+    let conn = db(&ws);
+    let rounds: i64 = conn
+        .query_row("SELECT count(*) FROM rounds r JOIN samples s ON s.id = r.sample_id WHERE s.ext_id LIKE 'gen-ok-%'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rounds, 2);
+    let (caption, domains): (String, String) = conn
+        .query_row("SELECT caption, domains FROM samples WHERE ext_id LIKE 'gen-ok-%'", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
+    assert!(caption.contains("Axial CT") && domains.contains("ct_scan"));
+    let reason: String = conn
+        .query_row("SELECT reason FROM llm_requests WHERE subject = 'junk' AND outcome = 'unparseable'", [], |r| r.get(0))
+        .unwrap();
+    assert!(reason.contains("no `User:`"), "{reason}");
+    drop(conn);
+    assert!(stderr.contains("down") && stderr.contains("503"), "failure reported: {stderr}");
+    assert!(stderr.contains("[redacted]"), "{stderr}");
+    assert_no_key(&out, &ws);
+
+    // Resume: only the failed request is sent again; then a rerun sends nothing.
+    let server2 = FakeServer::start(|_, _| chat(GOOD));
+    let endpoint2 = format!("{}/v1", server2.url);
+    let mut args2 = args.to_vec();
+    args2[8] = &endpoint2;
+    let out = vital_llm(&ws, &config, &args2);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert_eq!(server2.total(), 1, "only `down` is sent again");
+    assert_eq!(server2.count("down"), 1);
+    let out = vital_llm(&ws, &config, &args2);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(server2.total(), 1, "a finished job sends nothing");
+    let summary: Value = serde_json::from_str(&text(&out).0).unwrap();
+    assert_eq!(summary["skipped_done_before"], 8);
+    assert_no_key(&out, &ws);
+}
+
+#[test]
+fn generate_two_answers_and_dry_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    let config = test_config(tmp.path(), "");
+    let input = figures(tmp.path(), &["a", "b", "c"]);
+    let server = FakeServer::start(|_, _| {
+        chat("User: Is the lesion solid?\nAnswer 1: Yes, it is solid.\nAnswer 2: It looks cystic.\n\
+              User: How many lesions?\nAnswer 1: One.\nAnswer 2: Two.")
+    });
+    let endpoint = format!("{}/v1", server.url);
+    let images = tmp.path().join("images");
+    let base = [
+        "generate", "--input", input.to_str().unwrap(), "--images", images.to_str().unwrap(),
+        "--answers", "2", "--endpoint", &endpoint, "--model", "m", "--limit", "2",
+    ];
+    // Dry run: the exact requests on stdout, nothing sent, no workspace created.
+    let mut dry = base.to_vec();
+    dry.push("--dry-run");
+    let out = vital_llm(&ws, &config, &dry);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let lines: Vec<Value> = text(&out).0.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "--limit 2");
+    assert!(lines[0]["messages"][0]["content"].as_str().unwrap().contains("Answer 2:"));
+    assert_eq!(server.total(), 0);
+    assert!(!ws.exists());
+
+    let out = vital_llm(&ws, &config, &base);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(server.total(), 2);
+    let conn = db(&ws);
+    let answers: i64 = conn.query_row("SELECT count(*) FROM answers", [], |r| r.get(0)).unwrap();
+    assert_eq!(answers, 8, "2 figures × 2 rounds × 2 answers");
+    // The --images dir is registered so the review screen finds the figures.
+    let dirs: i64 = conn.query_row("SELECT count(*) FROM image_dirs", [], |r| r.get(0)).unwrap();
+    assert_eq!(dirs, 1);
+    drop(conn);
+    // The dry run now knows these are done and prints nothing.
+    let out = vital_llm(&ws, &config, &dry);
+    assert_eq!(text(&out).0, "");
+}
+
+/// A workspace with two figures, each one round with two answers; the second round's answer 1
+/// carries `[tag:junk]` so the fake judge can give it an unusable reply.
+fn judged_workspace(tmp: &Path) -> PathBuf {
+    let ws = tmp.join("ws");
+    let data = write(
+        tmp,
+        "cands.jsonl",
+        &[
+            json!({"id": "f1", "image": "f1.png", "fig_caption": "CT.", "in_text_mention": "Fig 1.", "domain": "ct_scan",
+                   "rounds": [{"question": "What modality?", "answers": ["CT [tag:a1].", "MRI [tag:a2]."]}]}),
+            json!({"id": "f2", "fig_caption": "MRI.", "domain": "mri",
+                   "rounds": [{"question": "Which joint?", "answers": ["Knee [tag:junk].", "Hip [tag:b2]."]}]}),
+        ]
+        .iter()
+        .map(Value::to_string)
+        .collect::<Vec<_>>()
+        .join("\n"),
+    );
+    std::fs::write(tmp.join("f1.png"), PNG).unwrap();
+    super::common::vital_ok(&ws, &["import", data.to_str().unwrap()]);
+    ws
+}
+
+#[test]
+fn judge_scores_unscored_answers_once_single_and_pairwise() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = judged_workspace(tmp.path());
+    let config = test_config(tmp.path(), "auth = \"azure\"\n");
+    let server = FakeServer::start(|req, _| {
+        if req.body.contains("two scores") {
+            chat("7 3\nThe first is right.")
+        } else if tag_of(req) == "junk" {
+            chat("A fine answer overall.")
+        } else {
+            chat("8\nAccurate and grounded in the image.")
+        }
+    });
+    let endpoint = format!("{}/v1", server.url);
+    let args = ["judge", "--endpoint", &endpoint, "--model", "judge-m", "--json"];
+    let out = vital_llm(&ws, &config, &args);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "one unparseable\n{stdout}\n{stderr}");
+    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(summary["scores_added"], 3);
+    assert_eq!(summary["unparseable"], 1);
+    assert_eq!(server.total(), 4);
+    let seen = server.seen.lock().unwrap().clone();
+    assert_eq!(seen[0].headers.get("api-key").map(String::as_str), Some(KEY), "azure auth header");
+    assert!(!seen[0].headers.contains_key("authorization"));
+    let with_image = seen.iter().filter(|s| s.body.contains("data:image/png;base64,")).count();
+    assert_eq!(with_image, 2, "f1's answers carry the image; f2 has none");
+    let conn = db(&ws);
+    let score: f64 = conn
+        .query_row("SELECT m.score FROM model_scores m JOIN answers a ON a.id = m.answer_id WHERE a.text LIKE 'CT%' AND m.judge = 'judge-m'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(score, 8.0);
+    drop(conn);
+    assert_no_key(&out, &ws);
+    // Rerun: nothing left to send (the unparseable reply is kept, not re-asked).
+    let out = vital_llm(&ws, &config, &args);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert_eq!(server.total(), 4);
+    // --retry-unparseable asks again for that one.
+    let mut again = args.to_vec();
+    again.push("--retry-unparseable");
+    vital_llm(&ws, &config, &again);
+    assert_eq!(server.total(), 5);
+
+    // Pairwise under another name: one request per round, two scores each.
+    let pair_args = ["judge", "--endpoint", &endpoint, "--model", "judge-m", "--judge-name", "pj", "--pairwise", "--json"];
+    let out = vital_llm(&ws, &config, &pair_args);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(server.total(), 7);
+    let conn = db(&ws);
+    let scores: Vec<f64> = conn
+        .prepare("SELECT m.score FROM model_scores m JOIN answers a ON a.id = m.answer_id WHERE m.judge = 'pj' ORDER BY a.id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(scores, vec![7.0, 3.0, 7.0, 3.0]);
+    drop(conn);
+    vital_llm(&ws, &config, &pair_args);
+    assert_eq!(server.total(), 7, "pairwise rerun sends nothing");
+}
+
+#[test]
+fn bad_credentials_stop_the_run_without_showing_the_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = judged_workspace(tmp.path());
+    let config = test_config(tmp.path(), "");
+    let server = FakeServer::start(|req, _| {
+        let auth = req.headers.get("authorization").cloned().unwrap_or_default();
+        Reply::Status(401, vec![], format!("{{\"error\": \"Incorrect API key provided: {auth}\"}}").into_bytes())
+    });
+    let endpoint = format!("{}/v1", server.url);
+    let out = vital_llm(&ws, &config, &["judge", "--endpoint", &endpoint, "--model", "j", "--concurrency", "1"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("refused the credentials") && stderr.contains("401"), "{stderr}");
+    assert!(server.total() <= 2, "the run stops at the first 401 ({} sent)", server.total());
+    assert_no_key(&out, &ws);
+}
+
+/// A `.tar.gz` with the figure, an entry that tries to leave the package, and a link.
+fn package() -> Vec<u8> {
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut b = tar::Builder::new(gz);
+    let mut add = |name: &str, kind: tar::EntryType, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_entry_type(kind);
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append(&h, data).unwrap();
+    };
+    add("PMC1/fig1.jpg", tar::EntryType::Regular, b"\xff\xd8\xff\xe0 a jpeg figure");
+    add("../escape.jpg", tar::EntryType::Regular, b"\xff\xd8\xff\xe0 evil");
+    add("PMC1/link.jpg", tar::EntryType::Symlink, b"");
+    b.into_inner().unwrap().finish().unwrap()
+}
+
+#[test]
+fn fetch_images_extracts_from_packages_refuses_escapes_and_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    let config = test_config(tmp.path(), "fetch_max_image_mb = 0.01\n");
+    let pkg = package();
+    let server = FakeServer::start(move |req, n| match req.path.as_str() {
+        "/pkg1.tar.gz" => Reply::Status(200, vec![("content-type", "application/x-gzip".into())], pkg.clone()),
+        "/img2.png" if n == 0 => Reply::Status(503, vec![("retry-after", "0".into())], vec![]),
+        "/img2.png" => Reply::Status(200, vec![("content-type", "image/png".into())], PNG.to_vec()),
+        "/page.html" => Reply::Status(200, vec![("content-type", "text/html".into())], b"<html>".to_vec()),
+        "/big.png" => Reply::Status(200, vec![("content-type", "image/png".into())], [PNG, &[0u8; 20_000]].concat()),
+        _ => Reply::Status(404, vec![], vec![]),
+    });
+    let u = &server.url;
+    let list = write(
+        tmp.path(),
+        "urls.jsonl",
+        &[
+            json!({"pair_id": "F1", "pmc_tar_url": format!("{u}/pkg1.tar.gz"), "im_path": "PMC1/fig1.jpg"}),
+            json!({"pair_id": "F2", "url": format!("{u}/img2.png")}),
+            json!({"pair_id": "F3", "pmc_tar_url": format!("{u}/pkg1.tar.gz"), "im_path": "../escape.jpg"}),
+            json!({"pair_id": "F4", "pmc_tar_url": format!("{u}/pkg1.tar.gz"), "im_path": "escape.jpg"}),
+            json!({"pair_id": "F5", "pmc_tar_url": format!("{u}/pkg1.tar.gz"), "im_path": "PMC1/link.jpg"}),
+            json!({"pair_id": "F6", "url": format!("{u}/page.html")}),
+            json!({"pair_id": "F7", "url": format!("{u}/big.png")}),
+            json!({"pair_id": "../F8", "url": format!("{u}/img2.png")}),
+        ]
+        .iter()
+        .map(Value::to_string)
+        .collect::<Vec<_>>()
+        .join("\n"),
+    );
+    let dir = tmp.path().join("figs");
+    let args = ["fetch-images", "--urls", list.to_str().unwrap(), "--dir", dir.to_str().unwrap(), "--concurrency", "3", "--json"];
+    let out = vital_llm(&ws, &config, &args);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
+    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(summary["downloaded"], 2, "{summary:#}");
+    assert_eq!(summary["failed"], 6);
+    let failures = summary["failures"].to_string();
+    for needle in ["F3: member path `../escape.jpg` leaves the package", "F4: package member `../escape.jpg` leaves",
+        "F5: package member `PMC1/link.jpg` is not a regular file", "F6:", "text/html", "F7:", "over the limit", "not a plain file name"] {
+        assert!(failures.contains(needle), "{needle} in {failures}");
+    }
+    assert_eq!(std::fs::read(dir.join("F1.jpg")).unwrap(), b"\xff\xd8\xff\xe0 a jpeg figure");
+    assert_eq!(std::fs::read(dir.join("F2.png")).unwrap(), PNG);
+    assert!(!tmp.path().join("escape.jpg").exists() && !dir.join("escape.jpg").exists());
+    assert!(!tmp.path().join("F8.png").exists());
+    let mut names: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, vec!["F1.jpg", "F2.png"], "no temp files left");
+    assert_eq!(server.count("/pkg1.tar.gz"), 1, "one package download serves every figure in it");
+    assert_eq!(server.count("/img2.png"), 2, "503 retried");
+    let conn = db(&ws);
+    let registered: String = conn.query_row("SELECT path FROM image_dirs", [], |r| r.get(0)).unwrap();
+    assert!(registered.ends_with("figs"));
+    drop(conn);
+    // Rerun: present files are skipped, nothing downloaded again for them.
+    let out = vital_llm(&ws, &config, &args);
+    let summary: Value = serde_json::from_str(&text(&out).0).unwrap();
+    assert_eq!(summary["already_present"], 2);
+    assert_eq!(summary["downloaded"], 0);
+    assert_eq!(server.count("/img2.png"), 2);
+}
