@@ -9,6 +9,7 @@ pub mod data;
 pub mod demo;
 pub mod export;
 pub mod import;
+pub mod ranking;
 pub mod llm;
 pub mod selector;
 pub mod store;

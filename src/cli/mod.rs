@@ -2,14 +2,17 @@
 //! its own file, errors are printed once by `main`, and exit codes are documented.
 
 mod demo;
+mod eval;
 mod export;
 mod fetch_images;
 mod generate;
 mod import;
 mod judge;
 mod review;
+mod score;
 mod show;
 mod stats;
+mod train;
 
 use std::path::PathBuf;
 
@@ -52,6 +55,12 @@ pub enum Command {
     Import(import::ImportArgs),
     /// Counts of what the workspace holds.
     Stats(stats::StatsArgs),
+    /// Train the selector on clinician and judge pairs, then score every answer.
+    Train(train::TrainArgs),
+    /// Score every answer and sample with a trained selector run.
+    Score(score::ScoreArgs),
+    /// The selector's alignment rate, AUC, mean rank and MAP on held-out clinician pairs.
+    Eval(eval::EvalArgs),
     /// Export the curated dataset (LLaVA), DPO/clinician pairs, demonstrations or scores.
     Export(export::ExportArgs),
     /// Print one sample (image and Q&A) in a plain shell.
@@ -84,6 +93,17 @@ impl Context {
 
     pub fn open_existing_workspace(&self) -> anyhow::Result<Workspace> {
         Workspace::open_existing(&self.workspace_dir)
+    }
+
+    /// A counting progress bar (items, not bytes) on stderr, hidden like [`Self::progress_bar`].
+    pub fn count_bar(&self, len: u64, message: &str) -> indicatif::ProgressBar {
+        let bar = self.progress_bar(len, message);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg:40!} [{bar:30}] {pos}/{len} eta {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar
     }
 
     /// A progress bar on stderr, hidden with --quiet or when stderr is not a terminal.
@@ -126,6 +146,9 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Import(args) => import::run(&ctx, args),
         Command::Stats(args) => stats::run(&ctx, args),
+        Command::Train(args) => train::run(&ctx, args),
+        Command::Score(args) => score::run(&ctx, args),
+        Command::Eval(args) => eval::run(&ctx, args),
         Command::Export(args) => export::run(&ctx, args),
         Command::Show(args) => show::run(&ctx, args),
         Command::Review(args) => review::run(&ctx, args),

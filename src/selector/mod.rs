@@ -59,5 +59,5 @@ pub use features::{
     HashedFeaturizerConfig,
 };
 pub use metrics::Metrics;
-pub use train::{train, Cancelled, PairLoss, TrainConfig, TrainData, TrainProgress};
+pub use train::{split_by_figure, train, Cancelled, PairLoss, TrainConfig, TrainData, TrainProgress};
 pub use trained::TrainedSelector;

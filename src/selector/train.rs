@@ -102,7 +102,7 @@ struct RowPair {
 }
 
 /// Splits pair indices by the winner's figure; no figure is on both sides.
-fn split_by_figure(figures: &[&str], share: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+pub fn split_by_figure(figures: &[&str], share: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
     let mut unique: Vec<&str> = figures.to_vec();
     unique.sort_unstable();
     unique.dedup();

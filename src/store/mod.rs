@@ -6,6 +6,7 @@ mod judgments;
 mod review;
 mod samples;
 mod schema;
+mod scores;
 mod stats;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ pub use judgments::{
     append as append_judgment, reviewer_id, CurrentDecision, DecisionKind, NewJudgment,
 };
 pub use review::IndexEntry;
+pub use scores::RankSignals;
 pub use samples::{insert_sample, InsertOutcome, StoredSample};
 pub use stats::Stats;
 

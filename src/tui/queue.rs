@@ -1,9 +1,47 @@
 //! The review queue: every sample's compact index entry, the filter and search in force, and the
 //! position. All operations are linear scans over small structs, instant at 210K samples.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use crate::store::IndexEntry;
+use crate::store::{IndexEntry, RankSignals};
+
+/// The order samples are reviewed in; `o` cycles through them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// As imported.
+    File,
+    /// Selector score, best first.
+    ScoreHigh,
+    /// Selector score, worst first.
+    ScoreLow,
+    /// Active learning: samples where selector and judge disagree most, then the rounds whose
+    /// answers the selector separates least.
+    Uncertainty,
+    /// Seeded shuffle (the same every time).
+    Random,
+}
+
+impl Order {
+    pub fn label(self) -> &'static str {
+        match self {
+            Order::File => "file",
+            Order::ScoreHigh => "score ↓",
+            Order::ScoreLow => "score ↑",
+            Order::Uncertainty => "uncertainty",
+            Order::Random => "random",
+        }
+    }
+
+    pub fn next(self) -> Self {
+        match self {
+            Order::File => Order::ScoreHigh,
+            Order::ScoreHigh => Order::ScoreLow,
+            Order::ScoreLow => Order::Uncertainty,
+            Order::Uncertainty => Order::Random,
+            Order::Random => Order::File,
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Filter {
@@ -33,6 +71,11 @@ pub struct Queue {
     domains: Vec<String>,
     filter: Filter,
     search: Option<(String, HashSet<i64>)>,
+    order: Order,
+    /// Selector signals per entry (parallel to `entries`).
+    signals: Vec<RankSignals>,
+    /// `rank[i]`: where entry `i` stands in the current order.
+    rank: Vec<u32>,
     /// Indices into `entries` that pass the filter and search, in queue order.
     visible: Vec<usize>,
     /// Position inside `visible`.
@@ -44,7 +87,18 @@ impl Queue {
         let mut domains: Vec<String> = entries.iter().flat_map(|e| e.domains.iter().cloned()).collect();
         domains.sort();
         domains.dedup();
-        let mut queue = Self { entries, domains, filter: Filter::All, search: None, visible: Vec::new(), pos: 0 };
+        let n = entries.len();
+        let mut queue = Self {
+            entries,
+            domains,
+            filter: Filter::All,
+            search: None,
+            order: Order::File,
+            signals: vec![RankSignals::default(); n],
+            rank: (0..n as u32).collect(),
+            visible: Vec::new(),
+            pos: 0,
+        };
         queue.refresh(None);
         queue
     }
@@ -72,6 +126,80 @@ impl Queue {
 
     pub fn filter(&self) -> &Filter {
         &self.filter
+    }
+
+    pub fn order(&self) -> Order {
+        self.order
+    }
+
+    /// Signals of the sample on screen.
+    pub fn current_signals(&self) -> Option<&RankSignals> {
+        self.visible.get(self.pos).map(|&i| &self.signals[i])
+    }
+
+    /// How many samples have a selector score.
+    pub fn scored(&self) -> usize {
+        self.signals.iter().filter(|s| s.score.is_some()).count()
+    }
+
+    pub fn entries(&self) -> &[IndexEntry] {
+        &self.entries
+    }
+
+    /// Reorders; the sample on screen stays on screen.
+    pub fn set_order(&mut self, order: Order) {
+        let keep = self.current();
+        self.order = order;
+        self.sort();
+        self.refresh(keep);
+    }
+
+    /// New selector results: re-sorts, and the sample on screen stays put.
+    pub fn set_signals(&mut self, signals: &HashMap<i64, RankSignals>) {
+        let keep = self.current();
+        for (entry, slot) in self.entries.iter().zip(self.signals.iter_mut()) {
+            *slot = signals.get(&entry.key).copied().unwrap_or_default();
+        }
+        self.sort();
+        self.refresh(keep);
+    }
+
+    fn sort(&mut self) {
+        let mut sequence: Vec<usize> = (0..self.entries.len()).collect();
+        let score = |i: usize| self.signals[i].score;
+        match self.order {
+            Order::File => {}
+            // Unscored samples go last in both score orders.
+            Order::ScoreHigh => sequence.sort_by(|&a, &b| match (score(a), score(b)) {
+                (Some(x), Some(y)) => y.total_cmp(&x),
+                (x, y) => y.is_some().cmp(&x.is_some()),
+            }),
+            Order::ScoreLow => sequence.sort_by(|&a, &b| match (score(a), score(b)) {
+                (Some(x), Some(y)) => x.total_cmp(&y),
+                (x, y) => y.is_some().cmp(&x.is_some()),
+            }),
+            Order::Uncertainty => sequence.sort_by(|&a, &b| {
+                let (sa, sb) = (&self.signals[a], &self.signals[b]);
+                sb.judge_conflicts
+                    .cmp(&sa.judge_conflicts)
+                    .then_with(|| match (sa.margin, sb.margin) {
+                        (Some(x), Some(y)) => x.total_cmp(&y),
+                        (x, y) => y.is_some().cmp(&x.is_some()),
+                    })
+            }),
+            Order::Random => {
+                let mut state: u64 = 0x5eed_0f_7e57;
+                for i in (1..sequence.len()).rev() {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    sequence.swap(i, (state % (i as u64 + 1)) as usize);
+                }
+            }
+        }
+        for (rank, &i) in sequence.iter().enumerate() {
+            self.rank[i] = rank as u32;
+        }
     }
 
     pub fn search_text(&self) -> Option<&str> {
@@ -173,10 +301,12 @@ impl Queue {
     /// Recomputes the visible list, staying on `keep` when it is still visible, else on the next
     /// visible sample after it.
     fn refresh(&mut self, keep: Option<i64>) {
-        let keep_index = keep.and_then(|k| self.entries.iter().position(|e| e.key == k));
-        self.visible = (0..self.entries.len()).filter(|&i| self.passes(&self.entries[i])).collect();
-        self.pos = match keep_index {
-            Some(k) => self.visible.partition_point(|&i| i < k).min(self.visible.len().saturating_sub(1)),
+        let keep_rank = keep.and_then(|k| self.entries.iter().position(|e| e.key == k)).map(|i| self.rank[i]);
+        let mut visible: Vec<usize> = (0..self.entries.len()).filter(|&i| self.passes(&self.entries[i])).collect();
+        visible.sort_unstable_by_key(|&i| self.rank[i]);
+        self.visible = visible;
+        self.pos = match keep_rank {
+            Some(r) => self.visible.partition_point(|&i| self.rank[i] < r).min(self.visible.len().saturating_sub(1)),
             None => 0,
         };
     }
@@ -246,6 +376,49 @@ mod tests {
         assert_eq!(q.search_text(), None);
         assert_eq!(q.position(), (1, 4));
         assert!(!q.jump_to(99));
+    }
+
+    #[test]
+    fn orders_by_signals_and_keeps_the_sample_on_screen() {
+        let mut q = queue();
+        q.jump_to(2);
+        let signals = HashMap::from([
+            (1, RankSignals { score: Some(0.1), margin: Some(0.9), judge_conflicts: 0 }),
+            (2, RankSignals { score: Some(0.9), margin: Some(0.01), judge_conflicts: 0 }),
+            (3, RankSignals { score: Some(0.5), margin: Some(0.5), judge_conflicts: 2 }),
+        ]);
+        q.set_signals(&signals);
+        assert_eq!(q.current(), Some(2), "a refresh does not move the reviewer");
+        assert_eq!(q.position(), (2, 4), "file order: still second");
+        q.set_order(Order::ScoreHigh);
+        assert_eq!(q.current(), Some(2));
+        assert_eq!(q.position(), (1, 4));
+        let keys = |q: &mut Queue| {
+            let mut out = Vec::new();
+            let (_, n) = q.position();
+            while q.prev() {}
+            for i in 0..n {
+                out.push(q.current().unwrap());
+                if i + 1 < n {
+                    q.next();
+                }
+            }
+            out
+        };
+        assert_eq!(keys(&mut q), vec![2, 3, 1, 4], "unscored last");
+        q.set_order(Order::ScoreLow);
+        assert_eq!(keys(&mut q), vec![1, 3, 2, 4]);
+        q.set_order(Order::Uncertainty);
+        assert_eq!(keys(&mut q), vec![3, 2, 1, 4], "judge conflicts first, then small margins");
+        q.set_order(Order::Random);
+        let mut shuffled = keys(&mut q);
+        assert_eq!(shuffled, keys(&mut q), "seeded");
+        shuffled.sort();
+        assert_eq!(shuffled, vec![1, 2, 3, 4]);
+        assert_eq!(q.scored(), 3);
+        q.set_filter(Filter::Unreviewed);
+        q.set_order(Order::ScoreHigh);
+        assert_eq!(keys(&mut q), vec![2, 3]);
     }
 
     #[test]

@@ -6,4 +6,6 @@ mod common;
 mod export;
 mod llm;
 mod real_fixtures;
+mod quality_data;
 mod review;
+mod selector;

@@ -1,0 +1,29 @@
+//! `vital score`: scores every answer and sample with a trained selector run.
+
+use clap::Args;
+
+use super::{exit, Context};
+use crate::ranking::{self, SampleScore};
+
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// The run to score with [default: the latest]
+    #[arg(long)]
+    pub run: Option<i64>,
+    /// mean-best | mean | min [default: config selector.sample_score]
+    #[arg(long)]
+    pub sample_score: Option<String>,
+}
+
+pub fn run(ctx: &Context, args: ScoreArgs) -> anyhow::Result<i32> {
+    let mut ws = ctx.open_existing_workspace()?;
+    let how: SampleScore = args.sample_score.as_deref().unwrap_or(&ctx.config.selector.sample_score).parse()?;
+    let (run_id, _, selector) = ranking::load_run(&ws, args.run)?;
+    let bar = ctx.count_bar(0, "scoring answers");
+    let (answers, samples) = ranking::score(&mut ws, run_id, &selector, how, &mut |done| bar.set_position(done as u64))?;
+    bar.finish_and_clear();
+    if !ctx.quiet {
+        println!("run {run_id}: scored {answers} answers and {samples} samples");
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,102 @@
+//! `vital train`: trains the selector on the workspace's clinician and judge pairs, then scores
+//! every answer with it.
+
+use std::sync::atomic::AtomicBool;
+
+use clap::Args;
+
+use super::{exit, Context};
+use crate::ranking::{self, RunSettings, SampleScore};
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// cpu | wgpu | cuda [default: config selector.backend]
+    #[arg(long, env = "VITAL_BACKEND")]
+    pub backend: Option<String>,
+    /// Mixture weight w on clinician pairs [default: config selector.human_weight]
+    #[arg(long)]
+    pub human_weight: Option<f64>,
+    /// Passes over the training pairs [default: config selector.epochs]
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// hinge (margin 1, the method's) | logistic (Bradley–Terry) [default: config selector.loss]
+    #[arg(long)]
+    pub loss: Option<String>,
+    /// Seed for the split, the shuffles and the initial weights [default: config selector.seed]
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Only train and save the checkpoint; score later with `vital score`.
+    #[arg(long)]
+    pub no_score: bool,
+    /// Print the run report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<i32> {
+    let mut ws = ctx.open_existing_workspace()?;
+    let mut settings = RunSettings::from_config(&ctx.config.selector);
+    if let Some(b) = args.backend {
+        settings.backend = b;
+    }
+    if let Some(w) = args.human_weight {
+        settings.human_weight = w;
+    }
+    if let Some(e) = args.epochs {
+        settings.epochs = e;
+    }
+    if let Some(l) = args.loss {
+        settings.loss = l;
+    }
+    if let Some(s) = args.seed {
+        settings.seed = s;
+    }
+    let how: SampleScore = ctx.config.selector.sample_score.parse()?;
+    let bar = ctx.count_bar(0, "training");
+    let cancel = AtomicBool::new(false);
+    let (report, selector) = ranking::train(
+        &ws,
+        &settings,
+        &mut |p| {
+            bar.set_length((p.epochs * p.batches) as u64);
+            bar.set_position(((p.epoch.saturating_sub(1)) * p.batches + p.batch) as u64);
+            let val = p.val.as_ref().map(|m| format!(" · held-out alignment {:.3}", m.alignment_rate)).unwrap_or_default();
+            bar.set_message(format!("epoch {}/{} loss {:.4}{val}", p.epoch, p.epochs, p.loss));
+        },
+        &cancel,
+    )?;
+    bar.finish_and_clear();
+    let scored = if args.no_score {
+        None
+    } else {
+        let bar = ctx.count_bar(0, "scoring answers");
+        let result = ranking::score(&mut ws, report.run_id, &selector, how, &mut |done| bar.set_position(done as u64))?;
+        bar.finish_and_clear();
+        Some(result)
+    };
+    if args.json {
+        let mut value = serde_json::to_value(&report)?;
+        if let Some((answers, samples)) = scored {
+            value["scored_answers"] = answers.into();
+            value["scored_samples"] = samples.into();
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else if !ctx.quiet {
+        println!(
+            "run {} on {}: {} clinician + {} judge pairs ({} used for training) in {:.1}s",
+            report.run_id, report.backend, report.human_pairs, report.judge_pairs, report.train_pairs, report.seconds
+        );
+        match &report.validation {
+            Some(m) => println!(
+                "held-out clinician pairs: {}  alignment {:.3}  AUC {:.3}  mean rank {:.3}  MAP {:.3}",
+                m.pairs, m.alignment_rate, m.auc, m.mean_rank, m.map
+            ),
+            None => println!("no clinician pairs in the held-out figures: no validation metrics"),
+        }
+        println!("checkpoint: {}", report.checkpoint.display());
+        if let Some((answers, samples)) = scored {
+            println!("scored {answers} answers and {samples} samples");
+        }
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,140 @@
+//! `vital eval`: the selector on held-out clinician pairs, with the method's four metrics and
+//! the baselines side by side.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use super::baselines::{answer_length, word_overlap};
+use super::{answer_inputs_for, human_pairs, RunReport};
+use crate::data::formats::Format;
+use crate::data::json_stream::JsonSource;
+use crate::data::warnings::Warnings;
+use crate::data::Record;
+use crate::selector::{AnswerInput, Metrics, PairSource, PreferencePair, TrainedSelector};
+use crate::store::Workspace;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    pub run_id: i64,
+    /// Where the pairs came from: "workspace (held-out figures)" or the pairs file.
+    pub source: String,
+    #[serde(flatten)]
+    pub selector: Metrics,
+    pub baselines: Baselines,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Baselines {
+    pub answer_length: Metrics,
+    pub word_overlap: Metrics,
+    /// The judge LLM's scores, on the pairs where both answers have one (ties count as misses).
+    pub judge: Option<Metrics>,
+}
+
+/// Evaluates on the run's held-out clinician pairs in the workspace, or on a pairs file that is
+/// scored without importing it.
+pub fn evaluate(
+    ws: &Workspace,
+    run_id: i64,
+    report: &RunReport,
+    selector: &TrainedSelector,
+    pairs_file: Option<&Path>,
+) -> anyhow::Result<EvalReport> {
+    let (inputs, pairs, judge, source) = match pairs_file {
+        Some(file) => {
+            let (inputs, pairs) = pairs_from_file(file)?;
+            (inputs, pairs, HashMap::new(), file.display().to_string())
+        }
+        None => {
+            let held_out: HashSet<&str> = report.held_out_figures.iter().map(String::as_str).collect();
+            let all = human_pairs(ws)?;
+            let ids: HashSet<i64> = all.iter().flat_map(|p| [p.winner, p.loser]).collect();
+            let index = answer_inputs_for(ws, &ids)?;
+            let pairs: Vec<PreferencePair> = all
+                .into_iter()
+                .filter(|p| index.figure_of(p.winner).is_some_and(|f| held_out.contains(f)))
+                .collect();
+            anyhow::ensure!(
+                !pairs.is_empty(),
+                "run {run_id} holds out {} figure(s), none with clinician pairs; pass --pairs FILE",
+                held_out.len()
+            );
+            let judge = judge_scores(ws, &ids)?;
+            (index.inputs, pairs, judge, "workspace (held-out figures)".to_string())
+        }
+    };
+    let selector_scores = selector.score(&inputs)?;
+    let by_id = |scores: &[f32]| -> HashMap<i64, f32> { inputs.iter().map(|a| a.answer_id).zip(scores.iter().copied()).collect() };
+    let metrics = |scores: &HashMap<i64, f32>| {
+        let scored: Vec<(f32, f32)> = pairs
+            .iter()
+            .filter_map(|p| Some((*scores.get(&p.winner)?, *scores.get(&p.loser)?)))
+            .collect();
+        Metrics::from_pairs(&scored)
+    };
+    let length: Vec<f32> = inputs.iter().map(answer_length).collect();
+    let overlap: Vec<f32> = inputs.iter().map(word_overlap).collect();
+    let judge_metrics = metrics(&judge);
+    Ok(EvalReport {
+        run_id,
+        source,
+        selector: metrics(&by_id(&selector_scores)),
+        baselines: Baselines {
+            answer_length: metrics(&by_id(&length)),
+            word_overlap: metrics(&by_id(&overlap)),
+            judge: (judge_metrics.pairs > 0).then_some(judge_metrics),
+        },
+    })
+}
+
+fn judge_scores(ws: &Workspace, ids: &HashSet<i64>) -> anyhow::Result<HashMap<i64, f32>> {
+    let mut stmt = ws.conn().prepare("SELECT answer_id, avg(score) FROM model_scores GROUP BY answer_id")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?)))?;
+    let mut out = HashMap::new();
+    for row in rows {
+        let (id, score) = row?;
+        if ids.contains(&id) {
+            out.insert(id, score as f32);
+        }
+    }
+    Ok(out)
+}
+
+/// Reads a clinician pairs file into inputs with ids of their own (negative, never stored).
+pub fn pairs_from_file(file: &Path) -> anyhow::Result<(Vec<AnswerInput>, Vec<PreferencePair>)> {
+    let shown = file.display().to_string();
+    let reader = std::fs::File::open(file).with_context(|| format!("cannot open {shown}"))?;
+    let source = JsonSource::new(reader).with_context(|| format!("cannot read {shown}"))?;
+    let mut parser = Format::Pairs.parser();
+    let mut warnings = Warnings::default();
+    let mut inputs = Vec::new();
+    let mut pairs = Vec::new();
+    source
+        .for_each(|loc, value| {
+            for record in parser.parse(&value, loc, &mut warnings)? {
+                let Record::Sample { sample, .. } = record else { continue };
+                let round = &sample.rounds[0];
+                let base = -(inputs.len() as i64) - 1;
+                for (k, answer) in round.answers.iter().take(2).enumerate() {
+                    inputs.push(AnswerInput {
+                        answer_id: base - k as i64,
+                        figure_key: sample.figure_key().to_string(),
+                        caption: sample.caption.clone(),
+                        mentions: sample.mentions.clone(),
+                        question: crate::data::display_text(&round.question),
+                        answer: answer.clone(),
+                        round_position: 0,
+                        image_path: None,
+                    });
+                }
+                pairs.push(PreferencePair { winner: base, loser: base - 1, source: PairSource::Human });
+            }
+            Ok(())
+        })
+        .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+    anyhow::ensure!(!pairs.is_empty(), "{shown}: no clinician pairs in the file");
+    Ok((inputs, pairs))
+}

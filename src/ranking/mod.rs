@@ -1,0 +1,245 @@
+//! Joins the workspace and the selector: reads answers and preference pairs from the store,
+//! trains, scores every answer and sample, and records runs. The CLI (`vital train/score/eval`)
+//! and the review screen's background trainer both call this.
+
+pub mod baselines;
+mod eval;
+mod inputs;
+mod pairs;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use crate::config::SelectorSettings;
+use crate::selector::{self, BackendKind, Metrics, PairLoss, PreferencePair, TrainConfig, TrainData, TrainProgress, TrainedSelector};
+use crate::store::Workspace;
+
+pub use eval::{evaluate, pairs_from_file, EvalReport};
+pub use inputs::{answer_inputs_for, for_each_answer_chunk, AnswerIndex};
+pub use pairs::{human_pairs, judge_pairs};
+
+/// Settings of one training run, resolved from config and flags; saved with the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSettings {
+    pub backend: String,
+    pub human_weight: f64,
+    pub loss: String,
+    pub margin: f64,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub validation_fraction: f64,
+    pub seed: u64,
+    pub judge_min_gap: f64,
+}
+
+impl RunSettings {
+    pub fn from_config(s: &SelectorSettings) -> Self {
+        Self {
+            backend: s.backend.clone(),
+            human_weight: s.human_weight,
+            loss: s.loss.clone(),
+            margin: s.margin,
+            epochs: s.epochs,
+            batch_size: s.batch_size,
+            learning_rate: s.learning_rate,
+            validation_fraction: s.validation_fraction,
+            seed: s.seed,
+            judge_min_gap: s.judge_min_gap,
+        }
+    }
+
+    fn train_config(&self) -> anyhow::Result<TrainConfig> {
+        let loss = match self.loss.as_str() {
+            "hinge" => PairLoss::Hinge,
+            "logistic" | "bradley-terry" => PairLoss::Logistic,
+            other => anyhow::bail!("unknown loss `{other}`: expected hinge or logistic"),
+        };
+        anyhow::ensure!(self.human_weight > 0.0, "the human weight must be positive, not {}", self.human_weight);
+        anyhow::ensure!(
+            (0.0..1.0).contains(&self.validation_fraction),
+            "validation_fraction must be in [0, 1), not {}",
+            self.validation_fraction
+        );
+        Ok(TrainConfig::new()
+            .with_epochs(self.epochs)
+            .with_batch_size(self.batch_size)
+            .with_lr(self.learning_rate)
+            .with_seed(self.seed)
+            .with_human_weight(self.human_weight as f32)
+            .with_loss(loss)
+            .with_margin(self.margin as f32)
+            .with_validation_share(self.validation_fraction))
+    }
+}
+
+/// What a run recorded: stored as the run's `metrics` JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    pub run_id: i64,
+    pub backend: String,
+    pub human_pairs: usize,
+    pub judge_pairs: usize,
+    pub train_pairs: usize,
+    /// Held-out clinician pairs (figures never seen in training).
+    pub held_out_human_pairs: usize,
+    /// The selector on the held-out clinician pairs.
+    pub validation: Option<Metrics>,
+    /// Figures held out, so `vital eval` can find the same pairs again.
+    pub held_out_figures: Vec<String>,
+    pub checkpoint: PathBuf,
+    pub seconds: f64,
+}
+
+/// Trains a selector on everything the workspace holds and records the run (not yet scored).
+pub fn train(
+    ws: &Workspace,
+    settings: &RunSettings,
+    progress: &mut dyn FnMut(TrainProgress),
+    cancel: &AtomicBool,
+) -> anyhow::Result<(RunReport, TrainedSelector)> {
+    let started = std::time::Instant::now();
+    let backend: BackendKind = settings.backend.parse()?;
+    let config = settings.train_config()?;
+    let humans = human_pairs(ws)?;
+    let judges = judge_pairs(ws, settings.judge_min_gap)?;
+    anyhow::ensure!(
+        !humans.is_empty() || !judges.is_empty(),
+        "no preference pairs yet: decide some answers (✓/✗ or a preference) or import judge scores"
+    );
+    let mut all: Vec<PreferencePair> = humans.clone();
+    all.extend(judges.iter().cloned());
+    let used: HashSet<i64> = all.iter().flat_map(|p| [p.winner, p.loser]).collect();
+    let index = answer_inputs_for(ws, &used)?;
+
+    // The split the trainer makes internally, reproduced to name the held-out figures.
+    let figure = |id: i64| index.figure_of(id).unwrap_or_default();
+    let figures: Vec<&str> = all.iter().map(|p| figure(p.winner)).collect();
+    let (train_idx, val_idx) = selector::split_by_figure(&figures, settings.validation_fraction, settings.seed);
+    let held_out: HashSet<String> = val_idx.iter().map(|&i| figures[i].to_string()).collect();
+
+    let data = TrainData { answers: &index.inputs, pairs: &all, embeddings: None };
+    let trained = selector::train_on(backend, data, &config, progress, cancel)?;
+    let held_out_humans: Vec<PreferencePair> =
+        humans.iter().filter(|p| held_out.contains(figure(p.winner))).cloned().collect();
+    let validation = if held_out_humans.is_empty() {
+        None
+    } else {
+        Some(trained.evaluate(&index.inputs, &held_out_humans, None)?)
+    };
+
+    let config_json = serde_json::to_string(settings)?;
+    let run_id = ws.create_selector_run(backend.name(), &config_json, None, None)?;
+    let checkpoint = ws.dir().join("selector").join(format!("run-{run_id}"));
+    trained.save(&checkpoint).with_context(|| format!("cannot save the selector to {}", checkpoint.display()))?;
+    let mut held_out_figures: Vec<String> = held_out.into_iter().collect();
+    held_out_figures.sort();
+    let report = RunReport {
+        run_id,
+        backend: backend.name().to_string(),
+        human_pairs: humans.len(),
+        judge_pairs: judges.len(),
+        train_pairs: train_idx.len(),
+        held_out_human_pairs: held_out_humans.len(),
+        validation,
+        held_out_figures,
+        checkpoint: checkpoint.clone(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    ws.conn().execute(
+        "UPDATE selector_runs SET metrics = ?1, checkpoint = ?2 WHERE id = ?3",
+        rusqlite::params![serde_json::to_string(&report)?, checkpoint.to_string_lossy(), run_id],
+    )?;
+    Ok((report, trained))
+}
+
+/// How a sample's score is made from its answers' scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleScore {
+    /// Mean over rounds of the round's best answer (the default).
+    MeanBest,
+    /// Mean over all answers.
+    Mean,
+    /// The worst round's best answer: a sample is as good as its weakest round.
+    Min,
+}
+
+impl std::str::FromStr for SampleScore {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        Ok(match s {
+            "mean-best" => SampleScore::MeanBest,
+            "mean" => SampleScore::Mean,
+            "min" => SampleScore::Min,
+            other => anyhow::bail!("unknown sample_score `{other}`: expected mean-best, mean or min"),
+        })
+    }
+}
+
+/// Answers scored per chunk: bounds memory at 210K samples (1.7M answers).
+const SCORE_CHUNK: usize = 50_000;
+
+/// Scores every answer with `selector` and stores answer and sample scores under `run_id`.
+/// `progress(done)` is called after each chunk. Returns (answers scored, samples scored).
+pub fn score(
+    ws: &mut Workspace,
+    run_id: i64,
+    selector: &TrainedSelector,
+    how: SampleScore,
+    progress: &mut dyn FnMut(usize),
+) -> anyhow::Result<(usize, usize)> {
+    let mut answers: Vec<(i64, f32)> = Vec::new();
+    // Per sample: (round position, best so far) per round, and the sum and count of all answers.
+    let mut rounds: HashMap<i64, Vec<(usize, f32)>> = HashMap::new();
+    let mut all: HashMap<i64, (f32, usize)> = HashMap::new();
+    for_each_answer_chunk(ws, SCORE_CHUNK, &mut |inputs, samples| {
+        let scores = selector.score(inputs)?;
+        for ((input, &sample), &s) in inputs.iter().zip(samples).zip(&scores) {
+            answers.push((input.answer_id, s));
+            let best = rounds.entry(sample).or_default();
+            match best.iter_mut().find(|(r, _)| *r == input.round_position) {
+                Some((_, b)) => *b = b.max(s),
+                None => best.push((input.round_position, s)),
+            }
+            let total = all.entry(sample).or_default();
+            total.0 += s;
+            total.1 += 1;
+        }
+        progress(answers.len());
+        Ok(())
+    })?;
+    let samples: Vec<(i64, f32)> = rounds
+        .into_iter()
+        .map(|(sample, best)| {
+            let value = match how {
+                SampleScore::MeanBest => best.iter().map(|b| b.1).sum::<f32>() / best.len() as f32,
+                SampleScore::Mean => all[&sample].0 / all[&sample].1 as f32,
+                SampleScore::Min => best.iter().map(|b| b.1).fold(f32::MAX, f32::min),
+            };
+            (sample, value)
+        })
+        .collect();
+    ws.store_selector_scores(run_id, &answers, &samples)?;
+    Ok((answers.len(), samples.len()))
+}
+
+/// Loads the checkpoint of run `run_id` (or the latest run).
+pub fn load_run(ws: &Workspace, run_id: Option<i64>) -> anyhow::Result<(i64, RunReport, TrainedSelector)> {
+    let run_id = match run_id {
+        Some(id) => id,
+        None => ws.latest_selector_run()?.context("no selector run yet: run `vital train` first")?,
+    };
+    let metrics: Option<String> = ws
+        .conn()
+        .query_row("SELECT metrics FROM selector_runs WHERE id = ?1", [run_id], |r| r.get(0))
+        .map_err(|_| anyhow::anyhow!("no selector run {run_id} in this workspace"))?;
+    let report: RunReport = serde_json::from_str(metrics.as_deref().context("run {run_id} did not finish")?)
+        .with_context(|| format!("run {run_id} has an unreadable record"))?;
+    let selector = TrainedSelector::load(&report.checkpoint)
+        .with_context(|| format!("cannot load run {run_id}'s checkpoint {}", report.checkpoint.display()))?;
+    Ok((run_id, report, selector))
+}

@@ -1,0 +1,91 @@
+//! Clinician-style pairs built from the real qa50 fixture, shared by the selector quality test
+//! and `benches/quality.rs`. Each question's real GPT-4 answer is the ✓ answer; the ✗ answer is
+//! one of the failure kinds clinicians reject, chosen by position so every kind is present:
+//!   0. an answer to a question about another figure (fluent, plausible length, off-image),
+//!   1. a hedging refusal,
+//!   2. the answer to another question about the same figure (on-topic words, wrong answer),
+//!   3. a long generic answer that ignores the figure (beats "longer is better").
+//! Both answers go into one candidates record per figure; the verdicts are recorded as a
+//! clinician's (reviewer `clinician`).
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+pub const REFUSAL: &str = "I'm sorry, but as an AI I cannot determine this from the image alone. Please consult a qualified medical professional for an accurate interpretation.";
+pub const GENERIC: &str = "This is a medical image that provides valuable information to clinicians. Medical images such as this one are commonly used by doctors to evaluate patients, and they can reveal many different findings depending on the modality, the body part and the clinical context in which they were obtained. A thorough evaluation would require correlation with the patient's history and other tests.";
+
+/// Writes `candidates.jsonl` (two answers per question, the true one first) and returns, per
+/// figure, per round, whether answer 1 is the good one (always true: import order is stored,
+/// the review order is shuffled separately).
+pub fn write_candidates(fixture: &Path, out: &Path) -> usize {
+    let text = std::fs::read_to_string(fixture).expect("qa50 fixture readable");
+    let lines: Vec<Value> = text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect();
+    let mut figures: Vec<(String, Vec<&Value>)> = Vec::new();
+    for line in &lines {
+        let id = line["pair_id"].as_str().unwrap().to_string();
+        match figures.iter_mut().find(|(f, _)| *f == id) {
+            Some((_, qs)) => qs.push(line),
+            None => figures.push((id, vec![line])),
+        }
+    }
+    let mut out_text = String::new();
+    let mut k = 0usize;
+    for (f, (id, questions)) in figures.iter().enumerate() {
+        let mut rounds = Vec::new();
+        for (q, line) in questions.iter().enumerate() {
+            let good = line["gpt4_answer"].as_str().unwrap();
+            let bad = match k % 4 {
+                0 => {
+                    let other = &figures[(f + 7) % figures.len()].1;
+                    other[q % other.len()]["gpt4_answer"].as_str().unwrap().to_string()
+                }
+                1 => REFUSAL.to_string(),
+                2 if questions.len() > 1 => questions[(q + 1) % questions.len()]["gpt4_answer"].as_str().unwrap().to_string(),
+                _ => GENERIC.to_string(),
+            };
+            k += 1;
+            if bad == good {
+                continue;
+            }
+            rounds.push(json!({"question": line["text"], "answers": [good, bad]}));
+        }
+        let record = json!({
+            "id": id, "image": line0(questions)["image"], "fig_caption": line0(questions)["fig_caption"],
+            "in_text_mention": line0(questions)["in_text_mention"], "domain": line0(questions)["domain"], "rounds": rounds,
+        });
+        out_text.push_str(&record.to_string());
+        out_text.push('\n');
+    }
+    std::fs::write(out, out_text).unwrap();
+    figures.len()
+}
+
+fn line0<'a>(questions: &[&'a Value]) -> &'a Value {
+    questions[0]
+}
+
+/// Records the clinician's verdicts (answer 1 ✓, answer 2 ✗) for every round.
+pub fn record_verdicts(ws: &vital::store::Workspace) -> usize {
+    use vital::store::{DecisionKind, NewJudgment};
+    let mut n = 0;
+    for key in ws.sample_keys().unwrap() {
+        let s = ws.load_sample(key).unwrap().unwrap();
+        for (r, answers) in s.answer_ids.iter().enumerate() {
+            for (a, &answer) in answers.iter().enumerate() {
+                let kind = if a == 0 { DecisionKind::Accept } else { DecisionKind::Reject };
+                let j = NewJudgment {
+                    sample_key: key,
+                    round_id: Some(s.round_ids[r]),
+                    answer_id: Some(answer),
+                    kind,
+                    value: None,
+                    shown_order: None,
+                };
+                ws.record("clinician", &j).unwrap();
+            }
+            n += 1;
+        }
+    }
+    n
+}
