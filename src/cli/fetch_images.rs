@@ -141,7 +141,11 @@ pub fn run(ctx: &Context, args: FetchImagesArgs) -> anyhow::Result<i32> {
         if !ctx.quiet {
             println!(
                 "fetch-images: {} images: {} downloaded, {} already present, {} failed, into {}",
-                summary.items, summary.downloaded, summary.already_present, summary.failed, summary.dir
+                summary.items,
+                summary.downloaded,
+                summary.already_present,
+                summary.failed,
+                summary.dir
             );
             if !warnings.is_empty() {
                 print!("  warnings:\n{warnings}");
@@ -157,8 +161,10 @@ pub fn run(ctx: &Context, args: FetchImagesArgs) -> anyhow::Result<i32> {
 
 fn read_urls(path: &std::path::Path, warnings: &mut Warnings) -> anyhow::Result<Vec<Item>> {
     use anyhow::Context as _;
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let source = JsonSource::new(file).with_context(|| format!("cannot read {}", path.display()))?;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let source =
+        JsonSource::new(file).with_context(|| format!("cannot read {}", path.display()))?;
     let mut parser = Format::Urls.parser();
     let mut items = Vec::new();
     source

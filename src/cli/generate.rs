@@ -72,7 +72,9 @@ impl LlmArgs {
     }
 
     pub fn model(&self, ctx: &Context) -> String {
-        self.model.clone().unwrap_or_else(|| ctx.config.llm.model.clone())
+        self.model
+            .clone()
+            .unwrap_or_else(|| ctx.config.llm.model.clone())
     }
 }
 
@@ -244,7 +246,10 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<i32> {
         return Ok(exit::OK);
     }
     let conn = conn.expect("opened above when not a dry run");
-    let client = Arc::new(Client::new(llm::client_settings(cfg, &args.llm.overrides())?)?);
+    let client = Arc::new(Client::new(llm::client_settings(
+        cfg,
+        &args.llm.overrides(),
+    )?)?);
     warn_without_key(ctx, &client);
     let hidden = ctx.quiet || !std::io::stderr().is_terminal();
     let mut progress = Progress::new(figures.len() as u64, "generate", llm::prices(cfg), hidden);
@@ -291,7 +296,10 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<i32> {
                         InsertOutcome::Unchanged(_) => (Outcome::Stored, None),
                         InsertOutcome::Conflict { .. } => (
                             Outcome::Unparseable,
-                            Some(format!("sample {} is already stored with other content", sample.id)),
+                            Some(format!(
+                                "sample {} is already stored with other content",
+                                sample.id
+                            )),
                         ),
                     }
                 }
@@ -300,7 +308,9 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<i32> {
             if let Some(reason) = &reason {
                 summary.unparseable += 1;
                 if summary.unparseable_replies.len() < 20 {
-                    summary.unparseable_replies.push(format!("{}: {reason}", figure.id));
+                    summary
+                        .unparseable_replies
+                        .push(format!("{}: {reason}", figure.id));
                 }
             }
             ledger::record(
@@ -396,16 +406,21 @@ pub(super) fn exit_code(interrupted: bool, failed: u64, unparseable: u64, succee
     }
 }
 
-fn print_summary(ctx: &Context, s: &Summary, json: bool, warnings: &Warnings) -> anyhow::Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(s)?);
-        return Ok(());
-    }
+fn print_summary(
+    ctx: &Context,
+    s: &Summary,
+    json: bool,
+    warnings: &Warnings,
+) -> anyhow::Result<()> {
     if !s.failures.is_empty() {
         eprintln!("failed requests (sent again by the next run):");
         for f in &s.failures {
             eprintln!("  {f}");
         }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(s)?);
+        return Ok(());
     }
     if ctx.quiet {
         return Ok(());

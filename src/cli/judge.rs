@@ -77,7 +77,11 @@ pub fn run(ctx: &Context, args: JudgeArgs) -> anyhow::Result<i32> {
         None => judge::DEFAULT_RUBRIC.to_string(),
     };
     anyhow::ensure!(!rubric.trim().is_empty(), "the rubric is empty");
-    let task = if args.pairwise { "judge-pairwise" } else { "judge" };
+    let task = if args.pairwise {
+        "judge-pairwise"
+    } else {
+        "judge"
+    };
     if args.llm.retry_unparseable && !args.llm.dry_run {
         ledger::forget_unparseable(ws.conn(), task)?;
     }
@@ -137,7 +141,9 @@ pub fn run(ctx: &Context, args: JudgeArgs) -> anyhow::Result<i32> {
     let mut build = |id: i64| -> anyhow::Result<Option<Job<Vec<i64>>>> {
         let (round_id, answers): (i64, Vec<(i64, String)>) = if pairwise {
             let answers = conn
-                .prepare_cached("SELECT id, text FROM answers WHERE round_id = ?1 ORDER BY position LIMIT 2")?
+                .prepare_cached(
+                    "SELECT id, text FROM answers WHERE round_id = ?1 ORDER BY position LIMIT 2",
+                )?
                 .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<_, _>>()?;
             (id, answers)
@@ -198,7 +204,11 @@ pub fn run(ctx: &Context, args: JudgeArgs) -> anyhow::Result<i32> {
             subject: format!(
                 "answer{} {}",
                 if answer_ids.len() > 1 { "s" } else { "" },
-                answer_ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+                answer_ids
+                    .iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
             ),
             meta: answer_ids,
         }))
@@ -215,8 +225,13 @@ pub fn run(ctx: &Context, args: JudgeArgs) -> anyhow::Result<i32> {
         }
         return Ok(super::exit::OK);
     }
-    let client = Arc::new(Client::new(llm::client_settings(cfg, &args.llm.overrides())?)?);
-    warn_without_key(ctx, &client);
+    let client = Arc::new(Client::new(llm::client_settings(
+        cfg,
+        &args.llm.overrides(),
+    )?)?);
+    if !pending.is_empty() {
+        warn_without_key(ctx, &client);
+    }
     let hidden = ctx.quiet || !std::io::stderr().is_terminal();
     let mut progress = Progress::new(pending.len() as u64, "judge", llm::prices(cfg), hidden);
     let mut queue = pending.iter();
@@ -304,16 +319,21 @@ fn ids(ws: &Workspace, sql: &str, judge: &str) -> anyhow::Result<Vec<i64>> {
         .collect::<Result<_, _>>()?)
 }
 
-fn print_summary(ctx: &Context, s: &Summary, json: bool, warnings: &Warnings) -> anyhow::Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(s)?);
-        return Ok(());
-    }
+fn print_summary(
+    ctx: &Context,
+    s: &Summary,
+    json: bool,
+    warnings: &Warnings,
+) -> anyhow::Result<()> {
     if !s.failures.is_empty() {
         eprintln!("failed requests (sent again by the next run):");
         for f in &s.failures {
             eprintln!("  {f}");
         }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(s)?);
+        return Ok(());
     }
     if ctx.quiet {
         return Ok(());

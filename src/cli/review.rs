@@ -4,7 +4,9 @@ use clap::Args;
 
 use super::{exit, Context};
 use crate::tui::keymap::Keymap;
+use crate::ranking::RunSettings;
 use crate::tui::session::SessionOptions;
+use crate::tui::trainer::TrainerSettings;
 use crate::tui::{ImageProtocol, ReviewOptions};
 
 #[derive(Debug, Args)]
@@ -38,12 +40,19 @@ pub fn review(ctx: &Context, workspace: std::path::PathBuf, args: ReviewArgs) ->
     };
     let reviewer = args.reviewer.unwrap_or_else(|| config.reviewer());
     crate::tui::run(ReviewOptions {
-        workspace,
+        workspace: workspace.clone(),
+        trainer: TrainerSettings {
+            workspace: workspace.clone(),
+            run: RunSettings::from_config(&config.selector),
+            sample_score: config.selector.sample_score.parse()?,
+        },
         session: SessionOptions {
             reviewer,
             keymap,
             auto_advance: config.review.auto_advance,
             shuffle: config.review.shuffle_answers,
+            train_after: config.review.train_after_decisions,
+            top_percent: config.selection.top_percent,
         },
         protocol,
         max_image_side: config.review.max_image_side,

@@ -32,6 +32,7 @@ pub struct ReviewConfig {
     pub shuffle_answers: bool,
     pub image_protocol: String,
     pub max_image_side: u32,
+    pub train_after_decisions: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

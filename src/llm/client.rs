@@ -175,7 +175,11 @@ impl Client {
 
     /// Sends `body` (a chat-completions request), retrying what can be retried.
     /// `estimated_tokens` reserves room under the tokens-per-minute limit.
-    pub async fn chat(&self, body: &Value, estimated_tokens: u64) -> Result<ChatReply, RequestError> {
+    pub async fn chat(
+        &self,
+        body: &Value,
+        estimated_tokens: u64,
+    ) -> Result<ChatReply, RequestError> {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -225,12 +229,9 @@ impl Client {
         let response = match self.http.post(&self.url).json(body).send().await {
             Ok(r) => r,
             Err(e) if e.is_timeout() => {
-                return Attempt::Retry(
-                    format!("no reply within {:?}", self.settings.timeout),
-                    None,
-                )
+                return Attempt::Retry(format!("no reply within {:?}", self.settings.timeout), None)
             }
-            Err(e) => return Attempt::Retry(format!("cannot reach {}: {}", self.url, error_chain(&e)), None),
+            Err(e) => return Attempt::Retry(format!("request failed: {}", error_chain(&e)), None),
         };
         let status = response.status();
         let asked = retry_after(response.headers());
@@ -300,7 +301,12 @@ pub fn parse_reply(text: &str) -> Result<ChatReply, String> {
 
 /// `Retry-After` (seconds) or `retry-after-ms`, as sent by OpenAI and Azure.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
     if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
         if ms.is_finite() && ms >= 0.0 {
             return Some(Duration::from_secs_f64(ms / 1000.0));
@@ -312,7 +318,12 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 
 /// Exponential backoff with full jitter on top of the base, never shorter than what the server
 /// asked for, capped at `retry_max` (a server's own `Retry-After` is honoured beyond the cap).
-pub fn retry_delay(base: Duration, max: Duration, attempt: u32, asked: Option<Duration>) -> Duration {
+pub fn retry_delay(
+    base: Duration,
+    max: Duration,
+    attempt: u32,
+    asked: Option<Duration>,
+) -> Duration {
     let exp = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
     let jittered = exp.min(max).mul_f64(0.5 + 0.5 * jitter());
     match asked {
@@ -406,7 +417,10 @@ mod tests {
         h.insert("retry-after-ms", HeaderValue::from_static("250"));
         assert_eq!(retry_after(&h), Some(Duration::from_millis(250)));
         let mut h = HeaderMap::new();
-        h.insert("retry-after", HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
+        h.insert(
+            "retry-after",
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
         assert_eq!(retry_after(&h), None);
     }
 
@@ -419,8 +433,14 @@ mod tests {
         .unwrap();
         assert_eq!(r.content, "8\nGood.");
         assert_eq!((r.prompt_tokens, r.completion_tokens), (12, 3));
-        assert!(parse_reply(r#"{"choices":[]}"#).unwrap_err().contains("empty"));
-        assert!(parse_reply("{\"choices\": [").unwrap_err().contains("malformed"));
-        assert!(parse_reply(r#"{"error":"x"}"#).unwrap_err().contains("no `choices`"));
+        assert!(parse_reply(r#"{"choices":[]}"#)
+            .unwrap_err()
+            .contains("empty"));
+        assert!(parse_reply("{\"choices\": [")
+            .unwrap_err()
+            .contains("malformed"));
+        assert!(parse_reply(r#"{"error":"x"}"#)
+            .unwrap_err()
+            .contains("no `choices`"));
     }
 }

@@ -43,7 +43,9 @@ pub fn choose(pool: &[Sample], k: Option<usize>) -> Vec<Sample> {
             .max_by(|&a, &b| {
                 let ra = domains[a].1.len() as f64 / (slots[a] + 1) as f64;
                 let rb = domains[b].1.len() as f64 / (slots[b] + 1) as f64;
-                ra.partial_cmp(&rb).unwrap_or(std::cmp::Ordering::Equal).then(b.cmp(&a))
+                ra.partial_cmp(&rb)
+                    .unwrap_or(std::cmp::Ordering::Equal)
+                    .then(b.cmp(&a))
             });
         let Some(best) = best else { break };
         slots[best] += 1;
@@ -114,7 +116,11 @@ fn tfidf(pool: &[Sample]) -> Vec<Vec<f32>> {
         .into_iter()
         .map(|mut v| {
             for (x, d) in v.iter_mut().zip(&df) {
-                *x = if *x > 0.0 { (1.0 + x.ln()) * ((1.0 + n) / (1.0 + d)).ln() + 1.0 } else { 0.0 };
+                *x = if *x > 0.0 {
+                    (1.0 + x.ln()) * ((1.0 + n) / (1.0 + d)).ln() + 1.0
+                } else {
+                    0.0
+                };
             }
             let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
             v.iter_mut().for_each(|x| *x /= norm);
@@ -154,9 +160,17 @@ pub fn kmeans_medoids(points: &[&[f32]], k: usize) -> Vec<usize> {
     while centroids.len() < k {
         let far = (0..n)
             .max_by(|&a, &b| {
-                let da = centroids.iter().map(|c| dist2(points[a], c)).fold(f32::MAX, f32::min);
-                let db = centroids.iter().map(|c| dist2(points[b], c)).fold(f32::MAX, f32::min);
-                da.partial_cmp(&db).unwrap_or(std::cmp::Ordering::Equal).then(b.cmp(&a))
+                let da = centroids
+                    .iter()
+                    .map(|c| dist2(points[a], c))
+                    .fold(f32::MAX, f32::min);
+                let db = centroids
+                    .iter()
+                    .map(|c| dist2(points[b], c))
+                    .fold(f32::MAX, f32::min);
+                da.partial_cmp(&db)
+                    .unwrap_or(std::cmp::Ordering::Equal)
+                    .then(b.cmp(&a))
             })
             .expect("n > 0");
         centroids.push(points[far].to_vec());
@@ -234,7 +248,11 @@ mod tests {
             demo("c1", "ct_scan", "axial ct liver lesion hypodense"),
             demo("c2", "ct_scan", "axial ct liver lesion hypodense enhancing"),
             demo("c3", "ct_scan", "coronal ct kidney stone calculus"),
-            demo("c4", "ct_scan", "coronal ct kidney stone calculus obstruction"),
+            demo(
+                "c4",
+                "ct_scan",
+                "coronal ct kidney stone calculus obstruction",
+            ),
             demo("m1", "mri", "sagittal mri knee ligament tear"),
             demo("m2", "mri", "axial mri brain glioma edema"),
             demo("x1", "chest_xray", "frontal chest radiograph effusion"),

@@ -133,7 +133,9 @@ pub fn target_path(dir: &Path, item: &Item) -> Result<PathBuf, String> {
 /// A member path from the data or a package must stay inside the package.
 fn check_member(member: &str) -> Result<(), String> {
     if member_is_unsafe(member) {
-        return Err(format!("member path `{member}` leaves the package; refused"));
+        return Err(format!(
+            "member path `{member}` leaves the package; refused"
+        ));
     }
     Ok(())
 }
@@ -145,7 +147,12 @@ fn member_is_unsafe(path: &str) -> bool {
 }
 
 fn is_package(item: &Item) -> bool {
-    let path = item.url.split(['?', '#']).next().unwrap_or("").to_ascii_lowercase();
+    let path = item
+        .url
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
     item.member.is_some()
         || path.ends_with(".tar.gz")
         || path.ends_with(".tgz")
@@ -169,7 +176,9 @@ async fn fetch_group(
             Ok(t) => targets[i] = Some(t),
         }
     }
-    let wanted: Vec<usize> = (0..items.len()).filter(|&i| outcomes[i].is_none()).collect();
+    let wanted: Vec<usize> = (0..items.len())
+        .filter(|&i| outcomes[i].is_none())
+        .collect();
     if !wanted.is_empty() {
         let package = is_package(&items[wanted[0]]);
         let limit = if package {
@@ -177,32 +186,40 @@ async fn fetch_group(
         } else {
             settings.max_image_bytes
         };
-        let temp = settings
-            .dir
-            .join(format!(".vital-{}-{}.part", short_hash(url), std::process::id()));
-        let results: Vec<Result<PathBuf, String>> = match download(http, settings, url, &temp, limit, package).await {
-            Err(e) => wanted.iter().map(|_| Err(e.clone())).collect(),
-            Ok(()) if package => {
-                let jobs: Vec<(Item, PathBuf)> = wanted
-                    .iter()
-                    .map(|&i| (items[i].clone(), targets[i].clone().expect("set above")))
-                    .collect();
-                let (temp2, max_image) = (temp.clone(), settings.max_image_bytes);
-                match tokio::task::spawn_blocking(move || extract(&temp2, &jobs, max_image)).await {
-                    Ok(r) => r,
-                    Err(e) => wanted.iter().map(|_| Err(format!("extraction failed: {e}"))).collect(),
+        let temp = settings.dir.join(format!(
+            ".vital-{}-{}.part",
+            short_hash(url),
+            std::process::id()
+        ));
+        let results: Vec<Result<PathBuf, String>> =
+            match download(http, settings, url, &temp, limit, package).await {
+                Err(e) => wanted.iter().map(|_| Err(e.clone())).collect(),
+                Ok(()) if package => {
+                    let jobs: Vec<(Item, PathBuf)> = wanted
+                        .iter()
+                        .map(|&i| (items[i].clone(), targets[i].clone().expect("set above")))
+                        .collect();
+                    let (temp2, max_image) = (temp.clone(), settings.max_image_bytes);
+                    match tokio::task::spawn_blocking(move || extract(&temp2, &jobs, max_image))
+                        .await
+                    {
+                        Ok(r) => r,
+                        Err(e) => wanted
+                            .iter()
+                            .map(|_| Err(format!("extraction failed: {e}")))
+                            .collect(),
+                    }
                 }
-            }
-            Ok(()) => wanted
-                .iter()
-                .map(|&i| {
-                    let target = targets[i].clone().expect("set above");
-                    std::fs::copy(&temp, &target)
-                        .map(|_| target.clone())
-                        .map_err(|e| format!("cannot write {}: {e}", target.display()))
-                })
-                .collect(),
-        };
+                Ok(()) => wanted
+                    .iter()
+                    .map(|&i| {
+                        let target = targets[i].clone().expect("set above");
+                        std::fs::copy(&temp, &target)
+                            .map(|_| target.clone())
+                            .map_err(|e| format!("cannot write {}: {e}", target.display()))
+                    })
+                    .collect(),
+            };
         let _ = std::fs::remove_file(&temp);
         for (&i, r) in wanted.iter().zip(results) {
             outcomes[i] = Some(match r {
@@ -211,7 +228,10 @@ async fn fetch_group(
             });
         }
     }
-    outcomes.into_iter().map(|o| o.expect("every item decided")).collect()
+    outcomes
+        .into_iter()
+        .map(|o| o.expect("every item decided"))
+        .collect()
 }
 
 /// Downloads `url` to `temp`, retrying 429/5xx/timeouts, within `limit` bytes; checks the type.
@@ -256,11 +276,13 @@ async fn download_once(
     if !status.is_success() {
         let asked = retry_after(response.headers());
         let message = format!("{url}: HTTP {status}");
-        return Err(if status.as_u16() == 429 || status.as_u16() == 408 || status.is_server_error() {
-            Failure::Retry(message, asked)
-        } else {
-            Failure::Final(message)
-        });
+        return Err(
+            if status.as_u16() == 429 || status.as_u16() == 408 || status.is_server_error() {
+                Failure::Retry(message, asked)
+            } else {
+                Failure::Final(message)
+            },
+        );
     }
     let content_type = response
         .headers()
@@ -283,7 +305,9 @@ async fn download_once(
     }
     if let Some(len) = response.content_length() {
         if len > limit {
-            return Err(Failure::Final(format!("{url}: {len} bytes is over the limit of {limit}")));
+            return Err(Failure::Final(format!(
+                "{url}: {len} bytes is over the limit of {limit}"
+            )));
         }
     }
     let io = |e: std::io::Error| Failure::Final(format!("cannot write {}: {e}", temp.display()));
@@ -295,7 +319,9 @@ async fn download_once(
         if written > limit {
             drop(file);
             let _ = tokio::fs::remove_file(temp).await;
-            return Err(Failure::Final(format!("{url}: more than the limit of {limit} bytes")));
+            return Err(Failure::Final(format!(
+                "{url}: more than the limit of {limit} bytes"
+            )));
         }
         if head.len() < 16 {
             head.extend_from_slice(&chunk[..chunk.len().min(16 - head.len())]);
@@ -313,7 +339,11 @@ async fn download_once(
         let _ = tokio::fs::remove_file(temp).await;
         return Err(Failure::Final(format!(
             "{url}: the content is not {}",
-            if package { "a .tar.gz package" } else { "an image" }
+            if package {
+                "a .tar.gz package"
+            } else {
+                "an image"
+            }
         )));
     }
     Ok(())
@@ -321,7 +351,11 @@ async fn download_once(
 
 /// Extracts each job's figure from the package at `package` to its target. Never writes a path
 /// taken from the package.
-fn extract(package: &Path, jobs: &[(Item, PathBuf)], max_image: u64) -> Vec<Result<PathBuf, String>> {
+fn extract(
+    package: &Path,
+    jobs: &[(Item, PathBuf)],
+    max_image: u64,
+) -> Vec<Result<PathBuf, String>> {
     let mut results: Vec<Option<Result<PathBuf, String>>> = vec![None; jobs.len()];
     let mut refusals: Vec<Option<String>> = vec![None; jobs.len()];
     let outcome = (|| -> std::io::Result<()> {
@@ -348,12 +382,16 @@ fn extract(package: &Path, jobs: &[(Item, PathBuf)], max_image: u64) -> Vec<Resu
                     continue;
                 }
                 if member_is_unsafe(&path) {
-                    refusals[j] = Some(format!("package member `{raw}` leaves the package; refused"));
+                    refusals[j] = Some(format!(
+                        "package member `{raw}` leaves the package; refused"
+                    ));
                     continue;
                 }
                 let kind = entry.header().entry_type();
                 if !kind.is_file() {
-                    refusals[j] = Some(format!("package member `{raw}` is not a regular file (a link?); refused"));
+                    refusals[j] = Some(format!(
+                        "package member `{raw}` is not a regular file (a link?); refused"
+                    ));
                     continue;
                 }
                 if entry.size() > max_image {
@@ -392,7 +430,10 @@ fn extract(package: &Path, jobs: &[(Item, PathBuf)], max_image: u64) -> Vec<Resu
             (None, Ok(())) => Err(refusal.unwrap_or_else(|| {
                 format!(
                     "no member {} in the package",
-                    item.member.as_deref().map_or_else(|| format!("named like `{}`", item.key), |m| format!("`{m}`"))
+                    item.member.as_deref().map_or_else(
+                        || format!("named like `{}`", item.key),
+                        |m| format!("`{m}`")
+                    )
                 )
             })),
         })
@@ -411,7 +452,10 @@ fn member_matches(path: &str, item: &Item) -> bool {
         }
         None => {
             let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
-            let key_stem = item.key.rsplit_once('.').map_or(item.key.as_str(), |(s, _)| s);
+            let key_stem = item
+                .key
+                .rsplit_once('.')
+                .map_or(item.key.as_str(), |(s, _)| s);
             !name.is_empty() && (name == item.key || stem == key_stem)
         }
     }
@@ -457,11 +501,27 @@ mod tests {
     #[test]
     fn targets_are_plain_names_inside_the_dir() {
         let dir = Path::new("/d");
-        assert_eq!(target_path(dir, &item("PMC1_F1", "http://h/a.tar.gz", Some("p/fig1.png"))).unwrap(), dir.join("PMC1_F1.png"));
-        assert_eq!(target_path(dir, &item("x.jpg", "http://h/x.jpg", None)).unwrap(), dir.join("x.jpg"));
-        assert_eq!(target_path(dir, &item("k", "http://h/img?x=1", None)).unwrap(), dir.join("k.jpg"));
+        assert_eq!(
+            target_path(
+                dir,
+                &item("PMC1_F1", "http://h/a.tar.gz", Some("p/fig1.png"))
+            )
+            .unwrap(),
+            dir.join("PMC1_F1.png")
+        );
+        assert_eq!(
+            target_path(dir, &item("x.jpg", "http://h/x.jpg", None)).unwrap(),
+            dir.join("x.jpg")
+        );
+        assert_eq!(
+            target_path(dir, &item("k", "http://h/img?x=1", None)).unwrap(),
+            dir.join("k.jpg")
+        );
         for bad in ["../up", "a/b", "..", "/abs", "C:x", ""] {
-            assert!(target_path(dir, &item(bad, "http://h/x.jpg", None)).is_err(), "{bad}");
+            assert!(
+                target_path(dir, &item(bad, "http://h/x.jpg", None)).is_err(),
+                "{bad}"
+            );
         }
         for bad in ["../escape.jpg", "/etc/passwd", "a/../../b.jpg", "C:\\x.jpg"] {
             let err = target_path(dir, &item("k", "http://h/p.tar.gz", Some(bad))).unwrap_err();
@@ -485,7 +545,10 @@ mod tests {
     fn extraction_refuses_links_and_escaping_members_and_takes_the_right_file() {
         let dir = tempfile::tempdir().unwrap();
         let package = dir.path().join("p.tar.gz");
-        let gz = flate2::write::GzEncoder::new(std::fs::File::create(&package).unwrap(), flate2::Compression::fast());
+        let gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&package).unwrap(),
+            flate2::Compression::fast(),
+        );
         let mut b = tar::Builder::new(gz);
         let mut add = |name: &str, kind: tar::EntryType, data: &[u8]| {
             let mut h = tar::Header::new_gnu();
@@ -511,11 +574,26 @@ mod tests {
         let r = extract(&package, &jobs, 1000);
         assert_eq!(r[0].as_ref().unwrap(), &out.join("a.png"));
         assert_eq!(std::fs::read(out.join("a.png")).unwrap(), b"good");
-        assert!(r[1].as_ref().unwrap_err().contains("leaves the package"), "{:?}", r[1]);
-        assert!(r[2].as_ref().unwrap_err().contains("not a regular file"), "{:?}", r[2]);
-        assert!(r[3].as_ref().unwrap_err().contains("no member"), "{:?}", r[3]);
+        assert!(
+            r[1].as_ref().unwrap_err().contains("leaves the package"),
+            "{:?}",
+            r[1]
+        );
+        assert!(
+            r[2].as_ref().unwrap_err().contains("not a regular file"),
+            "{:?}",
+            r[2]
+        );
+        assert!(
+            r[3].as_ref().unwrap_err().contains("no member"),
+            "{:?}",
+            r[3]
+        );
         assert!(!dir.path().join("evil.png").exists());
-        let names: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 1, "no temp files left: {names:?}");
     }
 }

@@ -17,8 +17,10 @@ const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp", "gif"];
 /// Reads every fig-caption record of `path` (JSON array or JSON Lines), in file order.
 /// Records without an id or a caption are skipped with a warning.
 pub fn read_figures(path: &Path, warnings: &mut Warnings) -> anyhow::Result<Vec<Sample>> {
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let source = JsonSource::new(file).with_context(|| format!("cannot read {}", path.display()))?;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let source =
+        JsonSource::new(file).with_context(|| format!("cannot read {}", path.display()))?;
     let mut figures = Vec::new();
     source
         .for_each(|loc, value| {
@@ -29,7 +31,10 @@ pub fn read_figures(path: &Path, warnings: &mut Warnings) -> anyhow::Result<Vec<
             };
             let figure = figure_fields(&fields, id, warnings);
             if figure.caption.trim().is_empty() {
-                warnings.add("record without caption skipped", format!("{loc}: {}", figure.id));
+                warnings.add(
+                    "record without caption skipped",
+                    format!("{loc}: {}", figure.id),
+                );
                 return Ok(());
             }
             figures.push(figure);
@@ -41,8 +46,10 @@ pub fn read_figures(path: &Path, warnings: &mut Warnings) -> anyhow::Result<Vec<
 
 /// Reads demonstrations from a `clinician_demos.json`-shaped file.
 pub fn read_demos(path: &Path, warnings: &mut Warnings) -> anyhow::Result<Vec<Sample>> {
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let source = JsonSource::new(file).with_context(|| format!("cannot read {}", path.display()))?;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let source =
+        JsonSource::new(file).with_context(|| format!("cannot read {}", path.display()))?;
     let mut parser = Format::Demos.parser();
     let mut demos = Vec::new();
     source
@@ -117,8 +124,15 @@ mod tests {
         std::fs::write(dir.path().join("PMC1_F1.jpg"), b"x").unwrap();
         std::fs::write(dir.path().join("7.png"), b"x").unwrap();
         let dirs = vec![dir.path().to_path_buf()];
-        assert_eq!(find_image(&figs[0], &dirs), Some(dir.path().join("PMC1_F1.jpg")));
-        assert_eq!(find_image(&figs[1], &dirs), Some(dir.path().join("7.png")), "by file name");
+        assert_eq!(
+            find_image(&figs[0], &dirs),
+            Some(dir.path().join("PMC1_F1.jpg"))
+        );
+        assert_eq!(
+            find_image(&figs[1], &dirs),
+            Some(dir.path().join("7.png")),
+            "by file name"
+        );
         assert_eq!(find_image(&figs[0], &[]), None);
     }
 }

@@ -95,8 +95,16 @@ mod tests {
 
     #[test]
     fn rubric_covers_the_method_criteria() {
-        for needle in ["relevance", "fine-tuning", "addresses the question", "medical accuracy",
-            "utility", "content of the image", "clarity, depth and medical precision", "first line"] {
+        for needle in [
+            "relevance",
+            "fine-tuning",
+            "addresses the question",
+            "medical accuracy",
+            "utility",
+            "content of the image",
+            "clarity, depth and medical precision",
+            "first line",
+        ] {
             assert!(DEFAULT_RUBRIC.contains(needle), "{needle}");
         }
     }
@@ -119,10 +127,16 @@ mod tests {
         let parts = body["messages"][1]["content"].as_array().unwrap();
         assert_eq!(parts[0]["type"], "image_url");
         let text = parts[1]["text"].as_str().unwrap();
-        assert!(text.contains("Question: What?") && text.contains("Answer: A."), "{text}");
+        assert!(
+            text.contains("Question: What?") && text.contains("Answer: A."),
+            "{text}"
+        );
         item.answers.push("B.".into());
         let body = judge_request(&settings, &item, None);
-        assert!(body["messages"][0]["content"].as_str().unwrap().contains("two scores"));
+        assert!(body["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("two scores"));
         let text = body["messages"][1]["content"][0]["text"].as_str().unwrap();
         assert!(text.contains("Answer 2: B.") && text.contains("not available"));
     }

@@ -127,7 +127,10 @@ mod tests {
         let r = limiter.acquire(900).await;
         limiter.settle(r, 100).await;
         limiter.acquire(800).await;
-        assert!(start.elapsed() < Duration::from_secs(1), "settled to 100, 800 fits");
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "settled to 100, 800 fits"
+        );
         limiter.acquire(500).await;
         assert!(start.elapsed() >= WINDOW, "900 used, 500 more must wait");
     }

@@ -56,7 +56,10 @@ pub fn client_settings(config: &LlmConfig, o: &Overrides) -> anyhow::Result<Clie
         "the request timeout must be a positive number of seconds"
     );
     Ok(ClientSettings {
-        endpoint: o.endpoint.clone().unwrap_or_else(|| config.endpoint.clone()),
+        endpoint: o
+            .endpoint
+            .clone()
+            .unwrap_or_else(|| config.endpoint.clone()),
         api_key: api_key(config),
         auth: Auth::parse(&config.auth)?,
         timeout: Duration::from_secs_f64(timeout),
@@ -64,7 +67,9 @@ pub fn client_settings(config: &LlmConfig, o: &Overrides) -> anyhow::Result<Clie
         retry_base: Duration::from_millis(config.retry_base_ms),
         retry_max: Duration::from_secs_f64(config.retry_max_secs.max(0.0)),
         requests_per_minute: o.requests_per_minute.unwrap_or(config.requests_per_minute),
-        tokens_per_minute: o.tokens_per_minute.unwrap_or(config.tokens_per_minute as u64),
+        tokens_per_minute: o
+            .tokens_per_minute
+            .unwrap_or(config.tokens_per_minute as u64),
     })
 }
 

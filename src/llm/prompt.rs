@@ -81,7 +81,10 @@ pub fn demonstrations_text(demos: &[Sample]) -> String {
         }
         text.push_str("Conversation:\n");
         for round in &demo.rounds {
-            text.push_str(&format!("User: {}\n", crate::data::display_text(&round.question)));
+            text.push_str(&format!(
+                "User: {}\n",
+                crate::data::display_text(&round.question)
+            ));
             for answer in &round.answers {
                 text.push_str(&format!("Assistant: {}\n", answer.trim()));
             }
@@ -107,7 +110,8 @@ pub fn figure_text(figure: &Sample, answers: usize) -> String {
 
 /// An image file as a `data:` URL.
 pub fn image_data_url(path: &Path) -> anyhow::Result<String> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read image {}", path.display()))?;
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read image {}", path.display()))?;
     Ok(format!(
         "data:{};base64,{}",
         mime_of(path, &bytes),
@@ -179,7 +183,10 @@ pub fn estimate_tokens(body: &Value, image_tokens: u64) -> u64 {
             _ => 0,
         }
     }
-    let completion = body.get("max_tokens").and_then(Value::as_u64).unwrap_or(512);
+    let completion = body
+        .get("max_tokens")
+        .and_then(Value::as_u64)
+        .unwrap_or(512);
     walk(body.get("messages").unwrap_or(&Value::Null), image_tokens) + completion
 }
 
@@ -221,19 +228,35 @@ mod tests {
         };
         let body = generation_request(&settings, &demos, &figure, "data:image/png;base64,AA==");
         let messages = body["messages"].as_array().unwrap();
-        assert!(messages[0]["content"].as_str().unwrap().contains("Answer 2:"));
+        assert!(messages[0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Answer 2:"));
         let parts = messages[1]["content"].as_array().unwrap();
         assert_eq!(parts[0]["type"], "text");
         assert_eq!(parts[1]["image_url"]["url"], "data:image/png;base64,AA==");
         let text = parts[2]["text"].as_str().unwrap();
-        assert!(text.contains("Caption: MRI of the knee.") && text.contains("Inline mention: See Fig. 1."));
+        assert!(
+            text.contains("Caption: MRI of the knee.")
+                && text.contains("Inline mention: See Fig. 1.")
+        );
         assert!(estimate_tokens(&body, 765) > 765 + 100);
     }
 
     #[test]
     fn system_texts_carry_the_method_requirements() {
-        for (text, rounds) in [(SYSTEM_ONE_ANSWER, "4 to 5"), (SYSTEM_TWO_ANSWERS, "3 to 4")] {
-            for needle in [rounds, "modality", "yes/no", "overconfident", "terminology", "Start with the user"] {
+        for (text, rounds) in [
+            (SYSTEM_ONE_ANSWER, "4 to 5"),
+            (SYSTEM_TWO_ANSWERS, "3 to 4"),
+        ] {
+            for needle in [
+                rounds,
+                "modality",
+                "yes/no",
+                "overconfident",
+                "terminology",
+                "Start with the user",
+            ] {
                 assert!(text.contains(needle), "{needle}");
             }
         }

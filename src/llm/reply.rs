@@ -21,12 +21,18 @@ enum Tag {
 /// Recognises a turn tag at the start of a line: `User:`, `**User:**`, `Human:`, `Assistant:`,
 /// `GPT:`, `Answer 1:`, `Answer 2:` (any case), returning the tag and the rest of the line.
 fn tag_of(line: &str) -> Option<(Tag, &str)> {
-    let trimmed = line.trim_start().trim_start_matches(['*', '#', '-', '>', ' ']);
+    let trimmed = line
+        .trim_start()
+        .trim_start_matches(['*', '#', '-', '>', ' ']);
     let colon = trimmed.find(':')?;
     if colon > 16 {
         return None;
     }
-    let name = trimmed[..colon].trim().trim_matches('*').trim().to_ascii_lowercase();
+    let name = trimmed[..colon]
+        .trim()
+        .trim_matches('*')
+        .trim()
+        .to_ascii_lowercase();
     let rest = trimmed[colon + 1..].trim_start_matches('*').trim();
     let tag = match name.as_str() {
         "user" | "human" | "question" | "q" => Tag::User,
@@ -106,14 +112,18 @@ pub fn parse_conversation(reply: &str, answers: usize) -> Result<Parsed, String>
         return Err(if answers == 1 {
             "no `User:` line in the reply".to_string()
         } else {
-            "no `User:` line in the reply (expected `User:` / `Answer 1:` / `Answer 2:`)".to_string()
+            "no `User:` line in the reply (expected `User:` / `Answer 1:` / `Answer 2:`)"
+                .to_string()
         });
     }
     if preamble {
         notes.push("text before the first question ignored".to_string());
     }
     let complete = |(q, slots): &(String, Vec<Option<String>>)| {
-        !q.trim().is_empty() && slots.iter().all(|s| s.as_deref().is_some_and(|t| !t.trim().is_empty()))
+        !q.trim().is_empty()
+            && slots
+                .iter()
+                .all(|s| s.as_deref().is_some_and(|t| !t.trim().is_empty()))
     };
     // A reply cut off by the token limit ends in a half round: drop it, keep the rest.
     if rounds.len() > 1 && !complete(rounds.last().expect("not empty")) {
@@ -144,7 +154,11 @@ pub fn parse_conversation(reply: &str, answers: usize) -> Result<Parsed, String>
         }
         out.push(Round {
             question: round.0.trim().to_string(),
-            answers: round.1.iter().map(|s| s.as_deref().unwrap_or("").trim().to_string()).collect(),
+            answers: round
+                .1
+                .iter()
+                .map(|s| s.as_deref().unwrap_or("").trim().to_string())
+                .collect(),
         });
     }
     Ok(Parsed { rounds: out, notes })
@@ -219,17 +233,24 @@ mod tests {
         let p = parse_conversation(reply, 1).unwrap();
         assert_eq!(p.rounds.len(), 2);
         assert_eq!(p.rounds[0].question, "What modality is this?");
-        assert_eq!(p.rounds[1].answers, vec!["In the left lobe,\nnear the hilum."]);
+        assert_eq!(
+            p.rounds[1].answers,
+            vec!["In the left lobe,\nnear the hilum."]
+        );
         assert_eq!(p.notes, vec!["text before the first question ignored"]);
     }
 
     #[test]
     fn two_answer_form() {
-        let reply = "User: Is there a mass?\nAnswer 1: Yes, a 3 cm mass.\nAnswer 2: No mass is seen.\n\
+        let reply =
+            "User: Is there a mass?\nAnswer 1: Yes, a 3 cm mass.\nAnswer 2: No mass is seen.\n\
                      User: Which organ?\nAnswer 1: The liver.\nAnswer 2: The spleen.";
         let p = parse_conversation(reply, 2).unwrap();
         assert_eq!(p.rounds.len(), 2);
-        assert_eq!(p.rounds[0].answers, vec!["Yes, a 3 cm mass.", "No mass is seen."]);
+        assert_eq!(
+            p.rounds[0].answers,
+            vec!["Yes, a 3 cm mass.", "No mass is seen."]
+        );
     }
 
     #[test]
@@ -248,9 +269,12 @@ mod tests {
         assert!(parse_conversation("User: Q\nAssistant: A\nAnswer 2: B", 1)
             .unwrap_err()
             .contains("answer 2"));
-        assert!(parse_conversation("User: Q1\nAnswer 1: A\nUser: Q2\nAnswer 1: C\nAnswer 2: D", 2)
-            .unwrap_err()
-            .contains("round 1 lacks answer 2"));
+        assert!(parse_conversation(
+            "User: Q1\nAnswer 1: A\nUser: Q2\nAnswer 1: C\nAnswer 2: D",
+            2
+        )
+        .unwrap_err()
+        .contains("round 1 lacks answer 2"));
         assert!(parse_conversation("User: only a question", 1)
             .unwrap_err()
             .contains("lacks its answer"));
@@ -260,8 +284,13 @@ mod tests {
     fn scores_are_the_first_numbers_of_the_first_line() {
         assert_eq!(parse_score("8\nGood answer with 3 points.").unwrap(), 8.0);
         assert_eq!(parse_score("\n  Score: 7.5/10").unwrap(), 7.5);
-        assert_eq!(parse_scores("9 4\nfirst is better", 2).unwrap(), vec![9.0, 4.0]);
-        assert!(parse_score("Excellent.\n9").unwrap_err().contains("found 0"));
+        assert_eq!(
+            parse_scores("9 4\nfirst is better", 2).unwrap(),
+            vec![9.0, 4.0]
+        );
+        assert!(parse_score("Excellent.\n9")
+            .unwrap_err()
+            .contains("found 0"));
         assert!(parse_score("11").unwrap_err().contains("outside"));
         assert!(parse_score("").unwrap_err().contains("empty"));
         assert!(parse_scores("8\n6", 2).is_err());

@@ -32,7 +32,8 @@ pub struct Prices {
 
 impl Prices {
     pub fn cost(&self, prompt: u64, completion: u64) -> f64 {
-        prompt as f64 / 1000.0 * self.prompt_per_1k + completion as f64 / 1000.0 * self.completion_per_1k
+        prompt as f64 / 1000.0 * self.prompt_per_1k
+            + completion as f64 / 1000.0 * self.completion_per_1k
     }
 }
 
@@ -151,6 +152,9 @@ pub async fn run<M: Send + 'static>(
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     let result: anyhow::Result<()> = loop {
+        if exhausted && in_flight.is_empty() {
+            break Ok(());
+        }
         tokio::select! {
             biased;
             _ = &mut ctrl_c => {
@@ -190,7 +194,6 @@ pub async fn run<M: Send + 'static>(
                     Err(e) => break Err(e),
                 }
             }
-            else => break Ok(()),
         }
     };
     if result.is_err() {

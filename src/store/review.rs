@@ -18,6 +18,8 @@ pub struct IndexEntry {
     pub flagged: bool,
     /// Reviewers' decisions in force contradict each other on some answer.
     pub disagreement: bool,
+    /// Rounds with at least one answer.
+    pub rounds: usize,
 }
 
 impl Workspace {
@@ -45,11 +47,18 @@ impl Workspace {
             reviewer,
         )?;
         let disagreement = self.disagreement_samples()?;
-        let mut stmt = self.conn.prepare("SELECT id, ext_id, domains FROM samples ORDER BY id")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+        let mut stmt = self.conn.prepare(
+            "SELECT s.id, s.ext_id, s.domains,
+                    (SELECT count(*) FROM rounds r WHERE r.sample_id = s.id
+                       AND EXISTS (SELECT 1 FROM answers a WHERE a.round_id = r.id))
+             FROM samples s ORDER BY s.id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+        })?;
         let mut out = Vec::new();
         for row in rows {
-            let (key, ext_id, domains) = row?;
+            let (key, ext_id, domains, rounds) = row?;
             out.push(IndexEntry {
                 key,
                 ext_id,
@@ -57,6 +66,7 @@ impl Workspace {
                 decided: decided.contains(&key),
                 flagged: flagged.contains(&key),
                 disagreement: disagreement.contains(&key),
+                rounds: rounds as usize,
             });
         }
         Ok(out)

@@ -7,6 +7,8 @@ use crossterm::event::{KeyCode, KeyEvent};
 use super::keymap::{Action, Keymap};
 use super::queue::Queue;
 use super::sample_view::SampleView;
+use super::trainer::TrainerEvent;
+use crate::selector::Metrics;
 use crate::store::{CurrentDecision, DecisionKind, NewJudgment};
 
 /// What the app asks the runtime to do.
@@ -22,6 +24,12 @@ pub enum Effect {
     Search(String),
     /// Find a sample by its id; answer with [`Msg::Found`].
     Find(String),
+    /// Reload the sample on screen (new scores) without moving focus; answer with [`Msg::Refreshed`].
+    Refresh(i64),
+    /// Ask the background trainer for a run (queued if one is running).
+    Train,
+    /// Stop the running training job.
+    CancelTraining,
     Quit,
 }
 
@@ -36,6 +44,8 @@ pub enum Msg {
     Undone { key: Option<i64>, decisions: Vec<CurrentDecision>, at: String },
     SearchDone { query: String, keys: Vec<i64> },
     Found { id: String, key: Option<i64> },
+    Refreshed(Box<SampleView>),
+    Trainer(TrainerEvent),
     Error(String),
 }
 
@@ -46,13 +56,83 @@ pub enum InputKind {
     Note,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Mode {
     Normal,
     Help,
     /// `r` was pressed: the next key 1–5 rates the focused round.
     Rating,
+    /// The selection preview (`p`); any key closes it.
+    Preview(SelectionPreview),
     Input { kind: InputKind, text: String },
+}
+
+/// The selection preview: what the top share of samples by selector score keeps and drops.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SelectionPreview {
+    pub top_percent: f64,
+    /// Samples with a score (only they can be ranked).
+    pub scored: usize,
+    pub kept_samples: usize,
+    pub kept_rounds: usize,
+    pub dropped_samples: usize,
+    pub dropped_rounds: usize,
+    /// (domain, kept samples, dropped samples), by domain name.
+    pub by_domain: Vec<(String, usize, usize)>,
+}
+
+impl SelectionPreview {
+    pub fn compute(queue: &Queue, top_percent: f64) -> Self {
+        let mut scored: Vec<(f64, &crate::store::IndexEntry)> = queue
+            .entries()
+            .iter()
+            .zip(queue.signals())
+            .filter_map(|(e, s)| Some((s.score?, e)))
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let keep = ((scored.len() as f64) * top_percent / 100.0).ceil() as usize;
+        let mut preview = SelectionPreview { top_percent, scored: scored.len(), ..Default::default() };
+        let mut domains: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+        for (i, (_, entry)) in scored.iter().enumerate() {
+            let kept = i < keep;
+            if kept {
+                preview.kept_samples += 1;
+                preview.kept_rounds += entry.rounds;
+            } else {
+                preview.dropped_samples += 1;
+                preview.dropped_rounds += entry.rounds;
+            }
+            let names = if entry.domains.is_empty() { vec!["(none)".to_string()] } else { entry.domains.clone() };
+            for d in names {
+                let slot = domains.entry(d).or_default();
+                if kept {
+                    slot.0 += 1;
+                } else {
+                    slot.1 += 1;
+                }
+            }
+        }
+        preview.by_domain = domains.into_iter().map(|(d, (k, x))| (d, k, x)).collect();
+        preview
+    }
+}
+
+/// What the training panel shows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TrainingView {
+    pub running: bool,
+    pub queued: bool,
+    pub backend: String,
+    pub epoch: usize,
+    pub epochs: usize,
+    pub loss: Option<f32>,
+    pub validation: Option<Metrics>,
+    /// Held-out alignment rate of each finished run this session, for the sparkline.
+    pub history: Vec<f64>,
+    pub human_pairs: usize,
+    pub judge_pairs: usize,
+    pub last_run: Option<i64>,
+    pub status: String,
 }
 
 pub struct App {
@@ -72,6 +152,13 @@ pub struct App {
     pub last_save: Option<String>,
     pub message: Option<String>,
     pub quitting: bool,
+    pub training: TrainingView,
+    /// Decisions since the last training request.
+    pub decisions_since_train: usize,
+    /// Train by itself after this many decisions (0: only on `T`).
+    pub train_after: usize,
+    /// Share of samples the selection keeps (for the `p` preview).
+    pub top_percent: f64,
 }
 
 impl App {
@@ -90,6 +177,10 @@ impl App {
             last_save: None,
             message: None,
             quitting: false,
+            training: TrainingView::default(),
+            decisions_since_train: 0,
+            train_after: 0,
+            top_percent: 40.0,
         }
     }
 
@@ -113,8 +204,21 @@ impl App {
             }
             Msg::Saved { key, decisions, at } => {
                 self.last_save = Some(at);
-                self.apply_decisions(key, decisions, true)
+                self.decisions_since_train += 1;
+                let mut effects = self.apply_decisions(key, decisions, true);
+                if self.train_after > 0 && self.decisions_since_train >= self.train_after {
+                    effects.extend(self.request_training());
+                }
+                effects
             }
+            Msg::Refreshed(view) => {
+                if let Some(current) = self.current.as_mut().filter(|c| c.key() == view.key()) {
+                    current.selector_scores = view.selector_scores;
+                    current.judge_scores = view.judge_scores;
+                }
+                vec![]
+            }
+            Msg::Trainer(event) => self.on_trainer(event),
             Msg::Undone { key, decisions, at } => match key {
                 None => {
                     self.message = Some("nothing to undo".into());
@@ -151,6 +255,67 @@ impl App {
         }
     }
 
+    fn request_training(&mut self) -> Vec<Effect> {
+        self.decisions_since_train = 0;
+        if self.training.running {
+            self.training.queued = true;
+            self.message = Some("training queued: it starts when the current run ends".into());
+        } else {
+            self.training.status = "starting…".into();
+        }
+        vec![Effect::Train]
+    }
+
+    fn on_trainer(&mut self, event: TrainerEvent) -> Vec<Effect> {
+        let t = &mut self.training;
+        match event {
+            TrainerEvent::Started { backend } => {
+                t.running = true;
+                t.queued = false;
+                t.backend = backend;
+                t.epoch = 0;
+                t.loss = None;
+                t.status = "training".into();
+                vec![]
+            }
+            TrainerEvent::Progress { epoch, epochs, loss, validation } => {
+                t.epoch = epoch;
+                t.epochs = epochs;
+                t.loss = Some(loss);
+                if validation.is_some() {
+                    t.validation = validation;
+                }
+                vec![]
+            }
+            TrainerEvent::Cancelled => {
+                t.running = false;
+                t.queued = false;
+                t.status = "cancelled".into();
+                vec![]
+            }
+            TrainerEvent::Failed(why) => {
+                t.running = false;
+                t.status = format!("failed: {why}");
+                vec![]
+            }
+            TrainerEvent::Done(outcome) => {
+                t.running = t.queued;
+                t.last_run = Some(outcome.run_id);
+                t.backend = outcome.backend;
+                t.human_pairs = outcome.human_pairs;
+                t.judge_pairs = outcome.judge_pairs;
+                t.validation = outcome.validation;
+                if let Some(v) = &t.validation {
+                    t.history.push(v.alignment_rate);
+                }
+                t.status = format!("run {} scored {} answers", outcome.run_id, outcome.scored_answers);
+                // New scores re-rank the queue; the sample on screen stays where it is.
+                self.queue.set_signals(&outcome.signals);
+                self.current.as_ref().map(|v| vec![Effect::Refresh(v.key())]).unwrap_or_default()
+            }
+        }
+    }
+
     fn load_current(&mut self) -> Vec<Effect> {
         match self.queue.current() {
             Some(key) if self.current.as_ref().map(SampleView::key) != Some(key) => {
@@ -181,7 +346,7 @@ impl App {
 
     fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
         match std::mem::replace(&mut self.mode, Mode::Normal) {
-            Mode::Help => vec![],
+            Mode::Help | Mode::Preview(_) => vec![],
             Mode::Rating => self.on_rating_key(key),
             Mode::Input { kind, text } => self.on_input_key(kind, text, key),
             Mode::Normal => {
@@ -192,6 +357,10 @@ impl App {
                         self.queue.set_search(None);
                         self.message = Some("search cleared".into());
                         self.load_current()
+                    }
+                    None if key.code == KeyCode::Esc && self.training.running => {
+                        self.training.status = "cancelling…".into();
+                        vec![Effect::CancelTraining]
                     }
                     None => vec![],
                 }
@@ -269,6 +438,22 @@ impl App {
             Action::Goto => self.input(InputKind::Goto, String::new()),
             Action::Search => self.input(InputKind::Search, self.queue.search_text().unwrap_or_default().to_string()),
             Action::Undo => vec![Effect::Undo],
+            Action::Train => self.request_training(),
+            Action::Order => {
+                let order = self.queue.order().next();
+                self.queue.set_order(order);
+                let note = if self.queue.scored() == 0 && order != super::queue::Order::File && order != super::queue::Order::Random {
+                    " (no selector scores yet: press T)"
+                } else {
+                    ""
+                };
+                self.message = Some(format!("order: {}{note}", order.label()));
+                vec![]
+            }
+            Action::Preview => {
+                self.mode = Mode::Preview(SelectionPreview::compute(&self.queue, self.top_percent));
+                vec![]
+            }
             Action::ScrollDown => {
                 self.scroll = self.scroll.saturating_add(5);
                 vec![]
@@ -312,6 +497,11 @@ impl App {
             Action::Flag => {
                 let flagged = self.current.as_ref().is_some_and(SampleView::flagged);
                 self.sample_decision(DecisionKind::Flag, Some(if flagged { "0" } else { "1" }.into()))
+            }
+            Action::Demo => {
+                let demo = self.current.as_ref().is_some_and(SampleView::is_demo);
+                self.message = Some(if demo { "no longer a demonstration" } else { "marked as a demonstration" }.into());
+                self.sample_decision(DecisionKind::Demo, Some(if demo { "0" } else { "1" }.into()))
             }
             Action::Note => {
                 let note = self.current.as_ref().and_then(SampleView::note).unwrap_or_default().to_string();

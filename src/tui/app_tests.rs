@@ -23,7 +23,7 @@ fn stored(key: i64, rounds: usize) -> StoredSample {
 }
 
 fn entry(key: i64, decided: bool) -> IndexEntry {
-    IndexEntry { key, ext_id: format!("s{key}"), domains: vec!["ct_scan".into()], decided, flagged: false, disagreement: false }
+    IndexEntry { key, ext_id: format!("s{key}"), domains: vec!["ct_scan".into()], decided, flagged: false, disagreement: false, rounds: 2 }
 }
 
 fn press(app: &mut App, code: KeyCode) -> Vec<Effect> {
@@ -267,4 +267,117 @@ fn unanswered_round_cannot_be_judged() {
     assert!(ch(&mut app, 'a').is_empty());
     assert!(ch(&mut app, '1').is_empty());
     assert!(app.message.as_deref().unwrap().contains("no answer"));
+}
+
+mod live_ranking {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::selector::Metrics;
+    use crate::store::RankSignals;
+    use crate::tui::app::SelectionPreview;
+    use crate::tui::queue::Order;
+    use crate::tui::trainer::{TrainOutcome, TrainerEvent};
+
+    fn done(run_id: i64, signals: HashMap<i64, RankSignals>) -> Msg {
+        Msg::Trainer(TrainerEvent::Done(Box::new(TrainOutcome {
+            run_id,
+            backend: "cpu".into(),
+            human_pairs: 4,
+            judge_pairs: 10,
+            validation: Some(Metrics { pairs: 3, alignment_rate: 0.75, auc: 0.8, mean_rank: 0.3, map: 0.7 }),
+            scored_answers: 12,
+            signals,
+        })))
+    }
+
+    fn signals() -> HashMap<i64, RankSignals> {
+        HashMap::from([
+            (1, RankSignals { score: Some(0.2), margin: Some(0.5), judge_conflicts: 0 }),
+            (2, RankSignals { score: Some(0.9), margin: Some(0.1), judge_conflicts: 1 }),
+            (3, RankSignals { score: Some(0.5), margin: Some(0.3), judge_conflicts: 0 }),
+        ])
+    }
+
+    #[test]
+    fn t_requests_training_and_a_second_request_is_queued_once() {
+        let mut app = app();
+        assert_eq!(ch(&mut app, 'T'), vec![Effect::Train]);
+        app.update(Msg::Trainer(TrainerEvent::Started { backend: "cpu".into() }));
+        assert!(app.training.running);
+        assert_eq!(ch(&mut app, 'T'), vec![Effect::Train]);
+        assert!(app.training.queued);
+        assert!(app.message.as_deref().unwrap().contains("queued"));
+        app.update(Msg::Trainer(TrainerEvent::Progress { epoch: 2, epochs: 6, loss: 0.5, validation: None }));
+        assert_eq!((app.training.epoch, app.training.loss), (2, Some(0.5)));
+        assert_eq!(press(&mut app, KeyCode::Esc), vec![Effect::CancelTraining]);
+        app.update(Msg::Trainer(TrainerEvent::Cancelled));
+        assert!(!app.training.running && !app.training.queued);
+        assert!(press(&mut app, KeyCode::Esc).is_empty(), "nothing to cancel");
+    }
+
+    #[test]
+    fn training_starts_by_itself_after_n_decisions() {
+        let mut app = app();
+        app.train_after = 2;
+        let j = recorded(&ch(&mut app, 'a')).clone();
+        assert!(app.update(Msg::Saved { key: 1, decisions: vec![decision(1, &j)], at: "t".into() }).is_empty());
+        let j2 = recorded(&ch(&mut app, 'a')).clone();
+        let effects = app.update(Msg::Saved { key: 1, decisions: vec![decision(1, &j), decision(2, &j2)], at: "t".into() });
+        assert_eq!(effects, vec![Effect::Train]);
+        assert_eq!(app.decisions_since_train, 0);
+    }
+
+    #[test]
+    fn finished_run_reorders_but_keeps_the_sample_on_screen() {
+        let mut app = app();
+        ch(&mut app, 'o');
+        assert_eq!(app.queue.order(), Order::ScoreHigh);
+        assert!(app.message.as_deref().unwrap().contains("no selector scores yet"));
+        let effects = app.update(done(1, signals()));
+        assert_eq!(effects, vec![Effect::Refresh(1)], "new scores for the sample on screen");
+        assert_eq!(app.queue.current(), Some(1), "the sample on screen stays put");
+        assert_eq!(app.queue.position(), (3, 3), "sample 1 now ranks last by score");
+        assert_eq!(app.training.history, vec![0.75]);
+        assert_eq!(app.training.last_run, Some(1));
+        // The refreshed view brings the scores, and focus does not move.
+        app.focus_round = 1;
+        let mut refreshed = view(1, 2);
+        refreshed.selector_scores.insert(101, 0.42);
+        assert!(app.update(Msg::Refreshed(Box::new(refreshed))).is_empty());
+        assert_eq!(app.current.as_ref().unwrap().selector_scores.get(&101), Some(&0.42));
+        assert_eq!(app.focus_round, 1);
+        ch(&mut app, 'o');
+        assert_eq!(app.queue.order(), Order::ScoreLow);
+        ch(&mut app, 'o');
+        assert_eq!(app.queue.order(), Order::Uncertainty);
+        while app.queue.prev() {}
+        assert_eq!(app.queue.current(), Some(2), "the judge conflict comes first");
+    }
+
+    #[test]
+    fn preview_counts_what_the_top_share_keeps() {
+        let mut app = app();
+        app.top_percent = 40.0;
+        ch(&mut app, 'p');
+        assert_eq!(app.mode, Mode::Preview(SelectionPreview { top_percent: 40.0, ..Default::default() }));
+        ch(&mut app, 'x');
+        assert_eq!(app.mode, Mode::Normal, "any key closes");
+        app.update(done(1, signals()));
+        ch(&mut app, 'p');
+        let Mode::Preview(p) = &app.mode else { panic!("preview open") };
+        assert_eq!((p.scored, p.kept_samples, p.dropped_samples), (3, 2, 1));
+        assert_eq!((p.kept_rounds, p.dropped_rounds), (4, 2));
+        assert_eq!(p.by_domain, vec![("ct_scan".to_string(), 2, 1)]);
+    }
+
+    #[test]
+    fn d_marks_and_unmarks_a_demonstration() {
+        let mut app = app();
+        let j = recorded(&ch(&mut app, 'd')).clone();
+        assert_eq!((j.kind, j.value.as_deref()), (DecisionKind::Demo, Some("1")));
+        app.update(Msg::Saved { key: 1, decisions: vec![decision(1, &j)], at: "t".into() });
+        assert!(app.current.as_ref().unwrap().is_demo());
+        assert_eq!(recorded(&ch(&mut app, 'd')).value.as_deref(), Some("0"));
+    }
 }

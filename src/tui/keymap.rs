@@ -49,6 +49,10 @@ actions! {
     Goto = "goto", ["g"], "jump to a sample id";
     Search = "search", ["/"], "search caption and Q&A text";
     Filter = "filter", ["F"], "filter: all, unreviewed, flagged, disagreements, domain";
+    Train = "train", ["T"], "train the selector now (Esc cancels)";
+    Order = "order", ["o"], "order: file, score high/low, uncertainty, random";
+    Preview = "preview", ["p"], "preview the selection (top share from config)";
+    Demo = "demo", ["d"], "mark / unmark the sample as a demonstration";
     ScrollDown = "scroll_down", ["PageDown", "C-d"], "scroll the rounds down";
     ScrollUp = "scroll_up", ["PageUp", "C-u"], "scroll the rounds up";
     Help = "help", ["?"], "show all keys";
@@ -176,12 +180,17 @@ impl Keymap {
         self.bindings.iter().find(|(_, keys)| keys.contains(&spec)).map(|(a, _)| *a)
     }
 
-    /// "a" or "j/Down" — the keys bound to `action`, for hints and help.
+    /// "a" or "j, Down" — the keys bound to `action`, for help.
     pub fn keys_label(&self, action: Action) -> String {
         self.bindings
             .get(&action)
-            .map(|keys| keys.iter().map(KeySpec::label).collect::<Vec<_>>().join("/"))
+            .map(|keys| keys.iter().map(KeySpec::label).collect::<Vec<_>>().join(", "))
             .unwrap_or_default()
+    }
+
+    /// The first key bound to `action`, for the hint bar.
+    pub fn first_key_label(&self, action: Action) -> Option<String> {
+        self.bindings.get(&action)?.first().map(KeySpec::label)
     }
 }
 
@@ -219,7 +228,8 @@ mod tests {
         let clash = BTreeMap::from([("accept".to_string(), vec!["x".to_string()])]);
         let err = Keymap::with_overrides(&clash).unwrap_err();
         assert!(err.contains("accept") && err.contains("reject"), "{err}");
-        assert_eq!(map.keys_label(Action::NextRound), "j/Down");
+        assert_eq!(map.keys_label(Action::NextRound), "j, Down");
+        assert_eq!(Keymap::default().first_key_label(Action::Search).as_deref(), Some("/"));
     }
 
     #[test]

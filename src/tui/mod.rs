@@ -8,6 +8,7 @@ pub mod queue;
 pub mod sample_view;
 pub mod session;
 pub mod view;
+pub mod trainer;
 mod workers;
 pub mod wrap;
 
@@ -40,6 +41,7 @@ pub enum ImageProtocol {
 pub struct ReviewOptions {
     pub workspace: PathBuf,
     pub session: SessionOptions,
+    pub trainer: trainer::TrainerSettings,
     pub protocol: ImageProtocol,
     pub max_image_side: u32,
 }
@@ -55,6 +57,13 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
     // The protocol query reads the terminal's answer from stdin: before the input thread starts.
     let picker = pick_protocol(options.protocol);
     let (tx, rx) = mpsc::channel::<Event>();
+    let to_ui = std::sync::Mutex::new(tx.clone());
+    session.attach_trainer(trainer::Trainer::spawn(
+        options.trainer,
+        Box::new(move |event| {
+            let _ = to_ui.lock().map(|tx| tx.send(Event::Trainer(event)));
+        }),
+    ));
     let workers = Workers::start(tx, search_ws);
     session.search_in_background(workers.search.clone());
 
@@ -75,6 +84,7 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
                     }
                     Event::Terminal(_) => {} // resize and others: the redraw handles them
                     Event::Terminate => session.app.quitting = true,
+                    Event::Trainer(event) => session.dispatch(Msg::Trainer(event)),
                     Event::SearchDone { query, result } => match result {
                         Ok(keys) => session.dispatch(Msg::SearchDone { query, keys }),
                         Err(e) => session.dispatch(Msg::Error(e)),

@@ -146,6 +146,11 @@ impl Queue {
         &self.entries
     }
 
+    /// Selector signals, parallel to [`Self::entries`].
+    pub fn signals(&self) -> &[RankSignals] {
+        &self.signals
+    }
+
     /// Reorders; the sample on screen stays on screen.
     pub fn set_order(&mut self, order: Order) {
         let keep = self.current();
@@ -317,7 +322,7 @@ mod tests {
     use super::*;
 
     fn entry(key: i64, domain: &str, decided: bool, flagged: bool, disagreement: bool) -> IndexEntry {
-        IndexEntry { key, ext_id: format!("s{key}"), domains: vec![domain.into()], decided, flagged, disagreement }
+        IndexEntry { key, ext_id: format!("s{key}"), domains: vec![domain.into()], decided, flagged, disagreement, rounds: 2 }
     }
 
     fn queue() -> Queue {

@@ -96,6 +96,14 @@ impl SampleView {
         self.find(|d| d.kind == DecisionKind::Flag).is_some_and(|d| d.value.as_deref() == Some("1"))
     }
 
+    /// A demonstration for the generator: marked `d` by this reviewer, else as imported.
+    pub fn is_demo(&self) -> bool {
+        match self.find(|d| d.kind == DecisionKind::Demo) {
+            Some(d) => d.value.as_deref() == Some("1"),
+            None => self.stored.sample.is_demo,
+        }
+    }
+
     pub fn note(&self) -> Option<&str> {
         self.find(|d| d.kind == DecisionKind::Note).and_then(|d| d.value.as_deref()).filter(|n| !n.is_empty())
     }

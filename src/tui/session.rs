@@ -8,6 +8,7 @@ use super::app::{App, Effect, Msg};
 use super::keymap::Keymap;
 use super::queue::Queue;
 use super::sample_view::SampleView;
+use super::trainer::Trainer;
 use crate::store::Workspace;
 
 pub struct Session {
@@ -15,6 +16,7 @@ pub struct Session {
     pub app: App,
     /// Where searches go when they run in the background; `None` runs them inline.
     search: Option<Sender<String>>,
+    trainer: Option<Trainer>,
 }
 
 /// What a session needs to start.
@@ -24,14 +26,22 @@ pub struct SessionOptions {
     pub keymap: Keymap,
     pub auto_advance: bool,
     pub shuffle: bool,
+    /// Train by itself after this many decisions (0: only on `T`).
+    pub train_after: usize,
+    /// Share of samples kept by the selection preview.
+    pub top_percent: f64,
 }
 
 impl Session {
     /// Opens the review queue for `options.reviewer` and loads the first undecided sample.
     pub fn start(ws: Workspace, options: SessionOptions) -> anyhow::Result<Self> {
         let queue = Queue::new(ws.review_index(&options.reviewer)?);
-        let app = App::new(options.reviewer, options.keymap, queue, options.auto_advance, options.shuffle);
-        let mut session = Self { ws, app, search: None };
+        let mut app = App::new(options.reviewer, options.keymap, queue, options.auto_advance, options.shuffle);
+        app.train_after = options.train_after;
+        app.top_percent = options.top_percent;
+        // Scores of an earlier run order the queue from the start.
+        app.queue.set_signals(&ws.rank_signals()?);
+        let mut session = Self { ws, app, search: None, trainer: None };
         let effects = session.app.start();
         session.run(effects);
         Ok(session)
@@ -40,6 +50,11 @@ impl Session {
     /// Runs searches on a background worker from now on.
     pub fn search_in_background(&mut self, worker: Sender<String>) {
         self.search = Some(worker);
+    }
+
+    /// Connects the background trainer (`T`, and training after N decisions).
+    pub fn attach_trainer(&mut self, trainer: Trainer) {
+        self.trainer = Some(trainer);
     }
 
     pub fn dispatch(&mut self, msg: Msg) {
@@ -62,6 +77,21 @@ impl Session {
             Effect::Quit => return None,
             Effect::Load(key) => SampleView::load(&self.ws, &reviewer, key, self.app.shuffle)
                 .map(|view| view.map(|v| Msg::Loaded(Box::new(v)))),
+            Effect::Refresh(key) => SampleView::load(&self.ws, &reviewer, key, self.app.shuffle)
+                .map(|view| view.map(|v| Msg::Refreshed(Box::new(v)))),
+            Effect::Train => {
+                match &self.trainer {
+                    Some(trainer) => trainer.request(),
+                    None => self.app.message = Some("training is not available in this session".into()),
+                }
+                Ok(None)
+            }
+            Effect::CancelTraining => {
+                if let Some(trainer) = &self.trainer {
+                    trainer.cancel();
+                }
+                Ok(None)
+            }
             // Committed before the screen shows it: what is on screen as decided is on disk.
             Effect::Record(judgment) => self.ws.record(&reviewer, &judgment).and_then(|_| {
                 Ok(Some(Msg::Saved {

@@ -4,12 +4,12 @@
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Sparkline, Wrap};
 use ratatui::Frame;
 use ratatui_image::thread::ThreadProtocol;
 use ratatui_image::{Resize, StatefulImage};
 
-use super::app::{App, InputKind, Mode};
+use super::app::{App, InputKind, Mode, SelectionPreview};
 use super::keymap::Action;
 use super::sample_view::SampleView;
 use super::wrap::{pad, wrap};
@@ -46,17 +46,25 @@ pub fn draw(frame: &mut Frame, app: &App, image: &mut ImagePane) {
         Layout::vertical([Constraint::Length(1), Constraint::Min(5), Constraint::Length(1), Constraint::Length(1)])
             .areas(frame.area());
     draw_queue_bar(frame, app, bar);
-    let (image_area, context_area, rounds_area) = if main.width >= WIDE {
+    let show_training = app.training.running || app.training.last_run.is_some() || !app.training.status.is_empty();
+    let panel_height = if show_training { 6 } else { 0 };
+    let (image_area, context_area, training_area, rounds_area) = if main.width >= WIDE {
         let [left, right] = Layout::horizontal([Constraint::Percentage(38), Constraint::Percentage(62)]).areas(main);
-        let [img, ctx] = Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(left);
-        (img, ctx, right)
+        let [img, ctx, panel] =
+            Layout::vertical([Constraint::Percentage(55), Constraint::Min(3), Constraint::Length(panel_height)]).areas(left);
+        (img, ctx, panel, right)
     } else {
         let top_height = (main.height / 3).clamp(4, 10);
-        let [top, rounds] = Layout::vertical([Constraint::Length(top_height), Constraint::Min(3)]).areas(main);
+        let [top, panel, rounds] =
+            Layout::vertical([Constraint::Length(top_height), Constraint::Length(panel_height.min(4)), Constraint::Min(3)])
+                .areas(main);
         let [img, ctx] = Layout::horizontal([Constraint::Length((top.width / 3).max(16)), Constraint::Min(10)]).areas(top);
-        (img, ctx, rounds)
+        (img, ctx, panel, rounds)
     };
     draw_image(frame, image, image_area);
+    if show_training {
+        draw_training(frame, app, training_area);
+    }
     match &app.current {
         Some(view) => {
             draw_context(frame, view, context_area);
@@ -74,9 +82,60 @@ pub fn draw(frame: &mut Frame, app: &App, image: &mut ImagePane) {
     }
     draw_status(frame, app, status);
     draw_hints(frame, app, hints);
-    if app.mode == Mode::Help {
-        draw_help(frame, app);
+    match &app.mode {
+        Mode::Help => draw_help(frame, app),
+        Mode::Preview(preview) => draw_preview(frame, preview),
+        _ => {}
     }
+}
+
+fn draw_training(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.training;
+    let block = Block::bordered().title(" Selector (T train · Esc cancel) ");
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let mut first = if t.running {
+        let loss = t.loss.map(|l| format!(" · loss {l:.4}")).unwrap_or_default();
+        format!("{} · epoch {}/{}{loss}", t.backend, t.epoch, t.epochs)
+    } else {
+        t.status.clone()
+    };
+    if t.queued {
+        first.push_str(" · 1 queued");
+    }
+    let second = match &t.validation {
+        Some(m) => format!("held-out alignment {:.3} · AUC {:.3} ({} pairs)", m.alignment_rate, m.auc, m.pairs),
+        None => "held-out: no clinician pairs yet".into(),
+    };
+    let third = format!("pairs: {} clinician + {} judge", t.human_pairs, t.judge_pairs);
+    let [text, spark] = Layout::vertical([Constraint::Length(3), Constraint::Min(0)]).areas(inner);
+    frame.render_widget(Paragraph::new(vec![Line::from(first), Line::from(second), Line::from(third)]), text);
+    let history: Vec<u64> = t.history.iter().map(|a| (a * 1000.0) as u64).collect();
+    frame.render_widget(Sparkline::default().data(&history).max(1000).style(Style::default().fg(Color::Green)), spark);
+}
+
+fn draw_preview(frame: &mut Frame, p: &SelectionPreview) {
+    let area = frame.area();
+    let width = area.width.min(64);
+    let height = area.height.min(p.by_domain.len() as u16 + 8);
+    let popup = Rect { x: area.x + (area.width - width) / 2, y: area.y + (area.height - height) / 2, width, height };
+    let mut lines = if p.scored == 0 {
+        vec![Line::from("No selector scores yet: press T to train, then p again.")]
+    } else {
+        vec![
+            Line::from(format!("top {}% of {} scored samples", p.top_percent, p.scored)),
+            Line::from(format!("keep {} samples ({} rounds)", p.kept_samples, p.kept_rounds)),
+            Line::from(format!("drop {} samples ({} rounds)", p.dropped_samples, p.dropped_rounds)),
+            Line::from(format!("{:<20}{:>10}{:>10}", "domain", "kept", "dropped")),
+        ]
+    };
+    if p.scored > 0 {
+        for (domain, kept, dropped) in &p.by_domain {
+            lines.push(Line::from(format!("{domain:<20}{kept:>10}{dropped:>10}")));
+        }
+    }
+    frame.render_widget(Clear, popup);
+    frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(" Selection preview (any key closes) ")), popup);
 }
 
 fn draw_queue_bar(frame: &mut Frame, app: &App, area: Rect) {
@@ -90,7 +149,7 @@ fn draw_queue_bar(frame: &mut Frame, app: &App, area: Rect) {
     if let Some(q) = app.queue.search_text() {
         text.push_str(&format!("  search: \"{q}\""));
     }
-    text.push_str("  order: file");
+    text.push_str(&format!("  order: {}", app.queue.order().label()));
     if let Some(entry) = app.queue.current_entry() {
         text.push_str(&format!("  │ {}", entry.ext_id));
         if entry.decided {
@@ -136,8 +195,11 @@ fn draw_context(frame: &mut Frame, view: &SampleView, area: Rect) {
     if !s.domains.is_empty() {
         facts.push(s.domains.join(", "));
     }
-    if s.is_demo {
+    if view.is_demo() {
         facts.push("demonstration".into());
+    }
+    if view.flagged() {
+        facts.push("flagged".into());
     }
     if !facts.is_empty() {
         lines.push(Line::from(vec![Span::styled("Figure: ", label), Span::raw(facts.join(" · "))]));
@@ -322,14 +384,17 @@ const HINTS: &[(Action, &str)] = &[
     (Action::Search, "search"),
     (Action::Filter, "filter"),
     (Action::Goto, "go to"),
+    (Action::Train, "train"),
+    (Action::Order, "order"),
+    (Action::Preview, "preview"),
+    (Action::Demo, "demo"),
 ];
 
 fn draw_hints(frame: &mut Frame, app: &App, area: Rect) {
     let mut spans = Vec::new();
     let mut used = 0usize;
     for (action, label) in HINTS {
-        let key = app.keymap.keys_label(*action);
-        let key = key.split('/').next().unwrap_or_default().to_string();
+        let Some(key) = app.keymap.first_key_label(*action) else { continue };
         let len = key.chars().count() + label.len() + 3;
         if used + len > area.width as usize {
             break;

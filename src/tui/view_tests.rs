@@ -48,7 +48,7 @@ fn sample_view() -> SampleView {
 }
 
 fn app() -> App {
-    let entry = IndexEntry { key: 1, ext_id: "fig-7".into(), domains: vec!["ct_scan".into()], decided: false, flagged: false, disagreement: false };
+    let entry = IndexEntry { key: 1, ext_id: "fig-7".into(), domains: vec!["ct_scan".into()], decided: false, flagged: false, disagreement: false, rounds: 2 };
     let mut app = App::new("ana".into(), Keymap::default(), Queue::new(vec![entry]), true, false);
     app.start();
     app.update(Msg::Loaded(Box::new(sample_view())));

@@ -13,6 +13,7 @@ use crate::store::Workspace;
 
 pub enum Event {
     Terminal(TermEvent),
+    Trainer(super::trainer::TrainerEvent),
     Terminate,
     ImageDecoded { key: i64, result: Result<DynamicImage, String> },
     ImageResized(Result<ResizeResponse, String>),

@@ -32,7 +32,11 @@ enum Reply {
 }
 
 fn ok_json(body: Value) -> Reply {
-    Reply::Status(200, vec![("content-type", "application/json".into())], body.to_string().into_bytes())
+    Reply::Status(
+        200,
+        vec![("content-type", "application/json".into())],
+        body.to_string().into_bytes(),
+    )
 }
 
 fn chat(content: &str) -> Reply {
@@ -70,7 +74,12 @@ impl FakeServer {
     }
 
     fn count(&self, tag: &str) -> usize {
-        self.seen.lock().unwrap().iter().filter(|s| tag_of(s) == tag).count()
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| tag_of(s) == tag)
+            .count()
     }
 
     fn total(&self) -> usize {
@@ -78,7 +87,13 @@ impl FakeServer {
     }
 
     fn times(&self, tag: &str) -> Vec<Instant> {
-        self.seen.lock().unwrap().iter().filter(|s| tag_of(s) == tag).map(|s| s.at).collect()
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| tag_of(s) == tag)
+            .map(|s| s.at)
+            .collect()
     }
 }
 
@@ -108,7 +123,10 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<Seen>>, handler: &Handler) {
             headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
         }
     }
-    let len: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
+    let len: usize = headers
+        .get("content-length")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
     let mut body = vec![0; len];
     reader.read_exact(&mut body).unwrap();
     let request = Seen {
@@ -119,7 +137,10 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<Seen>>, handler: &Handler) {
     };
     let n = {
         let mut seen = seen.lock().unwrap();
-        let n = seen.iter().filter(|s| tag_of(s) == tag_of(&request)).count();
+        let n = seen
+            .iter()
+            .filter(|s| tag_of(s) == tag_of(&request))
+            .count();
         seen.push(request.clone());
         n
     };
@@ -127,7 +148,10 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<Seen>>, handler: &Handler) {
     match handler(&request, n) {
         Reply::Slow(d) => std::thread::sleep(d),
         Reply::Status(code, headers, body) => {
-            let mut head = format!("HTTP/1.1 {code} X\r\ncontent-length: {}\r\nconnection: close\r\n", body.len());
+            let mut head = format!(
+                "HTTP/1.1 {code} X\r\ncontent-length: {}\r\nconnection: close\r\n",
+                body.len()
+            );
             for (k, v) in headers {
                 head.push_str(&format!("{k}: {v}\r\n"));
             }
@@ -173,8 +197,14 @@ fn text(out: &Output) -> (String, String) {
 
 fn assert_no_key(out: &Output, ws: &Path) {
     let (stdout, stderr) = text(out);
-    assert!(!stdout.contains(KEY) && !stderr.contains(KEY), "key leaked:\n{stdout}\n{stderr}");
-    assert!(!stderr.contains("0123456789abcdef"), "key piece leaked: {stderr}");
+    assert!(
+        !stdout.contains(KEY) && !stderr.contains(KEY),
+        "key leaked:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        !stderr.contains("0123456789abcdef"),
+        "key piece leaked: {stderr}"
+    );
     for entry in std::fs::read_dir(ws).unwrap() {
         let path = entry.unwrap().path();
         if path.is_file() {
@@ -240,46 +270,100 @@ fn generate_retries_parses_keeps_failures_resumes_and_never_leaks_the_key() {
     let tmp = tempfile::tempdir().unwrap();
     let ws = tmp.path().join("ws");
     let config = test_config(tmp.path(), "");
-    let tags = ["ok", "r429", "r500", "slow", "malformed", "empty", "junk", "down"];
+    let tags = [
+        "ok",
+        "r429",
+        "r500",
+        "slow",
+        "malformed",
+        "empty",
+        "junk",
+        "down",
+    ];
     let input = figures(tmp.path(), &tags);
     let demos = demos(tmp.path());
     let server = FakeServer::start(|req, n| {
-        let auth = req.headers.get("authorization").cloned().unwrap_or_default();
+        let auth = req
+            .headers
+            .get("authorization")
+            .cloned()
+            .unwrap_or_default();
         match (tag_of(req).as_str(), n) {
-            ("r429", 0) => Reply::Status(429, vec![("retry-after", "1".into())], b"slow down".to_vec()),
+            ("r429", 0) => Reply::Status(
+                429,
+                vec![("retry-after", "1".into())],
+                b"slow down".to_vec(),
+            ),
             ("r500", 0) => Reply::Status(500, vec![], b"oops".to_vec()),
             ("slow", 0) => Reply::Slow(Duration::from_secs(3)),
             ("malformed", 0) => Reply::Status(200, vec![], b"{\"choices\": [".to_vec()),
             ("empty", 0) => ok_json(json!({"choices": []})),
             ("junk", _) => chat("I am sorry, I cannot describe medical images."),
             // A server that echoes the credentials in its errors: they must not reach the user.
-            ("down", _) => Reply::Status(503, vec![], format!("unavailable for {auth}").into_bytes()),
+            ("down", _) => {
+                Reply::Status(503, vec![], format!("unavailable for {auth}").into_bytes())
+            }
             _ => chat(GOOD),
         }
     });
     let endpoint = format!("{}/v1", server.url);
     let images = tmp.path().join("images");
     let args = [
-        "generate", "--input", input.to_str().unwrap(), "--images", images.to_str().unwrap(),
-        "--demos", demos.to_str().unwrap(), "--endpoint", &endpoint, "--model", "fake-vlm",
-        "--timeout", "1", "--json",
+        "generate",
+        "--input",
+        input.to_str().unwrap(),
+        "--images",
+        images.to_str().unwrap(),
+        "--demos",
+        demos.to_str().unwrap(),
+        "--endpoint",
+        &endpoint,
+        "--model",
+        "fake-vlm",
+        "--timeout",
+        "1",
+        "--json",
     ];
     let out = vital_llm(&ws, &config, &args);
     let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(3), "partial: one failed, one unparseable\n{stdout}\n{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "partial: one failed, one unparseable\n{stdout}\n{stderr}"
+    );
     let summary: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(summary["samples_added"], 6, "{summary:#}");
     assert_eq!(summary["unparseable"], 1);
     assert_eq!(summary["failed"], 1);
-    assert_eq!(summary["prompt_tokens"], 700, "usage of the 7 answered requests");
+    assert_eq!(
+        summary["prompt_tokens"], 700,
+        "usage of the 7 answered requests"
+    );
     assert!(summary["cost_estimate"].as_f64().unwrap() > 0.0);
-    assert_eq!(summary["demonstrations"].as_array().unwrap().len(), 2, "one per domain");
+    assert_eq!(
+        summary["demonstrations"].as_array().unwrap().len(),
+        2,
+        "one per domain"
+    );
     // Each retry happened, server-side.
-    for (tag, expected) in [("ok", 1), ("r429", 2), ("r500", 2), ("slow", 2), ("malformed", 2), ("empty", 2), ("junk", 1), ("down", 3)] {
+    for (tag, expected) in [
+        ("ok", 1),
+        ("r429", 2),
+        ("r500", 2),
+        ("slow", 2),
+        ("malformed", 2),
+        ("empty", 2),
+        ("junk", 1),
+        ("down", 3),
+    ] {
         assert_eq!(server.count(tag), expected, "{tag}");
     }
     let t = server.times("r429");
-    assert!(t[1] - t[0] >= Duration::from_millis(950), "Retry-After honoured: {:?}", t[1] - t[0]);
+    assert!(
+        t[1] - t[0] >= Duration::from_millis(950),
+        "Retry-After honoured: {:?}",
+        t[1] - t[0]
+    );
     // The request carried the bearer key, the system text, the demos and the image.
     let seen = server.seen.lock().unwrap().clone();
     let first = seen.iter().find(|s| tag_of(s) == "ok").unwrap();
@@ -287,8 +371,14 @@ fn generate_retries_parses_keeps_failures_resumes_and_never_leaks_the_key() {
     let body: Value = serde_json::from_str(&first.body).unwrap();
     assert_eq!(body["model"], "fake-vlm");
     let parts = body["messages"][1]["content"].as_array().unwrap();
-    assert!(parts[0]["text"].as_str().unwrap().contains("MRI of the knee."));
-    assert!(parts[1]["image_url"]["url"].as_str().unwrap().starts_with("data:image/png;base64,"));
+    assert!(parts[0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("MRI of the knee."));
+    assert!(parts[1]["image_url"]["url"]
+        .as_str()
+        .unwrap()
+        .starts_with("data:image/png;base64,"));
     // Stored: rounds parsed; the unusable reply kept with its reason.
     let conn = db(&ws);
     let rounds: i64 = conn
@@ -296,15 +386,26 @@ fn generate_retries_parses_keeps_failures_resumes_and_never_leaks_the_key() {
         .unwrap();
     assert_eq!(rounds, 2);
     let (caption, domains): (String, String) = conn
-        .query_row("SELECT caption, domains FROM samples WHERE ext_id LIKE 'gen-ok-%'", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(
+            "SELECT caption, domains FROM samples WHERE ext_id LIKE 'gen-ok-%'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
     assert!(caption.contains("Axial CT") && domains.contains("ct_scan"));
     let reason: String = conn
-        .query_row("SELECT reason FROM llm_requests WHERE subject = 'junk' AND outcome = 'unparseable'", [], |r| r.get(0))
+        .query_row(
+            "SELECT reason FROM llm_requests WHERE subject = 'junk' AND outcome = 'unparseable'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert!(reason.contains("no `User:`"), "{reason}");
     drop(conn);
-    assert!(stderr.contains("down") && stderr.contains("503"), "failure reported: {stderr}");
+    assert!(
+        stderr.contains("down") && stderr.contains("503"),
+        "failure reported: {stderr}"
+    );
     assert!(stderr.contains("[redacted]"), "{stderr}");
     assert_no_key(&out, &ws);
 
@@ -332,23 +433,43 @@ fn generate_two_answers_and_dry_run() {
     let config = test_config(tmp.path(), "");
     let input = figures(tmp.path(), &["a", "b", "c"]);
     let server = FakeServer::start(|_, _| {
-        chat("User: Is the lesion solid?\nAnswer 1: Yes, it is solid.\nAnswer 2: It looks cystic.\n\
-              User: How many lesions?\nAnswer 1: One.\nAnswer 2: Two.")
+        chat(
+            "User: Is the lesion solid?\nAnswer 1: Yes, it is solid.\nAnswer 2: It looks cystic.\n\
+              User: How many lesions?\nAnswer 1: One.\nAnswer 2: Two.",
+        )
     });
     let endpoint = format!("{}/v1", server.url);
     let images = tmp.path().join("images");
     let base = [
-        "generate", "--input", input.to_str().unwrap(), "--images", images.to_str().unwrap(),
-        "--answers", "2", "--endpoint", &endpoint, "--model", "m", "--limit", "2",
+        "generate",
+        "--input",
+        input.to_str().unwrap(),
+        "--images",
+        images.to_str().unwrap(),
+        "--answers",
+        "2",
+        "--endpoint",
+        &endpoint,
+        "--model",
+        "m",
+        "--limit",
+        "2",
     ];
     // Dry run: the exact requests on stdout, nothing sent, no workspace created.
     let mut dry = base.to_vec();
     dry.push("--dry-run");
     let out = vital_llm(&ws, &config, &dry);
     assert!(out.status.success(), "{:?}", text(&out));
-    let lines: Vec<Value> = text(&out).0.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = text(&out)
+        .0
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2, "--limit 2");
-    assert!(lines[0]["messages"][0]["content"].as_str().unwrap().contains("Answer 2:"));
+    assert!(lines[0]["messages"][0]["content"]
+        .as_str()
+        .unwrap()
+        .contains("Answer 2:"));
     assert_eq!(server.total(), 0);
     assert!(!ws.exists());
 
@@ -356,10 +477,14 @@ fn generate_two_answers_and_dry_run() {
     assert!(out.status.success(), "{:?}", text(&out));
     assert_eq!(server.total(), 2);
     let conn = db(&ws);
-    let answers: i64 = conn.query_row("SELECT count(*) FROM answers", [], |r| r.get(0)).unwrap();
+    let answers: i64 = conn
+        .query_row("SELECT count(*) FROM answers", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(answers, 8, "2 figures × 2 rounds × 2 answers");
     // The --images dir is registered so the review screen finds the figures.
-    let dirs: i64 = conn.query_row("SELECT count(*) FROM image_dirs", [], |r| r.get(0)).unwrap();
+    let dirs: i64 = conn
+        .query_row("SELECT count(*) FROM image_dirs", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(dirs, 1);
     drop(conn);
     // The dry run now knows these are done and prints nothing.
@@ -405,18 +530,36 @@ fn judge_scores_unscored_answers_once_single_and_pairwise() {
         }
     });
     let endpoint = format!("{}/v1", server.url);
-    let args = ["judge", "--endpoint", &endpoint, "--model", "judge-m", "--json"];
+    let args = [
+        "judge",
+        "--endpoint",
+        &endpoint,
+        "--model",
+        "judge-m",
+        "--json",
+    ];
     let out = vital_llm(&ws, &config, &args);
     let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(3), "one unparseable\n{stdout}\n{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "one unparseable\n{stdout}\n{stderr}"
+    );
     let summary: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(summary["scores_added"], 3);
     assert_eq!(summary["unparseable"], 1);
     assert_eq!(server.total(), 4);
     let seen = server.seen.lock().unwrap().clone();
-    assert_eq!(seen[0].headers.get("api-key").map(String::as_str), Some(KEY), "azure auth header");
+    assert_eq!(
+        seen[0].headers.get("api-key").map(String::as_str),
+        Some(KEY),
+        "azure auth header"
+    );
     assert!(!seen[0].headers.contains_key("authorization"));
-    let with_image = seen.iter().filter(|s| s.body.contains("data:image/png;base64,")).count();
+    let with_image = seen
+        .iter()
+        .filter(|s| s.body.contains("data:image/png;base64,"))
+        .count();
     assert_eq!(with_image, 2, "f1's answers carry the image; f2 has none");
     let conn = db(&ws);
     let score: f64 = conn
@@ -436,7 +579,17 @@ fn judge_scores_unscored_answers_once_single_and_pairwise() {
     assert_eq!(server.total(), 5);
 
     // Pairwise under another name: one request per round, two scores each.
-    let pair_args = ["judge", "--endpoint", &endpoint, "--model", "judge-m", "--judge-name", "pj", "--pairwise", "--json"];
+    let pair_args = [
+        "judge",
+        "--endpoint",
+        &endpoint,
+        "--model",
+        "judge-m",
+        "--judge-name",
+        "pj",
+        "--pairwise",
+        "--json",
+    ];
     let out = vital_llm(&ws, &config, &pair_args);
     assert!(out.status.success(), "{:?}", text(&out));
     assert_eq!(server.total(), 7);
@@ -460,15 +613,42 @@ fn bad_credentials_stop_the_run_without_showing_the_key() {
     let ws = judged_workspace(tmp.path());
     let config = test_config(tmp.path(), "");
     let server = FakeServer::start(|req, _| {
-        let auth = req.headers.get("authorization").cloned().unwrap_or_default();
-        Reply::Status(401, vec![], format!("{{\"error\": \"Incorrect API key provided: {auth}\"}}").into_bytes())
+        let auth = req
+            .headers
+            .get("authorization")
+            .cloned()
+            .unwrap_or_default();
+        Reply::Status(
+            401,
+            vec![],
+            format!("{{\"error\": \"Incorrect API key provided: {auth}\"}}").into_bytes(),
+        )
     });
     let endpoint = format!("{}/v1", server.url);
-    let out = vital_llm(&ws, &config, &["judge", "--endpoint", &endpoint, "--model", "j", "--concurrency", "1"]);
+    let out = vital_llm(
+        &ws,
+        &config,
+        &[
+            "judge",
+            "--endpoint",
+            &endpoint,
+            "--model",
+            "j",
+            "--concurrency",
+            "1",
+        ],
+    );
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("refused the credentials") && stderr.contains("401"), "{stderr}");
-    assert!(server.total() <= 2, "the run stops at the first 401 ({} sent)", server.total());
+    assert!(
+        stderr.contains("refused the credentials") && stderr.contains("401"),
+        "{stderr}"
+    );
+    assert!(
+        server.total() <= 2,
+        "the run stops at the first 401 ({} sent)",
+        server.total()
+    );
     assert_no_key(&out, &ws);
 }
 
@@ -485,8 +665,16 @@ fn package() -> Vec<u8> {
         h.set_cksum();
         b.append(&h, data).unwrap();
     };
-    add("PMC1/fig1.jpg", tar::EntryType::Regular, b"\xff\xd8\xff\xe0 a jpeg figure");
-    add("../escape.jpg", tar::EntryType::Regular, b"\xff\xd8\xff\xe0 evil");
+    add(
+        "PMC1/fig1.jpg",
+        tar::EntryType::Regular,
+        b"\xff\xd8\xff\xe0 a jpeg figure",
+    );
+    add(
+        "../escape.jpg",
+        tar::EntryType::Regular,
+        b"\xff\xd8\xff\xe0 evil",
+    );
     add("PMC1/link.jpg", tar::EntryType::Symlink, b"");
     b.into_inner().unwrap().finish().unwrap()
 }
@@ -498,11 +686,27 @@ fn fetch_images_extracts_from_packages_refuses_escapes_and_resumes() {
     let config = test_config(tmp.path(), "fetch_max_image_mb = 0.01\n");
     let pkg = package();
     let server = FakeServer::start(move |req, n| match req.path.as_str() {
-        "/pkg1.tar.gz" => Reply::Status(200, vec![("content-type", "application/x-gzip".into())], pkg.clone()),
+        "/pkg1.tar.gz" => Reply::Status(
+            200,
+            vec![("content-type", "application/x-gzip".into())],
+            pkg.clone(),
+        ),
         "/img2.png" if n == 0 => Reply::Status(503, vec![("retry-after", "0".into())], vec![]),
-        "/img2.png" => Reply::Status(200, vec![("content-type", "image/png".into())], PNG.to_vec()),
-        "/page.html" => Reply::Status(200, vec![("content-type", "text/html".into())], b"<html>".to_vec()),
-        "/big.png" => Reply::Status(200, vec![("content-type", "image/png".into())], [PNG, &[0u8; 20_000]].concat()),
+        "/img2.png" => Reply::Status(
+            200,
+            vec![("content-type", "image/png".into())],
+            PNG.to_vec(),
+        ),
+        "/page.html" => Reply::Status(
+            200,
+            vec![("content-type", "text/html".into())],
+            b"<html>".to_vec(),
+        ),
+        "/big.png" => Reply::Status(
+            200,
+            vec![("content-type", "image/png".into())],
+            [PNG, &[0u8; 20_000]].concat(),
+        ),
         _ => Reply::Status(404, vec![], vec![]),
     });
     let u = &server.url;
@@ -525,7 +729,16 @@ fn fetch_images_extracts_from_packages_refuses_escapes_and_resumes() {
         .join("\n"),
     );
     let dir = tmp.path().join("figs");
-    let args = ["fetch-images", "--urls", list.to_str().unwrap(), "--dir", dir.to_str().unwrap(), "--concurrency", "3", "--json"];
+    let args = [
+        "fetch-images",
+        "--urls",
+        list.to_str().unwrap(),
+        "--dir",
+        dir.to_str().unwrap(),
+        "--concurrency",
+        "3",
+        "--json",
+    ];
     let out = vital_llm(&ws, &config, &args);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
@@ -533,21 +746,41 @@ fn fetch_images_extracts_from_packages_refuses_escapes_and_resumes() {
     assert_eq!(summary["downloaded"], 2, "{summary:#}");
     assert_eq!(summary["failed"], 6);
     let failures = summary["failures"].to_string();
-    for needle in ["F3: member path `../escape.jpg` leaves the package", "F4: package member `../escape.jpg` leaves",
-        "F5: package member `PMC1/link.jpg` is not a regular file", "F6:", "text/html", "F7:", "over the limit", "not a plain file name"] {
+    for needle in [
+        "F3: member path `../escape.jpg` leaves the package",
+        "F4: package member `../escape.jpg` leaves",
+        "F5: package member `PMC1/link.jpg` is not a regular file",
+        "F6:",
+        "text/html",
+        "F7:",
+        "over the limit",
+        "not a plain file name",
+    ] {
         assert!(failures.contains(needle), "{needle} in {failures}");
     }
-    assert_eq!(std::fs::read(dir.join("F1.jpg")).unwrap(), b"\xff\xd8\xff\xe0 a jpeg figure");
+    assert_eq!(
+        std::fs::read(dir.join("F1.jpg")).unwrap(),
+        b"\xff\xd8\xff\xe0 a jpeg figure"
+    );
     assert_eq!(std::fs::read(dir.join("F2.png")).unwrap(), PNG);
     assert!(!tmp.path().join("escape.jpg").exists() && !dir.join("escape.jpg").exists());
     assert!(!tmp.path().join("F8.png").exists());
-    let mut names: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     names.sort();
     assert_eq!(names, vec!["F1.jpg", "F2.png"], "no temp files left");
-    assert_eq!(server.count("/pkg1.tar.gz"), 1, "one package download serves every figure in it");
+    assert_eq!(
+        server.count("/pkg1.tar.gz"),
+        1,
+        "one package download serves every figure in it"
+    );
     assert_eq!(server.count("/img2.png"), 2, "503 retried");
     let conn = db(&ws);
-    let registered: String = conn.query_row("SELECT path FROM image_dirs", [], |r| r.get(0)).unwrap();
+    let registered: String = conn
+        .query_row("SELECT path FROM image_dirs", [], |r| r.get(0))
+        .unwrap();
     assert!(registered.ends_with("figs"));
     drop(conn);
     // Rerun: present files are skipped, nothing downloaded again for them.
@@ -556,4 +789,75 @@ fn fetch_images_extracts_from_packages_refuses_escapes_and_resumes() {
     assert_eq!(summary["already_present"], 2);
     assert_eq!(summary["downloaded"], 0);
     assert_eq!(server.count("/img2.png"), 2);
+}
+
+#[test]
+fn a_killed_generate_run_continues_without_repeating_finished_requests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    let config = test_config(tmp.path(), "");
+    let input = figures(tmp.path(), &["a", "b", "c"]);
+    let images = tmp.path().join("images");
+    let server = FakeServer::start(|req, _| match tag_of(req).as_str() {
+        "c" => Reply::Slow(Duration::from_secs(20)),
+        _ => chat(GOOD),
+    });
+    let endpoint = format!("{}/v1", server.url);
+    let args = |endpoint: &str| {
+        vec![
+            "generate".to_string(),
+            "--input".into(),
+            input.to_str().unwrap().into(),
+            "--images".into(),
+            images.to_str().unwrap().into(),
+            "--endpoint".into(),
+            endpoint.into(),
+            "--model".into(),
+            "m".into(),
+            "--concurrency".into(),
+            "1".into(),
+            "--timeout".into(),
+            "30".into(),
+        ]
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vital"))
+        .arg("-w")
+        .arg(&ws)
+        .args(args(&endpoint))
+        .env("VITAL_CONFIG", &config)
+        .env_remove("VITAL_WORKSPACE")
+        .env("OPENAI_API_KEY", KEY)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while server.count("c") == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "c was never requested"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    assert_eq!((server.count("a"), server.count("b")), (1, 1));
+
+    let server2 = FakeServer::start(|_, _| chat(GOOD));
+    let endpoint2 = format!("{}/v1", server2.url);
+    let args2 = args(&endpoint2);
+    let args2: Vec<&str> = args2.iter().map(String::as_str).collect();
+    let out = vital_llm(&ws, &config, &args2);
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(
+        server2.total(),
+        1,
+        "only the request in flight at the kill is sent again"
+    );
+    assert_eq!(server2.count("c"), 1);
+    let samples: i64 = db(&ws)
+        .query_row("SELECT count(*) FROM samples", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(samples, 3);
 }

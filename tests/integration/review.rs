@@ -15,7 +15,14 @@ use crate::common::{stats, vital_ok};
 
 fn session(dir: &Path, reviewer: &str) -> Session {
     let ws = Workspace::open_existing(dir).unwrap();
-    let options = SessionOptions { reviewer: reviewer.into(), keymap: Keymap::default(), auto_advance: true, shuffle: true };
+    let options = SessionOptions {
+        reviewer: reviewer.into(),
+        keymap: Keymap::default(),
+        auto_advance: true,
+        shuffle: true,
+        train_after: 0,
+        top_percent: 40.0,
+    };
     Session::start(ws, options).unwrap()
 }
 
@@ -102,6 +109,46 @@ fn search_goto_and_filters_against_the_store() {
     assert_eq!(s.app.queue.position(), (1, 1), "flagged filter shows the flagged sample");
 }
 
+/// The background trainer on the demo workspace: a run's scores reach the screen and the store,
+/// and the reviewer keeps deciding meanwhile.
+#[test]
+fn background_training_applies_scores_while_the_reviewer_works() {
+    use std::sync::mpsc;
+    use vital::tui::trainer::{Trainer, TrainerEvent, TrainerSettings};
+
+    let dir = tempfile::tempdir().unwrap();
+    vital_ok(dir.path(), &["demo"]);
+    let mut s = session(dir.path(), "ana");
+    let config = vital::config::Config::defaults();
+    let mut run = vital::ranking::RunSettings::from_config(&config.selector);
+    run.epochs = 2;
+    let (tx, rx) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    s.attach_trainer(Trainer::spawn(
+        TrainerSettings { workspace: dir.path().to_path_buf(), run, sample_score: vital::ranking::SampleScore::MeanBest },
+        Box::new(move |e| {
+            let _ = tx.lock().unwrap().send(e);
+        }),
+    ));
+    keys(&mut s, "T");
+    keys(&mut s, "ax");
+    let mut done = false;
+    while let Ok(event) = rx.recv_timeout(Duration::from_secs(60)) {
+        done |= matches!(event, TrainerEvent::Done(_));
+        s.dispatch(Msg::Trainer(event));
+        if done {
+            break;
+        }
+    }
+    assert!(done, "the run finished: {}", s.app.training.status);
+    assert!(!s.app.training.running);
+    let view = s.app.current.as_ref().unwrap();
+    assert_eq!(view.stored.sample.id, "demo-ct-1", "the sample on screen stayed");
+    assert_eq!(view.selector_scores.len(), 6, "scores beside every answer on screen");
+    assert_eq!(stats(dir.path())["scored_answers"], 46);
+    assert_eq!(s.app.queue.scored(), 11);
+}
+
 /// Drives the real binary in tmux: decide, watch the screen, SIGKILL, and check the store.
 #[test]
 fn tmux_review_survives_sigkill_with_every_decision_on_screen_stored() {
@@ -129,6 +176,30 @@ fn tmux_review_survives_sigkill_with_every_decision_on_screen_stored() {
     let screen = tmux.screen();
     assert!(screen.contains("demo-ct-2"), "resumed at the first undecided sample:\n{screen}");
     assert!(screen.contains("reviewed 1/11"), "{screen}");
+    tmux.send("q");
+    tmux.wait_gone();
+}
+
+/// In tmux: press T, keep deciding while it trains, see the scores on screen and in stats.
+#[test]
+fn tmux_training_shows_scores_while_deciding() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("skipping: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    vital_ok(dir.path(), &["demo"]);
+    let tmux = Tmux::start(dir.path(), "trainer");
+    tmux.wait_for("reviewer trainer", "the screen to open");
+    tmux.send("T");
+    tmux.send("a");
+    tmux.send("x");
+    tmux.wait_for("sel ", "selector scores beside the answers");
+    let screen = tmux.screen();
+    assert!(screen.contains("run 1 scored 46 answers"), "{screen}");
+    assert_eq!(stats(dir.path())["scored_answers"], 46);
+    tmux.send("o");
+    tmux.wait_for("order: score ↓", "the score order");
     tmux.send("q");
     tmux.wait_gone();
 }

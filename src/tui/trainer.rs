@@ -1,0 +1,117 @@
+//! The review screen's background trainer: one job running, at most one queued (a request while
+//! one runs is queued once, not doubled), cancellable. It trains on its own workspace connection,
+//! scores everything, and reports through a callback; the UI thread applies the results.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::ranking::{self, RunSettings, SampleScore};
+use crate::selector::{Cancelled, Metrics};
+use crate::store::{RankSignals, Workspace};
+
+/// What the trainer reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TrainerEvent {
+    Started { backend: String },
+    Progress { epoch: usize, epochs: usize, loss: f32, validation: Option<Metrics> },
+    Done(Box<TrainOutcome>),
+    Cancelled,
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainOutcome {
+    pub run_id: i64,
+    pub backend: String,
+    pub human_pairs: usize,
+    pub judge_pairs: usize,
+    pub validation: Option<Metrics>,
+    pub scored_answers: usize,
+    pub signals: HashMap<i64, RankSignals>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TrainerSettings {
+    pub workspace: PathBuf,
+    pub run: RunSettings,
+    pub sample_score: SampleScore,
+}
+
+pub struct Trainer {
+    requests: Sender<()>,
+    cancel: Arc<AtomicBool>,
+}
+
+/// Progress events are sent at most this often (training reports every batch).
+const PROGRESS_EVERY: Duration = Duration::from_millis(150);
+
+impl Trainer {
+    pub fn spawn(settings: TrainerSettings, report: Box<dyn Fn(TrainerEvent) + Send>) -> Self {
+        let (requests, rx) = mpsc::channel::<()>();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let flag = cancel.clone();
+        std::thread::spawn(move || worker(settings, rx, flag, report));
+        Self { requests, cancel }
+    }
+
+    /// Asks for a run; while one is running this queues exactly one more.
+    pub fn request(&self) {
+        let _ = self.requests.send(());
+    }
+
+    /// Stops the running job at its next batch and drops the queued one.
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::SeqCst);
+    }
+}
+
+fn worker(settings: TrainerSettings, rx: Receiver<()>, cancel: Arc<AtomicBool>, report: Box<dyn Fn(TrainerEvent) + Send>) {
+    while rx.recv().is_ok() {
+        // Requests that piled up before this job started are served by it.
+        while rx.try_recv().is_ok() {}
+        cancel.store(false, Ordering::SeqCst);
+        report(TrainerEvent::Started { backend: settings.run.backend.clone() });
+        let event = match run_once(&settings, &cancel, &*report) {
+            Ok(outcome) => TrainerEvent::Done(Box::new(outcome)),
+            Err(e) if e.downcast_ref::<Cancelled>().is_some() || cancel.load(Ordering::SeqCst) => {
+                // A cancel also drops what was queued behind the cancelled job.
+                while rx.try_recv().is_ok() {}
+                TrainerEvent::Cancelled
+            }
+            Err(e) => TrainerEvent::Failed(format!("{e:#}")),
+        };
+        report(event);
+    }
+}
+
+fn run_once(settings: &TrainerSettings, cancel: &AtomicBool, report: &dyn Fn(TrainerEvent)) -> anyhow::Result<TrainOutcome> {
+    let mut ws = Workspace::open_existing(&settings.workspace)?;
+    let mut last = Instant::now() - PROGRESS_EVERY;
+    let (run, selector) = ranking::train(
+        &ws,
+        &settings.run,
+        &mut |p| {
+            let epoch_end = p.val.is_some() || p.batch == p.batches;
+            if epoch_end || last.elapsed() >= PROGRESS_EVERY {
+                last = Instant::now();
+                report(TrainerEvent::Progress { epoch: p.epoch, epochs: p.epochs, loss: p.loss, validation: p.val });
+            }
+        },
+        cancel,
+    )?;
+    anyhow::ensure!(!cancel.load(Ordering::SeqCst), Cancelled);
+    let (scored_answers, _) = ranking::score(&mut ws, run.run_id, &selector, settings.sample_score, &mut |_| {})?;
+    Ok(TrainOutcome {
+        run_id: run.run_id,
+        backend: run.backend,
+        human_pairs: run.human_pairs,
+        judge_pairs: run.judge_pairs,
+        validation: run.validation,
+        scored_answers,
+        signals: ws.rank_signals()?,
+    })
+}
