@@ -16,7 +16,8 @@ use vital::ranking::{self, RunSettings};
 use vital::store::Workspace;
 
 fn main() -> anyhow::Result<()> {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/llava_med_qa50.jsonl");
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/llava_med_qa50.jsonl");
     if !fixture.is_file() {
         println!("skipping: ../shared/fixtures is absent");
         return Ok(());
@@ -27,13 +28,17 @@ fn main() -> anyhow::Result<()> {
     let mut ws = Workspace::open(dir.path())?;
     import_file(&mut ws, &candidates, &ImportOptions::default(), &|_, _| {})?;
     quality_data::record_verdicts(&ws);
-    println!("{:<10}{:>7}{:>10}{:>8}{:>8}{:>11}{:>8}", "seed", "pairs", "", "align", "AUC", "mean rank", "MAP");
+    println!(
+        "{:<10}{:>7}{:>10}{:>8}{:>8}{:>11}{:>8}",
+        "seed", "pairs", "", "align", "AUC", "mean rank", "MAP"
+    );
     for seed in [42, 7, 1234] {
         let mut settings = RunSettings::from_config(&Config::defaults().selector);
         settings.validation_fraction = 0.5;
         settings.epochs = 12;
         settings.seed = seed;
-        let (report, selector) = ranking::train(&ws, &settings, &mut |_| {}, &AtomicBool::new(false))?;
+        let (report, selector) =
+            ranking::train(&ws, &settings, &mut |_| {}, &AtomicBool::new(false))?;
         let eval = ranking::evaluate(&ws, report.run_id, &report, &selector, None)?;
         for (name, m) in [
             ("selector", &eval.selector),

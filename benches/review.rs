@@ -18,7 +18,7 @@ use vital::tui::keymap::Keymap;
 use vital::tui::session::{Session, SessionOptions};
 use vital::tui::view::{draw, ImagePane};
 
-fn build_workspace(dir: &PathBuf, samples: usize) -> anyhow::Result<()> {
+fn build_workspace(dir: &std::path::Path, samples: usize) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut ws = Workspace::open(dir)?;
     let tx = ws.conn_mut().transaction()?;
@@ -27,15 +27,24 @@ fn build_workspace(dir: &PathBuf, samples: usize) -> anyhow::Result<()> {
         let sample = Sample {
             id: format!("PMC{i:07}_F1"),
             image: Some(format!("PMC{i:07}_F1.jpg")),
-            caption: format!("Figure {i}: axial contrast-enhanced CT shows a {} mm lesion in segment {}.", i % 40 + 3, i % 8 + 1),
-            mentions: vec![format!("As shown in Figure {i}, the lesion enhanced in the arterial phase.")],
+            caption: format!(
+                "Figure {i}: axial contrast-enhanced CT shows a {} mm lesion in segment {}.",
+                i % 40 + 3,
+                i % 8 + 1
+            ),
+            mentions: vec![format!(
+                "As shown in Figure {i}, the lesion enhanced in the arterial phase."
+            )],
             fig_label: Some("Figure 1".into()),
             domains: vec![domains[i % domains.len()].into()],
             rounds: (0..4)
                 .map(|r| Round {
                     question: format!("Question {r} about figure {i}: what does the image show?"),
                     answers: vec![
-                        format!("The image shows an enhancing lesion measuring {} mm (round {r}).", i % 40 + 3),
+                        format!(
+                            "The image shows an enhancing lesion measuring {} mm (round {r}).",
+                            i % 40 + 3
+                        ),
                         format!("It may possibly be something; consult a doctor (round {r})."),
                     ],
                 })
@@ -45,7 +54,10 @@ fn build_workspace(dir: &PathBuf, samples: usize) -> anyhow::Result<()> {
         insert_sample(&tx, &sample, None)?;
     }
     tx.commit()?;
-    eprintln!("built a {samples}-sample workspace in {:.1}s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "built a {samples}-sample workspace in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -54,8 +66,13 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn main() -> anyhow::Result<()> {
-    let samples: usize = std::env::var("VITAL_BENCH_SAMPLES").ok().and_then(|s| s.parse().ok()).unwrap_or(210_000);
-    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from("target"));
+    let samples: usize = std::env::var("VITAL_BENCH_SAMPLES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(210_000);
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from("target"));
     let dir = target.join(format!("bench-review-{samples}"));
     if !dir.join("vital.db").exists() {
         build_workspace(&dir, samples)?;
@@ -64,9 +81,19 @@ fn main() -> anyhow::Result<()> {
     let reviewer = format!("bench-{}", std::process::id());
     let started = Instant::now();
     let ws = Workspace::open_existing(&dir)?;
-    let options = SessionOptions { reviewer, keymap: Keymap::default(), auto_advance: true, shuffle: true };
+    let options = SessionOptions {
+        reviewer,
+        keymap: Keymap::default(),
+        auto_advance: true,
+        shuffle: true,
+        train_after: 0,
+        top_percent: 40.0,
+    };
     let mut session = Session::start(ws, options)?;
-    eprintln!("opened the review queue ({samples} samples) in {:.0} ms", started.elapsed().as_secs_f64() * 1e3);
+    eprintln!(
+        "opened the review queue ({samples} samples) in {:.0} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
 
     let mut terminal = Terminal::new(TestBackend::new(200, 60))?;
     let mut image = ImagePane::default();
@@ -101,7 +128,10 @@ fn main() -> anyhow::Result<()> {
     let search = t.elapsed();
 
     println!("review screen, {samples} samples, 200x60 frame, keystroke to frame:");
-    println!("{:<24}{:>8}{:>12}{:>12}{:>12}", "key", "n", "p50 ms", "p99 ms", "max ms");
+    println!(
+        "{:<24}{:>8}{:>12}{:>12}{:>12}",
+        "key", "n", "p50 ms", "p99 ms", "max ms"
+    );
     let mut rows: Vec<(&str, Vec<Duration>)> = by_class.into_iter().collect();
     rows.push(("all keys", all));
     for (class, mut times) in rows {
@@ -114,6 +144,10 @@ fn main() -> anyhow::Result<()> {
             times.last().expect("timed").as_secs_f64() * 1e3
         );
     }
-    println!("background search over all text: {} hits in {:.0} ms (off the UI thread)", hits.len(), search.as_secs_f64() * 1e3);
+    println!(
+        "background search over all text: {} hits in {:.0} ms (off the UI thread)",
+        hits.len(),
+        search.as_secs_f64() * 1e3
+    );
     Ok(())
 }

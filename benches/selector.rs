@@ -25,11 +25,61 @@ use vital::selector::{
 type Ad = Autodiff<NdArray>;
 const RELEASE_ANSWERS: f64 = 1.7e6;
 
-fn row(name: &str, count: usize, seconds: f64, unit: &str, note: &str) {
+/// Prints one result line and returns the rate.
+fn row(name: &str, count: usize, seconds: f64, unit: &str, note: &str) -> f64 {
+    let rate = count as f64 / seconds;
+    println!("{name:<44} {count:>9} {seconds:>9.2}s {rate:>12.0} {unit:<10} {note}");
+    rate
+}
+
+/// Runs the PyTorch twin (benches/selector_torch.py) in the same session and prints burn ÷ torch
+/// for each line both measured. Skipped with a note when python3 or torch is missing.
+fn compare_with_torch(ours: &[(&str, f64)]) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/selector_torch.py");
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .to_string();
+    let output = std::process::Command::new("python3")
+        .args([script, "--threads", &threads])
+        .output();
+    let text = match output {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
+        Ok(out) => {
+            println!(
+                "\nPyTorch comparison skipped: {}",
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("?")
+            );
+            return;
+        }
+        Err(e) => {
+            println!("\nPyTorch comparison skipped: cannot run python3 ({e})");
+            return;
+        }
+    };
+    println!("\n{}", text.lines().next().unwrap_or_default());
     println!(
-        "{name:<44} {count:>9} {seconds:>9.2}s {:>12.0} {unit:<10} {note}",
-        count as f64 / seconds
+        "{:<44} {:>12} {:>12} {:>8}",
+        "same model, same run", "burn", "torch", "ratio"
     );
+    for (name, rate) in ours {
+        let torch = text.lines().find(|l| l.starts_with(name)).and_then(|l| {
+            // The rate is the number before the unit, after the "Ns" time column.
+            l[name.len()..]
+                .split_whitespace()
+                .nth(2)?
+                .parse::<f64>()
+                .ok()
+        });
+        if let Some(torch) = torch {
+            println!(
+                "{name:<44} {rate:>12.0} {torch:>12.0} {:>7.2}×",
+                rate / torch
+            );
+        }
+    }
 }
 
 fn random(rng: &mut u64, n: usize) -> Vec<f32> {
@@ -176,7 +226,7 @@ fn main() {
     );
 
     let (n, t) = mlp_training(1024, 64, 60);
-    row(
+    let train64 = row(
         "train MLP 1024-512-512-1 hinge (batch 64)",
         n,
         t,
@@ -184,7 +234,7 @@ fn main() {
         "compare selector_torch.py",
     );
     let (n, t) = mlp_training(1024, 256, 20);
-    row(
+    let train256 = row(
         "train MLP 1024-512-512-1 hinge (batch 256)",
         n,
         t,
@@ -192,11 +242,16 @@ fn main() {
         "",
     );
     let (n, t) = mlp_scoring(1024, 65_536, 8192);
-    row(
+    let scoring = row(
         "score MLP 1024-512-512-1",
         n,
         t,
         "rows/s",
         &format!("1.7M → {:.1}s", RELEASE_ANSWERS * t / n as f64),
     );
+    compare_with_torch(&[
+        ("train MLP 1024-512-512-1 hinge (batch 64)", train64),
+        ("train MLP 1024-512-512-1 hinge (batch 256)", train256),
+        ("score MLP 1024-512-512-1", scoring),
+    ]);
 }

@@ -24,13 +24,18 @@ pub fn run(ctx: &Context, args: DemoArgs) -> anyhow::Result<i32> {
     } else {
         crate::config::project_dirs()
             .map(|d| d.data_dir().join("demo"))
-            .ok_or_else(|| anyhow::anyhow!("cannot find the platform data directory; pass -w DIR"))?
+            .ok_or_else(|| {
+                anyhow::anyhow!("cannot find the platform data directory; pass -w DIR")
+            })?
     };
     let ws = crate::demo::open(&dir)?;
     let on_terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     if args.stats || !on_terminal {
         if !ctx.quiet {
-            println!("demo workspace: review it with `vital -w {} review`\n", dir.display());
+            println!(
+                "demo workspace: review it with `vital -w {} review`\n",
+                dir.display()
+            );
         }
         super::stats::print_stats(&ws, false)?;
         return Ok(exit::OK);

@@ -30,10 +30,19 @@ pub fn run(ctx: &Context, args: EvalArgs) -> anyhow::Result<i32> {
         println!("{}", serde_json::to_string_pretty(&eval)?);
         return Ok(exit::OK);
     }
-    println!("run {run_id} on {} ({} pairs)", eval.source, eval.selector.pairs);
-    println!("{:<16}{:>10}{:>8}{:>11}{:>8}", "", "alignment", "AUC", "mean rank", "MAP");
+    println!(
+        "run {run_id} on {} ({} pairs)",
+        eval.source, eval.selector.pairs
+    );
+    println!(
+        "{:<16}{:>10}{:>8}{:>11}{:>8}",
+        "", "alignment", "AUC", "mean rank", "MAP"
+    );
     let row = |name: &str, m: &Metrics| {
-        println!("{name:<16}{:>10.3}{:>8.3}{:>11.3}{:>8.3}", m.alignment_rate, m.auc, m.mean_rank, m.map);
+        println!(
+            "{name:<16}{:>10.3}{:>8.3}{:>11.3}{:>8.3}",
+            m.alignment_rate, m.auc, m.mean_rank, m.map
+        );
     };
     row("selector", &eval.selector);
     row("answer length", &eval.baselines.answer_length);

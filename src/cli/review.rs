@@ -3,8 +3,8 @@
 use clap::Args;
 
 use super::{exit, Context};
-use crate::tui::keymap::Keymap;
 use crate::ranking::RunSettings;
+use crate::tui::keymap::Keymap;
 use crate::tui::session::SessionOptions;
 use crate::tui::trainer::TrainerSettings;
 use crate::tui::{ImageProtocol, ReviewOptions};
@@ -26,9 +26,14 @@ pub fn run(ctx: &Context, args: ReviewArgs) -> anyhow::Result<i32> {
 }
 
 /// Opens the review screen on `workspace` (also used by `vital demo`).
-pub fn review(ctx: &Context, workspace: std::path::PathBuf, args: ReviewArgs) -> anyhow::Result<i32> {
+pub fn review(
+    ctx: &Context,
+    workspace: std::path::PathBuf,
+    args: ReviewArgs,
+) -> anyhow::Result<i32> {
     let config = &ctx.config;
-    let keymap = Keymap::with_overrides(&config.keys).map_err(|e| anyhow::anyhow!("config: {e}"))?;
+    let keymap =
+        Keymap::with_overrides(&config.keys).map_err(|e| anyhow::anyhow!("config: {e}"))?;
     let protocol = match args.image_protocol {
         Some(p) => p,
         None => clap::ValueEnum::from_str(&config.review.image_protocol, true).map_err(|_| {

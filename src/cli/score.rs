@@ -17,10 +17,16 @@ pub struct ScoreArgs {
 
 pub fn run(ctx: &Context, args: ScoreArgs) -> anyhow::Result<i32> {
     let mut ws = ctx.open_existing_workspace()?;
-    let how: SampleScore = args.sample_score.as_deref().unwrap_or(&ctx.config.selector.sample_score).parse()?;
+    let how: SampleScore = args
+        .sample_score
+        .as_deref()
+        .unwrap_or(&ctx.config.selector.sample_score)
+        .parse()?;
     let (run_id, _, selector) = ranking::load_run(&ws, args.run)?;
     let bar = ctx.count_bar(0, "scoring answers");
-    let (answers, samples) = ranking::score(&mut ws, run_id, &selector, how, &mut |done| bar.set_position(done as u64))?;
+    let (answers, samples) = ranking::score(&mut ws, run_id, &selector, how, &mut |done| {
+        bar.set_position(done as u64)
+    })?;
     bar.finish_and_clear();
     if !ctx.quiet {
         println!("run {run_id}: scored {answers} answers and {samples} samples");

@@ -60,8 +60,15 @@ pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<i32> {
         &mut |p| {
             bar.set_length((p.epochs * p.batches) as u64);
             bar.set_position(((p.epoch.saturating_sub(1)) * p.batches + p.batch) as u64);
-            let val = p.val.as_ref().map(|m| format!(" · held-out alignment {:.3}", m.alignment_rate)).unwrap_or_default();
-            bar.set_message(format!("epoch {}/{} loss {:.4}{val}", p.epoch, p.epochs, p.loss));
+            let val = p
+                .val
+                .as_ref()
+                .map(|m| format!(" · held-out alignment {:.3}", m.alignment_rate))
+                .unwrap_or_default();
+            bar.set_message(format!(
+                "epoch {}/{} loss {:.4}{val}",
+                p.epoch, p.epochs, p.loss
+            ));
         },
         &cancel,
     )?;
@@ -70,7 +77,9 @@ pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<i32> {
         None
     } else {
         let bar = ctx.count_bar(0, "scoring answers");
-        let result = ranking::score(&mut ws, report.run_id, &selector, how, &mut |done| bar.set_position(done as u64))?;
+        let result = ranking::score(&mut ws, report.run_id, &selector, how, &mut |done| {
+            bar.set_position(done as u64)
+        })?;
         bar.finish_and_clear();
         Some(result)
     };
@@ -84,7 +93,12 @@ pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<i32> {
     } else if !ctx.quiet {
         println!(
             "run {} on {}: {} clinician + {} judge pairs ({} used for training) in {:.1}s",
-            report.run_id, report.backend, report.human_pairs, report.judge_pairs, report.train_pairs, report.seconds
+            report.run_id,
+            report.backend,
+            report.human_pairs,
+            report.judge_pairs,
+            report.train_pairs,
+            report.seconds
         );
         match &report.validation {
             Some(m) => println!(

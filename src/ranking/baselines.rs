@@ -11,8 +11,9 @@ pub fn answer_length(input: &AnswerInput) -> f32 {
 }
 
 const STOPWORDS: &[&str] = &[
-    "a", "an", "the", "of", "in", "on", "at", "to", "is", "are", "was", "were", "be", "and", "or", "this", "that", "it",
-    "with", "for", "as", "by", "from", "what", "which", "there", "image", "shown", "shows", "does", "do",
+    "a", "an", "the", "of", "in", "on", "at", "to", "is", "are", "was", "were", "be", "and", "or",
+    "this", "that", "it", "with", "for", "as", "by", "from", "what", "which", "there", "image",
+    "shown", "shows", "does", "do",
 ];
 
 fn words(text: &str) -> HashSet<String> {

@@ -49,13 +49,18 @@ pub fn evaluate(
             (inputs, pairs, HashMap::new(), file.display().to_string())
         }
         None => {
-            let held_out: HashSet<&str> = report.held_out_figures.iter().map(String::as_str).collect();
+            let held_out: HashSet<&str> =
+                report.held_out_figures.iter().map(String::as_str).collect();
             let all = human_pairs(ws)?;
             let ids: HashSet<i64> = all.iter().flat_map(|p| [p.winner, p.loser]).collect();
             let index = answer_inputs_for(ws, &ids)?;
             let pairs: Vec<PreferencePair> = all
                 .into_iter()
-                .filter(|p| index.figure_of(p.winner).is_some_and(|f| held_out.contains(f)))
+                .filter(|p| {
+                    index
+                        .figure_of(p.winner)
+                        .is_some_and(|f| held_out.contains(f))
+                })
                 .collect();
             anyhow::ensure!(
                 !pairs.is_empty(),
@@ -63,11 +68,22 @@ pub fn evaluate(
                 held_out.len()
             );
             let judge = judge_scores(ws, &ids)?;
-            (index.inputs, pairs, judge, "workspace (held-out figures)".to_string())
+            (
+                index.inputs,
+                pairs,
+                judge,
+                "workspace (held-out figures)".to_string(),
+            )
         }
     };
     let selector_scores = selector.score(&inputs)?;
-    let by_id = |scores: &[f32]| -> HashMap<i64, f32> { inputs.iter().map(|a| a.answer_id).zip(scores.iter().copied()).collect() };
+    let by_id = |scores: &[f32]| -> HashMap<i64, f32> {
+        inputs
+            .iter()
+            .map(|a| a.answer_id)
+            .zip(scores.iter().copied())
+            .collect()
+    };
     let metrics = |scores: &HashMap<i64, f32>| {
         let scored: Vec<(f32, f32)> = pairs
             .iter()
@@ -91,7 +107,9 @@ pub fn evaluate(
 }
 
 fn judge_scores(ws: &Workspace, ids: &HashSet<i64>) -> anyhow::Result<HashMap<i64, f32>> {
-    let mut stmt = ws.conn().prepare("SELECT answer_id, avg(score) FROM model_scores GROUP BY answer_id")?;
+    let mut stmt = ws
+        .conn()
+        .prepare("SELECT answer_id, avg(score) FROM model_scores GROUP BY answer_id")?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?)))?;
     let mut out = HashMap::new();
     for row in rows {
@@ -115,7 +133,9 @@ pub fn pairs_from_file(file: &Path) -> anyhow::Result<(Vec<AnswerInput>, Vec<Pre
     source
         .for_each(|loc, value| {
             for record in parser.parse(&value, loc, &mut warnings)? {
-                let Record::Sample { sample, .. } = record else { continue };
+                let Record::Sample { sample, .. } = record else {
+                    continue;
+                };
                 let round = &sample.rounds[0];
                 let base = -(inputs.len() as i64) - 1;
                 for (k, answer) in round.answers.iter().take(2).enumerate() {
@@ -130,7 +150,11 @@ pub fn pairs_from_file(file: &Path) -> anyhow::Result<(Vec<AnswerInput>, Vec<Pre
                         image_path: None,
                     });
                 }
-                pairs.push(PreferencePair { winner: base, loser: base - 1, source: PairSource::Human });
+                pairs.push(PreferencePair {
+                    winner: base,
+                    loser: base - 1,
+                    source: PairSource::Human,
+                });
             }
             Ok(())
         })

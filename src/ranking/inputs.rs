@@ -19,7 +19,9 @@ pub struct AnswerIndex {
 impl AnswerIndex {
     /// The figure key (for splits) of an answer.
     pub fn figure_of(&self, answer_id: i64) -> Option<&str> {
-        self.figure_of.get(&answer_id).map(|&i| self.inputs[i].figure_key.as_str())
+        self.figure_of
+            .get(&answer_id)
+            .map(|&i| self.inputs[i].figure_key.as_str())
     }
 
     fn push(&mut self, sample: i64, input: AnswerInput) {
@@ -29,7 +31,8 @@ impl AnswerIndex {
     }
 }
 
-const SELECT: &str = "SELECT a.id, a.text, r.position, r.question, s.id, s.ext_id, s.image, s.caption, s.mentions
+const SELECT: &str =
+    "SELECT a.id, a.text, r.position, r.question, s.id, s.ext_id, s.image, s.caption, s.mentions
      FROM answers a JOIN rounds r ON r.id = a.round_id JOIN samples s ON s.id = r.sample_id";
 
 /// Resolves image references once per distinct reference.
@@ -50,7 +53,10 @@ impl ImageResolver<'_> {
     }
 }
 
-fn read_row(row: &rusqlite::Row, images: &mut ImageResolver) -> rusqlite::Result<(i64, AnswerInput)> {
+fn read_row(
+    row: &rusqlite::Row,
+    images: &mut ImageResolver,
+) -> rusqlite::Result<(i64, AnswerInput)> {
     let image: Option<String> = row.get(6)?;
     let ext_id: String = row.get(5)?;
     let mentions: String = row.get(8)?;
@@ -72,8 +78,13 @@ fn read_row(row: &rusqlite::Row, images: &mut ImageResolver) -> rusqlite::Result
 /// Inputs for the answers in `ids` (those some training pair refers to).
 pub fn answer_inputs_for(ws: &Workspace, ids: &HashSet<i64>) -> anyhow::Result<AnswerIndex> {
     let mut index = AnswerIndex::default();
-    let mut images = ImageResolver { ws, cache: HashMap::new() };
-    let mut stmt = ws.conn().prepare_cached(&format!("{SELECT} WHERE a.id = ?1"))?;
+    let mut images = ImageResolver {
+        ws,
+        cache: HashMap::new(),
+    };
+    let mut stmt = ws
+        .conn()
+        .prepare_cached(&format!("{SELECT} WHERE a.id = ?1"))?;
     let mut sorted: Vec<i64> = ids.iter().copied().collect();
     sorted.sort_unstable();
     for id in sorted {
@@ -83,14 +94,22 @@ pub fn answer_inputs_for(ws: &Workspace, ids: &HashSet<i64>) -> anyhow::Result<A
     Ok(index)
 }
 
+/// Receives a chunk of answers and, in parallel, the sample row id of each.
+pub type ChunkVisitor<'a> = dyn FnMut(&[AnswerInput], &[i64]) -> anyhow::Result<()> + 'a;
+
 /// Every answer, `chunk` at a time, in sample order: `visit(inputs, sample keys)`.
 pub fn for_each_answer_chunk(
     ws: &Workspace,
     chunk: usize,
-    visit: &mut dyn FnMut(&[AnswerInput], &[i64]) -> anyhow::Result<()>,
+    visit: &mut ChunkVisitor,
 ) -> anyhow::Result<usize> {
-    let mut images = ImageResolver { ws, cache: HashMap::new() };
-    let mut stmt = ws.conn().prepare(&format!("{SELECT} ORDER BY s.id, r.position, a.position"))?;
+    let mut images = ImageResolver {
+        ws,
+        cache: HashMap::new(),
+    };
+    let mut stmt = ws
+        .conn()
+        .prepare(&format!("{SELECT} ORDER BY s.id, r.position, a.position"))?;
     let mut rows = stmt.query([])?;
     let (mut inputs, mut samples) = (Vec::with_capacity(chunk), Vec::with_capacity(chunk));
     let mut total = 0;

@@ -15,7 +15,10 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
 use crate::config::SelectorSettings;
-use crate::selector::{self, BackendKind, Metrics, PairLoss, PreferencePair, TrainConfig, TrainData, TrainProgress, TrainedSelector};
+use crate::selector::{
+    self, BackendKind, Metrics, PairLoss, PreferencePair, TrainConfig, TrainData, TrainProgress,
+    TrainedSelector,
+};
 use crate::store::Workspace;
 
 pub use eval::{evaluate, pairs_from_file, EvalReport};
@@ -59,7 +62,11 @@ impl RunSettings {
             "logistic" | "bradley-terry" => PairLoss::Logistic,
             other => anyhow::bail!("unknown loss `{other}`: expected hinge or logistic"),
         };
-        anyhow::ensure!(self.human_weight > 0.0, "the human weight must be positive, not {}", self.human_weight);
+        anyhow::ensure!(
+            self.human_weight > 0.0,
+            "the human weight must be positive, not {}",
+            self.human_weight
+        );
         anyhow::ensure!(
             (0.0..1.0).contains(&self.validation_fraction),
             "validation_fraction must be in [0, 1), not {}",
@@ -119,13 +126,21 @@ pub fn train(
     // The split the trainer makes internally, reproduced to name the held-out figures.
     let figure = |id: i64| index.figure_of(id).unwrap_or_default();
     let figures: Vec<&str> = all.iter().map(|p| figure(p.winner)).collect();
-    let (train_idx, val_idx) = selector::split_by_figure(&figures, settings.validation_fraction, settings.seed);
+    let (train_idx, val_idx) =
+        selector::split_by_figure(&figures, settings.validation_fraction, settings.seed);
     let held_out: HashSet<String> = val_idx.iter().map(|&i| figures[i].to_string()).collect();
 
-    let data = TrainData { answers: &index.inputs, pairs: &all, embeddings: None };
+    let data = TrainData {
+        answers: &index.inputs,
+        pairs: &all,
+        embeddings: None,
+    };
     let trained = selector::train_on(backend, data, &config, progress, cancel)?;
-    let held_out_humans: Vec<PreferencePair> =
-        humans.iter().filter(|p| held_out.contains(figure(p.winner))).cloned().collect();
+    let held_out_humans: Vec<PreferencePair> = humans
+        .iter()
+        .filter(|p| held_out.contains(figure(p.winner)))
+        .cloned()
+        .collect();
     let validation = if held_out_humans.is_empty() {
         None
     } else {
@@ -135,7 +150,9 @@ pub fn train(
     let config_json = serde_json::to_string(settings)?;
     let run_id = ws.create_selector_run(backend.name(), &config_json, None, None)?;
     let checkpoint = ws.dir().join("selector").join(format!("run-{run_id}"));
-    trained.save(&checkpoint).with_context(|| format!("cannot save the selector to {}", checkpoint.display()))?;
+    trained
+        .save(&checkpoint)
+        .with_context(|| format!("cannot save the selector to {}", checkpoint.display()))?;
     let mut held_out_figures: Vec<String> = held_out.into_iter().collect();
     held_out_figures.sort();
     let report = RunReport {
@@ -152,7 +169,11 @@ pub fn train(
     };
     ws.conn().execute(
         "UPDATE selector_runs SET metrics = ?1, checkpoint = ?2 WHERE id = ?3",
-        rusqlite::params![serde_json::to_string(&report)?, checkpoint.to_string_lossy(), run_id],
+        rusqlite::params![
+            serde_json::to_string(&report)?,
+            checkpoint.to_string_lossy(),
+            run_id
+        ],
     )?;
     Ok((report, trained))
 }
@@ -175,7 +196,9 @@ impl std::str::FromStr for SampleScore {
             "mean-best" => SampleScore::MeanBest,
             "mean" => SampleScore::Mean,
             "min" => SampleScore::Min,
-            other => anyhow::bail!("unknown sample_score `{other}`: expected mean-best, mean or min"),
+            other => {
+                anyhow::bail!("unknown sample_score `{other}`: expected mean-best, mean or min")
+            }
         })
     }
 }
@@ -228,18 +251,32 @@ pub fn score(
 }
 
 /// Loads the checkpoint of run `run_id` (or the latest run).
-pub fn load_run(ws: &Workspace, run_id: Option<i64>) -> anyhow::Result<(i64, RunReport, TrainedSelector)> {
+pub fn load_run(
+    ws: &Workspace,
+    run_id: Option<i64>,
+) -> anyhow::Result<(i64, RunReport, TrainedSelector)> {
     let run_id = match run_id {
         Some(id) => id,
-        None => ws.latest_selector_run()?.context("no selector run yet: run `vital train` first")?,
+        None => ws
+            .latest_selector_run()?
+            .context("no selector run yet: run `vital train` first")?,
     };
     let metrics: Option<String> = ws
         .conn()
-        .query_row("SELECT metrics FROM selector_runs WHERE id = ?1", [run_id], |r| r.get(0))
+        .query_row(
+            "SELECT metrics FROM selector_runs WHERE id = ?1",
+            [run_id],
+            |r| r.get(0),
+        )
         .map_err(|_| anyhow::anyhow!("no selector run {run_id} in this workspace"))?;
-    let report: RunReport = serde_json::from_str(metrics.as_deref().context("run {run_id} did not finish")?)
-        .with_context(|| format!("run {run_id} has an unreadable record"))?;
-    let selector = TrainedSelector::load(&report.checkpoint)
-        .with_context(|| format!("cannot load run {run_id}'s checkpoint {}", report.checkpoint.display()))?;
+    let report: RunReport =
+        serde_json::from_str(metrics.as_deref().context("run {run_id} did not finish")?)
+            .with_context(|| format!("run {run_id} has an unreadable record"))?;
+    let selector = TrainedSelector::load(&report.checkpoint).with_context(|| {
+        format!(
+            "cannot load run {run_id}'s checkpoint {}",
+            report.checkpoint.display()
+        )
+    })?;
     Ok((run_id, report, selector))
 }

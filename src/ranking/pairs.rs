@@ -8,9 +8,17 @@ use crate::store::Workspace;
 /// Clinician pairs in force: a ✓ and a ✗ answer to the same question, or an explicit preference.
 /// The same (winner, loser) from several reviewers counts once.
 pub fn human_pairs(ws: &Workspace) -> anyhow::Result<Vec<PreferencePair>> {
-    let mut stmt = ws.conn().prepare("SELECT DISTINCT winner, loser FROM human_pairs ORDER BY winner, loser")?;
+    let mut stmt = ws
+        .conn()
+        .prepare("SELECT DISTINCT winner, loser FROM human_pairs ORDER BY winner, loser")?;
     let pairs = stmt
-        .query_map([], |r| Ok(PreferencePair { winner: r.get(0)?, loser: r.get(1)?, source: PairSource::Human }))?
+        .query_map([], |r| {
+            Ok(PreferencePair {
+                winner: r.get(0)?,
+                loser: r.get(1)?,
+                source: PairSource::Human,
+            })
+        })?
         .collect::<Result<_, _>>()?;
     Ok(pairs)
 }
@@ -30,9 +38,17 @@ pub fn judge_pairs(ws: &Workspace, min_gap: f64) -> anyhow::Result<Vec<Preferenc
          ORDER BY w.id, l.id",
     )?;
     let pairs = stmt
-        .query_map([min_gap.max(1e-9)], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?
+        .query_map([min_gap.max(1e-9)], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+        })?
         .filter(|p| p.as_ref().map_or(true, |p| !human.contains(p)))
-        .map(|p| p.map(|(winner, loser)| PreferencePair { winner, loser, source: PairSource::Judge }))
+        .map(|p| {
+            p.map(|(winner, loser)| PreferencePair {
+                winner,
+                loser,
+                source: PairSource::Judge,
+            })
+        })
         .collect::<Result<_, _>>()?;
     Ok(pairs)
 }

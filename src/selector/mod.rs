@@ -59,5 +59,7 @@ pub use features::{
     HashedFeaturizerConfig,
 };
 pub use metrics::Metrics;
-pub use train::{split_by_figure, train, Cancelled, PairLoss, TrainConfig, TrainData, TrainProgress};
+pub use train::{
+    split_by_figure, train, Cancelled, PairLoss, TrainConfig, TrainData, TrainProgress,
+};
 pub use trained::TrainedSelector;

@@ -19,8 +19,8 @@ pub use judgments::{
     append as append_judgment, reviewer_id, CurrentDecision, DecisionKind, NewJudgment,
 };
 pub use review::IndexEntry;
-pub use scores::RankSignals;
 pub use samples::{insert_sample, InsertOutcome, StoredSample};
+pub use scores::RankSignals;
 pub use stats::Stats;
 
 /// The database file's name inside a workspace directory.

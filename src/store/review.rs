@@ -54,7 +54,12 @@ impl Workspace {
              FROM samples s ORDER BY s.id",
         )?;
         let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
         })?;
         let mut out = Vec::new();
         for row in rows {
@@ -78,27 +83,38 @@ impl Workspace {
             "SELECT DISTINCT sample_id FROM current_judgments WHERE kind IN ('accept', 'reject')
              GROUP BY answer_id HAVING count(DISTINCT kind) > 1",
         )?;
-        let ids = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        let ids = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
         Ok(ids)
     }
 
     fn id_set(&self, sql: &str, reviewer: i64) -> anyhow::Result<HashSet<i64>> {
         let mut stmt = self.conn.prepare(sql)?;
-        let ids = stmt.query_map([reviewer], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        let ids = stmt
+            .query_map([reviewer], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
         Ok(ids)
     }
 
     /// Samples whose caption, mentions, questions or answers contain `text` (case-insensitive
     /// for ASCII), in import order.
     pub fn search(&self, text: &str) -> anyhow::Result<Vec<i64>> {
-        let pattern = format!("%{}%", text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        let pattern = format!(
+            "%{}%",
+            text.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
         let mut stmt = self.conn.prepare_cached(
             "SELECT id FROM samples s WHERE s.caption LIKE ?1 ESCAPE '\\' OR s.mentions LIKE ?1 ESCAPE '\\' OR s.ext_id LIKE ?1 ESCAPE '\\'
                 OR EXISTS (SELECT 1 FROM rounds r WHERE r.sample_id = s.id AND (r.question LIKE ?1 ESCAPE '\\'
                     OR EXISTS (SELECT 1 FROM answers a WHERE a.round_id = r.id AND a.text LIKE ?1 ESCAPE '\\')))
              ORDER BY id",
         )?;
-        let ids = stmt.query_map([pattern], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        let ids = stmt
+            .query_map([pattern], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
         Ok(ids)
     }
 
@@ -108,7 +124,9 @@ impl Workspace {
             "SELECT m.answer_id, avg(m.score) FROM model_scores m JOIN answers a ON a.id = m.answer_id
              JOIN rounds r ON r.id = a.round_id WHERE r.sample_id = ?1 GROUP BY m.answer_id",
         )?;
-        let scores = stmt.query_map([sample_key], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+        let scores = stmt
+            .query_map([sample_key], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
         Ok(scores)
     }
 
@@ -119,7 +137,9 @@ impl Workspace {
              JOIN rounds r ON r.id = a.round_id
              WHERE r.sample_id = ?1 AND s.run_id = (SELECT max(id) FROM selector_runs)",
         )?;
-        let scores = stmt.query_map(params![sample_key], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+        let scores = stmt
+            .query_map(params![sample_key], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
         Ok(scores)
     }
 }

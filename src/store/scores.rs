@@ -61,14 +61,20 @@ impl Workspace {
 
     /// The latest run's id, if any.
     pub fn latest_selector_run(&self) -> anyhow::Result<Option<i64>> {
-        Ok(self.conn.query_row("SELECT max(id) FROM selector_runs", [], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .query_row("SELECT max(id) FROM selector_runs", [], |r| r.get(0))?)
     }
 
     /// Per-sample ranking signals of the latest selector run (empty when there is none).
     pub fn rank_signals(&self) -> anyhow::Result<HashMap<i64, RankSignals>> {
-        let Some(run) = self.latest_selector_run()? else { return Ok(HashMap::new()) };
+        let Some(run) = self.latest_selector_run()? else {
+            return Ok(HashMap::new());
+        };
         let mut out: HashMap<i64, RankSignals> = HashMap::new();
-        let mut stmt = self.conn.prepare("SELECT sample_id, score FROM sample_scores WHERE run_id = ?1")?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT sample_id, score FROM sample_scores WHERE run_id = ?1")?;
         for row in stmt.query_map([run], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?)))? {
             let (sample, score) = row?;
             out.entry(sample).or_default().score = Some(score);
@@ -80,12 +86,19 @@ impl Workspace {
              WHERE s.run_id = ?1 ORDER BY r.sample_id, a.round_id",
         )?;
         let rows = stmt.query_map([run], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, f64>(2)?, r.get::<_, Option<f64>>(3)?))
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, f64>(2)?,
+                r.get::<_, Option<f64>>(3)?,
+            ))
         })?;
         // Walk rounds in order, collecting (selector, judge) per answer of the round.
         let mut round: Option<(i64, i64)> = None;
         let mut answers: Vec<(f64, Option<f64>)> = Vec::new();
-        let flush = |key: (i64, i64), answers: &mut Vec<(f64, Option<f64>)>, out: &mut HashMap<i64, RankSignals>| {
+        let flush = |key: (i64, i64),
+                     answers: &mut Vec<(f64, Option<f64>)>,
+                     out: &mut HashMap<i64, RankSignals>| {
             let signals = out.entry(key.0).or_default();
             if answers.len() >= 2 {
                 let mut sorted: Vec<f64> = answers.iter().map(|a| a.0).collect();
@@ -94,7 +107,9 @@ impl Workspace {
                 signals.margin = Some(signals.margin.map_or(gap, |m: f64| m.min(gap)));
                 let conflicts = answers.iter().enumerate().any(|(i, a)| {
                     answers[i + 1..].iter().any(|b| match (a.1, b.1) {
-                        (Some(ja), Some(jb)) if ja != jb => (a.0 - b.0).signum() != (ja - jb).signum(),
+                        (Some(ja), Some(jb)) if ja != jb => {
+                            (a.0 - b.0).signum() != (ja - jb).signum()
+                        }
                         _ => false,
                     })
                 });
@@ -132,15 +147,28 @@ mod tests {
         let sample = Sample {
             id: "s".into(),
             rounds: vec![
-                Round { question: "q1".into(), answers: vec!["a".into(), "b".into()] },
-                Round { question: "q2".into(), answers: vec!["c".into(), "d".into()] },
+                Round {
+                    question: "q1".into(),
+                    answers: vec!["a".into(), "b".into()],
+                },
+                Round {
+                    question: "q2".into(),
+                    answers: vec!["c".into(), "d".into()],
+                },
             ],
             ..Default::default()
         };
-        let InsertOutcome::Inserted(key) = insert_sample(ws.conn(), &sample, None).unwrap() else { panic!() };
+        let InsertOutcome::Inserted(key) = insert_sample(ws.conn(), &sample, None).unwrap() else {
+            panic!()
+        };
         let stored = ws.load_sample(key).unwrap().unwrap();
         let ids = &stored.answer_ids;
-        for (answer, score) in [(ids[0][0], 9.0), (ids[0][1], 2.0), (ids[1][0], 3.0), (ids[1][1], 8.0)] {
+        for (answer, score) in [
+            (ids[0][0], 9.0),
+            (ids[0][1], 2.0),
+            (ids[1][0], 3.0),
+            (ids[1][1], 8.0),
+        ] {
             ws.conn()
                 .execute("INSERT INTO model_scores (answer_id, judge, score, created_at) VALUES (?1, 'j', ?2, 'now')", params![answer, score])
                 .unwrap();
@@ -148,8 +176,14 @@ mod tests {
         assert!(ws.rank_signals().unwrap().is_empty(), "no run yet");
         let run = ws.create_selector_run("cpu", "{}", None, None).unwrap();
         // Round 1 agrees with the judge by a wide margin; round 2 contradicts it by a hair.
-        let answers = [(ids[0][0], 2.0), (ids[0][1], -1.0), (ids[1][0], 0.55), (ids[1][1], 0.5)];
-        ws.store_selector_scores(run, &answers, &[(key, 1.25)]).unwrap();
+        let answers = [
+            (ids[0][0], 2.0),
+            (ids[0][1], -1.0),
+            (ids[1][0], 0.55),
+            (ids[1][1], 0.5),
+        ];
+        ws.store_selector_scores(run, &answers, &[(key, 1.25)])
+            .unwrap();
         let signals = ws.rank_signals().unwrap()[&key];
         assert_eq!(signals.score, Some(1.25));
         assert!((signals.margin.unwrap() - 0.05).abs() < 1e-6, "{signals:?}");

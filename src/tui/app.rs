@@ -39,11 +39,25 @@ pub enum Msg {
     Key(KeyEvent),
     Loaded(Box<SampleView>),
     /// A decision was committed; the sample's decisions now in force.
-    Saved { key: i64, decisions: Vec<CurrentDecision>, at: String },
+    Saved {
+        key: i64,
+        decisions: Vec<CurrentDecision>,
+        at: String,
+    },
     /// An undo was committed on sample `key` (None: nothing left to undo).
-    Undone { key: Option<i64>, decisions: Vec<CurrentDecision>, at: String },
-    SearchDone { query: String, keys: Vec<i64> },
-    Found { id: String, key: Option<i64> },
+    Undone {
+        key: Option<i64>,
+        decisions: Vec<CurrentDecision>,
+        at: String,
+    },
+    SearchDone {
+        query: String,
+        keys: Vec<i64>,
+    },
+    Found {
+        id: String,
+        key: Option<i64>,
+    },
     Refreshed(Box<SampleView>),
     Trainer(TrainerEvent),
     Error(String),
@@ -64,7 +78,10 @@ pub enum Mode {
     Rating,
     /// The selection preview (`p`); any key closes it.
     Preview(SelectionPreview),
-    Input { kind: InputKind, text: String },
+    Input {
+        kind: InputKind,
+        text: String,
+    },
 }
 
 /// The selection preview: what the top share of samples by selector score keeps and drops.
@@ -91,7 +108,11 @@ impl SelectionPreview {
             .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0));
         let keep = ((scored.len() as f64) * top_percent / 100.0).ceil() as usize;
-        let mut preview = SelectionPreview { top_percent, scored: scored.len(), ..Default::default() };
+        let mut preview = SelectionPreview {
+            top_percent,
+            scored: scored.len(),
+            ..Default::default()
+        };
         let mut domains: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
         for (i, (_, entry)) in scored.iter().enumerate() {
             let kept = i < keep;
@@ -102,7 +123,11 @@ impl SelectionPreview {
                 preview.dropped_samples += 1;
                 preview.dropped_rounds += entry.rounds;
             }
-            let names = if entry.domains.is_empty() { vec!["(none)".to_string()] } else { entry.domains.clone() };
+            let names = if entry.domains.is_empty() {
+                vec!["(none)".to_string()]
+            } else {
+                entry.domains.clone()
+            };
             for d in names {
                 let slot = domains.entry(d).or_default();
                 if kept {
@@ -162,7 +187,13 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(reviewer: String, keymap: Keymap, queue: Queue, auto_advance: bool, shuffle: bool) -> Self {
+    pub fn new(
+        reviewer: String,
+        keymap: Keymap,
+        queue: Queue,
+        auto_advance: bool,
+        shuffle: bool,
+    ) -> Self {
         Self {
             reviewer,
             keymap,
@@ -278,7 +309,12 @@ impl App {
                 t.status = "training".into();
                 vec![]
             }
-            TrainerEvent::Progress { epoch, epochs, loss, validation } => {
+            TrainerEvent::Progress {
+                epoch,
+                epochs,
+                loss,
+                validation,
+            } => {
                 t.epoch = epoch;
                 t.epochs = epochs;
                 t.loss = Some(loss);
@@ -308,10 +344,16 @@ impl App {
                 if let Some(v) = &t.validation {
                     t.history.push(v.alignment_rate);
                 }
-                t.status = format!("run {} scored {} answers", outcome.run_id, outcome.scored_answers);
+                t.status = format!(
+                    "run {} scored {} answers",
+                    outcome.run_id, outcome.scored_answers
+                );
                 // New scores re-rank the queue; the sample on screen stays where it is.
                 self.queue.set_signals(&outcome.signals);
-                self.current.as_ref().map(|v| vec![Effect::Refresh(v.key())]).unwrap_or_default()
+                self.current
+                    .as_ref()
+                    .map(|v| vec![Effect::Refresh(v.key())])
+                    .unwrap_or_default()
             }
         }
     }
@@ -330,14 +372,21 @@ impl App {
         }
     }
 
-    fn apply_decisions(&mut self, key: i64, decisions: Vec<CurrentDecision>, may_advance: bool) -> Vec<Effect> {
-        let Some(view) = self.current.as_mut().filter(|v| v.key() == key) else { return vec![] };
+    fn apply_decisions(
+        &mut self,
+        key: i64,
+        decisions: Vec<CurrentDecision>,
+        may_advance: bool,
+    ) -> Vec<Effect> {
+        let Some(view) = self.current.as_mut().filter(|v| v.key() == key) else {
+            return vec![];
+        };
         let was_decided = view.decided();
         view.decisions = decisions;
         let decided = view.decided();
         let flagged = view.flagged();
         self.queue.update(key, decided, flagged);
-        if may_advance && self.auto_advance && decided && !was_decided && self.queue.next() {
+        if may_advance && self.auto_advance && decided && !was_decided && self.queue.advance() {
             self.message = Some("sample decided: next".into());
             return self.load_current();
         }
@@ -370,7 +419,9 @@ impl App {
 
     fn on_rating_key(&mut self, key: KeyEvent) -> Vec<Effect> {
         match key.code {
-            KeyCode::Char(c @ '1'..='5') => self.round_decision(DecisionKind::Rate, Some(c.to_string())),
+            KeyCode::Char(c @ '1'..='5') => {
+                self.round_decision(DecisionKind::Rate, Some(c.to_string()))
+            }
             _ => {
                 self.message = Some("rating cancelled".into());
                 vec![]
@@ -382,7 +433,9 @@ impl App {
         match key.code {
             KeyCode::Esc => vec![],
             KeyCode::Enter => match kind {
-                InputKind::Goto if !text.trim().is_empty() => vec![Effect::Find(text.trim().to_string())],
+                InputKind::Goto if !text.trim().is_empty() => {
+                    vec![Effect::Find(text.trim().to_string())]
+                }
                 InputKind::Search if text.trim().is_empty() => {
                     self.queue.set_search(None);
                     self.load_current()
@@ -419,13 +472,13 @@ impl App {
                 vec![]
             }
             Action::NextSample => {
-                if !self.queue.next() {
+                if !self.queue.advance() {
                     self.message = Some("last sample in the queue".into());
                 }
                 self.load_current()
             }
             Action::PrevSample => {
-                if !self.queue.prev() {
+                if !self.queue.back() {
                     self.message = Some("first sample in the queue".into());
                 }
                 self.load_current()
@@ -436,13 +489,19 @@ impl App {
                 self.load_current()
             }
             Action::Goto => self.input(InputKind::Goto, String::new()),
-            Action::Search => self.input(InputKind::Search, self.queue.search_text().unwrap_or_default().to_string()),
+            Action::Search => self.input(
+                InputKind::Search,
+                self.queue.search_text().unwrap_or_default().to_string(),
+            ),
             Action::Undo => vec![Effect::Undo],
             Action::Train => self.request_training(),
             Action::Order => {
                 let order = self.queue.order().next();
                 self.queue.set_order(order);
-                let note = if self.queue.scored() == 0 && order != super::queue::Order::File && order != super::queue::Order::Random {
+                let note = if self.queue.scored() == 0
+                    && order != super::queue::Order::File
+                    && order != super::queue::Order::Random
+                {
                     " (no selector scores yet: press T)"
                 } else {
                     ""
@@ -496,15 +555,33 @@ impl App {
             }
             Action::Flag => {
                 let flagged = self.current.as_ref().is_some_and(SampleView::flagged);
-                self.sample_decision(DecisionKind::Flag, Some(if flagged { "0" } else { "1" }.into()))
+                self.sample_decision(
+                    DecisionKind::Flag,
+                    Some(if flagged { "0" } else { "1" }.into()),
+                )
             }
             Action::Demo => {
                 let demo = self.current.as_ref().is_some_and(SampleView::is_demo);
-                self.message = Some(if demo { "no longer a demonstration" } else { "marked as a demonstration" }.into());
-                self.sample_decision(DecisionKind::Demo, Some(if demo { "0" } else { "1" }.into()))
+                self.message = Some(
+                    if demo {
+                        "no longer a demonstration"
+                    } else {
+                        "marked as a demonstration"
+                    }
+                    .into(),
+                );
+                self.sample_decision(
+                    DecisionKind::Demo,
+                    Some(if demo { "0" } else { "1" }.into()),
+                )
             }
             Action::Note => {
-                let note = self.current.as_ref().and_then(SampleView::note).unwrap_or_default().to_string();
+                let note = self
+                    .current
+                    .as_ref()
+                    .and_then(SampleView::note)
+                    .unwrap_or_default()
+                    .to_string();
                 self.input(InputKind::Note, note)
             }
         }
@@ -519,7 +596,9 @@ impl App {
         let Some(view) = &self.current else { return };
         let last = view.rounds().saturating_sub(1);
         self.focus_round = (self.focus_round as isize + delta).clamp(0, last as isize) as usize;
-        self.focus_answer = self.focus_answer.min(view.order[self.focus_round].len().saturating_sub(1));
+        self.focus_answer = self
+            .focus_answer
+            .min(view.order[self.focus_round].len().saturating_sub(1));
         self.scroll = 0;
     }
 
@@ -527,12 +606,16 @@ impl App {
         let Some(view) = &self.current else { return };
         let n = view.order.get(self.focus_round).map_or(0, Vec::len);
         if n > 0 {
-            self.focus_answer = (self.focus_answer as isize + delta).rem_euclid(n as isize) as usize;
+            self.focus_answer =
+                (self.focus_answer as isize + delta).rem_euclid(n as isize) as usize;
         }
     }
 
     fn focused_round_has_answers(&mut self) -> bool {
-        let has = self.current.as_ref().is_some_and(|v| !v.order[self.focus_round].is_empty());
+        let has = self
+            .current
+            .as_ref()
+            .is_some_and(|v| !v.order[self.focus_round].is_empty());
         if !has {
             self.message = Some("this question has no answer to judge".into());
         }
@@ -581,7 +664,9 @@ impl App {
     }
 
     fn round_decision(&mut self, kind: DecisionKind, value: Option<String>) -> Vec<Effect> {
-        let Some(view) = &self.current else { return vec![] };
+        let Some(view) = &self.current else {
+            return vec![];
+        };
         let r = self.focus_round;
         vec![Effect::Record(NewJudgment {
             sample_key: view.key(),
@@ -594,7 +679,9 @@ impl App {
     }
 
     fn sample_decision(&mut self, kind: DecisionKind, value: Option<String>) -> Vec<Effect> {
-        let Some(view) = &self.current else { return vec![] };
+        let Some(view) = &self.current else {
+            return vec![];
+        };
         vec![Effect::Record(NewJudgment {
             sample_key: view.key(),
             round_id: None,

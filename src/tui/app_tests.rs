@@ -11,19 +11,43 @@ use crate::store::{CurrentDecision, DecisionKind, IndexEntry, NewJudgment, Store
 
 /// Sample `key` with `rounds` rounds of two answers; answer ids are key*100 + round*10 + answer.
 fn stored(key: i64, rounds: usize) -> StoredSample {
-    let mut sample = Sample { id: format!("s{key}"), caption: format!("caption {key}"), ..Default::default() };
+    let mut sample = Sample {
+        id: format!("s{key}"),
+        caption: format!("caption {key}"),
+        ..Default::default()
+    };
     let mut round_ids = Vec::new();
     let mut answer_ids = Vec::new();
     for r in 0..rounds {
-        sample.rounds.push(Round { question: format!("Q{r}?"), answers: vec![format!("A{r}.1"), format!("A{r}.2")] });
+        sample.rounds.push(Round {
+            question: format!("Q{r}?"),
+            answers: vec![format!("A{r}.1"), format!("A{r}.2")],
+        });
         round_ids.push(key * 100 + r as i64 * 10);
-        answer_ids.push(vec![key * 100 + r as i64 * 10 + 1, key * 100 + r as i64 * 10 + 2]);
+        answer_ids.push(vec![
+            key * 100 + r as i64 * 10 + 1,
+            key * 100 + r as i64 * 10 + 2,
+        ]);
     }
-    StoredSample { key, sample, round_ids, answer_ids, source: None }
+    StoredSample {
+        key,
+        sample,
+        round_ids,
+        answer_ids,
+        source: None,
+    }
 }
 
 fn entry(key: i64, decided: bool) -> IndexEntry {
-    IndexEntry { key, ext_id: format!("s{key}"), domains: vec!["ct_scan".into()], decided, flagged: false, disagreement: false, rounds: 2 }
+    IndexEntry {
+        key,
+        ext_id: format!("s{key}"),
+        domains: vec!["ct_scan".into()],
+        decided,
+        flagged: false,
+        disagreement: false,
+        rounds: 2,
+    }
 }
 
 fn press(app: &mut App, code: KeyCode) -> Vec<Effect> {
@@ -70,27 +94,40 @@ fn accept_and_reject_record_the_focused_answer_and_move_focus_on() {
     let mut app = app();
     let effects = ch(&mut app, 'a');
     let j = recorded(&effects);
-    assert_eq!((j.kind, j.answer_id, j.round_id), (DecisionKind::Accept, Some(101), Some(100)));
+    assert_eq!(
+        (j.kind, j.answer_id, j.round_id),
+        (DecisionKind::Accept, Some(101), Some(100))
+    );
     assert_eq!(j.shown_order, Some(vec![101, 102]));
     assert_eq!((app.focus_round, app.focus_answer), (0, 1));
     let effects = ch(&mut app, 'x');
     assert_eq!(recorded(&effects).kind, DecisionKind::Reject);
     assert_eq!(recorded(&effects).answer_id, Some(102));
-    assert_eq!((app.focus_round, app.focus_answer), (1, 0), "last answer of a round: next round");
+    assert_eq!(
+        (app.focus_round, app.focus_answer),
+        (1, 0),
+        "last answer of a round: next round"
+    );
 }
 
 #[test]
 fn prefer_tie_and_rate_are_round_decisions() {
     let mut app = app();
     let j = recorded(&ch(&mut app, '2')).clone();
-    assert_eq!((j.kind, j.value.as_deref(), j.answer_id), (DecisionKind::Prefer, Some("102"), None));
+    assert_eq!(
+        (j.kind, j.value.as_deref(), j.answer_id),
+        (DecisionKind::Prefer, Some("102"), None)
+    );
     let j = recorded(&ch(&mut app, '1')).clone();
     assert_eq!(j.value.as_deref(), Some("101"));
     assert_eq!(recorded(&ch(&mut app, '=')).kind, DecisionKind::Tie);
     assert!(ch(&mut app, 'r').is_empty());
     assert_eq!(app.mode, Mode::Rating);
     let j = recorded(&ch(&mut app, '4')).clone();
-    assert_eq!((j.kind, j.value.as_deref()), (DecisionKind::Rate, Some("4")));
+    assert_eq!(
+        (j.kind, j.value.as_deref()),
+        (DecisionKind::Rate, Some("4"))
+    );
     assert_eq!(app.mode, Mode::Normal);
     ch(&mut app, 'r');
     assert!(ch(&mut app, '9').is_empty(), "not 1-5: cancelled");
@@ -104,14 +141,22 @@ fn prefer_uses_display_order_when_shuffled() {
     app.start();
     // Find a round shown swapped for this reviewer.
     let v = SampleView::new(stored(1, 8), vec![], "ana", true);
-    let swapped = v.order.iter().position(|o| o == &vec![1, 0]).expect("some round is swapped");
+    let swapped = v
+        .order
+        .iter()
+        .position(|o| o == &vec![1, 0])
+        .expect("some round is swapped");
     app.update(Msg::Loaded(Box::new(v)));
     for _ in 0..swapped {
         ch(&mut app, 'j');
     }
     let j = recorded(&ch(&mut app, '1')).clone();
     let true_second = 100 + swapped as i64 * 10 + 2;
-    assert_eq!(j.value, Some(true_second.to_string()), "answer 1 on screen is the stored answer 2");
+    assert_eq!(
+        j.value,
+        Some(true_second.to_string()),
+        "answer 1 on screen is the stored answer 2"
+    );
     assert_eq!(j.shown_order, Some(vec![true_second, true_second - 1]));
 }
 
@@ -119,21 +164,44 @@ fn prefer_uses_display_order_when_shuffled() {
 fn flag_toggles_and_note_is_typed_then_saved() {
     let mut app = app();
     let j = recorded(&ch(&mut app, 'f')).clone();
-    assert_eq!((j.kind, j.value.as_deref()), (DecisionKind::Flag, Some("1")));
+    assert_eq!(
+        (j.kind, j.value.as_deref()),
+        (DecisionKind::Flag, Some("1"))
+    );
     let flagged = decision(1, &j);
-    app.update(Msg::Saved { key: 1, decisions: vec![flagged], at: "10:00:00".into() });
-    assert_eq!(recorded(&ch(&mut app, 'f')).value.as_deref(), Some("0"), "second f unflags");
+    app.update(Msg::Saved {
+        key: 1,
+        decisions: vec![flagged],
+        at: "10:00:00".into(),
+    });
+    assert_eq!(
+        recorded(&ch(&mut app, 'f')).value.as_deref(),
+        Some("0"),
+        "second f unflags"
+    );
 
     assert!(ch(&mut app, 'n').is_empty());
     for c in "odd scan".chars() {
         ch(&mut app, c);
     }
     press(&mut app, KeyCode::Backspace);
-    assert_eq!(app.mode, Mode::Input { kind: InputKind::Note, text: "odd sca".into() });
+    assert_eq!(
+        app.mode,
+        Mode::Input {
+            kind: InputKind::Note,
+            text: "odd sca".into()
+        }
+    );
     let j = recorded(&press(&mut app, KeyCode::Enter)).clone();
-    assert_eq!((j.kind, j.value.as_deref()), (DecisionKind::Note, Some("odd sca")));
+    assert_eq!(
+        (j.kind, j.value.as_deref()),
+        (DecisionKind::Note, Some("odd sca"))
+    );
     ch(&mut app, 'n');
-    assert!(press(&mut app, KeyCode::Esc).is_empty(), "Esc cancels without saving");
+    assert!(
+        press(&mut app, KeyCode::Esc).is_empty(),
+        "Esc cancels without saving"
+    );
     assert_eq!(app.mode, Mode::Normal);
 }
 
@@ -141,10 +209,23 @@ fn flag_toggles_and_note_is_typed_then_saved() {
 fn undo_is_an_effect_and_its_result_updates_the_screen() {
     let mut app = app();
     assert_eq!(ch(&mut app, 'u'), vec![Effect::Undo]);
-    assert!(app.update(Msg::Undone { key: None, decisions: vec![], at: "t".into() }).is_empty());
+    assert!(app
+        .update(Msg::Undone {
+            key: None,
+            decisions: vec![],
+            at: "t".into()
+        })
+        .is_empty());
     assert_eq!(app.message.as_deref(), Some("nothing to undo"));
     // An undo on another sample takes the reviewer there.
-    assert_eq!(app.update(Msg::Undone { key: Some(3), decisions: vec![], at: "t".into() }), vec![Effect::Load(3)]);
+    assert_eq!(
+        app.update(Msg::Undone {
+            key: Some(3),
+            decisions: vec![],
+            at: "t".into()
+        }),
+        vec![Effect::Load(3)]
+    );
 }
 
 #[test]
@@ -163,7 +244,10 @@ fn moving_between_rounds_answers_and_samples() {
     ch(&mut app, 'h');
     assert_eq!(app.focus_answer, 1);
     assert_eq!(ch(&mut app, ' '), vec![Effect::Load(2)]);
-    assert_eq!(app.current, None, "the old sample is not shown while the next loads");
+    assert_eq!(
+        app.current, None,
+        "the old sample is not shown while the next loads"
+    );
     app.update(Msg::Loaded(Box::new(view(2, 1))));
     assert_eq!(press(&mut app, KeyCode::Enter), vec![Effect::Load(3)]);
     app.update(Msg::Loaded(Box::new(view(3, 1))));
@@ -177,7 +261,10 @@ fn stale_load_results_are_ignored() {
     let mut app = app();
     ch(&mut app, ' ');
     app.update(Msg::Loaded(Box::new(view(1, 2))));
-    assert_eq!(app.current, None, "sample 1 arrived after the reviewer moved to 2");
+    assert_eq!(
+        app.current, None,
+        "sample 1 arrived after the reviewer moved to 2"
+    );
 }
 
 #[test]
@@ -187,12 +274,20 @@ fn auto_advance_after_the_last_round_is_decided() {
     for (i, c) in ['a', 'x', 'a'].into_iter().enumerate() {
         let j = recorded(&ch(&mut app, c)).clone();
         decisions.push(decision(i as i64, &j));
-        let effects = app.update(Msg::Saved { key: 1, decisions: decisions.clone(), at: "t".into() });
+        let effects = app.update(Msg::Saved {
+            key: 1,
+            decisions: decisions.clone(),
+            at: "t".into(),
+        });
         assert!(effects.is_empty(), "not decided yet after {c}");
     }
     let j = recorded(&ch(&mut app, 'x')).clone();
     decisions.push(decision(9, &j));
-    let effects = app.update(Msg::Saved { key: 1, decisions: decisions.clone(), at: "t".into() });
+    let effects = app.update(Msg::Saved {
+        key: 1,
+        decisions: decisions.clone(),
+        at: "t".into(),
+    });
     assert_eq!(effects, vec![Effect::Load(2)]);
     assert_eq!(app.queue.reviewed(), 2);
 }
@@ -205,7 +300,11 @@ fn auto_advance_can_be_turned_off() {
     let d1 = decision(1, &j);
     ch(&mut app, 'j');
     let j2 = recorded(&ch(&mut app, '=')).clone();
-    let effects = app.update(Msg::Saved { key: 1, decisions: vec![d1, decision(2, &j2)], at: "t".into() });
+    let effects = app.update(Msg::Saved {
+        key: 1,
+        decisions: vec![d1, decision(2, &j2)],
+        at: "t".into(),
+    });
     assert!(effects.is_empty());
     assert!(app.current.as_ref().unwrap().decided());
 }
@@ -217,17 +316,40 @@ fn goto_search_and_filter() {
     for c in "s3".chars() {
         ch(&mut app, c);
     }
-    assert_eq!(press(&mut app, KeyCode::Enter), vec![Effect::Find("s3".into())]);
-    assert_eq!(app.update(Msg::Found { id: "s3".into(), key: Some(3) }), vec![Effect::Load(3)]);
-    assert!(app.update(Msg::Found { id: "nope".into(), key: None }).is_empty());
+    assert_eq!(
+        press(&mut app, KeyCode::Enter),
+        vec![Effect::Find("s3".into())]
+    );
+    assert_eq!(
+        app.update(Msg::Found {
+            id: "s3".into(),
+            key: Some(3)
+        }),
+        vec![Effect::Load(3)]
+    );
+    assert!(app
+        .update(Msg::Found {
+            id: "nope".into(),
+            key: None
+        })
+        .is_empty());
     assert!(app.message.as_deref().unwrap().contains("nope"));
 
     ch(&mut app, '/');
     for c in "chest".chars() {
         ch(&mut app, c);
     }
-    assert_eq!(press(&mut app, KeyCode::Enter), vec![Effect::Search("chest".into())]);
-    assert_eq!(app.update(Msg::SearchDone { query: "chest".into(), keys: vec![2] }), vec![Effect::Load(2)]);
+    assert_eq!(
+        press(&mut app, KeyCode::Enter),
+        vec![Effect::Search("chest".into())]
+    );
+    assert_eq!(
+        app.update(Msg::SearchDone {
+            query: "chest".into(),
+            keys: vec![2]
+        }),
+        vec![Effect::Load(2)]
+    );
     assert_eq!(app.queue.position(), (1, 1));
     press(&mut app, KeyCode::Esc);
     assert_eq!(app.queue.position().1, 3, "Esc clears the search");
@@ -242,13 +364,22 @@ fn help_opens_and_any_key_closes_it_without_acting() {
     let mut app = app();
     ch(&mut app, '?');
     assert_eq!(app.mode, Mode::Help);
-    assert!(ch(&mut app, 'a').is_empty(), "the key that closes help does nothing else");
+    assert!(
+        ch(&mut app, 'a').is_empty(),
+        "the key that closes help does nothing else"
+    );
     assert_eq!(app.mode, Mode::Normal);
 }
 
 #[test]
 fn quit_and_decisions_without_a_sample() {
-    let mut app = App::new("ana".into(), Keymap::default(), Queue::new(vec![]), true, false);
+    let mut app = App::new(
+        "ana".into(),
+        Keymap::default(),
+        Queue::new(vec![]),
+        true,
+        false,
+    );
     assert!(app.start().is_empty());
     assert!(ch(&mut app, 'a').is_empty());
     assert_eq!(app.message.as_deref(), Some("no sample on screen"));
@@ -285,7 +416,13 @@ mod live_ranking {
             backend: "cpu".into(),
             human_pairs: 4,
             judge_pairs: 10,
-            validation: Some(Metrics { pairs: 3, alignment_rate: 0.75, auc: 0.8, mean_rank: 0.3, map: 0.7 }),
+            validation: Some(Metrics {
+                pairs: 3,
+                alignment_rate: 0.75,
+                auc: 0.8,
+                mean_rank: 0.3,
+                map: 0.7,
+            }),
             scored_answers: 12,
             signals,
         })))
@@ -293,9 +430,30 @@ mod live_ranking {
 
     fn signals() -> HashMap<i64, RankSignals> {
         HashMap::from([
-            (1, RankSignals { score: Some(0.2), margin: Some(0.5), judge_conflicts: 0 }),
-            (2, RankSignals { score: Some(0.9), margin: Some(0.1), judge_conflicts: 1 }),
-            (3, RankSignals { score: Some(0.5), margin: Some(0.3), judge_conflicts: 0 }),
+            (
+                1,
+                RankSignals {
+                    score: Some(0.2),
+                    margin: Some(0.5),
+                    judge_conflicts: 0,
+                },
+            ),
+            (
+                2,
+                RankSignals {
+                    score: Some(0.9),
+                    margin: Some(0.1),
+                    judge_conflicts: 1,
+                },
+            ),
+            (
+                3,
+                RankSignals {
+                    score: Some(0.5),
+                    margin: Some(0.3),
+                    judge_conflicts: 0,
+                },
+            ),
         ])
     }
 
@@ -303,17 +461,27 @@ mod live_ranking {
     fn t_requests_training_and_a_second_request_is_queued_once() {
         let mut app = app();
         assert_eq!(ch(&mut app, 'T'), vec![Effect::Train]);
-        app.update(Msg::Trainer(TrainerEvent::Started { backend: "cpu".into() }));
+        app.update(Msg::Trainer(TrainerEvent::Started {
+            backend: "cpu".into(),
+        }));
         assert!(app.training.running);
         assert_eq!(ch(&mut app, 'T'), vec![Effect::Train]);
         assert!(app.training.queued);
         assert!(app.message.as_deref().unwrap().contains("queued"));
-        app.update(Msg::Trainer(TrainerEvent::Progress { epoch: 2, epochs: 6, loss: 0.5, validation: None }));
+        app.update(Msg::Trainer(TrainerEvent::Progress {
+            epoch: 2,
+            epochs: 6,
+            loss: 0.5,
+            validation: None,
+        }));
         assert_eq!((app.training.epoch, app.training.loss), (2, Some(0.5)));
         assert_eq!(press(&mut app, KeyCode::Esc), vec![Effect::CancelTraining]);
         app.update(Msg::Trainer(TrainerEvent::Cancelled));
         assert!(!app.training.running && !app.training.queued);
-        assert!(press(&mut app, KeyCode::Esc).is_empty(), "nothing to cancel");
+        assert!(
+            press(&mut app, KeyCode::Esc).is_empty(),
+            "nothing to cancel"
+        );
     }
 
     #[test]
@@ -321,9 +489,19 @@ mod live_ranking {
         let mut app = app();
         app.train_after = 2;
         let j = recorded(&ch(&mut app, 'a')).clone();
-        assert!(app.update(Msg::Saved { key: 1, decisions: vec![decision(1, &j)], at: "t".into() }).is_empty());
+        assert!(app
+            .update(Msg::Saved {
+                key: 1,
+                decisions: vec![decision(1, &j)],
+                at: "t".into()
+            })
+            .is_empty());
         let j2 = recorded(&ch(&mut app, 'a')).clone();
-        let effects = app.update(Msg::Saved { key: 1, decisions: vec![decision(1, &j), decision(2, &j2)], at: "t".into() });
+        let effects = app.update(Msg::Saved {
+            key: 1,
+            decisions: vec![decision(1, &j), decision(2, &j2)],
+            at: "t".into(),
+        });
         assert_eq!(effects, vec![Effect::Train]);
         assert_eq!(app.decisions_since_train, 0);
     }
@@ -333,11 +511,27 @@ mod live_ranking {
         let mut app = app();
         ch(&mut app, 'o');
         assert_eq!(app.queue.order(), Order::ScoreHigh);
-        assert!(app.message.as_deref().unwrap().contains("no selector scores yet"));
+        assert!(app
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("no selector scores yet"));
         let effects = app.update(done(1, signals()));
-        assert_eq!(effects, vec![Effect::Refresh(1)], "new scores for the sample on screen");
-        assert_eq!(app.queue.current(), Some(1), "the sample on screen stays put");
-        assert_eq!(app.queue.position(), (3, 3), "sample 1 now ranks last by score");
+        assert_eq!(
+            effects,
+            vec![Effect::Refresh(1)],
+            "new scores for the sample on screen"
+        );
+        assert_eq!(
+            app.queue.current(),
+            Some(1),
+            "the sample on screen stays put"
+        );
+        assert_eq!(
+            app.queue.position(),
+            (3, 3),
+            "sample 1 now ranks last by score"
+        );
         assert_eq!(app.training.history, vec![0.75]);
         assert_eq!(app.training.last_run, Some(1));
         // The refreshed view brings the scores, and focus does not move.
@@ -345,14 +539,21 @@ mod live_ranking {
         let mut refreshed = view(1, 2);
         refreshed.selector_scores.insert(101, 0.42);
         assert!(app.update(Msg::Refreshed(Box::new(refreshed))).is_empty());
-        assert_eq!(app.current.as_ref().unwrap().selector_scores.get(&101), Some(&0.42));
+        assert_eq!(
+            app.current.as_ref().unwrap().selector_scores.get(&101),
+            Some(&0.42)
+        );
         assert_eq!(app.focus_round, 1);
         ch(&mut app, 'o');
         assert_eq!(app.queue.order(), Order::ScoreLow);
         ch(&mut app, 'o');
         assert_eq!(app.queue.order(), Order::Uncertainty);
-        while app.queue.prev() {}
-        assert_eq!(app.queue.current(), Some(2), "the judge conflict comes first");
+        while app.queue.back() {}
+        assert_eq!(
+            app.queue.current(),
+            Some(2),
+            "the judge conflict comes first"
+        );
     }
 
     #[test]
@@ -360,12 +561,20 @@ mod live_ranking {
         let mut app = app();
         app.top_percent = 40.0;
         ch(&mut app, 'p');
-        assert_eq!(app.mode, Mode::Preview(SelectionPreview { top_percent: 40.0, ..Default::default() }));
+        assert_eq!(
+            app.mode,
+            Mode::Preview(SelectionPreview {
+                top_percent: 40.0,
+                ..Default::default()
+            })
+        );
         ch(&mut app, 'x');
         assert_eq!(app.mode, Mode::Normal, "any key closes");
         app.update(done(1, signals()));
         ch(&mut app, 'p');
-        let Mode::Preview(p) = &app.mode else { panic!("preview open") };
+        let Mode::Preview(p) = &app.mode else {
+            panic!("preview open")
+        };
         assert_eq!((p.scored, p.kept_samples, p.dropped_samples), (3, 2, 1));
         assert_eq!((p.kept_rounds, p.dropped_rounds), (4, 2));
         assert_eq!(p.by_domain, vec![("ct_scan".to_string(), 2, 1)]);
@@ -375,8 +584,15 @@ mod live_ranking {
     fn d_marks_and_unmarks_a_demonstration() {
         let mut app = app();
         let j = recorded(&ch(&mut app, 'd')).clone();
-        assert_eq!((j.kind, j.value.as_deref()), (DecisionKind::Demo, Some("1")));
-        app.update(Msg::Saved { key: 1, decisions: vec![decision(1, &j)], at: "t".into() });
+        assert_eq!(
+            (j.kind, j.value.as_deref()),
+            (DecisionKind::Demo, Some("1"))
+        );
+        app.update(Msg::Saved {
+            key: 1,
+            decisions: vec![decision(1, &j)],
+            at: "t".into(),
+        });
         assert!(app.current.as_ref().unwrap().is_demo());
         assert_eq!(recorded(&ch(&mut app, 'd')).value.as_deref(), Some("0"));
     }

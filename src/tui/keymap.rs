@@ -102,7 +102,9 @@ impl KeySpec {
             f if f.len() >= 2 && f.starts_with('F') && f[1..].parse::<u8>().is_ok() => {
                 KeyCode::F(f[1..].parse().expect("checked"))
             }
-            single if single.chars().count() == 1 => KeyCode::Char(single.chars().next().expect("one char")),
+            single if single.chars().count() == 1 => {
+                KeyCode::Char(single.chars().next().expect("one char"))
+            }
             other => return Err(format!("unknown key `{other}` in `{text}`")),
         };
         Ok(Self { code, ctrl, alt })
@@ -124,7 +126,11 @@ impl KeySpec {
             KeyCode::BackTab => "S-Tab".to_string(),
             other => format!("{other:?}"),
         };
-        format!("{}{}{base}", if self.ctrl { "C-" } else { "" }, if self.alt { "A-" } else { "" })
+        format!(
+            "{}{}{base}",
+            if self.ctrl { "C-" } else { "" },
+            if self.alt { "A-" } else { "" }
+        )
     }
 }
 
@@ -138,7 +144,15 @@ impl Default for Keymap {
     fn default() -> Self {
         let bindings = Action::ALL
             .iter()
-            .map(|&a| (a, a.default_keys().iter().map(|k| KeySpec::parse(k).expect("default keys parse")).collect()))
+            .map(|&a| {
+                (
+                    a,
+                    a.default_keys()
+                        .iter()
+                        .map(|k| KeySpec::parse(k).expect("default keys parse"))
+                        .collect(),
+                )
+            })
             .collect();
         Self { bindings }
     }
@@ -155,7 +169,10 @@ impl Keymap {
                 .copied()
                 .find(|a| a.name() == name)
                 .ok_or_else(|| format!("[keys]: unknown action `{name}`"))?;
-            let specs = keys.iter().map(|k| KeySpec::parse(k)).collect::<Result<Vec<_>, _>>()?;
+            let specs = keys
+                .iter()
+                .map(|k| KeySpec::parse(k))
+                .collect::<Result<Vec<_>, _>>()?;
             map.bindings.insert(action, specs);
         }
         let mut seen: BTreeMap<String, Action> = BTreeMap::new();
@@ -177,14 +194,22 @@ impl Keymap {
     pub fn action(&self, event: &KeyEvent) -> Option<Action> {
         let spec = KeySpec::from_event(event);
         // Shifted letters arrive as uppercase chars; BackTab may carry SHIFT: ignore SHIFT itself.
-        self.bindings.iter().find(|(_, keys)| keys.contains(&spec)).map(|(a, _)| *a)
+        self.bindings
+            .iter()
+            .find(|(_, keys)| keys.contains(&spec))
+            .map(|(a, _)| *a)
     }
 
     /// "a" or "j, Down" — the keys bound to `action`, for help.
     pub fn keys_label(&self, action: Action) -> String {
         self.bindings
             .get(&action)
-            .map(|keys| keys.iter().map(KeySpec::label).collect::<Vec<_>>().join(", "))
+            .map(|keys| {
+                keys.iter()
+                    .map(KeySpec::label)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
             .unwrap_or_default()
     }
 
@@ -206,10 +231,16 @@ mod tests {
     fn defaults_cover_the_documented_keys() {
         let map = Keymap::default();
         assert_eq!(map.action(&key(KeyCode::Char('a'))), Some(Action::Accept));
-        assert_eq!(map.action(&key(KeyCode::Char('j'))), Some(Action::NextRound));
+        assert_eq!(
+            map.action(&key(KeyCode::Char('j'))),
+            Some(Action::NextRound)
+        );
         assert_eq!(map.action(&key(KeyCode::Down)), Some(Action::NextRound));
         assert_eq!(map.action(&key(KeyCode::Tab)), Some(Action::NextAnswer));
-        assert_eq!(map.action(&key(KeyCode::Char(' '))), Some(Action::NextSample));
+        assert_eq!(
+            map.action(&key(KeyCode::Char(' '))),
+            Some(Action::NextSample)
+        );
         assert_eq!(map.action(&key(KeyCode::Char('F'))), Some(Action::Filter));
         assert_eq!(
             map.action(&KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
@@ -220,7 +251,10 @@ mod tests {
 
     #[test]
     fn overrides_rebind_partly() {
-        let overrides = BTreeMap::from([("accept".to_string(), vec!["y".to_string()]), ("reject".to_string(), vec!["a".to_string()])]);
+        let overrides = BTreeMap::from([
+            ("accept".to_string(), vec!["y".to_string()]),
+            ("reject".to_string(), vec!["a".to_string()]),
+        ]);
         let map = Keymap::with_overrides(&overrides).unwrap();
         assert_eq!(map.action(&key(KeyCode::Char('y'))), Some(Action::Accept));
         assert_eq!(map.action(&key(KeyCode::Char('a'))), Some(Action::Reject));
@@ -229,14 +263,21 @@ mod tests {
         let err = Keymap::with_overrides(&clash).unwrap_err();
         assert!(err.contains("accept") && err.contains("reject"), "{err}");
         assert_eq!(map.keys_label(Action::NextRound), "j, Down");
-        assert_eq!(Keymap::default().first_key_label(Action::Search).as_deref(), Some("/"));
+        assert_eq!(
+            Keymap::default().first_key_label(Action::Search).as_deref(),
+            Some("/")
+        );
     }
 
     #[test]
     fn bad_overrides_are_named() {
         let bad_action = BTreeMap::from([("acept".to_string(), vec!["y".to_string()])]);
-        assert!(Keymap::with_overrides(&bad_action).unwrap_err().contains("acept"));
+        assert!(Keymap::with_overrides(&bad_action)
+            .unwrap_err()
+            .contains("acept"));
         let bad_key = BTreeMap::from([("accept".to_string(), vec!["Hyper".to_string()])]);
-        assert!(Keymap::with_overrides(&bad_key).unwrap_err().contains("Hyper"));
+        assert!(Keymap::with_overrides(&bad_key)
+            .unwrap_err()
+            .contains("Hyper"));
     }
 }

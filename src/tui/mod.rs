@@ -7,8 +7,8 @@ pub mod keymap;
 pub mod queue;
 pub mod sample_view;
 pub mod session;
-pub mod view;
 pub mod trainer;
+pub mod view;
 mod workers;
 pub mod wrap;
 
@@ -61,7 +61,10 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
     session.attach_trainer(trainer::Trainer::spawn(
         options.trainer,
         Box::new(move |event| {
-            let _ = to_ui.lock().map(|tx| tx.send(Event::Trainer(event)));
+            if let Ok(tx) = to_ui.lock() {
+                // The UI may be gone (quitting): nothing to report to then.
+                let _ = tx.send(Event::Trainer(event));
+            }
         }),
     ));
     let workers = Workers::start(tx, search_ws);
@@ -92,16 +95,18 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
                     Event::ImageDecoded { key, result } => {
                         if image.key == Some(key) {
                             image.state = match result {
-                                Ok(img) => ImageState::Ready(ThreadProtocol::new(
+                                Ok(img) => ImageState::Ready(Box::new(ThreadProtocol::new(
                                     workers.resize.clone(),
                                     Some(picker.new_resize_protocol(img)),
-                                )),
+                                ))),
                                 Err(why) => ImageState::Placeholder(why),
                             };
                         }
                     }
                     Event::ImageResized(response) => {
-                        if let (ImageState::Ready(protocol), Ok(response)) = (&mut image.state, response) {
+                        if let (ImageState::Ready(protocol), Ok(response)) =
+                            (&mut image.state, response)
+                        {
                             protocol.update_resized_protocol(response);
                         }
                     }

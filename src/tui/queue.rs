@@ -84,7 +84,10 @@ pub struct Queue {
 
 impl Queue {
     pub fn new(entries: Vec<IndexEntry>) -> Self {
-        let mut domains: Vec<String> = entries.iter().flat_map(|e| e.domains.iter().cloned()).collect();
+        let mut domains: Vec<String> = entries
+            .iter()
+            .flat_map(|e| e.domains.iter().cloned())
+            .collect();
         domains.sort();
         domains.dedup();
         let n = entries.len();
@@ -113,7 +116,14 @@ impl Queue {
 
     /// 1-based position and the number of samples in view.
     pub fn position(&self) -> (usize, usize) {
-        (if self.visible.is_empty() { 0 } else { self.pos + 1 }, self.visible.len())
+        (
+            if self.visible.is_empty() {
+                0
+            } else {
+                self.pos + 1
+            },
+            self.visible.len(),
+        )
     }
 
     pub fn total(&self) -> usize {
@@ -185,15 +195,15 @@ impl Queue {
             }),
             Order::Uncertainty => sequence.sort_by(|&a, &b| {
                 let (sa, sb) = (&self.signals[a], &self.signals[b]);
-                sb.judge_conflicts
-                    .cmp(&sa.judge_conflicts)
-                    .then_with(|| match (sa.margin, sb.margin) {
+                sb.judge_conflicts.cmp(&sa.judge_conflicts).then_with(|| {
+                    match (sa.margin, sb.margin) {
                         (Some(x), Some(y)) => x.total_cmp(&y),
                         (x, y) => y.is_some().cmp(&x.is_some()),
-                    })
+                    }
+                })
             }),
             Order::Random => {
-                let mut state: u64 = 0x5eed_0f_7e57;
+                let mut state: u64 = 0x005e_ed0f_7e57;
                 for i in (1..sequence.len()).rev() {
                     state ^= state << 13;
                     state ^= state >> 7;
@@ -211,7 +221,7 @@ impl Queue {
         self.search.as_ref().map(|(q, _)| q.as_str())
     }
 
-    pub fn next(&mut self) -> bool {
+    pub fn advance(&mut self) -> bool {
         if self.pos + 1 < self.visible.len() {
             self.pos += 1;
             true
@@ -220,7 +230,7 @@ impl Queue {
         }
     }
 
-    pub fn prev(&mut self) -> bool {
+    pub fn back(&mut self) -> bool {
         if self.pos > 0 {
             self.pos -= 1;
             true
@@ -246,7 +256,11 @@ impl Queue {
             self.search = None;
             self.refresh(None);
         }
-        match self.visible.iter().position(|&i| self.entries[i].key == key) {
+        match self
+            .visible
+            .iter()
+            .position(|&i| self.entries[i].key == key)
+        {
             Some(p) => {
                 self.pos = p;
                 true
@@ -267,10 +281,21 @@ impl Queue {
             Filter::All => Filter::Unreviewed,
             Filter::Unreviewed => Filter::Flagged,
             Filter::Flagged => Filter::Disagreements,
-            Filter::Disagreements => self.domains.first().cloned().map_or(Filter::All, Filter::Domain),
+            Filter::Disagreements => self
+                .domains
+                .first()
+                .cloned()
+                .map_or(Filter::All, Filter::Domain),
             Filter::Domain(d) => {
-                let i = self.domains.iter().position(|x| x == d).map_or(usize::MAX, |i| i + 1);
-                self.domains.get(i).cloned().map_or(Filter::All, Filter::Domain)
+                let i = self
+                    .domains
+                    .iter()
+                    .position(|x| x == d)
+                    .map_or(usize::MAX, |i| i + 1);
+                self.domains
+                    .get(i)
+                    .cloned()
+                    .map_or(Filter::All, Filter::Domain)
             }
         };
         self.set_filter(next);
@@ -300,18 +325,29 @@ impl Queue {
             Filter::Disagreements => e.disagreement,
             Filter::Domain(d) => e.domains.iter().any(|x| x == d),
         };
-        by_filter && self.search.as_ref().is_none_or(|(_, keys)| keys.contains(&e.key))
+        by_filter
+            && self
+                .search
+                .as_ref()
+                .is_none_or(|(_, keys)| keys.contains(&e.key))
     }
 
     /// Recomputes the visible list, staying on `keep` when it is still visible, else on the next
     /// visible sample after it.
     fn refresh(&mut self, keep: Option<i64>) {
-        let keep_rank = keep.and_then(|k| self.entries.iter().position(|e| e.key == k)).map(|i| self.rank[i]);
-        let mut visible: Vec<usize> = (0..self.entries.len()).filter(|&i| self.passes(&self.entries[i])).collect();
+        let keep_rank = keep
+            .and_then(|k| self.entries.iter().position(|e| e.key == k))
+            .map(|i| self.rank[i]);
+        let mut visible: Vec<usize> = (0..self.entries.len())
+            .filter(|&i| self.passes(&self.entries[i]))
+            .collect();
         visible.sort_unstable_by_key(|&i| self.rank[i]);
         self.visible = visible;
         self.pos = match keep_rank {
-            Some(r) => self.visible.partition_point(|&i| self.rank[i] < r).min(self.visible.len().saturating_sub(1)),
+            Some(r) => self
+                .visible
+                .partition_point(|&i| self.rank[i] < r)
+                .min(self.visible.len().saturating_sub(1)),
             None => 0,
         };
     }
@@ -321,8 +357,22 @@ impl Queue {
 mod tests {
     use super::*;
 
-    fn entry(key: i64, domain: &str, decided: bool, flagged: bool, disagreement: bool) -> IndexEntry {
-        IndexEntry { key, ext_id: format!("s{key}"), domains: vec![domain.into()], decided, flagged, disagreement, rounds: 2 }
+    fn entry(
+        key: i64,
+        domain: &str,
+        decided: bool,
+        flagged: bool,
+        disagreement: bool,
+    ) -> IndexEntry {
+        IndexEntry {
+            key,
+            ext_id: format!("s{key}"),
+            domains: vec![domain.into()],
+            decided,
+            flagged,
+            disagreement,
+            rounds: 2,
+        }
     }
 
     fn queue() -> Queue {
@@ -338,13 +388,13 @@ mod tests {
     fn moves_and_resumes_at_first_undecided() {
         let mut q = queue();
         assert_eq!(q.current(), Some(1));
-        assert!(q.next() && q.next() && q.next());
-        assert!(!q.next(), "stops at the end");
+        assert!(q.advance() && q.advance() && q.advance());
+        assert!(!q.advance(), "stops at the end");
         assert_eq!(q.position(), (4, 4));
         q.to_first_undecided();
         assert_eq!(q.current(), Some(2));
-        assert!(q.prev());
-        assert!(!q.prev());
+        assert!(q.back());
+        assert!(!q.back());
         assert_eq!(q.reviewed(), 2);
     }
 
@@ -358,7 +408,11 @@ mod tests {
         assert_eq!(q.position(), (2, 2));
         q.cycle_filter();
         assert_eq!(q.filter(), &Filter::Flagged);
-        assert_eq!(q.current(), Some(4), "3 is not flagged: the next flagged one");
+        assert_eq!(
+            q.current(),
+            Some(4),
+            "3 is not flagged: the next flagged one"
+        );
         q.cycle_filter();
         assert_eq!(q.filter(), &Filter::Disagreements);
         assert_eq!(q.current(), Some(3));
@@ -388,9 +442,30 @@ mod tests {
         let mut q = queue();
         q.jump_to(2);
         let signals = HashMap::from([
-            (1, RankSignals { score: Some(0.1), margin: Some(0.9), judge_conflicts: 0 }),
-            (2, RankSignals { score: Some(0.9), margin: Some(0.01), judge_conflicts: 0 }),
-            (3, RankSignals { score: Some(0.5), margin: Some(0.5), judge_conflicts: 2 }),
+            (
+                1,
+                RankSignals {
+                    score: Some(0.1),
+                    margin: Some(0.9),
+                    judge_conflicts: 0,
+                },
+            ),
+            (
+                2,
+                RankSignals {
+                    score: Some(0.9),
+                    margin: Some(0.01),
+                    judge_conflicts: 0,
+                },
+            ),
+            (
+                3,
+                RankSignals {
+                    score: Some(0.5),
+                    margin: Some(0.5),
+                    judge_conflicts: 2,
+                },
+            ),
         ]);
         q.set_signals(&signals);
         assert_eq!(q.current(), Some(2), "a refresh does not move the reviewer");
@@ -401,11 +476,11 @@ mod tests {
         let keys = |q: &mut Queue| {
             let mut out = Vec::new();
             let (_, n) = q.position();
-            while q.prev() {}
+            while q.back() {}
             for i in 0..n {
                 out.push(q.current().unwrap());
                 if i + 1 < n {
-                    q.next();
+                    q.advance();
                 }
             }
             out
@@ -414,7 +489,11 @@ mod tests {
         q.set_order(Order::ScoreLow);
         assert_eq!(keys(&mut q), vec![1, 3, 2, 4]);
         q.set_order(Order::Uncertainty);
-        assert_eq!(keys(&mut q), vec![3, 2, 1, 4], "judge conflicts first, then small margins");
+        assert_eq!(
+            keys(&mut q),
+            vec![3, 2, 1, 4],
+            "judge conflicts first, then small margins"
+        );
         q.set_order(Order::Random);
         let mut shuffled = keys(&mut q);
         assert_eq!(shuffled, keys(&mut q), "seeded");

@@ -19,7 +19,12 @@ pub struct SampleView {
 
 impl SampleView {
     /// Builds the view; answer order is shuffled per reviewer and sample when `shuffle` is set.
-    pub fn new(stored: StoredSample, decisions: Vec<CurrentDecision>, reviewer: &str, shuffle: bool) -> Self {
+    pub fn new(
+        stored: StoredSample,
+        decisions: Vec<CurrentDecision>,
+        reviewer: &str,
+        shuffle: bool,
+    ) -> Self {
         let order = stored
             .answer_ids
             .iter()
@@ -32,12 +37,25 @@ impl SampleView {
                 order
             })
             .collect();
-        Self { stored, decisions, order, judge_scores: HashMap::new(), selector_scores: HashMap::new() }
+        Self {
+            stored,
+            decisions,
+            order,
+            judge_scores: HashMap::new(),
+            selector_scores: HashMap::new(),
+        }
     }
 
     /// Loads sample `key` with `reviewer`'s decisions and the scores.
-    pub fn load(ws: &Workspace, reviewer: &str, key: i64, shuffle: bool) -> anyhow::Result<Option<Self>> {
-        let Some(stored) = ws.load_sample(key)? else { return Ok(None) };
+    pub fn load(
+        ws: &Workspace,
+        reviewer: &str,
+        key: i64,
+        shuffle: bool,
+    ) -> anyhow::Result<Option<Self>> {
+        let Some(stored) = ws.load_sample(key)? else {
+            return Ok(None);
+        };
         let decisions = ws.current_decisions(reviewer, key)?;
         let mut view = Self::new(stored, decisions, reviewer, shuffle);
         view.judge_scores = ws.judge_scores(key)?;
@@ -62,12 +80,20 @@ impl SampleView {
     /// Answer text shown at display position `d` of round `r`.
     pub fn answer_text_at(&self, r: usize, d: usize) -> Option<&str> {
         let true_index = *self.order.get(r)?.get(d)?;
-        self.stored.sample.rounds.get(r)?.answers.get(true_index).map(String::as_str)
+        self.stored
+            .sample
+            .rounds
+            .get(r)?
+            .answers
+            .get(true_index)
+            .map(String::as_str)
     }
 
     /// Answer ids of round `r` in display order (what is recorded as "shown order").
     pub fn shown_order(&self, r: usize) -> Vec<i64> {
-        (0..self.order.get(r).map_or(0, Vec::len)).filter_map(|d| self.answer_at(r, d)).collect()
+        (0..self.order.get(r).map_or(0, Vec::len))
+            .filter_map(|d| self.answer_at(r, d))
+            .collect()
     }
 
     fn find(&self, pred: impl Fn(&CurrentDecision) -> bool) -> Option<&CurrentDecision> {
@@ -75,15 +101,20 @@ impl SampleView {
     }
 
     pub fn verdict(&self, answer_id: i64) -> Option<DecisionKind> {
-        self.find(|d| d.answer_id == Some(answer_id) && matches!(d.kind, DecisionKind::Accept | DecisionKind::Reject))
-            .map(|d| d.kind)
+        self.find(|d| {
+            d.answer_id == Some(answer_id)
+                && matches!(d.kind, DecisionKind::Accept | DecisionKind::Reject)
+        })
+        .map(|d| d.kind)
     }
 
     /// The round's preference: `Some((Prefer, Some(answer id)))` or `Some((Tie, None))`.
     pub fn preference(&self, r: usize) -> Option<(DecisionKind, Option<i64>)> {
         let round = *self.stored.round_ids.get(r)?;
-        self.find(|d| d.round_id == Some(round) && matches!(d.kind, DecisionKind::Prefer | DecisionKind::Tie))
-            .map(|d| (d.kind, d.value.as_deref().and_then(|v| v.parse().ok())))
+        self.find(|d| {
+            d.round_id == Some(round) && matches!(d.kind, DecisionKind::Prefer | DecisionKind::Tie)
+        })
+        .map(|d| (d.kind, d.value.as_deref().and_then(|v| v.parse().ok())))
     }
 
     pub fn rating(&self, r: usize) -> Option<u8> {
@@ -93,7 +124,8 @@ impl SampleView {
     }
 
     pub fn flagged(&self) -> bool {
-        self.find(|d| d.kind == DecisionKind::Flag).is_some_and(|d| d.value.as_deref() == Some("1"))
+        self.find(|d| d.kind == DecisionKind::Flag)
+            .is_some_and(|d| d.value.as_deref() == Some("1"))
     }
 
     /// A demonstration for the generator: marked `d` by this reviewer, else as imported.
@@ -105,7 +137,9 @@ impl SampleView {
     }
 
     pub fn note(&self) -> Option<&str> {
-        self.find(|d| d.kind == DecisionKind::Note).and_then(|d| d.value.as_deref()).filter(|n| !n.is_empty())
+        self.find(|d| d.kind == DecisionKind::Note)
+            .and_then(|d| d.value.as_deref())
+            .filter(|n| !n.is_empty())
     }
 
     /// A round is decided when each answer has a verdict, or a preference / tie was given.
@@ -116,7 +150,9 @@ impl SampleView {
 
     /// Every answered round is decided (unanswered rounds have nothing to decide).
     pub fn decided(&self) -> bool {
-        let answered: Vec<usize> = (0..self.rounds()).filter(|&r| !self.stored.answer_ids[r].is_empty()).collect();
+        let answered: Vec<usize> = (0..self.rounds())
+            .filter(|&r| !self.stored.answer_ids[r].is_empty())
+            .collect();
         !answered.is_empty() && answered.into_iter().all(|r| self.round_decided(r))
     }
 }
@@ -124,7 +160,13 @@ impl SampleView {
 /// FNV-1a of reviewer, sample id and round: stable across runs and platforms.
 fn seed(reviewer: &str, sample: &str, round: usize) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in reviewer.bytes().chain([0]).chain(sample.bytes()).chain([0]).chain((round as u64).to_le_bytes()) {
+    for b in reviewer
+        .bytes()
+        .chain([0])
+        .chain(sample.bytes())
+        .chain([0])
+        .chain((round as u64).to_le_bytes())
+    {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
@@ -151,7 +193,11 @@ mod tests {
 
     pub(crate) fn stored(id: &str, answers_per_round: &[usize]) -> StoredSample {
         let mut next_id = 100;
-        let mut sample = Sample { id: id.into(), caption: "cap".into(), ..Default::default() };
+        let mut sample = Sample {
+            id: id.into(),
+            caption: "cap".into(),
+            ..Default::default()
+        };
         let mut round_ids = Vec::new();
         let mut answer_ids = Vec::new();
         for (r, &n) in answers_per_round.iter().enumerate() {
@@ -164,11 +210,19 @@ mod tests {
                 .collect();
             sample.rounds.push(Round {
                 question: format!("Question {}?", r + 1),
-                answers: (0..n).map(|a| format!("Answer text {}.{}", r + 1, a + 1)).collect(),
+                answers: (0..n)
+                    .map(|a| format!("Answer text {}.{}", r + 1, a + 1))
+                    .collect(),
             });
             answer_ids.push(ids);
         }
-        StoredSample { key: 1, sample, round_ids, answer_ids, source: None }
+        StoredSample {
+            key: 1,
+            sample,
+            round_ids,
+            answer_ids,
+            source: None,
+        }
     }
 
     #[test]
@@ -178,14 +232,26 @@ mod tests {
         let a2 = SampleView::new(s.clone(), vec![], "ana", true);
         let b = SampleView::new(s.clone(), vec![], "ben", true);
         assert_eq!(a1.order, a2.order);
-        assert_ne!(a1.order, b.order, "8 rounds: different reviewers see different orders");
-        assert!(a1.order.iter().any(|o| o == &vec![1, 0]), "some rounds are swapped");
+        assert_ne!(
+            a1.order, b.order,
+            "8 rounds: different reviewers see different orders"
+        );
+        assert!(
+            a1.order.iter().any(|o| o == &vec![1, 0]),
+            "some rounds are swapped"
+        );
         let plain = SampleView::new(s, vec![], "ana", false);
         assert!(plain.order.iter().all(|o| o == &vec![0, 1]));
         // Display positions map to the true answers.
         let r = a1.order.iter().position(|o| o == &vec![1, 0]).unwrap();
         assert_eq!(a1.answer_at(r, 0), Some(a1.stored.answer_ids[r][1]));
-        assert_eq!(a1.answer_text_at(r, 0), Some(format!("Answer text {}.2", r + 1).as_str()));
-        assert_eq!(a1.shown_order(r), vec![a1.stored.answer_ids[r][1], a1.stored.answer_ids[r][0]]);
+        assert_eq!(
+            a1.answer_text_at(r, 0),
+            Some(format!("Answer text {}.2", r + 1).as_str())
+        );
+        assert_eq!(
+            a1.shown_order(r),
+            vec![a1.stored.answer_ids[r][1], a1.stored.answer_ids[r][0]]
+        );
     }
 }

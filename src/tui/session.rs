@@ -36,12 +36,23 @@ impl Session {
     /// Opens the review queue for `options.reviewer` and loads the first undecided sample.
     pub fn start(ws: Workspace, options: SessionOptions) -> anyhow::Result<Self> {
         let queue = Queue::new(ws.review_index(&options.reviewer)?);
-        let mut app = App::new(options.reviewer, options.keymap, queue, options.auto_advance, options.shuffle);
+        let mut app = App::new(
+            options.reviewer,
+            options.keymap,
+            queue,
+            options.auto_advance,
+            options.shuffle,
+        );
         app.train_after = options.train_after;
         app.top_percent = options.top_percent;
         // Scores of an earlier run order the queue from the start.
         app.queue.set_signals(&ws.rank_signals()?);
-        let mut session = Self { ws, app, search: None, trainer: None };
+        let mut session = Self {
+            ws,
+            app,
+            search: None,
+            trainer: None,
+        };
         let effects = session.app.start();
         session.run(effects);
         Ok(session)
@@ -82,7 +93,9 @@ impl Session {
             Effect::Train => {
                 match &self.trainer {
                     Some(trainer) => trainer.request(),
-                    None => self.app.message = Some("training is not available in this session".into()),
+                    None => {
+                        self.app.message = Some("training is not available in this session".into())
+                    }
                 }
                 Ok(None)
             }
@@ -105,7 +118,11 @@ impl Session {
                     Some(k) => self.ws.current_decisions(&reviewer, k)?,
                     None => Vec::new(),
                 };
-                Ok(Some(Msg::Undone { key, decisions, at: self.clock()? }))
+                Ok(Some(Msg::Undone {
+                    key,
+                    decisions,
+                    at: self.clock()?,
+                }))
             }),
             Effect::Search(query) => match &self.search {
                 Some(worker) => {
@@ -113,18 +130,26 @@ impl Session {
                     let _ = worker.send(query);
                     Ok(None)
                 }
-                None => self.ws.search(&query).map(|keys| Some(Msg::SearchDone { query, keys })),
+                None => self
+                    .ws
+                    .search(&query)
+                    .map(|keys| Some(Msg::SearchDone { query, keys })),
             },
-            Effect::Find(id) => self
-                .ws
-                .load_sample_by_ext_id(&id)
-                .map(|s| Some(Msg::Found { key: s.map(|s| s.key), id })),
+            Effect::Find(id) => self.ws.load_sample_by_ext_id(&id).map(|s| {
+                Some(Msg::Found {
+                    key: s.map(|s| s.key),
+                    id,
+                })
+            }),
         };
         result.unwrap_or_else(|e| Some(Msg::Error(format!("{e:#}"))))
     }
 
     /// Local wall-clock time for "saved 14:03:07".
     fn clock(&self) -> anyhow::Result<String> {
-        Ok(self.ws.conn().query_row("SELECT time('now', 'localtime')", [], |r| r.get(0))?)
+        Ok(self
+            .ws
+            .conn()
+            .query_row("SELECT time('now', 'localtime')", [], |r| r.get(0))?)
     }
 }

@@ -16,8 +16,15 @@ use crate::store::{RankSignals, Workspace};
 /// What the trainer reports.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TrainerEvent {
-    Started { backend: String },
-    Progress { epoch: usize, epochs: usize, loss: f32, validation: Option<Metrics> },
+    Started {
+        backend: String,
+    },
+    Progress {
+        epoch: usize,
+        epochs: usize,
+        loss: f32,
+        validation: Option<Metrics>,
+    },
     Done(Box<TrainOutcome>),
     Cancelled,
     Failed(String),
@@ -69,12 +76,19 @@ impl Trainer {
     }
 }
 
-fn worker(settings: TrainerSettings, rx: Receiver<()>, cancel: Arc<AtomicBool>, report: Box<dyn Fn(TrainerEvent) + Send>) {
+fn worker(
+    settings: TrainerSettings,
+    rx: Receiver<()>,
+    cancel: Arc<AtomicBool>,
+    report: Box<dyn Fn(TrainerEvent) + Send>,
+) {
     while rx.recv().is_ok() {
         // Requests that piled up before this job started are served by it.
         while rx.try_recv().is_ok() {}
         cancel.store(false, Ordering::SeqCst);
-        report(TrainerEvent::Started { backend: settings.run.backend.clone() });
+        report(TrainerEvent::Started {
+            backend: settings.run.backend.clone(),
+        });
         let event = match run_once(&settings, &cancel, &*report) {
             Ok(outcome) => TrainerEvent::Done(Box::new(outcome)),
             Err(e) if e.downcast_ref::<Cancelled>().is_some() || cancel.load(Ordering::SeqCst) => {
@@ -88,7 +102,11 @@ fn worker(settings: TrainerSettings, rx: Receiver<()>, cancel: Arc<AtomicBool>, 
     }
 }
 
-fn run_once(settings: &TrainerSettings, cancel: &AtomicBool, report: &dyn Fn(TrainerEvent)) -> anyhow::Result<TrainOutcome> {
+fn run_once(
+    settings: &TrainerSettings,
+    cancel: &AtomicBool,
+    report: &dyn Fn(TrainerEvent),
+) -> anyhow::Result<TrainOutcome> {
     let mut ws = Workspace::open_existing(&settings.workspace)?;
     let mut last = Instant::now() - PROGRESS_EVERY;
     let (run, selector) = ranking::train(
@@ -98,13 +116,24 @@ fn run_once(settings: &TrainerSettings, cancel: &AtomicBool, report: &dyn Fn(Tra
             let epoch_end = p.val.is_some() || p.batch == p.batches;
             if epoch_end || last.elapsed() >= PROGRESS_EVERY {
                 last = Instant::now();
-                report(TrainerEvent::Progress { epoch: p.epoch, epochs: p.epochs, loss: p.loss, validation: p.val });
+                report(TrainerEvent::Progress {
+                    epoch: p.epoch,
+                    epochs: p.epochs,
+                    loss: p.loss,
+                    validation: p.val,
+                });
             }
         },
         cancel,
     )?;
     anyhow::ensure!(!cancel.load(Ordering::SeqCst), Cancelled);
-    let (scored_answers, _) = ranking::score(&mut ws, run.run_id, &selector, settings.sample_score, &mut |_| {})?;
+    let (scored_answers, _) = ranking::score(
+        &mut ws,
+        run.run_id,
+        &selector,
+        settings.sample_score,
+        &mut |_| {},
+    )?;
     Ok(TrainOutcome {
         run_id: run.run_id,
         backend: run.backend,

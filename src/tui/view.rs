@@ -21,7 +21,7 @@ pub enum ImageState {
     /// Nothing to show, and why (no image in the data, file not found…).
     Placeholder(String),
     Loading(String),
-    Ready(ThreadProtocol),
+    Ready(Box<ThreadProtocol>),
 }
 
 pub struct ImagePane {
@@ -32,7 +32,10 @@ pub struct ImagePane {
 
 impl Default for ImagePane {
     fn default() -> Self {
-        Self { key: None, state: ImageState::Placeholder(String::new()) }
+        Self {
+            key: None,
+            state: ImageState::Placeholder(String::new()),
+        }
     }
 }
 
@@ -42,23 +45,41 @@ const WIDE: u16 = 110;
 const SIDE_BY_SIDE: u16 = 60;
 
 pub fn draw(frame: &mut Frame, app: &App, image: &mut ImagePane) {
-    let [bar, main, status, hints] =
-        Layout::vertical([Constraint::Length(1), Constraint::Min(5), Constraint::Length(1), Constraint::Length(1)])
-            .areas(frame.area());
+    let [bar, main, status, hints] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(5),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
     draw_queue_bar(frame, app, bar);
-    let show_training = app.training.running || app.training.last_run.is_some() || !app.training.status.is_empty();
+    let show_training =
+        app.training.running || app.training.last_run.is_some() || !app.training.status.is_empty();
     let panel_height = if show_training { 6 } else { 0 };
     let (image_area, context_area, training_area, rounds_area) = if main.width >= WIDE {
-        let [left, right] = Layout::horizontal([Constraint::Percentage(38), Constraint::Percentage(62)]).areas(main);
-        let [img, ctx, panel] =
-            Layout::vertical([Constraint::Percentage(55), Constraint::Min(3), Constraint::Length(panel_height)]).areas(left);
+        let [left, right] =
+            Layout::horizontal([Constraint::Percentage(38), Constraint::Percentage(62)])
+                .areas(main);
+        let [img, ctx, panel] = Layout::vertical([
+            Constraint::Percentage(55),
+            Constraint::Min(3),
+            Constraint::Length(panel_height),
+        ])
+        .areas(left);
         (img, ctx, panel, right)
     } else {
         let top_height = (main.height / 3).clamp(4, 10);
-        let [top, panel, rounds] =
-            Layout::vertical([Constraint::Length(top_height), Constraint::Length(panel_height.min(4)), Constraint::Min(3)])
-                .areas(main);
-        let [img, ctx] = Layout::horizontal([Constraint::Length((top.width / 3).max(16)), Constraint::Min(10)]).areas(top);
+        let [top, panel, rounds] = Layout::vertical([
+            Constraint::Length(top_height),
+            Constraint::Length(panel_height.min(4)),
+            Constraint::Min(3),
+        ])
+        .areas(main);
+        let [img, ctx] = Layout::horizontal([
+            Constraint::Length((top.width / 3).max(16)),
+            Constraint::Min(10),
+        ])
+        .areas(top);
         (img, ctx, panel, rounds)
     };
     draw_image(frame, image, image_area);
@@ -76,7 +97,10 @@ pub fn draw(frame: &mut Frame, app: &App, image: &mut ImagePane) {
             } else {
                 "Loading…"
             };
-            frame.render_widget(Paragraph::new(text).block(Block::bordered().title(" Context ")), context_area);
+            frame.render_widget(
+                Paragraph::new(text).block(Block::bordered().title(" Context ")),
+                context_area,
+            );
             frame.render_widget(Block::bordered().title(" Rounds "), rounds_area);
         }
     }
@@ -95,7 +119,10 @@ fn draw_training(frame: &mut Frame, app: &App, area: Rect) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let mut first = if t.running {
-        let loss = t.loss.map(|l| format!(" · loss {l:.4}")).unwrap_or_default();
+        let loss = t
+            .loss
+            .map(|l| format!(" · loss {l:.4}"))
+            .unwrap_or_default();
         format!("{} · epoch {}/{}{loss}", t.backend, t.epoch, t.epochs)
     } else {
         t.status.clone()
@@ -104,28 +131,63 @@ fn draw_training(frame: &mut Frame, app: &App, area: Rect) {
         first.push_str(" · 1 queued");
     }
     let second = match &t.validation {
-        Some(m) => format!("held-out alignment {:.3} · AUC {:.3} ({} pairs)", m.alignment_rate, m.auc, m.pairs),
+        Some(m) => format!(
+            "held-out alignment {:.3} · AUC {:.3} ({} pairs)",
+            m.alignment_rate, m.auc, m.pairs
+        ),
         None => "held-out: no clinician pairs yet".into(),
     };
-    let third = format!("pairs: {} clinician + {} judge", t.human_pairs, t.judge_pairs);
+    let third = format!(
+        "pairs: {} clinician + {} judge",
+        t.human_pairs, t.judge_pairs
+    );
     let [text, spark] = Layout::vertical([Constraint::Length(3), Constraint::Min(0)]).areas(inner);
-    frame.render_widget(Paragraph::new(vec![Line::from(first), Line::from(second), Line::from(third)]), text);
+    frame.render_widget(
+        Paragraph::new(vec![
+            Line::from(first),
+            Line::from(second),
+            Line::from(third),
+        ]),
+        text,
+    );
     let history: Vec<u64> = t.history.iter().map(|a| (a * 1000.0) as u64).collect();
-    frame.render_widget(Sparkline::default().data(&history).max(1000).style(Style::default().fg(Color::Green)), spark);
+    frame.render_widget(
+        Sparkline::default()
+            .data(&history)
+            .max(1000)
+            .style(Style::default().fg(Color::Green)),
+        spark,
+    );
 }
 
 fn draw_preview(frame: &mut Frame, p: &SelectionPreview) {
     let area = frame.area();
     let width = area.width.min(64);
     let height = area.height.min(p.by_domain.len() as u16 + 8);
-    let popup = Rect { x: area.x + (area.width - width) / 2, y: area.y + (area.height - height) / 2, width, height };
+    let popup = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
     let mut lines = if p.scored == 0 {
-        vec![Line::from("No selector scores yet: press T to train, then p again.")]
+        vec![Line::from(
+            "No selector scores yet: press T to train, then p again.",
+        )]
     } else {
         vec![
-            Line::from(format!("top {}% of {} scored samples", p.top_percent, p.scored)),
-            Line::from(format!("keep {} samples ({} rounds)", p.kept_samples, p.kept_rounds)),
-            Line::from(format!("drop {} samples ({} rounds)", p.dropped_samples, p.dropped_rounds)),
+            Line::from(format!(
+                "top {}% of {} scored samples",
+                p.top_percent, p.scored
+            )),
+            Line::from(format!(
+                "keep {} samples ({} rounds)",
+                p.kept_samples, p.kept_rounds
+            )),
+            Line::from(format!(
+                "drop {} samples ({} rounds)",
+                p.dropped_samples, p.dropped_rounds
+            )),
             Line::from(format!("{:<20}{:>10}{:>10}", "domain", "kept", "dropped")),
         ]
     };
@@ -135,7 +197,11 @@ fn draw_preview(frame: &mut Frame, p: &SelectionPreview) {
         }
     }
     frame.render_widget(Clear, popup);
-    frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(" Selection preview (any key closes) ")), popup);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(Block::bordered().title(" Selection preview (any key closes) ")),
+        popup,
+    );
 }
 
 fn draw_queue_bar(frame: &mut Frame, app: &App, area: Rect) {
@@ -169,14 +235,26 @@ fn draw_image(frame: &mut Frame, image: &mut ImagePane, area: Rect) {
     frame.render_widget(block, area);
     match &mut image.state {
         ImageState::Ready(protocol) => {
-            frame.render_stateful_widget(StatefulImage::default().resize(Resize::Fit(None)), inner, protocol);
+            frame.render_stateful_widget(
+                StatefulImage::default().resize(Resize::Fit(None)),
+                inner,
+                protocol.as_mut(),
+            );
         }
         ImageState::Loading(what) => {
-            frame.render_widget(Paragraph::new(format!("loading {what}…")).wrap(Wrap { trim: true }), inner);
+            frame.render_widget(
+                Paragraph::new(format!("loading {what}…")).wrap(Wrap { trim: true }),
+                inner,
+            );
         }
         ImageState::Placeholder(why) => {
             let style = Style::default().fg(Color::DarkGray);
-            frame.render_widget(Paragraph::new(why.as_str()).style(style).wrap(Wrap { trim: true }), inner);
+            frame.render_widget(
+                Paragraph::new(why.as_str())
+                    .style(style)
+                    .wrap(Wrap { trim: true }),
+                inner,
+            );
         }
     }
 }
@@ -184,9 +262,15 @@ fn draw_image(frame: &mut Frame, image: &mut ImagePane, area: Rect) {
 fn draw_context(frame: &mut Frame, view: &SampleView, area: Rect) {
     let s = &view.stored.sample;
     let label = Style::default().add_modifier(Modifier::BOLD);
-    let mut lines = vec![Line::from(vec![Span::styled("Caption: ", label), Span::raw(s.caption.clone())])];
+    let mut lines = vec![Line::from(vec![
+        Span::styled("Caption: ", label),
+        Span::raw(s.caption.clone()),
+    ])];
     for mention in &s.mentions {
-        lines.push(Line::from(vec![Span::styled("Mention: ", label), Span::raw(mention.clone())]));
+        lines.push(Line::from(vec![
+            Span::styled("Mention: ", label),
+            Span::raw(mention.clone()),
+        ]));
     }
     let mut facts = Vec::new();
     if let Some(l) = &s.fig_label {
@@ -202,53 +286,103 @@ fn draw_context(frame: &mut Frame, view: &SampleView, area: Rect) {
         facts.push("flagged".into());
     }
     if !facts.is_empty() {
-        lines.push(Line::from(vec![Span::styled("Figure: ", label), Span::raw(facts.join(" · "))]));
+        lines.push(Line::from(vec![
+            Span::styled("Figure: ", label),
+            Span::raw(facts.join(" · ")),
+        ]));
     }
     if let Some(source) = &view.stored.source {
-        let name = std::path::Path::new(source).file_name().map_or(source.clone(), |n| n.to_string_lossy().into());
-        lines.push(Line::from(vec![Span::styled("Source: ", label), Span::raw(name)]));
+        let name = std::path::Path::new(source)
+            .file_name()
+            .map_or(source.clone(), |n| n.to_string_lossy().into());
+        lines.push(Line::from(vec![
+            Span::styled("Source: ", label),
+            Span::raw(name),
+        ]));
     }
     if let Some(note) = view.note() {
-        lines.push(Line::from(vec![Span::styled("Note: ", label.fg(Color::Yellow)), Span::raw(note.to_string())]));
+        lines.push(Line::from(vec![
+            Span::styled("Note: ", label.fg(Color::Yellow)),
+            Span::raw(note.to_string()),
+        ]));
     }
     let title = format!(" {} ", s.id);
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: true }).block(Block::bordered().title(title)), area);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: true })
+            .block(Block::bordered().title(title)),
+        area,
+    );
 }
 
 fn verdict_mark(kind: Option<DecisionKind>) -> (&'static str, Style) {
     match kind {
-        Some(DecisionKind::Accept) => ("✓", Style::default().fg(Color::Green).add_modifier(Modifier::BOLD)),
-        Some(DecisionKind::Reject) => ("✗", Style::default().fg(Color::Red).add_modifier(Modifier::BOLD)),
+        Some(DecisionKind::Accept) => (
+            "✓",
+            Style::default()
+                .fg(Color::Green)
+                .add_modifier(Modifier::BOLD),
+        ),
+        Some(DecisionKind::Reject) => (
+            "✗",
+            Style::default().fg(Color::Red).add_modifier(Modifier::BOLD),
+        ),
         _ => ("·", Style::default().fg(Color::DarkGray)),
     }
 }
 
 /// Lines of one answer column: a title with its state and scores, then the wrapped text.
-fn answer_block(app: &App, view: &SampleView, r: usize, d: usize, width: usize) -> Vec<Line<'static>> {
-    let answer_id = view.answer_at(r, d).expect("display positions come from the view");
+fn answer_block(
+    app: &App,
+    view: &SampleView,
+    r: usize,
+    d: usize,
+    width: usize,
+) -> Vec<Line<'static>> {
+    let answer_id = view
+        .answer_at(r, d)
+        .expect("display positions come from the view");
     let (mark, mark_style) = verdict_mark(view.verdict(answer_id));
     let focused = app.focus_round == r && app.focus_answer == d;
     let mut title = vec![
         Span::styled(
             format!("{}Answer {}", if focused { "▶ " } else { "" }, d + 1),
-            if focused { Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD) } else { Style::default().add_modifier(Modifier::BOLD) },
+            if focused {
+                Style::default().add_modifier(Modifier::REVERSED | Modifier::BOLD)
+            } else {
+                Style::default().add_modifier(Modifier::BOLD)
+            },
         ),
         Span::raw(" "),
         Span::styled(mark, mark_style),
     ];
     if let Some((DecisionKind::Prefer, Some(winner))) = view.preference(r) {
         if winner == answer_id {
-            title.push(Span::styled(" preferred", Style::default().fg(Color::Green)));
+            title.push(Span::styled(
+                " preferred",
+                Style::default().fg(Color::Green),
+            ));
         }
     }
     if let Some(score) = view.judge_scores.get(&answer_id) {
-        title.push(Span::styled(format!("  judge {score:.1}"), Style::default().fg(Color::Cyan)));
+        title.push(Span::styled(
+            format!("  judge {score:.1}"),
+            Style::default().fg(Color::Cyan),
+        ));
     }
     if let Some(score) = view.selector_scores.get(&answer_id) {
-        title.push(Span::styled(format!("  sel {score:.2}"), Style::default().fg(Color::Magenta)));
+        title.push(Span::styled(
+            format!("  sel {score:.2}"),
+            Style::default().fg(Color::Magenta),
+        ));
     }
-    let text = view.answer_text_at(r, d).map(display_text).unwrap_or_default();
-    std::iter::once(Line::from(title)).chain(wrap(&text, width).into_iter().map(Line::from)).collect()
+    let text = view
+        .answer_text_at(r, d)
+        .map(display_text)
+        .unwrap_or_default();
+    std::iter::once(Line::from(title))
+        .chain(wrap(&text, width).into_iter().map(Line::from))
+        .collect()
 }
 
 /// All rounds as lines, plus the line range of the focused round (to keep it in view).
@@ -263,7 +397,11 @@ fn round_lines(app: &App, view: &SampleView, width: u16) -> (Vec<Line<'static>>,
         match view.preference(r) {
             Some((DecisionKind::Tie, _)) => tail.push("tie".to_string()),
             Some((DecisionKind::Prefer, Some(winner))) => {
-                let d = view.shown_order(r).iter().position(|&a| a == winner).map_or(0, |d| d + 1);
+                let d = view
+                    .shown_order(r)
+                    .iter()
+                    .position(|&a| a == winner)
+                    .map_or(0, |d| d + 1);
                 tail.push(format!("prefers {d}"));
             }
             _ => {}
@@ -278,19 +416,36 @@ fn round_lines(app: &App, view: &SampleView, width: u16) -> (Vec<Line<'static>>,
         }
         let question = display_text(&view.stored.sample.rounds[r].question);
         let prefix = format!("{}Q{} ", if focused { "▶ " } else { "  " }, r + 1);
-        let q_style = if focused { Style::default().fg(Color::Yellow).add_modifier(Modifier::BOLD) } else { Style::default().add_modifier(Modifier::BOLD) };
-        for (i, line) in wrap(&question, width.saturating_sub(prefix.len()).max(10)).into_iter().enumerate() {
-            let lead = if i == 0 { prefix.clone() } else { " ".repeat(prefix.len()) };
+        let q_style = if focused {
+            Style::default()
+                .fg(Color::Yellow)
+                .add_modifier(Modifier::BOLD)
+        } else {
+            Style::default().add_modifier(Modifier::BOLD)
+        };
+        for (i, line) in wrap(&question, width.saturating_sub(prefix.len()).max(10))
+            .into_iter()
+            .enumerate()
+        {
+            let lead = if i == 0 {
+                prefix.clone()
+            } else {
+                " ".repeat(prefix.len())
+            };
             lines.push(Line::from(Span::styled(format!("{lead}{line}"), q_style)));
         }
         if !tail.is_empty() {
-            lines.push(Line::from(Span::styled(format!("   [{}]", tail.join(" · ")), Style::default().fg(Color::Green))));
+            lines.push(Line::from(Span::styled(
+                format!("   [{}]", tail.join(" · ")),
+                Style::default().fg(Color::Green),
+            )));
         }
         let n = view.order[r].len();
         if n > 0 && width as u16 >= SIDE_BY_SIDE && n <= 3 {
             let gap = 3;
             let col = (width - gap * (n - 1)) / n;
-            let blocks: Vec<Vec<Line>> = (0..n).map(|d| answer_block(app, view, r, d, col)).collect();
+            let blocks: Vec<Vec<Line>> =
+                (0..n).map(|d| answer_block(app, view, r, d, col)).collect();
             let height = blocks.iter().map(Vec::len).max().unwrap_or(0);
             for row in 0..height {
                 let mut spans: Vec<Span> = Vec::new();
@@ -300,7 +455,11 @@ fn round_lines(app: &App, view: &SampleView, width: u16) -> (Vec<Line<'static>>,
                     }
                     match block.get(row) {
                         Some(line) => {
-                            let used: usize = line.spans.iter().map(|s| unicode_width::UnicodeWidthStr::width(s.content.as_ref())).sum();
+                            let used: usize = line
+                                .spans
+                                .iter()
+                                .map(|s| unicode_width::UnicodeWidthStr::width(s.content.as_ref()))
+                                .sum();
                             spans.extend(line.spans.iter().cloned());
                             if d + 1 < n {
                                 spans.push(Span::raw(pad("", col.saturating_sub(used))));
@@ -314,10 +473,14 @@ fn round_lines(app: &App, view: &SampleView, width: u16) -> (Vec<Line<'static>>,
             }
         } else {
             for d in 0..n {
-                lines.extend(answer_block(app, view, r, d, width.saturating_sub(2)).into_iter().map(|mut l| {
-                    l.spans.insert(0, Span::raw("  "));
-                    l
-                }));
+                lines.extend(
+                    answer_block(app, view, r, d, width.saturating_sub(2))
+                        .into_iter()
+                        .map(|mut l| {
+                            l.spans.insert(0, Span::raw("  "));
+                            l
+                        }),
+                );
             }
         }
         lines.push(Line::from(""));
@@ -358,12 +521,22 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
             format!(" {what}: {text}█   (Enter: done, Esc: cancel)")
         }
         _ => {
-            let saved = app.last_save.as_deref().map_or("nothing yet".to_string(), |t| format!("saved {t}"));
-            let message = app.message.as_deref().map(|m| format!(" · {m}")).unwrap_or_default();
+            let saved = app
+                .last_save
+                .as_deref()
+                .map_or("nothing yet".to_string(), |t| format!("saved {t}"));
+            let message = app
+                .message
+                .as_deref()
+                .map(|m| format!(" · {m}"))
+                .unwrap_or_default();
             format!(" reviewer {} · {saved}{message}", app.reviewer)
         }
     };
-    frame.render_widget(Paragraph::new(text).style(Style::default().add_modifier(Modifier::BOLD)), area);
+    frame.render_widget(
+        Paragraph::new(text).style(Style::default().add_modifier(Modifier::BOLD)),
+        area,
+    );
 }
 
 /// The actions worth a hint, most used first; the bar shows as many as fit.
@@ -394,13 +567,18 @@ fn draw_hints(frame: &mut Frame, app: &App, area: Rect) {
     let mut spans = Vec::new();
     let mut used = 0usize;
     for (action, label) in HINTS {
-        let Some(key) = app.keymap.first_key_label(*action) else { continue };
+        let Some(key) = app.keymap.first_key_label(*action) else {
+            continue;
+        };
         let len = key.chars().count() + label.len() + 3;
         if used + len > area.width as usize {
             break;
         }
         used += len;
-        spans.push(Span::styled(format!(" {key}"), Style::default().fg(Color::Black).bg(Color::Gray)));
+        spans.push(Span::styled(
+            format!(" {key}"),
+            Style::default().fg(Color::Black).bg(Color::Gray),
+        ));
         spans.push(Span::raw(format!(" {label} ")));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
@@ -410,17 +588,27 @@ fn draw_help(frame: &mut Frame, app: &App) {
     let area = frame.area();
     let width = area.width.min(100);
     let height = area.height.min(Action::ALL.len() as u16 + 4);
-    let popup = Rect { x: area.x + (area.width - width) / 2, y: area.y + (area.height - height) / 2, width, height };
+    let popup = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
     let lines: Vec<Line> = Action::ALL
         .iter()
         .map(|&a| {
             Line::from(vec![
-                Span::styled(format!("{:>18}  ", app.keymap.keys_label(a)), Style::default().fg(Color::Yellow)),
+                Span::styled(
+                    format!("{:>18}  ", app.keymap.keys_label(a)),
+                    Style::default().fg(Color::Yellow),
+                ),
                 Span::raw(a.description()),
             ])
         })
         .collect();
     frame.render_widget(Clear, popup);
-    let block = Block::default().borders(Borders::ALL).title(" Keys (any key closes; rebind them in config.toml [keys]) ");
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(" Keys (any key closes; rebind them in config.toml [keys]) ");
     frame.render_widget(Paragraph::new(lines).block(block), popup);
 }

@@ -15,9 +15,15 @@ pub enum Event {
     Terminal(TermEvent),
     Trainer(super::trainer::TrainerEvent),
     Terminate,
-    ImageDecoded { key: i64, result: Result<DynamicImage, String> },
+    ImageDecoded {
+        key: i64,
+        result: Result<DynamicImage, String>,
+    },
     ImageResized(Result<ResizeResponse, String>),
-    SearchDone { query: String, result: Result<Vec<i64>, String> },
+    SearchDone {
+        query: String,
+        result: Result<Vec<i64>, String>,
+    },
 }
 
 pub struct Workers {
@@ -84,7 +90,11 @@ impl Workers {
             }
         });
 
-        Self { decode, resize, search }
+        Self {
+            decode,
+            resize,
+            search,
+        }
     }
 
     pub fn decode(&self, key: i64, path: PathBuf, max_side: u32) {
@@ -109,7 +119,9 @@ pub fn decode_image(path: &std::path::Path, max_side: u32) -> Result<DynamicImag
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(MAX_DECODE_BYTES);
     reader.limits(limits);
-    let img = reader.decode().map_err(|e| format!("cannot decode {name}: {e}"))?;
+    let img = reader
+        .decode()
+        .map_err(|e| format!("cannot decode {name}: {e}"))?;
     Ok(if img.width().max(img.height()) > max_side {
         img.thumbnail(max_side, max_side)
     } else {

@@ -65,11 +65,17 @@ mod tests {
 
     #[test]
     fn wraps_at_word_boundaries_and_cuts_long_words() {
-        assert_eq!(wrap("the quick brown fox", 9), vec!["the quick", "brown fox"]);
+        assert_eq!(
+            wrap("the quick brown fox", 9),
+            vec!["the quick", "brown fox"]
+        );
         assert_eq!(wrap("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);
         assert_eq!(wrap("a\n\nb", 5), vec!["a", "", "b"]);
         assert_eq!(wrap("", 5), vec![""]);
-        for line in wrap("Axial T2-weighted MRI shows a well-circumscribed hyperintense lesion", 12) {
+        for line in wrap(
+            "Axial T2-weighted MRI shows a well-circumscribed hyperintense lesion",
+            12,
+        ) {
             assert!(line.width() <= 12, "{line}");
         }
     }

@@ -5,7 +5,7 @@ mod cli;
 mod common;
 mod export;
 mod llm;
-mod real_fixtures;
 mod quality_data;
+mod real_fixtures;
 mod review;
 mod selector;

@@ -5,6 +5,7 @@
 //!   1. a hedging refusal,
 //!   2. the answer to another question about the same figure (on-topic words, wrong answer),
 //!   3. a long generic answer that ignores the figure (beats "longer is better").
+//!
 //! Both answers go into one candidates record per figure; the verdicts are recorded as a
 //! clinician's (reviewer `clinician`).
 
@@ -15,12 +16,15 @@ use serde_json::{json, Value};
 pub const REFUSAL: &str = "I'm sorry, but as an AI I cannot determine this from the image alone. Please consult a qualified medical professional for an accurate interpretation.";
 pub const GENERIC: &str = "This is a medical image that provides valuable information to clinicians. Medical images such as this one are commonly used by doctors to evaluate patients, and they can reveal many different findings depending on the modality, the body part and the clinical context in which they were obtained. A thorough evaluation would require correlation with the patient's history and other tests.";
 
-/// Writes `candidates.jsonl` (two answers per question, the true one first) and returns, per
-/// figure, per round, whether answer 1 is the good one (always true: import order is stored,
-/// the review order is shuffled separately).
+/// Writes the candidates file (two answers per question, the real one first; the review screen
+/// shuffles the order it shows) and returns the number of figures.
 pub fn write_candidates(fixture: &Path, out: &Path) -> usize {
     let text = std::fs::read_to_string(fixture).expect("qa50 fixture readable");
-    let lines: Vec<Value> = text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let mut figures: Vec<(String, Vec<&Value>)> = Vec::new();
     for line in &lines {
         let id = line["pair_id"].as_str().unwrap().to_string();
@@ -38,10 +42,16 @@ pub fn write_candidates(fixture: &Path, out: &Path) -> usize {
             let bad = match k % 4 {
                 0 => {
                     let other = &figures[(f + 7) % figures.len()].1;
-                    other[q % other.len()]["gpt4_answer"].as_str().unwrap().to_string()
+                    other[q % other.len()]["gpt4_answer"]
+                        .as_str()
+                        .unwrap()
+                        .to_string()
                 }
                 1 => REFUSAL.to_string(),
-                2 if questions.len() > 1 => questions[(q + 1) % questions.len()]["gpt4_answer"].as_str().unwrap().to_string(),
+                2 if questions.len() > 1 => questions[(q + 1) % questions.len()]["gpt4_answer"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
                 _ => GENERIC.to_string(),
             };
             k += 1;
@@ -73,7 +83,11 @@ pub fn record_verdicts(ws: &vital::store::Workspace) -> usize {
         let s = ws.load_sample(key).unwrap().unwrap();
         for (r, answers) in s.answer_ids.iter().enumerate() {
             for (a, &answer) in answers.iter().enumerate() {
-                let kind = if a == 0 { DecisionKind::Accept } else { DecisionKind::Reject };
+                let kind = if a == 0 {
+                    DecisionKind::Accept
+                } else {
+                    DecisionKind::Reject
+                };
                 let j = NewJudgment {
                     sample_key: key,
                     round_id: Some(s.round_ids[r]),

@@ -28,13 +28,25 @@ fn session(dir: &Path, reviewer: &str) -> Session {
 
 fn keys(session: &mut Session, keys: &str) {
     for c in keys.chars() {
-        let code = if c == '\n' { KeyCode::Enter } else { KeyCode::Char(c) };
+        let code = if c == '\n' {
+            KeyCode::Enter
+        } else {
+            KeyCode::Char(c)
+        };
         session.dispatch(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)));
     }
 }
 
 fn current_id(session: &Session) -> String {
-    session.app.current.as_ref().expect("a sample on screen").stored.sample.id.clone()
+    session
+        .app
+        .current
+        .as_ref()
+        .expect("a sample on screen")
+        .stored
+        .sample
+        .id
+        .clone()
 }
 
 #[test]
@@ -46,13 +58,25 @@ fn decisions_are_stored_as_made_and_the_reviewer_resumes_where_they_stopped() {
         let mut s = session(dir.path(), "ana");
         assert_eq!(current_id(&s), "demo-ct-1");
         keys(&mut s, "axax");
-        assert_eq!(stats(dir.path())["judgments"].as_i64().unwrap(), imported + 4, "committed as made");
+        assert_eq!(
+            stats(dir.path())["judgments"].as_i64().unwrap(),
+            imported + 4,
+            "committed as made"
+        );
         keys(&mut s, "ax");
-        assert_eq!(current_id(&s), "demo-ct-2", "auto-advance after the last round");
+        assert_eq!(
+            current_id(&s),
+            "demo-ct-2",
+            "auto-advance after the last round"
+        );
         keys(&mut s, "a");
     }
     let s = session(dir.path(), "ana");
-    assert_eq!(current_id(&s), "demo-ct-2", "resumes at the first undecided sample");
+    assert_eq!(
+        current_id(&s),
+        "demo-ct-2",
+        "resumes at the first undecided sample"
+    );
     assert_eq!(s.app.queue.reviewed(), 1);
     // Another reviewer has their own queue state.
     let b = session(dir.path(), "ben");
@@ -69,13 +93,21 @@ fn undo_walks_back_through_the_log_across_samples() {
     keys(&mut s, "axaxax");
     assert_eq!(current_id(&s), "demo-ct-2");
     keys(&mut s, "u");
-    assert_eq!(current_id(&s), "demo-ct-1", "undo returns to the sample it changed");
+    assert_eq!(
+        current_id(&s),
+        "demo-ct-1",
+        "undo returns to the sample it changed"
+    );
     assert!(!s.app.current.as_ref().unwrap().decided());
     keys(&mut s, "uuuuu");
     assert_eq!(stats(dir.path())["judgments"].as_i64().unwrap(), base);
     keys(&mut s, "u");
     assert_eq!(s.app.message.as_deref(), Some("nothing to undo"));
-    assert_eq!(stats(dir.path())["judgments"].as_i64().unwrap(), base, "imported decisions are not this reviewer's");
+    assert_eq!(
+        stats(dir.path())["judgments"].as_i64().unwrap(),
+        base,
+        "imported decisions are not this reviewer's"
+    );
 }
 
 #[test]
@@ -85,12 +117,19 @@ fn shown_order_is_recorded_with_the_true_answer() {
     let mut s = session(dir.path(), "ana");
     let view = s.app.current.clone().unwrap();
     keys(&mut s, "1");
-    let (value, shown): (String, String) = s
-        .ws
-        .conn()
-        .query_row("SELECT value, shown_order FROM judgments WHERE kind = 'prefer'", [], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap();
-    assert_eq!(value, view.answer_at(0, 0).unwrap().to_string(), "answer 1 on screen");
+    let (value, shown): (String, String) =
+        s.ws.conn()
+            .query_row(
+                "SELECT value, shown_order FROM judgments WHERE kind = 'prefer'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+    assert_eq!(
+        value,
+        view.answer_at(0, 0).unwrap().to_string(),
+        "answer 1 on screen"
+    );
     assert_eq!(shown, serde_json::to_string(&view.shown_order(0)).unwrap());
 }
 
@@ -100,13 +139,21 @@ fn search_goto_and_filters_against_the_store() {
     vital_ok(dir.path(), &["demo"]);
     let mut s = session(dir.path(), "ana");
     keys(&mut s, "/hematoxylin\n");
-    assert_eq!(s.app.queue.position().1, 2, "the histology figure and its clinician pair");
+    assert_eq!(
+        s.app.queue.position().1,
+        2,
+        "the histology figure and its clinician pair"
+    );
     assert_eq!(current_id(&s), "demo-histo-1");
     keys(&mut s, "gdemo-cxr-2\n");
     assert_eq!(current_id(&s), "demo-cxr-2");
     keys(&mut s, "f");
     keys(&mut s, "FF");
-    assert_eq!(s.app.queue.position(), (1, 1), "flagged filter shows the flagged sample");
+    assert_eq!(
+        s.app.queue.position(),
+        (1, 1),
+        "flagged filter shows the flagged sample"
+    );
 }
 
 /// The background trainer on the demo workspace: a run's scores reach the screen and the store,
@@ -125,7 +172,11 @@ fn background_training_applies_scores_while_the_reviewer_works() {
     let (tx, rx) = mpsc::channel();
     let tx = std::sync::Mutex::new(tx);
     s.attach_trainer(Trainer::spawn(
-        TrainerSettings { workspace: dir.path().to_path_buf(), run, sample_score: vital::ranking::SampleScore::MeanBest },
+        TrainerSettings {
+            workspace: dir.path().to_path_buf(),
+            run,
+            sample_score: vital::ranking::SampleScore::MeanBest,
+        },
         Box::new(move |e| {
             let _ = tx.lock().unwrap().send(e);
         }),
@@ -143,8 +194,15 @@ fn background_training_applies_scores_while_the_reviewer_works() {
     assert!(done, "the run finished: {}", s.app.training.status);
     assert!(!s.app.training.running);
     let view = s.app.current.as_ref().unwrap();
-    assert_eq!(view.stored.sample.id, "demo-ct-1", "the sample on screen stayed");
-    assert_eq!(view.selector_scores.len(), 6, "scores beside every answer on screen");
+    assert_eq!(
+        view.stored.sample.id, "demo-ct-1",
+        "the sample on screen stayed"
+    );
+    assert_eq!(
+        view.selector_scores.len(),
+        6,
+        "scores beside every answer on screen"
+    );
     assert_eq!(stats(dir.path())["scored_answers"], 46);
     assert_eq!(s.app.queue.scored(), 11);
 }
@@ -169,12 +227,19 @@ fn tmux_review_survives_sigkill_with_every_decision_on_screen_stored() {
     tmux.send("a");
     tmux.wait_for("✓", "the decision on the second sample to show");
     tmux.kill_9();
-    assert_eq!(stats(dir.path())["judgments"].as_i64().unwrap(), imported + 7, "every decision shown was stored");
+    assert_eq!(
+        stats(dir.path())["judgments"].as_i64().unwrap(),
+        imported + 7,
+        "every decision shown was stored"
+    );
 
     let tmux = Tmux::start(dir.path(), "e2e");
     tmux.wait_for("reviewer e2e", "the screen to reopen");
     let screen = tmux.screen();
-    assert!(screen.contains("demo-ct-2"), "resumed at the first undecided sample:\n{screen}");
+    assert!(
+        screen.contains("demo-ct-2"),
+        "resumed at the first undecided sample:\n{screen}"
+    );
     assert!(screen.contains("reviewed 1/11"), "{screen}");
     tmux.send("q");
     tmux.wait_gone();
@@ -211,14 +276,26 @@ struct Tmux {
 impl Tmux {
     fn start(ws: &Path, reviewer: &str) -> Tmux {
         let name = format!("vital-test-{}-{}", std::process::id(), reviewer);
-        let _ = Command::new("tmux").args(["kill-session", "-t", &name]).output();
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &name])
+            .output();
         let command = format!(
             "VITAL_CONFIG= {} -w {} review --reviewer {reviewer} --image-protocol halfblocks",
             env!("CARGO_BIN_EXE_vital"),
             ws.display()
         );
         let ok = Command::new("tmux")
-            .args(["new-session", "-d", "-s", &name, "-x", "120", "-y", "40", &command])
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &name,
+                "-x",
+                "120",
+                "-y",
+                "40",
+                &command,
+            ])
             .status()
             .unwrap()
             .success();
@@ -227,12 +304,18 @@ impl Tmux {
     }
 
     fn screen(&self) -> String {
-        let out = Command::new("tmux").args(["capture-pane", "-p", "-t", &self.name]).output().unwrap();
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.name])
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     fn send(&self, key: &str) {
-        Command::new("tmux").args(["send-keys", "-t", &self.name, key]).status().unwrap();
+        Command::new("tmux")
+            .args(["send-keys", "-t", &self.name, key])
+            .status()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(60));
     }
 
@@ -244,34 +327,51 @@ impl Tmux {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("timed out waiting for {what} ({text:?}); screen:\n{}", self.screen());
+        panic!(
+            "timed out waiting for {what} ({text:?}); screen:\n{}",
+            self.screen()
+        );
     }
 
     fn kill_9(&self) {
-        let out = Command::new("tmux").args(["display-message", "-p", "-t", &self.name, "#{pane_pid}"]).output().unwrap();
+        let out = Command::new("tmux")
+            .args(["display-message", "-p", "-t", &self.name, "#{pane_pid}"])
+            .output()
+            .unwrap();
         let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
         // The pane runs `sh -c …` or vital itself; kill vital wherever it is.
         let _ = Command::new("pkill").args(["-9", "-P", &pid]).status();
         let _ = Command::new("kill").args(["-9", &pid]).status();
-        let _ = Command::new("tmux").args(["kill-session", "-t", &self.name]).output();
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.name])
+            .output();
     }
 
     fn wait_gone(&self) {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(10) {
-            let alive = Command::new("tmux").args(["has-session", "-t", &self.name]).output().unwrap().status.success();
+            let alive = Command::new("tmux")
+                .args(["has-session", "-t", &self.name])
+                .output()
+                .unwrap()
+                .status
+                .success();
             if !alive {
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        let _ = Command::new("tmux").args(["kill-session", "-t", &self.name]).output();
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.name])
+            .output();
         panic!("vital did not quit on q");
     }
 }
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["kill-session", "-t", &self.name]).output();
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.name])
+            .output();
     }
 }

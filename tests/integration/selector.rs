@@ -24,7 +24,10 @@ fn train_scores_everything_and_reloads_for_eval() {
 {"img": "y.png", "fig_caption": "Frontal chest radiograph shows a small left pleural effusion.", "inline_mention": "", "question": "Which side is the effusion on?", "answer_positive": "On the left side.", "answer_negative": "It may possibly be anywhere; it is not possible to tell."}
 "#,
     );
-    let out = vital_ok(dir.path(), &["eval", "--pairs", pairs.to_str().unwrap(), "--json"]);
+    let out = vital_ok(
+        dir.path(),
+        &["eval", "--pairs", pairs.to_str().unwrap(), "--json"],
+    );
     let eval: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(eval["pairs"], 2);
     for key in ["alignment_rate", "auc", "mean_rank", "map"] {
@@ -37,33 +40,57 @@ fn train_scores_everything_and_reloads_for_eval() {
     let after: Vec<f64> = scores(dir.path());
     assert_eq!(before.len(), after.len());
     for (a, b) in before.iter().zip(&after) {
-        assert!((a - b).abs() < 1e-5, "reloaded checkpoint scores differ: {a} vs {b}");
+        assert!(
+            (a - b).abs() < 1e-5,
+            "reloaded checkpoint scores differ: {a} vs {b}"
+        );
     }
 }
 
 fn scores(ws: &std::path::Path) -> Vec<f64> {
     let conn = rusqlite::Connection::open(ws.join("vital.db")).unwrap();
-    let mut stmt = conn.prepare("SELECT score FROM selector_scores ORDER BY answer_id").unwrap();
-    stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    let mut stmt = conn
+        .prepare("SELECT score FROM selector_scores ORDER BY answer_id")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }
 
 #[test]
 fn train_without_pairs_and_unknown_backend_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let file = write(dir.path(), "c.jsonl", r#"{"id": "a", "fig_caption": "c", "rounds": [{"question": "q", "answers": ["x", "y"]}]}"#);
+    let file = write(
+        dir.path(),
+        "c.jsonl",
+        r#"{"id": "a", "fig_caption": "c", "rounds": [{"question": "q", "answers": ["x", "y"]}]}"#,
+    );
     vital_ok(dir.path(), &["import", file.to_str().unwrap()]);
     let out = vital(dir.path(), &["train"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("no preference pairs yet"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no preference pairs yet"),
+        "{}",
+        stderr(&out)
+    );
     vital_ok(dir.path(), &["demo", "--quiet"]);
     let out = vital(dir.path(), &["train", "--backend", "tpu"]);
-    assert!(stderr(&out).contains("unknown backend `tpu`"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("unknown backend `tpu`"),
+        "{}",
+        stderr(&out)
+    );
     if !cfg!(feature = "cuda") {
         let out = vital(dir.path(), &["train", "--backend", "cuda"]);
         assert!(stderr(&out).contains("not compiled in"), "{}", stderr(&out));
     }
     let out = vital(dir.path(), &["eval"]);
-    assert!(stderr(&out).contains("no selector run yet"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no selector run yet"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// On the real qa50 figures: train on clinician pairs from half of the figures, evaluate on the
@@ -73,27 +100,54 @@ fn selector_beats_length_and_overlap_on_held_out_qa50_figures() {
     let Some(fx) = fixtures() else { return };
     let dir = tempfile::tempdir().unwrap();
     let candidates = dir.path().join("qa50_pairs.jsonl");
-    assert_eq!(quality_data::write_candidates(&fx.join("llava_med_qa50.jsonl"), &candidates), 50);
+    assert_eq!(
+        quality_data::write_candidates(&fx.join("llava_med_qa50.jsonl"), &candidates),
+        50
+    );
     vital_ok(dir.path(), &["import", candidates.to_str().unwrap()]);
     let ws = vital::store::Workspace::open_existing(dir.path()).unwrap();
     assert!(quality_data::record_verdicts(&ws) > 150);
     drop(ws);
-    let config = write(dir.path(), "config.toml", "[selector]\nvalidation_fraction = 0.5\nepochs = 12\n");
+    let config = write(
+        dir.path(),
+        "config.toml",
+        "[selector]\nvalidation_fraction = 0.5\nepochs = 12\n",
+    );
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_vital"))
         .args(["-w", dir.path().to_str().unwrap(), "train", "--json"])
         .env("VITAL_CONFIG", &config)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let eval: serde_json::Value = serde_json::from_str(&vital_ok(dir.path(), &["eval", "--json"])).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let eval: serde_json::Value =
+        serde_json::from_str(&vital_ok(dir.path(), &["eval", "--json"])).unwrap();
     let selector = eval["alignment_rate"].as_f64().unwrap();
-    let length = eval["baselines"]["answer_length"]["alignment_rate"].as_f64().unwrap();
-    let overlap = eval["baselines"]["word_overlap"]["alignment_rate"].as_f64().unwrap();
+    let length = eval["baselines"]["answer_length"]["alignment_rate"]
+        .as_f64()
+        .unwrap();
+    let overlap = eval["baselines"]["word_overlap"]["alignment_rate"]
+        .as_f64()
+        .unwrap();
     eprintln!("held-out alignment: selector {selector:.3}, length {length:.3}, overlap {overlap:.3} ({} pairs)", eval["pairs"]);
-    assert!(eval["pairs"].as_i64().unwrap() > 60, "about half of the 193 questions are held out");
+    assert!(
+        eval["pairs"].as_i64().unwrap() > 60,
+        "about half of the 193 questions are held out"
+    );
     // "Clearly beats": at least 5 points better, and at most 60% of the baseline's errors.
     for (name, baseline) in [("answer length", length), ("word overlap", overlap)] {
-        assert!(selector >= baseline + 0.05, "selector {selector:.3} vs {name} {baseline:.3}");
-        assert!(1.0 - selector <= 0.6 * (1.0 - baseline), "selector errs {:.3}, {name} {:.3}", 1.0 - selector, 1.0 - baseline);
+        assert!(
+            selector >= baseline + 0.05,
+            "selector {selector:.3} vs {name} {baseline:.3}"
+        );
+        assert!(
+            1.0 - selector <= 0.6 * (1.0 - baseline),
+            "selector errs {:.3}, {name} {:.3}",
+            1.0 - selector,
+            1.0 - baseline
+        );
     }
 }
