@@ -88,6 +88,8 @@ fn main() -> anyhow::Result<()> {
         shuffle: true,
         train_after: 0,
         top_percent: 40.0,
+        export_defaults: ["top:40%".into(), "llava".into(), "selection.json".into()],
+        export_dir: std::path::PathBuf::new(),
     };
     let mut session = Session::start(ws, options)?;
     eprintln!(

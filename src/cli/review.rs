@@ -58,6 +58,19 @@ pub fn review(
             shuffle: config.review.shuffle_answers,
             train_after: config.review.train_after_decisions,
             top_percent: config.selection.top_percent,
+            export_defaults: [
+                format!("top:{}%", config.selection.top_percent),
+                config.selection.export_format.clone(),
+                format!(
+                    "selection.{}",
+                    if config.selection.export_format == "llava" {
+                        "json"
+                    } else {
+                        "jsonl"
+                    }
+                ),
+            ],
+            export_dir: std::path::PathBuf::from(&config.selection.export_dir),
         },
         protocol,
         max_image_side: config.review.max_image_side,

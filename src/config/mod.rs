@@ -53,6 +53,8 @@ pub struct SelectorSettings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SelectionConfig {
     pub top_percent: f64,
+    pub export_format: String,
+    pub export_dir: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

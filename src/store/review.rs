@@ -46,7 +46,7 @@ impl Workspace {
             "SELECT sample_id FROM current_judgments WHERE reviewer_id = ?1 AND kind = 'flag' AND value = '1'",
             reviewer,
         )?;
-        let disagreement = self.disagreement_samples()?;
+        let disagreement: HashSet<i64> = self.disagreement_keys(true)?.into_iter().collect();
         let mut stmt = self.conn.prepare(
             "SELECT s.id, s.ext_id, s.domains,
                     (SELECT count(*) FROM rounds r WHERE r.sample_id = s.id
@@ -77,18 +77,6 @@ impl Workspace {
         Ok(out)
     }
 
-    /// Samples where two reviewers' verdicts in force differ on the same answer.
-    pub fn disagreement_samples(&self) -> anyhow::Result<HashSet<i64>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT DISTINCT sample_id FROM current_judgments WHERE kind IN ('accept', 'reject')
-             GROUP BY answer_id HAVING count(DISTINCT kind) > 1",
-        )?;
-        let ids = stmt
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        Ok(ids)
-    }
-
     fn id_set(&self, sql: &str, reviewer: i64) -> anyhow::Result<HashSet<i64>> {
         let mut stmt = self.conn.prepare(sql)?;
         let ids = stmt
@@ -116,6 +104,19 @@ impl Workspace {
             .query_map([pattern], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         Ok(ids)
+    }
+
+    /// Every reviewer's verdict in force on the answers of one sample: (answer id, reviewer,
+    /// accepted). Final decisions come under reviewer `final`.
+    pub fn sample_verdicts(&self, sample_key: i64) -> anyhow::Result<Vec<(i64, String, bool)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT c.answer_id, rv.name, c.kind = 'accept' FROM current_judgments c JOIN reviewers rv ON rv.id = c.reviewer_id
+             WHERE c.sample_id = ?1 AND c.kind IN ('accept', 'reject') ORDER BY rv.name",
+        )?;
+        let rows = stmt
+            .query_map([sample_key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
     }
 
     /// Mean judge score per answer of one sample.

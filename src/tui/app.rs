@@ -30,6 +30,19 @@ pub enum Effect {
     Train,
     /// Stop the running training job.
     CancelTraining,
+    /// Export in the background (fields validated by the form); answer with [`Msg::ExportDone`].
+    Export {
+        select: String,
+        format: String,
+        out: String,
+    },
+    /// Record a final (adjudicating) decision on an answer, then answer with [`Msg::Refreshed`].
+    FinalDecision {
+        answer_id: i64,
+        accepted: bool,
+    },
+    /// Compute the reviewers' agreement; answer with [`Msg::Agreement`].
+    LoadAgreement,
     Quit,
 }
 
@@ -60,6 +73,15 @@ pub enum Msg {
     },
     Refreshed(Box<SampleView>),
     Trainer(TrainerEvent),
+    /// Export progress: `done` of `total` samples written.
+    ExportProgress {
+        done: u64,
+        total: u64,
+    },
+    /// The export finished (a summary line) or failed (the reason).
+    ExportDone(Result<String, String>),
+    /// The agreement panel's lines.
+    Agreement(Vec<String>),
     Error(String),
 }
 
@@ -78,6 +100,10 @@ pub enum Mode {
     Rating,
     /// The selection preview (`p`); any key closes it.
     Preview(SelectionPreview),
+    /// The export form (`E`).
+    Export(ExportForm),
+    /// Decisions per reviewer and their agreement (`S`); any key closes it.
+    Agreement(Vec<String>),
     Input {
         kind: InputKind,
         text: String,
@@ -142,6 +168,20 @@ impl SelectionPreview {
     }
 }
 
+/// The export form: selection, format and output path, prefilled from config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportForm {
+    /// Selection, format, path.
+    pub fields: [String; 3],
+    /// The field being edited.
+    pub focus: usize,
+    pub error: Option<String>,
+}
+
+impl ExportForm {
+    pub const LABELS: [&'static str; 3] = ["selection", "format", "output file"];
+}
+
 /// What the training panel shows.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TrainingView {
@@ -184,6 +224,10 @@ pub struct App {
     pub train_after: usize,
     /// Share of samples the selection keeps (for the `p` preview).
     pub top_percent: f64,
+    /// The export form's starting values: selection, format, path.
+    pub export_defaults: [String; 3],
+    /// The running export's progress, shown in the status line.
+    pub export_status: Option<String>,
 }
 
 impl App {
@@ -212,6 +256,8 @@ impl App {
             decisions_since_train: 0,
             train_after: 0,
             top_percent: 40.0,
+            export_defaults: ["top:40%".into(), "llava".into(), "selection.json".into()],
+            export_status: None,
         }
     }
 
@@ -246,10 +292,31 @@ impl App {
                 if let Some(current) = self.current.as_mut().filter(|c| c.key() == view.key()) {
                     current.selector_scores = view.selector_scores;
                     current.judge_scores = view.judge_scores;
+                    current.others = view.others;
+                    current.decisions = view.decisions;
+                    let (key, conflict) = (current.key(), current.unresolved_conflict());
+                    self.queue.set_disagreement(key, conflict);
                 }
                 vec![]
             }
             Msg::Trainer(event) => self.on_trainer(event),
+            Msg::ExportProgress { done, total } => {
+                let percent = (100 * done).checked_div(total).unwrap_or(0);
+                self.export_status = Some(format!("exporting {percent}%"));
+                vec![]
+            }
+            Msg::ExportDone(result) => {
+                self.export_status = None;
+                self.message = Some(match result {
+                    Ok(summary) => summary,
+                    Err(why) => format!("export failed: {why}"),
+                });
+                vec![]
+            }
+            Msg::Agreement(lines) => {
+                self.mode = Mode::Agreement(lines);
+                vec![]
+            }
             Msg::Undone { key, decisions, at } => match key {
                 None => {
                     self.message = Some("nothing to undo".into());
@@ -395,7 +462,8 @@ impl App {
 
     fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
         match std::mem::replace(&mut self.mode, Mode::Normal) {
-            Mode::Help | Mode::Preview(_) => vec![],
+            Mode::Help | Mode::Preview(_) | Mode::Agreement(_) => vec![],
+            Mode::Export(form) => self.on_export_key(form, key),
             Mode::Rating => self.on_rating_key(key),
             Mode::Input { kind, text } => self.on_input_key(kind, text, key),
             Mode::Normal => {
@@ -427,6 +495,52 @@ impl App {
                 vec![]
             }
         }
+    }
+
+    fn on_export_key(&mut self, mut form: ExportForm, key: KeyEvent) -> Vec<Effect> {
+        match key.code {
+            KeyCode::Esc => return vec![],
+            KeyCode::Tab | KeyCode::Down => form.focus = (form.focus + 1) % 3,
+            KeyCode::BackTab | KeyCode::Up => form.focus = (form.focus + 2) % 3,
+            KeyCode::Backspace => {
+                form.fields[form.focus].pop();
+            }
+            KeyCode::Char(c) => form.fields[form.focus].push(c),
+            KeyCode::Enter => {
+                let [select, format, out] = form.fields.clone().map(|f| f.trim().to_string());
+                let problem = if let Err(e) = select.parse::<crate::export::Selection>() {
+                    Some(e)
+                } else if <crate::export::ExportFormat as clap::ValueEnum>::from_str(&format, true)
+                    .is_err()
+                {
+                    Some(format!(
+                        "`{format}` is not a format: llava, dpo, demos, pairs or scores"
+                    ))
+                } else if out.is_empty() {
+                    Some("the output file is empty".to_string())
+                } else if self.export_status.is_some() {
+                    Some("an export is already running".to_string())
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    form.error = Some(problem);
+                    self.mode = Mode::Export(form);
+                    return vec![];
+                }
+                self.export_defaults = form.fields.clone();
+                self.export_status = Some("exporting…".into());
+                return vec![Effect::Export {
+                    select,
+                    format,
+                    out,
+                }];
+            }
+            _ => {}
+        }
+        form.error = None;
+        self.mode = Mode::Export(form);
+        vec![]
     }
 
     fn on_input_key(&mut self, kind: InputKind, mut text: String, key: KeyEvent) -> Vec<Effect> {
@@ -509,6 +623,15 @@ impl App {
                 self.message = Some(format!("order: {}{note}", order.label()));
                 vec![]
             }
+            Action::Export => {
+                self.mode = Mode::Export(ExportForm {
+                    fields: self.export_defaults.clone(),
+                    focus: 0,
+                    error: None,
+                });
+                vec![]
+            }
+            Action::Agreement => vec![Effect::LoadAgreement],
             Action::Preview => {
                 self.mode = Mode::Preview(SelectionPreview::compute(&self.queue, self.top_percent));
                 vec![]
@@ -559,6 +682,21 @@ impl App {
                     DecisionKind::Flag,
                     Some(if flagged { "0" } else { "1" }.into()),
                 )
+            }
+            Action::FinalAccept | Action::FinalReject => {
+                if !self.focused_round_has_answers() {
+                    return vec![];
+                }
+                let view = self.current.as_ref().expect("checked above");
+                match view.answer_at(self.focus_round, self.focus_answer) {
+                    Some(answer_id) => {
+                        vec![Effect::FinalDecision {
+                            answer_id,
+                            accepted: action == Action::FinalAccept,
+                        }]
+                    }
+                    None => vec![],
+                }
             }
             Action::Demo => {
                 let demo = self.current.as_ref().is_some_and(SampleView::is_demo);

@@ -597,3 +597,91 @@ mod live_ranking {
         assert_eq!(recorded(&ch(&mut app, 'd')).value.as_deref(), Some("0"));
     }
 }
+
+mod export_and_adjudication {
+    use super::*;
+
+    fn type_text(app: &mut App, text: &str) {
+        for c in text.chars() {
+            ch(app, c);
+        }
+    }
+
+    #[test]
+    fn export_form_is_prefilled_validated_and_submitted() {
+        let mut app = app();
+        app.export_defaults = ["top:40%".into(), "llava".into(), "sel.json".into()];
+        assert!(ch(&mut app, 'E').is_empty());
+        let Mode::Export(form) = &app.mode else {
+            panic!("form open")
+        };
+        assert_eq!(form.fields[0], "top:40%");
+        // Edit the selection into something invalid: the form stays open with the reason.
+        for _ in 0..3 {
+            press(&mut app, KeyCode::Backspace);
+        }
+        type_text(&mut app, "x");
+        assert!(press(&mut app, KeyCode::Enter).is_empty());
+        let Mode::Export(form) = &app.mode else {
+            panic!("still open")
+        };
+        assert!(
+            form.error.as_deref().unwrap().contains("not a selection"),
+            "{:?}",
+            form.error
+        );
+        press(&mut app, KeyCode::Backspace);
+        type_text(&mut app, "10%");
+        press(&mut app, KeyCode::Tab);
+        press(&mut app, KeyCode::Tab);
+        type_text(&mut app, "l");
+        let effects = press(&mut app, KeyCode::Enter);
+        assert_eq!(
+            effects,
+            vec![Effect::Export {
+                select: "top:10%".into(),
+                format: "llava".into(),
+                out: "sel.jsonl".into()
+            }]
+        );
+        assert_eq!(app.mode, Mode::Normal, "the reviewer keeps working");
+        assert!(app.export_status.is_some());
+        ch(&mut app, 'E');
+        assert!(
+            press(&mut app, KeyCode::Enter).is_empty(),
+            "one export at a time"
+        );
+        press(&mut app, KeyCode::Esc);
+        app.update(Msg::ExportProgress { done: 5, total: 10 });
+        assert_eq!(app.export_status.as_deref(), Some("exporting 50%"));
+        app.update(Msg::ExportDone(Ok("exported 3 samples to /tmp/x".into())));
+        assert_eq!(app.export_status, None);
+        assert_eq!(app.message.as_deref(), Some("exported 3 samples to /tmp/x"));
+    }
+
+    #[test]
+    fn agreement_panel_and_final_decisions() {
+        let mut app = app();
+        assert_eq!(ch(&mut app, 'S'), vec![Effect::LoadAgreement]);
+        app.update(Msg::Agreement(vec!["κ 0.5".into()]));
+        assert_eq!(app.mode, Mode::Agreement(vec!["κ 0.5".into()]));
+        ch(&mut app, 'q');
+        assert_eq!(app.mode, Mode::Normal, "any key closes, q included");
+        assert!(!app.quitting);
+        ch(&mut app, 'l');
+        assert_eq!(
+            ch(&mut app, 'A'),
+            vec![Effect::FinalDecision {
+                answer_id: 102,
+                accepted: true
+            }]
+        );
+        assert_eq!(
+            ch(&mut app, 'X'),
+            vec![Effect::FinalDecision {
+                answer_id: 102,
+                accepted: false
+            }]
+        );
+    }
+}

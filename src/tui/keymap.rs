@@ -53,6 +53,10 @@ actions! {
     Order = "order", ["o"], "order: file, score high/low, uncertainty, random";
     Preview = "preview", ["p"], "preview the selection (top share from config)";
     Demo = "demo", ["d"], "mark / unmark the sample as a demonstration";
+    Export = "export", ["E"], "export the selection (runs in the background)";
+    Agreement = "agreement", ["S"], "reviewers' decisions and agreement (κ, α)";
+    FinalAccept = "final_accept", ["A"], "final decision: accept the focused answer (resolves a conflict)";
+    FinalReject = "final_reject", ["X"], "final decision: reject the focused answer (resolves a conflict)";
     ScrollDown = "scroll_down", ["PageDown", "C-d"], "scroll the rounds down";
     ScrollUp = "scroll_up", ["PageUp", "C-u"], "scroll the rounds up";
     Help = "help", ["?"], "show all keys";

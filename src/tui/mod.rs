@@ -67,6 +67,25 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
             }
         }),
     ));
+    let export_tx = tx.clone();
+    let export_ws = options.workspace.clone();
+    session.export_in_background(Box::new(move |request| {
+        let tx = export_tx.clone();
+        let dir = export_ws.clone();
+        std::thread::spawn(move || {
+            let progress = |p: crate::export::Progress| {
+                let _ = tx.send(Event::ExportProgress {
+                    done: p.done,
+                    total: p.total,
+                });
+            };
+            let cancel = std::sync::atomic::AtomicBool::new(false);
+            let result = crate::export::run_in_dir(&dir, &request, &progress, &cancel)
+                .map(|summary| session::export_summary(&summary))
+                .map_err(|e| format!("{e:#}"));
+            let _ = tx.send(Event::ExportDone(result));
+        });
+    }));
     let workers = Workers::start(tx, search_ws);
     session.search_in_background(workers.search.clone());
 
@@ -88,6 +107,10 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
                     Event::Terminal(_) => {} // resize and others: the redraw handles them
                     Event::Terminate => session.app.quitting = true,
                     Event::Trainer(event) => session.dispatch(Msg::Trainer(event)),
+                    Event::ExportProgress { done, total } => {
+                        session.dispatch(Msg::ExportProgress { done, total })
+                    }
+                    Event::ExportDone(result) => session.dispatch(Msg::ExportDone(result)),
                     Event::SearchDone { query, result } => match result {
                         Ok(keys) => session.dispatch(Msg::SearchDone { query, keys }),
                         Err(e) => session.dispatch(Msg::Error(e)),

@@ -317,6 +317,13 @@ impl Queue {
         }
     }
 
+    /// Marks whether a sample still has an unresolved disagreement (after a final decision).
+    pub fn set_disagreement(&mut self, key: i64, disagreement: bool) {
+        if let Some(e) = self.entries.iter_mut().find(|e| e.key == key) {
+            e.disagreement = disagreement;
+        }
+    }
+
     fn passes(&self, e: &IndexEntry) -> bool {
         let by_filter = match &self.filter {
             Filter::All => true,

@@ -15,6 +15,9 @@ pub struct SampleView {
     pub judge_scores: HashMap<i64, f64>,
     /// Latest selector run's score per answer id.
     pub selector_scores: HashMap<i64, f64>,
+    /// Other reviewers' verdicts per answer id: (reviewer, accepted). Shown only when
+    /// adjudicating disagreements, so reviewers otherwise judge blind.
+    pub others: HashMap<i64, Vec<(String, bool)>>,
 }
 
 impl SampleView {
@@ -43,6 +46,7 @@ impl SampleView {
             order,
             judge_scores: HashMap::new(),
             selector_scores: HashMap::new(),
+            others: HashMap::new(),
         }
     }
 
@@ -60,7 +64,33 @@ impl SampleView {
         let mut view = Self::new(stored, decisions, reviewer, shuffle);
         view.judge_scores = ws.judge_scores(key)?;
         view.selector_scores = ws.selector_scores(key)?;
+        for (answer, name, accepted) in ws.sample_verdicts(key)? {
+            if name != reviewer {
+                view.others
+                    .entry(answer)
+                    .or_default()
+                    .push((name, accepted));
+            }
+        }
         Ok(Some(view))
+    }
+
+    /// Some answer still has contradicting verdicts and no final decision.
+    pub fn unresolved_conflict(&self) -> bool {
+        self.stored.answer_ids.iter().flatten().any(|id| {
+            let mut verdicts: Vec<(String, bool)> =
+                self.others.get(id).cloned().unwrap_or_default();
+            if verdicts
+                .iter()
+                .any(|(name, _)| name == crate::store::FINAL_REVIEWER)
+            {
+                return false;
+            }
+            if let Some(mine) = self.verdict(*id) {
+                verdicts.push((String::new(), mine == DecisionKind::Accept));
+            }
+            verdicts.iter().any(|v| v.1) && verdicts.iter().any(|v| !v.1)
+        })
     }
 
     pub fn key(&self) -> i64 {

@@ -17,6 +17,10 @@ pub struct Session {
     /// Where searches go when they run in the background; `None` runs them inline.
     search: Option<Sender<String>>,
     trainer: Option<Trainer>,
+    /// Runs exports in the background; `None` runs them inline.
+    exporter: Option<Box<dyn Fn(crate::export::ExportRequest)>>,
+    /// Relative export paths are taken from here.
+    export_dir: std::path::PathBuf,
 }
 
 /// What a session needs to start.
@@ -30,6 +34,10 @@ pub struct SessionOptions {
     pub train_after: usize,
     /// Share of samples kept by the selection preview.
     pub top_percent: f64,
+    /// The export form's starting values (selection, format, file name) and where relative
+    /// output paths go (empty: WORKSPACE/exports).
+    pub export_defaults: [String; 3],
+    pub export_dir: std::path::PathBuf,
 }
 
 impl Session {
@@ -45,13 +53,21 @@ impl Session {
         );
         app.train_after = options.train_after;
         app.top_percent = options.top_percent;
+        app.export_defaults = options.export_defaults;
         // Scores of an earlier run order the queue from the start.
         app.queue.set_signals(&ws.rank_signals()?);
+        let export_dir = if options.export_dir.as_os_str().is_empty() {
+            ws.dir().join("exports")
+        } else {
+            options.export_dir
+        };
         let mut session = Self {
             ws,
             app,
             search: None,
             trainer: None,
+            exporter: None,
+            export_dir,
         };
         let effects = session.app.start();
         session.run(effects);
@@ -66,6 +82,11 @@ impl Session {
     /// Connects the background trainer (`T`, and training after N decisions).
     pub fn attach_trainer(&mut self, trainer: Trainer) {
         self.trainer = Some(trainer);
+    }
+
+    /// Runs exports on a background thread from now on.
+    pub fn export_in_background(&mut self, runner: Box<dyn Fn(crate::export::ExportRequest)>) {
+        self.exporter = Some(runner);
     }
 
     pub fn dispatch(&mut self, msg: Msg) {
@@ -99,6 +120,33 @@ impl Session {
                 }
                 Ok(None)
             }
+            Effect::Export {
+                select,
+                format,
+                out,
+            } => self.export(&select, &format, &out),
+            Effect::FinalDecision {
+                answer_id,
+                accepted,
+            } => self
+                .ws
+                .record_final(&reviewer, answer_id, accepted)
+                .and_then(|_| {
+                    let key = self.app.current.as_ref().map(|v| v.key());
+                    match key {
+                        Some(key) => {
+                            Ok(
+                                SampleView::load(&self.ws, &reviewer, key, self.app.shuffle)?
+                                    .map(|v| Msg::Refreshed(Box::new(v))),
+                            )
+                        }
+                        None => Ok(None),
+                    }
+                }),
+            Effect::LoadAgreement => self
+                .ws
+                .agreement_report()
+                .map(|report| Some(Msg::Agreement(super::view::agreement_lines(&report)))),
             Effect::CancelTraining => {
                 if let Some(trainer) = &self.trainer {
                     trainer.cancel();
@@ -145,6 +193,38 @@ impl Session {
         result.unwrap_or_else(|e| Some(Msg::Error(format!("{e:#}"))))
     }
 
+    fn export(&mut self, select: &str, format: &str, out: &str) -> anyhow::Result<Option<Msg>> {
+        let select: crate::export::Selection =
+            select.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+        let format = <crate::export::ExportFormat as clap::ValueEnum>::from_str(format, true)
+            .map_err(|_| anyhow::anyhow!("unknown format `{format}`"))?;
+        let out = std::path::Path::new(out);
+        let out = if out.is_absolute() {
+            out.to_path_buf()
+        } else {
+            self.export_dir.join(out)
+        };
+        if let Some(parent) = out.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let request = crate::export::ExportRequest::new(select, format, out);
+        match &self.exporter {
+            Some(runner) => {
+                runner(request);
+                Ok(None)
+            }
+            None => {
+                let cancel = std::sync::atomic::AtomicBool::new(false);
+                let result = crate::export::run(&self.ws, &request, &|_| {}, &cancel);
+                Ok(Some(Msg::ExportDone(
+                    result
+                        .map(|s| export_summary(&s))
+                        .map_err(|e| format!("{e:#}")),
+                )))
+            }
+        }
+    }
+
     /// Local wall-clock time for "saved 14:03:07".
     fn clock(&self) -> anyhow::Result<String> {
         Ok(self
@@ -152,4 +232,14 @@ impl Session {
             .conn()
             .query_row("SELECT time('now', 'localtime')", [], |r| r.get(0))?)
     }
+}
+
+/// One status line for a finished export.
+pub fn export_summary(s: &crate::export::ExportSummary) -> String {
+    format!(
+        "exported {} samples ({} rounds) to {}",
+        s.counts.samples_written,
+        s.counts.rounds_written,
+        s.output.display()
+    )
 }

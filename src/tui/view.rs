@@ -9,8 +9,9 @@ use ratatui::Frame;
 use ratatui_image::thread::ThreadProtocol;
 use ratatui_image::{Resize, StatefulImage};
 
-use super::app::{App, InputKind, Mode, SelectionPreview};
+use super::app::{App, ExportForm, InputKind, Mode, SelectionPreview};
 use super::keymap::Action;
+use super::queue::Filter;
 use super::sample_view::SampleView;
 use super::wrap::{pad, wrap};
 use crate::data::display_text;
@@ -109,8 +110,100 @@ pub fn draw(frame: &mut Frame, app: &App, image: &mut ImagePane) {
     match &app.mode {
         Mode::Help => draw_help(frame, app),
         Mode::Preview(preview) => draw_preview(frame, preview),
+        Mode::Export(form) => draw_export_form(frame, form),
+        Mode::Agreement(lines) => {
+            draw_popup(frame, " Reviewers and agreement (any key closes) ", lines)
+        }
         _ => {}
     }
+}
+
+/// A centred popup with plain lines.
+fn draw_popup(frame: &mut Frame, title: &str, lines: &[String]) {
+    let area = frame.area();
+    let width = area.width.min(90);
+    let height = area.height.min(lines.len() as u16 + 2);
+    let popup = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
+    let text: Vec<Line> = lines.iter().map(|l| Line::from(l.clone())).collect();
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(text).block(Block::bordered().title(title.to_string())),
+        popup,
+    );
+}
+
+fn draw_export_form(frame: &mut Frame, form: &ExportForm) {
+    let mut lines: Vec<String> = ExportForm::LABELS
+        .iter()
+        .zip(&form.fields)
+        .enumerate()
+        .map(|(i, (label, value))| {
+            let cursor = if i == form.focus { "█" } else { "" };
+            format!(
+                "{} {label:<12} {value}{cursor}",
+                if i == form.focus { "▶" } else { " " }
+            )
+        })
+        .collect();
+    lines.push(String::new());
+    lines.push("selection: all, top:40%, top:N, threshold:X, reviewed, accepted".into());
+    lines.push(
+        "format: llava, dpo, demos, pairs, scores · relative files go to the export folder".into(),
+    );
+    lines.push(match &form.error {
+        Some(e) => format!("⚠ {e}"),
+        None => "Tab: next field · Enter: export in the background · Esc: cancel".into(),
+    });
+    draw_popup(frame, " Export ", &lines);
+}
+
+/// The agreement panel's text, from the store's report.
+pub fn agreement_lines(report: &crate::store::AgreementReport) -> Vec<String> {
+    let mut lines = vec![format!(
+        "{:<16}{:>8}{:>8}{:>8}{:>6}{:>8}",
+        "reviewer", "accept", "reject", "prefer", "tie", "total"
+    )];
+    for d in &report.decisions {
+        lines.push(format!(
+            "{:<16}{:>8}{:>8}{:>8}{:>6}{:>8}",
+            d.reviewer, d.accept, d.reject, d.prefer, d.tie, d.total
+        ));
+    }
+    let a = &report.agreement;
+    lines.push(String::new());
+    if a.items == 0 {
+        lines.push("No answer has been decided by two reviewers yet.".into());
+    } else {
+        let fmt =
+            |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |v| format!("{v:.digits$}"));
+        lines.push(format!(
+            "{} answers decided by 2+ reviewers · agreement {}% · Cohen's κ {} · Krippendorff's α {}",
+            a.items,
+            fmt(a.percent_agreement, 1),
+            fmt(a.cohen_kappa, 3),
+            fmt(a.krippendorff_alpha, 3)
+        ));
+        lines.push(format!(
+            "{} conflicts, {} resolved by a final decision (filter F → disagreements; A/X decide)",
+            a.conflicts, a.resolved_conflicts
+        ));
+    }
+    for c in report.conflicts.iter().take(8) {
+        lines.push(format!(
+            "  {} Q{} answer {}: ✓ {} · ✗ {}",
+            c.sample_id,
+            c.round,
+            c.answer,
+            c.accepted_by.join(", "),
+            c.rejected_by.join(", ")
+        ));
+    }
+    lines
 }
 
 fn draw_training(frame: &mut Frame, app: &App, area: Rect) {
@@ -376,6 +469,19 @@ fn answer_block(
             Style::default().fg(Color::Magenta),
         ));
     }
+    // Other reviewers' verdicts only when adjudicating: elsewhere each reviewer judges blind.
+    if app.queue.filter() == &Filter::Disagreements {
+        for (name, accepted) in view.others.get(&answer_id).into_iter().flatten() {
+            let kind = if *accepted {
+                DecisionKind::Accept
+            } else {
+                DecisionKind::Reject
+            };
+            let (mark, style) = verdict_mark(Some(kind));
+            title.push(Span::raw(format!("  {name} ")));
+            title.push(Span::styled(mark, style));
+        }
+    }
     let text = view
         .answer_text_at(r, d)
         .map(display_text)
@@ -530,7 +636,12 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
                 .as_deref()
                 .map(|m| format!(" · {m}"))
                 .unwrap_or_default();
-            format!(" reviewer {} · {saved}{message}", app.reviewer)
+            let export = app
+                .export_status
+                .as_deref()
+                .map(|e| format!(" · {e}"))
+                .unwrap_or_default();
+            format!(" reviewer {} · {saved}{export}{message}", app.reviewer)
         }
     };
     frame.render_widget(
@@ -561,6 +672,8 @@ const HINTS: &[(Action, &str)] = &[
     (Action::Order, "order"),
     (Action::Preview, "preview"),
     (Action::Demo, "demo"),
+    (Action::Export, "export"),
+    (Action::Agreement, "agreement"),
 ];
 
 fn draw_hints(frame: &mut Frame, app: &App, area: Rect) {

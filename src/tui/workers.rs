@@ -13,6 +13,11 @@ use crate::store::Workspace;
 
 pub enum Event {
     Terminal(TermEvent),
+    ExportProgress {
+        done: u64,
+        total: u64,
+    },
+    ExportDone(Result<String, String>),
     Trainer(super::trainer::TrainerEvent),
     Terminate,
     ImageDecoded {

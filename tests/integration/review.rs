@@ -22,6 +22,8 @@ fn session(dir: &Path, reviewer: &str) -> Session {
         shuffle: true,
         train_after: 0,
         top_percent: 40.0,
+        export_defaults: ["top:40%".into(), "llava".into(), "selection.json".into()],
+        export_dir: std::path::PathBuf::new(),
     };
     Session::start(ws, options).unwrap()
 }
@@ -374,4 +376,72 @@ impl Drop for Tmux {
             .args(["kill-session", "-t", &self.name])
             .output();
     }
+}
+
+#[test]
+fn disagreements_are_adjudicated_with_final_decisions_and_exports_run_from_the_screen() {
+    let dir = tempfile::tempdir().unwrap();
+    vital_ok(dir.path(), &["demo"]);
+    // Two reviewers disagree on the first answer of the first sample they see.
+    for (reviewer, key) in [("ana", "a"), ("ben", "x")] {
+        let mut s = session(dir.path(), reviewer);
+        // Focus the display position that holds the stored first answer.
+        if s.app.current.as_ref().unwrap().order[0][0] != 0 {
+            keys(&mut s, "l");
+        }
+        keys(&mut s, key);
+    }
+    let mut judge = session(dir.path(), "chief");
+    keys(&mut judge, "FFF");
+    assert_eq!(
+        judge.app.queue.filter(),
+        &vital::tui::queue::Filter::Disagreements
+    );
+    assert_eq!(judge.app.queue.position().1, 1, "one sample in conflict");
+    let view = judge.app.current.clone().unwrap();
+    assert!(view.unresolved_conflict());
+    // Adjudicate every answer with others' verdicts on it: accept.
+    for d in 0..view.order[0].len() {
+        let answer = view.answer_at(0, d).unwrap();
+        if view.others.get(&answer).is_some_and(|v| v.len() >= 2) {
+            if d == 1 {
+                keys(&mut judge, "l");
+            }
+            keys(&mut judge, "A");
+        }
+    }
+    assert!(
+        !judge.app.current.as_ref().unwrap().unresolved_conflict(),
+        "resolved"
+    );
+    assert!(judge.ws.disagreement_keys(true).unwrap().is_empty());
+    let stats_out = vital_ok(dir.path(), &["stats", "--json"]);
+    let s: serde_json::Value = serde_json::from_str(&stats_out).unwrap();
+    assert_eq!(
+        s["agreement"]["resolved_conflicts"], 1,
+        "{}",
+        s["agreement"]
+    );
+    // The agreement panel.
+    keys(&mut judge, "S");
+    let vital::tui::app::Mode::Agreement(lines) = &judge.app.mode else {
+        panic!("agreement panel")
+    };
+    assert!(lines.iter().any(|l| l.contains("Cohen's κ")), "{lines:?}");
+    keys(&mut judge, "q");
+    // Export from the screen (inline here; the terminal runs it on a thread).
+    keys(&mut judge, "E");
+    for _ in 0.."top:40%".len() {
+        judge.dispatch(Msg::Key(KeyEvent::new(
+            KeyCode::Backspace,
+            KeyModifiers::NONE,
+        )));
+    }
+    keys(&mut judge, "all\n");
+    let message = judge.app.message.clone().unwrap_or_default();
+    assert!(message.starts_with("exported 11 samples"), "{message}");
+    let out = dir.path().join("exports/selection.json");
+    let exported: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(exported.as_array().unwrap().len(), 11);
 }
