@@ -3,7 +3,6 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::Args;
 use serde::Serialize;
@@ -84,17 +83,10 @@ pub fn run(ctx: &Context, args: FetchImagesArgs) -> anyhow::Result<i32> {
     let dir = args.dir.clone().unwrap_or_else(|| ws.image_cache_dir());
     std::fs::create_dir_all(&dir)?;
     ws.add_image_dir(&dir)?;
-    let mb = |v: f64| (v.max(0.0) * 1024.0 * 1024.0) as u64;
-    let settings = FetchSettings {
-        dir: dir.clone(),
-        concurrency: args.concurrency.unwrap_or(cfg.fetch_concurrency).max(1),
-        timeout: Duration::from_secs(cfg.fetch_timeout_secs.max(1)),
-        max_image_bytes: mb(cfg.fetch_max_image_mb),
-        max_package_bytes: mb(cfg.fetch_max_package_mb),
-        max_retries: cfg.max_retries,
-        retry_base: Duration::from_millis(cfg.retry_base_ms),
-        retry_max: Duration::from_secs_f64(cfg.retry_max_secs.max(0.0)),
-    };
+    let mut settings = FetchSettings::from_config(cfg, dir.clone());
+    if let Some(n) = args.concurrency {
+        settings.concurrency = n.max(1);
+    }
     let bar = if ctx.quiet || !std::io::stderr().is_terminal() {
         indicatif::ProgressBar::hidden()
     } else {

@@ -74,6 +74,7 @@ pub fn review(
         },
         protocol,
         max_image_side: config.review.max_image_side,
+        llm: config.llm.clone(),
     })?;
     Ok(exit::OK)
 }

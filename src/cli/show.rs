@@ -72,7 +72,14 @@ pub fn run(ctx: &Context, args: ShowArgs) -> anyhow::Result<i32> {
         println!("mention:  {mention}");
     }
     let decisions = decisions_by_answer(&ws, stored.key)?;
-    let scores = scores_by_answer(&ws, stored.key)?;
+    let mut scores = scores_by_answer(&ws, stored.key)?;
+    // The latest selector run's scores, beside the judges'.
+    for (answer, score) in ws.selector_scores(stored.key)? {
+        scores
+            .entry(answer)
+            .or_default()
+            .push(format!("selector {score:.2}"));
+    }
     for (r, round) in s.rounds.iter().enumerate() {
         println!("\nQ{}: {}", r + 1, display_text(&round.question));
         if round.answers.is_empty() {

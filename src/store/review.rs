@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 
 use super::Workspace;
 
@@ -117,6 +117,33 @@ impl Workspace {
             .query_map([sample_key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<Result<_, _>>()?;
         Ok(rows)
+    }
+
+    /// Where a figure's image can be downloaded from: the URL list entry whose key is the
+    /// sample id, the image reference or its file stem.
+    pub fn image_url(
+        &self,
+        sample_id: &str,
+        image: Option<&str>,
+    ) -> anyhow::Result<Option<(String, String, Option<String>)>> {
+        let stem = image
+            .and_then(|i| std::path::Path::new(i).file_stem())
+            .map(|s| s.to_string_lossy().into_owned());
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT key, url, member FROM image_urls WHERE key = ?1")?;
+        for key in [Some(sample_id.to_string()), image.map(str::to_string), stem]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(row) = stmt
+                .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?
+            {
+                return Ok(Some(row));
+            }
+        }
+        Ok(None)
     }
 
     /// Mean judge score per answer of one sample.

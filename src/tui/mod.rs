@@ -44,6 +44,8 @@ pub struct ReviewOptions {
     pub trainer: trainer::TrainerSettings,
     pub protocol: ImageProtocol,
     pub max_image_side: u32,
+    /// Download limits for figures fetched from the workspace's URL list.
+    pub llm: crate::config::LlmConfig,
 }
 
 /// Runs the review screen until the reviewer quits. The terminal is restored on every exit path:
@@ -86,7 +88,9 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
             let _ = tx.send(Event::ExportDone(result));
         });
     }));
-    let workers = Workers::start(tx, search_ws);
+    let fetch =
+        crate::llm::fetch::FetchSettings::from_config(&options.llm, search_ws.image_cache_dir());
+    let workers = Workers::start(tx, search_ws, fetch);
     session.search_in_background(workers.search.clone());
 
     let result = (|| -> anyhow::Result<()> {
@@ -111,6 +115,21 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
                         session.dispatch(Msg::ExportProgress { done, total })
                     }
                     Event::ExportDone(result) => session.dispatch(Msg::ExportDone(result)),
+                    Event::ImageDownloaded { key, result } => {
+                        if image.key == Some(key) {
+                            match result {
+                                Ok(path) => {
+                                    workers.decode(key, path, options.max_image_side);
+                                    image.state =
+                                        ImageState::Loading("the downloaded image".into());
+                                }
+                                Err(why) => {
+                                    image.state =
+                                        ImageState::Placeholder(format!("download failed: {why}"))
+                                }
+                            }
+                        }
+                    }
                     Event::SearchDone { query, result } => match result {
                         Ok(keys) => session.dispatch(Msg::SearchDone { query, keys }),
                         Err(e) => session.dispatch(Msg::Error(e)),
@@ -175,9 +194,15 @@ fn sync_image(session: &Session, image: &mut ImagePane, workers: &Workers, max_s
                 workers.decode(view.key(), path, max_side);
                 ImageState::Loading(reference.to_string())
             }
-            None => ImageState::Placeholder(format!(
-                "image not found: {reference}\n(import with --images DIR, or run `vital fetch-images`)"
-            )),
+            None => match session.ws.image_url(&view.stored.sample.id, Some(reference)) {
+                Ok(Some((key, url, member))) => {
+                    workers.download(view.key(), crate::llm::fetch::Item { key, url, member });
+                    ImageState::Loading(format!("downloading {reference}"))
+                }
+                _ => ImageState::Placeholder(format!(
+                    "image not found: {reference}\n(import with --images DIR, or run `vital fetch-images`)"
+                )),
+            },
         },
     };
 }

@@ -18,6 +18,11 @@ pub enum Event {
         total: u64,
     },
     ExportDone(Result<String, String>),
+    /// A figure was downloaded from the URL list (or why not).
+    ImageDownloaded {
+        key: i64,
+        result: Result<PathBuf, String>,
+    },
     Trainer(super::trainer::TrainerEvent),
     Terminate,
     ImageDecoded {
@@ -33,6 +38,7 @@ pub enum Event {
 
 pub struct Workers {
     decode: Sender<(i64, PathBuf, u32)>,
+    download: Sender<(i64, crate::llm::fetch::Item)>,
     pub resize: Sender<ResizeRequest>,
     pub search: Sender<String>,
 }
@@ -41,7 +47,11 @@ pub struct Workers {
 const MAX_DECODE_BYTES: u64 = 512 << 20;
 
 impl Workers {
-    pub fn start(events: Sender<Event>, search_ws: Workspace) -> Self {
+    pub fn start(
+        events: Sender<Event>,
+        search_ws: Workspace,
+        fetch: crate::llm::fetch::FetchSettings,
+    ) -> Self {
         let tx = events.clone();
         thread::spawn(move || {
             while let Ok(ev) = event::read() {
@@ -74,6 +84,35 @@ impl Workers {
             }
         });
 
+        // Downloads, one at a time: the reviewer waits for the figure on screen, not a batch.
+        let (download, download_rx) = mpsc::channel::<(i64, crate::llm::fetch::Item)>();
+        let tx = events.clone();
+        thread::spawn(move || {
+            let Ok(runtime) = crate::llm::runtime() else {
+                return;
+            };
+            while let Some((key, item)) = latest(&download_rx) {
+                let fetched = runtime.block_on(crate::llm::fetch::fetch_all(
+                    vec![item],
+                    fetch.clone(),
+                    |_, _| {},
+                ));
+                let result = match fetched.map(|mut v| v.pop()) {
+                    Ok(Some((
+                        _,
+                        crate::llm::fetch::Outcome::Downloaded(p)
+                        | crate::llm::fetch::Outcome::Present(p),
+                    ))) => Ok(p),
+                    Ok(Some((_, crate::llm::fetch::Outcome::Failed(why)))) => Err(why),
+                    Ok(None) => Err("nothing was downloaded".into()),
+                    Err(e) => Err(format!("{e:#}")),
+                };
+                if tx.send(Event::ImageDownloaded { key, result }).is_err() {
+                    break;
+                }
+            }
+        });
+
         let (resize, resize_rx) = mpsc::channel::<ResizeRequest>();
         let tx = events.clone();
         thread::spawn(move || {
@@ -97,9 +136,14 @@ impl Workers {
 
         Self {
             decode,
+            download,
             resize,
             search,
         }
+    }
+
+    pub fn download(&self, key: i64, item: crate::llm::fetch::Item) {
+        let _ = self.download.send((key, item));
     }
 
     pub fn decode(&self, key: i64, path: PathBuf, max_side: u32) {

@@ -861,3 +861,72 @@ fn a_killed_generate_run_continues_without_repeating_finished_requests() {
         .unwrap();
     assert_eq!(samples, 3);
 }
+
+/// The review screen fetches a figure that is only in the URL list, in the background.
+#[test]
+fn review_screen_downloads_a_missing_figure_from_the_url_list() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("skipping: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    let png = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/assets/demo/images/cxr_normal.png"
+    ))
+    .unwrap();
+    let server = FakeServer::start(move |_, _| {
+        Reply::Status(200, vec![("content-type", "image/png".into())], png.clone())
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    let data = write(
+        tmp.path(),
+        "c.jsonl",
+        r#"{"id": "remote-1", "image": "remote-1.png", "fig_caption": "A chest radiograph.", "rounds": [{"question": "View?", "answers": ["Frontal.", "Lateral."]}]}"#,
+    );
+    let urls = write(
+        tmp.path(),
+        "urls.jsonl",
+        &format!(
+            r#"{{"pair_id": "remote-1", "url": "{}/remote-1.png"}}"#,
+            server.url
+        ),
+    );
+    for file in [&data, &urls] {
+        let out = Command::new(env!("CARGO_BIN_EXE_vital"))
+            .args([
+                "-w",
+                ws.to_str().unwrap(),
+                "import",
+                file.to_str().unwrap(),
+                "--quiet",
+            ])
+            .env("VITAL_CONFIG", "")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let tmux = crate::review::Tmux::start(&ws, "fetcher");
+    tmux.wait_for("reviewer fetcher", "the screen");
+    let start = Instant::now();
+    while !ws.join("images/remote-1.png").is_file() && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        ws.join("images/remote-1.png").is_file(),
+        "downloaded into the cache; screen:\n{}",
+        tmux.screen()
+    );
+    assert_eq!(server.total(), 1);
+    let screen = tmux.screen();
+    assert!(
+        !screen.contains("image not found") && !screen.contains("download failed"),
+        "{screen}"
+    );
+    tmux.send("q");
+    tmux.wait_gone();
+}

@@ -271,12 +271,12 @@ fn tmux_training_shows_scores_while_deciding() {
     tmux.wait_gone();
 }
 
-struct Tmux {
+pub(crate) struct Tmux {
     name: String,
 }
 
 impl Tmux {
-    fn start(ws: &Path, reviewer: &str) -> Tmux {
+    pub(crate) fn start(ws: &Path, reviewer: &str) -> Tmux {
         let name = format!("vital-test-{}-{}", std::process::id(), reviewer);
         let _ = Command::new("tmux")
             .args(["kill-session", "-t", &name])
@@ -305,7 +305,7 @@ impl Tmux {
         Tmux { name }
     }
 
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         let out = Command::new("tmux")
             .args(["capture-pane", "-p", "-t", &self.name])
             .output()
@@ -313,7 +313,7 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    fn send(&self, key: &str) {
+    pub(crate) fn send(&self, key: &str) {
         Command::new("tmux")
             .args(["send-keys", "-t", &self.name, key])
             .status()
@@ -321,7 +321,7 @@ impl Tmux {
         std::thread::sleep(Duration::from_millis(60));
     }
 
-    fn wait_for(&self, text: &str, what: &str) {
+    pub(crate) fn wait_for(&self, text: &str, what: &str) {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(20) {
             if self.screen().contains(text) {
@@ -335,7 +335,7 @@ impl Tmux {
         );
     }
 
-    fn kill_9(&self) {
+    pub(crate) fn kill_9(&self) {
         let out = Command::new("tmux")
             .args(["display-message", "-p", "-t", &self.name, "#{pane_pid}"])
             .output()
@@ -349,7 +349,7 @@ impl Tmux {
             .output();
     }
 
-    fn wait_gone(&self) {
+    pub(crate) fn wait_gone(&self) {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(10) {
             let alive = Command::new("tmux")

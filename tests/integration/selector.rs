@@ -34,6 +34,11 @@ fn train_scores_everything_and_reloads_for_eval() {
         assert!(eval[key].is_f64(), "{key} missing: {eval}");
         assert!(eval["baselines"]["answer_length"][key].is_f64());
     }
+    let shown = vital_ok(dir.path(), &["show", "demo-ct-1", "--no-image"]);
+    assert!(
+        shown.contains("selector "),
+        "selector scores shown: {shown}"
+    );
     // Rescoring with the saved checkpoint gives the same scores.
     let before: Vec<f64> = scores(dir.path());
     vital_ok(dir.path(), &["score"]);
