@@ -43,7 +43,22 @@ pub fn review(
             )
         })?,
     };
-    let reviewer = args.reviewer.unwrap_or_else(|| config.reviewer());
+    let reviewer = args
+        .reviewer
+        .unwrap_or_else(|| config.reviewer())
+        .trim()
+        .to_string();
+    // These names carry meaning in the log: decisions from files, and adjudications.
+    for reserved in [
+        crate::import::IMPORTED_REVIEWER,
+        crate::store::FINAL_REVIEWER,
+    ] {
+        anyhow::ensure!(
+            reviewer != reserved,
+            "`{reserved}` is a reserved reviewer name; review under your own name (--reviewer NAME)"
+        );
+    }
+    anyhow::ensure!(!reviewer.is_empty(), "the reviewer name is empty");
     crate::tui::run(ReviewOptions {
         workspace: workspace.clone(),
         trainer: TrainerSettings {

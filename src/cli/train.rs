@@ -107,7 +107,10 @@ pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<i32> {
             ),
             None => println!("no clinician pairs in the held-out figures: no validation metrics"),
         }
-        println!("checkpoint: {}", report.checkpoint.display());
+        println!(
+            "checkpoint: {}",
+            ws.dir().join(&report.checkpoint).display()
+        );
         if let Some((answers, samples)) = scored {
             println!("scored {answers} answers and {samples} samples");
         }

@@ -35,10 +35,28 @@ pub struct Round {
 
 impl Sample {
     /// Stable hash of the content, used to tell a re-import (same content) from a conflict.
+    /// Hashes an explicit, versioned list of the content fields (not the struct's serde form),
+    /// so adding a field to `Sample` later does not turn every re-import into a conflict.
     pub fn content_hash(&self) -> String {
         use sha2::{Digest, Sha256};
-        let json = serde_json::to_vec(self).expect("a Sample always serialises");
-        hex::encode(&Sha256::digest(&json)[..16])
+        let rounds: Vec<(&str, &[String])> = self
+            .rounds
+            .iter()
+            .map(|r| (r.question.as_str(), r.answers.as_slice()))
+            .collect();
+        let content = serde_json::json!([
+            "sample-v1",
+            self.id,
+            self.image,
+            self.caption,
+            self.mentions,
+            self.fig_label,
+            self.domains,
+            rounds,
+            self.is_demo
+        ]);
+        let bytes = serde_json::to_vec(&content).expect("JSON values serialise");
+        hex::encode(&Sha256::digest(&bytes)[..16])
     }
 
     /// The key that groups samples of the same figure (train/validation splits are by figure).

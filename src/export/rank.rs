@@ -25,7 +25,8 @@ pub fn resolve_run(conn: &Connection, requested: Option<i64>) -> anyhow::Result<
                 ),
             }
         }
-        None => Ok(conn.query_row("SELECT max(id) FROM selector_runs", [], |r| r.get(0))?),
+        // The latest run whose scores are complete, not one still training or scoring.
+        None => Ok(conn.query_row(crate::store::LATEST_SCORED_RUN, [], |r| r.get(0))?),
     }
 }
 

@@ -3,6 +3,8 @@
 
 mod apply;
 
+pub use apply::IMPORTED_REVIEWER;
+
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -103,9 +105,15 @@ fn import_inner(
         progress(total, total);
         return Ok(report);
     }
-    for dir in &options.image_dirs {
-        ws.add_image_dir(dir)?;
-    }
+    // Checked now, registered inside the file's transaction: a failed import leaves nothing.
+    let image_dirs: Vec<PathBuf> = options
+        .image_dirs
+        .iter()
+        .map(|d| {
+            std::fs::canonicalize(d)
+                .with_context(|| format!("image directory {} does not exist", d.display()))
+        })
+        .collect::<anyhow::Result<_>>()?;
     let file = File::open(path).with_context(|| "cannot open the file")?;
     let counting = CountingReader {
         inner: file,
@@ -124,6 +132,12 @@ fn import_inner(
         rusqlite::params![path_text(path), sha256],
     )?;
     let source_id = tx.last_insert_rowid();
+    for dir in &image_dirs {
+        tx.execute(
+            "INSERT OR IGNORE INTO image_dirs (path) VALUES (?1)",
+            [dir.to_string_lossy()],
+        )?;
+    }
     let image_base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut applier = apply::Applier::new(&tx, source_id, image_base, options.on_conflict)?;
     let mut parser: Option<Box<dyn RecordParser>> = options.format.map(Format::parser);

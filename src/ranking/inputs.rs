@@ -36,18 +36,25 @@ const SELECT: &str =
      FROM answers a JOIN rounds r ON r.id = a.round_id JOIN samples s ON s.id = r.sample_id";
 
 /// Resolves image references once per distinct reference.
-struct ImageResolver<'a> {
-    ws: &'a Workspace,
+struct ImageResolver {
+    finder: crate::store::ImageFinder,
     cache: HashMap<String, Option<PathBuf>>,
 }
 
-impl ImageResolver<'_> {
+impl ImageResolver {
+    fn new(ws: &Workspace) -> anyhow::Result<Self> {
+        Ok(Self {
+            finder: crate::store::ImageFinder::new(ws)?,
+            cache: HashMap::new(),
+        })
+    }
+
     fn resolve(&mut self, reference: Option<String>) -> Option<PathBuf> {
         let reference = reference?;
         if let Some(hit) = self.cache.get(&reference) {
             return hit.clone();
         }
-        let path = self.ws.resolve_image(&reference);
+        let path = self.finder.find(&reference);
         self.cache.insert(reference, path.clone());
         path
     }
@@ -78,10 +85,7 @@ fn read_row(
 /// Inputs for the answers in `ids` (those some training pair refers to).
 pub fn answer_inputs_for(ws: &Workspace, ids: &HashSet<i64>) -> anyhow::Result<AnswerIndex> {
     let mut index = AnswerIndex::default();
-    let mut images = ImageResolver {
-        ws,
-        cache: HashMap::new(),
-    };
+    let mut images = ImageResolver::new(ws)?;
     let mut stmt = ws
         .conn()
         .prepare_cached(&format!("{SELECT} WHERE a.id = ?1"))?;
@@ -103,10 +107,7 @@ pub fn for_each_answer_chunk(
     chunk: usize,
     visit: &mut ChunkVisitor,
 ) -> anyhow::Result<usize> {
-    let mut images = ImageResolver {
-        ws,
-        cache: HashMap::new(),
-    };
+    let mut images = ImageResolver::new(ws)?;
     let mut stmt = ws
         .conn()
         .prepare(&format!("{SELECT} ORDER BY s.id, r.position, a.position"))?;

@@ -98,6 +98,7 @@ pub struct RunReport {
     pub validation: Option<Metrics>,
     /// Figures held out, so `vital eval` can find the same pairs again.
     pub held_out_figures: Vec<String>,
+    /// The checkpoint folder, relative to the workspace.
     pub checkpoint: PathBuf,
     pub seconds: f64,
 }
@@ -149,10 +150,12 @@ pub fn train(
 
     let config_json = serde_json::to_string(settings)?;
     let run_id = ws.create_selector_run(backend.name(), &config_json, None, None)?;
-    let checkpoint = ws.dir().join("selector").join(format!("run-{run_id}"));
+    // Stored relative to the workspace, so a moved or copied workspace still finds it.
+    let checkpoint = PathBuf::from("selector").join(format!("run-{run_id}"));
+    let checkpoint_dir = ws.dir().join(&checkpoint);
     trained
-        .save(&checkpoint)
-        .with_context(|| format!("cannot save the selector to {}", checkpoint.display()))?;
+        .save(&checkpoint_dir)
+        .with_context(|| format!("cannot save the selector to {}", checkpoint_dir.display()))?;
     let mut held_out_figures: Vec<String> = held_out.into_iter().collect();
     held_out_figures.sort();
     let report = RunReport {
@@ -257,8 +260,14 @@ pub fn load_run(
 ) -> anyhow::Result<(i64, RunReport, TrainedSelector)> {
     let run_id = match run_id {
         Some(id) => id,
+        // The latest run that finished training (scored or not).
         None => ws
-            .latest_selector_run()?
+            .conn()
+            .query_row(
+                "SELECT max(id) FROM selector_runs WHERE metrics IS NOT NULL",
+                [],
+                |r| r.get::<_, Option<i64>>(0),
+            )?
             .context("no selector run yet: run `vital train` first")?,
     };
     let metrics: Option<String> = ws
@@ -269,13 +278,14 @@ pub fn load_run(
             |r| r.get(0),
         )
         .map_err(|_| anyhow::anyhow!("no selector run {run_id} in this workspace"))?;
-    let report: RunReport =
-        serde_json::from_str(metrics.as_deref().context("run {run_id} did not finish")?)
-            .with_context(|| format!("run {run_id} has an unreadable record"))?;
-    let selector = TrainedSelector::load(&report.checkpoint).with_context(|| {
+    let metrics = metrics.with_context(|| format!("run {run_id} did not finish training"))?;
+    let report: RunReport = serde_json::from_str(&metrics)
+        .with_context(|| format!("run {run_id} has an unreadable record"))?;
+    let checkpoint = ws.dir().join(&report.checkpoint);
+    let selector = TrainedSelector::load(&checkpoint).with_context(|| {
         format!(
             "cannot load run {run_id}'s checkpoint {}",
-            report.checkpoint.display()
+            checkpoint.display()
         )
     })?;
     Ok((run_id, report, selector))

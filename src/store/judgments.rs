@@ -98,10 +98,22 @@ pub struct CurrentDecision {
     pub value: Option<String>,
 }
 
+/// The reviewer's row id, if the reviewer exists. Read-only: never takes the write lock, so
+/// looking at samples never waits for an import or a trainer writing scores.
+pub fn find_reviewer(conn: &Connection, name: &str) -> anyhow::Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached("SELECT id FROM reviewers WHERE name = ?1")?
+        .query_row([name.trim()], |r| r.get(0))
+        .optional()?)
+}
+
 /// The reviewer's row id, creating the reviewer on first use.
 pub fn reviewer_id(conn: &Connection, name: &str) -> anyhow::Result<i64> {
     let name = name.trim();
     anyhow::ensure!(!name.is_empty(), "the reviewer name is empty");
+    if let Some(id) = find_reviewer(conn, name)? {
+        return Ok(id);
+    }
     conn.prepare_cached(&format!(
         "INSERT INTO reviewers (name, created_at) VALUES (?1, {NOW}) ON CONFLICT(name) DO NOTHING"
     ))?
@@ -144,7 +156,9 @@ impl Workspace {
 
     /// Withdraws the reviewer's latest decision still in effect; returns the sample it was about.
     pub fn undo_last(&self, reviewer: &str) -> anyhow::Result<Option<i64>> {
-        let reviewer = reviewer_id(&self.conn, reviewer)?;
+        let Some(reviewer) = find_reviewer(&self.conn, reviewer)? else {
+            return Ok(None);
+        };
         let last: Option<(i64, i64)> = self
             .conn
             .prepare_cached(
@@ -155,13 +169,33 @@ impl Workspace {
         let Some((event, sample)) = last else {
             return Ok(None);
         };
+        self.append_undo(reviewer, sample, event)?;
+        Ok(Some(sample))
+    }
+
+    /// Withdraws one given event if it is still in effect (used for decisions recorded under
+    /// another name, like final decisions); returns the sample it was about.
+    pub fn undo_event(&self, event: i64) -> anyhow::Result<Option<i64>> {
+        let found: Option<(i64, i64)> = self
+            .conn
+            .prepare_cached("SELECT reviewer_id, sample_id FROM effective_judgments WHERE id = ?1")?
+            .query_row([event], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let Some((reviewer, sample)) = found else {
+            return Ok(None);
+        };
+        self.append_undo(reviewer, sample, event)?;
+        Ok(Some(sample))
+    }
+
+    fn append_undo(&self, reviewer: i64, sample: i64, event: i64) -> anyhow::Result<()> {
         self.conn
             .prepare_cached(&format!(
                 "INSERT INTO judgments (reviewer_id, sample_id, kind, slot, undoes, created_at)
                  VALUES (?1, ?2, 'undo', 'undo', ?3, {NOW})"
             ))?
             .execute(params![reviewer, sample, event])?;
-        Ok(Some(sample))
+        Ok(())
     }
 
     /// The reviewer's decisions in force on one sample.
@@ -170,7 +204,9 @@ impl Workspace {
         reviewer: &str,
         sample_key: i64,
     ) -> anyhow::Result<Vec<CurrentDecision>> {
-        let reviewer = reviewer_id(&self.conn, reviewer)?;
+        let Some(reviewer) = find_reviewer(&self.conn, reviewer)? else {
+            return Ok(Vec::new());
+        };
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, sample_id, round_id, answer_id, kind, value FROM current_judgments
              WHERE reviewer_id = ?1 AND sample_id = ?2 ORDER BY id",

@@ -20,7 +20,7 @@ pub use judgments::{
 };
 pub use review::IndexEntry;
 pub use samples::{insert_sample, InsertOutcome, StoredSample};
-pub use scores::RankSignals;
+pub use scores::{RankSignals, LATEST_SCORED_RUN};
 pub use stats::Stats;
 
 /// The database file's name inside a workspace directory.
@@ -130,25 +130,46 @@ impl Workspace {
     /// Finds the file for an image reference: as given (absolute or relative to the workspace),
     /// then by file name in each image directory, then in the download cache.
     pub fn resolve_image(&self, reference: &str) -> Option<PathBuf> {
-        let given = Path::new(reference);
-        if given.is_absolute() && given.is_file() {
-            return Some(given.to_path_buf());
-        }
-        let in_workspace = self.dir.join(given);
-        if in_workspace.is_file() {
-            return Some(in_workspace);
-        }
-        let dirs = self.image_dirs().ok()?;
-        let name = given.file_name()?;
-        dirs.iter()
-            .chain(std::iter::once(&self.image_cache_dir()))
-            .flat_map(|d| [d.join(given), d.join(name)])
-            .find(|p| p.is_file())
+        ImageFinder::new(self).ok()?.find(reference)
     }
 
     /// Where downloaded images are kept.
     pub fn image_cache_dir(&self) -> PathBuf {
         self.dir.join("images")
+    }
+}
+
+/// Resolves many image references against the workspace's image directories, read once (for
+/// scoring 210K samples without a query per image).
+pub struct ImageFinder {
+    workspace: PathBuf,
+    dirs: Vec<PathBuf>,
+}
+
+impl ImageFinder {
+    pub fn new(ws: &Workspace) -> anyhow::Result<Self> {
+        let mut dirs = ws.image_dirs()?;
+        dirs.push(ws.image_cache_dir());
+        Ok(Self {
+            workspace: ws.dir.clone(),
+            dirs,
+        })
+    }
+
+    pub fn find(&self, reference: &str) -> Option<PathBuf> {
+        let given = Path::new(reference);
+        if given.is_absolute() && given.is_file() {
+            return Some(given.to_path_buf());
+        }
+        let in_workspace = self.workspace.join(given);
+        if in_workspace.is_file() {
+            return Some(in_workspace);
+        }
+        let name = given.file_name()?;
+        self.dirs
+            .iter()
+            .flat_map(|d| [d.join(given), d.join(name)])
+            .find(|p| p.is_file())
     }
 }
 

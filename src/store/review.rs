@@ -25,7 +25,8 @@ pub struct IndexEntry {
 impl Workspace {
     /// The queue index for `reviewer`, in import order.
     pub fn review_index(&self, reviewer: &str) -> anyhow::Result<Vec<IndexEntry>> {
-        let reviewer = super::reviewer_id(&self.conn, reviewer)?;
+        // A reviewer not yet in the workspace has decided nothing (id -1 matches no row).
+        let reviewer = super::judgments::find_reviewer(&self.conn, reviewer)?.unwrap_or(-1);
         let decided = self.id_set(
             "WITH answered AS (
                  SELECT r.id, r.sample_id, count(a.id) AS n FROM rounds r JOIN answers a ON a.round_id = r.id
@@ -163,7 +164,7 @@ impl Workspace {
         let mut stmt = self.conn.prepare_cached(
             "SELECT s.answer_id, s.score FROM selector_scores s JOIN answers a ON a.id = s.answer_id
              JOIN rounds r ON r.id = a.round_id
-             WHERE r.sample_id = ?1 AND s.run_id = (SELECT max(id) FROM selector_runs)",
+             WHERE r.sample_id = ?1 AND s.run_id = (SELECT max(run_id) FROM sample_scores)",
         )?;
         let scores = stmt
             .query_map(params![sample_key], |r| Ok((r.get(0)?, r.get(1)?)))?

@@ -7,6 +7,12 @@ use rusqlite::params;
 
 use super::{Workspace, NOW};
 
+/// SQL for the latest run whose scores are complete.
+pub const LATEST_SCORED_RUN: &str = "SELECT max(run_id) FROM sample_scores";
+
+/// Answer scores written per transaction.
+const SCORE_WRITE_CHUNK: usize = 50_000;
+
 /// What the queue can order a sample by, from the latest selector run.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct RankSignals {
@@ -37,20 +43,33 @@ impl Workspace {
         Ok(self.conn.last_insert_rowid())
     }
 
-    /// Stores a run's answer and sample scores in one transaction.
+    /// Stores a run's answer scores, then its sample scores. Answers go in chunks of short
+    /// transactions, so reviewers' decisions never wait long for the write lock; the sample
+    /// scores come last, in one transaction, and publish the run (see
+    /// [`Workspace::latest_selector_run`]).
     pub fn store_selector_scores(
         &mut self,
         run: i64,
         answers: &[(i64, f32)],
         samples: &[(i64, f32)],
     ) -> anyhow::Result<()> {
+        for chunk in answers.chunks(SCORE_WRITE_CHUNK) {
+            let tx = self.conn.transaction()?;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT OR REPLACE INTO selector_scores (run_id, answer_id, score) VALUES (?1, ?2, ?3)",
+                )?;
+                for (answer, score) in chunk {
+                    insert.execute(params![run, answer, f64::from(*score)])?;
+                }
+            }
+            tx.commit()?;
+        }
         let tx = self.conn.transaction()?;
         {
-            let mut insert = tx.prepare("INSERT OR REPLACE INTO selector_scores (run_id, answer_id, score) VALUES (?1, ?2, ?3)")?;
-            for (answer, score) in answers {
-                insert.execute(params![run, answer, f64::from(*score)])?;
-            }
-            let mut insert = tx.prepare("INSERT OR REPLACE INTO sample_scores (run_id, sample_id, score) VALUES (?1, ?2, ?3)")?;
+            let mut insert = tx.prepare_cached(
+                "INSERT OR REPLACE INTO sample_scores (run_id, sample_id, score) VALUES (?1, ?2, ?3)",
+            )?;
             for (sample, score) in samples {
                 insert.execute(params![run, sample, f64::from(*score)])?;
             }
@@ -59,11 +78,10 @@ impl Workspace {
         Ok(())
     }
 
-    /// The latest run's id, if any.
+    /// The latest run whose scores are complete (its sample scores are written last), if any.
+    /// A run that trained but was never scored, or is being scored now, is not it.
     pub fn latest_selector_run(&self) -> anyhow::Result<Option<i64>> {
-        Ok(self
-            .conn
-            .query_row("SELECT max(id) FROM selector_runs", [], |r| r.get(0))?)
+        Ok(self.conn.query_row(LATEST_SCORED_RUN, [], |r| r.get(0))?)
     }
 
     /// Per-sample ranking signals of the latest selector run (empty when there is none).

@@ -18,7 +18,7 @@ pub struct Stats {
     /// Clinician (✓, ✗) or preference pairs in force.
     pub human_pairs: i64,
     pub model_scores: i64,
-    /// Answers scored by the latest selector run.
+    /// Answers scored by the latest fully scored selector run.
     pub scored_answers: i64,
     pub reviewers: i64,
     pub selector_runs: i64,
@@ -44,7 +44,7 @@ impl Workspace {
             human_pairs: count("SELECT count(*) FROM human_pairs")?,
             model_scores: count("SELECT count(*) FROM model_scores")?,
             scored_answers: count(
-                "SELECT count(*) FROM selector_scores WHERE run_id = (SELECT max(id) FROM selector_runs)",
+                "SELECT count(*) FROM selector_scores WHERE run_id = (SELECT max(run_id) FROM sample_scores)",
             )?,
             reviewers: count("SELECT count(*) FROM reviewers")?,
             selector_runs: count("SELECT count(*) FROM selector_runs")?,

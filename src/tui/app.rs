@@ -71,6 +71,8 @@ pub enum Msg {
         id: String,
         key: Option<i64>,
     },
+    /// A decision could not be committed: it is not on disk.
+    SaveFailed(String),
     Refreshed(Box<SampleView>),
     Trainer(TrainerEvent),
     /// Export progress: `done` of `total` samples written.
@@ -89,7 +91,8 @@ pub enum Msg {
 pub enum InputKind {
     Goto,
     Search,
-    Note,
+    /// A note on this sample (kept with the sample it was started on, whatever loads meanwhile).
+    Note(i64),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -133,7 +136,9 @@ impl SelectionPreview {
             .filter_map(|(e, s)| Some((s.score?, e)))
             .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let keep = ((scored.len() as f64) * top_percent / 100.0).ceil() as usize;
+        // Rounded like `vital export --select top:P%`, so the preview matches the export.
+        let keep =
+            (((scored.len() as f64) * top_percent / 100.0).round() as usize).min(scored.len());
         let mut preview = SelectionPreview {
             top_percent,
             scored: scored.len(),
@@ -228,6 +233,8 @@ pub struct App {
     pub export_defaults: [String; 3],
     /// The running export's progress, shown in the status line.
     pub export_status: Option<String>,
+    /// The last decision failed to save; shown until a save succeeds.
+    pub save_error: Option<String>,
 }
 
 impl App {
@@ -258,6 +265,7 @@ impl App {
             top_percent: 40.0,
             export_defaults: ["top:40%".into(), "llava".into(), "selection.json".into()],
             export_status: None,
+            save_error: None,
         }
     }
 
@@ -272,6 +280,9 @@ impl App {
             Msg::Key(key) => self.on_key(key),
             Msg::Loaded(view) => {
                 if Some(view.key()) == self.queue.current() {
+                    // The stored state wins over the queue's (e.g. after an undo elsewhere).
+                    self.queue
+                        .update(view.key(), view.decided(), view.flagged());
                     self.focus_round = first_undecided_round(&view);
                     self.focus_answer = 0;
                     self.scroll = 0;
@@ -279,8 +290,13 @@ impl App {
                 }
                 vec![]
             }
+            Msg::SaveFailed(why) => {
+                self.save_error = Some(why);
+                vec![]
+            }
             Msg::Saved { key, decisions, at } => {
                 self.last_save = Some(at);
+                self.save_error = None;
                 self.decisions_since_train += 1;
                 let mut effects = self.apply_decisions(key, decisions, true);
                 if self.train_after > 0 && self.decisions_since_train >= self.train_after {
@@ -326,7 +342,10 @@ impl App {
                     self.last_save = Some(at);
                     self.message = Some("undone".into());
                     if self.current.as_ref().map(SampleView::key) == Some(key) {
-                        self.apply_decisions(key, decisions, false)
+                        let mut effects = self.apply_decisions(key, decisions, false);
+                        // Others' verdicts (a withdrawn final decision) come back with a refresh.
+                        effects.push(Effect::Refresh(key));
+                        effects
                     } else {
                         // The undone decision was on another sample: go there so it can be seen.
                         self.queue.jump_to(key);
@@ -555,7 +574,14 @@ impl App {
                     self.load_current()
                 }
                 InputKind::Search => vec![Effect::Search(text.trim().to_string())],
-                InputKind::Note => self.sample_decision(DecisionKind::Note, Some(text)),
+                InputKind::Note(sample_key) => vec![Effect::Record(NewJudgment {
+                    sample_key,
+                    round_id: None,
+                    answer_id: None,
+                    kind: DecisionKind::Note,
+                    value: Some(text),
+                    shown_order: None,
+                })],
                 InputKind::Goto => vec![],
             },
             KeyCode::Backspace => {
@@ -684,6 +710,13 @@ impl App {
                 )
             }
             Action::FinalAccept | Action::FinalReject => {
+                // Final decisions overrule reviewers: only where they are being adjudicated.
+                if self.queue.filter() != &super::queue::Filter::Disagreements {
+                    self.message = Some(
+                        "final decisions resolve disagreements: press F until the filter is disagreements".into(),
+                    );
+                    return vec![];
+                }
                 if !self.focused_round_has_answers() {
                     return vec![];
                 }
@@ -720,7 +753,8 @@ impl App {
                     .and_then(SampleView::note)
                     .unwrap_or_default()
                     .to_string();
-                self.input(InputKind::Note, note)
+                let key = self.current.as_ref().map_or(0, SampleView::key);
+                self.input(InputKind::Note(key), note)
             }
         }
     }

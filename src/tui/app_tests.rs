@@ -188,7 +188,7 @@ fn flag_toggles_and_note_is_typed_then_saved() {
     assert_eq!(
         app.mode,
         Mode::Input {
-            kind: InputKind::Note,
+            kind: InputKind::Note(1),
             text: "odd sca".into()
         }
     );
@@ -203,6 +203,36 @@ fn flag_toggles_and_note_is_typed_then_saved() {
         "Esc cancels without saving"
     );
     assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn a_failed_save_stays_on_screen_until_a_save_succeeds() {
+    let mut app = app();
+    let j = recorded(&ch(&mut app, 'a')).clone();
+    app.update(Msg::SaveFailed("database is locked".into()));
+    assert_eq!(app.save_error.as_deref(), Some("database is locked"));
+    ch(&mut app, 'j');
+    assert!(app.save_error.is_some(), "moving on does not hide it");
+    app.update(Msg::Saved {
+        key: 1,
+        decisions: vec![decision(1, &j)],
+        at: "t".into(),
+    });
+    assert_eq!(app.save_error, None);
+}
+
+#[test]
+fn a_note_is_kept_with_the_sample_it_was_started_on() {
+    let mut app = app();
+    ch(&mut app, 'n');
+    ch(&mut app, 'x');
+    // A background search result moves the queue while the reviewer types.
+    app.update(Msg::SearchDone {
+        query: "q".into(),
+        keys: vec![2],
+    });
+    let j = recorded(&press(&mut app, KeyCode::Enter)).clone();
+    assert_eq!((j.sample_key, j.value.as_deref()), (1, Some("x")));
 }
 
 #[test]
@@ -575,9 +605,10 @@ mod live_ranking {
         let Mode::Preview(p) = &app.mode else {
             panic!("preview open")
         };
-        assert_eq!((p.scored, p.kept_samples, p.dropped_samples), (3, 2, 1));
-        assert_eq!((p.kept_rounds, p.dropped_rounds), (4, 2));
-        assert_eq!(p.by_domain, vec![("ct_scan".to_string(), 2, 1)]);
+        // 40% of 3 rounds to 1, as `vital export --select top:40%` does.
+        assert_eq!((p.scored, p.kept_samples, p.dropped_samples), (3, 1, 2));
+        assert_eq!((p.kept_rounds, p.dropped_rounds), (2, 4));
+        assert_eq!(p.by_domain, vec![("ct_scan".to_string(), 1, 2)]);
     }
 
     #[test]
@@ -669,6 +700,15 @@ mod export_and_adjudication {
         assert_eq!(app.mode, Mode::Normal, "any key closes, q included");
         assert!(!app.quitting);
         ch(&mut app, 'l');
+        assert!(
+            ch(&mut app, 'A').is_empty(),
+            "final decisions only while adjudicating"
+        );
+        assert!(app.message.as_deref().unwrap().contains("disagreements"));
+        app.queue
+            .set_filter(crate::tui::queue::Filter::Disagreements);
+        app.current = Some(view(1, 2));
+        app.focus_answer = 1;
         assert_eq!(
             ch(&mut app, 'A'),
             vec![Effect::FinalDecision {

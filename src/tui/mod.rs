@@ -103,10 +103,16 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
             }
             // Wait for one event, then take whatever else is queued before redrawing.
             let first = rx.recv().context("the input thread stopped")?;
+            let drawn = session.app.current.as_ref().map(|v| v.key());
             for event in std::iter::once(first).chain(rx.try_iter()) {
                 match event {
                     Event::Terminal(TermEvent::Key(key)) if key.kind != KeyEventKind::Release => {
                         session.dispatch(Msg::Key(key));
+                        // A new sample is drawn before the next key is read: keys typed ahead
+                        // land on what the reviewer has seen.
+                        if session.app.current.as_ref().map(|v| v.key()) != drawn {
+                            break;
+                        }
                     }
                     Event::Terminal(_) => {} // resize and others: the redraw handles them
                     Event::Terminate => session.app.quitting = true,

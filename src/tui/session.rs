@@ -21,6 +21,9 @@ pub struct Session {
     exporter: Option<Box<dyn Fn(crate::export::ExportRequest)>>,
     /// Relative export paths are taken from here.
     export_dir: std::path::PathBuf,
+    /// Decisions this session committed, newest last: `Some(event)` for a final decision (undone
+    /// by id, since it is recorded under the `final` reviewer), `None` for the reviewer's own.
+    history: Vec<Option<i64>>,
 }
 
 /// What a session needs to start.
@@ -68,6 +71,7 @@ impl Session {
             trainer: None,
             exporter: None,
             export_dir,
+            history: Vec::new(),
         };
         let effects = session.app.start();
         session.run(effects);
@@ -131,7 +135,8 @@ impl Session {
             } => self
                 .ws
                 .record_final(&reviewer, answer_id, accepted)
-                .and_then(|_| {
+                .and_then(|event| {
+                    self.history.push(Some(event));
                     let key = self.app.current.as_ref().map(|v| v.key());
                     match key {
                         Some(key) => {
@@ -154,24 +159,42 @@ impl Session {
                 Ok(None)
             }
             // Committed before the screen shows it: what is on screen as decided is on disk.
-            Effect::Record(judgment) => self.ws.record(&reviewer, &judgment).and_then(|_| {
-                Ok(Some(Msg::Saved {
-                    key: judgment.sample_key,
-                    decisions: self.ws.current_decisions(&reviewer, judgment.sample_key)?,
-                    at: self.clock()?,
-                }))
-            }),
-            Effect::Undo => self.ws.undo_last(&reviewer).and_then(|key| {
-                let decisions = match key {
-                    Some(k) => self.ws.current_decisions(&reviewer, k)?,
-                    None => Vec::new(),
+            // Committed before the screen shows it: what is on screen as decided is on disk.
+            // A failed commit is reported as such, and stays on screen until a save succeeds.
+            Effect::Record(judgment) => {
+                let saved = self.ws.record(&reviewer, &judgment).and_then(|_| {
+                    Ok(Msg::Saved {
+                        key: judgment.sample_key,
+                        decisions: self.ws.current_decisions(&reviewer, judgment.sample_key)?,
+                        at: self.clock()?,
+                    })
+                });
+                match saved {
+                    Ok(msg) => {
+                        self.history.push(None);
+                        return Some(msg);
+                    }
+                    Err(e) => return Some(Msg::SaveFailed(format!("{e:#}"))),
+                }
+            }
+            // Undo what this session did last (a final decision too), else the reviewer's latest.
+            Effect::Undo => {
+                let undone = match self.history.pop() {
+                    Some(Some(final_event)) => self.ws.undo_event(final_event),
+                    _ => self.ws.undo_last(&reviewer),
                 };
-                Ok(Some(Msg::Undone {
-                    key,
-                    decisions,
-                    at: self.clock()?,
-                }))
-            }),
+                undone.and_then(|key| {
+                    let decisions = match key {
+                        Some(k) => self.ws.current_decisions(&reviewer, k)?,
+                        None => Vec::new(),
+                    };
+                    Ok(Some(Msg::Undone {
+                        key,
+                        decisions,
+                        at: self.clock()?,
+                    }))
+                })
+            }
             Effect::Search(query) => match &self.search {
                 Some(worker) => {
                     self.app.message = Some(format!("searching \"{query}\"…"));

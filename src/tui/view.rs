@@ -622,7 +622,7 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
             let what = match kind {
                 InputKind::Goto => "go to id",
                 InputKind::Search => "search",
-                InputKind::Note => "note",
+                InputKind::Note(_) => "note",
             };
             format!(" {what}: {text}█   (Enter: done, Esc: cancel)")
         }
@@ -644,8 +644,16 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
             format!(" reviewer {} · {saved}{export}{message}", app.reviewer)
         }
     };
+    // A failed save is shown until a save succeeds, in red: the reviewer must not miss it.
+    let (text, style) = match &app.save_error {
+        Some(why) => (
+            format!(" NOT SAVED: {why} (decide again once the workspace is writable)"),
+            Style::default().fg(Color::White).bg(Color::Red),
+        ),
+        None => (text, Style::default()),
+    };
     frame.render_widget(
-        Paragraph::new(text).style(Style::default().add_modifier(Modifier::BOLD)),
+        Paragraph::new(text).style(style.add_modifier(Modifier::BOLD)),
         area,
     );
 }

@@ -83,7 +83,11 @@ fn decisions_are_stored_as_made_and_the_reviewer_resumes_where_they_stopped() {
     // Another reviewer has their own queue state.
     let b = session(dir.path(), "ben");
     assert_eq!(current_id(&b), "demo-ct-1");
-    assert_eq!(stats(dir.path())["reviewers"], 3, "imported, ana, ben");
+    assert_eq!(
+        stats(dir.path())["reviewers"],
+        2,
+        "imported and ana: ben has decided nothing yet"
+    );
 }
 
 #[test]
@@ -414,6 +418,16 @@ fn disagreements_are_adjudicated_with_final_decisions_and_exports_run_from_the_s
         !judge.app.current.as_ref().unwrap().unresolved_conflict(),
         "resolved"
     );
+    assert!(judge.ws.disagreement_keys(true).unwrap().is_empty());
+    // u withdraws exactly that final decision (recorded under `final`, not the judge's name).
+    keys(&mut judge, "u");
+    assert_eq!(
+        judge.ws.disagreement_keys(true).unwrap().len(),
+        1,
+        "unresolved again"
+    );
+    assert!(judge.app.current.as_ref().unwrap().unresolved_conflict());
+    keys(&mut judge, "A");
     assert!(judge.ws.disagreement_keys(true).unwrap().is_empty());
     let stats_out = vital_ok(dir.path(), &["stats", "--json"]);
     let s: serde_json::Value = serde_json::from_str(&stats_out).unwrap();
