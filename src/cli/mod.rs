@@ -1,6 +1,7 @@
 //! The command line: raw arguments are resolved once into a [`Context`], each command lives in
 //! its own file, errors are printed once by `main`, and exit codes are documented.
 
+mod answers;
 mod demo;
 mod eval;
 mod export;
@@ -57,6 +58,8 @@ pub enum Command {
     Stats(stats::StatsArgs),
     /// Train the selector on clinician and judge pairs, then score every answer.
     Train(train::TrainArgs),
+    /// Every answer with its figure context as JSON Lines (input for an outside encoder).
+    Answers(answers::AnswersArgs),
     /// Score every answer and sample with a trained selector run.
     Score(score::ScoreArgs),
     /// The selector's alignment rate, AUC, mean rank and MAP on held-out clinician pairs.
@@ -148,6 +151,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Stats(args) => stats::run(&ctx, args),
         Command::Train(args) => train::run(&ctx, args),
         Command::Score(args) => score::run(&ctx, args),
+        Command::Answers(args) => answers::run(&ctx, args),
         Command::Eval(args) => eval::run(&ctx, args),
         Command::Export(args) => export::run(&ctx, args),
         Command::Show(args) => show::run(&ctx, args),

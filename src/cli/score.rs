@@ -22,9 +22,10 @@ pub fn run(ctx: &Context, args: ScoreArgs) -> anyhow::Result<i32> {
         .as_deref()
         .unwrap_or(&ctx.config.selector.sample_score)
         .parse()?;
-    let (run_id, _, selector) = ranking::load_run(&ws, args.run)?;
+    let (run_id, report, selector) = ranking::load_run(&ws, args.run)?;
+    let embeddings = report.settings.load_embeddings()?;
     let bar = ctx.count_bar(0, "scoring answers");
-    let (answers, samples) = ranking::score(&mut ws, run_id, &selector, how, &mut |done| {
+    let (answers, samples) = ranking::score(&mut ws, run_id, &selector, embeddings.as_ref(), how, &mut |done| {
         bar.set_position(done as u64)
     })?;
     bar.finish_and_clear();

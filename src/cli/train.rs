@@ -25,6 +25,13 @@ pub struct TrainArgs {
     /// Seed for the split, the shuffles and the initial weights [default: config selector.seed]
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Precomputed answer embeddings from an outside encoder (e.g. BiomedCLIP): a .npy matrix
+    /// with a `<name>.ids.txt` of answer ids beside it, or a .safetensors file (see `vital answers`).
+    #[arg(long, value_name = "FILE")]
+    pub embeddings: Option<std::path::PathBuf>,
+    /// Train the paper's head on the embeddings alone: concat → MLP 512-512-512 → 1.
+    #[arg(long, requires = "embeddings")]
+    pub paper_head: bool,
     /// Only train and save the checkpoint; score later with `vital score`.
     #[arg(long)]
     pub no_score: bool,
@@ -51,6 +58,8 @@ pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<i32> {
     if let Some(s) = args.seed {
         settings.seed = s;
     }
+    settings.embeddings = args.embeddings.map(|p| std::fs::canonicalize(&p).unwrap_or(p));
+    settings.paper_head = args.paper_head;
     let how: SampleScore = ctx.config.selector.sample_score.parse()?;
     let bar = ctx.count_bar(0, "training");
     let cancel = AtomicBool::new(false);
@@ -77,7 +86,8 @@ pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<i32> {
         None
     } else {
         let bar = ctx.count_bar(0, "scoring answers");
-        let result = ranking::score(&mut ws, report.run_id, &selector, how, &mut |done| {
+        let embeddings = settings.load_embeddings()?;
+        let result = ranking::score(&mut ws, report.run_id, &selector, embeddings.as_ref(), how, &mut |done| {
             bar.set_position(done as u64)
         })?;
         bar.finish_and_clear();

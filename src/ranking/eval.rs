@@ -76,7 +76,8 @@ pub fn evaluate(
             )
         }
     };
-    let selector_scores = selector.score(&inputs)?;
+    let embeddings = report.settings.load_embeddings()?;
+    let selector_scores = selector.score_with(&inputs, embeddings.as_ref())?;
     let by_id = |scores: &[f32]| -> HashMap<i64, f32> {
         inputs
             .iter()

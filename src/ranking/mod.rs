@@ -38,9 +38,25 @@ pub struct RunSettings {
     pub validation_fraction: f64,
     pub seed: u64,
     pub judge_min_gap: f64,
+    /// Precomputed answer embeddings (.npy + ids, or .safetensors) from an outside encoder,
+    /// keyed by answer id (see `vital answers`).
+    #[serde(default)]
+    pub embeddings: Option<PathBuf>,
+    /// Train the paper's head on the embeddings alone (concat → MLP 512-512-512 → 1) instead of
+    /// adding them to the built-in features.
+    #[serde(default)]
+    pub paper_head: bool,
 }
 
 impl RunSettings {
+    /// The embeddings table this run uses, if any.
+    pub fn load_embeddings(&self) -> anyhow::Result<Option<selector::EmbeddingTable>> {
+        self.embeddings
+            .as_deref()
+            .map(|path| selector::EmbeddingTable::load(path).with_context(|| format!("cannot load embeddings {}", path.display())))
+            .transpose()
+    }
+
     pub fn from_config(s: &SelectorSettings) -> Self {
         Self {
             backend: s.backend.clone(),
@@ -53,6 +69,8 @@ impl RunSettings {
             validation_fraction: s.validation_fraction,
             seed: s.seed,
             judge_min_gap: s.judge_min_gap,
+            embeddings: None,
+            paper_head: false,
         }
     }
 
@@ -72,7 +90,13 @@ impl RunSettings {
             "validation_fraction must be in [0, 1), not {}",
             self.validation_fraction
         );
-        Ok(TrainConfig::new()
+        let config = TrainConfig::new();
+        let config = match (&self.embeddings, self.paper_head) {
+            (None, true) => anyhow::bail!("the paper's head needs --embeddings FILE"),
+            (Some(_), true) => config.with_features(None).with_model(selector::model::SelectorModelConfig::paper_embedding_head(0)),
+            _ => config,
+        };
+        Ok(config
             .with_epochs(self.epochs)
             .with_batch_size(self.batch_size)
             .with_lr(self.learning_rate)
@@ -100,6 +124,8 @@ pub struct RunReport {
     pub held_out_figures: Vec<String>,
     /// The checkpoint folder, relative to the workspace.
     pub checkpoint: PathBuf,
+    /// What the run was trained with (embeddings included, needed again to score).
+    pub settings: RunSettings,
     pub seconds: f64,
 }
 
@@ -131,10 +157,11 @@ pub fn train(
         selector::split_by_figure(&figures, settings.validation_fraction, settings.seed);
     let held_out: HashSet<String> = val_idx.iter().map(|&i| figures[i].to_string()).collect();
 
+    let embeddings = settings.load_embeddings()?;
     let data = TrainData {
         answers: &index.inputs,
         pairs: &all,
-        embeddings: None,
+        embeddings: embeddings.as_ref(),
     };
     let trained = selector::train_on(backend, data, &config, progress, cancel)?;
     let held_out_humans: Vec<PreferencePair> = humans
@@ -145,7 +172,7 @@ pub fn train(
     let validation = if held_out_humans.is_empty() {
         None
     } else {
-        Some(trained.evaluate(&index.inputs, &held_out_humans, None)?)
+        Some(trained.evaluate(&index.inputs, &held_out_humans, embeddings.as_ref())?)
     };
 
     let config_json = serde_json::to_string(settings)?;
@@ -168,6 +195,7 @@ pub fn train(
         validation,
         held_out_figures,
         checkpoint: checkpoint.clone(),
+        settings: settings.clone(),
         seconds: started.elapsed().as_secs_f64(),
     };
     ws.conn().execute(
@@ -215,6 +243,7 @@ pub fn score(
     ws: &mut Workspace,
     run_id: i64,
     selector: &TrainedSelector,
+    embeddings: Option<&selector::EmbeddingTable>,
     how: SampleScore,
     progress: &mut dyn FnMut(usize),
 ) -> anyhow::Result<(usize, usize)> {
@@ -223,7 +252,7 @@ pub fn score(
     let mut rounds: HashMap<i64, Vec<(usize, f32)>> = HashMap::new();
     let mut all: HashMap<i64, (f32, usize)> = HashMap::new();
     for_each_answer_chunk(ws, SCORE_CHUNK, &mut |inputs, samples| {
-        let scores = selector.score(inputs)?;
+        let scores = selector.score_with(inputs, embeddings)?;
         for ((input, &sample), &s) in inputs.iter().zip(samples).zip(&scores) {
             answers.push((input.answer_id, s));
             let best = rounds.entry(sample).or_default();

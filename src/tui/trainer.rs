@@ -127,10 +127,12 @@ fn run_once(
         cancel,
     )?;
     anyhow::ensure!(!cancel.load(Ordering::SeqCst), Cancelled);
+    let embeddings = settings.run.load_embeddings()?;
     let (scored_answers, _) = ranking::score(
         &mut ws,
         run.run_id,
         &selector,
+        embeddings.as_ref(),
         settings.sample_score,
         &mut |_| {},
     )?;
