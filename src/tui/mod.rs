@@ -95,8 +95,14 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
 
     let result = (|| -> anyhow::Result<()> {
         let mut image = ImagePane::default();
+        let mut decoded = DecodedCache::default();
         loop {
-            sync_image(&session, &mut image, &workers, options.max_image_side);
+            if let Some(img) = sync_image(&session, &mut image, &workers, &decoded, options.max_image_side) {
+                image.state = ImageState::Ready(Box::new(ThreadProtocol::new(
+                    workers.resize.clone(),
+                    Some(picker.new_resize_protocol(img)),
+                )));
+            }
             terminal.draw(|frame| view::draw(frame, &session.app, &mut image))?;
             if session.app.quitting {
                 return Ok(());
@@ -141,6 +147,9 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
                         Err(e) => session.dispatch(Msg::Error(e)),
                     },
                     Event::ImageDecoded { key, result } => {
+                        if let Ok(img) = &result {
+                            decoded.insert(key, img.clone());
+                        }
                         if image.key == Some(key) {
                             image.state = match result {
                                 Ok(img) => ImageState::Ready(Box::new(ThreadProtocol::new(
@@ -182,17 +191,50 @@ fn pick_protocol(choice: ImageProtocol) -> Picker {
     }
 }
 
+/// Recently decoded (already downscaled) images, so going back to a sample shows it at once.
+#[derive(Default)]
+struct DecodedCache {
+    entries: std::collections::VecDeque<(i64, image::DynamicImage)>,
+}
+
+impl DecodedCache {
+    /// At most 1024² × 4 bytes each: 16 entries stay under about 64 MiB.
+    const CAPACITY: usize = 16;
+
+    fn get(&self, key: i64) -> Option<&image::DynamicImage> {
+        self.entries.iter().find(|(k, _)| *k == key).map(|(_, img)| img)
+    }
+
+    fn insert(&mut self, key: i64, img: image::DynamicImage) {
+        self.entries.retain(|(k, _)| *k != key);
+        if self.entries.len() == Self::CAPACITY {
+            self.entries.pop_front();
+        }
+        self.entries.push_back((key, img));
+    }
+}
+
 /// When the sample on screen changes, asks the decode worker for its image (or says why not).
-fn sync_image(session: &Session, image: &mut ImagePane, workers: &Workers, max_side: u32) {
+/// Returns the image at once when it was decoded recently.
+fn sync_image(
+    session: &Session,
+    image: &mut ImagePane,
+    workers: &Workers,
+    decoded: &DecodedCache,
+    max_side: u32,
+) -> Option<image::DynamicImage> {
     let key = session.app.current.as_ref().map(|v| v.key());
     if key == image.key {
-        return;
+        return None;
     }
     image.key = key;
     let Some(view) = &session.app.current else {
         image.state = ImageState::Placeholder(String::new());
-        return;
+        return None;
     };
+    if let Some(img) = decoded.get(view.key()) {
+        return Some(img.clone());
+    }
     image.state = match view.stored.sample.image.as_deref() {
         None => ImageState::Placeholder("no image in the data for this figure".into()),
         Some(reference) => match session.ws.resolve_image(reference) {
@@ -211,9 +253,29 @@ fn sync_image(session: &Session, image: &mut ImagePane, workers: &Workers, max_s
             },
         },
     };
+    None
 }
 
 #[cfg(test)]
 mod app_tests;
 #[cfg(test)]
 mod view_tests;
+
+#[cfg(test)]
+mod cache_tests {
+    use super::DecodedCache;
+
+    #[test]
+    fn decoded_cache_keeps_the_most_recent_images() {
+        let mut cache = DecodedCache::default();
+        for key in 0..(DecodedCache::CAPACITY as i64 + 2) {
+            cache.insert(key, image::DynamicImage::new_luma8(2, 2));
+        }
+        assert!(cache.get(0).is_none() && cache.get(1).is_none(), "the oldest are dropped");
+        assert!(cache.get(2).is_some());
+        assert_eq!(cache.entries.len(), DecodedCache::CAPACITY);
+        cache.insert(2, image::DynamicImage::new_luma8(3, 3));
+        assert_eq!(cache.entries.back().unwrap().0, 2, "re-inserting refreshes");
+        assert_eq!(cache.entries.len(), DecodedCache::CAPACITY);
+    }
+}
