@@ -20,7 +20,8 @@ pub fn run(ctx: &Context, args: AnswersArgs) -> anyhow::Result<i32> {
     let ws = ctx.open_existing_workspace()?;
     let mut out: Box<dyn Write> = match &args.out {
         Some(path) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(path).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?,
+            std::fs::File::create(path)
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?,
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
@@ -28,7 +29,11 @@ pub fn run(ctx: &Context, args: AnswersArgs) -> anyhow::Result<i32> {
     let total = crate::ranking::for_each_answer_chunk(&ws, 50_000, &mut |inputs, samples| {
         for (input, sample) in inputs.iter().zip(samples) {
             if !ext_ids.contains_key(sample) {
-                let id = ws.conn().query_row("SELECT ext_id FROM samples WHERE id = ?1", [sample], |r| r.get(0))?;
+                let id = ws.conn().query_row(
+                    "SELECT ext_id FROM samples WHERE id = ?1",
+                    [sample],
+                    |r| r.get(0),
+                )?;
                 ext_ids.insert(*sample, id);
             }
             let line = json!({

@@ -192,7 +192,7 @@ pub fn run(ctx: &Context, args: JudgeArgs) -> anyhow::Result<i32> {
             answers: answers.iter().map(|(_, t)| t.clone()).collect(),
         };
         let body = judge::judge_request(&settings, &item, figure.image_url.as_deref());
-        let key = ledger::request_key(&body);
+        let key = judge::request_key(&judge_name, task, &body);
         if ledger::lookup(conn, &key)?.is_some() {
             return Ok(None);
         }

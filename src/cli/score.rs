@@ -25,9 +25,14 @@ pub fn run(ctx: &Context, args: ScoreArgs) -> anyhow::Result<i32> {
     let (run_id, report, selector) = ranking::load_run(&ws, args.run)?;
     let embeddings = report.settings.load_embeddings()?;
     let bar = ctx.count_bar(0, "scoring answers");
-    let (answers, samples) = ranking::score(&mut ws, run_id, &selector, embeddings.as_ref(), how, &mut |done| {
-        bar.set_position(done as u64)
-    })?;
+    let (answers, samples) = ranking::score(
+        &mut ws,
+        run_id,
+        &selector,
+        embeddings.as_ref(),
+        how,
+        &mut |done| bar.set_position(done as u64),
+    )?;
     bar.finish_and_clear();
     if !ctx.quiet {
         println!("run {run_id}: scored {answers} answers and {samples} samples");

@@ -58,7 +58,9 @@ pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<i32> {
     if let Some(s) = args.seed {
         settings.seed = s;
     }
-    settings.embeddings = args.embeddings.map(|p| std::fs::canonicalize(&p).unwrap_or(p));
+    settings.embeddings = args
+        .embeddings
+        .map(|p| std::fs::canonicalize(&p).unwrap_or(p));
     settings.paper_head = args.paper_head;
     let how: SampleScore = ctx.config.selector.sample_score.parse()?;
     let bar = ctx.count_bar(0, "training");
@@ -87,9 +89,14 @@ pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<i32> {
     } else {
         let bar = ctx.count_bar(0, "scoring answers");
         let embeddings = settings.load_embeddings()?;
-        let result = ranking::score(&mut ws, report.run_id, &selector, embeddings.as_ref(), how, &mut |done| {
-            bar.set_position(done as u64)
-        })?;
+        let result = ranking::score(
+            &mut ws,
+            report.run_id,
+            &selector,
+            embeddings.as_ref(),
+            how,
+            &mut |done| bar.set_position(done as u64),
+        )?;
         bar.finish_and_clear();
         Some(result)
     };

@@ -156,6 +156,9 @@ impl Client {
         }
         let http = reqwest::Client::builder()
             .default_headers(headers)
+            // Chat APIs do not redirect, and reqwest would carry the `api-key` header (it strips
+            // only Authorization, Cookie and Proxy-Authorization) to whatever host a redirect names.
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout.min(Duration::from_secs(30)))
             .user_agent(concat!("vital/", env!("CARGO_PKG_VERSION")))
@@ -235,6 +238,11 @@ impl Client {
         };
         let status = response.status();
         let asked = retry_after(response.headers());
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(snippet);
         let text = match response.text().await {
             Ok(t) => t,
             Err(e) if e.is_timeout() => {
@@ -255,6 +263,10 @@ impl Client {
                 | StatusCode::REQUEST_TIMEOUT
                 | StatusCode::CONFLICT => Attempt::Retry(detail, asked),
                 s if s.is_server_error() => Attempt::Retry(detail, asked),
+                s if s.is_redirection() => Attempt::Refused(format!(
+                    "the endpoint redirected ({detail}{}); vital does not follow redirects, so set the endpoint to the final URL",
+                    redirect_target(&location)
+                )),
                 _ => Attempt::Refused(detail),
             };
         }
@@ -307,13 +319,27 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
     };
+    // Capped at an hour; negative, infinite and NaN values are ignored.
+    let capped = |secs: f64| {
+        (secs.is_finite() && secs >= 0.0)
+            .then(|| Duration::from_secs_f64(secs.min(MAX_RETRY_AFTER)))
+    };
     if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
-        if ms.is_finite() && ms >= 0.0 {
-            return Some(Duration::from_secs_f64(ms / 1000.0));
+        if let Some(d) = capped(ms / 1000.0) {
+            return Some(d);
         }
     }
-    let secs = get("retry-after")?.parse::<f64>().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(3600.0)))
+    capped(get("retry-after")?.parse::<f64>().ok()?)
+}
+
+/// The longest wait a server's `Retry-After` or `retry-after-ms` can ask for, in seconds.
+const MAX_RETRY_AFTER: f64 = 3600.0;
+
+fn redirect_target(location: &Option<String>) -> String {
+    match location {
+        Some(l) => format!(" to {l}"),
+        None => String::new(),
+    }
 }
 
 /// Exponential backoff with full jitter on top of the base, never shorter than what the server
@@ -422,6 +448,57 @@ mod tests {
             HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
         );
         assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn retry_after_is_capped_and_ignores_values_that_are_not_durations() {
+        let hour = Some(Duration::from_secs(3600));
+        for huge in ["1e300", "1e20", "inf"] {
+            let mut h = HeaderMap::new();
+            h.insert("retry-after-ms", HeaderValue::from_str(huge).unwrap());
+            let expect = if huge == "inf" { None } else { hour };
+            assert_eq!(retry_after(&h), expect, "retry-after-ms: {huge}");
+            let mut h = HeaderMap::new();
+            h.insert("retry-after", HeaderValue::from_str(huge).unwrap());
+            assert_eq!(retry_after(&h), expect, "retry-after: {huge}");
+        }
+        for bad in ["NaN", "-5", "-inf"] {
+            let mut h = HeaderMap::new();
+            h.insert("retry-after-ms", HeaderValue::from_str(bad).unwrap());
+            assert_eq!(retry_after(&h), None, "retry-after-ms: {bad}");
+            // A bad `retry-after-ms` falls back to `Retry-After`.
+            h.insert("retry-after", HeaderValue::from_static("3"));
+            assert_eq!(retry_after(&h), Some(Duration::from_secs(3)), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn redirects_are_not_followed_so_the_azure_key_stays_with_the_endpoint() {
+        use crate::llm::test_server::{chat_response, response, TestServer};
+        const KEY: &str = "sk-test-0123456789abcdef";
+        let elsewhere = TestServer::start(|_, _| chat_response("8"));
+        let target = format!("{}/steal", elsewhere.url);
+        let endpoint =
+            TestServer::start(move |_, _| response(307, &[("location", target.as_str())], "moved"));
+        let mut s = settings();
+        s.endpoint = format!("{}/v1", endpoint.url);
+        s.auth = Auth::Azure;
+        let client = Client::new(s).unwrap();
+        let err = client
+            .chat(&serde_json::json!({"model": "m"}), 1)
+            .await
+            .unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, RequestError::Refused(_)), "{message}");
+        assert!(
+            message.contains("redirect") && message.contains("307"),
+            "{message}"
+        );
+        assert!(!message.contains(KEY), "{message}");
+        let heads = endpoint.heads();
+        assert_eq!(heads.len(), 1, "no retry of a redirect");
+        assert!(heads[0].contains(KEY), "the endpoint itself gets the key");
+        assert!(elsewhere.heads().is_empty(), "{:?}", elsewhere.heads());
     }
 
     #[test]

@@ -229,12 +229,7 @@ async fn fetch_group(
                 }
                 Ok(()) => wanted
                     .iter()
-                    .map(|&i| {
-                        let target = targets[i].clone().expect("set above");
-                        std::fs::copy(&temp, &target)
-                            .map(|_| target.clone())
-                            .map_err(|e| format!("cannot write {}: {e}", target.display()))
-                    })
+                    .map(|&i| copy_file(&temp, targets[i].as_ref().expect("set above")))
                     .collect(),
             };
         let _ = std::fs::remove_file(&temp);
@@ -328,7 +323,14 @@ async fn download_once(
         }
     }
     let io = |e: std::io::Error| Failure::Final(format!("cannot write {}: {e}", temp.display()));
-    let mut file = tokio::fs::File::create(temp).await.map_err(io)?;
+    // A leftover (or planted) file or link under the temporary name is removed, never followed.
+    let _ = tokio::fs::remove_file(temp).await;
+    let mut file = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(temp)
+        .await
+        .map_err(io)?;
     let mut written = 0u64;
     let mut head = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(retryable)? {
@@ -367,7 +369,8 @@ async fn download_once(
 }
 
 /// Extracts each job's figure from the package at `package` to its target. Never writes a path
-/// taken from the package.
+/// taken from the package. A member the data names is looked for by its path first; a file of the
+/// same name elsewhere in the package is taken only when no member has that path.
 fn extract(
     package: &Path,
     jobs: &[(Item, PathBuf)],
@@ -375,68 +378,27 @@ fn extract(
 ) -> Vec<Result<PathBuf, String>> {
     let mut results: Vec<Option<Result<PathBuf, String>>> = vec![None; jobs.len()];
     let mut refusals: Vec<Option<String>> = vec![None; jobs.len()];
-    let outcome = (|| -> std::io::Result<()> {
-        let mut file = std::fs::File::open(package)?;
-        let mut magic = [0u8; 2];
-        let gz = file.read(&mut magic)? == 2 && magic == [0x1f, 0x8b];
-        drop(file);
-        let file = std::fs::File::open(package)?;
-        let reader: Box<dyn Read> = if gz {
-            Box::new(flate2::read::GzDecoder::new(file))
-        } else {
-            Box::new(file)
-        };
-        let mut archive = tar::Archive::new(reader);
-        for entry in archive.entries()? {
-            if results.iter().all(Option::is_some) {
-                break;
-            }
-            let mut entry = entry?;
-            let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-            let path = raw.trim_start_matches("./").to_string();
-            for (j, (item, target)) in jobs.iter().enumerate() {
-                if results[j].is_some() || !member_matches(&path, item) {
-                    continue;
-                }
-                if member_is_unsafe(&path) {
-                    refusals[j] = Some(format!(
-                        "package member `{raw}` leaves the package; refused"
-                    ));
-                    continue;
-                }
-                let kind = entry.header().entry_type();
-                if !kind.is_file() {
-                    refusals[j] = Some(format!(
-                        "package member `{raw}` is not a regular file (a link?); refused"
-                    ));
-                    continue;
-                }
-                if entry.size() > max_image {
-                    results[j] = Some(Err(format!(
-                        "package member `{raw}` has {} bytes, over the limit of {max_image}",
-                        entry.size()
-                    )));
-                    continue;
-                }
-                results[j] = Some(write_member(&mut entry, target));
-                // The entry's bytes are consumed: other jobs wanting the same member copy the file.
-                if let Some(Ok(written)) = &results[j] {
-                    let written = written.clone();
-                    for (k, (other, other_target)) in jobs.iter().enumerate() {
-                        if results[k].is_none() && member_matches(&path, other) {
-                            results[k] = Some(
-                                std::fs::copy(&written, other_target)
-                                    .map(|_| other_target.clone())
-                                    .map_err(|e| e.to_string()),
-                            );
-                        }
-                    }
-                }
-                break;
-            }
-        }
-        Ok(())
-    })();
+    let mut outcome = extract_pass(
+        package,
+        jobs,
+        max_image,
+        Match::Path,
+        &mut results,
+        &mut refusals,
+    );
+    let by_name_left = jobs.iter().enumerate().any(|(j, (item, _))| {
+        item.member.is_some() && results[j].is_none() && refusals[j].is_none()
+    });
+    if outcome.is_ok() && by_name_left {
+        outcome = extract_pass(
+            package,
+            jobs,
+            max_image,
+            Match::Name,
+            &mut results,
+            &mut refusals,
+        );
+    }
     results
         .into_iter()
         .zip(refusals)
@@ -457,15 +419,107 @@ fn extract(
         .collect()
 }
 
-/// The member the data names (exact path, or the same path under a top folder, or the same file
-/// name), or without a name, the file named like the figure's key.
-fn member_matches(path: &str, item: &Item) -> bool {
+/// One read of the package, extracting the members that match their job as `wanted`. In the
+/// name pass, jobs the path pass refused, and jobs that name no member, are left alone.
+fn extract_pass(
+    package: &Path,
+    jobs: &[(Item, PathBuf)],
+    max_image: u64,
+    wanted: Match,
+    results: &mut [Option<Result<PathBuf, String>>],
+    refusals: &mut [Option<String>],
+) -> std::io::Result<()> {
+    let skip: Vec<bool> = (0..jobs.len())
+        .map(|j| wanted == Match::Name && (refusals[j].is_some() || jobs[j].0.member.is_none()))
+        .collect();
+    let mut file = std::fs::File::open(package)?;
+    let mut magic = [0u8; 2];
+    let gz = file.read(&mut magic)? == 2 && magic == [0x1f, 0x8b];
+    drop(file);
+    let file = std::fs::File::open(package)?;
+    let reader: Box<dyn Read> = if gz {
+        Box::new(flate2::read::GzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
+    let mut archive = tar::Archive::new(reader);
+    let left =
+        |j: usize, results: &[Option<Result<PathBuf, String>>]| results[j].is_none() && !skip[j];
+    for entry in archive.entries()? {
+        if !(0..jobs.len()).any(|j| left(j, results)) {
+            break;
+        }
+        let mut entry = entry?;
+        let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let path = raw.trim_start_matches("./").to_string();
+        for (j, (item, target)) in jobs.iter().enumerate() {
+            if !left(j, results) || member_match(&path, item) != Some(wanted) {
+                continue;
+            }
+            if member_is_unsafe(&path) {
+                refusals[j] = Some(format!(
+                    "package member `{raw}` leaves the package; refused"
+                ));
+                continue;
+            }
+            let kind = entry.header().entry_type();
+            if !kind.is_file() {
+                refusals[j] = Some(format!(
+                    "package member `{raw}` is not a regular file (a link?); refused"
+                ));
+                continue;
+            }
+            if entry.size() > max_image {
+                results[j] = Some(Err(format!(
+                    "package member `{raw}` has {} bytes, over the limit of {max_image}",
+                    entry.size()
+                )));
+                continue;
+            }
+            results[j] = Some(write_member(&mut entry, target));
+            // The entry's bytes are consumed: other jobs wanting the same member copy the file.
+            if let Some(Ok(written)) = &results[j] {
+                let written = written.clone();
+                for (k, (other, other_target)) in jobs.iter().enumerate() {
+                    if left(k, results) && member_match(&path, other) == Some(wanted) {
+                        results[k] = Some(copy_file(&written, other_target));
+                    }
+                }
+            }
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// How a package member matches a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Match {
+    /// The path the data names (exactly, or under a top folder); without a named member, the
+    /// file named like the figure's key.
+    Path,
+    /// Only the file name of the member the data names, in another folder.
+    Name,
+}
+
+/// How `path` matches the member the data names (exact path, or the same path under a top
+/// folder, or the same file name), or without a name, the file named like the figure's key.
+fn member_match(path: &str, item: &Item) -> Option<Match> {
     let name = path.rsplit('/').next().unwrap_or(path);
+    if name.is_empty() {
+        return None;
+    }
     match &item.member {
         Some(m) => {
             let m = m.trim_start_matches("./");
             let m_name = m.rsplit('/').next().unwrap_or(m);
-            path == m || path.ends_with(&format!("/{m}")) || (!name.is_empty() && name == m_name)
+            if path == m || path.ends_with(&format!("/{m}")) {
+                Some(Match::Path)
+            } else if name == m_name {
+                Some(Match::Name)
+            } else {
+                None
+            }
         }
         None => {
             let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
@@ -473,11 +527,20 @@ fn member_matches(path: &str, item: &Item) -> bool {
                 .key
                 .rsplit_once('.')
                 .map_or(item.key.as_str(), |(s, _)| s);
-            !name.is_empty() && (name == item.key || stem == key_stem)
+            (name == item.key || stem == key_stem).then_some(Match::Path)
         }
     }
 }
 
+/// Copies `from` to `target` through a temporary file and a rename, so a link at `target` is
+/// replaced rather than followed.
+fn copy_file(from: &Path, target: &Path) -> Result<PathBuf, String> {
+    let mut source =
+        std::fs::File::open(from).map_err(|e| format!("cannot write {}: {e}", target.display()))?;
+    write_member(&mut source, target)
+}
+
+/// Writes `entry` to `target` through a new temporary file in the same folder and a rename.
 fn write_member(entry: &mut impl Read, target: &Path) -> Result<PathBuf, String> {
     let dir = target.parent().unwrap_or(Path::new("."));
     let temp = dir.join(format!(
@@ -486,7 +549,12 @@ fn write_member(entry: &mut impl Read, target: &Path) -> Result<PathBuf, String>
         std::process::id()
     ));
     let result = (|| -> std::io::Result<()> {
-        let mut out = std::fs::File::create(&temp)?;
+        // A leftover (or planted) file or link under the temporary name is removed, never followed.
+        let _ = std::fs::remove_file(&temp);
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)?;
         std::io::copy(entry, &mut out)?;
         out.flush()?;
         out.sync_all()?;
@@ -549,13 +617,86 @@ mod tests {
     #[test]
     fn members_match_by_path_suffix_or_name() {
         let it = item("PMC1_F1", "u", Some("PMC1/fig1.jpg"));
-        assert!(member_matches("PMC1/fig1.jpg", &it));
-        assert!(member_matches("top/PMC1/fig1.jpg", &it));
-        assert!(member_matches("other/fig1.jpg", &it));
-        assert!(!member_matches("PMC1/fig2.jpg", &it));
+        assert_eq!(member_match("PMC1/fig1.jpg", &it), Some(Match::Path));
+        assert_eq!(member_match("top/PMC1/fig1.jpg", &it), Some(Match::Path));
+        assert_eq!(member_match("other/fig1.jpg", &it), Some(Match::Name));
+        assert_eq!(member_match("PMC1/fig2.jpg", &it), None);
+        assert_eq!(member_match("PMC1/", &it), None);
         let it = item("PMC1_F1", "u", None);
-        assert!(member_matches("PMC1/PMC1_F1.png", &it));
-        assert!(!member_matches("PMC1/F1.png", &it));
+        assert_eq!(member_match("PMC1/PMC1_F1.png", &it), Some(Match::Path));
+        assert_eq!(member_match("PMC1/F1.png", &it), None);
+    }
+
+    /// Writes a `.tar.gz` at `path` holding `members`, in that order.
+    fn package(path: &Path, members: &[(&str, tar::EntryType, &[u8])]) {
+        let gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(path).unwrap(),
+            flate2::Compression::fast(),
+        );
+        let mut b = tar::Builder::new(gz);
+        for (name, kind, data) in members {
+            let mut h = tar::Header::new_gnu();
+            h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+            h.set_entry_type(*kind);
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append(&h, *data).unwrap();
+        }
+        b.into_inner().unwrap().finish().unwrap();
+    }
+
+    #[test]
+    fn the_named_path_wins_over_a_file_of_the_same_name_elsewhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let pkg = dir.path().join("p.tar.gz");
+        let file = tar::EntryType::Regular;
+        package(
+            &pkg,
+            &[
+                ("PMC1/supp/fig1.jpg", file, b"supplement"),
+                ("PMC1/fig1.jpg", file, b"figure"),
+                ("PMC1/other/fig2.jpg", file, b"only by name"),
+            ],
+        );
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let jobs = vec![
+            (item("a", "u", Some("PMC1/fig1.jpg")), out.join("a.jpg")),
+            (item("b", "u", Some("fig1.jpg")), out.join("b.jpg")),
+            (
+                item("c", "u", Some("PMC1/supp/fig1.jpg")),
+                out.join("c.jpg"),
+            ),
+            (item("d", "u", Some("PMC1/fig2.jpg")), out.join("d.jpg")),
+            (item("e", "u", Some("PMC1/fig1.jpg")), out.join("e.jpg")),
+        ];
+        let r = extract(&pkg, &jobs, 1000);
+        assert!(r.iter().all(Result::is_ok), "{r:?}");
+        let read = |n: &str| std::fs::read(out.join(n)).unwrap();
+        assert_eq!(read("a.jpg"), b"figure");
+        // `fig1.jpg` names a path under a top folder: the first one in the package.
+        assert_eq!(read("b.jpg"), b"supplement");
+        assert_eq!(read("c.jpg"), b"supplement");
+        // No `PMC1/fig2.jpg`: the file of that name elsewhere.
+        assert_eq!(read("d.jpg"), b"only by name");
+        assert_eq!(read("e.jpg"), b"figure");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn writing_a_figure_replaces_a_link_at_the_target_without_following_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside.txt");
+        std::fs::write(&outside, b"keep").unwrap();
+        let target = dir.path().join("k.jpg");
+        std::os::unix::fs::symlink(&outside, &target).unwrap();
+        let source = dir.path().join("download.part");
+        std::fs::write(&source, b"image").unwrap();
+        assert_eq!(copy_file(&source, &target).unwrap(), target);
+        assert_eq!(std::fs::read(&outside).unwrap(), b"keep");
+        assert!(!target.symlink_metadata().unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::read(&target).unwrap(), b"image");
     }
 
     #[test]

@@ -89,6 +89,19 @@ pub fn judge_request(settings: &JudgeSettings, item: &JudgeItem, image_url: Opti
     })
 }
 
+/// The resume key of a judge request: its body together with the task (`judge` or
+/// `judge-pairwise`) and the judge's name, so two judges that send the same request (same model
+/// and rubric) each have their answers scored and recorded.
+pub fn request_key(judge: &str, task: &str, body: &Value) -> String {
+    #[derive(serde::Serialize)]
+    struct Keyed<'a> {
+        task: &'a str,
+        judge: &'a str,
+        body: &'a Value,
+    }
+    super::ledger::request_key(&Keyed { task, judge, body })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,5 +152,19 @@ mod tests {
             .contains("two scores"));
         let text = body["messages"][1]["content"][0]["text"].as_str().unwrap();
         assert!(text.contains("Answer 2: B.") && text.contains("not available"));
+    }
+
+    #[test]
+    fn request_keys_differ_by_judge_and_task() {
+        let body = json!({"model": "m", "messages": []});
+        let a = request_key("A", "judge", &body);
+        assert_eq!(a, request_key("A", "judge", &body));
+        assert_ne!(a, request_key("B", "judge", &body));
+        assert_ne!(a, request_key("A", "judge-pairwise", &body));
+        assert_ne!(
+            a,
+            request_key("A", "judge", &json!({"model": "n", "messages": []}))
+        );
+        assert_ne!(a, super::super::ledger::request_key(&body));
     }
 }

@@ -1,9 +1,9 @@
 //! The record of finished LLM requests (`llm_requests`), which makes runs resumable: a request is
-//! keyed by the SHA-256 of its exact body, and a key found here is never sent again. Replies that
+//! keyed by the SHA-256 of its exact body (for judging, with the task and the judge's name: see
+//! [`super::judge::request_key`]), and a key found here is never sent again. Replies that
 //! could not be used are kept here too, with the reason, so nothing is dropped silently.
 
 use rusqlite::{params, Connection, OptionalExtension};
-use serde_json::Value;
 
 use crate::store::NOW;
 
@@ -42,7 +42,7 @@ pub struct Finished<'a> {
 }
 
 /// The content key of a request body: SHA-256 over its canonical JSON bytes.
-pub fn request_key(body: &Value) -> String {
+pub fn request_key(body: &impl serde::Serialize) -> String {
     use sha2::{Digest, Sha256};
     let bytes = serde_json::to_vec(body).expect("JSON values serialise");
     hex::encode(Sha256::digest(&bytes))

@@ -20,6 +20,8 @@ pub mod limit;
 pub mod prompt;
 pub mod reply;
 pub mod runner;
+#[cfg(test)]
+mod test_server;
 
 use std::time::Duration;
 

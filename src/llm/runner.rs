@@ -199,9 +199,98 @@ pub async fn run<M: Send + 'static>(
     if result.is_err() {
         in_flight.abort_all();
     }
-    while in_flight.join_next().await.is_some() {}
+    // Requests that finished before the abort are paid for: keep their replies (the first error
+    // stays the run's error); the cancelled ones are sent again by the next run.
+    let mut result = result;
+    while let Some(joined) = in_flight.join_next().await {
+        let Ok((job, outcome)) = joined else { continue };
+        match outcome {
+            Ok(reply) => {
+                progress.answered(&reply);
+                if let Err(e) = done(job, reply) {
+                    if result.is_ok() {
+                        result = Err(e);
+                    }
+                }
+            }
+            Err(RequestError::Auth(_)) => {}
+            Err(e) => progress.failed(&job.subject, &e),
+        }
+    }
     progress.totals.retries = client.stats.retries.load(Ordering::Relaxed);
     progress.totals.attempts = client.stats.attempts.load(Ordering::Relaxed);
     progress.bar.finish_and_clear();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::client::{ApiKey, Auth, ClientSettings};
+    use crate::llm::test_server::{chat_response, TestServer};
+    use std::time::Duration;
+
+    fn client(url: &str) -> Arc<Client> {
+        Arc::new(
+            Client::new(ClientSettings {
+                endpoint: format!("{url}/v1"),
+                api_key: ApiKey::new("sk-test-0123456789abcdef".into()),
+                auth: Auth::Bearer,
+                timeout: Duration::from_secs(10),
+                max_retries: 0,
+                retry_base: Duration::from_millis(10),
+                retry_max: Duration::from_millis(10),
+                requests_per_minute: 0,
+                tokens_per_minute: 0,
+            })
+            .unwrap(),
+        )
+    }
+
+    fn job(n: usize) -> Job<usize> {
+        Job {
+            key: format!("k{n}"),
+            body: serde_json::json!({"n": n}),
+            estimated_tokens: 1,
+            subject: format!("job {n}"),
+            meta: n,
+        }
+    }
+
+    /// Replies that arrived before the run stopped on an error are still handed to `done`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replies_finished_before_a_stop_are_kept() {
+        let server = TestServer::start(|_, _| {
+            std::thread::sleep(Duration::from_millis(50));
+            chat_response("8")
+        });
+        let mut progress = Progress::new(4, "test", Prices::default(), true);
+        let mut sent = 0;
+        let mut kept = Vec::new();
+        let result = run(
+            client(&server.url),
+            4,
+            &mut progress,
+            |_| {
+                sent += 1;
+                if sent <= 3 {
+                    return Ok(Some(job(sent)));
+                }
+                // The three requests finish while the caller is busy, then it fails.
+                std::thread::sleep(Duration::from_millis(500));
+                anyhow::bail!("the workspace went away")
+            },
+            |job, reply| {
+                assert_eq!(reply.content, "8");
+                kept.push(job.meta);
+                Ok(())
+            },
+        )
+        .await;
+        assert!(result.unwrap_err().to_string().contains("went away"));
+        kept.sort();
+        assert_eq!(kept, vec![1, 2, 3]);
+        assert_eq!(progress.totals.answered, 3);
+        assert_eq!(server.heads().len(), 3);
+    }
 }

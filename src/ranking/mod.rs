@@ -53,7 +53,10 @@ impl RunSettings {
     pub fn load_embeddings(&self) -> anyhow::Result<Option<selector::EmbeddingTable>> {
         self.embeddings
             .as_deref()
-            .map(|path| selector::EmbeddingTable::load(path).with_context(|| format!("cannot load embeddings {}", path.display())))
+            .map(|path| {
+                selector::EmbeddingTable::load(path)
+                    .with_context(|| format!("cannot load embeddings {}", path.display()))
+            })
             .transpose()
     }
 
@@ -93,7 +96,9 @@ impl RunSettings {
         let config = TrainConfig::new();
         let config = match (&self.embeddings, self.paper_head) {
             (None, true) => anyhow::bail!("the paper's head needs --embeddings FILE"),
-            (Some(_), true) => config.with_features(None).with_model(selector::model::SelectorModelConfig::paper_embedding_head(0)),
+            (Some(_), true) => config.with_features(None).with_model(
+                selector::model::SelectorModelConfig::paper_embedding_head(0),
+            ),
             _ => config,
         };
         Ok(config

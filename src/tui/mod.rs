@@ -97,7 +97,13 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
         let mut image = ImagePane::default();
         let mut decoded = DecodedCache::default();
         loop {
-            if let Some(img) = sync_image(&session, &mut image, &workers, &decoded, options.max_image_side) {
+            if let Some(img) = sync_image(
+                &session,
+                &mut image,
+                &workers,
+                &decoded,
+                options.max_image_side,
+            ) {
                 image.state = ImageState::Ready(Box::new(ThreadProtocol::new(
                     workers.resize.clone(),
                     Some(picker.new_resize_protocol(img)),
@@ -202,7 +208,10 @@ impl DecodedCache {
     const CAPACITY: usize = 16;
 
     fn get(&self, key: i64) -> Option<&image::DynamicImage> {
-        self.entries.iter().find(|(k, _)| *k == key).map(|(_, img)| img)
+        self.entries
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, img)| img)
     }
 
     fn insert(&mut self, key: i64, img: image::DynamicImage) {
@@ -271,7 +280,10 @@ mod cache_tests {
         for key in 0..(DecodedCache::CAPACITY as i64 + 2) {
             cache.insert(key, image::DynamicImage::new_luma8(2, 2));
         }
-        assert!(cache.get(0).is_none() && cache.get(1).is_none(), "the oldest are dropped");
+        assert!(
+            cache.get(0).is_none() && cache.get(1).is_none(),
+            "the oldest are dropped"
+        );
         assert!(cache.get(2).is_some());
         assert_eq!(cache.entries.len(), DecodedCache::CAPACITY);
         cache.insert(2, image::DynamicImage::new_luma8(3, 3));

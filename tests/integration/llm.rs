@@ -608,6 +608,83 @@ fn judge_scores_unscored_answers_once_single_and_pairwise() {
 }
 
 #[test]
+fn a_second_judge_with_the_same_model_scores_everything_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = judged_workspace(tmp.path());
+    let config = test_config(tmp.path(), "");
+    let server = FakeServer::start(|_, _| chat("6\nFine."));
+    let endpoint = format!("{}/v1", server.url);
+    let judge = |name: &str| {
+        let out = vital_llm(
+            &ws,
+            &config,
+            &[
+                "judge",
+                "--endpoint",
+                &endpoint,
+                "--model",
+                "same-m",
+                "--judge-name",
+                name,
+                "--json",
+            ],
+        );
+        assert!(out.status.success(), "{name}: {:?}", text(&out));
+        serde_json::from_str::<Value>(&text(&out).0).unwrap()
+    };
+    let a = judge("A");
+    assert_eq!(a["scores_added"], 4);
+    assert_eq!(server.total(), 4);
+    let b = judge("B");
+    assert_eq!(b["skipped_done_before"], 0, "{b}");
+    assert_eq!(b["scores_added"], 4, "{b}");
+    assert_eq!(server.total(), 8, "B sends its own requests");
+    let conn = db(&ws);
+    for name in ["A", "B"] {
+        let n: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM model_scores WHERE judge = ?1",
+                [name],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 4, "scores of {name}");
+    }
+    drop(conn);
+    // Each judge resumes on its own: nothing left for either.
+    judge("A");
+    judge("B");
+    assert_eq!(server.total(), 8);
+}
+
+#[test]
+fn a_redirect_is_not_followed_so_the_key_never_reaches_another_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = judged_workspace(tmp.path());
+    let config = test_config(tmp.path(), "auth = \"azure\"\n");
+    let elsewhere = FakeServer::start(|_, _| chat("8\nStolen."));
+    let target = format!("{}/collect", elsewhere.url);
+    let server = FakeServer::start(move |_, _| {
+        Reply::Status(307, vec![("location", target.clone())], b"moved".to_vec())
+    });
+    let endpoint = format!("{}/v1", server.url);
+    let out = vital_llm(
+        &ws,
+        &config,
+        &["judge", "--endpoint", &endpoint, "--model", "j", "--json"],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("redirect") || stderr.contains("redirect"),
+        "the redirect is reported\n{stdout}\n{stderr}"
+    );
+    assert!(server.total() > 0);
+    assert_eq!(elsewhere.total(), 0, "nothing reaches the other server");
+    assert_no_key(&out, &ws);
+}
+
+#[test]
 fn bad_credentials_stop_the_run_without_showing_the_key() {
     let tmp = tempfile::tempdir().unwrap();
     let ws = judged_workspace(tmp.path());

@@ -160,7 +160,10 @@ fn selector_beats_length_and_overlap_on_held_out_qa50_figures() {
 /// Writes a float32 .npy matrix (the format numpy.save writes) and its ids file.
 fn write_npy(path: &std::path::Path, ids: &[i64], rows: &[Vec<f32>]) {
     let dim = rows[0].len();
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {dim}), }}", rows.len());
+    let mut header = format!(
+        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {dim}), }}",
+        rows.len()
+    );
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
     }
@@ -183,11 +186,17 @@ fn paper_head_trains_on_precomputed_embeddings_keyed_by_answer_id() {
     let dir = tempfile::tempdir().unwrap();
     vital_ok(dir.path(), &["demo"]);
     let listing = vital_ok(dir.path(), &["answers"]);
-    let answers: Vec<serde_json::Value> = listing.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let answers: Vec<serde_json::Value> = listing
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(answers.len(), 46);
     assert!(answers[0]["caption"].is_string() && answers[0]["question"].is_string());
     // A stand-in encoder: a few features of the text, as an outside model's vectors would be.
-    let ids: Vec<i64> = answers.iter().map(|a| a["answer_id"].as_i64().unwrap()).collect();
+    let ids: Vec<i64> = answers
+        .iter()
+        .map(|a| a["answer_id"].as_i64().unwrap())
+        .collect();
     let rows: Vec<Vec<f32>> = answers
         .iter()
         .map(|a| {
@@ -202,7 +211,18 @@ fn paper_head_trains_on_precomputed_embeddings_keyed_by_answer_id() {
         .collect();
     let npy = dir.path().join("emb.npy");
     write_npy(&npy, &ids, &rows);
-    let out = vital_ok(dir.path(), &["train", "--embeddings", npy.to_str().unwrap(), "--paper-head", "--epochs", "2", "--json"]);
+    let out = vital_ok(
+        dir.path(),
+        &[
+            "train",
+            "--embeddings",
+            npy.to_str().unwrap(),
+            "--paper-head",
+            "--epochs",
+            "2",
+            "--json",
+        ],
+    );
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["scored_answers"], 46);
     assert_eq!(report["settings"]["paper_head"], true);
@@ -214,5 +234,9 @@ fn paper_head_trains_on_precomputed_embeddings_keyed_by_answer_id() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("emb.npy"), "{}", stderr(&out));
     let out = vital(dir.path(), &["train", "--paper-head"]);
-    assert_eq!(out.status.code(), Some(2), "--paper-head requires --embeddings");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "--paper-head requires --embeddings"
+    );
 }

@@ -1,0 +1,84 @@
+//! A tiny HTTP/1.1 server on 127.0.0.1 for the unit tests (std threads, one request per
+//! connection): `reply(head, n)` gets the n-th (0-based) request's head and returns the whole raw
+//! response; every head is kept for the test to look at.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+pub struct TestServer {
+    pub url: String,
+    pub heads: Arc<Mutex<Vec<String>>>,
+}
+
+impl TestServer {
+    pub fn start(reply: impl Fn(&str, usize) -> String + Send + Sync + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let heads: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (seen, reply) = (heads.clone(), Arc::new(reply));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let (seen, reply) = (seen.clone(), reply.clone());
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut head = String::new();
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                            break;
+                        }
+                        head.push_str(&line);
+                    }
+                    let len = head
+                        .lines()
+                        .filter_map(|l| l.split_once(':'))
+                        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+                        .and_then(|(_, v)| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    let mut body = vec![0; len];
+                    let _ = reader.read_exact(&mut body);
+                    let n = {
+                        let mut seen = seen.lock().unwrap();
+                        seen.push(head.clone());
+                        seen.len() - 1
+                    };
+                    let _ = stream.write_all(reply(&head, n).as_bytes());
+                });
+            }
+        });
+        TestServer { url, heads }
+    }
+
+    pub fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
+}
+
+/// A raw response with `status`, extra header lines and a body.
+pub fn response(status: u16, headers: &[(&str, &str)], body: &str) -> String {
+    let mut out = format!(
+        "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    out.push_str(body);
+    out
+}
+
+/// A chat-completions reply saying `content`.
+pub fn chat_response(content: &str) -> String {
+    let body = serde_json::json!({
+        "choices": [{"message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 2}
+    });
+    response(
+        200,
+        &[("content-type", "application/json")],
+        &body.to_string(),
+    )
+}
