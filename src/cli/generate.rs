@@ -111,21 +111,14 @@ pub struct GenerateArgs {
 #[derive(Debug, Default, Serialize)]
 struct Summary {
     figures: usize,
-    requests_answered: u64,
-    skipped_done_before: u64,
-    failed: u64,
+    #[serde(flatten)]
+    run: crate::llm::runner::RunTotals,
     samples_added: u64,
     rounds_added: u64,
     unparseable: u64,
     without_image: u64,
-    retries: u64,
-    prompt_tokens: u64,
-    completion_tokens: u64,
-    cost_estimate: f64,
-    interrupted: bool,
     demonstrations: Vec<String>,
     unparseable_replies: Vec<String>,
-    failures: Vec<String>,
     warnings: std::collections::BTreeMap<String, usize>,
 }
 
@@ -331,16 +324,7 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<i32> {
             Ok(())
         },
     ));
-    let t = &progress.totals;
-    summary.requests_answered = t.answered;
-    summary.skipped_done_before = t.skipped;
-    summary.failed = t.failed;
-    summary.retries = t.retries;
-    summary.prompt_tokens = t.prompt_tokens;
-    summary.completion_tokens = t.completion_tokens;
-    summary.cost_estimate = progress.cost();
-    summary.interrupted = t.interrupted;
-    summary.failures = t.failures.clone();
+    summary.run = progress.run_totals();
     summary.without_image = without_image;
     summary.warnings = warnings.counts();
     summary.warnings.extend(notes.counts());
@@ -350,10 +334,10 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<i32> {
         print!("{notes}");
     }
     Ok(exit_code(
-        summary.interrupted,
-        summary.failed,
+        summary.run.interrupted,
+        summary.run.failed,
         summary.unparseable,
-        summary.requests_answered + summary.skipped_done_before,
+        summary.run.requests_answered + summary.run.skipped_done_before,
     ))
 }
 
@@ -412,9 +396,9 @@ fn print_summary(
     json: bool,
     warnings: &Warnings,
 ) -> anyhow::Result<()> {
-    if !s.failures.is_empty() {
+    if !s.run.failures.is_empty() {
         eprintln!("failed requests (sent again by the next run):");
-        for f in &s.failures {
+        for f in &s.run.failures {
             eprintln!("  {f}");
         }
     }
@@ -427,7 +411,11 @@ fn print_summary(
     }
     println!(
         "generate: {} figures: {} answered, {} done before, {} failed, {} without image",
-        s.figures, s.requests_answered, s.skipped_done_before, s.failed, s.without_image
+        s.figures,
+        s.run.requests_answered,
+        s.run.skipped_done_before,
+        s.run.failed,
+        s.without_image
     );
     println!(
         "  {} samples added ({} rounds), {} unparseable replies kept in llm_requests",
@@ -435,10 +423,10 @@ fn print_summary(
     );
     println!(
         "  tokens {} in / {} out, cost ≈ ${:.4}, {} retries; demonstrations: {}",
-        s.prompt_tokens,
-        s.completion_tokens,
-        s.cost_estimate,
-        s.retries,
+        s.run.prompt_tokens,
+        s.run.completion_tokens,
+        s.run.cost_estimate,
+        s.run.retries,
         if s.demonstrations.is_empty() {
             "none".to_string()
         } else {

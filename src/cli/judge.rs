@@ -42,20 +42,13 @@ pub struct JudgeArgs {
 struct Summary {
     judge: String,
     pending: usize,
-    requests_answered: u64,
-    skipped_done_before: u64,
-    failed: u64,
+    #[serde(flatten)]
+    run: crate::llm::runner::RunTotals,
     scores_added: u64,
     unparseable: u64,
     rounds_with_one_answer: u64,
     without_image: u64,
-    retries: u64,
-    prompt_tokens: u64,
-    completion_tokens: u64,
-    cost_estimate: f64,
-    interrupted: bool,
     unparseable_replies: Vec<String>,
-    failures: Vec<String>,
 }
 
 /// The figure of the last sample loaded, with its image as a data URL (answers come in sample order).
@@ -290,24 +283,15 @@ pub fn run(ctx: &Context, args: JudgeArgs) -> anyhow::Result<i32> {
             Ok(())
         },
     ));
-    let t = &progress.totals;
-    summary.requests_answered = t.answered;
-    summary.skipped_done_before = t.skipped;
-    summary.failed = t.failed;
-    summary.retries = t.retries;
-    summary.prompt_tokens = t.prompt_tokens;
-    summary.completion_tokens = t.completion_tokens;
-    summary.cost_estimate = progress.cost();
-    summary.interrupted = t.interrupted;
-    summary.failures = t.failures.clone();
+    summary.run = progress.run_totals();
     summary.without_image = without_image;
     result?;
     print_summary(ctx, &summary, args.llm.json, &warnings)?;
     Ok(exit_code(
-        summary.interrupted,
-        summary.failed,
+        summary.run.interrupted,
+        summary.run.failed,
         summary.unparseable,
-        summary.requests_answered + summary.skipped_done_before,
+        summary.run.requests_answered + summary.run.skipped_done_before,
     ))
 }
 
@@ -325,9 +309,9 @@ fn print_summary(
     json: bool,
     warnings: &Warnings,
 ) -> anyhow::Result<()> {
-    if !s.failures.is_empty() {
+    if !s.run.failures.is_empty() {
         eprintln!("failed requests (sent again by the next run):");
-        for f in &s.failures {
+        for f in &s.run.failures {
             eprintln!("  {f}");
         }
     }
@@ -340,11 +324,11 @@ fn print_summary(
     }
     println!(
         "judge {}: {} pending: {} answered, {} done before, {} failed; {} scores added, {} unparseable replies kept in llm_requests",
-        s.judge, s.pending, s.requests_answered, s.skipped_done_before, s.failed, s.scores_added, s.unparseable
+        s.judge, s.pending, s.run.requests_answered, s.run.skipped_done_before, s.run.failed, s.scores_added, s.unparseable
     );
     println!(
         "  tokens {} in / {} out, cost ≈ ${:.4}, {} retries",
-        s.prompt_tokens, s.completion_tokens, s.cost_estimate, s.retries
+        s.run.prompt_tokens, s.run.completion_tokens, s.run.cost_estimate, s.run.retries
     );
     for u in &s.unparseable_replies {
         println!("  unparseable: {u}");

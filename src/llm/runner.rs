@@ -62,7 +62,37 @@ pub struct Progress {
     pub totals: Totals,
 }
 
+/// What a run of requests did, as the commands report it (flattened into their JSON).
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct RunTotals {
+    pub requests_answered: u64,
+    pub skipped_done_before: u64,
+    pub failed: u64,
+    pub retries: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cost_estimate: f64,
+    pub interrupted: bool,
+    pub failures: Vec<String>,
+}
+
 impl Progress {
+    /// The totals so far, for a command's report.
+    pub fn run_totals(&self) -> RunTotals {
+        let t = &self.totals;
+        RunTotals {
+            requests_answered: t.answered,
+            skipped_done_before: t.skipped,
+            failed: t.failed,
+            retries: t.retries,
+            prompt_tokens: t.prompt_tokens,
+            completion_tokens: t.completion_tokens,
+            cost_estimate: self.cost(),
+            interrupted: t.interrupted,
+            failures: t.failures.clone(),
+        }
+    }
+
     /// A bar of `len` items on stderr; hidden when `hidden` (quiet, or stderr not a terminal).
     pub fn new(len: u64, what: &str, prices: Prices, hidden: bool) -> Self {
         let bar = if hidden {
