@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 
-use super::{figure_fields, id_text, RecordParser};
+use super::{figure_fields, required_id, RecordParser};
 use crate::data::fields::{type_name, Fields};
 use crate::data::json_stream::RecordLoc;
 use crate::data::warnings::Warnings;
@@ -25,8 +25,7 @@ impl RecordParser for CandidatesParser {
         warnings: &mut Warnings,
     ) -> anyhow::Result<Vec<Record>> {
         let fields = Fields::new(value, loc)?;
-        let id = id_text(&fields, &["id", "pair_id"])
-            .ok_or_else(|| anyhow::anyhow!("{loc}: missing field `id`"))?;
+        let id = required_id(&fields, &["id", "pair_id"])?;
         let mut sample = figure_fields(&fields, id, warnings);
         let rounds = match fields.get(&["rounds"]) {
             Some((_, Value::Array(rounds))) => rounds,

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{conversation_rounds, figure_fields, id_text, RecordParser};
+use super::{conversation_rounds, figure_fields, required_id, RecordParser};
 use crate::data::fields::Fields;
 use crate::data::json_stream::RecordLoc;
 use crate::data::warnings::Warnings;
@@ -19,8 +19,7 @@ impl RecordParser for DemosParser {
         warnings: &mut Warnings,
     ) -> anyhow::Result<Vec<Record>> {
         let fields = Fields::new(value, loc)?;
-        let id = id_text(&fields, &["id", "pair_id"])
-            .ok_or_else(|| anyhow::anyhow!("{loc}: missing field `id`"))?;
+        let id = required_id(&fields, &["id", "pair_id"])?;
         let id = if id.starts_with("demo-") {
             id
         } else {

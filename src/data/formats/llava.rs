@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{conversation_rounds, figure_fields, id_text, RecordParser};
+use super::{conversation_rounds, figure_fields, required_id, RecordParser};
 use crate::data::fields::Fields;
 use crate::data::json_stream::RecordLoc;
 use crate::data::warnings::Warnings;
@@ -18,8 +18,7 @@ impl RecordParser for LlavaParser {
         warnings: &mut Warnings,
     ) -> anyhow::Result<Vec<Record>> {
         let fields = Fields::new(value, loc)?;
-        let id = id_text(&fields, &["id", "pair_id"])
-            .ok_or_else(|| anyhow::anyhow!("{loc}: missing field `id`"))?;
+        let id = required_id(&fields, &["id", "pair_id"])?;
         let mut sample = figure_fields(&fields, id, warnings);
         sample.rounds = conversation_rounds(&fields, warnings)?;
         if sample.rounds.is_empty() {

@@ -154,6 +154,12 @@ pub(crate) fn conversation_rounds(
     Ok(rounds)
 }
 
+/// The record's id from the first of `keys` present, or an error naming the record and `keys[0]`.
+pub(crate) fn required_id(fields: &super::fields::Fields, keys: &[&str]) -> anyhow::Result<String> {
+    id_text(fields, keys)
+        .ok_or_else(|| anyhow::anyhow!("{}: missing field `{}`", fields.loc, keys[0]))
+}
+
 /// The text of an id field, which real files write as a string or a number.
 pub(crate) fn id_text(fields: &super::fields::Fields, keys: &[&str]) -> Option<String> {
     match fields.get(keys)?.1 {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::{figure_fields, id_text, RecordParser};
+use super::{figure_fields, required_id, RecordParser};
 use crate::data::fields::Fields;
 use crate::data::json_stream::RecordLoc;
 use crate::data::warnings::Warnings;
@@ -27,8 +27,7 @@ impl RecordParser for QaParser {
         warnings: &mut Warnings,
     ) -> anyhow::Result<Vec<Record>> {
         let fields = Fields::new(value, loc)?;
-        let id = id_text(&fields, &["pair_id", "image", "question_id"])
-            .ok_or_else(|| anyhow::anyhow!("{loc}: missing field `pair_id`"))?;
+        let id = required_id(&fields, &["pair_id", "image", "question_id"])?;
         let question = fields.required_text(&["text", "question"], warnings)?;
         let answer = fields.text(&["gpt4_answer", "answer", "gpt_answer"], warnings);
         let slot = match self.by_id.get(&id) {

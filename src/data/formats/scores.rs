@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{id_text, RecordParser};
+use super::{required_id, RecordParser};
 use crate::data::fields::Fields;
 use crate::data::json_stream::RecordLoc;
 use crate::data::warnings::Warnings;
@@ -19,8 +19,7 @@ impl RecordParser for ScoresParser {
         warnings: &mut Warnings,
     ) -> anyhow::Result<Vec<Record>> {
         let fields = Fields::new(value, loc)?;
-        let sample_id = id_text(&fields, &["sample_id", "id"])
-            .ok_or_else(|| anyhow::anyhow!("{loc}: missing field `sample_id`"))?;
+        let sample_id = required_id(&fields, &["sample_id", "id"])?;
         let round = fields.index(&["round"]).unwrap_or(1);
         let answer = fields.index(&["answer"]).unwrap_or(1);
         if round == 0 || answer == 0 {

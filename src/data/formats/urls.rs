@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{id_text, RecordParser};
+use super::{required_id, RecordParser};
 use crate::data::fields::Fields;
 use crate::data::json_stream::RecordLoc;
 use crate::data::warnings::Warnings;
@@ -20,8 +20,7 @@ impl RecordParser for UrlsParser {
     ) -> anyhow::Result<Vec<Record>> {
         let fields = Fields::new(value, loc)?;
         let url = fields.required_text(&["url", "pmc_tar_url", "image_url"], warnings)?;
-        let key = id_text(&fields, &["pair_id", "id", "image", "img"])
-            .ok_or_else(|| anyhow::anyhow!("{loc}: missing field `pair_id`"))?;
+        let key = required_id(&fields, &["pair_id", "id", "image", "img"])?;
         let member = fields.text(&["im_path", "member", "path"], warnings);
         Ok(vec![Record::ImageUrl(ImageUrlRecord { key, url, member })])
     }
