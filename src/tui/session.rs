@@ -57,8 +57,20 @@ impl Session {
         app.train_after = options.train_after;
         app.top_percent = options.top_percent;
         app.export_defaults = options.export_defaults;
-        // Scores of an earlier run order the queue from the start.
+        // Scores of an earlier run order the queue from the start, and earlier runs' held-out
+        // alignment seeds the training panel's sparkline.
         app.queue.set_signals(&ws.rank_signals()?);
+        for (run, report) in past_runs(&ws)? {
+            if let Some(v) = &report.validation {
+                app.training.history.push(v.alignment_rate);
+            }
+            app.training.last_run = Some(run);
+            app.training.backend = report.backend.clone();
+            app.training.human_pairs = report.human_pairs;
+            app.training.judge_pairs = report.judge_pairs;
+            app.training.validation = report.validation;
+            app.training.status = format!("run {run} (earlier session)");
+        }
         let export_dir = if options.export_dir.as_os_str().is_empty() {
             ws.dir().join("exports")
         } else {
@@ -265,4 +277,21 @@ pub fn export_summary(s: &crate::export::ExportSummary) -> String {
         s.counts.rounds_written,
         s.output.display()
     )
+}
+
+/// Finished selector runs, oldest first, with their reports.
+fn past_runs(ws: &Workspace) -> anyhow::Result<Vec<(i64, crate::ranking::RunReport)>> {
+    let mut stmt = ws
+        .conn()
+        .prepare("SELECT id, metrics FROM selector_runs WHERE metrics IS NOT NULL ORDER BY id")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+    let mut runs = Vec::new();
+    for row in rows {
+        let (id, metrics) = row?;
+        // A record this version cannot read is skipped: it only feeds the panel.
+        if let Ok(report) = serde_json::from_str(&metrics) {
+            runs.push((id, report));
+        }
+    }
+    Ok(runs)
 }

@@ -211,6 +211,11 @@ fn background_training_applies_scores_while_the_reviewer_works() {
     );
     assert_eq!(stats(dir.path())["scored_answers"], 46);
     assert_eq!(s.app.queue.scored(), 11);
+    // A later session starts with the run on its panel and the queue ranked by it.
+    let later = session(dir.path(), "ana");
+    assert_eq!(later.app.training.last_run, Some(1));
+    assert_eq!(later.app.training.human_pairs, 4);
+    assert_eq!(later.app.queue.scored(), 11);
 }
 
 /// Drives the real binary in tmux: decide, watch the screen, SIGKILL, and check the store.
