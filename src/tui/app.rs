@@ -330,7 +330,13 @@ impl App {
                 vec![]
             }
             Msg::Agreement(lines) => {
-                self.mode = Mode::Agreement(lines);
+                // Computed in the background: never pop over a note or form being typed.
+                if self.mode == Mode::Normal {
+                    self.mode = Mode::Agreement(lines);
+                    self.message = None;
+                } else {
+                    self.message = Some("agreement ready: press S again".into());
+                }
                 vec![]
             }
             Msg::Undone { key, decisions, at } => match key {

@@ -69,6 +69,18 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
             }
         }),
     ));
+    let agreement_tx = tx.clone();
+    let agreement_ws = options.workspace.clone();
+    session.agreement_in_background(Box::new(move || {
+        let (tx, dir) = (agreement_tx.clone(), agreement_ws.clone());
+        std::thread::spawn(move || {
+            let lines = Workspace::open_existing(&dir)
+                .and_then(|ws| ws.agreement_report())
+                .map(|report| view::agreement_lines(&report))
+                .map_err(|e| format!("{e:#}"));
+            let _ = tx.send(Event::Agreement(lines));
+        });
+    }));
     let export_tx = tx.clone();
     let export_ws = options.workspace.clone();
     session.export_in_background(Box::new(move |request| {
@@ -133,6 +145,8 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
                         session.dispatch(Msg::ExportProgress { done, total })
                     }
                     Event::ExportDone(result) => session.dispatch(Msg::ExportDone(result)),
+                    Event::Agreement(Ok(lines)) => session.dispatch(Msg::Agreement(lines)),
+                    Event::Agreement(Err(e)) => session.dispatch(Msg::Error(e)),
                     Event::ImageDownloaded { key, result } => {
                         if image.key == Some(key) {
                             match result {

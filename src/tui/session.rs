@@ -19,6 +19,8 @@ pub struct Session {
     trainer: Option<Trainer>,
     /// Runs exports in the background; `None` runs them inline.
     exporter: Option<Box<dyn Fn(crate::export::ExportRequest)>>,
+    /// Computes the agreement panel in the background; `None` computes it inline.
+    agreement: Option<Box<dyn Fn()>>,
     /// Relative export paths are taken from here.
     export_dir: std::path::PathBuf,
     /// Decisions this session committed, newest last: `Some(event)` for a final decision (undone
@@ -82,6 +84,7 @@ impl Session {
             search: None,
             trainer: None,
             exporter: None,
+            agreement: None,
             export_dir,
             history: Vec::new(),
         };
@@ -103,6 +106,11 @@ impl Session {
     /// Runs exports on a background thread from now on.
     pub fn export_in_background(&mut self, runner: Box<dyn Fn(crate::export::ExportRequest)>) {
         self.exporter = Some(runner);
+    }
+
+    /// Computes the agreement panel on a background thread from now on (it reads every decision).
+    pub fn agreement_in_background(&mut self, runner: Box<dyn Fn()>) {
+        self.agreement = Some(runner);
     }
 
     pub fn dispatch(&mut self, msg: Msg) {
@@ -160,10 +168,17 @@ impl Session {
                         None => Ok(None),
                     }
                 }),
-            Effect::LoadAgreement => self
-                .ws
-                .agreement_report()
-                .map(|report| Some(Msg::Agreement(super::view::agreement_lines(&report)))),
+            Effect::LoadAgreement => match &self.agreement {
+                Some(runner) => {
+                    self.app.message = Some("computing agreement…".into());
+                    runner();
+                    Ok(None)
+                }
+                None => self
+                    .ws
+                    .agreement_report()
+                    .map(|report| Some(Msg::Agreement(super::view::agreement_lines(&report)))),
+            },
             Effect::CancelTraining => {
                 if let Some(trainer) = &self.trainer {
                     trainer.cancel();

@@ -18,6 +18,8 @@ pub enum Event {
         total: u64,
     },
     ExportDone(Result<String, String>),
+    /// The agreement panel's lines (or why they could not be computed).
+    Agreement(Result<Vec<String>, String>),
     /// A figure was downloaded from the URL list (or why not).
     ImageDownloaded {
         key: i64,
