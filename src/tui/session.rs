@@ -118,11 +118,12 @@ impl Session {
         self.run(effects);
     }
 
-    fn run(&mut self, mut effects: Vec<Effect>) {
-        while let Some(effect) = effects.pop() {
+    /// Carries out effects in the order the app asked for them (and theirs after them).
+    fn run(&mut self, effects: Vec<Effect>) {
+        let mut queue: std::collections::VecDeque<Effect> = effects.into();
+        while let Some(effect) = queue.pop_front() {
             if let Some(msg) = self.execute(effect) {
-                let more = self.app.update(msg);
-                effects.extend(more);
+                queue.extend(self.app.update(msg));
             }
         }
     }
