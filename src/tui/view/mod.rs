@@ -1,0 +1,322 @@
+//! Drawing. Reads the app state, never changes it; the image pane's protocol state is the one
+//! mutable input because ratatui-image renders through it.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+use ratatui::Frame;
+use ratatui_image::thread::ThreadProtocol;
+use ratatui_image::{Resize, StatefulImage};
+
+mod popups;
+mod rounds;
+
+pub use popups::agreement_lines;
+use popups::{draw_export_form, draw_help, draw_popup, draw_preview, draw_training};
+use rounds::draw_rounds;
+
+use super::app::{App, InputKind, Mode};
+use super::keymap::Action;
+use super::sample_view::SampleView;
+
+/// The image pane's state: owned by the runtime, drawn here.
+pub enum ImageState {
+    /// Nothing to show, and why (no image in the data, file not found…).
+    Placeholder(String),
+    Loading(String),
+    Ready(Box<ThreadProtocol>),
+}
+
+pub struct ImagePane {
+    /// The sample whose image this is.
+    pub key: Option<i64>,
+    pub state: ImageState,
+}
+
+impl Default for ImagePane {
+    fn default() -> Self {
+        Self {
+            key: None,
+            state: ImageState::Placeholder(String::new()),
+        }
+    }
+}
+
+/// Panes wider than this put the image and context beside the rounds; narrower ones stack them.
+const WIDE: u16 = 110;
+/// Below this rounds-pane width, answers are stacked instead of side by side.
+pub(super) const SIDE_BY_SIDE: u16 = 60;
+
+pub fn draw(frame: &mut Frame, app: &App, image: &mut ImagePane) {
+    let [bar, main, status, hints] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(5),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    draw_queue_bar(frame, app, bar);
+    let show_training =
+        app.training.running || app.training.last_run.is_some() || !app.training.status.is_empty();
+    let panel_height = if show_training { 6 } else { 0 };
+    let (image_area, context_area, training_area, rounds_area) = if main.width >= WIDE {
+        let [left, right] =
+            Layout::horizontal([Constraint::Percentage(38), Constraint::Percentage(62)])
+                .areas(main);
+        let [img, ctx, panel] = Layout::vertical([
+            Constraint::Percentage(55),
+            Constraint::Min(3),
+            Constraint::Length(panel_height),
+        ])
+        .areas(left);
+        (img, ctx, panel, right)
+    } else {
+        let top_height = (main.height / 3).clamp(4, 10);
+        let [top, panel, rounds] = Layout::vertical([
+            Constraint::Length(top_height),
+            Constraint::Length(panel_height.min(4)),
+            Constraint::Min(3),
+        ])
+        .areas(main);
+        let [img, ctx] = Layout::horizontal([
+            Constraint::Length((top.width / 3).max(16)),
+            Constraint::Min(10),
+        ])
+        .areas(top);
+        (img, ctx, panel, rounds)
+    };
+    draw_image(frame, image, image_area);
+    if show_training {
+        draw_training(frame, app, training_area);
+    }
+    match &app.current {
+        Some(view) => {
+            draw_context(frame, view, context_area);
+            draw_rounds(frame, app, view, rounds_area);
+        }
+        None => {
+            let text = if app.queue.position().1 == 0 {
+                "No samples in view. Press F to change the filter, Esc to clear the search."
+            } else {
+                "Loading…"
+            };
+            frame.render_widget(
+                Paragraph::new(text).block(Block::bordered().title(" Context ")),
+                context_area,
+            );
+            frame.render_widget(Block::bordered().title(" Rounds "), rounds_area);
+        }
+    }
+    draw_status(frame, app, status);
+    draw_hints(frame, app, hints);
+    match &app.mode {
+        Mode::Help => draw_help(frame, app),
+        Mode::Preview(preview) => draw_preview(frame, preview),
+        Mode::Export(form) => draw_export_form(frame, form),
+        Mode::Agreement(lines) => {
+            draw_popup(frame, " Reviewers and agreement (any key closes) ", lines)
+        }
+        _ => {}
+    }
+}
+
+fn draw_queue_bar(frame: &mut Frame, app: &App, area: Rect) {
+    let (pos, shown) = app.queue.position();
+    let mut text = format!(
+        " {pos}/{shown}  reviewed {}/{}  filter: {}",
+        app.queue.reviewed(),
+        app.queue.total(),
+        app.queue.filter().label()
+    );
+    if let Some(q) = app.queue.search_text() {
+        text.push_str(&format!("  search: \"{q}\""));
+    }
+    text.push_str(&format!("  order: {}", app.queue.order().label()));
+    if let Some(entry) = app.queue.current_entry() {
+        text.push_str(&format!("  │ {}", entry.ext_id));
+        if entry.decided {
+            text.push_str(" ✓decided");
+        }
+        if entry.flagged {
+            text.push_str(" ⚑flagged");
+        }
+    }
+    let style = Style::default().bg(Color::Blue).fg(Color::White);
+    frame.render_widget(Paragraph::new(text).style(style), area);
+}
+
+fn draw_image(frame: &mut Frame, image: &mut ImagePane, area: Rect) {
+    let block = Block::bordered().title(" Image ");
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    match &mut image.state {
+        ImageState::Ready(protocol) => {
+            frame.render_stateful_widget(
+                StatefulImage::default().resize(Resize::Fit(None)),
+                inner,
+                protocol.as_mut(),
+            );
+        }
+        ImageState::Loading(what) => {
+            frame.render_widget(
+                Paragraph::new(format!("loading {what}…")).wrap(Wrap { trim: true }),
+                inner,
+            );
+        }
+        ImageState::Placeholder(why) => {
+            let style = Style::default().fg(Color::DarkGray);
+            frame.render_widget(
+                Paragraph::new(why.as_str())
+                    .style(style)
+                    .wrap(Wrap { trim: true }),
+                inner,
+            );
+        }
+    }
+}
+
+fn draw_context(frame: &mut Frame, view: &SampleView, area: Rect) {
+    let s = &view.stored.sample;
+    let label = Style::default().add_modifier(Modifier::BOLD);
+    let mut lines = vec![Line::from(vec![
+        Span::styled("Caption: ", label),
+        Span::raw(s.caption.clone()),
+    ])];
+    for mention in &s.mentions {
+        lines.push(Line::from(vec![
+            Span::styled("Mention: ", label),
+            Span::raw(mention.clone()),
+        ]));
+    }
+    let mut facts = Vec::new();
+    if let Some(l) = &s.fig_label {
+        facts.push(l.clone());
+    }
+    if !s.domains.is_empty() {
+        facts.push(s.domains.join(", "));
+    }
+    if view.is_demo() {
+        facts.push("demonstration".into());
+    }
+    if view.flagged() {
+        facts.push("flagged".into());
+    }
+    if !facts.is_empty() {
+        lines.push(Line::from(vec![
+            Span::styled("Figure: ", label),
+            Span::raw(facts.join(" · ")),
+        ]));
+    }
+    if let Some(source) = &view.stored.source {
+        let name = std::path::Path::new(source)
+            .file_name()
+            .map_or(source.clone(), |n| n.to_string_lossy().into());
+        lines.push(Line::from(vec![
+            Span::styled("Source: ", label),
+            Span::raw(name),
+        ]));
+    }
+    if let Some(note) = view.note() {
+        lines.push(Line::from(vec![
+            Span::styled("Note: ", label.fg(Color::Yellow)),
+            Span::raw(note.to_string()),
+        ]));
+    }
+    let title = format!(" {} ", s.id);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: true })
+            .block(Block::bordered().title(title)),
+        area,
+    );
+}
+
+fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
+    let text = match &app.mode {
+        Mode::Input { kind, text } => {
+            let what = match kind {
+                InputKind::Goto => "go to id",
+                InputKind::Search => "search",
+                InputKind::Note(_) => "note",
+            };
+            format!(" {what}: {text}█   (Enter: done, Esc: cancel)")
+        }
+        _ => {
+            let saved = app
+                .last_save
+                .as_deref()
+                .map_or("nothing yet".to_string(), |t| format!("saved {t}"));
+            let message = app
+                .message
+                .as_deref()
+                .map(|m| format!(" · {m}"))
+                .unwrap_or_default();
+            let export = app
+                .export_status
+                .as_deref()
+                .map(|e| format!(" · {e}"))
+                .unwrap_or_default();
+            format!(" reviewer {} · {saved}{export}{message}", app.reviewer)
+        }
+    };
+    // A failed save is shown until a save succeeds, in red: the reviewer must not miss it.
+    let (text, style) = match &app.save_error {
+        Some(why) => (
+            format!(" NOT SAVED: {why} (decide again once the workspace is writable)"),
+            Style::default().fg(Color::White).bg(Color::Red),
+        ),
+        None => (text, Style::default()),
+    };
+    frame.render_widget(
+        Paragraph::new(text).style(style.add_modifier(Modifier::BOLD)),
+        area,
+    );
+}
+
+/// The actions worth a hint, most used first; the bar shows as many as fit.
+const HINTS: &[(Action, &str)] = &[
+    (Action::Accept, "accept"),
+    (Action::Reject, "reject"),
+    (Action::Prefer1, "prefer 1"),
+    (Action::Prefer2, "prefer 2"),
+    (Action::Tie, "tie"),
+    (Action::NextRound, "round"),
+    (Action::NextAnswer, "answer"),
+    (Action::NextSample, "next"),
+    (Action::Undo, "undo"),
+    (Action::Help, "help"),
+    (Action::Quit, "quit"),
+    (Action::Flag, "flag"),
+    (Action::Note, "note"),
+    (Action::Search, "search"),
+    (Action::Filter, "filter"),
+    (Action::Goto, "go to"),
+    (Action::Train, "train"),
+    (Action::Order, "order"),
+    (Action::Preview, "preview"),
+    (Action::Demo, "demo"),
+    (Action::Export, "export"),
+    (Action::Agreement, "agreement"),
+];
+
+fn draw_hints(frame: &mut Frame, app: &App, area: Rect) {
+    let mut spans = Vec::new();
+    let mut used = 0usize;
+    for (action, label) in HINTS {
+        let Some(key) = app.keymap.first_key_label(*action) else {
+            continue;
+        };
+        let len = key.chars().count() + label.len() + 3;
+        if used + len > area.width as usize {
+            break;
+        }
+        used += len;
+        spans.push(Span::styled(
+            format!(" {key}"),
+            Style::default().fg(Color::Black).bg(Color::Gray),
+        ));
+        spans.push(Span::raw(format!(" {label} ")));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}

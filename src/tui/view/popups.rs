@@ -1,0 +1,218 @@
+//! Popups and side panels: help, selection preview, export form, agreement, training panel.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Sparkline};
+use ratatui::Frame;
+
+use crate::tui::app::{App, ExportForm, SelectionPreview};
+use crate::tui::keymap::Action;
+
+/// A centred popup with plain lines.
+pub(super) fn draw_popup(frame: &mut Frame, title: &str, lines: &[String]) {
+    let area = frame.area();
+    let width = area.width.min(90);
+    let height = area.height.min(lines.len() as u16 + 2);
+    let popup = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
+    let text: Vec<Line> = lines.iter().map(|l| Line::from(l.clone())).collect();
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(text).block(Block::bordered().title(title.to_string())),
+        popup,
+    );
+}
+
+pub(super) fn draw_export_form(frame: &mut Frame, form: &ExportForm) {
+    let mut lines: Vec<String> = ExportForm::LABELS
+        .iter()
+        .zip(&form.fields)
+        .enumerate()
+        .map(|(i, (label, value))| {
+            let cursor = if i == form.focus { "█" } else { "" };
+            format!(
+                "{} {label:<12} {value}{cursor}",
+                if i == form.focus { "▶" } else { " " }
+            )
+        })
+        .collect();
+    lines.push(String::new());
+    lines.push("selection: all, top:40%, top:N, threshold:X, reviewed, accepted".into());
+    lines.push(
+        "format: llava, dpo, demos, pairs, scores · relative files go to the export folder".into(),
+    );
+    lines.push(match &form.error {
+        Some(e) => format!("⚠ {e}"),
+        None => "Tab: next field · Enter: export in the background · Esc: cancel".into(),
+    });
+    draw_popup(frame, " Export ", &lines);
+}
+
+/// The agreement panel's text, from the store's report.
+pub fn agreement_lines(report: &crate::store::AgreementReport) -> Vec<String> {
+    let mut lines = vec![format!(
+        "{:<16}{:>8}{:>8}{:>8}{:>6}{:>8}",
+        "reviewer", "accept", "reject", "prefer", "tie", "total"
+    )];
+    for d in &report.decisions {
+        lines.push(format!(
+            "{:<16}{:>8}{:>8}{:>8}{:>6}{:>8}",
+            d.reviewer, d.accept, d.reject, d.prefer, d.tie, d.total
+        ));
+    }
+    let a = &report.agreement;
+    lines.push(String::new());
+    if a.items == 0 {
+        lines.push("No answer has been decided by two reviewers yet.".into());
+    } else {
+        let fmt =
+            |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |v| format!("{v:.digits$}"));
+        lines.push(format!(
+            "{} answers decided by 2+ reviewers · agreement {}% · Cohen's κ {} · Krippendorff's α {}",
+            a.items,
+            fmt(a.percent_agreement, 1),
+            fmt(a.cohen_kappa, 3),
+            fmt(a.krippendorff_alpha, 3)
+        ));
+        lines.push(format!(
+            "{} conflicts, {} resolved by a final decision (filter F → disagreements; A/X decide)",
+            a.conflicts, a.resolved_conflicts
+        ));
+    }
+    for c in report.conflicts.iter().take(8) {
+        lines.push(format!(
+            "  {} Q{} answer {}: ✓ {} · ✗ {}",
+            c.sample_id,
+            c.round,
+            c.answer,
+            c.accepted_by.join(", "),
+            c.rejected_by.join(", ")
+        ));
+    }
+    lines
+}
+
+pub(super) fn draw_training(frame: &mut Frame, app: &App, area: Rect) {
+    let t = &app.training;
+    let block = Block::bordered().title(" Selector (T train · Esc cancel) ");
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let mut first = if t.running {
+        let loss = t
+            .loss
+            .map(|l| format!(" · loss {l:.4}"))
+            .unwrap_or_default();
+        format!("{} · epoch {}/{}{loss}", t.backend, t.epoch, t.epochs)
+    } else {
+        t.status.clone()
+    };
+    if t.queued {
+        first.push_str(" · 1 queued");
+    }
+    let second = match &t.validation {
+        Some(m) => format!(
+            "held-out alignment {:.3} · AUC {:.3} ({} pairs)",
+            m.alignment_rate, m.auc, m.pairs
+        ),
+        None => "held-out: no clinician pairs yet".into(),
+    };
+    let third = format!(
+        "pairs: {} clinician + {} judge",
+        t.human_pairs, t.judge_pairs
+    );
+    let [text, spark] = Layout::vertical([Constraint::Length(3), Constraint::Min(0)]).areas(inner);
+    frame.render_widget(
+        Paragraph::new(vec![
+            Line::from(first),
+            Line::from(second),
+            Line::from(third),
+        ]),
+        text,
+    );
+    let history: Vec<u64> = t.history.iter().map(|a| (a * 1000.0) as u64).collect();
+    frame.render_widget(
+        Sparkline::default()
+            .data(&history)
+            .max(1000)
+            .style(Style::default().fg(Color::Green)),
+        spark,
+    );
+}
+
+pub(super) fn draw_preview(frame: &mut Frame, p: &SelectionPreview) {
+    let area = frame.area();
+    let width = area.width.min(64);
+    let height = area.height.min(p.by_domain.len() as u16 + 8);
+    let popup = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
+    let mut lines = if p.scored == 0 {
+        vec![Line::from(
+            "No selector scores yet: press T to train, then p again.",
+        )]
+    } else {
+        vec![
+            Line::from(format!(
+                "top {}% of {} scored samples",
+                p.top_percent, p.scored
+            )),
+            Line::from(format!(
+                "keep {} samples ({} rounds)",
+                p.kept_samples, p.kept_rounds
+            )),
+            Line::from(format!(
+                "drop {} samples ({} rounds)",
+                p.dropped_samples, p.dropped_rounds
+            )),
+            Line::from(format!("{:<20}{:>10}{:>10}", "domain", "kept", "dropped")),
+        ]
+    };
+    if p.scored > 0 {
+        for (domain, kept, dropped) in &p.by_domain {
+            lines.push(Line::from(format!("{domain:<20}{kept:>10}{dropped:>10}")));
+        }
+    }
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(Block::bordered().title(" Selection preview (any key closes) ")),
+        popup,
+    );
+}
+
+pub(super) fn draw_help(frame: &mut Frame, app: &App) {
+    let area = frame.area();
+    let width = area.width.min(100);
+    let height = area.height.min(Action::ALL.len() as u16 + 4);
+    let popup = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
+    let lines: Vec<Line> = Action::ALL
+        .iter()
+        .map(|&a| {
+            Line::from(vec![
+                Span::styled(
+                    format!("{:>18}  ", app.keymap.keys_label(a)),
+                    Style::default().fg(Color::Yellow),
+                ),
+                Span::raw(a.description()),
+            ])
+        })
+        .collect();
+    frame.render_widget(Clear, popup);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(" Keys (any key closes; rebind them in config.toml [keys]) ");
+    frame.render_widget(Paragraph::new(lines).block(block), popup);
+}
