@@ -63,7 +63,7 @@ pub fn review(
         workspace: workspace.clone(),
         trainer: TrainerSettings {
             workspace: workspace.clone(),
-            run: RunSettings::from_config(&config.selector),
+            run: background_run_settings(&workspace, &config.selector),
             sample_score: config.selector.sample_score.parse()?,
         },
         session: SessionOptions {
@@ -92,4 +92,22 @@ pub fn review(
         llm: config.llm.clone(),
     })?;
     Ok(exit::OK)
+}
+
+/// The background trainer's settings: the config's, keeping the precomputed embeddings of the
+/// latest run when it used them (so a run trained with `--embeddings` is not silently replaced
+/// by one without).
+fn background_run_settings(
+    workspace: &std::path::Path,
+    config: &crate::config::SelectorSettings,
+) -> RunSettings {
+    let mut settings = RunSettings::from_config(config);
+    let latest = crate::store::Workspace::open_existing(workspace)
+        .ok()
+        .and_then(|ws| crate::ranking::load_run_report(&ws, None).ok());
+    if let Some((_, report)) = latest {
+        settings.embeddings = report.settings.embeddings;
+        settings.paper_head = report.settings.paper_head;
+    }
+    settings
 }

@@ -58,9 +58,11 @@ pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<i32> {
     if let Some(s) = args.seed {
         settings.seed = s;
     }
+    // Absolute (for `vital score` from anywhere) but not through symlinks: the ids file is
+    // looked for beside the path as given.
     settings.embeddings = args
         .embeddings
-        .map(|p| std::fs::canonicalize(&p).unwrap_or(p));
+        .map(|p| std::path::absolute(&p).unwrap_or(p));
     settings.paper_head = args.paper_head;
     let how: SampleScore = ctx.config.selector.sample_score.parse()?;
     let bar = ctx.count_bar(0, "training");

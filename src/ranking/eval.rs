@@ -44,6 +44,9 @@ pub fn evaluate(
     pairs_file: Option<&Path>,
 ) -> anyhow::Result<EvalReport> {
     let (inputs, pairs, judge, source) = match pairs_file {
+        Some(_) if report.settings.embeddings.is_some() => anyhow::bail!(
+            "run {run_id} scores precomputed embeddings, which a pairs file does not have: evaluate it on the workspace's held-out pairs (no --pairs), or train a run without --embeddings"
+        ),
         Some(file) => {
             let (inputs, pairs) = pairs_from_file(file)?;
             (inputs, pairs, HashMap::new(), file.display().to_string())

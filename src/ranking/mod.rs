@@ -287,11 +287,8 @@ pub fn score(
     Ok((answers.len(), samples.len()))
 }
 
-/// Loads the checkpoint of run `run_id` (or the latest run).
-pub fn load_run(
-    ws: &Workspace,
-    run_id: Option<i64>,
-) -> anyhow::Result<(i64, RunReport, TrainedSelector)> {
+/// The record of run `run_id` (or of the latest run that finished training).
+pub fn load_run_report(ws: &Workspace, run_id: Option<i64>) -> anyhow::Result<(i64, RunReport)> {
     let run_id = match run_id {
         Some(id) => id,
         // The latest run that finished training (scored or not).
@@ -315,6 +312,15 @@ pub fn load_run(
     let metrics = metrics.with_context(|| format!("run {run_id} did not finish training"))?;
     let report: RunReport = serde_json::from_str(&metrics)
         .with_context(|| format!("run {run_id} has an unreadable record"))?;
+    Ok((run_id, report))
+}
+
+/// Loads the checkpoint of run `run_id` (or of the latest run that finished training).
+pub fn load_run(
+    ws: &Workspace,
+    run_id: Option<i64>,
+) -> anyhow::Result<(i64, RunReport, TrainedSelector)> {
+    let (run_id, report) = load_run_report(ws, run_id)?;
     let checkpoint = ws.dir().join(&report.checkpoint);
     let selector = TrainedSelector::load(&checkpoint).with_context(|| {
         format!(

@@ -44,8 +44,16 @@ impl EmbeddingTable {
     pub fn load(path: &Path) -> Result<Self> {
         match path.extension().and_then(|e| e.to_str()) {
             Some("npy") => {
-                let stem = path.with_extension("");
-                let candidates = [stem.with_extension("ids.txt"), stem.with_extension("ids")];
+                // `name.v1.npy` → `name.v1.ids.txt` (with_extension would drop the `.v1`).
+                let file = path
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let stem = file.strip_suffix(".npy").unwrap_or(&file);
+                let candidates = [
+                    path.with_file_name(format!("{stem}.ids.txt")),
+                    path.with_file_name(format!("{stem}.ids")),
+                ];
                 let ids = candidates.iter().find(|p| p.exists()).with_context(|| {
                     format!(
                         "{}: no ids file beside it (looked for {})",

@@ -110,9 +110,17 @@ impl Workspace {
     /// Every reviewer's verdict in force on the answers of one sample: (answer id, reviewer,
     /// accepted). Final decisions come under reviewer `final`.
     pub fn sample_verdicts(&self, sample_key: i64) -> anyhow::Result<Vec<(i64, String, bool)>> {
+        // A preference counts as ✓ for the preferred answer and ✗ for the others of its round,
+        // as the agreement figures count it.
         let mut stmt = self.conn.prepare_cached(
-            "SELECT c.answer_id, rv.name, c.kind = 'accept' FROM current_judgments c JOIN reviewers rv ON rv.id = c.reviewer_id
-             WHERE c.sample_id = ?1 AND c.kind IN ('accept', 'reject') ORDER BY rv.name",
+            "SELECT c.answer_id, rv.name, c.kind = 'accept' FROM current_judgments c
+               JOIN reviewers rv ON rv.id = c.reviewer_id
+              WHERE c.sample_id = ?1 AND c.kind IN ('accept', 'reject')
+             UNION ALL
+             SELECT a.id, rv.name, a.id = CAST(c.value AS INTEGER) FROM current_judgments c
+               JOIN reviewers rv ON rv.id = c.reviewer_id JOIN answers a ON a.round_id = c.round_id
+              WHERE c.sample_id = ?1 AND c.kind = 'prefer'
+             ORDER BY 2",
         )?;
         let rows = stmt
             .query_map([sample_key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?

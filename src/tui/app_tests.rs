@@ -725,3 +725,56 @@ mod export_and_adjudication {
         );
     }
 }
+
+#[test]
+fn a_late_agreement_panel_does_not_swallow_a_decision_key() {
+    let mut app = app();
+    assert_eq!(ch(&mut app, 'S'), vec![Effect::LoadAgreement]);
+    // The reviewer keeps deciding before the panel arrives.
+    assert_eq!(recorded(&ch(&mut app, 'a')).kind, DecisionKind::Accept);
+    app.update(Msg::Agreement(vec!["κ".into()]));
+    assert_eq!(
+        app.mode,
+        Mode::Normal,
+        "not opened over the reviewer's work"
+    );
+    assert_eq!(
+        recorded(&ch(&mut app, 'x')).kind,
+        DecisionKind::Reject,
+        "the next key still decides"
+    );
+    // Asked for and waited for: it opens.
+    ch(&mut app, 'S');
+    app.update(Msg::Agreement(vec!["κ".into()]));
+    assert_eq!(app.mode, Mode::Agreement(vec!["κ".into()]));
+}
+
+#[test]
+fn only_verdicts_and_preferences_count_towards_auto_training() {
+    let mut app = app();
+    app.train_after = 2;
+    let flag = recorded(&ch(&mut app, 'f')).clone();
+    app.update(Msg::Saved {
+        key: 1,
+        decisions: vec![decision(1, &flag)],
+        at: "t".into(),
+    });
+    ch(&mut app, 'n');
+    let note = recorded(&press(&mut app, KeyCode::Enter)).clone();
+    app.update(Msg::Saved {
+        key: 1,
+        decisions: vec![decision(2, &note)],
+        at: "t".into(),
+    });
+    assert_eq!(
+        app.decisions_since_train, 0,
+        "flags and notes teach the selector nothing"
+    );
+    let j = recorded(&ch(&mut app, '1')).clone();
+    app.update(Msg::Saved {
+        key: 1,
+        decisions: vec![decision(3, &j)],
+        at: "t".into(),
+    });
+    assert_eq!(app.decisions_since_train, 1);
+}

@@ -132,11 +132,6 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
                 match event {
                     Event::Terminal(TermEvent::Key(key)) if key.kind != KeyEventKind::Release => {
                         session.dispatch(Msg::Key(key));
-                        // A new sample is drawn before the next key is read: keys typed ahead
-                        // land on what the reviewer has seen.
-                        if session.app.current.as_ref().map(|v| v.key()) != drawn {
-                            break;
-                        }
                     }
                     Event::Terminal(_) => {} // resize and others: the redraw handles them
                     Event::Terminate => session.app.quitting = true,
@@ -187,6 +182,11 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
                             protocol.update_resized_protocol(response);
                         }
                     }
+                }
+                // A new sample is drawn before the next event is handled: keys typed ahead
+                // land on what the reviewer has seen.
+                if session.app.current.as_ref().map(|v| v.key()) != drawn {
+                    break;
                 }
             }
         }

@@ -166,7 +166,7 @@ impl Queue {
         let keep = self.current();
         self.order = order;
         self.sort();
-        self.refresh(keep);
+        self.refresh_pinned(keep);
     }
 
     /// New selector results: re-sorts, and the sample on screen stays put.
@@ -176,7 +176,7 @@ impl Queue {
             *slot = signals.get(&entry.key).copied().unwrap_or_default();
         }
         self.sort();
-        self.refresh(keep);
+        self.refresh_pinned(keep);
     }
 
     fn sort(&mut self) {
@@ -342,11 +342,21 @@ impl Queue {
     /// Recomputes the visible list, staying on `keep` when it is still visible, else on the next
     /// visible sample after it.
     fn refresh(&mut self, keep: Option<i64>) {
-        let keep_rank = keep
-            .and_then(|k| self.entries.iter().position(|e| e.key == k))
-            .map(|i| self.rank[i]);
+        self.refresh_with(keep, false);
+    }
+
+    /// As [`Self::refresh`], but `keep` stays in view even if the filter would now hide it: a
+    /// re-rank must never move the queue off the sample on screen (or it would skip samples).
+    fn refresh_pinned(&mut self, keep: Option<i64>) {
+        self.refresh_with(keep, true);
+    }
+
+    fn refresh_with(&mut self, keep: Option<i64>, pin: bool) {
+        let keep_index = keep.and_then(|k| self.entries.iter().position(|e| e.key == k));
+        let keep_rank = keep_index.map(|i| self.rank[i]);
+        let pinned = keep_index.filter(|_| pin);
         let mut visible: Vec<usize> = (0..self.entries.len())
-            .filter(|&i| self.passes(&self.entries[i]))
+            .filter(|&i| Some(i) == pinned || self.passes(&self.entries[i]))
             .collect();
         visible.sort_unstable_by_key(|&i| self.rank[i]);
         self.visible = visible;
@@ -510,6 +520,27 @@ mod tests {
         q.set_filter(Filter::Unreviewed);
         q.set_order(Order::ScoreHigh);
         assert_eq!(keys(&mut q), vec![2, 3]);
+    }
+
+    #[test]
+    fn a_re_rank_keeps_the_sample_on_screen_even_when_the_filter_no_longer_shows_it() {
+        let mut q = queue();
+        q.set_filter(Filter::Unreviewed);
+        q.jump_to(3);
+        q.update(3, true, false); // decided while on screen
+        q.set_signals(&HashMap::from([(
+            2,
+            RankSignals {
+                score: Some(1.0),
+                margin: None,
+                judge_conflicts: 0,
+            },
+        )]));
+        assert_eq!(q.current(), Some(3), "still on the sample shown");
+        q.set_order(Order::ScoreHigh);
+        assert_eq!(q.current(), Some(3));
+        assert!(q.back(), "sample 2 is before it and not skipped");
+        assert_eq!(q.current(), Some(2));
     }
 
     #[test]

@@ -153,22 +153,20 @@ impl Session {
             Effect::FinalDecision {
                 answer_id,
                 accepted,
-            } => self
-                .ws
-                .record_final(&reviewer, answer_id, accepted)
-                .and_then(|event| {
-                    self.history.push(Some(event));
-                    let key = self.app.current.as_ref().map(|v| v.key());
-                    match key {
-                        Some(key) => {
-                            Ok(
-                                SampleView::load(&self.ws, &reviewer, key, self.app.shuffle)?
-                                    .map(|v| Msg::Refreshed(Box::new(v))),
-                            )
-                        }
-                        None => Ok(None),
+            } => {
+                let event = match self.ws.record_final(&reviewer, answer_id, accepted) {
+                    Ok(event) => event,
+                    Err(e) => {
+                        return Some(Msg::SaveFailed(format!("final decision not saved: {e:#}")))
                     }
-                }),
+                };
+                self.history.push(Some(event));
+                match self.app.current.as_ref().map(|v| v.key()) {
+                    Some(key) => SampleView::load(&self.ws, &reviewer, key, self.app.shuffle)
+                        .map(|view| view.map(|v| Msg::Refreshed(Box::new(v)))),
+                    None => Ok(None),
+                }
+            }
             Effect::LoadAgreement => match &self.agreement {
                 Some(runner) => {
                     self.app.message = Some("computing agreement…".into());
@@ -190,32 +188,42 @@ impl Session {
             // Committed before the screen shows it: what is on screen as decided is on disk.
             // A failed commit is reported as such, and stays on screen until a save succeeds.
             Effect::Record(judgment) => {
-                let saved = self.ws.record(&reviewer, &judgment).and_then(|_| {
-                    Ok(Msg::Saved {
-                        key: judgment.sample_key,
-                        decisions: self.ws.current_decisions(&reviewer, judgment.sample_key)?,
-                        at: self.clock()?,
-                    })
-                });
-                match saved {
-                    Ok(msg) => {
-                        self.history.push(None);
-                        return Some(msg);
-                    }
-                    Err(e) => return Some(Msg::SaveFailed(format!("{e:#}"))),
+                if let Err(e) = self.ws.record(&reviewer, &judgment) {
+                    return Some(Msg::SaveFailed(format!("{e:#}")));
                 }
+                // On disk from here: it belongs to the undo history whatever happens next.
+                self.history.push(None);
+                let reread = self
+                    .ws
+                    .current_decisions(&reviewer, judgment.sample_key)
+                    .and_then(|decisions| {
+                        Ok(Msg::Saved {
+                            key: judgment.sample_key,
+                            decisions,
+                            at: self.clock()?,
+                        })
+                    });
+                return Some(reread.unwrap_or_else(|e| {
+                    Msg::Error(format!("saved, but the screen could not be updated: {e:#}"))
+                }));
             }
             // Undo what this session did last (a final decision too), else the reviewer's latest.
+            // The history entry is dropped only once the undo is on disk.
             Effect::Undo => {
-                let undone = match self.history.pop() {
-                    Some(Some(final_event)) => self.ws.undo_event(final_event),
+                let undone = match self.history.last() {
+                    Some(Some(final_event)) => self.ws.undo_event(*final_event),
                     _ => self.ws.undo_last(&reviewer),
                 };
-                undone.and_then(|key| {
-                    let decisions = match key {
-                        Some(k) => self.ws.current_decisions(&reviewer, k)?,
-                        None => Vec::new(),
-                    };
+                let key = match undone {
+                    Ok(key) => key,
+                    Err(e) => return Some(Msg::SaveFailed(format!("undo failed: {e:#}"))),
+                };
+                self.history.pop();
+                let decisions = match key {
+                    Some(k) => self.ws.current_decisions(&reviewer, k),
+                    None => Ok(Vec::new()),
+                };
+                decisions.and_then(|decisions| {
                     Ok(Some(Msg::Undone {
                         key,
                         decisions,

@@ -178,7 +178,14 @@ fn write_npy(path: &std::path::Path, ids: &[i64], rows: &[Vec<f32>]) {
     }
     std::fs::write(path, bytes).unwrap();
     let ids_text: String = ids.iter().map(|id| format!("{id}\n")).collect();
-    std::fs::write(path.with_extension("ids.txt"), ids_text).unwrap();
+    let name = path
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .strip_suffix(".npy")
+        .unwrap();
+    std::fs::write(path.with_file_name(format!("{name}.ids.txt")), ids_text).unwrap();
 }
 
 #[test]
@@ -209,7 +216,8 @@ fn paper_head_trains_on_precomputed_embeddings_keyed_by_answer_id() {
             ]
         })
         .collect();
-    let npy = dir.path().join("emb.npy");
+    // A dotted name: the ids file is `emb.v1.ids.txt`, beside it.
+    let npy = dir.path().join("emb.v1.npy");
     write_npy(&npy, &ids, &rows);
     let out = vital_ok(
         dir.path(),
@@ -232,7 +240,7 @@ fn paper_head_trains_on_precomputed_embeddings_keyed_by_answer_id() {
     std::fs::remove_file(&npy).unwrap();
     let out = vital(dir.path(), &["score"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("emb.npy"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("emb.v1.npy"), "{}", stderr(&out));
     let out = vital(dir.path(), &["train", "--paper-head"]);
     assert_eq!(
         out.status.code(),

@@ -146,6 +146,11 @@ pub struct App {
     pub export_status: Option<String>,
     /// The last decision failed to save; shown until a save succeeds.
     pub save_error: Option<String>,
+    /// Keys handled so far, and the count when the agreement panel was asked for.
+    pub keys_pressed: u64,
+    pub agreement_requested: Option<u64>,
+    /// The decision being saved is one the selector learns from (a verdict or preference).
+    pub pending_trains: bool,
 }
 
 impl App {
@@ -177,6 +182,9 @@ impl App {
             export_defaults: ["top:40%".into(), "llava".into(), "selection.json".into()],
             export_status: None,
             save_error: None,
+            keys_pressed: 0,
+            agreement_requested: None,
+            pending_trains: false,
         }
     }
 
@@ -202,13 +210,16 @@ impl App {
                 vec![]
             }
             Msg::SaveFailed(why) => {
+                self.pending_trains = false;
                 self.save_error = Some(why);
                 vec![]
             }
             Msg::Saved { key, decisions, at } => {
                 self.last_save = Some(at);
                 self.save_error = None;
-                self.decisions_since_train += 1;
+                if std::mem::take(&mut self.pending_trains) {
+                    self.decisions_since_train += 1;
+                }
                 let mut effects = self.apply_decisions(key, decisions, true);
                 if self.train_after > 0 && self.decisions_since_train >= self.train_after {
                     effects.extend(self.request_training());
@@ -241,8 +252,10 @@ impl App {
                 vec![]
             }
             Msg::Agreement(lines) => {
-                // Computed in the background: never pop over a note or form being typed.
-                if self.mode == Mode::Normal {
+                // Computed in the background: it opens only if no key came since S, so it never
+                // swallows a key meant for a decision.
+                if self.mode == Mode::Normal && self.agreement_requested == Some(self.keys_pressed)
+                {
                     self.mode = Mode::Agreement(lines);
                     self.message = None;
                 } else {
@@ -397,6 +410,7 @@ impl App {
     }
 
     fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        self.keys_pressed += 1;
         match std::mem::replace(&mut self.mode, Mode::Normal) {
             Mode::Help | Mode::Preview(_) | Mode::Agreement(_) => vec![],
             Mode::Export(form) => self.on_export_key(form, key),
@@ -574,7 +588,10 @@ impl App {
                 });
                 vec![]
             }
-            Action::Agreement => vec![Effect::LoadAgreement],
+            Action::Agreement => {
+                self.agreement_requested = Some(self.keys_pressed);
+                vec![Effect::LoadAgreement]
+            }
             Action::Preview => {
                 self.mode = Mode::Preview(SelectionPreview::compute(&self.queue, self.top_percent));
                 vec![]
@@ -733,6 +750,7 @@ impl App {
             self.focus_answer = 0;
             self.scroll = 0;
         }
+        self.pending_trains = true;
         vec![Effect::Record(judgment)]
     }
 
@@ -757,6 +775,7 @@ impl App {
             return vec![];
         };
         let r = self.focus_round;
+        self.pending_trains = matches!(kind, DecisionKind::Prefer | DecisionKind::Tie);
         vec![Effect::Record(NewJudgment {
             sample_key: view.key(),
             round_id: Some(view.stored.round_ids[r]),
