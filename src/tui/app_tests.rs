@@ -778,3 +778,16 @@ fn only_verdicts_and_preferences_count_towards_auto_training() {
     });
     assert_eq!(app.decisions_since_train, 1);
 }
+
+#[test]
+fn quitting_during_an_export_asks_once() {
+    let mut app = app();
+    app.export_status = Some("exporting 10%".into());
+    assert!(ch(&mut app, 'q').is_empty());
+    assert!(app
+        .message
+        .as_deref()
+        .unwrap()
+        .contains("export is running"));
+    assert_eq!(ch(&mut app, 'q'), vec![Effect::Quit]);
+}

@@ -151,6 +151,8 @@ pub struct App {
     pub agreement_requested: Option<u64>,
     /// The decision being saved is one the selector learns from (a verdict or preference).
     pub pending_trains: bool,
+    /// `q` was pressed once while an export was running.
+    pub quit_asked: bool,
 }
 
 impl App {
@@ -185,6 +187,7 @@ impl App {
             keys_pressed: 0,
             agreement_requested: None,
             pending_trains: false,
+            quit_asked: false,
         }
     }
 
@@ -534,6 +537,14 @@ impl App {
 
     fn on_action(&mut self, action: Action) -> Vec<Effect> {
         match action {
+            // Quitting ends a background export (its file is never half-written, but it is not
+            // written either): ask once.
+            Action::Quit if self.export_status.is_some() && !self.quit_asked => {
+                self.quit_asked = true;
+                self.message =
+                    Some("an export is running: press q again to quit and abandon it".into());
+                vec![]
+            }
             Action::Quit => {
                 self.quitting = true;
                 vec![Effect::Quit]
