@@ -32,6 +32,7 @@ pub fn run(ctx: &Context, args: ScoreArgs) -> anyhow::Result<i32> {
         embeddings.as_ref(),
         how,
         &mut |done| bar.set_position(done as u64),
+        &std::sync::atomic::AtomicBool::new(false),
     )?;
     bar.finish_and_clear();
     if !ctx.quiet {

@@ -98,6 +98,7 @@ pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<i32> {
             embeddings.as_ref(),
             how,
             &mut |done| bar.set_position(done as u64),
+            &cancel,
         )?;
         bar.finish_and_clear();
         Some(result)

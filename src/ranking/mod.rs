@@ -251,12 +251,18 @@ pub fn score(
     embeddings: Option<&selector::EmbeddingTable>,
     how: SampleScore,
     progress: &mut dyn FnMut(usize),
+    cancel: &AtomicBool,
 ) -> anyhow::Result<(usize, usize)> {
     let mut answers: Vec<(i64, f32)> = Vec::new();
     // Per sample: (round position, best so far) per round, and the sum and count of all answers.
     let mut rounds: HashMap<i64, Vec<(usize, f32)>> = HashMap::new();
     let mut all: HashMap<i64, (f32, usize)> = HashMap::new();
     for_each_answer_chunk(ws, SCORE_CHUNK, &mut |inputs, samples| {
+        // Between chunks: a cancelled run stores nothing (scores are written at the end).
+        anyhow::ensure!(
+            !cancel.load(std::sync::atomic::Ordering::SeqCst),
+            selector::Cancelled
+        );
         let scores = selector.score_with(inputs, embeddings)?;
         for ((input, &sample), &s) in inputs.iter().zip(samples).zip(&scores) {
             answers.push((input.answer_id, s));

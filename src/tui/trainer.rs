@@ -135,6 +135,7 @@ fn run_once(
         embeddings.as_ref(),
         settings.sample_score,
         &mut |_| {},
+        cancel,
     )?;
     Ok(TrainOutcome {
         run_id: run.run_id,

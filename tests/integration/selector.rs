@@ -248,3 +248,33 @@ fn paper_head_trains_on_precomputed_embeddings_keyed_by_answer_id() {
         "--paper-head requires --embeddings"
     );
 }
+
+#[test]
+fn a_cancelled_scoring_stores_nothing() {
+    use std::sync::atomic::AtomicBool;
+    let dir = tempfile::tempdir().unwrap();
+    vital_ok(dir.path(), &["demo"]);
+    vital_ok(dir.path(), &["train", "--epochs", "1", "--no-score"]);
+    let mut ws = vital::store::Workspace::open_existing(dir.path()).unwrap();
+    let (run, report, selector) = vital::ranking::load_run(&ws, None).unwrap();
+    let err = vital::ranking::score(
+        &mut ws,
+        run,
+        &selector,
+        report.settings.load_embeddings().unwrap().as_ref(),
+        vital::ranking::SampleScore::MeanBest,
+        &mut |_| {},
+        &AtomicBool::new(true),
+    )
+    .unwrap_err();
+    assert!(
+        err.downcast_ref::<vital::selector::Cancelled>().is_some(),
+        "{err:#}"
+    );
+    assert_eq!(stats(dir.path())["scored_answers"], 0);
+    assert_eq!(
+        ws.latest_selector_run().unwrap(),
+        None,
+        "an unscored run is not the latest scored run"
+    );
+}
