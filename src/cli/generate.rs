@@ -396,17 +396,7 @@ fn print_summary(
     json: bool,
     warnings: &Warnings,
 ) -> anyhow::Result<()> {
-    if !s.run.failures.is_empty() {
-        eprintln!("failed requests (sent again by the next run):");
-        for f in &s.run.failures {
-            eprintln!("  {f}");
-        }
-    }
-    if json {
-        println!("{}", serde_json::to_string_pretty(s)?);
-        return Ok(());
-    }
-    if ctx.quiet {
+    if !print_report_head(ctx, &s.run, s, json)? {
         return Ok(());
     }
     println!(
@@ -422,22 +412,45 @@ fn print_summary(
         s.samples_added, s.rounds_added, s.unparseable
     );
     println!(
-        "  tokens {} in / {} out, cost ≈ ${:.4}, {} retries; demonstrations: {}",
-        s.run.prompt_tokens,
-        s.run.completion_tokens,
-        s.run.cost_estimate,
-        s.run.retries,
+        "  {}; demonstrations: {}",
+        s.run.tokens_line(),
         if s.demonstrations.is_empty() {
             "none".to_string()
         } else {
             s.demonstrations.join(", ")
         }
     );
-    for u in &s.unparseable_replies {
+    print_report_tail(&s.unparseable_replies, warnings);
+    Ok(())
+}
+
+/// What generate and judge print first: failed requests (stderr), then the JSON report with
+/// `--json`. Returns whether the human summary should follow.
+pub(super) fn print_report_head<S: serde::Serialize>(
+    ctx: &Context,
+    run: &crate::llm::runner::RunTotals,
+    summary: &S,
+    json: bool,
+) -> anyhow::Result<bool> {
+    if !run.failures.is_empty() {
+        eprintln!("failed requests (sent again by the next run):");
+        for f in &run.failures {
+            eprintln!("  {f}");
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(summary)?);
+        return Ok(false);
+    }
+    Ok(!ctx.quiet)
+}
+
+/// What generate and judge print last: the unparseable replies and the warnings.
+pub(super) fn print_report_tail(unparseable: &[String], warnings: &Warnings) {
+    for u in unparseable {
         println!("  unparseable: {u}");
     }
     if !warnings.is_empty() {
         print!("  warnings:\n{warnings}");
     }
-    Ok(())
 }

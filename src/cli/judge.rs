@@ -309,32 +309,14 @@ fn print_summary(
     json: bool,
     warnings: &Warnings,
 ) -> anyhow::Result<()> {
-    if !s.run.failures.is_empty() {
-        eprintln!("failed requests (sent again by the next run):");
-        for f in &s.run.failures {
-            eprintln!("  {f}");
-        }
-    }
-    if json {
-        println!("{}", serde_json::to_string_pretty(s)?);
-        return Ok(());
-    }
-    if ctx.quiet {
+    if !super::generate::print_report_head(ctx, &s.run, s, json)? {
         return Ok(());
     }
     println!(
         "judge {}: {} pending: {} answered, {} done before, {} failed; {} scores added, {} unparseable replies kept in llm_requests",
         s.judge, s.pending, s.run.requests_answered, s.run.skipped_done_before, s.run.failed, s.scores_added, s.unparseable
     );
-    println!(
-        "  tokens {} in / {} out, cost ≈ ${:.4}, {} retries",
-        s.run.prompt_tokens, s.run.completion_tokens, s.run.cost_estimate, s.run.retries
-    );
-    for u in &s.unparseable_replies {
-        println!("  unparseable: {u}");
-    }
-    if !warnings.is_empty() {
-        print!("  warnings:\n{warnings}");
-    }
+    println!("  {}", s.run.tokens_line());
+    super::generate::print_report_tail(&s.unparseable_replies, warnings);
     Ok(())
 }

@@ -76,6 +76,16 @@ pub struct RunTotals {
     pub failures: Vec<String>,
 }
 
+impl RunTotals {
+    /// "tokens N in / M out, cost ≈ $X, K retries"
+    pub fn tokens_line(&self) -> String {
+        format!(
+            "tokens {} in / {} out, cost ≈ ${:.4}, {} retries",
+            self.prompt_tokens, self.completion_tokens, self.cost_estimate, self.retries
+        )
+    }
+}
+
 impl Progress {
     /// The totals so far, for a command's report.
     pub fn run_totals(&self) -> RunTotals {
