@@ -72,25 +72,13 @@ pub fn judge_pairs(ws: &Workspace, min_gap: f64) -> anyhow::Result<Vec<Preferenc
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{Round, Sample};
-    use crate::store::{insert_sample, DecisionKind, InsertOutcome, NewJudgment};
+    use crate::store::{DecisionKind, NewJudgment};
 
     #[test]
     fn contradicting_reviewers_give_no_pair_until_a_final_decision() {
-        let dir = tempfile::tempdir().unwrap();
-        let ws = Workspace::open(dir.path()).unwrap();
-        let sample = Sample {
-            id: "s".into(),
-            rounds: vec![Round {
-                question: "q".into(),
-                answers: vec!["a".into(), "b".into()],
-            }],
-            ..Default::default()
-        };
-        let InsertOutcome::Inserted(key) = insert_sample(ws.conn(), &sample, None).unwrap() else {
-            panic!()
-        };
-        let stored = ws.load_sample(key).unwrap().unwrap();
+        let (_dir, ws, stored) =
+            crate::store::test_support::workspace_with_rounds(&[("q", &["a", "b"])]);
+        let key = stored.key;
         let (a, b) = (stored.answer_ids[0][0], stored.answer_ids[0][1]);
         let verdict = |answer, kind| NewJudgment {
             sample_key: key,

@@ -559,8 +559,6 @@ pub fn krippendorff_alpha_nominal(units: &[Vec<u32>]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{Round, Sample};
-    use crate::store::{insert_sample, InsertOutcome};
 
     fn close(a: Option<f64>, b: f64) -> bool {
         a.is_some_and(|a| (a - b).abs() < 5e-4)
@@ -666,21 +664,7 @@ mod tests {
     }
 
     fn workspace() -> (tempfile::TempDir, Workspace, crate::store::StoredSample) {
-        let dir = tempfile::tempdir().unwrap();
-        let ws = Workspace::open(dir.path()).unwrap();
-        let s = Sample {
-            id: "s".into(),
-            rounds: vec![Round {
-                question: "q".into(),
-                answers: vec!["a1".into(), "a2".into(), "a3".into()],
-            }],
-            ..Default::default()
-        };
-        let InsertOutcome::Inserted(key) = insert_sample(ws.conn(), &s, None).unwrap() else {
-            panic!()
-        };
-        let stored = ws.load_sample(key).unwrap().unwrap();
-        (dir, ws, stored)
+        crate::store::test_support::workspace_with_rounds(&[("q", &["a1", "a2", "a3"])])
     }
 
     fn verdict(s: &crate::store::StoredSample, a: usize, kind: DecisionKind) -> NewJudgment {

@@ -243,25 +243,10 @@ impl Workspace {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{Round, Sample};
-    use crate::store::samples::{insert_sample, InsertOutcome};
+    use crate::store::test_support::workspace_with_rounds;
 
     fn workspace_with_sample() -> (tempfile::TempDir, Workspace, crate::store::StoredSample) {
-        let dir = tempfile::tempdir().unwrap();
-        let ws = Workspace::open(dir.path()).unwrap();
-        let s = Sample {
-            id: "s".into(),
-            rounds: vec![Round {
-                question: "q".into(),
-                answers: vec!["a1".into(), "a2".into()],
-            }],
-            ..Default::default()
-        };
-        let InsertOutcome::Inserted(key) = insert_sample(ws.conn(), &s, None).unwrap() else {
-            panic!()
-        };
-        let stored = ws.load_sample(key).unwrap().unwrap();
-        (dir, ws, stored)
+        workspace_with_rounds(&[("q", &["a1", "a2"])])
     }
 
     fn verdict(s: &crate::store::StoredSample, answer: usize, kind: DecisionKind) -> NewJudgment {

@@ -173,6 +173,37 @@ impl ImageFinder {
     }
 }
 
+/// Test fixtures shared by the store's and its callers' unit tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::{insert_sample, InsertOutcome, StoredSample, Workspace};
+    use crate::data::{Round, Sample};
+
+    /// A fresh workspace holding one sample `s` with the given (question, answers) rounds.
+    pub(crate) fn workspace_with_rounds(
+        rounds: &[(&str, &[&str])],
+    ) -> (tempfile::TempDir, Workspace, StoredSample) {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::open(dir.path()).unwrap();
+        let sample = Sample {
+            id: "s".into(),
+            rounds: rounds
+                .iter()
+                .map(|(question, answers)| Round {
+                    question: question.to_string(),
+                    answers: answers.iter().map(|a| a.to_string()).collect(),
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let InsertOutcome::Inserted(key) = insert_sample(ws.conn(), &sample, None).unwrap() else {
+            panic!("a fresh workspace inserts the sample")
+        };
+        let stored = ws.load_sample(key).unwrap().unwrap();
+        (dir, ws, stored)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

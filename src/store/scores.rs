@@ -155,31 +155,14 @@ impl Workspace {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::{Round, Sample};
-    use crate::store::{insert_sample, InsertOutcome};
 
     #[test]
     fn signals_find_small_margins_and_judge_conflicts() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut ws = Workspace::open(dir.path()).unwrap();
-        let sample = Sample {
-            id: "s".into(),
-            rounds: vec![
-                Round {
-                    question: "q1".into(),
-                    answers: vec!["a".into(), "b".into()],
-                },
-                Round {
-                    question: "q2".into(),
-                    answers: vec!["c".into(), "d".into()],
-                },
-            ],
-            ..Default::default()
-        };
-        let InsertOutcome::Inserted(key) = insert_sample(ws.conn(), &sample, None).unwrap() else {
-            panic!()
-        };
-        let stored = ws.load_sample(key).unwrap().unwrap();
+        let (_dir, mut ws, stored) = crate::store::test_support::workspace_with_rounds(&[
+            ("q1", &["a", "b"]),
+            ("q2", &["c", "d"]),
+        ]);
+        let key = stored.key;
         let ids = &stored.answer_ids;
         for (answer, score) in [
             (ids[0][0], 9.0),
