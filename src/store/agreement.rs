@@ -769,4 +769,69 @@ mod tests {
             (1, 2, 3, 3)
         );
     }
+
+    mod properties {
+        use super::super::{cohen_kappa, krippendorff_alpha_nominal};
+        use proptest::prelude::*;
+
+        fn ratings() -> impl Strategy<Value = Vec<(u32, u32)>> {
+            proptest::collection::vec((0u32..4, 0u32..4), 0..60)
+        }
+
+        fn units() -> impl Strategy<Value = Vec<Vec<u32>>> {
+            proptest::collection::vec(proptest::collection::vec(0u32..4, 0..5), 0..40)
+        }
+
+        fn same(a: Option<f64>, b: Option<f64>) -> bool {
+            match (a, b) {
+                (Some(a), Some(b)) => (a - b).abs() < 1e-9,
+                (None, None) => true,
+                _ => false,
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn kappa_is_at_most_one_symmetric_and_blind_to_category_names(r in ratings()) {
+                let k = cohen_kappa(&r);
+                prop_assert!(k.is_none_or(|k| k <= 1.0 + 1e-12), "{k:?}");
+                let swapped: Vec<_> = r.iter().map(|&(a, b)| (b, a)).collect();
+                prop_assert!(same(k, cohen_kappa(&swapped)));
+                let renamed: Vec<_> = r.iter().map(|&(a, b)| (90 - a, 90 - b)).collect();
+                prop_assert!(same(k, cohen_kappa(&renamed)));
+                if r.iter().all(|(a, b)| a == b) {
+                    prop_assert!(k.is_none_or(|k| (k - 1.0).abs() < 1e-12), "{k:?}");
+                }
+            }
+
+            #[test]
+            fn alpha_is_at_most_one_and_blind_to_unit_order_and_names(u in units()) {
+                let a = krippendorff_alpha_nominal(&u);
+                prop_assert!(a.is_none_or(|a| a <= 1.0 + 1e-12), "{a:?}");
+                let mut reversed = u.clone();
+                reversed.reverse();
+                for unit in &mut reversed {
+                    unit.reverse();
+                }
+                prop_assert!(same(a, krippendorff_alpha_nominal(&reversed)));
+                let renamed: Vec<Vec<u32>> =
+                    u.iter().map(|unit| unit.iter().map(|c| c * 3 + 1).collect()).collect();
+                prop_assert!(same(a, krippendorff_alpha_nominal(&renamed)));
+                if u.iter().all(|unit| unit.windows(2).all(|w| w[0] == w[1])) {
+                    prop_assert!(a.is_none_or(|a| (a - 1.0).abs() < 1e-9), "{a:?}");
+                }
+            }
+
+            #[test]
+            fn units_nobody_can_pair_change_nothing(u in units(), lone in 0u32..4) {
+                let mut with_lone = u.clone();
+                with_lone.push(vec![lone]);
+                with_lone.push(vec![]);
+                prop_assert!(same(
+                    krippendorff_alpha_nominal(&u),
+                    krippendorff_alpha_nominal(&with_lone)
+                ));
+            }
+        }
+    }
 }
