@@ -9,6 +9,7 @@ mod fetch_images;
 mod generate;
 mod import;
 mod judge;
+mod log;
 mod review;
 mod score;
 mod show;
@@ -45,6 +46,10 @@ pub struct Cli {
     /// Print only errors (no progress bars or summaries).
     #[arg(short, long, global = true)]
     pub quiet: bool,
+
+    /// Append a log of what the command did (retries, failures) to FILE; never shown on screen.
+    #[arg(long, global = true, env = "VITAL_LOG", value_name = "FILE")]
+    pub log: Option<PathBuf>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -130,6 +135,24 @@ impl Context {
 
 /// Runs the parsed command; returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    if let Some(path) = &cli.log {
+        log::start(path)?;
+    }
+    // Only the command's name: its arguments may carry URLs with credentials.
+    let debug = format!("{:?}", cli.command);
+    let command = debug.split(['(', ' ']).next().unwrap_or_default();
+    tracing::info!(command, "started");
+    let started = std::time::Instant::now();
+    let result = run_command(cli);
+    let seconds = started.elapsed().as_secs_f64();
+    match &result {
+        Ok(code) => tracing::info!(code, seconds, "finished"),
+        Err(e) => tracing::error!(seconds, error = %format!("{e:#}"), "failed"),
+    }
+    result
+}
+
+fn run_command(cli: Cli) -> anyhow::Result<i32> {
     let loaded = Config::load()?;
     for unknown in &loaded.unknown_keys {
         eprintln!("warning: {unknown}");

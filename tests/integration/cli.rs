@@ -72,3 +72,38 @@ fn unknown_config_keys_are_reported() {
         stderr(&out)
     );
 }
+
+#[test]
+fn log_records_each_command_in_the_file_and_nothing_on_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    vital_ok(dir.path(), &["demo", "--quiet"]);
+    let log = dir.path().join("vital.log");
+    let quiet = vital(dir.path(), &["stats"]);
+    let logged = vital(dir.path(), &["--log", log.to_str().unwrap(), "stats"]);
+    assert_eq!(logged.status.code(), Some(0));
+    assert_eq!(logged.stdout, quiet.stdout, "the log changes no output");
+    assert_eq!(logged.stderr, quiet.stderr, "the log changes no output");
+    let failed = vital(
+        dir.path(),
+        &["--log", log.to_str().unwrap(), "show", "nope"],
+    );
+    assert_eq!(failed.status.code(), Some(1));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("command=\"Stats\"") || text.contains("command=Stats"),
+        "{text}"
+    );
+    assert!(
+        text.contains("finished") && text.contains("code=0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("failed") && text.contains("no sample with id"),
+        "{text}"
+    );
+    assert_eq!(
+        text.lines().filter(|l| l.contains("started")).count(),
+        2,
+        "{text}"
+    );
+}

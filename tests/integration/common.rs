@@ -11,6 +11,7 @@ pub fn vital(ws: &Path, args: &[&str]) -> Output {
         .args(args)
         .env("VITAL_CONFIG", "")
         .env_remove("VITAL_WORKSPACE")
+        .env_remove("VITAL_LOG")
         .env("VITAL_REVIEWER", "tester")
         .output()
         .expect("the vital binary runs")
