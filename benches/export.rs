@@ -6,6 +6,8 @@
 //! `EXPORT_BENCH_SAMPLES` overrides the sample count; `EXPORT_BENCH_DIR` keeps the workspace in
 //! that directory (reused when it already holds the same number of samples).
 
+#![allow(clippy::unwrap_used)] // a test harness: a failed unwrap is a failed run
+
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;

@@ -4,6 +4,8 @@
 //!
 //! Run: `cargo bench --bench quality`
 
+#![allow(clippy::unwrap_used)] // a test harness: a failed unwrap is a failed run
+
 #[path = "../tests/integration/quality_data.rs"]
 mod quality_data;
 

@@ -5,6 +5,8 @@
 //! Run: `cargo bench --bench review` (VITAL_BENCH_SAMPLES=N for another size). The workspace is
 //! built once under target/ and reused.
 
+#![allow(clippy::unwrap_used)] // a test harness: a failed unwrap is a failed run
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

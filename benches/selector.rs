@@ -8,6 +8,8 @@
 //!
 //! `SELECTOR_BENCH_ANSWERS` overrides the 50K answer count.
 
+#![allow(clippy::unwrap_used)] // a test harness: a failed unwrap is a failed run
+
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 

@@ -3,6 +3,8 @@
 //!
 //! Run: `cargo run --example draw_demo_images`
 
+#![allow(clippy::unwrap_used)] // a test harness: a failed unwrap is a failed run
+
 use image::{GrayImage, Luma, Rgb, RgbImage};
 
 const SIDE: u32 = 256;

@@ -1,5 +1,7 @@
 //! All integration tests in one binary (one link, one process start-up), each against a temp dir.
 
+#![allow(clippy::unwrap_used)] // a test harness: a failed unwrap is a failed run
+
 mod broken_input;
 mod cli;
 mod common;
