@@ -1,6 +1,8 @@
-//! All-or-nothing output files: written to a temporary file in the target's directory, fsynced,
-//! then renamed over the target. Dropping an unfinished file removes the temporary one, so a failed
-//! or cancelled export never leaves a partial file under the target's name.
+//! All-or-nothing output files, the one way vital writes a file a user or a rerun relies on (exports,
+//! downloaded figures): written to a temporary file in the target's directory, fsynced, then renamed
+//! over the target. Dropping an unfinished file removes the temporary one, so a failed or cancelled
+//! write never leaves a partial file under the target's name, and a link at the target is replaced,
+//! never followed.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};

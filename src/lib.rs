@@ -3,14 +3,18 @@
 //! Dependencies point one way: `data` (formats, model) and `store` know nothing of the UI;
 //! `import` joins them; `selector` and `llm` are libraries the CLI and the TUI both call.
 
+pub mod atomic_write;
 pub mod cli;
 pub mod config;
 pub mod data;
 pub mod demo;
 pub mod export;
+pub mod figure_fetch;
 pub mod import;
 pub mod llm;
 pub mod ranking;
+pub mod retry;
 pub mod selector;
+pub mod stable;
 pub mod store;
 pub mod tui;

@@ -1,6 +1,55 @@
-//! A tiny seeded generator (SplitMix64). Used instead of a crate RNG so that splits, shuffles
-//! and initial weights are identical across platforms, crate versions and parallel tests
-//! (burn's NdArray seed is one global shared by every thread).
+//! Stable hashing and seeded randomness, the only copies in the crate: FNV-1a 64 for hashes that
+//! must be the same on every platform and run (hashed features, demo similarity, the answer order a
+//! reviewer is shown), and SplitMix64 for seeded streams. Used instead of crate RNGs/hashers so that
+//! splits, shuffles and initial weights are identical across platforms, crate versions and parallel
+//! tests (burn's NdArray seed is one global shared by every thread). Changing a constant here
+//! changes stored results (display orders, trained selectors): don't.
+
+/// FNV-1a 64-bit offset basis and prime; the hash is defined on bytes.
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+/// An incremental FNV-1a 64 hasher.
+#[derive(Debug, Clone, Copy)]
+pub struct Fnv1a(u64);
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Fnv1a(FNV_OFFSET)
+    }
+}
+
+impl Fnv1a {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn write(mut self, bytes: impl IntoIterator<Item = u8>) -> Self {
+        for b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(FNV_PRIME);
+        }
+        self
+    }
+
+    pub fn finish(self) -> u64 {
+        self.0
+    }
+}
+
+/// FNV-1a over lower-cased ASCII bytes (other bytes pass unchanged).
+pub fn fnv1a_lower(bytes: &[u8]) -> u64 {
+    Fnv1a::new()
+        .write(bytes.iter().map(u8::to_ascii_lowercase))
+        .finish()
+}
+
+/// Final avalanche (splitmix64's) so that FNV's weak low bits do not cluster buckets.
+pub fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
 
 #[derive(Debug, Clone)]
 pub struct SplitMix64(u64);
@@ -12,7 +61,7 @@ impl SplitMix64 {
 
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        super::text::mix(self.0)
+        mix(self.0)
     }
 
     /// Uniform in [0, 1).
@@ -48,6 +97,15 @@ impl SplitMix64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hashes_are_the_published_fnv1a_values() {
+        assert_eq!(fnv1a_lower(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a_lower(b"Lung"), fnv1a_lower(b"lung"));
+        assert_eq!(Fnv1a::new().write(*b"a").finish(), 0xaf63_dc4c_8601_ec8c);
+        assert_ne!(Fnv1a::new().write(*b"A").finish(), fnv1a_lower(b"A"));
+        assert_ne!(mix(1), mix(2));
+    }
 
     #[test]
     fn same_seed_same_stream_and_sane_ranges() {

@@ -12,7 +12,7 @@ use crate::data::formats::Format;
 use crate::data::json_stream::JsonSource;
 use crate::data::warnings::Warnings;
 use crate::data::Record;
-use crate::llm::fetch::{self, FetchSettings, Item, Outcome};
+use crate::figure_fetch::{self as fetch, FetchSettings, Item, Outcome};
 
 #[derive(Debug, Args)]
 pub struct FetchImagesArgs {

@@ -3,6 +3,7 @@
 use clap::Args;
 
 use super::{exit, Context};
+use crate::export::ExportFormat;
 use crate::ranking::RunSettings;
 use crate::tui::keymap::Keymap;
 use crate::tui::session::SessionOptions;
@@ -34,15 +35,7 @@ pub fn review(
     let config = &ctx.config;
     let keymap =
         Keymap::with_overrides(&config.keys).map_err(|e| anyhow::anyhow!("config: {e}"))?;
-    let protocol = match args.image_protocol {
-        Some(p) => p,
-        None => clap::ValueEnum::from_str(&config.review.image_protocol, true).map_err(|_| {
-            anyhow::anyhow!(
-                "config: review.image_protocol = {:?}: expected auto, kitty, sixel, iterm2 or halfblocks",
-                config.review.image_protocol
-            )
-        })?,
-    };
+    let protocol = args.image_protocol.unwrap_or(config.review.image_protocol);
     let reviewer = args
         .reviewer
         .unwrap_or_else(|| config.reviewer())
@@ -64,7 +57,7 @@ pub fn review(
         trainer: TrainerSettings {
             workspace: workspace.clone(),
             run: background_run_settings(&workspace, &config.selector),
-            sample_score: config.selector.sample_score.parse()?,
+            sample_score: config.selector.sample_score,
         },
         session: SessionOptions {
             reviewer,
@@ -75,10 +68,10 @@ pub fn review(
             top_percent: config.selection.top_percent,
             export_defaults: [
                 format!("top:{}%", config.selection.top_percent),
-                config.selection.export_format.clone(),
+                config.selection.export_format.to_string(),
                 format!(
                     "selection.{}",
-                    if config.selection.export_format == "llava" {
+                    if config.selection.export_format == ExportFormat::Llava {
                         "json"
                     } else {
                         "jsonl"

@@ -12,16 +12,14 @@ pub struct ScoreArgs {
     pub run: Option<i64>,
     /// mean-best | mean | min [default: config selector.sample_score]
     #[arg(long)]
-    pub sample_score: Option<String>,
+    pub sample_score: Option<SampleScore>,
 }
 
 pub fn run(ctx: &Context, args: ScoreArgs) -> anyhow::Result<i32> {
     let mut ws = ctx.open_existing_workspace()?;
-    let how: SampleScore = args
+    let how = args
         .sample_score
-        .as_deref()
-        .unwrap_or(&ctx.config.selector.sample_score)
-        .parse()?;
+        .unwrap_or(ctx.config.selector.sample_score);
     let (run_id, report, selector) = ranking::load_run(&ws, args.run)?;
     let embeddings = report.settings.load_embeddings()?;
     let bar = ctx.count_bar(0, "scoring answers");

@@ -6,13 +6,14 @@ use std::sync::atomic::AtomicBool;
 use clap::Args;
 
 use super::{exit, Context};
-use crate::ranking::{self, RunSettings, SampleScore};
+use crate::ranking::{self, RunSettings};
+use crate::selector::{BackendKind, PairLoss};
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// cpu | wgpu | cuda [default: config selector.backend]
     #[arg(long, env = "VITAL_BACKEND")]
-    pub backend: Option<String>,
+    pub backend: Option<BackendKind>,
     /// Mixture weight w on clinician pairs [default: config selector.human_weight]
     #[arg(long)]
     pub human_weight: Option<f64>,
@@ -21,7 +22,7 @@ pub struct TrainArgs {
     pub epochs: Option<usize>,
     /// hinge (margin 1, the method's) | logistic (Bradley–Terry) [default: config selector.loss]
     #[arg(long)]
-    pub loss: Option<String>,
+    pub loss: Option<PairLoss>,
     /// Seed for the split, the shuffles and the initial weights [default: config selector.seed]
     #[arg(long)]
     pub seed: Option<u64>,
@@ -64,7 +65,7 @@ pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<i32> {
         .embeddings
         .map(|p| std::path::absolute(&p).unwrap_or(p));
     settings.paper_head = args.paper_head;
-    let how: SampleScore = ctx.config.selector.sample_score.parse()?;
+    let how = ctx.config.selector.sample_score;
     let bar = ctx.count_bar(0, "training");
     let cancel = AtomicBool::new(false);
     let (report, selector) = ranking::train(

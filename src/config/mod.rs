@@ -1,10 +1,17 @@
 //! Settings: the repo's `config.toml` is compiled in as the defaults, a user copy overrides any
 //! subset, environment variables override both. Unknown keys are reported, never silently ignored.
+//! Settings that name one of a few choices are parsed into their enums when the config loads, so a
+//! bad value stops the program at start with the key, where it came from and the allowed values.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
+
+use crate::export::ExportFormat;
+use crate::llm::Auth;
+use crate::ranking::SampleScore;
+use crate::selector::{BackendKind, PairLoss};
 
 /// The documented defaults; the single source of truth for every setting.
 pub const DEFAULTS: &str = include_str!("../../config.toml");
@@ -30,30 +37,35 @@ pub struct ReviewConfig {
     pub reviewer: String,
     pub auto_advance: bool,
     pub shuffle_answers: bool,
-    pub image_protocol: String,
+    #[serde(with = "as_text")]
+    pub image_protocol: ImageProtocol,
     pub max_image_side: u32,
     pub train_after_decisions: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SelectorSettings {
-    pub backend: String,
+    #[serde(with = "as_text")]
+    pub backend: BackendKind,
     pub human_weight: f64,
-    pub loss: String,
+    #[serde(with = "as_text")]
+    pub loss: PairLoss,
     pub margin: f64,
     pub epochs: usize,
     pub batch_size: usize,
     pub learning_rate: f64,
     pub validation_fraction: f64,
     pub seed: u64,
-    pub sample_score: String,
+    #[serde(with = "as_text")]
+    pub sample_score: SampleScore,
     pub judge_min_gap: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SelectionConfig {
     pub top_percent: f64,
-    pub export_format: String,
+    #[serde(with = "as_text")]
+    pub export_format: ExportFormat,
     pub export_dir: String,
 }
 
@@ -62,7 +74,8 @@ pub struct LlmConfig {
     pub endpoint: String,
     pub model: String,
     pub api_key_env: String,
-    pub auth: String,
+    #[serde(with = "as_text")]
+    pub auth: Auth,
     pub concurrency: usize,
     pub requests_per_minute: u32,
     pub tokens_per_minute: u32,
@@ -81,6 +94,58 @@ pub struct LlmConfig {
     pub fetch_timeout_secs: u64,
     pub fetch_max_image_mb: f64,
     pub fetch_max_package_mb: f64,
+}
+
+/// How images are drawn in the terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ImageProtocol {
+    /// Ask the terminal; fall back to halfblocks.
+    Auto,
+    Kitty,
+    Sixel,
+    Iterm2,
+    /// Unicode half blocks: works everywhere (and in tests).
+    Halfblocks,
+}
+
+impl std::fmt::Display for ImageProtocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value = clap::ValueEnum::to_possible_value(self).ok_or(std::fmt::Error)?;
+        f.write_str(value.get_name())
+    }
+}
+
+impl std::str::FromStr for ImageProtocol {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        clap::ValueEnum::from_str(s.trim(), true).map_err(|_| {
+            anyhow::anyhow!(
+                "unknown image protocol `{s}`: expected auto, kitty, sixel, iterm2 or halfblocks"
+            )
+        })
+    }
+}
+
+/// Serde through `FromStr`/`Display`: a choice is stored as the word a user types, and a wrong
+/// word is refused with the parser's own message (which lists the allowed values).
+pub mod as_text {
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer, T: Display>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(value)
+    }
+
+    pub fn deserialize<'de, D, T>(d: D) -> Result<T, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: FromStr,
+        T::Err: Display,
+    {
+        String::deserialize(d)?.parse().map_err(D::Error::custom)
+    }
 }
 
 /// A loaded configuration plus what was odd about it.
@@ -127,25 +192,15 @@ impl Config {
     pub fn load_from(user_file: Option<&Path>, env: &[(String, String)]) -> anyhow::Result<Loaded> {
         let mut merged: toml::Table =
             toml::from_str(DEFAULTS).expect("the bundled config.toml is valid");
-        let mut unknown_keys = Vec::new();
+        let mut user = toml::Table::new();
         if let Some(path) = user_file {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read config file {}", path.display()))?;
-            let user: toml::Table = toml::from_str(&text)
+            user = toml::from_str(&text)
                 .with_context(|| format!("config file {} is not valid TOML", path.display()))?;
-            // Unknown keys are found against the user's own file, so the message names it.
-            let probe = merge(merged.clone(), user.clone());
-            let _: Config = serde_ignored::deserialize(toml::Value::Table(probe), |key| {
-                unknown_keys.push(format!("{}: unknown key `{key}`", path.display()))
-            })
-            .with_context(|| {
-                format!(
-                    "config file {} has a setting of the wrong type",
-                    path.display()
-                )
-            })?;
-            merged = merge(merged, user);
+            merged = merge(merged, user.clone());
         }
+        let mut from_env = Vec::new();
         for (var, section, key) in ENV_OVERRIDES {
             if let Some((_, value)) = env.iter().find(|(k, _)| k == var) {
                 let table = merged
@@ -154,11 +209,29 @@ impl Config {
                 if let toml::Value::Table(t) = table {
                     t.insert(key.to_string(), toml::Value::String(value.clone()));
                 }
+                from_env.push((format!("{section}.{key}"), *var));
             }
         }
-        let config: Config = toml::Value::Table(merged)
-            .try_into()
-            .context("a setting from the environment has the wrong type")?;
+        // Unknown keys can only come from the user's file: the defaults and the environment
+        // set known keys alone.
+        let mut unknown_keys = Vec::new();
+        let mut on_unknown = |key: serde_ignored::Path| {
+            if let Some(path) = user_file {
+                unknown_keys.push(format!("{}: unknown key `{key}`", path.display()))
+            }
+        };
+        let ignored = serde_ignored::Deserializer::new(toml::Value::Table(merged), &mut on_unknown);
+        let config: Config = serde_path_to_error::deserialize(ignored).map_err(|e| {
+            let key = e.path().to_string();
+            let origin = match from_env.iter().find(|(k, _)| *k == key) {
+                Some((_, var)) => format!("environment variable {var}"),
+                None => match user_file.filter(|_| lookup(&user, &key)) {
+                    Some(path) => format!("config file {}", path.display()),
+                    None => "the bundled config.toml".to_string(),
+                },
+            };
+            anyhow::anyhow!("{origin}: setting `{key}`: {}", e.inner())
+        })?;
         Ok(Loaded {
             config,
             unknown_keys,
@@ -199,6 +272,19 @@ fn expand_home(path: &str) -> PathBuf {
     }
 }
 
+/// Whether the dotted `key` (e.g. `selector.backend`) is set in `table`.
+fn lookup(table: &toml::Table, key: &str) -> bool {
+    let mut parts = key.split('.');
+    let Some(first) = parts.next() else {
+        return false;
+    };
+    let mut value = table.get(first);
+    for part in parts {
+        value = value.and_then(|v| v.as_table()).and_then(|t| t.get(part));
+    }
+    value.is_some()
+}
+
 /// Deep-merges `over` into `base` (tables merge, other values replace).
 fn merge(mut base: toml::Table, over: toml::Table) -> toml::Table {
     for (key, value) in over {
@@ -222,7 +308,7 @@ mod tests {
     fn bundled_defaults_parse_and_document_every_setting() {
         let config = Config::defaults();
         assert_eq!(config.selector.margin, 1.0);
-        assert_eq!(config.selector.loss, "hinge");
+        assert_eq!(config.selector.loss, PairLoss::Hinge);
         // Every key of the struct appears in the file (no serde defaults hide an undocumented one).
         let table: toml::Table = toml::from_str(DEFAULTS).unwrap();
         let round_trip: toml::Table = toml::from_str(&toml::to_string(&config).unwrap()).unwrap();
@@ -277,5 +363,73 @@ mod tests {
         std::fs::write(&file, "[selector]\nepochs = \"many\"\n").unwrap();
         let err = format!("{:#}", Config::load_from(Some(&file), &[]).unwrap_err());
         assert!(err.contains("mine.toml"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_choice_fails_at_load_naming_the_key_the_source_and_the_allowed_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("mine.toml");
+        let cases = [
+            (
+                "[selector]\nbackend = \"gpu\"\n",
+                "selector.backend",
+                "cpu, wgpu or cuda",
+            ),
+            (
+                "[selector]\nloss = \"l2\"\n",
+                "selector.loss",
+                "hinge or logistic",
+            ),
+            (
+                "[selector]\nsample_score = \"max\"\n",
+                "selector.sample_score",
+                "mean-best, mean or min",
+            ),
+            (
+                "[review]\nimage_protocol = \"x\"\n",
+                "review.image_protocol",
+                "halfblocks",
+            ),
+            (
+                "[selection]\nexport_format = \"csv\"\n",
+                "selection.export_format",
+                "llava",
+            ),
+            ("[llm]\nauth = \"basic\"\n", "llm.auth", "openai or azure"),
+        ];
+        for (text, key, allowed) in cases {
+            std::fs::write(&file, text).unwrap();
+            let err = format!("{:#}", Config::load_from(Some(&file), &[]).unwrap_err());
+            assert!(err.contains("mine.toml"), "{err}");
+            assert!(err.contains(key), "{err}");
+            assert!(err.contains(allowed), "{err}");
+        }
+        let env = vec![("VITAL_BACKEND".to_string(), "tpu".to_string())];
+        let err = format!("{:#}", Config::load_from(None, &env).unwrap_err());
+        assert!(
+            err.contains("VITAL_BACKEND") && err.contains("selector.backend"),
+            "{err}"
+        );
+        assert!(!err.contains("mine.toml"), "{err}");
+    }
+
+    #[test]
+    fn choices_load_into_their_types_and_save_as_the_words_users_type() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        std::fs::write(
+            &file,
+            "[selector]\nbackend = \"WGPU\"\nloss = \"bradley-terry\"\n[llm]\nauth = \"azure\"\n",
+        )
+        .unwrap();
+        let config = Config::load_from(Some(&file), &[]).unwrap().config;
+        assert_eq!(config.selector.backend, BackendKind::Wgpu);
+        assert_eq!(config.selector.loss, PairLoss::Logistic);
+        assert_eq!(config.llm.auth, Auth::Azure);
+        assert_eq!(config.review.image_protocol, ImageProtocol::Auto);
+        let saved = toml::to_string(&config).unwrap();
+        assert!(saved.contains("backend = \"wgpu\""), "{saved}");
+        assert!(saved.contains("loss = \"logistic\""), "{saved}");
+        assert!(saved.contains("auth = \"azure\""), "{saved}");
     }
 }

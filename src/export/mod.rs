@@ -10,7 +10,6 @@
 //!   rejected, unanswered rounds, and samples left without rounds are dropped and counted.
 //! - `--select accepted` keeps only rounds with an accepted answer.
 
-mod atomic;
 mod include;
 mod rank;
 mod records;
@@ -27,7 +26,7 @@ use std::time::Instant;
 use anyhow::Context;
 use serde::Serialize;
 
-pub use atomic::AtomicFile;
+pub use crate::atomic_write::AtomicFile;
 pub use include::IncludeReport;
 pub use rank::{resolve_run, sample_scores};
 pub use spec::{ExportFormat, PairSource, ScoreSource, Selection};

@@ -106,6 +106,23 @@ pub enum ExportFormat {
     Scores,
 }
 
+impl std::fmt::Display for ExportFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ExportFormat {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        clap::ValueEnum::from_str(s.trim(), true).map_err(|_| {
+            anyhow::anyhow!(
+                "unknown export format `{s}`: expected llava, dpo, demos, pairs or scores"
+            )
+        })
+    }
+}
+
 impl ExportFormat {
     pub fn name(self) -> &'static str {
         match self {

@@ -6,7 +6,7 @@
 //! absolute path, and links, are refused. Files are written to a temporary name and renamed, so a
 //! file present under its final name is complete, and a rerun skips it.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +15,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::client::{retry_after, retry_delay};
+use crate::atomic_write::AtomicFile;
+use crate::retry::{retry, retry_after, Backoff, Step, Stop};
 
 const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "gif", "webp", "bmp", "tif", "tiff"];
 
@@ -255,18 +256,29 @@ async fn download(
     limit: u64,
     package: bool,
 ) -> Result<(), String> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let (problem, asked) = match download_once(http, url, temp, limit, package).await {
-            Ok(()) => return Ok(()),
-            Err(Failure::Final(e)) => return Err(e),
-            Err(Failure::Retry(e, asked)) => (e, asked),
-        };
-        if attempt > s.max_retries {
-            return Err(format!("gave up after {attempt} attempts: {problem}"));
+    let backoff = Backoff {
+        base: s.retry_base,
+        max: s.retry_max,
+        max_retries: s.max_retries,
+    };
+    let outcome = retry(
+        backoff,
+        |_, _, _| {},
+        |_| async {
+            match download_once(http, url, temp, limit, package).await {
+                Ok(()) => Step::Done(()),
+                Err(Failure::Final(e)) => Step::Fail(e),
+                Err(Failure::Retry(problem, asked)) => Step::Retry { problem, asked },
+            }
+        },
+    )
+    .await;
+    match outcome {
+        Ok(((), _)) => Ok(()),
+        Err(Stop::Failed(e)) => Err(e),
+        Err(Stop::GaveUp { attempts, last }) => {
+            Err(format!("gave up after {attempts} attempts: {last}"))
         }
-        tokio::time::sleep(retry_delay(s.retry_base, s.retry_max, attempt, asked)).await;
     }
 }
 
@@ -540,30 +552,17 @@ fn copy_file(from: &Path, target: &Path) -> Result<PathBuf, String> {
     write_member(&mut source, target)
 }
 
-/// Writes `entry` to `target` through a new temporary file in the same folder and a rename.
+/// Writes `entry` to `target` through a temporary file in the same folder and a rename.
 fn write_member(entry: &mut impl Read, target: &Path) -> Result<PathBuf, String> {
-    let dir = target.parent().unwrap_or(Path::new("."));
-    let temp = dir.join(format!(
-        ".vital-{}-{}.part",
-        short_hash(&target.to_string_lossy()),
-        std::process::id()
-    ));
-    let result = (|| -> std::io::Result<()> {
-        // A leftover (or planted) file or link under the temporary name is removed, never followed.
-        let _ = std::fs::remove_file(&temp);
-        let mut out = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)?;
+    let mut write = || -> anyhow::Result<()> {
+        let mut out = AtomicFile::create(target)?;
         std::io::copy(entry, &mut out)?;
-        out.flush()?;
-        out.sync_all()?;
-        std::fs::rename(&temp, target)
-    })();
-    result.map(|()| target.to_path_buf()).map_err(|e| {
-        let _ = std::fs::remove_file(&temp);
-        format!("cannot write {}: {e}", target.display())
-    })
+        out.commit()?;
+        Ok(())
+    };
+    write()
+        .map(|()| target.to_path_buf())
+        .map_err(|e| format!("cannot write {}: {e:#}", target.display()))
 }
 
 fn short_hash(text: &str) -> String {

@@ -11,6 +11,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use super::limit::RateLimiter;
+use crate::retry::{retry, retry_after, Backoff, Step, Stop};
 
 /// An API key. Its `Debug` never shows it.
 #[derive(Clone)]
@@ -55,13 +56,23 @@ pub enum Auth {
     Azure,
 }
 
-impl Auth {
-    pub fn parse(name: &str) -> anyhow::Result<Self> {
+impl std::str::FromStr for Auth {
+    type Err = anyhow::Error;
+    fn from_str(name: &str) -> anyhow::Result<Self> {
         match name.trim().to_ascii_lowercase().as_str() {
             "openai" | "bearer" | "" => Ok(Auth::Bearer),
             "azure" => Ok(Auth::Azure),
-            other => anyhow::bail!("llm.auth is {other:?}; expected \"openai\" or \"azure\""),
+            other => anyhow::bail!("unknown auth `{other}`: expected openai or azure"),
         }
+    }
+}
+
+impl std::fmt::Display for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Auth::Bearer => "openai",
+            Auth::Azure => "azure",
+        })
     }
 }
 
@@ -183,9 +194,16 @@ impl Client {
         body: &Value,
         estimated_tokens: u64,
     ) -> Result<ChatReply, RequestError> {
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
+        let backoff = Backoff {
+            base: self.settings.retry_base,
+            max: self.settings.retry_max,
+            max_retries: self.settings.max_retries,
+        };
+        let on_retry = |attempt: u32, delay: Duration, problem: &str| {
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(attempt, ?delay, problem = %self.redact(problem), "retrying");
+        };
+        let outcome = retry(backoff, on_retry, |_| async {
             let reservation = self.limiter.acquire(estimated_tokens).await;
             self.stats.attempts.fetch_add(1, Ordering::Relaxed);
             let outcome = self.attempt(body).await;
@@ -194,30 +212,24 @@ impl Client {
                 _ => estimated_tokens,
             };
             self.limiter.settle(reservation, used).await;
-            let (problem, asked) = match outcome {
-                Attempt::Ok(mut reply) => {
-                    reply.attempts = attempt;
-                    return Ok(reply);
-                }
-                Attempt::Refused(m) => return Err(RequestError::Refused(self.redact(&m))),
-                Attempt::Auth(m) => return Err(RequestError::Auth(self.redact(&m))),
-                Attempt::Retry(problem, asked) => (problem, asked),
-            };
-            if attempt > self.settings.max_retries {
-                return Err(RequestError::Exhausted {
-                    attempts: attempt,
-                    last: self.redact(&problem),
-                });
+            match outcome {
+                Attempt::Ok(reply) => Step::Done(reply),
+                Attempt::Refused(m) => Step::Fail(RequestError::Refused(self.redact(&m))),
+                Attempt::Auth(m) => Step::Fail(RequestError::Auth(self.redact(&m))),
+                Attempt::Retry(problem, asked) => Step::Retry { problem, asked },
             }
-            self.stats.retries.fetch_add(1, Ordering::Relaxed);
-            let delay = retry_delay(
-                self.settings.retry_base,
-                self.settings.retry_max,
-                attempt,
-                asked,
-            );
-            tracing::debug!(attempt, ?delay, problem = %self.redact(&problem), "retrying");
-            tokio::time::sleep(delay).await;
+        })
+        .await;
+        match outcome {
+            Ok((mut reply, attempts)) => {
+                reply.attempts = attempts;
+                Ok(reply)
+            }
+            Err(Stop::Failed(e)) => Err(e),
+            Err(Stop::GaveUp { attempts, last }) => Err(RequestError::Exhausted {
+                attempts,
+                last: self.redact(&last),
+            }),
         }
     }
 
@@ -311,60 +323,11 @@ pub fn parse_reply(text: &str) -> Result<ChatReply, String> {
     })
 }
 
-/// `Retry-After` (seconds) or `retry-after-ms`, as sent by OpenAI and Azure.
-pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let get = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-    };
-    // Capped at an hour; negative, infinite and NaN values are ignored.
-    let capped = |secs: f64| {
-        (secs.is_finite() && secs >= 0.0)
-            .then(|| Duration::from_secs_f64(secs.min(MAX_RETRY_AFTER)))
-    };
-    if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
-        if let Some(d) = capped(ms / 1000.0) {
-            return Some(d);
-        }
-    }
-    capped(get("retry-after")?.parse::<f64>().ok()?)
-}
-
-/// The longest wait a server's `Retry-After` or `retry-after-ms` can ask for, in seconds.
-const MAX_RETRY_AFTER: f64 = 3600.0;
-
 fn redirect_target(location: &Option<String>) -> String {
     match location {
         Some(l) => format!(" to {l}"),
         None => String::new(),
     }
-}
-
-/// Exponential backoff with full jitter on top of the base, never shorter than what the server
-/// asked for, capped at `retry_max` (a server's own `Retry-After` is honoured beyond the cap).
-pub fn retry_delay(
-    base: Duration,
-    max: Duration,
-    attempt: u32,
-    asked: Option<Duration>,
-) -> Duration {
-    let exp = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
-    let jittered = exp.min(max).mul_f64(0.5 + 0.5 * jitter());
-    match asked {
-        Some(asked) => asked.max(jittered.min(asked + base)),
-        None => jittered,
-    }
-}
-
-/// A number in [0, 1) that differs between calls and processes (no seed to share).
-fn jitter() -> f64 {
-    use std::hash::{BuildHasher, Hasher};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -420,56 +383,6 @@ mod tests {
         assert!(!text.contains("0123456789abcdef"), "{text}");
         assert!(!text.contains("456789abcdef"), "{text}");
         assert_eq!(format!("{key:?}"), "ApiKey(***)");
-    }
-
-    #[test]
-    fn backoff_grows_is_capped_and_honours_retry_after() {
-        let s = settings();
-        for attempt in 1..=8 {
-            let d = retry_delay(s.retry_base, s.retry_max, attempt, None);
-            let full = (s.retry_base * (1 << (attempt - 1))).min(s.retry_max);
-            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
-        }
-        let asked = Duration::from_secs(5);
-        let d = retry_delay(s.retry_base, s.retry_max, 1, Some(asked));
-        assert!(d >= asked && d <= asked + s.retry_base, "{d:?}");
-    }
-
-    #[test]
-    fn retry_after_reads_seconds_and_milliseconds() {
-        let mut h = HeaderMap::new();
-        h.insert("retry-after", HeaderValue::from_static("2"));
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(2)));
-        h.insert("retry-after-ms", HeaderValue::from_static("250"));
-        assert_eq!(retry_after(&h), Some(Duration::from_millis(250)));
-        let mut h = HeaderMap::new();
-        h.insert(
-            "retry-after",
-            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
-        );
-        assert_eq!(retry_after(&h), None);
-    }
-
-    #[test]
-    fn retry_after_is_capped_and_ignores_values_that_are_not_durations() {
-        let hour = Some(Duration::from_secs(3600));
-        for huge in ["1e300", "1e20", "inf"] {
-            let mut h = HeaderMap::new();
-            h.insert("retry-after-ms", HeaderValue::from_str(huge).unwrap());
-            let expect = if huge == "inf" { None } else { hour };
-            assert_eq!(retry_after(&h), expect, "retry-after-ms: {huge}");
-            let mut h = HeaderMap::new();
-            h.insert("retry-after", HeaderValue::from_str(huge).unwrap());
-            assert_eq!(retry_after(&h), expect, "retry-after: {huge}");
-        }
-        for bad in ["NaN", "-5", "-inf"] {
-            let mut h = HeaderMap::new();
-            h.insert("retry-after-ms", HeaderValue::from_str(bad).unwrap());
-            assert_eq!(retry_after(&h), None, "retry-after-ms: {bad}");
-            // A bad `retry-after-ms` falls back to `Retry-After`.
-            h.insert("retry-after", HeaderValue::from_static("3"));
-            assert_eq!(retry_after(&h), Some(Duration::from_secs(3)), "{bad}");
-        }
     }
 
     #[tokio::test]

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use crate::data::Sample;
+use crate::stable::fnv1a_lower;
 
 const DIM: usize = 1024;
 
@@ -81,14 +82,7 @@ fn demo_text(s: &Sample) -> String {
 fn words(text: &str) -> impl Iterator<Item = usize> + '_ {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| w.len() > 2)
-        .map(|w| (fnv1a_lower(w) % DIM as u64) as usize)
-}
-
-/// FNV-1a over the lower-cased word (stable across platforms and runs).
-fn fnv1a_lower(word: &str) -> u64 {
-    word.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ b.to_ascii_lowercase() as u64).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+        .map(|w| (fnv1a_lower(w.as_bytes()) % DIM as u64) as usize)
 }
 
 /// L2-normalised TF-IDF vectors over hashed words.

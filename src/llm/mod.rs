@@ -1,6 +1,6 @@
 //! Talking to vision LLMs through any OpenAI-compatible chat-completions endpoint (OpenAI, Azure
 //! OpenAI, vLLM, Ollama): generating candidate Q&A about figures (GUIDE steps 1–3), judging answers
-//! 0–10 (step 5), and fetching the figures' images from PMC open-access packages.
+//! 0–10 (step 5). (Fetching figures from PMC packages is not LLM work: see `figure_fetch`.)
 //!
 //! - [`client`]: the HTTP client (auth, timeouts, retries with backoff honouring `Retry-After`).
 //! - [`limit`]: requests- and tokens-per-minute limits.
@@ -8,11 +8,9 @@
 //! - [`ledger`]: finished requests by content hash, so runs resume and reruns send nothing.
 //! - [`figures`], [`demos`], [`prompt`], [`reply`]: generation input, demonstrations, the request,
 //!   and reading the reply; [`judge`]: the judge's request.
-//! - [`fetch`]: image downloads and `.tar.gz` extraction that never writes outside its directory.
 
 pub mod client;
 pub mod demos;
-pub mod fetch;
 pub mod figures;
 pub mod judge;
 pub mod ledger;
@@ -63,7 +61,7 @@ pub fn client_settings(config: &LlmConfig, o: &Overrides) -> anyhow::Result<Clie
             .clone()
             .unwrap_or_else(|| config.endpoint.clone()),
         api_key: api_key(config),
-        auth: Auth::parse(&config.auth)?,
+        auth: config.auth,
         timeout: Duration::from_secs_f64(timeout),
         max_retries: o.max_retries.unwrap_or(config.max_retries),
         retry_base: Duration::from_millis(config.retry_base_ms),

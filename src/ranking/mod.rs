@@ -28,9 +28,11 @@ pub use pairs::{human_pairs, judge_pairs};
 /// Settings of one training run, resolved from config and flags; saved with the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSettings {
-    pub backend: String,
+    #[serde(with = "crate::config::as_text")]
+    pub backend: BackendKind,
     pub human_weight: f64,
-    pub loss: String,
+    #[serde(with = "crate::config::as_text")]
+    pub loss: PairLoss,
     pub margin: f64,
     pub epochs: usize,
     pub batch_size: usize,
@@ -62,9 +64,9 @@ impl RunSettings {
 
     pub fn from_config(s: &SelectorSettings) -> Self {
         Self {
-            backend: s.backend.clone(),
+            backend: s.backend,
             human_weight: s.human_weight,
-            loss: s.loss.clone(),
+            loss: s.loss,
             margin: s.margin,
             epochs: s.epochs,
             batch_size: s.batch_size,
@@ -78,11 +80,7 @@ impl RunSettings {
     }
 
     fn train_config(&self) -> anyhow::Result<TrainConfig> {
-        let loss = match self.loss.as_str() {
-            "hinge" => PairLoss::Hinge,
-            "logistic" | "bradley-terry" => PairLoss::Logistic,
-            other => anyhow::bail!("unknown loss `{other}`: expected hinge or logistic"),
-        };
+        let loss = self.loss;
         anyhow::ensure!(
             self.human_weight > 0.0,
             "the human weight must be positive, not {}",
@@ -142,7 +140,7 @@ pub fn train(
     cancel: &AtomicBool,
 ) -> anyhow::Result<(RunReport, TrainedSelector)> {
     let started = std::time::Instant::now();
-    let backend: BackendKind = settings.backend.parse()?;
+    let backend = settings.backend;
     let config = settings.train_config()?;
     let humans = human_pairs(ws)?;
     let judges = judge_pairs(ws, settings.judge_min_gap)?;
@@ -223,6 +221,16 @@ pub enum SampleScore {
     Mean,
     /// The worst round's best answer: a sample is as good as its weakest round.
     Min,
+}
+
+impl std::fmt::Display for SampleScore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SampleScore::MeanBest => "mean-best",
+            SampleScore::Mean => "mean",
+            SampleScore::Min => "min",
+        })
+    }
 }
 
 impl std::str::FromStr for SampleScore {

@@ -46,7 +46,6 @@ pub mod features;
 pub mod image_stats;
 pub mod metrics;
 pub mod model;
-mod rng;
 pub mod synthetic;
 mod text;
 pub mod train;

@@ -19,7 +19,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 
 use super::features::FeatureBatch;
-use super::rng::SplitMix64;
+use crate::stable::SplitMix64;
 
 /// MLP from a feature vector to one score.
 #[derive(Config, Debug)]

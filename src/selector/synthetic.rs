@@ -3,8 +3,8 @@
 //! Good answers reuse the question's and the caption's words (organ, finding, size); bad ones
 //! hedge, refuse, or say little. Both kinds vary in length so length alone is not the answer.
 
-use super::rng::SplitMix64;
 use super::{AnswerInput, PairSource, PreferencePair};
+use crate::stable::SplitMix64;
 
 const MODALITIES: &[&str] = &[
     "CT",

@@ -23,9 +23,9 @@ use super::embeddings::EmbeddingTable;
 use super::features::{FeatureBatch, Featurizer, HashedFeaturizer, HashedFeaturizerConfig};
 use super::metrics::Metrics;
 use super::model::{ModelInput, SelectorModel, SelectorModelConfig};
-use super::rng::SplitMix64;
 use super::trained::{encode, DenseNorm, TrainedSelector};
 use super::{AnswerInput, PairSource, PreferencePair};
+use crate::stable::SplitMix64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PairLoss {
@@ -33,6 +33,26 @@ pub enum PairLoss {
     Hinge,
     /// `ln(1 + e^-d)`, Bradley–Terry.
     Logistic,
+}
+
+impl std::fmt::Display for PairLoss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PairLoss::Hinge => "hinge",
+            PairLoss::Logistic => "logistic",
+        })
+    }
+}
+
+impl std::str::FromStr for PairLoss {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "hinge" => Ok(PairLoss::Hinge),
+            "logistic" | "bradley-terry" => Ok(PairLoss::Logistic),
+            other => anyhow::bail!("unknown loss `{other}`: expected hinge or logistic"),
+        }
+    }
 }
 
 #[derive(Config, Debug)]

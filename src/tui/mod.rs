@@ -26,17 +26,7 @@ use self::view::{ImagePane, ImageState};
 use self::workers::{Event, Workers};
 use crate::store::Workspace;
 
-/// How images are drawn in the terminal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ImageProtocol {
-    /// Ask the terminal; fall back to halfblocks.
-    Auto,
-    Kitty,
-    Sixel,
-    Iterm2,
-    /// Unicode half blocks: works everywhere (and in tests).
-    Halfblocks,
-}
+pub use crate::config::ImageProtocol;
 
 pub struct ReviewOptions {
     pub workspace: PathBuf,
@@ -101,7 +91,7 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
         });
     }));
     let fetch =
-        crate::llm::fetch::FetchSettings::from_config(&options.llm, search_ws.image_cache_dir());
+        crate::figure_fetch::FetchSettings::from_config(&options.llm, search_ws.image_cache_dir());
     let workers = Workers::start(tx, search_ws, fetch);
     session.search_in_background(workers.search.clone());
 
@@ -267,7 +257,7 @@ fn sync_image(
             }
             None => match session.ws.image_url(&view.stored.sample.id, Some(reference)) {
                 Ok(Some((key, url, member))) => {
-                    workers.download(view.key(), crate::llm::fetch::Item { key, url, member });
+                    workers.download(view.key(), crate::figure_fetch::Item { key, url, member });
                     ImageState::Loading(format!("downloading {reference}"))
                 }
                 _ => ImageState::Placeholder(format!(

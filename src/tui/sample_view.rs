@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use crate::stable::{Fnv1a, SplitMix64};
 use crate::store::{CurrentDecision, DecisionKind, StoredSample, Workspace};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -189,31 +190,16 @@ impl SampleView {
 
 /// FNV-1a of reviewer, sample id and round: stable across runs and platforms.
 fn seed(reviewer: &str, sample: &str, round: usize) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in reviewer
-        .bytes()
-        .chain([0])
-        .chain(sample.bytes())
-        .chain([0])
-        .chain((round as u64).to_le_bytes())
-    {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
+    Fnv1a::new()
+        .write(reviewer.bytes().chain([0]))
+        .write(sample.bytes().chain([0]))
+        .write((round as u64).to_le_bytes())
+        .finish()
 }
 
 /// Fisher–Yates with a SplitMix64 stream.
-fn shuffle_in_place(items: &mut [usize], mut state: u64) {
-    for i in (1..items.len()).rev() {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        let j = (z % (i as u64 + 1)) as usize;
-        items.swap(i, j);
-    }
+fn shuffle_in_place(items: &mut [usize], state: u64) {
+    SplitMix64::new(state).shuffle(items);
 }
 
 #[cfg(test)]

@@ -87,7 +87,7 @@ fn worker(
         while rx.try_recv().is_ok() {}
         cancel.store(false, Ordering::SeqCst);
         report(TrainerEvent::Started {
-            backend: settings.run.backend.clone(),
+            backend: settings.run.backend.to_string(),
         });
         let event = match run_once(&settings, &cancel, &*report) {
             Ok(outcome) => TrainerEvent::Done(Box::new(outcome)),

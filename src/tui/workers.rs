@@ -40,7 +40,7 @@ pub enum Event {
 
 pub struct Workers {
     decode: Sender<(i64, PathBuf, u32)>,
-    download: Sender<(i64, crate::llm::fetch::Item)>,
+    download: Sender<(i64, crate::figure_fetch::Item)>,
     pub resize: Sender<ResizeRequest>,
     pub search: Sender<String>,
 }
@@ -52,7 +52,7 @@ impl Workers {
     pub fn start(
         events: Sender<Event>,
         search_ws: Workspace,
-        fetch: crate::llm::fetch::FetchSettings,
+        fetch: crate::figure_fetch::FetchSettings,
     ) -> Self {
         let tx = events.clone();
         thread::spawn(move || {
@@ -87,14 +87,14 @@ impl Workers {
         });
 
         // Downloads, one at a time: the reviewer waits for the figure on screen, not a batch.
-        let (download, download_rx) = mpsc::channel::<(i64, crate::llm::fetch::Item)>();
+        let (download, download_rx) = mpsc::channel::<(i64, crate::figure_fetch::Item)>();
         let tx = events.clone();
         thread::spawn(move || {
             let Ok(runtime) = crate::llm::runtime() else {
                 return;
             };
             while let Some((key, item)) = latest(&download_rx) {
-                let fetched = runtime.block_on(crate::llm::fetch::fetch_all(
+                let fetched = runtime.block_on(crate::figure_fetch::fetch_all(
                     vec![item],
                     fetch.clone(),
                     |_, _| {},
@@ -102,10 +102,10 @@ impl Workers {
                 let result = match fetched.map(|mut v| v.pop()) {
                     Ok(Some((
                         _,
-                        crate::llm::fetch::Outcome::Downloaded(p)
-                        | crate::llm::fetch::Outcome::Present(p),
+                        crate::figure_fetch::Outcome::Downloaded(p)
+                        | crate::figure_fetch::Outcome::Present(p),
                     ))) => Ok(p),
-                    Ok(Some((_, crate::llm::fetch::Outcome::Failed(why)))) => Err(why),
+                    Ok(Some((_, crate::figure_fetch::Outcome::Failed(why)))) => Err(why),
                     Ok(None) => Err("nothing was downloaded".into()),
                     Err(e) => Err(format!("{e:#}")),
                 };
@@ -144,7 +144,7 @@ impl Workers {
         }
     }
 
-    pub fn download(&self, key: i64, item: crate::llm::fetch::Item) {
+    pub fn download(&self, key: i64, item: crate::figure_fetch::Item) {
         let _ = self.download.send((key, item));
     }
 
