@@ -12,10 +12,9 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use rusqlite::params;
 use vital::data::{Round, Sample};
 use vital::export::{self, ExportFormat, ExportRequest, Selection};
-use vital::store::{insert_sample, InsertOutcome, Workspace};
+use vital::store::{InsertOutcome, Workspace};
 
 fn text(rng: &mut u64, words: usize) -> String {
     const WORDS: &[&str] = &[
@@ -62,13 +61,9 @@ fn text(rng: &mut u64, words: usize) -> String {
 
 fn build(ws: &mut Workspace, n: usize) -> anyhow::Result<()> {
     let mut rng = 0x9E37_79B9_7F4A_7C15u64;
-    let tx = ws.conn_mut().transaction()?;
-    tx.execute(
-        "INSERT INTO selector_runs (created_at, backend, config) VALUES ('2025-01-01T00:00:00Z', 'bench', '{}')",
-        [],
-    )?;
-    let run = tx.last_insert_rowid();
-    let reviewer = vital::store::reviewer_id(&tx, "bench-clinician")?;
+    let batch = ws.import_batch()?;
+    let run = batch.insert_selector_run("2025-01-01T00:00:00Z", "bench", "{}")?;
+    let reviewer = batch.reviewer_id("bench-clinician")?;
     for i in 0..n {
         let sample = Sample {
             id: format!("PMC{i:07}_F1"),
@@ -89,37 +84,25 @@ fn build(ws: &mut Workspace, n: usize) -> anyhow::Result<()> {
                 .collect(),
             is_demo: false,
         };
-        let InsertOutcome::Inserted(key) = insert_sample(&tx, &sample, None)? else {
+        let InsertOutcome::Inserted(key) = batch.insert_sample(&sample, None)? else {
             anyhow::bail!("duplicate synthetic id");
         };
-        tx.prepare_cached(
-            "INSERT INTO sample_scores (run_id, sample_id, score) VALUES (?1, ?2, ?3)",
-        )?
-        .execute(params![run, key, (rng % 10_000) as f64 / 10_000.0])?;
-        let mut answers = tx.prepare_cached(
-            "SELECT a.id, a.round_id FROM answers a JOIN rounds r ON r.id = a.round_id WHERE r.sample_id = ?1",
-        )?;
-        let ids: Vec<(i64, i64)> = answers
-            .query_map([key], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<_, _>>()?;
-        for (a, (answer, round)) in ids.iter().enumerate() {
-            tx.prepare_cached(
-                "INSERT INTO selector_scores (run_id, answer_id, score) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![
+        batch.insert_sample_score(run, key, (rng % 10_000) as f64 / 10_000.0)?;
+        let slots = batch.answer_slots(key)?;
+        for (a, slot) in slots.iter().enumerate() {
+            batch.insert_selector_score(
                 run,
-                answer,
-                ((rng >> (a * 3)) % 1000) as f64 / 1000.0
-            ])?;
+                slot.answer_id,
+                ((rng >> (a * 3)) % 1000) as f64 / 1000.0,
+            )?;
             // One sample in fifty has a clinician's verdicts on its first round.
             if i % 50 == 0 && a < 2 {
-                vital::store::append_judgment(
-                    &tx,
+                batch.append_judgment(
                     reviewer,
                     &vital::store::NewJudgment {
                         sample_key: key,
-                        round_id: Some(*round),
-                        answer_id: Some(*answer),
+                        round_id: Some(slot.round_id),
+                        answer_id: Some(slot.answer_id),
                         kind: if a == 0 {
                             vital::store::DecisionKind::Accept
                         } else {
@@ -132,7 +115,7 @@ fn build(ws: &mut Workspace, n: usize) -> anyhow::Result<()> {
             }
         }
     }
-    tx.commit()?;
+    batch.commit()?;
     Ok(())
 }
 
@@ -146,10 +129,8 @@ fn main() -> anyhow::Result<()> {
         .map(PathBuf::from)
         .unwrap_or_else(|| temp.path().join("ws"));
     let mut ws = Workspace::open(&dir)?;
-    let have: i64 = ws
-        .conn()
-        .query_row("SELECT count(*) FROM samples", [], |r| r.get(0))?;
-    if have as usize != n {
+    let have = ws.sample_count()?;
+    if have != n {
         anyhow::ensure!(have == 0, "{} holds {have} samples, not {n}", dir.display());
         let t = Instant::now();
         build(&mut ws, n)?;

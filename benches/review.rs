@@ -14,7 +14,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use vital::data::{Round, Sample};
-use vital::store::{insert_sample, Workspace};
+use vital::store::Workspace;
 use vital::tui::app::Msg;
 use vital::tui::keymap::Keymap;
 use vital::tui::session::{Session, SessionOptions};
@@ -23,7 +23,7 @@ use vital::tui::view::{draw, ImagePane};
 fn build_workspace(dir: &std::path::Path, samples: usize) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut ws = Workspace::open(dir)?;
-    let tx = ws.conn_mut().transaction()?;
+    let batch = ws.import_batch()?;
     let domains = ["ct_scan", "mri", "chest_xray", "histology", "gross"];
     for i in 0..samples {
         let sample = Sample {
@@ -53,9 +53,9 @@ fn build_workspace(dir: &std::path::Path, samples: usize) -> anyhow::Result<()> 
                 .collect(),
             is_demo: false,
         };
-        insert_sample(&tx, &sample, None)?;
+        batch.insert_sample(&sample, None)?;
     }
-    tx.commit()?;
+    batch.commit()?;
     eprintln!(
         "built a {samples}-sample workspace in {:.1}s",
         started.elapsed().as_secs_f64()

@@ -32,7 +32,7 @@ pub use rank::{resolve_run, sample_scores};
 pub use spec::{ExportFormat, PairSource, ScoreSource, Selection};
 
 use crate::data::display_text;
-use crate::store::{Resolution, Verdicts, Workspace};
+use crate::store::{AnswerScoreSource, Resolution, Verdicts, Workspace};
 use scan::{choose, RoundChoice, SampleRows};
 
 /// Everything one export needs (the CLI's flags, or the review screen's export form).
@@ -165,24 +165,23 @@ pub fn run(
         req.include.is_empty() || req.format == ExportFormat::Llava,
         "--include merges LLaVA files: it needs --format llava"
     );
-    let conn = ws.conn();
     // One read transaction: the export sees one consistent snapshot while reviewers keep working.
-    let tx = conn.unchecked_transaction()?;
+    let snapshot = ws.read_snapshot()?;
     progress(Progress {
         phase: Phase::Selecting,
         done: 0,
         total: 0,
     });
-    let verdicts = Verdicts::load(conn)?;
-    let run = resolve_run(conn, req.run)?;
+    let verdicts = ws.verdicts()?;
+    let run = resolve_run(ws, req.run)?;
     let judge = req.judge.as_deref();
     let scores = if req.select.needs_ranking() {
-        Some(sample_scores(conn, req.by, run, judge, &verdicts)?)
+        Some(sample_scores(ws, req.by, run, judge, &verdicts)?)
     } else {
         None
     };
     if req.format == ExportFormat::Scores {
-        check_scores_exist(conn, req.by, run, judge)?;
+        check_scores_exist(ws, req.by, run, judge)?;
     }
     if req.format == ExportFormat::Dpo
         && req.pairs_from.contains(&PairSource::Selector)
@@ -192,16 +191,14 @@ pub fn run(
             "--pairs-from selector: no selector run yet: run `vital train` and `vital score`"
         );
     }
-    let chosen = rank::select(conn, req.select, scores.as_ref(), &verdicts)?;
-    let samples_total: usize =
-        conn.query_row("SELECT count(*) FROM samples", [], |r| r.get::<_, i64>(0))? as usize;
+    let chosen = rank::select(ws, req.select, scores.as_ref(), &verdicts)?;
+    let samples_total = ws.sample_count()?;
     let demo_marks = if req.format == ExportFormat::Demos {
-        demo_marks(conn)?
+        ws.demo_marks()?
     } else {
         Default::default()
     };
-    let created_at: String =
-        conn.query_row(&format!("SELECT {}", crate::store::NOW), [], |r| r.get(0))?;
+    let created_at = ws.db_now()?;
 
     let mut out = AtomicFile::create(&req.out)?;
     let mut counts = Counts {
@@ -228,7 +225,7 @@ pub fn run(
         first: &mut first,
         seen: seen.as_mut(),
     };
-    scan::for_each_sample(conn, run, judge, full, &keep, cancel, |s| {
+    scan::for_each_sample(ws, run, judge, full, &keep, cancel, |s| {
         writer.sample(s, &mut out)?;
         done += 1;
         if done.is_multiple_of(8192) {
@@ -242,7 +239,7 @@ pub fn run(
     })?;
     if req.format == ExportFormat::Scores {
         // Scores are one line per (answer, judge): a second, score-ordered pass.
-        write_scores(conn, req, run, &verdicts, &keep, &mut counts, &mut out)?;
+        write_scores(ws, req, run, &verdicts, &keep, &mut counts, &mut out)?;
     }
 
     let mut includes = Vec::new();
@@ -314,12 +311,12 @@ pub fn run(
     manifest
         .commit()
         .with_context(|| "the export was written but its manifest was not")?;
-    tx.finish()?;
+    snapshot.finish()?;
     Ok(summary)
 }
 
 fn check_scores_exist(
-    conn: &rusqlite::Connection,
+    ws: &Workspace,
     by: ScoreSource,
     run: Option<i64>,
     judge: Option<&str>,
@@ -329,22 +326,14 @@ fn check_scores_exist(
             let Some(run) = run else {
                 anyhow::bail!("no selector run yet: run `vital train` and `vital score` (or export --by judge)");
             };
-            let n: i64 = conn.query_row(
-                "SELECT count(*) FROM selector_scores WHERE run_id = ?1",
-                [run],
-                |r| r.get(0),
-            )?;
+            let n = ws.selector_answer_score_count(run)?;
             anyhow::ensure!(
                 n > 0,
                 "selector run {run} has no answer scores: run `vital score`"
             );
         }
         ScoreSource::Judge => {
-            let n: i64 = conn.query_row(
-                "SELECT count(*) FROM model_scores WHERE ?1 IS NULL OR judge = ?1",
-                [judge],
-                |r| r.get(0),
-            )?;
+            let n = ws.judge_score_count(judge)?;
             anyhow::ensure!(
                 n > 0,
                 "no judge scores{}: import them (`vital import scores.jsonl`) or run `vital judge`",
@@ -354,21 +343,6 @@ fn check_scores_exist(
         ScoreSource::Human => {}
     }
     Ok(())
-}
-
-/// The latest `demo` decision in force per sample, across reviewers: true = marked, false =
-/// unmarked (which overrides an imported demonstration flag).
-fn demo_marks(conn: &rusqlite::Connection) -> anyhow::Result<std::collections::HashMap<i64, bool>> {
-    let mut stmt = conn.prepare(
-        "SELECT sample_id, value FROM current_judgments WHERE kind = 'demo' ORDER BY id",
-    )?;
-    let mut rows = stmt.query([])?;
-    let mut out = std::collections::HashMap::new();
-    while let Some(row) = rows.next()? {
-        let value: Option<String> = row.get(1)?;
-        out.insert(row.get(0)?, value.as_deref() == Some("1"));
-    }
-    Ok(out)
 }
 
 struct Writer<'a> {
@@ -585,7 +559,7 @@ impl Writer<'_> {
 /// `scores`: one line per answer score from `by` (each judge's own score; the selector run's
 /// score; clinicians' resolved verdict as 10 or 0).
 fn write_scores(
-    conn: &rusqlite::Connection,
+    ws: &Workspace,
     req: &ExportRequest,
     run: Option<i64>,
     verdicts: &Verdicts,
@@ -593,62 +567,42 @@ fn write_scores(
     counts: &mut Counts,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let sql = match req.by {
-        ScoreSource::Judge => {
-            "SELECT s.id, s.ext_id, r.position, a.position, m.score, m.judge, a.id
-             FROM model_scores m JOIN answers a ON a.id = m.answer_id JOIN rounds r ON r.id = a.round_id
-             JOIN samples s ON s.id = r.sample_id WHERE ?1 IS NULL OR m.judge = ?1
-             ORDER BY s.id, r.position, a.position, m.judge"
-        }
-        ScoreSource::Selector => {
-            "SELECT s.id, s.ext_id, r.position, a.position, x.score, 'selector-run-' || x.run_id, a.id
-             FROM selector_scores x JOIN answers a ON a.id = x.answer_id JOIN rounds r ON r.id = a.round_id
-             JOIN samples s ON s.id = r.sample_id WHERE x.run_id = ?1
-             ORDER BY s.id, r.position, a.position"
-        }
-        ScoreSource::Human => {
-            "SELECT s.id, s.ext_id, r.position, a.position, NULL, 'clinicians', a.id
-             FROM answers a JOIN rounds r ON r.id = a.round_id JOIN samples s ON s.id = r.sample_id
-             WHERE ?1 IS NULL OR ?1 IS NOT NULL
-             ORDER BY s.id, r.position, a.position"
-        }
+    let source = match req.by {
+        ScoreSource::Judge => AnswerScoreSource::Judge(req.judge.as_deref()),
+        ScoreSource::Selector => AnswerScoreSource::SelectorRun(run),
+        ScoreSource::Human => AnswerScoreSource::Clinicians,
     };
-    let arg: Option<String> = match req.by {
-        ScoreSource::Judge => req.judge.clone(),
-        ScoreSource::Selector => run.map(|r| r.to_string()),
-        ScoreSource::Human => None,
-    };
-    let mut stmt = conn.prepare(sql)?;
-    let mut rows = stmt.query([arg])?;
     let mut samples: HashSet<i64> = HashSet::new();
-    while let Some(row) = rows.next()? {
-        let key: i64 = row.get(0)?;
-        if !keep(key) {
-            continue;
-        }
-        let score: f64 = match req.by {
-            ScoreSource::Human => match verdicts.resolution(row.get(6)?) {
+    ws.for_each_answer_score(source, keep, &mut |line| {
+        let score: f64 = match (req.by, line.score) {
+            (ScoreSource::Human, _) => match verdicts.resolution(line.answer_id) {
                 Resolution::Accepted => 10.0,
                 Resolution::Rejected => 0.0,
-                _ => continue,
+                _ => return Ok(()),
             },
-            _ => row.get(4)?,
+            (_, Some(score)) => score,
+            (_, None) => anyhow::bail!(
+                "sample {} round {} answer {}: a {} score without a value",
+                line.sample_id,
+                line.round_position + 1,
+                line.answer_position + 1,
+                req.by.name()
+            ),
         };
-        let sample_id: String = row.get(1)?;
-        let judge: String = row.get(5)?;
         let record = records::Score {
-            sample_id: &sample_id,
-            round: row.get::<_, i64>(2)? + 1,
-            answer: row.get::<_, i64>(3)? + 1,
+            sample_id: &line.sample_id,
+            round: line.round_position + 1,
+            answer: line.answer_position + 1,
             score,
-            judge: Cow::Owned(judge),
+            judge: Cow::Owned(line.judge),
             source: req.by.name(),
         };
         serde_json::to_writer(&mut *out, &record)?;
         out.write_all(b"\n")?;
         counts.records += 1;
-        samples.insert(key);
-    }
+        samples.insert(line.sample_key);
+        Ok(())
+    })?;
     counts.samples_written = samples.len();
     counts.samples_dropped = counts.samples_selected.saturating_sub(samples.len());
     Ok(())

@@ -3,37 +3,32 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
 use super::spec::{ScoreSource, Selection};
-use crate::store::{Resolution, Verdicts};
+use crate::store::{Resolution, Verdicts, Workspace};
 
 /// The selector run whose scores an export uses: `requested`, or the latest one (None if none).
-pub fn resolve_run(conn: &Connection, requested: Option<i64>) -> anyhow::Result<Option<i64>> {
+pub fn resolve_run(ws: &Workspace, requested: Option<i64>) -> anyhow::Result<Option<i64>> {
     match requested {
         Some(id) => {
-            let found: Option<i64> = conn
-                .query_row("SELECT id FROM selector_runs WHERE id = ?1", [id], |r| {
-                    r.get(0)
-                })
-                .optional()?;
-            match found {
-                Some(id) => Ok(Some(id)),
-                None => anyhow::bail!(
+            if ws.selector_run_exists(id)? {
+                Ok(Some(id))
+            } else {
+                anyhow::bail!(
                     "no selector run {id} (see `vital stats` for the runs this workspace has)"
-                ),
+                )
             }
         }
         // The latest run whose scores are complete, not one still training or scoring.
-        None => Ok(conn.query_row(crate::store::LATEST_SCORED_RUN, [], |r| r.get(0))?),
+        None => ws.latest_selector_run(),
     }
 }
 
 /// Each sample's score from `by`; samples without one are absent. Fails, saying what to run,
 /// when no score of that kind exists at all.
 pub fn sample_scores(
-    conn: &Connection,
+    ws: &Workspace,
     by: ScoreSource,
     run: Option<i64>,
     judge: Option<&str>,
@@ -44,30 +39,14 @@ pub fn sample_scores(
             let Some(run) = run else {
                 anyhow::bail!("no selector run yet: run `vital train` and `vital score` (or rank with --by judge or --by human)");
             };
-            let mut stmt =
-                conn.prepare("SELECT sample_id, score FROM sample_scores WHERE run_id = ?1")?;
-            let scores = stmt
-                .query_map([run], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<HashMap<_, _>, _>>()?;
+            let scores = ws.run_sample_scores(run)?;
             if scores.is_empty() {
                 anyhow::bail!("selector run {run} has no sample scores: run `vital score`");
             }
             scores
         }
         ScoreSource::Judge => {
-            let mut stmt = conn.prepare(
-                "WITH per_answer AS (
-                     SELECT answer_id, avg(score) AS s FROM model_scores
-                     WHERE ?1 IS NULL OR judge = ?1 GROUP BY answer_id),
-                 per_round AS (
-                     SELECT a.round_id, max(p.s) AS best FROM per_answer p JOIN answers a ON a.id = p.answer_id
-                     GROUP BY a.round_id)
-                 SELECT r.sample_id, avg(pr.best) FROM per_round pr JOIN rounds r ON r.id = pr.round_id
-                 GROUP BY r.sample_id",
-            )?;
-            let scores = stmt
-                .query_map([judge], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<HashMap<_, _>, _>>()?;
+            let scores = ws.judge_sample_scores(judge)?;
             if scores.is_empty() {
                 match judge {
                     Some(j) => anyhow::bail!(
@@ -121,22 +100,16 @@ pub struct Chosen {
 }
 
 pub fn select(
-    conn: &Connection,
+    ws: &Workspace,
     selection: Selection,
     scores: Option<&HashMap<i64, f64>>,
     verdicts: &Verdicts,
 ) -> anyhow::Result<Chosen> {
-    let total: i64 = conn.query_row("SELECT count(*) FROM samples", [], |r| r.get(0))?;
+    let total = ws.sample_count()?;
     Ok(match selection {
         Selection::All => Chosen::default(),
         Selection::Reviewed => {
-            let mut stmt = conn.prepare(
-                "SELECT DISTINCT c.sample_id FROM current_judgments c
-                 WHERE c.kind IN ('accept', 'reject', 'prefer', 'tie', 'rate')",
-            )?;
-            let keys = stmt
-                .query_map([], |r| r.get(0))?
-                .collect::<Result<HashSet<i64>, _>>()?;
+            let keys = ws.reviewed_sample_keys()?;
             Chosen {
                 keys: Some(keys),
                 ..Default::default()
@@ -175,7 +148,7 @@ pub fn select(
                 cutoff: ranked.last().map(|(_, s)| *s),
                 keys: Some(ranked.iter().map(|(k, _)| *k).collect()),
                 ranked: Some(scores.len()),
-                unscored: Some((total as usize).saturating_sub(scores.len())),
+                unscored: Some(total.saturating_sub(scores.len())),
             }
         }
     })

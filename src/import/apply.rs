@@ -2,13 +2,11 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, Connection, OptionalExtension};
-
 use super::ConflictPolicy;
 use crate::data::json_stream::RecordLoc;
 use crate::data::warnings::Warnings;
 use crate::data::{ImageUrlRecord, ImportedVerdict, Record, Sample, ScoreRecord};
-use crate::store::{self, DecisionKind, InsertOutcome, NewJudgment, NOW};
+use crate::store::{DecisionKind, ImportBatch, InsertOutcome, NewJudgment, StoredImageUrl};
 
 /// The reviewer that judgments carried by data files are recorded under.
 pub const IMPORTED_REVIEWER: &str = "imported";
@@ -25,8 +23,8 @@ pub struct Counts {
     pub conflicts: Vec<String>,
 }
 
-pub struct Applier<'c> {
-    conn: &'c Connection,
+pub struct Applier<'b, 'w> {
+    batch: &'b ImportBatch<'w>,
     source_id: i64,
     policy: ConflictPolicy,
     /// Registered image directories, then the imported file's own folder and its `images/`.
@@ -36,23 +34,19 @@ pub struct Applier<'c> {
     counts: Counts,
 }
 
-impl<'c> Applier<'c> {
+impl<'b, 'w> Applier<'b, 'w> {
     pub fn new(
-        conn: &'c Connection,
+        batch: &'b ImportBatch<'w>,
         source_id: i64,
         file_dir: PathBuf,
         policy: ConflictPolicy,
     ) -> anyhow::Result<Self> {
-        let mut image_dirs: Vec<PathBuf> = conn
-            .prepare("SELECT path FROM image_dirs ORDER BY rowid")?
-            .query_map([], |r| r.get::<_, String>(0))?
-            .map(|p| p.map(PathBuf::from))
-            .collect::<Result<_, _>>()?;
+        let mut image_dirs = batch.image_dirs()?;
         let registered_dirs = image_dirs.len();
         image_dirs.push(file_dir.join("images"));
         image_dirs.push(file_dir);
         Ok(Self {
-            conn,
+            batch,
             source_id,
             policy,
             image_dirs,
@@ -113,7 +107,7 @@ impl<'c> Applier<'c> {
         if sample.caption.trim().is_empty() {
             warnings.add("empty caption", format!("{loc}: sample {}", sample.id));
         }
-        match store::insert_sample(self.conn, sample, Some(self.source_id))? {
+        match self.batch.insert_sample(sample, Some(self.source_id))? {
             InsertOutcome::Unchanged(_) => self.counts.samples_unchanged += 1,
             InsertOutcome::Conflict { .. } => self.conflict(
                 loc,
@@ -139,30 +133,18 @@ impl<'c> Applier<'c> {
     }
 
     fn verdicts(&mut self, key: i64, verdicts: &[ImportedVerdict]) -> anyhow::Result<()> {
-        let reviewer = store::reviewer_id(self.conn, IMPORTED_REVIEWER)?;
-        let ids: Vec<(i64, i64, i64)> = self
-            .conn
-            .prepare_cached(
-                "SELECT r.position, a.position, a.id FROM rounds r JOIN answers a ON a.round_id = r.id WHERE r.sample_id = ?1",
-            )?
-            .query_map([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<Result<_, _>>()?;
+        let reviewer = self.batch.reviewer_id(IMPORTED_REVIEWER)?;
+        let slots = self.batch.answer_slots(key)?;
         for v in verdicts {
-            let Some(&(_, _, answer_id)) = ids
-                .iter()
-                .find(|(r, a, _)| *r == v.round as i64 && *a == v.answer as i64)
-            else {
+            let Some(slot) = slots.iter().find(|s| {
+                s.round_position == v.round as i64 && s.answer_position == v.answer as i64
+            }) else {
                 continue;
             };
-            let round_id: i64 = self.conn.query_row(
-                "SELECT round_id FROM answers WHERE id = ?1",
-                [answer_id],
-                |r| r.get(0),
-            )?;
             let judgment = NewJudgment {
                 sample_key: key,
-                round_id: Some(round_id),
-                answer_id: Some(answer_id),
+                round_id: Some(slot.round_id),
+                answer_id: Some(slot.answer_id),
                 kind: if v.accepted {
                     DecisionKind::Accept
                 } else {
@@ -171,7 +153,7 @@ impl<'c> Applier<'c> {
                 value: None,
                 shown_order: None,
             };
-            store::append_judgment(self.conn, reviewer, &judgment)?;
+            self.batch.append_judgment(reviewer, &judgment)?;
             self.counts.verdicts_added += 1;
         }
         Ok(())
@@ -195,10 +177,7 @@ impl<'c> Applier<'c> {
                 // Images beside the imported file: remember the folder for the review screen.
                 let dir = self.image_dirs.remove(i);
                 let abs = std::fs::canonicalize(&dir).unwrap_or(dir);
-                self.conn.execute(
-                    "INSERT OR IGNORE INTO image_dirs (path) VALUES (?1)",
-                    [abs.to_string_lossy()],
-                )?;
+                self.batch.add_image_dir(&abs)?;
                 self.image_dirs.insert(self.registered_dirs, abs);
                 self.registered_dirs += 1;
             }
@@ -213,14 +192,9 @@ impl<'c> Applier<'c> {
         loc: RecordLoc,
         warnings: &mut Warnings,
     ) -> anyhow::Result<()> {
-        let answer_id: Option<i64> = self
-            .conn
-            .prepare_cached(
-                "SELECT a.id FROM samples s JOIN rounds r ON r.sample_id = s.id JOIN answers a ON a.round_id = r.id
-                 WHERE s.ext_id = ?1 AND r.position = ?2 AND a.position = ?3",
-            )?
-            .query_row(params![s.sample_id, s.round as i64 - 1, s.answer as i64 - 1], |r| r.get(0))
-            .optional()?;
+        let answer_id =
+            self.batch
+                .answer_at(&s.sample_id, s.round as i64 - 1, s.answer as i64 - 1)?;
         let Some(answer_id) = answer_id else {
             warnings.add(
                 "score for an answer not in the workspace skipped",
@@ -231,11 +205,7 @@ impl<'c> Applier<'c> {
             );
             return Ok(());
         };
-        let stored: Option<f64> = self
-            .conn
-            .prepare_cached("SELECT score FROM model_scores WHERE answer_id = ?1 AND judge = ?2")?
-            .query_row(params![answer_id, s.judge], |r| r.get(0))
-            .optional()?;
+        let stored = self.batch.model_score(answer_id, &s.judge)?;
         match stored {
             Some(old) if (old - s.score).abs() < 1e-9 => {}
             Some(old) => self.conflict(
@@ -246,11 +216,8 @@ impl<'c> Applier<'c> {
                 ),
             )?,
             None => {
-                self.conn
-                    .prepare_cached(&format!(
-                        "INSERT INTO model_scores (answer_id, judge, score, created_at) VALUES (?1, ?2, ?3, {NOW})"
-                    ))?
-                    .execute(params![answer_id, s.judge, s.score])?;
+                self.batch
+                    .insert_model_score(answer_id, &s.judge, s.score)?;
                 self.counts.scores_added += 1;
             }
         }
@@ -258,22 +225,15 @@ impl<'c> Applier<'c> {
     }
 
     fn url(&mut self, u: &ImageUrlRecord, loc: RecordLoc) -> anyhow::Result<()> {
-        let stored: Option<(String, Option<String>)> = self
-            .conn
-            .prepare_cached("SELECT url, member FROM image_urls WHERE key = ?1")?
-            .query_row([&u.key], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
+        let stored = self.batch.image_url(&u.key)?;
         match stored {
-            Some((url, member)) if url == u.url && member == u.member => {}
-            Some((url, _)) => {
+            Some(StoredImageUrl { url, member }) if url == u.url && member == u.member => {}
+            Some(StoredImageUrl { url, .. }) => {
                 self.conflict(loc, format!("image `{}` already has the URL {url}", u.key))?
             }
             None => {
-                self.conn
-                    .prepare_cached(
-                        "INSERT INTO image_urls (key, url, member) VALUES (?1, ?2, ?3)",
-                    )?
-                    .execute(params![u.key, u.url, u.member])?;
+                self.batch
+                    .insert_image_url(&u.key, &u.url, u.member.as_deref())?;
                 self.counts.urls_added += 1;
             }
         }

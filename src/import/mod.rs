@@ -10,7 +10,6 @@ use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use rusqlite::OptionalExtension;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -18,7 +17,7 @@ use crate::data::detect::detect;
 use crate::data::formats::{Format, RecordParser};
 use crate::data::json_stream::{JsonSource, StreamError};
 use crate::data::warnings::Warnings;
-use crate::store::{Workspace, NOW};
+use crate::store::Workspace;
 
 /// What to do when a sample id is already stored with different content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
@@ -91,14 +90,7 @@ fn import_inner(
         file: path.to_path_buf(),
         ..Default::default()
     };
-    let known: Option<String> = ws
-        .conn()
-        .query_row(
-            "SELECT format FROM sources WHERE sha256 = ?1",
-            [&sha256],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let known = ws.imported_source_format(&sha256)?;
     if let Some(format) = known {
         report.already_imported = true;
         report.format = clap::ValueEnum::from_str(&format, true).ok();
@@ -126,20 +118,13 @@ fn import_inner(
         warnings.add("byte-order mark skipped", "start of file");
     }
 
-    let tx = ws.conn_mut().transaction()?;
-    tx.execute(
-        &format!("INSERT INTO sources (path, sha256, format, records, imported_at) VALUES (?1, ?2, '', 0, {NOW})"),
-        rusqlite::params![path_text(path), sha256],
-    )?;
-    let source_id = tx.last_insert_rowid();
+    let batch = ws.import_batch()?;
+    let source_id = batch.add_source(&path_text(path), &sha256)?;
     for dir in &image_dirs {
-        tx.execute(
-            "INSERT OR IGNORE INTO image_dirs (path) VALUES (?1)",
-            [dir.to_string_lossy()],
-        )?;
+        batch.add_image_dir(dir)?;
     }
     let image_base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut applier = apply::Applier::new(&tx, source_id, image_base, options.on_conflict)?;
+    let mut applier = apply::Applier::new(&batch, source_id, image_base, options.on_conflict)?;
     let mut parser: Option<Box<dyn RecordParser>> = options.format.map(Format::parser);
     let mut format = options.format;
 
@@ -185,11 +170,8 @@ fn import_inner(
             shown.join("\n  ")
         );
     }
-    tx.execute(
-        "UPDATE sources SET format = ?1, records = ?2 WHERE id = ?3",
-        rusqlite::params![format.name(), records as i64, source_id],
-    )?;
-    tx.commit()?;
+    batch.finish_source(source_id, format.name(), records)?;
+    batch.commit()?;
 
     report.format = Some(format);
     report.records = records;

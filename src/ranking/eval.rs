@@ -111,18 +111,11 @@ pub fn evaluate(
 }
 
 fn judge_scores(ws: &Workspace, ids: &HashSet<i64>) -> anyhow::Result<HashMap<i64, f32>> {
-    let mut stmt = ws
-        .conn()
-        .prepare("SELECT answer_id, avg(score) FROM model_scores GROUP BY answer_id")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?)))?;
-    let mut out = HashMap::new();
-    for row in rows {
-        let (id, score) = row?;
-        if ids.contains(&id) {
-            out.insert(id, score as f32);
-        }
-    }
-    Ok(out)
+    Ok(ws
+        .mean_judge_scores_of(ids)?
+        .into_iter()
+        .map(|(id, score)| (id, score as f32))
+        .collect())
 }
 
 /// Reads a clinician pairs file into inputs with ids of their own (negative, never stored).

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use crate::selector::AnswerInput;
-use crate::store::Workspace;
+use crate::store::{AnswerRecord, Workspace};
 
 /// Inputs plus what the caller needs to map scores back.
 #[derive(Debug, Default)]
@@ -30,10 +30,6 @@ impl AnswerIndex {
         self.inputs.push(input);
     }
 }
-
-const SELECT: &str =
-    "SELECT a.id, a.text, r.position, r.question, s.id, s.ext_id, s.image, s.caption, s.mentions
-     FROM answers a JOIN rounds r ON r.id = a.round_id JOIN samples s ON s.id = r.sample_id";
 
 /// Resolves image references once per distinct reference.
 struct ImageResolver {
@@ -60,39 +56,31 @@ impl ImageResolver {
     }
 }
 
-fn read_row(
-    row: &rusqlite::Row,
-    images: &mut ImageResolver,
-) -> rusqlite::Result<(i64, AnswerInput)> {
-    let image: Option<String> = row.get(6)?;
-    let ext_id: String = row.get(5)?;
-    let mentions: String = row.get(8)?;
-    Ok((
-        row.get(4)?,
+/// The selector's input for a stored answer, and its sample's key.
+fn to_input(record: AnswerRecord, images: &mut ImageResolver) -> (i64, AnswerInput) {
+    (
+        record.sample_key,
         AnswerInput {
-            answer_id: row.get(0)?,
-            figure_key: image.clone().unwrap_or(ext_id),
-            caption: row.get(7)?,
-            mentions: serde_json::from_str(&mentions).unwrap_or_default(),
-            question: crate::data::display_text(&row.get::<_, String>(3)?),
-            answer: row.get(1)?,
-            round_position: row.get::<_, i64>(2)? as usize,
-            image_path: images.resolve(image),
+            answer_id: record.answer_id,
+            figure_key: record.image.clone().unwrap_or(record.ext_id),
+            caption: record.caption,
+            mentions: record.mentions,
+            question: crate::data::display_text(&record.question),
+            answer: record.text,
+            round_position: record.round_position,
+            image_path: images.resolve(record.image),
         },
-    ))
+    )
 }
 
 /// Inputs for the answers in `ids` (those some training pair refers to).
 pub fn answer_inputs_for(ws: &Workspace, ids: &HashSet<i64>) -> anyhow::Result<AnswerIndex> {
     let mut index = AnswerIndex::default();
     let mut images = ImageResolver::new(ws)?;
-    let mut stmt = ws
-        .conn()
-        .prepare_cached(&format!("{SELECT} WHERE a.id = ?1"))?;
     let mut sorted: Vec<i64> = ids.iter().copied().collect();
     sorted.sort_unstable();
     for id in sorted {
-        let (sample, input) = stmt.query_row([id], |row| read_row(row, &mut images))?;
+        let (sample, input) = to_input(ws.answer_record(id)?, &mut images);
         index.push(sample, input);
     }
     Ok(index)
@@ -108,14 +96,10 @@ pub fn for_each_answer_chunk(
     visit: &mut ChunkVisitor,
 ) -> anyhow::Result<usize> {
     let mut images = ImageResolver::new(ws)?;
-    let mut stmt = ws
-        .conn()
-        .prepare(&format!("{SELECT} ORDER BY s.id, r.position, a.position"))?;
-    let mut rows = stmt.query([])?;
     let (mut inputs, mut samples) = (Vec::with_capacity(chunk), Vec::with_capacity(chunk));
     let mut total = 0;
-    while let Some(row) = rows.next()? {
-        let (sample, input) = read_row(row, &mut images)?;
+    ws.for_each_answer_record(&mut |record| {
+        let (sample, input) = to_input(record, &mut images);
         inputs.push(input);
         samples.push(sample);
         if inputs.len() == chunk {
@@ -124,7 +108,8 @@ pub fn for_each_answer_chunk(
             inputs.clear();
             samples.clear();
         }
-    }
+        Ok(())
+    })?;
     if !inputs.is_empty() {
         visit(&inputs, &samples)?;
         total += inputs.len();

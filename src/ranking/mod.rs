@@ -19,7 +19,7 @@ use crate::selector::{
     self, BackendKind, Metrics, PairLoss, PreferencePair, TrainConfig, TrainData, TrainProgress,
     TrainedSelector,
 };
-use crate::store::Workspace;
+use crate::store::{RunRecord, Workspace};
 
 pub use eval::{evaluate, pairs_from_file, EvalReport};
 pub use inputs::{answer_inputs_for, for_each_answer_chunk, AnswerIndex};
@@ -201,13 +201,10 @@ pub fn train(
         settings: settings.clone(),
         seconds: started.elapsed().as_secs_f64(),
     };
-    ws.conn().execute(
-        "UPDATE selector_runs SET metrics = ?1, checkpoint = ?2 WHERE id = ?3",
-        rusqlite::params![
-            serde_json::to_string(&report)?,
-            checkpoint.to_string_lossy(),
-            run_id
-        ],
+    ws.finish_selector_run(
+        run_id,
+        &serde_json::to_string(&report)?,
+        &checkpoint.to_string_lossy(),
     )?;
     Ok((report, trained))
 }
@@ -307,23 +304,16 @@ pub fn load_run_report(ws: &Workspace, run_id: Option<i64>) -> anyhow::Result<(i
         Some(id) => id,
         // The latest run that finished training (scored or not).
         None => ws
-            .conn()
-            .query_row(
-                "SELECT max(id) FROM selector_runs WHERE metrics IS NOT NULL",
-                [],
-                |r| r.get::<_, Option<i64>>(0),
-            )?
+            .latest_trained_run()?
             .context("no selector run yet: run `vital train` first")?,
     };
-    let metrics: Option<String> = ws
-        .conn()
-        .query_row(
-            "SELECT metrics FROM selector_runs WHERE id = ?1",
-            [run_id],
-            |r| r.get(0),
-        )
-        .map_err(|_| anyhow::anyhow!("no selector run {run_id} in this workspace"))?;
-    let metrics = metrics.with_context(|| format!("run {run_id} did not finish training"))?;
+    let metrics = match ws.selector_run_record(run_id) {
+        Ok(RunRecord::Finished(metrics)) => metrics,
+        Ok(RunRecord::Unfinished) => anyhow::bail!("run {run_id} did not finish training"),
+        Ok(RunRecord::Missing) | Err(_) => {
+            anyhow::bail!("no selector run {run_id} in this workspace")
+        }
+    };
     let report: RunReport = serde_json::from_str(&metrics)
         .with_context(|| format!("run {run_id} has an unreadable record"))?;
     Ok((run_id, report))

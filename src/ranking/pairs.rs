@@ -10,20 +10,11 @@ use crate::store::Workspace;
 /// other (one says A > B, another B > A) neither pair is used until a final decision settles it
 /// (final decisions are recorded under their own reviewer and make their own pair).
 pub fn human_pairs(ws: &Workspace) -> anyhow::Result<Vec<PreferencePair>> {
-    let mut stmt = ws
-        .conn()
-        .prepare("SELECT DISTINCT winner, loser FROM human_pairs ORDER BY winner, loser")?;
-    let all: BTreeSet<(i64, i64)> = stmt
-        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?
-        .collect::<Result<_, _>>()?;
+    let all: BTreeSet<(i64, i64)> = ws.human_pair_votes()?.into_iter().collect();
     let finals: BTreeSet<(i64, i64)> = ws
-        .conn()
-        .prepare(
-            "SELECT DISTINCT h.winner, h.loser FROM human_pairs h JOIN reviewers r ON r.id = h.reviewer_id
-             WHERE r.name = ?1",
-        )?
-        .query_map([crate::store::FINAL_REVIEWER], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?
-        .collect::<Result<_, _>>()?;
+        .human_pairs_by(crate::store::FINAL_REVIEWER)?
+        .into_iter()
+        .collect();
     Ok(all
         .iter()
         .filter(|&&(w, l)| {
@@ -46,26 +37,16 @@ pub fn judge_pairs(ws: &Workspace, min_gap: f64) -> anyhow::Result<Vec<Preferenc
         .into_iter()
         .flat_map(|p| [(p.winner, p.loser), (p.loser, p.winner)])
         .collect();
-    let mut stmt = ws.conn().prepare(
-        "WITH scored AS (
-             SELECT a.id, a.round_id, avg(m.score) AS score FROM answers a JOIN model_scores m ON m.answer_id = a.id
-             GROUP BY a.id)
-         SELECT w.id, l.id FROM scored w JOIN scored l ON w.round_id = l.round_id AND w.score - l.score >= ?1
-         ORDER BY w.id, l.id",
-    )?;
-    let pairs = stmt
-        .query_map([min_gap.max(1e-9)], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-        })?
-        .filter(|p| p.as_ref().map_or(true, |p| !human.contains(p)))
-        .map(|p| {
-            p.map(|(winner, loser)| PreferencePair {
-                winner,
-                loser,
-                source: PairSource::Judge,
-            })
+    let pairs = ws
+        .judge_score_pairs(min_gap)?
+        .into_iter()
+        .filter(|p| !human.contains(p))
+        .map(|(winner, loser)| PreferencePair {
+            winner,
+            loser,
+            source: PairSource::Judge,
         })
-        .collect::<Result<_, _>>()?;
+        .collect();
     Ok(pairs)
 }
 

@@ -2,7 +2,11 @@
 //! Knows the data model, nothing of the UI.
 
 pub mod agreement;
+mod export_reads;
+mod history;
+mod import_writes;
 mod judgments;
+mod ranking_inputs;
 mod review;
 mod samples;
 mod schema;
@@ -15,9 +19,15 @@ use anyhow::Context;
 use rusqlite::Connection;
 
 pub use agreement::{AgreementReport, Conflict, Resolution, Verdicts, FINAL_REVIEWER};
+pub use export_reads::{
+    AnswerRow, AnswerScoreLine, AnswerScoreSource, ReadSnapshot, RoundRows, SampleRows,
+};
+pub use history::{JudgmentEvent, SelectorAnswerScore};
+pub use import_writes::{AnswerSlot, ImportBatch, StoredImageUrl};
 pub use judgments::{
     append as append_judgment, reviewer_id, CurrentDecision, DecisionKind, NewJudgment,
 };
+pub use ranking_inputs::{AnswerRecord, RunRecord};
 pub use review::IndexEntry;
 pub use samples::{insert_sample, InsertOutcome, StoredSample};
 pub use scores::{RankSignals, LATEST_SCORED_RUN};

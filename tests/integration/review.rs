@@ -123,14 +123,12 @@ fn shown_order_is_recorded_with_the_true_answer() {
     let mut s = session(dir.path(), "ana");
     let view = s.app.current.clone().unwrap();
     keys(&mut s, "1");
-    let (value, shown): (String, String) =
-        s.ws.conn()
-            .query_row(
-                "SELECT value, shown_order FROM judgments WHERE kind = 'prefer'",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap();
+    let events = s.ws.judgment_events().unwrap();
+    let prefer = events.iter().find(|e| e.kind == "prefer").unwrap();
+    let (value, shown): (String, String) = (
+        prefer.value.clone().unwrap(),
+        prefer.shown_order.clone().unwrap(),
+    );
     assert_eq!(
         value,
         view.answer_at(0, 0).unwrap().to_string(),

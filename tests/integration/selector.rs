@@ -53,13 +53,11 @@ fn train_scores_everything_and_reloads_for_eval() {
 }
 
 fn scores(ws: &std::path::Path) -> Vec<f64> {
-    let conn = rusqlite::Connection::open(ws.join("vital.db")).unwrap();
-    let mut stmt = conn
-        .prepare("SELECT score FROM selector_scores ORDER BY answer_id")
-        .unwrap();
-    stmt.query_map([], |r| r.get(0))
+    let ws = vital::store::Workspace::open_existing(ws).unwrap();
+    ws.selector_answer_scores()
         .unwrap()
-        .map(Result::unwrap)
+        .into_iter()
+        .map(|s| s.score)
         .collect()
 }
 

@@ -1,0 +1,254 @@
+//! The write side of `vital import` (and of the benches' synthetic workspaces): one transaction
+//! for a whole file, behind [`ImportBatch`], so a broken file leaves nothing behind. Callers see
+//! typed methods only; the transaction and its cached statements stay in the store.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, OptionalExtension, Transaction};
+
+use super::judgments::{append, reviewer_id};
+use super::samples::insert_sample;
+use super::{InsertOutcome, NewJudgment, Workspace, NOW};
+use crate::data::Sample;
+
+/// One answer of a stored sample, located by its positions (0-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnswerSlot {
+    pub round_position: i64,
+    pub answer_position: i64,
+    pub round_id: i64,
+    pub answer_id: i64,
+}
+
+/// A stored image URL (from an image-URL record).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredImageUrl {
+    pub url: String,
+    /// The file inside a package (tar.gz) the URL points to, if any.
+    pub member: Option<String>,
+}
+
+/// An open write transaction. Nothing is visible to other connections until [`commit`];
+/// dropping the batch without committing rolls everything back.
+///
+/// [`commit`]: ImportBatch::commit
+pub struct ImportBatch<'w> {
+    tx: Transaction<'w>,
+}
+
+impl Workspace {
+    /// The format recorded for an already imported file with these contents, if any.
+    pub fn imported_source_format(&self, sha256: &str) -> anyhow::Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT format FROM sources WHERE sha256 = ?1",
+                [sha256],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Starts a write transaction for many inserts (one imported file, one synthetic workspace).
+    pub fn import_batch(&mut self) -> anyhow::Result<ImportBatch<'_>> {
+        Ok(ImportBatch {
+            tx: self.conn.transaction()?,
+        })
+    }
+}
+
+impl ImportBatch<'_> {
+    /// Records the file being imported (format and record count come with
+    /// [`ImportBatch::finish_source`]); returns its source id.
+    pub fn add_source(&self, path: &str, sha256: &str) -> anyhow::Result<i64> {
+        self.tx.execute(
+            &format!("INSERT INTO sources (path, sha256, format, records, imported_at) VALUES (?1, ?2, '', 0, {NOW})"),
+            params![path, sha256],
+        )?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    /// Sets the detected format and the record count of source `source_id`.
+    pub fn finish_source(
+        &self,
+        source_id: i64,
+        format: &str,
+        records: usize,
+    ) -> anyhow::Result<()> {
+        self.tx.execute(
+            "UPDATE sources SET format = ?1, records = ?2 WHERE id = ?3",
+            params![format, records as i64, source_id],
+        )?;
+        Ok(())
+    }
+
+    /// Registers an image directory (already absolute); registering it twice is a no-op.
+    pub fn add_image_dir(&self, dir: &Path) -> anyhow::Result<()> {
+        self.tx.execute(
+            "INSERT OR IGNORE INTO image_dirs (path) VALUES (?1)",
+            [dir.to_string_lossy()],
+        )?;
+        Ok(())
+    }
+
+    /// Registered image directories, in the order they were added.
+    pub fn image_dirs(&self) -> anyhow::Result<Vec<PathBuf>> {
+        Ok(self
+            .tx
+            .prepare("SELECT path FROM image_dirs ORDER BY rowid")?
+            .query_map([], |r| r.get::<_, String>(0))?
+            .map(|p| p.map(PathBuf::from))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Inserts `sample` unless a sample with its id exists (see [`InsertOutcome`]).
+    pub fn insert_sample(
+        &self,
+        sample: &Sample,
+        source_id: Option<i64>,
+    ) -> anyhow::Result<InsertOutcome> {
+        Ok(insert_sample(&self.tx, sample, source_id)?)
+    }
+
+    /// The reviewer's row id, creating the reviewer on first use.
+    pub fn reviewer_id(&self, name: &str) -> anyhow::Result<i64> {
+        reviewer_id(&self.tx, name)
+    }
+
+    /// Appends one decision by `reviewer`; returns its event id.
+    pub fn append_judgment(&self, reviewer: i64, judgment: &NewJudgment) -> anyhow::Result<i64> {
+        append(&self.tx, reviewer, judgment)
+    }
+
+    /// Every answer of sample `sample_key` with its positions, in round then answer order.
+    pub fn answer_slots(&self, sample_key: i64) -> anyhow::Result<Vec<AnswerSlot>> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT r.position, a.position, r.id, a.id FROM rounds r JOIN answers a ON a.round_id = r.id
+                 WHERE r.sample_id = ?1 ORDER BY r.position, a.position",
+            )?
+            .query_map([sample_key], |r| {
+                Ok(AnswerSlot {
+                    round_position: r.get(0)?,
+                    answer_position: r.get(1)?,
+                    round_id: r.get(2)?,
+                    answer_id: r.get(3)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// The answer at (0-based) `round`, `answer` of the sample with external id `sample_id`.
+    pub fn answer_at(
+        &self,
+        sample_id: &str,
+        round: i64,
+        answer: i64,
+    ) -> anyhow::Result<Option<i64>> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT a.id FROM samples s JOIN rounds r ON r.sample_id = s.id JOIN answers a ON a.round_id = r.id
+                 WHERE s.ext_id = ?1 AND r.position = ?2 AND a.position = ?3",
+            )?
+            .query_row(params![sample_id, round, answer], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// The score `judge` gave answer `answer_id`, if any.
+    pub fn model_score(&self, answer_id: i64, judge: &str) -> anyhow::Result<Option<f64>> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT score FROM model_scores WHERE answer_id = ?1 AND judge = ?2")?
+            .query_row(params![answer_id, judge], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Stores `judge`'s score of answer `answer_id`.
+    pub fn insert_model_score(
+        &self,
+        answer_id: i64,
+        judge: &str,
+        score: f64,
+    ) -> anyhow::Result<()> {
+        self.tx
+            .prepare_cached(&format!(
+                "INSERT INTO model_scores (answer_id, judge, score, created_at) VALUES (?1, ?2, ?3, {NOW})"
+            ))?
+            .execute(params![answer_id, judge, score])?;
+        Ok(())
+    }
+
+    /// The URL stored for image `key`, if any.
+    pub fn image_url(&self, key: &str) -> anyhow::Result<Option<StoredImageUrl>> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT url, member FROM image_urls WHERE key = ?1")?
+            .query_row([key], |r| {
+                Ok(StoredImageUrl {
+                    url: r.get(0)?,
+                    member: r.get(1)?,
+                })
+            })
+            .optional()?)
+    }
+
+    /// Stores the URL of image `key`.
+    pub fn insert_image_url(
+        &self,
+        key: &str,
+        url: &str,
+        member: Option<&str>,
+    ) -> anyhow::Result<()> {
+        self.tx
+            .prepare_cached("INSERT INTO image_urls (key, url, member) VALUES (?1, ?2, ?3)")?
+            .execute(params![key, url, member])?;
+        Ok(())
+    }
+
+    /// Records a selector run with a fixed creation time (synthetic workspaces); returns its id.
+    pub fn insert_selector_run(
+        &self,
+        created_at: &str,
+        backend: &str,
+        config_json: &str,
+    ) -> anyhow::Result<i64> {
+        self.tx.execute(
+            "INSERT INTO selector_runs (created_at, backend, config) VALUES (?1, ?2, ?3)",
+            params![created_at, backend, config_json],
+        )?;
+        Ok(self.tx.last_insert_rowid())
+    }
+
+    /// Stores run `run`'s score of sample `sample_key`.
+    pub fn insert_sample_score(&self, run: i64, sample_key: i64, score: f64) -> anyhow::Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO sample_scores (run_id, sample_id, score) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![run, sample_key, score])?;
+        Ok(())
+    }
+
+    /// Stores run `run`'s score of answer `answer_id`.
+    pub fn insert_selector_score(
+        &self,
+        run: i64,
+        answer_id: i64,
+        score: f64,
+    ) -> anyhow::Result<()> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO selector_scores (run_id, answer_id, score) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![run, answer_id, score])?;
+        Ok(())
+    }
+
+    /// Makes everything written in the batch visible at once.
+    pub fn commit(self) -> anyhow::Result<()> {
+        self.tx.commit()?;
+        Ok(())
+    }
+}
