@@ -2,8 +2,15 @@
 //! Knows the data model, nothing of the UI.
 
 pub mod agreement;
+mod answer_decisions;
+mod image_urls;
 mod judgments;
+mod llm_generation;
+mod llm_judge;
+mod llm_ledger;
+mod model_scores;
 mod review;
+mod sample_lookup;
 mod samples;
 mod schema;
 mod scores;
@@ -15,9 +22,15 @@ use anyhow::Context;
 use rusqlite::Connection;
 
 pub use agreement::{AgreementReport, Conflict, Resolution, Verdicts, FINAL_REVIEWER};
+pub use answer_decisions::AnswerDecision;
+pub use image_urls::ImageUrl;
 pub use judgments::{
     append as append_judgment, reviewer_id, CurrentDecision, DecisionKind, NewJudgment,
 };
+pub use llm_generation::GeneratedOutcome;
+pub use llm_judge::{FigureText, JudgeTarget};
+pub use llm_ledger::{LedgerEntry, LlmOutcome, LlmRequest};
+pub use model_scores::ModelScore;
 pub use review::IndexEntry;
 pub use samples::{insert_sample, InsertOutcome, StoredSample};
 pub use scores::{RankSignals, LATEST_SCORED_RUN};
