@@ -29,12 +29,7 @@ pub fn run(ctx: &Context, args: AnswersArgs) -> anyhow::Result<i32> {
     let total = crate::ranking::for_each_answer_chunk(&ws, 50_000, &mut |inputs, samples| {
         for (input, sample) in inputs.iter().zip(samples) {
             if !ext_ids.contains_key(sample) {
-                let id = ws.conn().query_row(
-                    "SELECT ext_id FROM samples WHERE id = ?1",
-                    [sample],
-                    |r| r.get(0),
-                )?;
-                ext_ids.insert(*sample, id);
+                ext_ids.insert(*sample, ws.sample_ext_id(*sample)?);
             }
             let line = json!({
                 "answer_id": input.answer_id,

@@ -53,19 +53,15 @@ pub fn run(ctx: &Context, args: FetchImagesArgs) -> anyhow::Result<i32> {
     let mut warnings = Warnings::default();
     let mut items = match &args.urls {
         Some(path) => read_urls(path, &mut warnings)?,
-        None => {
-            let mut stmt = ws
-                .conn()
-                .prepare("SELECT key, url, member FROM image_urls ORDER BY rowid")?;
-            let rows = stmt.query_map([], |r| {
-                Ok(Item {
-                    key: r.get(0)?,
-                    url: r.get(1)?,
-                    member: r.get(2)?,
-                })
-            })?;
-            rows.collect::<Result<Vec<_>, _>>()?
-        }
+        None => ws
+            .image_urls()?
+            .into_iter()
+            .map(|u| Item {
+                key: u.key,
+                url: u.url,
+                member: u.member,
+            })
+            .collect(),
     };
     if let Some(limit) = args.limit {
         items.truncate(limit);

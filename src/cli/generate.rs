@@ -10,10 +10,10 @@ use serde::Serialize;
 use super::{exit, Context};
 use crate::data::warnings::Warnings;
 use crate::data::Sample;
-use crate::llm::ledger::{self, Finished, Outcome};
+use crate::llm::ledger;
 use crate::llm::prompt::{self, GenerationSettings};
 use crate::llm::{self, demos, figures, reply, Client, Job, Progress};
-use crate::store::{insert_sample, InsertOutcome};
+use crate::store::{GeneratedOutcome, LlmRequest, Workspace};
 
 /// Endpoint and request-control flags shared by `generate` and `judge`.
 #[derive(Debug, Args, Clone)]
@@ -168,7 +168,7 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<i32> {
                 ws.add_image_dir(dir)?;
             }
             if args.llm.retry_unparseable {
-                ledger::forget_unparseable(ws.conn(), "generate")?;
+                ws.forget_unparseable_llm_requests("generate")?;
             }
         }
         dirs.extend(ws.image_dirs()?);
@@ -187,7 +187,7 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<i32> {
     };
 
     // Builds the request of one figure: None when it has no image (counted) or is done.
-    let conn = ws.as_ref().map(|w| w.conn());
+    let ws = ws.as_ref();
     let mut without_image = 0u64;
     let mut build = |figure: &Sample, warnings: &mut Warnings| -> anyhow::Result<Build> {
         let Some(path) = figures::find_image(figure, &dirs) else {
@@ -205,8 +205,8 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<i32> {
         };
         let body = prompt::generation_request(&settings, &demos_text, figure, &url);
         let key = ledger::request_key(&body);
-        if let Some(conn) = conn {
-            if ledger::lookup(conn, &key)?.is_some() {
+        if let Some(ws) = ws {
+            if ws.llm_request_outcome(&key)?.is_some() {
                 return Ok(Build::Done);
             }
         }
@@ -238,7 +238,7 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<i32> {
         }
         return Ok(exit::OK);
     }
-    let conn = conn.expect("opened above when not a dry run");
+    let ws = ws.expect("opened above when not a dry run");
     let client = Arc::new(Client::new(llm::client_settings(
         cfg,
         &args.llm.overrides(),
@@ -267,60 +267,47 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<i32> {
         },
         |job, reply| {
             let figure = by_id[job.subject.as_str()];
-            let tx = conn.unchecked_transaction()?;
-            let (outcome, reason) = match reply::parse_conversation(&reply.content, answers) {
-                Ok(parsed) => {
-                    for note in parsed.notes {
-                        notes.add(&note, figure.id.clone());
-                    }
-                    let sample = Sample {
-                        id: format!("gen-{}-{}", figure.id, &job.key[..8]),
-                        image: Some(job.meta.clone()),
-                        rounds: parsed.rounds,
-                        is_demo: false,
-                        ..figure.clone()
-                    };
-                    match insert_sample(&tx, &sample, None)? {
-                        InsertOutcome::Inserted(_) => {
-                            summary.samples_added += 1;
-                            summary.rounds_added += sample.rounds.len() as u64;
-                            (Outcome::Stored, None)
-                        }
-                        InsertOutcome::Unchanged(_) => (Outcome::Stored, None),
-                        InsertOutcome::Conflict { .. } => (
-                            Outcome::Unparseable,
-                            Some(format!(
-                                "sample {} is already stored with other content",
-                                sample.id
-                            )),
-                        ),
-                    }
+            let sample = reply::parse_conversation(&reply.content, answers).map(|parsed| {
+                for note in parsed.notes {
+                    notes.add(&note, figure.id.clone());
                 }
-                Err(reason) => (Outcome::Unparseable, Some(reason)),
-            };
-            if let Some(reason) = &reason {
-                summary.unparseable += 1;
-                if summary.unparseable_replies.len() < 20 {
-                    summary
-                        .unparseable_replies
-                        .push(format!("{}: {reason}", figure.id));
+                Sample {
+                    id: format!("gen-{}-{}", figure.id, &job.key[..8]),
+                    image: Some(job.meta.clone()),
+                    rounds: parsed.rounds,
+                    is_demo: false,
+                    ..figure.clone()
                 }
-            }
-            ledger::record(
-                &tx,
-                &Finished {
+            });
+            let outcome = ws.store_generated_reply(
+                &LlmRequest {
                     key: &job.key,
                     task: "generate",
                     subject: &figure.id,
                     model: &model,
-                    outcome,
-                    reason: reason.as_deref(),
                     reply: &reply.content,
                     prompt_tokens: reply.prompt_tokens,
                     completion_tokens: reply.completion_tokens,
                 },
+                sample.as_ref().map_err(String::clone),
             )?;
-            tx.commit()?;
+            match outcome {
+                GeneratedOutcome::Inserted => {
+                    summary.samples_added += 1;
+                    if let Ok(sample) = &sample {
+                        summary.rounds_added += sample.rounds.len() as u64;
+                    }
+                }
+                GeneratedOutcome::Unchanged => {}
+                GeneratedOutcome::Unparseable(reason) => {
+                    summary.unparseable += 1;
+                    if summary.unparseable_replies.len() < 20 {
+                        summary
+                            .unparseable_replies
+                            .push(format!("{}: {reason}", figure.id));
+                    }
+                }
+            }
             Ok(())
         },
     ));
@@ -349,21 +336,13 @@ enum Build {
     Pass,
 }
 
-fn workspace_demos(ws: &crate::store::Workspace) -> anyhow::Result<Vec<Sample>> {
-    let keys: Vec<i64> = ws
-        .conn()
-        .prepare("SELECT id FROM samples WHERE is_demo = 1 ORDER BY id")?
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    let mut demos = Vec::new();
-    for key in keys {
-        if let Some(stored) = ws.load_sample(key)? {
-            if stored.sample.rounds.iter().any(|r| !r.answers.is_empty()) {
-                demos.push(stored.sample);
-            }
-        }
-    }
-    Ok(demos)
+fn workspace_demos(ws: &Workspace) -> anyhow::Result<Vec<Sample>> {
+    Ok(ws
+        .demo_samples()?
+        .into_iter()
+        .map(|stored| stored.sample)
+        .filter(|demo| demo.rounds.iter().any(|r| !r.answers.is_empty()))
+        .collect())
 }
 
 pub(super) fn warn_without_key(ctx: &Context, client: &Client) {

@@ -5,16 +5,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
-use rusqlite::params;
 use serde::Serialize;
 
 use super::generate::{exit_code, warn_without_key, LlmArgs};
 use super::Context;
 use crate::data::warnings::Warnings;
 use crate::llm::judge::{self, JudgeItem, JudgeSettings};
-use crate::llm::ledger::{self, Finished, Outcome};
 use crate::llm::{self, prompt, reply, Client, Job, Progress};
-use crate::store::{Workspace, NOW};
+use crate::store::LlmRequest;
 
 #[derive(Debug, Args)]
 pub struct JudgeArgs {
@@ -76,7 +74,7 @@ pub fn run(ctx: &Context, args: JudgeArgs) -> anyhow::Result<i32> {
         "judge"
     };
     if args.llm.retry_unparseable && !args.llm.dry_run {
-        ledger::forget_unparseable(ws.conn(), task)?;
+        ws.forget_unparseable_llm_requests(task)?;
     }
     let settings = JudgeSettings {
         model: model.clone(),
@@ -90,30 +88,10 @@ pub fn run(ctx: &Context, args: JudgeArgs) -> anyhow::Result<i32> {
     };
     // Work items: answer ids (single) or round ids (pairwise) still lacking this judge's score.
     let mut pending: Vec<i64> = if args.pairwise {
-        summary.rounds_with_one_answer = ws.conn().query_row(
-            "SELECT count(*) FROM rounds r WHERE (SELECT count(*) FROM answers a WHERE a.round_id = r.id) = 1
-               AND NOT EXISTS (SELECT 1 FROM answers a JOIN model_scores m ON m.answer_id = a.id
-                               WHERE a.round_id = r.id AND m.judge = ?1)",
-            [&judge_name],
-            |r| r.get(0),
-        )?;
-        ids(
-            &ws,
-            "SELECT r.id FROM rounds r
-             WHERE (SELECT count(*) FROM answers a WHERE a.round_id = r.id) >= 2
-               AND EXISTS (SELECT 1 FROM answers a WHERE a.round_id = r.id AND a.position < 2
-                   AND NOT EXISTS (SELECT 1 FROM model_scores m WHERE m.answer_id = a.id AND m.judge = ?1))
-             ORDER BY r.sample_id, r.position",
-            &judge_name,
-        )?
+        summary.rounds_with_one_answer = ws.rounds_left_out_of_pairwise(&judge_name)?;
+        ws.llm_judge_pairwise_backlog(&judge_name)?
     } else {
-        ids(
-            &ws,
-            "SELECT a.id FROM answers a JOIN rounds r ON r.id = a.round_id
-             WHERE NOT EXISTS (SELECT 1 FROM model_scores m WHERE m.answer_id = a.id AND m.judge = ?1)
-             ORDER BY r.sample_id, r.position, a.position",
-            &judge_name,
-        )?
+        ws.llm_judge_backlog(&judge_name)?
     };
     if let Some(limit) = args.limit {
         pending.truncate(limit);
@@ -126,34 +104,20 @@ pub fn run(ctx: &Context, args: JudgeArgs) -> anyhow::Result<i32> {
         );
     }
 
-    let conn = ws.conn();
     let mut cache: Option<FigureCache> = None;
     let mut warnings = Warnings::default();
     let mut without_image = 0u64;
     let pairwise = args.pairwise;
     let mut build = |id: i64| -> anyhow::Result<Option<Job<Vec<i64>>>> {
-        let (round_id, answers): (i64, Vec<(i64, String)>) = if pairwise {
-            let answers = conn
-                .prepare_cached(
-                    "SELECT id, text FROM answers WHERE round_id = ?1 ORDER BY position LIMIT 2",
-                )?
-                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?;
-            (id, answers)
+        let target = if pairwise {
+            ws.round_to_judge(id)?
         } else {
-            let (round_id, text): (i64, String) = conn
-                .prepare_cached("SELECT round_id, text FROM answers WHERE id = ?1")?
-                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            (round_id, vec![(id, text)])
+            ws.answer_to_judge(id)?
         };
-        let (question, sample_key): (String, i64) = conn
-            .prepare_cached("SELECT question, sample_id FROM rounds WHERE id = ?1")?
-            .query_row([round_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let sample_key = target.sample_key;
         if cache.as_ref().is_none_or(|c| c.key != sample_key) {
-            let (caption, mentions, image): (String, String, Option<String>) = conn
-                .prepare_cached("SELECT caption, mentions, image FROM samples WHERE id = ?1")?
-                .query_row([sample_key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-            let image_url = match image.as_deref().map(|i| (i, ws.resolve_image(i))) {
+            let figure = ws.figure_text(sample_key)?;
+            let image_url = match figure.image.as_deref().map(|i| (i, ws.resolve_image(i))) {
                 Some((_, Some(path))) => match prompt::image_data_url(&path) {
                     Ok(url) => Some(url),
                     Err(e) => {
@@ -169,8 +133,8 @@ pub fn run(ctx: &Context, args: JudgeArgs) -> anyhow::Result<i32> {
             };
             cache = Some(FigureCache {
                 key: sample_key,
-                caption,
-                mentions: serde_json::from_str(&mentions).unwrap_or_default(),
+                caption: figure.caption,
+                mentions: figure.mentions,
                 image_url,
             });
         }
@@ -181,15 +145,15 @@ pub fn run(ctx: &Context, args: JudgeArgs) -> anyhow::Result<i32> {
         let item = JudgeItem {
             caption: figure.caption.clone(),
             mentions: figure.mentions.clone(),
-            question,
-            answers: answers.iter().map(|(_, t)| t.clone()).collect(),
+            question: target.question,
+            answers: target.answers.iter().map(|(_, t)| t.clone()).collect(),
         };
         let body = judge::judge_request(&settings, &item, figure.image_url.as_deref());
         let key = judge::request_key(&judge_name, task, &body);
-        if ledger::lookup(conn, &key)?.is_some() {
+        if ws.llm_request_outcome(&key)?.is_some() {
             return Ok(None);
         }
-        let answer_ids: Vec<i64> = answers.iter().map(|(a, _)| *a).collect();
+        let answer_ids: Vec<i64> = target.answers.iter().map(|(a, _)| *a).collect();
         Ok(Some(Job {
             estimated_tokens: prompt::estimate_tokens(&body, cfg.image_tokens),
             key,
@@ -243,43 +207,34 @@ pub fn run(ctx: &Context, args: JudgeArgs) -> anyhow::Result<i32> {
             }
         },
         |job, reply| {
-            let tx = conn.unchecked_transaction()?;
-            let (outcome, reason) = match reply::parse_scores(&reply.content, job.meta.len()) {
-                Ok(scores) => {
-                    for (answer_id, score) in job.meta.iter().zip(scores) {
-                        summary.scores_added += tx
-                            .prepare_cached(&format!(
-                                "INSERT OR IGNORE INTO model_scores (answer_id, judge, score, created_at)
-                                 VALUES (?1, ?2, ?3, {NOW})"
-                            ))?
-                            .execute(params![answer_id, judge_name, score])?
-                            as u64;
-                    }
-                    (Outcome::Stored, None)
+            let parsed = reply::parse_scores(&reply.content, job.meta.len()).map(|scores| {
+                job.meta
+                    .iter()
+                    .copied()
+                    .zip(scores)
+                    .collect::<Vec<(i64, f64)>>()
+            });
+            if let Err(reason) = &parsed {
+                summary.unparseable += 1;
+                if summary.unparseable_replies.len() < 20 {
+                    summary
+                        .unparseable_replies
+                        .push(format!("{}: {reason}", job.subject));
                 }
-                Err(reason) => {
-                    summary.unparseable += 1;
-                    if summary.unparseable_replies.len() < 20 {
-                        summary.unparseable_replies.push(format!("{}: {reason}", job.subject));
-                    }
-                    (Outcome::Unparseable, Some(reason))
-                }
-            };
-            ledger::record(
-                &tx,
-                &Finished {
+            }
+            summary.scores_added += ws.store_llm_judge_reply(
+                &LlmRequest {
                     key: &job.key,
                     task,
                     subject: &job.subject,
                     model: &model,
-                    outcome,
-                    reason: reason.as_deref(),
                     reply: &reply.content,
                     prompt_tokens: reply.prompt_tokens,
                     completion_tokens: reply.completion_tokens,
                 },
+                &judge_name,
+                parsed.as_deref().map_err(String::as_str),
             )?;
-            tx.commit()?;
             Ok(())
         },
     ));
@@ -293,14 +248,6 @@ pub fn run(ctx: &Context, args: JudgeArgs) -> anyhow::Result<i32> {
         summary.unparseable,
         summary.run.requests_answered + summary.run.skipped_done_before,
     ))
-}
-
-fn ids(ws: &Workspace, sql: &str, judge: &str) -> anyhow::Result<Vec<i64>> {
-    Ok(ws
-        .conn()
-        .prepare(sql)?
-        .query_map([judge], |r| r.get(0))?
-        .collect::<Result<_, _>>()?)
 }
 
 fn print_summary(

@@ -105,23 +105,12 @@ fn decisions_by_answer(
     ws: &crate::store::Workspace,
     key: i64,
 ) -> anyhow::Result<HashMap<i64, Vec<String>>> {
-    let mut stmt = ws.conn().prepare(
-        "SELECT c.answer_id, r.name, c.kind FROM current_judgments c JOIN reviewers r ON r.id = c.reviewer_id
-         WHERE c.sample_id = ?1 AND c.answer_id IS NOT NULL AND c.kind IN ('accept', 'reject') ORDER BY c.id",
-    )?;
     let mut out: HashMap<i64, Vec<String>> = HashMap::new();
-    for row in stmt.query_map([key], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-        ))
-    })? {
-        let (answer, reviewer, kind) = row?;
-        let mark = if kind == "accept" { "✓" } else { "✗" };
-        out.entry(answer)
+    for d in ws.answer_decisions(key)? {
+        let mark = if d.accepted { "✓" } else { "✗" };
+        out.entry(d.answer_id)
             .or_default()
-            .push(format!("{reviewer} {mark}"));
+            .push(format!("{} {mark}", d.reviewer));
     }
     Ok(out)
 }
@@ -131,22 +120,11 @@ fn scores_by_answer(
     ws: &crate::store::Workspace,
     key: i64,
 ) -> anyhow::Result<HashMap<i64, Vec<String>>> {
-    let mut stmt = ws.conn().prepare(
-        "SELECT m.answer_id, m.judge, m.score FROM model_scores m JOIN answers a ON a.id = m.answer_id
-         JOIN rounds r ON r.id = a.round_id WHERE r.sample_id = ?1 ORDER BY m.judge",
-    )?;
     let mut out: HashMap<i64, Vec<String>> = HashMap::new();
-    for row in stmt.query_map([key], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, f64>(2)?,
-        ))
-    })? {
-        let (answer, judge, score) = row?;
-        out.entry(answer)
+    for s in ws.sample_model_scores(key)? {
+        out.entry(s.answer_id)
             .or_default()
-            .push(format!("{judge} {score}"));
+            .push(format!("{} {}", s.judge, s.score));
     }
     Ok(out)
 }

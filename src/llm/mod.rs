@@ -5,7 +5,8 @@
 //! - [`client`]: the HTTP client (auth, timeouts, retries with backoff honouring `Retry-After`).
 //! - [`limit`]: requests- and tokens-per-minute limits.
 //! - [`runner`]: many requests at once, with progress, cost and Ctrl-C.
-//! - [`ledger`]: finished requests by content hash, so runs resume and reruns send nothing.
+//! - [`ledger`]: the content hash that keys a finished request in the workspace's ledger (kept by
+//!   `store`), so runs resume and reruns send nothing.
 //! - [`figures`], [`demos`], [`prompt`], [`reply`]: generation input, demonstrations, the request,
 //!   and reading the reply; [`judge`]: the judge's request.
 

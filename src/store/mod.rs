@@ -2,12 +2,19 @@
 //! Knows the data model, nothing of the UI.
 
 pub mod agreement;
+mod answer_decisions;
 mod export_reads;
 mod history;
+mod image_urls;
 mod import_writes;
 mod judgments;
+mod llm_generation;
+mod llm_judge;
+mod llm_ledger;
+mod model_scores;
 mod ranking_inputs;
 mod review;
+mod sample_lookup;
 mod samples;
 mod schema;
 mod scores;
@@ -19,14 +26,20 @@ use anyhow::Context;
 use rusqlite::Connection;
 
 pub use agreement::{AgreementReport, Conflict, Resolution, Verdicts, FINAL_REVIEWER};
+pub use answer_decisions::AnswerDecision;
 pub use export_reads::{
     AnswerRow, AnswerScoreLine, AnswerScoreSource, ReadSnapshot, RoundRows, SampleRows,
 };
 pub use history::{JudgmentEvent, SelectorAnswerScore};
+pub use image_urls::ImageUrl;
 pub use import_writes::{AnswerSlot, ImportBatch, StoredImageUrl};
 pub use judgments::{
     append as append_judgment, reviewer_id, CurrentDecision, DecisionKind, NewJudgment,
 };
+pub use llm_generation::GeneratedOutcome;
+pub use llm_judge::{FigureText, JudgeTarget};
+pub use llm_ledger::{LedgerEntry, LlmOutcome, LlmRequest};
+pub use model_scores::ModelScore;
 pub use ranking_inputs::{AnswerRecord, RunRecord};
 pub use review::IndexEntry;
 pub use samples::{insert_sample, InsertOutcome, StoredSample};

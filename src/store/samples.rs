@@ -173,7 +173,7 @@ fn load(
     }))
 }
 
-fn parse_list(json: String) -> Vec<String> {
+pub(super) fn parse_list(json: String) -> Vec<String> {
     serde_json::from_str(&json).unwrap_or_default()
 }
 

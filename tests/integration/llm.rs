@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::common::write;
+use vital::store::{LlmOutcome, StoredSample, Workspace};
 
 const KEY: &str = "sk-test-SECRET-0123456789abcdefXYZ";
 
@@ -261,8 +262,17 @@ fn demos(dir: &Path) -> PathBuf {
     )
 }
 
-fn db(ws: &Path) -> rusqlite::Connection {
-    rusqlite::Connection::open(ws.join("vital.db")).unwrap()
+fn db(ws: &Path) -> Workspace {
+    Workspace::open_existing(ws).unwrap()
+}
+
+/// Every stored sample, in import order.
+fn samples(ws: &Workspace) -> Vec<StoredSample> {
+    ws.sample_keys()
+        .unwrap()
+        .into_iter()
+        .map(|key| ws.load_sample(key).unwrap().unwrap())
+        .collect()
 }
 
 #[test]
@@ -381,24 +391,20 @@ fn generate_retries_parses_keeps_failures_resumes_and_never_leaks_the_key() {
         .starts_with("data:image/png;base64,"));
     // Stored: rounds parsed; the unusable reply kept with its reason.
     let conn = db(&ws);
-    let rounds: i64 = conn
-        .query_row("SELECT count(*) FROM rounds r JOIN samples s ON s.id = r.sample_id WHERE s.ext_id LIKE 'gen-ok-%'", [], |r| r.get(0))
-        .unwrap();
+    let generated: Vec<StoredSample> = samples(&conn)
+        .into_iter()
+        .filter(|s| s.sample.id.starts_with("gen-ok-"))
+        .collect();
+    let rounds: usize = generated.iter().map(|s| s.round_ids.len()).sum();
     assert_eq!(rounds, 2);
-    let (caption, domains): (String, String) = conn
-        .query_row(
-            "SELECT caption, domains FROM samples WHERE ext_id LIKE 'gen-ok-%'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    assert!(caption.contains("Axial CT") && domains.contains("ct_scan"));
+    let (caption, domains) = (&generated[0].sample.caption, &generated[0].sample.domains);
+    assert!(caption.contains("Axial CT") && domains.iter().any(|d| d.contains("ct_scan")));
     let reason: String = conn
-        .query_row(
-            "SELECT reason FROM llm_requests WHERE subject = 'junk' AND outcome = 'unparseable'",
-            [],
-            |r| r.get(0),
-        )
+        .llm_ledger_entries()
+        .unwrap()
+        .into_iter()
+        .find(|e| e.subject == "junk" && e.outcome == LlmOutcome::Unparseable)
+        .and_then(|e| e.reason)
         .unwrap();
     assert!(reason.contains("no `User:`"), "{reason}");
     drop(conn);
@@ -477,14 +483,10 @@ fn generate_two_answers_and_dry_run() {
     assert!(out.status.success(), "{:?}", text(&out));
     assert_eq!(server.total(), 2);
     let conn = db(&ws);
-    let answers: i64 = conn
-        .query_row("SELECT count(*) FROM answers", [], |r| r.get(0))
-        .unwrap();
+    let answers: i64 = conn.stats().unwrap().answers;
     assert_eq!(answers, 8, "2 figures × 2 rounds × 2 answers");
     // The --images dir is registered so the review screen finds the figures.
-    let dirs: i64 = conn
-        .query_row("SELECT count(*) FROM image_dirs", [], |r| r.get(0))
-        .unwrap();
+    let dirs = conn.image_dirs().unwrap().len();
     assert_eq!(dirs, 1);
     drop(conn);
     // The dry run now knows these are done and prints nothing.
@@ -562,8 +564,26 @@ fn judge_scores_unscored_answers_once_single_and_pairwise() {
         .count();
     assert_eq!(with_image, 2, "f1's answers carry the image; f2 has none");
     let conn = db(&ws);
+    let ct_answer: i64 = samples(&conn)
+        .iter()
+        .flat_map(|s| {
+            s.sample
+                .rounds
+                .iter()
+                .zip(&s.answer_ids)
+                .flat_map(|(round, ids)| round.answers.iter().zip(ids))
+                .filter(|(text, _)| text.starts_with("CT"))
+                .map(|(_, id)| *id)
+                .collect::<Vec<_>>()
+        })
+        .next()
+        .unwrap();
     let score: f64 = conn
-        .query_row("SELECT m.score FROM model_scores m JOIN answers a ON a.id = m.answer_id WHERE a.text LIKE 'CT%' AND m.judge = 'judge-m'", [], |r| r.get(0))
+        .model_scores_by_judge("judge-m")
+        .unwrap()
+        .into_iter()
+        .find(|(answer, _)| *answer == ct_answer)
+        .map(|(_, score)| score)
         .unwrap();
     assert_eq!(score, 8.0);
     drop(conn);
@@ -595,12 +615,11 @@ fn judge_scores_unscored_answers_once_single_and_pairwise() {
     assert_eq!(server.total(), 7);
     let conn = db(&ws);
     let scores: Vec<f64> = conn
-        .prepare("SELECT m.score FROM model_scores m JOIN answers a ON a.id = m.answer_id WHERE m.judge = 'pj' ORDER BY a.id")
+        .model_scores_by_judge("pj")
         .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+        .into_iter()
+        .map(|(_, score)| score)
+        .collect();
     assert_eq!(scores, vec![7.0, 3.0, 7.0, 3.0]);
     drop(conn);
     vital_llm(&ws, &config, &pair_args);
@@ -641,13 +660,7 @@ fn a_second_judge_with_the_same_model_scores_everything_again() {
     assert_eq!(server.total(), 8, "B sends its own requests");
     let conn = db(&ws);
     for name in ["A", "B"] {
-        let n: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM model_scores WHERE judge = ?1",
-                [name],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let n = conn.model_scores_by_judge(name).unwrap().len();
         assert_eq!(n, 4, "scores of {name}");
     }
     drop(conn);
@@ -855,9 +868,7 @@ fn fetch_images_extracts_from_packages_refuses_escapes_and_resumes() {
     );
     assert_eq!(server.count("/img2.png"), 2, "503 retried");
     let conn = db(&ws);
-    let registered: String = conn
-        .query_row("SELECT path FROM image_dirs", [], |r| r.get(0))
-        .unwrap();
+    let registered: String = conn.image_dirs().unwrap()[0].display().to_string();
     assert!(registered.ends_with("figs"));
     drop(conn);
     // Rerun: present files are skipped, nothing downloaded again for them.
@@ -933,9 +944,7 @@ fn a_killed_generate_run_continues_without_repeating_finished_requests() {
         "only the request in flight at the kill is sent again"
     );
     assert_eq!(server2.count("c"), 1);
-    let samples: i64 = db(&ws)
-        .query_row("SELECT count(*) FROM samples", [], |r| r.get(0))
-        .unwrap();
+    let samples: i64 = db(&ws).stats().unwrap().samples;
     assert_eq!(samples, 3);
 }
 

@@ -1,0 +1,68 @@
+//! The imported list of where figure images can be downloaded from (`image_urls`).
+
+use anyhow::Context;
+
+use super::Workspace;
+
+/// Where one figure's image can be downloaded from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageUrl {
+    /// The figure's key (pair id or image file name).
+    pub key: String,
+    pub url: String,
+    /// Path of the figure inside the package, when the URL is a `.tar.gz`.
+    pub member: Option<String>,
+}
+
+impl Workspace {
+    /// Every imported image URL, in import order.
+    pub fn image_urls(&self) -> anyhow::Result<Vec<ImageUrl>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT key, url, member FROM image_urls ORDER BY rowid")?;
+        let urls = stmt
+            .query_map([], |r| {
+                Ok(ImageUrl {
+                    key: r.get(0)?,
+                    url: r.get(1)?,
+                    member: r.get(2)?,
+                })
+            })?
+            .collect::<Result<_, _>>()
+            .context("cannot read the image URL list")?;
+        Ok(urls)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_come_back_in_import_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::open(dir.path()).unwrap();
+        ws.conn()
+            .execute_batch(
+                "INSERT INTO image_urls (key, url, member) VALUES ('b', 'http://x/b.png', NULL);
+                 INSERT INTO image_urls (key, url, member) VALUES ('a', 'http://x/p.tar.gz', 'fig/a.jpg');",
+            )
+            .unwrap();
+        let urls = ws.image_urls().unwrap();
+        assert_eq!(
+            urls,
+            vec![
+                ImageUrl {
+                    key: "b".into(),
+                    url: "http://x/b.png".into(),
+                    member: None,
+                },
+                ImageUrl {
+                    key: "a".into(),
+                    url: "http://x/p.tar.gz".into(),
+                    member: Some("fig/a.jpg".into()),
+                },
+            ]
+        );
+    }
+}

@@ -1,0 +1,83 @@
+//! Reading the LLM judges' scores (`model_scores`) one by one, per judge or per sample.
+
+use anyhow::Context;
+
+use super::Workspace;
+
+/// One judge's score of one answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelScore {
+    pub answer_id: i64,
+    pub judge: String,
+    pub score: f64,
+}
+
+impl Workspace {
+    /// Every score of the answers of one sample, ordered by judge name.
+    pub fn sample_model_scores(&self, sample_key: i64) -> anyhow::Result<Vec<ModelScore>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT m.answer_id, m.judge, m.score FROM model_scores m JOIN answers a ON a.id = m.answer_id
+             JOIN rounds r ON r.id = a.round_id WHERE r.sample_id = ?1 ORDER BY m.judge",
+        )?;
+        let scores = stmt
+            .query_map([sample_key], |r| {
+                Ok(ModelScore {
+                    answer_id: r.get(0)?,
+                    judge: r.get(1)?,
+                    score: r.get(2)?,
+                })
+            })?
+            .collect::<Result<_, _>>()
+            .with_context(|| {
+                format!("cannot read the judges' scores of sample row {sample_key}")
+            })?;
+        Ok(scores)
+    }
+
+    /// (answer id, score) of every answer `judge` scored, by answer id.
+    pub fn model_scores_by_judge(&self, judge: &str) -> anyhow::Result<Vec<(i64, f64)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT answer_id, score FROM model_scores WHERE judge = ?1 ORDER BY answer_id",
+        )?;
+        let scores = stmt
+            .query_map([judge], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("cannot read the scores of judge {judge}"))?;
+        Ok(scores)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::test_support::workspace_with_rounds;
+    use crate::store::{LlmRequest, ModelScore};
+
+    #[test]
+    fn a_samples_scores_come_by_judge_name() {
+        let (_dir, ws, s) = workspace_with_rounds(&[("q", &["a1", "a2"])]);
+        let (a1, a2) = (s.answer_ids[0][0], s.answer_ids[0][1]);
+        let request = |key| LlmRequest {
+            key,
+            task: "judge",
+            subject: "answers",
+            model: "m",
+            reply: "",
+            prompt_tokens: 0,
+            completion_tokens: 0,
+        };
+        ws.store_llm_judge_reply(&request("k1"), "zed", Ok(&[(a1, 4.0)]))
+            .unwrap();
+        ws.store_llm_judge_reply(&request("k2"), "amy", Ok(&[(a2, 9.0)]))
+            .unwrap();
+        let score = |answer_id, judge: &str, score| ModelScore {
+            answer_id,
+            judge: judge.into(),
+            score,
+        };
+        assert_eq!(
+            ws.sample_model_scores(s.key).unwrap(),
+            vec![score(a2, "amy", 9.0), score(a1, "zed", 4.0)]
+        );
+        assert_eq!(ws.model_scores_by_judge("zed").unwrap(), vec![(a1, 4.0)]);
+    }
+}
