@@ -9,3 +9,14 @@ pub fn request_key(body: &impl serde::Serialize) -> String {
     let bytes = serde_json::to_vec(body).expect("JSON values serialise");
     hex::encode(Sha256::digest(&bytes))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_key_is_a_sha256_hex_digest() {
+        let key = request_key(&serde_json::json!({"model": "m"}));
+        assert_eq!(key.len(), 64);
+    }
+}
