@@ -6,7 +6,7 @@ use super::ConflictPolicy;
 use crate::data::json_stream::RecordLoc;
 use crate::data::warnings::Warnings;
 use crate::data::{ImageUrlRecord, ImportedVerdict, Record, Sample, ScoreRecord};
-use crate::store::{DecisionKind, ImportBatch, InsertOutcome, NewJudgment, StoredImageUrl};
+use crate::store::{DecisionKind, ImageUrl, ImportBatch, InsertOutcome, NewJudgment};
 
 /// The reviewer that judgments carried by data files are recorded under.
 pub const IMPORTED_REVIEWER: &str = "imported";
@@ -227,8 +227,8 @@ impl<'b, 'w> Applier<'b, 'w> {
     fn url(&mut self, u: &ImageUrlRecord, loc: RecordLoc) -> anyhow::Result<()> {
         let stored = self.batch.image_url(&u.key)?;
         match stored {
-            Some(StoredImageUrl { url, member }) if url == u.url && member == u.member => {}
-            Some(StoredImageUrl { url, .. }) => {
+            Some(ImageUrl { url, member, .. }) if url == u.url && member == u.member => {}
+            Some(ImageUrl { url, .. }) => {
                 self.conflict(loc, format!("image `{}` already has the URL {url}", u.key))?
             }
             None => {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
+use super::image_urls::ImageUrl;
 use super::judgments::{append, reviewer_id};
 use super::samples::insert_sample;
 use super::{InsertOutcome, NewJudgment, Workspace, NOW};
@@ -18,14 +19,6 @@ pub struct AnswerSlot {
     pub answer_position: i64,
     pub round_id: i64,
     pub answer_id: i64,
-}
-
-/// A stored image URL (from an image-URL record).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredImageUrl {
-    pub url: String,
-    /// The file inside a package (tar.gz) the URL points to, if any.
-    pub member: Option<String>,
 }
 
 /// An open write transaction. Nothing is visible to other connections until [`commit`];
@@ -181,12 +174,13 @@ impl ImportBatch<'_> {
     }
 
     /// The URL stored for image `key`, if any.
-    pub fn image_url(&self, key: &str) -> anyhow::Result<Option<StoredImageUrl>> {
+    pub fn image_url(&self, key: &str) -> anyhow::Result<Option<ImageUrl>> {
         Ok(self
             .tx
             .prepare_cached("SELECT url, member FROM image_urls WHERE key = ?1")?
             .query_row([key], |r| {
-                Ok(StoredImageUrl {
+                Ok(ImageUrl {
+                    key: key.to_string(),
                     url: r.get(0)?,
                     member: r.get(1)?,
                 })

@@ -32,7 +32,7 @@ pub use export_reads::{
 };
 pub use history::{JudgmentEvent, SelectorAnswerScore};
 pub use image_urls::ImageUrl;
-pub use import_writes::{AnswerSlot, ImportBatch, StoredImageUrl};
+pub use import_writes::{AnswerSlot, ImportBatch};
 pub use judgments::{
     append as append_judgment, reviewer_id, CurrentDecision, DecisionKind, NewJudgment,
 };
