@@ -4,6 +4,7 @@
 pub mod agreement;
 mod judgments;
 mod review;
+pub mod review_session;
 mod samples;
 mod schema;
 mod scores;

@@ -286,10 +286,7 @@ impl Session {
 
     /// Local wall-clock time for "saved 14:03:07".
     fn clock(&self) -> anyhow::Result<String> {
-        Ok(self
-            .ws
-            .conn()
-            .query_row("SELECT time('now', 'localtime')", [], |r| r.get(0))?)
+        self.ws.local_time()
     }
 }
 
@@ -305,16 +302,11 @@ pub fn export_summary(s: &crate::export::ExportSummary) -> String {
 
 /// Finished selector runs, oldest first, with their reports.
 fn past_runs(ws: &Workspace) -> anyhow::Result<Vec<(i64, crate::ranking::RunReport)>> {
-    let mut stmt = ws
-        .conn()
-        .prepare("SELECT id, metrics FROM selector_runs WHERE metrics IS NOT NULL ORDER BY id")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
     let mut runs = Vec::new();
-    for row in rows {
-        let (id, metrics) = row?;
+    for run in ws.finished_runs()? {
         // A record this version cannot read is skipped: it only feeds the panel.
-        if let Ok(report) = serde_json::from_str(&metrics) {
-            runs.push((id, report));
+        if let Ok(report) = serde_json::from_str(&run.metrics_json) {
+            runs.push((run.id, report));
         }
     }
     Ok(runs)
