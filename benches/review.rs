@@ -128,7 +128,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let t = Instant::now();
-    let hits = session.ws.search("lesion measuring 17 mm")?;
+    let hits = session.ws().search("lesion measuring 17 mm")?;
     let search = t.elapsed();
 
     println!("review screen, {samples} samples, 200x60 frame, keystroke to frame:");

@@ -14,6 +14,7 @@ mod llm_ledger;
 mod model_scores;
 mod ranking_inputs;
 mod review;
+pub mod review_session;
 mod sample_lookup;
 mod samples;
 mod schema;

@@ -2,11 +2,12 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::app::{App, Effect, InputKind, Mode, Msg};
+use super::app::{App, Effect, ExportJob, InputKind, Mode, Msg};
 use super::keymap::Keymap;
 use super::queue::{Filter, Queue};
 use super::sample_view::SampleView;
 use crate::data::{Round, Sample};
+use crate::export::ExportFormat;
 use crate::store::{CurrentDecision, DecisionKind, IndexEntry, NewJudgment, StoredSample};
 
 /// Sample `key` with `rounds` rounds of two answers; answer ids are key*100 + round*10 + answer.
@@ -669,11 +670,11 @@ mod export_and_adjudication {
         let effects = press(&mut app, KeyCode::Enter);
         assert_eq!(
             effects,
-            vec![Effect::Export {
-                select: "top:10%".into(),
-                format: "llava".into(),
+            vec![Effect::Export(ExportJob {
+                select: "top:10%".parse().unwrap(),
+                format: ExportFormat::Llava,
                 out: "sel.jsonl".into()
-            }]
+            })]
         );
         assert_eq!(app.mode, Mode::Normal, "the reviewer keeps working");
         assert!(app.export_status.is_some());

@@ -1,48 +1,24 @@
-//! Background threads of the review screen: terminal input, image decode, image resize/encode,
-//! search, and termination signals. Each sends one small [`Event`] to the UI loop.
+//! Background threads of the review screen: terminal input, image decode and download, image
+//! resize/encode, search, and termination signals. Each sends a [`Msg`] to the UI loop's one
+//! channel.
 
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
 use std::thread;
 
 use image::DynamicImage;
-use ratatui::crossterm::event::{self, Event as TermEvent};
+use ratatui::crossterm::event::{self, Event as TermEvent, KeyEventKind};
 use ratatui_image::thread::{ResizeRequest, ResizeResponse};
 
+use super::app::{ImageUpdate, Msg};
 use crate::store::Workspace;
 
-pub enum Event {
-    Terminal(TermEvent),
-    ExportProgress {
-        done: u64,
-        total: u64,
-    },
-    ExportDone(Result<String, String>),
-    /// The agreement panel's lines (or why they could not be computed).
-    Agreement(Result<Vec<String>, String>),
-    /// A figure was downloaded from the URL list (or why not).
-    ImageDownloaded {
-        key: i64,
-        result: Result<PathBuf, String>,
-    },
-    Trainer(super::trainer::TrainerEvent),
-    Terminate,
-    ImageDecoded {
-        key: i64,
-        result: Result<DynamicImage, String>,
-    },
-    ImageResized(Result<ResizeResponse, String>),
-    SearchDone {
-        query: String,
-        result: Result<Vec<i64>, String>,
-    },
-}
-
+/// The executor's workers: each keeps only the newest request waiting.
 pub struct Workers {
-    decode: Sender<(i64, PathBuf, u32)>,
+    decode: Sender<(i64, PathBuf)>,
     download: Sender<(i64, crate::figure_fetch::Item)>,
-    pub resize: Sender<ResizeRequest>,
-    pub search: Sender<String>,
+    search: Sender<String>,
 }
 
 /// Largest decoded image accepted, so a corrupt or hostile file cannot exhaust memory.
@@ -50,37 +26,17 @@ const MAX_DECODE_BYTES: u64 = 512 << 20;
 
 impl Workers {
     pub fn start(
-        events: Sender<Event>,
+        to_ui: Sender<Msg>,
         search_ws: Workspace,
         fetch: crate::figure_fetch::FetchSettings,
+        max_side: u32,
     ) -> Self {
-        let tx = events.clone();
+        let (decode, decode_rx) = mpsc::channel::<(i64, PathBuf)>();
+        let tx = to_ui.clone();
         thread::spawn(move || {
-            while let Ok(ev) = event::read() {
-                if tx.send(Event::Terminal(ev)).is_err() {
-                    break;
-                }
-            }
-        });
-
-        let tx = events.clone();
-        if let Ok(mut signals) = signal_hook::iterator::Signals::new([
-            signal_hook::consts::SIGTERM,
-            signal_hook::consts::SIGHUP,
-        ]) {
-            thread::spawn(move || {
-                if signals.forever().next().is_some() {
-                    let _ = tx.send(Event::Terminate);
-                }
-            });
-        }
-
-        let (decode, decode_rx) = mpsc::channel::<(i64, PathBuf, u32)>();
-        let tx = events.clone();
-        thread::spawn(move || {
-            while let Some((key, path, max_side)) = latest(&decode_rx) {
-                let result = decode_image(&path, max_side);
-                if tx.send(Event::ImageDecoded { key, result }).is_err() {
+            while let Some((key, path)) = latest(&decode_rx) {
+                let update = ImageUpdate::Decoded(decode_image(&path, max_side).map(Arc::new));
+                if tx.send(Msg::Image { key, update }).is_err() {
                     break;
                 }
             }
@@ -88,7 +44,7 @@ impl Workers {
 
         // Downloads, one at a time: the reviewer waits for the figure on screen, not a batch.
         let (download, download_rx) = mpsc::channel::<(i64, crate::figure_fetch::Item)>();
-        let tx = events.clone();
+        let tx = to_ui.clone();
         thread::spawn(move || {
             let Ok(runtime) = crate::llm::runtime() else {
                 return;
@@ -109,18 +65,8 @@ impl Workers {
                     Ok(None) => Err("nothing was downloaded".into()),
                     Err(e) => Err(format!("{e:#}")),
                 };
-                if tx.send(Event::ImageDownloaded { key, result }).is_err() {
-                    break;
-                }
-            }
-        });
-
-        let (resize, resize_rx) = mpsc::channel::<ResizeRequest>();
-        let tx = events.clone();
-        thread::spawn(move || {
-            while let Ok(request) = resize_rx.recv() {
-                let result = request.resize_encode().map_err(|e| e.to_string());
-                if tx.send(Event::ImageResized(result)).is_err() {
+                let update = ImageUpdate::Downloaded(result);
+                if tx.send(Msg::Image { key, update }).is_err() {
                     break;
                 }
             }
@@ -129,8 +75,11 @@ impl Workers {
         let (search, search_rx) = mpsc::channel::<String>();
         thread::spawn(move || {
             while let Some(query) = latest(&search_rx) {
-                let result = search_ws.search(&query).map_err(|e| format!("{e:#}"));
-                if events.send(Event::SearchDone { query, result }).is_err() {
+                let msg = match search_ws.search(&query) {
+                    Ok(keys) => Msg::SearchDone { query, keys },
+                    Err(e) => Msg::Error(format!("{e:#}")),
+                };
+                if to_ui.send(msg).is_err() {
                     break;
                 }
             }
@@ -139,7 +88,6 @@ impl Workers {
         Self {
             decode,
             download,
-            resize,
             search,
         }
     }
@@ -148,8 +96,67 @@ impl Workers {
         let _ = self.download.send((key, item));
     }
 
-    pub fn decode(&self, key: i64, path: PathBuf, max_side: u32) {
-        let _ = self.decode.send((key, path, max_side));
+    pub fn decode(&self, key: i64, path: PathBuf) {
+        let _ = self.decode.send((key, path));
+    }
+
+    pub fn search(&self, query: String) {
+        let _ = self.search.send(query);
+    }
+}
+
+/// The terminal's keys (presses and repeats) as [`Msg::Key`]; anything else it reports (a
+/// resize) as [`Msg::Redraw`].
+pub fn spawn_terminal_input(to_ui: Sender<Msg>) {
+    thread::spawn(move || {
+        while let Ok(ev) = event::read() {
+            let msg = match ev {
+                TermEvent::Key(key) if key.kind == KeyEventKind::Release => continue,
+                TermEvent::Key(key) => Msg::Key(key),
+                _ => Msg::Redraw,
+            };
+            if to_ui.send(msg).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// SIGTERM and SIGHUP as [`Msg::Terminate`].
+pub fn spawn_signal_watch(to_ui: Sender<Msg>) {
+    if let Ok(mut signals) = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ]) {
+        thread::spawn(move || {
+            if signals.forever().next().is_some() {
+                let _ = to_ui.send(Msg::Terminate);
+            }
+        });
+    }
+}
+
+/// The image pane's resize/encode worker (ratatui-image's threaded protocol). Its answers are
+/// terminal graphics for the view, not app state: they wait in `resized` for the next frame,
+/// and a [`Msg::Redraw`] wakes the loop to draw it.
+pub struct Resizer {
+    pub requests: Sender<ResizeRequest>,
+    pub resized: Receiver<Result<ResizeResponse, String>>,
+}
+
+impl Resizer {
+    pub fn spawn(to_ui: Sender<Msg>) -> Self {
+        let (requests, requests_rx) = mpsc::channel::<ResizeRequest>();
+        let (done, resized) = mpsc::channel();
+        thread::spawn(move || {
+            while let Ok(request) = requests_rx.recv() {
+                let result = request.resize_encode().map_err(|e| e.to_string());
+                if done.send(result).is_err() || to_ui.send(Msg::Redraw).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { requests, resized }
     }
 }
 

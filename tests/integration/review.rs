@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use vital::store::Workspace;
 use vital::tui::app::Msg;
+use vital::tui::executor::Executor;
 use vital::tui::keymap::Keymap;
 use vital::tui::session::{Session, SessionOptions};
 
@@ -15,7 +16,11 @@ use crate::common::{stats, vital_ok};
 
 fn session(dir: &Path, reviewer: &str) -> Session {
     let ws = Workspace::open_existing(dir).unwrap();
-    let options = SessionOptions {
+    Session::start(ws, options(reviewer)).unwrap()
+}
+
+fn options(reviewer: &str) -> SessionOptions {
+    SessionOptions {
         reviewer: reviewer.into(),
         keymap: Keymap::default(),
         auto_advance: true,
@@ -24,11 +29,10 @@ fn session(dir: &Path, reviewer: &str) -> Session {
         top_percent: 40.0,
         export_defaults: ["top:40%".into(), "llava".into(), "selection.json".into()],
         export_dir: std::path::PathBuf::new(),
-    };
-    Session::start(ws, options).unwrap()
+    }
 }
 
-fn keys(session: &mut Session, keys: &str) {
+fn keys(session: &mut Session<impl Executor>, keys: &str) {
     for c in keys.chars() {
         let code = if c == '\n' {
             KeyCode::Enter
@@ -39,7 +43,7 @@ fn keys(session: &mut Session, keys: &str) {
     }
 }
 
-fn current_id(session: &Session) -> String {
+fn current_id(session: &Session<impl Executor>) -> String {
     session
         .app
         .current
@@ -123,7 +127,7 @@ fn shown_order_is_recorded_with_the_true_answer() {
     let mut s = session(dir.path(), "ana");
     let view = s.app.current.clone().unwrap();
     keys(&mut s, "1");
-    let events = s.ws.judgment_events().unwrap();
+    let events = s.ws().judgment_events().unwrap();
     let prefer = events.iter().find(|e| e.kind == "prefer").unwrap();
     let (value, shown): (String, String) = (
         prefer.value.clone().unwrap(),
@@ -165,32 +169,36 @@ fn search_goto_and_filters_against_the_store() {
 #[test]
 fn background_training_applies_scores_while_the_reviewer_works() {
     use std::sync::mpsc;
-    use vital::tui::trainer::{Trainer, TrainerEvent, TrainerSettings};
+    use vital::tui::trainer::{TrainerEvent, TrainerSettings};
 
     let dir = tempfile::tempdir().unwrap();
     vital_ok(dir.path(), &["demo"]);
-    let mut s = session(dir.path(), "ana");
     let config = vital::config::Config::defaults();
     let mut run = vital::ranking::RunSettings::from_config(&config.selector);
     run.epochs = 2;
     let (tx, rx) = mpsc::channel();
-    let tx = std::sync::Mutex::new(tx);
-    s.attach_trainer(Trainer::spawn(
+    let fetch =
+        vital::figure_fetch::FetchSettings::from_config(&config.llm, dir.path().join("images"));
+    let mut s = Session::start_threaded(
+        Workspace::open_existing(dir.path()).unwrap(),
+        options("ana"),
         TrainerSettings {
             workspace: dir.path().to_path_buf(),
             run,
             sample_score: vital::ranking::SampleScore::MeanBest,
         },
-        Box::new(move |e| {
-            let _ = tx.lock().unwrap().send(e);
-        }),
-    ));
+        fetch,
+        1024,
+        tx,
+    )
+    .unwrap();
     keys(&mut s, "T");
     keys(&mut s, "ax");
+    // The UI loop's job: apply what the workers send (the trainer's events among them).
     let mut done = false;
-    while let Ok(event) = rx.recv_timeout(Duration::from_secs(60)) {
-        done |= matches!(event, TrainerEvent::Done(_));
-        s.dispatch(Msg::Trainer(event));
+    while let Ok(msg) = rx.recv_timeout(Duration::from_secs(60)) {
+        done |= matches!(msg, Msg::Trainer(TrainerEvent::Done(_)));
+        s.dispatch(msg);
         if done {
             break;
         }
@@ -421,17 +429,17 @@ fn disagreements_are_adjudicated_with_final_decisions_and_exports_run_from_the_s
         !judge.app.current.as_ref().unwrap().unresolved_conflict(),
         "resolved"
     );
-    assert!(judge.ws.disagreement_keys(true).unwrap().is_empty());
+    assert!(judge.ws().disagreement_keys(true).unwrap().is_empty());
     // u withdraws exactly that final decision (recorded under `final`, not the judge's name).
     keys(&mut judge, "u");
     assert_eq!(
-        judge.ws.disagreement_keys(true).unwrap().len(),
+        judge.ws().disagreement_keys(true).unwrap().len(),
         1,
         "unresolved again"
     );
     assert!(judge.app.current.as_ref().unwrap().unresolved_conflict());
     keys(&mut judge, "A");
-    assert!(judge.ws.disagreement_keys(true).unwrap().is_empty());
+    assert!(judge.ws().disagreement_keys(true).unwrap().is_empty());
     let stats_out = vital_ok(dir.path(), &["stats", "--json"]);
     let s: serde_json::Value = serde_json::from_str(&stats_out).unwrap();
     assert_eq!(

@@ -10,9 +10,11 @@ use super::sample_view::SampleView;
 use super::trainer::TrainerEvent;
 use crate::store::{CurrentDecision, DecisionKind, NewJudgment};
 
+mod figure;
 mod panels;
 
-pub use panels::{ExportForm, SelectionPreview, TrainingView};
+pub use figure::{DecodedCache, ImageSlot, ImageStatus, ImageUpdate};
+pub use panels::{ExportForm, ExportJob, SelectionPreview, TrainingView};
 
 /// What the app asks the runtime to do.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,19 +35,27 @@ pub enum Effect {
     Train,
     /// Stop the running training job.
     CancelTraining,
-    /// Export in the background (fields validated by the form); answer with [`Msg::ExportDone`].
-    Export {
-        select: String,
-        format: String,
-        out: String,
-    },
-    /// Record a final (adjudicating) decision on an answer, then answer with [`Msg::Refreshed`].
+    /// Export in the background; answer with [`Msg::ExportProgress`] and [`Msg::ExportDone`].
+    Export(ExportJob),
+    /// Record a final (adjudicating) decision on an answer, then answer with [`Msg::FinalSaved`].
     FinalDecision {
         answer_id: i64,
         accepted: bool,
     },
     /// Compute the reviewers' agreement; answer with [`Msg::Agreement`].
     LoadAgreement,
+    /// Find sample `key`'s figure (a local file, else the URL list) and decode or download it;
+    /// answer with [`Msg::Image`].
+    LoadImage {
+        key: i64,
+        sample_id: String,
+        reference: String,
+    },
+    /// Decode a downloaded figure; answer with [`Msg::Image`].
+    DecodeImage {
+        key: i64,
+        path: std::path::PathBuf,
+    },
     Quit,
 }
 
@@ -87,6 +97,19 @@ pub enum Msg {
     ExportDone(Result<String, String>),
     /// The agreement panel's lines.
     Agreement(Vec<String>),
+    /// A final decision was committed: the sample on screen is refreshed.
+    FinalSaved,
+    /// Training was asked for, but this session has no trainer.
+    TrainingUnavailable,
+    /// Progress on sample `key`'s figure.
+    Image {
+        key: i64,
+        update: ImageUpdate,
+    },
+    /// Nothing changed in the app, but the screen is redrawn (a terminal resize, a resized image).
+    Redraw,
+    /// The process was asked to end (SIGTERM, SIGHUP): quit like `q`, without asking.
+    Terminate,
     Error(String),
 }
 
@@ -153,6 +176,9 @@ pub struct App {
     pub pending_trains: bool,
     /// `q` was pressed once while an export was running.
     pub quit_asked: bool,
+    /// The figure of the sample on screen.
+    pub image: ImageSlot,
+    pub decoded: DecodedCache,
 }
 
 impl App {
@@ -188,6 +214,8 @@ impl App {
             agreement_requested: None,
             pending_trains: false,
             quit_asked: false,
+            image: ImageSlot::default(),
+            decoded: DecodedCache::default(),
         }
     }
 
@@ -197,7 +225,14 @@ impl App {
         self.load_current()
     }
 
+    /// The only place the app changes: applies `msg` and returns what the runtime is to do.
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        let mut effects = self.apply(msg);
+        effects.extend(self.follow_image());
+        effects
+    }
+
+    fn apply(&mut self, msg: Msg) -> Vec<Effect> {
         match msg {
             Msg::Key(key) => self.on_key(key),
             Msg::Loaded(view) => {
@@ -298,11 +333,92 @@ impl App {
                     vec![]
                 }
             },
+            Msg::FinalSaved => self
+                .current
+                .as_ref()
+                .map(|v| vec![Effect::Refresh(v.key())])
+                .unwrap_or_default(),
+            Msg::TrainingUnavailable => {
+                self.message = Some("training is not available in this session".into());
+                vec![]
+            }
+            Msg::Image { key, update } => self.on_image(key, update),
+            Msg::Redraw => vec![],
+            Msg::Terminate => {
+                self.quitting = true;
+                vec![]
+            }
             Msg::Error(e) => {
                 self.message = Some(format!("error: {e}"));
                 vec![]
             }
         }
+    }
+
+    /// When the sample on screen changes, asks for its figure (or says why there is none).
+    fn follow_image(&mut self) -> Vec<Effect> {
+        let key = self.current.as_ref().map(SampleView::key);
+        if key == self.image.key {
+            return vec![];
+        }
+        self.image.key = key;
+        let Some(view) = &self.current else {
+            self.image.status = ImageStatus::Placeholder(String::new());
+            return vec![];
+        };
+        if let Some(img) = self.decoded.get(view.key()) {
+            self.image.status = ImageStatus::Ready(img.clone());
+            return vec![];
+        }
+        match view.stored.sample.image.as_deref() {
+            None => {
+                self.image.status =
+                    ImageStatus::Placeholder("no image in the data for this figure".into());
+                vec![]
+            }
+            Some(reference) => {
+                self.image.status = ImageStatus::Loading(reference.to_string());
+                vec![Effect::LoadImage {
+                    key: view.key(),
+                    sample_id: view.stored.sample.id.clone(),
+                    reference: reference.to_string(),
+                }]
+            }
+        }
+    }
+
+    fn on_image(&mut self, key: i64, update: ImageUpdate) -> Vec<Effect> {
+        // A decoded figure is kept even when the reviewer has moved on: going back shows it.
+        if let ImageUpdate::Decoded(Ok(img)) = &update {
+            self.decoded.insert(key, img.clone());
+        }
+        if self.image.key != Some(key) {
+            return vec![];
+        }
+        let (status, effects) = match update {
+            ImageUpdate::Downloading(reference) => (
+                ImageStatus::Loading(format!("downloading {reference}")),
+                vec![],
+            ),
+            ImageUpdate::NotFound(reference) => (
+                ImageStatus::Placeholder(format!(
+                    "image not found: {reference}\n(import with --images DIR, or run `vital fetch-images`)"
+                )),
+                vec![],
+            ),
+            ImageUpdate::Downloaded(Ok(path)) => (
+                ImageStatus::Loading("the downloaded image".into()),
+                vec![Effect::DecodeImage { key, path }],
+            ),
+            ImageUpdate::Downloaded(Err(why)) => (
+                ImageStatus::Placeholder(format!("download failed: {why}")),
+                vec![],
+            ),
+            ImageUpdate::Decoded(Ok(img)) => (ImageStatus::Ready(img), vec![]),
+            ImageUpdate::Decoded(Err(why)) => (ImageStatus::Placeholder(why), vec![]),
+        };
+        self.image.status = status;
+        effects
     }
 
     fn request_training(&mut self) -> Vec<Effect> {
@@ -460,34 +576,22 @@ impl App {
             }
             KeyCode::Char(c) => form.fields[form.focus].push(c),
             KeyCode::Enter => {
-                let [select, format, out] = form.fields.clone().map(|f| f.trim().to_string());
-                let problem = if let Err(e) = select.parse::<crate::export::Selection>() {
-                    Some(e)
-                } else if <crate::export::ExportFormat as clap::ValueEnum>::from_str(&format, true)
-                    .is_err()
-                {
-                    Some(format!(
-                        "`{format}` is not a format: llava, dpo, demos, pairs or scores"
-                    ))
-                } else if out.is_empty() {
-                    Some("the output file is empty".to_string())
-                } else if self.export_status.is_some() {
-                    Some("an export is already running".to_string())
-                } else {
-                    None
-                };
-                if let Some(problem) = problem {
-                    form.error = Some(problem);
-                    self.mode = Mode::Export(form);
-                    return vec![];
+                let job = form.request().and_then(|job| match self.export_status {
+                    Some(_) => Err("an export is already running".to_string()),
+                    None => Ok(job),
+                });
+                match job {
+                    Ok(job) => {
+                        self.export_defaults = form.fields.clone();
+                        self.export_status = Some("exporting…".into());
+                        return vec![Effect::Export(job)];
+                    }
+                    Err(problem) => {
+                        form.error = Some(problem);
+                        self.mode = Mode::Export(form);
+                        return vec![];
+                    }
                 }
-                self.export_defaults = form.fields.clone();
-                self.export_status = Some("exporting…".into());
-                return vec![Effect::Export {
-                    select,
-                    format,
-                    out,
-                }];
             }
             _ => {}
         }
@@ -507,7 +611,11 @@ impl App {
                     self.queue.set_search(None);
                     self.load_current()
                 }
-                InputKind::Search => vec![Effect::Search(text.trim().to_string())],
+                InputKind::Search => {
+                    let query = text.trim().to_string();
+                    self.message = Some(format!("searching \"{query}\"…"));
+                    vec![Effect::Search(query)]
+                }
                 InputKind::Note(sample_key) => vec![Effect::Record(NewJudgment {
                     sample_key,
                     round_id: None,
@@ -601,6 +709,7 @@ impl App {
             }
             Action::Agreement => {
                 self.agreement_requested = Some(self.keys_pressed);
+                self.message = Some("computing agreement…".into());
                 vec![Effect::LoadAgreement]
             }
             Action::Preview => {

@@ -1,6 +1,9 @@
 //! State of the review screen's panels and forms: the selection preview, the export form and the
 //! training panel. Plain data, changed only by the app's update function.
 
+use std::path::PathBuf;
+
+use crate::export::{ExportFormat, Selection};
 use crate::selector::Metrics;
 use crate::tui::queue::Queue;
 
@@ -76,6 +79,32 @@ pub struct ExportForm {
 
 impl ExportForm {
     pub const LABELS: [&'static str; 3] = ["selection", "format", "output file"];
+
+    /// The export the fields describe, parsed once here; or what is wrong with them.
+    pub fn request(&self) -> Result<ExportJob, String> {
+        let [select, format, out] = self.fields.clone().map(|f| f.trim().to_string());
+        let select = select.parse::<Selection>()?;
+        let format = <ExportFormat as clap::ValueEnum>::from_str(&format, true).map_err(|_| {
+            format!("`{format}` is not a format: llava, dpo, demos, pairs or scores")
+        })?;
+        if out.is_empty() {
+            return Err("the output file is empty".to_string());
+        }
+        Ok(ExportJob {
+            select,
+            format,
+            out: out.into(),
+        })
+    }
+}
+
+/// An export asked for on the review screen. `out` is as typed: a relative path is taken from
+/// the session's export directory when the export runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportJob {
+    pub select: Selection,
+    pub format: ExportFormat,
+    pub out: PathBuf,
 }
 
 /// What the training panel shows.

@@ -1,0 +1,72 @@
+//! What the review screen reads besides samples and decisions: the finished selector runs that
+//! seed its training panel, and the database's local clock for "saved 14:03:07". Named queries
+//! only; the screen never sees SQL.
+
+use super::Workspace;
+
+/// A selector run that finished, with its report as stored (JSON, read by `ranking`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FinishedRun {
+    pub id: i64,
+    pub metrics_json: String,
+}
+
+impl Workspace {
+    /// Selector runs that finished (have a report), oldest first.
+    pub fn finished_runs(&self) -> anyhow::Result<Vec<FinishedRun>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, metrics FROM selector_runs WHERE metrics IS NOT NULL ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(FinishedRun {
+                id: r.get(0)?,
+                metrics_json: r.get(1)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Local wall-clock time of day, `HH:MM:SS`, as the database sees it.
+    pub fn local_time(&self) -> anyhow::Result<String> {
+        Ok(self
+            .conn
+            .query_row("SELECT time('now', 'localtime')", [], |r| r.get(0))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finished_runs_are_those_with_a_report_oldest_first_and_the_clock_reads() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ws = Workspace::open(dir.path()).expect("workspace");
+        assert!(ws.finished_runs().expect("runs").is_empty());
+        let first = ws
+            .create_selector_run("ndarray", "{}", Some("{\"a\":1}"), None)
+            .expect("run");
+        ws.create_selector_run("ndarray", "{}", None, None)
+            .expect("unfinished run");
+        let third = ws
+            .create_selector_run("ndarray", "{}", Some("{\"a\":3}"), None)
+            .expect("run");
+        let runs = ws.finished_runs().expect("runs");
+        assert_eq!(
+            runs,
+            vec![
+                FinishedRun {
+                    id: first,
+                    metrics_json: "{\"a\":1}".into()
+                },
+                FinishedRun {
+                    id: third,
+                    metrics_json: "{\"a\":3}".into()
+                },
+            ]
+        );
+        let time = ws.local_time().expect("time");
+        assert_eq!(time.len(), 8, "HH:MM:SS: {time}");
+        assert_eq!(time.matches(':').count(), 2, "{time}");
+    }
+}

@@ -1,0 +1,374 @@
+//! Carrying out the review screen's effects. The app asks ([`Effect`]); an [`Executor`] does it
+//! and answers with a [`Msg`]: at once (returned, applied before the next key) or later, from a
+//! background thread, over the one channel the UI loop reads. Nothing here changes the app.
+//!
+//! [`SyncExecutor`] does everything inline (tests, the benchmark); [`ThreadedExecutor`] runs the
+//! slow kinds (training, export, agreement, search, image decode and download) on threads.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+
+use super::app::{Effect, ExportJob, ImageUpdate, Msg};
+use super::sample_view::SampleView;
+use super::trainer::{Trainer, TrainerSettings};
+use super::workers::{self, Workers};
+use crate::store::Workspace;
+
+/// Runs effects. Returns the answer when it is ready now; a background job sends it later.
+pub trait Executor {
+    fn run(&mut self, effect: Effect) -> Option<Msg>;
+}
+
+/// Where a figure comes from.
+pub enum ImageSource {
+    File(PathBuf),
+    Download(crate::figure_fetch::Item),
+    Missing,
+}
+
+/// The workspace side of a session: reads and commits on the UI thread's connection, and the
+/// undo history of what this session committed.
+pub struct SessionStore {
+    ws: Workspace,
+    reviewer: String,
+    shuffle: bool,
+    /// Relative export paths are taken from here.
+    export_dir: PathBuf,
+    /// Largest side of a decoded figure.
+    max_image_side: u32,
+    /// Decisions this session committed, newest last: `Some(event)` for a final decision (undone
+    /// by id, since it is recorded under the `final` reviewer), `None` for the reviewer's own.
+    history: Vec<Option<i64>>,
+}
+
+impl SessionStore {
+    /// `export_dir` empty: WORKSPACE/exports.
+    pub fn new(
+        ws: Workspace,
+        reviewer: String,
+        shuffle: bool,
+        export_dir: PathBuf,
+        max_image_side: u32,
+    ) -> Self {
+        let export_dir = if export_dir.as_os_str().is_empty() {
+            ws.dir().join("exports")
+        } else {
+            export_dir
+        };
+        Self {
+            ws,
+            reviewer,
+            shuffle,
+            export_dir,
+            max_image_side,
+            history: Vec::new(),
+        }
+    }
+
+    pub fn workspace(&self) -> &Workspace {
+        &self.ws
+    }
+
+    /// Carries out every effect inline; `None` for those that answer nothing.
+    fn run_inline(&mut self, effect: Effect) -> Option<Msg> {
+        let result = match effect {
+            Effect::Quit | Effect::CancelTraining => Ok(None),
+            Effect::Train => Ok(Some(Msg::TrainingUnavailable)),
+            Effect::Load(key) => self
+                .load(key)
+                .map(|view| view.map(|v| Msg::Loaded(Box::new(v)))),
+            Effect::Refresh(key) => self
+                .load(key)
+                .map(|view| view.map(|v| Msg::Refreshed(Box::new(v)))),
+            Effect::Export(job) => self.export_request(&job).map(|request| {
+                let cancel = AtomicBool::new(false);
+                let result = crate::export::run(&self.ws, &request, &|_| {}, &cancel);
+                Some(Msg::ExportDone(
+                    result
+                        .map(|s| export_summary(&s))
+                        .map_err(|e| format!("{e:#}")),
+                ))
+            }),
+            Effect::FinalDecision {
+                answer_id,
+                accepted,
+            } => match self.ws.record_final(&self.reviewer, answer_id, accepted) {
+                Ok(event) => {
+                    self.history.push(Some(event));
+                    Ok(Some(Msg::FinalSaved))
+                }
+                Err(e) => Ok(Some(Msg::SaveFailed(format!(
+                    "final decision not saved: {e:#}"
+                )))),
+            },
+            Effect::LoadAgreement => self
+                .ws
+                .agreement_report()
+                .map(|report| Some(Msg::Agreement(super::view::agreement_lines(&report)))),
+            Effect::Record(judgment) => Ok(Some(self.record(judgment))),
+            Effect::Undo => self.undo().map(Some),
+            Effect::Search(query) => self
+                .ws
+                .search(&query)
+                .map(|keys| Some(Msg::SearchDone { query, keys })),
+            Effect::Find(id) => self.ws.load_sample_by_ext_id(&id).map(|s| {
+                Some(Msg::Found {
+                    key: s.map(|s| s.key),
+                    id,
+                })
+            }),
+            Effect::LoadImage {
+                key,
+                sample_id,
+                reference,
+            } => Ok(Some(Msg::Image {
+                key,
+                update: match self.image_source(&sample_id, &reference) {
+                    ImageSource::File(path) => self.decode(&path),
+                    // Downloads belong to the review screen's worker, not to an inline session.
+                    ImageSource::Download(_) | ImageSource::Missing => {
+                        ImageUpdate::NotFound(reference)
+                    }
+                },
+            })),
+            Effect::DecodeImage { key, path } => Ok(Some(Msg::Image {
+                key,
+                update: self.decode(&path),
+            })),
+        };
+        result.unwrap_or_else(|e| Some(Msg::Error(format!("{e:#}"))))
+    }
+
+    fn load(&self, key: i64) -> anyhow::Result<Option<SampleView>> {
+        SampleView::load(&self.ws, &self.reviewer, key, self.shuffle)
+    }
+
+    // Committed before the screen shows it: what is on screen as decided is on disk.
+    // A failed commit is reported as such, and stays on screen until a save succeeds.
+    fn record(&mut self, judgment: crate::store::NewJudgment) -> Msg {
+        if let Err(e) = self.ws.record(&self.reviewer, &judgment) {
+            return Msg::SaveFailed(format!("{e:#}"));
+        }
+        // On disk from here: it belongs to the undo history whatever happens next.
+        self.history.push(None);
+        let reread = self
+            .ws
+            .current_decisions(&self.reviewer, judgment.sample_key)
+            .and_then(|decisions| {
+                Ok(Msg::Saved {
+                    key: judgment.sample_key,
+                    decisions,
+                    at: self.ws.local_time()?,
+                })
+            });
+        reread.unwrap_or_else(|e| {
+            Msg::Error(format!("saved, but the screen could not be updated: {e:#}"))
+        })
+    }
+
+    /// Undoes what this session did last (a final decision too), else the reviewer's latest.
+    /// The history entry is dropped only once the undo is on disk.
+    fn undo(&mut self) -> anyhow::Result<Msg> {
+        let undone = match self.history.last() {
+            Some(Some(final_event)) => self.ws.undo_event(*final_event),
+            _ => self.ws.undo_last(&self.reviewer),
+        };
+        let key = match undone {
+            Ok(key) => key,
+            Err(e) => return Ok(Msg::SaveFailed(format!("undo failed: {e:#}"))),
+        };
+        self.history.pop();
+        let decisions = match key {
+            Some(k) => self.ws.current_decisions(&self.reviewer, k)?,
+            None => Vec::new(),
+        };
+        Ok(Msg::Undone {
+            key,
+            decisions,
+            at: self.ws.local_time()?,
+        })
+    }
+
+    /// The export request for `job`, its output path resolved and its folder created.
+    fn export_request(&self, job: &ExportJob) -> anyhow::Result<crate::export::ExportRequest> {
+        let out = if job.out.is_absolute() {
+            job.out.clone()
+        } else {
+            self.export_dir.join(&job.out)
+        };
+        if let Some(parent) = out.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        Ok(crate::export::ExportRequest::new(
+            job.select, job.format, out,
+        ))
+    }
+
+    /// A local file if there is one, else an entry of the workspace's URL list.
+    fn image_source(&self, sample_id: &str, reference: &str) -> ImageSource {
+        if let Some(path) = self.ws.resolve_image(reference) {
+            return ImageSource::File(path);
+        }
+        // A failed lookup reads as "not found": the pane says so.
+        match self.ws.image_url(sample_id, Some(reference)) {
+            Ok(Some((key, url, member))) => {
+                ImageSource::Download(crate::figure_fetch::Item { key, url, member })
+            }
+            _ => ImageSource::Missing,
+        }
+    }
+
+    fn decode(&self, path: &Path) -> ImageUpdate {
+        ImageUpdate::Decoded(workers::decode_image(path, self.max_image_side).map(Arc::new))
+    }
+}
+
+/// One status line for a finished export.
+pub fn export_summary(s: &crate::export::ExportSummary) -> String {
+    format!(
+        "exported {} samples ({} rounds) to {}",
+        s.counts.samples_written,
+        s.counts.rounds_written,
+        s.output.display()
+    )
+}
+
+/// Everything inline, on the caller's thread: for tests and the benchmark. It has no trainer
+/// (training answers [`Msg::TrainingUnavailable`]) and downloads nothing.
+pub struct SyncExecutor {
+    pub store: SessionStore,
+}
+
+impl Executor for SyncExecutor {
+    fn run(&mut self, effect: Effect) -> Option<Msg> {
+        self.store.run_inline(effect)
+    }
+}
+
+/// The review screen's executor: reads and commits inline (they take milliseconds, and a key
+/// typed next must land on their result), the slow kinds on threads that answer over `to_ui`.
+pub struct ThreadedExecutor {
+    store: SessionStore,
+    to_ui: Sender<Msg>,
+    trainer: Trainer,
+    workers: Workers,
+}
+
+impl ThreadedExecutor {
+    /// Starts the trainer and the search, decode and download workers.
+    pub fn start(
+        store: SessionStore,
+        to_ui: Sender<Msg>,
+        trainer: TrainerSettings,
+        fetch: crate::figure_fetch::FetchSettings,
+    ) -> anyhow::Result<Self> {
+        let trainer_tx = to_ui.clone();
+        let trainer = Trainer::spawn(
+            trainer,
+            Box::new(move |event| {
+                // The UI may be gone (quitting): nothing to report to then.
+                let _ = trainer_tx.send(Msg::Trainer(event));
+            }),
+        );
+        let search_ws = Workspace::open_existing(store.ws.dir())?;
+        let workers = Workers::start(to_ui.clone(), search_ws, fetch, store.max_image_side);
+        Ok(Self {
+            store,
+            to_ui,
+            trainer,
+            workers,
+        })
+    }
+
+    fn export_in_background(&self, job: &ExportJob) -> Option<Msg> {
+        let request = match self.store.export_request(job) {
+            Ok(request) => request,
+            Err(e) => return Some(Msg::Error(format!("{e:#}"))),
+        };
+        let tx = self.to_ui.clone();
+        let dir = self.store.ws.dir().to_path_buf();
+        std::thread::spawn(move || {
+            let progress = |p: crate::export::Progress| {
+                let _ = tx.send(Msg::ExportProgress {
+                    done: p.done,
+                    total: p.total,
+                });
+            };
+            let cancel = AtomicBool::new(false);
+            let result = crate::export::run_in_dir(&dir, &request, &progress, &cancel)
+                .map(|summary| export_summary(&summary))
+                .map_err(|e| format!("{e:#}"));
+            let _ = tx.send(Msg::ExportDone(result));
+        });
+        None
+    }
+
+    /// The agreement panel reads every decision: on its own connection and thread.
+    fn agreement_in_background(&self) -> Option<Msg> {
+        let tx = self.to_ui.clone();
+        let dir = self.store.ws.dir().to_path_buf();
+        std::thread::spawn(move || {
+            let msg = Workspace::open_existing(&dir)
+                .and_then(|ws| ws.agreement_report())
+                .map(|report| Msg::Agreement(super::view::agreement_lines(&report)))
+                .unwrap_or_else(|e| Msg::Error(format!("{e:#}")));
+            let _ = tx.send(msg);
+        });
+        None
+    }
+}
+
+impl Executor for ThreadedExecutor {
+    fn run(&mut self, effect: Effect) -> Option<Msg> {
+        match effect {
+            Effect::Train => {
+                self.trainer.request();
+                None
+            }
+            Effect::CancelTraining => {
+                self.trainer.cancel();
+                None
+            }
+            Effect::Export(job) => self.export_in_background(&job),
+            Effect::LoadAgreement => self.agreement_in_background(),
+            Effect::Search(query) => {
+                self.workers.search(query);
+                None
+            }
+            Effect::LoadImage {
+                key,
+                sample_id,
+                reference,
+            } => match self.store.image_source(&sample_id, &reference) {
+                ImageSource::File(path) => {
+                    self.workers.decode(key, path);
+                    None
+                }
+                ImageSource::Download(item) => {
+                    self.workers.download(key, item);
+                    Some(Msg::Image {
+                        key,
+                        update: ImageUpdate::Downloading(reference),
+                    })
+                }
+                ImageSource::Missing => Some(Msg::Image {
+                    key,
+                    update: ImageUpdate::NotFound(reference),
+                }),
+            },
+            Effect::DecodeImage { key, path } => {
+                self.workers.decode(key, path);
+                None
+            }
+            effect @ (Effect::Load(_)
+            | Effect::Refresh(_)
+            | Effect::Record(_)
+            | Effect::Undo
+            | Effect::Find(_)
+            | Effect::FinalDecision { .. }
+            | Effect::Quit) => self.store.run_inline(effect),
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! The runtime against a real workspace: effects carried out by the synchronous executor and by
+//! the threaded one, whose answers arrive over the channel and are applied by the app's update.
+
+use std::path::Path;
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::app::{ImageStatus, Msg};
+use super::executor::{Executor, ThreadedExecutor};
+use super::keymap::Keymap;
+use super::session::{Session, SessionOptions};
+use super::trainer::TrainerSettings;
+use crate::store::Workspace;
+
+/// The bundled demo workspace: 11 samples, their figures in demo-data/images.
+fn workspace() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    crate::demo::open(dir.path()).unwrap();
+    dir
+}
+
+fn options(reviewer: &str) -> SessionOptions {
+    SessionOptions {
+        reviewer: reviewer.into(),
+        keymap: Keymap::default(),
+        auto_advance: true,
+        shuffle: false,
+        train_after: 0,
+        top_percent: 40.0,
+        export_defaults: ["all".into(), "llava".into(), "out/selection.json".into()],
+        export_dir: std::path::PathBuf::new(),
+    }
+}
+
+fn key(session: &mut Session<impl Executor>, code: KeyCode) {
+    session.dispatch(Msg::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+}
+
+fn threaded(dir: &Path) -> (Session<ThreadedExecutor>, Receiver<Msg>) {
+    let config = crate::config::Config::defaults();
+    let ws = Workspace::open_existing(dir).unwrap();
+    let fetch = crate::figure_fetch::FetchSettings::from_config(&config.llm, ws.image_cache_dir());
+    let trainer = TrainerSettings {
+        workspace: dir.to_path_buf(),
+        run: crate::ranking::RunSettings::from_config(&config.selector),
+        sample_score: crate::ranking::SampleScore::MeanBest,
+    };
+    let (tx, rx) = mpsc::channel();
+    let session = Session::start_threaded(ws, options("ana"), trainer, fetch, 64, tx).unwrap();
+    (session, rx)
+}
+
+/// Applies what the workers send until `done` holds (the UI loop's job); fails after 30 s.
+fn pump(
+    session: &mut Session<ThreadedExecutor>,
+    rx: &Receiver<Msg>,
+    done: impl Fn(&Session<ThreadedExecutor>) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done(session) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let msg = rx
+            .recv_timeout(left)
+            .expect("the background answer arrives within 30 s");
+        session.dispatch(msg);
+    }
+}
+
+fn export_message(session: &Session<impl Executor>) -> String {
+    let message = session.app.message.clone().unwrap_or_default();
+    assert!(
+        message.starts_with("exported ") && message.ends_with("out/selection.json"),
+        "{message}"
+    );
+    message
+}
+
+#[test]
+fn the_synchronous_executor_decodes_the_figure_and_exports_inline() {
+    let dir = workspace();
+    let ws = Workspace::open_existing(dir.path()).unwrap();
+    let mut session = Session::start(ws, options("ana")).unwrap();
+    assert_eq!(session.app.image.key, Some(1));
+    let ImageStatus::Ready(img) = &session.app.image.status else {
+        panic!("decoded at once: {:?}", session.app.image.status)
+    };
+    assert!(img.width().max(img.height()) <= 1024);
+
+    // With the figures gone, the next sample's pane says so.
+    std::fs::remove_dir_all(dir.path().join("demo-data/images")).unwrap();
+    key(&mut session, KeyCode::Char(' '));
+    assert_eq!(session.app.image.key, Some(2));
+    assert!(
+        matches!(&session.app.image.status, ImageStatus::Placeholder(why) if why.starts_with("image not found: ")),
+        "{:?}",
+        session.app.image.status
+    );
+
+    key(&mut session, KeyCode::Char('E'));
+    key(&mut session, KeyCode::Enter);
+    export_message(&session);
+    assert!(dir.path().join("exports/out/selection.json").is_file());
+    assert_eq!(session.app.export_status, None);
+}
+
+#[test]
+fn the_threaded_executor_answers_over_the_channel_and_update_applies_it() {
+    let dir = workspace();
+    let (mut session, rx) = threaded(dir.path());
+    // The figure is decoded on the decode worker, downscaled to the session's 64 pixels.
+    assert!(
+        matches!(session.app.image.status, ImageStatus::Loading(_)),
+        "{:?}",
+        session.app.image.status
+    );
+    pump(&mut session, &rx, |s| {
+        matches!(s.app.image.status, ImageStatus::Ready(_))
+    });
+    let ImageStatus::Ready(img) = &session.app.image.status else {
+        unreachable!("pumped until ready")
+    };
+    assert!(img.width().max(img.height()) <= 64);
+    assert!(session.app.decoded.get(1).is_some(), "kept for going back");
+
+    // The export runs on its own thread; the status line says so until it is done.
+    key(&mut session, KeyCode::Char('E'));
+    key(&mut session, KeyCode::Enter);
+    assert!(
+        session.app.export_status.is_some(),
+        "running in the background"
+    );
+    pump(&mut session, &rx, |s| s.app.export_status.is_none());
+    export_message(&session);
+    assert!(dir.path().join("exports/out/selection.json").is_file());
+
+    // The agreement panel is computed on another connection and opens when it arrives.
+    key(&mut session, KeyCode::Char('S'));
+    assert_eq!(session.app.message.as_deref(), Some("computing agreement…"));
+    pump(&mut session, &rx, |s| {
+        matches!(s.app.mode, super::app::Mode::Agreement(_))
+    });
+
+    // A search runs on the search worker; its matches become the queue.
+    key(&mut session, KeyCode::Esc);
+    key(&mut session, KeyCode::Char('/'));
+    for c in "demo-cxr".chars() {
+        key(&mut session, KeyCode::Char(c));
+    }
+    key(&mut session, KeyCode::Enter);
+    assert_eq!(
+        session.app.message.as_deref(),
+        Some("searching \"demo-cxr\"…")
+    );
+    pump(&mut session, &rx, |s| s.app.queue.search_text().is_some());
+    let message = session.app.message.clone().unwrap_or_default();
+    assert!(message.ends_with("match \"demo-cxr\""), "{message}");
+    assert_ne!(message, "0 sample(s) match \"demo-cxr\"");
+}
