@@ -4,6 +4,7 @@ mod broken_input;
 mod cli;
 mod common;
 mod export;
+mod first_key;
 mod llm;
 mod quality_data;
 mod real_fixtures;
