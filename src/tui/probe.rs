@@ -101,7 +101,9 @@ pub fn read_answer(fd: std::os::fd::BorrowedFd<'_>, quiet: Duration, total: Dura
             events: libc::POLLIN,
             revents: 0,
         };
-        let wait_ms = libc::c_int::try_from(left.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
+        // Rounded up: a silence shorter than `quiet` is never taken for the end.
+        let wait_ms =
+            libc::c_int::try_from(left.as_nanos().div_ceil(1_000_000)).unwrap_or(libc::c_int::MAX);
         // SAFETY: one valid pollfd for the duration of the call.
         let ready = unsafe { libc::poll(&mut poll, 1, wait_ms) };
         if ready < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
@@ -219,5 +221,27 @@ mod tests {
         assert_eq!(answer.protocol, Some(ProtocolType::Sixel));
         assert_eq!(answer.cell, Some((10, 20)));
         drop(feeder.join().unwrap());
+
+        // A terminal that never stops sending (and never sends the status report).
+        let (reader, mut writer) = pipe();
+        let feeder = std::thread::spawn(move || {
+            for _ in 0..40 {
+                std::thread::sleep(Duration::from_millis(25));
+                if writer.write_all(b"\x1b[?62").is_err() {
+                    break;
+                }
+            }
+        });
+        let start = Instant::now();
+        read_answer(
+            reader.as_fd(),
+            Duration::from_millis(100),
+            Duration::from_millis(300),
+        );
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(300), "{took:?}");
+        assert!(took < Duration::from_millis(900), "{took:?}");
+        drop(reader);
+        feeder.join().unwrap();
     }
 }
