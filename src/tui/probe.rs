@@ -5,10 +5,13 @@
 //!
 //! Why not ratatui-image 11.1's `Picker::from_query_stdio`: it reads the reply on a thread that,
 //! when the terminal stays silent, is still blocked in `read(stdin)` after the query's timeout, so
-//! it takes the reviewer's first key (ratatui-image issue #202: a lost `a` turned `a x` into ✗ on
-//! answer 1). Upstream fixed it by polling instead (PR #203), released only in the 12.0 release
+//! it takes the reviewer's first keys (ratatui-image issue #202; here issue 16: a lost `a` turned
+//! `a x` into ✗ on answer 1). Upstream fixed it by polling instead (PR #203), released only in the 12.0 release
 //! candidates; doing the same poll here keeps the review screen off a pre-release, reuses the
 //! crate's own query and reply parser, and lets us choose a short silence limit.
+//!
+//! Limit: a key typed before the first frame, while the probe still waits, is read by the probe
+//! and dropped; keys typed right behind the terminal's answer, and every key after it, are not.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
