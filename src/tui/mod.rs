@@ -6,6 +6,7 @@
 pub mod app;
 pub mod executor;
 pub mod keymap;
+mod probe;
 pub mod queue;
 pub mod sample_view;
 pub mod session;
@@ -98,7 +99,9 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
 }
 
 fn pick_protocol(choice: ImageProtocol) -> Picker {
-    let queried = || Picker::from_query_stdio().unwrap_or_else(|_| Picker::halfblocks());
+    // Our own probe, not `Picker::from_query_stdio`: its reader thread took the first key (see
+    // probe.rs for why and how).
+    let queried = probe::picker;
     let forced = |protocol| {
         let mut picker = queried();
         picker.set_protocol_type(protocol);

@@ -6,6 +6,7 @@ mod broken_input;
 mod cli;
 mod common;
 mod export;
+mod first_key;
 mod llm;
 mod quality_data;
 mod real_fixtures;

@@ -292,12 +292,17 @@ pub(crate) struct Tmux {
 
 impl Tmux {
     pub(crate) fn start(ws: &Path, reviewer: &str) -> Tmux {
+        Tmux::start_with_protocol(ws, reviewer, "halfblocks")
+    }
+
+    /// `protocol` as for `--image-protocol`; `auto` runs the terminal probe.
+    pub(crate) fn start_with_protocol(ws: &Path, reviewer: &str, protocol: &str) -> Tmux {
         let name = format!("vital-test-{}-{}", std::process::id(), reviewer);
         let _ = Command::new("tmux")
             .args(["kill-session", "-t", &name])
             .output();
         let command = format!(
-            "VITAL_CONFIG= {} -w {} review --reviewer {reviewer} --image-protocol halfblocks",
+            "VITAL_CONFIG= {} -w {} review --reviewer {reviewer} --image-protocol {protocol}",
             env!("CARGO_BIN_EXE_vital"),
             ws.display()
         );

@@ -1,0 +1,292 @@
+//! The review screen's first keys with image-protocol detection on (`--image-protocol auto`), in
+//! tmux and in a pseudo-terminal that never answers terminal queries: the probe must leave no
+//! reader behind to take the reviewer's first key (issue 16; ratatui-image #202).
+
+use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use vital::store::DecisionKind;
+
+use crate::common::{stats, vital_ok};
+use crate::review::Tmux;
+
+fn tmux_missing() -> bool {
+    let missing = Command::new("tmux").arg("-V").output().is_err();
+    if missing {
+        eprintln!("skipping: tmux is not installed (.ci/run installs it)");
+    }
+    missing
+}
+
+/// Waits (up to 10 s) until the store holds `n` judgments: the keys typed were handled. The
+/// caller then checks which ones, so a lost key shows as the wrong decisions, not a time-out.
+fn wait_for_judgments(ws: &Path, n: i64) {
+    let start = Instant::now();
+    while stats(ws)["judgments"].as_i64().unwrap() < n && start.elapsed() < Duration::from_secs(10)
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `a x` on the first sample: answer 1 (as shown to `reviewer`) accepted, answer 2 rejected, and
+/// nothing else decided by them.
+fn assert_answer_1_accepted_and_answer_2_rejected(ws: &Path, reviewer: &str) {
+    use vital::tui::keymap::Keymap;
+    use vital::tui::session::{Session, SessionOptions};
+
+    let decisions = &stats(ws)["reviewer_decisions"];
+    let mine = decisions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["reviewer"] == reviewer)
+        .unwrap_or_else(|| panic!("{reviewer} decided something: {decisions}"));
+    assert_eq!(
+        (mine["accept"].as_i64(), mine["reject"].as_i64()),
+        (Some(1), Some(1)),
+        "one ✓ and one ✗: {mine}"
+    );
+    // The answers as the reviewer saw them (the shuffle is seeded by reviewer and sample).
+    let ws = vital::store::Workspace::open_existing(ws).unwrap();
+    let session = Session::start(
+        ws,
+        SessionOptions {
+            reviewer: reviewer.into(),
+            keymap: Keymap::default(),
+            auto_advance: true,
+            shuffle: true,
+            train_after: 0,
+            top_percent: 40.0,
+            export_defaults: ["top:40%".into(), "llava".into(), "selection.json".into()],
+            export_dir: std::path::PathBuf::new(),
+        },
+    )
+    .unwrap();
+    let view = session.app.current.clone().expect("a sample on screen");
+    assert_eq!(
+        view.stored.sample.id, "demo-ct-1",
+        "still on the first sample"
+    );
+    let decided = session.ws.current_decisions(reviewer, view.key()).unwrap();
+    let kind_of = |position: usize| {
+        let answer = view.answer_at(0, position);
+        decided
+            .iter()
+            .find(|d| d.answer_id == answer)
+            .map(|d| d.kind)
+    };
+    assert_eq!(
+        kind_of(0),
+        Some(DecisionKind::Accept),
+        "answer 1: {decided:?}"
+    );
+    assert_eq!(
+        kind_of(1),
+        Some(DecisionKind::Reject),
+        "answer 2: {decided:?}"
+    );
+}
+
+#[test]
+fn tmux_with_protocol_detection_the_first_key_after_start_is_applied() {
+    if tmux_missing() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    vital_ok(dir.path(), &["demo"]);
+    let tmux = Tmux::start_with_protocol(dir.path(), "first", "auto");
+    tmux.wait_for("reviewer first", "the screen to open");
+    tmux.send("q");
+    tmux.wait_gone();
+}
+
+#[test]
+fn tmux_with_protocol_detection_a_x_typed_at_once_accepts_answer_1_and_rejects_answer_2() {
+    if tmux_missing() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    vital_ok(dir.path(), &["demo"]);
+    let base = stats(dir.path())["judgments"].as_i64().unwrap();
+    let tmux = Tmux::start_with_protocol(dir.path(), "ax", "auto");
+    tmux.wait_for("reviewer ax", "the screen to open");
+    tmux.send("a");
+    tmux.send("x");
+    wait_for_judgments(dir.path(), base + 2);
+    tmux.send("q");
+    tmux.wait_gone();
+    assert_answer_1_accepted_and_answer_2_rejected(dir.path(), "ax");
+}
+
+/// The real binary on a pseudo-terminal this test owns and never answers on: every query the
+/// probe writes goes unanswered, as on a bare pty, some serial consoles or a slow SSH relay.
+struct SilentPty {
+    master: std::fs::File,
+    child: Child,
+    output: Arc<Mutex<Vec<u8>>>,
+    started: Instant,
+}
+
+impl SilentPty {
+    fn start(ws: &Path, reviewer: &str) -> SilentPty {
+        let (mut master, mut slave) = (-1, -1);
+        let size = libc::winsize {
+            ws_row: 40,
+            ws_col: 120,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: out-pointers to two ints; no name buffer; termios default; a valid winsize.
+        let rc = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                &size,
+            )
+        };
+        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+        // SAFETY: openpty returned two fresh descriptors that nothing else owns.
+        let (master, slave) = unsafe {
+            (
+                std::fs::File::from_raw_fd(master),
+                OwnedFd::from_raw_fd(slave),
+            )
+        };
+        let mut command = Command::new(env!("CARGO_BIN_EXE_vital"));
+        command
+            .arg("-w")
+            .arg(ws)
+            .args(["review", "--reviewer", reviewer, "--image-protocol", "auto"])
+            .env("VITAL_CONFIG", "")
+            .env("TERM", "xterm-256color")
+            .stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stdout(Stdio::from(slave.try_clone().unwrap()))
+            .stderr(Stdio::from(slave));
+        // No hints from the terminal running the tests (tmux, kitty, iTerm2…).
+        for hint in [
+            "VITAL_IMAGE_PROTOCOL",
+            "VITAL_WORKSPACE",
+            "TMUX",
+            "TERM_PROGRAM",
+            "LC_TERMINAL",
+            "KITTY_WINDOW_ID",
+            "ITERM_SESSION_ID",
+            "WEZTERM_EXECUTABLE",
+            "KONSOLE_VERSION",
+        ] {
+            command.env_remove(hint);
+        }
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+                // A session of its own with the pty as controlling terminal, like a login shell.
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let started = Instant::now();
+        let child = command.spawn().expect("vital starts on the pty");
+        // The parent's copies of the slave go with `command`, so the pty hangs up when vital exits.
+        drop(command);
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let mut reader = master.try_clone().unwrap();
+        let sink = output.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            // Ends when vital exits (EIO on the master) or the test drops the pty.
+            while let Ok(n @ 1..) = reader.read(&mut buf) {
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        SilentPty {
+            master,
+            child,
+            output,
+            started,
+        }
+    }
+
+    /// Waits for `text` in what vital wrote; returns the time since start.
+    fn wait_for(&self, text: &str, what: &str) -> Duration {
+        loop {
+            let seen = String::from_utf8_lossy(&self.output.lock().unwrap()).contains(text);
+            if seen {
+                return self.started.elapsed();
+            }
+            assert!(
+                self.started.elapsed() < Duration::from_secs(20),
+                "timed out waiting for {what} ({text:?})"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn send(&mut self, keys: &str) {
+        self.master.write_all(keys.as_bytes()).unwrap();
+    }
+
+    /// Waits for vital to exit; false if it is still running after `limit`.
+    fn exits_within(&mut self, limit: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if self.child.try_wait().unwrap().is_some() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}
+
+impl Drop for SilentPty {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn silent_pty_with_protocol_detection_the_first_key_after_start_is_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    vital_ok(dir.path(), &["demo"]);
+    let mut pty = SilentPty::start(dir.path(), "first");
+    let first_frame = pty.wait_for("reviewer first", "the first frame");
+    eprintln!(
+        "silent pty: first frame {} ms after start",
+        first_frame.as_millis()
+    );
+    pty.send("q");
+    assert!(
+        pty.exits_within(Duration::from_secs(5)),
+        "the first key (q) was not applied: vital still runs"
+    );
+    // ratatui-image 11.1 waited 2 s for the silent terminal; the probe gives up after 300 ms.
+    // The bound leaves room for a loaded machine and still catches a return to the long wait.
+    assert!(
+        first_frame < Duration::from_millis(1800),
+        "first frame after {first_frame:?} on a silent terminal"
+    );
+}
+
+#[test]
+fn silent_pty_with_protocol_detection_a_x_typed_at_once_accepts_answer_1_and_rejects_answer_2() {
+    let dir = tempfile::tempdir().unwrap();
+    vital_ok(dir.path(), &["demo"]);
+    let base = stats(dir.path())["judgments"].as_i64().unwrap();
+    let mut pty = SilentPty::start(dir.path(), "ax");
+    pty.wait_for("reviewer ax", "the first frame");
+    pty.send("a");
+    pty.send("x");
+    wait_for_judgments(dir.path(), base + 2);
+    pty.send("q");
+    assert!(pty.exits_within(Duration::from_secs(5)), "q quits");
+    assert_answer_1_accepted_and_answer_2_rejected(dir.path(), "ax");
+}
