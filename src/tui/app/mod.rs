@@ -139,6 +139,15 @@ pub enum Mode {
     },
 }
 
+/// The agreement panel is computed in the background (`S`); it opens when it arrives only if no
+/// key came in between, so it never swallows a key meant for a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgreementRequest {
+    NotAsked,
+    /// `S` was the last key pressed.
+    Waiting,
+}
+
 pub struct App {
     pub reviewer: String,
     pub keymap: Keymap,
@@ -169,9 +178,8 @@ pub struct App {
     pub export_status: Option<String>,
     /// The last decision failed to save; shown until a save succeeds.
     pub save_error: Option<String>,
-    /// Keys handled so far, and the count when the agreement panel was asked for.
-    pub keys_pressed: u64,
-    pub agreement_requested: Option<u64>,
+    /// Whether the agreement panel opens when its background computation arrives.
+    pub agreement: AgreementRequest,
     /// The decision being saved is one the selector learns from (a verdict or preference).
     pub pending_trains: bool,
     /// `q` was pressed once while an export was running.
@@ -210,8 +218,7 @@ impl App {
             export_defaults: ["top:40%".into(), "llava".into(), "selection.json".into()],
             export_status: None,
             save_error: None,
-            keys_pressed: 0,
-            agreement_requested: None,
+            agreement: AgreementRequest::NotAsked,
             pending_trains: false,
             quit_asked: false,
             image: ImageSlot::default(),
@@ -292,8 +299,8 @@ impl App {
             Msg::Agreement(lines) => {
                 // Computed in the background: it opens only if no key came since S, so it never
                 // swallows a key meant for a decision.
-                if self.mode == Mode::Normal && self.agreement_requested == Some(self.keys_pressed)
-                {
+                if self.mode == Mode::Normal && self.agreement == AgreementRequest::Waiting {
+                    self.agreement = AgreementRequest::NotAsked;
                     self.mode = Mode::Agreement(lines);
                     self.message = None;
                 } else {
@@ -529,7 +536,8 @@ impl App {
     }
 
     fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
-        self.keys_pressed += 1;
+        // Any key after `S` means the reviewer moved on: the panel no longer opens by itself.
+        self.agreement = AgreementRequest::NotAsked;
         match std::mem::replace(&mut self.mode, Mode::Normal) {
             Mode::Help | Mode::Preview(_) | Mode::Agreement(_) => vec![],
             Mode::Export(form) => self.on_export_key(form, key),
@@ -708,7 +716,7 @@ impl App {
                 vec![]
             }
             Action::Agreement => {
-                self.agreement_requested = Some(self.keys_pressed);
+                self.agreement = AgreementRequest::Waiting;
                 self.message = Some("computing agreement…".into());
                 vec![Effect::LoadAgreement]
             }
