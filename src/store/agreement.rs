@@ -697,28 +697,28 @@ mod tests {
         prefer.answer_id = None;
         prefer.value = Some(a3.to_string());
         ws.record("cy", &prefer).unwrap();
-        let v = Verdicts::load(ws.conn()).unwrap();
+        let v = Verdicts::load(&ws.conn).unwrap();
         assert_eq!(v.resolution(a1), Resolution::Rejected, "ana ✓, ben ✗, cy ✗");
         assert_eq!(v.resolution(a2), Resolution::Rejected, "ana ✓, ben ✗, cy ✗");
         assert_eq!(v.resolution(a3), Resolution::Accepted);
         ws.undo_last("cy").unwrap();
-        let v = Verdicts::load(ws.conn()).unwrap();
+        let v = Verdicts::load(&ws.conn).unwrap();
         assert_eq!(v.resolution(a1), Resolution::Accepted, "2 ✓ to 1 ✗");
         assert_eq!(v.resolution(a2), Resolution::Tied);
         assert_eq!(v.resolution(a3), Resolution::Undecided);
-        assert_eq!(disagreement_keys(ws.conn(), true).unwrap(), vec![s.key]);
+        assert_eq!(disagreement_keys(&ws.conn, true).unwrap(), vec![s.key]);
 
         ws.record_final("dr lead", a2, false).unwrap();
         ws.record_final("dr lead", a1, false).unwrap();
-        let v = Verdicts::load(ws.conn()).unwrap();
+        let v = Verdicts::load(&ws.conn).unwrap();
         assert_eq!(v.resolution(a2), Resolution::Rejected);
         assert_eq!(
             v.resolution(a1),
             Resolution::Rejected,
             "final beats majority"
         );
-        assert!(disagreement_keys(ws.conn(), true).unwrap().is_empty());
-        assert_eq!(disagreement_keys(ws.conn(), false).unwrap(), vec![s.key]);
+        assert!(disagreement_keys(&ws.conn, true).unwrap().is_empty());
+        assert_eq!(disagreement_keys(&ws.conn, false).unwrap(), vec![s.key]);
         let report = ws.agreement_report().unwrap();
         assert_eq!(report.conflicts.len(), 2);
         let c = &report.conflicts[0];
@@ -732,7 +732,7 @@ mod tests {
         assert!(!report.agreement.reviewers.contains(&"final".to_string()));
         // Undo of the final decision brings the majority back; the events stay.
         ws.undo_last(FINAL_REVIEWER).unwrap();
-        let v = Verdicts::load(ws.conn()).unwrap();
+        let v = Verdicts::load(&ws.conn).unwrap();
         assert_eq!(v.resolution(a1), Resolution::Accepted);
     }
 

@@ -42,7 +42,7 @@ mod tests {
     fn urls_come_back_in_import_order() {
         let dir = tempfile::tempdir().unwrap();
         let ws = Workspace::open(dir.path()).unwrap();
-        ws.conn()
+        ws.conn
             .execute_batch(
                 "INSERT INTO image_urls (key, url, member) VALUES ('b', 'http://x/b.png', NULL);
                  INSERT INTO image_urls (key, url, member) VALUES ('a', 'http://x/p.tar.gz', 'fig/a.jpg');",

@@ -293,7 +293,7 @@ mod tests {
         assert!(kinds(&ws).is_empty());
         assert_eq!(ws.undo_last("ana").unwrap(), None, "nothing left to undo");
         let events: i64 = ws
-            .conn()
+            .conn
             .query_row("SELECT count(*) FROM judgments", [], |r| r.get(0))
             .unwrap();
         assert_eq!(events, 6, "every event is kept");

@@ -4,7 +4,8 @@
 use anyhow::Context;
 
 use super::llm_ledger::{record, LlmOutcome, LlmRequest};
-use super::{insert_sample, InsertOutcome, Workspace};
+use super::samples::insert_sample;
+use super::{InsertOutcome, Workspace};
 use crate::data::Sample;
 
 /// What became of a generation reply.

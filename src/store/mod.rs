@@ -34,16 +34,14 @@ pub use export_reads::{
 pub use history::{JudgmentEvent, SelectorAnswerScore};
 pub use image_urls::ImageUrl;
 pub use import_writes::{AnswerSlot, ImportBatch};
-pub use judgments::{
-    append as append_judgment, reviewer_id, CurrentDecision, DecisionKind, NewJudgment,
-};
+pub use judgments::{CurrentDecision, DecisionKind, NewJudgment};
 pub use llm_generation::GeneratedOutcome;
 pub use llm_judge::{FigureText, JudgeTarget};
 pub use llm_ledger::{LedgerEntry, LlmOutcome, LlmRequest};
 pub use model_scores::ModelScore;
 pub use ranking_inputs::{AnswerRecord, RunRecord};
 pub use review::IndexEntry;
-pub use samples::{insert_sample, InsertOutcome, StoredSample};
+pub use samples::{InsertOutcome, StoredSample};
 pub use scores::{RankSignals, LATEST_SCORED_RUN};
 pub use stats::Stats;
 
@@ -55,6 +53,8 @@ pub const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ','now')";
 
 pub struct Workspace {
     dir: PathBuf,
+    /// Never leaves the store: every query is a named method of this folder, so the schema can
+    /// change (or another database serve the same methods) without touching the UI or the CLI.
     conn: Connection,
 }
 
@@ -95,14 +95,6 @@ impl Workspace {
 
     pub fn dir(&self) -> &Path {
         &self.dir
-    }
-
-    pub fn conn(&self) -> &Connection {
-        &self.conn
-    }
-
-    pub fn conn_mut(&mut self) -> &mut Connection {
-        &mut self.conn
     }
 
     /// The schema version this build writes.
@@ -200,7 +192,8 @@ impl ImageFinder {
 /// Test fixtures shared by the store's and its callers' unit tests.
 #[cfg(test)]
 pub(crate) mod test_support {
-    use super::{insert_sample, InsertOutcome, StoredSample, Workspace};
+    use super::samples::insert_sample;
+    use super::{InsertOutcome, StoredSample, Workspace};
     use crate::data::{Round, Sample};
 
     /// A fresh workspace holding one sample `s` with the given (question, answers) rounds.
@@ -220,7 +213,7 @@ pub(crate) mod test_support {
                 .collect(),
             ..Default::default()
         };
-        let InsertOutcome::Inserted(key) = insert_sample(ws.conn(), &sample, None).unwrap() else {
+        let InsertOutcome::Inserted(key) = insert_sample(&ws.conn, &sample, None).unwrap() else {
             panic!("a fresh workspace inserts the sample")
         };
         let stored = ws.load_sample(key).unwrap().unwrap();
@@ -239,14 +232,14 @@ mod tests {
         {
             let ws = Workspace::open(&path).unwrap();
             let v: i64 = ws
-                .conn()
+                .conn
                 .pragma_query_value(None, "user_version", |r| r.get(0))
                 .unwrap();
             assert_eq!(v, Workspace::schema_version());
         }
         let ws = Workspace::open_existing(&path).unwrap();
         let mode: String = ws
-            .conn()
+            .conn
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
@@ -265,7 +258,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let ws = Workspace::open(dir.path()).unwrap();
-            ws.conn().pragma_update(None, "user_version", 99).unwrap();
+            ws.conn.pragma_update(None, "user_version", 99).unwrap();
         }
         let err = Workspace::open(dir.path()).err().unwrap();
         assert!(format!("{err:#}").contains("newer"));

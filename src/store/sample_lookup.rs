@@ -35,7 +35,8 @@ impl Workspace {
 #[cfg(test)]
 mod tests {
     use crate::data::Sample;
-    use crate::store::{insert_sample, InsertOutcome, Workspace};
+    use crate::store::samples::insert_sample;
+    use crate::store::{InsertOutcome, Workspace};
 
     #[test]
     fn ext_ids_by_row_id_and_demonstrations_in_import_order() {
@@ -48,7 +49,7 @@ mod tests {
                 is_demo,
                 ..Default::default()
             };
-            let InsertOutcome::Inserted(key) = insert_sample(ws.conn(), &sample, None).unwrap()
+            let InsertOutcome::Inserted(key) = insert_sample(&ws.conn, &sample, None).unwrap()
             else {
                 panic!("a fresh workspace inserts {id}")
             };

@@ -208,7 +208,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ws = Workspace::open(dir.path()).unwrap();
         let s = sample("a");
-        let InsertOutcome::Inserted(key) = insert_sample(ws.conn(), &s, None).unwrap() else {
+        let InsertOutcome::Inserted(key) = insert_sample(&ws.conn, &s, None).unwrap() else {
             panic!("expected insert")
         };
         let stored = ws.load_sample(key).unwrap().unwrap();
@@ -224,17 +224,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ws = Workspace::open(dir.path()).unwrap();
         let s = sample("a");
-        let InsertOutcome::Inserted(key) = insert_sample(ws.conn(), &s, None).unwrap() else {
+        let InsertOutcome::Inserted(key) = insert_sample(&ws.conn, &s, None).unwrap() else {
             panic!()
         };
         assert_eq!(
-            insert_sample(ws.conn(), &s, None).unwrap(),
+            insert_sample(&ws.conn, &s, None).unwrap(),
             InsertOutcome::Unchanged(key)
         );
         let mut changed = s.clone();
         changed.rounds[0].answers[1] = "Ultrasound.".into();
         assert_eq!(
-            insert_sample(ws.conn(), &changed, None).unwrap(),
+            insert_sample(&ws.conn, &changed, None).unwrap(),
             InsertOutcome::Conflict { key }
         );
         assert_eq!(

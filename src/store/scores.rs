@@ -170,7 +170,7 @@ mod tests {
             (ids[1][0], 3.0),
             (ids[1][1], 8.0),
         ] {
-            ws.conn()
+            ws.conn
                 .execute("INSERT INTO model_scores (answer_id, judge, score, created_at) VALUES (?1, 'j', ?2, 'now')", params![answer, score])
                 .unwrap();
         }

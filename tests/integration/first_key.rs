@@ -71,7 +71,10 @@ fn assert_answer_1_accepted_and_answer_2_rejected(ws: &Path, reviewer: &str) {
         view.stored.sample.id, "demo-ct-1",
         "still on the first sample"
     );
-    let decided = session.ws().current_decisions(reviewer, view.key()).unwrap();
+    let decided = session
+        .ws()
+        .current_decisions(reviewer, view.key())
+        .unwrap();
     let kind_of = |position: usize| {
         let answer = view.answer_at(0, position);
         decided
