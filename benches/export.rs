@@ -97,9 +97,9 @@ fn build(ws: &mut Workspace, n: usize) -> anyhow::Result<()> {
             )?;
             // One sample in fifty has a clinician's verdicts on its first round.
             if i % 50 == 0 && a < 2 {
-                batch.append_judgment(
+                batch.append_decision(
                     reviewer,
-                    &vital::store::NewJudgment {
+                    &vital::store::NewDecision {
                         sample_key: key,
                         round_id: Some(slot.round_id),
                         answer_id: Some(slot.answer_id),

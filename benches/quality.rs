@@ -14,7 +14,7 @@ use std::sync::atomic::AtomicBool;
 
 use vital::config::Config;
 use vital::import::{import_file, ImportOptions};
-use vital::ranking::{self, RunSettings};
+use vital::selector_runs::{self, RunSettings};
 use vital::store::Workspace;
 
 fn main() -> anyhow::Result<()> {
@@ -40,8 +40,8 @@ fn main() -> anyhow::Result<()> {
         settings.epochs = 12;
         settings.seed = seed;
         let (report, selector) =
-            ranking::train(&ws, &settings, &mut |_| {}, &AtomicBool::new(false))?;
-        let eval = ranking::evaluate(&ws, report.run_id, &report, &selector, None)?;
+            selector_runs::train(&ws, &settings, &mut |_| {}, &AtomicBool::new(false))?;
+        let eval = selector_runs::evaluate(&ws, report.run_id, &report, &selector, None)?;
         for (name, m) in [
             ("selector", &eval.selector),
             ("length", &eval.baselines.answer_length),

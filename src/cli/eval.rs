@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{exit, Context};
-use crate::ranking;
 use crate::selector::Metrics;
+use crate::selector_runs;
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
@@ -24,8 +24,8 @@ pub struct EvalArgs {
 
 pub fn run(ctx: &Context, args: EvalArgs) -> anyhow::Result<i32> {
     let ws = ctx.open_existing_workspace()?;
-    let (run_id, report, selector) = ranking::load_run(&ws, args.run)?;
-    let eval = ranking::evaluate(&ws, run_id, &report, &selector, args.pairs.as_deref())?;
+    let (run_id, report, selector) = selector_runs::load_run(&ws, args.run)?;
+    let eval = selector_runs::evaluate(&ws, run_id, &report, &selector, args.pairs.as_deref())?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&eval)?);
         return Ok(exit::OK);

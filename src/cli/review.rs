@@ -4,7 +4,7 @@ use clap::Args;
 
 use super::{exit, Context};
 use crate::export::ExportFormat;
-use crate::ranking::RunSettings;
+use crate::selector_runs::RunSettings;
 use crate::tui::keymap::Keymap;
 use crate::tui::session::SessionOptions;
 use crate::tui::trainer::TrainerSettings;
@@ -97,7 +97,7 @@ fn background_run_settings(
     let mut settings = RunSettings::from_config(config);
     let latest = crate::store::Workspace::open_existing(workspace)
         .ok()
-        .and_then(|ws| crate::ranking::load_run_report(&ws, None).ok());
+        .and_then(|ws| crate::selector_runs::load_run_report(&ws, None).ok());
     if let Some((_, report)) = latest {
         settings.embeddings = report.settings.embeddings;
         settings.paper_head = report.settings.paper_head;

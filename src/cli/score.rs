@@ -3,7 +3,7 @@
 use clap::Args;
 
 use super::{exit, Context};
-use crate::ranking::{self, SampleScore};
+use crate::selector_runs::{self, SampleScore};
 
 #[derive(Debug, Args)]
 pub struct ScoreArgs {
@@ -20,10 +20,10 @@ pub fn run(ctx: &Context, args: ScoreArgs) -> anyhow::Result<i32> {
     let how = args
         .sample_score
         .unwrap_or(ctx.config.selector.sample_score);
-    let (run_id, report, selector) = ranking::load_run(&ws, args.run)?;
+    let (run_id, report, selector) = selector_runs::load_run(&ws, args.run)?;
     let embeddings = report.settings.load_embeddings()?;
     let bar = ctx.count_bar(0, "scoring answers");
-    let (answers, samples) = ranking::score(
+    let (answers, samples) = selector_runs::score(
         &mut ws,
         run_id,
         &selector,

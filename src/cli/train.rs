@@ -6,8 +6,8 @@ use std::sync::atomic::AtomicBool;
 use clap::Args;
 
 use super::{exit, Context};
-use crate::ranking::{self, RunSettings};
 use crate::selector::{BackendKind, PairLoss};
+use crate::selector_runs::{self, RunSettings};
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -68,7 +68,7 @@ pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<i32> {
     let how = ctx.config.selector.sample_score;
     let bar = ctx.count_bar(0, "training");
     let cancel = AtomicBool::new(false);
-    let (report, selector) = ranking::train(
+    let (report, selector) = selector_runs::train(
         &ws,
         &settings,
         &mut |p| {
@@ -92,7 +92,7 @@ pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<i32> {
     } else {
         let bar = ctx.count_bar(0, "scoring answers");
         let embeddings = settings.load_embeddings()?;
-        let result = ranking::score(
+        let result = selector_runs::score(
             &mut ws,
             report.run_id,
             &selector,

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::export::ExportFormat;
 use crate::llm::Auth;
-use crate::ranking::SampleScore;
 use crate::selector::{BackendKind, PairLoss};
+use crate::selector_runs::SampleScore;
 
 /// The documented defaults; the single source of truth for every setting.
 pub const DEFAULTS: &str = include_str!("../../config.toml");

@@ -6,7 +6,7 @@ use super::ConflictPolicy;
 use crate::data::json_stream::RecordLoc;
 use crate::data::warnings::Warnings;
 use crate::data::{ImageUrlRecord, ImportedVerdict, Record, Sample, ScoreRecord};
-use crate::store::{DecisionKind, ImageUrl, ImportBatch, InsertOutcome, NewJudgment};
+use crate::store::{DecisionKind, ImageUrl, ImportBatch, InsertOutcome, NewDecision};
 
 /// The reviewer that judgments carried by data files are recorded under.
 pub const IMPORTED_REVIEWER: &str = "imported";
@@ -141,7 +141,7 @@ impl<'b, 'w> Applier<'b, 'w> {
             }) else {
                 continue;
             };
-            let judgment = NewJudgment {
+            let judgment = NewDecision {
                 sample_key: key,
                 round_id: Some(slot.round_id),
                 answer_id: Some(slot.answer_id),
@@ -153,7 +153,7 @@ impl<'b, 'w> Applier<'b, 'w> {
                 value: None,
                 shown_order: None,
             };
-            self.batch.append_judgment(reviewer, &judgment)?;
+            self.batch.append_decision(reviewer, &judgment)?;
             self.counts.verdicts_added += 1;
         }
         Ok(())

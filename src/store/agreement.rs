@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use rusqlite::{params, Connection};
 use serde::Serialize;
 
-use super::judgments::{append, reviewer_id, DecisionKind, NewJudgment};
+use super::decisions::{append, reviewer_id, DecisionKind, NewDecision};
 use super::Workspace;
 
 /// The reviewer under which resolving (final) decisions are recorded.
@@ -443,7 +443,7 @@ pub fn record_final(
     append(
         conn,
         reviewer,
-        &NewJudgment {
+        &NewDecision {
             sample_key,
             round_id: Some(round_id),
             answer_id: Some(answer_id),
@@ -667,8 +667,8 @@ mod tests {
         crate::store::test_support::workspace_with_rounds(&[("q", &["a1", "a2", "a3"])])
     }
 
-    fn verdict(s: &crate::store::StoredSample, a: usize, kind: DecisionKind) -> NewJudgment {
-        NewJudgment {
+    fn verdict(s: &crate::store::StoredSample, a: usize, kind: DecisionKind) -> NewDecision {
+        NewDecision {
             sample_key: s.key,
             round_id: Some(s.round_ids[0]),
             answer_id: Some(s.answer_ids[0][a]),

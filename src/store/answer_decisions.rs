@@ -39,12 +39,12 @@ impl Workspace {
 mod tests {
     use super::*;
     use crate::store::test_support::workspace_with_rounds;
-    use crate::store::{DecisionKind, NewJudgment};
+    use crate::store::{DecisionKind, NewDecision};
 
     #[test]
     fn only_accepts_and_rejects_in_force_are_listed() {
         let (_dir, ws, s) = workspace_with_rounds(&[("q", &["a1", "a2"])]);
-        let on = |answer: usize, kind| NewJudgment {
+        let on = |answer: usize, kind| NewDecision {
             sample_key: s.key,
             round_id: Some(s.round_ids[0]),
             answer_id: Some(s.answer_ids[0][answer]),

@@ -1,4 +1,4 @@
-//! The raw record of what was stored, event by event: every judgment event (undos included)
+//! The raw record of what was stored, event by event: every clinician decision event (undos included)
 //! and every selector answer score of every run. For audits and end-to-end tests; the review
 //! screen and exports read the decisions in force instead.
 
@@ -6,7 +6,7 @@ use super::Workspace;
 
 /// One judgment event as stored.
 #[derive(Debug, Clone, PartialEq)]
-pub struct JudgmentEvent {
+pub struct DecisionEvent {
     pub event_id: i64,
     pub reviewer_id: i64,
     pub sample_key: i64,
@@ -32,14 +32,14 @@ pub struct SelectorAnswerScore {
 
 impl Workspace {
     /// Every judgment event, oldest first.
-    pub fn judgment_events(&self) -> anyhow::Result<Vec<JudgmentEvent>> {
+    pub fn decision_events(&self) -> anyhow::Result<Vec<DecisionEvent>> {
         let mut stmt = self.conn.prepare(
             "SELECT id, reviewer_id, sample_id, round_id, answer_id, kind, value, shown_order, undoes, created_at
              FROM judgments ORDER BY id",
         )?;
         let events = stmt
             .query_map([], |r| {
-                Ok(JudgmentEvent {
+                Ok(DecisionEvent {
                     event_id: r.get(0)?,
                     reviewer_id: r.get(1)?,
                     sample_key: r.get(2)?,

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
+use super::decisions::{append, reviewer_id};
 use super::image_urls::ImageUrl;
-use super::judgments::{append, reviewer_id};
 use super::samples::insert_sample;
-use super::{InsertOutcome, NewJudgment, Workspace, NOW};
+use super::{InsertOutcome, NewDecision, Workspace, NOW};
 use crate::data::Sample;
 
 /// One answer of a stored sample, located by its positions (0-based).
@@ -109,8 +109,8 @@ impl ImportBatch<'_> {
     }
 
     /// Appends one decision by `reviewer`; returns its event id.
-    pub fn append_judgment(&self, reviewer: i64, judgment: &NewJudgment) -> anyhow::Result<i64> {
-        append(&self.tx, reviewer, judgment)
+    pub fn append_decision(&self, reviewer: i64, decision: &NewDecision) -> anyhow::Result<i64> {
+        append(&self.tx, reviewer, decision)
     }
 
     /// Every answer of sample `sample_key` with its positions, in round then answer order.

@@ -3,22 +3,22 @@
 
 pub mod agreement;
 mod answer_decisions;
+mod decisions;
 mod export_reads;
 mod history;
 mod image_urls;
 mod import_writes;
-mod judgments;
 mod llm_generation;
 mod llm_judge;
 mod llm_ledger;
 mod model_scores;
-mod ranking_inputs;
 mod review;
 pub mod review_session;
 mod sample_lookup;
 mod samples;
 mod schema;
 mod scores;
+mod selector_inputs;
 mod stats;
 
 use std::path::{Path, PathBuf};
@@ -28,21 +28,21 @@ use rusqlite::Connection;
 
 pub use agreement::{AgreementReport, Conflict, Resolution, Verdicts, FINAL_REVIEWER};
 pub use answer_decisions::AnswerDecision;
+pub use decisions::{CurrentDecision, DecisionKind, NewDecision};
 pub use export_reads::{
     AnswerRow, AnswerScoreLine, AnswerScoreSource, ReadSnapshot, RoundRows, SampleRows,
 };
-pub use history::{JudgmentEvent, SelectorAnswerScore};
+pub use history::{DecisionEvent, SelectorAnswerScore};
 pub use image_urls::ImageUrl;
 pub use import_writes::{AnswerSlot, ImportBatch};
-pub use judgments::{CurrentDecision, DecisionKind, NewJudgment};
 pub use llm_generation::GeneratedOutcome;
 pub use llm_judge::{FigureText, JudgeTarget};
 pub use llm_ledger::{LedgerEntry, LlmOutcome, LlmRequest};
 pub use model_scores::ModelScore;
-pub use ranking_inputs::{AnswerRecord, RunRecord};
 pub use review::IndexEntry;
 pub use samples::{InsertOutcome, StoredSample};
 pub use scores::{RankSignals, LATEST_SCORED_RUN};
+pub use selector_inputs::{AnswerRecord, RunRecord};
 pub use stats::Stats;
 
 /// The database file's name inside a workspace directory.

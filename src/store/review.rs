@@ -26,7 +26,7 @@ impl Workspace {
     /// The queue index for `reviewer`, in import order.
     pub fn review_index(&self, reviewer: &str) -> anyhow::Result<Vec<IndexEntry>> {
         // A reviewer not yet in the workspace has decided nothing (id -1 matches no row).
-        let reviewer = super::judgments::find_reviewer(&self.conn, reviewer)?.unwrap_or(-1);
+        let reviewer = super::decisions::find_reviewer(&self.conn, reviewer)?.unwrap_or(-1);
         let decided = self.id_set(
             "WITH answered AS (
                  SELECT r.id, r.sample_id, count(a.id) AS n FROM rounds r JOIN answers a ON a.round_id = r.id

@@ -4,7 +4,7 @@
 
 use super::Workspace;
 
-/// A selector run that finished, with its report as stored (JSON, read by `ranking`).
+/// A selector run that finished, with its report as stored (JSON, read by `selector_runs`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FinishedRun {
     pub id: i64,

@@ -14,7 +14,7 @@ pub struct Stats {
     /// Decisions in force (latest per slot, undo applied), all reviewers.
     pub judgments: i64,
     /// Every event ever appended, undo events included.
-    pub judgment_events: i64,
+    pub decision_events: i64,
     /// Clinician (✓, ✗) or preference pairs in force.
     pub human_pairs: i64,
     pub model_scores: i64,
@@ -40,7 +40,7 @@ impl Workspace {
             )?,
             answers: count("SELECT count(*) FROM answers")?,
             judgments: count("SELECT count(*) FROM current_judgments")?,
-            judgment_events: count("SELECT count(*) FROM judgments")?,
+            decision_events: count("SELECT count(*) FROM judgments")?,
             human_pairs: count("SELECT count(*) FROM human_pairs")?,
             model_scores: count("SELECT count(*) FROM model_scores")?,
             scored_answers: count(

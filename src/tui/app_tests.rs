@@ -8,7 +8,7 @@ use super::queue::{Filter, Queue};
 use super::sample_view::SampleView;
 use crate::data::{Round, Sample};
 use crate::export::ExportFormat;
-use crate::store::{CurrentDecision, DecisionKind, IndexEntry, NewJudgment, StoredSample};
+use crate::store::{CurrentDecision, DecisionKind, IndexEntry, NewDecision, StoredSample};
 
 /// Sample `key` with `rounds` rounds of two answers; answer ids are key*100 + round*10 + answer.
 fn stored(key: i64, rounds: usize) -> StoredSample {
@@ -72,14 +72,14 @@ fn app() -> App {
     app
 }
 
-fn recorded(effects: &[Effect]) -> &NewJudgment {
+fn recorded(effects: &[Effect]) -> &NewDecision {
     match effects {
         [Effect::Record(j)] => j,
         other => panic!("expected one Record effect, got {other:?}"),
     }
 }
 
-fn decision(id: i64, j: &NewJudgment) -> CurrentDecision {
+fn decision(id: i64, j: &NewDecision) -> CurrentDecision {
     CurrentDecision {
         event_id: id,
         sample_key: j.sample_key,

@@ -107,7 +107,7 @@ impl SessionStore {
                 .ws
                 .agreement_report()
                 .map(|report| Some(Msg::Agreement(super::view::agreement_lines(&report)))),
-            Effect::Record(judgment) => Ok(Some(self.record(judgment))),
+            Effect::Record(decision) => Ok(Some(self.record(decision))),
             Effect::Undo => self.undo().map(Some),
             Effect::Search(query) => self
                 .ws
@@ -147,18 +147,18 @@ impl SessionStore {
 
     // Committed before the screen shows it: what is on screen as decided is on disk.
     // A failed commit is reported as such, and stays on screen until a save succeeds.
-    fn record(&mut self, judgment: crate::store::NewJudgment) -> Msg {
-        if let Err(e) = self.ws.record(&self.reviewer, &judgment) {
+    fn record(&mut self, decision: crate::store::NewDecision) -> Msg {
+        if let Err(e) = self.ws.record(&self.reviewer, &decision) {
             return Msg::SaveFailed(format!("{e:#}"));
         }
         // On disk from here: it belongs to the undo history whatever happens next.
         self.history.push(None);
         let reread = self
             .ws
-            .current_decisions(&self.reviewer, judgment.sample_key)
+            .current_decisions(&self.reviewer, decision.sample_key)
             .and_then(|decisions| {
                 Ok(Msg::Saved {
-                    key: judgment.sample_key,
+                    key: decision.sample_key,
                     decisions,
                     at: self.ws.local_time()?,
                 })

@@ -44,8 +44,8 @@ fn threaded(dir: &Path) -> (Session<ThreadedExecutor>, Receiver<Msg>) {
     let fetch = crate::figure_fetch::FetchSettings::from_config(&config.llm, ws.image_cache_dir());
     let trainer = TrainerSettings {
         workspace: dir.to_path_buf(),
-        run: crate::ranking::RunSettings::from_config(&config.selector),
-        sample_score: crate::ranking::SampleScore::MeanBest,
+        run: crate::selector_runs::RunSettings::from_config(&config.selector),
+        sample_score: crate::selector_runs::SampleScore::MeanBest,
     };
     let (tx, rx) = mpsc::channel();
     let session = Session::start_threaded(ws, options("ana"), trainer, fetch, 64, tx).unwrap();

@@ -139,7 +139,7 @@ pub fn initial_app(ws: &Workspace, options: &SessionOptions) -> anyhow::Result<A
 }
 
 /// Finished selector runs, oldest first, with their reports.
-fn past_runs(ws: &Workspace) -> anyhow::Result<Vec<(i64, crate::ranking::RunReport)>> {
+fn past_runs(ws: &Workspace) -> anyhow::Result<Vec<(i64, crate::selector_runs::RunReport)>> {
     let mut runs = Vec::new();
     for run in ws.finished_runs()? {
         // A record this version cannot read is skipped: it only feeds the panel.

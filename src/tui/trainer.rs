@@ -9,8 +9,8 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::ranking::{self, RunSettings, SampleScore};
 use crate::selector::{Cancelled, Metrics};
+use crate::selector_runs::{self, RunSettings, SampleScore};
 use crate::store::{RankSignals, Workspace};
 
 /// What the trainer reports.
@@ -109,7 +109,7 @@ fn run_once(
 ) -> anyhow::Result<TrainOutcome> {
     let mut ws = Workspace::open_existing(&settings.workspace)?;
     let mut last = Instant::now() - PROGRESS_EVERY;
-    let (run, selector) = ranking::train(
+    let (run, selector) = selector_runs::train(
         &ws,
         &settings.run,
         &mut |p| {
@@ -128,7 +128,7 @@ fn run_once(
     )?;
     anyhow::ensure!(!cancel.load(Ordering::SeqCst), Cancelled);
     let embeddings = settings.run.load_embeddings()?;
-    let (scored_answers, _) = ranking::score(
+    let (scored_answers, _) = selector_runs::score(
         &mut ws,
         run.run_id,
         &selector,

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use serde_json::{json, Value};
-use vital::store::{DecisionKind, NewJudgment, Workspace};
+use vital::store::{DecisionKind, NewDecision, Workspace};
 
 use crate::common::{stats, stderr, vital, vital_ok, write};
 
@@ -116,7 +116,7 @@ fn unanswered_and_rejected_rounds_are_dropped_and_verdicts_choose_the_answer() {
         let ws = Workspace::open(&ws_dir).unwrap();
         let c1 = ws.load_sample_by_ext_id("c1").unwrap().unwrap();
         let c2 = ws.load_sample_by_ext_id("c2").unwrap().unwrap();
-        let verdict = |s: &vital::store::StoredSample, r: usize, a: usize, kind| NewJudgment {
+        let verdict = |s: &vital::store::StoredSample, r: usize, a: usize, kind| NewDecision {
             sample_key: s.key,
             round_id: Some(s.round_ids[r]),
             answer_id: Some(s.answer_ids[r][a]),
@@ -649,7 +649,7 @@ fn stats_reports_agreement_conflicts_and_final_decisions_resolve_the_export() {
         for (a, kind) in [(0, DecisionKind::Reject), (1, DecisionKind::Reject)] {
             ws.record(
                 "ana",
-                &NewJudgment {
+                &NewDecision {
                     sample_key: key,
                     round_id: Some(s.round_ids[0]),
                     answer_id: Some(s.answer_ids[0][a]),

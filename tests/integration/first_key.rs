@@ -24,7 +24,7 @@ fn tmux_missing() -> bool {
 
 /// Waits (up to 10 s) until the store holds `n` judgments: the keys typed were handled. The
 /// caller then checks which ones, so a lost key shows as the wrong decisions, not a time-out.
-fn wait_for_judgments(ws: &Path, n: i64) {
+fn wait_for_decisions(ws: &Path, n: i64) {
     let start = Instant::now();
     while stats(ws)["judgments"].as_i64().unwrap() < n && start.elapsed() < Duration::from_secs(10)
     {
@@ -119,7 +119,7 @@ fn tmux_with_protocol_detection_a_x_typed_at_once_accepts_answer_1_and_rejects_a
     tmux.wait_for("reviewer ax", "the screen to open");
     tmux.send("a");
     tmux.send("x");
-    wait_for_judgments(dir.path(), base + 2);
+    wait_for_decisions(dir.path(), base + 2);
     tmux.send("q");
     tmux.wait_gone();
     assert_answer_1_accepted_and_answer_2_rejected(dir.path(), "ax");
@@ -288,7 +288,7 @@ fn silent_pty_with_protocol_detection_a_x_typed_at_once_accepts_answer_1_and_rej
     pty.wait_for("reviewer ax", "the first frame");
     pty.send("a");
     pty.send("x");
-    wait_for_judgments(dir.path(), base + 2);
+    wait_for_decisions(dir.path(), base + 2);
     pty.send("q");
     assert!(pty.exits_within(Duration::from_secs(5)), "q quits");
     assert_answer_1_accepted_and_answer_2_rejected(dir.path(), "ax");

@@ -77,7 +77,7 @@ fn line0<'a>(questions: &[&'a Value]) -> &'a Value {
 
 /// Records the clinician's verdicts (answer 1 ✓, answer 2 ✗) for every round.
 pub fn record_verdicts(ws: &vital::store::Workspace) -> usize {
-    use vital::store::{DecisionKind, NewJudgment};
+    use vital::store::{DecisionKind, NewDecision};
     let mut n = 0;
     for key in ws.sample_keys().unwrap() {
         let s = ws.load_sample(key).unwrap().unwrap();
@@ -88,7 +88,7 @@ pub fn record_verdicts(ws: &vital::store::Workspace) -> usize {
                 } else {
                     DecisionKind::Reject
                 };
-                let j = NewJudgment {
+                let j = NewDecision {
                     sample_key: key,
                     round_id: Some(s.round_ids[r]),
                     answer_id: Some(answer),

@@ -127,7 +127,7 @@ fn shown_order_is_recorded_with_the_true_answer() {
     let mut s = session(dir.path(), "ana");
     let view = s.app.current.clone().unwrap();
     keys(&mut s, "1");
-    let events = s.ws().judgment_events().unwrap();
+    let events = s.ws().decision_events().unwrap();
     let prefer = events.iter().find(|e| e.kind == "prefer").unwrap();
     let (value, shown): (String, String) = (
         prefer.value.clone().unwrap(),
@@ -174,7 +174,7 @@ fn background_training_applies_scores_while_the_reviewer_works() {
     let dir = tempfile::tempdir().unwrap();
     vital_ok(dir.path(), &["demo"]);
     let config = vital::config::Config::defaults();
-    let mut run = vital::ranking::RunSettings::from_config(&config.selector);
+    let mut run = vital::selector_runs::RunSettings::from_config(&config.selector);
     run.epochs = 2;
     let (tx, rx) = mpsc::channel();
     let fetch =
@@ -185,7 +185,7 @@ fn background_training_applies_scores_while_the_reviewer_works() {
         TrainerSettings {
             workspace: dir.path().to_path_buf(),
             run,
-            sample_score: vital::ranking::SampleScore::MeanBest,
+            sample_score: vital::selector_runs::SampleScore::MeanBest,
         },
         fetch,
         1024,

@@ -254,13 +254,13 @@ fn a_cancelled_scoring_stores_nothing() {
     vital_ok(dir.path(), &["demo"]);
     vital_ok(dir.path(), &["train", "--epochs", "1", "--no-score"]);
     let mut ws = vital::store::Workspace::open_existing(dir.path()).unwrap();
-    let (run, report, selector) = vital::ranking::load_run(&ws, None).unwrap();
-    let err = vital::ranking::score(
+    let (run, report, selector) = vital::selector_runs::load_run(&ws, None).unwrap();
+    let err = vital::selector_runs::score(
         &mut ws,
         run,
         &selector,
         report.settings.load_embeddings().unwrap().as_ref(),
-        vital::ranking::SampleScore::MeanBest,
+        vital::selector_runs::SampleScore::MeanBest,
         &mut |_| {},
         &AtomicBool::new(true),
     )

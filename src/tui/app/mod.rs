@@ -8,7 +8,7 @@ use super::keymap::{Action, Keymap};
 use super::queue::Queue;
 use super::sample_view::SampleView;
 use super::trainer::TrainerEvent;
-use crate::store::{CurrentDecision, DecisionKind, NewJudgment};
+use crate::store::{CurrentDecision, DecisionKind, NewDecision};
 
 mod figure;
 mod panels;
@@ -22,7 +22,7 @@ pub enum Effect {
     /// Load a sample (with this reviewer's decisions) and answer with [`Msg::Loaded`].
     Load(i64),
     /// Commit a decision, then answer with [`Msg::Saved`].
-    Record(NewJudgment),
+    Record(NewDecision),
     /// Withdraw this reviewer's latest decision, then answer with [`Msg::Undone`].
     Undo,
     /// Search sample text in the background; answer with [`Msg::SearchDone`].
@@ -624,7 +624,7 @@ impl App {
                     self.message = Some(format!("searching \"{query}\"…"));
                     vec![Effect::Search(query)]
                 }
-                InputKind::Note(sample_key) => vec![Effect::Record(NewJudgment {
+                InputKind::Note(sample_key) => vec![Effect::Record(NewDecision {
                     sample_key,
                     round_id: None,
                     answer_id: None,
@@ -862,7 +862,7 @@ impl App {
         }
         let view = self.current.as_ref().expect("checked above");
         let (r, d) = (self.focus_round, self.focus_answer);
-        let judgment = NewJudgment {
+        let decision = NewDecision {
             sample_key: view.key(),
             round_id: Some(view.stored.round_ids[r]),
             answer_id: view.answer_at(r, d),
@@ -879,7 +879,7 @@ impl App {
             self.scroll = 0;
         }
         self.pending_trains = true;
-        vec![Effect::Record(judgment)]
+        vec![Effect::Record(decision)]
     }
 
     fn prefer(&mut self, display: usize) -> Vec<Effect> {
@@ -904,7 +904,7 @@ impl App {
         };
         let r = self.focus_round;
         self.pending_trains = matches!(kind, DecisionKind::Prefer | DecisionKind::Tie);
-        vec![Effect::Record(NewJudgment {
+        vec![Effect::Record(NewDecision {
             sample_key: view.key(),
             round_id: Some(view.stored.round_ids[r]),
             answer_id: None,
@@ -918,7 +918,7 @@ impl App {
         let Some(view) = &self.current else {
             return vec![];
         };
-        vec![Effect::Record(NewJudgment {
+        vec![Effect::Record(NewDecision {
             sample_key: view.key(),
             round_id: None,
             answer_id: None,

@@ -77,7 +77,7 @@ impl DecisionKind {
 
 /// A decision to append.
 #[derive(Debug, Clone, PartialEq)]
-pub struct NewJudgment {
+pub struct NewDecision {
     pub sample_key: i64,
     pub round_id: Option<i64>,
     pub answer_id: Option<i64>,
@@ -124,7 +124,7 @@ pub fn reviewer_id(conn: &Connection, name: &str) -> anyhow::Result<i64> {
 }
 
 /// Appends one decision; returns its event id.
-pub fn append(conn: &Connection, reviewer: i64, j: &NewJudgment) -> anyhow::Result<i64> {
+pub fn append(conn: &Connection, reviewer: i64, j: &NewDecision) -> anyhow::Result<i64> {
     let slot = j.kind.slot(j.sample_key, j.round_id, j.answer_id)?;
     let shown = j
         .shown_order
@@ -149,7 +149,7 @@ pub fn append(conn: &Connection, reviewer: i64, j: &NewJudgment) -> anyhow::Resu
 
 impl Workspace {
     /// Commits one decision by `reviewer` (durably, before returning).
-    pub fn record(&self, reviewer: &str, j: &NewJudgment) -> anyhow::Result<i64> {
+    pub fn record(&self, reviewer: &str, j: &NewDecision) -> anyhow::Result<i64> {
         let reviewer = reviewer_id(&self.conn, reviewer)?;
         append(&self.conn, reviewer, j)
     }
@@ -249,8 +249,8 @@ mod tests {
         workspace_with_rounds(&[("q", &["a1", "a2"])])
     }
 
-    fn verdict(s: &crate::store::StoredSample, answer: usize, kind: DecisionKind) -> NewJudgment {
-        NewJudgment {
+    fn verdict(s: &crate::store::StoredSample, answer: usize, kind: DecisionKind) -> NewDecision {
+        NewDecision {
             sample_key: s.key,
             round_id: Some(s.round_ids[0]),
             answer_id: Some(s.answer_ids[0][answer]),

@@ -53,7 +53,7 @@ pub fn judge_pairs(ws: &Workspace, min_gap: f64) -> anyhow::Result<Vec<Preferenc
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{DecisionKind, NewJudgment};
+    use crate::store::{DecisionKind, NewDecision};
 
     #[test]
     fn contradicting_reviewers_give_no_pair_until_a_final_decision() {
@@ -61,7 +61,7 @@ mod tests {
             crate::store::test_support::workspace_with_rounds(&[("q", &["a", "b"])]);
         let key = stored.key;
         let (a, b) = (stored.answer_ids[0][0], stored.answer_ids[0][1]);
-        let verdict = |answer, kind| NewJudgment {
+        let verdict = |answer, kind| NewDecision {
             sample_key: key,
             round_id: Some(stored.round_ids[0]),
             answer_id: Some(answer),
