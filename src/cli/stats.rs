@@ -42,7 +42,6 @@ pub fn print_stats(ws: &crate::store::Workspace, json: bool) -> anyhow::Result<(
         println!("{}", serde_json::to_string_pretty(&stats)?);
         return Ok(());
     }
-    println!("workspace       {}", ws.dir().display());
     let rows = [
         ("samples", stats.samples),
         ("  demonstrations", stats.demos),
@@ -58,8 +57,11 @@ pub fn print_stats(ws: &crate::store::Workspace, json: bool) -> anyhow::Result<(
         ("image URLs", stats.image_urls),
         ("imported files", stats.sources),
     ];
+    // The label column is as wide as the longest label, plus two spaces.
+    let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0) + 2;
+    println!("{:<width$}{}", "workspace", ws.dir().display());
     for (name, value) in rows {
-        println!("{name:<16}{value}");
+        println!("{name:<width$}{value}");
     }
     Ok(())
 }

@@ -107,3 +107,32 @@ fn log_records_each_command_in_the_file_and_nothing_on_the_terminal() {
         "{text}"
     );
 }
+
+#[test]
+fn the_demo_hint_runs_as_typed_and_stats_labels_never_touch_their_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = vital_ok(dir.path(), &["demo"]);
+    let hint = out
+        .split('`')
+        .nth(1)
+        .unwrap_or_else(|| panic!("no command in backticks: {out}"));
+    assert!(hint.ends_with(" review"), "{hint}");
+    // The same command with `stats` instead of the review screen (no terminal here).
+    let typed = format!("{} stats", hint.trim_end_matches(" review"));
+    let run = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&typed)
+        .env("VITAL_CONFIG", "")
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{typed}: {}", stderr(&run));
+    let text = String::from_utf8_lossy(&run.stdout).into_owned();
+    let block: Vec<&str> = text.lines().take_while(|l| !l.is_empty()).collect();
+    assert!(block.len() > 5, "{text}");
+    let column = |line: &str| line.trim_end().rfind("  ").map(|i| i + 2);
+    let first = column(block[1]).unwrap();
+    for line in &block[1..] {
+        assert_eq!(column(line), Some(first), "values line up: {text}");
+    }
+    assert!(text.contains("  demonstrations  "), "{text}");
+}

@@ -35,8 +35,7 @@ fn wait_for_decisions(ws: &Path, n: i64) {
 /// `a x` on the first sample: answer 1 (as shown to `reviewer`) accepted, answer 2 rejected, and
 /// nothing else decided by them.
 fn assert_answer_1_accepted_and_answer_2_rejected(ws: &Path, reviewer: &str) {
-    use vital::tui::keymap::Keymap;
-    use vital::tui::session::{Session, SessionOptions};
+    use vital::tui::session::Session;
 
     let decisions = &stats(ws)["reviewer_decisions"];
     let mine = decisions
@@ -52,20 +51,7 @@ fn assert_answer_1_accepted_and_answer_2_rejected(ws: &Path, reviewer: &str) {
     );
     // The answers as the reviewer saw them (the shuffle is seeded by reviewer and sample).
     let ws = vital::store::Workspace::open_existing(ws).unwrap();
-    let session = Session::start(
-        ws,
-        SessionOptions {
-            reviewer: reviewer.into(),
-            keymap: Keymap::default(),
-            auto_advance: true,
-            shuffle: true,
-            train_after: 0,
-            top_percent: 40.0,
-            export_defaults: ["top:40%".into(), "llava".into(), "selection.json".into()],
-            export_dir: std::path::PathBuf::new(),
-        },
-    )
-    .unwrap();
+    let session = Session::start(ws, crate::review::options(reviewer)).unwrap();
     let view = session.app.current.clone().expect("a sample on screen");
     assert_eq!(
         view.stored.sample.id, "demo-ct-1",

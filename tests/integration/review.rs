@@ -19,7 +19,7 @@ fn session(dir: &Path, reviewer: &str) -> Session {
     Session::start(ws, options(reviewer)).unwrap()
 }
 
-fn options(reviewer: &str) -> SessionOptions {
+pub fn options(reviewer: &str) -> SessionOptions {
     SessionOptions {
         reviewer: reviewer.into(),
         keymap: Keymap::default(),
