@@ -3,6 +3,7 @@
 
 mod answers;
 mod demo;
+mod encode;
 mod eval;
 mod export;
 mod fetch_images;
@@ -83,6 +84,8 @@ pub enum Command {
     Judge(judge::JudgeArgs),
     /// Download figure images (direct URLs or PMC open-access .tar.gz packages).
     FetchImages(fetch_images::FetchImagesArgs),
+    /// Embed texts (JSON Lines of strings) with a pretrained BERT-family encoder folder.
+    Encode(encode::EncodeArgs),
 }
 
 /// Everything a command needs, resolved once from flags, environment and config files.
@@ -183,5 +186,6 @@ fn run_command(cli: Cli) -> anyhow::Result<i32> {
         Command::Generate(args) => generate::run(&ctx, args),
         Command::Judge(args) => judge::run(&ctx, args),
         Command::FetchImages(args) => fetch_images::run(&ctx, args),
+        Command::Encode(args) => encode::run(&ctx, args),
     }
 }
