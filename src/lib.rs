@@ -10,6 +10,7 @@ pub mod data;
 pub mod demo;
 pub mod export;
 pub mod figure_fetch;
+pub mod image_files;
 pub mod import;
 pub mod llm;
 pub mod ranking;

@@ -8,6 +8,7 @@ use clap::Args;
 
 use super::{exit, Context};
 use crate::data::display_text;
+use crate::image_files::Lookup;
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
@@ -43,9 +44,12 @@ pub fn run(ctx: &Context, args: ShowArgs) -> anyhow::Result<i32> {
     }
     match s.image.as_deref() {
         None => println!("image:    (none)"),
-        Some(reference) => match ws.resolve_image(reference) {
-            None => println!("image:    {reference} (file not found)"),
-            Some(path) => {
+        Some(reference) => match ws.locate_image(reference) {
+            Lookup::Missing => println!("image:    {reference} (file not found)"),
+            Lookup::Outside(_) => {
+                println!("image:    {reference} (refused: outside the workspace's image folders)")
+            }
+            Lookup::Found(path) => {
                 println!("image:    {}", path.display());
                 if !args.no_image && std::io::stdout().is_terminal() {
                     let config = viuer::Config {

@@ -25,6 +25,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use rusqlite::Connection;
 
+use crate::image_files::{ImageRoots, Lookup};
+
 pub use agreement::{AgreementReport, Conflict, Resolution, Verdicts, FINAL_REVIEWER};
 pub use answer_decisions::AnswerDecision;
 pub use export_reads::{
@@ -150,10 +152,19 @@ impl Workspace {
         Ok(())
     }
 
-    /// Finds the file for an image reference: as given (absolute or relative to the workspace),
-    /// then by file name in each image directory, then in the download cache.
+    /// Finds the file for an image reference, only inside the registered image directories and
+    /// the download cache (see [`crate::image_files`]): None when missing or refused.
     pub fn resolve_image(&self, reference: &str) -> Option<PathBuf> {
-        ImageFinder::new(self).ok()?.find(reference)
+        self.locate_image(reference).found()
+    }
+
+    /// Like [`Workspace::resolve_image`], telling a missing file from one refused because it lies
+    /// outside the image directories.
+    pub fn locate_image(&self, reference: &str) -> Lookup {
+        match ImageFinder::new(self) {
+            Ok(finder) => finder.locate(reference),
+            Err(_) => Lookup::Missing,
+        }
     }
 
     /// Where downloaded images are kept.
@@ -163,10 +174,9 @@ impl Workspace {
 }
 
 /// Resolves many image references against the workspace's image directories, read once (for
-/// scoring 210K samples without a query per image).
+/// scoring 210K samples without a query per image). Confined like [`Workspace::resolve_image`].
 pub struct ImageFinder {
-    workspace: PathBuf,
-    dirs: Vec<PathBuf>,
+    roots: ImageRoots,
 }
 
 impl ImageFinder {
@@ -174,25 +184,16 @@ impl ImageFinder {
         let mut dirs = ws.image_dirs()?;
         dirs.push(ws.image_cache_dir());
         Ok(Self {
-            workspace: ws.dir.clone(),
-            dirs,
+            roots: ImageRoots::new(dirs),
         })
     }
 
     pub fn find(&self, reference: &str) -> Option<PathBuf> {
-        let given = Path::new(reference);
-        if given.is_absolute() && given.is_file() {
-            return Some(given.to_path_buf());
-        }
-        let in_workspace = self.workspace.join(given);
-        if in_workspace.is_file() {
-            return Some(in_workspace);
-        }
-        let name = given.file_name()?;
-        self.dirs
-            .iter()
-            .flat_map(|d| [d.join(given), d.join(name)])
-            .find(|p| p.is_file())
+        self.locate(reference).found()
+    }
+
+    pub fn locate(&self, reference: &str) -> Lookup {
+        self.roots.lookup(reference)
     }
 }
 
