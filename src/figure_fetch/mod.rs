@@ -16,6 +16,8 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::atomic_write::AtomicFile;
+
+mod tar_guard;
 use crate::retry::{retry, retry_after, Backoff, Step, Stop};
 
 const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "gif", "webp", "bmp", "tif", "tiff"];
@@ -465,7 +467,7 @@ fn extract_pass(
     } else {
         Box::new(file)
     };
-    let mut archive = tar::Archive::new(reader);
+    let mut archive = tar::Archive::new(tar_guard::TarGuard::new(reader));
     let left =
         |j: usize, results: &[Option<Result<PathBuf, String>>]| results[j].is_none() && !skip[j];
     for entry in archive.entries()? {
@@ -808,5 +810,28 @@ mod tests {
             .filter(|n| n.to_string_lossy().starts_with('.'))
             .collect();
         assert!(left.is_empty(), "temporary files left: {left:?}");
+    }
+
+    /// A long-name header far over the limit (a real attack declares gigabytes of gzip'd zeros) is
+    /// refused while the package is read, not held in memory.
+    #[test]
+    fn a_package_with_an_oversized_long_name_header_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let pkg = dir.path().join("p.tar.gz");
+        let mut name = b"PMC1/fig1.jpg".to_vec();
+        name.resize(200 * 1024, 0);
+        package(
+            &pkg,
+            &[
+                ("././@LongLink", tar::EntryType::GNULongName, &name[..]),
+                ("ignored", tar::EntryType::Regular, b"figure"),
+            ],
+        );
+        let out = dir.path().join("a.jpg");
+        let jobs = vec![(item("a", "u", Some("PMC1/fig1.jpg")), out.clone())];
+        let r = extract(&pkg, &jobs, 1000);
+        let err = r[0].as_ref().unwrap_err();
+        assert!(err.contains("over the limit of 65536"), "{err}");
+        assert!(!out.exists());
     }
 }
