@@ -41,7 +41,8 @@ impl Workspace {
             answers: count("SELECT count(*) FROM answers")?,
             judgments: count("SELECT count(*) FROM current_judgments")?,
             judgment_events: count("SELECT count(*) FROM judgments")?,
-            human_pairs: count("SELECT count(*) FROM human_pairs")?,
+            // What training uses, by the same rule (not the rows of the `human_pairs` view).
+            human_pairs: self.human_training_pairs()?.len() as i64,
             model_scores: count("SELECT count(*) FROM model_scores")?,
             scored_answers: count(
                 "SELECT count(*) FROM selector_scores WHERE run_id = (SELECT max(run_id) FROM sample_scores)",

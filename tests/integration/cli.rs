@@ -107,3 +107,25 @@ fn log_records_each_command_in_the_file_and_nothing_on_the_terminal() {
         "{text}"
     );
 }
+
+#[test]
+fn show_into_a_closed_pipe_exits_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    vital_ok(dir.path(), &["demo"]);
+    // `vital show ID | head -0`: the reader is gone before vital writes a line.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vital"))
+        .arg("-w")
+        .arg(dir.path())
+        .args(["show", "demo-ct-1", "--no-image"])
+        .env("VITAL_CONFIG", "")
+        .env_remove("VITAL_WORKSPACE")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}
