@@ -952,8 +952,7 @@ fn a_killed_generate_run_continues_without_repeating_finished_requests() {
 /// The review screen fetches a figure that is only in the URL list, in the background.
 #[test]
 fn review_screen_downloads_a_missing_figure_from_the_url_list() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("skipping: tmux is not installed (.ci/run installs it)");
+    if !super::common::tmux_available() {
         return;
     }
     let png = std::fs::read(concat!(
