@@ -170,3 +170,37 @@ fn under_ci_a_missing_fixture_or_tmux_fails_the_test_instead_of_skipping() {
         );
     }
 }
+
+#[test]
+fn two_first_imports_into_a_new_workspace_at_once_both_succeed() {
+    for round in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().join("ws");
+        let children: Vec<_> = (0..2)
+            .map(|i| {
+                let file = crate::common::write(
+                    dir.path(),
+                    &format!("f{i}.jsonl"),
+                    &format!(
+                        r#"{{"id": "s{i}", "fig_caption": "CT.", "rounds": [{{"question": "Q?", "answers": ["A{i}."]}}]}}"#
+                    ),
+                );
+                std::process::Command::new(env!("CARGO_BIN_EXE_vital"))
+                    .arg("-w")
+                    .arg(&ws)
+                    .args(["import", file.to_str().unwrap()])
+                    .env("VITAL_CONFIG", "")
+                    .env_remove("VITAL_WORKSPACE")
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "round {round}: {}", stderr(&out));
+        }
+        assert_eq!(stats(&ws)["samples"], 2);
+    }
+}
