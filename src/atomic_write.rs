@@ -2,7 +2,11 @@
 //! downloaded figures): written to a temporary file in the target's directory, fsynced, then renamed
 //! over the target. Dropping an unfinished file removes the temporary one, so a failed or cancelled
 //! write never leaves a partial file under the target's name, and a link at the target is replaced,
-//! never followed.
+//! never followed. The file gets the permissions of any other output (0666 less the umask), not the
+//! temporary file's 0600. A temporary file left by a killed process (`.NAME.*.partial`, no longer
+//! locked by a live writer) is removed by the next write of the same target. [`commit_pair`] puts
+//! an output and its manifest in place so that a crash never pairs a new output with an old
+//! manifest.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -40,11 +44,21 @@ impl AtomicFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let temp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".partial")
+        let prefix = format!(".{name}.");
+        remove_abandoned(&dir, &prefix);
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix(PARTIAL);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // The mode given to open(2): the kernel applies the umask, as for any created file.
+            builder.permissions(std::fs::Permissions::from_mode(0o666));
+        }
+        let temp = builder
             .tempfile_in(&dir)
             .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+        // Held until the file is committed or dropped: tells a later writer this one is alive.
+        let _ = temp.as_file().try_lock();
         Ok(Self {
             target: target.to_path_buf(),
             writer: BufWriter::with_capacity(1 << 20, temp),
@@ -60,6 +74,14 @@ impl AtomicFile {
     /// Flushes, fsyncs, renames onto the target and fsyncs the directory. Returns the file's
     /// size and SHA-256.
     pub fn commit(self) -> anyhow::Result<(u64, String)> {
+        let done = self.finish()?;
+        let summary = (done.bytes, done.sha256.clone());
+        done.persist()?;
+        Ok(summary)
+    }
+
+    /// Flushes and fsyncs the temporary file, not yet renamed: see [`Finished::persist`].
+    pub fn finish(self) -> anyhow::Result<Finished> {
         let target = self.target;
         let temp = self
             .writer
@@ -69,18 +91,93 @@ impl AtomicFile {
         temp.as_file()
             .sync_all()
             .with_context(|| format!("cannot sync {}", target.display()))?;
-        temp.persist(&target)
+        Ok(Finished {
+            target,
+            temp,
+            bytes: self.bytes,
+            sha256: hex::encode(self.hasher.finalize()),
+        })
+    }
+}
+
+/// A complete, synced temporary file waiting to be renamed onto its target.
+pub struct Finished {
+    target: PathBuf,
+    temp: tempfile::NamedTempFile,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+impl Finished {
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Renames the file onto its target and fsyncs the directory.
+    pub fn persist(self) -> anyhow::Result<()> {
+        let target = self.target;
+        self.temp
+            .persist(&target)
             .map_err(|e| e.error)
             .with_context(|| {
                 format!("cannot rename the temporary file onto {}", target.display())
             })?;
-        if let Some(dir) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
-            // Makes the rename itself durable; not possible on every platform, hence no error.
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
+        sync_dir_of(&target);
+        Ok(())
+    }
+}
+
+/// Puts `output` and its `manifest` in place: the old manifest is removed first, then the output
+/// and the manifest are renamed in that order. A crash at any point leaves the old pair, the new
+/// output without a manifest, or the new pair; never a new output beside an old manifest.
+pub fn commit_pair(output: Finished, manifest: Finished) -> anyhow::Result<()> {
+    match std::fs::remove_file(&manifest.target) {
+        Ok(()) => sync_dir_of(&manifest.target),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!("cannot replace the manifest {}", manifest.target.display())
+            })
         }
-        Ok((self.bytes, hex::encode(self.hasher.finalize())))
+    }
+    output.persist()?;
+    manifest.persist()
+}
+
+/// Makes a rename in `target`'s directory durable; not possible on every platform, hence no error.
+fn sync_dir_of(target: &Path) {
+    if let Some(dir) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+}
+
+/// The temporary files' suffix.
+const PARTIAL: &str = ".partial";
+
+/// Removes `dir/<prefix>*.partial` files no live writer holds (their writer was killed).
+fn remove_abandoned(dir: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !name.starts_with(prefix) || !name.ends_with(PARTIAL) {
+            continue;
+        }
+        // Only plain files: a link or folder of that name is not ours to touch.
+        if !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(file) = File::open(&path) else {
+            continue;
+        };
+        if file.try_lock().is_ok() {
+            let _ = std::fs::remove_file(&path);
+        }
     }
 }
 
@@ -120,6 +217,85 @@ mod tests {
         assert_eq!(bytes, 3);
         assert_eq!(sha, hex::encode(Sha256::digest(b"new")));
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn partial_files_of_a_killed_writer_are_removed_by_the_next_write_but_a_live_ones_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.json");
+        // What a writer killed with SIGKILL leaves: a temporary file nobody holds.
+        let left = dir.path().join(".out.json.AbC123.partial");
+        std::fs::write(&left, "half").unwrap();
+        let other = dir.path().join(".other.json.AbC123.partial");
+        std::fs::write(&other, "half").unwrap();
+        let live = AtomicFile::create(&target).unwrap();
+        assert!(!left.exists(), "the abandoned temporary file is removed");
+        assert!(other.exists(), "another target's file is left alone");
+        let partials = || {
+            std::fs::read_dir(dir.path())
+                .unwrap()
+                .filter(|e| {
+                    let name = e.as_ref().unwrap().file_name();
+                    name.to_string_lossy().starts_with(".out.json.")
+                })
+                .count()
+        };
+        let mut second = AtomicFile::create(&target).unwrap();
+        second.write_all(b"x").unwrap();
+        second.commit().unwrap();
+        assert_eq!(partials(), 1, "a live writer's file is kept");
+        drop(live);
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "x");
+        assert_eq!(partials(), 0);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_file_follows_the_umask_like_any_other_output() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::File::create(&plain).unwrap();
+        let target = dir.path().join("out.json");
+        let mut f = AtomicFile::create(&target).unwrap();
+        f.write_all(b"x").unwrap();
+        f.commit().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&target), mode(&plain));
+        assert_ne!(
+            mode(&target),
+            0o600,
+            "not the temporary file's private mode"
+        );
+    }
+
+    /// Each state a crash can leave while a pair is put in place.
+    #[test]
+    fn a_new_output_is_never_left_beside_an_old_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.json");
+        let manifest = dir.path().join("out.json.manifest.json");
+        std::fs::write(&out, "old").unwrap();
+        std::fs::write(&manifest, "old").unwrap();
+        let finish = |target: &Path| {
+            let mut f = AtomicFile::create(target).unwrap();
+            f.write_all(b"new").unwrap();
+            f.finish().unwrap()
+        };
+        // The manifest cannot be put in place (its temporary file is gone): a crash right after
+        // the output's rename looks the same on disk.
+        let (o, m) = (finish(&out), finish(&manifest));
+        std::fs::remove_file(m.temp.path()).unwrap();
+        assert!(commit_pair(o, m).is_err());
+        let read = |p: &Path| std::fs::read_to_string(p).ok();
+        match (read(&out).as_deref(), read(&manifest).as_deref()) {
+            (Some("old"), Some("old")) | (Some("new"), None) | (Some("new"), Some("new")) => {}
+            other => panic!("output and manifest do not belong together: {other:?}"),
+        }
+        let (o, m) = (finish(&out), finish(&manifest));
+        commit_pair(o, m).unwrap();
+        assert_eq!(read(&out).as_deref(), Some("new"));
+        assert_eq!(read(&manifest).as_deref(), Some("new"));
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod encoder;
 pub mod export;
 pub mod figure_fetch;
+pub mod image_files;
 pub mod import;
 pub mod llm;
 pub mod retry;

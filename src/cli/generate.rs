@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::{exit, Context};
 use crate::data::warnings::Warnings;
 use crate::data::Sample;
+use crate::image_files::{ImageRoots, Lookup};
 use crate::llm::ledger;
 use crate::llm::prompt::{self, GenerationSettings};
 use crate::llm::{self, demos, figures, reply, Client, Job, Progress};
@@ -117,6 +118,11 @@ struct Summary {
     rounds_added: u64,
     unparseable: u64,
     without_image: u64,
+    /// Figures whose image file was refused (outside the image folders, not an image, too large):
+    /// not sent, listed in the warnings.
+    images_refused: u64,
+    /// Each figure whose image was refused, and why.
+    refused_images: Vec<String>,
     demonstrations: Vec<String>,
     unparseable_replies: Vec<String>,
     warnings: std::collections::BTreeMap<String, usize>,
@@ -174,6 +180,9 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<i32> {
         dirs.extend(ws.image_dirs()?);
         dirs.push(ws.image_cache_dir());
     }
+    let roots = ImageRoots::new(dirs);
+    let max_image_bytes =
+        crate::figure_fetch::FetchSettings::from_config(cfg, PathBuf::new()).max_image_bytes;
     let settings = GenerationSettings {
         model: model.clone(),
         answers,
@@ -189,17 +198,28 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<i32> {
     // Builds the request of one figure: None when it has no image (counted) or is done.
     let ws = ws.as_ref();
     let mut without_image = 0u64;
-    let mut build = |figure: &Sample, warnings: &mut Warnings| -> anyhow::Result<Build> {
-        let Some(path) = figures::find_image(figure, &dirs) else {
-            warnings.add("figure without an image file skipped", figure.id.clone());
-            without_image += 1;
-            return Ok(Build::Pass);
+    let mut refused_images: Vec<String> = Vec::new();
+    let mut build = |figure: &Sample, warnings: &mut Warnings| -> anyhow::Result<Build<String>> {
+        let path = match figures::find_image(figure, &roots) {
+            Lookup::Found(path) => path,
+            Lookup::Missing => {
+                warnings.add("figure without an image file skipped", figure.id.clone());
+                without_image += 1;
+                return Ok(Build::Pass);
+            }
+            Lookup::Outside(path) => {
+                refused_images.push(format!(
+                    "figure {}: {} is outside the image folders",
+                    figure.id,
+                    path.display()
+                ));
+                return Ok(Build::Pass);
+            }
         };
-        let url = match prompt::image_data_url(&path) {
+        let url = match prompt::image_data_url(&path, max_image_bytes) {
             Ok(url) => url,
             Err(e) => {
-                warnings.add("unreadable image skipped", format!("{}: {e:#}", figure.id));
-                without_image += 1;
+                refused_images.push(format!("figure {}: {e}", figure.id));
                 return Ok(Build::Pass);
             }
         };
@@ -235,6 +255,9 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<i32> {
         }
         if !warnings.is_empty() && !ctx.quiet {
             eprint!("warnings:\n{warnings}");
+        }
+        for r in &refused_images {
+            eprintln!("image refused, not sent: {r}");
         }
         return Ok(exit::OK);
     }
@@ -313,6 +336,8 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<i32> {
     ));
     summary.run = progress.run_totals();
     summary.without_image = without_image;
+    summary.images_refused = refused_images.len() as u64;
+    summary.refused_images = refused_images;
     summary.warnings = warnings.counts();
     summary.warnings.extend(notes.counts());
     result?;
@@ -322,14 +347,14 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<i32> {
     }
     Ok(exit_code(
         summary.run.interrupted,
-        summary.run.failed,
+        summary.run.failed + summary.images_refused,
         summary.unparseable,
         summary.run.requests_answered + summary.run.skipped_done_before,
     ))
 }
 
-enum Build {
-    Send(Job<String>),
+pub(super) enum Build<M> {
+    Send(Job<M>),
     /// Finished by an earlier run.
     Done,
     /// Nothing to send (no image).
@@ -379,12 +404,13 @@ fn print_summary(
         return Ok(());
     }
     println!(
-        "generate: {} figures: {} answered, {} done before, {} failed, {} without image",
+        "generate: {} figures: {} answered, {} done before, {} failed, {} without image, {} image refused",
         s.figures,
         s.run.requests_answered,
         s.run.skipped_done_before,
         s.run.failed,
-        s.without_image
+        s.without_image,
+        s.images_refused
     );
     println!(
         "  {} samples added ({} rounds), {} unparseable replies kept in llm_requests",
@@ -399,8 +425,17 @@ fn print_summary(
             s.demonstrations.join(", ")
         }
     );
+    print_refused_images(&s.refused_images);
     print_report_tail(&s.unparseable_replies, warnings);
     Ok(())
+}
+
+/// Images refused for sending (outside the image folders, not an image, too large), one a line:
+/// their samples were not sent, not even as text.
+pub(super) fn print_refused_images(refused: &[String]) {
+    for r in refused {
+        println!("  image refused, not sent: {r}");
+    }
 }
 
 /// What generate and judge print first: failed requests (stderr), then the JSON report with

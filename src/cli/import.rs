@@ -104,6 +104,10 @@ fn print_report(ctx: &Context, report: &ImportReport, json: bool) {
         println!("{file}: already imported, nothing to do");
         return;
     }
+    if let Some(note) = &report.note {
+        println!("{file}: note: {note}");
+        return;
+    }
     let format = report.format.map_or("?", |f| f.name());
     let mut parts = vec![format!("{} records", report.records)];
     let mut add = |n: usize, what: &str| {

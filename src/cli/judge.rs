@@ -7,9 +7,10 @@ use std::sync::Arc;
 use clap::Args;
 use serde::Serialize;
 
-use super::generate::{exit_code, warn_without_key, LlmArgs};
+use super::generate::{exit_code, warn_without_key, Build, LlmArgs};
 use super::Context;
 use crate::data::warnings::Warnings;
+use crate::image_files::Lookup;
 use crate::llm::judge::{self, JudgeItem, JudgeSettings};
 use crate::llm::{self, prompt, reply, Client, Job, Progress};
 use crate::store::LlmRequest;
@@ -46,6 +47,10 @@ struct Summary {
     unparseable: u64,
     rounds_with_one_answer: u64,
     without_image: u64,
+    /// Requests not sent because their sample's image file was refused (listed in the warnings).
+    images_refused: u64,
+    /// Each sample whose image was refused, and why.
+    refused_images: Vec<String>,
     unparseable_replies: Vec<String>,
 }
 
@@ -55,6 +60,8 @@ struct FigureCache {
     caption: String,
     mentions: Vec<String>,
     image_url: Option<String>,
+    /// The sample's image was refused: its answers are not judged.
+    refused: bool,
 }
 
 pub fn run(ctx: &Context, args: JudgeArgs) -> anyhow::Result<i32> {
@@ -107,8 +114,12 @@ pub fn run(ctx: &Context, args: JudgeArgs) -> anyhow::Result<i32> {
     let mut cache: Option<FigureCache> = None;
     let mut warnings = Warnings::default();
     let mut without_image = 0u64;
+    let mut images_refused = 0u64;
+    let mut refused_images: Vec<String> = Vec::new();
+    let max_image_bytes =
+        crate::figure_fetch::FetchSettings::from_config(cfg, PathBuf::new()).max_image_bytes;
     let pairwise = args.pairwise;
-    let mut build = |id: i64| -> anyhow::Result<Option<Job<Vec<i64>>>> {
+    let mut build = |id: i64| -> anyhow::Result<Build<Vec<i64>>> {
         let target = if pairwise {
             ws.round_to_judge(id)?
         } else {
@@ -117,28 +128,44 @@ pub fn run(ctx: &Context, args: JudgeArgs) -> anyhow::Result<i32> {
         let sample_key = target.sample_key;
         if cache.as_ref().is_none_or(|c| c.key != sample_key) {
             let figure = ws.figure_text(sample_key)?;
-            let image_url = match figure.image.as_deref().map(|i| (i, ws.resolve_image(i))) {
-                Some((_, Some(path))) => match prompt::image_data_url(&path) {
-                    Ok(url) => Some(url),
-                    Err(e) => {
-                        warnings.add("unreadable image, judged from text", format!("{e:#}"));
-                        None
+            // A refused image (outside the image folders, not an image, too large) is reported
+            // and the sample is not judged: no text-only request is sent in its place.
+            let (image_url, refused) = match figure.image.as_deref() {
+                None => (None, None),
+                Some(reference) => match ws.locate_image(reference) {
+                    Lookup::Found(path) => match prompt::image_data_url(&path, max_image_bytes) {
+                        Ok(url) => (Some(url), None),
+                        Err(e) => (None, Some(e)),
+                    },
+                    Lookup::Outside(path) => (
+                        None,
+                        Some(format!(
+                            "{reference}: {} is outside the workspace's image folders",
+                            path.display()
+                        )),
+                    ),
+                    Lookup::Missing => {
+                        warnings.add("image not found, judged from text", reference.to_string());
+                        (None, None)
                     }
                 },
-                Some((i, None)) => {
-                    warnings.add("image not found, judged from text", i.to_string());
-                    None
-                }
-                None => None,
             };
+            if let Some(reason) = &refused {
+                refused_images.push(format!("sample {}: {reason}", figure.ext_id));
+            }
             cache = Some(FigureCache {
                 key: sample_key,
                 caption: figure.caption,
                 mentions: figure.mentions,
                 image_url,
+                refused: refused.is_some(),
             });
         }
         let figure = cache.as_ref().expect("set above");
+        if figure.refused {
+            images_refused += 1;
+            return Ok(Build::Pass);
+        }
         if figure.image_url.is_none() {
             without_image += 1;
         }
@@ -151,10 +178,10 @@ pub fn run(ctx: &Context, args: JudgeArgs) -> anyhow::Result<i32> {
         let body = judge::judge_request(&settings, &item, figure.image_url.as_deref());
         let key = judge::request_key(&judge_name, task, &body);
         if ws.llm_request_outcome(&key)?.is_some() {
-            return Ok(None);
+            return Ok(Build::Done);
         }
         let answer_ids: Vec<i64> = target.answers.iter().map(|(a, _)| *a).collect();
-        Ok(Some(Job {
+        Ok(Build::Send(Job {
             estimated_tokens: prompt::estimate_tokens(&body, cfg.image_tokens),
             key,
             body,
@@ -175,10 +202,13 @@ pub fn run(ctx: &Context, args: JudgeArgs) -> anyhow::Result<i32> {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
         for &id in &pending {
-            if let Some(job) = build(id)? {
+            if let Build::Send(job) = build(id)? {
                 serde_json::to_writer(&mut out, &job.body)?;
                 writeln!(out)?;
             }
+        }
+        for r in &refused_images {
+            eprintln!("image refused, not sent: {r}");
         }
         return Ok(super::exit::OK);
     }
@@ -202,8 +232,9 @@ pub fn run(ctx: &Context, args: JudgeArgs) -> anyhow::Result<i32> {
                 return Ok(None);
             };
             match build(id)? {
-                Some(job) => return Ok(Some(job)),
-                None => progress.skip(),
+                Build::Send(job) => return Ok(Some(job)),
+                Build::Done => progress.skip(),
+                Build::Pass => progress.pass(),
             }
         },
         |job, reply| {
@@ -240,11 +271,13 @@ pub fn run(ctx: &Context, args: JudgeArgs) -> anyhow::Result<i32> {
     ));
     summary.run = progress.run_totals();
     summary.without_image = without_image;
+    summary.images_refused = images_refused;
+    summary.refused_images = refused_images;
     result?;
     print_summary(ctx, &summary, args.llm.json, &warnings)?;
     Ok(exit_code(
         summary.run.interrupted,
-        summary.run.failed,
+        summary.run.failed + summary.images_refused,
         summary.unparseable,
         summary.run.requests_answered + summary.run.skipped_done_before,
     ))
@@ -260,10 +293,11 @@ fn print_summary(
         return Ok(());
     }
     println!(
-        "judge {}: {} pending: {} answered, {} done before, {} failed; {} scores added, {} unparseable replies kept in llm_requests",
-        s.judge, s.pending, s.run.requests_answered, s.run.skipped_done_before, s.run.failed, s.scores_added, s.unparseable
+        "judge {}: {} pending: {} answered, {} done before, {} failed, {} image refused; {} scores added, {} unparseable replies kept in llm_requests",
+        s.judge, s.pending, s.run.requests_answered, s.run.skipped_done_before, s.run.failed, s.images_refused, s.scores_added, s.unparseable
     );
     println!("  {}", s.run.tokens_line());
+    super::generate::print_refused_images(&s.refused_images);
     super::generate::print_report_tail(&s.unparseable_replies, warnings);
     Ok(())
 }

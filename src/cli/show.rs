@@ -2,12 +2,13 @@
 //! every reviewer's decisions and the judges' scores.
 
 use std::collections::HashMap;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 
 use clap::Args;
 
 use super::{exit, Context};
 use crate::data::display_text;
+use crate::image_files::Lookup;
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
@@ -22,31 +23,50 @@ pub struct ShowArgs {
 }
 
 pub fn run(ctx: &Context, args: ShowArgs) -> anyhow::Result<i32> {
+    match show(ctx, &args) {
+        // `vital show ID | head -3`: the reader has gone, which is not an error.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(exit::OK)
+        }
+        other => other,
+    }
+}
+
+fn show(ctx: &Context, args: &ShowArgs) -> anyhow::Result<i32> {
+    let mut out = std::io::stdout().lock();
     let ws = ctx.open_existing_workspace()?;
     let Some(stored) = ws.load_sample_by_ext_id(&args.id)? else {
         anyhow::bail!("no sample with id `{}` in {}", args.id, ws.dir().display());
     };
     let s = &stored.sample;
-    println!(
+    writeln!(
+        out,
         "{}{}",
         s.id,
         if s.is_demo { "  [demonstration]" } else { "" }
-    );
+    )?;
     if let Some(label) = &s.fig_label {
-        println!("label:    {label}");
+        writeln!(out, "label:    {label}")?;
     }
     if !s.domains.is_empty() {
-        println!("domain:   {}", s.domains.join(", "));
+        writeln!(out, "domain:   {}", s.domains.join(", "))?;
     }
     if let Some(source) = &stored.source {
-        println!("source:   {source}");
+        writeln!(out, "source:   {source}")?;
     }
     match s.image.as_deref() {
-        None => println!("image:    (none)"),
-        Some(reference) => match ws.resolve_image(reference) {
-            None => println!("image:    {reference} (file not found)"),
-            Some(path) => {
-                println!("image:    {}", path.display());
+        None => writeln!(out, "image:    (none)")?,
+        Some(reference) => match ws.locate_image(reference) {
+            Lookup::Missing => writeln!(out, "image:    {reference} (file not found)")?,
+            Lookup::Outside(_) => writeln!(
+                out,
+                "image:    {reference} (refused: outside the workspace's image folders)"
+            )?,
+            Lookup::Found(path) => {
+                writeln!(out, "image:    {}", path.display())?;
                 if !args.no_image && std::io::stdout().is_terminal() {
                     let config = viuer::Config {
                         width: Some(args.width),
@@ -61,15 +81,15 @@ pub fn run(ctx: &Context, args: ShowArgs) -> anyhow::Result<i32> {
                                 .map_err(|e| e.to_string())
                         });
                     if let Err(e) = shown {
-                        println!("          (cannot display: {e})");
+                        writeln!(out, "          (cannot display: {e})")?;
                     }
                 }
             }
         },
     }
-    println!("\ncaption:  {}", s.caption);
+    writeln!(out, "\ncaption:  {}", s.caption)?;
     for mention in &s.mentions {
-        println!("mention:  {mention}");
+        writeln!(out, "mention:  {mention}")?;
     }
     let decisions = decisions_by_answer(&ws, stored.key)?;
     let mut scores = scores_by_answer(&ws, stored.key)?;
@@ -81,9 +101,9 @@ pub fn run(ctx: &Context, args: ShowArgs) -> anyhow::Result<i32> {
             .push(format!("selector {score:.2}"));
     }
     for (r, round) in s.rounds.iter().enumerate() {
-        println!("\nQ{}: {}", r + 1, display_text(&round.question));
+        writeln!(out, "\nQ{}: {}", r + 1, display_text(&round.question))?;
         if round.answers.is_empty() {
-            println!("    (unanswered)");
+            writeln!(out, "    (unanswered)")?;
         }
         for (a, answer) in round.answers.iter().enumerate() {
             let id = stored.answer_ids[r][a];
@@ -94,7 +114,7 @@ pub fn run(ctx: &Context, args: ShowArgs) -> anyhow::Result<i32> {
             } else {
                 format!("  [{}]", marks.join(", "))
             };
-            println!("  Answer {}{marks}: {}", a + 1, display_text(answer));
+            writeln!(out, "  Answer {}{marks}: {}", a + 1, display_text(answer))?;
         }
     }
     Ok(exit::OK)

@@ -50,6 +50,12 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A text field that must be present, but may be empty (an empty answer is an answer).
+    pub fn present_text(&self, keys: &[&str], warnings: &mut Warnings) -> anyhow::Result<String> {
+        self.text(keys, warnings)
+            .ok_or_else(|| anyhow::anyhow!("{}: missing field `{}`", self.loc, keys.join("` or `")))
+    }
+
     pub fn coerce_text(&self, key: &str, value: &Value, warnings: &mut Warnings) -> Option<String> {
         let loc = self.loc;
         let text = match value {

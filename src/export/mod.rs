@@ -280,11 +280,12 @@ pub fn run(
     conflicts.truncate(100);
     let manifest_path = req.manifest_path();
     let mut manifest = AtomicFile::create(&manifest_path)?;
-    let (bytes, sha256) = out.commit()?;
+    let out = out.finish()?;
+    let (bytes, sha256) = (out.bytes, out.sha256.clone());
     let summary = ExportSummary {
         vital_version: env!("CARGO_PKG_VERSION"),
         created_at,
-        output: std::fs::canonicalize(&req.out).unwrap_or_else(|_| req.out.clone()),
+        output: final_path(&req.out),
         manifest: manifest_path,
         bytes,
         sha256,
@@ -308,11 +309,23 @@ pub fn run(
     };
     serde_json::to_writer_pretty(&mut manifest, &summary)?;
     manifest.write_all(b"\n")?;
-    manifest
-        .commit()
-        .with_context(|| "the export was written but its manifest was not")?;
+    let manifest = manifest.finish()?;
+    crate::atomic_write::commit_pair(out, manifest)
+        .with_context(|| "cannot put the export and its manifest in place")?;
     snapshot.finish()?;
     Ok(summary)
+}
+
+/// The absolute path `out` will have once renamed into place (its folder exists already).
+fn final_path(out: &std::path::Path) -> PathBuf {
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    match (std::fs::canonicalize(dir), out.file_name()) {
+        (Ok(dir), Some(name)) => dir.join(name),
+        _ => out.to_path_buf(),
+    }
 }
 
 fn check_scores_exist(

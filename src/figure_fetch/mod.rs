@@ -11,11 +11,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::atomic_write::AtomicFile;
+
+mod tar_guard;
 use crate::retry::{retry, retry_after, Backoff, Step, Stop};
 
 const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "gif", "webp", "bmp", "tif", "tiff"];
@@ -204,13 +206,28 @@ async fn fetch_group(
         } else {
             settings.max_image_bytes
         };
-        let temp = settings.dir.join(format!(
-            ".vital-{}-{}.part",
-            short_hash(url),
-            std::process::id()
-        ));
+        // A temporary file of its own: two downloads of one URL or key at once (two screens,
+        // a screen and `fetch-images`) never share one.
+        let temp_file = match tempfile::Builder::new()
+            .prefix(&format!(".vital-{}-", short_hash(url)))
+            .suffix(".part")
+            .tempfile_in(&settings.dir)
+        {
+            Ok(t) => t,
+            Err(e) => {
+                let e = format!(
+                    "cannot create a temporary file in {}: {e}",
+                    settings.dir.display()
+                );
+                for &i in &wanted {
+                    outcomes[i] = Some(Outcome::Failed(e.clone()));
+                }
+                return outcomes.into_iter().map(|o| o.expect("decided")).collect();
+            }
+        };
+        let temp = temp_file.path().to_path_buf();
         let results: Vec<Result<PathBuf, String>> =
-            match download(http, settings, url, &temp, limit, package).await {
+            match download(http, settings, url, &temp_file, limit, package).await {
                 Err(e) => wanted.iter().map(|_| Err(e.clone())).collect(),
                 Ok(()) if package => {
                     let jobs: Vec<(Item, PathBuf)> = wanted
@@ -233,7 +250,7 @@ async fn fetch_group(
                     .map(|&i| copy_file(&temp, targets[i].as_ref().expect("set above")))
                     .collect(),
             };
-        let _ = std::fs::remove_file(&temp);
+        drop(temp_file);
         for (&i, r) in wanted.iter().zip(results) {
             outcomes[i] = Some(match r {
                 Ok(p) => Outcome::Downloaded(p),
@@ -252,7 +269,7 @@ async fn download(
     http: &reqwest::Client,
     s: &FetchSettings,
     url: &str,
-    temp: &Path,
+    temp: &tempfile::NamedTempFile,
     limit: u64,
     package: bool,
 ) -> Result<(), String> {
@@ -290,7 +307,7 @@ enum Failure {
 async fn download_once(
     http: &reqwest::Client,
     url: &str,
-    temp: &Path,
+    temp: &tempfile::NamedTempFile,
     limit: u64,
     package: bool,
 ) -> Result<(), Failure> {
@@ -334,22 +351,19 @@ async fn download_once(
             )));
         }
     }
-    let io = |e: std::io::Error| Failure::Final(format!("cannot write {}: {e}", temp.display()));
-    // A leftover (or planted) file or link under the temporary name is removed, never followed.
-    let _ = tokio::fs::remove_file(temp).await;
-    let mut file = tokio::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(temp)
-        .await
-        .map_err(io)?;
+    let io =
+        |e: std::io::Error| Failure::Final(format!("cannot write {}: {e}", temp.path().display()));
+    // The file this download created (never a path that could be a planted link), emptied for
+    // each attempt.
+    let std_file = temp.as_file().try_clone().map_err(io)?;
+    std_file.set_len(0).map_err(io)?;
+    let mut file = tokio::fs::File::from_std(std_file);
+    file.seek(std::io::SeekFrom::Start(0)).await.map_err(io)?;
     let mut written = 0u64;
     let mut head = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(retryable)? {
         written += chunk.len() as u64;
         if written > limit {
-            drop(file);
-            let _ = tokio::fs::remove_file(temp).await;
             return Err(Failure::Final(format!(
                 "{url}: more than the limit of {limit} bytes"
             )));
@@ -367,7 +381,6 @@ async fn download_once(
         image::guess_format(&head).is_ok()
     };
     if !looks_right {
-        let _ = tokio::fs::remove_file(temp).await;
         return Err(Failure::Final(format!(
             "{url}: the content is not {}",
             if package {
@@ -454,7 +467,7 @@ fn extract_pass(
     } else {
         Box::new(file)
     };
-    let mut archive = tar::Archive::new(reader);
+    let mut archive = tar::Archive::new(tar_guard::TarGuard::new(reader));
     let left =
         |j: usize, results: &[Option<Result<PathBuf, String>>]| results[j].is_none() && !skip[j];
     for entry in archive.entries()? {
@@ -752,5 +765,73 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 1, "no temp files left: {names:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn two_downloads_of_one_key_at_once_both_succeed() {
+        use crate::llm::test_server::{response, TestServer};
+        const BODY: &str = "GIF89a-an-image-body-long-enough-to-take-a-few-writes";
+        let server = TestServer::start(|_, _| {
+            // Both requests are in flight before either reply starts.
+            std::thread::sleep(Duration::from_millis(200));
+            response(200, &[("content-type", "image/gif")], BODY)
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let settings = FetchSettings {
+            dir: dir.path().to_path_buf(),
+            concurrency: 2,
+            timeout: Duration::from_secs(10),
+            max_image_bytes: 1 << 20,
+            max_package_bytes: 1 << 20,
+            max_retries: 0,
+            retry_base: Duration::from_millis(10),
+            retry_max: Duration::from_millis(10),
+        };
+        for round in 0..4 {
+            let one = item(&format!("k{round}"), &format!("{}/k.gif", server.url), None);
+            let fetch = |item: Item| {
+                let settings = settings.clone();
+                tokio::spawn(async move { fetch_all(vec![item], settings, |_, _| {}).await })
+            };
+            let (a, b) = (fetch(one.clone()), fetch(one.clone()));
+            for done in [a.await.unwrap().unwrap(), b.await.unwrap().unwrap()] {
+                assert!(
+                    matches!(done[0].1, Outcome::Downloaded(_) | Outcome::Present(_)),
+                    "round {round}: {:?}",
+                    done[0].1
+                );
+            }
+            let target = dir.path().join(format!("k{round}.gif"));
+            assert_eq!(std::fs::read_to_string(&target).unwrap(), BODY);
+        }
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n.to_string_lossy().starts_with('.'))
+            .collect();
+        assert!(left.is_empty(), "temporary files left: {left:?}");
+    }
+
+    /// A long-name header far over the limit (a real attack declares gigabytes of gzip'd zeros) is
+    /// refused while the package is read, not held in memory.
+    #[test]
+    fn a_package_with_an_oversized_long_name_header_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let pkg = dir.path().join("p.tar.gz");
+        let mut name = b"PMC1/fig1.jpg".to_vec();
+        name.resize(200 * 1024, 0);
+        package(
+            &pkg,
+            &[
+                ("././@LongLink", tar::EntryType::GNULongName, &name[..]),
+                ("ignored", tar::EntryType::Regular, b"figure"),
+            ],
+        );
+        let out = dir.path().join("a.jpg");
+        let jobs = vec![(item("a", "u", Some("PMC1/fig1.jpg")), out.clone())];
+        let r = extract(&pkg, &jobs, 1000);
+        let err = r[0].as_ref().unwrap_err();
+        assert!(err.contains("over the limit of 65536"), "{err}");
+        assert!(!out.exists());
     }
 }

@@ -1,11 +1,12 @@
 //! Writes parsed records into the open import transaction and counts what happened.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::ConflictPolicy;
 use crate::data::json_stream::RecordLoc;
 use crate::data::warnings::Warnings;
 use crate::data::{ImageUrlRecord, ImportedVerdict, Record, Sample, ScoreRecord};
+use crate::image_files::ImageRoots;
 use crate::store::{DecisionKind, ImageUrl, ImportBatch, InsertOutcome, NewDecision};
 
 /// The reviewer that judgments carried by data files are recorded under.
@@ -29,6 +30,8 @@ pub struct Applier<'b, 'w> {
     policy: ConflictPolicy,
     /// Registered image directories, then the imported file's own folder and its `images/`.
     image_dirs: Vec<PathBuf>,
+    /// `image_dirs`, each canonicalised once for the confined lookup.
+    image_roots: Vec<ImageRoots>,
     registered_dirs: usize,
     missing_images: usize,
     counts: Counts,
@@ -45,11 +48,16 @@ impl<'b, 'w> Applier<'b, 'w> {
         let registered_dirs = image_dirs.len();
         image_dirs.push(file_dir.join("images"));
         image_dirs.push(file_dir);
+        let image_roots = image_dirs
+            .iter()
+            .map(|d| ImageRoots::new([d.clone()]))
+            .collect();
         Ok(Self {
             batch,
             source_id,
             policy,
             image_dirs,
+            image_roots,
             registered_dirs,
             missing_images: 0,
             counts: Counts::default(),
@@ -163,22 +171,22 @@ impl<'b, 'w> Applier<'b, 'w> {
         if image.starts_with("http://") || image.starts_with("https://") {
             return Ok(());
         }
-        let name = Path::new(image)
-            .file_name()
-            .map(PathBuf::from)
-            .unwrap_or_default();
+        // Only a file inside a folder counts (after `..` and links): an absolute or escaping
+        // reference must not get the imported file's folder registered.
         let found = self
-            .image_dirs
+            .image_roots
             .iter()
-            .position(|dir| dir.join(image).is_file() || dir.join(&name).is_file());
+            .position(|root| root.lookup(image).found().is_some());
         match found {
             None => self.missing_images += 1,
             Some(i) if i >= self.registered_dirs => {
                 // Images beside the imported file: remember the folder for the review screen.
                 let dir = self.image_dirs.remove(i);
+                let root = self.image_roots.remove(i);
                 let abs = std::fs::canonicalize(&dir).unwrap_or(dir);
                 self.batch.add_image_dir(&abs)?;
                 self.image_dirs.insert(self.registered_dirs, abs);
+                self.image_roots.insert(self.registered_dirs, root);
                 self.registered_dirs += 1;
             }
             Some(_) => {}

@@ -55,6 +55,9 @@ pub struct ImportReport {
     pub scores_added: usize,
     pub urls_added: usize,
     pub conflicts: Vec<String>,
+    /// Said about the file as a whole (e.g. that it holds no records).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     pub warnings: std::collections::BTreeMap<String, usize>,
     #[serde(skip)]
     pub warning_details: Warnings,
@@ -160,7 +163,12 @@ fn import_inner(
     }
     let counts = applier.finish(&mut warnings)?;
     let Some(format) = format else {
-        anyhow::bail!("the file holds no records");
+        // An empty array or an empty JSON Lines file (a script's empty batch): nothing to do,
+        // and nothing recorded, so the same file can be imported again once it holds records.
+        drop(batch);
+        report.note = Some("the file holds no records: nothing imported".into());
+        progress(total, total);
+        return Ok(report);
     };
     if !counts.conflicts.is_empty() && options.on_conflict == ConflictPolicy::Fail {
         let shown: Vec<_> = counts.conflicts.iter().take(10).cloned().collect();

@@ -223,6 +223,9 @@ impl Client {
         match outcome {
             Ok((mut reply, attempts)) => {
                 reply.attempts = attempts;
+                // A server may echo the key in a successful reply too; the reply is stored and shown.
+                reply.content = self.redact(&reply.content);
+                reply.finish_reason = reply.finish_reason.map(|r| self.redact(&r));
                 Ok(reply)
             }
             Err(Stop::Failed(e)) => Err(e),

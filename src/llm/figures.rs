@@ -10,6 +10,7 @@ use crate::data::formats::{figure_fields, id_text, Format};
 use crate::data::json_stream::JsonSource;
 use crate::data::warnings::Warnings;
 use crate::data::{Record, Sample};
+use crate::image_files::{ImageRoots, Lookup};
 
 /// Image file extensions tried after a figure's id when the record names no image.
 const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp", "gif"];
@@ -69,15 +70,18 @@ pub fn read_demos(path: &Path, warnings: &mut Warnings) -> anyhow::Result<Vec<Sa
     Ok(demos)
 }
 
-/// Finds a figure's image: the record's image reference, then `<id>.<ext>`, in each directory.
-pub fn find_image(figure: &Sample, dirs: &[PathBuf]) -> Option<PathBuf> {
+/// Finds a figure's image: the record's image reference, then `<id>.<ext>`, inside the folders
+/// (never outside them; see [`crate::image_files`]).
+pub fn find_image(figure: &Sample, roots: &ImageRoots) -> Lookup {
     let mut names: Vec<PathBuf> = Vec::new();
+    let mut absolute = None;
     if let Some(image) = &figure.image {
         let given = Path::new(image);
         if given.is_absolute() {
-            return given.is_file().then(|| given.to_path_buf());
+            absolute = Some(given.to_path_buf());
+        } else {
+            names.push(given.to_path_buf());
         }
-        names.push(given.to_path_buf());
         if let Some(name) = given.file_name() {
             names.push(PathBuf::from(name));
         }
@@ -85,9 +89,7 @@ pub fn find_image(figure: &Sample, dirs: &[PathBuf]) -> Option<PathBuf> {
     for ext in IMAGE_EXTENSIONS {
         names.push(PathBuf::from(format!("{}.{ext}", figure.id)));
     }
-    dirs.iter()
-        .flat_map(|d| names.iter().map(move |n| d.join(n)))
-        .find(|p| p.is_file())
+    roots.lookup_names(absolute, &names)
 }
 
 #[cfg(test)]
@@ -123,16 +125,17 @@ mod tests {
 
         std::fs::write(dir.path().join("PMC1_F1.jpg"), b"x").unwrap();
         std::fs::write(dir.path().join("7.png"), b"x").unwrap();
-        let dirs = vec![dir.path().to_path_buf()];
+        let dirs = ImageRoots::new([dir.path().to_path_buf()]);
+        let base = std::fs::canonicalize(dir.path()).unwrap();
         assert_eq!(
-            find_image(&figs[0], &dirs),
-            Some(dir.path().join("PMC1_F1.jpg"))
+            find_image(&figs[0], &dirs).found(),
+            Some(base.join("PMC1_F1.jpg"))
         );
         assert_eq!(
-            find_image(&figs[1], &dirs),
-            Some(dir.path().join("7.png")),
+            find_image(&figs[1], &dirs).found(),
+            Some(base.join("7.png")),
             "by file name"
         );
-        assert_eq!(find_image(&figs[0], &[]), None);
+        assert_eq!(find_image(&figs[0], &ImageRoots::default()).found(), None);
     }
 }

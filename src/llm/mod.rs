@@ -20,7 +20,7 @@ pub mod prompt;
 pub mod reply;
 pub mod runner;
 #[cfg(test)]
-mod test_server;
+pub(crate) mod test_server;
 
 use std::time::Duration;
 

@@ -4,7 +4,6 @@
 
 use std::path::Path;
 
-use anyhow::Context;
 use base64::Engine;
 use serde_json::{json, Value};
 
@@ -108,10 +107,10 @@ pub fn figure_text(figure: &Sample, answers: usize) -> String {
     text
 }
 
-/// An image file as a `data:` URL.
-pub fn image_data_url(path: &Path) -> anyhow::Result<String> {
-    let bytes =
-        std::fs::read(path).with_context(|| format!("cannot read image {}", path.display()))?;
+/// An image file as a `data:` URL, if it is one vital may send (under `max_bytes`, decodes as an
+/// image; see [`crate::image_files`]).
+pub fn image_data_url(path: &Path, max_bytes: u64) -> Result<String, String> {
+    let bytes = crate::image_files::read_sendable_image(path, max_bytes)?;
     Ok(format!(
         "data:{};base64,{}",
         mime_of(path, &bytes),

@@ -13,6 +13,7 @@ use crate::data::formats::Format;
 use crate::data::json_stream::JsonSource;
 use crate::data::warnings::Warnings;
 use crate::data::Record;
+use crate::image_files::ImageRoots;
 use crate::selector::{AnswerInput, Metrics, PairSource, PreferencePair, TrainedSelector};
 use crate::store::Workspace;
 
@@ -48,7 +49,20 @@ pub fn evaluate(
             "run {run_id} scores precomputed embeddings, which a pairs file does not have: evaluate it on the workspace's held-out pairs (no --pairs), or train a run without --embeddings"
         ),
         Some(file) => {
-            let (inputs, pairs) = pairs_from_file(file)?;
+            // The records' images, found like training finds them (the workspace's image
+            // folders and cache), and beside the file like `vital import` would.
+            let mut dirs = ws.image_dirs()?;
+            dirs.push(ws.image_cache_dir());
+            if let Some(parent) = file.parent() {
+                let parent = if parent.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    parent
+                };
+                dirs.push(parent.join("images"));
+                dirs.push(parent.to_path_buf());
+            }
+            let (inputs, pairs) = pairs_from_file(file, &ImageRoots::new(dirs))?;
             (inputs, pairs, HashMap::new(), file.display().to_string())
         }
         None => {
@@ -119,7 +133,11 @@ fn judge_scores(ws: &Workspace, ids: &HashSet<i64>) -> anyhow::Result<HashMap<i6
 }
 
 /// Reads a clinician pairs file into inputs with ids of their own (negative, never stored).
-pub fn pairs_from_file(file: &Path) -> anyhow::Result<(Vec<AnswerInput>, Vec<PreferencePair>)> {
+/// Each record's `img` is looked up in `images`, as training looks up a stored sample's image.
+pub fn pairs_from_file(
+    file: &Path,
+    images: &ImageRoots,
+) -> anyhow::Result<(Vec<AnswerInput>, Vec<PreferencePair>)> {
     let shown = file.display().to_string();
     let reader = std::fs::File::open(file).with_context(|| format!("cannot open {shown}"))?;
     let source = JsonSource::new(reader).with_context(|| format!("cannot read {shown}"))?;
@@ -135,6 +153,10 @@ pub fn pairs_from_file(file: &Path) -> anyhow::Result<(Vec<AnswerInput>, Vec<Pre
                 };
                 let round = &sample.rounds[0];
                 let base = -(inputs.len() as i64) - 1;
+                let image_path = sample
+                    .image
+                    .as_deref()
+                    .and_then(|img| images.lookup(img).found());
                 for (k, answer) in round.answers.iter().take(2).enumerate() {
                     inputs.push(AnswerInput {
                         answer_id: base - k as i64,
@@ -144,7 +166,7 @@ pub fn pairs_from_file(file: &Path) -> anyhow::Result<(Vec<AnswerInput>, Vec<Pre
                         question: crate::data::display_text(&round.question),
                         answer: answer.clone(),
                         round_position: 0,
-                        image_path: None,
+                        image_path: image_path.clone(),
                     });
                 }
                 pairs.push(PreferencePair {
@@ -158,4 +180,39 @@ pub fn pairs_from_file(file: &Path) -> anyhow::Result<(Vec<AnswerInput>, Vec<Pre
         .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
     anyhow::ensure!(!pairs.is_empty(), "{shown}: no clinician pairs in the file");
     Ok((inputs, pairs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pairs_file_keeps_empty_answers_and_finds_each_records_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut png = std::io::Cursor::new(Vec::new());
+        image::RgbImage::new(2, 2)
+            .write_to(&mut png, image::ImageFormat::Png)
+            .unwrap();
+        std::fs::write(dir.path().join("fig.png"), png.into_inner()).unwrap();
+        let file = dir.path().join("pairs.jsonl");
+        std::fs::write(
+            &file,
+            concat!(
+                r#"{"img": "fig.png", "fig_caption": "CT.", "inline_mention": "", "question": "Where?", "answer_positive": "Left.", "answer_negative": ""}"#,
+                "\n",
+                r#"{"img": "gone.png", "fig_caption": "MRI.", "inline_mention": "", "question": "What?", "answer_positive": "", "answer_negative": "No idea."}"#,
+                "\n"
+            ),
+        )
+        .unwrap();
+        let roots = ImageRoots::new([dir.path().to_path_buf()]);
+        let (inputs, pairs) = pairs_from_file(&file, &roots).unwrap();
+        assert_eq!(pairs.len(), 2, "empty answers are answers");
+        assert_eq!(inputs.len(), 4);
+        assert_eq!(inputs[1].answer, "");
+        let found = std::fs::canonicalize(dir.path().join("fig.png")).unwrap();
+        assert_eq!(inputs[0].image_path.as_ref(), Some(&found));
+        assert_eq!(inputs[1].image_path.as_ref(), Some(&found));
+        assert_eq!(inputs[2].image_path, None);
+    }
 }

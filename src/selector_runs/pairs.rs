@@ -10,19 +10,10 @@ use crate::store::Workspace;
 /// other (one says A > B, another B > A) neither pair is used until a final decision settles it
 /// (final decisions are recorded under their own reviewer and make their own pair).
 pub fn human_pairs(ws: &Workspace) -> anyhow::Result<Vec<PreferencePair>> {
-    let all: BTreeSet<(i64, i64)> = ws.human_pair_votes()?.into_iter().collect();
-    let finals: BTreeSet<(i64, i64)> = ws
-        .human_pairs_by(crate::store::FINAL_REVIEWER)?
+    Ok(ws
+        .human_training_pairs()?
         .into_iter()
-        .collect();
-    Ok(all
-        .iter()
-        .filter(|&&(w, l)| {
-            // A contradicted pair survives only if a final decision made it; its reverse never does.
-            let contradicted = all.contains(&(l, w));
-            !contradicted || (finals.contains(&(w, l)) && !finals.contains(&(l, w)))
-        })
-        .map(|&(winner, loser)| PreferencePair {
+        .map(|(winner, loser)| PreferencePair {
             winner,
             loser,
             source: PairSource::Human,
@@ -97,5 +88,61 @@ mod tests {
                 source: PairSource::Human
             }]
         );
+    }
+
+    /// One rule for training pairs and agreement: a reviewer's latest decision on a round wins
+    /// (a preference accepts the preferred answer and rejects the others).
+    #[test]
+    fn the_latest_decision_of_a_reviewer_on_a_round_wins_for_pairs_and_agreement() {
+        let (_dir, ws, stored) = crate::store::test_support::workspace_with_rounds(&[
+            ("q1", &["a", "b"]),
+            ("q2", &["c", "d", "e"]),
+        ]);
+        let key = stored.key;
+        let ids = &stored.answer_ids;
+        let (a, b) = (ids[0][0], ids[0][1]);
+        let (c, d, e) = (ids[1][0], ids[1][1], ids[1][2]);
+        let verdict = |round: usize, answer, kind| NewDecision {
+            sample_key: key,
+            round_id: Some(stored.round_ids[round]),
+            answer_id: Some(answer),
+            kind,
+            value: None,
+            shown_order: None,
+        };
+        let prefer = |round: usize, answer: i64| NewDecision {
+            sample_key: key,
+            round_id: Some(stored.round_ids[round]),
+            answer_id: None,
+            kind: DecisionKind::Prefer,
+            value: Some(answer.to_string()),
+            shown_order: None,
+        };
+        // ✓A ✗B, then prefer B: B > A.
+        ws.record("ana", &verdict(0, a, DecisionKind::Accept))
+            .unwrap();
+        ws.record("ana", &verdict(0, b, DecisionKind::Reject))
+            .unwrap();
+        ws.record("ana", &prefer(0, b)).unwrap();
+        // Prefer C, then ✓D: C and D accepted, E rejected.
+        ws.record("ana", &prefer(1, c)).unwrap();
+        ws.record("ana", &verdict(1, d, DecisionKind::Accept))
+            .unwrap();
+        let pairs: Vec<(i64, i64)> = human_pairs(&ws)
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.winner, p.loser))
+            .collect();
+        let mut expected = vec![(b, a), (c, e), (d, e)];
+        expected.sort();
+        assert_eq!(pairs, expected);
+        // The agreement figures read the same verdicts.
+        let verdicts = ws.verdicts().unwrap();
+        use crate::store::Resolution::{Accepted, Rejected};
+        assert_eq!(
+            [a, b, c, d, e].map(|x| verdicts.resolution(x)),
+            [Rejected, Accepted, Accepted, Accepted, Rejected]
+        );
+        assert_eq!(ws.stats().unwrap().human_pairs, pairs.len() as i64);
     }
 }

@@ -44,8 +44,12 @@ impl Workspace {
 
     /// Starts a write transaction for many inserts (one imported file, one synthetic workspace).
     pub fn import_batch(&mut self) -> anyhow::Result<ImportBatch<'_>> {
+        // The write lock first: a batch always writes, and waiting for it up front (busy timeout)
+        // beats failing when a read snapshot cannot be upgraded.
         Ok(ImportBatch {
-            tx: self.conn.transaction()?,
+            tx: self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?,
         })
     }
 }

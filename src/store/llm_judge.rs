@@ -23,6 +23,8 @@ pub struct JudgeTarget {
 /// The figure a judged answer is about, as text plus the image reference.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FigureText {
+    /// The sample's id as in its source file.
+    pub ext_id: String,
     pub caption: String,
     pub mentions: Vec<String>,
     pub image: Option<String>,
@@ -118,12 +120,15 @@ impl Workspace {
 
     /// The caption, mentions and image reference of one sample.
     pub fn figure_text(&self, sample_key: i64) -> anyhow::Result<FigureText> {
-        let (caption, mentions, image): (String, String, Option<String>) = self
+        let (ext_id, caption, mentions, image): (String, String, String, Option<String>) = self
             .conn
-            .prepare_cached("SELECT caption, mentions, image FROM samples WHERE id = ?1")?
-            .query_row([sample_key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .prepare_cached("SELECT ext_id, caption, mentions, image FROM samples WHERE id = ?1")?
+            .query_row([sample_key], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
             .with_context(|| format!("cannot read the figure of sample row {sample_key}"))?;
         Ok(FigureText {
+            ext_id,
             caption,
             mentions: parse_list(mentions),
             image,

@@ -26,6 +26,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use rusqlite::Connection;
 
+use crate::image_files::{ImageRoots, Lookup};
+
 pub use agreement::{AgreementReport, Conflict, Resolution, Verdicts, FINAL_REVIEWER};
 pub use answer_decisions::AnswerDecision;
 pub use decisions::{CurrentDecision, DecisionKind, NewDecision};
@@ -69,10 +71,12 @@ impl Workspace {
             .with_context(|| format!("cannot open workspace database {}", db.display()))?;
         // WAL lets several reviewers and a background trainer work at once; FULL sync makes each
         // committed judgment survive a crash of the machine, not only of the process.
+        // First, so that everything below (WAL switch, migrations) waits for another process
+        // opening the same workspace at the same moment instead of failing.
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
         let mut ws = Self {
             dir: dir.to_path_buf(),
             conn,
@@ -102,23 +106,38 @@ impl Workspace {
         schema::MIGRATIONS.len() as i64
     }
 
+    /// Brings the schema up to date. The write lock is taken first (`BEGIN IMMEDIATE`) and the
+    /// version read under it, so two processes opening a new workspace at once (two first imports)
+    /// migrate it once: the second waits, then finds it up to date.
     fn migrate(&mut self) -> anyhow::Result<()> {
-        let current: i64 = self
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))?;
         let latest = Self::schema_version();
+        let read_version = |conn: &Connection| -> rusqlite::Result<i64> {
+            conn.pragma_query_value(None, "user_version", |r| r.get(0))
+        };
+        let current = read_version(&self.conn)?;
+        if current > latest {
+            anyhow::bail!(
+                "the workspace has schema version {current}, newer than this vital understands ({latest}); upgrade vital"
+            );
+        }
+        if current == latest {
+            return Ok(());
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let current = read_version(&tx)?;
         if current > latest {
             anyhow::bail!(
                 "the workspace has schema version {current}, newer than this vital understands ({latest}); upgrade vital"
             );
         }
         for (version, sql) in schema::MIGRATIONS.iter().enumerate().skip(current as usize) {
-            let tx = self.conn.transaction()?;
             tx.execute_batch(sql)
                 .with_context(|| format!("migration {} failed", version + 1))?;
             tx.pragma_update(None, "user_version", version as i64 + 1)?;
-            tx.commit()?;
         }
+        tx.commit()?;
         Ok(())
     }
 
@@ -143,10 +162,19 @@ impl Workspace {
         Ok(())
     }
 
-    /// Finds the file for an image reference: as given (absolute or relative to the workspace),
-    /// then by file name in each image directory, then in the download cache.
+    /// Finds the file for an image reference, only inside the registered image directories and
+    /// the download cache (see [`crate::image_files`]): None when missing or refused.
     pub fn resolve_image(&self, reference: &str) -> Option<PathBuf> {
-        ImageFinder::new(self).ok()?.find(reference)
+        self.locate_image(reference).found()
+    }
+
+    /// Like [`Workspace::resolve_image`], telling a missing file from one refused because it lies
+    /// outside the image directories.
+    pub fn locate_image(&self, reference: &str) -> Lookup {
+        match ImageFinder::new(self) {
+            Ok(finder) => finder.locate(reference),
+            Err(_) => Lookup::Missing,
+        }
     }
 
     /// Where downloaded images are kept.
@@ -156,10 +184,9 @@ impl Workspace {
 }
 
 /// Resolves many image references against the workspace's image directories, read once (for
-/// scoring 210K samples without a query per image).
+/// scoring 210K samples without a query per image). Confined like [`Workspace::resolve_image`].
 pub struct ImageFinder {
-    workspace: PathBuf,
-    dirs: Vec<PathBuf>,
+    roots: ImageRoots,
 }
 
 impl ImageFinder {
@@ -167,25 +194,16 @@ impl ImageFinder {
         let mut dirs = ws.image_dirs()?;
         dirs.push(ws.image_cache_dir());
         Ok(Self {
-            workspace: ws.dir.clone(),
-            dirs,
+            roots: ImageRoots::new(dirs),
         })
     }
 
     pub fn find(&self, reference: &str) -> Option<PathBuf> {
-        let given = Path::new(reference);
-        if given.is_absolute() && given.is_file() {
-            return Some(given.to_path_buf());
-        }
-        let in_workspace = self.workspace.join(given);
-        if in_workspace.is_file() {
-            return Some(in_workspace);
-        }
-        let name = given.file_name()?;
-        self.dirs
-            .iter()
-            .flat_map(|d| [d.join(given), d.join(name)])
-            .find(|p| p.is_file())
+        self.locate(reference).found()
+    }
+
+    pub fn locate(&self, reference: &str) -> Lookup {
+        self.roots.lookup(reference)
     }
 }
 
@@ -251,6 +269,36 @@ mod tests {
         let err = Workspace::open_existing(dir.path()).err().unwrap();
         assert!(err.to_string().contains("no workspace"));
         assert!(!dir.path().join(DB_FILE).exists());
+    }
+
+    /// Two processes' first imports into a new workspace open it at the same moment.
+    #[test]
+    fn opening_a_new_workspace_twice_at_once_migrates_it_once_and_both_succeed() {
+        for _ in 0..8 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("ws");
+            let start = std::sync::Arc::new(std::sync::Barrier::new(3));
+            let openers: Vec<_> = (0..3)
+                .map(|_| {
+                    let (path, start) = (path.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        Workspace::open(&path)
+                            .map(|_| ())
+                            .map_err(|e| format!("{e:#}"))
+                    })
+                })
+                .collect();
+            for opener in openers {
+                opener.join().unwrap().unwrap();
+            }
+            let ws = Workspace::open_existing(&path).unwrap();
+            let v: i64 = ws
+                .conn
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .unwrap();
+            assert_eq!(v, Workspace::schema_version());
+        }
     }
 
     #[test]

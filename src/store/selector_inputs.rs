@@ -2,11 +2,63 @@
 //! question and figure, preference pairs from clinicians and judges, mean judge scores, and the
 //! record of a selector run.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use rusqlite::params;
 
+use super::agreement::{Verdicts, FINAL_REVIEWER};
 use super::Workspace;
+
+/// (reviewer, round) → (accepted answers, rejected answers).
+type RoundVerdicts = BTreeMap<(i64, i64), (Vec<i64>, Vec<i64>)>;
+
+/// Each reviewer's verdicts per round (only `only`'s when given), the final reviewer excluded.
+fn reviewer_rounds(verdicts: &Verdicts, only: Option<i64>) -> RoundVerdicts {
+    let mut rounds = RoundVerdicts::new();
+    for (&answer, votes) in &verdicts.answers {
+        for vote in votes
+            .votes
+            .iter()
+            .filter(|v| only.is_none_or(|o| o == v.reviewer))
+        {
+            let entry = rounds.entry((vote.reviewer, votes.round_id)).or_default();
+            if vote.accepted {
+                entry.0.push(answer);
+            } else {
+                entry.1.push(answer);
+            }
+        }
+    }
+    rounds
+}
+
+/// The final decisions in force per round.
+fn final_rounds(verdicts: &Verdicts) -> RoundVerdicts {
+    let mut rounds = RoundVerdicts::new();
+    for (&answer, votes) in &verdicts.answers {
+        if let Some(f) = &votes.final_decision {
+            let entry = rounds.entry((0, votes.round_id)).or_default();
+            if f.accepted {
+                entry.0.push(answer);
+            } else {
+                entry.1.push(answer);
+            }
+        }
+    }
+    rounds
+}
+
+/// Accepted × rejected within each (reviewer, round).
+fn pairs_of(rounds: RoundVerdicts) -> BTreeSet<(i64, i64)> {
+    rounds
+        .values()
+        .flat_map(|(accepted, rejected)| {
+            accepted
+                .iter()
+                .flat_map(move |&w| rejected.iter().map(move |&l| (w, l)))
+        })
+        .collect()
+}
 
 /// One answer with its question and figure, as stored (text not yet cleaned for display).
 #[derive(Debug, Clone, PartialEq)]
@@ -79,28 +131,53 @@ impl Workspace {
         Ok(())
     }
 
-    /// Every distinct (winner, loser) answer pair some reviewer's decisions in force make
-    /// (the `human_pairs` view), ordered.
+    /// Every distinct (winner, loser) answer pair some reviewer's decisions in force make,
+    /// ordered. One rule with the agreement figures ([`Verdicts`]): a reviewer's verdict on an
+    /// answer is the later of their ✓/✗ on it and their preference on its round (a preference
+    /// accepts the preferred answer and rejects the others); each accepted answer beats each
+    /// rejected answer of the same round by the same reviewer. The final reviewer counts too.
     pub fn human_pair_votes(&self) -> anyhow::Result<Vec<(i64, i64)>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT DISTINCT winner, loser FROM human_pairs ORDER BY winner, loser")?;
-        let pairs = stmt
-            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?
-            .collect::<Result<_, _>>()?;
-        Ok(pairs)
+        let verdicts = Verdicts::load(&self.conn)?;
+        let mut pairs: BTreeSet<(i64, i64)> = pairs_of(reviewer_rounds(&verdicts, None));
+        pairs.extend(pairs_of(final_rounds(&verdicts)));
+        Ok(pairs.into_iter().collect())
     }
 
-    /// The distinct (winner, loser) pairs reviewer `name`'s decisions in force make.
+    /// The distinct (winner, loser) pairs reviewer `name`'s decisions in force make (same rule).
     pub fn human_pairs_by(&self, name: &str) -> anyhow::Result<Vec<(i64, i64)>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT DISTINCT h.winner, h.loser FROM human_pairs h JOIN reviewers r ON r.id = h.reviewer_id
-             WHERE r.name = ?1",
-        )?;
-        let pairs = stmt
-            .query_map([name], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?
-            .collect::<Result<_, _>>()?;
-        Ok(pairs)
+        let verdicts = Verdicts::load(&self.conn)?;
+        if name == FINAL_REVIEWER {
+            return Ok(pairs_of(final_rounds(&verdicts)).into_iter().collect());
+        }
+        let Some(&id) = verdicts
+            .reviewers
+            .iter()
+            .find(|(_, n)| n.as_str() == name)
+            .map(|(id, _)| id)
+        else {
+            return Ok(Vec::new());
+        };
+        Ok(pairs_of(reviewer_rounds(&verdicts, Some(id)))
+            .into_iter()
+            .collect())
+    }
+
+    /// The clinician pairs training uses (and `stats` counts): every pair some reviewer's
+    /// decisions make, the same (winner, loser) from several reviewers once; when reviewers
+    /// contradict each other (A > B and B > A) neither is used unless final decisions make one.
+    pub fn human_training_pairs(&self) -> anyhow::Result<Vec<(i64, i64)>> {
+        let all: BTreeSet<(i64, i64)> = self.human_pair_votes()?.into_iter().collect();
+        let finals: BTreeSet<(i64, i64)> =
+            self.human_pairs_by(FINAL_REVIEWER)?.into_iter().collect();
+        Ok(all
+            .iter()
+            .copied()
+            .filter(|&(w, l)| {
+                // A contradicted pair survives only if a final decision made it; its reverse never.
+                let contradicted = all.contains(&(l, w));
+                !contradicted || (finals.contains(&(w, l)) && !finals.contains(&(l, w)))
+            })
+            .collect())
     }
 
     /// (winner, loser) pairs of answers to the same question whose mean judge scores differ by

@@ -13,7 +13,9 @@ pub struct Stats {
     pub answers: i64,
     /// Decisions in force (latest per slot, undo applied), all reviewers.
     pub judgments: i64,
-    /// Every event ever appended, undo events included.
+    /// Every event ever appended, undo events included. (The JSON key keeps its first name so
+    /// scripts reading `stats --json` go on working.)
+    #[serde(rename = "judgment_events")]
     pub decision_events: i64,
     /// Clinician (✓, ✗) or preference pairs in force.
     pub human_pairs: i64,
@@ -41,7 +43,8 @@ impl Workspace {
             answers: count("SELECT count(*) FROM answers")?,
             judgments: count("SELECT count(*) FROM current_judgments")?,
             decision_events: count("SELECT count(*) FROM judgments")?,
-            human_pairs: count("SELECT count(*) FROM human_pairs")?,
+            // What training uses, by the same rule (not the rows of the `human_pairs` view).
+            human_pairs: self.human_training_pairs()?.len() as i64,
             model_scores: count("SELECT count(*) FROM model_scores")?,
             scored_answers: count(
                 "SELECT count(*) FROM selector_scores WHERE run_id = (SELECT max(run_id) FROM sample_scores)",

@@ -136,3 +136,100 @@ fn the_demo_hint_runs_as_typed_and_stats_labels_never_touch_their_numbers() {
     }
     assert!(text.contains("  demonstrations  "), "{text}");
 }
+
+#[test]
+fn show_into_a_closed_pipe_exits_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    vital_ok(dir.path(), &["demo"]);
+    // `vital show ID | head -0`: the reader is gone before vital writes a line.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vital"))
+        .arg("-w")
+        .arg(dir.path())
+        .args(["show", "demo-ct-1", "--no-image"])
+        .env("VITAL_CONFIG", "")
+        .env_remove("VITAL_WORKSPACE")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}
+
+/// Runs one test of this very binary with `env`, returning whether it passed.
+fn run_own_test(name: &str, env: &[(&str, &str)]) -> (bool, String) {
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", name, "--nocapture", "--test-threads", "1"]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &stderr(&out),
+    )
+}
+
+#[test]
+fn under_ci_a_missing_fixture_or_tmux_fails_the_test_instead_of_skipping() {
+    let nowhere = "/nonexistent/vital-fixtures";
+    let fixture_test = "real_fixtures::qa50_groups_193_questions_into_50_figures";
+    let tmux_test = "review::tmux_review_survives_sigkill_with_every_decision_on_screen_stored";
+    for (test, env) in [
+        (fixture_test, vec![("VITAL_FIXTURES_DIR", nowhere)]),
+        (tmux_test, vec![("PATH", "/nonexistent")]),
+    ] {
+        let mut with_ci = env.clone();
+        with_ci.push(("CI", "true"));
+        let (passed, log) = run_own_test(test, &with_ci);
+        assert!(
+            !passed,
+            "{test} passed under CI=true without its prerequisite:\n{log}"
+        );
+        assert!(log.contains("CI=true and"), "{log}");
+        let mut without_ci = env;
+        without_ci.push(("CI", "false"));
+        let (passed, log) = run_own_test(test, &without_ci);
+        assert!(
+            passed && log.contains("skipping:"),
+            "{test} skips off CI:\n{log}"
+        );
+    }
+}
+
+#[test]
+fn two_first_imports_into_a_new_workspace_at_once_both_succeed() {
+    for round in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = dir.path().join("ws");
+        let children: Vec<_> = (0..2)
+            .map(|i| {
+                let file = crate::common::write(
+                    dir.path(),
+                    &format!("f{i}.jsonl"),
+                    &format!(
+                        r#"{{"id": "s{i}", "fig_caption": "CT.", "rounds": [{{"question": "Q?", "answers": ["A{i}."]}}]}}"#
+                    ),
+                );
+                std::process::Command::new(env!("CARGO_BIN_EXE_vital"))
+                    .arg("-w")
+                    .arg(&ws)
+                    .args(["import", file.to_str().unwrap()])
+                    .env("VITAL_CONFIG", "")
+                    .env_remove("VITAL_WORKSPACE")
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "round {round}: {}", stderr(&out));
+        }
+        assert_eq!(stats(&ws)["samples"], 2);
+    }
+}

@@ -38,15 +38,45 @@ pub fn stats(ws: &Path) -> serde_json::Value {
     serde_json::from_str(&vital_ok(ws, &["stats", "--json"])).expect("stats --json is JSON")
 }
 
-/// `../shared/fixtures`, when this checkout has it; tests using it skip (with a message) when not.
+/// Whether this is a CI run (`CI=true`, as CI services set it): there a test whose prerequisite is
+/// missing fails instead of skipping, so CI cannot go green by skipping.
+pub fn on_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| matches!(v.trim(), "true" | "1" | "yes"))
+}
+
+/// Says a prerequisite is missing: under CI the test fails here; on a user's machine it skips
+/// with a message (the caller returns).
+pub fn missing(what: &str) {
+    if on_ci() {
+        panic!("CI=true and {what}: this test cannot run, and CI must not pass by skipping it");
+    }
+    eprintln!("skipping: {what}");
+}
+
+/// `../shared/fixtures` (or `VITAL_FIXTURES_DIR`), when this checkout has it; tests using it skip
+/// (with a message) when not, and fail under CI.
 pub fn fixtures() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
+    let dir = std::env::var_os("VITAL_FIXTURES_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
     if dir.join("llava_med_qa50.jsonl").is_file() {
         Some(dir)
     } else {
-        eprintln!("skipping: ../shared/fixtures is absent (it is only on the project's machines)");
+        missing("../shared/fixtures is absent (it is only on the project's machines)");
         None
     }
+}
+
+/// Whether tmux runs here; skips (or fails under CI) when not.
+pub fn tmux_available() -> bool {
+    let ok = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        missing("tmux is not installed (.ci/run installs it)");
+    }
+    ok
 }
 
 pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {

@@ -219,7 +219,8 @@ fn assert_no_key(out: &Output, ws: &Path) {
     }
 }
 
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR-not-really-but-enough-for-the-magic";
+/// A real 1×1 grey PNG: vital sends only files that decode as images.
+const PNG: &[u8] = b"\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52\x00\x00\x00\x01\x00\x00\x00\x01\x08\x00\x00\x00\x00\x3a\x7e\x9b\x55\x00\x00\x00\x0a\x49\x44\x41\x54\x78\x9c\x63\x68\x00\x00\x00\x82\x00\x81\x77\xcd\x72\xb6\x00\x00\x00\x00\x49\x45\x4e\x44\xae\x42\x60\x82";
 
 const GOOD: &str = "User: What modality is shown?\nAssistant: A CT scan of the chest.\n\
                     User: Is there a mass?\nAssistant: Yes, a mass in the left lower lobe.";
@@ -951,8 +952,7 @@ fn a_killed_generate_run_continues_without_repeating_finished_requests() {
 /// The review screen fetches a figure that is only in the URL list, in the background.
 #[test]
 fn review_screen_downloads_a_missing_figure_from_the_url_list() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("skipping: tmux is not installed (.ci/run installs it)");
+    if !super::common::tmux_available() {
         return;
     }
     let png = std::fs::read(concat!(
@@ -1015,4 +1015,190 @@ fn review_screen_downloads_a_missing_figure_from_the_url_list() {
     );
     tmux.send("q");
     tmux.wait_gone();
+}
+
+/// The private file the hostile samples below point at.
+const SECRET: &str = "root:x:0:0:SECRET-PASSWORD-LINE";
+
+/// A data folder with one good figure and figures whose image references lead to a private file
+/// (absolute, `..`, a link in the image folder), or to a file in the folder that is no image.
+fn hostile_images(tmp: &Path) -> (PathBuf, PathBuf) {
+    let private = tmp.join("private");
+    std::fs::create_dir_all(&private).unwrap();
+    let secret = private.join("secret.txt");
+    std::fs::write(&secret, SECRET).unwrap();
+    let data = tmp.join("data");
+    let images = data.join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::write(images.join("good.png"), PNG).unwrap();
+    std::fs::write(images.join("big.json"), format!("{{\"x\": \"{SECRET}\"}}")).unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&secret, images.join("link.png")).unwrap();
+    (data, secret)
+}
+
+fn no_secret_sent(server: &FakeServer) {
+    use base64::Engine;
+    let secret64 = base64::engine::general_purpose::STANDARD.encode(SECRET);
+    for seen in server.seen.lock().unwrap().iter() {
+        assert!(
+            !seen.body.contains(SECRET) && !seen.body.contains(&secret64[..20]),
+            "a private file was sent: {}",
+            &seen.body[..seen.body.len().min(300)]
+        );
+    }
+}
+
+#[test]
+fn judge_and_show_never_read_a_file_outside_the_image_folders() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, secret) = hostile_images(tmp.path());
+    let ws = tmp.path().join("ws");
+    let refs = [
+        ("good", "good.png".to_string()),
+        ("abs", secret.display().to_string()),
+        ("rel", "../../private/secret.txt".to_string()),
+        ("link", "link.png".to_string()),
+        ("json", "big.json".to_string()),
+    ];
+    let lines: Vec<String> = refs
+        .iter()
+        .map(|(tag, image)| {
+            json!({"id": format!("s-{tag}"), "image": image, "fig_caption": "CT.",
+                   "rounds": [{"question": "What?", "answers": [format!("A [tag:{tag}].")]}]})
+            .to_string()
+        })
+        .collect();
+    let file = write(&data, "cands.jsonl", &lines.join("\n"));
+    super::common::vital_ok(&ws, &["import", file.to_str().unwrap()]);
+    let config = test_config(tmp.path(), "");
+    let server = FakeServer::start(|_, _| chat("8\nFine."));
+    let endpoint = format!("{}/v1", server.url);
+    let out = vital_llm(
+        &ws,
+        &config,
+        &["judge", "--endpoint", &endpoint, "--model", "m"],
+    );
+    let (stdout, stderr) = text(&out);
+    no_secret_sent(&server);
+    assert_eq!(server.count("good"), 1, "{stdout}\n{stderr}");
+    for tag in ["abs", "rel", "link", "json"] {
+        assert_eq!(
+            server.count(tag),
+            0,
+            "no text-only request in place of a refused image ({tag})"
+        );
+        assert!(
+            stdout.contains(&format!("image refused, not sent: sample s-{tag}")),
+            "{tag} reported: {stdout}"
+        );
+    }
+    assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
+    assert!(server.seen.lock().unwrap()[0]
+        .body
+        .contains("data:image/png;base64,"));
+    // `vital show` refuses the same references.
+    for tag in ["abs", "rel", "link"] {
+        let shown = super::common::vital_ok(&ws, &["show", &format!("s-{tag}"), "--no-image"]);
+        assert!(shown.contains("(refused: outside"), "{tag}: {shown}");
+    }
+    let shown = super::common::vital_ok(&ws, &["show", "s-good", "--no-image"]);
+    assert!(shown.contains("good.png"), "{shown}");
+}
+
+#[test]
+fn generate_never_sends_a_file_outside_the_image_folders_or_one_that_is_no_image() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, secret) = hostile_images(tmp.path());
+    let images = data.join("images");
+    let ws = tmp.path().join("ws");
+    let refs = [
+        ("good", "good.png".to_string()),
+        ("abs", secret.display().to_string()),
+        ("rel", "../../private/secret.txt".to_string()),
+        ("link", "link.png".to_string()),
+        ("json", "big.json".to_string()),
+    ];
+    let lines: Vec<String> = refs
+        .iter()
+        .map(|(tag, image)| {
+            json!({"pair_id": format!("f-{tag}"), "image": image,
+                   "fig_caption": format!("CT [tag:{tag}].")})
+            .to_string()
+        })
+        .collect();
+    let input = write(tmp.path(), "figs.jsonl", &lines.join("\n"));
+    let config = test_config(tmp.path(), "");
+    let server = FakeServer::start(|_, _| chat(GOOD));
+    let endpoint = format!("{}/v1", server.url);
+    let out = vital_llm(
+        &ws,
+        &config,
+        &[
+            "generate",
+            "--input",
+            input.to_str().unwrap(),
+            "--images",
+            images.to_str().unwrap(),
+            "--demos",
+            "workspace",
+            "--endpoint",
+            &endpoint,
+            "--model",
+            "m",
+            "--json",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    no_secret_sent(&server);
+    assert_eq!(server.count("good"), 1, "{stdout}\n{stderr}");
+    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(summary["images_refused"], 4, "{stdout}");
+    for tag in ["abs", "rel", "link", "json"] {
+        assert_eq!(server.count(tag), 0, "{tag} not sent");
+        assert!(
+            summary["refused_images"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r.as_str().unwrap().contains(&format!("figure f-{tag}:"))),
+            "{tag} reported: {stdout}"
+        );
+    }
+    assert_eq!(out.status.code(), Some(3), "{stdout}\n{stderr}");
+}
+
+#[test]
+fn a_key_echoed_in_a_successful_reply_is_neither_stored_nor_shown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = judged_workspace(tmp.path());
+    let config = test_config(tmp.path(), "");
+    let server = FakeServer::start(|req, _| {
+        if tag_of(req) == "junk" {
+            chat(&format!("You sent the key {KEY}; no score."))
+        } else {
+            chat(&format!("8\nGood. (authenticated as {KEY})"))
+        }
+    });
+    let endpoint = format!("{}/v1", server.url);
+    for json in [false, true] {
+        let mut args = vec![
+            "judge",
+            "--endpoint",
+            &endpoint,
+            "--model",
+            "m",
+            "--retry-unparseable",
+        ];
+        if json {
+            args.push("--json");
+        }
+        let out = vital_llm(&ws, &config, &args);
+        let (stdout, _) = text(&out);
+        assert!(
+            stdout.contains("[redacted]"),
+            "the unparseable reply is listed: {stdout}"
+        );
+        assert_no_key(&out, &ws);
+    }
 }

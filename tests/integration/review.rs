@@ -227,8 +227,7 @@ fn background_training_applies_scores_while_the_reviewer_works() {
 /// Drives the real binary in tmux: decide, watch the screen, SIGKILL, and check the store.
 #[test]
 fn tmux_review_survives_sigkill_with_every_decision_on_screen_stored() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("skipping: tmux is not installed (.ci/run installs it)");
+    if !super::common::tmux_available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -265,8 +264,7 @@ fn tmux_review_survives_sigkill_with_every_decision_on_screen_stored() {
 /// In tmux: press T, keep deciding while it trains, see the scores on screen and in stats.
 #[test]
 fn tmux_training_shows_scores_while_deciding() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("skipping: tmux is not installed (.ci/run installs it)");
+    if !super::common::tmux_available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -276,3 +276,35 @@ fn a_cancelled_scoring_stores_nothing() {
         "an unscored run is not the latest scored run"
     );
 }
+
+#[test]
+fn empty_answers_are_answers_for_import_training_and_eval_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    vital_ok(dir.path(), &["demo"]);
+    let pairs = write(
+        dir.path(),
+        "with_empty.jsonl",
+        r#"{"img": "x.png", "fig_caption": "Axial CT of the chest.", "inline_mention": "", "question": "Where is the nodule?", "answer_positive": "In the right upper lobe.", "answer_negative": ""}
+{"img": "y.png", "fig_caption": "Chest radiograph.", "inline_mention": "", "question": "Which side?", "answer_positive": "", "answer_negative": "Both, probably."}
+"#,
+    );
+    let before = stats(dir.path())["human_pairs"].as_i64().unwrap();
+    vital_ok(dir.path(), &["import", pairs.to_str().unwrap()]);
+    let s = stats(dir.path());
+    assert_eq!(s["human_pairs"].as_i64().unwrap(), before + 2, "{s}");
+    let out = vital_ok(
+        dir.path(),
+        &["train", "--epochs", "1", "--no-score", "--json"],
+    );
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        report["human_pairs"], s["human_pairs"],
+        "stats counts what train uses"
+    );
+    let out = vital_ok(
+        dir.path(),
+        &["eval", "--pairs", pairs.to_str().unwrap(), "--json"],
+    );
+    let eval: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(eval["pairs"], 2, "{eval}");
+}

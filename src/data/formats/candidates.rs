@@ -66,8 +66,17 @@ impl RecordParser for CandidatesParser {
                     other => round_fields.coerce_text("answers", other, warnings),
                 };
                 match text {
-                    Some(t) if !t.trim().is_empty() => texts.push(t),
-                    _ => warnings.add("empty answer skipped", format!("{loc}: round {}", r + 1)),
+                    Some(t) => {
+                        // An empty answer is an answer (real judge data has them).
+                        if t.trim().is_empty() {
+                            warnings.add("empty answer kept", format!("{loc}: round {}", r + 1));
+                        }
+                        texts.push(t)
+                    }
+                    None => warnings.add(
+                        "answer without text skipped",
+                        format!("{loc}: round {}", r + 1),
+                    ),
                 }
             }
             if texts.is_empty() {

@@ -22,8 +22,17 @@ impl RecordParser for PairsParser {
     ) -> anyhow::Result<Vec<Record>> {
         let fields = Fields::new(value, loc)?;
         let question = fields.required_text(&["question"], warnings)?;
-        let positive = fields.required_text(&["answer_positive", "chosen"], warnings)?;
-        let negative = fields.required_text(&["answer_negative", "rejected"], warnings)?;
+        // Real judge data has empty answers: they are answers (and pairs) like any other.
+        let positive = fields.present_text(&["answer_positive", "chosen"], warnings)?;
+        let negative = fields.present_text(&["answer_negative", "rejected"], warnings)?;
+        for (text, key) in [
+            (&positive, "answer_positive"),
+            (&negative, "answer_negative"),
+        ] {
+            if text.trim().is_empty() {
+                warnings.add("empty answer kept", format!("{loc}: `{key}`"));
+            }
+        }
         let mut sample = figure_fields(&fields, String::new(), warnings);
         let mut hasher = Sha256::new();
         for part in [
