@@ -83,7 +83,7 @@ impl BertConfig {
             ensure!(value > 0, "{file}: {name} is 0");
         }
         ensure!(
-            self.hidden_size % self.num_attention_heads == 0,
+            self.hidden_size.is_multiple_of(self.num_attention_heads),
             "{file}: hidden_size {} is not a multiple of num_attention_heads {}",
             self.hidden_size,
             self.num_attention_heads
