@@ -14,6 +14,8 @@ use super::app::{Effect, ExportJob, ImageUpdate, Msg};
 use super::sample_view::SampleView;
 use super::trainer::{Trainer, TrainerSettings};
 use super::workers::{self, Workers};
+use anyhow::Context;
+
 use crate::store::Workspace;
 
 /// Runs effects. Returns the answer when it is ready now; a background job sends it later.
@@ -82,15 +84,19 @@ impl SessionStore {
             Effect::Refresh(key) => self
                 .load(key)
                 .map(|view| view.map(|v| Msg::Refreshed(Box::new(v)))),
-            Effect::Export(job) => self.export_request(&job).map(|request| {
+            Effect::Export(job) => {
+                // Every end of an export, a folder that cannot be made included, is ExportDone:
+                // the status line's "exporting…" is cleared by it and nothing else.
                 let cancel = AtomicBool::new(false);
-                let result = crate::export::run(&self.ws, &request, &|_| {}, &cancel);
-                Some(Msg::ExportDone(
+                let result = self
+                    .export_request(&job)
+                    .and_then(|request| crate::export::run(&self.ws, &request, &|_| {}, &cancel));
+                Ok(Some(Msg::ExportDone(
                     result
                         .map(|s| export_summary(&s))
                         .map_err(|e| format!("{e:#}")),
-                ))
-            }),
+                )))
+            }
             Effect::FinalDecision {
                 answer_id,
                 accepted,
@@ -199,7 +205,8 @@ impl SessionStore {
             self.export_dir.join(&job.out)
         };
         if let Some(parent) = out.parent() {
-            std::fs::create_dir_all(parent)?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create the folder {}", parent.display()))?;
         }
         Ok(crate::export::ExportRequest::new(
             job.select, job.format, out,
@@ -285,7 +292,7 @@ impl ThreadedExecutor {
     fn export_in_background(&self, job: &ExportJob) -> Option<Msg> {
         let request = match self.store.export_request(job) {
             Ok(request) => request,
-            Err(e) => return Some(Msg::Error(format!("{e:#}"))),
+            Err(e) => return Some(Msg::ExportDone(Err(format!("{e:#}")))),
         };
         let tx = self.to_ui.clone();
         let dir = self.store.ws.dir().to_path_buf();

@@ -39,6 +39,13 @@ fn key(session: &mut Session<impl Executor>, code: KeyCode) {
 }
 
 fn threaded(dir: &Path) -> (Session<ThreadedExecutor>, Receiver<Msg>) {
+    threaded_with(dir, options("ana"))
+}
+
+fn threaded_with(
+    dir: &Path,
+    options: SessionOptions,
+) -> (Session<ThreadedExecutor>, Receiver<Msg>) {
     let config = crate::config::Config::defaults();
     let ws = Workspace::open_existing(dir).unwrap();
     let fetch = crate::figure_fetch::FetchSettings::from_config(&config.llm, ws.image_cache_dir());
@@ -48,7 +55,7 @@ fn threaded(dir: &Path) -> (Session<ThreadedExecutor>, Receiver<Msg>) {
         sample_score: crate::selector_runs::SampleScore::MeanBest,
     };
     let (tx, rx) = mpsc::channel();
-    let session = Session::start_threaded(ws, options("ana"), trainer, fetch, 64, tx).unwrap();
+    let session = Session::start_threaded(ws, options, trainer, fetch, 64, tx).unwrap();
     (session, rx)
 }
 
@@ -157,4 +164,40 @@ fn the_threaded_executor_answers_over_the_channel_and_update_applies_it() {
     let message = session.app.message.clone().unwrap_or_default();
     assert!(message.ends_with("match \"demo-cxr\""), "{message}");
     assert_ne!(message, "0 sample(s) match \"demo-cxr\"");
+}
+
+#[test]
+fn an_export_whose_folder_cannot_be_made_ends_with_a_failure_not_a_stuck_status() {
+    let dir = workspace();
+    // The export folder would have to be made inside a plain file.
+    let blocker = dir.path().join("not-a-folder");
+    std::fs::write(&blocker, "x").unwrap();
+    let mut opts = options("ana");
+    opts.export_dir = blocker.join("exports");
+    let (mut session, rx) = threaded_with(dir.path(), opts.clone());
+    key(&mut session, KeyCode::Char('E'));
+    key(&mut session, KeyCode::Enter);
+    pump(&mut session, &rx, |s| {
+        s.app
+            .message
+            .as_deref()
+            .is_some_and(|m| m.starts_with("export"))
+    });
+    let message = session.app.message.clone().unwrap_or_default();
+    assert!(
+        message.starts_with("export failed: cannot create the folder"),
+        "{message}"
+    );
+    assert_eq!(session.app.export_status, None);
+
+    let ws = Workspace::open_existing(dir.path()).unwrap();
+    let mut inline = Session::start(ws, opts).unwrap();
+    key(&mut inline, KeyCode::Char('E'));
+    key(&mut inline, KeyCode::Enter);
+    let message = inline.app.message.clone().unwrap_or_default();
+    assert!(
+        message.starts_with("export failed: cannot create the folder"),
+        "{message}"
+    );
+    assert_eq!(inline.app.export_status, None);
 }
