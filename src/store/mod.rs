@@ -3,6 +3,7 @@
 
 pub mod agreement;
 mod answer_decisions;
+mod embedding_cache;
 mod export_reads;
 mod history;
 mod image_urls;
@@ -27,6 +28,7 @@ use rusqlite::Connection;
 
 pub use agreement::{AgreementReport, Conflict, Resolution, Verdicts, FINAL_REVIEWER};
 pub use answer_decisions::AnswerDecision;
+pub use embedding_cache::TextHash;
 pub use export_reads::{
     AnswerRow, AnswerScoreLine, AnswerScoreSource, ReadSnapshot, RoundRows, SampleRows,
 };
