@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod demo;
+pub mod embed;
 pub mod export;
 pub mod figure_fetch;
 pub mod import;

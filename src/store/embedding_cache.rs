@@ -57,12 +57,13 @@ impl Workspace {
     }
 
     /// Stores one batch of vectors under `encoder` in one transaction (existing ones are kept).
+    /// Takes `&self` so that a caller walking the answers can commit batch by batch.
     pub fn store_text_embeddings(
-        &mut self,
+        &self,
         encoder: &str,
         vectors: &[(TextHash, &[f32])],
     ) -> anyhow::Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.unchecked_transaction()?;
         {
             let mut stmt = tx.prepare_cached(
                 "INSERT OR IGNORE INTO text_embeddings (encoder, text_hash, vector) VALUES (?1, ?2, ?3)",
@@ -105,6 +106,23 @@ impl Workspace {
         Ok(out)
     }
 
+    /// Every answer id in the rounds of the answers `ids` (them included), sorted.
+    pub fn round_mates_of(&self, ids: &HashSet<i64>) -> anyhow::Result<Vec<i64>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT o.id FROM answers a JOIN answers o ON o.round_id = a.round_id WHERE a.id = ?1",
+        )?;
+        let mut out: Vec<i64> = Vec::with_capacity(ids.len());
+        for id in ids {
+            let mates = stmt.query_map([id], |r| r.get::<_, i64>(0))?;
+            for mate in mates {
+                out.push(mate?);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
     /// How many vectors the cache holds under `encoder`.
     pub fn text_embedding_count(&self, encoder: &str) -> anyhow::Result<usize> {
         Ok(self.conn.query_row(
@@ -122,7 +140,7 @@ mod tests {
     #[test]
     fn vectors_round_trip_per_encoder_and_text() {
         let dir = tempfile::tempdir().unwrap();
-        let mut ws = Workspace::open(dir.path()).unwrap();
+        let ws = Workspace::open(dir.path()).unwrap();
         let (a, b) = (TextHash::of("lung"), TextHash::of("liver"));
         assert_ne!(a, b);
         assert_eq!(a, TextHash::of("lung"));
