@@ -3,6 +3,7 @@
 
 mod answers;
 mod demo;
+mod embed;
 mod eval;
 mod export;
 mod fetch_images;
@@ -83,6 +84,8 @@ pub enum Command {
     Judge(judge::JudgeArgs),
     /// Download figure images (direct URLs or PMC open-access .tar.gz packages).
     FetchImages(fetch_images::FetchImagesArgs),
+    /// Cache a sentence encoder's vectors of every question, answer and caption (resumable).
+    Embed(embed::EmbedArgs),
 }
 
 /// Everything a command needs, resolved once from flags, environment and config files.
@@ -183,5 +186,6 @@ fn run_command(cli: Cli) -> anyhow::Result<i32> {
         Command::Generate(args) => generate::run(&ctx, args),
         Command::Judge(args) => judge::run(&ctx, args),
         Command::FetchImages(args) => fetch_images::run(&ctx, args),
+        Command::Embed(args) => embed::run(&ctx, args),
     }
 }

@@ -14,6 +14,9 @@ use anyhow::{ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+mod loaded;
+pub use loaded::open_encoder;
+
 use crate::ranking::for_each_answer_chunk;
 use crate::selector::encoder_features::texts_of;
 use crate::selector::Cancelled;

@@ -27,7 +27,7 @@ fn to_blob(vector: &[f32]) -> Vec<u8> {
 
 fn from_blob(blob: &[u8]) -> anyhow::Result<Vec<f32>> {
     anyhow::ensure!(
-        blob.len() % 4 == 0,
+        blob.len().is_multiple_of(4),
         "a cached vector has {} bytes, not a whole number of f32",
         blob.len()
     );

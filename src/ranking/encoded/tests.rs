@@ -88,7 +88,7 @@ fn an_encoder_run_trains_scores_and_evaluates_on_cached_vectors() {
     .unwrap();
     assert_eq!(report.settings.encoder, settings.encoder);
     assert!(
-        epochs_seen >= 1 && epochs_seen < super::MAX_EPOCHS,
+        (1..super::MAX_EPOCHS).contains(&epochs_seen),
         "{epochs_seen}"
     );
     assert_eq!(
