@@ -10,6 +10,7 @@ use crate::ranking::{self, RunSettings};
 use crate::selector::{BackendKind, PairLoss};
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("embedding_source").args(["embeddings", "encoder"])))]
 pub struct TrainArgs {
     /// cpu | wgpu | cuda [default: config selector.backend]
     #[arg(long, env = "VITAL_BACKEND")]
@@ -34,14 +35,14 @@ pub struct TrainArgs {
     /// the selector reads question·answer, caption·answer and answer·round similarities and a
     /// learned projection of the answer vector, and stops on held-out pairs
     /// [default: config selector.encoder, env VITAL_ENCODER]
-    #[arg(long, value_name = "DIR", conflicts_with = "embeddings")]
+    #[arg(long, value_name = "DIR", env = "VITAL_ENCODER")]
     pub encoder: Option<std::path::PathBuf>,
     /// Texts per encoder forward pass, with --encoder.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
     pub encoder_batch_size: u32,
     /// Train the paper's head on the embeddings alone: concat → MLP 512-512-512 → 1 (with
     /// --encoder: the question, caption and answer vectors concatenated).
-    #[arg(long)]
+    #[arg(long, requires = "embedding_source")]
     pub paper_head: bool,
     /// Only train and save the checkpoint; score later with `vital score`.
     #[arg(long)]
