@@ -1,7 +1,8 @@
 //! vital: clinician-aligned biomedical visual instruction data, at the terminal.
 //!
 //! Dependencies point one way: `data` (formats, model) and `store` know nothing of the UI;
-//! `import` joins them; `selector` and `llm` are libraries the CLI and the TUI both call.
+//! `import` joins them; `selector`, `encoder` and `llm` are libraries the CLI and the TUI both
+//! call.
 
 pub mod atomic_write;
 pub mod cli;
@@ -9,6 +10,7 @@ pub mod config;
 pub mod data;
 pub mod demo;
 pub mod embed;
+pub mod encoder;
 pub mod export;
 pub mod figure_fetch;
 pub mod import;

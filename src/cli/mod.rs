@@ -4,6 +4,7 @@
 mod answers;
 mod demo;
 mod embed;
+mod encode;
 mod eval;
 mod export;
 mod fetch_images;
@@ -86,6 +87,8 @@ pub enum Command {
     FetchImages(fetch_images::FetchImagesArgs),
     /// Cache a sentence encoder's vectors of every question, answer and caption (resumable).
     Embed(embed::EmbedArgs),
+    /// Embed texts (JSON Lines of strings) with a pretrained BERT-family encoder folder.
+    Encode(encode::EncodeArgs),
 }
 
 /// Everything a command needs, resolved once from flags, environment and config files.
@@ -187,5 +190,6 @@ fn run_command(cli: Cli) -> anyhow::Result<i32> {
         Command::Judge(args) => judge::run(&ctx, args),
         Command::FetchImages(args) => fetch_images::run(&ctx, args),
         Command::Embed(args) => embed::run(&ctx, args),
+        Command::Encode(args) => encode::run(&ctx, args),
     }
 }

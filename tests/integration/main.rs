@@ -5,6 +5,7 @@
 mod broken_input;
 mod cli;
 mod common;
+mod encoder;
 mod export;
 mod llm;
 mod quality_data;

@@ -1,0 +1,157 @@
+//! `vital encode`: texts (JSON Lines, one JSON string per line) → one L2-normalised vector
+//! per line (a JSON array of floats), in input order, with a pretrained encoder folder.
+//! Vectors go to stdout, progress and the summary to stderr.
+
+use std::io::{BufRead, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context as _, Result};
+use burn::tensor::backend::Backend;
+use clap::Args;
+
+use super::{exit, Context};
+use crate::encoder::TextEncoder;
+use crate::selector::BackendKind;
+
+#[derive(Debug, Args)]
+pub struct EncodeArgs {
+    /// A Hugging Face model folder (BERT, BiomedBERT/PubMedBERT, MiniLM; sentence-transformers
+    /// folders use their own pooling).
+    #[arg(long, value_name = "DIR", env = "VITAL_ENCODER")]
+    pub encoder: PathBuf,
+    /// JSON Lines of texts, one JSON string per line; `-` reads stdin.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Texts per forward pass.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: u32,
+    /// cpu | wgpu | cuda
+    #[arg(long, default_value = "cpu")]
+    pub backend: String,
+}
+
+/// Texts handed to the encoder at once: sorted by length inside such a window, printed after it.
+const WINDOW: usize = 4096;
+
+pub fn run(ctx: &Context, args: EncodeArgs) -> Result<i32> {
+    let kind: BackendKind = args.backend.parse()?;
+    let texts = read_texts(&args.file)?;
+    if !kind.is_compiled_in() {
+        bail!("backend {kind} is not compiled in: rebuild with --features {kind}");
+    }
+    match kind {
+        BackendKind::Cpu => {
+            encode_on::<burn::backend::NdArray>(ctx, &args, &texts, &Default::default())
+        }
+        #[cfg(feature = "wgpu")]
+        BackendKind::Wgpu => {
+            encode_on::<burn::backend::Wgpu>(ctx, &args, &texts, &Default::default())
+        }
+        #[cfg(feature = "cuda")]
+        BackendKind::Cuda => {
+            encode_on::<burn::backend::Cuda>(ctx, &args, &texts, &Default::default())
+        }
+        #[allow(unreachable_patterns)] // reachable only when a GPU feature is off
+        other => bail!("backend {other} is not compiled in: rebuild with --features {other}"),
+    }
+}
+
+fn encode_on<B: Backend>(
+    ctx: &Context,
+    args: &EncodeArgs,
+    texts: &[String],
+    device: &B::Device,
+) -> Result<i32> {
+    let loading = Instant::now();
+    let encoder = TextEncoder::<B>::load(&args.encoder, device)?;
+    if !ctx.quiet {
+        let folder = encoder.folder();
+        eprintln!(
+            "encoder {}: {} layers, {} dims, {} pooling, up to {} tokens (loaded in {:.1}s)",
+            args.encoder.display(),
+            folder.bert.num_hidden_layers,
+            encoder.dim(),
+            folder.pooling.name(),
+            folder.max_tokens,
+            loading.elapsed().as_secs_f64()
+        );
+    }
+    let bar = ctx.count_bar(texts.len() as u64, "encoding");
+    let started = Instant::now();
+    let mut tokens = 0usize;
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    for (w, window) in texts.chunks(WINDOW).enumerate() {
+        let ids = window
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                encoder
+                    .token_ids(text)
+                    .with_context(|| format!("{}:{}", display(&args.file), w * WINDOW + i + 1))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        tokens += ids.iter().map(Vec::len).sum::<usize>();
+        let base = (w * WINDOW) as u64;
+        let vectors = encoder.encode_ids(&ids, args.batch_size as usize, &mut |done| {
+            bar.set_position(base + done as u64)
+        })?;
+        for vector in vectors {
+            serde_json::to_writer(&mut out, &vector).context("writing a vector")?;
+            out.write_all(b"\n").context("writing stdout")?;
+        }
+        out.flush().context("writing stdout")?;
+    }
+    bar.finish_and_clear();
+    if !ctx.quiet {
+        let secs = started.elapsed().as_secs_f64().max(1e-9);
+        eprintln!(
+            "encoded {} texts ({tokens} tokens) in {secs:.2}s: {:.1} texts/s, {:.0} tokens/s",
+            texts.len(),
+            texts.len() as f64 / secs,
+            tokens as f64 / secs
+        );
+    }
+    Ok(exit::OK)
+}
+
+fn display(path: &Path) -> String {
+    if path.as_os_str() == "-" {
+        "stdin".into()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Every line must be one JSON string (`""` for an empty text); errors name the file and line.
+fn read_texts(path: &Path) -> Result<Vec<String>> {
+    let name = display(path);
+    let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let file = std::fs::File::open(path).with_context(|| format!("{name}: cannot open"))?;
+        Box::new(std::io::BufReader::new(file))
+    };
+    let mut texts = Vec::new();
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.with_context(|| format!("{name}:{}: cannot read", i + 1))?;
+        let text: String = serde_json::from_str(&line).with_context(|| {
+            format!(
+                "{name}:{}: expected one JSON string per line (e.g. \"text\"), got `{}`",
+                i + 1,
+                shorten(&line)
+            )
+        })?;
+        texts.push(text);
+    }
+    Ok(texts)
+}
+
+fn shorten(line: &str) -> String {
+    const MAX: usize = 60;
+    match line.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line.to_string(),
+    }
+}

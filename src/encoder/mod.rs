@@ -1,0 +1,139 @@
+//! Pretrained BERT-family sentence encoders (BERT, BiomedBERT/PubMedBERT, MiniLM) in burn:
+//! a Hugging Face model folder in, one L2-normalised vector per text out, no Python.
+//!
+//! * [`config`]: what the folder says (model shape, pooling, length limit, which files);
+//! * [`tokenizer`]: text → token ids; [`model`]: the network; [`weights`]: checkpoint loading.
+//!
+//! Like `selector`, this is a library: it knows nothing of the store or the UI. A text's
+//! vector never depends on the other texts of its batch (padding is masked), and empty or
+//! over-long texts are data: `[CLS] [SEP]`, or truncated at the model's limit.
+
+pub mod config;
+pub mod model;
+pub mod tokenizer;
+pub mod weights;
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Bool, Int, Tensor, TensorData};
+
+pub use config::{ModelFolder, Pooling};
+use model::{BertModel, TokenBatch};
+use tokenizer::TextTokenizer;
+
+/// A loaded encoder on one burn backend and device.
+pub struct TextEncoder<B: Backend> {
+    folder: ModelFolder,
+    tokenizer: TextTokenizer,
+    model: BertModel<B>,
+    device: B::Device,
+}
+
+impl<B: Backend> TextEncoder<B> {
+    /// Reads the folder, the tokenizer and the weights.
+    pub fn load(dir: &Path, device: &B::Device) -> Result<Self> {
+        let folder = ModelFolder::open(dir)?;
+        let tokenizer =
+            TextTokenizer::load(&folder.tokenizer, folder.max_tokens, folder.lowercase_input)?;
+        let mut model = folder.bert.init::<B>(device);
+        weights::load_weights(&mut model, &folder.weights)?;
+        Ok(TextEncoder {
+            folder,
+            tokenizer,
+            model,
+            device: device.clone(),
+        })
+    }
+
+    pub fn folder(&self) -> &ModelFolder {
+        &self.folder
+    }
+
+    /// Width of the vectors.
+    pub fn dim(&self) -> usize {
+        self.folder.bert.hidden_size
+    }
+
+    /// Token ids of one text, `[CLS]` and `[SEP]` included, truncated at the model's limit.
+    pub fn token_ids(&self, text: &str) -> Result<Vec<u32>> {
+        self.tokenizer.ids(text)
+    }
+
+    /// One L2-normalised vector per token sequence, in order (one forward pass: pad to the
+    /// longest, mask the padding).
+    pub fn embed_ids(&self, sequences: &[Vec<u32>]) -> Result<Vec<Vec<f32>>> {
+        if sequences.is_empty() {
+            return Ok(Vec::new());
+        }
+        let b = sequences.len();
+        let s = sequences.iter().map(Vec::len).max().unwrap_or(0).max(1);
+        let mut ids = vec![0i64; b * s];
+        let mut mask = vec![false; b * s];
+        for (row, seq) in sequences.iter().enumerate() {
+            for (col, &id) in seq.iter().enumerate() {
+                ids[row * s + col] = i64::from(id);
+                mask[row * s + col] = true;
+            }
+        }
+        let batch = TokenBatch {
+            ids: Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [b, s]), &self.device),
+            mask: Tensor::<B, 2, Bool>::from_data(TensorData::new(mask, [b, s]), &self.device),
+        };
+        let pooled = self.model.embed(&batch, self.folder.pooling);
+        let h = self.dim();
+        let values: Vec<f32> = pooled
+            .into_data()
+            .convert::<f32>()
+            .into_vec()
+            .map_err(|e| anyhow::anyhow!("reading the vectors back: {e:?}"))?;
+        Ok(values.chunks(h).map(normalised).collect())
+    }
+
+    /// One L2-normalised vector per text, in order, in batches of at most `batch_size` texts;
+    /// `progress` gets the number of texts done so far.
+    pub fn encode(
+        &self,
+        texts: &[&str],
+        batch_size: usize,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<Vec<f32>>> {
+        let ids = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| self.token_ids(t).with_context(|| format!("text {}", i + 1)))
+            .collect::<Result<Vec<_>>>()?;
+        self.encode_ids(&ids, batch_size, progress)
+    }
+
+    /// [`Self::encode`] on token ids ([`Self::token_ids`]). Sequences are grouped by length so
+    /// that little padding is computed; the result is in input order.
+    pub fn encode_ids(
+        &self,
+        ids: &[Vec<u32>],
+        batch_size: usize,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<Vec<Vec<f32>>> {
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
+        let mut out = vec![Vec::new(); ids.len()];
+        let mut done = 0;
+        for chunk in order.chunks(batch_size.max(1)) {
+            let batch: Vec<Vec<u32>> = chunk.iter().map(|&i| ids[i].clone()).collect();
+            for (&i, vector) in chunk.iter().zip(self.embed_ids(&batch)?) {
+                out[i] = vector;
+            }
+            done += chunk.len();
+            progress(done);
+        }
+        Ok(out)
+    }
+}
+
+/// `v / max(‖v‖, 1e-12)`, as torch's `F.normalize`.
+fn normalised(v: &[f32]) -> Vec<f32> {
+    let norm = v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    let scale = 1.0 / norm.max(1e-12);
+    v.iter().map(|x| (f64::from(*x) * scale) as f32).collect()
+}

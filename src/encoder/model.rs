@@ -1,0 +1,200 @@
+//! The Hugging Face `BertModel` in burn, field names following the checkpoint's keys so
+//! loading needs only three renames (`bert.` prefix, `LayerNorm`, `self`).
+//!
+//! embeddings (word + position + token type) → LayerNorm → N post-LN layers of
+//! [masked multi-head self-attention → add & LayerNorm → GELU feed-forward → add & LayerNorm].
+//! Padded positions are masked out of every softmax, so a text's vector does not depend on
+//! what it is batched with. Inference only: no dropout.
+
+use burn::module::Module;
+use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Bool, Int, Tensor};
+
+use super::config::{BertConfig, Pooling};
+
+#[derive(Module, Debug)]
+pub struct BertEmbeddings<B: Backend> {
+    pub word_embeddings: Embedding<B>,
+    pub position_embeddings: Embedding<B>,
+    pub token_type_embeddings: Embedding<B>,
+    pub layer_norm: LayerNorm<B>,
+}
+
+#[derive(Module, Debug)]
+pub struct SelfAttention<B: Backend> {
+    pub query: Linear<B>,
+    pub key: Linear<B>,
+    pub value: Linear<B>,
+    heads: usize,
+    head_dim: usize,
+}
+
+/// A dense layer, then LayerNorm over (its output + the residual).
+#[derive(Module, Debug)]
+pub struct DenseAddNorm<B: Backend> {
+    pub dense: Linear<B>,
+    pub layer_norm: LayerNorm<B>,
+}
+
+#[derive(Module, Debug)]
+pub struct Attention<B: Backend> {
+    /// `attention.self` in the checkpoint (`self` is a Rust keyword).
+    pub self_attn: SelfAttention<B>,
+    pub output: DenseAddNorm<B>,
+}
+
+#[derive(Module, Debug)]
+pub struct Intermediate<B: Backend> {
+    pub dense: Linear<B>,
+}
+
+#[derive(Module, Debug)]
+pub struct BertLayer<B: Backend> {
+    pub attention: Attention<B>,
+    pub intermediate: Intermediate<B>,
+    pub output: DenseAddNorm<B>,
+}
+
+#[derive(Module, Debug)]
+pub struct BertEncoder<B: Backend> {
+    pub layer: Vec<BertLayer<B>>,
+}
+
+#[derive(Module, Debug)]
+pub struct BertModel<B: Backend> {
+    pub embeddings: BertEmbeddings<B>,
+    pub encoder: BertEncoder<B>,
+}
+
+/// One padded batch: `ids` and `mask` are `[batch, seq]`; `mask` is true on real tokens.
+pub struct TokenBatch<B: Backend> {
+    pub ids: Tensor<B, 2, Int>,
+    pub mask: Tensor<B, 2, Bool>,
+}
+
+impl BertConfig {
+    /// A model with untrained weights (the loader overwrites every one of them).
+    pub fn init<B: Backend>(&self, device: &B::Device) -> BertModel<B> {
+        let h = self.hidden_size;
+        let norm = || {
+            LayerNormConfig::new(h)
+                .with_epsilon(self.layer_norm_eps)
+                .init(device)
+        };
+        let linear = |d_in, d_out| LinearConfig::new(d_in, d_out).init(device);
+        let layer = |_| BertLayer {
+            attention: Attention {
+                self_attn: SelfAttention {
+                    query: linear(h, h),
+                    key: linear(h, h),
+                    value: linear(h, h),
+                    heads: self.num_attention_heads,
+                    head_dim: h / self.num_attention_heads,
+                },
+                output: DenseAddNorm {
+                    dense: linear(h, h),
+                    layer_norm: norm(),
+                },
+            },
+            intermediate: Intermediate {
+                dense: linear(h, self.intermediate_size),
+            },
+            output: DenseAddNorm {
+                dense: linear(self.intermediate_size, h),
+                layer_norm: norm(),
+            },
+        };
+        BertModel {
+            embeddings: BertEmbeddings {
+                word_embeddings: EmbeddingConfig::new(self.vocab_size, h).init(device),
+                position_embeddings: EmbeddingConfig::new(self.max_position_embeddings, h)
+                    .init(device),
+                token_type_embeddings: EmbeddingConfig::new(self.type_vocab_size, h).init(device),
+                layer_norm: norm(),
+            },
+            encoder: BertEncoder {
+                layer: (0..self.num_hidden_layers).map(layer).collect(),
+            },
+        }
+    }
+}
+
+impl<B: Backend> SelfAttention<B> {
+    /// `[b, s, h]` → `[b, s, h]`; `pad` is `[b, 1, 1, s]`, true on padding.
+    fn forward(&self, x: Tensor<B, 3>, pad: Tensor<B, 4, Bool>) -> Tensor<B, 3> {
+        let [b, s, h] = x.dims();
+        let split = |t: Tensor<B, 3>| t.reshape([b, s, self.heads, self.head_dim]).swap_dims(1, 2);
+        let q = split(self.query.forward(x.clone()));
+        let k = split(self.key.forward(x.clone()));
+        let v = split(self.value.forward(x));
+        let scores = q.matmul(k.transpose()) / (self.head_dim as f64).sqrt();
+        // transformers adds the dtype's minimum to masked scores; exp() of it is exactly 0.
+        let scores = scores.mask_fill(pad, f32::MIN);
+        let weights = softmax(scores, 3);
+        weights.matmul(v).swap_dims(1, 2).reshape([b, s, h])
+    }
+}
+
+impl<B: Backend> DenseAddNorm<B> {
+    fn forward(&self, x: Tensor<B, 3>, residual: Tensor<B, 3>) -> Tensor<B, 3> {
+        self.layer_norm.forward(self.dense.forward(x) + residual)
+    }
+}
+
+impl<B: Backend> BertLayer<B> {
+    fn forward(&self, x: Tensor<B, 3>, pad: Tensor<B, 4, Bool>) -> Tensor<B, 3> {
+        let context = self.attention.self_attn.forward(x.clone(), pad);
+        let x = self.attention.output.forward(context, x);
+        let inner = gelu(self.intermediate.dense.forward(x.clone()));
+        self.output.forward(inner, x)
+    }
+}
+
+impl<B: Backend> BertModel<B> {
+    /// The last layer's token vectors, `[b, s, hidden]`.
+    pub fn forward(&self, batch: &TokenBatch<B>) -> Tensor<B, 3> {
+        let [b, s] = batch.ids.dims();
+        let device = batch.ids.device();
+        let positions = Tensor::<B, 1, Int>::arange(0..s as i64, &device)
+            .reshape([1, s])
+            .expand([b, s]);
+        // Single texts only: every token is of type 0.
+        let types = Tensor::<B, 2, Int>::zeros([b, s], &device);
+        let e = &self.embeddings;
+        let x = e.word_embeddings.forward(batch.ids.clone())
+            + e.position_embeddings.forward(positions)
+            + e.token_type_embeddings.forward(types);
+        let mut x = e.layer_norm.forward(x);
+        let pad = batch.mask.clone().bool_not().reshape([b, 1, 1, s]);
+        for layer in &self.encoder.layer {
+            x = layer.forward(x, pad.clone());
+        }
+        x
+    }
+
+    /// One vector per text, `[b, hidden]`, not normalised.
+    pub fn embed(&self, batch: &TokenBatch<B>, pooling: Pooling) -> Tensor<B, 2> {
+        let tokens = self.forward(batch);
+        let [b, s, h] = tokens.dims();
+        match pooling {
+            Pooling::Cls => tokens.slice([0..b, 0..1, 0..h]).reshape([b, h]),
+            Pooling::Mean => {
+                let mask = batch.mask.clone().float().reshape([b, s, 1]);
+                let count = mask.clone().sum_dim(1).clamp_min(1e-9).reshape([b, 1]);
+                (tokens * mask).sum_dim(1).reshape([b, h]) / count
+            }
+            Pooling::Max => {
+                // sentence-transformers sets padded positions to -1e9 before the max.
+                let pad = batch
+                    .mask
+                    .clone()
+                    .bool_not()
+                    .reshape([b, s, 1])
+                    .expand([b, s, h]);
+                tokens.mask_fill(pad, -1e9).max_dim(1).reshape([b, h])
+            }
+        }
+    }
+}

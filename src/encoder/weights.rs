@@ -1,0 +1,91 @@
+//! Checkpoint → [`BertModel`] through burn-store: the PyTorch adapter transposes Linear weights
+//! and maps LayerNorm `weight`/`bias` (or old `gamma`/`beta`) to burn's names; three key
+//! renames bridge the checkpoint's names and ours; half-precision weights become f32. Every
+//! tensor of the model must be found with the right shape; extra tensors (pooler, MLM head,
+//! `position_ids`) are ignored.
+
+use std::rc::Rc;
+
+use anyhow::{anyhow, bail, Result};
+use burn::tensor::backend::Backend;
+use burn::tensor::DType;
+use burn_store::{
+    ModuleAdapter, ModuleSnapshot, ModuleStore, PyTorchToBurnAdapter, PytorchStore,
+    SafetensorsStore, TensorSnapshot,
+};
+
+use super::config::WeightsFile;
+use super::model::BertModel;
+
+/// Checkpoint key pattern → our key, applied in order.
+const RENAMES: [(&str, &str); 3] = [
+    // BertForPreTraining / BertForMaskedLM checkpoints (BiomedBERT, PubMedBERT) nest the encoder.
+    (r"^bert\.", ""),
+    (r"(^|\.)LayerNorm\.", "${1}layer_norm."),
+    (r"\.attention\.self\.", ".attention.self_attn."),
+];
+
+/// Casts F16/BF16/F64 tensors to the f32 the model computes in.
+#[derive(Debug, Clone)]
+struct ToF32;
+
+impl ModuleAdapter for ToF32 {
+    fn adapt(&self, snapshot: &TensorSnapshot) -> TensorSnapshot {
+        if !matches!(snapshot.dtype, DType::F16 | DType::BF16 | DType::F64) {
+            return snapshot.clone();
+        }
+        let data = snapshot.clone_data_fn();
+        TensorSnapshot::from_closure(
+            Rc::new(move || Ok(data()?.convert_dtype(DType::F32))),
+            DType::F32,
+            snapshot.shape.clone(),
+            snapshot.path_stack.clone().unwrap_or_default(),
+            snapshot.container_stack.clone().unwrap_or_default(),
+            snapshot.tensor_id.unwrap_or_default(),
+        )
+    }
+
+    fn clone_box(&self) -> Box<dyn ModuleAdapter> {
+        Box::new(self.clone())
+    }
+}
+
+/// Overwrites every weight of `model` with the checkpoint's.
+pub fn load_weights<B: Backend>(model: &mut BertModel<B>, file: &WeightsFile) -> Result<()> {
+    let path = file.path();
+    let snapshots: Vec<TensorSnapshot> = match file {
+        WeightsFile::Safetensors(_) => {
+            let mut store = SafetensorsStore::from_file(path);
+            for (from, to) in RENAMES {
+                store = store.with_key_remapping(from, to);
+            }
+            store
+                .get_all_snapshots()
+                .map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?
+                .values()
+                .cloned()
+                .collect()
+        }
+        WeightsFile::Pytorch(_) => {
+            let mut store = PytorchStore::from_file(path);
+            for (from, to) in RENAMES {
+                store = store.with_key_remapping(from, to);
+            }
+            store
+                .get_all_snapshots()
+                .map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?
+                .values()
+                .cloned()
+                .collect()
+        }
+    };
+    let adapter = PyTorchToBurnAdapter.chain(ToF32);
+    let result = model.apply(snapshots, None, Some(Box::new(adapter)), true);
+    if !result.errors.is_empty() || !result.missing.is_empty() {
+        bail!(
+            "{}: does not fit config.json's model:\n{result}",
+            path.display()
+        );
+    }
+    Ok(())
+}

