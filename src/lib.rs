@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod demo;
+pub mod embed;
 pub mod encoder;
 pub mod export;
 pub mod figure_fetch;

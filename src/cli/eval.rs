@@ -25,7 +25,27 @@ pub struct EvalArgs {
 pub fn run(ctx: &Context, args: EvalArgs) -> anyhow::Result<i32> {
     let ws = ctx.open_existing_workspace()?;
     let (run_id, report, selector) = selector_runs::load_run(&ws, args.run)?;
-    let eval = selector_runs::evaluate(&ws, run_id, &report, &selector, args.pairs.as_deref())?;
+    // A pairs file's texts are not in the cache: the run's encoder embeds them (folder checked).
+    let mut encoder = match (&report.settings.encoder, &args.pairs) {
+        (Some(used), Some(_)) if used.folder.exists() => {
+            used.check_folder()?;
+            Some(crate::embed::open_encoder(
+                &used.folder,
+                report.settings.backend,
+            )?)
+        }
+        _ => None,
+    };
+    let eval = selector_runs::evaluate_with(
+        &ws,
+        run_id,
+        &report,
+        &selector,
+        args.pairs.as_deref(),
+        encoder
+            .as_mut()
+            .map(|e| e.as_mut() as &mut dyn crate::embed::SentenceEncoder),
+    )?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&eval)?);
         return Ok(exit::OK);

@@ -3,6 +3,7 @@
 
 mod answers;
 mod demo;
+mod embed;
 mod encode;
 mod eval;
 mod export;
@@ -84,6 +85,8 @@ pub enum Command {
     Judge(judge::JudgeArgs),
     /// Download figure images (direct URLs or PMC open-access .tar.gz packages).
     FetchImages(fetch_images::FetchImagesArgs),
+    /// Cache a sentence encoder's vectors of every question, answer and caption (resumable).
+    Embed(embed::EmbedArgs),
     /// Embed texts (JSON Lines of strings) with a pretrained BERT-family encoder folder.
     Encode(encode::EncodeArgs),
 }
@@ -186,6 +189,7 @@ fn run_command(cli: Cli) -> anyhow::Result<i32> {
         Command::Generate(args) => generate::run(&ctx, args),
         Command::Judge(args) => judge::run(&ctx, args),
         Command::FetchImages(args) => fetch_images::run(&ctx, args),
+        Command::Embed(args) => embed::run(&ctx, args),
         Command::Encode(args) => encode::run(&ctx, args),
     }
 }

@@ -21,6 +21,13 @@ pub fn run(ctx: &Context, args: ScoreArgs) -> anyhow::Result<i32> {
         .sample_score
         .unwrap_or(ctx.config.selector.sample_score);
     let (run_id, report, selector) = selector_runs::load_run(&ws, args.run)?;
+    // Answers added since the run was trained are embedded by the run's own encoder first.
+    if let Some(encoder) = &report.settings.encoder {
+        encoder.check_folder()?;
+        if encoder.folder.exists() {
+            super::embed::fill(ctx, &ws, &encoder.folder, report.settings.backend, 32)?;
+        }
+    }
     let embeddings = report.settings.load_embeddings()?;
     let bar = ctx.count_bar(0, "scoring answers");
     let (answers, samples) = selector_runs::score(

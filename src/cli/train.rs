@@ -10,6 +10,7 @@ use crate::selector::{BackendKind, PairLoss};
 use crate::selector_runs::{self, RunSettings};
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("embedding_source").args(["embeddings", "encoder"])))]
 pub struct TrainArgs {
     /// cpu | wgpu | cuda [default: config selector.backend]
     #[arg(long, env = "VITAL_BACKEND")]
@@ -30,8 +31,18 @@ pub struct TrainArgs {
     /// with a `<name>.ids.txt` of answer ids beside it, or a .safetensors file (see `vital answers`).
     #[arg(long, value_name = "FILE")]
     pub embeddings: Option<std::path::PathBuf>,
-    /// Train the paper's head on the embeddings alone: concat → MLP 512-512-512 → 1.
-    #[arg(long, requires = "embeddings")]
+    /// A sentence-encoder model folder: texts the embeddings cache lacks are embedded first, then
+    /// the selector reads question·answer, caption·answer and answer·round similarities and a
+    /// learned projection of the answer vector, and stops on held-out pairs
+    /// [default: config selector.encoder, env VITAL_ENCODER]
+    #[arg(long, value_name = "DIR", env = "VITAL_ENCODER")]
+    pub encoder: Option<std::path::PathBuf>,
+    /// Texts per encoder forward pass, with --encoder.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub encoder_batch_size: u32,
+    /// Train the paper's head on the embeddings alone: concat → MLP 512-512-512 → 1 (with
+    /// --encoder: the question, caption and answer vectors concatenated).
+    #[arg(long, requires = "embedding_source")]
     pub paper_head: bool,
     /// Only train and save the checkpoint; score later with `vital score`.
     #[arg(long)]
@@ -65,6 +76,16 @@ pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<i32> {
         .embeddings
         .map(|p| std::path::absolute(&p).unwrap_or(p));
     settings.paper_head = args.paper_head;
+    // An embeddings file on the command line wins over a configured encoder.
+    let encoder_dir = match &settings.embeddings {
+        Some(_) => None,
+        None => super::embed::encoder_dir(ctx, args.encoder)?,
+    };
+    if let Some(dir) = encoder_dir {
+        let batch = args.encoder_batch_size as usize;
+        let (used, _) = super::embed::fill(ctx, &ws, &dir, settings.backend, batch)?;
+        settings.encoder = Some(used);
+    }
     let how = ctx.config.selector.sample_score;
     let bar = ctx.count_bar(0, "training");
     let cancel = AtomicBool::new(false);

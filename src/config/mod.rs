@@ -59,6 +59,15 @@ pub struct SelectorSettings {
     #[serde(with = "as_text")]
     pub sample_score: SampleScore,
     pub judge_min_gap: f64,
+    /// A sentence-encoder model folder whose vectors feed the selector; empty = none.
+    pub encoder: String,
+}
+
+impl SelectorSettings {
+    /// The encoder folder, when one is set.
+    pub fn encoder_dir(&self) -> Option<PathBuf> {
+        (!self.encoder.trim().is_empty()).then(|| PathBuf::from(self.encoder.trim()))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -164,6 +173,7 @@ const ENV_OVERRIDES: &[(&str, &str, &str)] = &[
     ("VITAL_REVIEWER", "review", "reviewer"),
     ("VITAL_IMAGE_PROTOCOL", "review", "image_protocol"),
     ("VITAL_BACKEND", "selector", "backend"),
+    ("VITAL_ENCODER", "selector", "encoder"),
     ("VITAL_LLM_ENDPOINT", "llm", "endpoint"),
     ("VITAL_LLM_MODEL", "llm", "model"),
 ];

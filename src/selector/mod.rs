@@ -41,6 +41,7 @@ pub struct PreferencePair {
 // Layers, bottom up: text + image statistics → features → model → train/trained → backend.
 pub mod backend;
 pub mod embeddings;
+pub mod encoder_features;
 mod feature_batch;
 pub mod features;
 pub mod image_stats;
@@ -53,6 +54,7 @@ pub mod trained;
 
 pub use backend::{train_on, BackendKind};
 pub use embeddings::EmbeddingTable;
+pub use encoder_features::EncoderInputs;
 pub use features::{
     featurize_batch, FeatureBatch, FeatureLayout, FeatureRow, Featurizer, HashedFeaturizer,
     HashedFeaturizerConfig,

@@ -101,6 +101,12 @@ pub struct SelectorModelConfig {
     /// Width of precomputed encoder embeddings appended to the input; 0 = none.
     #[config(default = 0)]
     pub precomputed_dim: usize,
+    /// With a projection: the first this many precomputed columns (e.g. cosine similarities)
+    /// reach the MLP as they are. `None` (older checkpoints) = 0.
+    pub precomputed_raw: Option<usize>,
+    /// Width of a learned linear projection of the precomputed columns after the raw ones
+    /// (e.g. an answer's sentence embedding); `None` or 0 = no projection, columns used as is.
+    pub precomputed_projection: Option<usize>,
     #[config(default = "vec![128, 64]")]
     pub hidden: Vec<usize>,
     #[config(default = 42)]
@@ -127,7 +133,18 @@ impl SelectorModelConfig {
         } else {
             0
         };
-        bags + self.text_dense + image + self.precomputed_dim
+        let precomputed = match self.projection() {
+            Some((raw, _, out)) => raw + out,
+            None => self.precomputed_dim,
+        };
+        bags + self.text_dense + image + precomputed
+    }
+
+    /// (raw columns, projected columns, projection width) when the precomputed part is projected.
+    pub fn projection(&self) -> Option<(usize, usize, usize)> {
+        let out = self.precomputed_projection.unwrap_or(0);
+        let raw = self.precomputed_raw.unwrap_or(0).min(self.precomputed_dim);
+        (out > 0 && self.precomputed_dim > raw).then_some((raw, self.precomputed_dim - raw, out))
     }
 
     pub fn init<B: Backend>(&self, device: &B::Device) -> SelectorModel<B> {
@@ -153,10 +170,15 @@ impl SelectorModelConfig {
             .with_hidden(self.hidden.clone())
             .with_seed(self.seed)
             .init(device);
+        let projection = self.projection().map(|(_, d_in, d_out)| {
+            let mut rng = SplitMix64::new(self.seed ^ 0x9e0_1ec7);
+            linear(&mut rng, d_in, d_out, device)
+        });
         SelectorModel {
             ids,
             no_image,
             head,
+            projection,
         }
     }
 }
@@ -167,6 +189,9 @@ pub struct SelectorModel<B: Backend> {
     /// Stands in for the image statistics of answers whose figure has no usable image.
     no_image: Option<Param<Tensor<B, 1>>>,
     head: EmbeddingHead<B>,
+    /// Learned projection of the precomputed columns after the raw ones (absent in older
+    /// checkpoints, which load as `None`).
+    projection: Option<Linear<B>>,
 }
 
 /// One batch as tensors; built by [`ModelInput::from_batch`].
@@ -327,7 +352,17 @@ impl<B: Backend> SelectorModel<B> {
             parts.push(has.clone());
             parts.push(stats * has + fallback * absent);
         }
-        parts.extend(input.precomputed);
+        match (input.precomputed, &self.projection) {
+            (Some(pre), Some(projection)) => {
+                let width = pre.dims()[1];
+                let raw = width - projection.weight.dims()[0];
+                if raw > 0 {
+                    parts.push(pre.clone().narrow(1, 0, raw));
+                }
+                parts.push(projection.forward(pre.narrow(1, raw, width - raw)));
+            }
+            (pre, _) => parts.extend(pre),
+        }
         self.head.forward(Tensor::cat(parts, 1))
     }
 }

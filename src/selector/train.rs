@@ -84,6 +84,10 @@ pub struct TrainConfig {
     pub model: SelectorModelConfig,
     #[config(default = "AdamConfig::new()")]
     pub optimizer: AdamConfig,
+    /// Early stopping: a quarter of the training figures become a stopping set; training stops
+    /// after this many epochs without a better alignment there (AUC breaks ties), `epochs` is
+    /// then the most it runs, and the best epoch's weights are kept. `None`: fixed `epochs`.
+    pub early_stopping: Option<usize>,
 }
 
 /// Reported after every batch (`val: None`) and at the end of every epoch (`val` when there
@@ -183,6 +187,7 @@ pub fn train<B: AutodiffBackend>(
         .map(|p| used[p.winner].figure_key.as_str())
         .collect();
     let (train_idx, val_idx) = split_by_figure(&figures, config.validation_share, config.seed);
+    let (train_idx, stop_idx) = stopping_split(&figures, train_idx, config);
 
     let featurizer = config.features.clone().map(HashedFeaturizer::new);
     let dyn_featurizer = featurizer.as_ref().map(|f| f as &dyn Featurizer);
@@ -196,6 +201,11 @@ pub fn train<B: AutodiffBackend>(
         .collect();
     let norm = DenseNorm::fit(&batch, &train_rows, image_flag);
     norm.apply(&mut batch);
+    let precomputed_norm = model_config_raw(&config.model, precomputed_dim).map(|raw| {
+        let norm = DenseNorm::fit_leading(&batch.precomputed, precomputed_dim, raw, &train_rows);
+        norm.apply_leading(&mut batch.precomputed, precomputed_dim);
+        norm
+    });
 
     let mut model_config = config.model.clone().with_precomputed_dim(precomputed_dim);
     model_config = match &layout {
@@ -219,6 +229,8 @@ pub fn train<B: AutodiffBackend>(
     let mut order = train_idx.clone();
     let batches = order.len().div_ceil(config.batch_size);
     let mut last_val = None;
+    // (epoch, stopping-set metrics, weights) of the best epoch so far, when stopping early.
+    let mut best: Option<(usize, Metrics, SelectorModel<B>)> = None;
 
     for epoch in 1..=config.epochs {
         rng.shuffle(&mut order);
@@ -265,6 +277,30 @@ pub fn train<B: AutodiffBackend>(
                 val: Some(val),
             });
         }
+        if let (Some(patience), false) = (config.early_stopping, stop_idx.is_empty()) {
+            let stop = validate(&model.valid(), &model_config, &batch, &pairs, &stop_idx)?;
+            let better = best.as_ref().is_none_or(|(_, b, _)| {
+                (stop.alignment_rate, stop.auc) > (b.alignment_rate, b.auc)
+            });
+            if better {
+                best = Some((epoch, stop, model.clone()));
+            }
+            if best.as_ref().is_some_and(|(e, _, _)| epoch - e >= patience) {
+                break;
+            }
+        }
+    }
+    if let Some((_, _, weights)) = best {
+        model = weights;
+        if !val_idx.is_empty() {
+            last_val = Some(validate(
+                &model.valid(),
+                &model_config,
+                &batch,
+                &pairs,
+                &val_idx,
+            )?);
+        }
     }
 
     // Move the weights to the CPU backend through burn's own record format.
@@ -276,7 +312,38 @@ pub fn train<B: AutodiffBackend>(
     let cpu_model = model_config.init::<NdArray>(&cpu).load_record(record);
     let mut meta = TrainedSelector::new_meta(model_config, config.features.clone(), norm);
     meta.validation = last_val;
+    meta.precomputed_norm = precomputed_norm;
     Ok(TrainedSelector::from_parts(cpu_model, meta))
+}
+
+/// The raw (unprojected) leading precomputed columns, when the model projects the rest.
+fn model_config_raw(model: &SelectorModelConfig, precomputed_dim: usize) -> Option<usize> {
+    let config = model.clone().with_precomputed_dim(precomputed_dim);
+    config
+        .projection()
+        .map(|(raw, _, _)| raw)
+        .filter(|&raw| raw > 0)
+}
+
+/// With early stopping, a quarter of the training figures (at least one) become the stopping
+/// set; without, or with fewer than two training figures, the training pairs stay whole.
+fn stopping_split(
+    figures: &[&str],
+    train_idx: Vec<usize>,
+    config: &TrainConfig,
+) -> (Vec<usize>, Vec<usize>) {
+    if config.early_stopping.is_none() {
+        return (train_idx, Vec::new());
+    }
+    let inner: Vec<&str> = train_idx.iter().map(|&i| figures[i]).collect();
+    let (fit, stop) = split_by_figure(&inner, 0.25, config.seed ^ 0x5709);
+    if stop.is_empty() {
+        return (train_idx, Vec::new());
+    }
+    (
+        fit.iter().map(|&i| train_idx[i]).collect(),
+        stop.iter().map(|&i| train_idx[i]).collect(),
+    )
 }
 
 /// Weighted pairwise loss of score differences `diff = s(winner) - s(loser)`, divided by the

@@ -74,6 +74,29 @@ impl DenseNorm {
         norm
     }
 
+    /// Fits on the first `cols` columns of the `width`-wide rows `rows` of `values`.
+    pub fn fit_leading(values: &[f32], width: usize, cols: usize, rows: &[usize]) -> Self {
+        let batch = FeatureBatch {
+            rows: values.len() / width.max(1),
+            dense_dim: cols,
+            dense: values
+                .chunks_exact(width.max(1))
+                .flat_map(|row| row[..cols].iter().copied())
+                .collect(),
+            ..FeatureBatch::default()
+        };
+        Self::fit(&batch, rows, None)
+    }
+
+    /// Standardises the first `mean.len()` columns of each `width`-wide row of `values`.
+    pub fn apply_leading(&self, values: &mut [f32], width: usize) {
+        for row in values.chunks_exact_mut(width.max(1)) {
+            for (c, v) in row.iter_mut().take(self.mean.len()).enumerate() {
+                *v = (*v - self.mean[c]) / self.std[c];
+            }
+        }
+    }
+
     pub fn apply(&self, batch: &mut FeatureBatch) {
         let dim = batch.dense_dim;
         if dim == 0 {
@@ -97,6 +120,10 @@ pub struct SelectorMeta {
     pub norm: DenseNorm,
     /// Validation metrics at the end of training, when there was a validation split.
     pub validation: Option<Metrics>,
+    /// Standardisation of the raw leading precomputed columns (encoder similarities), when the
+    /// model projects the rest.
+    #[serde(default)]
+    pub precomputed_norm: Option<DenseNorm>,
 }
 
 /// A trained model ready to score answers (CPU, NdArray backend).
@@ -201,6 +228,9 @@ impl TrainedSelector {
                 self.meta.model.precomputed_dim,
             )?;
             self.meta.norm.apply(&mut batch);
+            if let Some(norm) = &self.meta.precomputed_norm {
+                norm.apply_leading(&mut batch.precomputed, batch.precomputed_dim);
+            }
             let mut input = ModelInput::from_batch_without_bags(&batch, &self.meta.model, &device);
             if let Some((table, dim)) = &self.id_table {
                 let fields = self.meta.model.id_fields;
@@ -289,6 +319,7 @@ impl TrainedSelector {
             features,
             norm,
             validation: None,
+            precomputed_norm: None,
         }
     }
 }

@@ -13,7 +13,9 @@ use crate::data::formats::Format;
 use crate::data::json_stream::JsonSource;
 use crate::data::warnings::Warnings;
 use crate::data::Record;
+use crate::embed::{ensure_cached, SentenceEncoder};
 use crate::image_files::ImageRoots;
+use crate::selector::encoder_features::texts_of;
 use crate::selector::{AnswerInput, Metrics, PairSource, PreferencePair, TrainedSelector};
 use crate::store::Workspace;
 
@@ -43,6 +45,19 @@ pub fn evaluate(
     report: &RunReport,
     selector: &TrainedSelector,
     pairs_file: Option<&Path>,
+) -> anyhow::Result<EvalReport> {
+    evaluate_with(ws, run_id, report, selector, pairs_file, None)
+}
+
+/// [`evaluate`]; for a run trained with an encoder, `encoder` (the run's, loaded) embeds the
+/// texts the cache lacks first (a pairs file's answers are not in the workspace).
+pub fn evaluate_with(
+    ws: &Workspace,
+    run_id: i64,
+    report: &RunReport,
+    selector: &TrainedSelector,
+    pairs_file: Option<&Path>,
+    encoder: Option<&mut dyn SentenceEncoder>,
 ) -> anyhow::Result<EvalReport> {
     let (inputs, pairs, judge, source) = match pairs_file {
         Some(_) if report.settings.embeddings.is_some() => anyhow::bail!(
@@ -93,7 +108,17 @@ pub fn evaluate(
             )
         }
     };
-    let embeddings = report.settings.load_embeddings()?;
+    if let (Some(encoder), Some(used)) = (encoder, &report.settings.encoder) {
+        anyhow::ensure!(
+            encoder.identity() == used.identity,
+            "the encoder given is not run {run_id}'s (identity {} vs {})",
+            crate::embed::short(encoder.identity()),
+            crate::embed::short(&used.identity)
+        );
+        let texts: Vec<String> = inputs.iter().flat_map(texts_of).collect();
+        ensure_cached(ws, encoder, &texts, 64)?;
+    }
+    let embeddings = report.settings.embeddings_for(ws, &inputs)?;
     let selector_scores = selector.score_with(&inputs, embeddings.as_ref())?;
     let by_id = |scores: &[f32]| -> HashMap<i64, f32> {
         inputs

@@ -89,7 +89,8 @@ pub fn answer_inputs_for(ws: &Workspace, ids: &HashSet<i64>) -> anyhow::Result<A
 /// Receives a chunk of answers and, in parallel, the sample row id of each.
 pub type ChunkVisitor<'a> = dyn FnMut(&[AnswerInput], &[i64]) -> anyhow::Result<()> + 'a;
 
-/// Every answer, `chunk` at a time, in sample order: `visit(inputs, sample keys)`.
+/// Every answer, about `chunk` at a time (a chunk ends between samples), in sample order:
+/// `visit(inputs, sample keys)`.
 pub fn for_each_answer_chunk(
     ws: &Workspace,
     chunk: usize,
@@ -100,14 +101,15 @@ pub fn for_each_answer_chunk(
     let mut total = 0;
     ws.for_each_answer_record(&mut |record| {
         let (sample, input) = to_input(record, &mut images);
-        inputs.push(input);
-        samples.push(sample);
-        if inputs.len() == chunk {
+        // Chunks end between samples, so a round's answers are always seen together.
+        if inputs.len() >= chunk && samples.last() != Some(&sample) {
             visit(&inputs, &samples)?;
             total += inputs.len();
             inputs.clear();
             samples.clear();
         }
+        inputs.push(input);
+        samples.push(sample);
         Ok(())
     })?;
     if !inputs.is_empty() {

@@ -3,6 +3,7 @@
 //! and the review screen's background trainer both call this.
 
 pub mod baselines;
+pub mod encoded;
 mod eval;
 mod inputs;
 mod pairs;
@@ -21,7 +22,7 @@ use crate::selector::{
 };
 use crate::store::{RunRecord, Workspace};
 
-pub use eval::{evaluate, pairs_from_file, EvalReport};
+pub use eval::{evaluate, evaluate_with, pairs_from_file, EvalReport};
 pub use inputs::{answer_inputs_for, for_each_answer_chunk, AnswerIndex};
 pub use pairs::{human_pairs, judge_pairs};
 
@@ -48,6 +49,9 @@ pub struct RunSettings {
     /// adding them to the built-in features.
     #[serde(default)]
     pub paper_head: bool,
+    /// A sentence encoder whose cached vectors feed the model (see `vital embed`).
+    #[serde(default)]
+    pub encoder: Option<crate::embed::EncoderRef>,
 }
 
 impl RunSettings {
@@ -76,6 +80,32 @@ impl RunSettings {
             judge_min_gap: s.judge_min_gap,
             embeddings: None,
             paper_head: false,
+            encoder: None,
+        }
+    }
+
+    /// How the run's encoder vectors become model inputs.
+    pub fn encoder_inputs(&self) -> selector::EncoderInputs {
+        if self.paper_head {
+            selector::EncoderInputs::Concat
+        } else {
+            selector::EncoderInputs::Similarities
+        }
+    }
+
+    /// The embeddings of `inputs` this run reads: its encoder's cached vectors (the folder's
+    /// content checked first), or its precomputed embeddings file, or none.
+    pub fn embeddings_for(
+        &self,
+        ws: &Workspace,
+        inputs: &[selector::AnswerInput],
+    ) -> anyhow::Result<Option<selector::EmbeddingTable>> {
+        match &self.encoder {
+            Some(encoder) => {
+                encoder.check_folder()?;
+                encoded::table_from_cache(ws, encoder, inputs, self.encoder_inputs()).map(Some)
+            }
+            None => self.load_embeddings(),
         }
     }
 
@@ -92,15 +122,37 @@ impl RunSettings {
             self.validation_fraction
         );
         let config = TrainConfig::new();
-        let config = match (&self.embeddings, self.paper_head) {
-            (None, true) => anyhow::bail!("the paper's head needs --embeddings FILE"),
-            (Some(_), true) => config.with_features(None).with_model(
+        let encoder = self.encoder.is_some();
+        anyhow::ensure!(
+            !(encoder && self.embeddings.is_some()),
+            "a run reads either precomputed embeddings (--embeddings) or an encoder (--encoder), not both"
+        );
+        let config = match (self.embeddings.is_some() || encoder, self.paper_head) {
+            (false, true) => {
+                anyhow::bail!("the paper's head needs --embeddings FILE or --encoder DIR")
+            }
+            (true, true) => config.with_features(None).with_model(
                 selector::model::SelectorModelConfig::paper_embedding_head(0),
+            ),
+            (true, false) if encoder => config.with_model(
+                selector::model::SelectorModelConfig::new()
+                    .with_precomputed_raw(Some(selector::encoder_features::SIMILARITIES))
+                    .with_precomputed_projection(Some(encoded::PROJECTION)),
             ),
             _ => config,
         };
+        // With an encoder, training stops on held-out pairs; `epochs` is then a floor of the cap.
+        let (epochs, early_stopping) = if encoder {
+            (
+                self.epochs.max(encoded::MAX_EPOCHS),
+                Some(encoded::PATIENCE),
+            )
+        } else {
+            (self.epochs, None)
+        };
         Ok(config
-            .with_epochs(self.epochs)
+            .with_early_stopping(early_stopping)
+            .with_epochs(epochs)
             .with_batch_size(self.batch_size)
             .with_lr(self.learning_rate)
             .with_seed(self.seed)
@@ -150,7 +202,11 @@ pub fn train(
     );
     let mut all: Vec<PreferencePair> = humans.clone();
     all.extend(judges.iter().cloned());
-    let used: HashSet<i64> = all.iter().flat_map(|p| [p.winner, p.loser]).collect();
+    let mut used: HashSet<i64> = all.iter().flat_map(|p| [p.winner, p.loser]).collect();
+    if settings.encoder.is_some() {
+        // Each answer's round-mates, for the answer · other answers similarity.
+        used.extend(ws.round_mates_of(&used)?);
+    }
     let index = answer_inputs_for(ws, &used)?;
 
     // The split the trainer makes internally, reproduced to name the held-out figures.
@@ -160,7 +216,7 @@ pub fn train(
         selector::split_by_figure(&figures, settings.validation_fraction, settings.seed);
     let held_out: HashSet<String> = val_idx.iter().map(|&i| figures[i].to_string()).collect();
 
-    let embeddings = settings.load_embeddings()?;
+    let embeddings = settings.embeddings_for(ws, &index.inputs)?;
     let data = TrainData {
         answers: &index.inputs,
         pairs: &all,
@@ -262,13 +318,30 @@ pub fn score(
     // Per sample: (round position, best so far) per round, and the sum and count of all answers.
     let mut rounds: HashMap<i64, Vec<(usize, f32)>> = HashMap::new();
     let mut all: HashMap<i64, (f32, usize)> = HashMap::new();
-    for_each_answer_chunk(ws, SCORE_CHUNK, &mut |inputs, samples| {
+    // A run trained with an encoder reads its vectors from the cache, chunk by chunk.
+    let encoder_run = match load_run_report(ws, Some(run_id)) {
+        Ok((_, report)) => report.settings.encoder.is_some().then_some(report.settings),
+        Err(_) => None,
+    };
+    if let Some(encoder) = encoder_run.as_ref().and_then(|s| s.encoder.as_ref()) {
+        encoder.check_folder()?;
+    }
+    let reader: &Workspace = ws;
+    for_each_answer_chunk(reader, SCORE_CHUNK, &mut |inputs, samples| {
         // Between chunks: a cancelled run stores nothing (scores are written at the end).
         anyhow::ensure!(
             !cancel.load(std::sync::atomic::Ordering::SeqCst),
             selector::Cancelled
         );
-        let scores = selector.score_with(inputs, embeddings)?;
+        let scores = match &encoder_run {
+            Some(settings) => {
+                let encoder = settings.encoder.as_ref().context("an encoder run")?;
+                let table =
+                    encoded::table_from_cache(reader, encoder, inputs, settings.encoder_inputs())?;
+                selector.score_with(inputs, Some(&table))?
+            }
+            None => selector.score_with(inputs, embeddings)?,
+        };
         for ((input, &sample), &s) in inputs.iter().zip(samples).zip(&scores) {
             answers.push((input.answer_id, s));
             let best = rounds.entry(sample).or_default();

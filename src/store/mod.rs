@@ -4,6 +4,7 @@
 pub mod agreement;
 mod answer_decisions;
 mod decisions;
+mod embedding_cache;
 mod export_reads;
 mod history;
 mod image_urls;
@@ -31,6 +32,7 @@ use crate::image_files::{ImageRoots, Lookup};
 pub use agreement::{AgreementReport, Conflict, Resolution, Verdicts, FINAL_REVIEWER};
 pub use answer_decisions::AnswerDecision;
 pub use decisions::{CurrentDecision, DecisionKind, NewDecision};
+pub use embedding_cache::TextHash;
 pub use export_reads::{
     AnswerRow, AnswerScoreLine, AnswerScoreSource, ReadSnapshot, RoundRows, SampleRows,
 };
@@ -213,6 +215,14 @@ pub(crate) mod test_support {
     use super::samples::insert_sample;
     use super::{InsertOutcome, StoredSample, Workspace};
     use crate::data::{Round, Sample};
+
+    /// Stores `sample` (which must be new) and returns its key.
+    pub(crate) fn insert(ws: &Workspace, sample: &Sample) -> i64 {
+        let InsertOutcome::Inserted(key) = insert_sample(&ws.conn, sample, None).unwrap() else {
+            panic!("a new sample is inserted")
+        };
+        key
+    }
 
     /// A fresh workspace holding one sample `s` with the given (question, answers) rounds.
     pub(crate) fn workspace_with_rounds(

@@ -140,4 +140,14 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX llm_requests_by_outcome ON llm_requests (outcome, task);
     "#,
+    // Text embeddings cache: one vector per (encoder, text), so every question, answer and
+    // caption+mention is embedded once per encoder, and `vital embed` resumes where it stopped.
+    r#"
+    CREATE TABLE text_embeddings (
+        encoder TEXT NOT NULL,           -- the encoder's identity: hash of its config and weights
+        text_hash BLOB NOT NULL,         -- SHA-256 of the text's UTF-8 bytes
+        vector BLOB NOT NULL,            -- f32 little-endian, the encoder's width
+        PRIMARY KEY (encoder, text_hash)
+    ) WITHOUT ROWID;
+    "#,
 ];

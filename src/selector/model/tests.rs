@@ -106,3 +106,69 @@ fn paper_head_preset() {
     assert_eq!(config.mlp_input(), 1024);
     assert_eq!(config.hidden, vec![512, 512, 512]);
 }
+
+/// The model as it was before the projection existed: its checkpoints must still load.
+#[derive(Module, Debug)]
+struct ModelWithoutProjection<B: Backend> {
+    ids: Option<Embedding<B>>,
+    no_image: Option<Param<Tensor<B, 1>>>,
+    head: EmbeddingHead<B>,
+}
+
+#[test]
+fn checkpoints_from_before_the_projection_still_load() {
+    use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
+    let device = Default::default();
+    let config = SelectorModelConfig::new()
+        .with_text_dense(3)
+        .with_precomputed_dim(2);
+    let new = config.init::<B>(&device);
+    let old = ModelWithoutProjection {
+        ids: None,
+        no_image: None,
+        head: EmbeddingHeadConfig::new(5)
+            .with_hidden(vec![128, 64])
+            .with_seed(7)
+            .init::<B>(&device),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let recorder = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
+    old.clone()
+        .save_file(dir.path().join("old"), &recorder)
+        .unwrap();
+    let loaded = new
+        .load_file(dir.path().join("old"), &recorder, &device)
+        .unwrap();
+    assert!(loaded.projection.is_none());
+    let x = Tensor::<B, 2>::from_data(TensorData::new(vec![0.5f32; 10], [2, 5]), &device);
+    assert_eq!(
+        scores(loaded.head.forward(x.clone())),
+        scores(old.head.forward(x))
+    );
+}
+
+#[test]
+fn the_projection_maps_all_but_the_raw_columns() {
+    let device = Default::default();
+    let config = SelectorModelConfig::new()
+        .with_precomputed_dim(6)
+        .with_precomputed_raw(Some(2))
+        .with_precomputed_projection(Some(3))
+        .with_hidden(vec![4]);
+    assert_eq!(config.projection(), Some((2, 4, 3)));
+    assert_eq!(config.mlp_input(), 5);
+    let model = config.init::<B>(&device);
+    let batch = FeatureBatch {
+        rows: 2,
+        precomputed_dim: 6,
+        precomputed: (0..12).map(|v| v as f32 / 12.0).collect(),
+        ..FeatureBatch::default()
+    };
+    let out = scores(model.forward(ModelInput::from_batch(&batch, &config, &device)));
+    assert_eq!(out.len(), 2);
+    assert_ne!(out[0], out[1]);
+    // No projection asked: the columns go to the MLP as they are.
+    let plain = SelectorModelConfig::new().with_precomputed_dim(6);
+    assert_eq!(plain.projection(), None);
+    assert_eq!(plain.mlp_input(), 6);
+}

@@ -1,0 +1,102 @@
+//! `vital embed`: caches a sentence encoder's vector of every question, answer and
+//! caption+mention of the workspace (each distinct text once). Batches are committed as they
+//! finish, so a killed run loses at most one batch and the next run continues from there.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use super::{exit, Context};
+use crate::embed::{self, EncoderRef, FillReport};
+use crate::selector::BackendKind;
+use crate::store::Workspace;
+
+#[derive(Debug, Args)]
+pub struct EmbedArgs {
+    /// The encoder's model folder [default: config selector.encoder, env VITAL_ENCODER]
+    #[arg(long, value_name = "DIR")]
+    pub encoder: Option<PathBuf>,
+    /// Texts per forward pass (and per committed batch).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: u32,
+    /// cpu | wgpu | cuda [default: config selector.backend]
+    #[arg(long, env = "VITAL_BACKEND")]
+    pub backend: Option<BackendKind>,
+}
+
+pub fn run(ctx: &Context, args: EmbedArgs) -> anyhow::Result<i32> {
+    let ws = ctx.open_existing_workspace()?;
+    let dir = encoder_dir(ctx, args.encoder)?.context(
+        "no encoder: pass --encoder DIR, or set selector.encoder in config.toml (or VITAL_ENCODER)",
+    )?;
+    let backend = args.backend.unwrap_or(ctx.config.selector.backend);
+    let (used, report) = fill(ctx, &ws, &dir, backend, args.batch_size as usize)?;
+    if !ctx.quiet {
+        println!(
+            "encoder {} ({}): {} distinct texts, {} already cached, {} embedded",
+            used.folder.display(),
+            embed::short(&used.identity),
+            report.texts,
+            report.cached,
+            report.embedded
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// The encoder folder from the flag, else the config (absolute, so a run can find it again).
+pub(super) fn encoder_dir(ctx: &Context, flag: Option<PathBuf>) -> anyhow::Result<Option<PathBuf>> {
+    flag.or_else(|| ctx.config.selector.encoder_dir())
+        .map(|dir| {
+            std::path::absolute(&dir)
+                .with_context(|| format!("cannot resolve the encoder folder {}", dir.display()))
+        })
+        .transpose()
+}
+
+/// Loads the encoder in `dir` and embeds what the cache lacks, with a progress bar.
+pub(super) fn fill(
+    ctx: &Context,
+    ws: &Workspace,
+    dir: &Path,
+    backend: BackendKind,
+    batch_size: usize,
+) -> anyhow::Result<(EncoderRef, FillReport)> {
+    let mut encoder = embed::open_encoder(dir, backend)?;
+    let used = EncoderRef {
+        identity: encoder.identity().to_string(),
+        folder: dir.to_path_buf(),
+        dim: encoder.dim(),
+    };
+    let bar = ctx.progress_bar(0, "embedding texts");
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:20!} [{bar:30}] {pos}/{len} {per_sec} eta {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    let started = std::time::Instant::now();
+    let report = embed::fill_cache(
+        ws,
+        encoder.as_mut(),
+        batch_size,
+        &mut |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+        &AtomicBool::new(false),
+    )?;
+    bar.finish_and_clear();
+    if !ctx.quiet && report.embedded > 0 {
+        let secs = started.elapsed().as_secs_f64().max(1e-9);
+        eprintln!(
+            "embedded {} texts in {secs:.1}s ({:.1} texts/s)",
+            report.embedded,
+            report.embedded as f64 / secs
+        );
+    }
+    Ok((used, report))
+}

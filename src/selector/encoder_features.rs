@@ -1,0 +1,181 @@
+//! What the selector reads from a sentence encoder, per answer: the texts it embeds (question,
+//! answer, caption + mentions) and the rows built from their vectors, as an [`EmbeddingTable`]
+//! keyed by answer id so they flow through the same path as precomputed embeddings.
+//!
+//! * [`EncoderInputs::Similarities`]: `[cos(question, answer), cos(context, answer), mean
+//!   cos(answer, other answers of the round), answer vector…]`; the model passes the three
+//!   similarities through and learns a projection of the answer vector.
+//! * [`EncoderInputs::Concat`]: `[question, context, answer]` vectors, for the paper's head.
+//!
+//! Vectors are L2-normalised, so a cosine is a dot product. A round is the answers sharing
+//! figure, round position and question.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::{AnswerInput, EmbeddingTable};
+
+/// Leading similarity columns of an [`EncoderInputs::Similarities`] row.
+pub const SIMILARITIES: usize = 3;
+
+/// How encoder vectors become model inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EncoderInputs {
+    Similarities,
+    Concat,
+}
+
+impl EncoderInputs {
+    /// Row width for an encoder of width `dim`.
+    pub fn width(self, dim: usize) -> usize {
+        match self {
+            EncoderInputs::Similarities => SIMILARITIES + dim,
+            EncoderInputs::Concat => 3 * dim,
+        }
+    }
+}
+
+/// The caption and the inline mentions, one per line: the figure context an answer is read in.
+pub fn context_text(caption: &str, mentions: &[String]) -> String {
+    let mut text = caption.to_string();
+    for mention in mentions {
+        text.push('\n');
+        text.push_str(mention);
+    }
+    text
+}
+
+/// The three texts of an answer the encoder embeds: question, answer, context.
+pub fn texts_of(input: &AnswerInput) -> [String; 3] {
+    [
+        input.question.clone(),
+        input.answer.clone(),
+        context_text(&input.caption, &input.mentions),
+    ]
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Builds one row per answer from `vector(text)` (every text of every answer must have one).
+pub fn encoder_table<'v>(
+    inputs: &[AnswerInput],
+    kind: EncoderInputs,
+    dim: usize,
+    vector: &dyn Fn(&str) -> Option<&'v [f32]>,
+) -> Result<EmbeddingTable> {
+    let get = |text: &str, what: &str, id: i64| -> Result<&'v [f32]> {
+        let v = vector(text).with_context(|| {
+            format!("answer {id}: its {what} has no cached embedding (run `vital embed`)")
+        })?;
+        anyhow::ensure!(
+            v.len() == dim,
+            "answer {id}: a cached {what} vector is {}-d, the encoder's are {dim}-d",
+            v.len()
+        );
+        Ok(v)
+    };
+    // Answers of each round, for the answer · other answers similarity.
+    let mut rounds: HashMap<(&str, usize, &str), Vec<usize>> = HashMap::new();
+    for (i, input) in inputs.iter().enumerate() {
+        rounds
+            .entry((&input.figure_key, input.round_position, &input.question))
+            .or_default()
+            .push(i);
+    }
+    let width = kind.width(dim);
+    let mut data = Vec::with_capacity(inputs.len() * width);
+    for input in inputs {
+        let id = input.answer_id;
+        let [question, answer, context] = texts_of(input);
+        let q = get(&question, "question", id)?;
+        let a = get(&answer, "answer", id)?;
+        let c = get(&context, "caption and mentions", id)?;
+        match kind {
+            EncoderInputs::Concat => {
+                data.extend_from_slice(q);
+                data.extend_from_slice(c);
+                data.extend_from_slice(a);
+            }
+            EncoderInputs::Similarities => {
+                let mates = &rounds[&(
+                    input.figure_key.as_str(),
+                    input.round_position,
+                    input.question.as_str(),
+                )];
+                let mut sum = 0.0;
+                let mut n = 0usize;
+                for &m in mates {
+                    let other = &inputs[m];
+                    if other.answer_id == id {
+                        continue;
+                    }
+                    sum += dot(a, get(&other.answer, "answer", other.answer_id)?);
+                    n += 1;
+                }
+                let round = if n == 0 { 0.0 } else { sum / n as f32 };
+                data.extend_from_slice(&[dot(q, a), dot(c, a), round]);
+                data.extend_from_slice(a);
+            }
+        }
+    }
+    EmbeddingTable::new(inputs.iter().map(|a| a.answer_id).collect(), width, data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(id: i64, question: &str, answer: &str) -> AnswerInput {
+        AnswerInput {
+            answer_id: id,
+            figure_key: "fig".into(),
+            caption: "cap".into(),
+            mentions: vec!["m".into()],
+            question: question.into(),
+            answer: answer.into(),
+            round_position: 0,
+            image_path: None,
+        }
+    }
+
+    #[test]
+    fn similarity_rows_hold_the_three_cosines_then_the_answer_vector() {
+        let vectors: HashMap<String, Vec<f32>> = [
+            ("q", vec![1.0, 0.0]),
+            ("a", vec![0.6, 0.8]),
+            ("b", vec![0.0, 1.0]),
+            ("cap\nm", vec![0.0, 1.0]),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let lookup = |t: &str| vectors.get(t).map(Vec::as_slice);
+        let inputs = [input(1, "q", "a"), input(2, "q", "b")];
+        let table = encoder_table(&inputs, EncoderInputs::Similarities, 2, &lookup).unwrap();
+        assert_eq!(table.dim(), 5);
+        let row = table.get(1).unwrap();
+        let expect = [0.6, 0.8, 0.8, 0.6, 0.8];
+        for (got, want) in row.iter().zip(expect) {
+            assert!((got - want).abs() < 1e-6, "{row:?}");
+        }
+        let concat = encoder_table(&inputs, EncoderInputs::Concat, 2, &lookup).unwrap();
+        assert_eq!(concat.get(2).unwrap(), &[1.0, 0.0, 0.0, 1.0, 0.0, 1.0]);
+    }
+
+    #[test]
+    fn a_text_without_a_vector_names_the_answer_and_the_field() {
+        let lookup = |t: &str| (t != "a").then_some(&[1.0f32][..]);
+        let err = encoder_table(&[input(7, "q", "a")], EncoderInputs::Concat, 1, &lookup)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("answer 7") && err.contains("answer has no cached"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,154 @@
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+use crate::data::{Round, Sample};
+use crate::embed::tests::FakeEncoder;
+use crate::embed::{fill_cache, EncoderRef};
+use crate::selector_runs::{self, RunSettings};
+use crate::store::test_support::insert;
+use crate::store::{DecisionKind, NewDecision, Workspace};
+
+/// Eight figures, two rounds each, each round a good answer (✓) and a refusal (✗), plus a
+/// third, undecided answer in the first round.
+fn workspace_with_pairs() -> (tempfile::TempDir, Workspace) {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = Workspace::open(dir.path()).unwrap();
+    for f in 0..8 {
+        let sample = Sample {
+            id: format!("fig-{f}"),
+            image: Some(format!("fig-{f}.png")),
+            caption: format!("Figure {f}: a CT scan of the chest."),
+            mentions: vec![format!("Figure {f} shows a nodule.")],
+            rounds: vec![
+                Round {
+                    question: format!("What does figure {f} show?"),
+                    answers: vec![
+                        format!("A nodule in the chest, number {f}."),
+                        "I cannot tell.".into(),
+                        "Maybe something.".into(),
+                    ],
+                },
+                Round {
+                    question: "Which modality is it?".into(),
+                    answers: vec!["A CT scan.".into(), "I cannot tell.".into()],
+                },
+            ],
+            ..Default::default()
+        };
+        let key = insert(&ws, &sample);
+        let stored = ws.load_sample(key).unwrap().unwrap();
+        for (r, answers) in stored.answer_ids.iter().enumerate() {
+            for (a, &answer) in answers.iter().take(2).enumerate() {
+                let kind = [DecisionKind::Accept, DecisionKind::Reject][a];
+                let j = NewDecision {
+                    sample_key: key,
+                    round_id: Some(stored.round_ids[r]),
+                    answer_id: Some(answer),
+                    kind,
+                    value: None,
+                    shown_order: None,
+                };
+                ws.record("clinician", &j).unwrap();
+            }
+        }
+    }
+    (dir, ws)
+}
+
+fn encoder_settings(folder: PathBuf) -> RunSettings {
+    let mut settings = RunSettings::from_config(&crate::config::Config::defaults().selector);
+    settings.validation_fraction = 0.25;
+    settings.encoder = Some(EncoderRef {
+        identity: "fake-encoder".into(),
+        folder,
+        dim: 4,
+    });
+    settings
+}
+
+#[test]
+fn an_encoder_run_trains_scores_and_evaluates_on_cached_vectors() {
+    let (dir, mut ws) = workspace_with_pairs();
+    let settings = encoder_settings(dir.path().join("no-such-folder"));
+    let cancel = AtomicBool::new(false);
+
+    // Nothing cached yet: a clear error naming the command that fills the cache.
+    let err = selector_runs::train(&ws, &settings, &mut |_| {}, &cancel).unwrap_err();
+    assert!(format!("{err:#}").contains("vital embed"), "{err:#}");
+
+    fill_cache(&ws, &mut FakeEncoder::new(), 8, &mut |_, _| {}, &cancel).unwrap();
+    let mut epochs_seen = 0;
+    let (report, selector) = selector_runs::train(
+        &ws,
+        &settings,
+        &mut |p| epochs_seen = epochs_seen.max(p.epoch),
+        &cancel,
+    )
+    .unwrap();
+    assert_eq!(report.settings.encoder, settings.encoder);
+    assert!(
+        (1..super::MAX_EPOCHS).contains(&epochs_seen),
+        "{epochs_seen}"
+    );
+    assert_eq!(
+        selector.meta().model.precomputed_projection,
+        Some(super::PROJECTION)
+    );
+    assert!(selector.meta().precomputed_norm.is_some());
+
+    let (run_id, reloaded_report, reloaded) = selector_runs::load_run(&ws, None).unwrap();
+    let (answers, samples) = selector_runs::score(
+        &mut ws,
+        run_id,
+        &reloaded,
+        None,
+        selector_runs::SampleScore::MeanBest,
+        &mut |_| {},
+        &cancel,
+    )
+    .unwrap();
+    assert_eq!((answers, samples), (8 * 5, 8));
+    let eval = selector_runs::evaluate(&ws, run_id, &reloaded_report, &reloaded, None).unwrap();
+    assert!(eval.selector.pairs > 0);
+
+    // The paper's head reads the same cache (question, context and answer vectors concatenated).
+    let mut paper = settings.clone();
+    paper.paper_head = true;
+    let (report, selector) = selector_runs::train(&ws, &paper, &mut |_| {}, &cancel).unwrap();
+    assert_eq!(selector.meta().model.precomputed_dim, 12);
+    assert!(report.settings.paper_head);
+}
+
+#[test]
+fn a_changed_encoder_folder_is_reported_instead_of_mixing_vectors() {
+    let (dir, ws) = workspace_with_pairs();
+    let folder = dir.path().join("encoder");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(folder.join("config.json"), "{}").unwrap();
+    std::fs::write(folder.join("model.safetensors"), b"v1").unwrap();
+    let mut settings = encoder_settings(folder.clone());
+    let mut encoder = FakeEncoder::new();
+    encoder.identity = crate::embed::folder_identity(&folder).unwrap();
+    settings.encoder.as_mut().unwrap().identity = encoder.identity.clone();
+    let cancel = AtomicBool::new(false);
+    fill_cache(&ws, &mut encoder, 8, &mut |_, _| {}, &cancel).unwrap();
+    let (report, selector) = selector_runs::train(&ws, &settings, &mut |_| {}, &cancel).unwrap();
+
+    std::fs::write(folder.join("model.safetensors"), b"v2").unwrap();
+    let err = selector_runs::evaluate(&ws, report.run_id, &report, &selector, None).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("changed since this run was trained"),
+        "{err:#}"
+    );
+}
+
+#[test]
+fn a_run_cannot_read_both_an_embeddings_file_and_an_encoder() {
+    let (dir, ws) = workspace_with_pairs();
+    let mut settings = encoder_settings(dir.path().join("none"));
+    settings.embeddings = Some(dir.path().join("e.npy"));
+    let err =
+        selector_runs::train(&ws, &settings, &mut |_| {}, &AtomicBool::new(false)).unwrap_err();
+    assert!(err.to_string().contains("not both"), "{err:#}");
+}

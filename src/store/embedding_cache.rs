@@ -1,0 +1,169 @@
+//! The text embeddings cache: one vector per (encoder identity, text hash), stored as an f32
+//! little-endian BLOB. Writers commit one batch at a time, so an interrupted `vital embed`
+//! keeps everything it finished and the next run only embeds what is missing.
+
+use std::collections::{HashMap, HashSet};
+
+use anyhow::Context;
+use rusqlite::params;
+use sha2::{Digest, Sha256};
+
+use super::Workspace;
+
+/// SHA-256 of a text's UTF-8 bytes: the cache key of the text (stable across runs and builds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TextHash(pub [u8; 32]);
+
+impl TextHash {
+    pub fn of(text: &str) -> Self {
+        TextHash(Sha256::digest(text.as_bytes()).into())
+    }
+}
+
+/// `vector` as f32 little-endian bytes.
+fn to_blob(vector: &[f32]) -> Vec<u8> {
+    vector.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn from_blob(blob: &[u8]) -> anyhow::Result<Vec<f32>> {
+    anyhow::ensure!(
+        blob.len().is_multiple_of(4),
+        "a cached vector has {} bytes, not a whole number of f32",
+        blob.len()
+    );
+    Ok(blob
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect())
+}
+
+impl Workspace {
+    /// Which of `hashes` already have a vector under `encoder`.
+    pub fn cached_text_hashes(
+        &self,
+        encoder: &str,
+        hashes: &[TextHash],
+    ) -> anyhow::Result<HashSet<TextHash>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT 1 FROM text_embeddings WHERE encoder = ?1 AND text_hash = ?2",
+        )?;
+        let mut found = HashSet::new();
+        for hash in hashes {
+            if stmt.exists(params![encoder, &hash.0[..]])? {
+                found.insert(*hash);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Stores one batch of vectors under `encoder` in one transaction (existing ones are kept).
+    /// Takes `&self` so that a caller walking the answers can commit batch by batch.
+    pub fn store_text_embeddings(
+        &self,
+        encoder: &str,
+        vectors: &[(TextHash, &[f32])],
+    ) -> anyhow::Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR IGNORE INTO text_embeddings (encoder, text_hash, vector) VALUES (?1, ?2, ?3)",
+            )?;
+            for (hash, vector) in vectors {
+                stmt.execute(params![encoder, &hash.0[..], to_blob(vector)])?;
+            }
+        }
+        tx.commit().context("cannot commit a batch of embeddings")?;
+        Ok(())
+    }
+
+    /// The cached vectors of `hashes` under `encoder` (texts without one are left out).
+    pub fn text_embeddings(
+        &self,
+        encoder: &str,
+        hashes: &[TextHash],
+    ) -> anyhow::Result<HashMap<TextHash, Vec<f32>>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT vector FROM text_embeddings WHERE encoder = ?1 AND text_hash = ?2",
+        )?;
+        let mut out = HashMap::with_capacity(hashes.len());
+        for hash in hashes {
+            if out.contains_key(hash) {
+                continue;
+            }
+            let blob: Option<Vec<u8>> = rusqlite::OptionalExtension::optional(
+                stmt.query_row(params![encoder, &hash.0[..]], |r| r.get(0)),
+            )?;
+            if let Some(blob) = blob {
+                let vector = from_blob(&blob).with_context(|| {
+                    format!(
+                        "the cached vector of text {} is corrupt",
+                        hex::encode(hash.0)
+                    )
+                })?;
+                out.insert(*hash, vector);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every answer id in the rounds of the answers `ids` (them included), sorted.
+    pub fn round_mates_of(&self, ids: &HashSet<i64>) -> anyhow::Result<Vec<i64>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT o.id FROM answers a JOIN answers o ON o.round_id = a.round_id WHERE a.id = ?1",
+        )?;
+        let mut out: Vec<i64> = Vec::with_capacity(ids.len());
+        for id in ids {
+            let mates = stmt.query_map([id], |r| r.get::<_, i64>(0))?;
+            for mate in mates {
+                out.push(mate?);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// How many vectors the cache holds under `encoder`.
+    pub fn text_embedding_count(&self, encoder: &str) -> anyhow::Result<usize> {
+        Ok(self.conn.query_row(
+            "SELECT count(*) FROM text_embeddings WHERE encoder = ?1",
+            [encoder],
+            |r| r.get::<_, i64>(0),
+        )? as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vectors_round_trip_per_encoder_and_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let ws = Workspace::open(dir.path()).unwrap();
+        let (a, b) = (TextHash::of("lung"), TextHash::of("liver"));
+        assert_ne!(a, b);
+        assert_eq!(a, TextHash::of("lung"));
+        let v = [0.25f32, -1.5, f32::MIN_POSITIVE];
+        ws.store_text_embeddings("enc-1", &[(a, &v)]).unwrap();
+        assert_eq!(ws.cached_text_hashes("enc-1", &[a, b]).unwrap(), [a].into());
+        assert!(ws.cached_text_hashes("enc-2", &[a]).unwrap().is_empty());
+        let got = ws.text_embeddings("enc-1", &[a, b, a]).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[&a], v.to_vec());
+        // A second store of the same text keeps the first vector.
+        ws.store_text_embeddings("enc-1", &[(a, &[9.0, 9.0, 9.0])])
+            .unwrap();
+        assert_eq!(ws.text_embeddings("enc-1", &[a]).unwrap()[&a], v.to_vec());
+        assert_eq!(ws.text_embedding_count("enc-1").unwrap(), 1);
+        assert_eq!(ws.text_embedding_count("enc-2").unwrap(), 0);
+    }
+
+    #[test]
+    fn the_text_hash_is_sha256_of_the_utf8_bytes() {
+        assert_eq!(
+            hex::encode(TextHash::of("").0),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+}
