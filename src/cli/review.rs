@@ -87,9 +87,10 @@ pub fn review(
     Ok(exit::OK)
 }
 
-/// The background trainer's settings: the config's, keeping the precomputed embeddings of the
-/// latest run when it used them (so a run trained with `--embeddings` is not silently replaced
-/// by one without).
+/// The background trainer's settings: the config's, keeping the precomputed embeddings or the
+/// encoder of the latest run when it used them (so a run trained with `--embeddings` or
+/// `--encoder` is not silently replaced by one without). An encoder run reads the workspace's
+/// embedding cache, which `vital embed`/`train --encoder` filled; reviewing adds no texts.
 fn background_run_settings(
     workspace: &std::path::Path,
     config: &crate::config::SelectorSettings,
@@ -100,6 +101,7 @@ fn background_run_settings(
         .and_then(|ws| crate::selector_runs::load_run_report(&ws, None).ok());
     if let Some((_, report)) = latest {
         settings.embeddings = report.settings.embeddings;
+        settings.encoder = report.settings.encoder;
         settings.paper_head = report.settings.paper_head;
     }
     settings
