@@ -53,31 +53,24 @@ impl ModuleAdapter for ToF32 {
 /// Overwrites every weight of `model` with the checkpoint's.
 pub fn load_weights<B: Backend>(model: &mut BertModel<B>, file: &WeightsFile) -> Result<()> {
     let path = file.path();
+    // The two stores share no trait for these calls, so one macro reads either the same way.
+    macro_rules! renamed_snapshots {
+        ($store:expr) => {{
+            let mut store = $store;
+            for (from, to) in RENAMES {
+                store = store.with_key_remapping(from, to);
+            }
+            store
+                .get_all_snapshots()
+                .map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?
+                .values()
+                .cloned()
+                .collect()
+        }};
+    }
     let snapshots: Vec<TensorSnapshot> = match file {
-        WeightsFile::Safetensors(_) => {
-            let mut store = SafetensorsStore::from_file(path);
-            for (from, to) in RENAMES {
-                store = store.with_key_remapping(from, to);
-            }
-            store
-                .get_all_snapshots()
-                .map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?
-                .values()
-                .cloned()
-                .collect()
-        }
-        WeightsFile::Pytorch(_) => {
-            let mut store = PytorchStore::from_file(path);
-            for (from, to) in RENAMES {
-                store = store.with_key_remapping(from, to);
-            }
-            store
-                .get_all_snapshots()
-                .map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?
-                .values()
-                .cloned()
-                .collect()
-        }
+        WeightsFile::Safetensors(_) => renamed_snapshots!(SafetensorsStore::from_file(path)),
+        WeightsFile::Pytorch(_) => renamed_snapshots!(PytorchStore::from_file(path)),
     };
     let adapter = PyTorchToBurnAdapter.chain(ToF32);
     let result = model.apply(snapshots, None, Some(Box::new(adapter)), true);
