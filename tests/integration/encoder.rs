@@ -429,3 +429,43 @@ fn minilm_through_vital_encode_matches_sentence_transformers() {
         assert!(cosine(v, &r.embedding) >= 0.9999, "{:?}", r.text);
     }
 }
+
+#[test]
+fn embed_resumes_train_and_score_use_the_cache_and_a_changed_encoder_folder_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    vital_ok(&ws, &["demo", "--quiet"]);
+    // A copy of the tiny BERT that the test may change afterwards.
+    let encoder = dir.path().join("tiny-bert");
+    std::fs::create_dir(&encoder).unwrap();
+    for entry in std::fs::read_dir(tiny_bert()).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), encoder.join(entry.file_name())).unwrap();
+    }
+    let encoder_arg = encoder.to_str().unwrap();
+    let first = vital(&ws, &["embed", "--encoder", encoder_arg]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let said = String::from_utf8_lossy(&first.stdout).into_owned() + &stderr(&first);
+    assert!(said.contains("0 already cached"), "{said}");
+    let again = vital(&ws, &["embed", "--encoder", encoder_arg]);
+    let said = String::from_utf8_lossy(&again.stdout).into_owned() + &stderr(&again);
+    assert!(
+        said.contains(", 0 embedded"),
+        "a rerun embeds nothing: {said}"
+    );
+
+    vital_ok(&ws, &["train", "--encoder", encoder_arg]);
+    vital_ok(&ws, &["score"]);
+    // The folder's content changes: the run's vectors no longer match what it would compute.
+    let vocab = encoder.join("vocab.txt");
+    let mut words = std::fs::read_to_string(&vocab).unwrap();
+    words.push_str("zzzextra\n");
+    std::fs::write(&vocab, words).unwrap();
+    let refused = vital(&ws, &["score"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("changed since this run was trained"),
+        "{}",
+        stderr(&refused)
+    );
+}
