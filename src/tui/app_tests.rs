@@ -499,6 +499,8 @@ mod live_ranking {
         assert_eq!(ch(&mut app, 'T'), vec![Effect::Train]);
         assert!(app.training.queued);
         assert!(app.message.as_deref().unwrap().contains("queued"));
+        app.update(Msg::Trainer(TrainerEvent::Embedding { done: 3, total: 8 }));
+        assert_eq!(app.training.status, "embedding new texts 3/8");
         app.update(Msg::Trainer(TrainerEvent::Progress {
             epoch: 2,
             epochs: 6,

@@ -19,6 +19,11 @@ pub enum TrainerEvent {
     Started {
         backend: String,
     },
+    /// The run's encoder embeds texts its cache lacks (new imports) before training.
+    Embedding {
+        done: usize,
+        total: usize,
+    },
     Progress {
         epoch: usize,
         epochs: usize,
@@ -102,12 +107,49 @@ fn worker(
     }
 }
 
+/// Embeds the texts the cache lacks with the run's encoder (off the UI thread: this is the
+/// trainer's), reporting progress; Esc cancels between batches and what was stored stays. With
+/// the folder gone the cache alone must serve, and training says so if it cannot.
+fn embed_missing(
+    ws: &Workspace,
+    encoder: &crate::embed::EncoderRef,
+    backend: crate::selector::BackendKind,
+    cancel: &AtomicBool,
+    report: &dyn Fn(TrainerEvent),
+) -> anyhow::Result<()> {
+    encoder.check_folder()?;
+    if !encoder.folder.exists() {
+        return Ok(());
+    }
+    let mut model = crate::embed::open_encoder(&encoder.folder, backend)?;
+    let mut last = Instant::now() - PROGRESS_EVERY;
+    crate::embed::fill_cache(
+        ws,
+        model.as_mut(),
+        EMBED_BATCH,
+        &mut |done, total| {
+            if total > 0 && (done == total || last.elapsed() >= PROGRESS_EVERY) {
+                last = Instant::now();
+                report(TrainerEvent::Embedding { done, total });
+            }
+        },
+        cancel,
+    )?;
+    Ok(())
+}
+
+/// Texts per encoder call in the background (as `vital embed`'s default).
+const EMBED_BATCH: usize = 32;
+
 fn run_once(
     settings: &TrainerSettings,
     cancel: &AtomicBool,
     report: &dyn Fn(TrainerEvent),
 ) -> anyhow::Result<TrainOutcome> {
     let mut ws = Workspace::open_existing(&settings.workspace)?;
+    if let Some(encoder) = &settings.run.encoder {
+        embed_missing(&ws, encoder, settings.run.backend, cancel, report)?;
+    }
     let mut last = Instant::now() - PROGRESS_EVERY;
     let (run, selector) = selector_runs::train(
         &ws,

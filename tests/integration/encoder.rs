@@ -469,3 +469,69 @@ fn embed_resumes_train_and_score_use_the_cache_and_a_changed_encoder_folder_is_r
         stderr(&refused)
     );
 }
+
+#[test]
+fn background_training_embeds_new_texts_with_the_runs_encoder_and_reports_progress() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+    use vital::store::Workspace;
+    use vital::tui::app::Msg;
+    use vital::tui::session::Session;
+    use vital::tui::trainer::{TrainerEvent, TrainerSettings};
+
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    vital_ok(&ws, &["demo", "--quiet"]);
+    vital_ok(&ws, &["train", "--encoder", tiny_bert().to_str().unwrap()]);
+    // New texts arrive after the run: the cache lacks them.
+    let file = write(
+        dir.path(),
+        "more.jsonl",
+        r#"{"id": "new-1", "fig_caption": "A new axial CT.", "rounds": [{"question": "Is there a new finding?", "answers": ["Yes, a new nodule.", "No."]}]}"#,
+    );
+    vital_ok(&ws, &["import", file.to_str().unwrap()]);
+    // The review screen's trainer keeps the latest run's encoder.
+    let workspace = Workspace::open_existing(&ws).unwrap();
+    let (_, report) = vital::selector_runs::load_run_report(&workspace, None).unwrap();
+    let mut run = report.settings;
+    assert!(run.encoder.is_some());
+    run.epochs = 2;
+    let config = vital::config::Config::defaults();
+    let fetch = vital::figure_fetch::FetchSettings::from_config(&config.llm, ws.join("images"));
+    let (tx, rx) = mpsc::channel();
+    let mut s = Session::start_threaded(
+        workspace,
+        crate::review::options("ana"),
+        TrainerSettings {
+            workspace: ws.clone(),
+            run,
+            sample_score: vital::selector_runs::SampleScore::MeanBest,
+        },
+        fetch,
+        256,
+        tx,
+    )
+    .unwrap();
+    s.dispatch(Msg::Key(crossterm::event::KeyEvent::new(
+        crossterm::event::KeyCode::Char('T'),
+        crossterm::event::KeyModifiers::NONE,
+    )));
+    let (mut embedded, mut done) = (None, false);
+    while let Ok(msg) = rx.recv_timeout(Duration::from_secs(60)) {
+        if let Msg::Trainer(TrainerEvent::Embedding { done, total }) = &msg {
+            embedded = Some((*done, *total));
+        }
+        done |= matches!(msg, Msg::Trainer(TrainerEvent::Done(_)));
+        let failed = matches!(msg, Msg::Trainer(TrainerEvent::Failed(_)));
+        s.dispatch(msg);
+        assert!(!failed, "{}", s.app.training.status);
+        if done {
+            break;
+        }
+    }
+    assert!(done, "the run finished: {}", s.app.training.status);
+    // Caption+mention, question and the two answers are new.
+    let (finished, total) = embedded.expect("the trainer reported embedding progress");
+    assert_eq!(finished, total);
+    assert_eq!(total, 4);
+}

@@ -451,12 +451,17 @@ impl App {
                 t.status = "training".into();
                 vec![]
             }
+            TrainerEvent::Embedding { done, total } => {
+                t.status = format!("embedding new texts {done}/{total}");
+                vec![]
+            }
             TrainerEvent::Progress {
                 epoch,
                 epochs,
                 loss,
                 validation,
             } => {
+                t.status = "training".into();
                 t.epoch = epoch;
                 t.epochs = epochs;
                 t.loss = Some(loss);
