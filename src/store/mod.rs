@@ -49,6 +49,17 @@ pub use scores::{RankSignals, LATEST_SCORED_RUN};
 pub use selector_inputs::{AnswerRecord, RunRecord};
 pub use stats::Stats;
 
+/// Whether `e` is SQLite's "busy"/"locked": another connection holds the lock.
+fn is_busy(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<rusqlite::Error>(),
+            Some(rusqlite::Error::SqliteFailure(f, _))
+                if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    })
+}
+
 /// The database file's name inside a workspace directory.
 pub const DB_FILE: &str = "vital.db";
 
@@ -76,16 +87,36 @@ impl Workspace {
         // First, so that everything below (WAL switch, migrations) waits for another process
         // opening the same workspace at the same moment instead of failing.
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
         let mut ws = Self {
             dir: dir.to_path_buf(),
             conn,
         };
-        ws.migrate()
-            .with_context(|| format!("cannot upgrade workspace {}", db.display()))?;
+        // SQLite answers "busy" at once, without waiting, in a few cases the busy timeout does not
+        // cover (another process creating the WAL files or recovering them at the same moment):
+        // those are retried for a while rather than reported.
+        let mut attempt = 0;
+        loop {
+            match ws.set_up() {
+                Ok(()) => break,
+                Err(e) if is_busy(&e) && attempt < 100 => {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("cannot upgrade workspace {}", db.display()))
+                }
+            }
+        }
         Ok(ws)
+    }
+
+    /// Connection settings and migrations, once per open.
+    fn set_up(&mut self) -> anyhow::Result<()> {
+        self.conn.pragma_update(None, "journal_mode", "WAL")?;
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        self.conn.pragma_update(None, "foreign_keys", "ON")?;
+        self.migrate()
     }
 
     /// Opens an existing workspace, failing (without creating anything) if there is none.
