@@ -60,6 +60,15 @@ fn references(path: &Path) -> Vec<Reference> {
         .collect()
 }
 
+/// What `vital encode` printed matches the references, line by line.
+fn assert_printed_vectors_match(out: &str, refs: &[Reference]) {
+    let got = vectors(out);
+    assert_eq!(got.len(), refs.len());
+    for (v, r) in got.iter().zip(refs) {
+        assert!(cosine(v, &r.embedding) >= 0.9999, "{:?}", r.text);
+    }
+}
+
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
     assert_eq!(a.len(), b.len(), "vector widths differ");
     let dot: f64 = a
@@ -257,11 +266,7 @@ fn encode_prints_one_normalised_vector_per_line_in_input_order() {
             file.to_str().unwrap(),
         ],
     );
-    let got = vectors(&out);
-    assert_eq!(got.len(), refs.len());
-    for (v, r) in got.iter().zip(&refs) {
-        assert!(cosine(v, &r.embedding) >= 0.9999, "{:?}", r.text);
-    }
+    assert_printed_vectors_match(&out, &refs);
 }
 
 #[test]
@@ -423,11 +428,7 @@ fn minilm_through_vital_encode_matches_sentence_transformers() {
             file.to_str().unwrap(),
         ],
     );
-    let got = vectors(&out);
-    assert_eq!(got.len(), refs.len());
-    for (v, r) in got.iter().zip(&refs) {
-        assert!(cosine(v, &r.embedding) >= 0.9999, "{:?}", r.text);
-    }
+    assert_printed_vectors_match(&out, &refs);
 }
 
 #[test]
