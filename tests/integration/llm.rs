@@ -1049,18 +1049,24 @@ fn no_secret_sent(server: &FakeServer) {
     }
 }
 
-#[test]
-fn judge_and_show_never_read_a_file_outside_the_image_folders() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (data, secret) = hostile_images(tmp.path());
-    let ws = tmp.path().join("ws");
-    let refs = [
+/// Image references by tag: one good figure, then an absolute path, an escaping relative path,
+/// a link out of the image folder and a file that is no image.
+fn hostile_refs(secret: &Path) -> [(&'static str, String); 5] {
+    [
         ("good", "good.png".to_string()),
         ("abs", secret.display().to_string()),
         ("rel", "../../private/secret.txt".to_string()),
         ("link", "link.png".to_string()),
         ("json", "big.json".to_string()),
-    ];
+    ]
+}
+
+#[test]
+fn judge_and_show_never_read_a_file_outside_the_image_folders() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, secret) = hostile_images(tmp.path());
+    let ws = tmp.path().join("ws");
+    let refs = hostile_refs(&secret);
     let lines: Vec<String> = refs
         .iter()
         .map(|(tag, image)| {
@@ -1112,13 +1118,7 @@ fn generate_never_sends_a_file_outside_the_image_folders_or_one_that_is_no_image
     let (data, secret) = hostile_images(tmp.path());
     let images = data.join("images");
     let ws = tmp.path().join("ws");
-    let refs = [
-        ("good", "good.png".to_string()),
-        ("abs", secret.display().to_string()),
-        ("rel", "../../private/secret.txt".to_string()),
-        ("link", "link.png".to_string()),
-        ("json", "big.json".to_string()),
-    ];
+    let refs = hostile_refs(&secret);
     let lines: Vec<String> = refs
         .iter()
         .map(|(tag, image)| {
