@@ -1,13 +1,23 @@
 //! Streams the records of a JSON array or a JSON Lines file one at a time, so a 463 MB release is
 //! never held as a whole DOM. Each record comes with its index and the line it starts on.
+//!
+//! The file is read in large blocks; a small scanner finds where each record ends (strings,
+//! escapes and nesting only, no validation) and serde_json parses that slice, so the bytes are
+//! walked twice but never one `read` call per byte. serde_json reports any malformed byte inside
+//! a record; its position is turned back into the file's line and column. A record is at most
+//! [`MAX_RECORD_BYTES`] long, so memory stays bounded whatever the file holds.
 
-use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::io::{BufRead, BufReader, Read};
-use std::rc::Rc;
+use std::io::Read;
 
-use serde::de::{self, Deserializer as _, SeqAccess, Visitor};
 use serde_json::Value;
+
+/// Longest record read (bytes). A release's records are a few KB; a file that is not an array of
+/// records (one giant object) stops here instead of filling memory.
+pub const MAX_RECORD_BYTES: usize = 64 << 20;
+
+/// Bytes asked of the reader at a time.
+const READ_BLOCK: usize = 1 << 20;
 
 /// Where a record sits in its file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,74 +60,41 @@ pub enum Layout {
     Empty,
 }
 
-/// Counts newlines in the bytes the parser has consumed, so records can be located by line.
-/// serde_json pulls one byte at a time from its reader, so the count is exact.
-/// It also notes the line of the first significant byte read since `start` was reset to None:
-/// the line a record starts on.
-struct LineCounter<R> {
-    inner: R,
-    newlines: Rc<Cell<u64>>,
-    start: Rc<Cell<Option<u64>>>,
-}
-
-impl<R: Read> Read for LineCounter<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        for &b in &buf[..n] {
-            if b == b'\n' {
-                self.newlines.set(self.newlines.get() + 1);
-            } else if self.start.get().is_none() && !b.is_ascii_whitespace() {
-                self.start.set(Some(self.newlines.get() + 1));
-            }
-        }
-        Ok(n)
-    }
-}
-
 /// A reader positioned after any UTF-8 byte-order mark, with the layout detected.
 pub struct JsonSource<R> {
-    reader: BufReader<R>,
+    scanner: Scanner<R>,
     pub layout: Layout,
     /// A UTF-8 BOM was present (and skipped).
     pub had_bom: bool,
-    leading_newlines: u64,
 }
 
 impl<R: Read> JsonSource<R> {
     pub fn new(inner: R) -> std::io::Result<Self> {
-        let mut reader = BufReader::with_capacity(1 << 16, inner);
-        let buf = reader.fill_buf()?;
-        let had_bom = buf.starts_with(&[0xEF, 0xBB, 0xBF]);
+        let mut scanner = Scanner {
+            reader: inner,
+            buf: Vec::with_capacity(READ_BLOCK),
+            pos: 0,
+            eof: false,
+            consumed: 0,
+            newlines: 0,
+            line_start: 0,
+        };
+        while scanner.available() < 3 && scanner.fill()? {}
+        let had_bom = scanner.rest().starts_with(&[0xEF, 0xBB, 0xBF]);
         if had_bom {
-            reader.consume(3);
+            scanner.advance(3);
+            // Columns count from after the mark, as before.
+            scanner.line_start = scanner.offset();
         }
-        // Skip leading whitespace, remembering its newlines so record lines stay exact.
-        let mut leading_newlines = 0u64;
-        let layout = loop {
-            let buf = reader.fill_buf()?;
-            if buf.is_empty() {
-                break Layout::Empty;
-            }
-            let first = buf.iter().position(|b| !b.is_ascii_whitespace());
-            let skip = first.unwrap_or(buf.len());
-            leading_newlines += buf[..skip].iter().filter(|&&b| b == b'\n').count() as u64;
-            let layout = first.map(|i| {
-                if buf[i] == b'[' {
-                    Layout::Array
-                } else {
-                    Layout::Objects
-                }
-            });
-            reader.consume(skip);
-            if let Some(layout) = layout {
-                break layout;
-            }
+        let layout = match scanner.skip_whitespace()? {
+            None => Layout::Empty,
+            Some(b'[') => Layout::Array,
+            Some(_) => Layout::Objects,
         };
         Ok(Self {
-            reader,
+            scanner,
             layout,
             had_bom,
-            leading_newlines,
         })
     }
 
@@ -127,80 +104,283 @@ impl<R: Read> JsonSource<R> {
     where
         F: FnMut(RecordLoc, Value) -> anyhow::Result<()>,
     {
-        let newlines = Rc::new(Cell::new(self.leading_newlines));
-        let starts: Rc<Cell<Option<u64>>> = Rc::new(Cell::new(None));
-        let counted = LineCounter {
-            inner: self.reader,
-            newlines: newlines.clone(),
-            start: starts.clone(),
-        };
-        let handler_error: RefCell<Option<anyhow::Error>> = RefCell::new(None);
-        let index = Cell::new(0usize);
-        let mut call = |line: u64, value: Value| -> bool {
+        let mut s = self.scanner;
+        let mut index = 0usize;
+        let mut record = |s: &mut Scanner<R>, index: &mut usize| -> Result<(), StreamError> {
             let loc = RecordLoc {
-                index: index.get(),
-                line,
+                index: *index,
+                line: s.newlines + 1,
             };
-            index.set(index.get() + 1);
-            match handle(loc, value) {
-                Ok(()) => true,
-                Err(e) => {
-                    *handler_error.borrow_mut() = Some(e);
-                    false
-                }
-            }
-        };
-        let syntax = |e: serde_json::Error, index: usize| StreamError::Syntax {
-            line: e.line(),
-            column: e.column(),
-            index,
-            message: strip_position(&e.to_string()),
+            let value = s.next_value(*index)?;
+            *index += 1;
+            handle(loc, value).map_err(StreamError::Handler)
         };
         match self.layout {
-            Layout::Empty => Ok(0),
+            Layout::Empty => return Ok(0),
             Layout::Array => {
-                let mut de = serde_json::Deserializer::from_reader(counted);
-                let visitor = ArrayVisitor {
-                    newlines: &newlines,
-                    call: &mut call,
-                };
-                let result = de.deserialize_seq(visitor).and_then(|()| de.end());
-                match result {
-                    Ok(()) => Ok(index.get()),
-                    Err(e) => match handler_error.borrow_mut().take() {
-                        Some(h) => Err(StreamError::Handler(h)),
-                        None => Err(syntax(e, index.get())),
-                    },
+                s.advance(1); // `[`
+                let mut after_comma = false;
+                loop {
+                    match s.skip_whitespace()? {
+                        None => return Err(s.error_here(index, "EOF while parsing a list")),
+                        Some(b']') if after_comma => {
+                            return Err(s.error_here(index, "trailing comma"))
+                        }
+                        Some(b']') => {
+                            s.advance(1);
+                            break;
+                        }
+                        Some(_) => record(&mut s, &mut index)?,
+                    }
+                    match s.skip_whitespace()? {
+                        Some(b',') => {
+                            s.advance(1);
+                            after_comma = true;
+                        }
+                        Some(b']') => {
+                            s.advance(1);
+                            break;
+                        }
+                        None => return Err(s.error_here(index, "EOF while parsing a list")),
+                        Some(_) => return Err(s.error_here(index, "expected `,` or `]`")),
+                    }
+                }
+                if s.skip_whitespace()?.is_some() {
+                    return Err(s.error_here(index, "trailing characters"));
                 }
             }
             Layout::Objects => {
-                // One streaming deserializer over the whole file: linear time, however the
-                // objects are spread over lines (pretty-printed, several on a line).
-                let mut stream =
-                    serde_json::Deserializer::from_reader(counted).into_iter::<Value>();
-                loop {
-                    starts.set(None);
-                    match stream.next() {
-                        None => return Ok(index.get()),
-                        Some(Ok(value)) => {
-                            let line = starts.get().unwrap_or(newlines.get() + 1);
-                            if !call(line, value) {
-                                let e = handler_error.borrow_mut().take();
-                                return Err(StreamError::Handler(e.expect("handler error stored")));
-                            }
-                        }
-                        Some(Err(e)) if e.is_io() => return Err(StreamError::Io(e.into())),
-                        Some(Err(e)) => {
-                            let mut err = syntax(e, index.get());
-                            if let StreamError::Syntax { line, .. } = &mut err {
-                                *line += self.leading_newlines as usize;
-                            }
-                            return Err(err);
-                        }
+                // However the objects are spread over lines (pretty-printed, several on a line).
+                while s.skip_whitespace()?.is_some() {
+                    record(&mut s, &mut index)?;
+                }
+            }
+        }
+        Ok(index)
+    }
+}
+
+/// The file in blocks: `buf[pos..]` is read but not yet consumed.
+struct Scanner<R> {
+    reader: R,
+    buf: Vec<u8>,
+    pos: usize,
+    eof: bool,
+    /// File offset of `buf[0]`.
+    consumed: u64,
+    /// Newlines among the consumed bytes.
+    newlines: u64,
+    /// File offset of the first byte of the current line.
+    line_start: u64,
+}
+
+impl<R: Read> Scanner<R> {
+    fn rest(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+
+    fn available(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// File offset of the next unconsumed byte.
+    fn offset(&self) -> u64 {
+        self.consumed + self.pos as u64
+    }
+
+    /// Reads another block after the unconsumed bytes (moving them to the front first); false
+    /// at the end of the file.
+    fn fill(&mut self) -> std::io::Result<bool> {
+        if self.eof {
+            return Ok(false);
+        }
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.consumed += self.pos as u64;
+            self.pos = 0;
+        }
+        let old = self.buf.len();
+        self.buf.resize(old + READ_BLOCK, 0);
+        let n = loop {
+            match self.reader.read(&mut self.buf[old..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.buf.truncate(old);
+                    return Err(e);
+                }
+            }
+        };
+        self.buf.truncate(old + n);
+        self.eof = n == 0;
+        Ok(n > 0)
+    }
+
+    /// Consumes `n` bytes, counting their newlines.
+    fn advance(&mut self, n: usize) {
+        let bytes = &self.buf[self.pos..self.pos + n];
+        if let Some(last) = memchr::memrchr(b'\n', bytes) {
+            self.newlines += memchr::memchr_iter(b'\n', bytes).count() as u64;
+            self.line_start = self.offset() + last as u64 + 1;
+        }
+        self.pos += n;
+    }
+
+    /// Skips whitespace; the next byte (not consumed), or `None` at the end of the file.
+    fn skip_whitespace(&mut self) -> std::io::Result<Option<u8>> {
+        loop {
+            let rest = self.rest();
+            match rest.iter().position(|b| !b.is_ascii_whitespace()) {
+                Some(i) => {
+                    let next = rest[i];
+                    self.advance(i);
+                    return Ok(Some(next));
+                }
+                None => {
+                    let n = rest.len();
+                    self.advance(n);
+                    if !self.fill()? {
+                        return Ok(None);
                     }
                 }
             }
         }
+    }
+
+    /// Parses the value starting at the next byte (not whitespace) and consumes it.
+    fn next_value(&mut self, index: usize) -> Result<Value, StreamError> {
+        let mut end = ValueEnd::new(self.rest()[0]);
+        let len = loop {
+            if let Some(len) = end.scan(self.rest()) {
+                break len;
+            }
+            if self.available() > MAX_RECORD_BYTES {
+                return Err(self.error_here(
+                    index,
+                    &format!(
+                        "record longer than {} MiB (is the file an array of records?)",
+                        MAX_RECORD_BYTES >> 20
+                    ),
+                ));
+            }
+            if !self.fill()? {
+                // Unfinished at the end of the file: serde_json says what is missing, and where.
+                break self.available();
+            }
+        };
+        if len == 0 {
+            // A separator or closing bracket where a record should start.
+            return Err(self.error_here(index, "expected value"));
+        }
+        let value = serde_json::from_slice(&self.rest()[..len]).map_err(|e| {
+            let (line, column) = self.position(e.line(), e.column());
+            StreamError::Syntax {
+                line,
+                column,
+                index,
+                message: strip_position(&e.to_string()),
+            }
+        })?;
+        self.advance(len);
+        Ok(value)
+    }
+
+    /// The file position of (`line`, `column`) counted, serde_json's way, from the next byte.
+    fn position(&self, line: usize, column: usize) -> (usize, usize) {
+        let first_line = self.newlines as usize + 1;
+        if line <= 1 {
+            let start_column = (self.offset() - self.line_start) as usize;
+            (first_line, start_column + column)
+        } else {
+            (first_line + line - 1, column)
+        }
+    }
+
+    /// A syntax error at the next byte.
+    fn error_here(&self, index: usize, message: &str) -> StreamError {
+        let (line, column) = self.position(1, 1);
+        StreamError::Syntax {
+            line,
+            column,
+            index,
+            message: message.to_string(),
+        }
+    }
+}
+
+/// Finds where a JSON value ends, across blocks: tracks strings, escapes and nesting only.
+struct ValueEnd {
+    /// Bytes of the value already scanned.
+    done: usize,
+    depth: usize,
+    in_string: bool,
+    /// Scalars (numbers, literals) end at the first delimiter, or at the end of the file.
+    scalar: bool,
+}
+
+impl ValueEnd {
+    fn new(first: u8) -> Self {
+        ValueEnd {
+            done: 0,
+            depth: 0,
+            in_string: false,
+            scalar: !matches!(first, b'{' | b'[' | b'"'),
+        }
+    }
+
+    /// The value's length if it ends inside `bytes` (the value's bytes so far, from its start).
+    fn scan(&mut self, bytes: &[u8]) -> Option<usize> {
+        if self.scalar {
+            let from = self.done;
+            return match bytes[from..]
+                .iter()
+                .position(|&b| b.is_ascii_whitespace() || matches!(b, b',' | b']' | b'}'))
+            {
+                Some(i) => Some(from + i),
+                None => {
+                    self.done = bytes.len();
+                    None
+                }
+            };
+        }
+        let mut i = self.done;
+        while i < bytes.len() {
+            if self.in_string {
+                match memchr::memchr2(b'"', b'\\', &bytes[i..]) {
+                    None => i = bytes.len(),
+                    Some(j) if bytes[i + j] == b'\\' => {
+                        // The escaped byte must be here too, or the scan resumes at the backslash.
+                        if i + j + 1 >= bytes.len() {
+                            self.done = i + j;
+                            return None;
+                        }
+                        i += j + 2;
+                    }
+                    Some(j) => {
+                        self.in_string = false;
+                        i += j + 1;
+                        if self.depth == 0 {
+                            return Some(i);
+                        }
+                    }
+                }
+                continue;
+            }
+            match bytes[i] {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    if self.depth == 0 {
+                        return Some(i + 1);
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        self.done = bytes.len();
+        None
     }
 }
 
@@ -208,48 +388,6 @@ fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {
         Some(i) => message[..i].to_string(),
         None => message.to_string(),
-    }
-}
-
-struct ArrayVisitor<'a, C> {
-    newlines: &'a Cell<u64>,
-    call: &'a mut C,
-}
-
-impl<'de, C: FnMut(u64, Value) -> bool> Visitor<'de> for ArrayVisitor<'_, C> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON array of records")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        loop {
-            match seq.next_element_seed(Located(self.newlines))? {
-                None => return Ok(()),
-                Some((line, value)) => {
-                    if !(self.call)(line, value) {
-                        return Err(de::Error::custom("record rejected"));
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Deserialises one record, noting the line it starts on: serde_json has skipped the separator
-/// and whitespace before it calls us, so the newline count is exactly the lines before the value.
-struct Located<'a>(&'a Cell<u64>);
-
-impl<'de> de::DeserializeSeed<'de> for Located<'_> {
-    type Value = (u64, Value);
-
-    fn deserialize<D: de::Deserializer<'de>>(
-        self,
-        deserializer: D,
-    ) -> Result<Self::Value, D::Error> {
-        let line = self.0.get() + 1;
-        serde::Deserialize::deserialize(deserializer).map(|value| (line, value))
     }
 }
 
@@ -367,6 +505,77 @@ mod tests {
             "{} KB took {:?}",
             text.len() / 1024,
             started.elapsed()
+        );
+    }
+
+    #[test]
+    fn records_split_across_read_blocks_keep_their_lines() {
+        // Strings with escapes and brackets, records longer than a read block.
+        let long = "x\\\"]}[{".repeat(READ_BLOCK / 4);
+        let mut text = String::from("[\n");
+        for i in 0..5 {
+            text.push_str(&format!(
+                "{{\"i\": {i}, \"s\": \"{long}\", \"n\": [1, {{}}]}},\n"
+            ));
+        }
+        text.push_str("7\n]\n");
+        let records = collect(text.as_bytes()).unwrap();
+        assert_eq!(records.len(), 6);
+        assert_eq!(records[4].0.line, 6);
+        assert_eq!(records[4].1["i"], 4);
+        // Each 7-byte piece of JSON text `x\"]}[{` decodes to the 6 characters `x"]}[{`.
+        assert_eq!(
+            records[4].1["s"].as_str().unwrap().len(),
+            long.len() / 7 * 6
+        );
+        assert_eq!(records[5].1, 7);
+    }
+
+    #[test]
+    fn separators_out_of_place_are_syntax_errors_with_positions() {
+        for (text, line, message) in [
+            (&b"[\n{\"a\": 1},\n,{\"a\": 2}]"[..], 3, "expected value"),
+            (b"[{\"a\": 1},\n]", 2, "trailing comma"),
+            (b"[{\"a\": 1} {\"a\": 2}]", 1, "expected `,` or `]`"),
+            (b"[{\"a\": 1}]\n\nx", 3, "trailing characters"),
+            (b"[{\"a\": 1},\n", 2, "EOF while parsing a list"),
+        ] {
+            match collect(text) {
+                Err(StreamError::Syntax {
+                    line: l,
+                    message: m,
+                    ..
+                }) => {
+                    assert_eq!(
+                        (l, m.as_str()),
+                        (line, message),
+                        "{:?}",
+                        String::from_utf8_lossy(text)
+                    )
+                }
+                other => panic!("expected a syntax error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_record_longer_than_the_bound_stops_the_stream() {
+        struct Endless;
+        impl Read for Endless {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                buf.fill(b' ');
+                buf[0] = b'[';
+                Ok(buf.len())
+            }
+        }
+        let head = std::io::Cursor::new(b"[{\"a\": \"".to_vec()).chain(Endless);
+        let err = JsonSource::new(head)
+            .unwrap()
+            .for_each(|_, _| Ok(()))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("record longer than 64 MiB"),
+            "{err}"
         );
     }
 

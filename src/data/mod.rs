@@ -44,24 +44,41 @@ impl Sample {
             .iter()
             .map(|r| (r.question.as_str(), r.answers.as_slice()))
             .collect();
-        let content = serde_json::json!([
+        // A tuple serialises as the same JSON array as `json!([...])` did, without copying every
+        // string into a `Value` first (the hashes of stored samples must not change).
+        let content = (
             "sample-v1",
-            self.id,
-            self.image,
-            self.caption,
-            self.mentions,
-            self.fig_label,
-            self.domains,
+            &self.id,
+            &self.image,
+            &self.caption,
+            &self.mentions,
+            &self.fig_label,
+            &self.domains,
             rounds,
-            self.is_demo
-        ]);
-        let bytes = serde_json::to_vec(&content).expect("JSON values serialise");
-        hex::encode(&Sha256::digest(&bytes)[..16])
+            self.is_demo,
+        );
+        let mut hasher = HashWriter(Sha256::new());
+        serde_json::to_writer(&mut hasher, &content).expect("strings and lists serialise");
+        hex::encode(&hasher.0.finalize()[..16])
     }
 
     /// The key that groups samples of the same figure (train/validation splits are by figure).
     pub fn figure_key(&self) -> &str {
         self.image.as_deref().unwrap_or(&self.id)
+    }
+}
+
+/// Feeds serialised bytes straight into a hash.
+struct HashWriter(sha2::Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        sha2::Digest::update(&mut self.0, bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -139,5 +156,59 @@ mod tests {
         assert_eq!(a.content_hash(), b.content_hash());
         b.caption.push('!');
         assert_ne!(a.content_hash(), b.content_hash());
+    }
+
+    /// The hash as first written (a `json!` array serialised, then hashed): stored samples keep
+    /// their hashes, so re-importing a file still finds them unchanged.
+    fn content_hash_v1(s: &Sample) -> String {
+        use sha2::{Digest, Sha256};
+        let rounds: Vec<(&str, &[String])> = s
+            .rounds
+            .iter()
+            .map(|r| (r.question.as_str(), r.answers.as_slice()))
+            .collect();
+        let content = serde_json::json!([
+            "sample-v1",
+            s.id,
+            s.image,
+            s.caption,
+            s.mentions,
+            s.fig_label,
+            s.domains,
+            rounds,
+            s.is_demo
+        ]);
+        hex::encode(&Sha256::digest(serde_json::to_vec(&content).unwrap())[..16])
+    }
+
+    #[test]
+    fn content_hash_is_the_one_stored_workspaces_hold() {
+        let plain = Sample {
+            id: "x".into(),
+            caption: "c".into(),
+            ..Default::default()
+        };
+        let full = Sample {
+            id: "PMC1_F2".into(),
+            image: Some("a/b \"c\".png".into()),
+            caption: "Axial CT — 3 × 4 cm\tlesion\n\u{1}".into(),
+            mentions: vec!["As seen ( Fig. 2 ) .".into(), "é".into()],
+            fig_label: Some("Figure 2".into()),
+            domains: vec!["ct_scan".into(), "mri".into()],
+            rounds: vec![
+                Round {
+                    question: "<image>\nWhat?".into(),
+                    answers: vec!["A.".into(), "B \\ C".into()],
+                },
+                Round {
+                    question: "Unanswered?".into(),
+                    answers: vec![],
+                },
+            ],
+            is_demo: true,
+        };
+        for s in [plain, full] {
+            assert_eq!(s.content_hash(), content_hash_v1(&s));
+        }
     }
 }

@@ -21,6 +21,16 @@ impl Warnings {
         }
     }
 
+    /// Adds `other`'s counts and examples (up to the usual number of examples per kind).
+    pub fn merge(&mut self, other: Warnings) {
+        for (kind, (count, examples)) in other.kinds {
+            let entry = self.kinds.entry(kind).or_default();
+            entry.0 += count;
+            let room = EXAMPLES_PER_KIND.saturating_sub(entry.1.len());
+            entry.1.extend(examples.into_iter().take(room));
+        }
+    }
+
     pub fn count(&self, kind: &str) -> usize {
         self.kinds.get(kind).map_or(0, |e| e.0)
     }
@@ -67,5 +77,23 @@ mod tests {
         let text = w.to_string();
         assert!(text.contains("10 × empty answer"));
         assert_eq!(text.matches("e.g.").count(), EXAMPLES_PER_KIND + 1);
+    }
+
+    #[test]
+    fn merging_adds_counts_and_keeps_few_examples() {
+        let mut a = Warnings::default();
+        a.add("empty answer", "record 1");
+        a.add("empty answer", "record 2");
+        let mut b = Warnings::default();
+        b.add("empty answer", "record 7");
+        b.add("empty answer", "record 8");
+        b.add("missing image", "record 9");
+        a.merge(b);
+        assert_eq!(a.count("empty answer"), 4);
+        assert_eq!(a.count("missing image"), 1);
+        assert_eq!(
+            a.kinds["empty answer"].1,
+            ["record 1", "record 2", "record 7"]
+        );
     }
 }

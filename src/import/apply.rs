@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context;
+
 use super::ConflictPolicy;
 use crate::data::json_stream::RecordLoc;
 use crate::data::warnings::Warnings;
@@ -64,16 +66,21 @@ impl<'b, 'w> Applier<'b, 'w> {
         })
     }
 
+    /// Applies the records parsed from the record at `loc`; `hashes` holds the content hash of
+    /// each of their samples, in order (computed by the parsing thread).
     pub fn apply_all(
         &mut self,
         records: Vec<Record>,
+        hashes: &[String],
         loc: RecordLoc,
         warnings: &mut Warnings,
     ) -> anyhow::Result<()> {
+        let mut hashes = hashes.iter();
         for record in records {
             match record {
                 Record::Sample { sample, verdicts } => {
-                    self.sample(&sample, &verdicts, loc, warnings)?
+                    let hash = hashes.next().context("a sample without its content hash")?;
+                    self.sample(&sample, hash, &verdicts, loc, warnings)?
                 }
                 Record::Score(score) => self.score(&score, loc, warnings)?,
                 Record::ImageUrl(url) => self.url(&url, loc)?,
@@ -108,6 +115,7 @@ impl<'b, 'w> Applier<'b, 'w> {
     fn sample(
         &mut self,
         sample: &Sample,
+        hash: &str,
         verdicts: &[ImportedVerdict],
         loc: RecordLoc,
         warnings: &mut Warnings,
@@ -115,7 +123,10 @@ impl<'b, 'w> Applier<'b, 'w> {
         if sample.caption.trim().is_empty() {
             warnings.add("empty caption", format!("{loc}: sample {}", sample.id));
         }
-        match self.batch.insert_sample(sample, Some(self.source_id))? {
+        match self
+            .batch
+            .insert_hashed_sample(sample, hash, Some(self.source_id))?
+        {
             InsertOutcome::Unchanged(_) => self.counts.samples_unchanged += 1,
             InsertOutcome::Conflict { .. } => self.conflict(
                 loc,

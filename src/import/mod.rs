@@ -8,6 +8,7 @@ pub use apply::IMPORTED_REVIEWER;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use anyhow::Context;
 use serde::Serialize;
@@ -15,8 +16,9 @@ use sha2::{Digest, Sha256};
 
 use crate::data::detect::detect;
 use crate::data::formats::{Format, RecordParser};
-use crate::data::json_stream::{JsonSource, StreamError};
+use crate::data::json_stream::{JsonSource, RecordLoc, StreamError};
 use crate::data::warnings::Warnings;
+use crate::data::Record;
 use crate::store::Workspace;
 
 /// What to do when a sample id is already stored with different content.
@@ -121,16 +123,90 @@ fn import_inner(
         warnings.add("byte-order mark skipped", "start of file");
     }
 
-    let batch = ws.import_batch()?;
-    let source_id = batch.add_source(&path_text(path), &sha256)?;
-    for dir in &image_dirs {
-        batch.add_image_dir(dir)?;
-    }
-    let image_base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut applier = apply::Applier::new(&batch, source_id, image_base, options.on_conflict)?;
-    let mut parser: Option<Box<dyn RecordParser>> = options.format.map(Format::parser);
-    let mut format = options.format;
+    // Two threads: this one reads, parses and hashes records; the writer inserts them into one
+    // transaction. The bounded channel keeps memory flat whichever side is slower.
+    let (tx, rx) = mpsc::sync_channel::<ToWriter>(CHANNEL_BATCHES);
+    let target = WriteTarget {
+        path: path_text(path),
+        sha256,
+        image_dirs,
+        image_base: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        policy: options.on_conflict,
+    };
+    let (parsed, written) = std::thread::scope(|scope| {
+        let ws = &mut *ws;
+        let writer = scope.spawn(move || write_records(ws, rx, target));
+        let parsed = parse_records(source, options.format, tx, &mut warnings);
+        (parsed, writer.join())
+    });
+    let written = written.map_err(|_| anyhow::anyhow!("the import's writer thread panicked"))?;
+    let written = match (parsed, written) {
+        // The writer refused a record (or the database); the parser only saw it stop.
+        (Err(e), Err(w)) if e.is::<WriterGone>() => return Err(w),
+        (Err(e), _) => return Err(e),
+        (Ok(()), Err(w)) => return Err(w),
+        (Ok(()), Ok(None)) => anyhow::bail!("the import's writer stopped early"),
+        (Ok(()), Ok(Some(written))) => written,
+    };
+    warnings.merge(written.warnings);
+    let Some(format) = written.format else {
+        // An empty array or an empty JSON Lines file (a script's empty batch): nothing to do,
+        // and nothing recorded, so the same file can be imported again once it holds records.
+        report.note = Some("the file holds no records: nothing imported".into());
+        progress(total, total);
+        return Ok(report);
+    };
+    let counts = written.counts;
+    report.format = Some(format);
+    report.records = written.records;
+    report.samples_added = counts.samples_added;
+    report.samples_unchanged = counts.samples_unchanged;
+    report.rounds_added = counts.rounds_added;
+    report.answers_added = counts.answers_added;
+    report.verdicts_added = counts.verdicts_added;
+    report.scores_added = counts.scores_added;
+    report.urls_added = counts.urls_added;
+    report.conflicts = counts.conflicts;
+    report.warnings = warnings.counts();
+    report.warning_details = warnings;
+    Ok(report)
+}
 
+/// Records parsed per message to the writer.
+const BATCH_RECORDS: usize = 512;
+/// Messages in flight between the threads: at most a few MB of parsed records.
+const CHANNEL_BATCHES: usize = 8;
+
+/// From the parsing thread to the writer.
+enum ToWriter {
+    /// Each record's location, what it parsed into, and the content hash of each sample in it.
+    Records(Vec<(RecordLoc, Vec<Record>, Vec<String>)>),
+    /// Every record was sent: the file's format (`None` when it held none) and record count.
+    Done {
+        format: Option<Format>,
+        records: usize,
+    },
+}
+
+/// The writer hung up (it refused a record or the database failed): its error is the one to show.
+#[derive(Debug, thiserror::Error)]
+#[error("the import's writer stopped")]
+struct WriterGone;
+
+/// Reads, parses and hashes every record, sending them to the writer in batches.
+fn parse_records<R: Read>(
+    source: JsonSource<R>,
+    forced: Option<Format>,
+    tx: mpsc::SyncSender<ToWriter>,
+    warnings: &mut Warnings,
+) -> anyhow::Result<()> {
+    let mut parser: Option<Box<dyn RecordParser>> = forced.map(Format::parser);
+    let mut format = forced;
+    let mut pending = Vec::with_capacity(BATCH_RECORDS);
+    let send = |pending: &mut Vec<_>| {
+        let full = std::mem::replace(pending, Vec::with_capacity(BATCH_RECORDS));
+        tx.send(ToWriter::Records(full)).map_err(|_| WriterGone)
+    };
     let records = source
         .for_each(|loc, value| {
             if parser.is_none() {
@@ -146,31 +222,114 @@ fn import_inner(
                 format = Some(found);
                 parser = Some(found.parser());
             }
-            let parsed = parser.as_mut().expect("set above").parse(&value, loc, &mut warnings)?;
-            applier.apply_all(parsed, loc, &mut warnings)
+            let parsed = parser.as_mut().expect("set above").parse(&value, loc, warnings)?;
+            drop(value);
+            if !parsed.is_empty() {
+                let hashes = sample_hashes(&parsed);
+                pending.push((loc, parsed, hashes));
+                if pending.len() >= BATCH_RECORDS {
+                    send(&mut pending)?;
+                }
+            }
+            Ok(())
         })
         .map_err(|e| match e {
             StreamError::Handler(e) => e,
             other => anyhow::Error::new(other),
         })?;
     if let Some(parser) = parser.as_mut() {
-        let rest = parser.finish(&mut warnings)?;
-        let end = crate::data::json_stream::RecordLoc {
+        let rest = parser.finish(warnings)?;
+        let end = RecordLoc {
             index: records,
             line: 0,
         };
-        applier.apply_all(rest, end, &mut warnings)?;
+        let hashes = sample_hashes(&rest);
+        pending.push((end, rest, hashes));
     }
+    send(&mut pending)?;
+    tx.send(ToWriter::Done { format, records })
+        .map_err(|_| WriterGone)?;
+    Ok(())
+}
+
+/// The content hash of each sample among `records`, in order.
+fn sample_hashes(records: &[Record]) -> Vec<String> {
+    records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Sample { sample, .. } => Some(sample.content_hash()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What the writer needs besides the records.
+struct WriteTarget {
+    path: String,
+    sha256: String,
+    image_dirs: Vec<PathBuf>,
+    image_base: PathBuf,
+    policy: ConflictPolicy,
+}
+
+/// What the writer committed.
+struct Written {
+    /// `None`: the file held no records, and nothing was committed.
+    format: Option<Format>,
+    records: usize,
+    counts: apply::Counts,
+    warnings: Warnings,
+}
+
+/// Writes every record received into one transaction and commits it once the parser says it
+/// is done. `Ok(None)`: the parser stopped early (its error is the one to show); nothing written.
+fn write_records(
+    ws: &mut Workspace,
+    rx: mpsc::Receiver<ToWriter>,
+    target: WriteTarget,
+) -> anyhow::Result<Option<Written>> {
+    ws.set_bulk_import(true)?;
+    let written = write_in_one_batch(ws, rx, target);
+    let restored = ws.set_bulk_import(false);
+    let written = written?;
+    restored?;
+    Ok(written)
+}
+
+fn write_in_one_batch(
+    ws: &mut Workspace,
+    rx: mpsc::Receiver<ToWriter>,
+    target: WriteTarget,
+) -> anyhow::Result<Option<Written>> {
+    let mut warnings = Warnings::default();
+    let batch = ws.import_batch()?;
+    let source_id = batch.add_source(&target.path, &target.sha256)?;
+    for dir in &target.image_dirs {
+        batch.add_image_dir(dir)?;
+    }
+    let mut applier = apply::Applier::new(&batch, source_id, target.image_base, target.policy)?;
+    let (format, records) = loop {
+        match rx.recv() {
+            Ok(ToWriter::Records(list)) => {
+                for (loc, records, hashes) in list {
+                    applier.apply_all(records, &hashes, loc, &mut warnings)?;
+                }
+            }
+            Ok(ToWriter::Done { format, records }) => break (format, records),
+            // Dropping the batch rolls everything back.
+            Err(mpsc::RecvError) => return Ok(None),
+        }
+    };
     let counts = applier.finish(&mut warnings)?;
     let Some(format) = format else {
-        // An empty array or an empty JSON Lines file (a script's empty batch): nothing to do,
-        // and nothing recorded, so the same file can be imported again once it holds records.
-        drop(batch);
-        report.note = Some("the file holds no records: nothing imported".into());
-        progress(total, total);
-        return Ok(report);
+        return Ok(Some(Written {
+            format: None,
+            records,
+            counts,
+            warnings,
+        }));
     };
-    if !counts.conflicts.is_empty() && options.on_conflict == ConflictPolicy::Fail {
+    if !counts.conflicts.is_empty() && target.policy == ConflictPolicy::Fail {
         let shown: Vec<_> = counts.conflicts.iter().take(10).cloned().collect();
         anyhow::bail!(
             "{} record(s) conflict with stored samples (same id, different content):\n  {}\n(use --on-conflict skip to keep the stored versions and import the rest)",
@@ -180,20 +339,12 @@ fn import_inner(
     }
     batch.finish_source(source_id, format.name(), records)?;
     batch.commit()?;
-
-    report.format = Some(format);
-    report.records = records;
-    report.samples_added = counts.samples_added;
-    report.samples_unchanged = counts.samples_unchanged;
-    report.rounds_added = counts.rounds_added;
-    report.answers_added = counts.answers_added;
-    report.verdicts_added = counts.verdicts_added;
-    report.scores_added = counts.scores_added;
-    report.urls_added = counts.urls_added;
-    report.conflicts = counts.conflicts;
-    report.warnings = warnings.counts();
-    report.warning_details = warnings;
-    Ok(report)
+    Ok(Some(Written {
+        format: Some(format),
+        records,
+        counts,
+        warnings,
+    }))
 }
 
 fn path_text(path: &Path) -> String {

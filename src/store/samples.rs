@@ -33,13 +33,22 @@ pub fn insert_sample(
     sample: &Sample,
     source_id: Option<i64>,
 ) -> rusqlite::Result<InsertOutcome> {
-    let hash = sample.content_hash();
+    insert_hashed_sample(conn, sample, &sample.content_hash(), source_id)
+}
+
+/// [`insert_sample`] with `hash`, the sample's [`Sample::content_hash`], already computed.
+pub fn insert_hashed_sample(
+    conn: &Connection,
+    sample: &Sample,
+    hash: &str,
+    source_id: Option<i64>,
+) -> rusqlite::Result<InsertOutcome> {
     let existing: Option<(i64, String)> = conn
         .prepare_cached("SELECT id, content_hash FROM samples WHERE ext_id = ?1")?
         .query_row([&sample.id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     if let Some((key, stored_hash)) = existing {
-        return Ok(if stored_hash == hash {
+        return Ok(if stored_hash == *hash {
             InsertOutcome::Unchanged(key)
         } else {
             InsertOutcome::Conflict { key }
