@@ -339,9 +339,15 @@ impl Featurizer for HashedFeaturizer {
                 share(aw.len(), a.words),
                 input.answer.trim_end().ends_with('?') as u8 as f32,
             ]);
-            let stats = match (&input.image_path, self.config.use_images) {
-                (Some(path), true) => self.images.get(path),
-                _ => None,
+            let stats = match (
+                input.figure_stats,
+                &input.image_path,
+                self.config.use_images,
+            ) {
+                (_, _, false) => None,
+                (super::FigureStats::Known(stats), _, true) => stats,
+                (super::FigureStats::Unknown, Some(path), true) => self.images.get(path),
+                (super::FigureStats::Unknown, None, true) => None,
             };
             d.push(stats.is_some() as u8 as f32);
             d.extend_from_slice(&stats.unwrap_or_default());

@@ -54,9 +54,21 @@ pub fn image_stats(path: &Path) -> anyhow::Result<ImageStats> {
         .with_context(|| format!("reading image {}", path.display()))?
         .decode()
         .with_context(|| format!("decoding image {}", path.display()))?;
+    Ok(stats_of_image(&image))
+}
+
+/// Decodes an image file's bytes (format guessed from them) and computes its statistics.
+pub fn image_stats_of_bytes(bytes: &[u8]) -> anyhow::Result<ImageStats> {
+    let image = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()?
+        .decode()?;
+    Ok(stats_of_image(&image))
+}
+
+fn stats_of_image(image: &image::DynamicImage) -> ImageStats {
     let (width, height) = (image.width().max(1), image.height().max(1));
     let thumb = image.thumbnail(32, 32).to_rgb8();
-    Ok(stats_of_rgb(thumb.as_raw(), width, height))
+    stats_of_rgb(thumb.as_raw(), width, height)
 }
 
 /// Statistics of packed RGB8 pixels (Hasler & Süsstrunk colourfulness, scaled to 0..~1).
@@ -132,5 +144,9 @@ mod tests {
         std::fs::write(&broken, b"not a png").expect("write");
         assert!(image_stats(&broken).is_err());
         assert_eq!(cache.get(&broken), None);
+        // From the file's bytes: the same numbers.
+        let bytes = std::fs::read(&path).expect("read");
+        assert_eq!(image_stats_of_bytes(&bytes).expect("decodes"), stats);
+        assert!(image_stats_of_bytes(b"not a png").is_err());
     }
 }

@@ -21,6 +21,19 @@ pub struct AnswerInput {
     pub round_position: usize,
     /// Resolved image file, when one exists on disk.
     pub image_path: Option<PathBuf>,
+    /// The figure's statistics when the caller already has them (the workspace keeps them per
+    /// file content), so the featurizer does not decode `image_path` again.
+    pub figure_stats: FigureStats,
+}
+
+/// What the caller knows of an answer's figure statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum FigureStats {
+    /// Not known: the featurizer decodes `image_path`, if any (once per path and featurizer).
+    #[default]
+    Unknown,
+    /// Computed before; `None` when the file does not decode as an image.
+    Known(Option<image_stats::ImageStats>),
 }
 
 /// Where a training pair came from; clinician pairs are weighted by the mixture weight w.

@@ -120,6 +120,7 @@ pub fn dataset(
                     answer: text,
                     round_position: round,
                     image_path: None,
+                    figure_stats: Default::default(),
                 });
             }
             pairs.push(PreferencePair {

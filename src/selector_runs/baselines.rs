@@ -52,6 +52,7 @@ mod tests {
             answer: answer.into(),
             round_position: 0,
             image_path: None,
+            figure_stats: Default::default(),
         }
     }
 

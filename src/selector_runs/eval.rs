@@ -192,6 +192,7 @@ pub fn pairs_from_file(
                         answer: answer.clone(),
                         round_position: 0,
                         image_path: image_path.clone(),
+                        figure_stats: Default::default(),
                     });
                 }
                 pairs.push(PreferencePair {

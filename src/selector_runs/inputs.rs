@@ -4,7 +4,8 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
-use crate::selector::AnswerInput;
+use crate::selector::image_stats::ImageStats;
+use crate::selector::{AnswerInput, FigureStats};
 use crate::store::{AnswerRecord, Workspace};
 
 /// Inputs plus what the caller needs to map scores back.
@@ -31,10 +32,12 @@ impl AnswerIndex {
     }
 }
 
-/// Resolves image references once per distinct reference.
+/// Resolves image references once per distinct reference, and gives each found figure the
+/// statistics the workspace keeps for it (see [`super::figures`]).
 struct ImageResolver {
     finder: crate::store::ImageFinder,
     cache: HashMap<String, Option<PathBuf>>,
+    stats: HashMap<PathBuf, Option<ImageStats>>,
 }
 
 impl ImageResolver {
@@ -42,6 +45,7 @@ impl ImageResolver {
         Ok(Self {
             finder: crate::store::ImageFinder::new(ws)?,
             cache: HashMap::new(),
+            stats: HashMap::new(),
         })
     }
 
@@ -54,10 +58,28 @@ impl ImageResolver {
         self.cache.insert(reference, path.clone());
         path
     }
+
+    /// Reads (or computes once and stores) the statistics of every figure resolved so far.
+    fn load_stats(&mut self, ws: &Workspace) -> anyhow::Result<()> {
+        let mut paths: Vec<PathBuf> = self.cache.values().flatten().cloned().collect();
+        paths.sort();
+        paths.dedup();
+        self.stats = super::figures::figure_stats(ws, &paths, &super::figures::decode)?;
+        Ok(())
+    }
+
+    fn stats_of(&self, path: Option<&PathBuf>) -> FigureStats {
+        match path.and_then(|p| self.stats.get(p)) {
+            Some(stats) => FigureStats::Known(*stats),
+            None => FigureStats::Unknown,
+        }
+    }
 }
 
 /// The selector's input for a stored answer, and its sample's key.
 fn to_input(record: AnswerRecord, images: &mut ImageResolver) -> (i64, AnswerInput) {
+    let image_path = images.resolve(record.image.clone());
+    let figure_stats = images.stats_of(image_path.as_ref());
     (
         record.sample_key,
         AnswerInput {
@@ -68,7 +90,8 @@ fn to_input(record: AnswerRecord, images: &mut ImageResolver) -> (i64, AnswerInp
             question: crate::data::display_text(&record.question),
             answer: record.text,
             round_position: record.round_position,
-            image_path: images.resolve(record.image),
+            image_path,
+            figure_stats,
         },
     )
 }
@@ -79,8 +102,16 @@ pub fn answer_inputs_for(ws: &Workspace, ids: &HashSet<i64>) -> anyhow::Result<A
     let mut images = ImageResolver::new(ws)?;
     let mut sorted: Vec<i64> = ids.iter().copied().collect();
     sorted.sort_unstable();
-    for id in sorted {
-        let (sample, input) = to_input(ws.answer_record(id)?, &mut images);
+    let records: Vec<AnswerRecord> = sorted
+        .into_iter()
+        .map(|id| ws.answer_record(id))
+        .collect::<anyhow::Result<_>>()?;
+    for record in &records {
+        images.resolve(record.image.clone());
+    }
+    images.load_stats(ws)?;
+    for record in records {
+        let (sample, input) = to_input(record, &mut images);
         index.push(sample, input);
     }
     Ok(index)
@@ -97,6 +128,10 @@ pub fn for_each_answer_chunk(
     visit: &mut ChunkVisitor,
 ) -> anyhow::Result<usize> {
     let mut images = ImageResolver::new(ws)?;
+    for reference in ws.image_references()? {
+        images.resolve(Some(reference));
+    }
+    images.load_stats(ws)?;
     let (mut inputs, mut samples) = (Vec::with_capacity(chunk), Vec::with_capacity(chunk));
     let mut total = 0;
     ws.for_each_answer_record(&mut |record| {

@@ -5,6 +5,7 @@
 pub mod baselines;
 pub mod encoded;
 mod eval;
+pub mod figures;
 mod inputs;
 mod pairs;
 

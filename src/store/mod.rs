@@ -6,6 +6,7 @@ mod answer_decisions;
 mod decisions;
 mod embedding_cache;
 mod export_reads;
+mod figure_stats;
 mod history;
 mod image_urls;
 mod import_writes;
@@ -36,6 +37,7 @@ pub use embedding_cache::TextHash;
 pub use export_reads::{
     AnswerRow, AnswerScoreLine, AnswerScoreSource, ReadSnapshot, RoundRows, SampleRows,
 };
+pub use figure_stats::{FigureFile, NewFigure, StoredFigureStats};
 pub use history::{DecisionEvent, SelectorAnswerScore};
 pub use image_urls::ImageUrl;
 pub use import_writes::{AnswerSlot, ImportBatch};

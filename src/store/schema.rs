@@ -150,4 +150,20 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (encoder, text_hash)
     ) WITHOUT ROWID;
     "#,
+    // Figure statistics (the selector's image signals), computed once per file content, and the
+    // content each image path held when it was last read, so an unchanged file is not read again.
+    r#"
+    CREATE TABLE figure_stats (
+        content_sha256 BLOB NOT NULL,    -- SHA-256 of the image file's bytes
+        version INTEGER NOT NULL,        -- how the statistics were computed
+        stats BLOB,                      -- f32 little-endian; NULL: the file does not decode
+        PRIMARY KEY (content_sha256, version)
+    ) WITHOUT ROWID;
+    CREATE TABLE figure_files (
+        path TEXT PRIMARY KEY,           -- absolute path of the image file
+        size INTEGER NOT NULL,           -- bytes, when last read
+        mtime_ns INTEGER NOT NULL,       -- modification time (ns since 1970), when last read
+        content_sha256 BLOB NOT NULL
+    ) WITHOUT ROWID;
+    "#,
 ];

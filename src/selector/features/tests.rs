@@ -12,6 +12,7 @@ pub(crate) fn answer(id: i64, figure: &str, question: &str, answer: &str) -> Ans
         answer: answer.to_string(),
         round_position: 1,
         image_path: None,
+        figure_stats: Default::default(),
     }
 }
 
