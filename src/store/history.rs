@@ -56,6 +56,14 @@ impl Workspace {
         Ok(events)
     }
 
+    /// How many decision events are stored (undo events included): grows by one per event.
+    pub fn decision_event_count(&self) -> anyhow::Result<i64> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT count(*) FROM judgments")?
+            .query_row([], |r| r.get(0))?)
+    }
+
     /// Every selector answer score of every run, by answer id (then run).
     pub fn selector_answer_scores(&self) -> anyhow::Result<Vec<SelectorAnswerScore>> {
         let mut stmt = self.conn.prepare(

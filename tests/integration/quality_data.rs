@@ -6,6 +6,9 @@
 //!   2. the answer to another question about the same figure (on-topic words, wrong answer),
 //!   3. a long generic answer that ignores the figure (beats "longer is better").
 //!
+//! Kinds 1 and 3 are fixed strings ([`REFUSAL`], [`GENERIC`]): every pair of that kind has the
+//! same ✗ answer, in training and in evaluation. Kinds 0 and 2 are real GPT-4 answers.
+//!
 //! Both answers go into one candidates record per figure; the verdicts are recorded as a
 //! clinician's (reviewer `clinician`).
 
@@ -16,9 +19,25 @@ use serde_json::{json, Value};
 pub const REFUSAL: &str = "I'm sorry, but as an AI I cannot determine this from the image alone. Please consult a qualified medical professional for an accurate interpretation.";
 pub const GENERIC: &str = "This is a medical image that provides valuable information to clinicians. Medical images such as this one are commonly used by doctors to evaluate patients, and they can reveal many different findings depending on the modality, the body part and the clinical context in which they were obtained. A thorough evaluation would require correlation with the patient's history and other tests.";
 
+/// The failure kinds, by number (see the header); the fixed-string ones say so.
+#[allow(dead_code)] // read by benches/quality.rs, not by the tests
+pub const FAILURE_KINDS: [&str; 4] = [
+    "other figure's answer",
+    "refusal (fixed string)",
+    "same figure, other question",
+    "generic (fixed string)",
+];
+
 /// Writes the candidates file (two answers per question, the real one first; the review screen
 /// shuffles the order it shows) and returns the number of figures.
+#[allow(dead_code)] // the tests' entry; benches/quality.rs needs the kinds
 pub fn write_candidates(fixture: &Path, out: &Path) -> usize {
+    write_candidates_with_kinds(fixture, out).len()
+}
+
+/// [`write_candidates`], returning each figure's id with the failure kind (an index into
+/// [`FAILURE_KINDS`]) of the ✗ answer of each of its rounds, in round order.
+pub fn write_candidates_with_kinds(fixture: &Path, out: &Path) -> Vec<(String, Vec<usize>)> {
     let text = std::fs::read_to_string(fixture).expect("qa50 fixture readable");
     let lines: Vec<Value> = text
         .lines()
@@ -35,11 +54,17 @@ pub fn write_candidates(fixture: &Path, out: &Path) -> usize {
     }
     let mut out_text = String::new();
     let mut k = 0usize;
+    let mut kinds_of = Vec::new();
     for (f, (id, questions)) in figures.iter().enumerate() {
         let mut rounds = Vec::new();
+        let mut kinds = Vec::new();
         for (q, line) in questions.iter().enumerate() {
             let good = line["gpt4_answer"].as_str().unwrap();
-            let bad = match k % 4 {
+            let kind = match k % 4 {
+                2 if questions.len() == 1 => 3,
+                kind => kind,
+            };
+            let bad = match kind {
                 0 => {
                     let other = &figures[(f + 7) % figures.len()].1;
                     other[q % other.len()]["gpt4_answer"]
@@ -48,7 +73,7 @@ pub fn write_candidates(fixture: &Path, out: &Path) -> usize {
                         .to_string()
                 }
                 1 => REFUSAL.to_string(),
-                2 if questions.len() > 1 => questions[(q + 1) % questions.len()]["gpt4_answer"]
+                2 => questions[(q + 1) % questions.len()]["gpt4_answer"]
                     .as_str()
                     .unwrap()
                     .to_string(),
@@ -59,6 +84,7 @@ pub fn write_candidates(fixture: &Path, out: &Path) -> usize {
                 continue;
             }
             rounds.push(json!({"question": line["text"], "answers": [good, bad]}));
+            kinds.push(kind);
         }
         let record = json!({
             "id": id, "image": line0(questions)["image"], "fig_caption": line0(questions)["fig_caption"],
@@ -66,9 +92,10 @@ pub fn write_candidates(fixture: &Path, out: &Path) -> usize {
         });
         out_text.push_str(&record.to_string());
         out_text.push('\n');
+        kinds_of.push((id.clone(), kinds));
     }
     std::fs::write(out, out_text).unwrap();
-    figures.len()
+    kinds_of
 }
 
 fn line0<'a>(questions: &[&'a Value]) -> &'a Value {
