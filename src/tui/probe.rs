@@ -88,7 +88,7 @@ pub fn picker() -> (Picker, Option<String>) {
     match &tmux {
         Tmux::Blocked(why) => {
             let notice = format!(
-                "{why}: figures in half blocks (`set -g allow-passthrough on` in tmux.conf for sharp ones)"
+                "{why}: figures in half blocks (set -g allow-passthrough on for sharp ones)"
             );
             return (fallback, Some(notice));
         }

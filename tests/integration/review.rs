@@ -284,6 +284,53 @@ fn tmux_training_shows_scores_while_deciding() {
     tmux.wait_gone();
 }
 
+/// In tmux: `z` shows the demo's figure over the whole screen, `+` and `]` change its view,
+/// decisions are made from there, and Esc returns to the sheet; the view is kept for the sample.
+#[test]
+fn tmux_z_shows_the_figure_full_screen_and_decisions_work_there() {
+    if !super::common::tmux_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    vital_ok(dir.path(), &["demo"]);
+    let imported = stats(dir.path())["judgments"].as_i64().unwrap();
+    let tmux = Tmux::start(dir.path(), "zoom");
+    tmux.wait_for("reviewer zoom", "the screen to open");
+    tmux.send("z");
+    tmux.wait_for("demo-ct-1 · fitted", "the full-screen figure");
+    let screen = tmux.screen();
+    assert!(screen.contains("Q1/"), "the focused question:\n{screen}");
+    assert!(screen.contains("z sheet"), "its key hints:\n{screen}");
+    assert!(
+        !screen.contains("Rounds ("),
+        "no sheet behind it:\n{screen}"
+    );
+    tmux.send("+");
+    tmux.wait_for("demo-ct-1 · zoom 2×", "the 2× view");
+    tmux.send("]");
+    tmux.wait_for("zoom 2× · contrast +1", "more contrast");
+    tmux.send("a");
+    tmux.wait_for("▶ Answer 2/", "focus on the next answer after a decision");
+    tmux.send("x");
+    tmux.wait_for("Q2/", "the next question after both answers are decided");
+    tmux.send("Escape");
+    tmux.wait_for("Rounds (", "the sheet again");
+    let screen = tmux.screen();
+    assert!(
+        screen.contains("Answer 1 ✓") && screen.contains("Answer 2 ✗"),
+        "the decisions made full screen:\n{screen}"
+    );
+    tmux.send("z");
+    tmux.wait_for("zoom 2× · contrast +1", "the sample's view, kept");
+    tmux.send("q");
+    tmux.wait_gone();
+    assert_eq!(
+        stats(dir.path())["judgments"].as_i64().unwrap(),
+        imported + 2,
+        "two decisions, and the view is not one"
+    );
+}
+
 pub(crate) struct Tmux {
     name: String,
 }
