@@ -24,6 +24,16 @@ pub struct TrainArgs {
     /// hinge (margin 1, the method's) | logistic (Bradley–Terry) [default: config selector.loss]
     #[arg(long)]
     pub loss: Option<PairLoss>,
+    /// within-round | across-levels (the method's: first-round judge score levels) | both
+    /// [default: config selector.judge_pairs]
+    #[arg(long)]
+    pub judge_pairs: Option<crate::selector_runs::JudgePairs>,
+    /// Judge pairs drawn across levels for training [default: config selector.judge_train_pairs]
+    #[arg(long, value_name = "N")]
+    pub judge_train_pairs: Option<usize>,
+    /// Judge pairs drawn across levels for the judge test [default: config selector.judge_test_pairs]
+    #[arg(long, value_name = "N")]
+    pub judge_test_pairs: Option<usize>,
     /// Seed for the split, the shuffles and the initial weights [default: config selector.seed]
     #[arg(long)]
     pub seed: Option<u64>,
@@ -69,6 +79,15 @@ pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<i32> {
     }
     if let Some(s) = args.seed {
         settings.seed = s;
+    }
+    if let Some(j) = args.judge_pairs {
+        settings.judge_pairs = j;
+    }
+    if let Some(n) = args.judge_train_pairs {
+        settings.judge_train_pairs = n;
+    }
+    if let Some(n) = args.judge_test_pairs {
+        settings.judge_test_pairs = n;
     }
     // Absolute (for `vital score` from anywhere) but not through symlinks: the ids file is
     // looked for beside the path as given.
@@ -142,6 +161,22 @@ pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<i32> {
             report.train_pairs,
             report.seconds
         );
+        if report.judge_pairs_across_levels + report.judge_test_pairs > 0 {
+            println!(
+                "judge pairs: {} within rounds + {} across score levels; {} judge test pairs{}",
+                report.judge_pairs_within_round,
+                report.judge_pairs_across_levels,
+                report.judge_test_pairs,
+                report
+                    .judge_test
+                    .as_ref()
+                    .map(|m| format!(
+                        " (agreement with the judge {:.3}, AUC {:.3})",
+                        m.alignment_rate, m.auc
+                    ))
+                    .unwrap_or_default()
+            );
+        }
         match &report.validation {
             Some(m) => println!(
                 "held-out clinician pairs: {}  alignment {:.3}  AUC {:.3}  mean rank {:.3}  MAP {:.3}",

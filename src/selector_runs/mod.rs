@@ -24,7 +24,10 @@ use crate::store::{RunRecord, Workspace};
 
 pub use eval::{evaluate, evaluate_with, pairs_from_file, EvalReport};
 pub use inputs::{answer_inputs_for, for_each_answer_chunk, AnswerIndex};
-pub use pairs::{human_pairs, judge_pairs};
+pub use pairs::{
+    across_level_pairs, human_pairs, judge_level_pairs, judge_pairs, JudgePairs, LevelDraw,
+    LevelPairs,
+};
 
 /// Settings of one training run, resolved from config and flags; saved with the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +44,17 @@ pub struct RunSettings {
     pub validation_fraction: f64,
     pub seed: u64,
     pub judge_min_gap: f64,
+    /// Which judge pairs: within a round, across score levels (the method's), or both.
+    #[serde(default, with = "crate::config::as_text")]
+    pub judge_pairs: JudgePairs,
+    #[serde(default = "defaults::judge_train_pairs")]
+    pub judge_train_pairs: usize,
+    #[serde(default = "defaults::judge_test_pairs")]
+    pub judge_test_pairs: usize,
+    #[serde(default = "defaults::judge_level_split")]
+    pub judge_level_split: f64,
+    #[serde(default = "defaults::judge_pairs_seed")]
+    pub judge_pairs_seed: u64,
     /// Precomputed answer embeddings (.npy + ids, or .safetensors) from an outside encoder,
     /// keyed by answer id (see `vital answers`).
     #[serde(default)]
@@ -54,7 +68,33 @@ pub struct RunSettings {
     pub encoder: Option<crate::embed::EncoderRef>,
 }
 
+/// Defaults of settings added after runs were first recorded (older runs load with them).
+mod defaults {
+    pub fn judge_train_pairs() -> usize {
+        30_000
+    }
+    pub fn judge_test_pairs() -> usize {
+        10_000
+    }
+    pub fn judge_level_split() -> f64 {
+        0.8
+    }
+    pub fn judge_pairs_seed() -> u64 {
+        42
+    }
+}
+
 impl RunSettings {
+    /// How pairs across judge score levels are drawn.
+    pub fn level_draw(&self) -> LevelDraw {
+        LevelDraw {
+            train_pairs: self.judge_train_pairs,
+            test_pairs: self.judge_test_pairs,
+            split: self.judge_level_split,
+            seed: self.judge_pairs_seed,
+        }
+    }
+
     /// The embeddings table this run uses, if any.
     pub fn load_embeddings(&self) -> anyhow::Result<Option<selector::EmbeddingTable>> {
         self.embeddings
@@ -78,6 +118,11 @@ impl RunSettings {
             validation_fraction: s.validation_fraction,
             seed: s.seed,
             judge_min_gap: s.judge_min_gap,
+            judge_pairs: s.judge_pairs,
+            judge_train_pairs: s.judge_train_pairs,
+            judge_test_pairs: s.judge_test_pairs,
+            judge_level_split: s.judge_level_split,
+            judge_pairs_seed: s.judge_pairs_seed,
             embeddings: None,
             paper_head: false,
             encoder: None,
@@ -169,7 +214,20 @@ pub struct RunReport {
     pub run_id: i64,
     pub backend: String,
     pub human_pairs: usize,
+    /// Judge pairs given to training, from both sources.
     pub judge_pairs: usize,
+    /// Of those: two answers of one round.
+    #[serde(default)]
+    pub judge_pairs_within_round: usize,
+    /// Of those: drawn across first-round score levels (the method's).
+    #[serde(default)]
+    pub judge_pairs_across_levels: usize,
+    /// Pairs across levels drawn from the levels' test side (answers never trained on).
+    #[serde(default)]
+    pub judge_test_pairs: usize,
+    /// The selector on those test pairs: how well it reproduces the judge.
+    #[serde(default)]
+    pub judge_test: Option<Metrics>,
     pub train_pairs: usize,
     /// Held-out clinician pairs (figures never seen in training).
     pub held_out_human_pairs: usize,
@@ -195,14 +253,37 @@ pub fn train(
     let backend = settings.backend;
     let config = settings.train_config()?;
     let humans = human_pairs(ws)?;
-    let judges = judge_pairs(ws, settings.judge_min_gap)?;
+    let within = if settings.judge_pairs.within_round() {
+        judge_pairs(ws, settings.judge_min_gap)?
+    } else {
+        Vec::new()
+    };
+    let levels = if settings.judge_pairs.across_levels() {
+        judge_level_pairs(ws, &settings.level_draw())?
+    } else {
+        LevelPairs::default()
+    };
+    let mut judges = within.clone();
+    judges.extend(levels.train.iter().cloned());
     anyhow::ensure!(
         !humans.is_empty() || !judges.is_empty(),
-        "no preference pairs yet: decide some answers (✓/✗ or a preference) or import judge scores"
+        "no preference pairs yet: decide some answers (✓/✗ or a preference) or import judge scores{}",
+        if settings.judge_pairs.across_levels() && levels.levels < 2 {
+            format!(
+                " (judge pairs across levels need first-round judge scores at two levels or more; found {})",
+                levels.levels
+            )
+        } else {
+            String::new()
+        }
     );
     let mut all: Vec<PreferencePair> = humans.clone();
     all.extend(judges.iter().cloned());
-    let mut used: HashSet<i64> = all.iter().flat_map(|p| [p.winner, p.loser]).collect();
+    let mut used: HashSet<i64> = all
+        .iter()
+        .chain(&levels.test)
+        .flat_map(|p| [p.winner, p.loser])
+        .collect();
     if settings.encoder.is_some() {
         // Each answer's round-mates, for the answer · other answers similarity.
         used.extend(ws.round_mates_of(&used)?);
@@ -233,6 +314,11 @@ pub fn train(
     } else {
         Some(trained.evaluate(&index.inputs, &held_out_humans, embeddings.as_ref())?)
     };
+    let judge_test = if levels.test.is_empty() {
+        None
+    } else {
+        Some(trained.evaluate(&index.inputs, &levels.test, embeddings.as_ref())?)
+    };
 
     let config_json = serde_json::to_string(settings)?;
     let run_id = ws.create_selector_run(backend.name(), &config_json, None, None)?;
@@ -249,6 +335,10 @@ pub fn train(
         backend: backend.name().to_string(),
         human_pairs: humans.len(),
         judge_pairs: judges.len(),
+        judge_pairs_within_round: within.len(),
+        judge_pairs_across_levels: levels.train.len(),
+        judge_test_pairs: levels.test.len(),
+        judge_test,
         train_pairs: train_idx.len(),
         held_out_human_pairs: held_out_humans.len(),
         validation,

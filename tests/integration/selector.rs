@@ -308,3 +308,95 @@ fn empty_answers_are_answers_for_import_training_and_eval_pairs() {
     let eval: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(eval["pairs"], 2, "{eval}");
 }
+
+/// One answer per question (the method's generation) gives no within-round judge pairs; the
+/// method's pairs across first-round score levels train the selector and test it on answers of
+/// each level it never saw.
+#[test]
+fn one_answer_data_trains_on_judge_pairs_across_score_levels() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut samples, mut scores) = (String::new(), String::new());
+    for k in 0..60 {
+        let level = k % 6;
+        let answer = if level >= 3 {
+            format!("The lesion lies in the right upper lobe and measures {k} mm on this axial CT.")
+        } else {
+            "I cannot tell from this image.".to_string()
+        };
+        samples.push_str(&format!(
+            r#"{{"id": "s{k}", "fig_caption": "Axial CT of the chest, case {k}.", "rounds": [{{"question": "Where is the lesion?", "answers": ["{answer}"]}}, {{"question": "Anything else?", "answers": ["No."]}}]}}"#
+        ));
+        samples.push('\n');
+        scores.push_str(&format!(
+            r#"{{"sample_id": "s{k}", "round": 1, "answer": 1, "score": {}, "judge": "gpt"}}"#,
+            level + 4
+        ));
+        scores.push('\n');
+        // A second-round score never makes a level.
+        scores.push_str(&format!(
+            r#"{{"sample_id": "s{k}", "round": 2, "answer": 1, "score": 0, "judge": "gpt"}}"#
+        ));
+        scores.push('\n');
+    }
+    let samples = write(dir.path(), "c.jsonl", &samples);
+    let scores = write(dir.path(), "scores.jsonl", &scores);
+    vital_ok(
+        dir.path(),
+        &[
+            "import",
+            samples.to_str().unwrap(),
+            scores.to_str().unwrap(),
+        ],
+    );
+    let out = vital(dir.path(), &["train"]);
+    assert!(
+        stderr(&out).contains("no preference pairs yet"),
+        "one answer per question: no pairs within a round: {}",
+        stderr(&out)
+    );
+    let out = vital_ok(
+        dir.path(),
+        &[
+            "train",
+            "--judge-pairs",
+            "across-levels",
+            "--judge-train-pairs",
+            "300",
+            "--judge-test-pairs",
+            "80",
+            "--epochs",
+            "10",
+            "--json",
+        ],
+    );
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["judge_pairs_within_round"], 0);
+    assert_eq!(report["judge_pairs_across_levels"], 300);
+    assert_eq!(report["judge_pairs"], 300);
+    assert_eq!(report["judge_test_pairs"], 80);
+    assert_eq!(report["settings"]["judge_pairs"], "across-levels");
+    let test = &report["judge_test"];
+    assert_eq!(test["pairs"], 80);
+    assert!(
+        test["alignment_rate"].as_f64().unwrap() > 0.6,
+        "the selector learns the judge's levels: {test}"
+    );
+    let out = vital_ok(
+        dir.path(),
+        &[
+            "train",
+            "--judge-pairs",
+            "both",
+            "--judge-train-pairs",
+            "100",
+            "--judge-test-pairs",
+            "80",
+            "--epochs",
+            "1",
+        ],
+    );
+    assert!(
+        out.contains("judge pairs: 0 within rounds + 100 across score levels; 80 judge test pairs"),
+        "{out}"
+    );
+}
