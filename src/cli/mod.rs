@@ -65,6 +65,8 @@ pub enum Command {
     Stats(stats::StatsArgs),
     /// Train the selector on clinician and judge pairs, then score every answer.
     Train(train::TrainArgs),
+    /// Train one selector run per mixture weight w on the same split; held-out metrics per w.
+    Sweep(train::SweepArgs),
     /// Every answer with its figure context as JSON Lines (input for an outside encoder).
     Answers(answers::AnswersArgs),
     /// Score every answer and sample with a trained selector run.
@@ -179,6 +181,7 @@ fn run_command(cli: Cli) -> anyhow::Result<i32> {
         Command::Import(args) => import::run(&ctx, args),
         Command::Stats(args) => stats::run(&ctx, args),
         Command::Train(args) => train::run(&ctx, args),
+        Command::Sweep(args) => train::sweep(&ctx, args),
         Command::Score(args) => score::run(&ctx, args),
         Command::Answers(args) => answers::run(&ctx, args),
         Command::Eval(args) => eval::run(&ctx, args),
