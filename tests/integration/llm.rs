@@ -1202,3 +1202,103 @@ fn a_key_echoed_in_a_successful_reply_is_neither_stored_nor_shown() {
         assert_no_key(&out, &ws);
     }
 }
+
+#[test]
+fn the_paper_preset_draws_demonstrations_per_request_as_turns_and_judges_round_one_with_the_rubric_in_the_user_message(
+) {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    let config = test_config(tmp.path(), "");
+    let input = figures(tmp.path(), &["a", "b"]);
+    let demos = demos(tmp.path());
+    let images = tmp.path().join("images");
+    let args = [
+        "generate",
+        "--input",
+        input.to_str().unwrap(),
+        "--images",
+        images.to_str().unwrap(),
+        "--demos",
+        demos.to_str().unwrap(),
+        "--preset",
+        "paper",
+        "--dry-run",
+    ];
+    let out = vital_llm(&ws, &config, &args);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let bodies: Vec<Value> = text(&out)
+        .0
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(bodies.len(), 2);
+    for body in &bodies {
+        assert!(body.get("temperature").is_none(), "the endpoint's default");
+        assert_eq!(body["max_tokens"], 4096);
+        let roles: Vec<&str> = body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["role"].as_str().unwrap())
+            .collect();
+        // One CT and one MRI demonstration, each as its own turns, then the figure.
+        assert_eq!(
+            roles,
+            ["system", "user", "assistant", "user", "assistant", "user"]
+        );
+        let system = body["messages"][0]["content"].as_str().unwrap();
+        assert!(system.contains("Do not copy specific facts"), "{system}");
+        assert_eq!(
+            body["messages"][2]["content"],
+            "User: What modality?\nAssistant: CT."
+        );
+    }
+    // Seeded: the same command sends the same requests (and resumes).
+    assert_eq!(text(&vital_llm(&ws, &config, &args)).0, text(&out).0);
+    let mut once = args.to_vec();
+    once.extend(["--demo-draw", "once", "--per-prompt", "1"]);
+    let out = vital_llm(&ws, &config, &once);
+    let body: Value = serde_json::from_str(text(&out).0.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        body["messages"].as_array().unwrap().len(),
+        2,
+        "choose-once stays"
+    );
+
+    // Judging the method's way: round 1 only, the rubric in the user message.
+    let data = write(
+        tmp.path(),
+        "cands.jsonl",
+        &json!({"id": "f1", "fig_caption": "CT.", "rounds": [
+            {"question": "What modality?", "answers": ["CT.", "MRI."]},
+            {"question": "Which side?", "answers": ["Left.", "Right."]}]})
+        .to_string(),
+    );
+    super::common::vital_ok(&ws, &["import", data.to_str().unwrap()]);
+    let judge = ["judge", "--model", "m", "--preset", "paper", "--dry-run"];
+    let out = vital_llm(&ws, &config, &judge);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let bodies: Vec<Value> = text(&out)
+        .0
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(bodies.len(), 2, "the two answers of round 1 only");
+    for body in &bodies {
+        assert!(body.get("temperature").is_none());
+        assert_eq!(body["max_tokens"], 4096);
+        let system = body["messages"][0]["content"].as_str().unwrap();
+        assert!(!system.contains("0 to 10"), "{system}");
+        let user = body["messages"][1]["content"][0]["text"].as_str().unwrap();
+        assert!(
+            user.contains("0 to 10") && user.contains("Question: What modality?"),
+            "{user}"
+        );
+    }
+    let out = vital_llm(&ws, &config, &["judge", "--model", "m", "--dry-run"]);
+    assert_eq!(
+        text(&out).0.lines().count(),
+        4,
+        "every round without the preset"
+    );
+}
