@@ -12,6 +12,7 @@ mod generate;
 mod import;
 mod judge;
 mod log;
+mod pick_figures;
 mod review;
 mod score;
 mod show;
@@ -85,6 +86,8 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// Score answers 0-10 with a judge LLM.
     Judge(judge::JudgeArgs),
+    /// Pick diverse figures to generate for: k-means over caption + first mention, drawn across clusters.
+    PickFigures(pick_figures::PickFiguresArgs),
     /// Download figure images (direct URLs or PMC open-access .tar.gz packages).
     FetchImages(fetch_images::FetchImagesArgs),
     /// Cache a sentence encoder's vectors of every question, answer and caption (resumable).
@@ -191,6 +194,7 @@ fn run_command(cli: Cli) -> anyhow::Result<i32> {
         Command::Demo(args) => demo::run(&ctx, args),
         Command::Generate(args) => generate::run(&ctx, args),
         Command::Judge(args) => judge::run(&ctx, args),
+        Command::PickFigures(args) => pick_figures::run(&ctx, args),
         Command::FetchImages(args) => fetch_images::run(&ctx, args),
         Command::Embed(args) => embed::run(&ctx, args),
         Command::Encode(args) => encode::run(&ctx, args),

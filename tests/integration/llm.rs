@@ -1302,3 +1302,109 @@ fn the_paper_preset_draws_demonstrations_per_request_as_turns_and_judges_round_o
         "every round without the preset"
     );
 }
+
+#[test]
+fn pick_figures_draws_across_topic_clusters_leaves_out_gross_and_histology_and_feeds_generate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    let topics = [
+        (
+            "ct_scan",
+            "Axial CT of the abdomen shows a hypodense liver lesion",
+        ),
+        (
+            "mri",
+            "Sagittal MRI of the knee shows an anterior cruciate ligament tear",
+        ),
+        (
+            "chest_xray",
+            "Frontal chest radiograph shows a right pleural effusion",
+        ),
+        (
+            "histology",
+            "Haematoxylin and eosin stained section of the liver",
+        ),
+        ("gross", "Gross photograph of the resected specimen"),
+    ];
+    let mut lines = String::new();
+    for k in 0..25 {
+        let (domain, caption) = topics[k % 5];
+        let id = format!("PMC{k}_F1");
+        std::fs::write(images.join(format!("{id}.png")), PNG).unwrap();
+        lines.push_str(
+            &json!({"pair_id": id, "fig_caption": format!("{caption}, patient {k}."),
+                    "in_text_mention": [{"tokens": format!("{caption} ( Fig. 1 ) .")}],
+                    "domain": {domain: true}})
+            .to_string(),
+        );
+        lines.push('\n');
+    }
+    let input = write(tmp.path(), "figs.jsonl", &lines);
+    let out = tmp.path().join("picked.jsonl");
+    let pick = |extra: &[&str]| -> Value {
+        let mut args = vec![
+            "pick-figures",
+            "--input",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ];
+        args.extend(extra);
+        serde_json::from_str(&super::common::vital_ok(tmp.path(), &args)).unwrap()
+    };
+    let three = ["--k", "3", "--n", "3"];
+    let summary = pick(&three);
+    assert_eq!(summary["left_out_gross_histology"], 10);
+    assert_eq!(summary["clustered"], 15);
+    assert_eq!(summary["picked"], 3);
+    assert_eq!(summary["per_cluster"], json!([1, 1, 1]));
+    let picked: Vec<Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut domains: Vec<String> = picked
+        .iter()
+        .map(|r| {
+            r["domain"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .next()
+                .unwrap()
+                .clone()
+        })
+        .collect();
+    domains.sort();
+    assert_eq!(domains, ["chest_xray", "ct_scan", "mri"], "one per topic");
+    let first = std::fs::read_to_string(&out).unwrap();
+    pick(&three);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), first, "seeded");
+    let all = pick(&["--keep-gross-histology", "--k", "5", "--n", "100"]);
+    assert_eq!(
+        (all["clustered"].as_u64(), all["picked"].as_u64()),
+        (Some(25), Some(25))
+    );
+    // The output is `vital generate`'s input.
+    pick(&three);
+    let config = test_config(tmp.path(), "");
+    let ws = tmp.path().join("ws");
+    let out = vital_llm(
+        &ws,
+        &config,
+        &[
+            "generate",
+            "--input",
+            out.to_str().unwrap(),
+            "--images",
+            images.to_str().unwrap(),
+            "--model",
+            "m",
+            "--dry-run",
+        ],
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(text(&out).0.lines().count(), 3);
+}
