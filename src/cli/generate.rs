@@ -110,7 +110,8 @@ pub struct GenerateArgs {
     #[arg(long = "images", value_name = "DIR")]
     pub images: Vec<PathBuf>,
 
-    /// Demonstrations: a clinician_demos.json-shaped file, or `workspace` for the imported ones.
+    /// Demonstrations: a clinician_demos.json-shaped file, or `workspace` for the imported ones;
+    /// `per-request` = the imported ones drawn per request (`--demo-draw per-request`).
     #[arg(long, value_name = "FILE|workspace", default_value = "workspace")]
     pub demos: String,
 
@@ -179,7 +180,10 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<i32> {
     } else {
         Some(ctx.open_workspace()?)
     };
-    let pool = if args.demos == "workspace" {
+    // `--demos per-request`: the workspace's demonstrations, drawn the method's way.
+    let shorthand = args.demos == "per-request";
+    let from_workspace = args.demos == "workspace" || shorthand;
+    let pool = if from_workspace {
         match &ws {
             Some(ws) => workspace_demos(ws)?,
             None => Vec::new(),
@@ -190,7 +194,7 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<i32> {
     if pool.is_empty() {
         eprintln!(
             "warning: no demonstrations ({}); prompts carry none",
-            if args.demos == "workspace" {
+            if from_workspace {
                 "none imported: `vital import clinician_demos.json`, or --demos FILE"
             } else {
                 "the file has none"
@@ -200,7 +204,7 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<i32> {
     let paper = args.preset == Some(LlmPreset::Paper);
     let per_request = match args.demo_draw {
         Some(draw) => draw == DemoDraw::PerRequest,
-        None => paper,
+        None => paper || shorthand,
     };
     anyhow::ensure!(
         !(per_request && args.per_prompt.is_some()),

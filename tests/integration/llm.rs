@@ -1301,6 +1301,29 @@ fn the_paper_preset_draws_demonstrations_per_request_as_turns_and_judges_round_o
         4,
         "every round without the preset"
     );
+    // `--demos per-request`: the imported demonstrations, drawn per request.
+    super::common::vital_ok(&ws, &["import", demos.to_str().unwrap()]);
+    let out = vital_llm(
+        &ws,
+        &config,
+        &[
+            "generate",
+            "--input",
+            input.to_str().unwrap(),
+            "--images",
+            images.to_str().unwrap(),
+            "--demos",
+            "per-request",
+            "--dry-run",
+        ],
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    let body: Value = serde_json::from_str(text(&out).0.lines().next().unwrap()).unwrap();
+    assert_eq!(body["messages"].as_array().unwrap().len(), 6, "{body}");
+    assert_eq!(
+        body["temperature"], 0.7,
+        "the preset alone changes the temperature"
+    );
 }
 
 #[test]
