@@ -79,7 +79,7 @@ pub struct LevelPairs {
 
 /// The method's judge pairs from `(answer id, judge score)` items: answers are grouped by
 /// score (levels: distinct scores to 1e-6), each level's answers are shuffled (seeded) and
-/// split, `round(split · n)` to the training side, the rest to the test side. A pair draws two
+/// split, `floor(split · n)` to the training side, the rest to the test side. A pair draws two
 /// distinct levels uniformly among a side's non-empty levels, then one answer uniformly from
 /// each; the higher level wins. Draws are with replacement (30,000 pairs from a few thousand
 /// answers repeat answers, as the method's did). A side with fewer than two levels gives none.
@@ -101,7 +101,10 @@ pub fn across_level_pairs(items: &[(i64, f64)], draw: &LevelDraw) -> LevelPairs 
         ids.sort_unstable();
         ids.dedup();
         rng.shuffle(&mut ids);
-        let cut = ((ids.len() as f64 * draw.split.clamp(0.0, 1.0)).round() as usize).min(ids.len());
+        // floor(split · n) train, the rest test: scikit-learn's train_test_split with a 20% test
+        // size (ceil(0.2 · n) test); 1e-9 absorbs float error such as 0.8 · 10 = 7.999….
+        let cut = ((ids.len() as f64 * draw.split.clamp(0.0, 1.0) + 1e-9).floor() as usize)
+            .min(ids.len());
         let rest = ids.split_off(cut);
         train.push(ids);
         test.push(rest);
@@ -233,6 +236,9 @@ mod tests {
         assert!(train.is_disjoint(&test));
         // 10 answers per level: 8 train, 2 test; 2000 draws reach every one of them.
         assert_eq!((train.len(), test.len()), (40, 10));
+        // A level of two: one on each side (a 20% test share rounds up, as scikit-learn's).
+        let pairs = across_level_pairs(&[(1, 1.0), (2, 1.0), (3, 2.0), (4, 2.0)], &draw(50, 50));
+        assert_eq!((side(&pairs.train).len(), side(&pairs.test).len()), (2, 2));
         for level in 0..5 {
             assert_eq!(train.iter().filter(|&&id| id % 5 == level).count(), 8);
         }
