@@ -319,7 +319,7 @@ pub fn sweep(ctx: &Context, args: SweepArgs) -> anyhow::Result<i32> {
         if let Some(first) = rows.first() {
             println!(
                 "{} clinician pairs held out of {}; {} judge pairs per run; score one with `vital score --run ID`",
-                first.held_out_human_pairs, first.human_pairs + first.held_out_human_pairs, first.judge_pairs
+                first.held_out_human_pairs, first.human_pairs, first.judge_pairs
             );
         }
     }

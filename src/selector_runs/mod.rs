@@ -449,7 +449,8 @@ pub fn train(
     let report = RunReport {
         run_id,
         backend: backend.name().to_string(),
-        human_pairs: humans.len(),
+        // Every clinician pair in force, held-out ones included (as `stats` counts them).
+        human_pairs: humans.len() + fixed_held_out.as_ref().map_or(0, Vec::len),
         judge_pairs: judges.len(),
         judge_pairs_within_round: within.len(),
         judge_pairs_across_levels: levels.train.len(),

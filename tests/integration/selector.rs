@@ -458,11 +458,12 @@ fn the_paper_preset_trains_on_the_first_fifty_clinician_pairs_and_evaluates_the_
     assert_eq!(settings["epochs"], 2, "a flag beside the preset wins");
     assert_eq!(settings["judge_pairs"], "across-levels");
     assert_eq!(settings["paper_text"], true);
+    assert_eq!(report["human_pairs"], 60);
     assert_eq!(
-        report["human_pairs"], 50,
+        report["held_out_human_pairs"], 10,
         "the first 50 clinician pairs train"
     );
-    assert_eq!(report["held_out_human_pairs"], 10);
+    assert_eq!(report["train_pairs"], 350, "50 clinician + 300 judge pairs");
     assert_eq!(report["judge_pairs_across_levels"], 300);
     assert_eq!(report["validation"]["pairs"], 10);
     assert_eq!(report["scored_samples"], 90);
