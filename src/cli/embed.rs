@@ -100,3 +100,26 @@ pub(super) fn fill(
     }
     Ok((used, report))
 }
+
+/// Embeds the texts a run's prepared inputs have that the cache lacks (the paper preset's
+/// joined caption + mention + question + answer), a chunk of answers at a time.
+pub(super) fn fill_prepared(
+    ws: &Workspace,
+    dir: &Path,
+    settings: &crate::selector_runs::RunSettings,
+    batch_size: usize,
+) -> anyhow::Result<usize> {
+    let mut encoder = embed::open_encoder(dir, settings.backend)?;
+    let mut embedded = 0;
+    crate::selector_runs::for_each_answer_chunk(ws, 20_000, &mut |inputs, _| {
+        let mut prepared = inputs.to_vec();
+        settings.prepare_inputs(&mut prepared);
+        let texts: Vec<String> = prepared
+            .iter()
+            .flat_map(crate::selector::encoder_features::texts_of)
+            .collect();
+        embedded += embed::ensure_cached(ws, encoder.as_mut(), &texts, batch_size)?;
+        Ok(())
+    })?;
+    Ok(embedded)
+}
