@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use vital::encoder::open_clip::preprocess::{decode_file, resize_and_crop};
 use vital::encoder::open_clip::OpenClipEncoder;
 
-use crate::common::{self, write};
+use crate::common::{self, stderr, vital, vital_ok, write};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/open_clip")
@@ -234,5 +234,99 @@ fn an_open_clip_folder_with_an_unknown_timm_model_or_no_weights_is_refused_by_na
     assert!(
         err.contains("missing open_clip_model.safetensors or open_clip_pytorch_model.bin"),
         "{err}"
+    );
+}
+
+fn printed_vectors(stdout: &str) -> Vec<Vec<f32>> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON array of floats"))
+        .collect()
+}
+
+#[test]
+fn vital_encode_embeds_images_and_texts_with_an_open_clip_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let refs = reference();
+    let images = refs["images"].as_array().unwrap();
+    let list: String = images
+        .iter()
+        .map(|i| {
+            let path = fixtures().join("images").join(i["file"].as_str().unwrap());
+            serde_json::to_string(&path).unwrap() + "\n"
+        })
+        .collect();
+    let file = write(tmp.path(), "images.jsonl", &list);
+    let model = model_dir();
+    let args = [
+        "encode",
+        "--encoder",
+        model.to_str().unwrap(),
+        "--images",
+        "--batch-size",
+        "2",
+    ];
+    let out = vital_ok(tmp.path(), &[&args[..], &[file.to_str().unwrap()]].concat());
+    let got = printed_vectors(&out);
+    assert_eq!(got.len(), images.len());
+    for (v, i) in got.iter().zip(images) {
+        assert!(
+            cosine(v, &floats(&i["embedding"])) >= 0.999,
+            "{}",
+            i["file"]
+        );
+    }
+
+    let texts = refs["texts"].as_array().unwrap();
+    let lines: String = texts.iter().map(|t| t["text"].to_string() + "\n").collect();
+    let file = write(tmp.path(), "texts.jsonl", &lines);
+    let out = vital_ok(
+        tmp.path(),
+        &[
+            "encode",
+            "--encoder",
+            model.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ],
+    );
+    let got = printed_vectors(&out);
+    assert_eq!(got.len(), texts.len());
+    for (v, t) in got.iter().zip(texts) {
+        assert!(
+            cosine(v, &floats(&t["embedding"])) >= 0.9999,
+            "{}",
+            t["text"]
+        );
+    }
+
+    // A missing image names the list's line; a text-only encoder refuses --images.
+    let file = write(tmp.path(), "bad.jsonl", "\"nowhere.png\"\n");
+    let out = vital(
+        tmp.path(),
+        &[
+            "encode",
+            "--encoder",
+            model.to_str().unwrap(),
+            "--images",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("bad.jsonl:1"), "{}", stderr(&out));
+    let bert = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/encoder/tiny-bert");
+    let out = vital(
+        tmp.path(),
+        &[
+            "encode",
+            "--encoder",
+            bert.to_str().unwrap(),
+            "--images",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        stderr(&out).contains("--images needs an open_clip folder"),
+        "{}",
+        stderr(&out)
     );
 }
