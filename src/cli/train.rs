@@ -83,7 +83,7 @@ pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<i32> {
     };
     if let Some(dir) = encoder_dir {
         let batch = args.encoder_batch_size as usize;
-        let (used, _) = super::embed::fill(ctx, &ws, &dir, settings.backend, batch)?;
+        let (used, _, _) = super::embed::fill(ctx, &ws, &dir, settings.backend, batch)?;
         settings.encoder = Some(used);
     }
     let how = ctx.config.selector.sample_score;

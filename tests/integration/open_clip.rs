@@ -330,3 +330,41 @@ fn vital_encode_embeds_images_and_texts_with_an_open_clip_folder() {
         stderr(&out)
     );
 }
+
+/// The first number after `label` in `text`.
+fn number_after(text: &str, label: &str) -> usize {
+    let at = text
+        .find(label)
+        .unwrap_or_else(|| panic!("no {label:?} in {text}"));
+    text[at + label.len()..]
+        .trim_start()
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no number after {label:?} in {text}"))
+}
+
+#[test]
+fn embed_caches_figures_by_content_and_train_reads_image_features_with_an_open_clip_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    vital_ok(&ws, &["demo", "--quiet"]);
+    let model = model_dir();
+    let model = model.to_str().unwrap();
+    let first = vital_ok(&ws, &["embed", "--encoder", model]);
+    let files = number_after(&first, "figures:");
+    assert!(files > 0, "the demo's figures are embedded: {first}");
+    assert!(first.contains(", 0 already cached,"), "{first}");
+    assert_eq!(number_after(&first, "already cached,"), files, "{first}");
+    let again = vital_ok(&ws, &["embed", "--encoder", model]);
+    assert!(
+        again.contains(&format!(
+            "figures: {files} image files, {files} already cached, 0 embedded"
+        )),
+        "a rerun embeds no figure: {again}"
+    );
+    vital_ok(&ws, &["train", "--encoder", model]);
+    vital_ok(&ws, &["score"]);
+    vital_ok(&ws, &["train", "--encoder", model, "--paper-head"]);
+    vital_ok(&ws, &["score"]);
+}
