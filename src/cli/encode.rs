@@ -198,7 +198,7 @@ fn encode_open_clip<B: Backend>(
     if !ctx.quiet {
         let secs = started.elapsed().as_secs_f64().max(1e-9);
         eprintln!(
-            "encoded {} {what} in {secs:.2}s: {:.1} {what}/s",
+            "encoded {} {what} in {secs:.2}s: {:.2} {what}/s",
             lines.len(),
             lines.len() as f64 / secs
         );
