@@ -13,7 +13,7 @@ use burn::tensor::backend::Backend;
 use clap::Args;
 
 use super::{exit, Context};
-use crate::encoder::open_clip::{preprocess, OpenClipEncoder, OpenClipFolder};
+use crate::encoder::open_clip::{OpenClipEncoder, OpenClipFolder};
 use crate::encoder::TextEncoder;
 use crate::selector::BackendKind;
 
@@ -165,14 +165,12 @@ fn encode_open_clip<B: Backend>(
         let vectors = if args.images {
             let mut vectors = Vec::with_capacity(window.len());
             for (c, chunk) in window.chunks(batch).enumerate() {
-                let inputs = chunk
-                    .iter()
+                let paths: Vec<&Path> = chunk.iter().map(Path::new).collect();
+                let inputs = encoder
+                    .image_inputs(&paths)
+                    .into_iter()
                     .enumerate()
-                    .map(|(i, path)| {
-                        let pixels = preprocess::decode_file(Path::new(path))
-                            .with_context(|| where_(c * batch + i))?;
-                        Ok(encoder.image_input(&pixels))
-                    })
+                    .map(|(i, input)| input.with_context(|| where_(c * batch + i)))
                     .collect::<Result<Vec<_>>>()?;
                 vectors.extend(encoder.embed_inputs(&inputs)?);
                 bar.set_position((base + vectors.len()) as u64);

@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 use burn::tensor::backend::Backend;
 
 use super::{folder_identity, SentenceEncoder};
-use crate::encoder::open_clip::{preprocess, OpenClipEncoder, OpenClipFolder};
+use crate::encoder::open_clip::{OpenClipEncoder, OpenClipFolder};
 use crate::encoder::TextEncoder;
 use crate::selector::BackendKind;
 
@@ -60,10 +60,12 @@ impl<B: Backend> SentenceEncoder for LoadedClip<B> {
     fn embed_images(&mut self, images: &[&Path]) -> Result<Vec<Option<Vec<f32>>>> {
         // Decoding is per file (a bad file is that figure's problem, not the batch's); the
         // forward pass is one batch.
-        let inputs: Vec<Option<Vec<f32>>> = images
-            .iter()
-            .map(|p| match preprocess::decode_file(p) {
-                Ok(pixels) => Some(self.encoder.image_input(&pixels)),
+        let inputs: Vec<Option<Vec<f32>>> = self
+            .encoder
+            .image_inputs(images)
+            .into_iter()
+            .map(|input| match input {
+                Ok(values) => Some(values),
                 Err(e) => {
                     tracing::warn!("{e:#}");
                     None

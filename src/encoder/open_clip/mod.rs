@@ -172,6 +172,40 @@ impl<B: Backend> OpenClipEncoder<B> {
         self.folder.preprocess.tensor_values(pixels)
     }
 
+    /// [`Self::image_input`] of each image file, decoded and preprocessed on up to as many
+    /// threads as the machine has cores (the forward pass then takes them as one batch); each
+    /// file's own error in its place.
+    pub fn image_inputs(&self, paths: &[&Path]) -> Vec<Result<Vec<f32>>> {
+        let prepare = |p: &Path| -> Result<Vec<f32>> {
+            Ok(self
+                .folder
+                .preprocess
+                .tensor_values(&preprocess::decode_file(p)?))
+        };
+        let threads = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(paths.len());
+        if threads <= 1 {
+            return paths.iter().map(|p| prepare(p)).collect();
+        }
+        let per_thread = paths.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = paths
+                .chunks(per_thread)
+                .map(|chunk| {
+                    scope.spawn(move || chunk.iter().map(|p| prepare(p)).collect::<Vec<_>>())
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| vec![Err(anyhow!("an image decoding thread panicked"))])
+                })
+                .collect()
+        })
+    }
+
     /// One L2-normalised vector per preprocessed image ([`Self::image_input`]), in one pass.
     pub fn embed_inputs(&self, inputs: &[Vec<f32>]) -> Result<Vec<Vec<f32>>> {
         if inputs.is_empty() {
@@ -204,9 +238,9 @@ impl<B: Backend> OpenClipEncoder<B> {
     ) -> Result<Vec<Vec<f32>>> {
         let mut out = Vec::with_capacity(paths.len());
         for chunk in paths.chunks(batch_size.max(1)) {
-            let inputs = chunk
-                .iter()
-                .map(|p| Ok(self.image_input(&preprocess::decode_file(p)?)))
+            let inputs = self
+                .image_inputs(chunk)
+                .into_iter()
                 .collect::<Result<Vec<_>>>()?;
             out.extend(self.embed_inputs(&inputs)?);
             progress(out.len());
