@@ -115,7 +115,7 @@ fn resolve(ctx: &Context, ws: &Workspace, options: &TrainOptions) -> anyhow::Res
     };
     if let Some(dir) = &encoder_dir {
         let batch = options.encoder_batch_size as usize;
-        let (used, _) = super::embed::fill(ctx, ws, dir, settings.backend, batch)?;
+        let (used, _, _) = super::embed::fill(ctx, ws, dir, settings.backend, batch)?;
         settings.encoder = Some(used);
     }
     if options.preset == Some(Preset::Paper) {

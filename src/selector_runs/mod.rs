@@ -263,7 +263,9 @@ impl RunSettings {
             ),
             (true, false) if encoder => config.with_model(
                 selector::model::SelectorModelConfig::new()
-                    .with_precomputed_raw(Some(selector::encoder_features::SIMILARITIES))
+                    .with_precomputed_raw(Some(selector::encoder_features::raw_columns(
+                        self.encoder.as_ref().is_some_and(|e| e.images),
+                    )))
                     .with_precomputed_projection(Some(encoded::PROJECTION)),
             ),
             _ => match &self.hidden {

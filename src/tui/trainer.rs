@@ -138,6 +138,21 @@ fn embed_missing(
         },
         cancel,
     )?;
+    // An open_clip encoder embeds the figures too (each image file once, by content).
+    if model.embeds_images() {
+        crate::embed::fill_image_cache(
+            ws,
+            model.as_mut(),
+            EMBED_BATCH,
+            &mut |done, total| {
+                if total > 0 && (done == total || last.elapsed() >= PROGRESS_EVERY) {
+                    last = Instant::now();
+                    report(TrainerEvent::Embedding { done, total });
+                }
+            },
+            cancel,
+        )?;
+    }
     Ok(())
 }
 
