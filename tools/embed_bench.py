@@ -8,7 +8,8 @@ workspace, then every text embedded into the cache; optionally killed part-way a
 Texts are seeded compositions of biomedical phrases with LLaVA-Med's lengths (questions 8-20 words,
 answers 30-110, captions 20-80, inline mentions 15-50), every one distinct, four rounds per figure, so
 the encoder sees the token counts and the vocabulary a real release gives it (no real data is copied).
-Prints vital's own summary lines (texts embedded, seconds, texts/s) and the wall time of each run.
+Prints vital's own summary lines (texts embedded, seconds, texts/s) and the wall time of each run;
+each run's whole output is kept in the scratch folder.
 """
 
 import argparse
@@ -87,23 +88,26 @@ def generate(path, answers, seed):
     return len(samples)
 
 
-def run(cmd, env, kill_after=None):
+def run(cmd, env, log, kill_after=None):
+    """Runs `cmd` with its output in the file `log`; prints vital's summary lines and the wall time."""
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        out, err = proc.communicate(timeout=kill_after)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGKILL)
-        out, err = proc.communicate()
-        print(f"  killed after {time.perf_counter() - started:.1f}s", file=sys.stderr)
-        return None
+    with open(log, "w", encoding="utf-8") as sink:
+        proc = subprocess.Popen(cmd, env=env, stderr=subprocess.STDOUT, stdout=sink)
+        try:
+            proc.wait(timeout=kill_after)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            print(f"  killed after {time.perf_counter() - started:.1f}s")
+            return
+    with open(log, encoding="utf-8", errors="replace") as f:
+        output = f.read()
     if proc.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err}")
-    for line in (err + out).splitlines():
+        sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{output}")
+    for line in output.splitlines():
         if "embedded" in line or "distinct texts" in line or "records" in line:
             print(f"  {line.strip()}")
-    print(f"  wall {time.perf_counter() - started:.1f}s")
-    return out
+    print(f"  wall {time.perf_counter() - started:.1f}s (output in {log})")
 
 
 def main():
@@ -126,15 +130,16 @@ def main():
     n = generate(data, args.answers, args.seed)
     print(f"{data}: {n} samples, {args.answers} answers ({os.path.getsize(data) / 1e6:.1f} MB)")
     env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
-    run([args.vital, "-w", ws, "import", data], env)
+    log = lambda name: os.path.join(args.dir, f"{name}.log")  # noqa: E731
+    run([args.vital, "-w", ws, "import", data], env, log("import"))
     embed = [args.vital, "-w", ws, "embed", "--encoder", args.encoder, "--batch-size", str(args.batch_size)]
     if args.kill_after:
         print("first run (to be killed):")
-        run(embed, env, kill_after=args.kill_after)
+        run(embed, env, log("embed-killed"), kill_after=args.kill_after)
     print("embed run:")
-    run(embed, env)
+    run(embed, env, log("embed"))
     print("again (everything cached):")
-    run(embed, env)
+    run(embed, env, log("embed-again"))
 
 
 if __name__ == "__main__":

@@ -124,7 +124,7 @@ impl BertConfig {
 /// `x · W + b` for `[b, s, in]` as one 2-D matrix product over all `b·s` rows. burn's
 /// `Linear` multiplies batch by batch, repacking the weight matrix for every text of the batch,
 /// which cost more than the product itself on CPU.
-fn dense<B: Backend>(layer: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+pub(crate) fn dense<B: Backend>(layer: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
     let [b, s, d_in] = x.dims();
     let y = x.reshape([b * s, d_in]).matmul(layer.weight.val());
     let y = match &layer.bias {

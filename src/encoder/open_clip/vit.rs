@@ -15,6 +15,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
 use super::config::{ImagePool, Projection, VisionSettings};
+use crate::encoder::model::dense;
 
 #[derive(Module, Debug)]
 pub struct PatchEmbed<B: Backend> {
@@ -131,9 +132,7 @@ impl<B: Backend> VitAttention<B> {
         let [b, n, c] = x.dims();
         let head_dim = c / self.heads;
         // [b, n, 3c] → [3, b, heads, n, head_dim], as timm reshapes and permutes.
-        let qkv = self
-            .qkv
-            .forward(x)
+        let qkv = dense(&self.qkv, x)
             .reshape([b, n, 3, self.heads, head_dim])
             .permute([2, 0, 3, 1, 4]);
         let part = |i: usize| {
@@ -144,8 +143,7 @@ impl<B: Backend> VitAttention<B> {
         let (q, k, v) = (part(0), part(1), part(2));
         let scores = q.matmul(k.transpose()) * (head_dim as f64).powf(-0.5);
         let context = softmax(scores, 3).matmul(v);
-        self.proj
-            .forward(context.swap_dims(1, 2).reshape([b, n, c]))
+        dense(&self.proj, context.swap_dims(1, 2).reshape([b, n, c]))
     }
 }
 
@@ -153,12 +151,17 @@ impl<B: Backend> Mlp<B> {
     fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
         self.fc2.forward(gelu(self.fc1.forward(x)))
     }
+
+    /// [`Self::forward`] on `[b, n, c]` tokens, each layer one 2-D product (see [`dense`]).
+    fn forward_tokens(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        dense(&self.fc2, gelu(dense(&self.fc1, x)))
+    }
 }
 
 impl<B: Backend> Block<B> {
     fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let x = x.clone() + self.attn.forward(self.norm1.forward(x));
-        x.clone() + self.mlp.forward(self.norm2.forward(x))
+        x.clone() + self.mlp.forward_tokens(self.norm2.forward(x))
     }
 }
 
