@@ -205,6 +205,7 @@ fn main() -> anyhow::Result<()> {
                 identity: model.identity().to_string(),
                 folder: dir,
                 dim: model.dim(),
+                images: false,
             })
         }
         None => {

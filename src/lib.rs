@@ -13,6 +13,7 @@ pub mod embed;
 pub mod encoder;
 pub mod export;
 pub mod figure_fetch;
+pub mod figure_pick;
 pub mod image_files;
 pub mod import;
 pub mod llm;

@@ -1,5 +1,6 @@
 //! `vital embed`: caches a sentence encoder's vector of every question, answer and
-//! caption+mention of the workspace (each distinct text once). Batches are committed as they
+//! caption+mention of the workspace (each distinct text once); with an open_clip folder
+//! (BiomedCLIP) also every figure's image vector (each distinct image file once, by content). Batches are committed as they
 //! finish, so a killed run loses at most one batch and the next run continues from there.
 
 use std::path::{Path, PathBuf};
@@ -9,7 +10,7 @@ use anyhow::Context as _;
 use clap::Args;
 
 use super::{exit, Context};
-use crate::embed::{self, EncoderRef, FillReport};
+use crate::embed::{self, EncoderRef, FillReport, ImageFillReport};
 use crate::selector::BackendKind;
 use crate::store::Workspace;
 
@@ -32,7 +33,13 @@ pub fn run(ctx: &Context, args: EmbedArgs) -> anyhow::Result<i32> {
         "no encoder: pass --encoder DIR, or set selector.encoder in config.toml (or VITAL_ENCODER)",
     )?;
     let backend = args.backend.unwrap_or(ctx.config.selector.backend);
-    let (used, report) = fill(ctx, &ws, &dir, backend, args.batch_size as usize)?;
+    let (used, report, images) = fill(ctx, &ws, &dir, backend, args.batch_size as usize)?;
+    if let (Some(images), false) = (images, ctx.quiet) {
+        println!(
+            "figures: {} image files, {} already cached, {} embedded, {} unreadable",
+            images.images, images.cached, images.embedded, images.unreadable
+        );
+    }
     if !ctx.quiet {
         println!(
             "encoder {} ({}): {} distinct texts, {} already cached, {} embedded",
@@ -56,19 +63,21 @@ pub(super) fn encoder_dir(ctx: &Context, flag: Option<PathBuf>) -> anyhow::Resul
         .transpose()
 }
 
-/// Loads the encoder in `dir` and embeds what the cache lacks, with a progress bar.
+/// Loads the encoder in `dir` and embeds what the cache lacks (texts; figures too with an
+/// open_clip encoder), with a progress bar.
 pub(super) fn fill(
     ctx: &Context,
     ws: &Workspace,
     dir: &Path,
     backend: BackendKind,
     batch_size: usize,
-) -> anyhow::Result<(EncoderRef, FillReport)> {
+) -> anyhow::Result<(EncoderRef, FillReport, Option<ImageFillReport>)> {
     let mut encoder = embed::open_encoder(dir, backend)?;
     let used = EncoderRef {
         identity: encoder.identity().to_string(),
         folder: dir.to_path_buf(),
         dim: encoder.dim(),
+        images: encoder.embeds_images(),
     };
     let bar = ctx.progress_bar(0, "embedding texts");
     bar.set_style(
@@ -98,5 +107,61 @@ pub(super) fn fill(
             report.embedded as f64 / secs
         );
     }
-    Ok((used, report))
+    let images = if encoder.embeds_images() {
+        let bar = ctx.progress_bar(0, "embedding figures");
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg:20!} [{bar:30}] {pos}/{len} {per_sec} eta {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        let started = std::time::Instant::now();
+        let images = embed::fill_image_cache(
+            ws,
+            encoder.as_mut(),
+            batch_size,
+            &mut |done, total| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            },
+            &AtomicBool::new(false),
+        )?;
+        bar.finish_and_clear();
+        if !ctx.quiet && images.embedded > 0 {
+            let secs = started.elapsed().as_secs_f64().max(1e-9);
+            eprintln!(
+                "embedded {} figures in {secs:.1}s ({:.2} images/s)",
+                images.embedded,
+                images.embedded as f64 / secs
+            );
+        }
+        Some(images)
+    } else {
+        None
+    };
+    Ok((used, report, images))
+}
+
+/// Embeds the texts a run's prepared inputs have that the cache lacks (the paper preset's
+/// joined caption + mention + question + answer), a chunk of answers at a time.
+pub(super) fn fill_prepared(
+    ws: &Workspace,
+    dir: &Path,
+    settings: &crate::selector_runs::RunSettings,
+    batch_size: usize,
+) -> anyhow::Result<usize> {
+    let mut encoder = embed::open_encoder(dir, settings.backend)?;
+    let mut embedded = 0;
+    crate::selector_runs::for_each_answer_chunk(ws, 20_000, &mut |inputs, _| {
+        let mut prepared = inputs.to_vec();
+        settings.prepare_inputs(&mut prepared);
+        let texts: Vec<String> = prepared
+            .iter()
+            .flat_map(crate::selector::encoder_features::texts_of)
+            .collect();
+        embedded += embed::ensure_cached(ws, encoder.as_mut(), &texts, batch_size)?;
+        Ok(())
+    })?;
+    Ok(embedded)
 }

@@ -1,6 +1,8 @@
 //! `vital encode`: texts (JSON Lines, one JSON string per line) → one L2-normalised vector
-//! per line (a JSON array of floats), in input order, with a pretrained encoder folder.
-//! Vectors go to stdout, progress and the summary to stderr.
+//! per line (a JSON array of floats), in input order, with a pretrained encoder folder; with
+//! `--images` each line is an image path and an open_clip folder (BiomedCLIP) embeds the images
+//! into the space its text tower embeds texts in. Vectors go to stdout, progress and the summary
+//! to stderr.
 
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -11,18 +13,23 @@ use burn::tensor::backend::Backend;
 use clap::Args;
 
 use super::{exit, Context};
+use crate::encoder::open_clip::{OpenClipEncoder, OpenClipFolder};
 use crate::encoder::TextEncoder;
 use crate::selector::BackendKind;
 
 #[derive(Debug, Args)]
 pub struct EncodeArgs {
     /// A Hugging Face model folder (BERT, BiomedBERT/PubMedBERT, MiniLM; sentence-transformers
-    /// folders use their own pooling).
+    /// folders use their own pooling), or an open_clip folder (BiomedCLIP: open_clip_config.json).
     #[arg(long, value_name = "DIR", env = "VITAL_ENCODER")]
     pub encoder: PathBuf,
     /// JSON Lines of texts, one JSON string per line; `-` reads stdin.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+    /// FILE's lines are image paths (JSON strings, relative to the current folder); needs an
+    /// open_clip encoder folder.
+    #[arg(long)]
+    pub images: bool,
     /// Texts per forward pass.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch_size: u32,
@@ -63,6 +70,15 @@ fn encode_on<B: Backend>(
     texts: &[String],
     device: &B::Device,
 ) -> Result<i32> {
+    if OpenClipFolder::is_open_clip(&args.encoder) {
+        return encode_open_clip::<B>(ctx, args, texts, device);
+    }
+    if args.images {
+        bail!(
+            "{}: --images needs an open_clip folder (with open_clip_config.json, e.g. BiomedCLIP); this is a text-only encoder",
+            args.encoder.display()
+        );
+    }
     let loading = Instant::now();
     let encoder = TextEncoder::<B>::load(&args.encoder, device)?;
     if !ctx.quiet {
@@ -79,6 +95,7 @@ fn encode_on<B: Backend>(
     }
     let bar = ctx.count_bar(texts.len() as u64, "encoding");
     let started = Instant::now();
+    let cpu_started = process_cpu_seconds();
     let mut tokens = 0usize;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
@@ -106,11 +123,102 @@ fn encode_on<B: Backend>(
     bar.finish_and_clear();
     if !ctx.quiet {
         let secs = started.elapsed().as_secs_f64().max(1e-9);
+        // CPU time next to wall time: on a shared machine the wall time says little.
+        let cpu = process_cpu_seconds() - cpu_started;
         eprintln!(
-            "encoded {} texts ({tokens} tokens) in {secs:.2}s: {:.1} texts/s, {:.0} tokens/s",
+            "encoded {} texts ({tokens} tokens) in {secs:.2}s (CPU {cpu:.2}s): {:.1} texts/s, {:.0} tokens/s",
             texts.len(),
             texts.len() as f64 / secs,
             tokens as f64 / secs
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// User + system CPU seconds of this process so far, all threads.
+#[cfg(unix)]
+fn process_cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return 0.0;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+#[cfg(not(unix))]
+fn process_cpu_seconds() -> f64 {
+    0.0
+}
+
+/// Texts or (`--images`) image files through an open_clip model.
+fn encode_open_clip<B: Backend>(
+    ctx: &Context,
+    args: &EncodeArgs,
+    lines: &[String],
+    device: &B::Device,
+) -> Result<i32> {
+    let loading = Instant::now();
+    let encoder = OpenClipEncoder::<B>::load(&args.encoder, device)?;
+    if !ctx.quiet {
+        let folder = encoder.folder();
+        eprintln!(
+            "open_clip encoder {}: {} image tower, {}-layer text tower, {} dims, up to {} tokens (loaded in {:.1}s)",
+            args.encoder.display(),
+            folder.vision.timm_name,
+            encoder.text_config().num_hidden_layers,
+            encoder.dim(),
+            folder.text.context_length,
+            loading.elapsed().as_secs_f64()
+        );
+    }
+    let what = if args.images { "images" } else { "texts" };
+    let bar = ctx.count_bar(lines.len() as u64, "encoding");
+    let started = Instant::now();
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let batch = args.batch_size as usize;
+    for (w, window) in lines.chunks(WINDOW).enumerate() {
+        let base = w * WINDOW;
+        let where_ = |i: usize| format!("{}:{}", display(&args.file), base + i + 1);
+        let vectors = if args.images {
+            let mut vectors = Vec::with_capacity(window.len());
+            for (c, chunk) in window.chunks(batch).enumerate() {
+                let paths: Vec<&Path> = chunk.iter().map(Path::new).collect();
+                let inputs = encoder
+                    .image_inputs(&paths)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, input)| input.with_context(|| where_(c * batch + i)))
+                    .collect::<Result<Vec<_>>>()?;
+                vectors.extend(encoder.embed_inputs(&inputs)?);
+                bar.set_position((base + vectors.len()) as u64);
+            }
+            vectors
+        } else {
+            let ids = window
+                .iter()
+                .enumerate()
+                .map(|(i, text)| encoder.token_ids(text).with_context(|| where_(i)))
+                .collect::<Result<Vec<_>>>()?;
+            encoder.encode_ids(&ids, batch, &mut |done| {
+                bar.set_position((base + done) as u64)
+            })?
+        };
+        for vector in vectors {
+            serde_json::to_writer(&mut out, &vector).context("writing a vector")?;
+            out.write_all(b"\n").context("writing stdout")?;
+        }
+        out.flush().context("writing stdout")?;
+    }
+    bar.finish_and_clear();
+    if !ctx.quiet {
+        let secs = started.elapsed().as_secs_f64().max(1e-9);
+        eprintln!(
+            "encoded {} {what} in {secs:.2}s: {:.2} {what}/s",
+            lines.len(),
+            lines.len() as f64 / secs
         );
     }
     Ok(exit::OK)

@@ -79,6 +79,27 @@ impl LlmArgs {
     }
 }
 
+/// The method's settings for `generate` and `judge`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LlmPreset {
+    /// The endpoint's default temperature (not sent), 4096 reply tokens; generate draws the
+    /// demonstrations per request, judge puts the rubric in the user message and judges round 1.
+    Paper,
+}
+
+/// The reply budget of the method's requests.
+pub const PAPER_MAX_TOKENS: u32 = 4096;
+
+/// How the demonstrations are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DemoDraw {
+    /// Chosen once for the whole run (one per domain, or --per-prompt K), sent as one text block.
+    Once,
+    /// The method's: one per modality drawn afresh for every request (seeded by --seed and
+    /// the figure), each sent as its own user/assistant turns.
+    PerRequest,
+}
+
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
     /// Fig-caption records (JSON array or JSON Lines): {pair_id, fig_caption, in_text_mention, domain, image?}.
@@ -89,7 +110,8 @@ pub struct GenerateArgs {
     #[arg(long = "images", value_name = "DIR")]
     pub images: Vec<PathBuf>,
 
-    /// Demonstrations: a clinician_demos.json-shaped file, or `workspace` for the imported ones.
+    /// Demonstrations: a clinician_demos.json-shaped file, or `workspace` for the imported ones;
+    /// `per-request` = the imported ones drawn per request (`--demo-draw per-request`).
     #[arg(long, value_name = "FILE|workspace", default_value = "workspace")]
     pub demos: String,
 
@@ -100,6 +122,21 @@ pub struct GenerateArgs {
     /// Demonstrations per prompt [default: one per domain].
     #[arg(long, value_name = "K")]
     pub per_prompt: Option<usize>,
+
+    /// once (chosen for the whole run, one text block) | per-request (the method's: one per
+    /// modality drawn afresh for each figure, each as its own turns) [default: once, or
+    /// per-request with --preset paper]
+    #[arg(long, value_enum)]
+    pub demo_draw: Option<DemoDraw>,
+
+    /// Seed of the per-request draws (the same seed sends the same requests, so runs resume).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+
+    /// The method's settings: demonstrations per request, the endpoint's default temperature
+    /// (not sent) and 4096 reply tokens.
+    #[arg(long, value_enum)]
+    pub preset: Option<LlmPreset>,
 
     /// Use only the first N figures of the input.
     #[arg(long, value_name = "N")]
@@ -143,7 +180,10 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<i32> {
     } else {
         Some(ctx.open_workspace()?)
     };
-    let pool = if args.demos == "workspace" {
+    // `--demos per-request`: the workspace's demonstrations, drawn the method's way.
+    let shorthand = args.demos == "per-request";
+    let from_workspace = args.demos == "workspace" || shorthand;
+    let pool = if from_workspace {
         match &ws {
             Some(ws) => workspace_demos(ws)?,
             None => Vec::new(),
@@ -154,14 +194,27 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<i32> {
     if pool.is_empty() {
         eprintln!(
             "warning: no demonstrations ({}); prompts carry none",
-            if args.demos == "workspace" {
+            if from_workspace {
                 "none imported: `vital import clinician_demos.json`, or --demos FILE"
             } else {
                 "the file has none"
             }
         );
     }
-    let chosen = demos::choose(&pool, args.per_prompt);
+    let paper = args.preset == Some(LlmPreset::Paper);
+    let per_request = match args.demo_draw {
+        Some(draw) => draw == DemoDraw::PerRequest,
+        None => paper || shorthand,
+    };
+    anyhow::ensure!(
+        !(per_request && args.per_prompt.is_some()),
+        "--per-prompt chooses the demonstrations once; per-request draws take one per modality"
+    );
+    let chosen = if per_request {
+        Vec::new()
+    } else {
+        demos::choose(&pool, args.per_prompt)
+    };
     let demos_text = if chosen.is_empty() {
         String::new()
     } else {
@@ -186,12 +239,24 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<i32> {
     let settings = GenerationSettings {
         model: model.clone(),
         answers,
-        temperature: cfg.temperature,
-        max_tokens: cfg.max_tokens,
+        temperature: (!paper).then_some(cfg.temperature),
+        max_tokens: if paper {
+            PAPER_MAX_TOKENS
+        } else {
+            cfg.max_tokens
+        },
+    };
+    let demonstrations = if per_request {
+        demos::modality_pools(&pool)
+            .into_iter()
+            .map(|(modality, n)| format!("per request: 1 of {n} {modality}"))
+            .collect()
+    } else {
+        chosen.iter().map(|d| d.id.clone()).collect()
     };
     let mut summary = Summary {
         figures: figures.len(),
-        demonstrations: chosen.iter().map(|d| d.id.clone()).collect(),
+        demonstrations,
         ..Default::default()
     };
 
@@ -223,7 +288,12 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<i32> {
                 return Ok(Build::Pass);
             }
         };
-        let body = prompt::generation_request(&settings, &demos_text, figure, &url);
+        let body = if per_request {
+            let drawn = demos::draw_per_request(&pool, args.seed, &figure.id);
+            prompt::generation_request_with_turns(&settings, &drawn, figure, &url)
+        } else {
+            prompt::generation_request(&settings, &demos_text, figure, &url)
+        };
         let key = ledger::request_key(&body);
         if let Some(ws) = ws {
             if ws.llm_request_outcome(&key)?.is_some() {

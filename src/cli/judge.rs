@@ -29,6 +29,20 @@ pub struct JudgeArgs {
     #[arg(long)]
     pub pairwise: bool,
 
+    /// Judge only each sample's first round (the method's selector reads round 1).
+    #[arg(long)]
+    pub first_round: bool,
+
+    /// Put the rubric in the user message after a short system role, as the method does
+    /// (default: the rubric is the system message).
+    #[arg(long)]
+    pub rubric_in_user: bool,
+
+    /// The method's judging: the rubric in the user message, the first round only, the
+    /// endpoint's default temperature (not sent) and 4096 reply tokens.
+    #[arg(long)]
+    pub preset: Option<super::generate::LlmPreset>,
+
     /// Judge at most N requests' worth of answers.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
@@ -83,18 +97,30 @@ pub fn run(ctx: &Context, args: JudgeArgs) -> anyhow::Result<i32> {
     if args.llm.retry_unparseable && !args.llm.dry_run {
         ws.forget_unparseable_llm_requests(task)?;
     }
+    let paper = args.preset == Some(super::generate::LlmPreset::Paper);
     let settings = JudgeSettings {
         model: model.clone(),
         rubric,
-        temperature: cfg.judge_temperature,
-        max_tokens: cfg.judge_max_tokens,
+        temperature: (!paper).then_some(cfg.judge_temperature),
+        max_tokens: if paper {
+            super::generate::PAPER_MAX_TOKENS
+        } else {
+            cfg.judge_max_tokens
+        },
+        rubric_in_user: args.rubric_in_user || paper,
     };
+    let first_round = args.first_round || paper;
     let mut summary = Summary {
         judge: judge_name.clone(),
         ..Default::default()
     };
     // Work items: answer ids (single) or round ids (pairwise) still lacking this judge's score.
-    let mut pending: Vec<i64> = if args.pairwise {
+    let mut pending: Vec<i64> = if first_round {
+        if args.pairwise {
+            summary.rounds_with_one_answer = ws.rounds_left_out_of_pairwise(&judge_name)?;
+        }
+        ws.llm_judge_first_round_backlog(&judge_name, args.pairwise)?
+    } else if args.pairwise {
         summary.rounds_with_one_answer = ws.rounds_left_out_of_pairwise(&judge_name)?;
         ws.llm_judge_pairwise_backlog(&judge_name)?
     } else {

@@ -12,6 +12,7 @@ mod generate;
 mod import;
 mod judge;
 mod log;
+mod pick_figures;
 mod review;
 mod score;
 mod show;
@@ -65,6 +66,8 @@ pub enum Command {
     Stats(stats::StatsArgs),
     /// Train the selector on clinician and judge pairs, then score every answer.
     Train(train::TrainArgs),
+    /// Train one selector run per mixture weight w on the same split; held-out metrics per w.
+    Sweep(train::SweepArgs),
     /// Every answer with its figure context as JSON Lines (input for an outside encoder).
     Answers(answers::AnswersArgs),
     /// Score every answer and sample with a trained selector run.
@@ -83,6 +86,8 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// Score answers 0-10 with a judge LLM.
     Judge(judge::JudgeArgs),
+    /// Pick diverse figures to generate for: k-means over caption + first mention, drawn across clusters.
+    PickFigures(pick_figures::PickFiguresArgs),
     /// Download figure images (direct URLs or PMC open-access .tar.gz packages).
     FetchImages(fetch_images::FetchImagesArgs),
     /// Cache a sentence encoder's vectors of every question, answer and caption (resumable).
@@ -179,6 +184,7 @@ fn run_command(cli: Cli) -> anyhow::Result<i32> {
         Command::Import(args) => import::run(&ctx, args),
         Command::Stats(args) => stats::run(&ctx, args),
         Command::Train(args) => train::run(&ctx, args),
+        Command::Sweep(args) => train::sweep(&ctx, args),
         Command::Score(args) => score::run(&ctx, args),
         Command::Answers(args) => answers::run(&ctx, args),
         Command::Eval(args) => eval::run(&ctx, args),
@@ -188,6 +194,7 @@ fn run_command(cli: Cli) -> anyhow::Result<i32> {
         Command::Demo(args) => demo::run(&ctx, args),
         Command::Generate(args) => generate::run(&ctx, args),
         Command::Judge(args) => judge::run(&ctx, args),
+        Command::PickFigures(args) => pick_figures::run(&ctx, args),
         Command::FetchImages(args) => fetch_images::run(&ctx, args),
         Command::Embed(args) => embed::run(&ctx, args),
         Command::Encode(args) => encode::run(&ctx, args),

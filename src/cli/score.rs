@@ -10,7 +10,7 @@ pub struct ScoreArgs {
     /// The run to score with [default: the latest]
     #[arg(long)]
     pub run: Option<i64>,
-    /// mean-best | mean | min [default: config selector.sample_score]
+    /// mean-best | mean | min | first-round (the method's) [default: config selector.sample_score]
     #[arg(long)]
     pub sample_score: Option<SampleScore>,
 }
@@ -26,6 +26,9 @@ pub fn run(ctx: &Context, args: ScoreArgs) -> anyhow::Result<i32> {
         encoder.check_folder()?;
         if encoder.folder.exists() {
             super::embed::fill(ctx, &ws, &encoder.folder, report.settings.backend, 32)?;
+            if report.settings.paper_text {
+                super::embed::fill_prepared(&ws, &encoder.folder, &report.settings, 32)?;
+            }
         }
     }
     let embeddings = report.settings.load_embeddings()?;

@@ -1,23 +1,36 @@
 //! `vital train`: trains the selector on the workspace's clinician and judge pairs, then scores
-//! every answer with it.
+//! every answer with it. `vital sweep`: one run per mixture weight w on the same split.
 
 use std::sync::atomic::AtomicBool;
 
 use clap::Args;
+use serde::Serialize;
 
 use super::{exit, Context};
-use crate::selector::{BackendKind, PairLoss};
-use crate::selector_runs::{self, RunSettings};
+use crate::selector::{BackendKind, Metrics, PairLoss, TrainedSelector};
+use crate::selector_runs::{self, JudgePairs, RunReport, RunSettings, SampleScore};
+use crate::store::Workspace;
 
+/// A named set of settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Preset {
+    /// The paper's selector: lr 1e-5, 6 epochs, batch 64, hinge margin 1 on sigmoid outputs
+    /// with the mean weighted loss, judge pairs across score levels (30,000/10,000), the first
+    /// 50 clinician pairs, text = caption + mention + question + answer, a 512-512-512 head,
+    /// samples scored by their first round.
+    Paper,
+}
+
+/// Options `train` and `sweep` share.
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("embedding_source").args(["embeddings", "encoder"])))]
-pub struct TrainArgs {
+pub struct TrainOptions {
+    /// Start from a named set of settings; flags given beside it still win.
+    #[arg(long)]
+    pub preset: Option<Preset>,
     /// cpu | wgpu | cuda [default: config selector.backend]
     #[arg(long, env = "VITAL_BACKEND")]
     pub backend: Option<BackendKind>,
-    /// Mixture weight w on clinician pairs [default: config selector.human_weight]
-    #[arg(long)]
-    pub human_weight: Option<f64>,
     /// Passes over the training pairs [default: config selector.epochs]
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -27,6 +40,16 @@ pub struct TrainArgs {
     /// Seed for the split, the shuffles and the initial weights [default: config selector.seed]
     #[arg(long)]
     pub seed: Option<u64>,
+    /// within-round | across-levels (the method's: first-round judge score levels) | both
+    /// [default: config selector.judge_pairs]
+    #[arg(long)]
+    pub judge_pairs: Option<JudgePairs>,
+    /// Judge pairs drawn across levels for training [default: config selector.judge_train_pairs]
+    #[arg(long, value_name = "N")]
+    pub judge_train_pairs: Option<usize>,
+    /// Judge pairs drawn across levels for the judge test [default: config selector.judge_test_pairs]
+    #[arg(long, value_name = "N")]
+    pub judge_test_pairs: Option<usize>,
     /// Precomputed answer embeddings from an outside encoder (e.g. BiomedCLIP): a .npy matrix
     /// with a `<name>.ids.txt` of answer ids beside it, or a .safetensors file (see `vital answers`).
     #[arg(long, value_name = "FILE")]
@@ -44,6 +67,15 @@ pub struct TrainArgs {
     /// --encoder: the question, caption and answer vectors concatenated).
     #[arg(long, requires = "embedding_source")]
     pub paper_head: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub options: TrainOptions,
+    /// Mixture weight w on clinician pairs [default: config selector.human_weight]
+    #[arg(long)]
+    pub human_weight: Option<f64>,
     /// Only train and save the checkpoint; score later with `vital score`.
     #[arg(long)]
     pub no_score: bool,
@@ -52,46 +84,82 @@ pub struct TrainArgs {
     pub json: bool,
 }
 
-pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<i32> {
-    let mut ws = ctx.open_existing_workspace()?;
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub options: TrainOptions,
+    /// The mixture weights w to train with, comma-separated (the paper: 1,10,100,200,300,400).
+    #[arg(long, value_delimiter = ',', required = true, num_args = 1..)]
+    pub human_weight: Vec<f64>,
+    /// Print the table as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The run settings from config, preset and flags (the encoder's texts embedded first).
+fn resolve(ctx: &Context, ws: &Workspace, options: &TrainOptions) -> anyhow::Result<RunSettings> {
     let mut settings = RunSettings::from_config(&ctx.config.selector);
-    if let Some(b) = args.backend {
-        settings.backend = b;
-    }
-    if let Some(w) = args.human_weight {
-        settings.human_weight = w;
-    }
-    if let Some(e) = args.epochs {
-        settings.epochs = e;
-    }
-    if let Some(l) = args.loss {
-        settings.loss = l;
-    }
-    if let Some(s) = args.seed {
-        settings.seed = s;
-    }
     // Absolute (for `vital score` from anywhere) but not through symlinks: the ids file is
     // looked for beside the path as given.
-    settings.embeddings = args
+    settings.embeddings = options
         .embeddings
+        .clone()
         .map(|p| std::path::absolute(&p).unwrap_or(p));
-    settings.paper_head = args.paper_head;
+    if let Some(b) = options.backend {
+        settings.backend = b;
+    }
     // An embeddings file on the command line wins over a configured encoder.
     let encoder_dir = match &settings.embeddings {
         Some(_) => None,
-        None => super::embed::encoder_dir(ctx, args.encoder)?,
+        None => super::embed::encoder_dir(ctx, options.encoder.clone())?,
     };
-    if let Some(dir) = encoder_dir {
-        let batch = args.encoder_batch_size as usize;
-        let (used, _) = super::embed::fill(ctx, &ws, &dir, settings.backend, batch)?;
+    if let Some(dir) = &encoder_dir {
+        let batch = options.encoder_batch_size as usize;
+        let (used, _, _) = super::embed::fill(ctx, ws, dir, settings.backend, batch)?;
         settings.encoder = Some(used);
     }
-    let how = ctx.config.selector.sample_score;
-    let bar = ctx.count_bar(0, "training");
+    if options.preset == Some(Preset::Paper) {
+        settings.apply_paper_preset();
+    }
+    settings.paper_head |= options.paper_head;
+    if let Some(e) = options.epochs {
+        settings.epochs = e;
+    }
+    if let Some(l) = options.loss {
+        settings.loss = l;
+    }
+    if let Some(s) = options.seed {
+        settings.seed = s;
+    }
+    if let Some(j) = options.judge_pairs {
+        settings.judge_pairs = j;
+    }
+    if let Some(n) = options.judge_train_pairs {
+        settings.judge_train_pairs = n;
+    }
+    if let Some(n) = options.judge_test_pairs {
+        settings.judge_test_pairs = n;
+    }
+    // The paper's joined texts are texts of their own: the encoder embeds them too.
+    if let (Some(dir), true) = (&encoder_dir, settings.paper_text) {
+        let batch = options.encoder_batch_size as usize;
+        super::embed::fill_prepared(ws, dir, &settings, batch)?;
+    }
+    Ok(settings)
+}
+
+/// Trains one run with a progress bar.
+fn train_one(
+    ctx: &Context,
+    ws: &Workspace,
+    settings: &RunSettings,
+    label: &str,
+) -> anyhow::Result<(RunReport, TrainedSelector)> {
+    let bar = ctx.count_bar(0, label);
     let cancel = AtomicBool::new(false);
-    let (report, selector) = selector_runs::train(
-        &ws,
-        &settings,
+    let result = selector_runs::train(
+        ws,
+        settings,
         &mut |p| {
             bar.set_length((p.epochs * p.batches) as u64);
             bar.set_position(((p.epoch.saturating_sub(1)) * p.batches + p.batch) as u64);
@@ -106,8 +174,22 @@ pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<i32> {
             ));
         },
         &cancel,
-    )?;
+    );
     bar.finish_and_clear();
+    result
+}
+
+pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<i32> {
+    let mut ws = ctx.open_existing_workspace()?;
+    let mut settings = resolve(ctx, &ws, &args.options)?;
+    if let Some(w) = args.human_weight {
+        settings.human_weight = w;
+    }
+    let how = match args.options.preset {
+        Some(Preset::Paper) => SampleScore::FirstRound,
+        None => ctx.config.selector.sample_score,
+    };
+    let (report, selector) = train_one(ctx, &ws, &settings, "training")?;
     let scored = if args.no_score {
         None
     } else {
@@ -120,7 +202,7 @@ pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<i32> {
             embeddings.as_ref(),
             how,
             &mut |done| bar.set_position(done as u64),
-            &cancel,
+            &AtomicBool::new(false),
         )?;
         bar.finish_and_clear();
         Some(result)
@@ -142,19 +224,103 @@ pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<i32> {
             report.train_pairs,
             report.seconds
         );
+        if report.judge_pairs_across_levels + report.judge_test_pairs > 0 {
+            println!(
+                "judge pairs: {} within rounds + {} across score levels; {} judge test pairs{}",
+                report.judge_pairs_within_round,
+                report.judge_pairs_across_levels,
+                report.judge_test_pairs,
+                report
+                    .judge_test
+                    .as_ref()
+                    .map(|m| format!(
+                        " (agreement with the judge {:.3}, AUC {:.3})",
+                        m.alignment_rate, m.auc
+                    ))
+                    .unwrap_or_default()
+            );
+        }
         match &report.validation {
             Some(m) => println!(
                 "held-out clinician pairs: {}  alignment {:.3}  AUC {:.3}  mean rank {:.3}  MAP {:.3}",
                 m.pairs, m.alignment_rate, m.auc, m.mean_rank, m.map
             ),
-            None => println!("no clinician pairs in the held-out figures: no validation metrics"),
+            None => println!("no clinician pairs held out: no validation metrics"),
         }
         println!(
             "checkpoint: {}",
             ws.dir().join(&report.checkpoint).display()
         );
         if let Some((answers, samples)) = scored {
-            println!("scored {answers} answers and {samples} samples");
+            println!("scored {answers} answers and {samples} samples (sample score: {how})");
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// One row of the sweep: the run trained with weight w and its held-out metrics.
+#[derive(Debug, Serialize)]
+struct SweepRow {
+    human_weight: f64,
+    run_id: i64,
+    human_pairs: usize,
+    judge_pairs: usize,
+    held_out_human_pairs: usize,
+    validation: Option<Metrics>,
+}
+
+/// `vital sweep`: the same settings and seed (so the same split and pairs) for every w; runs
+/// are saved but not scored (`vital score --run ID` scores the one you keep).
+pub fn sweep(ctx: &Context, args: SweepArgs) -> anyhow::Result<i32> {
+    let ws = ctx.open_existing_workspace()?;
+    for &w in &args.human_weight {
+        anyhow::ensure!(
+            w > 0.0 && w.is_finite(),
+            "--human-weight: every weight must be positive, not {w}"
+        );
+    }
+    let base = resolve(ctx, &ws, &args.options)?;
+    let mut rows = Vec::new();
+    for (k, &w) in args.human_weight.iter().enumerate() {
+        let settings = RunSettings {
+            human_weight: w,
+            ..base.clone()
+        };
+        let label = format!("w = {w} ({}/{})", k + 1, args.human_weight.len());
+        let (report, _) = train_one(ctx, &ws, &settings, &label)?;
+        rows.push(SweepRow {
+            human_weight: w,
+            run_id: report.run_id,
+            human_pairs: report.human_pairs,
+            judge_pairs: report.judge_pairs,
+            held_out_human_pairs: report.held_out_human_pairs,
+            validation: report.validation,
+        });
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else if !ctx.quiet {
+        println!(
+            "{:>8}  {:>4}  {:>9}  {:>6}  {:>9}  {:>6}",
+            "w", "run", "alignment", "AUC", "mean rank", "MAP"
+        );
+        for row in &rows {
+            match &row.validation {
+                Some(m) => println!(
+                    "{:>8}  {:>4}  {:>9.3}  {:>6.3}  {:>9.3}  {:>6.3}",
+                    row.human_weight, row.run_id, m.alignment_rate, m.auc, m.mean_rank, m.map
+                ),
+                None => println!(
+                    "{:>8}  {:>4}  no clinician pairs held out",
+                    row.human_weight, row.run_id
+                ),
+            }
+        }
+        if let Some(first) = rows.first() {
+            println!(
+                "{} clinician pairs held out of {}; {} judge pairs per run; score one with `vital score --run ID`",
+                first.held_out_human_pairs, first.human_pairs, first.judge_pairs
+            );
         }
     }
     Ok(exit::OK)

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::export::ExportFormat;
 use crate::llm::Auth;
 use crate::selector::{BackendKind, PairLoss};
-use crate::selector_runs::SampleScore;
+use crate::selector_runs::{JudgePairs, SampleScore};
 
 /// The documented defaults; the single source of truth for every setting.
 pub const DEFAULTS: &str = include_str!("../../config.toml");
@@ -59,6 +59,12 @@ pub struct SelectorSettings {
     #[serde(with = "as_text")]
     pub sample_score: SampleScore,
     pub judge_min_gap: f64,
+    #[serde(with = "as_text")]
+    pub judge_pairs: JudgePairs,
+    pub judge_train_pairs: usize,
+    pub judge_test_pairs: usize,
+    pub judge_level_split: f64,
+    pub judge_pairs_seed: u64,
     /// A sentence-encoder model folder whose vectors feed the selector; empty = none.
     pub encoder: String,
 }

@@ -1,4 +1,6 @@
-//! The real encoder behind [`SentenceEncoder`]: a model folder loaded on a burn backend.
+//! The real encoder behind [`SentenceEncoder`]: a model folder loaded on a burn backend — a
+//! BERT-family text encoder, or an open_clip model (texts through its text tower, figures
+//! through its image tower).
 
 use std::path::Path;
 
@@ -6,6 +8,7 @@ use anyhow::{bail, Result};
 use burn::tensor::backend::Backend;
 
 use super::{folder_identity, SentenceEncoder};
+use crate::encoder::open_clip::{OpenClipEncoder, OpenClipFolder};
 use crate::encoder::TextEncoder;
 use crate::selector::BackendKind;
 
@@ -30,7 +33,59 @@ impl<B: Backend> SentenceEncoder for Loaded<B> {
     }
 }
 
+/// A loaded [`OpenClipEncoder`] with the identity of its folder.
+struct LoadedClip<B: Backend> {
+    encoder: OpenClipEncoder<B>,
+    identity: String,
+}
+
+impl<B: Backend> SentenceEncoder for LoadedClip<B> {
+    fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    fn dim(&self) -> usize {
+        self.encoder.dim()
+    }
+
+    fn embed(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        self.encoder
+            .encode_texts(texts, texts.len().max(1), &mut |_| {})
+    }
+
+    fn embeds_images(&self) -> bool {
+        true
+    }
+
+    fn embed_images(&mut self, images: &[&Path]) -> Result<Vec<Option<Vec<f32>>>> {
+        // Decoding is per file (a bad file is that figure's problem, not the batch's); the
+        // forward pass is one batch.
+        let inputs: Vec<Option<Vec<f32>>> = self
+            .encoder
+            .image_inputs(images)
+            .into_iter()
+            .map(|input| match input {
+                Ok(values) => Some(values),
+                Err(e) => {
+                    tracing::warn!("{e:#}");
+                    None
+                }
+            })
+            .collect();
+        let present: Vec<Vec<f32>> = inputs.iter().flatten().cloned().collect();
+        let mut vectors = self.encoder.embed_inputs(&present)?.into_iter();
+        Ok(inputs
+            .iter()
+            .map(|i| i.as_ref().and_then(|_| vectors.next()))
+            .collect())
+    }
+}
+
 fn load<B: Backend>(dir: &Path, identity: String) -> Result<Box<dyn SentenceEncoder>> {
+    if OpenClipFolder::is_open_clip(dir) {
+        let encoder = OpenClipEncoder::<B>::load(dir, &Default::default())?;
+        return Ok(Box::new(LoadedClip { encoder, identity }));
+    }
     let encoder = TextEncoder::<B>::load(dir, &Default::default())?;
     Ok(Box::new(Loaded { encoder, identity }))
 }

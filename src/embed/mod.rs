@@ -2,6 +2,9 @@
 //! workspace's embeddings cache with every question, answer and caption+mention text (each
 //! distinct text once), batch by batch so that an interrupted run resumes where it stopped.
 //!
+//! An open_clip encoder (BiomedCLIP) also embeds the figures ([`fill_image_cache`]): each image
+//! file decoded and embedded once, keyed by its content ([`TextHash::of_image_bytes`]).
+//!
 //! The encoder is seen through [`SentenceEncoder`], so this module (and its tests) need no model;
 //! the store does the SQL, `selector::encoder_features` turns cached vectors into model inputs.
 
@@ -28,6 +31,18 @@ pub trait SentenceEncoder {
     fn identity(&self) -> &str;
     fn dim(&self) -> usize;
     fn embed(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>>;
+
+    /// Whether [`Self::embed_images`] works: an open_clip encoder, whose image vectors share
+    /// the texts' space.
+    fn embeds_images(&self) -> bool {
+        false
+    }
+
+    /// One L2-normalised vector per image file, in order; None for a file that cannot be
+    /// decoded (its figure then counts as having no image).
+    fn embed_images(&mut self, _images: &[&Path]) -> Result<Vec<Option<Vec<f32>>>> {
+        anyhow::bail!("this encoder embeds texts only (image vectors need an open_clip folder)")
+    }
 }
 
 /// The encoder a selector run was trained with: saved with the run, so scoring and evaluation
@@ -38,6 +53,9 @@ pub struct EncoderRef {
     /// The model folder, absolute.
     pub folder: PathBuf,
     pub dim: usize,
+    /// The run also reads the figures' image vectors (an open_clip encoder).
+    #[serde(default)]
+    pub images: bool,
 }
 
 impl EncoderRef {
@@ -79,9 +97,31 @@ const CONFIG_FILES: [&str; 8] = [
 ];
 const WEIGHT_FILES: [&str; 2] = ["model.safetensors", "pytorch_model.bin"];
 
+/// An open_clip folder's files that decide its vectors (the text tower's `config.json` sits in
+/// the `hf_model_name` sub-folder and is added when present).
+const OPEN_CLIP_FILES: [&str; 5] = [
+    crate::encoder::open_clip::config::CONFIG_FILE,
+    "tokenizer.json",
+    "vocab.txt",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+];
+
 /// SHA-256 (hex) over the names, lengths and bytes of the folder's config, tokenizer, pooling
 /// and weights files: two folders with the same content have the same identity wherever they are.
 pub fn folder_identity(dir: &Path) -> Result<String> {
+    if crate::encoder::open_clip::OpenClipFolder::is_open_clip(dir) {
+        let weights = crate::encoder::open_clip::config::WEIGHT_FILES
+            .iter()
+            .find(|w| dir.join(w).is_file())
+            .with_context(|| format!("{}: no open_clip weights", dir.display()))?;
+        let mut names: Vec<String> = OPEN_CLIP_FILES.iter().map(|s| s.to_string()).collect();
+        if let Ok(folder) = crate::encoder::open_clip::OpenClipFolder::open(dir) {
+            names.push(format!("{}/config.json", folder.text.hf_model_name));
+        }
+        names.push(weights.to_string());
+        return hash_files(dir, &names);
+    }
     ensure!(
         dir.join("config.json").is_file(),
         "{}: not a model folder (no config.json)",
@@ -97,9 +137,19 @@ pub fn folder_identity(dir: &Path) -> Result<String> {
                 WEIGHT_FILES.join(", ")
             )
         })?;
+    let names: Vec<String> = CONFIG_FILES
+        .iter()
+        .chain(std::iter::once(weights))
+        .map(|s| s.to_string())
+        .collect();
+    hash_files(dir, &names)
+}
+
+/// SHA-256 (hex) over the names, lengths and bytes of those of `names` that exist in `dir`.
+fn hash_files(dir: &Path, names: &[String]) -> Result<String> {
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 20];
-    for name in CONFIG_FILES.iter().chain(std::iter::once(weights)) {
+    for name in names {
         let path = dir.join(name);
         if !path.is_file() {
             continue;
@@ -246,6 +296,113 @@ fn embed_batches(
         done(batch.len());
     }
     Ok(())
+}
+
+/// What [`fill_image_cache`] found and did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ImageFillReport {
+    /// Distinct figure files of the workspace that exist (by path).
+    pub images: usize,
+    /// Of those, already in the cache before this run (by content).
+    pub cached: usize,
+    /// Embedded by this run.
+    pub embedded: usize,
+    /// Files that could not be decoded (their figures count as having no image).
+    pub unreadable: usize,
+}
+
+/// The cache key of an image file: its content's hash; None when the file cannot be read.
+pub fn image_key(path: &Path) -> Option<TextHash> {
+    std::fs::read(path)
+        .ok()
+        .map(|b| TextHash::of_image_bytes(&b))
+}
+
+/// Embeds every figure of the workspace whose image file the cache lacks under `encoder` (an
+/// open_clip encoder), `batch_size` images per call and per committed transaction;
+/// `progress(done, total)` after each batch; the cancel flag is honoured between batches.
+pub fn fill_image_cache(
+    ws: &Workspace,
+    encoder: &mut dyn SentenceEncoder,
+    batch_size: usize,
+    progress: &mut dyn FnMut(usize, usize),
+    cancel: &AtomicBool,
+) -> Result<ImageFillReport> {
+    ensure!(batch_size > 0, "the batch size must be positive");
+    ensure!(
+        encoder.embeds_images(),
+        "this encoder embeds texts only (image vectors need an open_clip folder)"
+    );
+    let identity = encoder.identity().to_string();
+    let mut paths: Vec<PathBuf> = Vec::new();
+    let mut seen_paths: HashSet<PathBuf> = HashSet::new();
+    for_each_answer_chunk(ws, READ_CHUNK, &mut |inputs, _| {
+        for input in inputs {
+            if let Some(path) = &input.image_path {
+                if seen_paths.insert(path.clone()) && path.is_file() {
+                    paths.push(path.clone());
+                }
+            }
+        }
+        Ok(())
+    })?;
+    // Each file's content hash; one path per distinct content.
+    let mut keyed: Vec<(TextHash, PathBuf)> = Vec::new();
+    let mut seen_keys = HashSet::new();
+    for path in &paths {
+        if let Some(key) = image_key(path) {
+            if seen_keys.insert(key) {
+                keyed.push((key, path.clone()));
+            }
+        }
+    }
+    let keys: Vec<TextHash> = keyed.iter().map(|(k, _)| *k).collect();
+    let cached = ws.cached_text_hashes(&identity, &keys)?;
+    let missing: Vec<(TextHash, PathBuf)> = keyed
+        .into_iter()
+        .filter(|(k, _)| !cached.contains(k))
+        .collect();
+    let total = missing.len();
+    let mut report = ImageFillReport {
+        images: paths.len(),
+        cached: cached.len(),
+        embedded: 0,
+        unreadable: 0,
+    };
+    progress(0, total);
+    let dim = encoder.dim();
+    let mut done = 0;
+    for batch in missing.chunks(batch_size) {
+        ensure!(!cancel.load(Ordering::SeqCst), Cancelled);
+        let files: Vec<&Path> = batch.iter().map(|(_, p)| p.as_path()).collect();
+        let vectors = encoder.embed_images(&files)?;
+        ensure!(
+            vectors.len() == batch.len(),
+            "the encoder returned {} vectors for {} images",
+            vectors.len(),
+            batch.len()
+        );
+        let mut rows: Vec<(TextHash, &[f32])> = Vec::new();
+        for ((key, path), vector) in batch.iter().zip(&vectors) {
+            match vector {
+                Some(v) => {
+                    ensure!(
+                        v.len() == dim,
+                        "{}: a {}-d vector, expected {dim}",
+                        path.display(),
+                        v.len()
+                    );
+                    rows.push((*key, v.as_slice()));
+                }
+                None => report.unreadable += 1,
+            }
+        }
+        ws.store_text_embeddings(&identity, &rows)?;
+        report.embedded += rows.len();
+        done += batch.len();
+        progress(done, total);
+    }
+    Ok(report)
 }
 
 /// Makes sure every text of `texts` has a vector in the cache, embedding those that do not

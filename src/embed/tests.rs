@@ -157,6 +157,7 @@ fn the_identity_follows_the_content_not_the_place() {
         identity: ia.clone(),
         folder: b.path().to_path_buf(),
         dim: 4,
+        images: false,
     };
     let err = run.check_folder().unwrap_err().to_string();
     assert!(err.contains("changed since this run was trained"), "{err}");
@@ -164,6 +165,7 @@ fn the_identity_follows_the_content_not_the_place() {
         identity: ia,
         folder: a.path().to_path_buf(),
         dim: 4,
+        images: false,
     };
     same.check_folder().unwrap();
 

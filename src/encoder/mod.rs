@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod model;
+pub mod open_clip;
 pub mod tokenizer;
 pub mod weights;
 

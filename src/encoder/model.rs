@@ -121,14 +121,28 @@ impl BertConfig {
     }
 }
 
+/// `x · W + b` for `[b, s, in]` as one 2-D matrix product over all `b·s` rows. burn's
+/// `Linear` multiplies batch by batch, repacking the weight matrix for every text of the batch,
+/// which cost more than the product itself on CPU.
+pub(crate) fn dense<B: Backend>(layer: &Linear<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+    let [b, s, d_in] = x.dims();
+    let y = x.reshape([b * s, d_in]).matmul(layer.weight.val());
+    let y = match &layer.bias {
+        Some(bias) => y + bias.val().unsqueeze_dim(0),
+        None => y,
+    };
+    let d_out = y.dims()[1];
+    y.reshape([b, s, d_out])
+}
+
 impl<B: Backend> SelfAttention<B> {
     /// `[b, s, h]` → `[b, s, h]`; `pad` is `[b, 1, 1, s]`, true on padding.
     fn forward(&self, x: Tensor<B, 3>, pad: Tensor<B, 4, Bool>) -> Tensor<B, 3> {
         let [b, s, h] = x.dims();
         let split = |t: Tensor<B, 3>| t.reshape([b, s, self.heads, self.head_dim]).swap_dims(1, 2);
-        let q = split(self.query.forward(x.clone()));
-        let k = split(self.key.forward(x.clone()));
-        let v = split(self.value.forward(x));
+        let q = split(dense(&self.query, x.clone()));
+        let k = split(dense(&self.key, x.clone()));
+        let v = split(dense(&self.value, x));
         let scores = q.matmul(k.transpose()) / (self.head_dim as f64).sqrt();
         // transformers adds the dtype's minimum to masked scores; exp() of it is exactly 0.
         let scores = scores.mask_fill(pad, f32::MIN);
@@ -139,7 +153,7 @@ impl<B: Backend> SelfAttention<B> {
 
 impl<B: Backend> DenseAddNorm<B> {
     fn forward(&self, x: Tensor<B, 3>, residual: Tensor<B, 3>) -> Tensor<B, 3> {
-        self.layer_norm.forward(self.dense.forward(x) + residual)
+        self.layer_norm.forward(dense(&self.dense, x) + residual)
     }
 }
 
@@ -147,7 +161,7 @@ impl<B: Backend> BertLayer<B> {
     fn forward(&self, x: Tensor<B, 3>, pad: Tensor<B, 4, Bool>) -> Tensor<B, 3> {
         let context = self.attention.self_attn.forward(x.clone(), pad);
         let x = self.attention.output.forward(context, x);
-        let inner = gelu(self.intermediate.dense.forward(x.clone()));
+        let inner = gelu(dense(&self.intermediate.dense, x.clone()));
         self.output.forward(inner, x)
     }
 }

@@ -27,7 +27,7 @@ const RENAMES: [(&str, &str); 3] = [
 
 /// Casts F16/BF16/F64 tensors to the f32 the model computes in.
 #[derive(Debug, Clone)]
-struct ToF32;
+pub(crate) struct ToF32;
 
 impl ModuleAdapter for ToF32 {
     fn adapt(&self, snapshot: &TensorSnapshot) -> TensorSnapshot {

@@ -99,6 +99,18 @@ pub struct Chosen {
     pub cutoff: Option<f64>,
 }
 
+/// How many of `n` ranked samples `p` percent keeps: `round(p·N)`, or the method's
+/// `floor(p·N)` (1e-9 absorbs float error such as 0.3·10 = 2.9999…).
+fn percent_cut(n: usize, p: f64, floor: bool) -> usize {
+    let exact = n as f64 * p / 100.0;
+    let keep = if floor {
+        (exact + 1e-9).floor()
+    } else {
+        exact.round()
+    };
+    (keep as usize).min(n)
+}
+
 pub fn select(
     ws: &Workspace,
     selection: Selection,
@@ -126,7 +138,10 @@ pub fn select(
             ),
             ..Default::default()
         },
-        Selection::TopPercent(_) | Selection::TopN(_) | Selection::Threshold(_) => {
+        Selection::TopPercent(_)
+        | Selection::TopPercentFloor(_)
+        | Selection::TopN(_)
+        | Selection::Threshold(_) => {
             let scores = scores.expect("ranked selections come with scores");
             let mut ranked: Vec<(i64, f64)> = scores
                 .iter()
@@ -136,9 +151,8 @@ pub fn select(
             // Best first; equal scores in import order, so the cut is reproducible.
             ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             let keep = match selection {
-                Selection::TopPercent(p) => {
-                    ((ranked.len() as f64 * p / 100.0).round() as usize).min(ranked.len())
-                }
+                Selection::TopPercent(p) => percent_cut(ranked.len(), p, false),
+                Selection::TopPercentFloor(p) => percent_cut(ranked.len(), p, true),
                 Selection::TopN(n) => n.min(ranked.len()),
                 Selection::Threshold(x) => ranked.iter().take_while(|(_, s)| *s >= x).count(),
                 _ => unreachable!(),
@@ -152,4 +166,18 @@ pub fn select(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_cut;
+
+    #[test]
+    fn a_floor_cut_keeps_floor_of_p_times_n_where_the_default_rounds() {
+        assert_eq!(percent_cut(7, 40.0, false), 3);
+        assert_eq!(percent_cut(7, 40.0, true), 2);
+        assert_eq!(percent_cut(9, 90.0, true), 8);
+        assert_eq!(percent_cut(10, 30.0, true), 3, "0.3 · 10 is 3, not 2.999…");
+        assert_eq!(percent_cut(5, 100.0, true), 5);
+    }
 }

@@ -11,8 +11,11 @@ use serde::Serialize;
 pub enum Selection {
     /// Every sample.
     All,
-    /// The best `p` percent of the ranked samples (0 < p ≤ 100).
+    /// The best `p` percent of the ranked samples (0 < p ≤ 100), `round(p·N)` of them.
     TopPercent(f64),
+    /// The best `floor(p·N)` ranked samples (`top:40%:floor`): the method's cut, for exact
+    /// reproduction.
+    TopPercentFloor(f64),
     /// The best `n` ranked samples.
     TopN(usize),
     /// Ranked samples scoring at least `x`.
@@ -28,7 +31,10 @@ impl Selection {
     pub fn needs_ranking(self) -> bool {
         matches!(
             self,
-            Selection::TopPercent(_) | Selection::TopN(_) | Selection::Threshold(_)
+            Selection::TopPercent(_)
+                | Selection::TopPercentFloor(_)
+                | Selection::TopN(_)
+                | Selection::Threshold(_)
         )
     }
 }
@@ -47,7 +53,13 @@ impl FromStr for Selection {
             "accepted" => Selection::Accepted,
             _ => {
                 if let Some(rest) = text.strip_prefix("top:") {
-                    if let Some(p) = rest.strip_suffix('%') {
+                    if let Some(p) = rest.strip_suffix("%:floor") {
+                        let p: f64 = p.trim().parse().map_err(|_| bad())?;
+                        if !(p > 0.0 && p <= 100.0) {
+                            return Err(format!("top:{p}%:floor is out of range (0 < p ≤ 100)"));
+                        }
+                        Selection::TopPercentFloor(p)
+                    } else if let Some(p) = rest.strip_suffix('%') {
                         let p: f64 = p.trim().parse().map_err(|_| bad())?;
                         if !(p > 0.0 && p <= 100.0) {
                             return Err(format!("top:{p}% is out of range (0 < p ≤ 100)"));
@@ -76,6 +88,7 @@ impl fmt::Display for Selection {
         match self {
             Selection::All => write!(f, "all"),
             Selection::TopPercent(p) => write!(f, "top:{p}%"),
+            Selection::TopPercentFloor(p) => write!(f, "top:{p}%:floor"),
             Selection::TopN(n) => write!(f, "top:{n}"),
             Selection::Threshold(x) => write!(f, "threshold:{x}"),
             Selection::Reviewed => write!(f, "reviewed"),
@@ -188,6 +201,15 @@ mod tests {
             assert_eq!(s.to_string(), text);
         }
         assert_eq!("top:40%".parse(), Ok(Selection::TopPercent(40.0)));
+        assert_eq!(
+            "top:40%:floor".parse(),
+            Ok(Selection::TopPercentFloor(40.0))
+        );
+        assert_eq!(
+            Selection::TopPercentFloor(12.5).to_string(),
+            "top:12.5%:floor"
+        );
+        assert!("top:0%:floor".parse::<Selection>().is_err());
         assert_eq!("top:7".parse(), Ok(Selection::TopN(7)));
         assert!("top:0%".parse::<Selection>().is_err());
         assert!("top:150%".parse::<Selection>().is_err());

@@ -3,6 +3,10 @@
 //! diversity by k-means over TF-IDF-weighted hashed bag-of-words features of the demo's caption,
 //! mentions and conversation (the member nearest each centroid). Deterministic: the same pool
 //! gives the same choice, so requests (and their resume keys) are stable between runs.
+//!
+//! [`draw_per_request`] is the method's draw instead: one demonstration per modality, drawn
+//! afresh for every request (seeded by the run's seed and the figure's id, so a rerun sends the
+//! same requests and resumes).
 
 use std::collections::BTreeMap;
 
@@ -63,6 +67,50 @@ pub fn choose(pool: &[Sample], k: Option<usize>) -> Vec<Sample> {
         }
     }
     chosen.sort_unstable();
+    chosen.into_iter().map(|i| pool[i].clone()).collect()
+}
+
+/// The modalities a demonstration counts for: each of its domain flags, else `other`.
+fn modalities(s: &Sample) -> Vec<String> {
+    if s.domains.is_empty() {
+        vec!["other".to_string()]
+    } else {
+        s.domains.clone()
+    }
+}
+
+/// How many demonstrations of `pool` each modality can draw from (a demonstration with several
+/// modality flags counts for each).
+pub fn modality_pools(pool: &[Sample]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for s in pool {
+        for m in modalities(s) {
+            *counts.entry(m).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// One demonstration per modality, drawn uniformly from the demonstrations flagged with it,
+/// for the request about `figure_id`; the same (pool, seed, figure) always gives the same draw.
+/// A demonstration drawn for two modalities is sent once. Modalities in name order.
+pub fn draw_per_request(pool: &[Sample], seed: u64, figure_id: &str) -> Vec<Sample> {
+    let mut by_modality: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, s) in pool.iter().enumerate() {
+        for m in modalities(s) {
+            by_modality.entry(m).or_default().push(i);
+        }
+    }
+    let mut rng = crate::stable::SplitMix64::new(
+        crate::stable::mix(seed) ^ crate::stable::fnv1a_lower(figure_id.as_bytes()),
+    );
+    let mut chosen: Vec<usize> = Vec::new();
+    for members in by_modality.values() {
+        let pick = members[rng.below(members.len())];
+        if !chosen.contains(&pick) {
+            chosen.push(pick);
+        }
+    }
     chosen.into_iter().map(|i| pool[i].clone()).collect()
 }
 
@@ -251,6 +299,52 @@ mod tests {
             demo("m2", "mri", "axial mri brain glioma edema"),
             demo("x1", "chest_xray", "frontal chest radiograph effusion"),
         ]
+    }
+
+    #[test]
+    fn per_request_draws_one_per_modality_afresh_for_each_figure_and_repeats_with_the_seed() {
+        let mut pool = pool();
+        // A demonstration flagged CT and MRI counts for both modalities.
+        pool.push(Sample {
+            domains: vec!["ct_scan".into(), "mri".into()],
+            ..demo("cm", "ct_scan", "ct and mri of the spine")
+        });
+        assert_eq!(
+            modality_pools(&pool).into_iter().collect::<Vec<_>>(),
+            vec![
+                ("chest_xray".to_string(), 1),
+                ("ct_scan".to_string(), 5),
+                ("mri".to_string(), 3)
+            ]
+        );
+        let ids = |draw: Vec<Sample>| draw.into_iter().map(|s| s.id).collect::<Vec<_>>();
+        let first = ids(draw_per_request(&pool, 42, "PMC1_F1"));
+        assert!((2..=3).contains(&first.len()), "{first:?}");
+        assert_eq!(first, ids(draw_per_request(&pool, 42, "PMC1_F1")));
+        assert!(first.contains(&"x1".to_string()), "the only chest X-ray");
+        // Over many figures every CT demonstration is drawn, the two-flag one included, and
+        // the draws differ between figures.
+        let mut seen = std::collections::BTreeSet::new();
+        let mut distinct = std::collections::BTreeSet::new();
+        for k in 0..200 {
+            let draw = ids(draw_per_request(&pool, 42, &format!("fig{k}")));
+            distinct.insert(draw.clone());
+            seen.extend(draw);
+        }
+        for id in ["c1", "c2", "c3", "c4", "cm", "m1", "m2", "x1"] {
+            assert!(seen.contains(id), "{id} never drawn");
+        }
+        assert!(distinct.len() > 10);
+        assert_ne!(
+            (0..20)
+                .map(|k| ids(draw_per_request(&pool, 1, &format!("fig{k}"))))
+                .collect::<Vec<_>>(),
+            (0..20)
+                .map(|k| ids(draw_per_request(&pool, 2, &format!("fig{k}"))))
+                .collect::<Vec<_>>(),
+            "the seed changes the draws"
+        );
+        assert!(draw_per_request(&[], 1, "f").is_empty());
     }
 
     #[test]

@@ -18,11 +18,32 @@ const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp", "gif"];
 /// Reads every fig-caption record of `path` (JSON array or JSON Lines), in file order.
 /// Records without an id or a caption are skipped with a warning.
 pub fn read_figures(path: &Path, warnings: &mut Warnings) -> anyhow::Result<Vec<Sample>> {
+    let mut figures = Vec::new();
+    for_each_figure(path, warnings, &mut |figure, _| figures.push(figure))?;
+    Ok(figures)
+}
+
+/// [`read_figures`], each figure with its record as read (to write it back unchanged).
+pub fn read_figure_records(
+    path: &Path,
+    warnings: &mut Warnings,
+) -> anyhow::Result<Vec<(Sample, serde_json::Value)>> {
+    let mut figures = Vec::new();
+    for_each_figure(path, warnings, &mut |figure, value| {
+        figures.push((figure, value.clone()))
+    })?;
+    Ok(figures)
+}
+
+fn for_each_figure(
+    path: &Path,
+    warnings: &mut Warnings,
+    each: &mut dyn FnMut(Sample, &serde_json::Value),
+) -> anyhow::Result<()> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let source =
         JsonSource::new(file).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut figures = Vec::new();
     source
         .for_each(|loc, value| {
             let fields = Fields::new(&value, loc)?;
@@ -38,11 +59,11 @@ pub fn read_figures(path: &Path, warnings: &mut Warnings) -> anyhow::Result<Vec<
                 );
                 return Ok(());
             }
-            figures.push(figure);
+            each(figure, &value);
             Ok(())
         })
         .with_context(|| format!("cannot read fig-caption records from {}", path.display()))?;
-    Ok(figures)
+    Ok(())
 }
 
 /// Reads demonstrations from a `clinician_demos.json`-shaped file.

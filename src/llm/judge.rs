@@ -22,6 +22,10 @@ Rate the answer on a scale of 0 to 10 (higher is better), considering:
 Output the score alone on the first line, as a number from 0 to 10. On the following lines, \
 give a short justification.";
 
+/// The system role when the rubric goes in the user message (the method's layout).
+pub const JUDGE_ROLE: &str = "You are a careful biomedical expert who checks the quality of \
+answers written by an AI assistant about biomedical figures.";
+
 /// Appended to the rubric when two answers are judged together.
 pub const PAIRWISE_SUFFIX: &str = "\n\nTwo answers to the same question are shown, Answer 1 and \
 Answer 2. Score each of them separately. Output the two scores on the first line, Answer 1's \
@@ -42,19 +46,28 @@ pub struct JudgeItem {
 pub struct JudgeSettings {
     pub model: String,
     pub rubric: String,
-    pub temperature: f64,
+    /// None: not sent, so the endpoint's default applies (the method's).
+    pub temperature: Option<f64>,
     pub max_tokens: u32,
+    /// The rubric opens the user message after a short system role (the method's layout),
+    /// instead of being the system message.
+    pub rubric_in_user: bool,
 }
 
 /// The chat-completions request judging `item`; `image_url` is a data URL when the image exists.
 pub fn judge_request(settings: &JudgeSettings, item: &JudgeItem, image_url: Option<&str>) -> Value {
     let pairwise = item.answers.len() > 1;
-    let system = if pairwise {
+    let rubric = if pairwise {
         format!("{}{PAIRWISE_SUFFIX}", settings.rubric.trim_end())
     } else {
         settings.rubric.trim_end().to_string()
     };
-    let mut text = format!("Caption: {}\n", item.caption.trim());
+    let (system, mut text) = if settings.rubric_in_user {
+        (JUDGE_ROLE.to_string(), format!("{rubric}\n\n"))
+    } else {
+        (rubric, String::new())
+    };
+    text.push_str(&format!("Caption: {}\n", item.caption.trim()));
     if !item.mentions.is_empty() {
         text.push_str(&format!("Context: {}\n", item.mentions.join(" ")));
     }
@@ -78,15 +91,18 @@ pub fn judge_request(settings: &JudgeSettings, item: &JudgeItem, image_url: Opti
         text.insert_str(0, "(The image is not available; judge from the text.)\n");
     }
     content.push(json!({"type": "text", "text": text}));
-    json!({
+    let mut body = json!({
         "model": settings.model,
         "messages": [
             {"role": "system", "content": system},
             {"role": "user", "content": content},
         ],
-        "temperature": settings.temperature,
         "max_tokens": settings.max_tokens,
-    })
+    });
+    if let Some(t) = settings.temperature {
+        body["temperature"] = json!(t);
+    }
+    body
 }
 
 /// The resume key of a judge request: its body together with the task (`judge` or
@@ -127,8 +143,9 @@ mod tests {
         let settings = JudgeSettings {
             model: "judge".into(),
             rubric: DEFAULT_RUBRIC.into(),
-            temperature: 0.0,
+            temperature: Some(0.0),
             max_tokens: 50,
+            rubric_in_user: false,
         };
         let mut item = JudgeItem {
             caption: "CT.".into(),
@@ -152,6 +169,33 @@ mod tests {
             .contains("two scores"));
         let text = body["messages"][1]["content"][0]["text"].as_str().unwrap();
         assert!(text.contains("Answer 2: B.") && text.contains("not available"));
+    }
+
+    #[test]
+    fn the_methods_layout_puts_the_rubric_in_the_user_message_after_the_system_role() {
+        let settings = JudgeSettings {
+            model: "judge".into(),
+            rubric: DEFAULT_RUBRIC.into(),
+            temperature: None,
+            max_tokens: 4096,
+            rubric_in_user: true,
+        };
+        let item = JudgeItem {
+            caption: "CT.".into(),
+            mentions: vec![],
+            question: "What?".into(),
+            answers: vec!["A.".into()],
+        };
+        let body = judge_request(&settings, &item, Some("data:image/png;base64,AA=="));
+        assert!(body.get("temperature").is_none());
+        assert_eq!(body["messages"][0]["content"], JUDGE_ROLE);
+        let text = body["messages"][1]["content"][1]["text"].as_str().unwrap();
+        assert!(text.starts_with(DEFAULT_RUBRIC.trim_end()), "{text}");
+        let (rubric_at, question_at) = (
+            text.find("medical accuracy").unwrap(),
+            text.find("Question: What?").unwrap(),
+        );
+        assert!(rubric_at < question_at, "the rubric comes first: {text}");
     }
 
     #[test]

@@ -7,6 +7,12 @@
 //!   similarities through and learns a projection of the answer vector.
 //! * [`EncoderInputs::Concat`]: `[question, context, answer]` vectors, for the paper's head.
 //!
+//! With an open_clip encoder (BiomedCLIP) the figure's image vector, in the same space as the
+//! texts', joins in ([`encoder_table_with_images`]): Similarities rows gain `[has image,
+//! cos(image, answer), cos(image, question)]` after the three text similarities and the image
+//! vector after the answer vector; Concat rows become `[image, question, context, answer]`. A
+//! figure without an image file (or one that could not be decoded) has zeros there.
+//!
 //! Vectors are L2-normalised, so a cosine is a dot product. A round is the answers sharing
 //! figure, round position and question.
 
@@ -19,6 +25,17 @@ use super::{AnswerInput, EmbeddingTable};
 
 /// Leading similarity columns of an [`EncoderInputs::Similarities`] row.
 pub const SIMILARITIES: usize = 3;
+/// Columns an image vector adds to the similarities: has image, image·answer, image·question.
+pub const IMAGE_SIMILARITIES: usize = 3;
+
+/// Leading pass-through columns of a Similarities row, with or without image vectors.
+pub fn raw_columns(images: bool) -> usize {
+    if images {
+        SIMILARITIES + IMAGE_SIMILARITIES
+    } else {
+        SIMILARITIES
+    }
+}
 
 /// How encoder vectors become model inputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +51,14 @@ impl EncoderInputs {
         match self {
             EncoderInputs::Similarities => SIMILARITIES + dim,
             EncoderInputs::Concat => 3 * dim,
+        }
+    }
+
+    /// Row width with an image vector per answer as well.
+    pub fn width_with_images(self, dim: usize) -> usize {
+        match self {
+            EncoderInputs::Similarities => SIMILARITIES + IMAGE_SIMILARITIES + 2 * dim,
+            EncoderInputs::Concat => 4 * dim,
         }
     }
 }
@@ -68,6 +93,29 @@ pub fn encoder_table<'v>(
     dim: usize,
     vector: &dyn Fn(&str) -> Option<&'v [f32]>,
 ) -> Result<EmbeddingTable> {
+    build(inputs, kind, dim, vector, None)
+}
+
+/// [`encoder_table`] plus each answer's figure vector, `image(answer)` (None: no image).
+pub fn encoder_table_with_images<'v>(
+    inputs: &[AnswerInput],
+    kind: EncoderInputs,
+    dim: usize,
+    vector: &dyn Fn(&str) -> Option<&'v [f32]>,
+    image: &dyn Fn(&AnswerInput) -> Option<&'v [f32]>,
+) -> Result<EmbeddingTable> {
+    build(inputs, kind, dim, vector, Some(image))
+}
+
+type ImageLookup<'a, 'v> = Option<&'a dyn Fn(&AnswerInput) -> Option<&'v [f32]>>;
+
+fn build<'v>(
+    inputs: &[AnswerInput],
+    kind: EncoderInputs,
+    dim: usize,
+    vector: &dyn Fn(&str) -> Option<&'v [f32]>,
+    image: ImageLookup<'_, 'v>,
+) -> Result<EmbeddingTable> {
     let get = |text: &str, what: &str, id: i64| -> Result<&'v [f32]> {
         let v = vector(text).with_context(|| {
             format!("answer {id}: its {what} has no cached embedding (run `vital embed`)")
@@ -87,7 +135,11 @@ pub fn encoder_table<'v>(
             .or_default()
             .push(i);
     }
-    let width = kind.width(dim);
+    let width = match image {
+        Some(_) => kind.width_with_images(dim),
+        None => kind.width(dim),
+    };
+    let zeros = vec![0f32; dim];
     let mut data = Vec::with_capacity(inputs.len() * width);
     for input in inputs {
         let id = input.answer_id;
@@ -95,8 +147,25 @@ pub fn encoder_table<'v>(
         let q = get(&question, "question", id)?;
         let a = get(&answer, "answer", id)?;
         let c = get(&context, "caption and mentions", id)?;
+        let img = match image {
+            Some(lookup) => {
+                let v = lookup(input);
+                if let Some(v) = v {
+                    anyhow::ensure!(
+                        v.len() == dim,
+                        "answer {id}: its figure's cached vector is {}-d, the encoder's are {dim}-d",
+                        v.len()
+                    );
+                }
+                Some(v)
+            }
+            None => None,
+        };
         match kind {
             EncoderInputs::Concat => {
+                if let Some(v) = img {
+                    data.extend_from_slice(v.unwrap_or(&zeros));
+                }
                 data.extend_from_slice(q);
                 data.extend_from_slice(c);
                 data.extend_from_slice(a);
@@ -119,7 +188,15 @@ pub fn encoder_table<'v>(
                 }
                 let round = if n == 0 { 0.0 } else { sum / n as f32 };
                 data.extend_from_slice(&[dot(q, a), dot(c, a), round]);
+                match img {
+                    Some(Some(v)) => data.extend_from_slice(&[1.0, dot(v, a), dot(v, q)]),
+                    Some(None) => data.extend_from_slice(&[0.0; IMAGE_SIMILARITIES]),
+                    None => {}
+                }
                 data.extend_from_slice(a);
+                if let Some(v) = img {
+                    data.extend_from_slice(v.unwrap_or(&zeros));
+                }
             }
         }
     }
@@ -166,6 +243,38 @@ mod tests {
         }
         let concat = encoder_table(&inputs, EncoderInputs::Concat, 2, &lookup).unwrap();
         assert_eq!(concat.get(2).unwrap(), &[1.0, 0.0, 0.0, 1.0, 0.0, 1.0]);
+    }
+
+    #[test]
+    fn image_vectors_add_their_similarities_and_themselves_and_zeros_without_a_figure() {
+        let vectors: HashMap<String, Vec<f32>> = [
+            ("q", vec![1.0, 0.0]),
+            ("a", vec![0.6, 0.8]),
+            ("cap\nm", vec![0.0, 1.0]),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let lookup = |t: &str| vectors.get(t).map(Vec::as_slice);
+        let figure = [0.0f32, 1.0];
+        let image = |i: &AnswerInput| (i.answer_id == 1).then_some(&figure[..]);
+        let inputs = [input(1, "q", "a"), input(2, "q", "a")];
+        let t = encoder_table_with_images(&inputs, EncoderInputs::Similarities, 2, &lookup, &image)
+            .unwrap();
+        assert_eq!(t.dim(), EncoderInputs::Similarities.width_with_images(2));
+        let row = t.get(1).unwrap();
+        let expect = [0.6, 0.8, 1.0, 1.0, 0.8, 0.0, 0.6, 0.8, 0.0, 1.0];
+        for (got, want) in row.iter().zip(expect) {
+            assert!((got - want).abs() < 1e-6, "{row:?}");
+        }
+        assert_eq!(&t.get(2).unwrap()[3..6], &[0.0, 0.0, 0.0]);
+        assert_eq!(&t.get(2).unwrap()[8..], &[0.0, 0.0]);
+        let concat =
+            encoder_table_with_images(&inputs, EncoderInputs::Concat, 2, &lookup, &image).unwrap();
+        assert_eq!(
+            concat.get(1).unwrap(),
+            &[0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.6, 0.8]
+        );
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //!
 //! Loss per pair on `d = score(winner) - score(loser)`: hinge `max(0, margin - d)` (the
 //! paper's) or logistic `ln(1 + e^-d)` (Bradley–Terry). Clinician pairs weigh `human_weight`,
-//! judge pairs 1; a batch's loss is the weighted sum divided by the batch's total weight.
+//! judge pairs 1; a batch's loss is the weighted sum divided by the batch's total weight, or
+//! (`mean_loss`, the paper's code) by the number of pairs. With `sigmoid_scores` (the paper's
+//! output layer) `d` is taken between the sigmoids of the scores; ranks are unchanged by it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -84,6 +86,14 @@ pub struct TrainConfig {
     pub model: SelectorModelConfig,
     #[config(default = "AdamConfig::new()")]
     pub optimizer: AdamConfig,
+    /// Train on sigmoid(score), as the paper's head does (scoring stays on the raw score, which
+    /// ranks the same).
+    #[config(default = false)]
+    pub sigmoid_scores: bool,
+    /// Divide the weighted loss by the number of pairs (the paper's mean) instead of by the
+    /// total weight.
+    #[config(default = false)]
+    pub mean_loss: bool,
     /// Early stopping: a quarter of the training figures become a stopping set; training stops
     /// after this many epochs without a better alignment there (AUC breaks ties), `epochs` is
     /// then the most it runs, and the best epoch's weights are kept. `None`: fixed `epochs`.
@@ -251,8 +261,19 @@ pub fn train<B: AutodiffBackend>(
                 &model_config,
                 device,
             ));
+            let scores = if config.sigmoid_scores {
+                burn::tensor::activation::sigmoid(scores)
+            } else {
+                scores
+            };
             let diff = scores.clone().narrow(0, 0, n) - scores.narrow(0, n, n);
-            let loss = pair_loss(diff, weights, config.loss, config.margin, device);
+            let loss = pair_loss_normalised(
+                diff,
+                weights,
+                (config.loss, config.margin),
+                config.mean_loss,
+                device,
+            );
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             loss_sum += loss.into_data().to_vec::<f32>().map_or(f32::NAN, |v| v[0]);
             model = optim.step(config.lr, model, grads);
@@ -355,12 +376,24 @@ pub fn pair_loss<B: burn::tensor::backend::Backend>(
     margin: f32,
     device: &B::Device,
 ) -> Tensor<B, 1> {
+    pair_loss_normalised(diff, weights, (loss, margin), false, device)
+}
+
+/// [`pair_loss`], divided by the number of pairs instead when `mean` (the paper's
+/// `mean(w · loss)`: w then scales the learning rate too).
+pub fn pair_loss_normalised<B: burn::tensor::backend::Backend>(
+    diff: Tensor<B, 1>,
+    weights: Vec<f32>,
+    (loss, margin): (PairLoss, f32),
+    mean: bool,
+    device: &B::Device,
+) -> Tensor<B, 1> {
     let per_pair = match loss {
         PairLoss::Hinge => relu(diff.neg().add_scalar(margin)),
         PairLoss::Logistic => softplus(diff.neg(), 1.0),
     };
-    let total: f32 = weights.iter().sum();
     let n = weights.len();
+    let total: f32 = if mean { n as f32 } else { weights.iter().sum() };
     let w = Tensor::<B, 1>::from_data(TensorData::new(weights, [n]), device);
     (per_pair * w)
         .sum()

@@ -3,7 +3,9 @@
 //! vectors `vital embed` stored under the run's encoder identity.
 
 use crate::embed::EncoderRef;
-use crate::selector::encoder_features::{encoder_table, texts_of};
+use std::collections::HashMap;
+
+use crate::selector::encoder_features::{encoder_table, encoder_table_with_images, texts_of};
 use crate::selector::{AnswerInput, EmbeddingTable, EncoderInputs};
 use crate::store::{TextHash, Workspace};
 
@@ -25,7 +27,27 @@ pub fn table_from_cache(
     let hashes: Vec<TextHash> = texts.iter().map(|t| TextHash::of(t)).collect();
     let vectors = ws.text_embeddings(&encoder.identity, &hashes)?;
     let lookup = |text: &str| vectors.get(&TextHash::of(text)).map(Vec::as_slice);
-    encoder_table(inputs, kind, encoder.dim, &lookup).map_err(|e| {
+    let table = if encoder.images {
+        // Figures by content: each image file read once to find its key.
+        let mut keys: HashMap<&std::path::Path, Option<TextHash>> = HashMap::new();
+        for input in inputs {
+            if let Some(path) = &input.image_path {
+                keys.entry(path.as_path())
+                    .or_insert_with(|| crate::embed::image_key(path));
+            }
+        }
+        let wanted: Vec<TextHash> = keys.values().flatten().copied().collect();
+        let images = ws.text_embeddings(&encoder.identity, &wanted)?;
+        let image = |input: &AnswerInput| {
+            let path = input.image_path.as_deref()?;
+            let key = keys.get(path).copied().flatten()?;
+            images.get(&key).map(Vec::as_slice)
+        };
+        encoder_table_with_images(inputs, kind, encoder.dim, &lookup, &image)
+    } else {
+        encoder_table(inputs, kind, encoder.dim, &lookup)
+    };
+    table.map_err(|e| {
         e.context(format!(
             "the embeddings cache lacks texts for encoder {} ({}): run `vital embed --encoder {}`",
             crate::embed::short(&encoder.identity),

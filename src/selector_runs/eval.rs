@@ -86,12 +86,18 @@ pub fn evaluate_with(
             let all = human_pairs(ws)?;
             let ids: HashSet<i64> = all.iter().flat_map(|p| [p.winner, p.loser]).collect();
             let index = answer_inputs_for(ws, &ids)?;
+            // A run that held out exact pairs (the paper preset) is evaluated on those.
+            let exact: HashSet<(i64, i64)> = report.held_out_pairs.iter().copied().collect();
             let pairs: Vec<PreferencePair> = all
                 .into_iter()
                 .filter(|p| {
-                    index
-                        .figure_of(p.winner)
-                        .is_some_and(|f| held_out.contains(f))
+                    if exact.is_empty() {
+                        index
+                            .figure_of(p.winner)
+                            .is_some_and(|f| held_out.contains(f))
+                    } else {
+                        exact.contains(&(p.winner, p.loser))
+                    }
                 })
                 .collect();
             anyhow::ensure!(
@@ -108,6 +114,10 @@ pub fn evaluate_with(
             )
         }
     };
+    // The baselines read the answers as stored; the selector its run's inputs.
+    let raw_inputs = inputs.clone();
+    let mut inputs = inputs;
+    report.settings.prepare_inputs(&mut inputs);
     if let (Some(encoder), Some(used)) = (encoder, &report.settings.encoder) {
         anyhow::ensure!(
             encoder.identity() == used.identity,
@@ -134,8 +144,8 @@ pub fn evaluate_with(
             .collect();
         Metrics::from_pairs(&scored)
     };
-    let length: Vec<f32> = inputs.iter().map(answer_length).collect();
-    let overlap: Vec<f32> = inputs.iter().map(word_overlap).collect();
+    let length: Vec<f32> = raw_inputs.iter().map(answer_length).collect();
+    let overlap: Vec<f32> = raw_inputs.iter().map(word_overlap).collect();
     let judge_metrics = metrics(&judge);
     Ok(EvalReport {
         run_id,

@@ -1,9 +1,151 @@
 //! Preference pairs from the workspace, built the method's way.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
 
 use crate::selector::{PairSource, PreferencePair};
+use crate::stable::SplitMix64;
 use crate::store::Workspace;
+
+/// Which judge pairs a run trains on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum JudgePairs {
+    /// Two answers to the same question whose judge scores differ (vital's default).
+    #[default]
+    WithinRound,
+    /// The method's: first-round answers grouped by judge score, two distinct levels drawn
+    /// uniformly, one answer from each, the higher level wins.
+    AcrossLevels,
+    /// Both sources together.
+    Both,
+}
+
+impl JudgePairs {
+    pub fn within_round(self) -> bool {
+        matches!(self, JudgePairs::WithinRound | JudgePairs::Both)
+    }
+
+    pub fn across_levels(self) -> bool {
+        matches!(self, JudgePairs::AcrossLevels | JudgePairs::Both)
+    }
+}
+
+impl std::fmt::Display for JudgePairs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            JudgePairs::WithinRound => "within-round",
+            JudgePairs::AcrossLevels => "across-levels",
+            JudgePairs::Both => "both",
+        })
+    }
+}
+
+impl std::str::FromStr for JudgePairs {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "within-round" => JudgePairs::WithinRound,
+            "across-levels" => JudgePairs::AcrossLevels,
+            "both" => JudgePairs::Both,
+            other => anyhow::bail!(
+                "unknown judge_pairs `{other}`: expected within-round, across-levels or both"
+            ),
+        })
+    }
+}
+
+/// How pairs across score levels are drawn.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LevelDraw {
+    /// Pairs drawn from the training side of every level.
+    pub train_pairs: usize,
+    /// Pairs drawn from the test side.
+    pub test_pairs: usize,
+    /// Share of each level's answers on the training side (the method: 0.8).
+    pub split: f64,
+    pub seed: u64,
+}
+
+/// Pairs across score levels: `train` for training, `test` (answers never in `train`) to
+/// measure how well the selector reproduces the judge.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LevelPairs {
+    pub train: Vec<PreferencePair>,
+    pub test: Vec<PreferencePair>,
+    /// Score levels with at least one answer.
+    pub levels: usize,
+}
+
+/// The method's judge pairs from `(answer id, judge score)` items: answers are grouped by
+/// score (levels: distinct scores to 1e-6), each level's answers are shuffled (seeded) and
+/// split, `floor(split · n)` to the training side, the rest to the test side. A pair draws two
+/// distinct levels uniformly among a side's non-empty levels, then one answer uniformly from
+/// each; the higher level wins. Draws are with replacement (30,000 pairs from a few thousand
+/// answers repeat answers, as the method's did). A side with fewer than two levels gives none.
+pub fn across_level_pairs(items: &[(i64, f64)], draw: &LevelDraw) -> LevelPairs {
+    let mut levels: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for &(id, score) in items {
+        if score.is_finite() {
+            levels
+                .entry((score * 1e6).round() as i64)
+                .or_default()
+                .push(id);
+        }
+    }
+    let mut rng = SplitMix64::new(draw.seed ^ 0x1e7e15);
+    let (mut train, mut test): (Vec<Vec<i64>>, Vec<Vec<i64>>) = (Vec::new(), Vec::new());
+    // Ascending score order: a side's later level always beats an earlier one.
+    for ids in levels.values() {
+        let mut ids = ids.clone();
+        ids.sort_unstable();
+        ids.dedup();
+        rng.shuffle(&mut ids);
+        // floor(split · n) train, the rest test: scikit-learn's train_test_split with a 20% test
+        // size (ceil(0.2 · n) test); 1e-9 absorbs float error such as 0.8 · 10 = 7.999….
+        let cut = ((ids.len() as f64 * draw.split.clamp(0.0, 1.0) + 1e-9).floor() as usize)
+            .min(ids.len());
+        let rest = ids.split_off(cut);
+        train.push(ids);
+        test.push(rest);
+    }
+    let count = levels.len();
+    let mut sample = |side: &[Vec<i64>], n: usize| -> Vec<PreferencePair> {
+        let filled: Vec<&Vec<i64>> = side.iter().filter(|ids| !ids.is_empty()).collect();
+        if filled.len() < 2 {
+            return Vec::new();
+        }
+        (0..n)
+            .map(|_| {
+                let a = rng.below(filled.len());
+                let mut b = rng.below(filled.len() - 1);
+                if b >= a {
+                    b += 1;
+                }
+                let (low, high) = (a.min(b), a.max(b));
+                let loser = filled[low][rng.below(filled[low].len())];
+                let winner = filled[high][rng.below(filled[high].len())];
+                PreferencePair {
+                    winner,
+                    loser,
+                    source: PairSource::Judge,
+                }
+            })
+            .collect()
+    };
+    let train = sample(&train, draw.train_pairs);
+    let test = sample(&test, draw.test_pairs);
+    LevelPairs {
+        train,
+        test,
+        levels: count,
+    }
+}
+
+/// [`across_level_pairs`] over the workspace's first-round answers with a judge score.
+pub fn judge_level_pairs(ws: &Workspace, draw: &LevelDraw) -> anyhow::Result<LevelPairs> {
+    Ok(across_level_pairs(&ws.first_round_judge_scores()?, draw))
+}
 
 /// Clinician pairs in force: a ✓ and a ✗ answer to the same question, or an explicit preference.
 /// The same (winner, loser) from several reviewers counts once; when reviewers contradict each
@@ -45,6 +187,83 @@ pub fn judge_pairs(ws: &Workspace, min_gap: f64) -> anyhow::Result<Vec<Preferenc
 mod tests {
     use super::*;
     use crate::store::{DecisionKind, NewDecision};
+
+    fn draw(train_pairs: usize, test_pairs: usize) -> LevelDraw {
+        LevelDraw {
+            train_pairs,
+            test_pairs,
+            split: 0.8,
+            seed: 7,
+        }
+    }
+
+    #[test]
+    fn pairs_across_levels_join_two_distinct_levels_and_the_higher_score_wins() {
+        // Levels 2, 5 and 9 with 10 answers each: ids 200.., 500.., 900...
+        let items: Vec<(i64, f64)> = [2.0, 5.0, 9.0]
+            .iter()
+            .flat_map(|&s| (0..10).map(move |k| ((s as i64) * 100 + k, s)))
+            .collect();
+        let score = |id: i64| (id / 100) as f64;
+        let pairs = across_level_pairs(&items, &draw(3000, 1000));
+        assert_eq!(pairs.levels, 3);
+        assert_eq!((pairs.train.len(), pairs.test.len()), (3000, 1000));
+        for p in pairs.train.iter().chain(&pairs.test) {
+            assert!(score(p.winner) > score(p.loser), "{p:?}");
+            assert_eq!(p.source, PairSource::Judge);
+        }
+        // Level pairs are drawn uniformly: each of the three pairs of levels about a third.
+        let mut by_levels: BTreeMap<(i64, i64), usize> = BTreeMap::new();
+        for p in &pairs.train {
+            *by_levels
+                .entry((p.loser / 100, p.winner / 100))
+                .or_default() += 1;
+        }
+        assert_eq!(by_levels.len(), 3, "{by_levels:?}");
+        for n in by_levels.values() {
+            assert!((800..1200).contains(n), "{by_levels:?}");
+        }
+    }
+
+    #[test]
+    fn each_level_is_split_eighty_twenty_and_no_answer_is_on_both_sides() {
+        let items: Vec<(i64, f64)> = (0..50).map(|k| (k, (k % 5) as f64)).collect();
+        let pairs = across_level_pairs(&items, &draw(2000, 2000));
+        let side = |pairs: &[PreferencePair]| -> BTreeSet<i64> {
+            pairs.iter().flat_map(|p| [p.winner, p.loser]).collect()
+        };
+        let (train, test) = (side(&pairs.train), side(&pairs.test));
+        assert!(train.is_disjoint(&test));
+        // 10 answers per level: 8 train, 2 test; 2000 draws reach every one of them.
+        assert_eq!((train.len(), test.len()), (40, 10));
+        // A level of two: one on each side (a 20% test share rounds up, as scikit-learn's).
+        let pairs = across_level_pairs(&[(1, 1.0), (2, 1.0), (3, 2.0), (4, 2.0)], &draw(50, 50));
+        assert_eq!((side(&pairs.train).len(), side(&pairs.test).len()), (2, 2));
+        for level in 0..5 {
+            assert_eq!(train.iter().filter(|&&id| id % 5 == level).count(), 8);
+        }
+    }
+
+    #[test]
+    fn pairs_across_levels_repeat_with_the_seed_and_need_two_levels() {
+        let items: Vec<(i64, f64)> = (0..30).map(|k| (k, (k % 3) as f64 * 2.5)).collect();
+        assert_eq!(
+            across_level_pairs(&items, &draw(100, 20)),
+            across_level_pairs(&items, &draw(100, 20))
+        );
+        let other = LevelDraw {
+            seed: 8,
+            ..draw(100, 20)
+        };
+        assert_ne!(
+            across_level_pairs(&items, &draw(100, 20)).train,
+            across_level_pairs(&items, &other).train
+        );
+        let one_level: Vec<(i64, f64)> = (0..30).map(|k| (k, 7.0)).collect();
+        let none = across_level_pairs(&one_level, &draw(100, 20));
+        assert!(none.train.is_empty() && none.test.is_empty());
+        assert_eq!(none.levels, 1);
+    }
 
     #[test]
     fn contradicting_reviewers_give_no_pair_until_a_final_decision() {

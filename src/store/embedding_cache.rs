@@ -1,6 +1,7 @@
 //! The text embeddings cache: one vector per (encoder identity, text hash), stored as an f32
 //! little-endian BLOB. Writers commit one batch at a time, so an interrupted `vital embed`
-//! keeps everything it finished and the next run only embeds what is missing.
+//! keeps everything it finished and the next run only embeds what is missing. An open_clip
+//! encoder's image vectors live in the same table under [`TextHash::of_image_bytes`] keys.
 
 use std::collections::{HashMap, HashSet};
 
@@ -17,6 +18,16 @@ pub struct TextHash(pub [u8; 32]);
 impl TextHash {
     pub fn of(text: &str) -> Self {
         TextHash(Sha256::digest(text.as_bytes()).into())
+    }
+
+    /// The key of an image file's vector (an open_clip encoder's image tower), by the file's
+    /// content: SHA-256 over a marker and the bytes, so it can never equal a text's key and the
+    /// same figure under two names or paths is embedded once.
+    pub fn of_image_bytes(bytes: &[u8]) -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update(b"vital image file\0");
+        hasher.update(bytes);
+        TextHash(hasher.finalize().into())
     }
 }
 

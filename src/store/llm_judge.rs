@@ -41,6 +41,31 @@ impl Workspace {
         )
     }
 
+    /// [`Self::llm_judge_backlog`] or [`Self::llm_judge_pairwise_backlog`] restricted to each
+    /// sample's first round (the method's selector reads round 1 only).
+    pub fn llm_judge_first_round_backlog(
+        &self,
+        judge: &str,
+        pairwise: bool,
+    ) -> anyhow::Result<Vec<i64>> {
+        let ids = if pairwise {
+            self.llm_judge_pairwise_backlog(judge)?
+        } else {
+            self.llm_judge_backlog(judge)?
+        };
+        let first: std::collections::HashSet<i64> = self
+            .conn
+            .prepare(if pairwise {
+                "SELECT id FROM rounds WHERE position = 0"
+            } else {
+                "SELECT a.id FROM answers a JOIN rounds r ON r.id = a.round_id WHERE r.position = 0"
+            })?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()
+            .context("cannot read the first rounds")?;
+        Ok(ids.into_iter().filter(|id| first.contains(id)).collect())
+    }
+
     /// Rounds with two or more answers where `judge` lacks the score of answer 1 or 2 (pairwise
     /// judging sends those two together), in sample and round order.
     pub fn llm_judge_pairwise_backlog(&self, judge: &str) -> anyhow::Result<Vec<i64>> {
@@ -189,6 +214,19 @@ mod tests {
             prompt_tokens: 1,
             completion_tokens: 1,
         }
+    }
+
+    #[test]
+    fn the_first_round_backlog_leaves_later_rounds_out() {
+        let (_dir, ws, s) = workspace_with_rounds(&[("Q1?", &["a", "b"]), ("Q2?", &["c", "d"])]);
+        assert_eq!(
+            ws.llm_judge_first_round_backlog("j", false).unwrap(),
+            s.answer_ids[0]
+        );
+        assert_eq!(
+            ws.llm_judge_first_round_backlog("j", true).unwrap(),
+            vec![s.round_ids[0]]
+        );
     }
 
     #[test]

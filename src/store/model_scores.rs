@@ -1,4 +1,6 @@
-//! Reading the LLM judges' scores (`model_scores`) one by one, per judge or per sample.
+//! Reading answer scores for display: the LLM judges' scores (`model_scores`) one by one, per
+//! judge or per sample, and the spread of the latest selector run's answer scores (the review
+//! screen's percentiles).
 
 use anyhow::Context;
 
@@ -45,6 +47,22 @@ impl Workspace {
             .with_context(|| format!("cannot read the scores of judge {judge}"))?;
         Ok(scores)
     }
+
+    /// Every answer score of the latest selector run whose scores are complete, ascending (empty
+    /// when no run has been scored): what an answer's percentile among all answers is read from.
+    pub fn selector_score_spread(&self) -> anyhow::Result<Vec<f64>> {
+        let Some(run) = self.latest_selector_run()? else {
+            return Ok(Vec::new());
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT score FROM selector_scores WHERE run_id = ?1 ORDER BY score")?;
+        let scores = stmt
+            .query_map([run], |r| r.get(0))?
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("cannot read the answer scores of selector run {run}"))?;
+        Ok(scores)
+    }
 }
 
 #[cfg(test)]
@@ -79,5 +97,28 @@ mod tests {
             vec![score(a2, "amy", 9.0), score(a1, "zed", 4.0)]
         );
         assert_eq!(ws.model_scores_by_judge("zed").unwrap(), vec![(a1, 4.0)]);
+    }
+
+    #[test]
+    fn the_score_spread_is_the_latest_scored_runs_answers_ascending() {
+        let (_dir, mut ws, s) = workspace_with_rounds(&[("q", &["a1", "a2", "a3"])]);
+        let ids = &s.answer_ids[0];
+        assert!(ws.selector_score_spread().unwrap().is_empty(), "no run yet");
+        let first = ws.create_selector_run("cpu", "{}", None, None).unwrap();
+        ws.store_selector_scores(first, &[(ids[0], 0.9), (ids[1], 0.1)], &[(s.key, 0.5)])
+            .unwrap();
+        let second = ws.create_selector_run("cpu", "{}", None, None).unwrap();
+        ws.store_selector_scores(
+            second,
+            &[(ids[0], 0.25), (ids[1], -1.5), (ids[2], 2.0)],
+            &[(s.key, 0.3)],
+        )
+        .unwrap();
+        assert_eq!(ws.selector_score_spread().unwrap(), vec![-1.5, 0.25, 2.0]);
+        // A run being scored (answer scores written, sample scores not yet) is not read.
+        let third = ws.create_selector_run("cpu", "{}", None, None).unwrap();
+        ws.store_selector_scores(third, &[(ids[0], 7.0)], &[])
+            .unwrap();
+        assert_eq!(ws.selector_score_spread().unwrap(), vec![-1.5, 0.25, 2.0]);
     }
 }

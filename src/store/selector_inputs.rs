@@ -198,6 +198,20 @@ impl Workspace {
         Ok(pairs)
     }
 
+    /// Every first-round answer that has a judge score: (answer id, mean judge score), in
+    /// answer order. The method groups samples by this score to pair them across levels.
+    pub fn first_round_judge_scores(&self) -> anyhow::Result<Vec<(i64, f64)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT a.id, avg(m.score) FROM answers a JOIN rounds r ON r.id = a.round_id
+             JOIN model_scores m ON m.answer_id = a.id
+             WHERE r.position = 0 GROUP BY a.id ORDER BY a.id",
+        )?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?)))?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
     /// The mean judge score of each answer in `ids` that has one.
     pub fn mean_judge_scores_of(&self, ids: &HashSet<i64>) -> anyhow::Result<HashMap<i64, f64>> {
         let mut stmt = self
@@ -250,5 +264,37 @@ impl Workspace {
             Some(None) => RunRecord::Unfinished,
             Some(Some(json)) => RunRecord::Finished(json),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::params;
+
+    #[test]
+    fn only_first_round_answers_with_a_judge_score_are_levelled() {
+        let (_dir, ws, stored) = crate::store::test_support::workspace_with_rounds(&[
+            ("q1", &["a", "b", "unscored"]),
+            ("q2", &["c"]),
+        ]);
+        let ids = &stored.answer_ids;
+        for (answer, judge, score) in [
+            (ids[0][0], "j", 8.0),
+            (ids[0][0], "k", 6.0),
+            (ids[0][1], "j", 3.0),
+            (ids[1][0], "j", 9.0),
+        ] {
+            ws.conn
+                .execute(
+                    "INSERT INTO model_scores (answer_id, judge, score, created_at) VALUES (?1, ?2, ?3, 'now')",
+                    params![answer, judge, score],
+                )
+                .unwrap();
+        }
+        assert_eq!(
+            ws.first_round_judge_scores().unwrap(),
+            vec![(ids[0][0], 7.0), (ids[0][1], 3.0)],
+            "the mean over judges, round 1 only"
+        );
     }
 }

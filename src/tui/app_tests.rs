@@ -456,6 +456,7 @@ mod live_ranking {
             }),
             scored_answers: 12,
             signals,
+            score_ranks: Default::default(),
         })))
     }
 
@@ -793,4 +794,266 @@ fn quitting_during_an_export_asks_once() {
         .unwrap()
         .contains("export is running"));
     assert_eq!(ch(&mut app, 'q'), vec![Effect::Quit]);
+}
+
+/// The full-screen figure (`z`): every key of its view, and the decisions made from it.
+mod full_screen_figure {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use image::DynamicImage;
+
+    use super::*;
+    use crate::tui::app::{ImageStatus, ImageUpdate};
+    use crate::tui::figure_view::FigureView;
+
+    fn figure() -> Arc<DynamicImage> {
+        Arc::new(DynamicImage::new_luma8(64, 48))
+    }
+
+    /// The test app with sample 1's figure decoded.
+    fn with_figure() -> (App, Arc<DynamicImage>) {
+        let mut app = app();
+        let img = figure();
+        let effects = app.update(Msg::Image {
+            key: 1,
+            update: ImageUpdate::Decoded(Ok(img.clone())),
+        });
+        assert!(effects.is_empty());
+        (app, img)
+    }
+
+    fn shows(app: &App, img: &Arc<DynamicImage>) -> bool {
+        matches!(app.figure_on_screen(), ImageStatus::Ready(shown) if Arc::ptr_eq(&shown, img))
+    }
+
+    fn asked(effects: &[Effect]) -> FigureView {
+        match effects {
+            [Effect::AdjustFigure { key: 1, view, .. }] => *view,
+            other => panic!("expected one AdjustFigure for sample 1, got {other:?}"),
+        }
+    }
+
+    fn rendered(app: &mut App, view: FigureView) -> Arc<DynamicImage> {
+        let image = Arc::new(DynamicImage::new_luma8(32, 24));
+        let update = ImageUpdate::Adjusted {
+            view,
+            image: image.clone(),
+        };
+        assert!(app.update(Msg::Image { key: 1, update }).is_empty());
+        image
+    }
+
+    #[test]
+    fn z_shows_the_figure_full_screen_and_z_or_esc_return_at_the_same_answer() {
+        let (mut app, img) = with_figure();
+        ch(&mut app, 'a');
+        assert_eq!((app.focus_round, app.focus_answer), (0, 1));
+        assert!(
+            ch(&mut app, 'z').is_empty(),
+            "the fitted figure is the decoded one"
+        );
+        assert!(app.zoomed);
+        assert!(shows(&app, &img));
+        assert!(press(&mut app, KeyCode::Esc).is_empty());
+        assert!(!app.zoomed);
+        assert_eq!((app.focus_round, app.focus_answer), (0, 1));
+        ch(&mut app, 'z');
+        ch(&mut app, 'z');
+        assert!(!app.zoomed, "z toggles back");
+        assert!(shows(&app, &img), "the sheet shows the decoded figure");
+    }
+
+    #[test]
+    fn zoom_steps_are_rendered_off_the_ui_thread_once_and_kept() {
+        let (mut app, img) = with_figure();
+        ch(&mut app, 'z');
+        let two = asked(&ch(&mut app, '+'));
+        assert_eq!(two.scale(), 2);
+        assert!(app.zoom_pending());
+        assert!(
+            shows(&app, &img),
+            "the last view stays until the new one is rendered"
+        );
+        let four = asked(&ch(&mut app, '+'));
+        assert_eq!(four.scale(), 4);
+        rendered(&mut app, two);
+        assert!(
+            shows(&app, &img),
+            "a view no longer wanted is kept, not shown"
+        );
+        let shown_four = rendered(&mut app, four);
+        assert!(shows(&app, &shown_four) && !app.zoom_pending());
+        assert!(ch(&mut app, '-').is_empty(), "2× was rendered before");
+        assert_eq!(app.figure_view(1).scale(), 2);
+        assert!(ch(&mut app, '+').is_empty(), "and 4× too");
+        assert!(shows(&app, &shown_four));
+        assert_eq!(asked(&ch(&mut app, '+')).scale(), 8);
+        assert!(ch(&mut app, '+').is_empty());
+        assert_eq!(app.message.as_deref(), Some("8× is the closest view"));
+        assert!(
+            ch(&mut app, '0').is_empty(),
+            "fitted: the decoded figure again"
+        );
+        assert_eq!(app.figure_view(1), FigureView::default());
+        assert!(shows(&app, &img));
+        assert!(ch(&mut app, '-').is_empty());
+        assert_eq!(app.message.as_deref(), Some("the whole figure is shown"));
+    }
+
+    #[test]
+    fn arrows_and_hjkl_pan_the_zoomed_figure_and_move_focus_on_the_sheet() {
+        let (mut app, _) = with_figure();
+        ch(&mut app, 'l');
+        assert_eq!(app.focus_answer, 1, "on the sheet l is the next answer");
+        ch(&mut app, 'z');
+        ch(&mut app, 'h');
+        assert_eq!(app.message.as_deref(), Some("zoom in (+) to pan"));
+        assert_eq!(app.focus_answer, 1, "on the figure h pans");
+        ch(&mut app, '+');
+        let pans = [
+            (KeyCode::Char('h'), (375, 500)),
+            (KeyCode::Left, (250, 500)),
+            (KeyCode::Char('l'), (375, 500)),
+            (KeyCode::Right, (500, 500)),
+            (KeyCode::Char('j'), (500, 625)),
+            (KeyCode::Down, (500, 750)),
+            (KeyCode::Char('k'), (500, 625)),
+            (KeyCode::Up, (500, 500)),
+        ];
+        for (key, center) in pans {
+            let view = asked(&press(&mut app, key));
+            assert_eq!(view.center, center, "{key:?}");
+            assert_eq!(app.figure_view(1).center, center);
+        }
+        assert_eq!((app.focus_round, app.focus_answer), (0, 1));
+        asked(&press(&mut app, KeyCode::Up));
+        asked(&press(&mut app, KeyCode::Up));
+        assert!(press(&mut app, KeyCode::Up).is_empty());
+        assert_eq!(app.message.as_deref(), Some("the edge of the figure"));
+    }
+
+    #[test]
+    fn contrast_brightness_and_invert_change_the_view_of_this_sample_only() {
+        let (mut app, _) = with_figure();
+        ch(&mut app, 'z');
+        assert_eq!(asked(&ch(&mut app, ']')).contrast, 1);
+        assert!(
+            ch(&mut app, '[').is_empty(),
+            "plain again: nothing to render"
+        );
+        assert_eq!(asked(&ch(&mut app, '[')).contrast, -1);
+        assert_eq!(asked(&ch(&mut app, '}')).brightness, 1);
+        assert_eq!(asked(&ch(&mut app, '{')).brightness, 0);
+        assert_eq!(asked(&ch(&mut app, '{')).brightness, -1);
+        assert!(asked(&ch(&mut app, 'i')).invert);
+        for _ in 0..10 {
+            ch(&mut app, '[');
+        }
+        assert_eq!(app.figure_view(1).contrast, -FigureView::MAX_STEPS);
+        assert_eq!(app.message.as_deref(), Some("least contrast"));
+        let kept = app.figure_view(1);
+        // Another sample starts plain; coming back finds this one as it was left.
+        assert_eq!(press(&mut app, KeyCode::Char(' ')), vec![Effect::Load(2)]);
+        app.update(Msg::Loaded(Box::new(view(2, 1))));
+        assert!(app.zoomed, "the next sample opens full screen too");
+        assert_eq!(app.figure_view(2), FigureView::default());
+        assert_eq!(press(&mut app, KeyCode::Backspace), vec![Effect::Load(1)]);
+        let effects = app.update(Msg::Loaded(Box::new(view(1, 2))));
+        assert!(
+            effects.is_empty(),
+            "its render was asked for already: {effects:?}"
+        );
+        assert!(app.zoom_pending());
+        let shown = rendered(&mut app, kept);
+        assert!(shows(&app, &shown), "shown as it was left");
+    }
+
+    #[test]
+    fn c_shows_the_caption_and_mention_over_the_figure() {
+        let (mut app, _) = with_figure();
+        ch(&mut app, 'z');
+        assert!(ch(&mut app, 'c').is_empty());
+        assert!(app.caption_overlay);
+        ch(&mut app, 'c');
+        assert!(!app.caption_overlay);
+    }
+
+    #[test]
+    fn decision_keys_keep_working_on_the_full_screen_figure() {
+        let (mut app, _) = with_figure();
+        ch(&mut app, 'z');
+        ch(&mut app, '+');
+        let j = recorded(&ch(&mut app, 'a')).clone();
+        assert_eq!((j.kind, j.answer_id), (DecisionKind::Accept, Some(101)));
+        assert_eq!(recorded(&ch(&mut app, 'x')).kind, DecisionKind::Reject);
+        assert_eq!(recorded(&ch(&mut app, '2')).kind, DecisionKind::Prefer);
+        assert_eq!(recorded(&ch(&mut app, '=')).kind, DecisionKind::Tie);
+        assert!(ch(&mut app, 'u') == vec![Effect::Undo]);
+        assert!(app.zoomed);
+        ch(&mut app, '?');
+        assert_eq!(app.mode, Mode::Help);
+        ch(&mut app, 'z');
+        assert!(app.zoomed, "the key closing help does nothing else");
+    }
+
+    #[test]
+    fn the_view_is_never_saved_and_figure_keys_do_nothing_on_the_sheet() {
+        let (mut app, _) = with_figure();
+        for c in ['+', '-', '0', '[', ']', '{', '}', 'i'] {
+            assert!(ch(&mut app, c).is_empty(), "{c} on the sheet");
+        }
+        assert!(app.figure_views.is_empty());
+        ch(&mut app, 'z');
+        for c in ['+', 'h', ']', '}', 'i', 'c', '-', '0'] {
+            let effects = ch(&mut app, c);
+            assert!(
+                effects
+                    .iter()
+                    .all(|e| matches!(e, Effect::AdjustFigure { .. })),
+                "{c}: {effects:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn figure_keys_are_remappable() {
+        let overrides = BTreeMap::from([
+            ("zoom".to_string(), vec!["v".to_string()]),
+            ("zoom_in".to_string(), vec!["w".to_string()]),
+            ("zoom_close".to_string(), vec!["Q".to_string()]),
+        ]);
+        let mut app = app();
+        app.keymap = Keymap::with_overrides(&overrides).unwrap();
+        app.update(Msg::Image {
+            key: 1,
+            update: ImageUpdate::Decoded(Ok(figure())),
+        });
+        ch(&mut app, 'z');
+        assert!(!app.zoomed, "z is no longer bound");
+        ch(&mut app, 'v');
+        assert!(app.zoomed);
+        assert_eq!(asked(&ch(&mut app, 'w')).scale(), 2);
+        press(&mut app, KeyCode::Esc);
+        assert!(app.zoomed, "Esc was rebound away");
+        ch(&mut app, 'Q');
+        assert!(!app.zoomed);
+    }
+
+    #[test]
+    fn a_figure_still_loading_is_rendered_once_it_arrives() {
+        let mut app = app();
+        ch(&mut app, 'z');
+        ch(&mut app, '+');
+        assert!(matches!(
+            app.figure_on_screen(),
+            ImageStatus::Placeholder(_)
+        ));
+        let effects = app.update(Msg::Image {
+            key: 1,
+            update: ImageUpdate::Decoded(Ok(figure())),
+        });
+        assert_eq!(asked(&effects).scale(), 2);
+        assert!(matches!(app.figure_on_screen(), ImageStatus::Loading(_)));
+    }
 }

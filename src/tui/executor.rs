@@ -3,7 +3,8 @@
 //! background thread, over the one channel the UI loop reads. Nothing here changes the app.
 //!
 //! [`SyncExecutor`] does everything inline (tests, the benchmark); [`ThreadedExecutor`] runs the
-//! slow kinds (training, export, agreement, search, image decode and download) on threads.
+//! slow kinds (training, export, agreement, search, image decode, download and the full-screen
+//! figure's zoom and contrast) on threads.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -142,6 +143,13 @@ impl SessionStore {
             Effect::DecodeImage { key, path } => Ok(Some(Msg::Image {
                 key,
                 update: self.decode(&path),
+            })),
+            Effect::AdjustFigure { key, view, figure } => Ok(Some(Msg::Image {
+                key,
+                update: ImageUpdate::Adjusted {
+                    view,
+                    image: Arc::new(super::figure_view::render(&figure, &view)),
+                },
             })),
         };
         result.unwrap_or_else(|e| Some(Msg::Error(format!("{e:#}"))))
@@ -367,6 +375,10 @@ impl Executor for ThreadedExecutor {
             },
             Effect::DecodeImage { key, path } => {
                 self.workers.decode(key, path);
+                None
+            }
+            Effect::AdjustFigure { key, view, figure } => {
+                self.workers.adjust(key, view, figure);
                 None
             }
             effect @ (Effect::Load(_)

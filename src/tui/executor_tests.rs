@@ -201,3 +201,39 @@ fn an_export_whose_folder_cannot_be_made_ends_with_a_failure_not_a_stuck_status(
     );
     assert_eq!(inline.app.export_status, None);
 }
+
+#[test]
+fn the_full_screen_figures_views_are_cut_from_the_decoded_figure_inline_or_on_a_worker() {
+    let half = |img: &image::DynamicImage| ((img.width() / 2).max(1), (img.height() / 2).max(1));
+    let on_screen = |app: &super::app::App| match app.figure_on_screen() {
+        ImageStatus::Ready(img) => (img.width(), img.height()),
+        other => panic!("a figure on screen: {other:?}"),
+    };
+
+    let dir = workspace();
+    let ws = Workspace::open_existing(dir.path()).unwrap();
+    let mut session = Session::start(ws, options("ana")).unwrap();
+    let ImageStatus::Ready(decoded) = session.app.image.status.clone() else {
+        panic!("decoded at once")
+    };
+    key(&mut session, KeyCode::Char('z'));
+    key(&mut session, KeyCode::Char('+'));
+    assert!(!session.app.zoom_pending(), "rendered inline");
+    assert_eq!(on_screen(&session.app), half(&decoded));
+
+    let (mut session, rx) = threaded(dir.path());
+    pump(&mut session, &rx, |s| {
+        matches!(s.app.image.status, ImageStatus::Ready(_))
+    });
+    let ImageStatus::Ready(decoded) = session.app.image.status.clone() else {
+        unreachable!("pumped until ready")
+    };
+    key(&mut session, KeyCode::Char('z'));
+    key(&mut session, KeyCode::Char('+'));
+    key(&mut session, KeyCode::Char(']'));
+    assert!(session.app.zoom_pending(), "rendered on the worker");
+    assert_eq!(on_screen(&session.app), (decoded.width(), decoded.height()));
+    pump(&mut session, &rx, |s| !s.app.zoom_pending());
+    assert_eq!(on_screen(&session.app), half(&decoded));
+    assert_eq!(session.app.figure_view(1).contrast, 1);
+}

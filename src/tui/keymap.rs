@@ -1,5 +1,10 @@
 //! Keys are named actions with defaults; `[keys]` in config.toml overrides any subset. Each action
 //! has a description that feeds the help screen and the key-hint bar.
+//!
+//! Actions belong to a [`Scope`]: the sheet's, or the full-screen figure's. Inside the figure its
+//! own keys come first (so `h` pans there and moves between answers on the sheet) and the sheet's
+//! keys work where not taken; a figure key may never take a key of an action that must keep
+//! working there (the decisions, next/previous sample, help, quit).
 
 use std::collections::BTreeMap;
 
@@ -61,6 +66,76 @@ actions! {
     ScrollUp = "scroll_up", ["PageUp", "C-u"], "scroll the rounds up";
     Help = "help", ["?"], "show all keys";
     Quit = "quit", ["q", "C-c"], "quit (everything is already saved)";
+    Zoom = "zoom", ["z"], "show the figure over the whole screen";
+    ZoomClose = "zoom_close", ["z", "Esc"], "back to the sheet, at the same answer";
+    ZoomIn = "zoom_in", ["+"], "zoom in: 2×, 4×, 8× of the fitted figure";
+    ZoomOut = "zoom_out", ["-"], "zoom out";
+    ZoomFit = "zoom_fit", ["0"], "fit the whole figure again";
+    PanLeft = "pan_left", ["h", "Left"], "pan left";
+    PanRight = "pan_right", ["l", "Right"], "pan right";
+    PanUp = "pan_up", ["k", "Up"], "pan up";
+    PanDown = "pan_down", ["j", "Down"], "pan down";
+    ContrastDown = "contrast_down", ["["], "less contrast";
+    ContrastUp = "contrast_up", ["]"], "more contrast";
+    BrightnessDown = "brightness_down", ["{"], "darker";
+    BrightnessUp = "brightness_up", ["}"], "brighter";
+    Invert = "invert", ["i"], "invert the figure's grey levels";
+    CaptionOverlay = "caption_overlay", ["c"], "show / hide the caption and mention over the figure";
+}
+
+/// Where an action's keys work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    /// The annotation sheet (and, where the figure does not take the key, the figure too).
+    Sheet,
+    /// The full-screen figure (`z`).
+    Figure,
+}
+
+impl Action {
+    pub fn scope(self) -> Scope {
+        match self {
+            Action::ZoomClose
+            | Action::ZoomIn
+            | Action::ZoomOut
+            | Action::ZoomFit
+            | Action::PanLeft
+            | Action::PanRight
+            | Action::PanUp
+            | Action::PanDown
+            | Action::ContrastDown
+            | Action::ContrastUp
+            | Action::BrightnessDown
+            | Action::BrightnessUp
+            | Action::Invert
+            | Action::CaptionOverlay => Scope::Figure,
+            _ => Scope::Sheet,
+        }
+    }
+
+    /// Sheet actions whose keys the full-screen figure must leave alone: a reviewer decides
+    /// without leaving it.
+    pub fn works_on_the_figure(self) -> bool {
+        matches!(
+            self,
+            Action::Accept
+                | Action::Reject
+                | Action::Prefer1
+                | Action::Prefer2
+                | Action::Tie
+                | Action::Rate
+                | Action::Flag
+                | Action::Note
+                | Action::Undo
+                | Action::Demo
+                | Action::FinalAccept
+                | Action::FinalReject
+                | Action::NextSample
+                | Action::PrevSample
+                | Action::Help
+                | Action::Quit
+        )
+    }
 }
 
 /// A parsed key: code plus the modifiers that matter (Ctrl, Alt).
@@ -179,10 +254,11 @@ impl Keymap {
                 .collect::<Result<Vec<_>, _>>()?;
             map.bindings.insert(action, specs);
         }
-        let mut seen: BTreeMap<String, Action> = BTreeMap::new();
+        // A key is one action per scope; a figure key must not hide a key the figure keeps.
+        let mut seen: BTreeMap<(Scope, String), Action> = BTreeMap::new();
         for (action, keys) in &map.bindings {
             for key in keys {
-                if let Some(other) = seen.insert(key.label(), *action) {
+                if let Some(other) = seen.insert((action.scope(), key.label()), *action) {
                     return Err(format!(
                         "[keys]: `{}` is bound to both `{}` and `{}`; rebind one of them",
                         key.label(),
@@ -192,16 +268,44 @@ impl Keymap {
                 }
             }
         }
+        for ((scope, label), action) in &seen {
+            if *scope != Scope::Figure {
+                continue;
+            }
+            if let Some(kept) = seen
+                .get(&(Scope::Sheet, label.clone()))
+                .filter(|a| a.works_on_the_figure())
+            {
+                return Err(format!(
+                    "[keys]: `{label}` is bound to `{}`, which the full-screen figure keeps, and to its `{}`; rebind one of them",
+                    kept.name(),
+                    action.name()
+                ));
+            }
+        }
         Ok(map)
     }
 
+    /// The sheet's action for a key.
     pub fn action(&self, event: &KeyEvent) -> Option<Action> {
+        self.action_in(Scope::Sheet, event)
+    }
+
+    /// The action for a key in `scope`: on the full-screen figure its own keys first, then the
+    /// sheet's.
+    pub fn action_in(&self, scope: Scope, event: &KeyEvent) -> Option<Action> {
         let spec = KeySpec::from_event(event);
         // Shifted letters arrive as uppercase chars; BackTab may carry SHIFT: ignore SHIFT itself.
-        self.bindings
-            .iter()
-            .find(|(_, keys)| keys.contains(&spec))
-            .map(|(a, _)| *a)
+        let find = |wanted: Scope| {
+            self.bindings
+                .iter()
+                .find(|(a, keys)| a.scope() == wanted && keys.contains(&spec))
+                .map(|(a, _)| *a)
+        };
+        match scope {
+            Scope::Sheet => find(Scope::Sheet),
+            Scope::Figure => find(Scope::Figure).or_else(|| find(Scope::Sheet)),
+        }
     }
 
     /// "a" or "j, Down" — the keys bound to `action`, for help.
@@ -251,6 +355,44 @@ mod tests {
             Some(Action::Quit)
         );
         assert_eq!(map.action(&key(KeyCode::Char('Z'))), None);
+    }
+
+    #[test]
+    fn the_figure_takes_its_own_keys_first_and_keeps_the_decisions() {
+        let map = Keymap::default();
+        let on_figure = |code| map.action_in(Scope::Figure, &key(code));
+        assert_eq!(on_figure(KeyCode::Char('h')), Some(Action::PanLeft));
+        assert_eq!(
+            map.action(&key(KeyCode::Char('h'))),
+            Some(Action::PrevAnswer)
+        );
+        assert_eq!(on_figure(KeyCode::Char('z')), Some(Action::ZoomClose));
+        assert_eq!(map.action(&key(KeyCode::Char('z'))), Some(Action::Zoom));
+        assert_eq!(on_figure(KeyCode::Esc), Some(Action::ZoomClose));
+        assert_eq!(map.action(&key(KeyCode::Esc)), None);
+        assert_eq!(on_figure(KeyCode::Char('a')), Some(Action::Accept));
+        assert_eq!(on_figure(KeyCode::Char('=')), Some(Action::Tie));
+        assert_eq!(on_figure(KeyCode::Tab), Some(Action::NextAnswer));
+        assert_eq!(
+            map.action(&key(KeyCode::Char('+'))),
+            None,
+            "no zoom on the sheet"
+        );
+    }
+
+    #[test]
+    fn a_figure_key_may_not_hide_a_decision() {
+        let hides = BTreeMap::from([("invert".to_string(), vec!["a".to_string()])]);
+        let err = Keymap::with_overrides(&hides).unwrap_err();
+        assert!(err.contains("invert") && err.contains("accept"), "{err}");
+        // Navigation keys may be taken: the figure pans with them.
+        let pans = BTreeMap::from([("invert".to_string(), vec!["g".to_string()])]);
+        let map = Keymap::with_overrides(&pans).unwrap();
+        assert_eq!(
+            map.action_in(Scope::Figure, &key(KeyCode::Char('g'))),
+            Some(Action::Invert)
+        );
+        assert_eq!(map.action(&key(KeyCode::Char('g'))), Some(Action::Goto));
     }
 
     #[test]

@@ -5,10 +5,12 @@
 
 pub mod app;
 pub mod executor;
+pub mod figure_view;
 pub mod keymap;
 mod probe;
 pub mod queue;
 pub mod sample_view;
+pub mod score_rank;
 pub mod session;
 pub mod trainer;
 pub mod view;
@@ -22,9 +24,9 @@ use anyhow::Context;
 use ratatui_image::picker::{Picker, ProtocolType};
 use ratatui_image::thread::ThreadProtocol;
 
-use self::app::{ImageSlot, ImageStatus, Msg};
+use self::app::{ImageStatus, Msg};
 use self::session::{Session, SessionOptions};
-use self::view::{ImagePane, ImageState};
+use self::view::{ImagePane, ImageState, ShownImage};
 use self::workers::Resizer;
 use crate::store::Workspace;
 
@@ -57,7 +59,10 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
 
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
     // The protocol query reads the terminal's answer from stdin: before the input thread starts.
-    let picker = pick_protocol(options.protocol);
+    let (picker, notice) = pick_protocol(options.protocol);
+    if let Some(notice) = notice {
+        session.dispatch(Msg::Notice(notice));
+    }
     workers::spawn_terminal_input(tx.clone());
     workers::spawn_signal_watch(tx.clone());
     let resizer = Resizer::spawn(tx);
@@ -67,16 +72,25 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
         let mut shown = None;
         loop {
             for response in resizer.resized.try_iter() {
-                if let (ImageState::Ready(protocol), Ok(response)) = (&mut pane.state, response) {
-                    protocol.update_resized_protocol(response);
+                if let (ImageState::Ready(shown), Ok(response)) = (&mut pane.state, response) {
+                    shown.protocol.update_resized_protocol(response);
                 }
             }
-            show_image(&mut pane, &mut shown, &session.app.image, |img| {
-                ThreadProtocol::new(
-                    resizer.requests.clone(),
-                    Some(picker.new_resize_protocol(img)),
-                )
-            });
+            let status = session.app.figure_on_screen();
+            show_image(
+                &mut pane,
+                &mut shown,
+                session.app.image.key,
+                status,
+                |img| ShownImage {
+                    protocol: ThreadProtocol::new(
+                        resizer.requests.clone(),
+                        Some(picker.new_resize_protocol(img.as_ref().clone())),
+                    ),
+                    image: img,
+                    font: picker.font_size(),
+                },
+            );
             terminal.draw(|frame| view::draw(frame, &session.app, &mut pane))?;
             if session.app.quitting {
                 return Ok(());
@@ -98,45 +112,48 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
     result
 }
 
-fn pick_protocol(choice: ImageProtocol) -> Picker {
+/// The picker for `choice`, and for `auto` what the reviewer should know about it (tmux
+/// without passthrough: half blocks).
+fn pick_protocol(choice: ImageProtocol) -> (Picker, Option<String>) {
     // Our own probe, not `Picker::from_query_stdio`: its reader thread took the first key (see
     // probe.rs for why and how).
-    let queried = probe::picker;
     let forced = |protocol| {
-        let mut picker = queried();
+        let (mut picker, _) = probe::picker();
         picker.set_protocol_type(protocol);
-        picker
+        (picker, None)
     };
     match choice {
-        ImageProtocol::Auto => queried(),
-        ImageProtocol::Halfblocks => Picker::halfblocks(),
+        ImageProtocol::Auto => probe::picker(),
+        ImageProtocol::Halfblocks => (Picker::halfblocks(), None),
         ImageProtocol::Kitty => forced(ProtocolType::Kitty),
         ImageProtocol::Sixel => forced(ProtocolType::Sixel),
         ImageProtocol::Iterm2 => forced(ProtocolType::Iterm2),
     }
 }
 
-/// Mirrors the app's image slot into the pane, making terminal graphics once per decoded image.
+/// Mirrors the figure the app shows into the pane, making terminal graphics once per image
+/// (the decoded figure, or a view of it on the full-screen figure).
 fn show_image(
     pane: &mut ImagePane,
     shown: &mut Option<Arc<image::DynamicImage>>,
-    slot: &ImageSlot,
-    make: impl FnOnce(image::DynamicImage) -> ThreadProtocol,
+    key: Option<i64>,
+    status: ImageStatus,
+    make: impl FnOnce(Arc<image::DynamicImage>) -> ShownImage,
 ) {
-    pane.key = slot.key;
-    match &slot.status {
+    pane.key = key;
+    match status {
         ImageStatus::Ready(img) => {
-            if !shown.as_ref().is_some_and(|s| Arc::ptr_eq(s, img)) {
-                pane.state = ImageState::Ready(Box::new(make(img.as_ref().clone())));
+            if !shown.as_ref().is_some_and(|s| Arc::ptr_eq(s, &img)) {
                 *shown = Some(img.clone());
+                pane.state = ImageState::Ready(Box::new(make(img)));
             }
         }
         ImageStatus::Loading(what) => {
-            pane.state = ImageState::Loading(what.clone());
+            pane.state = ImageState::Loading(what);
             *shown = None;
         }
         ImageStatus::Placeholder(why) => {
-            pane.state = ImageState::Placeholder(why.clone());
+            pane.state = ImageState::Placeholder(why);
             *shown = None;
         }
     }

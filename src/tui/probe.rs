@@ -12,6 +12,12 @@
 //!
 //! Limit: a key typed before the first frame, while the probe still waits, is read by the probe
 //! and dropped; keys typed right behind the terminal's answer, and every key after it, are not.
+//!
+//! Inside tmux ($TMUX set), images reach the outer terminal only when tmux passes escape
+//! sequences through: `allow-passthrough` on (tmux 3.3+). The probe asks tmux for the global
+//! setting before anything else (ratatui-image's pickers turn it on for the pane by
+//! themselves); when it is off, or this tmux has none, figures are drawn in half blocks and the
+//! reviewer is told why.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -34,16 +40,70 @@ pub struct Answer {
     pub cell: Option<(u16, u16)>,
 }
 
+/// How tmux passes images to the outer terminal, when vital runs inside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tmux {
+    /// Not inside tmux.
+    Outside,
+    /// `allow-passthrough` is on (or `all`): image sequences reach the terminal.
+    Passthrough,
+    /// Image sequences would be swallowed; why.
+    Blocked(String),
+}
+
+/// Asks the tmux server vital runs under for its global `allow-passthrough`.
+pub fn tmux() -> Tmux {
+    if std::env::var_os("TMUX").is_none_or(|v| v.is_empty()) {
+        return Tmux::Outside;
+    }
+    let answer = std::process::Command::new("tmux")
+        .args(["show", "-gv", "allow-passthrough"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned());
+    tmux_from_answer(answer.as_deref())
+}
+
+/// `tmux show -gv allow-passthrough`'s answer (None: the command failed, as in tmux before 3.3,
+/// which has no such option).
+pub fn tmux_from_answer(answer: Option<&str>) -> Tmux {
+    match answer.map(str::trim) {
+        Some("on" | "all") => Tmux::Passthrough,
+        Some(value) => Tmux::Blocked(format!("tmux allow-passthrough is {value}")),
+        None => Tmux::Blocked("this tmux cannot pass images through (3.3+ can)".into()),
+    }
+}
+
 /// The picker for the terminal on stdin/stdout: its protocol and font size when it answers,
-/// otherwise what the environment says (halfblocks unless the cell size is known).
-pub fn picker() -> Picker {
-    // Also detects tmux and turns on its passthrough, which the kitty query needs.
+/// otherwise what the environment says (halfblocks unless the cell size is known); and what the
+/// reviewer should know when a graphics protocol is ruled out (tmux without passthrough).
+pub fn picker() -> (Picker, Option<String>) {
+    // Before any picker: theirs set the pane's passthrough, which would hide the user's choice.
+    let tmux = tmux();
+    // Also detects tmux from TERM / TERM_PROGRAM: queries and images are then wrapped for it.
     let fallback = Picker::halfblocks();
+    match &tmux {
+        Tmux::Blocked(why) => {
+            let notice = format!(
+                "{why}: figures in half blocks (set -g allow-passthrough on for sharp ones)"
+            );
+            return (fallback, Some(notice));
+        }
+        Tmux::Passthrough if !fallback.tmux_detected() => {
+            let notice =
+                "inside tmux, but TERM and TERM_PROGRAM do not say so: figures in half blocks";
+            return (fallback, Some(notice.into()));
+        }
+        _ => {}
+    }
     let answer = query(fallback.tmux_detected()).unwrap_or_default();
     let cell = answer.cell.or_else(cell_from_window_size);
     let Some((width, height)) = cell else {
         // No image protocol draws correctly without the real cell size.
-        return fallback;
+        return (fallback, None);
     };
     // `from_fontsize` is deprecated in favour of `from_query_stdio`, whose reader thread is the
     // bug this module avoids; it still adds the environment's hints (iTerm2, tmux).
@@ -52,7 +112,7 @@ pub fn picker() -> Picker {
     if let Some(protocol) = answer.protocol {
         picker.set_protocol_type(protocol);
     }
-    picker
+    (picker, None)
 }
 
 /// Writes the queries to stdout and reads the answer from stdin. `None` when stdin is not a
@@ -158,6 +218,17 @@ mod tests {
 
     fn pipe() -> (std::io::PipeReader, std::io::PipeWriter) {
         std::io::pipe().expect("a pipe")
+    }
+
+    #[test]
+    fn tmux_passes_images_only_with_allow_passthrough() {
+        assert_eq!(tmux_from_answer(Some("on\n")), Tmux::Passthrough);
+        assert_eq!(tmux_from_answer(Some("all\n")), Tmux::Passthrough);
+        assert_eq!(
+            tmux_from_answer(Some("off\n")),
+            Tmux::Blocked("tmux allow-passthrough is off".into())
+        );
+        assert!(matches!(tmux_from_answer(None), Tmux::Blocked(why) if why.contains("3.3")));
     }
 
     #[test]

@@ -124,6 +124,7 @@ pub fn initial_app(ws: &Workspace, options: &SessionOptions) -> anyhow::Result<A
     // Scores of an earlier run order the queue from the start, and earlier runs' held-out
     // alignment seeds the training panel's sparkline.
     app.queue.set_signals(&ws.rank_signals()?);
+    app.score_ranks = super::score_rank::ScoreRanks::from_ascending(&ws.selector_score_spread()?);
     for (run, report) in past_runs(ws)? {
         if let Some(v) = &report.validation {
             app.training.history.push(v.alignment_rate);

@@ -9,6 +9,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::score_rank::ScoreRanks;
 use crate::selector::{Cancelled, Metrics};
 use crate::selector_runs::{self, RunSettings, SampleScore};
 use crate::store::{RankSignals, Workspace};
@@ -44,6 +45,8 @@ pub struct TrainOutcome {
     pub validation: Option<Metrics>,
     pub scored_answers: usize,
     pub signals: HashMap<i64, RankSignals>,
+    /// The run's answer scores, for percentiles beside the answers.
+    pub score_ranks: ScoreRanks,
 }
 
 #[derive(Debug, Clone)]
@@ -135,6 +138,21 @@ fn embed_missing(
         },
         cancel,
     )?;
+    // An open_clip encoder embeds the figures too (each image file once, by content).
+    if model.embeds_images() {
+        crate::embed::fill_image_cache(
+            ws,
+            model.as_mut(),
+            EMBED_BATCH,
+            &mut |done, total| {
+                if total > 0 && (done == total || last.elapsed() >= PROGRESS_EVERY) {
+                    last = Instant::now();
+                    report(TrainerEvent::Embedding { done, total });
+                }
+            },
+            cancel,
+        )?;
+    }
     Ok(())
 }
 
@@ -187,5 +205,6 @@ fn run_once(
         validation: run.validation,
         scored_answers,
         signals: ws.rank_signals()?,
+        score_ranks: ScoreRanks::from_ascending(&ws.selector_score_spread()?),
     })
 }

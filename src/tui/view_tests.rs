@@ -7,7 +7,7 @@ use super::app::{App, Msg};
 use super::keymap::Keymap;
 use super::queue::Queue;
 use super::sample_view::SampleView;
-use super::view::{draw, ImagePane, ImageState};
+use super::view::{draw, ImagePane, ImageState, ShownImage};
 use crate::data::{Round, Sample};
 use crate::store::{CurrentDecision, DecisionKind, IndexEntry, StoredSample};
 
@@ -216,4 +216,146 @@ fn config_documents_every_key_action() {
     }
     let map = Keymap::with_overrides(&config.keys).expect("the documented keys are valid");
     assert_eq!(map.keys_label(super::keymap::Action::Accept), "a");
+}
+
+/// A 64×48 figure, brighter downwards, drawn in half blocks: rendered once (which asks for the
+/// resize), resized as the worker would, rendered again. Cells showing the figure read `█`.
+fn render_figure(app: &App, width: u16, height: u16) -> (String, Vec<usize>) {
+    use std::sync::Arc;
+
+    use image::{DynamicImage, GrayImage, Luma};
+    use ratatui_image::picker::Picker;
+    use ratatui_image::thread::ThreadProtocol;
+
+    let figure = Arc::new(DynamicImage::ImageLuma8(GrayImage::from_fn(
+        64,
+        48,
+        |_, y| Luma([(y * 5) as u8]),
+    )));
+    let picker = Picker::halfblocks();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut pane = ImagePane {
+        key: Some(1),
+        state: ImageState::Ready(Box::new(ShownImage {
+            protocol: ThreadProtocol::new(
+                tx,
+                Some(picker.new_resize_protocol(figure.as_ref().clone())),
+            ),
+            image: figure,
+            font: picker.font_size(),
+        })),
+    };
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|f| draw(f, app, &mut pane)).unwrap();
+    for request in rx.try_iter() {
+        let done = request.resize_encode().unwrap();
+        if let ImageState::Ready(shown) = &mut pane.state {
+            shown.protocol.update_resized_protocol(done);
+        }
+    }
+    terminal.draw(|f| draw(f, app, &mut pane)).unwrap();
+    let buffer = terminal.backend().buffer().clone();
+    let is_figure = |x: u16, y: u16| matches!(buffer[(x, y)].bg, ratatui::style::Color::Rgb(..));
+    let text = (0..height)
+        .map(|y| {
+            (0..width)
+                .map(|x| {
+                    if is_figure(x, y) {
+                        "█".to_string()
+                    } else {
+                        buffer[(x, y)].symbol().to_string()
+                    }
+                })
+                .collect::<String>()
+                .trim_end()
+                .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let widths = (0..height)
+        .map(|y| (0..width).filter(|&x| is_figure(x, y)).count())
+        .collect();
+    (text, widths)
+}
+
+fn key(app: &mut App, c: char) {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char(c),
+        KeyModifiers::NONE,
+    )));
+}
+
+#[test]
+fn a_small_figure_is_scaled_up_to_fill_its_pane() {
+    // 64×48 pixels are 7×3 cells at their natural size (10×20-pixel cells).
+    let (text, widths) = render_figure(&app(), 200, 60);
+    let rows = widths.iter().filter(|&&w| w > 0).count();
+    let widest = *widths.iter().max().unwrap();
+    // The image pane: 38% of 200 columns, 55% of the 58 rows below the bar, less its border.
+    assert!(
+        widest >= 70,
+        "scaled up to the pane's width: {widest}\n{text}"
+    );
+    assert!(rows >= 25, "and height: {rows} rows\n{text}");
+    // 4:3 at 1:2 cells: about 1.5 columns per row, the aspect kept.
+    let aspect = widest as f64 / rows as f64;
+    assert!((2.4..=2.9).contains(&aspect), "aspect {aspect}\n{text}");
+}
+
+#[test]
+fn zoomed_figure_fills_the_screen_80x24() {
+    let mut app = app();
+    key(&mut app, 'z');
+    let (text, widths) = render_figure(&app, 80, 24);
+    assert!(text.contains("fig-7 · fitted"), "{text}");
+    assert!(text.contains("Q2/2 Where is the nodule?"), "{text}");
+    assert!(
+        text.contains("▶ Answer 1/2 · In the right upper lobe."),
+        "{text}"
+    );
+    assert!(text.contains("z sheet"), "{text}");
+    assert_eq!(
+        widths.iter().filter(|&&w| w > 0).count(),
+        19,
+        "every figure row: {text}"
+    );
+    insta::assert_snapshot!("zoomed_80x24", text);
+}
+
+#[test]
+fn zoomed_figure_fills_the_screen_200x60_with_the_caption_over_it() {
+    let mut app = app();
+    key(&mut app, 'z');
+    key(&mut app, 'c');
+    let (text, widths) = render_figure(&app, 200, 60);
+    assert!(text.contains("Caption: Axial CT of the chest"), "{text}");
+    assert!(text.contains("Mention: A follow-up CT"), "{text}");
+    let rows = widths.iter().filter(|&&w| w > 0).count();
+    assert!(
+        rows >= 45,
+        "the figure refits above the caption: {rows}\n{text}"
+    );
+    insta::assert_snapshot!("zoomed_200x60", text);
+}
+
+#[test]
+fn selector_scores_read_as_a_place_among_all_answers_with_the_value_in_the_details() {
+    let mut app = app();
+    let view = app.current.as_mut().unwrap();
+    view.selector_scores.insert(21, 45.0);
+    view.selector_scores.insert(22, 2.0);
+    let spread: Vec<f64> = (1..=50).map(f64::from).collect();
+    app.score_ranks = super::score_rank::ScoreRanks::from_ascending(&spread);
+    let text = render(&app, 200, 60);
+    assert!(text.contains("sel top 12%"), "{text}");
+    assert!(text.contains("sel top 98%"), "{text}");
+    assert!(!text.contains("sel 45"), "{text}");
+    assert!(
+        text.contains("Scores: Q2 answer 1: selector 45.0000 (top 12% of 50 answers)"),
+        "{text}"
+    );
+    // Before any run's spread is known, the raw value is shown.
+    app.score_ranks = Default::default();
+    assert!(render(&app, 200, 60).contains("sel 45.00"));
 }

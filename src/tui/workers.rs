@@ -1,5 +1,5 @@
-//! Background threads of the review screen: terminal input, image decode and download, image
-//! resize/encode, search, and termination signals. Each sends a [`Msg`] to the UI loop's one
+//! Background threads of the review screen: terminal input, image decode and download, the
+//! full-screen figure's views, image resize/encode, search, and termination signals. Each sends a [`Msg`] to the UI loop's one
 //! channel.
 
 use std::path::PathBuf;
@@ -12,11 +12,13 @@ use ratatui::crossterm::event::{self, Event as TermEvent, KeyEventKind};
 use ratatui_image::thread::{ResizeRequest, ResizeResponse};
 
 use super::app::{ImageUpdate, Msg};
+use super::figure_view::FigureView;
 use crate::store::Workspace;
 
 /// The executor's workers: each keeps only the newest request waiting.
 pub struct Workers {
     decode: Sender<(i64, PathBuf)>,
+    adjust: Sender<(i64, FigureView, Arc<DynamicImage>)>,
     download: Sender<(i64, crate::figure_fetch::Item)>,
     search: Sender<String>,
 }
@@ -36,6 +38,20 @@ impl Workers {
         thread::spawn(move || {
             while let Some((key, path)) = latest(&decode_rx) {
                 let update = ImageUpdate::Decoded(decode_image(&path, max_side).map(Arc::new));
+                if tx.send(Msg::Image { key, update }).is_err() {
+                    break;
+                }
+            }
+        });
+
+        // The full-screen figure's views: cut and adjusted from the decoded figure, only the
+        // newest asked for (the reviewer pressed on past the others).
+        let (adjust, adjust_rx) = mpsc::channel::<(i64, FigureView, Arc<DynamicImage>)>();
+        let tx = to_ui.clone();
+        thread::spawn(move || {
+            while let Some((key, view, figure)) = latest(&adjust_rx) {
+                let image = Arc::new(super::figure_view::render(&figure, &view));
+                let update = ImageUpdate::Adjusted { view, image };
                 if tx.send(Msg::Image { key, update }).is_err() {
                     break;
                 }
@@ -87,6 +103,7 @@ impl Workers {
 
         Self {
             decode,
+            adjust,
             download,
             search,
         }
@@ -98,6 +115,10 @@ impl Workers {
 
     pub fn decode(&self, key: i64, path: PathBuf) {
         let _ = self.decode.send((key, path));
+    }
+
+    pub fn adjust(&self, key: i64, view: FigureView, figure: Arc<DynamicImage>) {
+        let _ = self.adjust.send((key, view, figure));
     }
 
     pub fn search(&self, query: String) {

@@ -536,3 +536,81 @@ fn background_training_embeds_new_texts_with_the_runs_encoder_and_reports_progre
     assert_eq!(finished, total);
     assert_eq!(total, 4);
 }
+
+/// The paper preset with an encoder: one joined text per answer (caption + mention + question +
+/// answer) is embedded and cached, the paper's head reads it, and score and eval find the same
+/// vectors again.
+#[test]
+fn the_paper_preset_embeds_the_joined_text_and_scores_and_evaluates_from_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut pairs, mut samples, mut scores) = (String::new(), String::new(), String::new());
+    for k in 0..8 {
+        pairs.push_str(&format!(
+            r#"{{"img": "f{k}.png", "fig_caption": "Axial CT {k}.", "inline_mention": "See Fig {k}.", "question": "Where is the lesion?", "answer_positive": "Right upper lobe, {k} mm.", "answer_negative": "I cannot tell."}}"#
+        ));
+        pairs.push('\n');
+        samples.push_str(&format!(
+            r#"{{"id": "s{k}", "fig_caption": "Chest CT {k}.", "rounds": [{{"question": "Where?", "answers": ["Quality {}."]}}]}}"#,
+            k % 4
+        ));
+        samples.push('\n');
+        scores.push_str(&format!(
+            r#"{{"sample_id": "s{k}", "round": 1, "answer": 1, "score": {}, "judge": "gpt"}}"#,
+            k % 4
+        ));
+        scores.push('\n');
+    }
+    let files = [
+        write(dir.path(), "pairs.jsonl", &pairs),
+        write(dir.path(), "c.jsonl", &samples),
+        write(dir.path(), "scores.jsonl", &scores),
+    ];
+    let mut import = vec!["import"];
+    import.extend(files.iter().map(|f| f.to_str().unwrap()));
+    vital_ok(dir.path(), &import);
+    let encoder = tiny_bert();
+    let out = vital_ok(
+        dir.path(),
+        &[
+            "train",
+            "--preset",
+            "paper",
+            "--encoder",
+            encoder.to_str().unwrap(),
+            "--judge-train-pairs",
+            "40",
+            "--judge-test-pairs",
+            "10",
+            "--epochs",
+            "2",
+            "--json",
+        ],
+    );
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let settings = &report["settings"];
+    assert_eq!(settings["paper_head"], true);
+    assert_eq!(settings["paper_text"], true);
+    assert_eq!(report["human_pairs"], 8, "fewer than 50: all train");
+    assert_eq!(report["scored_answers"], 24);
+    assert_eq!(report["judge_test_pairs"], 10);
+    let ws = vital::store::Workspace::open_existing(dir.path()).unwrap();
+    let identity = settings["encoder"]["identity"].as_str().unwrap();
+    let joined =
+        "Axial CT 0. See Fig 0. Question: Where is the lesion? Answer: Right upper lobe, 0 mm.";
+    let hash = vital::store::TextHash::of(joined);
+    assert!(
+        ws.text_embeddings(identity, &[hash])
+            .unwrap()
+            .contains_key(&hash),
+        "the joined text is cached"
+    );
+    drop(ws);
+    vital_ok(dir.path(), &["score", "--sample-score", "first-round"]);
+    let pairs_file = files[0].to_str().unwrap();
+    let eval: serde_json::Value = serde_json::from_str(&vital_ok(
+        dir.path(),
+        &["eval", "--pairs", pairs_file, "--json"],
+    ))
+    .unwrap();
+    assert_eq!(eval["pairs"], 8);
+}

@@ -1202,3 +1202,232 @@ fn a_key_echoed_in_a_successful_reply_is_neither_stored_nor_shown() {
         assert_no_key(&out, &ws);
     }
 }
+
+#[test]
+fn the_paper_preset_draws_demonstrations_per_request_as_turns_and_judges_round_one_with_the_rubric_in_the_user_message(
+) {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    let config = test_config(tmp.path(), "");
+    let input = figures(tmp.path(), &["a", "b"]);
+    let demos = demos(tmp.path());
+    let images = tmp.path().join("images");
+    let args = [
+        "generate",
+        "--input",
+        input.to_str().unwrap(),
+        "--images",
+        images.to_str().unwrap(),
+        "--demos",
+        demos.to_str().unwrap(),
+        "--preset",
+        "paper",
+        "--dry-run",
+    ];
+    let out = vital_llm(&ws, &config, &args);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let bodies: Vec<Value> = text(&out)
+        .0
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(bodies.len(), 2);
+    for body in &bodies {
+        assert!(body.get("temperature").is_none(), "the endpoint's default");
+        assert_eq!(body["max_tokens"], 4096);
+        let roles: Vec<&str> = body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["role"].as_str().unwrap())
+            .collect();
+        // One CT and one MRI demonstration, each as its own turns, then the figure.
+        assert_eq!(
+            roles,
+            ["system", "user", "assistant", "user", "assistant", "user"]
+        );
+        let system = body["messages"][0]["content"].as_str().unwrap();
+        assert!(system.contains("Do not copy specific facts"), "{system}");
+        assert_eq!(
+            body["messages"][2]["content"],
+            "User: What modality?\nAssistant: CT."
+        );
+    }
+    // Seeded: the same command sends the same requests (and resumes).
+    assert_eq!(text(&vital_llm(&ws, &config, &args)).0, text(&out).0);
+    let mut once = args.to_vec();
+    once.extend(["--demo-draw", "once", "--per-prompt", "1"]);
+    let out = vital_llm(&ws, &config, &once);
+    let body: Value = serde_json::from_str(text(&out).0.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        body["messages"].as_array().unwrap().len(),
+        2,
+        "choose-once stays"
+    );
+
+    // Judging the method's way: round 1 only, the rubric in the user message.
+    let data = write(
+        tmp.path(),
+        "cands.jsonl",
+        &json!({"id": "f1", "fig_caption": "CT.", "rounds": [
+            {"question": "What modality?", "answers": ["CT.", "MRI."]},
+            {"question": "Which side?", "answers": ["Left.", "Right."]}]})
+        .to_string(),
+    );
+    super::common::vital_ok(&ws, &["import", data.to_str().unwrap()]);
+    let judge = ["judge", "--model", "m", "--preset", "paper", "--dry-run"];
+    let out = vital_llm(&ws, &config, &judge);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let bodies: Vec<Value> = text(&out)
+        .0
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(bodies.len(), 2, "the two answers of round 1 only");
+    for body in &bodies {
+        assert!(body.get("temperature").is_none());
+        assert_eq!(body["max_tokens"], 4096);
+        let system = body["messages"][0]["content"].as_str().unwrap();
+        assert!(!system.contains("0 to 10"), "{system}");
+        let user = body["messages"][1]["content"][0]["text"].as_str().unwrap();
+        assert!(
+            user.contains("0 to 10") && user.contains("Question: What modality?"),
+            "{user}"
+        );
+    }
+    let out = vital_llm(&ws, &config, &["judge", "--model", "m", "--dry-run"]);
+    assert_eq!(
+        text(&out).0.lines().count(),
+        4,
+        "every round without the preset"
+    );
+    // `--demos per-request`: the imported demonstrations, drawn per request.
+    super::common::vital_ok(&ws, &["import", demos.to_str().unwrap()]);
+    let out = vital_llm(
+        &ws,
+        &config,
+        &[
+            "generate",
+            "--input",
+            input.to_str().unwrap(),
+            "--images",
+            images.to_str().unwrap(),
+            "--demos",
+            "per-request",
+            "--dry-run",
+        ],
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    let body: Value = serde_json::from_str(text(&out).0.lines().next().unwrap()).unwrap();
+    assert_eq!(body["messages"].as_array().unwrap().len(), 6, "{body}");
+    assert_eq!(
+        body["temperature"], 0.7,
+        "the preset alone changes the temperature"
+    );
+}
+
+#[test]
+fn pick_figures_draws_across_topic_clusters_leaves_out_gross_and_histology_and_feeds_generate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    let topics = [
+        (
+            "ct_scan",
+            "Axial CT of the abdomen shows a hypodense liver lesion",
+        ),
+        (
+            "mri",
+            "Sagittal MRI of the knee shows an anterior cruciate ligament tear",
+        ),
+        (
+            "chest_xray",
+            "Frontal chest radiograph shows a right pleural effusion",
+        ),
+        (
+            "histology",
+            "Haematoxylin and eosin stained section of the liver",
+        ),
+        ("gross", "Gross photograph of the resected specimen"),
+    ];
+    let mut lines = String::new();
+    for k in 0..25 {
+        let (domain, caption) = topics[k % 5];
+        let id = format!("PMC{k}_F1");
+        std::fs::write(images.join(format!("{id}.png")), PNG).unwrap();
+        lines.push_str(
+            &json!({"pair_id": id, "fig_caption": format!("{caption}, patient {k}."),
+                    "in_text_mention": [{"tokens": format!("{caption} ( Fig. 1 ) .")}],
+                    "domain": {domain: true}})
+            .to_string(),
+        );
+        lines.push('\n');
+    }
+    let input = write(tmp.path(), "figs.jsonl", &lines);
+    let out = tmp.path().join("picked.jsonl");
+    let pick = |extra: &[&str]| -> Value {
+        let mut args = vec![
+            "pick-figures",
+            "--input",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ];
+        args.extend(extra);
+        serde_json::from_str(&super::common::vital_ok(tmp.path(), &args)).unwrap()
+    };
+    let three = ["--k", "3", "--n", "3"];
+    let summary = pick(&three);
+    assert_eq!(summary["left_out_gross_histology"], 10);
+    assert_eq!(summary["clustered"], 15);
+    assert_eq!(summary["picked"], 3);
+    assert_eq!(summary["per_cluster"], json!([1, 1, 1]));
+    let picked: Vec<Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut domains: Vec<String> = picked
+        .iter()
+        .map(|r| {
+            r["domain"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .next()
+                .unwrap()
+                .clone()
+        })
+        .collect();
+    domains.sort();
+    assert_eq!(domains, ["chest_xray", "ct_scan", "mri"], "one per topic");
+    let first = std::fs::read_to_string(&out).unwrap();
+    pick(&three);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), first, "seeded");
+    let all = pick(&["--keep-gross-histology", "--k", "5", "--n", "100"]);
+    assert_eq!(
+        (all["clustered"].as_u64(), all["picked"].as_u64()),
+        (Some(25), Some(25))
+    );
+    // The output is `vital generate`'s input.
+    pick(&three);
+    let config = test_config(tmp.path(), "");
+    let ws = tmp.path().join("ws");
+    let out = vital_llm(
+        &ws,
+        &config,
+        &[
+            "generate",
+            "--input",
+            out.to_str().unwrap(),
+            "--images",
+            images.to_str().unwrap(),
+            "--model",
+            "m",
+            "--dry-run",
+        ],
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(text(&out).0.lines().count(), 3);
+}

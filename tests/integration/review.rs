@@ -284,8 +284,86 @@ fn tmux_training_shows_scores_while_deciding() {
     tmux.wait_gone();
 }
 
+/// In tmux: `z` shows the demo's figure over the whole screen, `+` and `]` change its view,
+/// decisions are made from there, and Esc returns to the sheet; the view is kept for the sample.
+#[test]
+fn tmux_z_shows_the_figure_full_screen_and_decisions_work_there() {
+    if !super::common::tmux_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    vital_ok(dir.path(), &["demo"]);
+    let imported = stats(dir.path())["judgments"].as_i64().unwrap();
+    let tmux = Tmux::start(dir.path(), "zoom");
+    tmux.wait_for("reviewer zoom", "the screen to open");
+    tmux.send("z");
+    tmux.wait_for("demo-ct-1 · fitted", "the full-screen figure");
+    let screen = tmux.screen();
+    assert!(screen.contains("Q1/"), "the focused question:\n{screen}");
+    assert!(screen.contains("z sheet"), "its key hints:\n{screen}");
+    assert!(
+        !screen.contains("Rounds ("),
+        "no sheet behind it:\n{screen}"
+    );
+    tmux.send("+");
+    tmux.wait_for("demo-ct-1 · zoom 2×", "the 2× view");
+    tmux.send("]");
+    tmux.wait_for("zoom 2× · contrast +1", "more contrast");
+    tmux.send("a");
+    tmux.wait_for("▶ Answer 2/", "focus on the next answer after a decision");
+    tmux.send("x");
+    tmux.wait_for("Q2/", "the next question after both answers are decided");
+    tmux.send("Escape");
+    tmux.wait_for("Rounds (", "the sheet again");
+    let screen = tmux.screen();
+    assert!(
+        screen.contains("Answer 1 ✓") && screen.contains("Answer 2 ✗"),
+        "the decisions made full screen:\n{screen}"
+    );
+    tmux.send("z");
+    tmux.wait_for("zoom 2× · contrast +1", "the sample's view, kept");
+    tmux.send("q");
+    tmux.wait_gone();
+    assert_eq!(
+        stats(dir.path())["judgments"].as_i64().unwrap(),
+        imported + 2,
+        "two decisions, and the view is not one"
+    );
+}
+
+/// In a tmux that does not pass images through, `auto` draws half blocks and says why; with
+/// `allow-passthrough on` it probes the terminal and says nothing.
+#[test]
+fn tmux_without_allow_passthrough_draws_half_blocks_and_says_so() {
+    if !super::common::tmux_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    vital_ok(dir.path(), &["demo"]);
+    let tmux = Tmux::start_with(dir.path(), "blocked", "auto", false);
+    tmux.wait_for("reviewer blocked", "the screen to open");
+    tmux.wait_for(
+        "tmux allow-passthrough is off: figures in half blocks",
+        "the reason in the status line",
+    );
+    tmux.send("q");
+    tmux.wait_gone();
+    drop(tmux);
+
+    let tmux = Tmux::start_with(dir.path(), "passing", "auto", true);
+    tmux.wait_for("reviewer passing", "the screen to open");
+    let screen = tmux.screen();
+    assert!(!screen.contains("allow-passthrough"), "{screen}");
+    tmux.send("q");
+    tmux.wait_gone();
+}
+
+/// The real binary in a tmux server of its own (its own socket, no user config), so a test sees
+/// tmux's defaults whatever the machine's tmux.conf says, and tests never share a server.
 pub(crate) struct Tmux {
     name: String,
+    /// The server's socket file, removed with the server.
+    socket: Option<std::path::PathBuf>,
 }
 
 impl Tmux {
@@ -293,23 +371,39 @@ impl Tmux {
         Tmux::start_with_protocol(ws, reviewer, "halfblocks")
     }
 
-    /// `protocol` as for `--image-protocol`; `auto` runs the terminal probe.
+    /// `protocol` as for `--image-protocol`; `auto` runs the terminal probe, in a tmux that
+    /// passes images through (`allow-passthrough on`), so the probe queries the terminal.
     pub(crate) fn start_with_protocol(ws: &Path, reviewer: &str, protocol: &str) -> Tmux {
+        Tmux::start_with(ws, reviewer, protocol, true)
+    }
+
+    /// As [`Tmux::start_with_protocol`], with tmux's global `allow-passthrough` on or off.
+    pub(crate) fn start_with(ws: &Path, reviewer: &str, protocol: &str, passthrough: bool) -> Tmux {
         let name = format!("vital-test-{}-{}", std::process::id(), reviewer);
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &name])
-            .output();
+        let mut tmux = Tmux { name, socket: None };
+        let _ = tmux.tmux(&["kill-server"]).output();
         let command = format!(
             "VITAL_CONFIG= {} -w {} review --reviewer {reviewer} --image-protocol {protocol}",
             env!("CARGO_BIN_EXE_vital"),
             ws.display()
         );
-        let ok = Command::new("tmux")
+        let passthrough = if passthrough { "on" } else { "off" };
+        // One command line: the option is set before the session's program starts.
+        let ok = tmux
+            .tmux(&[
+                "start-server",
+                ";",
+                "set",
+                "-g",
+                "allow-passthrough",
+                passthrough,
+                ";",
+            ])
             .args([
                 "new-session",
                 "-d",
                 "-s",
-                &name,
+                &tmux.name,
                 "-x",
                 "120",
                 "-y",
@@ -320,20 +414,34 @@ impl Tmux {
             .unwrap()
             .success();
         assert!(ok, "tmux session starts");
-        Tmux { name }
+        let socket = tmux
+            .tmux(&["display-message", "-p", "#{socket_path}"])
+            .output()
+            .unwrap();
+        tmux.socket = Some(String::from_utf8_lossy(&socket.stdout).trim().into())
+            .filter(|p: &std::path::PathBuf| p.is_absolute());
+        tmux
+    }
+
+    /// A tmux command on this test's own server.
+    fn tmux(&self, args: &[&str]) -> Command {
+        let mut command = Command::new("tmux");
+        command
+            .args(["-L", &self.name, "-f", "/dev/null"])
+            .args(args);
+        command
     }
 
     pub(crate) fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["capture-pane", "-p", "-t", &self.name])
+        let out = self
+            .tmux(&["capture-pane", "-p", "-t", &self.name])
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     pub(crate) fn send(&self, key: &str) {
-        Command::new("tmux")
-            .args(["send-keys", "-t", &self.name, key])
+        self.tmux(&["send-keys", "-t", &self.name, key])
             .status()
             .unwrap();
         std::thread::sleep(Duration::from_millis(60));
@@ -354,24 +462,22 @@ impl Tmux {
     }
 
     pub(crate) fn kill_9(&self) {
-        let out = Command::new("tmux")
-            .args(["display-message", "-p", "-t", &self.name, "#{pane_pid}"])
+        let out = self
+            .tmux(&["display-message", "-p", "-t", &self.name, "#{pane_pid}"])
             .output()
             .unwrap();
         let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
         // The pane runs `sh -c …` or vital itself; kill vital wherever it is.
         let _ = Command::new("pkill").args(["-9", "-P", &pid]).status();
         let _ = Command::new("kill").args(["-9", &pid]).status();
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.name])
-            .output();
+        let _ = self.tmux(&["kill-server"]).output();
     }
 
     pub(crate) fn wait_gone(&self) {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(10) {
-            let alive = Command::new("tmux")
-                .args(["has-session", "-t", &self.name])
+            let alive = self
+                .tmux(&["has-session", "-t", &self.name])
                 .output()
                 .unwrap()
                 .status
@@ -381,18 +487,17 @@ impl Tmux {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.name])
-            .output();
+        let _ = self.tmux(&["kill-server"]).output();
         panic!("vital did not quit on q");
     }
 }
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.name])
-            .output();
+        let _ = self.tmux(&["kill-server"]).output();
+        if let Some(socket) = &self.socket {
+            let _ = std::fs::remove_file(socket);
+        }
     }
 }
 

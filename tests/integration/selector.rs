@@ -308,3 +308,216 @@ fn empty_answers_are_answers_for_import_training_and_eval_pairs() {
     let eval: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(eval["pairs"], 2, "{eval}");
 }
+
+/// One answer per question (the method's generation) gives no within-round judge pairs; the
+/// method's pairs across first-round score levels train the selector and test it on answers of
+/// each level it never saw.
+#[test]
+fn one_answer_data_trains_on_judge_pairs_across_score_levels() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut samples, mut scores) = (String::new(), String::new());
+    for k in 0..60 {
+        let level = k % 6;
+        let answer = if level >= 3 {
+            format!("The lesion lies in the right upper lobe and measures {k} mm on this axial CT.")
+        } else {
+            "I cannot tell from this image.".to_string()
+        };
+        samples.push_str(&format!(
+            r#"{{"id": "s{k}", "fig_caption": "Axial CT of the chest, case {k}.", "rounds": [{{"question": "Where is the lesion?", "answers": ["{answer}"]}}, {{"question": "Anything else?", "answers": ["No."]}}]}}"#
+        ));
+        samples.push('\n');
+        scores.push_str(&format!(
+            r#"{{"sample_id": "s{k}", "round": 1, "answer": 1, "score": {}, "judge": "gpt"}}"#,
+            level + 4
+        ));
+        scores.push('\n');
+        // A second-round score never makes a level.
+        scores.push_str(&format!(
+            r#"{{"sample_id": "s{k}", "round": 2, "answer": 1, "score": 0, "judge": "gpt"}}"#
+        ));
+        scores.push('\n');
+    }
+    let samples = write(dir.path(), "c.jsonl", &samples);
+    let scores = write(dir.path(), "scores.jsonl", &scores);
+    vital_ok(
+        dir.path(),
+        &[
+            "import",
+            samples.to_str().unwrap(),
+            scores.to_str().unwrap(),
+        ],
+    );
+    let out = vital(dir.path(), &["train"]);
+    assert!(
+        stderr(&out).contains("no preference pairs yet"),
+        "one answer per question: no pairs within a round: {}",
+        stderr(&out)
+    );
+    let out = vital_ok(
+        dir.path(),
+        &[
+            "train",
+            "--judge-pairs",
+            "across-levels",
+            "--judge-train-pairs",
+            "300",
+            "--judge-test-pairs",
+            "80",
+            "--epochs",
+            "10",
+            "--json",
+        ],
+    );
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["judge_pairs_within_round"], 0);
+    assert_eq!(report["judge_pairs_across_levels"], 300);
+    assert_eq!(report["judge_pairs"], 300);
+    assert_eq!(report["judge_test_pairs"], 80);
+    assert_eq!(report["settings"]["judge_pairs"], "across-levels");
+    let test = &report["judge_test"];
+    assert_eq!(test["pairs"], 80);
+    assert!(
+        test["alignment_rate"].as_f64().unwrap() > 0.6,
+        "the selector learns the judge's levels: {test}"
+    );
+    let out = vital_ok(
+        dir.path(),
+        &[
+            "train",
+            "--judge-pairs",
+            "both",
+            "--judge-train-pairs",
+            "100",
+            "--judge-test-pairs",
+            "80",
+            "--epochs",
+            "1",
+        ],
+    );
+    assert!(
+        out.contains("judge pairs: 0 within rounds + 100 across score levels; 80 judge test pairs"),
+        "{out}"
+    );
+}
+
+/// Clinician pairs (60) and one-answer samples with first-round judge scores at six levels.
+fn paper_workspace(dir: &std::path::Path) {
+    let (mut pairs, mut samples, mut scores) = (String::new(), String::new(), String::new());
+    for k in 0..60 {
+        pairs.push_str(&format!(
+            r#"{{"img": "f{k}.png", "fig_caption": "Axial CT of the chest, case {k}.", "inline_mention": "", "question": "Where is the lesion?", "answer_positive": "The lesion lies in the right upper lobe, {k} mm.", "answer_negative": "I cannot tell from this image."}}"#
+        ));
+        pairs.push('\n');
+    }
+    for k in 0..30 {
+        let level = k % 6;
+        samples.push_str(&format!(
+            r#"{{"id": "s{k}", "fig_caption": "Chest CT {k}.", "rounds": [{{"question": "Where?", "answers": ["Answer of quality {level}."]}}]}}"#
+        ));
+        samples.push('\n');
+        scores.push_str(&format!(
+            r#"{{"sample_id": "s{k}", "round": 1, "answer": 1, "score": {level}, "judge": "gpt"}}"#
+        ));
+        scores.push('\n');
+    }
+    let files = [
+        write(dir, "pairs.jsonl", &pairs),
+        write(dir, "c.jsonl", &samples),
+        write(dir, "scores.jsonl", &scores),
+    ];
+    let args: Vec<&str> = std::iter::once("import")
+        .chain(files.iter().map(|f| f.to_str().unwrap()))
+        .collect();
+    vital_ok(dir, &args);
+}
+
+#[test]
+fn the_paper_preset_trains_on_the_first_fifty_clinician_pairs_and_evaluates_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    paper_workspace(dir.path());
+    let out = vital_ok(
+        dir.path(),
+        &[
+            "train",
+            "--preset",
+            "paper",
+            "--judge-train-pairs",
+            "300",
+            "--judge-test-pairs",
+            "60",
+            "--epochs",
+            "2",
+            "--json",
+        ],
+    );
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let settings = &report["settings"];
+    assert_eq!(settings["preset"], "paper");
+    assert_eq!(settings["learning_rate"], 1e-5);
+    assert_eq!(settings["epochs"], 2, "a flag beside the preset wins");
+    assert_eq!(settings["judge_pairs"], "across-levels");
+    assert_eq!(settings["paper_text"], true);
+    assert_eq!(report["human_pairs"], 60);
+    assert_eq!(
+        report["held_out_human_pairs"], 10,
+        "the first 50 clinician pairs train"
+    );
+    assert_eq!(report["train_pairs"], 350, "50 clinician + 300 judge pairs");
+    assert_eq!(report["judge_pairs_across_levels"], 300);
+    assert_eq!(report["validation"]["pairs"], 10);
+    assert_eq!(report["scored_samples"], 90);
+    // `vital eval` finds exactly the ten held-out pairs again.
+    let eval: serde_json::Value =
+        serde_json::from_str(&vital_ok(dir.path(), &["eval", "--json"])).unwrap();
+    assert_eq!(eval["pairs"], 10);
+    assert_eq!(
+        eval["alignment_rate"],
+        report["validation"]["alignment_rate"]
+    );
+    // The sweep: one run per w, the same held-out pairs for each.
+    let out = vital_ok(
+        dir.path(),
+        &[
+            "sweep",
+            "--preset",
+            "paper",
+            "--human-weight",
+            "1,100",
+            "--judge-train-pairs",
+            "100",
+            "--judge-test-pairs",
+            "10",
+            "--epochs",
+            "1",
+            "--json",
+        ],
+    );
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(rows.len(), 2);
+    for (row, w) in rows.iter().zip([1.0, 100.0]) {
+        assert_eq!(row["human_weight"], w);
+        assert_eq!(row["held_out_human_pairs"], 10);
+        for key in ["alignment_rate", "auc", "mean_rank", "map"] {
+            assert!(row["validation"][key].is_f64(), "{key}: {row}");
+        }
+    }
+    assert_eq!(
+        (rows[0]["run_id"].as_i64(), rows[1]["run_id"].as_i64()),
+        (Some(2), Some(3))
+    );
+    let table = vital_ok(
+        dir.path(),
+        &["sweep", "--human-weight", "10", "--epochs", "1"],
+    );
+    assert!(
+        table.contains("alignment") && table.contains("MAP"),
+        "{table}"
+    );
+    let out = vital(dir.path(), &["sweep", "--human-weight", "0"]);
+    assert!(
+        stderr(&out).contains("must be positive"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -145,6 +145,23 @@ fn pair_loss_weights_and_normalises() {
 }
 
 #[test]
+fn the_papers_mean_loss_divides_the_weighted_sum_by_the_number_of_pairs() {
+    let device = Default::default();
+    let diff =
+        Tensor::<NdArray, 1>::from_data(TensorData::new(vec![0.0f32, 2.0, -1.0], [3]), &device);
+    // Hinge margin 1: [1, 0, 2]; weights [100, 1, 1] → (100 + 0 + 2) / 3.
+    let loss = super::pair_loss_normalised(
+        diff,
+        vec![100.0, 1.0, 1.0],
+        (PairLoss::Hinge, 1.0),
+        true,
+        &device,
+    );
+    let value = loss.into_data().to_vec::<f32>().expect("f32")[0];
+    assert!((value - 102.0 / 3.0).abs() < 1e-4, "{value}");
+}
+
+#[test]
 fn cancel_flag_stops_between_batches() {
     let (answers, pairs) = synthetic::dataset(10, 2, 2, 1);
     let cancel = AtomicBool::new(true);

@@ -62,6 +62,7 @@ fn encoder_settings(folder: PathBuf) -> RunSettings {
         identity: "fake-encoder".into(),
         folder,
         dim: 4,
+        images: false,
     });
     settings
 }

@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use image::DynamicImage;
 
+use crate::tui::figure_view::FigureView;
+
 /// The image pane's sample and what it shows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImageSlot {
@@ -46,6 +48,19 @@ pub enum ImageUpdate {
     Downloaded(Result<PathBuf, String>),
     /// The decode finished or failed (why).
     Decoded(Result<Arc<DynamicImage>, String>),
+    /// The figure rendered as `view` shows it (answers [`super::Effect::AdjustFigure`]).
+    Adjusted {
+        view: FigureView,
+        image: Arc<DynamicImage>,
+    },
+}
+
+/// The full-screen figure: the view last shown (kept while a newer one renders) and the render
+/// asked for, so a view is asked for once.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ZoomImage {
+    pub shown: Option<(i64, FigureView, Arc<DynamicImage>)>,
+    pub requested: Option<(i64, FigureView)>,
 }
 
 /// Recently decoded (already downscaled) images, so going back to a sample shows it at once.

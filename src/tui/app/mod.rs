@@ -4,16 +4,18 @@
 
 use crossterm::event::{KeyCode, KeyEvent};
 
-use super::keymap::{Action, Keymap};
+use super::figure_view::{AdjustedCache, FigureView, Pan};
+use super::keymap::{Action, Keymap, Scope};
 use super::queue::Queue;
 use super::sample_view::SampleView;
+use super::score_rank::ScoreRanks;
 use super::trainer::TrainerEvent;
 use crate::store::{CurrentDecision, DecisionKind, NewDecision};
 
 mod figure;
 mod panels;
 
-pub use figure::{DecodedCache, ImageSlot, ImageStatus, ImageUpdate};
+pub use figure::{DecodedCache, ImageSlot, ImageStatus, ImageUpdate, ZoomImage};
 pub use panels::{ExportForm, ExportJob, SelectionPreview, TrainingView};
 
 /// What the app asks the runtime to do.
@@ -55,6 +57,14 @@ pub enum Effect {
     DecodeImage {
         key: i64,
         path: std::path::PathBuf,
+    },
+    /// Render sample `key`'s decoded `figure` as `view` shows it (zoomed part, contrast,
+    /// brightness, inversion) off the UI thread; answer with [`Msg::Image`]
+    /// ([`ImageUpdate::Adjusted`]).
+    AdjustFigure {
+        key: i64,
+        view: FigureView,
+        figure: std::sync::Arc<image::DynamicImage>,
     },
     Quit,
 }
@@ -108,6 +118,8 @@ pub enum Msg {
     },
     /// Nothing changed in the app, but the screen is redrawn (a terminal resize, a resized image).
     Redraw,
+    /// Something the reviewer should know from the start (how figures are drawn and why).
+    Notice(String),
     /// The process was asked to end (SIGTERM, SIGHUP): quit like `q`, without asking.
     Terminate,
     Error(String),
@@ -187,6 +199,17 @@ pub struct App {
     /// The figure of the sample on screen.
     pub image: ImageSlot,
     pub decoded: DecodedCache,
+    /// The figure is shown over the whole screen (`z`).
+    pub zoomed: bool,
+    /// How each sample's figure is viewed full screen, for this session (never saved).
+    pub figure_views: std::collections::HashMap<i64, FigureView>,
+    /// The caption and mention are shown over the full-screen figure (`c`).
+    pub caption_overlay: bool,
+    /// What the full-screen figure shows, and the render asked for.
+    pub zoom_image: ZoomImage,
+    pub adjusted: AdjustedCache,
+    /// The latest selector run's answer scores, for "top 12%" beside each answer.
+    pub score_ranks: ScoreRanks,
 }
 
 impl App {
@@ -223,7 +246,46 @@ impl App {
             quit_asked: false,
             image: ImageSlot::default(),
             decoded: DecodedCache::default(),
+            zoomed: false,
+            figure_views: Default::default(),
+            caption_overlay: false,
+            zoom_image: ZoomImage::default(),
+            adjusted: AdjustedCache::default(),
+            score_ranks: ScoreRanks::default(),
         }
+    }
+
+    /// The view of sample `key`'s figure (the plain, fitted figure until changed).
+    pub fn figure_view(&self, key: i64) -> FigureView {
+        self.figure_views.get(&key).copied().unwrap_or_default()
+    }
+
+    /// The figure to draw now: the sheet's, or on the full-screen view the rendered view (the
+    /// last one shown while a newer one is being rendered).
+    pub fn figure_on_screen(&self) -> ImageStatus {
+        if !self.zoomed {
+            return self.image.status.clone();
+        }
+        match (&self.image.status, &self.zoom_image.shown) {
+            (ImageStatus::Ready(_), Some((key, _, img))) if Some(*key) == self.image.key => {
+                ImageStatus::Ready(img.clone())
+            }
+            (ImageStatus::Ready(_), _) => ImageStatus::Loading("the zoomed figure".into()),
+            (other, _) => other.clone(),
+        }
+    }
+
+    /// The full-screen figure shows an older view while the current one is rendered.
+    pub fn zoom_pending(&self) -> bool {
+        let Some(key) = self.image.key else {
+            return false;
+        };
+        matches!(self.image.status, ImageStatus::Ready(_))
+            && self
+                .zoom_image
+                .shown
+                .as_ref()
+                .is_none_or(|(k, v, _)| (*k, *v) != (key, self.figure_view(key)))
     }
 
     /// Resume where this reviewer stopped: the first sample they have not decided.
@@ -236,6 +298,7 @@ impl App {
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
         let mut effects = self.apply(msg);
         effects.extend(self.follow_image());
+        effects.extend(self.follow_zoom());
         effects
     }
 
@@ -351,6 +414,10 @@ impl App {
             }
             Msg::Image { key, update } => self.on_image(key, update),
             Msg::Redraw => vec![],
+            Msg::Notice(text) => {
+                self.message = Some(text);
+                vec![]
+            }
             Msg::Terminate => {
                 self.quitting = true;
                 vec![]
@@ -394,10 +461,54 @@ impl App {
         }
     }
 
+    /// On the full-screen view, shows the current view of the figure: at once when it is plain
+    /// or was rendered before, else asks a worker to render it (once).
+    fn follow_zoom(&mut self) -> Vec<Effect> {
+        let (true, Some(key), ImageStatus::Ready(figure)) =
+            (self.zoomed, self.image.key, &self.image.status)
+        else {
+            return vec![];
+        };
+        let view = self.figure_view(key);
+        let shown = &self.zoom_image.shown;
+        if shown
+            .as_ref()
+            .is_some_and(|(k, v, _)| (*k, *v) == (key, view))
+        {
+            return vec![];
+        }
+        let ready = if view.is_plain() {
+            Some(figure.clone())
+        } else {
+            self.adjusted.get(key, &view).cloned()
+        };
+        if let Some(img) = ready {
+            self.zoom_image.shown = Some((key, view, img));
+            return vec![];
+        }
+        if self.zoom_image.requested == Some((key, view)) {
+            return vec![];
+        }
+        self.zoom_image.requested = Some((key, view));
+        vec![Effect::AdjustFigure {
+            key,
+            view,
+            figure: figure.clone(),
+        }]
+    }
+
     fn on_image(&mut self, key: i64, update: ImageUpdate) -> Vec<Effect> {
         // A decoded figure is kept even when the reviewer has moved on: going back shows it.
         if let ImageUpdate::Decoded(Ok(img)) = &update {
             self.decoded.insert(key, img.clone());
+        }
+        if let ImageUpdate::Adjusted { view, image } = update {
+            // Shown by `follow_zoom` if it is still the view asked for; kept for stepping back.
+            self.adjusted.insert(key, view, image);
+            if self.zoom_image.requested == Some((key, view)) {
+                self.zoom_image.requested = None;
+            }
+            return vec![];
         }
         if self.image.key != Some(key) {
             return vec![];
@@ -423,6 +534,7 @@ impl App {
             ),
             ImageUpdate::Decoded(Ok(img)) => (ImageStatus::Ready(img), vec![]),
             ImageUpdate::Decoded(Err(why)) => (ImageStatus::Placeholder(why), vec![]),
+            ImageUpdate::Adjusted { .. } => return vec![],
         };
         self.image.status = status;
         effects
@@ -495,6 +607,7 @@ impl App {
                     "run {} scored {} answers",
                     outcome.run_id, outcome.scored_answers
                 );
+                self.score_ranks = outcome.score_ranks;
                 // New scores re-rank the queue; the sample on screen stays where it is.
                 self.queue.set_signals(&outcome.signals);
                 self.current
@@ -550,7 +663,12 @@ impl App {
             Mode::Input { kind, text } => self.on_input_key(kind, text, key),
             Mode::Normal => {
                 self.message = None;
-                match self.keymap.action(&key) {
+                let scope = if self.zoomed {
+                    Scope::Figure
+                } else {
+                    Scope::Sheet
+                };
+                match self.keymap.action_in(scope, &key) {
                     Some(action) => self.on_action(action),
                     None if key.code == KeyCode::Esc && self.queue.search_text().is_some() => {
                         self.queue.set_search(None);
@@ -737,6 +855,18 @@ impl App {
                 self.scroll = self.scroll.saturating_sub(5);
                 vec![]
             }
+            Action::ZoomClose => {
+                self.zoomed = false;
+                vec![]
+            }
+            Action::Zoom if self.zoomed => {
+                self.zoomed = false;
+                vec![]
+            }
+            Action::CaptionOverlay => {
+                self.caption_overlay = !self.caption_overlay;
+                vec![]
+            }
             _ if self.current.is_none() => {
                 self.message = Some("no sample on screen".into());
                 vec![]
@@ -813,6 +943,35 @@ impl App {
                     Some(if demo { "0" } else { "1" }.into()),
                 )
             }
+            Action::Zoom => {
+                self.zoomed = true;
+                vec![]
+            }
+            Action::ZoomIn => self.change_view(|v| v.zoom_by(1), "8× is the closest view"),
+            Action::ZoomOut => self.change_view(|v| v.zoom_by(-1), "the whole figure is shown"),
+            Action::ZoomFit => self.change_view(
+                |v| {
+                    let before = *v;
+                    v.fit();
+                    *v != before
+                },
+                "the whole figure is shown",
+            ),
+            Action::PanLeft => self.pan(Pan::Left),
+            Action::PanRight => self.pan(Pan::Right),
+            Action::PanUp => self.pan(Pan::Up),
+            Action::PanDown => self.pan(Pan::Down),
+            Action::ContrastUp => self.change_view(|v| v.contrast_by(1), "most contrast"),
+            Action::ContrastDown => self.change_view(|v| v.contrast_by(-1), "least contrast"),
+            Action::BrightnessUp => self.change_view(|v| v.brightness_by(1), "brightest"),
+            Action::BrightnessDown => self.change_view(|v| v.brightness_by(-1), "darkest"),
+            Action::Invert => self.change_view(
+                |v| {
+                    v.invert = !v.invert;
+                    true
+                },
+                "",
+            ),
             Action::Note => {
                 let note = self
                     .current
@@ -824,6 +983,43 @@ impl App {
                 self.input(InputKind::Note(key), note)
             }
         }
+    }
+
+    /// Changes the figure view of the sample on screen (only on the full-screen view); `limit`
+    /// is said when nothing changed. The new view is rendered by `follow_zoom`.
+    fn change_view(
+        &mut self,
+        change: impl FnOnce(&mut FigureView) -> bool,
+        limit: &str,
+    ) -> Vec<Effect> {
+        let Some(key) = self
+            .current
+            .as_ref()
+            .map(SampleView::key)
+            .filter(|_| self.zoomed)
+        else {
+            return vec![];
+        };
+        let mut view = self.figure_view(key);
+        if change(&mut view) {
+            self.figure_views.insert(key, view);
+        } else if !limit.is_empty() {
+            self.message = Some(limit.into());
+        }
+        vec![]
+    }
+
+    fn pan(&mut self, direction: Pan) -> Vec<Effect> {
+        let zoomed_in = self
+            .current
+            .as_ref()
+            .is_some_and(|v| self.figure_view(v.key()).zoom > 0);
+        let limit = if zoomed_in {
+            "the edge of the figure"
+        } else {
+            "zoom in (+) to pan"
+        };
+        self.change_view(|v| v.pan(direction), limit)
     }
 
     fn input(&mut self, kind: InputKind, text: String) -> Vec<Effect> {

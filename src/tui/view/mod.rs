@@ -7,10 +7,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 use ratatui::Frame;
 use ratatui_image::thread::ThreadProtocol;
-use ratatui_image::{Resize, StatefulImage};
+use ratatui_image::{FilterType, FontSize, Resize, StatefulImage};
 
 mod popups;
 mod rounds;
+mod zoom;
 
 pub use popups::agreement_lines;
 use popups::{draw_export_form, draw_help, draw_popup, draw_preview, draw_training};
@@ -25,8 +26,22 @@ pub enum ImageState {
     /// Nothing to show, and why (no image in the data, file not found…).
     Placeholder(String),
     Loading(String),
-    Ready(Box<ThreadProtocol>),
+    Ready(Box<ShownImage>),
 }
+
+/// A figure made into terminal graphics: the protocol state ratatui-image draws through, and
+/// the figure and cell size it was made for (to size and centre it in the pane).
+pub struct ShownImage {
+    pub protocol: ThreadProtocol,
+    pub image: std::sync::Arc<image::DynamicImage>,
+    /// Pixels per cell of the terminal (the protocol's resolution).
+    pub font: FontSize,
+}
+
+/// Figures are scaled up as well as down to fill their pane, keeping their aspect ratio, with
+/// a filter that keeps edges sharp when enlarging (Catmull-Rom; ratatui-image's default is
+/// nearest-neighbour, blocky on a 256-pixel figure).
+const FILL: Resize = Resize::Scale(Some(FilterType::CatmullRom));
 
 pub struct ImagePane {
     /// The sample whose image this is.
@@ -49,6 +64,11 @@ const WIDE: u16 = 110;
 pub(super) const SIDE_BY_SIDE: u16 = 60;
 
 pub fn draw(frame: &mut Frame, app: &App, image: &mut ImagePane) {
+    if app.zoomed {
+        zoom::draw_zoomed(frame, app, image);
+        draw_popups(frame, app);
+        return;
+    }
     let [bar, main, status, hints] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(5),
@@ -86,13 +106,16 @@ pub fn draw(frame: &mut Frame, app: &App, image: &mut ImagePane) {
         .areas(top);
         (img, ctx, panel, rounds)
     };
-    draw_image(frame, image, image_area);
+    let block = Block::bordered().title(" Image ");
+    let inner = block.inner(image_area);
+    frame.render_widget(block, image_area);
+    draw_image(frame, image, inner);
     if show_training {
         draw_training(frame, app, training_area);
     }
     match &app.current {
         Some(view) => {
-            draw_context(frame, view, context_area);
+            draw_context(frame, app, view, context_area);
             draw_rounds(frame, app, view, rounds_area);
         }
         None => {
@@ -109,7 +132,11 @@ pub fn draw(frame: &mut Frame, app: &App, image: &mut ImagePane) {
         }
     }
     draw_status(frame, app, status);
-    draw_hints(frame, app, hints);
+    draw_hints(frame, app, hints, HINTS);
+    draw_popups(frame, app);
+}
+
+fn draw_popups(frame: &mut Frame, app: &App) {
     match &app.mode {
         Mode::Help => draw_help(frame, app),
         Mode::Preview(preview) => draw_preview(frame, preview),
@@ -146,16 +173,22 @@ fn draw_queue_bar(frame: &mut Frame, app: &App, area: Rect) {
     frame.render_widget(Paragraph::new(text).style(style), area);
 }
 
-fn draw_image(frame: &mut Frame, image: &mut ImagePane, area: Rect) {
-    let block = Block::bordered().title(" Image ");
-    let inner = block.inner(area);
-    frame.render_widget(block, area);
+/// The figure scaled to fill `area` (centred, aspect kept), or why there is none.
+fn draw_image(frame: &mut Frame, image: &mut ImagePane, inner: Rect) {
     match &mut image.state {
-        ImageState::Ready(protocol) => {
+        ImageState::Ready(shown) => {
+            let size = FILL.size_for(&shown.image, shown.font, inner.as_size());
+            let (width, height) = (size.width.min(inner.width), size.height.min(inner.height));
+            let centred = Rect {
+                x: inner.x + (inner.width - width) / 2,
+                y: inner.y + (inner.height - height) / 2,
+                width,
+                height,
+            };
             frame.render_stateful_widget(
-                StatefulImage::default().resize(Resize::Fit(None)),
-                inner,
-                protocol.as_mut(),
+                StatefulImage::default().resize(FILL),
+                centred,
+                &mut shown.protocol,
             );
         }
         ImageState::Loading(what) => {
@@ -176,7 +209,7 @@ fn draw_image(frame: &mut Frame, image: &mut ImagePane, area: Rect) {
     }
 }
 
-fn draw_context(frame: &mut Frame, view: &SampleView, area: Rect) {
+fn draw_context(frame: &mut Frame, app: &App, view: &SampleView, area: Rect) {
     let s = &view.stored.sample;
     let label = Style::default().add_modifier(Modifier::BOLD);
     let mut lines = vec![Line::from(vec![
@@ -215,6 +248,12 @@ fn draw_context(frame: &mut Frame, view: &SampleView, area: Rect) {
         lines.push(Line::from(vec![
             Span::styled("Source: ", label),
             Span::raw(name),
+        ]));
+    }
+    if let Some(scores) = focused_scores(app, view) {
+        lines.push(Line::from(vec![
+            Span::styled("Scores: ", label),
+            Span::raw(scores),
         ]));
     }
     if let Some(note) = view.note() {
@@ -284,6 +323,7 @@ const HINTS: &[(Action, &str)] = &[
     (Action::NextRound, "round"),
     (Action::NextAnswer, "answer"),
     (Action::NextSample, "next"),
+    (Action::Zoom, "figure"),
     (Action::Undo, "undo"),
     (Action::Help, "help"),
     (Action::Quit, "quit"),
@@ -300,10 +340,10 @@ const HINTS: &[(Action, &str)] = &[
     (Action::Agreement, "agreement"),
 ];
 
-fn draw_hints(frame: &mut Frame, app: &App, area: Rect) {
+fn draw_hints(frame: &mut Frame, app: &App, area: Rect, hints: &[(Action, &str)]) {
     let mut spans = Vec::new();
     let mut used = 0usize;
-    for (action, label) in HINTS {
+    for (action, label) in hints {
         let Some(key) = app.keymap.first_key_label(*action) else {
             continue;
         };
@@ -319,4 +359,41 @@ fn draw_hints(frame: &mut Frame, app: &App, area: Rect) {
         spans.push(Span::raw(format!(" {label} ")));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// The focused answer's raw scores, for the details: the judge's mean and the selector's value
+/// with its place among all answers ("top 12%" beside the answer comes from it).
+fn focused_scores(app: &App, view: &SampleView) -> Option<String> {
+    let answer = view.answer_at(app.focus_round, app.focus_answer)?;
+    let mut parts = Vec::new();
+    if let Some(judge) = view.judge_scores.get(&answer) {
+        parts.push(format!("judge {judge:.1}"));
+    }
+    if let Some(score) = view.selector_scores.get(&answer) {
+        let mut text = format!("selector {score:.4}");
+        if let Some(top) = app.score_ranks.top_percent(*score) {
+            text.push_str(&format!(
+                " (top {top}% of {} answers)",
+                app.score_ranks.total()
+            ));
+        }
+        parts.push(text);
+    }
+    (!parts.is_empty()).then(|| {
+        format!(
+            "Q{} answer {}: {}",
+            app.focus_round + 1,
+            app.focus_answer + 1,
+            parts.join(" · ")
+        )
+    })
+}
+
+/// The selector's judgement of an answer as a reader takes it in: its place among all answers
+/// ("sel top 12%"), or the raw value when the run's spread is unknown.
+pub(super) fn selector_label(app: &App, score: f64) -> String {
+    match app.score_ranks.top_percent(score) {
+        Some(top) => format!("sel top {top}%"),
+        None => format!("sel {score:.2}"),
+    }
 }

@@ -7,7 +7,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Sparkline};
 use ratatui::Frame;
 
 use crate::tui::app::{App, ExportForm, SelectionPreview};
-use crate::tui::keymap::Action;
+use crate::tui::keymap::{Action, Scope};
 
 /// A centred popup with plain lines.
 pub(super) fn draw_popup(frame: &mut Frame, title: &str, lines: &[String]) {
@@ -191,25 +191,34 @@ pub(super) fn draw_preview(frame: &mut Frame, p: &SelectionPreview) {
 pub(super) fn draw_help(frame: &mut Frame, app: &App) {
     let area = frame.area();
     let width = area.width.min(100);
-    let height = area.height.min(Action::ALL.len() as u16 + 4);
+    let height = area.height.min(Action::ALL.len() as u16 + 5);
     let popup = Rect {
         x: area.x + (area.width - width) / 2,
         y: area.y + (area.height - height) / 2,
         width,
         height,
     };
-    let lines: Vec<Line> = Action::ALL
-        .iter()
-        .map(|&a| {
-            Line::from(vec![
-                Span::styled(
-                    format!("{:>18}  ", app.keymap.keys_label(a)),
-                    Style::default().fg(Color::Yellow),
-                ),
-                Span::raw(a.description()),
-            ])
-        })
-        .collect();
+    let line = |a: Action| {
+        Line::from(vec![
+            Span::styled(
+                format!("{:>18}  ", app.keymap.keys_label(a)),
+                Style::default().fg(Color::Yellow),
+            ),
+            Span::raw(a.description()),
+        ])
+    };
+    let in_scope = |scope| {
+        Action::ALL
+            .iter()
+            .copied()
+            .filter(move |a| a.scope() == scope)
+    };
+    let mut lines: Vec<Line> = in_scope(Scope::Sheet).map(line).collect();
+    lines.push(Line::from(Span::styled(
+        "  On the full-screen figure (its keys first; the sheet's decision keys work there too):",
+        Style::default().fg(Color::Cyan),
+    )));
+    lines.extend(in_scope(Scope::Figure).map(line));
     frame.render_widget(Clear, popup);
     let block = Block::default()
         .borders(Borders::ALL)

@@ -15,7 +15,7 @@ use crate::tui::queue::Filter;
 use crate::tui::sample_view::SampleView;
 use crate::tui::wrap::{pad, wrap};
 
-fn verdict_mark(kind: Option<DecisionKind>) -> (&'static str, Style) {
+pub(super) fn verdict_mark(kind: Option<DecisionKind>) -> (&'static str, Style) {
     match kind {
         Some(DecisionKind::Accept) => (
             "✓",
@@ -72,7 +72,7 @@ fn answer_block(
     }
     if let Some(score) = view.selector_scores.get(&answer_id) {
         title.push(Span::styled(
-            format!("  sel {score:.2}"),
+            format!("  {}", super::selector_label(app, *score)),
             Style::default().fg(Color::Magenta),
         ));
     }
