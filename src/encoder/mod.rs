@@ -18,7 +18,6 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Bool, Int, Tensor, TensorData};
 
 pub use config::{ModelFolder, Pooling};
 use model::{BertModel, TokenBatch};
@@ -68,20 +67,7 @@ impl<B: Backend> TextEncoder<B> {
         if sequences.is_empty() {
             return Ok(Vec::new());
         }
-        let b = sequences.len();
-        let s = sequences.iter().map(Vec::len).max().unwrap_or(0).max(1);
-        let mut ids = vec![0i64; b * s];
-        let mut mask = vec![false; b * s];
-        for (row, seq) in sequences.iter().enumerate() {
-            for (col, &id) in seq.iter().enumerate() {
-                ids[row * s + col] = i64::from(id);
-                mask[row * s + col] = true;
-            }
-        }
-        let batch = TokenBatch {
-            ids: Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [b, s]), &self.device),
-            mask: Tensor::<B, 2, Bool>::from_data(TensorData::new(mask, [b, s]), &self.device),
-        };
+        let batch = TokenBatch::padded(sequences, &self.device);
         let pooled = self.model.embed(&batch, self.folder.pooling);
         let h = self.dim();
         let values: Vec<f32> = pooled
@@ -116,20 +102,37 @@ impl<B: Backend> TextEncoder<B> {
         batch_size: usize,
         progress: &mut dyn FnMut(usize),
     ) -> Result<Vec<Vec<f32>>> {
-        let mut order: Vec<usize> = (0..ids.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
-        let mut out = vec![Vec::new(); ids.len()];
-        let mut done = 0;
-        for chunk in order.chunks(batch_size.max(1)) {
-            let batch: Vec<Vec<u32>> = chunk.iter().map(|&i| ids[i].clone()).collect();
-            for (&i, vector) in chunk.iter().zip(self.embed_ids(&batch)?) {
-                out[i] = vector;
-            }
-            done += chunk.len();
-            progress(done);
-        }
-        Ok(out)
+        in_length_order(ids, batch_size, progress, &mut |batch| {
+            self.embed_ids(batch)
+        })
     }
+}
+
+/// One forward pass: token sequences in, one vector per sequence out.
+pub(crate) type EmbedBatch<'a> = dyn FnMut(&[Vec<u32>]) -> Result<Vec<Vec<f32>>> + 'a;
+
+/// Embeds `ids` with `embed`, in batches of at most `batch_size` sequences grouped by length so
+/// that little padding is computed; the result is in input order, and `progress` gets the
+/// number done so far.
+pub(crate) fn in_length_order(
+    ids: &[Vec<u32>],
+    batch_size: usize,
+    progress: &mut dyn FnMut(usize),
+    embed: &mut EmbedBatch<'_>,
+) -> Result<Vec<Vec<f32>>> {
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
+    let mut out = vec![Vec::new(); ids.len()];
+    let mut done = 0;
+    for chunk in order.chunks(batch_size.max(1)) {
+        let batch: Vec<Vec<u32>> = chunk.iter().map(|&i| ids[i].clone()).collect();
+        for (&i, vector) in chunk.iter().zip(embed(&batch)?) {
+            out[i] = vector;
+        }
+        done += chunk.len();
+        progress(done);
+    }
+    Ok(out)
 }
 
 /// `v / max(‖v‖, 1e-12)`, as torch's `F.normalize`.

@@ -10,7 +10,7 @@ use burn::module::Module;
 use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::activation::{gelu, softmax};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Bool, Int, Tensor};
+use burn::tensor::{Bool, Int, Tensor, TensorData};
 
 use super::config::{BertConfig, Pooling};
 
@@ -72,6 +72,26 @@ pub struct BertModel<B: Backend> {
 pub struct TokenBatch<B: Backend> {
     pub ids: Tensor<B, 2, Int>,
     pub mask: Tensor<B, 2, Bool>,
+}
+
+impl<B: Backend> TokenBatch<B> {
+    /// Token sequences padded to the longest (at least 1) with id 0, masked out.
+    pub fn padded(sequences: &[Vec<u32>], device: &B::Device) -> Self {
+        let b = sequences.len();
+        let s = sequences.iter().map(Vec::len).max().unwrap_or(0).max(1);
+        let mut ids = vec![0i64; b * s];
+        let mut mask = vec![false; b * s];
+        for (row, seq) in sequences.iter().enumerate() {
+            for (col, &id) in seq.iter().enumerate() {
+                ids[row * s + col] = i64::from(id);
+                mask[row * s + col] = true;
+            }
+        }
+        TokenBatch {
+            ids: Tensor::from_data(TensorData::new(ids, [b, s]), device),
+            mask: Tensor::from_data(TensorData::new(mask, [b, s]), device),
+        }
+    }
 }
 
 impl BertConfig {

@@ -21,12 +21,13 @@ use std::path::Path;
 use anyhow::{anyhow, Context, Result};
 use burn::module::Module;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Bool, Int, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 
 pub use config::OpenClipFolder;
 use preprocess::Pixels;
 
 use super::config::BertConfig;
+use super::in_length_order;
 use super::model::TokenBatch;
 use super::tokenizer::TextTokenizer;
 
@@ -112,20 +113,7 @@ impl<B: Backend> OpenClipEncoder<B> {
         if sequences.is_empty() {
             return Ok(Vec::new());
         }
-        let b = sequences.len();
-        let s = sequences.iter().map(Vec::len).max().unwrap_or(0).max(1);
-        let mut ids = vec![0i64; b * s];
-        let mut mask = vec![false; b * s];
-        for (row, seq) in sequences.iter().enumerate() {
-            for (col, &id) in seq.iter().enumerate() {
-                ids[row * s + col] = i64::from(id);
-                mask[row * s + col] = true;
-            }
-        }
-        let batch = TokenBatch {
-            ids: Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [b, s]), &self.device),
-            mask: Tensor::<B, 2, Bool>::from_data(TensorData::new(mask, [b, s]), &self.device),
-        };
+        let batch = TokenBatch::padded(sequences, &self.device);
         rows(self.model.text.forward(&batch), self.dim())
     }
 
@@ -152,19 +140,9 @@ impl<B: Backend> OpenClipEncoder<B> {
         batch_size: usize,
         progress: &mut dyn FnMut(usize),
     ) -> Result<Vec<Vec<f32>>> {
-        let mut order: Vec<usize> = (0..ids.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
-        let mut out = vec![Vec::new(); ids.len()];
-        let mut done = 0;
-        for chunk in order.chunks(batch_size.max(1)) {
-            let batch: Vec<Vec<u32>> = chunk.iter().map(|&i| ids[i].clone()).collect();
-            for (&i, vector) in chunk.iter().zip(self.embed_ids(&batch)?) {
-                out[i] = vector;
-            }
-            done += chunk.len();
-            progress(done);
-        }
-        Ok(out)
+        in_length_order(ids, batch_size, progress, &mut |batch| {
+            self.embed_ids(batch)
+        })
     }
 
     /// The model input of one decoded image (`[3, size, size]` values, channel-major).
