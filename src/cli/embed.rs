@@ -79,14 +79,7 @@ pub(super) fn fill(
         dim: encoder.dim(),
         images: encoder.embeds_images(),
     };
-    let bar = ctx.progress_bar(0, "embedding texts");
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg:20!} [{bar:30}] {pos}/{len} {per_sec} eta {eta}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
-    );
+    let bar = rate_bar(ctx, "embedding texts");
     let started = std::time::Instant::now();
     let report = embed::fill_cache(
         ws,
@@ -108,14 +101,7 @@ pub(super) fn fill(
         );
     }
     let images = if encoder.embeds_images() {
-        let bar = ctx.progress_bar(0, "embedding figures");
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{msg:20!} [{bar:30}] {pos}/{len} {per_sec} eta {eta}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
+        let bar = rate_bar(ctx, "embedding figures");
         let started = std::time::Instant::now();
         let images = embed::fill_image_cache(
             ws,
@@ -164,4 +150,17 @@ pub(super) fn fill_prepared(
         Ok(())
     })?;
     Ok(embedded)
+}
+
+/// A progress bar with the rate and the time left (the length is set as the fill learns it).
+fn rate_bar(ctx: &Context, label: &str) -> indicatif::ProgressBar {
+    let bar = ctx.progress_bar(0, label);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg:20!} [{bar:30}] {pos}/{len} {per_sec} eta {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar
 }

@@ -114,11 +114,7 @@ fn encode_on<B: Backend>(
         let vectors = encoder.encode_ids(&ids, args.batch_size as usize, &mut |done| {
             bar.set_position(base + done as u64)
         })?;
-        for vector in vectors {
-            serde_json::to_writer(&mut out, &vector).context("writing a vector")?;
-            out.write_all(b"\n").context("writing stdout")?;
-        }
-        out.flush().context("writing stdout")?;
+        write_vectors(&mut out, &vectors)?;
     }
     bar.finish_and_clear();
     if !ctx.quiet {
@@ -206,11 +202,7 @@ fn encode_open_clip<B: Backend>(
                 bar.set_position((base + done) as u64)
             })?
         };
-        for vector in vectors {
-            serde_json::to_writer(&mut out, &vector).context("writing a vector")?;
-            out.write_all(b"\n").context("writing stdout")?;
-        }
-        out.flush().context("writing stdout")?;
+        write_vectors(&mut out, &vectors)?;
     }
     bar.finish_and_clear();
     if !ctx.quiet {
@@ -222,6 +214,15 @@ fn encode_open_clip<B: Backend>(
         );
     }
     Ok(exit::OK)
+}
+
+/// One JSON array per line, flushed so that a reader sees each window as it is done.
+fn write_vectors(out: &mut impl Write, vectors: &[Vec<f32>]) -> Result<()> {
+    for vector in vectors {
+        serde_json::to_writer(&mut *out, vector).context("writing a vector")?;
+        out.write_all(b"\n").context("writing stdout")?;
+    }
+    out.flush().context("writing stdout")
 }
 
 fn display(path: &Path) -> String {
