@@ -4,11 +4,11 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use super::ConflictPolicy;
+use super::images::ImageAt;
+use super::{ConflictPolicy, Prepared};
 use crate::data::json_stream::RecordLoc;
 use crate::data::warnings::Warnings;
 use crate::data::{ImageUrlRecord, ImportedVerdict, Record, Sample, ScoreRecord};
-use crate::image_files::ImageRoots;
 use crate::store::{DecisionKind, ImageUrl, ImportBatch, InsertOutcome, NewDecision};
 
 /// The reviewer that judgments carried by data files are recorded under.
@@ -30,11 +30,9 @@ pub struct Applier<'b, 'w> {
     batch: &'b ImportBatch<'w>,
     source_id: i64,
     policy: ConflictPolicy,
-    /// Registered image directories, then the imported file's own folder and its `images/`.
-    image_dirs: Vec<PathBuf>,
-    /// `image_dirs`, each canonicalised once for the confined lookup.
-    image_roots: Vec<ImageRoots>,
-    registered_dirs: usize,
+    /// The folders beside the imported file ([`ImageAt::BesideFile`] indexes them), taken out
+    /// once registered.
+    beside_file: Vec<Option<PathBuf>>,
     missing_images: usize,
     counts: Counts,
 }
@@ -43,44 +41,36 @@ impl<'b, 'w> Applier<'b, 'w> {
     pub fn new(
         batch: &'b ImportBatch<'w>,
         source_id: i64,
-        file_dir: PathBuf,
+        beside_file: Vec<Option<PathBuf>>,
         policy: ConflictPolicy,
-    ) -> anyhow::Result<Self> {
-        let mut image_dirs = batch.image_dirs()?;
-        let registered_dirs = image_dirs.len();
-        image_dirs.push(file_dir.join("images"));
-        image_dirs.push(file_dir);
-        let image_roots = image_dirs
-            .iter()
-            .map(|d| ImageRoots::new([d.clone()]))
-            .collect();
-        Ok(Self {
+    ) -> Self {
+        Self {
             batch,
             source_id,
             policy,
-            image_dirs,
-            image_roots,
-            registered_dirs,
+            beside_file,
             missing_images: 0,
             counts: Counts::default(),
-        })
+        }
     }
 
-    /// Applies the records parsed from the record at `loc`; `hashes` holds the content hash of
-    /// each of their samples, in order (computed by the parsing thread).
+    /// Applies the records parsed from the record at `loc`; `prepared` holds what the parsing
+    /// thread worked out for each of their samples, in order.
     pub fn apply_all(
         &mut self,
         records: Vec<Record>,
-        hashes: &[String],
+        prepared: &[Prepared],
         loc: RecordLoc,
         warnings: &mut Warnings,
     ) -> anyhow::Result<()> {
-        let mut hashes = hashes.iter();
+        let mut prepared = prepared.iter();
         for record in records {
             match record {
                 Record::Sample { sample, verdicts } => {
-                    let hash = hashes.next().context("a sample without its content hash")?;
-                    self.sample(&sample, hash, &verdicts, loc, warnings)?
+                    let prepared = prepared
+                        .next()
+                        .context("a sample without its content hash")?;
+                    self.sample(&sample, prepared, &verdicts, loc, warnings)?
                 }
                 Record::Score(score) => self.score(&score, loc, warnings)?,
                 Record::ImageUrl(url) => self.url(&url, loc)?,
@@ -115,7 +105,7 @@ impl<'b, 'w> Applier<'b, 'w> {
     fn sample(
         &mut self,
         sample: &Sample,
-        hash: &str,
+        prepared: &Prepared,
         verdicts: &[ImportedVerdict],
         loc: RecordLoc,
         warnings: &mut Warnings,
@@ -123,10 +113,11 @@ impl<'b, 'w> Applier<'b, 'w> {
         if sample.caption.trim().is_empty() {
             warnings.add("empty caption", format!("{loc}: sample {}", sample.id));
         }
-        match self
-            .batch
-            .insert_hashed_sample(sample, hash, Some(self.source_id))?
-        {
+        match self.batch.insert_hashed_sample(
+            sample,
+            &prepared.content_hash,
+            Some(self.source_id),
+        )? {
             InsertOutcome::Unchanged(_) => self.counts.samples_unchanged += 1,
             InsertOutcome::Conflict { .. } => self.conflict(
                 loc,
@@ -140,9 +131,7 @@ impl<'b, 'w> Applier<'b, 'w> {
                 self.counts.rounds_added += sample.rounds.len();
                 self.counts.answers_added +=
                     sample.rounds.iter().map(|r| r.answers.len()).sum::<usize>();
-                if let Some(image) = &sample.image {
-                    self.check_image(image)?;
-                }
+                self.image_found(prepared.image)?;
                 if !verdicts.is_empty() {
                     self.verdicts(key, verdicts)?;
                 }
@@ -178,29 +167,16 @@ impl<'b, 'w> Applier<'b, 'w> {
         Ok(())
     }
 
-    fn check_image(&mut self, image: &str) -> anyhow::Result<()> {
-        if image.starts_with("http://") || image.starts_with("https://") {
-            return Ok(());
-        }
-        // Only a file inside a folder counts (after `..` and links): an absolute or escaping
-        // reference must not get the imported file's folder registered.
-        let found = self
-            .image_roots
-            .iter()
-            .position(|root| root.lookup(image).found().is_some());
-        match found {
-            None => self.missing_images += 1,
-            Some(i) if i >= self.registered_dirs => {
-                // Images beside the imported file: remember the folder for the review screen.
-                let dir = self.image_dirs.remove(i);
-                let root = self.image_roots.remove(i);
-                let abs = std::fs::canonicalize(&dir).unwrap_or(dir);
-                self.batch.add_image_dir(&abs)?;
-                self.image_dirs.insert(self.registered_dirs, abs);
-                self.image_roots.insert(self.registered_dirs, root);
-                self.registered_dirs += 1;
+    /// Counts a missing image; registers the folder beside the imported file that holds one.
+    fn image_found(&mut self, at: ImageAt) -> anyhow::Result<()> {
+        match at {
+            ImageAt::Missing => self.missing_images += 1,
+            ImageAt::BesideFile(i) => {
+                if let Some(dir) = self.beside_file.get_mut(i).and_then(Option::take) {
+                    self.batch.add_image_dir(&dir)?;
+                }
             }
-            Some(_) => {}
+            ImageAt::NotLocal | ImageAt::Registered => {}
         }
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! transaction per file, so a broken file imports nothing and nothing stored is half-written.
 
 mod apply;
+mod images;
 
 pub use apply::IMPORTED_REVIEWER;
 
@@ -20,6 +21,7 @@ use crate::data::json_stream::{JsonSource, RecordLoc, StreamError};
 use crate::data::warnings::Warnings;
 use crate::data::Record;
 use crate::store::Workspace;
+use images::{ImageAt, ImageSearch};
 
 /// What to do when a sample id is already stored with different content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
@@ -126,17 +128,25 @@ fn import_inner(
     // Two threads: this one reads, parses and hashes records; the writer inserts them into one
     // transaction. The bounded channel keeps memory flat whichever side is slower.
     let (tx, rx) = mpsc::sync_channel::<ToWriter>(CHANNEL_BATCHES);
+    let mut searched = ws.image_dirs()?;
+    for dir in &image_dirs {
+        if !searched.contains(dir) {
+            searched.push(dir.clone());
+        }
+    }
+    let file_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let images = ImageSearch::new(&searched, &file_dir);
     let target = WriteTarget {
         path: path_text(path),
         sha256,
         image_dirs,
-        image_base: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        beside_file: images.beside_file(),
         policy: options.on_conflict,
     };
     let (parsed, written) = std::thread::scope(|scope| {
         let ws = &mut *ws;
         let writer = scope.spawn(move || write_records(ws, rx, target));
-        let parsed = parse_records(source, options.format, tx, &mut warnings);
+        let parsed = parse_records(source, options.format, &images, tx, &mut warnings);
         (parsed, writer.join())
     });
     let written = written.map_err(|_| anyhow::anyhow!("the import's writer thread panicked"))?;
@@ -179,8 +189,8 @@ const CHANNEL_BATCHES: usize = 8;
 
 /// From the parsing thread to the writer.
 enum ToWriter {
-    /// Each record's location, what it parsed into, and the content hash of each sample in it.
-    Records(Vec<(RecordLoc, Vec<Record>, Vec<String>)>),
+    /// Each record's location, what it parsed into, and what was worked out for each sample in it.
+    Records(Vec<(RecordLoc, Vec<Record>, Vec<Prepared>)>),
     /// Every record was sent: the file's format (`None` when it held none) and record count.
     Done {
         format: Option<Format>,
@@ -193,10 +203,19 @@ enum ToWriter {
 #[error("the import's writer stopped")]
 struct WriterGone;
 
-/// Reads, parses and hashes every record, sending them to the writer in batches.
+/// What the parsing thread works out for each sample, so the writer only writes.
+pub struct Prepared {
+    /// [`crate::data::Sample::content_hash`].
+    pub content_hash: String,
+    pub image: ImageAt,
+}
+
+/// Reads, parses and hashes every record and looks up its images, sending them to the writer in
+/// batches.
 fn parse_records<R: Read>(
     source: JsonSource<R>,
     forced: Option<Format>,
+    images: &ImageSearch,
     tx: mpsc::SyncSender<ToWriter>,
     warnings: &mut Warnings,
 ) -> anyhow::Result<()> {
@@ -225,8 +244,8 @@ fn parse_records<R: Read>(
             let parsed = parser.as_mut().expect("set above").parse(&value, loc, warnings)?;
             drop(value);
             if !parsed.is_empty() {
-                let hashes = sample_hashes(&parsed);
-                pending.push((loc, parsed, hashes));
+                let prepared = prepare(&parsed, images);
+                pending.push((loc, parsed, prepared));
                 if pending.len() >= BATCH_RECORDS {
                     send(&mut pending)?;
                 }
@@ -243,8 +262,8 @@ fn parse_records<R: Read>(
             index: records,
             line: 0,
         };
-        let hashes = sample_hashes(&rest);
-        pending.push((end, rest, hashes));
+        let prepared = prepare(&rest, images);
+        pending.push((end, rest, prepared));
     }
     send(&mut pending)?;
     tx.send(ToWriter::Done { format, records })
@@ -252,12 +271,15 @@ fn parse_records<R: Read>(
     Ok(())
 }
 
-/// The content hash of each sample among `records`, in order.
-fn sample_hashes(records: &[Record]) -> Vec<String> {
+/// The content hash and image location of each sample among `records`, in order.
+fn prepare(records: &[Record], images: &ImageSearch) -> Vec<Prepared> {
     records
         .iter()
         .filter_map(|r| match r {
-            Record::Sample { sample, .. } => Some(sample.content_hash()),
+            Record::Sample { sample, .. } => Some(Prepared {
+                content_hash: sample.content_hash(),
+                image: images.locate(sample.image.as_deref()),
+            }),
             _ => None,
         })
         .collect()
@@ -268,7 +290,8 @@ struct WriteTarget {
     path: String,
     sha256: String,
     image_dirs: Vec<PathBuf>,
-    image_base: PathBuf,
+    /// [`ImageSearch::beside_file`]: registered once a sample's image is found there.
+    beside_file: Vec<Option<PathBuf>>,
     policy: ConflictPolicy,
 }
 
@@ -307,12 +330,12 @@ fn write_in_one_batch(
     for dir in &target.image_dirs {
         batch.add_image_dir(dir)?;
     }
-    let mut applier = apply::Applier::new(&batch, source_id, target.image_base, target.policy)?;
+    let mut applier = apply::Applier::new(&batch, source_id, target.beside_file, target.policy);
     let (format, records) = loop {
         match rx.recv() {
             Ok(ToWriter::Records(list)) => {
-                for (loc, records, hashes) in list {
-                    applier.apply_all(records, &hashes, loc, &mut warnings)?;
+                for (loc, records, prepared) in list {
+                    applier.apply_all(records, &prepared, loc, &mut warnings)?;
                 }
             }
             Ok(ToWriter::Done { format, records }) => break (format, records),
@@ -388,5 +411,61 @@ impl<R: Read> Read for CountingReader<'_, R> {
             (self.report)(self.done);
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn llava(id: &str, image: &str) -> serde_json::Value {
+        serde_json::json!({
+            "id": id,
+            "image": image,
+            "conversations": [
+                {"from": "human", "value": "<image>\nWhat is shown?"},
+                {"from": "gpt", "value": "A chest X-ray."}
+            ]
+        })
+    }
+
+    #[test]
+    fn images_beside_the_file_register_their_folder_and_missing_ones_are_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(data.join("images")).unwrap();
+        std::fs::write(data.join("images/a.png"), b"png").unwrap();
+        std::fs::write(data.join("b.png"), b"png").unwrap();
+        std::fs::write(dir.path().join("secret.png"), b"png").unwrap();
+        let records = serde_json::json!([
+            llava("1", "a.png"),
+            llava("2", "b.png"),
+            llava("3", "absent.png"),
+            llava("4", "../secret.png"),
+            llava("5", "https://example.org/f.png"),
+        ]);
+        let file = data.join("release.json");
+        std::fs::write(&file, records.to_string()).unwrap();
+        let mut ws = Workspace::open(&dir.path().join("ws")).unwrap();
+
+        let report = import_file(&mut ws, &file, &ImportOptions::default(), &|_, _| {}).unwrap();
+
+        assert_eq!(report.samples_added, 5);
+        let canonical = |p: &Path| std::fs::canonicalize(p).unwrap();
+        assert_eq!(
+            ws.image_dirs().unwrap(),
+            vec![canonical(&data.join("images")), canonical(&data)],
+            "each folder beside the file that holds an image is registered once, in the order found"
+        );
+        // absent.png and ../secret.png (outside every folder vital may read); the URL is fetched later.
+        assert_eq!(
+            report.warnings.get(
+                "image file not found (pass --images DIR, or fetch them with `vital fetch-images`)"
+            ),
+            Some(&1),
+            "{:?}",
+            report.warnings
+        );
+        assert!(report.warning_details.to_string().contains("2 sample(s)"));
     }
 }

@@ -2,7 +2,7 @@
 //! for a whole file, behind [`ImportBatch`], so a broken file leaves nothing behind. Callers see
 //! typed methods only; the transaction and its cached statements stay in the store.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
@@ -102,16 +102,6 @@ impl ImportBatch<'_> {
             [dir.to_string_lossy()],
         )?;
         Ok(())
-    }
-
-    /// Registered image directories, in the order they were added.
-    pub fn image_dirs(&self) -> anyhow::Result<Vec<PathBuf>> {
-        Ok(self
-            .tx
-            .prepare("SELECT path FROM image_dirs ORDER BY rowid")?
-            .query_map([], |r| r.get::<_, String>(0))?
-            .map(|p| p.map(PathBuf::from))
-            .collect::<Result<_, _>>()?)
     }
 
     /// Inserts `sample` unless a sample with its id exists (see [`InsertOutcome`]).
