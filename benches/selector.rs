@@ -4,7 +4,9 @@
 //!    answers of the 210K release (210K samples × ~4 rounds × 2 answers);
 //! 2. training pairs/s of the built-in model (featurization included);
 //! 3. training pairs/s and scoring rows/s of a 1024-512-512-1 MLP with the pairwise hinge
-//!    loss, to compare with `benches/selector_torch.py` (PyTorch CPU) on the same machine.
+//!    loss, to compare with `benches/selector_torch.py` (PyTorch CPU) on the same machine;
+//! 4. bare matrix products at the MLP's and the text encoder's shapes, against `a @ b` in
+//!    PyTorch: how much of the gap is the matrix kernel itself.
 //!
 //! `SELECTOR_BENCH_ANSWERS` overrides the 50K answer count.
 
@@ -124,6 +126,23 @@ fn mlp_training(d: usize, batch: usize, steps: usize) -> (usize, f64) {
         model = optim.step(1e-5, model, grads);
     }
     (steps * batch, start.elapsed().as_secs_f64())
+}
+
+/// Bare `[m, k] · [k, n]` products through burn's NdArray backend; returns (products, seconds).
+/// Isolates the matrix kernel (ndarray → matrixmultiply) from autodiff and the optimiser.
+fn matmul_products(m: usize, k: usize, n: usize, reps: usize) -> (usize, f64) {
+    let device = Default::default();
+    let mut rng = 11u64;
+    let a =
+        Tensor::<NdArray, 2>::from_data(TensorData::new(random(&mut rng, m * k), [m, k]), &device);
+    let b =
+        Tensor::<NdArray, 2>::from_data(TensorData::new(random(&mut rng, k * n), [k, n]), &device);
+    let _ = a.clone().matmul(b.clone()).into_data();
+    let start = Instant::now();
+    for _ in 0..reps {
+        let _ = a.clone().matmul(b.clone()).into_data();
+    }
+    (reps, start.elapsed().as_secs_f64())
 }
 
 /// Inference rows/s of the same MLP (no autodiff).
@@ -251,7 +270,33 @@ fn main() {
         "rows/s",
         &format!("1.7M → {:.1}s", RELEASE_ANSWERS * t / n as f64),
     );
+    // The first layer's product at batch 256 (512 rows), and a dense layer of the MiniLM text
+    // encoder on a batch of 32 texts of 40 tokens: each 2·m·k·n flops.
+    let (n, t) = matmul_products(512, 1024, 512, 200);
+    let matmul_mlp = row(
+        "matmul 512x1024 · 1024x512",
+        n,
+        t,
+        "products/s",
+        &format!(
+            "{:.1} GFLOP/s",
+            2.0 * 512.0 * 1024.0 * 512.0 * n as f64 / t / 1e9
+        ),
+    );
+    let (n, t) = matmul_products(1280, 384, 1536, 100);
+    let matmul_bert = row(
+        "matmul 1280x384 · 384x1536",
+        n,
+        t,
+        "products/s",
+        &format!(
+            "{:.1} GFLOP/s",
+            2.0 * 1280.0 * 384.0 * 1536.0 * n as f64 / t / 1e9
+        ),
+    );
     compare_with_torch(&[
+        ("matmul 512x1024 · 1024x512", matmul_mlp),
+        ("matmul 1280x384 · 384x1536", matmul_bert),
         ("train MLP 1024-512-512-1 hinge (batch 64)", train64),
         ("train MLP 1024-512-512-1 hinge (batch 256)", train256),
         ("score MLP 1024-512-512-1", scoring),

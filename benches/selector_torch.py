@@ -48,6 +48,17 @@ def score_rows_per_s(d: int, rows: int, chunk: int) -> tuple[int, float]:
     return rows // chunk * chunk, time.perf_counter() - start
 
 
+def matmul_products(m: int, k: int, n: int, reps: int) -> tuple[int, float]:
+    a = torch.rand(m, k) - 0.5
+    b = torch.rand(k, n) - 0.5
+    with torch.inference_mode():
+        a @ b
+        start = time.perf_counter()
+        for _ in range(reps):
+            a @ b
+    return reps, time.perf_counter() - start
+
+
 def row(name: str, count: int, seconds: float, unit: str, note: str = "") -> None:
     print(f"{name:<44} {count:>9} {seconds:>9.2f}s {count / seconds:>12.0f} {unit:<10} {note}")
 
@@ -66,6 +77,9 @@ def main() -> None:
     row("train MLP 1024-512-512-1 hinge (batch 256)", n, t, "pairs/s")
     n, t = score_rows_per_s(1024, 65_536, 8192)
     row("score MLP 1024-512-512-1", n, t, "rows/s", f"1.7M -> {1.7e6 * t / n:.1f}s")
+    for m, k, n_, reps in [(512, 1024, 512, 200), (1280, 384, 1536, 100)]:
+        n, t = matmul_products(m, k, n_, reps)
+        row(f"matmul {m}x{k} · {k}x{n_}", n, t, "products/s", f"{2 * m * k * n_ * n / t / 1e9:.1f} GFLOP/s")
 
 
 if __name__ == "__main__":
