@@ -12,40 +12,12 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use vital::data::{Round, Sample};
 use vital::export::{self, ExportFormat, ExportRequest, Selection};
-use vital::store::{InsertOutcome, Workspace};
+use vital::store::Workspace;
+
+mod common;
 
 fn text(rng: &mut u64, words: usize) -> String {
-    const WORDS: &[&str] = &[
-        "axial",
-        "contrast",
-        "enhanced",
-        "lesion",
-        "right",
-        "upper",
-        "lobe",
-        "nodule",
-        "shows",
-        "mass",
-        "the",
-        "of",
-        "with",
-        "without",
-        "effusion",
-        "consolidation",
-        "margin",
-        "mm",
-        "hyperintense",
-        "signal",
-        "cortex",
-        "biopsy",
-        "atypia",
-        "radiograph",
-        "is",
-        "a",
-        "in",
-    ];
     let mut out = String::with_capacity(words * 8);
     for i in 0..words {
         *rng ^= *rng << 13;
@@ -54,7 +26,7 @@ fn text(rng: &mut u64, words: usize) -> String {
         if i > 0 {
             out.push(' ');
         }
-        out.push_str(WORDS[(*rng % WORDS.len() as u64) as usize]);
+        out.push_str(common::WORDS[(*rng % common::WORDS.len() as u64) as usize]);
     }
     out
 }
@@ -65,28 +37,9 @@ fn build(ws: &mut Workspace, n: usize) -> anyhow::Result<()> {
     let run = batch.insert_selector_run("2025-01-01T00:00:00Z", "bench", "{}")?;
     let reviewer = batch.reviewer_id("bench-clinician")?;
     for i in 0..n {
-        let sample = Sample {
-            id: format!("PMC{i:07}_F1"),
-            image: Some(format!("PMC{i:07}_F1.jpg")),
-            caption: text(&mut rng, 30),
-            mentions: vec![text(&mut rng, 20)],
-            fig_label: Some("Figure 1".into()),
-            domains: vec!["ct_scan".into()],
-            rounds: (0..4)
-                .map(|r| Round {
-                    question: if r == 0 {
-                        format!("<image>\n{}?", text(&mut rng, 10))
-                    } else {
-                        format!("{}?", text(&mut rng, 10))
-                    },
-                    answers: vec![text(&mut rng, 35), text(&mut rng, 35)],
-                })
-                .collect(),
-            is_demo: false,
-        };
-        let InsertOutcome::Inserted(key) = batch.insert_sample(&sample, None)? else {
-            anyhow::bail!("duplicate synthetic id");
-        };
+        let key = common::insert_sample(&batch, i, format!("PMC{i:07}_F1.jpg"), |words| {
+            text(&mut rng, words)
+        })?;
         batch.insert_sample_score(run, key, (rng % 10_000) as f64 / 10_000.0)?;
         let slots = batch.answer_slots(key)?;
         for (a, slot) in slots.iter().enumerate() {
@@ -95,24 +48,10 @@ fn build(ws: &mut Workspace, n: usize) -> anyhow::Result<()> {
                 slot.answer_id,
                 ((rng >> (a * 3)) % 1000) as f64 / 1000.0,
             )?;
-            // One sample in fifty has a clinician's verdicts on its first round.
-            if i % 50 == 0 && a < 2 {
-                batch.append_decision(
-                    reviewer,
-                    &vital::store::NewDecision {
-                        sample_key: key,
-                        round_id: Some(slot.round_id),
-                        answer_id: Some(slot.answer_id),
-                        kind: if a == 0 {
-                            vital::store::DecisionKind::Accept
-                        } else {
-                            vital::store::DecisionKind::Reject
-                        },
-                        value: None,
-                        shown_order: None,
-                    },
-                )?;
-            }
+        }
+        // One sample in fifty has a clinician's verdicts on its first round.
+        if i % 50 == 0 {
+            common::append_verdicts(&batch, reviewer, key, &slots)?;
         }
     }
     batch.commit()?;

@@ -21,44 +21,15 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use vital::config::Config;
-use vital::data::{Round, Sample};
 use vital::selector_runs::{self, RunSettings, SampleScore};
 use vital::stable::SplitMix64;
-use vital::store::{DecisionKind, InsertOutcome, NewDecision, Workspace};
+use vital::store::Workspace;
 
-const WORDS: &[&str] = &[
-    "axial",
-    "contrast",
-    "enhanced",
-    "lesion",
-    "right",
-    "upper",
-    "lobe",
-    "nodule",
-    "shows",
-    "mass",
-    "the",
-    "of",
-    "with",
-    "without",
-    "effusion",
-    "consolidation",
-    "margin",
-    "mm",
-    "hyperintense",
-    "signal",
-    "cortex",
-    "biopsy",
-    "atypia",
-    "radiograph",
-    "is",
-    "a",
-    "in",
-];
+mod common;
 
 fn text(rng: &mut SplitMix64, words: usize) -> String {
     (0..words)
-        .map(|_| WORDS[rng.below(WORDS.len())])
+        .map(|_| common::WORDS[rng.below(common::WORDS.len())])
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -68,44 +39,11 @@ fn build(ws: &mut Workspace, n: usize) -> anyhow::Result<()> {
     let batch = ws.import_batch()?;
     let reviewer = batch.reviewer_id("bench-clinician")?;
     for i in 0..n {
-        let sample = Sample {
-            id: format!("PMC{i:07}_F1"),
-            image: Some(format!("fig-{i}.jpg")),
-            caption: text(&mut rng, 30),
-            mentions: vec![text(&mut rng, 20)],
-            fig_label: Some("Figure 1".into()),
-            domains: vec!["ct_scan".into()],
-            rounds: (0..4)
-                .map(|r| Round {
-                    question: if r == 0 {
-                        format!("<image>\n{}?", text(&mut rng, 10))
-                    } else {
-                        format!("{}?", text(&mut rng, 10))
-                    },
-                    answers: vec![text(&mut rng, 35), text(&mut rng, 35)],
-                })
-                .collect(),
-            is_demo: false,
-        };
-        let InsertOutcome::Inserted(key) = batch.insert_sample(&sample, None)? else {
-            anyhow::bail!("duplicate synthetic id");
-        };
+        let key = common::insert_sample(&batch, i, format!("fig-{i}.jpg"), |words| {
+            text(&mut rng, words)
+        })?;
         if i % 50 == 0 {
-            for (a, slot) in batch.answer_slots(key)?.iter().take(2).enumerate() {
-                let decision = NewDecision {
-                    sample_key: key,
-                    round_id: Some(slot.round_id),
-                    answer_id: Some(slot.answer_id),
-                    kind: if a == 0 {
-                        DecisionKind::Accept
-                    } else {
-                        DecisionKind::Reject
-                    },
-                    value: None,
-                    shown_order: None,
-                };
-                batch.append_decision(reviewer, &decision)?;
-            }
+            common::append_verdicts(&batch, reviewer, key, &batch.answer_slots(key)?)?;
         }
     }
     batch.commit()?;

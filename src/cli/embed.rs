@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use clap::Args;
 
 use super::{exit, Context};
-use crate::embed::{self, EncoderRef, FillReport, ImageFillReport};
+use crate::embed::{self, EncoderRef, FillReport, ImageFillReport, SentenceEncoder};
 use crate::selector::BackendKind;
 use crate::store::Workspace;
 
@@ -79,21 +79,15 @@ pub(super) fn fill(
         dim: encoder.dim(),
         images: encoder.embeds_images(),
     };
-    let bar = rate_bar(ctx, "embedding texts");
-    let started = std::time::Instant::now();
-    let report = embed::fill_cache(
+    let (report, secs) = timed_fill(
+        ctx,
+        "embedding texts",
         ws,
         encoder.as_mut(),
         batch_size,
-        &mut |done, total| {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        },
-        &AtomicBool::new(false),
+        embed::fill_cache,
     )?;
-    bar.finish_and_clear();
     if !ctx.quiet && report.embedded > 0 {
-        let secs = started.elapsed().as_secs_f64().max(1e-9);
         eprintln!(
             "embedded {} texts in {secs:.1}s ({:.1} texts/s)",
             report.embedded,
@@ -101,21 +95,15 @@ pub(super) fn fill(
         );
     }
     let images = if encoder.embeds_images() {
-        let bar = rate_bar(ctx, "embedding figures");
-        let started = std::time::Instant::now();
-        let images = embed::fill_image_cache(
+        let (images, secs) = timed_fill(
+            ctx,
+            "embedding figures",
             ws,
             encoder.as_mut(),
             batch_size,
-            &mut |done, total| {
-                bar.set_length(total as u64);
-                bar.set_position(done as u64);
-            },
-            &AtomicBool::new(false),
+            embed::fill_image_cache,
         )?;
-        bar.finish_and_clear();
         if !ctx.quiet && images.embedded > 0 {
-            let secs = started.elapsed().as_secs_f64().max(1e-9);
             eprintln!(
                 "embedded {} figures in {secs:.1}s ({:.2} images/s)",
                 images.embedded,
@@ -150,6 +138,38 @@ pub(super) fn fill_prepared(
         Ok(())
     })?;
     Ok(embedded)
+}
+
+/// One cache fill (`embed::fill_cache` or `embed::fill_image_cache`) behind a rate bar labelled
+/// `label`; returns its report and the seconds it took (never zero, so a rate can divide by it).
+fn timed_fill<R>(
+    ctx: &Context,
+    label: &str,
+    ws: &Workspace,
+    encoder: &mut dyn SentenceEncoder,
+    batch_size: usize,
+    fill: impl FnOnce(
+        &Workspace,
+        &mut dyn SentenceEncoder,
+        usize,
+        &mut dyn FnMut(usize, usize),
+        &AtomicBool,
+    ) -> anyhow::Result<R>,
+) -> anyhow::Result<(R, f64)> {
+    let bar = rate_bar(ctx, label);
+    let started = std::time::Instant::now();
+    let report = fill(
+        ws,
+        encoder,
+        batch_size,
+        &mut |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+        &AtomicBool::new(false),
+    )?;
+    bar.finish_and_clear();
+    Ok((report, started.elapsed().as_secs_f64().max(1e-9)))
 }
 
 /// A progress bar with the rate and the time left (the length is set as the fill learns it).

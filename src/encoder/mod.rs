@@ -86,11 +86,7 @@ impl<B: Backend> TextEncoder<B> {
         batch_size: usize,
         progress: &mut dyn FnMut(usize),
     ) -> Result<Vec<Vec<f32>>> {
-        let ids = texts
-            .iter()
-            .enumerate()
-            .map(|(i, t)| self.token_ids(t).with_context(|| format!("text {}", i + 1)))
-            .collect::<Result<Vec<_>>>()?;
+        let ids = ids_of(texts, |t| self.token_ids(t))?;
         self.encode_ids(&ids, batch_size, progress)
     }
 
@@ -106,6 +102,18 @@ impl<B: Backend> TextEncoder<B> {
             self.embed_ids(batch)
         })
     }
+}
+
+/// The token ids of each text by `token_ids`; an error names the text's place (1-based).
+pub(crate) fn ids_of(
+    texts: &[&str],
+    token_ids: impl Fn(&str) -> Result<Vec<u32>>,
+) -> Result<Vec<Vec<u32>>> {
+    texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| token_ids(t).with_context(|| format!("text {}", i + 1)))
+        .collect()
 }
 
 /// One forward pass: token sequences in, one vector per sequence out.

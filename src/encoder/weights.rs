@@ -2,7 +2,8 @@
 //! and maps LayerNorm `weight`/`bias` (or old `gamma`/`beta`) to burn's names; three key
 //! renames bridge the checkpoint's names and ours; half-precision weights become f32. Every
 //! tensor of the model must be found with the right shape; extra tensors (pooler, MLM head,
-//! `position_ids`) are ignored.
+//! `position_ids`) are ignored. Reading a checkpoint with renames and applying it are shared with
+//! the open_clip loader ([`renamed_snapshots`], [`apply`]).
 
 use std::rc::Rc;
 
@@ -52,13 +53,24 @@ impl ModuleAdapter for ToF32 {
 
 /// Overwrites every weight of `model` with the checkpoint's.
 pub fn load_weights<B: Backend>(model: &mut BertModel<B>, file: &WeightsFile) -> Result<()> {
+    let snapshots = renamed_snapshots(file, &RENAMES)?;
+    apply(model, snapshots, file, "config.json")
+}
+
+/// Every tensor of the checkpoint (safetensors or `pytorch_model.bin`), keys renamed by
+/// `renames` (checkpoint key pattern → our key, applied in order); nothing is read until a
+/// tensor is applied. The BERT and open_clip encoders both read their checkpoints here.
+pub(crate) fn renamed_snapshots(
+    file: &WeightsFile,
+    renames: &[(&str, &str)],
+) -> Result<Vec<TensorSnapshot>> {
     let path = file.path();
     // The two stores share no trait for these calls, so one macro reads either the same way.
     macro_rules! renamed_snapshots {
         ($store:expr) => {{
             let mut store = $store;
-            for (from, to) in RENAMES {
-                store = store.with_key_remapping(from, to);
+            for (from, to) in renames {
+                store = store.with_key_remapping(from, *to);
             }
             store
                 .get_all_snapshots()
@@ -68,16 +80,27 @@ pub fn load_weights<B: Backend>(model: &mut BertModel<B>, file: &WeightsFile) ->
                 .collect()
         }};
     }
-    let snapshots: Vec<TensorSnapshot> = match file {
+    Ok(match file {
         WeightsFile::Safetensors(_) => renamed_snapshots!(SafetensorsStore::from_file(path)),
         WeightsFile::Pytorch(_) => renamed_snapshots!(PytorchStore::from_file(path)),
-    };
+    })
+}
+
+/// Overwrites every weight of `model` with `snapshots` through the PyTorch adapter, in f32;
+/// every tensor of the model must be found with the right shape, or the error names `file` and
+/// `config_file` (the file the model's shape came from) and lists what did not fit.
+pub(crate) fn apply<B: Backend, M: ModuleSnapshot<B>>(
+    model: &mut M,
+    snapshots: Vec<TensorSnapshot>,
+    file: &WeightsFile,
+    config_file: &str,
+) -> Result<()> {
     let adapter = PyTorchToBurnAdapter.chain(ToF32);
     let result = model.apply(snapshots, None, Some(Box::new(adapter)), true);
     if !result.errors.is_empty() || !result.missing.is_empty() {
         bail!(
-            "{}: does not fit config.json's model:\n{result}",
-            path.display()
+            "{}: does not fit {config_file}'s model:\n{result}",
+            file.path().display()
         );
     }
     Ok(())

@@ -126,32 +126,16 @@ fn embed_missing(
     }
     let mut model = crate::embed::open_encoder(&encoder.folder, backend)?;
     let mut last = Instant::now() - PROGRESS_EVERY;
-    crate::embed::fill_cache(
-        ws,
-        model.as_mut(),
-        EMBED_BATCH,
-        &mut |done, total| {
-            if total > 0 && (done == total || last.elapsed() >= PROGRESS_EVERY) {
-                last = Instant::now();
-                report(TrainerEvent::Embedding { done, total });
-            }
-        },
-        cancel,
-    )?;
+    let mut progress = |done: usize, total: usize| {
+        if total > 0 && (done == total || last.elapsed() >= PROGRESS_EVERY) {
+            last = Instant::now();
+            report(TrainerEvent::Embedding { done, total });
+        }
+    };
+    crate::embed::fill_cache(ws, model.as_mut(), EMBED_BATCH, &mut progress, cancel)?;
     // An open_clip encoder embeds the figures too (each image file once, by content).
     if model.embeds_images() {
-        crate::embed::fill_image_cache(
-            ws,
-            model.as_mut(),
-            EMBED_BATCH,
-            &mut |done, total| {
-                if total > 0 && (done == total || last.elapsed() >= PROGRESS_EVERY) {
-                    last = Instant::now();
-                    report(TrainerEvent::Embedding { done, total });
-                }
-            },
-            cancel,
-        )?;
+        crate::embed::fill_image_cache(ws, model.as_mut(), EMBED_BATCH, &mut progress, cancel)?;
     }
     Ok(())
 }

@@ -84,3 +84,31 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     std::fs::write(&path, text).expect("temp file written");
     path
 }
+
+/// The cosine of two vectors of the same width (in f64).
+pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len(), "vector widths differ");
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum();
+    let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    dot / (norm(a) * norm(b))
+}
+
+/// The largest element-wise difference of two vectors.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// What `vital encode` printed: one JSON array of floats per line.
+pub fn printed_vectors(stdout: &str) -> Vec<Vec<f32>> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON array of floats"))
+        .collect()
+}

@@ -9,7 +9,7 @@ use burn::backend::NdArray;
 use serde_json::Value;
 use vital::encoder::TextEncoder;
 
-use crate::common::{stderr, vital, vital_ok, write};
+use crate::common::{cosine, max_abs_diff, printed_vectors, stderr, vital, vital_ok, write};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/encoder")
@@ -62,29 +62,11 @@ fn references(path: &Path) -> Vec<Reference> {
 
 /// What `vital encode` printed matches the references, line by line.
 fn assert_printed_vectors_match(out: &str, refs: &[Reference]) {
-    let got = vectors(out);
+    let got = printed_vectors(out);
     assert_eq!(got.len(), refs.len());
     for (v, r) in got.iter().zip(refs) {
         assert!(cosine(v, &r.embedding) >= 0.9999, "{:?}", r.text);
     }
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    assert_eq!(a.len(), b.len(), "vector widths differ");
-    let dot: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| f64::from(*x) * f64::from(*y))
-        .sum();
-    let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    dot / (norm(a) * norm(b))
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 /// Tokens equal the reference's, and every vector has cosine ≥ 0.9999 with it; returns the
@@ -233,14 +215,6 @@ fn minilm_vocab_txt_tokenizer_matches_its_tokenizer_json() {
     }
 }
 
-/// `vital encode` output: one JSON array per line.
-fn vectors(stdout: &str) -> Vec<Vec<f32>> {
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON array of floats"))
-        .collect()
-}
-
 fn jsonl(texts: &[&str]) -> String {
     texts
         .iter()
@@ -291,7 +265,7 @@ fn encode_reads_stdin_and_says_how_fast_it_was() {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    let got = vectors(&String::from_utf8(out.stdout.clone()).unwrap());
+    let got = printed_vectors(&String::from_utf8(out.stdout.clone()).unwrap());
     assert_eq!(got.len(), 2);
     assert!(
         cosine(&got[0], &got[1]) < 0.9999,

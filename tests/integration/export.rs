@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use serde_json::{json, Value};
-use vital::store::{DecisionKind, NewDecision, Workspace};
+use vital::store::{DecisionKind, NewDecision, StoredSample, Workspace};
 
 use crate::common::{stats, stderr, vital, vital_ok, write};
 
@@ -17,6 +17,25 @@ fn read_lines(path: &Path) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
+}
+
+/// `vital export --format FORMAT --out OUT`, then `more`.
+fn export_args<'a>(format: &'a str, out: &'a Path, more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["export", "--format", format, "--out", out.to_str().unwrap()];
+    args.extend_from_slice(more);
+    args
+}
+
+/// A reviewer's `kind` on answer `a` of round `r` of sample `s` (0-based).
+fn verdict(s: &StoredSample, r: usize, a: usize, kind: DecisionKind) -> NewDecision {
+    NewDecision {
+        sample_key: s.key,
+        round_id: Some(s.round_ids[r]),
+        answer_id: Some(s.answer_ids[r][a]),
+        kind,
+        value: None,
+        shown_order: None,
+    }
 }
 
 fn demo() -> tempfile::TempDir {
@@ -54,18 +73,7 @@ fn llava_import_then_export_all_gives_back_the_same_conversations() {
     let input = write(dir.path(), "in.json", LLAVA);
     vital_ok(&ws, &["import", input.to_str().unwrap()]);
     let out = dir.path().join("out.json");
-    vital_ok(
-        &ws,
-        &[
-            "export",
-            "--select",
-            "all",
-            "--format",
-            "llava",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
+    vital_ok(&ws, &export_args("llava", &out, &["--select", "all"]));
     let got = read_json(&out);
     let mut want: Value = serde_json::from_str(LLAVA).unwrap();
     // Ids come back as text; a question without the token gets `<image>\n` in front.
@@ -76,16 +84,7 @@ fn llava_import_then_export_all_gives_back_the_same_conversations() {
     let fresh = dir.path().join("fresh");
     vital_ok(&fresh, &["import", out.to_str().unwrap()]);
     let again = dir.path().join("again.json");
-    vital_ok(
-        &fresh,
-        &[
-            "export",
-            "--format",
-            "llava",
-            "--out",
-            again.to_str().unwrap(),
-        ],
-    );
+    vital_ok(&fresh, &export_args("llava", &again, &[]));
     assert_eq!(read_json(&again), got);
 }
 
@@ -116,14 +115,6 @@ fn unanswered_and_rejected_rounds_are_dropped_and_verdicts_choose_the_answer() {
         let ws = Workspace::open(&ws_dir).unwrap();
         let c1 = ws.load_sample_by_ext_id("c1").unwrap().unwrap();
         let c2 = ws.load_sample_by_ext_id("c2").unwrap().unwrap();
-        let verdict = |s: &vital::store::StoredSample, r: usize, a: usize, kind| NewDecision {
-            sample_key: s.key,
-            round_id: Some(s.round_ids[r]),
-            answer_id: Some(s.answer_ids[r][a]),
-            kind,
-            value: None,
-            shown_order: None,
-        };
         ws.record("ana", &verdict(&c1, 0, 1, DecisionKind::Accept))
             .unwrap();
         ws.record("ana", &verdict(&c1, 1, 0, DecisionKind::Reject))
@@ -134,18 +125,8 @@ fn unanswered_and_rejected_rounds_are_dropped_and_verdicts_choose_the_answer() {
             .unwrap();
     }
     let out = dir.path().join("out.json");
-    let summary: Value = serde_json::from_str(&vital_ok(
-        &ws_dir,
-        &[
-            "export",
-            "--format",
-            "llava",
-            "--out",
-            out.to_str().unwrap(),
-            "--json",
-        ],
-    ))
-    .unwrap();
+    let summary: Value =
+        serde_json::from_str(&vital_ok(&ws_dir, &export_args("llava", &out, &["--json"]))).unwrap();
     let got = read_json(&out);
     assert_eq!(
         got,
@@ -163,15 +144,7 @@ fn unanswered_and_rejected_rounds_are_dropped_and_verdicts_choose_the_answer() {
     // `accepted` keeps only rounds with an accepted answer.
     vital_ok(
         &ws_dir,
-        &[
-            "export",
-            "--select",
-            "accepted",
-            "--format",
-            "llava",
-            "--out",
-            out.to_str().unwrap(),
-        ],
+        &export_args("llava", &out, &["--select", "accepted"]),
     );
     let got = read_json(&out);
     assert_eq!(got[0]["conversations"].as_array().unwrap().len(), 2);
@@ -185,15 +158,7 @@ fn ranked_selections_need_their_scores_and_failures_leave_no_file() {
     std::fs::write(&out, "previous export").unwrap();
     let run = vital(
         dir.path(),
-        &[
-            "export",
-            "--select",
-            "top:40%",
-            "--format",
-            "llava",
-            "--out",
-            out.to_str().unwrap(),
-        ],
+        &export_args("llava", &out, &["--select", "top:40%"]),
     );
     assert_eq!(run.status.code(), Some(1));
     assert!(
@@ -210,18 +175,11 @@ fn ranked_selections_need_their_scores_and_failures_leave_no_file() {
 
     let summary: Value = serde_json::from_str(&vital_ok(
         dir.path(),
-        &[
-            "export",
-            "--select",
-            "top:2",
-            "--by",
-            "judge",
-            "--format",
+        &export_args(
             "llava",
-            "--out",
-            out.to_str().unwrap(),
-            "--json",
-        ],
+            &out,
+            &["--select", "top:2", "--by", "judge", "--json"],
+        ),
     ))
     .unwrap();
     let got = read_json(&out);
@@ -243,18 +201,11 @@ fn ranked_selections_need_their_scores_and_failures_leave_no_file() {
     // A higher threshold keeps fewer samples; every kept one scores at least the threshold.
     let all: Value = serde_json::from_str(&vital_ok(
         dir.path(),
-        &[
-            "export",
-            "--select",
-            "threshold:8.5",
-            "--by",
-            "judge",
-            "--format",
+        &export_args(
             "llava",
-            "--out",
-            out.to_str().unwrap(),
-            "--json",
-        ],
+            &out,
+            &["--select", "threshold:8.5", "--by", "judge", "--json"],
+        ),
     ))
     .unwrap();
     assert!(all["ranking"]["cutoff"].as_f64().unwrap() >= 8.5);
@@ -262,38 +213,22 @@ fn ranked_selections_need_their_scores_and_failures_leave_no_file() {
 
     let bad = vital(
         dir.path(),
-        &[
-            "export", "--select", "best", "--format", "llava", "--out", "x.json",
-        ],
+        &export_args("llava", Path::new("x.json"), &["--select", "best"]),
     );
     assert_eq!(bad.status.code(), Some(2));
     let bad = vital(
         dir.path(),
-        &[
-            "export",
-            "--format",
-            "llava",
-            "--out",
-            dir.path().join("no/such/dir.json").to_str().unwrap(),
-        ],
+        &export_args("llava", &dir.path().join("no/such/dir.json"), &[]),
     );
     assert_eq!(bad.status.code(), Some(1));
     assert!(stderr(&bad).contains("does not exist"), "{}", stderr(&bad));
     let bad = vital(
         dir.path(),
-        &[
-            "export",
-            "--format",
+        &export_args(
             "llava",
-            "--by",
-            "judge",
-            "--judge",
-            "nobody",
-            "--select",
-            "top:3",
-            "--out",
-            out.to_str().unwrap(),
-        ],
+            &out,
+            &["--by", "judge", "--judge", "nobody", "--select", "top:3"],
+        ),
     );
     assert!(
         stderr(&bad).contains("no scores by judge `nobody`"),
@@ -306,16 +241,7 @@ fn ranked_selections_need_their_scores_and_failures_leave_no_file() {
 fn pairs_and_dpo_come_from_clinician_verdicts_and_pairs_reimport_identically() {
     let dir = demo();
     let pairs = dir.path().join("pairs.jsonl");
-    vital_ok(
-        dir.path(),
-        &[
-            "export",
-            "--format",
-            "pairs",
-            "--out",
-            pairs.to_str().unwrap(),
-        ],
-    );
+    vital_ok(dir.path(), &export_args("pairs", &pairs, &[]));
     let lines = read_lines(&pairs);
     assert_eq!(lines.len(), 4);
     let original = read_lines(&dir.path().join("demo-data/pairs.jsonl"));
@@ -350,10 +276,7 @@ fn pairs_and_dpo_come_from_clinician_verdicts_and_pairs_reimport_identically() {
     assert_eq!(ids(fresh.path()), ids(dir.path()));
 
     let dpo = dir.path().join("dpo.jsonl");
-    vital_ok(
-        dir.path(),
-        &["export", "--format", "dpo", "--out", dpo.to_str().unwrap()],
-    );
+    vital_ok(dir.path(), &export_args("dpo", &dpo, &[]));
     let human = read_lines(&dpo);
     assert_eq!(human.len(), 4);
     for (d, p) in human.iter().zip(&lines) {
@@ -365,15 +288,7 @@ fn pairs_and_dpo_come_from_clinician_verdicts_and_pairs_reimport_identically() {
     }
     vital_ok(
         dir.path(),
-        &[
-            "export",
-            "--format",
-            "dpo",
-            "--pairs-from",
-            "human,judge",
-            "--out",
-            dpo.to_str().unwrap(),
-        ],
+        &export_args("dpo", &dpo, &["--pairs-from", "human,judge"]),
     );
     let mixed = read_lines(&dpo);
     let judge: Vec<&Value> = mixed.iter().filter(|d| d["source"] == "judge").collect();
@@ -381,15 +296,7 @@ fn pairs_and_dpo_come_from_clinician_verdicts_and_pairs_reimport_identically() {
     assert!(!judge.is_empty(), "the demo's judge scores give pairs");
     let out = vital(
         dir.path(),
-        &[
-            "export",
-            "--format",
-            "dpo",
-            "--pairs-from",
-            "selector",
-            "--out",
-            dpo.to_str().unwrap(),
-        ],
+        &export_args("dpo", &dpo, &["--pairs-from", "selector"]),
     );
     assert_eq!(out.status.code(), Some(1));
 }
@@ -398,16 +305,7 @@ fn pairs_and_dpo_come_from_clinician_verdicts_and_pairs_reimport_identically() {
 fn demos_export_approved_samples_in_the_demonstration_shape_and_reimports() {
     let dir = demo();
     let out = dir.path().join("demos.json");
-    vital_ok(
-        dir.path(),
-        &[
-            "export",
-            "--format",
-            "demos",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
+    vital_ok(dir.path(), &export_args("demos", &out, &[]));
     let demos = read_json(&out);
     let demos = demos.as_array().unwrap();
     // The imported demonstration plus the four clinician pairs (every round has a ✓ answer).
@@ -443,18 +341,7 @@ fn demos_export_approved_samples_in_the_demonstration_shape_and_reimports() {
 fn scores_export_reimports_as_the_same_scores() {
     let dir = demo();
     let out = dir.path().join("scores.jsonl");
-    vital_ok(
-        dir.path(),
-        &[
-            "export",
-            "--format",
-            "scores",
-            "--by",
-            "judge",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
+    vital_ok(dir.path(), &export_args("scores", &out, &["--by", "judge"]));
     let lines = read_lines(&out);
     assert_eq!(
         lines.len() as i64,
@@ -480,27 +367,10 @@ fn scores_export_reimports_as_the_same_scores() {
     let out2 = dir.path().join("scores2.jsonl");
     vital_ok(
         fresh.path(),
-        &[
-            "export",
-            "--format",
-            "scores",
-            "--by",
-            "judge",
-            "--out",
-            out2.to_str().unwrap(),
-        ],
+        &export_args("scores", &out2, &["--by", "judge"]),
     );
     assert_eq!(read_lines(&out2), lines);
-    let none = vital(
-        dir.path(),
-        &[
-            "export",
-            "--format",
-            "scores",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
+    let none = vital(dir.path(), &export_args("scores", &out, &[]));
     assert!(
         stderr(&none).contains("no selector run yet"),
         "{}",
@@ -532,16 +402,15 @@ fn include_merges_releases_with_dedup_and_a_conflict_report() {
     let out = dir.path().join("merged.json");
     let text = vital_ok(
         &ws,
-        &[
-            "export",
-            "--format",
+        &export_args(
             "llava",
-            "--out",
-            out.to_str().unwrap(),
-            "--include",
-            release.to_str().unwrap(),
-            second.to_str().unwrap(),
-        ],
+            &out,
+            &[
+                "--include",
+                release.to_str().unwrap(),
+                second.to_str().unwrap(),
+            ],
+        ),
     );
     assert!(text.contains("2 conflicts"), "{text}");
     let merged = read_json(&out);
@@ -598,30 +467,14 @@ fn include_merges_releases_with_dedup_and_a_conflict_report() {
     let out2 = dir.path().join("merged2.json");
     let run = vital(
         &ws,
-        &[
-            "export",
-            "--format",
-            "llava",
-            "--out",
-            out2.to_str().unwrap(),
-            "--include",
-            broken.to_str().unwrap(),
-        ],
+        &export_args("llava", &out2, &["--include", broken.to_str().unwrap()]),
     );
     assert_eq!(run.status.code(), Some(1));
     assert!(!out2.exists());
     assert!(!dir.path().join("merged2.json.manifest.json").exists());
     let run = vital(
         &ws,
-        &[
-            "export",
-            "--format",
-            "dpo",
-            "--out",
-            out2.to_str().unwrap(),
-            "--include",
-            second.to_str().unwrap(),
-        ],
+        &export_args("dpo", &out2, &["--include", second.to_str().unwrap()]),
     );
     assert!(stderr(&run).contains("--format llava"), "{}", stderr(&run));
 }
@@ -647,18 +500,7 @@ fn stats_reports_agreement_conflicts_and_final_decisions_resolve_the_export() {
         let s = ws.load_sample(key).unwrap().unwrap();
         // `imported` said ✓ answer 1, ✗ answer 2; ana agrees on 2 and contradicts on 1.
         for (a, kind) in [(0, DecisionKind::Reject), (1, DecisionKind::Reject)] {
-            ws.record(
-                "ana",
-                &NewDecision {
-                    sample_key: key,
-                    round_id: Some(s.round_ids[0]),
-                    answer_id: Some(s.answer_ids[0][a]),
-                    kind,
-                    value: None,
-                    shown_order: None,
-                },
-            )
-            .unwrap();
+            ws.record("ana", &verdict(&s, 0, a, kind)).unwrap();
         }
         (key, s.round_ids[0], s.answer_ids[0].clone())
     };
@@ -695,32 +537,14 @@ fn stats_reports_agreement_conflicts_and_final_decisions_resolve_the_export() {
             .find(|r| r["id"] == pair_id.as_str())
             .map(|r| r["conversations"][1]["value"].clone())
     };
-    vital_ok(
-        dir.path(),
-        &[
-            "export",
-            "--format",
-            "llava",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
+    vital_ok(dir.path(), &export_args("llava", &out, &[]));
     assert!(answer(&out).is_some());
     // A final ✗ on answer 1 leaves nothing acceptable: the sample is dropped; the conflict shows as resolved.
     Workspace::open(dir.path())
         .unwrap()
         .record_final("dr lead", answers[0], false)
         .unwrap();
-    vital_ok(
-        dir.path(),
-        &[
-            "export",
-            "--format",
-            "llava",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-    );
+    vital_ok(dir.path(), &export_args("llava", &out, &[]));
     assert_eq!(answer(&out), None);
     let s = stats(dir.path());
     assert_eq!(s["agreement"]["resolved_conflicts"], 1);

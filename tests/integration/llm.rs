@@ -74,6 +74,11 @@ impl FakeServer {
         FakeServer { url, seen }
     }
 
+    /// The base URL vital is given as `--endpoint` (it appends `/chat/completions`).
+    fn endpoint(&self) -> String {
+        format!("{}/v1", self.url)
+    }
+
     fn count(&self, tag: &str) -> usize {
         self.seen
             .lock()
@@ -194,6 +199,28 @@ fn text(out: &Output) -> (String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// The requests a `--dry-run` printed, one JSON body a line.
+fn printed_requests(out: &Output) -> Vec<Value> {
+    text(out)
+        .0
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// `vital generate` on the figures listed in `input`, their files in `images`, then `more`.
+fn generate_args<'a>(input: &'a Path, images: &'a Path, more: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "generate",
+        "--input",
+        input.to_str().unwrap(),
+        "--images",
+        images.to_str().unwrap(),
+    ];
+    args.extend_from_slice(more);
+    args
 }
 
 fn assert_no_key(out: &Output, ws: &Path) {
@@ -317,24 +344,23 @@ fn generate_retries_parses_keeps_failures_resumes_and_never_leaks_the_key() {
             _ => chat(GOOD),
         }
     });
-    let endpoint = format!("{}/v1", server.url);
+    let endpoint = server.endpoint();
     let images = tmp.path().join("images");
-    let args = [
-        "generate",
-        "--input",
-        input.to_str().unwrap(),
-        "--images",
-        images.to_str().unwrap(),
-        "--demos",
-        demos.to_str().unwrap(),
-        "--endpoint",
-        &endpoint,
-        "--model",
-        "fake-vlm",
-        "--timeout",
-        "1",
-        "--json",
-    ];
+    let args = generate_args(
+        &input,
+        &images,
+        &[
+            "--demos",
+            demos.to_str().unwrap(),
+            "--endpoint",
+            &endpoint,
+            "--model",
+            "fake-vlm",
+            "--timeout",
+            "1",
+            "--json",
+        ],
+    );
     let out = vital_llm(&ws, &config, &args);
     let (stdout, stderr) = text(&out);
     assert_eq!(
@@ -418,7 +444,7 @@ fn generate_retries_parses_keeps_failures_resumes_and_never_leaks_the_key() {
 
     // Resume: only the failed request is sent again; then a rerun sends nothing.
     let server2 = FakeServer::start(|_, _| chat(GOOD));
-    let endpoint2 = format!("{}/v1", server2.url);
+    let endpoint2 = server2.endpoint();
     let mut args2 = args.to_vec();
     args2[8] = &endpoint2;
     let out = vital_llm(&ws, &config, &args2);
@@ -445,33 +471,28 @@ fn generate_two_answers_and_dry_run() {
               User: How many lesions?\nAnswer 1: One.\nAnswer 2: Two.",
         )
     });
-    let endpoint = format!("{}/v1", server.url);
+    let endpoint = server.endpoint();
     let images = tmp.path().join("images");
-    let base = [
-        "generate",
-        "--input",
-        input.to_str().unwrap(),
-        "--images",
-        images.to_str().unwrap(),
-        "--answers",
-        "2",
-        "--endpoint",
-        &endpoint,
-        "--model",
-        "m",
-        "--limit",
-        "2",
-    ];
+    let base = generate_args(
+        &input,
+        &images,
+        &[
+            "--answers",
+            "2",
+            "--endpoint",
+            &endpoint,
+            "--model",
+            "m",
+            "--limit",
+            "2",
+        ],
+    );
     // Dry run: the exact requests on stdout, nothing sent, no workspace created.
     let mut dry = base.to_vec();
     dry.push("--dry-run");
     let out = vital_llm(&ws, &config, &dry);
     assert!(out.status.success(), "{:?}", text(&out));
-    let lines: Vec<Value> = text(&out)
-        .0
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = printed_requests(&out);
     assert_eq!(lines.len(), 2, "--limit 2");
     assert!(lines[0]["messages"][0]["content"]
         .as_str()
@@ -532,7 +553,7 @@ fn judge_scores_unscored_answers_once_single_and_pairwise() {
             chat("8\nAccurate and grounded in the image.")
         }
     });
-    let endpoint = format!("{}/v1", server.url);
+    let endpoint = server.endpoint();
     let args = [
         "judge",
         "--endpoint",
@@ -633,7 +654,7 @@ fn a_second_judge_with_the_same_model_scores_everything_again() {
     let ws = judged_workspace(tmp.path());
     let config = test_config(tmp.path(), "");
     let server = FakeServer::start(|_, _| chat("6\nFine."));
-    let endpoint = format!("{}/v1", server.url);
+    let endpoint = server.endpoint();
     let judge = |name: &str| {
         let out = vital_llm(
             &ws,
@@ -681,7 +702,7 @@ fn a_redirect_is_not_followed_so_the_key_never_reaches_another_server() {
     let server = FakeServer::start(move |_, _| {
         Reply::Status(307, vec![("location", target.clone())], b"moved".to_vec())
     });
-    let endpoint = format!("{}/v1", server.url);
+    let endpoint = server.endpoint();
     let out = vital_llm(
         &ws,
         &config,
@@ -715,7 +736,7 @@ fn bad_credentials_stop_the_run_without_showing_the_key() {
             format!("{{\"error\": \"Incorrect API key provided: {auth}\"}}").into_bytes(),
         )
     });
-    let endpoint = format!("{}/v1", server.url);
+    let endpoint = server.endpoint();
     let out = vital_llm(
         &ws,
         &config,
@@ -891,7 +912,7 @@ fn a_killed_generate_run_continues_without_repeating_finished_requests() {
         "c" => Reply::Slow(Duration::from_secs(20)),
         _ => chat(GOOD),
     });
-    let endpoint = format!("{}/v1", server.url);
+    let endpoint = server.endpoint();
     let args = |endpoint: &str| {
         vec![
             "generate".to_string(),
@@ -934,7 +955,7 @@ fn a_killed_generate_run_continues_without_repeating_finished_requests() {
     assert_eq!((server.count("a"), server.count("b")), (1, 1));
 
     let server2 = FakeServer::start(|_, _| chat(GOOD));
-    let endpoint2 = format!("{}/v1", server2.url);
+    let endpoint2 = server2.endpoint();
     let args2 = args(&endpoint2);
     let args2: Vec<&str> = args2.iter().map(String::as_str).collect();
     let out = vital_llm(&ws, &config, &args2);
@@ -1079,7 +1100,7 @@ fn judge_and_show_never_read_a_file_outside_the_image_folders() {
     super::common::vital_ok(&ws, &["import", file.to_str().unwrap()]);
     let config = test_config(tmp.path(), "");
     let server = FakeServer::start(|_, _| chat("8\nFine."));
-    let endpoint = format!("{}/v1", server.url);
+    let endpoint = server.endpoint();
     let out = vital_llm(
         &ws,
         &config,
@@ -1130,24 +1151,23 @@ fn generate_never_sends_a_file_outside_the_image_folders_or_one_that_is_no_image
     let input = write(tmp.path(), "figs.jsonl", &lines.join("\n"));
     let config = test_config(tmp.path(), "");
     let server = FakeServer::start(|_, _| chat(GOOD));
-    let endpoint = format!("{}/v1", server.url);
+    let endpoint = server.endpoint();
     let out = vital_llm(
         &ws,
         &config,
-        &[
-            "generate",
-            "--input",
-            input.to_str().unwrap(),
-            "--images",
-            images.to_str().unwrap(),
-            "--demos",
-            "workspace",
-            "--endpoint",
-            &endpoint,
-            "--model",
-            "m",
-            "--json",
-        ],
+        &generate_args(
+            &input,
+            &images,
+            &[
+                "--demos",
+                "workspace",
+                "--endpoint",
+                &endpoint,
+                "--model",
+                "m",
+                "--json",
+            ],
+        ),
     );
     let (stdout, stderr) = text(&out);
     no_secret_sent(&server);
@@ -1180,7 +1200,7 @@ fn a_key_echoed_in_a_successful_reply_is_neither_stored_nor_shown() {
             chat(&format!("8\nGood. (authenticated as {KEY})"))
         }
     });
-    let endpoint = format!("{}/v1", server.url);
+    let endpoint = server.endpoint();
     for json in [false, true] {
         let mut args = vec![
             "judge",
@@ -1212,25 +1232,20 @@ fn the_paper_preset_draws_demonstrations_per_request_as_turns_and_judges_round_o
     let input = figures(tmp.path(), &["a", "b"]);
     let demos = demos(tmp.path());
     let images = tmp.path().join("images");
-    let args = [
-        "generate",
-        "--input",
-        input.to_str().unwrap(),
-        "--images",
-        images.to_str().unwrap(),
-        "--demos",
-        demos.to_str().unwrap(),
-        "--preset",
-        "paper",
-        "--dry-run",
-    ];
+    let args = generate_args(
+        &input,
+        &images,
+        &[
+            "--demos",
+            demos.to_str().unwrap(),
+            "--preset",
+            "paper",
+            "--dry-run",
+        ],
+    );
     let out = vital_llm(&ws, &config, &args);
     assert!(out.status.success(), "{:?}", text(&out));
-    let bodies: Vec<Value> = text(&out)
-        .0
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let bodies = printed_requests(&out);
     assert_eq!(bodies.len(), 2);
     for body in &bodies {
         assert!(body.get("temperature").is_none(), "the endpoint's default");
@@ -1278,11 +1293,7 @@ fn the_paper_preset_draws_demonstrations_per_request_as_turns_and_judges_round_o
     let judge = ["judge", "--model", "m", "--preset", "paper", "--dry-run"];
     let out = vital_llm(&ws, &config, &judge);
     assert!(out.status.success(), "{:?}", text(&out));
-    let bodies: Vec<Value> = text(&out)
-        .0
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let bodies = printed_requests(&out);
     assert_eq!(bodies.len(), 2, "the two answers of round 1 only");
     for body in &bodies {
         assert!(body.get("temperature").is_none());
@@ -1306,16 +1317,7 @@ fn the_paper_preset_draws_demonstrations_per_request_as_turns_and_judges_round_o
     let out = vital_llm(
         &ws,
         &config,
-        &[
-            "generate",
-            "--input",
-            input.to_str().unwrap(),
-            "--images",
-            images.to_str().unwrap(),
-            "--demos",
-            "per-request",
-            "--dry-run",
-        ],
+        &generate_args(&input, &images, &["--demos", "per-request", "--dry-run"]),
     );
     assert!(out.status.success(), "{:?}", text(&out));
     let body: Value = serde_json::from_str(text(&out).0.lines().next().unwrap()).unwrap();
@@ -1417,16 +1419,7 @@ fn pick_figures_draws_across_topic_clusters_leaves_out_gross_and_histology_and_f
     let out = vital_llm(
         &ws,
         &config,
-        &[
-            "generate",
-            "--input",
-            out.to_str().unwrap(),
-            "--images",
-            images.to_str().unwrap(),
-            "--model",
-            "m",
-            "--dry-run",
-        ],
+        &generate_args(&out, &images, &["--model", "m", "--dry-run"]),
     );
     assert!(out.status.success(), "{:?}", text(&out));
     assert_eq!(text(&out).0.lines().count(), 3);

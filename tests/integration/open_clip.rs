@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use vital::encoder::open_clip::preprocess::{decode_file, resize_and_crop};
 use vital::encoder::open_clip::OpenClipEncoder;
 
-use crate::common::{self, stderr, vital, vital_ok, write};
+use crate::common::{self, cosine, max_abs_diff, printed_vectors, stderr, vital, vital_ok, write};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/open_clip")
@@ -29,24 +29,6 @@ fn reference() -> Value {
 
 fn floats(v: &Value) -> Vec<f32> {
     serde_json::from_value(v.clone()).unwrap()
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    assert_eq!(a.len(), b.len(), "vector widths differ");
-    let dot: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| f64::from(*x) * f64::from(*y))
-        .sum();
-    let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    dot / (norm(a) * norm(b))
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 fn load(dir: &Path) -> OpenClipEncoder<NdArray> {
@@ -235,13 +217,6 @@ fn an_open_clip_folder_with_an_unknown_timm_model_or_no_weights_is_refused_by_na
         err.contains("missing open_clip_model.safetensors or open_clip_pytorch_model.bin"),
         "{err}"
     );
-}
-
-fn printed_vectors(stdout: &str) -> Vec<Vec<f32>> {
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON array of floats"))
-        .collect()
 }
 
 #[test]

@@ -27,9 +27,9 @@ pub use config::OpenClipFolder;
 use preprocess::Pixels;
 
 use super::config::BertConfig;
-use super::in_length_order;
 use super::model::TokenBatch;
 use super::tokenizer::TextTokenizer;
+use super::{ids_of, in_length_order};
 
 /// Both towers, named as open_clip's `CustomTextCLIP` names them (`visual`, `text`).
 #[derive(Module, Debug)]
@@ -125,11 +125,7 @@ impl<B: Backend> OpenClipEncoder<B> {
         batch_size: usize,
         progress: &mut dyn FnMut(usize),
     ) -> Result<Vec<Vec<f32>>> {
-        let ids = texts
-            .iter()
-            .enumerate()
-            .map(|(i, t)| self.token_ids(t).with_context(|| format!("text {}", i + 1)))
-            .collect::<Result<Vec<_>>>()?;
+        let ids = ids_of(texts, |t| self.token_ids(t))?;
         self.encode_ids(&ids, batch_size, progress)
     }
 

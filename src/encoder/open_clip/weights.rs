@@ -4,16 +4,13 @@
 //! needs BERT's two renames plus the pooler's and the projection's. When the folder has no
 //! text-tower `config.json`, the BERT's shape is read from the checkpoint's tensors.
 
-use anyhow::{anyhow, bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use burn::tensor::backend::Backend;
-use burn_store::{
-    ModuleAdapter, ModuleSnapshot, ModuleStore, PyTorchToBurnAdapter, PytorchStore,
-    SafetensorsStore, TensorSnapshot,
-};
+use burn_store::TensorSnapshot;
 
 use super::OpenClipModel;
 use crate::encoder::config::{BertConfig, WeightsFile};
-use crate::encoder::weights::ToF32;
+use crate::encoder::weights;
 
 /// Checkpoint key pattern → our key, applied in order.
 const RENAMES: [(&str, &str); 6] = [
@@ -27,25 +24,7 @@ const RENAMES: [(&str, &str); 6] = [
 
 /// Every tensor of the checkpoint, keys renamed (nothing is read until a tensor is applied).
 pub fn snapshots(file: &WeightsFile) -> Result<Vec<TensorSnapshot>> {
-    let path = file.path();
-    macro_rules! renamed_snapshots {
-        ($store:expr) => {{
-            let mut store = $store;
-            for (from, to) in RENAMES {
-                store = store.with_key_remapping(from, to);
-            }
-            store
-                .get_all_snapshots()
-                .map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?
-                .values()
-                .cloned()
-                .collect()
-        }};
-    }
-    Ok(match file {
-        WeightsFile::Safetensors(_) => renamed_snapshots!(SafetensorsStore::from_file(path)),
-        WeightsFile::Pytorch(_) => renamed_snapshots!(PytorchStore::from_file(path)),
-    })
+    weights::renamed_snapshots(file, &RENAMES)
 }
 
 fn shape_of<'s>(snapshots: &'s [TensorSnapshot], key: &str, file: &str) -> Result<&'s [usize]> {
@@ -113,13 +92,5 @@ pub fn apply<B: Backend>(
     snapshots: Vec<TensorSnapshot>,
     file: &WeightsFile,
 ) -> Result<()> {
-    let adapter = PyTorchToBurnAdapter.chain(ToF32);
-    let result = model.apply(snapshots, None, Some(Box::new(adapter)), true);
-    if !result.errors.is_empty() || !result.missing.is_empty() {
-        bail!(
-            "{}: does not fit open_clip_config.json's model:\n{result}",
-            file.path().display()
-        );
-    }
-    Ok(())
+    weights::apply(model, snapshots, file, "open_clip_config.json")
 }
