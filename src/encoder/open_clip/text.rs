@@ -7,13 +7,12 @@
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::activation::gelu;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
 use super::config::{Clean, Projection, TextPool};
 use crate::encoder::config::BertConfig;
-use crate::encoder::model::{BertModel, TokenBatch};
+use crate::encoder::model::{gelu, BertModel, TokenBatch};
 
 /// The projection after pooling: one Linear, or Linear → GELU → Linear (no biases).
 #[derive(Module, Debug)]

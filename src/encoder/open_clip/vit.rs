@@ -10,12 +10,12 @@
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use burn::tensor::Tensor;
 
 use super::config::{ImagePool, Projection, VisionSettings};
-use crate::encoder::model::dense;
+use crate::encoder::model::{dense, gelu};
 
 #[derive(Module, Debug)]
 pub struct PatchEmbed<B: Backend> {
