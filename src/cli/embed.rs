@@ -19,9 +19,10 @@ pub struct EmbedArgs {
     /// The encoder's model folder [default: config selector.encoder, env VITAL_ENCODER]
     #[arg(long, value_name = "DIR")]
     pub encoder: Option<PathBuf>,
-    /// Texts per forward pass (and per committed batch).
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
-    pub batch_size: u32,
+    /// Texts per forward pass [default: 8 on the CPU backend, one batch per core at a time;
+    /// 64 on a GPU]. Each call's batches are committed together.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: Option<u32>,
     /// cpu | wgpu | cuda [default: config selector.backend]
     #[arg(long, env = "VITAL_BACKEND")]
     pub backend: Option<BackendKind>,
@@ -33,7 +34,10 @@ pub fn run(ctx: &Context, args: EmbedArgs) -> anyhow::Result<i32> {
         "no encoder: pass --encoder DIR, or set selector.encoder in config.toml (or VITAL_ENCODER)",
     )?;
     let backend = args.backend.unwrap_or(ctx.config.selector.backend);
-    let (used, report, images) = fill(ctx, &ws, &dir, backend, args.batch_size as usize)?;
+    let batch_size = args
+        .batch_size
+        .map_or(backend.encoder_batch_size(), |b| b as usize);
+    let (used, report, images) = fill(ctx, &ws, &dir, backend, batch_size)?;
     if let (Some(images), false) = (images, ctx.quiet) {
         println!(
             "figures: {} image files, {} already cached, {} embedded, {} unreadable",

@@ -30,9 +30,10 @@ pub struct EncodeArgs {
     /// open_clip encoder folder.
     #[arg(long)]
     pub images: bool,
-    /// Texts per forward pass.
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
-    pub batch_size: u32,
+    /// Texts per forward pass [default: 8 on the CPU backend, one batch per core at a time;
+    /// 64 on a GPU].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: Option<u32>,
     /// cpu | wgpu | cuda
     #[arg(long, default_value = "cpu")]
     pub backend: String,
@@ -62,6 +63,13 @@ pub fn run(ctx: &Context, args: EncodeArgs) -> Result<i32> {
         #[allow(unreachable_patterns)] // reachable only when a GPU feature is off
         other => bail!("backend {other} is not compiled in: rebuild with --features {other}"),
     }
+}
+
+/// `--batch-size`, else the backend's default.
+fn batch_size(args: &EncodeArgs) -> usize {
+    let backend = args.backend.parse().unwrap_or_default();
+    args.batch_size
+        .map_or(BackendKind::encoder_batch_size(backend), |b| b as usize)
 }
 
 fn encode_on<B: Backend>(
@@ -111,7 +119,7 @@ fn encode_on<B: Backend>(
             .collect::<Result<Vec<_>>>()?;
         tokens += ids.iter().map(Vec::len).sum::<usize>();
         let base = (w * WINDOW) as u64;
-        let vectors = encoder.encode_ids(&ids, args.batch_size as usize, &mut |done| {
+        let vectors = encoder.encode_ids(&ids, batch_size(args), &mut |done| {
             bar.set_position(base + done as u64)
         })?;
         write_vectors(&mut out, &vectors)?;
@@ -174,7 +182,7 @@ fn encode_open_clip<B: Backend>(
     let started = Instant::now();
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    let batch = args.batch_size as usize;
+    let batch = batch_size(args);
     for (w, window) in lines.chunks(WINDOW).enumerate() {
         let base = w * WINDOW;
         let where_ = |i: usize| format!("{}:{}", display(&args.file), base + i + 1);

@@ -77,9 +77,10 @@ pub fn run(ctx: &Context, args: PickFiguresArgs) -> anyhow::Result<i32> {
             let mut encoder = crate::embed::open_encoder(dir, backend)?;
             let bar = ctx.count_bar(texts.len() as u64, "embedding figures");
             let mut points = Vec::with_capacity(texts.len());
-            for chunk in texts.chunks(64) {
+            // Batches of 16, as many at once as the encoder computes, between bar updates.
+            for chunk in texts.chunks(16 * encoder.batches_at_once()) {
                 let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-                points.extend(encoder.embed(&refs)?);
+                points.extend(encoder.embed(&refs, 16)?);
                 bar.inc(chunk.len() as u64);
             }
             bar.finish_and_clear();

@@ -60,9 +60,10 @@ pub struct TrainOptions {
     /// [default: config selector.encoder, env VITAL_ENCODER]
     #[arg(long, value_name = "DIR", env = "VITAL_ENCODER")]
     pub encoder: Option<std::path::PathBuf>,
-    /// Texts per encoder forward pass, with --encoder.
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
-    pub encoder_batch_size: u32,
+    /// Texts per encoder forward pass, with --encoder [default: 8 on the CPU backend, 64 on a
+    /// GPU].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub encoder_batch_size: Option<u32>,
     /// Train the paper's head on the embeddings alone: concat → MLP 512-512-512 → 1 (with
     /// --encoder: the question, caption and answer vectors concatenated).
     #[arg(long, requires = "embedding_source")]
@@ -114,7 +115,9 @@ fn resolve(ctx: &Context, ws: &Workspace, options: &TrainOptions) -> anyhow::Res
         None => super::embed::encoder_dir(ctx, options.encoder.clone())?,
     };
     if let Some(dir) = &encoder_dir {
-        let batch = options.encoder_batch_size as usize;
+        let batch = options
+            .encoder_batch_size
+            .map_or(settings.backend.encoder_batch_size(), |b| b as usize);
         let (used, _, _) = super::embed::fill(ctx, ws, dir, settings.backend, batch)?;
         settings.encoder = Some(used);
     }
@@ -142,7 +145,9 @@ fn resolve(ctx: &Context, ws: &Workspace, options: &TrainOptions) -> anyhow::Res
     }
     // The paper's joined texts are texts of their own: the encoder embeds them too.
     if let (Some(dir), true) = (&encoder_dir, settings.paper_text) {
-        let batch = options.encoder_batch_size as usize;
+        let batch = options
+            .encoder_batch_size
+            .map_or(settings.backend.encoder_batch_size(), |b| b as usize);
         super::embed::fill_prepared(ws, dir, &settings, batch)?;
     }
     Ok(settings)

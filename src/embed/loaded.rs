@@ -9,7 +9,7 @@ use burn::tensor::backend::Backend;
 
 use super::{folder_identity, SentenceEncoder};
 use crate::encoder::open_clip::{OpenClipEncoder, OpenClipFolder};
-use crate::encoder::TextEncoder;
+use crate::encoder::{batch_workers, TextEncoder};
 use crate::selector::BackendKind;
 
 /// A loaded [`TextEncoder`] with the identity of its folder.
@@ -27,9 +27,12 @@ impl<B: Backend> SentenceEncoder for Loaded<B> {
         self.encoder.dim()
     }
 
-    fn embed(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        // One call is one batch: the caller sizes (and length-sorts) it.
-        self.encoder.encode(texts, texts.len().max(1), &mut |_| {})
+    fn embed(&mut self, texts: &[&str], batch_size: usize) -> Result<Vec<Vec<f32>>> {
+        self.encoder.encode(texts, batch_size, &mut |_| {})
+    }
+
+    fn batches_at_once(&self) -> usize {
+        batch_workers::<B>()
     }
 }
 
@@ -48,9 +51,12 @@ impl<B: Backend> SentenceEncoder for LoadedClip<B> {
         self.encoder.dim()
     }
 
-    fn embed(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
-        self.encoder
-            .encode_texts(texts, texts.len().max(1), &mut |_| {})
+    fn embed(&mut self, texts: &[&str], batch_size: usize) -> Result<Vec<Vec<f32>>> {
+        self.encoder.encode_texts(texts, batch_size, &mut |_| {})
+    }
+
+    fn batches_at_once(&self) -> usize {
+        batch_workers::<B>()
     }
 
     fn embeds_images(&self) -> bool {

@@ -30,7 +30,15 @@ pub trait SentenceEncoder {
     /// What the vectors depend on (see [`folder_identity`]): the cache key of the encoder.
     fn identity(&self) -> &str;
     fn dim(&self) -> usize;
-    fn embed(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>>;
+    /// One L2-normalised vector per text, in order, computed in batches of at most
+    /// `batch_size` texts, [`Self::batches_at_once`] of them at a time.
+    fn embed(&mut self, texts: &[&str], batch_size: usize) -> Result<Vec<Vec<f32>>>;
+
+    /// How many batches [`Self::embed`] computes at once (one per core on the CPU backend): a
+    /// caller that wants every core busy hands it that many batches' worth of texts per call.
+    fn batches_at_once(&self) -> usize {
+        1
+    }
 
     /// Whether [`Self::embed_images`] works: an open_clip encoder, whose image vectors share
     /// the texts' space.
@@ -265,7 +273,8 @@ pub fn fill_cache(
     Ok(report)
 }
 
-/// Embeds `texts` (longest first, so a batch pads little) and commits each batch to the cache.
+/// Embeds `texts` (longest first, so a batch pads little) and commits each call's batches (one
+/// per core on the CPU backend) to the cache.
 fn embed_batches(
     ws: &Workspace,
     encoder: &mut dyn SentenceEncoder,
@@ -277,10 +286,10 @@ fn embed_batches(
 ) -> Result<()> {
     texts.sort_by_key(|(_, t)| std::cmp::Reverse(t.len()));
     let dim = encoder.dim();
-    for batch in texts.chunks(batch_size) {
+    for batch in texts.chunks(batch_size * encoder.batches_at_once().max(1)) {
         ensure!(!cancel.load(Ordering::SeqCst), Cancelled);
         let refs: Vec<&str> = batch.iter().map(|(_, t)| t.as_str()).collect();
-        let vectors = encoder.embed(&refs)?;
+        let vectors = encoder.embed(&refs, batch_size)?;
         ensure!(
             vectors.len() == batch.len() && vectors.iter().all(|v| v.len() == dim),
             "the encoder returned {} vectors for {} texts (expected {dim}-d each)",

@@ -37,7 +37,7 @@ impl SentenceEncoder for FakeEncoder {
     fn dim(&self) -> usize {
         4
     }
-    fn embed(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+    fn embed(&mut self, texts: &[&str], _batch_size: usize) -> Result<Vec<Vec<f32>>> {
         self.calls += 1;
         if self.fail_at_call == Some(self.calls) {
             anyhow::bail!("killed");

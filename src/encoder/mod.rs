@@ -98,7 +98,7 @@ impl<B: Backend> TextEncoder<B> {
         batch_size: usize,
         progress: &mut dyn FnMut(usize),
     ) -> Result<Vec<Vec<f32>>> {
-        in_length_order(ids, batch_size, progress, &mut |batch| {
+        in_length_order(ids, batch_size, batch_workers::<B>(), progress, &|batch| {
             self.embed_ids(batch)
         })
     }
@@ -116,30 +116,77 @@ pub(crate) fn ids_of(
         .collect()
 }
 
-/// One forward pass: token sequences in, one vector per sequence out.
-pub(crate) type EmbedBatch<'a> = dyn FnMut(&[Vec<u32>]) -> Result<Vec<Vec<f32>>> + 'a;
+/// One forward pass: token sequences in, one vector per sequence out. Called from several
+/// threads at once on the CPU backend ([`batch_workers`]).
+pub(crate) type EmbedBatch<'a> = dyn Fn(&[Vec<u32>]) -> Result<Vec<Vec<f32>>> + Sync + 'a;
+
+/// How many batches to run at once on backend `B`. burn-ndarray runs most element-wise
+/// operations of a forward pass on one thread (only large matrix products use every core), so
+/// one batch at a time kept about 1.3 of 2 cores busy; a batch per core keeps them all busy.
+/// GPU backends queue work on one device: one batch at a time.
+pub fn batch_workers<B: Backend>() -> usize {
+    if computes_on_host::<B>() {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        1
+    }
+}
+
+/// Whether `B` is the CPU backend (burn-ndarray), whose tensors live in this process's memory:
+/// reading one back is a copy, not a device transfer.
+pub(crate) fn computes_on_host<B: Backend>() -> bool {
+    std::any::type_name::<B>().contains("burn_ndarray")
+}
 
 /// Embeds `ids` with `embed`, in batches of at most `batch_size` sequences grouped by length so
-/// that little padding is computed; the result is in input order, and `progress` gets the
-/// number done so far.
+/// that little padding is computed, `workers` batches at a time; the result is in input order
+/// (whatever the number of workers: each vector depends on its own sequence only), and
+/// `progress` gets the number done so far, from the calling thread.
 pub(crate) fn in_length_order(
     ids: &[Vec<u32>],
     batch_size: usize,
+    workers: usize,
     progress: &mut dyn FnMut(usize),
-    embed: &mut EmbedBatch<'_>,
+    embed: &EmbedBatch<'_>,
 ) -> Result<Vec<Vec<f32>>> {
     let mut order: Vec<usize> = (0..ids.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
+    let chunks: Vec<&[usize]> = order.chunks(batch_size.max(1)).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failed = std::sync::atomic::AtomicBool::new(false);
     let mut out = vec![Vec::new(); ids.len()];
-    let mut done = 0;
-    for chunk in order.chunks(batch_size.max(1)) {
-        let batch: Vec<Vec<u32>> = chunk.iter().map(|&i| ids[i].clone()).collect();
-        for (&i, vector) in chunk.iter().zip(embed(&batch)?) {
-            out[i] = vector;
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        for _ in 0..workers.clamp(1, chunks.len().max(1)) {
+            let tx = tx.clone();
+            let (chunks, next, failed) = (&chunks, &next, &failed);
+            scope.spawn(move || loop {
+                let c = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if c >= chunks.len() || failed.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let batch: Vec<Vec<u32>> = chunks[c].iter().map(|&i| ids[i].clone()).collect();
+                let result = embed(&batch);
+                if result.is_err() {
+                    failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                if tx.send((c, result)).is_err() {
+                    break;
+                }
+            });
         }
-        done += chunk.len();
-        progress(done);
-    }
+        drop(tx);
+        let mut done = 0;
+        for (c, result) in rx {
+            // The first error stops the workers after their current batch.
+            for (&i, vector) in chunks[c].iter().zip(result?) {
+                out[i] = vector;
+            }
+            done += chunks[c].len();
+            progress(done);
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
     Ok(out)
 }
 

@@ -27,6 +27,17 @@ impl BackendKind {
         }
     }
 
+    /// Texts (or images) per encoder forward pass when none is given. On the CPU backend small
+    /// batches are fastest, one per core at a time (all-MiniLM-L6-v2, 300 texts, two cores:
+    /// batch 8 took 2.8 s, 16 took 3.8 s, 32 took 6.3 s: a small batch's intermediate tensors
+    /// stay in cache); a GPU wants large ones.
+    pub fn encoder_batch_size(self) -> usize {
+        match self {
+            BackendKind::Cpu => 8,
+            BackendKind::Wgpu | BackendKind::Cuda => 64,
+        }
+    }
+
     /// Whether this binary was built with the backend.
     pub fn is_compiled_in(self) -> bool {
         match self {

@@ -126,7 +126,12 @@ pub fn evaluate_with(
             crate::embed::short(&used.identity)
         );
         let texts: Vec<String> = inputs.iter().flat_map(texts_of).collect();
-        ensure_cached(ws, encoder, &texts, 64)?;
+        ensure_cached(
+            ws,
+            encoder,
+            &texts,
+            report.settings.backend.encoder_batch_size(),
+        )?;
     }
     let embeddings = report.settings.embeddings_for(ws, &inputs)?;
     let selector_scores = selector.score_with(&inputs, embeddings.as_ref())?;

@@ -132,16 +132,14 @@ fn embed_missing(
             report(TrainerEvent::Embedding { done, total });
         }
     };
-    crate::embed::fill_cache(ws, model.as_mut(), EMBED_BATCH, &mut progress, cancel)?;
+    let batch = backend.encoder_batch_size();
+    crate::embed::fill_cache(ws, model.as_mut(), batch, &mut progress, cancel)?;
     // An open_clip encoder embeds the figures too (each image file once, by content).
     if model.embeds_images() {
-        crate::embed::fill_image_cache(ws, model.as_mut(), EMBED_BATCH, &mut progress, cancel)?;
+        crate::embed::fill_image_cache(ws, model.as_mut(), batch, &mut progress, cancel)?;
     }
     Ok(())
 }
-
-/// Texts per encoder call in the background (as `vital embed`'s default).
-const EMBED_BATCH: usize = 32;
 
 fn run_once(
     settings: &TrainerSettings,
