@@ -59,6 +59,7 @@ fn build(ws: &mut Workspace, n: usize) -> anyhow::Result<()> {
 }
 
 fn main() -> anyhow::Result<()> {
+    vital::process::tune_allocator(); // as `vital` itself runs
     let n: usize = std::env::var("EXPORT_BENCH_SAMPLES")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -161,6 +161,7 @@ fn selector_scores(
 }
 
 fn main() -> anyhow::Result<()> {
+    vital::process::tune_allocator(); // as `vital` itself runs
     let fixture =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/llava_med_qa50.jsonl");
     if !fixture.is_file() {

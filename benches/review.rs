@@ -94,6 +94,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn main() -> anyhow::Result<()> {
+    vital::process::tune_allocator(); // as `vital` itself runs
     let samples: usize = std::env::var("VITAL_BENCH_SAMPLES")
         .ok()
         .and_then(|s| s.parse().ok())

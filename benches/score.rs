@@ -115,6 +115,7 @@ fn score(ws: &mut Workspace, run_id: i64) -> anyhow::Result<f64> {
 }
 
 fn main() -> anyhow::Result<()> {
+    vital::process::tune_allocator(); // as `vital` itself runs
     let var = |name: &str, default: usize| {
         std::env::var(name)
             .ok()

@@ -8,7 +8,8 @@
 //! 4. bare matrix products at the MLP's and the text encoder's shapes, against `a @ b` in
 //!    PyTorch: how much of the gap is the matrix kernel itself.
 //!
-//! `SELECTOR_BENCH_ANSWERS` overrides the 50K answer count.
+//! `SELECTOR_BENCH_ANSWERS` overrides the 50K answer count; `SELECTOR_BENCH_MLP_ONLY=1` runs only
+//! rows 3 and 4 (to profile them).
 
 #![allow(clippy::unwrap_used)] // a test harness: a failed unwrap is a failed run
 
@@ -165,18 +166,8 @@ fn mlp_scoring(d: usize, rows: usize, chunk: usize) -> (usize, f64) {
     (rows / chunk * chunk, start.elapsed().as_secs_f64())
 }
 
-fn main() {
-    let answers_wanted: usize = std::env::var("SELECTOR_BENCH_ANSWERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(50_000);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("selector bench: {threads} threads, burn NdArray backend (CPU)\n");
-    println!(
-        "{:<44} {:>9} {:>10} {:>12} {:<10} note",
-        "what", "count", "time", "rate", "unit"
-    );
-
+/// The built-in model's rows: featurize, train, featurize + score.
+fn built_in_rows(answers_wanted: usize) {
     let figures = answers_wanted / 8;
     let (answers, pairs) = synthetic::dataset(figures, 4, 10, 1);
 
@@ -245,7 +236,25 @@ fn main() {
         "answers/s",
         &format!("1.7M → {:.1}s", RELEASE_ANSWERS * t / scores.len() as f64),
     );
+}
 
+fn main() {
+    vital::process::tune_allocator(); // as `vital` itself runs
+    let answers_wanted: usize = std::env::var("SELECTOR_BENCH_ANSWERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50_000);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("selector bench: {threads} threads, burn NdArray backend (CPU)\n");
+    println!(
+        "{:<44} {:>9} {:>10} {:>12} {:<10} note",
+        "what", "count", "time", "rate", "unit"
+    );
+
+    // SELECTOR_BENCH_MLP_ONLY=1: only the MLP rows and their PyTorch twins (for a profile).
+    if std::env::var_os("SELECTOR_BENCH_MLP_ONLY").is_none() {
+        built_in_rows(answers_wanted);
+    }
     let (n, t) = mlp_training(1024, 64, 60);
     let train64 = row(
         "train MLP 1024-512-512-1 hinge (batch 64)",

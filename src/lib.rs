@@ -17,6 +17,7 @@ pub mod figure_pick;
 pub mod image_files;
 pub mod import;
 pub mod llm;
+pub mod process;
 pub mod retry;
 pub mod selector;
 pub mod selector_runs;

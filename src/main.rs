@@ -2,6 +2,7 @@ use clap::Parser;
 
 fn main() {
     let cli = vital::cli::Cli::parse();
+    vital::cli::prepare_process(&cli);
     let code = match vital::cli::run(cli) {
         Ok(code) => code,
         Err(e) => {

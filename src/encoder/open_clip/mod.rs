@@ -29,7 +29,7 @@ use preprocess::Pixels;
 use super::config::BertConfig;
 use super::model::TokenBatch;
 use super::tokenizer::TextTokenizer;
-use super::{ids_of, in_length_order};
+use super::{batch_workers, ids_of, in_length_order};
 
 /// Both towers, named as open_clip's `CustomTextCLIP` names them (`visual`, `text`).
 #[derive(Module, Debug)]
@@ -136,7 +136,7 @@ impl<B: Backend> OpenClipEncoder<B> {
         batch_size: usize,
         progress: &mut dyn FnMut(usize),
     ) -> Result<Vec<Vec<f32>>> {
-        in_length_order(ids, batch_size, progress, &mut |batch| {
+        in_length_order(ids, batch_size, batch_workers::<B>(), progress, &|batch| {
             self.embed_ids(batch)
         })
     }
