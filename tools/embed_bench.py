@@ -117,7 +117,7 @@ def main():
     parser.add_argument("--answers", type=int, default=10000)
     parser.add_argument("--dir", required=True, help="scratch folder (the file and the workspace)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, help="vital embed --batch-size (default: vital's own)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--kill-after", type=float, help="kill the first embed run after this many seconds")
     args = parser.parse_args()
@@ -132,7 +132,9 @@ def main():
     env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
     log = lambda name: os.path.join(args.dir, f"{name}.log")  # noqa: E731
     run([args.vital, "-w", ws, "import", data], env, log("import"))
-    embed = [args.vital, "-w", ws, "embed", "--encoder", args.encoder, "--batch-size", str(args.batch_size)]
+    embed = [args.vital, "-w", ws, "embed", "--encoder", args.encoder]
+    if args.batch_size:
+        embed += ["--batch-size", str(args.batch_size)]
     if args.kill_after:
         print("first run (to be killed):")
         run(embed, env, log("embed-killed"), kill_after=args.kill_after)
