@@ -146,6 +146,22 @@ fn matmul_products(m: usize, k: usize, n: usize, reps: usize) -> (usize, f64) {
     (reps, start.elapsed().as_secs_f64())
 }
 
+/// Times bare products of one shape and prints its row (2·m·k·n flops each); returns the row's
+/// name and products/s.
+fn matmul_row(m: usize, k: usize, n: usize, reps: usize) -> (String, f64) {
+    let (count, t) = matmul_products(m, k, n, reps);
+    let name = format!("matmul {m}x{k} · {k}x{n}");
+    let gflops = 2.0 * (m * k * n) as f64 * count as f64 / t / 1e9;
+    let rate = row(
+        &name,
+        count,
+        t,
+        "products/s",
+        &format!("{gflops:.1} GFLOP/s"),
+    );
+    (name, rate)
+}
+
 /// Inference rows/s of the same MLP (no autodiff).
 fn mlp_scoring(d: usize, rows: usize, chunk: usize) -> (usize, f64) {
     let device = Default::default();
@@ -280,34 +296,16 @@ fn main() {
         &format!("1.7M → {:.1}s", RELEASE_ANSWERS * t / n as f64),
     );
     // The first layer's product at batch 256 (512 rows), and a dense layer of the MiniLM text
-    // encoder on a batch of 32 texts of 40 tokens: each 2·m·k·n flops.
-    let (n, t) = matmul_products(512, 1024, 512, 200);
-    let matmul_mlp = row(
-        "matmul 512x1024 · 1024x512",
-        n,
-        t,
-        "products/s",
-        &format!(
-            "{:.1} GFLOP/s",
-            2.0 * 512.0 * 1024.0 * 512.0 * n as f64 / t / 1e9
-        ),
-    );
-    let (n, t) = matmul_products(1280, 384, 1536, 100);
-    let matmul_bert = row(
-        "matmul 1280x384 · 384x1536",
-        n,
-        t,
-        "products/s",
-        &format!(
-            "{:.1} GFLOP/s",
-            2.0 * 1280.0 * 384.0 * 1536.0 * n as f64 / t / 1e9
-        ),
-    );
-    compare_with_torch(&[
-        ("matmul 512x1024 · 1024x512", matmul_mlp),
-        ("matmul 1280x384 · 384x1536", matmul_bert),
+    // encoder on a batch of 32 texts of 40 tokens.
+    let matmuls = [
+        matmul_row(512, 1024, 512, 200),
+        matmul_row(1280, 384, 1536, 100),
+    ];
+    let mut compared: Vec<(&str, f64)> = matmuls.iter().map(|(n, r)| (n.as_str(), *r)).collect();
+    compared.extend([
         ("train MLP 1024-512-512-1 hinge (batch 64)", train64),
         ("train MLP 1024-512-512-1 hinge (batch 256)", train256),
         ("score MLP 1024-512-512-1", scoring),
     ]);
+    compare_with_torch(&compared);
 }
