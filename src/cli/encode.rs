@@ -14,7 +14,7 @@ use clap::Args;
 
 use super::{exit, Context};
 use crate::encoder::open_clip::{OpenClipEncoder, OpenClipFolder};
-use crate::encoder::TextEncoder;
+use crate::encoder::{batch_workers, TextEncoder};
 use crate::selector::BackendKind;
 
 #[derive(Debug, Args)]
@@ -188,13 +188,15 @@ fn encode_open_clip<B: Backend>(
         let where_ = |i: usize| format!("{}:{}", display(&args.file), base + i + 1);
         let vectors = if args.images {
             let mut vectors = Vec::with_capacity(window.len());
-            for (c, chunk) in window.chunks(batch).enumerate() {
+            // `batch` images per forward pass, as many passes at once as there are workers.
+            let call = batch * batch_workers::<B>();
+            for (c, chunk) in window.chunks(call).enumerate() {
                 let paths: Vec<&Path> = chunk.iter().map(Path::new).collect();
                 let inputs = encoder
                     .image_inputs(&paths)
                     .into_iter()
                     .enumerate()
-                    .map(|(i, input)| input.with_context(|| where_(c * batch + i)))
+                    .map(|(i, input)| input.with_context(|| where_(c * call + i)))
                     .collect::<Result<Vec<_>>>()?;
                 vectors.extend(encoder.embed_inputs(&inputs)?);
                 bar.set_position((base + vectors.len()) as u64);

@@ -381,7 +381,8 @@ pub fn fill_image_cache(
     progress(0, total);
     let dim = encoder.dim();
     let mut done = 0;
-    for batch in missing.chunks(batch_size) {
+    // As many forward passes at once as the encoder runs (one per core on the CPU backend).
+    for batch in missing.chunks(batch_size * encoder.batches_at_once().max(1)) {
         ensure!(!cancel.load(Ordering::SeqCst), Cancelled);
         let files: Vec<&Path> = batch.iter().map(|(_, p)| p.as_path()).collect();
         let vectors = encoder.embed_images(&files)?;

@@ -180,8 +180,37 @@ impl<B: Backend> OpenClipEncoder<B> {
         })
     }
 
-    /// One L2-normalised vector per preprocessed image ([`Self::image_input`]), in one pass.
+    /// One L2-normalised vector per image input ([`Self::image_input`]), in order: split into
+    /// [`batch_workers`] forward passes run at once (one per core on the CPU backend, whose
+    /// forward pass is mostly single-threaded; one on a GPU).
     pub fn embed_inputs(&self, inputs: &[Vec<f32>]) -> Result<Vec<Vec<f32>>> {
+        let workers = batch_workers::<B>().min(inputs.len());
+        if workers <= 1 {
+            return self.forward_inputs(inputs);
+        }
+        let per_pass = inputs.len().div_ceil(workers);
+        let passes: Vec<Result<Vec<Vec<f32>>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = inputs
+                .chunks(per_pass)
+                .map(|chunk| scope.spawn(move || self.forward_inputs(chunk)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow!("an image encoding thread panicked")))
+                })
+                .collect()
+        });
+        let mut out = Vec::with_capacity(inputs.len());
+        for pass in passes {
+            out.extend(pass?);
+        }
+        Ok(out)
+    }
+
+    /// One forward pass over `inputs`.
+    fn forward_inputs(&self, inputs: &[Vec<f32>]) -> Result<Vec<Vec<f32>>> {
         if inputs.is_empty() {
             return Ok(Vec::new());
         }
@@ -202,8 +231,9 @@ impl<B: Backend> OpenClipEncoder<B> {
         rows(self.model.visual.forward(images), self.dim())
     }
 
-    /// Decodes, preprocesses and embeds image files, `batch_size` per forward pass; `progress`
-    /// gets the number done so far. The first unreadable file is an error naming it.
+    /// Decodes, preprocesses and embeds image files, `batch_size` per forward pass
+    /// ([`batch_workers`] passes at once); `progress` gets the number done so far. The first
+    /// unreadable file is an error naming it.
     pub fn encode_image_files(
         &self,
         paths: &[&Path],
@@ -211,7 +241,7 @@ impl<B: Backend> OpenClipEncoder<B> {
         progress: &mut dyn FnMut(usize),
     ) -> Result<Vec<Vec<f32>>> {
         let mut out = Vec::with_capacity(paths.len());
-        for chunk in paths.chunks(batch_size.max(1)) {
+        for chunk in paths.chunks(batch_size.max(1) * batch_workers::<B>()) {
             let inputs = self
                 .image_inputs(chunk)
                 .into_iter()
