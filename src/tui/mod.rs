@@ -59,9 +59,17 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
 
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
     // The protocol query reads the terminal's answer from stdin: before the input thread starts.
-    let (picker, notice) = pick_protocol(options.protocol);
+    let probe::Probed {
+        picker,
+        notice,
+        typed,
+    } = pick_protocol(options.protocol);
     if let Some(notice) = notice {
         session.dispatch(Msg::Notice(notice));
+    }
+    // Keys typed while the probe read come first, in order, like every key after them.
+    for key in typed {
+        let _ = tx.send(Msg::Key(key));
     }
     workers::spawn_terminal_input(tx.clone());
     workers::spawn_signal_watch(tx.clone());
@@ -112,19 +120,20 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
     result
 }
 
-/// The picker for `choice`, and for `auto` what the reviewer should know about it (tmux
-/// without passthrough: half blocks).
-fn pick_protocol(choice: ImageProtocol) -> (Picker, Option<String>) {
+/// The picker for `choice`, for `auto` what the reviewer should know about it (tmux without
+/// passthrough: half blocks), and the keys typed while the terminal was asked.
+fn pick_protocol(choice: ImageProtocol) -> probe::Probed {
     // Our own probe, not `Picker::from_query_stdio`: its reader thread took the first key (see
     // probe.rs for why and how).
     let forced = |protocol| {
-        let (mut picker, _) = probe::picker();
-        picker.set_protocol_type(protocol);
-        (picker, None)
+        let mut probed = probe::picker();
+        probed.picker.set_protocol_type(protocol);
+        probed.notice = None;
+        probed
     };
     match choice {
         ImageProtocol::Auto => probe::picker(),
-        ImageProtocol::Halfblocks => (Picker::halfblocks(), None),
+        ImageProtocol::Halfblocks => probe::Probed::untyped(Picker::halfblocks(), None),
         ImageProtocol::Kitty => forced(ProtocolType::Kitty),
         ImageProtocol::Sixel => forced(ProtocolType::Sixel),
         ImageProtocol::Iterm2 => forced(ProtocolType::Iterm2),

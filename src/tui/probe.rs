@@ -10,8 +10,12 @@
 //! candidates; doing the same poll here keeps the review screen off a pre-release, reuses the
 //! crate's own query and reply parser, and lets us choose a short silence limit.
 //!
-//! Limit: a key typed before the first frame, while the probe still waits, is read by the probe
-//! and dropped; keys typed right behind the terminal's answer, and every key after it, are not.
+//! A key typed before the first frame, while the probe still waits (a silent terminal waits
+//! [`QUIET`]), is read by the probe: it is kept ([`Answer::typed`]) and handed to the review
+//! screen ahead of every later key, so `a x` typed blind still means accept, then reject. Keys
+//! typed right behind the terminal's answer stay unread for the input thread. Limit: a key that
+//! sends an escape sequence (arrows, F-keys, Esc itself) during the probe cannot be told from the
+//! terminal's answer and is dropped.
 //!
 //! Inside tmux ($TMUX set), images reach the outer terminal only when tmux passes escape
 //! sequences through: `allow-passthrough` on (tmux 3.3+). The probe asks tmux for the global
@@ -38,6 +42,63 @@ const TOTAL: Duration = Duration::from_secs(2);
 pub struct Answer {
     pub protocol: Option<ProtocolType>,
     pub cell: Option<(u16, u16)>,
+    /// Bytes the reviewer typed while the probe read (outside the terminal's escape sequences).
+    pub typed: Vec<u8>,
+}
+
+/// Where the probe is in the terminal's byte stream: the reviewer's keys arrive between the
+/// terminal's escape sequences (CSI `ESC [ … final`, and `ESC _ … ESC \` / `ESC P … ESC \`
+/// strings), never inside them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Stream {
+    #[default]
+    Ground,
+    Escape,
+    Csi,
+    Text,
+    TextEscape,
+}
+
+impl Stream {
+    /// The state after `byte`, and whether the byte was typed by the reviewer.
+    fn next(self, byte: u8) -> (Stream, bool) {
+        match (self, byte) {
+            (Stream::Ground, 0x1b) => (Stream::Escape, false),
+            (Stream::Ground, _) => (Stream::Ground, true),
+            (Stream::Escape, 0x1b) => (Stream::Escape, false),
+            (Stream::Escape, b'[') => (Stream::Csi, false),
+            (Stream::Escape, b'_' | b'P' | b']') => (Stream::Text, false),
+            (Stream::Escape, _) => (Stream::Ground, false),
+            (Stream::Csi, 0x40..=0x7e) => (Stream::Ground, false),
+            (Stream::Csi, _) => (Stream::Csi, false),
+            (Stream::Text, 0x1b) => (Stream::TextEscape, false),
+            (Stream::Text, 0x07) => (Stream::Ground, false),
+            (Stream::Text, _) => (Stream::Text, false),
+            (Stream::TextEscape, b'\\') => (Stream::Ground, false),
+            (Stream::TextEscape, _) => (Stream::Text, false),
+        }
+    }
+}
+
+/// The key events of bytes typed during the probe (see [`Answer::typed`]): characters, Enter,
+/// Tab and Backspace; other control bytes are dropped.
+pub fn typed_keys(bytes: &[u8]) -> Vec<crossterm::event::KeyEvent> {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    String::from_utf8_lossy(bytes)
+        .chars()
+        .filter_map(|c| {
+            let (code, modifiers) = match c {
+                '\r' | '\n' => (KeyCode::Enter, KeyModifiers::NONE),
+                '\t' => (KeyCode::Tab, KeyModifiers::NONE),
+                '\u{7f}' | '\u{8}' => (KeyCode::Backspace, KeyModifiers::NONE),
+                c if c.is_control() || c == char::REPLACEMENT_CHARACTER => return None,
+                // As crossterm reports them: an upper-case letter comes with Shift.
+                c if c.is_uppercase() => (KeyCode::Char(c), KeyModifiers::SHIFT),
+                c => (KeyCode::Char(c), KeyModifiers::NONE),
+            };
+            Some(KeyEvent::new(code, modifiers))
+        })
+        .collect()
 }
 
 /// How tmux passes images to the outer terminal, when vital runs inside it.
@@ -77,10 +138,20 @@ pub fn tmux_from_answer(answer: Option<&str>) -> Tmux {
     }
 }
 
+/// What the probe found out, and what it read that was not the terminal's.
+pub struct Probed {
+    pub picker: Picker,
+    /// What the reviewer should know when a graphics protocol is ruled out.
+    pub notice: Option<String>,
+    /// Keys the reviewer typed while the probe read, in order ([`typed_keys`]).
+    pub typed: Vec<crossterm::event::KeyEvent>,
+}
+
 /// The picker for the terminal on stdin/stdout: its protocol and font size when it answers,
-/// otherwise what the environment says (halfblocks unless the cell size is known); and what the
-/// reviewer should know when a graphics protocol is ruled out (tmux without passthrough).
-pub fn picker() -> (Picker, Option<String>) {
+/// otherwise what the environment says (halfblocks unless the cell size is known); what the
+/// reviewer should know when a graphics protocol is ruled out (tmux without passthrough); and the
+/// keys typed meanwhile.
+pub fn picker() -> Probed {
     // Before any picker: theirs set the pane's passthrough, which would hide the user's choice.
     let tmux = tmux();
     // Also detects tmux from TERM / TERM_PROGRAM: queries and images are then wrapped for it.
@@ -90,20 +161,25 @@ pub fn picker() -> (Picker, Option<String>) {
             let notice = format!(
                 "{why}: figures in half blocks (set -g allow-passthrough on for sharp ones)"
             );
-            return (fallback, Some(notice));
+            return Probed::untyped(fallback, Some(notice));
         }
         Tmux::Passthrough if !fallback.tmux_detected() => {
             let notice =
                 "inside tmux, but TERM and TERM_PROGRAM do not say so: figures in half blocks";
-            return (fallback, Some(notice.into()));
+            return Probed::untyped(fallback, Some(notice.into()));
         }
         _ => {}
     }
     let answer = query(fallback.tmux_detected()).unwrap_or_default();
+    let typed = typed_keys(&answer.typed);
     let cell = answer.cell.or_else(cell_from_window_size);
     let Some((width, height)) = cell else {
         // No image protocol draws correctly without the real cell size.
-        return (fallback, None);
+        return Probed {
+            picker: fallback,
+            notice: None,
+            typed,
+        };
     };
     // `from_fontsize` is deprecated in favour of `from_query_stdio`, whose reader thread is the
     // bug this module avoids; it still adds the environment's hints (iTerm2, tmux).
@@ -112,7 +188,22 @@ pub fn picker() -> (Picker, Option<String>) {
     if let Some(protocol) = answer.protocol {
         picker.set_protocol_type(protocol);
     }
-    (picker, None)
+    Probed {
+        picker,
+        notice: None,
+        typed,
+    }
+}
+
+impl Probed {
+    /// No query was sent, so nothing was read.
+    pub(super) fn untyped(picker: Picker, notice: Option<String>) -> Self {
+        Probed {
+            picker,
+            notice,
+            typed: Vec::new(),
+        }
+    }
 }
 
 /// Writes the queries to stdout and reads the answer from stdin. `None` when stdin is not a
@@ -154,6 +245,7 @@ pub fn read_answer(fd: std::os::fd::BorrowedFd<'_>, quiet: Duration, total: Dura
     let mut parser = Parser::new();
     let mut answer = Answer::default();
     let mut kitty = false;
+    let mut stream = Stream::Ground;
     loop {
         let left = total.saturating_sub(start.elapsed()).min(quiet);
         if left.is_zero() {
@@ -183,6 +275,12 @@ pub fn read_answer(fd: std::os::fd::BorrowedFd<'_>, quiet: Duration, total: Dura
         let n = unsafe { libc::read(fd.as_raw_fd(), (&raw mut byte).cast(), 1) };
         if n != 1 {
             return answer; // end of input or an error
+        }
+        let typed;
+        (stream, typed) = stream.next(byte);
+        if typed {
+            answer.typed.push(byte);
+            continue;
         }
         for response in parser.push(char::from(byte)) {
             match response {
@@ -244,6 +342,7 @@ mod tests {
             Answer {
                 protocol: Some(ProtocolType::Sixel),
                 cell: Some((10, 20)),
+                typed: Vec::new(),
             }
         );
     }
@@ -317,5 +416,57 @@ mod tests {
         assert!(took < Duration::from_millis(900), "{took:?}");
         drop(reader);
         feeder.join().unwrap();
+    }
+
+    #[test]
+    fn keys_typed_while_a_silent_terminal_is_asked_are_kept_in_order() {
+        use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+        let (reader, mut writer) = pipe();
+        writer.write_all(b"a x").unwrap();
+        let answer = read_answer(reader.as_fd(), Duration::from_millis(50), TOTAL);
+        assert_eq!(answer.typed, b"a x");
+        let char = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
+        assert_eq!(
+            typed_keys(&answer.typed),
+            vec![char('a'), char(' '), char('x')]
+        );
+    }
+
+    #[test]
+    fn keys_typed_between_the_terminals_answers_are_kept_and_the_answers_still_read() {
+        let (mut reader, mut writer) = pipe();
+        writer
+            .write_all(b"a\x1b[?62;4cx\x1b\x1b[6;20;10t\x1b_Gi=31;OK\x1b\\u\x1b[0nq")
+            .unwrap();
+        let answer = read_answer(reader.as_fd(), QUIET, TOTAL);
+        assert_eq!(
+            answer.typed, b"axu",
+            "a lone Esc before an answer swallows nothing"
+        );
+        assert_eq!(answer.protocol, Some(ProtocolType::Kitty));
+        assert_eq!(answer.cell, Some((10, 20)));
+        drop(writer);
+        let mut rest = Vec::new();
+        reader.read_to_end(&mut rest).unwrap();
+        assert_eq!(
+            rest, b"q",
+            "a key behind the status report is left for the input thread"
+        );
+    }
+
+    #[test]
+    fn typed_bytes_become_the_keys_crossterm_would_report() {
+        use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+        let keys = typed_keys("A\r\x7f\t\x01é".as_bytes());
+        assert_eq!(
+            keys,
+            vec![
+                KeyEvent::new(KeyCode::Char('A'), KeyModifiers::SHIFT),
+                KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE),
+                KeyEvent::new(KeyCode::Backspace, KeyModifiers::NONE),
+                KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE),
+                KeyEvent::new(KeyCode::Char('é'), KeyModifiers::NONE),
+            ]
+        );
     }
 }

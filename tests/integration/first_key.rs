@@ -279,3 +279,21 @@ fn silent_pty_with_protocol_detection_a_x_typed_at_once_accepts_answer_1_and_rej
     assert!(pty.exits_within(Duration::from_secs(5)), "q quits");
     assert_answer_1_accepted_and_answer_2_rejected(dir.path(), "ax");
 }
+
+#[test]
+fn silent_pty_with_protocol_detection_a_typed_while_the_terminal_is_asked_still_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    vital_ok(dir.path(), &["demo"]);
+    let base = stats(dir.path())["judgments"].as_i64().unwrap();
+    let mut pty = SilentPty::start(dir.path(), "blind");
+    // The probe's last query (the cell size) is out: vital now waits for an answer that never
+    // comes, reading stdin, and the reviewer types `a` before anything is on screen.
+    pty.wait_for("\x1b[16t", "the terminal query");
+    pty.send("a");
+    pty.wait_for("reviewer blind", "the first frame");
+    pty.send("x");
+    wait_for_decisions(dir.path(), base + 2);
+    pty.send("q");
+    assert!(pty.exits_within(Duration::from_secs(5)), "q quits");
+    assert_answer_1_accepted_and_answer_2_rejected(dir.path(), "blind");
+}
