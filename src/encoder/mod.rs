@@ -133,9 +133,11 @@ pub fn batch_workers<B: Backend>() -> usize {
 }
 
 /// Whether `B` is the CPU backend (burn-ndarray), whose tensors live in this process's memory:
-/// reading one back is a copy, not a device transfer.
+/// reading one back is a copy, not a device transfer. Not under autodiff: a tensor read back
+/// and rebuilt would leave the graph, so there burn's own operations stay.
 pub(crate) fn computes_on_host<B: Backend>() -> bool {
-    std::any::type_name::<B>().contains("burn_ndarray")
+    let name = std::any::type_name::<B>();
+    name.contains("burn_ndarray") && !name.contains("burn_autodiff")
 }
 
 /// Embeds `ids` with `embed`, in batches of at most `batch_size` sequences grouped by length so

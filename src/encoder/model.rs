@@ -296,4 +296,24 @@ mod tests {
         assert_eq!(erf_f32(-9.0), -erf_f32(9.0));
         assert!(erf_f32(f32::NAN).is_nan());
     }
+
+    #[test]
+    fn the_host_gelu_matches_burns_and_autodiff_keeps_burns() {
+        use burn::backend::{Autodiff, NdArray};
+        assert!(super::super::computes_on_host::<NdArray>());
+        assert!(!super::super::computes_on_host::<Autodiff<NdArray>>());
+        let values: Vec<f32> = (-80..=80).map(|i| i as f32 / 10.0).collect();
+        let x = Tensor::<NdArray, 1>::from_data(
+            TensorData::new(values.clone(), [161]),
+            &Default::default(),
+        );
+        let ours = gelu(x.clone()).into_data().to_vec::<f32>().unwrap();
+        let burns = burn::tensor::activation::gelu(x)
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
+        for ((v, a), b) in values.iter().zip(&ours).zip(&burns) {
+            assert!((a - b).abs() < 1e-6, "gelu({v}): {a} against burn's {b}");
+        }
+    }
 }
