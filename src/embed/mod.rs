@@ -337,31 +337,49 @@ pub fn fill_image_cache(
     progress: &mut dyn FnMut(usize, usize),
     cancel: &AtomicBool,
 ) -> Result<ImageFillReport> {
+    // One entry per figure path, not per answer (1.7M answers share 210K figures).
+    let mut paths: Vec<PathBuf> = Vec::new();
+    let mut seen: HashSet<PathBuf> = HashSet::new();
+    for_each_answer_chunk(ws, READ_CHUNK, &mut |inputs, _| {
+        for path in inputs.iter().filter_map(|i| i.image_path.as_ref()) {
+            if seen.insert(path.clone()) {
+                paths.push(path.clone());
+            }
+        }
+        Ok(())
+    })?;
+    embed_image_files(ws, encoder, &paths, batch_size, progress, cancel)
+}
+
+/// Embeds the image files among `paths` (repeats and missing files skipped) whose content the
+/// cache lacks under `encoder`, `batch_size` per forward pass, committing each call's batches;
+/// `progress(done, total)` after each call, the cancel flag honoured between calls.
+pub fn embed_image_files(
+    ws: &Workspace,
+    encoder: &mut dyn SentenceEncoder,
+    paths: &[PathBuf],
+    batch_size: usize,
+    progress: &mut dyn FnMut(usize, usize),
+    cancel: &AtomicBool,
+) -> Result<ImageFillReport> {
     ensure!(batch_size > 0, "the batch size must be positive");
     ensure!(
         encoder.embeds_images(),
         "this encoder embeds texts only (image vectors need an open_clip folder)"
     );
     let identity = encoder.identity().to_string();
-    let mut paths: Vec<PathBuf> = Vec::new();
-    let mut seen_paths: HashSet<PathBuf> = HashSet::new();
-    for_each_answer_chunk(ws, READ_CHUNK, &mut |inputs, _| {
-        for input in inputs {
-            if let Some(path) = &input.image_path {
-                if seen_paths.insert(path.clone()) && path.is_file() {
-                    paths.push(path.clone());
-                }
-            }
-        }
-        Ok(())
-    })?;
+    let mut seen_paths: HashSet<&Path> = HashSet::new();
+    let paths: Vec<&PathBuf> = paths
+        .iter()
+        .filter(|p| seen_paths.insert(p.as_path()) && p.is_file())
+        .collect();
     // Each file's content hash; one path per distinct content.
     let mut keyed: Vec<(TextHash, PathBuf)> = Vec::new();
     let mut seen_keys = HashSet::new();
     for path in &paths {
         if let Some(key) = image_key(path) {
             if seen_keys.insert(key) {
-                keyed.push((key, path.clone()));
+                keyed.push((key, path.to_path_buf()));
             }
         }
     }

@@ -13,7 +13,7 @@ use crate::data::formats::Format;
 use crate::data::json_stream::JsonSource;
 use crate::data::warnings::Warnings;
 use crate::data::Record;
-use crate::embed::{ensure_cached, SentenceEncoder};
+use crate::embed::{embed_image_files, ensure_cached, SentenceEncoder};
 use crate::image_files::ImageRoots;
 use crate::selector::encoder_features::texts_of;
 use crate::selector::{AnswerInput, Metrics, PairSource, PreferencePair, TrainedSelector};
@@ -125,13 +125,16 @@ pub fn evaluate_with(
             crate::embed::short(encoder.identity()),
             crate::embed::short(&used.identity)
         );
+        let batch = report.settings.backend.encoder_batch_size();
         let texts: Vec<String> = inputs.iter().flat_map(texts_of).collect();
-        ensure_cached(
-            ws,
-            encoder,
-            &texts,
-            report.settings.backend.encoder_batch_size(),
-        )?;
+        ensure_cached(ws, encoder, &texts, batch)?;
+        // A pairs file's figures were never embedded by `vital embed`: the run reads them too.
+        if used.images {
+            let figures: Vec<std::path::PathBuf> =
+                inputs.iter().filter_map(|i| i.image_path.clone()).collect();
+            let no_cancel = std::sync::atomic::AtomicBool::new(false);
+            embed_image_files(ws, encoder, &figures, batch, &mut |_, _| {}, &no_cancel)?;
+        }
     }
     let embeddings = report.settings.embeddings_for(ws, &inputs)?;
     let selector_scores = selector.score_with(&inputs, embeddings.as_ref())?;

@@ -343,3 +343,49 @@ fn embed_caches_figures_by_content_and_train_reads_image_features_with_an_open_c
     vital_ok(&ws, &["train", "--encoder", model, "--paper-head"]);
     vital_ok(&ws, &["score"]);
 }
+
+#[test]
+fn eval_on_a_pairs_file_embeds_its_figures_for_a_run_that_reads_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    vital_ok(&ws, &["demo", "--quiet"]);
+    let model = model_dir();
+    let model_arg = model.to_str().unwrap();
+    vital_ok(&ws, &["embed", "--encoder", model_arg]);
+    vital_ok(&ws, &["train", "--encoder", model_arg]);
+    // A held-out pairs file whose figure is in no workspace folder: only eval can embed it.
+    let held_out = dir.path().join("held-out");
+    std::fs::create_dir_all(&held_out).unwrap();
+    let figure = held_out.join("new-figure.png");
+    image::RgbImage::from_fn(48, 40, |x, y| {
+        image::Rgb([(x * 5) as u8, (y * 6) as u8, 90])
+    })
+    .save(&figure)
+    .unwrap();
+    let pair = serde_json::json!({
+        "img": "new-figure.png",
+        "fig_caption": "Axial CT of the chest with a right upper lobe mass.",
+        "inline_mention": "A spiculated mass is seen in the right upper lobe (Figure 1).",
+        "question": "What does the image show?",
+        "answer_positive": "A spiculated mass in the right upper lobe, suspicious for malignancy.",
+        "answer_negative": "I cannot tell from the image."
+    });
+    let pairs = write(&held_out, "pairs.jsonl", &format!("{pair}\n"));
+    let key = vital::store::TextHash::of_image_bytes(&std::fs::read(&figure).unwrap());
+    let identity = vital::embed::folder_identity(&model).unwrap();
+    let cached = || {
+        let ws = vital::store::Workspace::open_existing(&ws).unwrap();
+        ws.cached_text_hashes(&identity, &[key])
+            .unwrap()
+            .contains(&key)
+    };
+    assert!(!cached(), "the new figure starts outside the cache");
+
+    let out = vital_ok(&ws, &["eval", "--pairs", pairs.to_str().unwrap()]);
+
+    assert!(out.contains("alignment"), "{out}");
+    assert!(
+        cached(),
+        "eval embedded the pairs file's figure under the run's encoder"
+    );
+}
