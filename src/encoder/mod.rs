@@ -124,12 +124,17 @@ pub(crate) type EmbedBatch<'a> = dyn Fn(&[Vec<u32>]) -> Result<Vec<Vec<f32>>> + 
 /// operations of a forward pass on one thread (only large matrix products use every core), so
 /// one batch at a time kept about 1.3 of 2 cores busy; a batch per core keeps them all busy.
 /// GPU backends queue work on one device: one batch at a time.
+/// `RAYON_NUM_THREADS`, which caps burn's own threads, caps the batches too (benchmarks compare
+/// at equal threads).
 pub fn batch_workers<B: Backend>() -> usize {
-    if computes_on_host::<B>() {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        1
+    if !computes_on_host::<B>() {
+        return 1;
     }
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// Whether `B` is the CPU backend (burn-ndarray), whose tensors live in this process's memory:
