@@ -156,52 +156,28 @@ impl<B: Backend> OpenClipEncoder<B> {
                 .preprocess
                 .tensor_values(&preprocess::decode_file(p)?))
         };
-        let threads = std::thread::available_parallelism()
-            .map_or(1, usize::from)
-            .min(paths.len());
-        if threads <= 1 {
-            return paths.iter().map(|p| prepare(p)).collect();
-        }
-        let per_thread = paths.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = paths
-                .chunks(per_thread)
-                .map(|chunk| {
-                    scope.spawn(move || chunk.iter().map(|p| prepare(p)).collect::<Vec<_>>())
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| vec![Err(anyhow!("an image decoding thread panicked"))])
-                })
-                .collect()
-        })
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        on_threads(
+            paths,
+            threads,
+            |chunk| chunk.iter().map(|p| prepare(p)).collect::<Vec<_>>(),
+            || vec![Err(anyhow!("an image decoding thread panicked"))],
+        )
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     /// One L2-normalised vector per image input ([`Self::image_input`]), in order: split into
     /// [`batch_workers`] forward passes run at once (one per core on the CPU backend, whose
     /// forward pass is mostly single-threaded; one on a GPU).
     pub fn embed_inputs(&self, inputs: &[Vec<f32>]) -> Result<Vec<Vec<f32>>> {
-        let workers = batch_workers::<B>().min(inputs.len());
-        if workers <= 1 {
-            return self.forward_inputs(inputs);
-        }
-        let per_pass = inputs.len().div_ceil(workers);
-        let passes: Vec<Result<Vec<Vec<f32>>>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = inputs
-                .chunks(per_pass)
-                .map(|chunk| scope.spawn(move || self.forward_inputs(chunk)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(anyhow!("an image encoding thread panicked")))
-                })
-                .collect()
-        });
+        let passes = on_threads(
+            inputs,
+            batch_workers::<B>(),
+            |chunk| self.forward_inputs(chunk),
+            || Err(anyhow!("an image encoding thread panicked")),
+        );
         let mut out = Vec::with_capacity(inputs.len());
         for pass in passes {
             out.extend(pass?);
@@ -251,6 +227,32 @@ impl<B: Backend> OpenClipEncoder<B> {
         }
         Ok(out)
     }
+}
+
+/// `per_chunk` over `items` split into at most `threads` contiguous chunks, each on a scoped
+/// thread (on this one when a single chunk will do); the chunks' results in order, `panicked()`
+/// for a chunk whose thread panicked.
+fn on_threads<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    per_chunk: impl Fn(&[T]) -> R + Sync,
+    panicked: impl Fn() -> R,
+) -> Vec<R> {
+    let threads = threads.min(items.len());
+    if threads <= 1 {
+        return vec![per_chunk(items)];
+    }
+    let per_chunk = &per_chunk;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(items.len().div_ceil(threads))
+            .map(|chunk| scope.spawn(move || per_chunk(chunk)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| panicked()))
+            .collect()
+    })
 }
 
 /// `[b, dim]` → b L2-normalised rows.
