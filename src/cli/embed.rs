@@ -34,9 +34,7 @@ pub fn run(ctx: &Context, args: EmbedArgs) -> anyhow::Result<i32> {
         "no encoder: pass --encoder DIR, or set selector.encoder in config.toml (or VITAL_ENCODER)",
     )?;
     let backend = args.backend.unwrap_or(ctx.config.selector.backend);
-    let batch_size = args
-        .batch_size
-        .map_or(backend.encoder_batch_size(), |b| b as usize);
+    let batch_size = backend.encoder_batch_size_or(args.batch_size);
     let (used, report, images) = fill(ctx, &ws, &dir, backend, batch_size)?;
     if let (Some(images), false) = (images, ctx.quiet) {
         println!(

@@ -67,9 +67,8 @@ pub fn run(ctx: &Context, args: EncodeArgs) -> Result<i32> {
 
 /// `--batch-size`, else the backend's default.
 fn batch_size(args: &EncodeArgs) -> usize {
-    let backend = args.backend.parse().unwrap_or_default();
-    args.batch_size
-        .map_or(BackendKind::encoder_batch_size(backend), |b| b as usize)
+    let backend: BackendKind = args.backend.parse().unwrap_or_default();
+    backend.encoder_batch_size_or(args.batch_size)
 }
 
 fn encode_on<B: Backend>(

@@ -114,10 +114,10 @@ fn resolve(ctx: &Context, ws: &Workspace, options: &TrainOptions) -> anyhow::Res
         Some(_) => None,
         None => super::embed::encoder_dir(ctx, options.encoder.clone())?,
     };
+    let batch = settings
+        .backend
+        .encoder_batch_size_or(options.encoder_batch_size);
     if let Some(dir) = &encoder_dir {
-        let batch = options
-            .encoder_batch_size
-            .map_or(settings.backend.encoder_batch_size(), |b| b as usize);
         let (used, _, _) = super::embed::fill(ctx, ws, dir, settings.backend, batch)?;
         settings.encoder = Some(used);
     }
@@ -145,9 +145,6 @@ fn resolve(ctx: &Context, ws: &Workspace, options: &TrainOptions) -> anyhow::Res
     }
     // The paper's joined texts are texts of their own: the encoder embeds them too.
     if let (Some(dir), true) = (&encoder_dir, settings.paper_text) {
-        let batch = options
-            .encoder_batch_size
-            .map_or(settings.backend.encoder_batch_size(), |b| b as usize);
         super::embed::fill_prepared(ws, dir, &settings, batch)?;
     }
     Ok(settings)

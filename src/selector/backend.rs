@@ -38,6 +38,11 @@ impl BackendKind {
         }
     }
 
+    /// A `--batch-size`-style flag, else [`Self::encoder_batch_size`].
+    pub fn encoder_batch_size_or(self, given: Option<u32>) -> usize {
+        given.map_or(self.encoder_batch_size(), |b| b as usize)
+    }
+
     /// Whether this binary was built with the backend.
     pub fn is_compiled_in(self) -> bool {
         match self {
