@@ -42,7 +42,9 @@ pub mod exit {
 #[derive(Debug, Parser)]
 #[command(name = "vital", version, about, long_about = None)]
 pub struct Cli {
-    /// Workspace directory [default: the platform data dir, e.g. ~/.local/share/vital/default]
+    /// Workspace directory, or a team server as postgresql://ROLE@HOST:PORT/DB (passwords from
+    /// PGPASSWORD, ~/.pgpass or a prompt) [default: the platform data dir, e.g.
+    /// ~/.local/share/vital/default]
     #[arg(short, long, global = true, env = "VITAL_WORKSPACE")]
     pub workspace: Option<PathBuf>,
 

@@ -39,7 +39,7 @@ fn show(ctx: &Context, args: &ShowArgs) -> anyhow::Result<i32> {
     let mut out = std::io::stdout().lock();
     let ws = ctx.open_existing_workspace()?;
     let Some(stored) = ws.load_sample_by_ext_id(&args.id)? else {
-        anyhow::bail!("no sample with id `{}` in {}", args.id, ws.dir().display());
+        anyhow::bail!("no sample with id `{}` in {}", args.id, ws.describe());
     };
     let s = &stored.sample;
     writeln!(

@@ -59,7 +59,7 @@ pub fn print_stats(ws: &crate::store::Workspace, json: bool) -> anyhow::Result<(
     ];
     // The label column is as wide as the longest label, plus two spaces.
     let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0) + 2;
-    println!("{:<width$}{}", "workspace", ws.dir().display());
+    println!("{:<width$}{}", "workspace", ws.describe());
     for (name, value) in rows {
         println!("{name:<width$}{value}");
     }

@@ -19,6 +19,7 @@ pub const DEFAULTS: &str = include_str!("../../config.toml");
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Config {
     pub workspace: WorkspaceConfig,
+    pub store: StoreConfig,
     pub review: ReviewConfig,
     /// Review-screen keys: action name → key names (see `tui::keymap`).
     pub keys: std::collections::BTreeMap<String, Vec<String>>,
@@ -30,6 +31,13 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkspaceConfig {
     pub path: String,
+}
+
+/// A team workspace on a PostgreSQL server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoreConfig {
+    /// `postgresql://user@host:port/db?sslmode=…`; empty: the workspace is a directory.
+    pub url: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -255,8 +263,12 @@ impl Config {
         })
     }
 
-    /// The workspace directory: the configured path, else `<data dir>/default`.
+    /// The workspace: the configured server (`[store] url`), else the configured path, else
+    /// `<data dir>/default`.
     pub fn workspace_dir(&self) -> anyhow::Result<PathBuf> {
+        if !self.store.url.trim().is_empty() {
+            return Ok(PathBuf::from(self.store.url.trim()));
+        }
         if !self.workspace.path.trim().is_empty() {
             return Ok(expand_home(&self.workspace.path));
         }

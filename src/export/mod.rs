@@ -304,7 +304,11 @@ pub fn run(
         include: includes,
         conflicts,
         conflicts_total,
-        workspace: std::fs::canonicalize(ws.dir()).unwrap_or_else(|_| ws.dir().to_path_buf()),
+        workspace: if ws.is_server() {
+            ws.location().to_path_buf()
+        } else {
+            std::fs::canonicalize(ws.dir()).unwrap_or_else(|_| ws.dir().to_path_buf())
+        },
         seconds: started.elapsed().as_secs_f64(),
     };
     serde_json::to_writer_pretty(&mut manifest, &summary)?;

@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use rusqlite::{params, Connection};
+use super::db::{params, Db};
 use serde::Serialize;
 
 use super::decisions::{append, reviewer_id, DecisionKind, NewDecision};
@@ -106,8 +106,9 @@ pub struct Verdicts {
 
 impl Verdicts {
     /// Reads the verdicts in force (one query over `current_judgments`).
-    pub fn load(conn: &Connection) -> anyhow::Result<Self> {
-        let mut stmt = conn.prepare(
+    pub fn load(db: &Db) -> anyhow::Result<Self> {
+        let mut out = Verdicts::default();
+        db.for_each_row(
             "SELECT c.id, c.reviewer_id, rv.name, c.sample_id, a.round_id, a.id, c.kind = 'accept', c.value
              FROM current_judgments c JOIN answers a ON a.id = c.answer_id
              JOIN reviewers rv ON rv.id = c.reviewer_id
@@ -117,10 +118,8 @@ impl Verdicts {
              FROM current_judgments c JOIN answers a ON a.round_id = c.round_id
              JOIN reviewers rv ON rv.id = c.reviewer_id
              WHERE c.kind = 'prefer'",
-        )?;
-        let mut out = Verdicts::default();
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
+            params![],
+            |row| {
             let event_id: i64 = row.get(0)?;
             let reviewer: i64 = row.get(1)?;
             let name: String = row.get(2)?;
@@ -140,7 +139,7 @@ impl Verdicts {
                         by: row.get(7)?,
                     });
                 }
-                continue;
+                return Ok(());
             }
             out.reviewers.entry(reviewer).or_insert(name);
             match entry.votes.iter_mut().find(|v| v.reviewer == reviewer) {
@@ -155,7 +154,8 @@ impl Verdicts {
                     event_id,
                 }),
             }
-        }
+            Ok(())
+        })?;
         for votes in out.answers.values_mut() {
             votes.votes.sort_by_key(|v| v.reviewer);
         }
@@ -327,14 +327,13 @@ pub struct AgreementReport {
 }
 
 /// Decisions per reviewer (every reviewer with an event, `final` and `imported` included).
-pub fn reviewer_decisions(conn: &Connection) -> anyhow::Result<Vec<ReviewerDecisions>> {
+pub fn reviewer_decisions(db: &Db) -> anyhow::Result<Vec<ReviewerDecisions>> {
     let mut out: BTreeMap<String, ReviewerDecisions> = BTreeMap::new();
-    let mut stmt = conn.prepare(
+    db.for_each_row(
         "SELECT rv.name, c.kind, count(*) FROM current_judgments c JOIN reviewers rv ON rv.id = c.reviewer_id
          GROUP BY rv.name, c.kind",
-    )?;
-    let mut rows = stmt.query([])?;
-    while let Some(row) = rows.next()? {
+        params![],
+        |row| {
         let name: String = row.get(0)?;
         let kind: String = row.get(1)?;
         let n: i64 = row.get(2)?;
@@ -356,12 +355,12 @@ pub fn reviewer_decisions(conn: &Connection) -> anyhow::Result<Vec<ReviewerDecis
             Some(DecisionKind::Demo) => d.demo += n,
             None => {}
         }
-    }
-    let mut stmt = conn.prepare(
+        Ok(())
+    })?;
+    db.for_each_row(
         "SELECT rv.name, count(*) FROM judgments j JOIN reviewers rv ON rv.id = j.reviewer_id GROUP BY rv.name",
-    )?;
-    let mut rows = stmt.query([])?;
-    while let Some(row) = rows.next()? {
+        params![],
+        |row| {
         let name: String = row.get(0)?;
         out.entry(name.clone())
             .or_insert_with(|| ReviewerDecisions {
@@ -369,23 +368,24 @@ pub fn reviewer_decisions(conn: &Connection) -> anyhow::Result<Vec<ReviewerDecis
                 ..Default::default()
             })
             .events = row.get(1)?;
-    }
+        Ok(())
+    })?;
     Ok(out.into_values().collect())
 }
 
 /// Every answer with contradicting verdicts, in sample / round / answer order.
-pub fn conflicts(conn: &Connection, verdicts: &Verdicts) -> anyhow::Result<Vec<Conflict>> {
-    let mut locate = conn.prepare_cached(
-        "SELECT s.ext_id, r.position, a.position FROM answers a JOIN rounds r ON r.id = a.round_id
-         JOIN samples s ON s.id = r.sample_id WHERE a.id = ?1",
-    )?;
+pub fn conflicts(db: &Db, verdicts: &Verdicts) -> anyhow::Result<Vec<Conflict>> {
     let mut out = Vec::new();
     for (answer_id, votes) in &verdicts.answers {
         if !votes.is_conflict() {
             continue;
         }
-        let (sample_id, round, answer): (String, i64, i64) =
-            locate.query_row([answer_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let (sample_id, round, answer): (String, i64, i64) = db.query_row(
+            "SELECT s.ext_id, r.position, a.position FROM answers a JOIN rounds r ON r.id = a.round_id
+             JOIN samples s ON s.id = r.sample_id WHERE a.id = ?1",
+            params![answer_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
         let names = |accepted: bool| {
             votes
                 .votes
@@ -412,8 +412,8 @@ pub fn conflicts(conn: &Connection, verdicts: &Verdicts) -> anyhow::Result<Vec<C
 
 /// Sample keys (sorted) with reviewer disagreements, for the review screen's `disagreements`
 /// filter; `unresolved_only` leaves out samples whose every conflict has a final decision.
-pub fn disagreement_keys(conn: &Connection, unresolved_only: bool) -> anyhow::Result<Vec<i64>> {
-    let verdicts = Verdicts::load(conn)?;
+pub fn disagreement_keys(db: &Db, unresolved_only: bool) -> anyhow::Result<Vec<i64>> {
+    let verdicts = Verdicts::load(db)?;
     let keys: BTreeSet<i64> = verdicts
         .answers
         .values()
@@ -426,22 +426,23 @@ pub fn disagreement_keys(conn: &Connection, unresolved_only: bool) -> anyhow::Re
 /// Records a final decision on one answer: an `accept`/`reject` event by [`FINAL_REVIEWER`]
 /// whose value is the adjudicator's name. Returns the event id.
 pub fn record_final(
-    conn: &Connection,
+    db: &Db,
     adjudicator: &str,
     answer_id: i64,
     accepted: bool,
 ) -> anyhow::Result<i64> {
     let adjudicator = adjudicator.trim();
     anyhow::ensure!(!adjudicator.is_empty(), "the adjudicator's name is empty");
-    let (sample_key, round_id): (i64, i64) = conn
-        .prepare_cached(
+    let (sample_key, round_id): (i64, i64) = db
+        .query_opt(
             "SELECT r.sample_id, r.id FROM answers a JOIN rounds r ON r.id = a.round_id WHERE a.id = ?1",
+            params![answer_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?
-        .query_row(params![answer_id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .map_err(|_| anyhow::anyhow!("no answer with id {answer_id}"))?;
-    let reviewer = reviewer_id(conn, FINAL_REVIEWER)?;
+        .ok_or_else(|| anyhow::anyhow!("no answer with id {answer_id}"))?;
+    let reviewer = reviewer_id(db, FINAL_REVIEWER)?;
     append(
-        conn,
+        db,
         reviewer,
         &NewDecision {
             sample_key,
@@ -461,17 +462,17 @@ pub fn record_final(
 impl Workspace {
     /// Decisions per reviewer, agreement and conflicts (for `vital stats` and the review screen).
     pub fn agreement_report(&self) -> anyhow::Result<AgreementReport> {
-        let verdicts = Verdicts::load(&self.conn)?;
+        let verdicts = Verdicts::load(&self.db)?;
         Ok(AgreementReport {
-            decisions: reviewer_decisions(&self.conn)?,
+            decisions: reviewer_decisions(&self.db)?,
             agreement: verdicts.agreement(),
-            conflicts: conflicts(&self.conn, &verdicts)?,
+            conflicts: conflicts(&self.db, &verdicts)?,
         })
     }
 
     /// See [`disagreement_keys`].
     pub fn disagreement_keys(&self, unresolved_only: bool) -> anyhow::Result<Vec<i64>> {
-        disagreement_keys(&self.conn, unresolved_only)
+        disagreement_keys(&self.db, unresolved_only)
     }
 
     /// See [`record_final`].
@@ -481,7 +482,7 @@ impl Workspace {
         answer_id: i64,
         accepted: bool,
     ) -> anyhow::Result<i64> {
-        record_final(&self.conn, adjudicator, answer_id, accepted)
+        record_final(&self.db, adjudicator, answer_id, accepted)
     }
 }
 
@@ -697,28 +698,28 @@ mod tests {
         prefer.answer_id = None;
         prefer.value = Some(a3.to_string());
         ws.record("cy", &prefer).unwrap();
-        let v = Verdicts::load(&ws.conn).unwrap();
+        let v = Verdicts::load(&ws.db).unwrap();
         assert_eq!(v.resolution(a1), Resolution::Rejected, "ana ✓, ben ✗, cy ✗");
         assert_eq!(v.resolution(a2), Resolution::Rejected, "ana ✓, ben ✗, cy ✗");
         assert_eq!(v.resolution(a3), Resolution::Accepted);
         ws.undo_last("cy").unwrap();
-        let v = Verdicts::load(&ws.conn).unwrap();
+        let v = Verdicts::load(&ws.db).unwrap();
         assert_eq!(v.resolution(a1), Resolution::Accepted, "2 ✓ to 1 ✗");
         assert_eq!(v.resolution(a2), Resolution::Tied);
         assert_eq!(v.resolution(a3), Resolution::Undecided);
-        assert_eq!(disagreement_keys(&ws.conn, true).unwrap(), vec![s.key]);
+        assert_eq!(disagreement_keys(&ws.db, true).unwrap(), vec![s.key]);
 
         ws.record_final("dr lead", a2, false).unwrap();
         ws.record_final("dr lead", a1, false).unwrap();
-        let v = Verdicts::load(&ws.conn).unwrap();
+        let v = Verdicts::load(&ws.db).unwrap();
         assert_eq!(v.resolution(a2), Resolution::Rejected);
         assert_eq!(
             v.resolution(a1),
             Resolution::Rejected,
             "final beats majority"
         );
-        assert!(disagreement_keys(&ws.conn, true).unwrap().is_empty());
-        assert_eq!(disagreement_keys(&ws.conn, false).unwrap(), vec![s.key]);
+        assert!(disagreement_keys(&ws.db, true).unwrap().is_empty());
+        assert_eq!(disagreement_keys(&ws.db, false).unwrap(), vec![s.key]);
         let report = ws.agreement_report().unwrap();
         assert_eq!(report.conflicts.len(), 2);
         let c = &report.conflicts[0];
@@ -732,7 +733,7 @@ mod tests {
         assert!(!report.agreement.reviewers.contains(&"final".to_string()));
         // Undo of the final decision brings the majority back; the events stay.
         ws.undo_last(FINAL_REVIEWER).unwrap();
-        let v = Verdicts::load(&ws.conn).unwrap();
+        let v = Verdicts::load(&ws.db).unwrap();
         assert_eq!(v.resolution(a1), Resolution::Accepted);
     }
 

@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 
+use super::db::params;
 use super::Workspace;
 
 /// One reviewer's accept or reject of one answer, in force now.
@@ -17,21 +18,20 @@ impl Workspace {
     /// Accepts and rejects in force on the answers of one sample (preferences and round or
     /// sample decisions left out), in the order they were made.
     pub fn answer_decisions(&self, sample_key: i64) -> anyhow::Result<Vec<AnswerDecision>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT c.answer_id, r.name, c.kind FROM current_judgments c JOIN reviewers r ON r.id = c.reviewer_id
-             WHERE c.sample_id = ?1 AND c.answer_id IS NOT NULL AND c.kind IN ('accept', 'reject') ORDER BY c.id",
-        )?;
-        let decisions = stmt
-            .query_map([sample_key], |r| {
-                Ok(AnswerDecision {
-                    answer_id: r.get(0)?,
-                    reviewer: r.get(1)?,
-                    accepted: r.get::<_, String>(2)? == "accept",
-                })
-            })?
-            .collect::<Result<_, _>>()
-            .with_context(|| format!("cannot read the decisions on sample row {sample_key}"))?;
-        Ok(decisions)
+        self.db
+            .query_vec(
+                "SELECT c.answer_id, r.name, c.kind FROM current_judgments c JOIN reviewers r ON r.id = c.reviewer_id
+                 WHERE c.sample_id = ?1 AND c.answer_id IS NOT NULL AND c.kind IN ('accept', 'reject') ORDER BY c.id",
+                params![sample_key],
+                |r| {
+                    Ok(AnswerDecision {
+                        answer_id: r.get(0)?,
+                        reviewer: r.get(1)?,
+                        accepted: r.get::<String>(2)? == "accept",
+                    })
+                },
+            )
+            .with_context(|| format!("cannot read the decisions on sample row {sample_key}"))
     }
 }
 

@@ -2,8 +2,7 @@
 //! in the same slot supersedes an earlier one and an `undo` event withdraws one, so undo is
 //! unlimited and every past decision stays on record.
 
-use rusqlite::{params, Connection, OptionalExtension};
-
+use super::db::{params, Db};
 use super::{Workspace, NOW};
 
 /// What a decision says.
@@ -100,72 +99,72 @@ pub struct CurrentDecision {
 
 /// The reviewer's row id, if the reviewer exists. Read-only: never takes the write lock, so
 /// looking at samples never waits for an import or a trainer writing scores.
-pub fn find_reviewer(conn: &Connection, name: &str) -> anyhow::Result<Option<i64>> {
-    Ok(conn
-        .prepare_cached("SELECT id FROM reviewers WHERE name = ?1")?
-        .query_row([name.trim()], |r| r.get(0))
-        .optional()?)
+pub fn find_reviewer(db: &Db, name: &str) -> anyhow::Result<Option<i64>> {
+    db.query_opt(
+        "SELECT id FROM reviewers WHERE name = ?1",
+        params![name.trim()],
+        |r| r.get(0),
+    )
 }
 
 /// The reviewer's row id, creating the reviewer on first use.
-pub fn reviewer_id(conn: &Connection, name: &str) -> anyhow::Result<i64> {
+pub fn reviewer_id(db: &Db, name: &str) -> anyhow::Result<i64> {
     let name = name.trim();
     anyhow::ensure!(!name.is_empty(), "the reviewer name is empty");
-    if let Some(id) = find_reviewer(conn, name)? {
+    if let Some(id) = find_reviewer(db, name)? {
         return Ok(id);
     }
-    conn.prepare_cached(&format!(
-        "INSERT INTO reviewers (name, created_at) VALUES (?1, {NOW}) ON CONFLICT(name) DO NOTHING"
-    ))?
-    .execute([name])?;
-    Ok(conn
-        .prepare_cached("SELECT id FROM reviewers WHERE name = ?1")?
-        .query_row([name], |r| r.get(0))?)
+    db.execute(
+        &format!(
+            "INSERT INTO reviewers (name, created_at) VALUES (?1, {NOW}) ON CONFLICT(name) DO NOTHING"
+        ),
+        params![name],
+    )?;
+    db.query_value("SELECT id FROM reviewers WHERE name = ?1", params![name])
 }
 
 /// Appends one decision; returns its event id.
-pub fn append(conn: &Connection, reviewer: i64, j: &NewDecision) -> anyhow::Result<i64> {
+pub fn append(db: &Db, reviewer: i64, j: &NewDecision) -> anyhow::Result<i64> {
     let slot = j.kind.slot(j.sample_key, j.round_id, j.answer_id)?;
     let shown = j
         .shown_order
         .as_ref()
         .map(|o| serde_json::to_string(o).expect("ids serialise"));
-    conn.prepare_cached(&format!(
-        "INSERT INTO judgments (reviewer_id, sample_id, round_id, answer_id, kind, value, slot, shown_order, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, {NOW})"
-    ))?
-    .execute(params![
-        reviewer,
-        j.sample_key,
-        j.round_id,
-        j.answer_id,
-        j.kind.as_str(),
-        j.value,
-        slot,
-        shown
-    ])?;
-    Ok(conn.last_insert_rowid())
+    db.query_value(
+        &format!(
+            "INSERT INTO judgments (reviewer_id, sample_id, round_id, answer_id, kind, value, slot, shown_order, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, {NOW}) RETURNING id"
+        ),
+        params![
+            reviewer,
+            j.sample_key,
+            j.round_id,
+            j.answer_id,
+            j.kind.as_str(),
+            j.value,
+            slot,
+            shown
+        ],
+    )
 }
 
 impl Workspace {
     /// Commits one decision by `reviewer` (durably, before returning).
     pub fn record(&self, reviewer: &str, j: &NewDecision) -> anyhow::Result<i64> {
-        let reviewer = reviewer_id(&self.conn, reviewer)?;
-        append(&self.conn, reviewer, j)
+        let reviewer = reviewer_id(&self.db, reviewer)?;
+        append(&self.db, reviewer, j)
     }
 
     /// Withdraws the reviewer's latest decision still in effect; returns the sample it was about.
     pub fn undo_last(&self, reviewer: &str) -> anyhow::Result<Option<i64>> {
-        let Some(reviewer) = find_reviewer(&self.conn, reviewer)? else {
+        let Some(reviewer) = find_reviewer(&self.db, reviewer)? else {
             return Ok(None);
         };
-        let last: Option<(i64, i64)> = self
-            .conn
-            .prepare_cached(
-                "SELECT id, sample_id FROM effective_judgments WHERE reviewer_id = ?1 ORDER BY id DESC LIMIT 1",
-            )?
-            .query_row([reviewer], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
+        let last: Option<(i64, i64)> = self.db.query_opt(
+            "SELECT id, sample_id FROM effective_judgments WHERE reviewer_id = ?1 ORDER BY id DESC LIMIT 1",
+            params![reviewer],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         let Some((event, sample)) = last else {
             return Ok(None);
         };
@@ -176,11 +175,11 @@ impl Workspace {
     /// Withdraws one given event if it is still in effect (used for decisions recorded under
     /// another name, like final decisions); returns the sample it was about.
     pub fn undo_event(&self, event: i64) -> anyhow::Result<Option<i64>> {
-        let found: Option<(i64, i64)> = self
-            .conn
-            .prepare_cached("SELECT reviewer_id, sample_id FROM effective_judgments WHERE id = ?1")?
-            .query_row([event], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
+        let found: Option<(i64, i64)> = self.db.query_opt(
+            "SELECT reviewer_id, sample_id FROM effective_judgments WHERE id = ?1",
+            params![event],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         let Some((reviewer, sample)) = found else {
             return Ok(None);
         };
@@ -189,12 +188,13 @@ impl Workspace {
     }
 
     fn append_undo(&self, reviewer: i64, sample: i64, event: i64) -> anyhow::Result<()> {
-        self.conn
-            .prepare_cached(&format!(
+        self.db.execute(
+            &format!(
                 "INSERT INTO judgments (reviewer_id, sample_id, kind, slot, undoes, created_at)
                  VALUES (?1, ?2, 'undo', 'undo', ?3, {NOW})"
-            ))?
-            .execute(params![reviewer, sample, event])?;
+            ),
+            params![reviewer, sample, event],
+        )?;
         Ok(())
     }
 
@@ -204,26 +204,26 @@ impl Workspace {
         reviewer: &str,
         sample_key: i64,
     ) -> anyhow::Result<Vec<CurrentDecision>> {
-        let Some(reviewer) = find_reviewer(&self.conn, reviewer)? else {
+        let Some(reviewer) = find_reviewer(&self.db, reviewer)? else {
             return Ok(Vec::new());
         };
-        let mut stmt = self.conn.prepare_cached(
+        let rows = self.db.query_vec(
             "SELECT id, sample_id, round_id, answer_id, kind, value FROM current_judgments
              WHERE reviewer_id = ?1 AND sample_id = ?2 ORDER BY id",
+            params![reviewer, sample_key],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get::<String>(4)?,
+                    r.get(5)?,
+                ))
+            },
         )?;
-        let rows = stmt.query_map(params![reviewer, sample_key], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get::<_, String>(4)?,
-                r.get(5)?,
-            ))
-        })?;
         let mut out = Vec::new();
-        for row in rows {
-            let (event_id, sample_key, round_id, answer_id, kind, value) = row?;
+        for (event_id, sample_key, round_id, answer_id, kind, value) in rows {
             let Some(kind) = DecisionKind::parse(&kind) else {
                 continue;
             };
@@ -293,8 +293,8 @@ mod tests {
         assert!(kinds(&ws).is_empty());
         assert_eq!(ws.undo_last("ana").unwrap(), None, "nothing left to undo");
         let events: i64 = ws
-            .conn
-            .query_row("SELECT count(*) FROM judgments", [], |r| r.get(0))
+            .db
+            .query_value("SELECT count(*) FROM judgments", params![])
             .unwrap();
         assert_eq!(events, 6, "every event is kept");
     }

@@ -5,8 +5,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::db::params;
 use anyhow::Context;
-use rusqlite::params;
 use sha2::{Digest, Sha256};
 
 use super::Workspace;
@@ -55,12 +55,14 @@ impl Workspace {
         encoder: &str,
         hashes: &[TextHash],
     ) -> anyhow::Result<HashSet<TextHash>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT 1 FROM text_embeddings WHERE encoder = ?1 AND text_hash = ?2",
-        )?;
         let mut found = HashSet::new();
         for hash in hashes {
-            if stmt.exists(params![encoder, &hash.0[..]])? {
+            let exists = self.db.query_opt(
+                "SELECT 1 FROM text_embeddings WHERE encoder = ?1 AND text_hash = ?2",
+                params![encoder, hash.0],
+                |_| Ok(()),
+            )?;
+            if exists.is_some() {
                 found.insert(*hash);
             }
         }
@@ -74,14 +76,12 @@ impl Workspace {
         encoder: &str,
         vectors: &[(TextHash, &[f32])],
     ) -> anyhow::Result<()> {
-        let tx = self.conn.unchecked_transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
+        let tx = self.db.begin_write()?;
+        for (hash, vector) in vectors {
+            tx.execute(
                 "INSERT OR IGNORE INTO text_embeddings (encoder, text_hash, vector) VALUES (?1, ?2, ?3)",
+                params![encoder, hash.0, to_blob(vector)],
             )?;
-            for (hash, vector) in vectors {
-                stmt.execute(params![encoder, &hash.0[..], to_blob(vector)])?;
-            }
         }
         tx.commit().context("cannot commit a batch of embeddings")?;
         Ok(())
@@ -93,16 +93,15 @@ impl Workspace {
         encoder: &str,
         hashes: &[TextHash],
     ) -> anyhow::Result<HashMap<TextHash, Vec<f32>>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT vector FROM text_embeddings WHERE encoder = ?1 AND text_hash = ?2",
-        )?;
         let mut out = HashMap::with_capacity(hashes.len());
         for hash in hashes {
             if out.contains_key(hash) {
                 continue;
             }
-            let blob: Option<Vec<u8>> = rusqlite::OptionalExtension::optional(
-                stmt.query_row(params![encoder, &hash.0[..]], |r| r.get(0)),
+            let blob: Option<Vec<u8>> = self.db.query_opt(
+                "SELECT vector FROM text_embeddings WHERE encoder = ?1 AND text_hash = ?2",
+                params![encoder, hash.0],
+                |r| r.get(0),
             )?;
             if let Some(blob) = blob {
                 let vector = from_blob(&blob).with_context(|| {
@@ -119,15 +118,16 @@ impl Workspace {
 
     /// Every answer id in the rounds of the answers `ids` (them included), sorted.
     pub fn round_mates_of(&self, ids: &HashSet<i64>) -> anyhow::Result<Vec<i64>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT o.id FROM answers a JOIN answers o ON o.round_id = a.round_id WHERE a.id = ?1",
-        )?;
         let mut out: Vec<i64> = Vec::with_capacity(ids.len());
         for id in ids {
-            let mates = stmt.query_map([id], |r| r.get::<_, i64>(0))?;
-            for mate in mates {
-                out.push(mate?);
-            }
+            self.db.for_each_row(
+                "SELECT o.id FROM answers a JOIN answers o ON o.round_id = a.round_id WHERE a.id = ?1",
+                params![id],
+                |r| {
+                    out.push(r.get(0)?);
+                    Ok(())
+                },
+            )?;
         }
         out.sort_unstable();
         out.dedup();
@@ -136,11 +136,10 @@ impl Workspace {
 
     /// How many vectors the cache holds under `encoder`.
     pub fn text_embedding_count(&self, encoder: &str) -> anyhow::Result<usize> {
-        Ok(self.conn.query_row(
+        self.db.query_value(
             "SELECT count(*) FROM text_embeddings WHERE encoder = ?1",
-            [encoder],
-            |r| r.get::<_, i64>(0),
-        )? as usize)
+            params![encoder],
+        )
     }
 }
 

@@ -4,22 +4,19 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rusqlite::types::Value;
-use rusqlite::{params, OptionalExtension, Transaction};
-
+use super::db::{params, Row, Tx, Value};
 use super::{Verdicts, Workspace, NOW};
 
 /// A read transaction: everything read while it is open sees one snapshot of the workspace,
 /// while reviewers keep writing. Ends (without writing anything) at [`ReadSnapshot::finish`]
 /// or when dropped.
 pub struct ReadSnapshot<'w> {
-    tx: Transaction<'w>,
+    tx: Tx<'w>,
 }
 
 impl ReadSnapshot<'_> {
     pub fn finish(self) -> anyhow::Result<()> {
-        self.tx.finish()?;
-        Ok(())
+        self.tx.rollback()
     }
 }
 
@@ -89,49 +86,47 @@ impl Workspace {
     /// Opens a read snapshot (see [`ReadSnapshot`]).
     pub fn read_snapshot(&self) -> anyhow::Result<ReadSnapshot<'_>> {
         Ok(ReadSnapshot {
-            tx: self.conn.unchecked_transaction()?,
+            tx: self.db.begin()?,
         })
     }
 
     /// Number of samples in the workspace.
     pub fn sample_count(&self) -> anyhow::Result<usize> {
-        let n: i64 = self
-            .conn
-            .query_row("SELECT count(*) FROM samples", [], |r| r.get(0))?;
-        Ok(n as usize)
+        self.db
+            .query_value("SELECT count(*) FROM samples", params![])
     }
 
     /// The verdicts in force over all reviewers.
     pub fn verdicts(&self) -> anyhow::Result<Verdicts> {
-        Verdicts::load(&self.conn)
+        Verdicts::load(&self.db)
     }
 
     /// Whether selector run `id` exists (scored or not).
     pub fn selector_run_exists(&self, id: i64) -> anyhow::Result<bool> {
         Ok(self
-            .conn
-            .query_row("SELECT id FROM selector_runs WHERE id = ?1", [id], |r| {
-                r.get::<_, i64>(0)
-            })
-            .optional()?
+            .db
+            .query_opt(
+                "SELECT id FROM selector_runs WHERE id = ?1",
+                params![id],
+                |r| r.get::<i64>(0),
+            )?
             .is_some())
     }
 
     /// Run `run`'s score per sample key.
     pub fn run_sample_scores(&self, run: i64) -> anyhow::Result<HashMap<i64, f64>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT sample_id, score FROM sample_scores WHERE run_id = ?1")?;
-        let scores = stmt
-            .query_map([run], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<HashMap<_, _>, _>>()?;
-        Ok(scores)
+        let scores = self.db.query_vec(
+            "SELECT sample_id, score FROM sample_scores WHERE run_id = ?1",
+            params![run],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(scores.into_iter().collect())
     }
 
     /// Judge score per sample key: per answer the mean over judges (or `judge`'s score), per
     /// round the best answer, per sample the mean over scored rounds.
     pub fn judge_sample_scores(&self, judge: Option<&str>) -> anyhow::Result<HashMap<i64, f64>> {
-        let mut stmt = self.conn.prepare(
+        let scores = self.db.query_vec(
             "WITH per_answer AS (
                  SELECT answer_id, avg(score) AS s FROM model_scores
                  WHERE ?1 IS NULL OR judge = ?1 GROUP BY answer_id),
@@ -140,65 +135,58 @@ impl Workspace {
                  GROUP BY a.round_id)
              SELECT r.sample_id, avg(pr.best) FROM per_round pr JOIN rounds r ON r.id = pr.round_id
              GROUP BY r.sample_id",
+            params![judge],
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        let scores = stmt
-            .query_map([judge], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<HashMap<_, _>, _>>()?;
-        Ok(scores)
+        Ok(scores.into_iter().collect())
     }
 
     /// Samples with a reviewer's decision in force on them (accept, reject, prefer, tie, rate).
     pub fn reviewed_sample_keys(&self) -> anyhow::Result<HashSet<i64>> {
-        let mut stmt = self.conn.prepare(
+        let keys = self.db.query_vec(
             "SELECT DISTINCT c.sample_id FROM current_judgments c
              WHERE c.kind IN ('accept', 'reject', 'prefer', 'tie', 'rate')",
+            params![],
+            |r| r.get(0),
         )?;
-        let keys = stmt
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<HashSet<i64>, _>>()?;
-        Ok(keys)
+        Ok(keys.into_iter().collect())
     }
 
     /// Number of answer scores run `run` has.
     pub fn selector_answer_score_count(&self, run: i64) -> anyhow::Result<usize> {
-        let n: i64 = self.conn.query_row(
+        self.db.query_value(
             "SELECT count(*) FROM selector_scores WHERE run_id = ?1",
-            [run],
-            |r| r.get(0),
-        )?;
-        Ok(n as usize)
+            params![run],
+        )
     }
 
     /// Number of judge scores (by `judge` when named).
     pub fn judge_score_count(&self, judge: Option<&str>) -> anyhow::Result<usize> {
-        let n: i64 = self.conn.query_row(
+        self.db.query_value(
             "SELECT count(*) FROM model_scores WHERE ?1 IS NULL OR judge = ?1",
-            [judge],
-            |r| r.get(0),
-        )?;
-        Ok(n as usize)
+            params![judge],
+        )
     }
 
     /// The latest `demo` decision in force per sample, across reviewers: true = marked, false =
     /// unmarked (which overrides an imported demonstration flag).
     pub fn demo_marks(&self) -> anyhow::Result<HashMap<i64, bool>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT sample_id, value FROM current_judgments WHERE kind = 'demo' ORDER BY id",
-        )?;
-        let mut rows = stmt.query([])?;
         let mut out = HashMap::new();
-        while let Some(row) = rows.next()? {
-            let value: Option<String> = row.get(1)?;
-            out.insert(row.get(0)?, value.as_deref() == Some("1"));
-        }
+        self.db.for_each_row(
+            "SELECT sample_id, value FROM current_judgments WHERE kind = 'demo' ORDER BY id",
+            params![],
+            |row| {
+                let value: Option<String> = row.get(1)?;
+                out.insert(row.get(0)?, value.as_deref() == Some("1"));
+                Ok(())
+            },
+        )?;
         Ok(out)
     }
 
     /// The database's clock now, as the RFC 3339 UTC timestamp stored with every record.
     pub fn db_now(&self) -> anyhow::Result<String> {
-        Ok(self
-            .conn
-            .query_row(&format!("SELECT {NOW}"), [], |r| r.get(0))?)
+        self.db.query_value(&format!("SELECT {NOW}"), params![])
     }
 
     /// Every sample in import order with its rounds and answers, each answer with run `run`'s
@@ -212,24 +200,23 @@ impl Workspace {
         keep: &mut dyn FnMut(i64) -> anyhow::Result<bool>,
         each: &mut dyn FnMut(&SampleRows) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        let mut stmt = self.conn.prepare(
-            "SELECT s.id, s.ext_id, s.image, s.caption, s.mentions, s.fig_label, s.domains, s.is_demo,
-                    r.id, r.position, r.question, a.id, a.position, a.text,
-                    (SELECT score FROM selector_scores WHERE run_id = ?1 AND answer_id = a.id),
-                    (SELECT avg(m.score) FROM model_scores m WHERE m.answer_id = a.id AND (?2 IS NULL OR m.judge = ?2))
-             FROM samples s LEFT JOIN rounds r ON r.sample_id = s.id LEFT JOIN answers a ON a.round_id = r.id
-             ORDER BY s.id, r.position, a.position",
-        )?;
-        let mut rows = stmt.query(params![run, judge])?;
         let mut current = SampleRows {
             key: i64::MIN,
             ..Default::default()
         };
         let mut skipping = i64::MIN;
-        while let Some(row) = rows.next()? {
+        self.db.stream_rows(
+            "SELECT s.id, s.ext_id, s.image, s.caption, s.mentions, s.fig_label, s.domains, s.is_demo,
+                    r.id, r.position, r.question, a.id, a.position, a.text,
+                    (SELECT score FROM selector_scores WHERE run_id = ?1 AND answer_id = a.id),
+                    (SELECT avg(m.score) FROM model_scores m WHERE m.answer_id = a.id AND (?2 IS NULL OR m.judge = ?2))
+             FROM samples s LEFT JOIN rounds r ON r.sample_id = s.id LEFT JOIN answers a ON a.round_id = r.id
+             ORDER BY s.id, r.position NULLS FIRST, a.position NULLS FIRST",
+            params![run, judge],
+            |row| {
             let key: i64 = row.get(0)?;
             if key == skipping {
-                continue;
+                return Ok(());
             }
             if key != current.key {
                 if current.key != i64::MIN {
@@ -239,21 +226,21 @@ impl Workspace {
                 current.rounds.clear();
                 if !keep(key)? {
                     skipping = key;
-                    continue;
+                    return Ok(());
                 }
                 current.key = key;
                 current.ext_id = row.get(1)?;
                 current.image = row.get(2)?;
                 if full {
                     current.caption = row.get(3)?;
-                    current.mentions = parse_list(row.get_ref(4)?.as_str()?);
+                    current.mentions = parse_list(&row.get::<String>(4)?);
                     current.fig_label = row.get(5)?;
-                    current.domains = parse_list(row.get_ref(6)?.as_str()?);
+                    current.domains = parse_list(&row.get::<String>(6)?);
                     current.is_demo = row.get(7)?;
                 }
             }
-            push_row(&mut current, row)?;
-        }
+            push_row(&mut current, row)
+        })?;
         if current.key != i64::MIN {
             each(&current)?;
         }
@@ -275,14 +262,14 @@ impl Workspace {
                  FROM model_scores m JOIN answers a ON a.id = m.answer_id JOIN rounds r ON r.id = a.round_id
                  JOIN samples s ON s.id = r.sample_id WHERE ?1 IS NULL OR m.judge = ?1
                  ORDER BY s.id, r.position, a.position, m.judge",
-                Some(judge.map_or(Value::Null, |j| Value::Text(j.to_string()))),
+                Some(judge.map_or(Value::Null, Value::Text)),
             ),
             AnswerScoreSource::SelectorRun(run) => (
                 "SELECT s.id, s.ext_id, r.position, a.position, x.score, 'selector-run-' || x.run_id, a.id
                  FROM selector_scores x JOIN answers a ON a.id = x.answer_id JOIN rounds r ON r.id = a.round_id
                  JOIN samples s ON s.id = r.sample_id WHERE x.run_id = ?1
                  ORDER BY s.id, r.position, a.position",
-                Some(run.map_or(Value::Null, Value::Integer)),
+                Some(run.map_or(Value::Null, Value::Int)),
             ),
             AnswerScoreSource::Clinicians => (
                 "SELECT s.id, s.ext_id, r.position, a.position, NULL, 'clinicians', a.id
@@ -291,32 +278,28 @@ impl Workspace {
                 None,
             ),
         };
-        let mut stmt = self.conn.prepare(sql)?;
-        let mut rows = match arg {
-            Some(arg) => stmt.query([arg])?,
-            None => stmt.query([])?,
-        };
-        while let Some(row) = rows.next()? {
-            let sample_key: i64 = row.get(0)?;
-            if !keep(sample_key) {
-                continue;
-            }
-            each(AnswerScoreLine {
-                sample_key,
-                sample_id: row.get(1)?,
-                round_position: row.get(2)?,
-                answer_position: row.get(3)?,
-                score: row.get(4)?,
-                judge: row.get(5)?,
-                answer_id: row.get(6)?,
-            })?;
-        }
-        Ok(())
+        let arg = arg.as_ref().map(|a| vec![a as &dyn super::db::Param]);
+        self.db
+            .stream_rows(sql, arg.as_deref().unwrap_or(&[]), |row| {
+                let sample_key: i64 = row.get(0)?;
+                if !keep(sample_key) {
+                    return Ok(());
+                }
+                each(AnswerScoreLine {
+                    sample_key,
+                    sample_id: row.get(1)?,
+                    round_position: row.get(2)?,
+                    answer_position: row.get(3)?,
+                    score: row.get(4)?,
+                    judge: row.get(5)?,
+                    answer_id: row.get(6)?,
+                })
+            })
     }
 }
 
-fn push_row(current: &mut SampleRows, row: &rusqlite::Row<'_>) -> anyhow::Result<()> {
-    let Some(round_id) = row.get::<_, Option<i64>>(8)? else {
+fn push_row(current: &mut SampleRows, row: &Row<'_>) -> anyhow::Result<()> {
+    let Some(round_id) = row.get::<Option<i64>>(8)? else {
         return Ok(());
     };
     if current.rounds.last().is_none_or(|r| r.id != round_id) {
@@ -327,7 +310,7 @@ fn push_row(current: &mut SampleRows, row: &rusqlite::Row<'_>) -> anyhow::Result
             answers: Vec::new(),
         });
     }
-    if let Some(answer_id) = row.get::<_, Option<i64>>(11)? {
+    if let Some(answer_id) = row.get::<Option<i64>>(11)? {
         let round = current.rounds.last_mut().expect("pushed above");
         round.answers.push(AnswerRow {
             id: answer_id,

@@ -5,8 +5,7 @@
 //! is hashed again (same bytes elsewhere or before: no decode either). The store only keeps the
 //! numbers: decoding is the selector's business.
 
-use rusqlite::{params, OptionalExtension};
-
+use super::db::params;
 use super::Workspace;
 
 /// What the workspace recorded of an image path when it last read it.
@@ -34,13 +33,11 @@ pub struct NewFigure {
 impl Workspace {
     /// Every distinct image reference of the stored samples.
     pub fn image_references(&self) -> anyhow::Result<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT DISTINCT image FROM samples WHERE image IS NOT NULL")?;
-        let refs = stmt
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        Ok(refs)
+        self.db.query_vec(
+            "SELECT DISTINCT image FROM samples WHERE image IS NOT NULL",
+            params![],
+            |r| r.get(0),
+        )
     }
 
     /// What was recorded for `path`, with the statistics of that content (version `version`)
@@ -50,24 +47,22 @@ impl Workspace {
         path: &str,
         version: i64,
     ) -> anyhow::Result<Option<(FigureFile, Option<StoredFigureStats>)>> {
-        let row = self
-            .conn
-            .prepare_cached(
-                "SELECT f.size, f.mtime_ns, f.content_sha256, s.content_sha256 IS NOT NULL, s.stats
-                 FROM figure_files f
-                 LEFT JOIN figure_stats s ON s.content_sha256 = f.content_sha256 AND s.version = ?2
-                 WHERE f.path = ?1",
-            )?
-            .query_row(params![path, version], |r| {
+        let row = self.db.query_opt(
+            "SELECT f.size, f.mtime_ns, f.content_sha256, s.content_sha256 IS NOT NULL, s.stats
+             FROM figure_files f
+             LEFT JOIN figure_stats s ON s.content_sha256 = f.content_sha256 AND s.version = ?2
+             WHERE f.path = ?1",
+            params![path, version],
+            |r| {
                 Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, Vec<u8>>(2)?,
-                    r.get::<_, bool>(3)?,
-                    r.get::<_, Option<Vec<u8>>>(4)?,
+                    r.get::<i64>(0)?,
+                    r.get::<i64>(1)?,
+                    r.get::<Vec<u8>>(2)?,
+                    r.get::<bool>(3)?,
+                    r.get::<Option<Vec<u8>>>(4)?,
                 ))
-            })
-            .optional()?;
+            },
+        )?;
         let Some((size, mtime_ns, content, has_stats, stats)) = row else {
             return Ok(None);
         };
@@ -86,14 +81,12 @@ impl Workspace {
         version: i64,
     ) -> anyhow::Result<Option<StoredFigureStats>> {
         Ok(self
-            .conn
-            .prepare_cached(
+            .db
+            .query_opt(
                 "SELECT stats FROM figure_stats WHERE content_sha256 = ?1 AND version = ?2",
+                params![content_sha256, version],
+                |r| r.get::<Option<Vec<u8>>>(0),
             )?
-            .query_row(params![&content_sha256[..], version], |r| {
-                r.get::<_, Option<Vec<u8>>>(0)
-            })
-            .optional()?
             .map(|stats| stats.map(|b| floats(&b))))
     }
 
@@ -102,33 +95,33 @@ impl Workspace {
         if figures.is_empty() {
             return Ok(());
         }
-        let tx = self.conn.unchecked_transaction()?;
-        {
-            let mut file = tx.prepare_cached(
-                "INSERT OR REPLACE INTO figure_files (path, size, mtime_ns, content_sha256) VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            let mut stats = tx.prepare_cached(
-                "INSERT OR REPLACE INTO figure_stats (content_sha256, version, stats) VALUES (?1, ?2, ?3)",
-            )?;
-            for f in figures {
-                if let Some(path) = &f.path {
-                    file.execute(params![
+        let tx = self.db.begin_write()?;
+        for f in figures {
+            if let Some(path) = &f.path {
+                tx.execute(
+                    "INSERT INTO figure_files (path, size, mtime_ns, content_sha256) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
+                        content_sha256 = excluded.content_sha256",
+                    params![
                         path,
                         f.file.size as i64,
                         f.file.mtime_ns,
-                        &f.file.content_sha256[..]
-                    ])?;
-                }
-                if let Some(computed) = &f.stats {
-                    let blob: Option<Vec<u8>> = computed
-                        .as_ref()
-                        .map(|v| v.iter().flat_map(|x| x.to_le_bytes()).collect());
-                    stats.execute(params![&f.file.content_sha256[..], version, blob])?;
-                }
+                        f.file.content_sha256
+                    ],
+                )?;
+            }
+            if let Some(computed) = &f.stats {
+                let blob: Option<Vec<u8>> = computed
+                    .as_ref()
+                    .map(|v| v.iter().flat_map(|x| x.to_le_bytes()).collect());
+                tx.execute(
+                    "INSERT INTO figure_stats (content_sha256, version, stats) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (content_sha256, version) DO UPDATE SET stats = excluded.stats",
+                    params![f.file.content_sha256, version, blob],
+                )?;
             }
         }
-        tx.commit()?;
-        Ok(())
+        tx.commit()
     }
 }
 

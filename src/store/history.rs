@@ -2,6 +2,7 @@
 //! and every selector answer score of every run. For audits and end-to-end tests; the review
 //! screen and exports read the decisions in force instead.
 
+use super::db::params;
 use super::Workspace;
 
 /// One judgment event as stored.
@@ -33,12 +34,11 @@ pub struct SelectorAnswerScore {
 impl Workspace {
     /// Every judgment event, oldest first.
     pub fn decision_events(&self) -> anyhow::Result<Vec<DecisionEvent>> {
-        let mut stmt = self.conn.prepare(
+        self.db.query_vec(
             "SELECT id, reviewer_id, sample_id, round_id, answer_id, kind, value, shown_order, undoes, created_at
              FROM judgments ORDER BY id",
-        )?;
-        let events = stmt
-            .query_map([], |r| {
+            params![],
+            |r| {
                 Ok(DecisionEvent {
                     event_id: r.get(0)?,
                     reviewer_id: r.get(1)?,
@@ -51,33 +51,28 @@ impl Workspace {
                     undoes: r.get(8)?,
                     created_at: r.get(9)?,
                 })
-            })?
-            .collect::<Result<_, _>>()?;
-        Ok(events)
+            },
+        )
     }
 
     /// How many decision events are stored (undo events included): grows by one per event.
     pub fn decision_event_count(&self) -> anyhow::Result<i64> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT count(*) FROM judgments")?
-            .query_row([], |r| r.get(0))?)
+        self.db
+            .query_value("SELECT count(*) FROM judgments", params![])
     }
 
     /// Every selector answer score of every run, by answer id (then run).
     pub fn selector_answer_scores(&self) -> anyhow::Result<Vec<SelectorAnswerScore>> {
-        let mut stmt = self.conn.prepare(
+        self.db.query_vec(
             "SELECT run_id, answer_id, score FROM selector_scores ORDER BY answer_id, run_id",
-        )?;
-        let scores = stmt
-            .query_map([], |r| {
+            params![],
+            |r| {
                 Ok(SelectorAnswerScore {
                     run_id: r.get(0)?,
                     answer_id: r.get(1)?,
                     score: r.get(2)?,
                 })
-            })?
-            .collect::<Result<_, _>>()?;
-        Ok(scores)
+            },
+        )
     }
 }

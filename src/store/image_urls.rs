@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 
+use super::db::params;
 use super::Workspace;
 
 /// Where one figure's image can be downloaded from.
@@ -17,20 +18,19 @@ pub struct ImageUrl {
 impl Workspace {
     /// Every imported image URL, in import order.
     pub fn image_urls(&self) -> anyhow::Result<Vec<ImageUrl>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT key, url, member FROM image_urls ORDER BY rowid")?;
-        let urls = stmt
-            .query_map([], |r| {
-                Ok(ImageUrl {
-                    key: r.get(0)?,
-                    url: r.get(1)?,
-                    member: r.get(2)?,
-                })
-            })?
-            .collect::<Result<_, _>>()
-            .context("cannot read the image URL list")?;
-        Ok(urls)
+        self.db
+            .query_vec(
+                "SELECT key, url, member FROM image_urls ORDER BY rowid",
+                params![],
+                |r| {
+                    Ok(ImageUrl {
+                        key: r.get(0)?,
+                        url: r.get(1)?,
+                        member: r.get(2)?,
+                    })
+                },
+            )
+            .context("cannot read the image URL list")
     }
 }
 
@@ -42,7 +42,7 @@ mod tests {
     fn urls_come_back_in_import_order() {
         let dir = tempfile::tempdir().unwrap();
         let ws = Workspace::open(dir.path()).unwrap();
-        ws.conn
+        ws.db
             .execute_batch(
                 "INSERT INTO image_urls (key, url, member) VALUES ('b', 'http://x/b.png', NULL);
                  INSERT INTO image_urls (key, url, member) VALUES ('a', 'http://x/p.tar.gz', 'fig/a.jpg');",

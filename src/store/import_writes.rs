@@ -4,8 +4,7 @@
 
 use std::path::Path;
 
-use rusqlite::{params, OptionalExtension, Transaction};
-
+use super::db::{params, Dialect, Tx};
 use super::decisions::{append, reviewer_id};
 use super::image_urls::ImageUrl;
 use super::samples::{insert_hashed_sample, insert_sample};
@@ -26,35 +25,45 @@ pub struct AnswerSlot {
 ///
 /// [`commit`]: ImportBatch::commit
 pub struct ImportBatch<'w> {
-    tx: Transaction<'w>,
+    tx: Tx<'w>,
 }
 
 impl Workspace {
     /// The format recorded for an already imported file with these contents, if any.
     pub fn imported_source_format(&self, sha256: &str) -> anyhow::Result<Option<String>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT format FROM sources WHERE sha256 = ?1",
-                [sha256],
-                |r| r.get(0),
-            )
-            .optional()?)
+        self.db.query_opt(
+            "SELECT format FROM sources WHERE sha256 = ?1",
+            params![sha256],
+            |r| r.get(0),
+        )
     }
 
     /// Settings for one bulk import on this connection, on (`true`) or back to the usual ones:
     /// a 64 MiB page cache (a 400 MB import spills fewer pages and reads none back), and
     /// `synchronous=NORMAL`, which in WAL mode keeps every transaction atomic and the database
     /// intact on a crash, and skips the WAL's fsync at commit (a power cut right after an import
-    /// may roll the whole import back; the checkpoint that follows syncs it).
+    /// may roll the whole import back; the checkpoint that follows syncs it). On a server, the
+    /// same bargain is `synchronous_commit = off` for this connection.
     pub fn set_bulk_import(&self, on: bool) -> anyhow::Result<()> {
-        let (cache, synchronous) = if on {
-            (-65536, "NORMAL")
-        } else {
-            (-2000, "FULL")
-        };
-        self.conn.pragma_update(None, "cache_size", cache)?;
-        self.conn.pragma_update(None, "synchronous", synchronous)?;
+        match self.db.sqlite_conn() {
+            Some(conn) => {
+                let (cache, synchronous) = if on {
+                    (-65536, "NORMAL")
+                } else {
+                    (-2000, "FULL")
+                };
+                conn.pragma_update(None, "cache_size", cache)?;
+                conn.pragma_update(None, "synchronous", synchronous)?;
+            }
+            None => {
+                debug_assert_eq!(self.db.dialect(), Dialect::Postgres);
+                self.db.execute_batch(if on {
+                    "SET synchronous_commit = off"
+                } else {
+                    "SET synchronous_commit = on"
+                })?;
+            }
+        }
         Ok(())
     }
 
@@ -63,9 +72,7 @@ impl Workspace {
         // The write lock first: a batch always writes, and waiting for it up front (busy timeout)
         // beats failing when a read snapshot cannot be upgraded.
         Ok(ImportBatch {
-            tx: self
-                .conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?,
+            tx: self.db.begin_write()?,
         })
     }
 }
@@ -74,11 +81,10 @@ impl ImportBatch<'_> {
     /// Records the file being imported (format and record count come with
     /// [`ImportBatch::finish_source`]); returns its source id.
     pub fn add_source(&self, path: &str, sha256: &str) -> anyhow::Result<i64> {
-        self.tx.execute(
-            &format!("INSERT INTO sources (path, sha256, format, records, imported_at) VALUES (?1, ?2, '', 0, {NOW})"),
+        self.tx.query_value(
+            &format!("INSERT INTO sources (path, sha256, format, records, imported_at) VALUES (?1, ?2, '', 0, {NOW}) RETURNING id"),
             params![path, sha256],
-        )?;
-        Ok(self.tx.last_insert_rowid())
+        )
     }
 
     /// Sets the detected format and the record count of source `source_id`.
@@ -90,7 +96,7 @@ impl ImportBatch<'_> {
     ) -> anyhow::Result<()> {
         self.tx.execute(
             "UPDATE sources SET format = ?1, records = ?2 WHERE id = ?3",
-            params![format, records as i64, source_id],
+            params![format, records, source_id],
         )?;
         Ok(())
     }
@@ -99,7 +105,7 @@ impl ImportBatch<'_> {
     pub fn add_image_dir(&self, dir: &Path) -> anyhow::Result<()> {
         self.tx.execute(
             "INSERT OR IGNORE INTO image_dirs (path) VALUES (?1)",
-            [dir.to_string_lossy()],
+            params![dir.to_string_lossy()],
         )?;
         Ok(())
     }
@@ -110,7 +116,7 @@ impl ImportBatch<'_> {
         sample: &Sample,
         source_id: Option<i64>,
     ) -> anyhow::Result<InsertOutcome> {
-        Ok(insert_sample(&self.tx, sample, source_id)?)
+        insert_sample(&self.tx, sample, source_id)
     }
 
     /// [`ImportBatch::insert_sample`] with the sample's [`Sample::content_hash`] already computed
@@ -121,12 +127,7 @@ impl ImportBatch<'_> {
         content_hash: &str,
         source_id: Option<i64>,
     ) -> anyhow::Result<InsertOutcome> {
-        Ok(insert_hashed_sample(
-            &self.tx,
-            sample,
-            content_hash,
-            source_id,
-        )?)
+        insert_hashed_sample(&self.tx, sample, content_hash, source_id)
     }
 
     /// The reviewer's row id, creating the reviewer on first use.
@@ -141,21 +142,19 @@ impl ImportBatch<'_> {
 
     /// Every answer of sample `sample_key` with its positions, in round then answer order.
     pub fn answer_slots(&self, sample_key: i64) -> anyhow::Result<Vec<AnswerSlot>> {
-        Ok(self
-            .tx
-            .prepare_cached(
-                "SELECT r.position, a.position, r.id, a.id FROM rounds r JOIN answers a ON a.round_id = r.id
-                 WHERE r.sample_id = ?1 ORDER BY r.position, a.position",
-            )?
-            .query_map([sample_key], |r| {
+        self.tx.query_vec(
+            "SELECT r.position, a.position, r.id, a.id FROM rounds r JOIN answers a ON a.round_id = r.id
+             WHERE r.sample_id = ?1 ORDER BY r.position, a.position",
+            params![sample_key],
+            |r| {
                 Ok(AnswerSlot {
                     round_position: r.get(0)?,
                     answer_position: r.get(1)?,
                     round_id: r.get(2)?,
                     answer_id: r.get(3)?,
                 })
-            })?
-            .collect::<Result<_, _>>()?)
+            },
+        )
     }
 
     /// The answer at (0-based) `round`, `answer` of the sample with external id `sample_id`.
@@ -165,23 +164,21 @@ impl ImportBatch<'_> {
         round: i64,
         answer: i64,
     ) -> anyhow::Result<Option<i64>> {
-        Ok(self
-            .tx
-            .prepare_cached(
-                "SELECT a.id FROM samples s JOIN rounds r ON r.sample_id = s.id JOIN answers a ON a.round_id = r.id
-                 WHERE s.ext_id = ?1 AND r.position = ?2 AND a.position = ?3",
-            )?
-            .query_row(params![sample_id, round, answer], |r| r.get(0))
-            .optional()?)
+        self.tx.query_opt(
+            "SELECT a.id FROM samples s JOIN rounds r ON r.sample_id = s.id JOIN answers a ON a.round_id = r.id
+             WHERE s.ext_id = ?1 AND r.position = ?2 AND a.position = ?3",
+            params![sample_id, round, answer],
+            |r| r.get(0),
+        )
     }
 
     /// The score `judge` gave answer `answer_id`, if any.
     pub fn model_score(&self, answer_id: i64, judge: &str) -> anyhow::Result<Option<f64>> {
-        Ok(self
-            .tx
-            .prepare_cached("SELECT score FROM model_scores WHERE answer_id = ?1 AND judge = ?2")?
-            .query_row(params![answer_id, judge], |r| r.get(0))
-            .optional()?)
+        self.tx.query_opt(
+            "SELECT score FROM model_scores WHERE answer_id = ?1 AND judge = ?2",
+            params![answer_id, judge],
+            |r| r.get(0),
+        )
     }
 
     /// Stores `judge`'s score of answer `answer_id`.
@@ -191,27 +188,28 @@ impl ImportBatch<'_> {
         judge: &str,
         score: f64,
     ) -> anyhow::Result<()> {
-        self.tx
-            .prepare_cached(&format!(
+        self.tx.execute(
+            &format!(
                 "INSERT INTO model_scores (answer_id, judge, score, created_at) VALUES (?1, ?2, ?3, {NOW})"
-            ))?
-            .execute(params![answer_id, judge, score])?;
+            ),
+            params![answer_id, judge, score],
+        )?;
         Ok(())
     }
 
     /// The URL stored for image `key`, if any.
     pub fn image_url(&self, key: &str) -> anyhow::Result<Option<ImageUrl>> {
-        Ok(self
-            .tx
-            .prepare_cached("SELECT url, member FROM image_urls WHERE key = ?1")?
-            .query_row([key], |r| {
+        self.tx.query_opt(
+            "SELECT url, member FROM image_urls WHERE key = ?1",
+            params![key],
+            |r| {
                 Ok(ImageUrl {
                     key: key.to_string(),
                     url: r.get(0)?,
                     member: r.get(1)?,
                 })
-            })
-            .optional()?)
+            },
+        )
     }
 
     /// Stores the URL of image `key`.
@@ -221,9 +219,10 @@ impl ImportBatch<'_> {
         url: &str,
         member: Option<&str>,
     ) -> anyhow::Result<()> {
-        self.tx
-            .prepare_cached("INSERT INTO image_urls (key, url, member) VALUES (?1, ?2, ?3)")?
-            .execute(params![key, url, member])?;
+        self.tx.execute(
+            "INSERT INTO image_urls (key, url, member) VALUES (?1, ?2, ?3)",
+            params![key, url, member],
+        )?;
         Ok(())
     }
 
@@ -234,20 +233,18 @@ impl ImportBatch<'_> {
         backend: &str,
         config_json: &str,
     ) -> anyhow::Result<i64> {
-        self.tx.execute(
-            "INSERT INTO selector_runs (created_at, backend, config) VALUES (?1, ?2, ?3)",
+        self.tx.query_value(
+            "INSERT INTO selector_runs (created_at, backend, config) VALUES (?1, ?2, ?3) RETURNING id",
             params![created_at, backend, config_json],
-        )?;
-        Ok(self.tx.last_insert_rowid())
+        )
     }
 
     /// Stores run `run`'s score of sample `sample_key`.
     pub fn insert_sample_score(&self, run: i64, sample_key: i64, score: f64) -> anyhow::Result<()> {
-        self.tx
-            .prepare_cached(
-                "INSERT INTO sample_scores (run_id, sample_id, score) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![run, sample_key, score])?;
+        self.tx.execute(
+            "INSERT INTO sample_scores (run_id, sample_id, score) VALUES (?1, ?2, ?3)",
+            params![run, sample_key, score],
+        )?;
         Ok(())
     }
 
@@ -258,17 +255,15 @@ impl ImportBatch<'_> {
         answer_id: i64,
         score: f64,
     ) -> anyhow::Result<()> {
-        self.tx
-            .prepare_cached(
-                "INSERT INTO selector_scores (run_id, answer_id, score) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![run, answer_id, score])?;
+        self.tx.execute(
+            "INSERT INTO selector_scores (run_id, answer_id, score) VALUES (?1, ?2, ?3)",
+            params![run, answer_id, score],
+        )?;
         Ok(())
     }
 
     /// Makes everything written in the batch visible at once.
     pub fn commit(self) -> anyhow::Result<()> {
-        self.tx.commit()?;
-        Ok(())
+        self.tx.commit()
     }
 }

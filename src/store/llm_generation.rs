@@ -28,7 +28,7 @@ impl Workspace {
         request: &LlmRequest,
         parsed: Result<&Sample, String>,
     ) -> anyhow::Result<GeneratedOutcome> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.db.begin_write()?;
         let outcome = match parsed {
             Ok(sample) => match insert_sample(&tx, sample, None)
                 .with_context(|| format!("cannot store generated sample {}", sample.id))?

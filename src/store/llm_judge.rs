@@ -2,8 +2,8 @@
 //! or rounds a judge has not scored yet, the text it is shown, and its scores (`model_scores`)
 //! stored with the ledger entry of the request, in one transaction.
 
+use super::db::params;
 use anyhow::Context;
-use rusqlite::params;
 
 use super::llm_ledger::{record, LlmOutcome, LlmRequest};
 use super::samples::parse_list;
@@ -54,15 +54,19 @@ impl Workspace {
             self.llm_judge_backlog(judge)?
         };
         let first: std::collections::HashSet<i64> = self
-            .conn
-            .prepare(if pairwise {
-                "SELECT id FROM rounds WHERE position = 0"
-            } else {
-                "SELECT a.id FROM answers a JOIN rounds r ON r.id = a.round_id WHERE r.position = 0"
-            })?
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()
-            .context("cannot read the first rounds")?;
+            .db
+            .query_vec(
+                if pairwise {
+                    "SELECT id FROM rounds WHERE position = 0"
+                } else {
+                    "SELECT a.id FROM answers a JOIN rounds r ON r.id = a.round_id WHERE r.position = 0"
+                },
+                params![],
+                |r| r.get(0),
+            )
+            .context("cannot read the first rounds")?
+            .into_iter()
+            .collect();
         Ok(ids.into_iter().filter(|id| first.contains(id)).collect())
     }
 
@@ -81,33 +85,31 @@ impl Workspace {
 
     /// Rounds with a single answer that `judge` has not scored: pairwise judging leaves them out.
     pub fn rounds_left_out_of_pairwise(&self, judge: &str) -> anyhow::Result<u64> {
-        self.conn
-            .query_row(
+        self.db
+            .query_value(
                 "SELECT count(*) FROM rounds r WHERE (SELECT count(*) FROM answers a WHERE a.round_id = r.id) = 1
                    AND NOT EXISTS (SELECT 1 FROM answers a JOIN model_scores m ON m.answer_id = a.id
                                    WHERE a.round_id = r.id AND m.judge = ?1)",
-                [judge],
-                |r| r.get(0),
+                params![judge],
             )
             .with_context(|| format!("cannot count the single-answer rounds left for judge {judge}"))
     }
 
     fn ids_for_judge(&self, sql: &str, judge: &str) -> anyhow::Result<Vec<i64>> {
-        let ids = self
-            .conn
-            .prepare(sql)?
-            .query_map([judge], |r| r.get(0))?
-            .collect::<Result<_, _>>()
-            .with_context(|| format!("cannot read the backlog of judge {judge}"))?;
-        Ok(ids)
+        self.db
+            .query_vec(sql, params![judge], |r| r.get(0))
+            .with_context(|| format!("cannot read the backlog of judge {judge}"))
     }
 
     /// One answer to judge on its own.
     pub fn answer_to_judge(&self, answer_id: i64) -> anyhow::Result<JudgeTarget> {
         let (round_id, text): (i64, String) = self
-            .conn
-            .prepare_cached("SELECT round_id, text FROM answers WHERE id = ?1")?
-            .query_row([answer_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .db
+            .query_row(
+                "SELECT round_id, text FROM answers WHERE id = ?1",
+                params![answer_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .with_context(|| format!("cannot read answer {answer_id}"))?;
         self.judge_target(round_id, vec![(answer_id, text)])
     }
@@ -115,12 +117,12 @@ impl Workspace {
     /// Answers 1 and 2 of a round, to judge together.
     pub fn round_to_judge(&self, round_id: i64) -> anyhow::Result<JudgeTarget> {
         let answers = self
-            .conn
-            .prepare_cached(
+            .db
+            .query_vec(
                 "SELECT id, text FROM answers WHERE round_id = ?1 ORDER BY position LIMIT 2",
-            )?
-            .query_map([round_id], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<_, _>>()
+                params![round_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .with_context(|| format!("cannot read the answers of round {round_id}"))?;
         self.judge_target(round_id, answers)
     }
@@ -131,9 +133,12 @@ impl Workspace {
         answers: Vec<(i64, String)>,
     ) -> anyhow::Result<JudgeTarget> {
         let (question, sample_key): (String, i64) = self
-            .conn
-            .prepare_cached("SELECT question, sample_id FROM rounds WHERE id = ?1")?
-            .query_row([round_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .db
+            .query_row(
+                "SELECT question, sample_id FROM rounds WHERE id = ?1",
+                params![round_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .with_context(|| format!("cannot read round {round_id}"))?;
         Ok(JudgeTarget {
             round_id,
@@ -146,11 +151,12 @@ impl Workspace {
     /// The caption, mentions and image reference of one sample.
     pub fn figure_text(&self, sample_key: i64) -> anyhow::Result<FigureText> {
         let (ext_id, caption, mentions, image): (String, String, String, Option<String>) = self
-            .conn
-            .prepare_cached("SELECT ext_id, caption, mentions, image FROM samples WHERE id = ?1")?
-            .query_row([sample_key], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
+            .db
+            .query_row(
+                "SELECT ext_id, caption, mentions, image FROM samples WHERE id = ?1",
+                params![sample_key],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
             .with_context(|| format!("cannot read the figure of sample row {sample_key}"))?;
         Ok(FigureText {
             ext_id,
@@ -169,17 +175,17 @@ impl Workspace {
         judge: &str,
         scores: Result<&[(i64, f64)], &str>,
     ) -> anyhow::Result<u64> {
-        let tx = self.conn.unchecked_transaction()?;
+        let tx = self.db.begin_write()?;
         let mut added = 0u64;
+        let insert = format!(
+            "INSERT OR IGNORE INTO model_scores (answer_id, judge, score, created_at)
+                     VALUES (?1, ?2, ?3, {NOW})"
+        );
         let (outcome, reason) = match scores {
             Ok(scores) => {
-                let mut insert = tx.prepare_cached(&format!(
-                    "INSERT OR IGNORE INTO model_scores (answer_id, judge, score, created_at)
-                     VALUES (?1, ?2, ?3, {NOW})"
-                ))?;
                 for (answer_id, score) in scores {
-                    added += insert
-                        .execute(params![answer_id, judge, score])
+                    added += tx
+                        .execute(&insert, params![answer_id, judge, score])
                         .with_context(|| {
                             format!("cannot store judge {judge}'s score of answer {answer_id}")
                         })? as u64;

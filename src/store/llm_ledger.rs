@@ -6,8 +6,8 @@
 //! A reply is recorded in the same transaction as what it produced (a generated sample, a judge's
 //! scores): see [`Workspace::store_generated_reply`] and [`Workspace::store_llm_judge_reply`].
 
+use super::db::{params, Db, Dialect};
 use anyhow::Context;
-use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{Workspace, NOW};
 
@@ -67,10 +67,12 @@ impl Workspace {
     /// The outcome stored for request `key`, if that request finished before.
     pub fn llm_request_outcome(&self, key: &str) -> anyhow::Result<Option<LlmOutcome>> {
         let outcome: Option<String> = self
-            .conn
-            .prepare_cached("SELECT outcome FROM llm_requests WHERE key = ?1")?
-            .query_row([key], |r| r.get(0))
-            .optional()
+            .db
+            .query_opt(
+                "SELECT outcome FROM llm_requests WHERE key = ?1",
+                params![key],
+                |r| r.get(0),
+            )
             .with_context(|| format!("cannot look up LLM request {key} in the ledger"))?;
         Ok(outcome.as_deref().map(LlmOutcome::parse))
     }
@@ -83,54 +85,68 @@ impl Workspace {
         outcome: LlmOutcome,
         reason: Option<&str>,
     ) -> anyhow::Result<()> {
-        record(&self.conn, request, outcome, reason)
+        record(&self.db, request, outcome, reason)
     }
 
     /// Forgets unparseable replies of `task`, so the next run asks again. Returns how many.
     pub fn forget_unparseable_llm_requests(&self, task: &str) -> anyhow::Result<usize> {
-        self.conn
+        self.db
             .execute(
                 "DELETE FROM llm_requests WHERE outcome = 'unparseable' AND task = ?1",
-                [task],
+                params![task],
             )
             .with_context(|| format!("cannot forget the unparseable `{task}` replies"))
     }
 
     /// Every ledger entry, oldest first (without the replies, which can be long).
     pub fn llm_ledger_entries(&self) -> anyhow::Result<Vec<LedgerEntry>> {
-        let mut stmt = self.conn.prepare(
+        self.db
+            .query_vec(
             "SELECT key, task, subject, model, outcome, reason FROM llm_requests ORDER BY rowid",
-        )?;
-        let entries = stmt
-            .query_map([], |r| {
+            params![],
+            |r| {
                 Ok(LedgerEntry {
                     key: r.get(0)?,
                     task: r.get(1)?,
                     subject: r.get(2)?,
                     model: r.get(3)?,
-                    outcome: LlmOutcome::parse(&r.get::<_, String>(4)?),
+                    outcome: LlmOutcome::parse(&r.get::<String>(4)?),
                     reason: r.get(5)?,
                 })
-            })?
-            .collect::<Result<_, _>>()
-            .context("cannot read the LLM request ledger")?;
-        Ok(entries)
+            })
+            .context("cannot read the LLM request ledger")
     }
 }
 
-/// Writes a ledger entry on `conn` (inside the caller's transaction, with what it produced).
+/// Writes a ledger entry on `db` (inside the caller's transaction, with what it produced).
 pub(super) fn record(
-    conn: &Connection,
+    db: &Db,
     request: &LlmRequest,
     outcome: LlmOutcome,
     reason: Option<&str>,
 ) -> anyhow::Result<()> {
-    conn.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO llm_requests
+    // A replaced entry moves to the end of the ledger in both databases (SQLite's REPLACE gives
+    // it a new rowid; PostgreSQL's upsert draws a new one).
+    let insert = match db.dialect() {
+        Dialect::Sqlite => "INSERT OR REPLACE INTO llm_requests",
+        Dialect::Postgres => "INSERT INTO llm_requests",
+    };
+    let on_conflict = match db.dialect() {
+        Dialect::Sqlite => "",
+        Dialect::Postgres => {
+            "ON CONFLICT (key) DO UPDATE SET rowid = DEFAULT, task = excluded.task,
+             subject = excluded.subject, model = excluded.model, outcome = excluded.outcome,
+             reason = excluded.reason, reply = excluded.reply, prompt_tokens = excluded.prompt_tokens,
+             completion_tokens = excluded.completion_tokens, created_at = excluded.created_at"
+        }
+    };
+    db.execute(
+        &format!(
+            "{insert}
          (key, task, subject, model, outcome, reason, reply, prompt_tokens, completion_tokens, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, {NOW})"
-    ))?
-    .execute(params![
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, {NOW}) {on_conflict}"
+        ),
+        params![
         request.key,
         request.task,
         request.subject,
@@ -140,7 +156,8 @@ pub(super) fn record(
         request.reply,
         request.prompt_tokens as i64,
         request.completion_tokens as i64,
-    ])
+    ],
+    )
     .with_context(|| {
         format!(
             "cannot record the `{}` request about {} in the ledger",

@@ -1,8 +1,10 @@
-//! The workspace: one directory holding one SQLite database (WAL) plus caches and checkpoints.
-//! Knows the data model, nothing of the UI.
+//! The workspace: a directory holding one SQLite database (WAL) plus caches and checkpoints, or
+//! a PostgreSQL server shared by a team (its files — checkpoints, downloaded figures — kept in a
+//! local folder per server). Knows the data model, nothing of the UI.
 
 pub mod agreement;
 mod answer_decisions;
+mod db;
 mod decisions;
 mod embedding_cache;
 mod export_reads;
@@ -21,14 +23,15 @@ mod samples;
 mod schema;
 mod scores;
 mod selector_inputs;
+pub mod server;
 mod stats;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use rusqlite::Connection;
 
 use crate::image_files::{ImageRoots, Lookup};
+use db::{params, Db, Dialect};
 
 pub use agreement::{AgreementReport, Conflict, Resolution, Verdicts, FINAL_REVIEWER};
 pub use answer_decisions::AnswerDecision;
@@ -49,91 +52,156 @@ pub use review::IndexEntry;
 pub use samples::{InsertOutcome, StoredSample};
 pub use scores::{RankSignals, LATEST_SCORED_RUN};
 pub use selector_inputs::{AnswerRecord, RunRecord};
+pub use server::{is_server_url, ServerUrl};
 pub use stats::Stats;
-
-/// Whether `e` is SQLite's "busy"/"locked": another connection holds the lock.
-fn is_busy(e: &anyhow::Error) -> bool {
-    e.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<rusqlite::Error>(),
-            Some(rusqlite::Error::SqliteFailure(f, _))
-                if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-        )
-    })
-}
 
 /// The database file's name inside a workspace directory.
 pub const DB_FILE: &str = "vital.db";
 
-/// SQL for "now" as an RFC 3339 UTC timestamp with milliseconds.
+/// SQL for "now" as an RFC 3339 UTC timestamp with milliseconds (PostgreSQL gets its own
+/// spelling of the same text, see `db`).
 pub const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ','now')";
 
+/// Serialises first-time set-up of a server database across processes (any fixed number).
+const MIGRATION_LOCK: i64 = 0x7669_7461_6c;
+
 pub struct Workspace {
+    /// Where this workspace's files go: the directory itself, or a server's local folder.
     dir: PathBuf,
+    /// What opens this workspace again: the directory, or the server's connection string.
+    location: PathBuf,
+    server: Option<ServerUrl>,
     /// Never leaves the store: every query is a named method of this folder, so the schema can
     /// change (or another database serve the same methods) without touching the UI or the CLI.
-    conn: Connection,
+    db: Db,
 }
 
 impl Workspace {
-    /// Opens the workspace in `dir`, creating the directory and the database if needed, and brings
-    /// the schema up to date.
-    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+    /// Opens the workspace at `location` (a directory, or a `postgresql://` connection string),
+    /// creating it if needed, and brings the schema up to date.
+    pub fn open(location: &Path) -> anyhow::Result<Self> {
+        match server_location(location)? {
+            Some(url) => Self::open_server(url, false),
+            None => Self::open_dir(location),
+        }
+    }
+
+    /// Opens an existing workspace, failing (without creating anything) if there is none.
+    pub fn open_existing(location: &Path) -> anyhow::Result<Self> {
+        if let Some(url) = server_location(location)? {
+            return Self::open_server(url, true);
+        }
+        if !location.join(DB_FILE).is_file() {
+            anyhow::bail!(
+                "no workspace at {} (create one with `vital import`, or pick one with -w)",
+                location.display()
+            );
+        }
+        Self::open_dir(location)
+    }
+
+    /// The same workspace on a new connection (for a worker thread).
+    pub fn reopen(&self) -> anyhow::Result<Self> {
+        match &self.server {
+            Some(url) => Self::open_server(url.clone(), true),
+            None => Self::open_dir(&self.location),
+        }
+    }
+
+    fn open_dir(dir: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create workspace directory {}", dir.display()))?;
-        let db = dir.join(DB_FILE);
-        let conn = Connection::open(&db)
-            .with_context(|| format!("cannot open workspace database {}", db.display()))?;
+        let file = dir.join(DB_FILE);
+        let conn = rusqlite::Connection::open(&file)
+            .with_context(|| format!("cannot open workspace database {}", file.display()))?;
         // WAL lets several reviewers and a background trainer work at once; FULL sync makes each
         // committed judgment survive a crash of the machine, not only of the process.
         // First, so that everything below (WAL switch, migrations) waits for another process
         // opening the same workspace at the same moment instead of failing.
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        let mut ws = Self {
+        let ws = Self {
             dir: dir.to_path_buf(),
-            conn,
+            location: dir.to_path_buf(),
+            server: None,
+            db: Db::sqlite(conn),
         };
         // SQLite answers "busy" at once, without waiting, in a few cases the busy timeout does not
         // cover (another process creating the WAL files or recovering them at the same moment):
         // those are retried for a while rather than reported.
         let mut attempt = 0;
         loop {
-            match ws.set_up() {
+            match ws.set_up_sqlite() {
                 Ok(()) => break,
-                Err(e) if is_busy(&e) && attempt < 100 => {
+                Err(e) if Db::is_busy(&e) && attempt < 100 => {
                     attempt += 1;
                     std::thread::sleep(std::time::Duration::from_millis(50));
                 }
                 Err(e) => {
                     return Err(e)
-                        .with_context(|| format!("cannot upgrade workspace {}", db.display()))
+                        .with_context(|| format!("cannot upgrade workspace {}", file.display()))
                 }
             }
         }
         Ok(ws)
     }
 
+    fn open_server(url: ServerUrl, must_exist: bool) -> anyhow::Result<Self> {
+        let client = url.connect()?;
+        let dir = server_files_dir(&url);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create the local folder {}", dir.display()))?;
+        let ws = Self {
+            dir,
+            location: PathBuf::from(url.as_str()),
+            server: Some(url),
+            db: Db::postgres(client),
+        };
+        if must_exist && ws.server_schema_version()? == 0 {
+            anyhow::bail!(
+                "no workspace on {} yet (create one with `vital import`, or copy one up with `vital store copy`)",
+                ws.describe()
+            );
+        }
+        ws.migrate()
+            .with_context(|| format!("cannot upgrade workspace {}", ws.describe()))?;
+        Ok(ws)
+    }
+
     /// Connection settings and migrations, once per open.
-    fn set_up(&mut self) -> anyhow::Result<()> {
-        self.conn.pragma_update(None, "journal_mode", "WAL")?;
-        self.conn.pragma_update(None, "synchronous", "FULL")?;
-        self.conn.pragma_update(None, "foreign_keys", "ON")?;
+    fn set_up_sqlite(&self) -> anyhow::Result<()> {
+        let conn = self
+            .db
+            .sqlite_conn()
+            .expect("a directory workspace is SQLite");
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
         self.migrate()
     }
 
-    /// Opens an existing workspace, failing (without creating anything) if there is none.
-    pub fn open_existing(dir: &Path) -> anyhow::Result<Self> {
-        if !dir.join(DB_FILE).is_file() {
-            anyhow::bail!(
-                "no workspace at {} (create one with `vital import`, or pick one with -w)",
-                dir.display()
-            );
-        }
-        Self::open(dir)
-    }
-
+    /// The directory this workspace's files go in: the workspace directory, or for a server the
+    /// local folder of that server (`VITAL_SERVER_FILES`, else `servers/HOST_PORT_DB` in the
+    /// platform data dir).
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// What opens this workspace again (`-w`): its directory or its connection string.
+    pub fn location(&self) -> &Path {
+        &self.location
+    }
+
+    /// Whether this workspace lives on a PostgreSQL server.
+    pub fn is_server(&self) -> bool {
+        self.server.is_some()
+    }
+
+    /// The workspace for messages: its directory, or `server host:port/db`.
+    pub fn describe(&self) -> String {
+        match &self.server {
+            Some(url) => format!("server {}", url.label()),
+            None => self.dir.display().to_string(),
+        }
     }
 
     /// The schema version this build writes.
@@ -141,36 +209,90 @@ impl Workspace {
         schema::MIGRATIONS.len() as i64
     }
 
-    /// Brings the schema up to date. The write lock is taken first (`BEGIN IMMEDIATE`) and the
-    /// version read under it, so two processes opening a new workspace at once (two first imports)
-    /// migrate it once: the second waits, then finds it up to date.
-    fn migrate(&mut self) -> anyhow::Result<()> {
+    /// The schema version stored in the database (0: a new database).
+    fn stored_schema_version(&self) -> anyhow::Result<i64> {
+        match self.db.dialect() {
+            Dialect::Sqlite => Ok(self.db.sqlite_conn().expect("SQLite").pragma_query_value(
+                None,
+                "user_version",
+                |r| r.get(0),
+            )?),
+            Dialect::Postgres => self.server_schema_version(),
+        }
+    }
+
+    fn server_schema_version(&self) -> anyhow::Result<i64> {
+        let exists: bool = self.db.query_value(
+            "SELECT to_regclass('vital_schema') IS NOT NULL",
+            db::NO_PARAMS,
+        )?;
+        if !exists {
+            return Ok(0);
+        }
+        Ok(self
+            .db
+            .query_opt("SELECT version FROM vital_schema", db::NO_PARAMS, |r| {
+                r.get(0)
+            })?
+            .unwrap_or(0))
+    }
+
+    fn set_stored_schema_version(&self, version: i64) -> anyhow::Result<()> {
+        match self.db.dialect() {
+            Dialect::Sqlite => self.db.sqlite_conn().expect("SQLite").pragma_update(
+                None,
+                "user_version",
+                version,
+            )?,
+            Dialect::Postgres => {
+                self.db.execute("DELETE FROM vital_schema", db::NO_PARAMS)?;
+                self.db.execute(
+                    "INSERT INTO vital_schema (version) VALUES (?1)",
+                    params![version],
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Brings the schema up to date. The write lock is taken first (SQLite's `BEGIN IMMEDIATE`,
+    /// an advisory lock on PostgreSQL) and the version read under it, so several processes
+    /// opening a new workspace at once (two first imports) migrate it once: the others wait,
+    /// then find it up to date.
+    fn migrate(&self) -> anyhow::Result<()> {
         let latest = Self::schema_version();
-        let read_version = |conn: &Connection| -> rusqlite::Result<i64> {
-            conn.pragma_query_value(None, "user_version", |r| r.get(0))
-        };
-        let current = read_version(&self.conn)?;
-        if current > latest {
-            anyhow::bail!(
+        let newer = |current: i64| {
+            anyhow::anyhow!(
                 "the workspace has schema version {current}, newer than this vital understands ({latest}); upgrade vital"
-            );
+            )
+        };
+        let current = self.stored_schema_version()?;
+        if current > latest {
+            return Err(newer(current));
         }
         if current == latest {
             return Ok(());
         }
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let current = read_version(&tx)?;
-        if current > latest {
-            anyhow::bail!(
-                "the workspace has schema version {current}, newer than this vital understands ({latest}); upgrade vital"
-            );
+        let tx = self.db.begin_write()?;
+        if self.db.dialect() == Dialect::Postgres {
+            tx.query_value::<i64>(
+                "SELECT 0 FROM (SELECT pg_advisory_xact_lock(?1)) AS locked",
+                params![MIGRATION_LOCK],
+            )?;
+            tx.execute_batch("CREATE TABLE IF NOT EXISTS vital_schema (version BIGINT NOT NULL)")?;
         }
-        for (version, sql) in schema::MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let current = self.stored_schema_version()?;
+        if current > latest {
+            return Err(newer(current));
+        }
+        for (version, migration) in schema::MIGRATIONS.iter().enumerate().skip(current as usize) {
+            let sql = match self.db.dialect() {
+                Dialect::Sqlite => migration.sqlite,
+                Dialect::Postgres => migration.postgres,
+            };
             tx.execute_batch(sql)
                 .with_context(|| format!("migration {} failed", version + 1))?;
-            tx.pragma_update(None, "user_version", version as i64 + 1)?;
+            self.set_stored_schema_version(version as i64 + 1)?;
         }
         tx.commit()?;
         Ok(())
@@ -178,21 +300,20 @@ impl Workspace {
 
     /// Directories searched for image files, in the order they were added.
     pub fn image_dirs(&self) -> anyhow::Result<Vec<PathBuf>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT path FROM image_dirs ORDER BY rowid")?;
-        let dirs = stmt
-            .query_map([], |r| r.get::<_, String>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
+        let dirs = self.db.query_vec(
+            "SELECT path FROM image_dirs ORDER BY rowid",
+            db::NO_PARAMS,
+            |r| r.get::<String>(0),
+        )?;
         Ok(dirs.into_iter().map(PathBuf::from).collect())
     }
 
     pub fn add_image_dir(&self, dir: &Path) -> anyhow::Result<()> {
         let abs = std::fs::canonicalize(dir)
             .with_context(|| format!("image directory {} does not exist", dir.display()))?;
-        self.conn.execute(
+        self.db.execute(
             "INSERT OR IGNORE INTO image_dirs (path) VALUES (?1)",
-            [abs.to_string_lossy()],
+            params![abs.to_string_lossy()],
         )?;
         Ok(())
     }
@@ -216,6 +337,35 @@ impl Workspace {
     pub fn image_cache_dir(&self) -> PathBuf {
         self.dir.join("images")
     }
+}
+
+/// The server a workspace argument names, if it names one.
+fn server_location(location: &Path) -> anyhow::Result<Option<ServerUrl>> {
+    match location.to_str() {
+        Some(text) if is_server_url(text) => Ok(Some(ServerUrl::parse(text)?)),
+        _ => Ok(None),
+    }
+}
+
+/// The local folder of a server workspace's files.
+fn server_files_dir(url: &ServerUrl) -> PathBuf {
+    if let Some(dir) = std::env::var_os("VITAL_SERVER_FILES") {
+        return PathBuf::from(dir);
+    }
+    let name: String = url
+        .label()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    directories::ProjectDirs::from("org", "vital", "vital")
+        .map(|d| d.data_dir().join("servers").join(&name))
+        .unwrap_or_else(|| std::env::temp_dir().join("vital-servers").join(&name))
 }
 
 /// Resolves many image references against the workspace's image directories, read once (for
@@ -251,7 +401,7 @@ pub(crate) mod test_support {
 
     /// Stores `sample` (which must be new) and returns its key.
     pub(crate) fn insert(ws: &Workspace, sample: &Sample) -> i64 {
-        let InsertOutcome::Inserted(key) = insert_sample(&ws.conn, sample, None).unwrap() else {
+        let InsertOutcome::Inserted(key) = insert_sample(&ws.db, sample, None).unwrap() else {
             panic!("a new sample is inserted")
         };
         key
@@ -274,7 +424,7 @@ pub(crate) mod test_support {
                 .collect(),
             ..Default::default()
         };
-        let InsertOutcome::Inserted(key) = insert_sample(&ws.conn, &sample, None).unwrap() else {
+        let InsertOutcome::Inserted(key) = insert_sample(&ws.db, &sample, None).unwrap() else {
             panic!("a fresh workspace inserts the sample")
         };
         let stored = ws.load_sample(key).unwrap().unwrap();
@@ -292,15 +442,14 @@ mod tests {
         let path = dir.path().join("ws");
         {
             let ws = Workspace::open(&path).unwrap();
-            let v: i64 = ws
-                .conn
-                .pragma_query_value(None, "user_version", |r| r.get(0))
-                .unwrap();
+            let v = ws.stored_schema_version().unwrap();
             assert_eq!(v, Workspace::schema_version());
         }
         let ws = Workspace::open_existing(&path).unwrap();
         let mode: String = ws
-            .conn
+            .db
+            .sqlite_conn()
+            .unwrap()
             .pragma_query_value(None, "journal_mode", |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
@@ -336,10 +485,7 @@ mod tests {
                 opener.join().unwrap().unwrap();
             }
             let ws = Workspace::open_existing(&path).unwrap();
-            let v: i64 = ws
-                .conn
-                .pragma_query_value(None, "user_version", |r| r.get(0))
-                .unwrap();
+            let v = ws.stored_schema_version().unwrap();
             assert_eq!(v, Workspace::schema_version());
         }
     }
@@ -349,7 +495,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let ws = Workspace::open(dir.path()).unwrap();
-            ws.conn.pragma_update(None, "user_version", 99).unwrap();
+            ws.set_stored_schema_version(99).unwrap();
         }
         let err = Workspace::open(dir.path()).err().unwrap();
         assert!(format!("{err:#}").contains("newer"));

@@ -4,6 +4,7 @@
 
 use anyhow::Context;
 
+use super::db::params;
 use super::Workspace;
 
 /// One judge's score of one answer.
@@ -17,35 +18,32 @@ pub struct ModelScore {
 impl Workspace {
     /// Every score of the answers of one sample, ordered by judge name.
     pub fn sample_model_scores(&self, sample_key: i64) -> anyhow::Result<Vec<ModelScore>> {
-        let mut stmt = self.conn.prepare_cached(
+        self.db
+            .query_vec(
             "SELECT m.answer_id, m.judge, m.score FROM model_scores m JOIN answers a ON a.id = m.answer_id
              JOIN rounds r ON r.id = a.round_id WHERE r.sample_id = ?1 ORDER BY m.judge",
-        )?;
-        let scores = stmt
-            .query_map([sample_key], |r| {
+            params![sample_key],
+            |r| {
                 Ok(ModelScore {
                     answer_id: r.get(0)?,
                     judge: r.get(1)?,
                     score: r.get(2)?,
                 })
-            })?
-            .collect::<Result<_, _>>()
+            })
             .with_context(|| {
                 format!("cannot read the judges' scores of sample row {sample_key}")
-            })?;
-        Ok(scores)
+            })
     }
 
     /// (answer id, score) of every answer `judge` scored, by answer id.
     pub fn model_scores_by_judge(&self, judge: &str) -> anyhow::Result<Vec<(i64, f64)>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT answer_id, score FROM model_scores WHERE judge = ?1 ORDER BY answer_id",
-        )?;
-        let scores = stmt
-            .query_map([judge], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<_, _>>()
-            .with_context(|| format!("cannot read the scores of judge {judge}"))?;
-        Ok(scores)
+        self.db
+            .query_vec(
+                "SELECT answer_id, score FROM model_scores WHERE judge = ?1 ORDER BY answer_id",
+                params![judge],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .with_context(|| format!("cannot read the scores of judge {judge}"))
     }
 
     /// Every answer score of the latest selector run whose scores are complete, ascending (empty
@@ -54,14 +52,13 @@ impl Workspace {
         let Some(run) = self.latest_selector_run()? else {
             return Ok(Vec::new());
         };
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT score FROM selector_scores WHERE run_id = ?1 ORDER BY score")?;
-        let scores = stmt
-            .query_map([run], |r| r.get(0))?
-            .collect::<Result<_, _>>()
-            .with_context(|| format!("cannot read the answer scores of selector run {run}"))?;
-        Ok(scores)
+        self.db
+            .query_vec(
+                "SELECT score FROM selector_scores WHERE run_id = ?1 ORDER BY score",
+                params![run],
+                |r| r.get(0),
+            )
+            .with_context(|| format!("cannot read the answer scores of selector run {run}"))
     }
 }
 

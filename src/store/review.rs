@@ -3,8 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rusqlite::{params, OptionalExtension};
-
+use super::db::{params, Dialect};
 use super::Workspace;
 
 /// One queue entry: what filtering and ordering need, nothing more.
@@ -26,7 +25,7 @@ impl Workspace {
     /// The queue index for `reviewer`, in import order.
     pub fn review_index(&self, reviewer: &str) -> anyhow::Result<Vec<IndexEntry>> {
         // A reviewer not yet in the workspace has decided nothing (id -1 matches no row).
-        let reviewer = super::decisions::find_reviewer(&self.conn, reviewer)?.unwrap_or(-1);
+        let reviewer = super::decisions::find_reviewer(&self.db, reviewer)?.unwrap_or(-1);
         let decided = self.id_set(
             "WITH answered AS (
                  SELECT r.id, r.sample_id, count(a.id) AS n FROM rounds r JOIN answers a ON a.round_id = r.id
@@ -40,7 +39,7 @@ impl Workspace {
              LEFT JOIN verdicts ON verdicts.round_id = answered.id
              LEFT JOIN preferences ON preferences.round_id = answered.id
              GROUP BY answered.sample_id
-             HAVING sum(coalesce(verdicts.v, 0) >= answered.n OR preferences.round_id IS NOT NULL) = count(*)",
+             HAVING sum(CASE WHEN coalesce(verdicts.v, 0) >= answered.n OR preferences.round_id IS NOT NULL THEN 1 ELSE 0 END) = count(*)",
             reviewer,
         )?;
         let flagged = self.id_set(
@@ -48,42 +47,34 @@ impl Workspace {
             reviewer,
         )?;
         let disagreement: HashSet<i64> = self.disagreement_keys(true)?.into_iter().collect();
-        let mut stmt = self.conn.prepare(
+        let mut out = Vec::new();
+        self.db.for_each_row(
             "SELECT s.id, s.ext_id, s.domains,
                     (SELECT count(*) FROM rounds r WHERE r.sample_id = s.id
                        AND EXISTS (SELECT 1 FROM answers a WHERE a.round_id = r.id))
              FROM samples s ORDER BY s.id",
+            params![],
+            |r| {
+                let (key, ext_id, domains, rounds): (i64, String, String, usize) =
+                    (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+                out.push(IndexEntry {
+                    key,
+                    ext_id,
+                    domains: serde_json::from_str(&domains).unwrap_or_default(),
+                    decided: decided.contains(&key),
+                    flagged: flagged.contains(&key),
+                    disagreement: disagreement.contains(&key),
+                    rounds,
+                });
+                Ok(())
+            },
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (key, ext_id, domains, rounds) = row?;
-            out.push(IndexEntry {
-                key,
-                ext_id,
-                domains: serde_json::from_str(&domains).unwrap_or_default(),
-                decided: decided.contains(&key),
-                flagged: flagged.contains(&key),
-                disagreement: disagreement.contains(&key),
-                rounds: rounds as usize,
-            });
-        }
         Ok(out)
     }
 
     fn id_set(&self, sql: &str, reviewer: i64) -> anyhow::Result<HashSet<i64>> {
-        let mut stmt = self.conn.prepare(sql)?;
-        let ids = stmt
-            .query_map([reviewer], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        Ok(ids)
+        let ids = self.db.query_vec(sql, params![reviewer], |r| r.get(0))?;
+        Ok(ids.into_iter().collect())
     }
 
     /// Samples whose caption, mentions, questions or answers contain `text` (case-insensitive
@@ -95,16 +86,21 @@ impl Workspace {
                 .replace('%', "\\%")
                 .replace('_', "\\_")
         );
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id FROM samples s WHERE s.caption LIKE ?1 ESCAPE '\\' OR s.mentions LIKE ?1 ESCAPE '\\' OR s.ext_id LIKE ?1 ESCAPE '\\'
-                OR EXISTS (SELECT 1 FROM rounds r WHERE r.sample_id = s.id AND (r.question LIKE ?1 ESCAPE '\\'
-                    OR EXISTS (SELECT 1 FROM answers a WHERE a.round_id = r.id AND a.text LIKE ?1 ESCAPE '\\')))
-             ORDER BY id",
-        )?;
-        let ids = stmt
-            .query_map([pattern], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        Ok(ids)
+        // SQLite's LIKE ignores ASCII case; PostgreSQL's needs ILIKE for the same.
+        let like = match self.db.dialect() {
+            Dialect::Sqlite => "LIKE",
+            Dialect::Postgres => "ILIKE",
+        };
+        self.db.query_vec(
+            &format!(
+                "SELECT id FROM samples s WHERE s.caption {like} ?1 ESCAPE '\\' OR s.mentions {like} ?1 ESCAPE '\\' OR s.ext_id {like} ?1 ESCAPE '\\'
+                    OR EXISTS (SELECT 1 FROM rounds r WHERE r.sample_id = s.id AND (r.question {like} ?1 ESCAPE '\\'
+                        OR EXISTS (SELECT 1 FROM answers a WHERE a.round_id = r.id AND a.text {like} ?1 ESCAPE '\\')))
+                 ORDER BY id"
+            ),
+            params![pattern],
+            |r| r.get(0),
+        )
     }
 
     /// Every reviewer's verdict in force on the answers of one sample: (answer id, reviewer,
@@ -112,7 +108,7 @@ impl Workspace {
     pub fn sample_verdicts(&self, sample_key: i64) -> anyhow::Result<Vec<(i64, String, bool)>> {
         // A preference counts as ✓ for the preferred answer and ✗ for the others of its round,
         // as the agreement figures count it.
-        let mut stmt = self.conn.prepare_cached(
+        self.db.query_vec(
             "SELECT c.answer_id, rv.name, c.kind = 'accept' FROM current_judgments c
                JOIN reviewers rv ON rv.id = c.reviewer_id
               WHERE c.sample_id = ?1 AND c.kind IN ('accept', 'reject')
@@ -121,11 +117,9 @@ impl Workspace {
                JOIN reviewers rv ON rv.id = c.reviewer_id JOIN answers a ON a.round_id = c.round_id
               WHERE c.sample_id = ?1 AND c.kind = 'prefer'
              ORDER BY 2",
-        )?;
-        let rows = stmt
-            .query_map([sample_key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<Result<_, _>>()?;
-        Ok(rows)
+            params![sample_key],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
     }
 
     /// Where a figure's image can be downloaded from: the URL list entry whose key is the
@@ -138,17 +132,15 @@ impl Workspace {
         let stem = image
             .and_then(|i| std::path::Path::new(i).file_stem())
             .map(|s| s.to_string_lossy().into_owned());
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT key, url, member FROM image_urls WHERE key = ?1")?;
         for key in [Some(sample_id.to_string()), image.map(str::to_string), stem]
             .into_iter()
             .flatten()
         {
-            if let Some(row) = stmt
-                .query_row([&key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .optional()?
-            {
+            if let Some(row) = self.db.query_opt(
+                "SELECT key, url, member FROM image_urls WHERE key = ?1",
+                params![key],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )? {
                 return Ok(Some(row));
             }
         }
@@ -157,26 +149,24 @@ impl Workspace {
 
     /// Mean judge score per answer of one sample.
     pub fn judge_scores(&self, sample_key: i64) -> anyhow::Result<HashMap<i64, f64>> {
-        let mut stmt = self.conn.prepare_cached(
+        let scores = self.db.query_vec(
             "SELECT m.answer_id, avg(m.score) FROM model_scores m JOIN answers a ON a.id = m.answer_id
              JOIN rounds r ON r.id = a.round_id WHERE r.sample_id = ?1 GROUP BY m.answer_id",
+            params![sample_key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        let scores = stmt
-            .query_map([sample_key], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<_, _>>()?;
-        Ok(scores)
+        Ok(scores.into_iter().collect())
     }
 
     /// The latest selector run's score per answer of one sample.
     pub fn selector_scores(&self, sample_key: i64) -> anyhow::Result<HashMap<i64, f64>> {
-        let mut stmt = self.conn.prepare_cached(
+        let scores = self.db.query_vec(
             "SELECT s.answer_id, s.score FROM selector_scores s JOIN answers a ON a.id = s.answer_id
              JOIN rounds r ON r.id = a.round_id
              WHERE r.sample_id = ?1 AND s.run_id = (SELECT max(run_id) FROM sample_scores)",
+            params![sample_key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        let scores = stmt
-            .query_map(params![sample_key], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<_, _>>()?;
-        Ok(scores)
+        Ok(scores.into_iter().collect())
     }
 }

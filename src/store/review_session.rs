@@ -2,6 +2,7 @@
 //! seed its training panel, and the database's local clock for "saved 14:03:07". Named queries
 //! only; the screen never sees SQL.
 
+use super::db::{params, Dialect};
 use super::Workspace;
 
 /// A selector run that finished, with its report as stored (JSON, read by `selector_runs`).
@@ -14,24 +15,43 @@ pub struct FinishedRun {
 impl Workspace {
     /// Selector runs that finished (have a report), oldest first.
     pub fn finished_runs(&self) -> anyhow::Result<Vec<FinishedRun>> {
-        let mut stmt = self.conn.prepare(
+        self.db.query_vec(
             "SELECT id, metrics FROM selector_runs WHERE metrics IS NOT NULL ORDER BY id",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(FinishedRun {
-                id: r.get(0)?,
-                metrics_json: r.get(1)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            params![],
+            |r| {
+                Ok(FinishedRun {
+                    id: r.get(0)?,
+                    metrics_json: r.get(1)?,
+                })
+            },
+        )
     }
 
-    /// Local wall-clock time of day, `HH:MM:SS`, as the database sees it.
+    /// Local wall-clock time of day, `HH:MM:SS`, on this machine (a server's clock may stand in
+    /// another time zone than its reviewers).
     pub fn local_time(&self) -> anyhow::Result<String> {
-        Ok(self
-            .conn
-            .query_row("SELECT time('now', 'localtime')", [], |r| r.get(0))?)
+        match self.db.dialect() {
+            Dialect::Sqlite => self
+                .db
+                .query_value("SELECT time('now', 'localtime')", params![]),
+            Dialect::Postgres => local_time_of_day(),
+        }
     }
+}
+
+/// This machine's local time of day, as SQLite's `time('now', 'localtime')` reads it.
+fn local_time_of_day() -> anyhow::Result<String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as libc::time_t;
+    // SAFETY: localtime_r writes into the `tm` we own and reads only `now`.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let ok = unsafe { !libc::localtime_r(&now, &mut tm).is_null() };
+    anyhow::ensure!(ok, "the local time is unknown");
+    Ok(format!(
+        "{:02}:{:02}:{:02}",
+        tm.tm_hour, tm.tm_min, tm.tm_sec
+    ))
 }
 
 #[cfg(test)]

@@ -3,24 +3,29 @@
 
 use anyhow::Context;
 
+use super::db::params;
 use super::{StoredSample, Workspace};
 
 impl Workspace {
     /// The id a sample had in its source file, by its row id.
     pub fn sample_ext_id(&self, sample_key: i64) -> anyhow::Result<String> {
-        self.conn
-            .prepare_cached("SELECT ext_id FROM samples WHERE id = ?1")?
-            .query_row([sample_key], |r| r.get(0))
+        self.db
+            .query_value(
+                "SELECT ext_id FROM samples WHERE id = ?1",
+                params![sample_key],
+            )
             .with_context(|| format!("no sample with row id {sample_key}"))
     }
 
     /// The imported demonstrations (clinician-written examples), in import order.
     pub fn demo_samples(&self) -> anyhow::Result<Vec<StoredSample>> {
         let keys: Vec<i64> = self
-            .conn
-            .prepare("SELECT id FROM samples WHERE is_demo = 1 ORDER BY id")?
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()
+            .db
+            .query_vec(
+                "SELECT id FROM samples WHERE is_demo = 1 ORDER BY id",
+                params![],
+                |r| r.get(0),
+            )
             .context("cannot list the demonstrations")?;
         let mut demos = Vec::with_capacity(keys.len());
         for key in keys {
@@ -49,8 +54,7 @@ mod tests {
                 is_demo,
                 ..Default::default()
             };
-            let InsertOutcome::Inserted(key) = insert_sample(&ws.conn, &sample, None).unwrap()
-            else {
+            let InsertOutcome::Inserted(key) = insert_sample(&ws.db, &sample, None).unwrap() else {
                 panic!("a fresh workspace inserts {id}")
             };
             keys.push(key);

@@ -1,6 +1,6 @@
 //! Samples with their rounds and answers: insertion (with conflict detection) and loading.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use super::db::{params, Db, Value};
 
 use super::Workspace;
 use crate::data::{Round, Sample};
@@ -29,24 +29,25 @@ pub struct StoredSample {
 
 /// Inserts `sample` unless a sample with its id exists (unchanged or conflict).
 pub fn insert_sample(
-    conn: &Connection,
+    db: &Db,
     sample: &Sample,
     source_id: Option<i64>,
-) -> rusqlite::Result<InsertOutcome> {
-    insert_hashed_sample(conn, sample, &sample.content_hash(), source_id)
+) -> anyhow::Result<InsertOutcome> {
+    insert_hashed_sample(db, sample, &sample.content_hash(), source_id)
 }
 
 /// [`insert_sample`] with `hash`, the sample's [`Sample::content_hash`], already computed.
 pub fn insert_hashed_sample(
-    conn: &Connection,
+    db: &Db,
     sample: &Sample,
     hash: &str,
     source_id: Option<i64>,
-) -> rusqlite::Result<InsertOutcome> {
-    let existing: Option<(i64, String)> = conn
-        .prepare_cached("SELECT id, content_hash FROM samples WHERE ext_id = ?1")?
-        .query_row([&sample.id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
+) -> anyhow::Result<InsertOutcome> {
+    let existing: Option<(i64, String)> = db.query_opt(
+        "SELECT id, content_hash FROM samples WHERE ext_id = ?1",
+        params![sample.id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     if let Some((key, stored_hash)) = existing {
         return Ok(if stored_hash == *hash {
             InsertOutcome::Unchanged(key)
@@ -54,31 +55,31 @@ pub fn insert_hashed_sample(
             InsertOutcome::Conflict { key }
         });
     }
-    conn.prepare_cached(
+    let key: i64 = db.query_value(
         "INSERT INTO samples (ext_id, image, caption, mentions, fig_label, domains, is_demo, content_hash, source_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?
-    .execute(params![
-        sample.id,
-        sample.image,
-        sample.caption,
-        serde_json::to_string(&sample.mentions).expect("strings serialise"),
-        sample.fig_label,
-        serde_json::to_string(&sample.domains).expect("strings serialise"),
-        sample.is_demo,
-        hash,
-        source_id,
-    ])?;
-    let key = conn.last_insert_rowid();
-    let mut insert_round = conn
-        .prepare_cached("INSERT INTO rounds (sample_id, position, question) VALUES (?1, ?2, ?3)")?;
-    let mut insert_answer =
-        conn.prepare_cached("INSERT INTO answers (round_id, position, text) VALUES (?1, ?2, ?3)")?;
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
+        params![
+            sample.id,
+            sample.image,
+            sample.caption,
+            serde_json::to_string(&sample.mentions).expect("strings serialise"),
+            sample.fig_label,
+            serde_json::to_string(&sample.domains).expect("strings serialise"),
+            sample.is_demo,
+            hash,
+            source_id,
+        ],
+    )?;
     for (position, round) in sample.rounds.iter().enumerate() {
-        insert_round.execute(params![key, position as i64, round.question])?;
-        let round_id = conn.last_insert_rowid();
+        let round_id: i64 = db.query_value(
+            "INSERT INTO rounds (sample_id, position, question) VALUES (?1, ?2, ?3) RETURNING id",
+            params![key, position, round.question],
+        )?;
         for (a, text) in round.answers.iter().enumerate() {
-            insert_answer.execute(params![round_id, a as i64, text])?;
+            db.execute(
+                "INSERT INTO answers (round_id, position, text) VALUES (?1, ?2, ?3)",
+                params![round_id, a, text],
+            )?;
         }
     }
     Ok(InsertOutcome::Inserted(key))
@@ -87,73 +88,54 @@ pub fn insert_hashed_sample(
 impl Workspace {
     /// Loads one sample by its row id.
     pub fn load_sample(&self, key: i64) -> anyhow::Result<Option<StoredSample>> {
-        load(
-            &self.conn,
-            "s.id = ?1",
-            rusqlite::types::Value::Integer(key),
-        )
+        load(&self.db, "s.id = ?1", Value::Int(key))
     }
 
     /// Loads one sample by the id it had in its source file.
     pub fn load_sample_by_ext_id(&self, ext_id: &str) -> anyhow::Result<Option<StoredSample>> {
-        load(
-            &self.conn,
-            "s.ext_id = ?1",
-            rusqlite::types::Value::Text(ext_id.to_string()),
-        )
+        load(&self.db, "s.ext_id = ?1", Value::Text(ext_id))
     }
 
     /// Row ids of all samples in import order.
     pub fn sample_keys(&self) -> anyhow::Result<Vec<i64>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT id FROM samples ORDER BY id")?;
-        let keys = stmt
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        Ok(keys)
+        self.db
+            .query_vec("SELECT id FROM samples ORDER BY id", params![], |r| {
+                r.get(0)
+            })
     }
 }
 
-fn load(
-    conn: &Connection,
-    filter: &str,
-    arg: rusqlite::types::Value,
-) -> anyhow::Result<Option<StoredSample>> {
+fn load(db: &Db, filter: &str, arg: Value<'_>) -> anyhow::Result<Option<StoredSample>> {
     let sql = format!(
         "SELECT s.id, s.ext_id, s.image, s.caption, s.mentions, s.fig_label, s.domains, s.is_demo, src.path
          FROM samples s LEFT JOIN sources src ON src.id = s.source_id WHERE {filter}"
     );
-    let row = conn
-        .prepare_cached(&sql)?
-        .query_row([arg], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                Sample {
-                    id: r.get(1)?,
-                    image: r.get(2)?,
-                    caption: r.get(3)?,
-                    mentions: parse_list(r.get::<_, String>(4)?),
-                    fig_label: r.get(5)?,
-                    domains: parse_list(r.get::<_, String>(6)?),
-                    rounds: Vec::new(),
-                    is_demo: r.get(7)?,
-                },
-                r.get::<_, Option<String>>(8)?,
-            ))
-        })
-        .optional()?;
+    let row = db.query_opt(&sql, params![arg], |r| {
+        Ok((
+            r.get::<i64>(0)?,
+            Sample {
+                id: r.get(1)?,
+                image: r.get(2)?,
+                caption: r.get(3)?,
+                mentions: parse_list(r.get::<String>(4)?),
+                fig_label: r.get(5)?,
+                domains: parse_list(r.get::<String>(6)?),
+                rounds: Vec::new(),
+                is_demo: r.get(7)?,
+            },
+            r.get::<Option<String>>(8)?,
+        ))
+    })?;
     let Some((key, mut sample, source)) = row else {
         return Ok(None);
     };
     let mut round_ids = Vec::new();
     let mut answer_ids: Vec<Vec<i64>> = Vec::new();
-    let mut stmt = conn.prepare_cached(
+    db.for_each_row(
         "SELECT r.id, r.question, a.id, a.text FROM rounds r LEFT JOIN answers a ON a.round_id = r.id
-         WHERE r.sample_id = ?1 ORDER BY r.position, a.position",
-    )?;
-    let mut rows = stmt.query([key])?;
-    while let Some(row) = rows.next()? {
+         WHERE r.sample_id = ?1 ORDER BY r.position, a.position NULLS FIRST",
+        params![key],
+        |row| {
         let round_id: i64 = row.get(0)?;
         if round_ids.last() != Some(&round_id) {
             round_ids.push(round_id);
@@ -163,7 +145,7 @@ fn load(
                 answers: Vec::new(),
             });
         }
-        if let Some(answer_id) = row.get::<_, Option<i64>>(2)? {
+        if let Some(answer_id) = row.get::<Option<i64>>(2)? {
             answer_ids.last_mut().expect("pushed above").push(answer_id);
             sample
                 .rounds
@@ -172,7 +154,8 @@ fn load(
                 .answers
                 .push(row.get(3)?);
         }
-    }
+        Ok(())
+    })?;
     Ok(Some(StoredSample {
         key,
         sample,
@@ -217,7 +200,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ws = Workspace::open(dir.path()).unwrap();
         let s = sample("a");
-        let InsertOutcome::Inserted(key) = insert_sample(&ws.conn, &s, None).unwrap() else {
+        let InsertOutcome::Inserted(key) = insert_sample(&ws.db, &s, None).unwrap() else {
             panic!("expected insert")
         };
         let stored = ws.load_sample(key).unwrap().unwrap();
@@ -233,17 +216,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ws = Workspace::open(dir.path()).unwrap();
         let s = sample("a");
-        let InsertOutcome::Inserted(key) = insert_sample(&ws.conn, &s, None).unwrap() else {
+        let InsertOutcome::Inserted(key) = insert_sample(&ws.db, &s, None).unwrap() else {
             panic!()
         };
         assert_eq!(
-            insert_sample(&ws.conn, &s, None).unwrap(),
+            insert_sample(&ws.db, &s, None).unwrap(),
             InsertOutcome::Unchanged(key)
         );
         let mut changed = s.clone();
         changed.rounds[0].answers[1] = "Ultrasound.".into();
         assert_eq!(
-            insert_sample(&ws.conn, &changed, None).unwrap(),
+            insert_sample(&ws.db, &changed, None).unwrap(),
             InsertOutcome::Conflict { key }
         );
         assert_eq!(

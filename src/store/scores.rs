@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use rusqlite::params;
+use super::db::params;
 
 use super::{Workspace, NOW};
 
@@ -34,13 +34,12 @@ impl Workspace {
         metrics_json: Option<&str>,
         checkpoint: Option<&str>,
     ) -> anyhow::Result<i64> {
-        self.conn.execute(
+        self.db.query_value(
             &format!(
-                "INSERT INTO selector_runs (created_at, backend, config, metrics, checkpoint) VALUES ({NOW}, ?1, ?2, ?3, ?4)"
+                "INSERT INTO selector_runs (created_at, backend, config, metrics, checkpoint) VALUES ({NOW}, ?1, ?2, ?3, ?4) RETURNING id"
             ),
             params![backend, config_json, metrics_json, checkpoint],
-        )?;
-        Ok(self.conn.last_insert_rowid())
+        )
     }
 
     /// Stores a run's answer scores, then its sample scores. Answers go in chunks of short
@@ -54,34 +53,31 @@ impl Workspace {
         samples: &[(i64, f32)],
     ) -> anyhow::Result<()> {
         for chunk in answers.chunks(SCORE_WRITE_CHUNK) {
-            let tx = self.conn.transaction()?;
-            {
-                let mut insert = tx.prepare_cached(
-                    "INSERT OR REPLACE INTO selector_scores (run_id, answer_id, score) VALUES (?1, ?2, ?3)",
+            let tx = self.db.begin_write()?;
+            for (answer, score) in chunk {
+                tx.execute(
+                    "INSERT INTO selector_scores (run_id, answer_id, score) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (run_id, answer_id) DO UPDATE SET score = excluded.score",
+                    params![run, answer, f64::from(*score)],
                 )?;
-                for (answer, score) in chunk {
-                    insert.execute(params![run, answer, f64::from(*score)])?;
-                }
             }
             tx.commit()?;
         }
-        let tx = self.conn.transaction()?;
-        {
-            let mut insert = tx.prepare_cached(
-                "INSERT OR REPLACE INTO sample_scores (run_id, sample_id, score) VALUES (?1, ?2, ?3)",
+        let tx = self.db.begin_write()?;
+        for (sample, score) in samples {
+            tx.execute(
+                "INSERT INTO sample_scores (run_id, sample_id, score) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (run_id, sample_id) DO UPDATE SET score = excluded.score",
+                params![run, sample, f64::from(*score)],
             )?;
-            for (sample, score) in samples {
-                insert.execute(params![run, sample, f64::from(*score)])?;
-            }
         }
-        tx.commit()?;
-        Ok(())
+        tx.commit()
     }
 
     /// The latest run whose scores are complete (its sample scores are written last), if any.
     /// A run that trained but was never scored, or is being scored now, is not it.
     pub fn latest_selector_run(&self) -> anyhow::Result<Option<i64>> {
-        Ok(self.conn.query_row(LATEST_SCORED_RUN, [], |r| r.get(0))?)
+        self.db.query_value(LATEST_SCORED_RUN, params![])
     }
 
     /// Per-sample ranking signals of the latest selector run (empty when there is none).
@@ -90,27 +86,29 @@ impl Workspace {
             return Ok(HashMap::new());
         };
         let mut out: HashMap<i64, RankSignals> = HashMap::new();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT sample_id, score FROM sample_scores WHERE run_id = ?1")?;
-        for row in stmt.query_map([run], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?)))? {
-            let (sample, score) = row?;
-            out.entry(sample).or_default().score = Some(score);
-        }
-        let mut stmt = self.conn.prepare(
+        self.db.for_each_row(
+            "SELECT sample_id, score FROM sample_scores WHERE run_id = ?1",
+            params![run],
+            |r| {
+                out.entry(r.get(0)?).or_default().score = Some(r.get(1)?);
+                Ok(())
+            },
+        )?;
+        let rows = self.db.query_vec(
             "SELECT r.sample_id, a.round_id, s.score, j.score
              FROM selector_scores s JOIN answers a ON a.id = s.answer_id JOIN rounds r ON r.id = a.round_id
              LEFT JOIN (SELECT answer_id, avg(score) AS score FROM model_scores GROUP BY answer_id) j ON j.answer_id = a.id
              WHERE s.run_id = ?1 ORDER BY r.sample_id, a.round_id",
+            params![run],
+            |r| {
+                Ok((
+                    r.get::<i64>(0)?,
+                    r.get::<i64>(1)?,
+                    r.get::<f64>(2)?,
+                    r.get::<Option<f64>>(3)?,
+                ))
+            },
         )?;
-        let rows = stmt.query_map([run], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, f64>(2)?,
-                r.get::<_, Option<f64>>(3)?,
-            ))
-        })?;
         // Walk rounds in order, collecting (selector, judge) per answer of the round.
         let mut round: Option<(i64, i64)> = None;
         let mut answers: Vec<(f64, Option<f64>)> = Vec::new();
@@ -135,8 +133,7 @@ impl Workspace {
             }
             answers.clear();
         };
-        for row in rows {
-            let (sample, round_id, selector, judge) = row?;
+        for (sample, round_id, selector, judge) in rows {
             if round != Some((sample, round_id)) {
                 if let Some(previous) = round {
                     flush(previous, &mut answers, &mut out);
@@ -170,7 +167,7 @@ mod tests {
             (ids[1][0], 3.0),
             (ids[1][1], 8.0),
         ] {
-            ws.conn
+            ws.db
                 .execute("INSERT INTO model_scores (answer_id, judge, score, created_at) VALUES (?1, 'j', ?2, 'now')", params![answer, score])
                 .unwrap();
         }

@@ -4,9 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use rusqlite::params;
-
 use super::agreement::{Verdicts, FINAL_REVIEWER};
+use super::db::{params, Row};
 use super::Workspace;
 
 /// (reviewer, round) → (accepted answers, rejected answers).
@@ -91,12 +90,12 @@ const ANSWER_SELECT: &str =
     "SELECT a.id, a.text, r.position, r.question, s.id, s.ext_id, s.image, s.caption, s.mentions
      FROM answers a JOIN rounds r ON r.id = a.round_id JOIN samples s ON s.id = r.sample_id";
 
-fn read_answer(row: &rusqlite::Row) -> rusqlite::Result<AnswerRecord> {
+fn read_answer(row: &Row<'_>) -> anyhow::Result<AnswerRecord> {
     let mentions: String = row.get(8)?;
     Ok(AnswerRecord {
         answer_id: row.get(0)?,
         text: row.get(1)?,
-        round_position: row.get::<_, i64>(2)? as usize,
+        round_position: row.get(2)?,
         question: row.get(3)?,
         sample_key: row.get(4)?,
         ext_id: row.get(5)?,
@@ -109,10 +108,11 @@ fn read_answer(row: &rusqlite::Row) -> rusqlite::Result<AnswerRecord> {
 impl Workspace {
     /// Answer `answer_id` with its question and figure (an error if there is no such answer).
     pub fn answer_record(&self, answer_id: i64) -> anyhow::Result<AnswerRecord> {
-        Ok(self
-            .conn
-            .prepare_cached(&format!("{ANSWER_SELECT} WHERE a.id = ?1"))?
-            .query_row([answer_id], read_answer)?)
+        self.db.query_row(
+            &format!("{ANSWER_SELECT} WHERE a.id = ?1"),
+            params![answer_id],
+            read_answer,
+        )
     }
 
     /// Every answer, in sample, round, answer order, one row at a time (1.7M answers at 210K
@@ -121,14 +121,11 @@ impl Workspace {
         &self,
         each: &mut dyn FnMut(AnswerRecord) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        let mut stmt = self.conn.prepare(&format!(
-            "{ANSWER_SELECT} ORDER BY s.id, r.position, a.position"
-        ))?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            each(read_answer(row)?)?;
-        }
-        Ok(())
+        self.db.stream_rows(
+            &format!("{ANSWER_SELECT} ORDER BY s.id, r.position, a.position"),
+            params![],
+            |row| each(read_answer(row)?),
+        )
     }
 
     /// Every distinct (winner, loser) answer pair some reviewer's decisions in force make,
@@ -137,7 +134,7 @@ impl Workspace {
     /// accepts the preferred answer and rejects the others); each accepted answer beats each
     /// rejected answer of the same round by the same reviewer. The final reviewer counts too.
     pub fn human_pair_votes(&self) -> anyhow::Result<Vec<(i64, i64)>> {
-        let verdicts = Verdicts::load(&self.conn)?;
+        let verdicts = Verdicts::load(&self.db)?;
         let mut pairs: BTreeSet<(i64, i64)> = pairs_of(reviewer_rounds(&verdicts, None));
         pairs.extend(pairs_of(final_rounds(&verdicts)));
         Ok(pairs.into_iter().collect())
@@ -145,7 +142,7 @@ impl Workspace {
 
     /// The distinct (winner, loser) pairs reviewer `name`'s decisions in force make (same rule).
     pub fn human_pairs_by(&self, name: &str) -> anyhow::Result<Vec<(i64, i64)>> {
-        let verdicts = Verdicts::load(&self.conn)?;
+        let verdicts = Verdicts::load(&self.db)?;
         if name == FINAL_REVIEWER {
             return Ok(pairs_of(final_rounds(&verdicts)).into_iter().collect());
         }
@@ -183,48 +180,43 @@ impl Workspace {
     /// (winner, loser) pairs of answers to the same question whose mean judge scores differ by
     /// at least `min_gap` (at least 1e-9), ordered.
     pub fn judge_score_pairs(&self, min_gap: f64) -> anyhow::Result<Vec<(i64, i64)>> {
-        let mut stmt = self.conn.prepare(
+        self.db.query_vec(
             "WITH scored AS (
                  SELECT a.id, a.round_id, avg(m.score) AS score FROM answers a JOIN model_scores m ON m.answer_id = a.id
                  GROUP BY a.id)
              SELECT w.id, l.id FROM scored w JOIN scored l ON w.round_id = l.round_id AND w.score - l.score >= ?1
              ORDER BY w.id, l.id",
-        )?;
-        let pairs = stmt
-            .query_map([min_gap.max(1e-9)], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-            })?
-            .collect::<Result<_, _>>()?;
-        Ok(pairs)
+            params![min_gap.max(1e-9)],
+            |r| Ok((r.get::<i64>(0)?, r.get::<i64>(1)?)),
+        )
     }
 
     /// Every first-round answer that has a judge score: (answer id, mean judge score), in
     /// answer order. The method groups samples by this score to pair them across levels.
     pub fn first_round_judge_scores(&self) -> anyhow::Result<Vec<(i64, f64)>> {
-        let mut stmt = self.conn.prepare(
+        self.db.query_vec(
             "SELECT a.id, avg(m.score) FROM answers a JOIN rounds r ON r.id = a.round_id
              JOIN model_scores m ON m.answer_id = a.id
              WHERE r.position = 0 GROUP BY a.id ORDER BY a.id",
-        )?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?)))?
-            .collect::<Result<_, _>>()?;
-        Ok(rows)
+            params![],
+            |r| Ok((r.get::<i64>(0)?, r.get::<f64>(1)?)),
+        )
     }
 
     /// The mean judge score of each answer in `ids` that has one.
     pub fn mean_judge_scores_of(&self, ids: &HashSet<i64>) -> anyhow::Result<HashMap<i64, f64>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT answer_id, avg(score) FROM model_scores GROUP BY answer_id")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?)))?;
         let mut out = HashMap::new();
-        for row in rows {
-            let (id, score) = row?;
-            if ids.contains(&id) {
-                out.insert(id, score);
-            }
-        }
+        self.db.for_each_row(
+            "SELECT answer_id, avg(score) FROM model_scores GROUP BY answer_id",
+            params![],
+            |r| {
+                let id: i64 = r.get(0)?;
+                if ids.contains(&id) {
+                    out.insert(id, r.get(1)?);
+                }
+                Ok(())
+            },
+        )?;
         Ok(out)
     }
 
@@ -235,7 +227,7 @@ impl Workspace {
         report_json: &str,
         checkpoint: &str,
     ) -> anyhow::Result<()> {
-        self.conn.execute(
+        self.db.execute(
             "UPDATE selector_runs SET metrics = ?1, checkpoint = ?2 WHERE id = ?3",
             params![report_json, checkpoint, run_id],
         )?;
@@ -244,21 +236,19 @@ impl Workspace {
 
     /// The latest run that finished training (scored or not), if any.
     pub fn latest_trained_run(&self) -> anyhow::Result<Option<i64>> {
-        Ok(self.conn.query_row(
+        self.db.query_value(
             "SELECT max(id) FROM selector_runs WHERE metrics IS NOT NULL",
-            [],
-            |r| r.get::<_, Option<i64>>(0),
-        )?)
+            params![],
+        )
     }
 
     /// Run `run_id`'s record.
     pub fn selector_run_record(&self, run_id: i64) -> anyhow::Result<RunRecord> {
-        let metrics: Option<Option<String>> =
-            rusqlite::OptionalExtension::optional(self.conn.query_row(
-                "SELECT metrics FROM selector_runs WHERE id = ?1",
-                [run_id],
-                |r| r.get(0),
-            ))?;
+        let metrics: Option<Option<String>> = self.db.query_opt(
+            "SELECT metrics FROM selector_runs WHERE id = ?1",
+            params![run_id],
+            |r| r.get(0),
+        )?;
         Ok(match metrics {
             None => RunRecord::Missing,
             Some(None) => RunRecord::Unfinished,
@@ -269,7 +259,7 @@ impl Workspace {
 
 #[cfg(test)]
 mod tests {
-    use rusqlite::params;
+    use crate::store::db::params;
 
     #[test]
     fn only_first_round_answers_with_a_judge_score_are_levelled() {
@@ -284,7 +274,7 @@ mod tests {
             (ids[0][1], "j", 3.0),
             (ids[1][0], "j", 9.0),
         ] {
-            ws.conn
+            ws.db
                 .execute(
                     "INSERT INTO model_scores (answer_id, judge, score, created_at) VALUES (?1, ?2, ?3, 'now')",
                     params![answer, judge, score],

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use super::db::params;
 use super::Workspace;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -31,11 +32,10 @@ pub struct Stats {
 
 impl Workspace {
     pub fn stats(&self) -> anyhow::Result<Stats> {
-        let count =
-            |sql: &str| -> anyhow::Result<i64> { Ok(self.conn.query_row(sql, [], |r| r.get(0))?) };
+        let count = |sql: &str| -> anyhow::Result<i64> { self.db.query_value(sql, params![]) };
         Ok(Stats {
             samples: count("SELECT count(*) FROM samples")?,
-            demos: count("SELECT count(*) FROM samples WHERE is_demo")?,
+            demos: count("SELECT count(*) FROM samples WHERE is_demo <> 0")?,
             rounds: count("SELECT count(*) FROM rounds")?,
             unanswered_rounds: count(
                 "SELECT count(*) FROM rounds r WHERE NOT EXISTS (SELECT 1 FROM answers a WHERE a.round_id = r.id)",

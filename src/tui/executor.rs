@@ -287,7 +287,7 @@ impl ThreadedExecutor {
                 let _ = trainer_tx.send(Msg::Trainer(event));
             }),
         );
-        let search_ws = Workspace::open_existing(store.ws.dir())?;
+        let search_ws = store.ws.reopen()?;
         let workers = Workers::start(to_ui.clone(), search_ws, fetch, store.max_image_side);
         Ok(Self {
             store,
@@ -303,7 +303,7 @@ impl ThreadedExecutor {
             Err(e) => return Some(Msg::ExportDone(Err(format!("{e:#}")))),
         };
         let tx = self.to_ui.clone();
-        let dir = self.store.ws.dir().to_path_buf();
+        let dir = self.store.ws.location().to_path_buf();
         std::thread::spawn(move || {
             let progress = |p: crate::export::Progress| {
                 let _ = tx.send(Msg::ExportProgress {
@@ -323,7 +323,7 @@ impl ThreadedExecutor {
     /// The agreement panel reads every decision: on its own connection and thread.
     fn agreement_in_background(&self) -> Option<Msg> {
         let tx = self.to_ui.clone();
-        let dir = self.store.ws.dir().to_path_buf();
+        let dir = self.store.ws.location().to_path_buf();
         std::thread::spawn(move || {
             let msg = Workspace::open_existing(&dir)
                 .and_then(|ws| ws.agreement_report())
