@@ -560,6 +560,7 @@ pub fn krippendorff_alpha_nominal(units: &[Vec<u32>]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::test_support::{on_both_databases, TestDb, TestWorkspace};
 
     fn close(a: Option<f64>, b: f64) -> bool {
         a.is_some_and(|a| (a - b).abs() < 5e-4)
@@ -664,8 +665,8 @@ mod tests {
         assert_eq!(krippendorff_alpha_nominal(&[vec![1]]), None);
     }
 
-    fn workspace() -> (tempfile::TempDir, Workspace, crate::store::StoredSample) {
-        crate::store::test_support::workspace_with_rounds(&[("q", &["a1", "a2", "a3"])])
+    fn workspace(db: TestDb) -> (TestWorkspace, crate::store::StoredSample) {
+        crate::store::test_support::workspace_with_rounds_on(db, &[("q", &["a1", "a2", "a3"])])
     }
 
     fn verdict(s: &crate::store::StoredSample, a: usize, kind: DecisionKind) -> NewDecision {
@@ -679,9 +680,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn majority_ties_prefer_and_final_decisions_resolve_verdicts() {
-        let (_d, ws, s) = workspace();
+    fn majority_ties_prefer_and_final_decisions_resolve_verdicts(db: TestDb) {
+        let (ws, s) = workspace(db);
         let [a1, a2, a3] = [s.answer_ids[0][0], s.answer_ids[0][1], s.answer_ids[0][2]];
         ws.record("ana", &verdict(&s, 0, DecisionKind::Accept))
             .unwrap();
@@ -737,9 +737,8 @@ mod tests {
         assert_eq!(v.resolution(a1), Resolution::Accepted);
     }
 
-    #[test]
-    fn agreement_counts_shared_answers_only() {
-        let (_d, ws, s) = workspace();
+    fn agreement_counts_shared_answers_only(db: TestDb) {
+        let (ws, s) = workspace(db);
         ws.record("ana", &verdict(&s, 0, DecisionKind::Accept))
             .unwrap();
         ws.record("ben", &verdict(&s, 0, DecisionKind::Accept))
@@ -835,4 +834,9 @@ mod tests {
             }
         }
     }
+
+    on_both_databases!(
+        majority_ties_prefer_and_final_decisions_resolve_verdicts,
+        agreement_counts_shared_answers_only
+    );
 }

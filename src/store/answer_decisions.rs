@@ -38,12 +38,12 @@ impl Workspace {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::test_support::workspace_with_rounds;
+    use crate::store::test_support::{on_both_databases, workspace_with_rounds_on, TestDb};
+
     use crate::store::{DecisionKind, NewDecision};
 
-    #[test]
-    fn only_accepts_and_rejects_in_force_are_listed() {
-        let (_dir, ws, s) = workspace_with_rounds(&[("q", &["a1", "a2"])]);
+    fn only_accepts_and_rejects_in_force_are_listed(db: TestDb) {
+        let (ws, s) = workspace_with_rounds_on(db, &[("q", &["a1", "a2"])]);
         let on = |answer: usize, kind| NewDecision {
             sample_key: s.key,
             round_id: Some(s.round_ids[0]),
@@ -71,4 +71,6 @@ mod tests {
             ]
         );
     }
+
+    on_both_databases!(only_accepts_and_rejects_in_force_are_listed);
 }

@@ -243,10 +243,11 @@ impl Workspace {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::test_support::workspace_with_rounds;
+    use crate::store::test_support::workspace_with_rounds_on;
+    use crate::store::test_support::{on_both_databases, TestDb, TestWorkspace};
 
-    fn workspace_with_sample() -> (tempfile::TempDir, Workspace, crate::store::StoredSample) {
-        workspace_with_rounds(&[("q", &["a1", "a2"])])
+    fn workspace_with_sample(db: TestDb) -> (TestWorkspace, crate::store::StoredSample) {
+        workspace_with_rounds_on(db, &[("q", &["a1", "a2"])])
     }
 
     fn verdict(s: &crate::store::StoredSample, answer: usize, kind: DecisionKind) -> NewDecision {
@@ -260,9 +261,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn later_decision_in_a_slot_wins_and_undo_restores_the_earlier_one() {
-        let (_dir, ws, s) = workspace_with_sample();
+    fn later_decision_in_a_slot_wins_and_undo_restores_the_earlier_one(db: TestDb) {
+        let (ws, s) = workspace_with_sample(db);
         ws.record("ana", &verdict(&s, 0, DecisionKind::Accept))
             .unwrap();
         ws.record("ana", &verdict(&s, 0, DecisionKind::Reject))
@@ -299,9 +299,8 @@ mod tests {
         assert_eq!(events, 6, "every event is kept");
     }
 
-    #[test]
-    fn reviewers_see_only_their_own_decisions() {
-        let (_dir, ws, s) = workspace_with_sample();
+    fn reviewers_see_only_their_own_decisions(db: TestDb) {
+        let (ws, s) = workspace_with_sample(db);
         ws.record("ana", &verdict(&s, 0, DecisionKind::Accept))
             .unwrap();
         ws.record("ben", &verdict(&s, 0, DecisionKind::Reject))
@@ -318,11 +317,16 @@ mod tests {
         assert_eq!(ws.current_decisions("ana", s.key).unwrap().len(), 1);
     }
 
-    #[test]
-    fn a_verdict_without_an_answer_is_refused() {
-        let (_dir, ws, s) = workspace_with_sample();
+    fn a_verdict_without_an_answer_is_refused(db: TestDb) {
+        let (ws, s) = workspace_with_sample(db);
         let mut j = verdict(&s, 0, DecisionKind::Accept);
         j.answer_id = None;
         assert!(ws.record("ana", &j).is_err());
     }
+
+    on_both_databases!(
+        later_decision_in_a_slot_wins_and_undo_restores_the_earlier_one,
+        reviewers_see_only_their_own_decisions,
+        a_verdict_without_an_answer_is_refused
+    );
 }

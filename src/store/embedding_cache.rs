@@ -146,11 +146,10 @@ impl Workspace {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::test_support::{on_both_databases, TestDb, TestWorkspace};
 
-    #[test]
-    fn vectors_round_trip_per_encoder_and_text() {
-        let dir = tempfile::tempdir().unwrap();
-        let ws = Workspace::open(dir.path()).unwrap();
+    fn vectors_round_trip_per_encoder_and_text(db: TestDb) {
+        let ws = TestWorkspace::new(db);
         let (a, b) = (TextHash::of("lung"), TextHash::of("liver"));
         assert_ne!(a, b);
         assert_eq!(a, TextHash::of("lung"));
@@ -176,4 +175,6 @@ mod tests {
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
     }
+
+    on_both_databases!(vectors_round_trip_per_encoder_and_text);
 }

@@ -141,11 +141,10 @@ fn floats(bytes: &[u8]) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::test_support::{on_both_databases, TestDb, TestWorkspace};
 
-    #[test]
-    fn figures_round_trip_by_path_and_by_content() {
-        let dir = tempfile::tempdir().unwrap();
-        let ws = Workspace::open(dir.path()).unwrap();
+    fn figures_round_trip_by_path_and_by_content(db: TestDb) {
+        let ws = TestWorkspace::new(db);
         let file = FigureFile {
             size: 1234,
             mtime_ns: 1_700_000_000_123_456_789,
@@ -220,4 +219,6 @@ mod tests {
             Some(Some(vec![1.0; 4]))
         );
     }
+
+    on_both_databases!(figures_round_trip_by_path_and_by_content);
 }

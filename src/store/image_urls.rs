@@ -37,11 +37,10 @@ impl Workspace {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::test_support::{on_both_databases, TestDb, TestWorkspace};
 
-    #[test]
-    fn urls_come_back_in_import_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let ws = Workspace::open(dir.path()).unwrap();
+    fn urls_come_back_in_import_order(db: TestDb) {
+        let ws = TestWorkspace::new(db);
         ws.db
             .execute_batch(
                 "INSERT INTO image_urls (key, url, member) VALUES ('b', 'http://x/b.png', NULL);
@@ -65,4 +64,6 @@ mod tests {
             ]
         );
     }
+
+    on_both_databases!(urls_come_back_in_import_order);
 }

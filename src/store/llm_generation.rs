@@ -63,6 +63,7 @@ impl Workspace {
 mod tests {
     use super::*;
     use crate::data::Round;
+    use crate::store::test_support::{on_both_databases, TestDb, TestWorkspace};
 
     fn request<'a>(key: &'a str) -> LlmRequest<'a> {
         LlmRequest {
@@ -87,10 +88,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_reply_stores_its_sample_once_and_a_clash_is_kept_as_unparseable() {
-        let dir = tempfile::tempdir().unwrap();
-        let ws = Workspace::open(dir.path()).unwrap();
+    fn a_reply_stores_its_sample_once_and_a_clash_is_kept_as_unparseable(db: TestDb) {
+        let ws = TestWorkspace::new(db);
         let first = ws.store_generated_reply(&request("k1"), Ok(&sample("A.")));
         assert_eq!(first.unwrap(), GeneratedOutcome::Inserted);
         assert_eq!(
@@ -119,4 +118,6 @@ mod tests {
         );
         assert_eq!(ws.stats().unwrap().samples, 1);
     }
+
+    on_both_databases!(a_reply_stores_its_sample_once_and_a_clash_is_kept_as_unparseable);
 }

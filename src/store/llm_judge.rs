@@ -208,7 +208,7 @@ impl Workspace {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::test_support::workspace_with_rounds;
+    use crate::store::test_support::{on_both_databases, workspace_with_rounds_on, TestDb};
 
     fn request<'a>(key: &'a str, subject: &'a str) -> LlmRequest<'a> {
         LlmRequest {
@@ -222,9 +222,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_first_round_backlog_leaves_later_rounds_out() {
-        let (_dir, ws, s) = workspace_with_rounds(&[("Q1?", &["a", "b"]), ("Q2?", &["c", "d"])]);
+    fn the_first_round_backlog_leaves_later_rounds_out(db: TestDb) {
+        let (ws, s) = workspace_with_rounds_on(db, &[("Q1?", &["a", "b"]), ("Q2?", &["c", "d"])]);
         assert_eq!(
             ws.llm_judge_first_round_backlog("j", false).unwrap(),
             s.answer_ids[0]
@@ -235,9 +234,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_backlog_shrinks_as_a_judge_scores_and_other_judges_keep_theirs() {
-        let (_dir, ws, s) = workspace_with_rounds(&[("Q1?", &["a", "b"]), ("Q2?", &["c"])]);
+    fn the_backlog_shrinks_as_a_judge_scores_and_other_judges_keep_theirs(db: TestDb) {
+        let (ws, s) = workspace_with_rounds_on(db, &[("Q1?", &["a", "b"]), ("Q2?", &["c"])]);
         let all: Vec<i64> = s.answer_ids.concat();
         assert_eq!(ws.llm_judge_backlog("j").unwrap(), all);
         assert_eq!(
@@ -278,9 +276,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_judge_target_carries_its_round_and_figure() {
-        let (_dir, ws, s) = workspace_with_rounds(&[("Q1?", &["a", "b", "c"])]);
+    fn a_judge_target_carries_its_round_and_figure(db: TestDb) {
+        let (ws, s) = workspace_with_rounds_on(db, &[("Q1?", &["a", "b", "c"])]);
         let single = ws.answer_to_judge(s.answer_ids[0][1]).unwrap();
         assert_eq!(single.round_id, s.round_ids[0]);
         assert_eq!(single.sample_key, s.key);
@@ -299,4 +296,10 @@ mod tests {
         assert_eq!(figure.mentions, s.sample.mentions);
         assert!(ws.answer_to_judge(9_999).is_err());
     }
+
+    on_both_databases!(
+        the_first_round_backlog_leaves_later_rounds_out,
+        the_backlog_shrinks_as_a_judge_scores_and_other_judges_keep_theirs,
+        a_judge_target_carries_its_round_and_figure
+    );
 }

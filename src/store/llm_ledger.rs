@@ -170,11 +170,10 @@ pub(super) fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::test_support::{on_both_databases, TestDb, TestWorkspace};
 
-    #[test]
-    fn record_then_lookup_and_forget() {
-        let dir = tempfile::tempdir().unwrap();
-        let ws = Workspace::open(dir.path()).unwrap();
+    fn record_then_lookup_and_forget(db: TestDb) {
+        let ws = TestWorkspace::new(db);
         // A request key (see `llm::ledger::request_key`, tested there).
         let key = "0".repeat(64);
         assert_eq!(ws.llm_request_outcome(&key).unwrap(), None);
@@ -198,10 +197,8 @@ mod tests {
         assert_eq!(ws.llm_request_outcome(&key).unwrap(), None);
     }
 
-    #[test]
-    fn ledger_entries_carry_the_reason_of_an_unusable_reply() {
-        let dir = tempfile::tempdir().unwrap();
-        let ws = Workspace::open(dir.path()).unwrap();
+    fn ledger_entries_carry_the_reason_of_an_unusable_reply(db: TestDb) {
+        let ws = TestWorkspace::new(db);
         let request = |key, subject| LlmRequest {
             key,
             task: "judge",
@@ -227,4 +224,9 @@ mod tests {
         assert_eq!(entries[1].outcome, LlmOutcome::Unparseable);
         assert_eq!(entries[1].reason.as_deref(), Some("no score"));
     }
+
+    on_both_databases!(
+        record_then_lookup_and_forget,
+        ledger_entries_carry_the_reason_of_an_unusable_reply
+    );
 }

@@ -103,7 +103,7 @@ impl Workspace {
     /// The same workspace on a new connection (for a worker thread).
     pub fn reopen(&self) -> anyhow::Result<Self> {
         match &self.server {
-            Some(url) => Self::open_server(url.clone(), true),
+            Some(url) => Self::open_server_with_files(url.clone(), true, self.dir.clone()),
             None => Self::open_dir(&self.location),
         }
     }
@@ -146,8 +146,16 @@ impl Workspace {
     }
 
     fn open_server(url: ServerUrl, must_exist: bool) -> anyhow::Result<Self> {
-        let client = url.connect()?;
         let dir = server_files_dir(&url);
+        Self::open_server_with_files(url, must_exist, dir)
+    }
+
+    fn open_server_with_files(
+        url: ServerUrl,
+        must_exist: bool,
+        dir: PathBuf,
+    ) -> anyhow::Result<Self> {
+        let client = url.connect()?;
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create the local folder {}", dir.display()))?;
         let ws = Self {
@@ -396,8 +404,162 @@ impl ImageFinder {
 #[cfg(test)]
 pub(crate) mod test_support {
     use super::samples::insert_sample;
-    use super::{InsertOutcome, StoredSample, Workspace};
+    use super::{InsertOutcome, ServerUrl, StoredSample, Workspace};
     use crate::data::{Round, Sample};
+
+    /// Which database a store test runs on: every store test runs on both (see
+    /// [`on_both_databases`]), the server one against `VITAL_TEST_PG` (`tools/test_postgres.sh`).
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) enum TestDb {
+        Sqlite,
+        Postgres,
+    }
+
+    /// The test server's connection string (an administrator's), if one is set. Under CI a
+    /// missing server fails the test; on a user's machine the server half of a test is skipped.
+    pub(crate) fn test_server() -> Option<String> {
+        match std::env::var("VITAL_TEST_PG") {
+            Ok(url) if !url.trim().is_empty() => Some(url),
+            _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+                panic!("VITAL_TEST_PG is not set under CI: .ci/run starts a PostgreSQL server for the tests")
+            }
+            _ => {
+                eprintln!("skipped on PostgreSQL: VITAL_TEST_PG is not set (eval \"$(tools/test_postgres.sh start)\")");
+                None
+            }
+        }
+    }
+
+    /// A fresh database on the test server, dropped with this value.
+    pub(crate) struct ServerDatabase {
+        admin: String,
+        name: String,
+        /// The connection string of the new database (as the administrator).
+        pub url: String,
+    }
+
+    impl ServerDatabase {
+        pub(crate) fn create(admin: &str) -> Self {
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let name = format!(
+                "vital_test_{}_{}",
+                std::process::id(),
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            );
+            let mut client = ServerUrl::parse(admin).unwrap().connect().unwrap();
+            client
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .unwrap();
+            client
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .unwrap();
+            Self {
+                admin: admin.to_string(),
+                url: super::server::with_dbname(admin, &name),
+                name,
+            }
+        }
+    }
+
+    impl Drop for ServerDatabase {
+        fn drop(&mut self) {
+            if let Ok(mut client) = ServerUrl::parse(&self.admin).and_then(|u| u.connect()) {
+                let _ = client.batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    self.name
+                ));
+            }
+        }
+    }
+
+    /// A new, empty workspace on `db`, removed with this value (derefs to the workspace).
+    pub(crate) struct TestWorkspace {
+        pub ws: Workspace,
+        _files: tempfile::TempDir,
+        _server: Option<ServerDatabase>,
+    }
+
+    impl TestWorkspace {
+        pub(crate) fn new(db: TestDb) -> Self {
+            let files = tempfile::tempdir().unwrap();
+            match db {
+                TestDb::Sqlite => Self {
+                    ws: Workspace::open(files.path()).unwrap(),
+                    _files: files,
+                    _server: None,
+                },
+                TestDb::Postgres => {
+                    let admin = test_server().expect("the caller checked for a server");
+                    let server = ServerDatabase::create(&admin);
+                    let url = ServerUrl::parse(&server.url).unwrap();
+                    let ws =
+                        Workspace::open_server_with_files(url, false, files.path().to_path_buf())
+                            .unwrap();
+                    Self {
+                        ws,
+                        _files: files,
+                        _server: Some(server),
+                    }
+                }
+            }
+        }
+    }
+
+    impl std::ops::Deref for TestWorkspace {
+        type Target = Workspace;
+        fn deref(&self) -> &Workspace {
+            &self.ws
+        }
+    }
+
+    impl std::ops::DerefMut for TestWorkspace {
+        fn deref_mut(&mut self) -> &mut Workspace {
+            &mut self.ws
+        }
+    }
+
+    /// Runs each named `fn NAME(db: TestDb)` of the enclosing module as two tests,
+    /// `NAME::sqlite` and `NAME::postgres`.
+    macro_rules! on_both_databases {
+        ($($name:ident),* $(,)?) => {$(
+            mod $name {
+                use crate::store::test_support::{test_server, TestDb};
+                #[test]
+                fn sqlite() {
+                    super::$name(TestDb::Sqlite)
+                }
+                #[test]
+                fn postgres() {
+                    if test_server().is_some() {
+                        super::$name(TestDb::Postgres)
+                    }
+                }
+            }
+        )*};
+    }
+    pub(crate) use on_both_databases;
+
+    /// [`workspace_with_rounds`] on either database.
+    pub(crate) fn workspace_with_rounds_on(
+        db: TestDb,
+        rounds: &[(&str, &[&str])],
+    ) -> (TestWorkspace, StoredSample) {
+        let ws = TestWorkspace::new(db);
+        let sample = Sample {
+            id: "s".into(),
+            rounds: rounds
+                .iter()
+                .map(|(question, answers)| Round {
+                    question: question.to_string(),
+                    answers: answers.iter().map(|a| a.to_string()).collect(),
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let key = insert(&ws, &sample);
+        let stored = ws.load_sample(key).unwrap().unwrap();
+        (ws, stored)
+    }
 
     /// Stores `sample` (which must be new) and returns its key.
     pub(crate) fn insert(ws: &Workspace, sample: &Sample) -> i64 {

@@ -64,12 +64,12 @@ impl Workspace {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::test_support::workspace_with_rounds;
+    use crate::store::test_support::{on_both_databases, workspace_with_rounds_on, TestDb};
+
     use crate::store::{LlmRequest, ModelScore};
 
-    #[test]
-    fn a_samples_scores_come_by_judge_name() {
-        let (_dir, ws, s) = workspace_with_rounds(&[("q", &["a1", "a2"])]);
+    fn a_samples_scores_come_by_judge_name(db: TestDb) {
+        let (ws, s) = workspace_with_rounds_on(db, &[("q", &["a1", "a2"])]);
         let (a1, a2) = (s.answer_ids[0][0], s.answer_ids[0][1]);
         let request = |key| LlmRequest {
             key,
@@ -96,9 +96,8 @@ mod tests {
         assert_eq!(ws.model_scores_by_judge("zed").unwrap(), vec![(a1, 4.0)]);
     }
 
-    #[test]
-    fn the_score_spread_is_the_latest_scored_runs_answers_ascending() {
-        let (_dir, mut ws, s) = workspace_with_rounds(&[("q", &["a1", "a2", "a3"])]);
+    fn the_score_spread_is_the_latest_scored_runs_answers_ascending(db: TestDb) {
+        let (mut ws, s) = workspace_with_rounds_on(db, &[("q", &["a1", "a2", "a3"])]);
         let ids = &s.answer_ids[0];
         assert!(ws.selector_score_spread().unwrap().is_empty(), "no run yet");
         let first = ws.create_selector_run("cpu", "{}", None, None).unwrap();
@@ -118,4 +117,9 @@ mod tests {
             .unwrap();
         assert_eq!(ws.selector_score_spread().unwrap(), vec![-1.5, 0.25, 2.0]);
     }
+
+    on_both_databases!(
+        a_samples_scores_come_by_judge_name,
+        the_score_spread_is_the_latest_scored_runs_answers_ascending
+    );
 }

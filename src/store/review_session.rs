@@ -57,11 +57,10 @@ fn local_time_of_day() -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::test_support::{on_both_databases, TestDb, TestWorkspace};
 
-    #[test]
-    fn finished_runs_are_those_with_a_report_oldest_first_and_the_clock_reads() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let ws = Workspace::open(dir.path()).expect("workspace");
+    fn finished_runs_are_those_with_a_report_oldest_first_and_the_clock_reads(db: TestDb) {
+        let ws = TestWorkspace::new(db);
         assert!(ws.finished_runs().expect("runs").is_empty());
         let first = ws
             .create_selector_run("ndarray", "{}", Some("{\"a\":1}"), None)
@@ -89,4 +88,6 @@ mod tests {
         assert_eq!(time.len(), 8, "HH:MM:SS: {time}");
         assert_eq!(time.matches(':').count(), 2, "{time}");
     }
+
+    on_both_databases!(finished_runs_are_those_with_a_report_oldest_first_and_the_clock_reads);
 }

@@ -41,12 +41,11 @@ impl Workspace {
 mod tests {
     use crate::data::Sample;
     use crate::store::samples::insert_sample;
-    use crate::store::{InsertOutcome, Workspace};
+    use crate::store::test_support::{on_both_databases, TestDb, TestWorkspace};
+    use crate::store::InsertOutcome;
 
-    #[test]
-    fn ext_ids_by_row_id_and_demonstrations_in_import_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let ws = Workspace::open(dir.path()).unwrap();
+    fn ext_ids_by_row_id_and_demonstrations_in_import_order(db: TestDb) {
+        let ws = TestWorkspace::new(db);
         let mut keys = Vec::new();
         for (id, is_demo) in [("d2", true), ("s", false), ("d1", true)] {
             let sample = Sample {
@@ -69,4 +68,6 @@ mod tests {
             .collect();
         assert_eq!(demos, vec!["d2", "d1"]);
     }
+
+    on_both_databases!(ext_ids_by_row_id_and_demonstrations_in_import_order);
 }

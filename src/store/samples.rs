@@ -172,6 +172,7 @@ pub(super) fn parse_list(json: String) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::test_support::{on_both_databases, TestDb, TestWorkspace};
 
     fn sample(id: &str) -> Sample {
         Sample {
@@ -195,10 +196,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn insert_then_load_round_trips() {
-        let dir = tempfile::tempdir().unwrap();
-        let ws = Workspace::open(dir.path()).unwrap();
+    fn insert_then_load_round_trips(db: TestDb) {
+        let ws = TestWorkspace::new(db);
         let s = sample("a");
         let InsertOutcome::Inserted(key) = insert_sample(&ws.db, &s, None).unwrap() else {
             panic!("expected insert")
@@ -211,10 +210,8 @@ mod tests {
         assert!(ws.load_sample_by_ext_id("zzz").unwrap().is_none());
     }
 
-    #[test]
-    fn same_content_is_unchanged_and_different_content_conflicts() {
-        let dir = tempfile::tempdir().unwrap();
-        let ws = Workspace::open(dir.path()).unwrap();
+    fn same_content_is_unchanged_and_different_content_conflicts(db: TestDb) {
+        let ws = TestWorkspace::new(db);
         let s = sample("a");
         let InsertOutcome::Inserted(key) = insert_sample(&ws.db, &s, None).unwrap() else {
             panic!()
@@ -235,4 +232,9 @@ mod tests {
             "stored sample untouched"
         );
     }
+
+    on_both_databases!(
+        insert_then_load_round_trips,
+        same_content_is_unchanged_and_different_content_conflicts
+    );
 }

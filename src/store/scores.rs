@@ -152,13 +152,13 @@ impl Workspace {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::test_support::{on_both_databases, TestDb};
 
-    #[test]
-    fn signals_find_small_margins_and_judge_conflicts() {
-        let (_dir, mut ws, stored) = crate::store::test_support::workspace_with_rounds(&[
-            ("q1", &["a", "b"]),
-            ("q2", &["c", "d"]),
-        ]);
+    fn signals_find_small_margins_and_judge_conflicts(db: TestDb) {
+        let (mut ws, stored) = crate::store::test_support::workspace_with_rounds_on(
+            db,
+            &[("q1", &["a", "b"]), ("q2", &["c", "d"])],
+        );
         let key = stored.key;
         let ids = &stored.answer_ids;
         for (answer, score) in [
@@ -188,4 +188,6 @@ mod tests {
         assert_eq!(signals.judge_conflicts, 1);
         assert_eq!(ws.stats().unwrap().scored_answers, 4);
     }
+
+    on_both_databases!(signals_find_small_margins_and_judge_conflicts);
 }

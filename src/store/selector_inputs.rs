@@ -260,13 +260,13 @@ impl Workspace {
 #[cfg(test)]
 mod tests {
     use crate::store::db::params;
+    use crate::store::test_support::{on_both_databases, TestDb};
 
-    #[test]
-    fn only_first_round_answers_with_a_judge_score_are_levelled() {
-        let (_dir, ws, stored) = crate::store::test_support::workspace_with_rounds(&[
-            ("q1", &["a", "b", "unscored"]),
-            ("q2", &["c"]),
-        ]);
+    fn only_first_round_answers_with_a_judge_score_are_levelled(db: TestDb) {
+        let (ws, stored) = crate::store::test_support::workspace_with_rounds_on(
+            db,
+            &[("q1", &["a", "b", "unscored"]), ("q2", &["c"])],
+        );
         let ids = &stored.answer_ids;
         for (answer, judge, score) in [
             (ids[0][0], "j", 8.0),
@@ -287,4 +287,6 @@ mod tests {
             "the mean over judges, round 1 only"
         );
     }
+
+    on_both_databases!(only_first_round_answers_with_a_judge_score_are_levelled);
 }

@@ -257,6 +257,22 @@ impl ServerUrl {
     }
 }
 
+/// The same connection string naming database `db` instead.
+pub fn with_dbname(text: &str, db: &str) -> String {
+    let (base, query) = match text.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (text, None),
+    };
+    let (scheme, rest) = base.split_once("://").unwrap_or(("postgresql", base));
+    let authority = rest.split('/').next().unwrap_or("");
+    let mut out = format!("{scheme}://{authority}/{db}");
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
 /// A connection string with any password replaced by `***`, for messages.
 pub fn redact(text: &str) -> String {
     let Some((scheme, rest)) = text.split_once("://") else {

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL cluster for the tests and benchmarks: a temp directory, a free port on
+# 127.0.0.1 only, a superuser `vital_ci` with a random password (scram-sha-256).
+#
+#   eval "$(tools/test_postgres.sh start)"   # exports VITAL_TEST_PG, PGPASSWORD, VITAL_TEST_PG_DIR
+#   tools/test_postgres.sh stop "$VITAL_TEST_PG_DIR"
+#
+# `start --durable` keeps fsync on (the latency benchmarks); the tests run with fsync off, which
+# changes nothing they check. PostgreSQL refuses to run as root, so as root the cluster belongs
+# to the `postgres` system user (Debian's postgresql package creates it).
+set -euo pipefail
+
+bindir() {
+    local found
+    found=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
+    if [ -n "$found" ]; then
+        echo "$found"
+    elif command -v pg_ctl >/dev/null 2>&1; then
+        dirname "$(command -v pg_ctl)"
+    else
+        echo "PostgreSQL is not installed (Debian: apt-get install postgresql)" >&2
+        exit 1
+    fi
+}
+
+as_owner() {
+    if [ "$(id -u)" = 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+case "${1:-}" in
+start)
+    fsync=off
+    [ "${2:-}" = "--durable" ] && fsync=on
+    bin=$(bindir)
+    dir=$(mktemp -d /tmp/vital-pg.XXXXXX)
+    password=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    printf '%s\n' "$password" >"$dir/password"
+    if [ "$(id -u)" = 0 ]; then
+        chown -R postgres: "$dir"
+    fi
+    chmod 700 "$dir"
+    as_owner "$bin/initdb" -D "$dir/data" -U vital_ci -A scram-sha-256 --pwfile="$dir/password" \
+        -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || {
+        cat "$dir/initdb.log" >&2
+        exit 1
+    }
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=$fsync -c max_connections=200" \
+        start >/dev/null || {
+        cat "$dir/server.log" >&2
+        exit 1
+    }
+    echo "export VITAL_TEST_PG='postgresql://vital_ci@127.0.0.1:$port/postgres?sslmode=disable'"
+    echo "export PGPASSWORD='$password'"
+    echo "export VITAL_TEST_PG_DIR='$dir'"
+    ;;
+stop)
+    dir=${2:?usage: test_postgres.sh stop DIR}
+    as_owner "$(bindir)/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+    rm -rf "$dir"
+    ;;
+*)
+    echo "usage: $0 start [--durable] | stop DIR" >&2
+    exit 2
+    ;;
+esac
