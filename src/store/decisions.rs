@@ -123,17 +123,35 @@ pub fn reviewer_id(db: &Db, name: &str) -> anyhow::Result<i64> {
     db.query_value("SELECT id FROM reviewers WHERE name = ?1", params![name])
 }
 
-/// Appends one decision; returns its event id.
+/// Appends one decision under a fresh unique id; returns its event id.
 pub fn append(db: &Db, reviewer: i64, j: &NewDecision) -> anyhow::Result<i64> {
+    let uid = new_decision_uid();
+    append_once(db, reviewer, j, &uid)?
+        .ok_or_else(|| anyhow::anyhow!("decision id {uid} is already taken"))
+}
+
+/// A new client-made decision id (UUID v4): what makes a resent decision a no-op.
+pub fn new_decision_uid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Appends one decision with unique id `uid`, unless an event with that id is stored already
+/// (a resend): returns the new event's id, or None for a resend.
+pub fn append_once(
+    db: &Db,
+    reviewer: i64,
+    j: &NewDecision,
+    uid: &str,
+) -> anyhow::Result<Option<i64>> {
     let slot = j.kind.slot(j.sample_key, j.round_id, j.answer_id)?;
     let shown = j
         .shown_order
         .as_ref()
         .map(|o| serde_json::to_string(o).expect("ids serialise"));
-    db.query_value(
+    db.query_opt(
         &format!(
-            "INSERT INTO judgments (reviewer_id, sample_id, round_id, answer_id, kind, value, slot, shown_order, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, {NOW}) RETURNING id"
+            "INSERT INTO judgments (reviewer_id, sample_id, round_id, answer_id, kind, value, slot, shown_order, created_at, uid)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, {NOW}, ?9) ON CONFLICT (uid) DO NOTHING RETURNING id"
         ),
         params![
             reviewer,
@@ -143,8 +161,10 @@ pub fn append(db: &Db, reviewer: i64, j: &NewDecision) -> anyhow::Result<i64> {
             j.kind.as_str(),
             j.value,
             slot,
-            shown
+            shown,
+            uid
         ],
+        |r| r.get(0),
     )
 }
 
@@ -153,6 +173,31 @@ impl Workspace {
     pub fn record(&self, reviewer: &str, j: &NewDecision) -> anyhow::Result<i64> {
         let reviewer = reviewer_id(&self.db, reviewer)?;
         append(&self.db, reviewer, j)
+    }
+
+    /// Commits one decision with the client-made id `uid` (see [`new_decision_uid`]) exactly
+    /// once: sent again (a lost reply, a journal flushed twice) it changes nothing. Returns the
+    /// event id and whether this call stored it.
+    pub fn record_once(
+        &self,
+        reviewer: &str,
+        uid: &str,
+        j: &NewDecision,
+    ) -> anyhow::Result<(i64, bool)> {
+        let reviewer_key = reviewer_id(&self.db, reviewer)?;
+        if let Some(id) = append_once(&self.db, reviewer_key, j, uid)? {
+            return Ok((id, true));
+        }
+        let (id, stored_reviewer): (i64, i64) = self.db.query_row(
+            "SELECT id, reviewer_id FROM judgments WHERE uid = ?1",
+            params![uid],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        anyhow::ensure!(
+            stored_reviewer == reviewer_key,
+            "decision id {uid} is stored under another reviewer"
+        );
+        Ok((id, false))
     }
 
     /// Withdraws the reviewer's latest decision still in effect; returns the sample it was about.
@@ -190,10 +235,10 @@ impl Workspace {
     fn append_undo(&self, reviewer: i64, sample: i64, event: i64) -> anyhow::Result<()> {
         self.db.execute(
             &format!(
-                "INSERT INTO judgments (reviewer_id, sample_id, kind, slot, undoes, created_at)
-                 VALUES (?1, ?2, 'undo', 'undo', ?3, {NOW})"
+                "INSERT INTO judgments (reviewer_id, sample_id, kind, slot, undoes, created_at, uid)
+                 VALUES (?1, ?2, 'undo', 'undo', ?3, {NOW}, ?4)"
             ),
-            params![reviewer, sample, event],
+            params![reviewer, sample, event, new_decision_uid()],
         )?;
         Ok(())
     }
@@ -324,7 +369,23 @@ mod tests {
         assert!(ws.record("ana", &j).is_err());
     }
 
-    on_both_databases!(
+    fn a_resent_decision_is_stored_once(db: TestDb) {
+        let (ws, s) = workspace_with_sample(db);
+        let uid = new_decision_uid();
+        let j = verdict(&s, 0, DecisionKind::Accept);
+        let (first, stored) = ws.record_once("ana", &uid, &j).unwrap();
+        assert!(stored);
+        let (again, stored_again) = ws.record_once("ana", &uid, &j).unwrap();
+        assert_eq!((again, stored_again), (first, false));
+        assert_eq!(ws.decision_event_count().unwrap(), 1);
+        assert!(
+            ws.record_once("ben", &uid, &j).is_err(),
+            "another reviewer cannot claim the id"
+        );
+        assert_eq!(ws.decision_event_count().unwrap(), 1);
+    }
+
+    on_both_databases!(a_resent_decision_is_stored_once, 
         later_decision_in_a_slot_wins_and_undo_restores_the_earlier_one,
         reviewers_see_only_their_own_decisions,
         a_verdict_without_an_answer_is_refused

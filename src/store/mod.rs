@@ -24,6 +24,7 @@ mod schema;
 mod scores;
 mod selector_inputs;
 pub mod server;
+mod team;
 mod stats;
 
 use std::path::{Path, PathBuf};
@@ -35,7 +36,7 @@ use db::{params, Db, Dialect};
 
 pub use agreement::{AgreementReport, Conflict, Resolution, Verdicts, FINAL_REVIEWER};
 pub use answer_decisions::AnswerDecision;
-pub use decisions::{CurrentDecision, DecisionKind, NewDecision};
+pub use decisions::{new_decision_uid, CurrentDecision, DecisionKind, NewDecision};
 pub use embedding_cache::TextHash;
 pub use export_reads::{
     AnswerRow, AnswerScoreLine, AnswerScoreSource, ReadSnapshot, RoundRows, SampleRows,
@@ -54,6 +55,7 @@ pub use scores::{RankSignals, LATEST_SCORED_RUN};
 pub use selector_inputs::{AnswerRecord, RunRecord};
 pub use server::{is_server_url, ServerUrl};
 pub use stats::Stats;
+pub use team::NewReviewer;
 
 /// The database file's name inside a workspace directory.
 pub const DB_FILE: &str = "vital.db";
@@ -303,7 +305,7 @@ impl Workspace {
             self.set_stored_schema_version(version as i64 + 1)?;
         }
         tx.commit()?;
-        Ok(())
+        self.refresh_reviewer_rights()
     }
 
     /// Directories searched for image files, in the order they were added.
@@ -465,8 +467,8 @@ pub(crate) mod test_support {
         fn drop(&mut self) {
             if let Ok(mut client) = ServerUrl::parse(&self.admin).and_then(|u| u.connect()) {
                 let _ = client.batch_execute(&format!(
-                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                    self.name
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE); DROP ROLE IF EXISTS vital_reviewers_{name}",
+                    name = self.name
                 ));
             }
         }

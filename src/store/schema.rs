@@ -31,6 +31,10 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: SQLITE[3],
         postgres: POSTGRES[3],
     },
+    Migration {
+        sqlite: SQLITE[4],
+        postgres: POSTGRES[4],
+    },
 ];
 
 const SQLITE: &[&str] = &[
@@ -197,6 +201,11 @@ const SQLITE: &[&str] = &[
         content_sha256 BLOB NOT NULL
     ) WITHOUT ROWID;
     "#,
+    // 5: a client-made unique id per decision event (a resend of the same decision is a no-op).
+    r#"
+    ALTER TABLE judgments ADD COLUMN uid TEXT;
+    CREATE UNIQUE INDEX judgments_by_uid ON judgments (uid);
+    "#,
 ];
 
 const POSTGRES: &[&str] = &[
@@ -356,6 +365,20 @@ const POSTGRES: &[&str] = &[
         mtime_ns BIGINT NOT NULL,
         content_sha256 BYTEA NOT NULL
     );
+    "#,
+    // 5: the decision ids, and row-level security on the decision log: a reviewer's role appends
+    // events under its own name only, and undoes only its own events; nobody but the owner
+    // updates or deletes one (no such grant exists; see `team.rs`).
+    r#"
+    ALTER TABLE judgments ADD COLUMN uid TEXT COLLATE "C";
+    CREATE UNIQUE INDEX judgments_by_uid ON judgments (uid);
+    ALTER TABLE judgments ENABLE ROW LEVEL SECURITY;
+    CREATE POLICY judgments_read ON judgments FOR SELECT USING (true);
+    CREATE POLICY judgments_append_own ON judgments FOR INSERT WITH CHECK (
+        reviewer_id = (SELECT id FROM reviewers WHERE name = current_user::text)
+        AND (undoes IS NULL OR EXISTS (
+            SELECT 1 FROM judgments undone
+            WHERE undone.id = undoes AND undone.reviewer_id = judgments.reviewer_id)));
     "#,
 ];
 

@@ -1,0 +1,340 @@
+//! Who may do what on a team server. Curators own the workspace (they created it, or hold the
+//! same rights) and do everything. Each reviewer logs in as a database role of their own, made
+//! by `vital store add-reviewer`: a member of this database's reviewer group, which may read
+//! every table and append decision events, and nothing else. Row-level security on the decision
+//! log (migration 5) holds each reviewer to events under their own name, undoing only their own;
+//! no UPDATE or DELETE is ever granted. The database enforces all of it: vital's own checks only
+//! give clearer messages first.
+
+use super::db::{params, Dialect};
+use super::Workspace;
+
+/// A reviewer role just made, with its generated password (shown once, stored nowhere).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NewReviewer {
+    pub role: String,
+    pub password: String,
+}
+
+/// Names vital gives a meaning of its own in the decision log.
+const RESERVED: &[&str] = &["final", "imported", "public", "postgres"];
+
+impl Workspace {
+    /// The database role this connection logs in as (None for a directory workspace).
+    pub fn role(&self) -> anyhow::Result<Option<String>> {
+        match self.db.dialect() {
+            Dialect::Sqlite => Ok(None),
+            Dialect::Postgres => Ok(Some(
+                self.db.query_value("SELECT current_user::text", params![])?,
+            )),
+        }
+    }
+
+    /// Whether this connection may change the workspace beyond appending its own decisions
+    /// (import, train, score, adjudicate): always on a directory; on a server, a curator's role.
+    pub fn is_curator(&self) -> anyhow::Result<bool> {
+        match self.db.dialect() {
+            Dialect::Sqlite => Ok(true),
+            Dialect::Postgres => self
+                .db
+                .query_value("SELECT has_table_privilege('samples', 'INSERT')", params![]),
+        }
+    }
+
+    /// Refuses, with a message saying why, when this connection is a reviewer's.
+    pub fn ensure_curator(&self, doing: &str) -> anyhow::Result<()> {
+        if self.is_curator()? {
+            return Ok(());
+        }
+        let role = self.role()?.unwrap_or_default();
+        anyhow::bail!(
+            "{doing} needs a curator's role on {}; `{role}` is a reviewer, who can read everything and record their own decisions only",
+            self.describe()
+        )
+    }
+
+    /// Makes reviewer `name`: a login role with a generated password, a member of this
+    /// database's reviewer group, and a reviewer row, in one transaction. A curator's command
+    /// (it needs CREATEROLE on the server).
+    pub fn add_reviewer(&self, name: &str) -> anyhow::Result<NewReviewer> {
+        anyhow::ensure!(
+            self.db.dialect() == Dialect::Postgres,
+            "reviewer roles belong to a team server: a directory workspace records any --reviewer name"
+        );
+        let name = name.trim();
+        anyhow::ensure!(
+            is_role_name(name),
+            "`{name}` is not a reviewer name: use 1-63 lower-case letters, digits and _, starting with a letter"
+        );
+        anyhow::ensure!(
+            !RESERVED.contains(&name) && !name.starts_with("pg_") && !name.starts_with("vital_"),
+            "`{name}` is a reserved name"
+        );
+        self.ensure_curator("adding a reviewer")?;
+        let exists: bool = self.db.query_value(
+            "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ?1)",
+            params![name],
+        )?;
+        anyhow::ensure!(!exists, "a role named `{name}` exists already on the server");
+        let password = generate_password()?;
+        // Hashed here: the server (and its statement log) never sees the plain text.
+        let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
+        let tx = self.db.begin_write()?;
+        let group = self.ensure_reviewer_group()?;
+        tx.execute_batch(&format!(
+            "CREATE ROLE {} LOGIN PASSWORD {} IN ROLE {}",
+            quote_ident(name),
+            quote_literal(&verifier),
+            quote_ident(&group)
+        ))?;
+        tx.execute(
+            &format!(
+                "INSERT INTO reviewers (name, created_at) VALUES (?1, {}) ON CONFLICT (name) DO NOTHING",
+                super::NOW
+            ),
+            params![name],
+        )?;
+        tx.commit()?;
+        Ok(NewReviewer {
+            role: name.to_string(),
+            password,
+        })
+    }
+
+    /// This database's reviewer group, made if needed, with its rights granted afresh (tables
+    /// added by a later migration included).
+    fn ensure_reviewer_group(&self) -> anyhow::Result<String> {
+        let group = self.reviewer_group()?;
+        let exists: bool = self.db.query_value(
+            "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ?1)",
+            params![group],
+        )?;
+        if !exists {
+            self.db
+                .execute_batch(&format!("CREATE ROLE {} NOLOGIN", quote_ident(&group)))?;
+        }
+        self.grant_reviewer_rights(&group)?;
+        Ok(group)
+    }
+
+    /// The name of this database's reviewer group role.
+    fn reviewer_group(&self) -> anyhow::Result<String> {
+        let db: String = self
+            .db
+            .query_value("SELECT current_database()::text", params![])?;
+        let cleaned: String = db
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+            .take(40)
+            .collect();
+        Ok(format!("vital_reviewers_{cleaned}"))
+    }
+
+    fn grant_reviewer_rights(&self, group: &str) -> anyhow::Result<()> {
+        let db: String = self
+            .db
+            .query_value("SELECT current_database()::text", params![])?;
+        let group = quote_ident(group);
+        self.db.execute_batch(&format!(
+            "GRANT CONNECT ON DATABASE {db} TO {group};
+             GRANT USAGE ON SCHEMA public TO {group};
+             GRANT SELECT ON ALL TABLES IN SCHEMA public TO {group};
+             GRANT INSERT ON judgments TO {group};",
+            db = quote_ident(&db),
+        ))
+    }
+
+    /// After a migration on a server: the reviewer group (if there is one yet) may read the new
+    /// tables too.
+    pub(super) fn refresh_reviewer_rights(&self) -> anyhow::Result<()> {
+        if self.db.dialect() != Dialect::Postgres || !self.is_curator()? {
+            return Ok(());
+        }
+        let group = self.reviewer_group()?;
+        let exists: bool = self.db.query_value(
+            "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ?1)",
+            params![group],
+        )?;
+        if exists {
+            self.grant_reviewer_rights(&group)?;
+        }
+        Ok(())
+    }
+}
+
+fn is_role_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 63
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// 24 random bytes from the OS, hex: 192 bits, nothing to escape anywhere.
+fn generate_password() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for a password: {e}"))?;
+    Ok(hex::encode(bytes))
+}
+
+/// An SQL identifier, quoted.
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// An SQL string literal, quoted.
+fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reviewer_names_are_plain_identifiers() {
+        assert!(is_role_name("dr_lee"));
+        assert!(is_role_name("a1"));
+        assert!(!is_role_name("Dr_Lee"));
+        assert!(!is_role_name("1a"));
+        assert!(!is_role_name("a; DROP TABLE samples"));
+        assert!(!is_role_name(""));
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+        assert_eq!(quote_literal("it's"), "'it''s'");
+    }
+
+    /// Each refusal is the database's own: a direct connection as the reviewer's role, not
+    /// vital's code, tries what a reviewer must not do, and nothing changes.
+    #[test]
+    fn a_reviewer_role_may_append_its_own_decisions_and_nothing_else() {
+        use crate::store::test_support::{test_server, ServerDatabase};
+        use crate::store::ServerUrl;
+        let Some(admin) = test_server() else {
+            return;
+        };
+        let server = ServerDatabase::create(&admin);
+        let files = tempfile::tempdir().unwrap();
+        let ws = Workspace::open_server_with_files(
+            ServerUrl::parse(&server.url).unwrap(),
+            false,
+            files.path().to_path_buf(),
+        )
+        .unwrap();
+        let key = crate::store::test_support::insert(
+            &ws,
+            &crate::data::Sample {
+                id: "s".into(),
+                rounds: vec![crate::data::Round {
+                    question: "q".into(),
+                    answers: vec!["a1".into(), "a2".into()],
+                }],
+                ..Default::default()
+            },
+        );
+        let stored = ws.load_sample(key).unwrap().unwrap();
+        let answer = stored.answer_ids[0][0];
+        let suffix = std::process::id();
+        let (ana, ben) = (format!("ana_{suffix}"), format!("ben_{suffix}"));
+        let reviewer = ws.add_reviewer(&ana).unwrap();
+        ws.add_reviewer(&ben).unwrap();
+        assert!(ws.add_reviewer(&ana).is_err(), "a role is made once");
+        assert!(ws.add_reviewer("final").is_err());
+        // Ben's event, recorded by the curator's connection under Ben's name.
+        let ben_event = ws
+            .record(
+                &ben,
+                &crate::store::NewDecision {
+                    sample_key: key,
+                    round_id: Some(stored.round_ids[0]),
+                    answer_id: Some(answer),
+                    kind: crate::store::DecisionKind::Reject,
+                    value: None,
+                    shown_order: None,
+                },
+            )
+            .unwrap();
+
+        let mut config: postgres::Config = server
+            .url
+            .replace("vital_ci@", &format!("{ana}@"))
+            .parse()
+            .unwrap();
+        config.password(&reviewer.password);
+        let mut direct = config.connect(postgres::NoTls).unwrap();
+        let id_of = |client: &mut postgres::Client, name: &str| -> i64 {
+            client
+                .query_one("SELECT id FROM reviewers WHERE name = $1", &[&name])
+                .unwrap()
+                .get(0)
+        };
+        let (ana_id, ben_id) = (id_of(&mut direct, &ana), id_of(&mut direct, &ben));
+        let count = |client: &mut postgres::Client| -> i64 {
+            client
+                .query_one("SELECT count(*) FROM judgments", &[])
+                .unwrap()
+                .get(0)
+        };
+        assert_eq!(count(&mut direct), 1, "a reviewer reads every event");
+        let insert = "INSERT INTO judgments (reviewer_id, sample_id, answer_id, kind, slot, undoes, created_at)
+                      VALUES ($1, $2, $3, $4, $5, $6, 'now')";
+        let slot = format!("verdict:{answer}");
+        let refused = |result: Result<u64, postgres::Error>, what: &str| {
+            let err = result.expect_err(what);
+            assert_eq!(
+                err.code().map(|c| c.code()),
+                Some("42501"),
+                "{what}: {err}"
+            );
+        };
+        refused(
+            direct.execute(insert, &[&ben_id, &key, &answer, &"accept", &slot, &None::<i64>]),
+            "inserting under another reviewer's name",
+        );
+        refused(
+            direct.execute(insert, &[&ana_id, &key, &None::<i64>, &"undo", &"undo", &Some(ben_event)]),
+            "undoing another reviewer's event",
+        );
+        refused(
+            direct.execute("DELETE FROM judgments WHERE id = $1", &[&ben_event]),
+            "deleting an event",
+        );
+        refused(
+            direct.execute("UPDATE judgments SET kind = 'accept' WHERE id = $1", &[&ben_event]),
+            "updating an event",
+        );
+        refused(
+            direct.execute("UPDATE samples SET caption = 'changed' WHERE id = $1", &[&key]),
+            "updating a sample",
+        );
+        refused(
+            direct.execute("INSERT INTO model_scores (answer_id, judge, score, created_at) VALUES ($1, 'me', 10, 'now')", &[&answer]),
+            "writing a score",
+        );
+        refused(
+            direct.execute("INSERT INTO reviewers (name, created_at) VALUES ('mallory', 'now')", &[]),
+            "adding a reviewer row",
+        );
+        assert_eq!(count(&mut direct), 1, "nothing changed");
+        assert_eq!(ws.load_sample(key).unwrap().unwrap().sample.caption, "");
+        // What a reviewer may do: append under their own name.
+        direct
+            .execute(insert, &[&ana_id, &key, &answer, &"accept", &slot, &None::<i64>])
+            .unwrap();
+        assert_eq!(count(&mut direct), 2);
+        drop(direct);
+        drop(ws);
+        drop(server);
+        let mut admin_client = ServerUrl::parse(&admin).unwrap().connect().unwrap();
+        for role in [ana.as_str(), ben.as_str()] {
+            admin_client
+                .batch_execute(&format!("DROP ROLE IF EXISTS {role}"))
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn passwords_are_long_and_differ() {
+        let (a, b) = (generate_password().unwrap(), generate_password().unwrap());
+        assert_eq!(a.len(), 48);
+        assert_ne!(a, b);
+    }
+}
