@@ -30,6 +30,7 @@ pub struct EmbedArgs {
 
 pub fn run(ctx: &Context, args: EmbedArgs) -> anyhow::Result<i32> {
     let ws = ctx.open_existing_workspace()?;
+    ws.ensure_curator("embedding")?;
     let dir = encoder_dir(ctx, args.encoder)?.context(
         "no encoder: pass --encoder DIR, or set selector.encoder in config.toml (or VITAL_ENCODER)",
     )?;

@@ -47,6 +47,7 @@ fn parse_selection(text: &str) -> Result<Selection, String> {
 
 pub fn run(ctx: &Context, args: ExportArgs) -> anyhow::Result<i32> {
     let ws = ctx.open_existing_workspace()?;
+    ws.ensure_curator("exporting")?;
     let mut req = ExportRequest::new(args.select, args.format, args.out);
     req.by = args.by;
     req.include = args.include;

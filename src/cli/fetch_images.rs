@@ -50,6 +50,7 @@ struct Summary {
 pub fn run(ctx: &Context, args: FetchImagesArgs) -> anyhow::Result<i32> {
     let cfg = &ctx.config.llm;
     let ws = ctx.open_workspace()?;
+    ws.ensure_curator("fetching images")?;
     let mut warnings = Warnings::default();
     let mut items = match &args.urls {
         Some(path) => read_urls(path, &mut warnings)?,

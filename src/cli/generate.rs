@@ -178,7 +178,9 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<i32> {
     let ws = if args.llm.dry_run {
         ctx.open_existing_workspace().ok()
     } else {
-        Some(ctx.open_workspace()?)
+        let ws = ctx.open_workspace()?;
+        ws.ensure_curator("generating")?;
+        Some(ws)
     };
     // `--demos per-request`: the workspace's demonstrations, drawn the method's way.
     let shorthand = args.demos == "per-request";

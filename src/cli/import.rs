@@ -60,6 +60,7 @@ impl FormatArg {
 
 pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<i32> {
     let mut ws = ctx.open_workspace()?;
+    ws.ensure_curator("importing")?;
     let options = ImportOptions {
         format: args.format.format(),
         image_dirs: args.images.clone(),

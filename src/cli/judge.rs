@@ -81,6 +81,7 @@ struct FigureCache {
 pub fn run(ctx: &Context, args: JudgeArgs) -> anyhow::Result<i32> {
     let cfg = &ctx.config.llm;
     let ws = ctx.open_existing_workspace()?;
+    ws.ensure_curator("judging")?;
     let model = args.llm.model(ctx);
     let judge_name = args.judge_name.clone().unwrap_or_else(|| model.clone());
     let rubric = match &args.rubric {

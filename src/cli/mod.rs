@@ -17,6 +17,7 @@ mod review;
 mod score;
 mod show;
 mod stats;
+mod store;
 mod train;
 
 use std::path::PathBuf;
@@ -96,6 +97,8 @@ pub enum Command {
     Embed(embed::EmbedArgs),
     /// Embed texts (JSON Lines of strings) with a pretrained BERT-family encoder folder.
     Encode(encode::EncodeArgs),
+    /// The workspace itself: copy it to or from a team server, add reviewer roles.
+    Store(store::StoreArgs),
 }
 
 /// Everything a command needs, resolved once from flags, environment and config files.
@@ -217,5 +220,6 @@ fn run_command(cli: Cli) -> anyhow::Result<i32> {
         Command::FetchImages(args) => fetch_images::run(&ctx, args),
         Command::Embed(args) => embed::run(&ctx, args),
         Command::Encode(args) => encode::run(&ctx, args),
+        Command::Store(args) => store::run(&ctx, args),
     }
 }

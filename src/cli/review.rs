@@ -21,8 +21,18 @@ pub struct ReviewArgs {
     pub image_protocol: Option<ImageProtocol>,
 }
 
-pub fn run(ctx: &Context, args: ReviewArgs) -> anyhow::Result<i32> {
-    ctx.open_existing_workspace()?;
+pub fn run(ctx: &Context, mut args: ReviewArgs) -> anyhow::Result<i32> {
+    let ws = ctx.open_existing_workspace()?;
+    // On a team server a reviewer is who they logged in as: the role names the decisions.
+    if let Some(role) = ws.role()? {
+        if let Some(given) = args.reviewer.as_deref().filter(|g| g.trim() != role) {
+            eprintln!(
+                "note: on {} decisions are recorded under your role `{role}`, not `{given}`",
+                ws.describe()
+            );
+        }
+        args.reviewer = Some(role);
+    }
     review(ctx, ctx.workspace_dir.clone(), args)
 }
 

@@ -17,6 +17,7 @@ pub struct ScoreArgs {
 
 pub fn run(ctx: &Context, args: ScoreArgs) -> anyhow::Result<i32> {
     let mut ws = ctx.open_existing_workspace()?;
+    ws.ensure_curator("scoring")?;
     let how = args
         .sample_score
         .unwrap_or(ctx.config.selector.sample_score);

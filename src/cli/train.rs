@@ -183,6 +183,7 @@ fn train_one(
 
 pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<i32> {
     let mut ws = ctx.open_existing_workspace()?;
+    ws.ensure_curator("training")?;
     let mut settings = resolve(ctx, &ws, &args.options)?;
     if let Some(w) = args.human_weight {
         settings.human_weight = w;
@@ -275,6 +276,7 @@ struct SweepRow {
 /// are saved but not scored (`vital score --run ID` scores the one you keep).
 pub fn sweep(ctx: &Context, args: SweepArgs) -> anyhow::Result<i32> {
     let ws = ctx.open_existing_workspace()?;
+    ws.ensure_curator("training")?;
     for &w in &args.human_weight {
         anyhow::ensure!(
             w > 0.0 && w.is_finite(),

@@ -52,7 +52,9 @@ pub const FILES: &[(&str, &[u8])] = &[
 /// Opens the demo workspace in `dir`, writing and importing the demo data on first use.
 /// Importing is idempotent, so a half-finished earlier set-up is simply completed.
 pub fn open(dir: &Path) -> anyhow::Result<Workspace> {
-    let data = dir.join("demo-data");
+    // Opened first: on a server, the demo files go in its local folder.
+    let mut ws = Workspace::open(dir)?;
+    let data = ws.dir().join("demo-data");
     for (name, bytes) in FILES {
         let path = data.join(name);
         if path.exists() {
@@ -61,7 +63,6 @@ pub fn open(dir: &Path) -> anyhow::Result<Workspace> {
         std::fs::create_dir_all(path.parent().expect("demo files live in a folder"))?;
         std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let mut ws = Workspace::open(dir)?;
     for (name, _) in FILES.iter().filter(|(n, _)| !n.starts_with("images/")) {
         import_file(
             &mut ws,

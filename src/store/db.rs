@@ -193,6 +193,40 @@ impl<T: FromColumn> FromColumn for Option<T> {
     }
 }
 
+/// A value of any type, owned (copying rows between databases).
+#[derive(Debug, Clone, PartialEq)]
+pub enum OwnedValue {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+impl FromColumn for OwnedValue {
+    fn from_column(v: Value<'_>) -> Result<Self, String> {
+        Ok(match v {
+            Value::Null => OwnedValue::Null,
+            Value::Int(i) => OwnedValue::Int(i),
+            Value::Real(r) => OwnedValue::Real(r),
+            Value::Text(t) => OwnedValue::Text(t.to_string()),
+            Value::Blob(b) => OwnedValue::Blob(b.to_vec()),
+        })
+    }
+}
+
+impl Param for OwnedValue {
+    fn value(&self) -> Value<'_> {
+        match self {
+            OwnedValue::Null => Value::Null,
+            OwnedValue::Int(i) => Value::Int(*i),
+            OwnedValue::Real(r) => Value::Real(*r),
+            OwnedValue::Text(t) => Value::Text(t),
+            OwnedValue::Blob(b) => Value::Blob(b),
+        }
+    }
+}
+
 fn kind(v: &Value<'_>) -> &'static str {
     match v {
         Value::Null => "NULL",
@@ -351,10 +385,7 @@ impl Db {
         };
         cursors.set(cursors.get() + 1);
         let name = format!("vital_rows_{}", cursors.get());
-        c.borrow_mut().declare(
-            &format!("DECLARE {name} NO SCROLL CURSOR WITH HOLD FOR {sql}"),
-            params,
-        )?;
+        c.borrow_mut().declare(&name, sql, params)?;
         let fetch = format!("FETCH {STREAM_BATCH} FROM {name}");
         let result = (|| loop {
             let rows = c.borrow_mut().fetch(&fetch)?;
@@ -590,9 +621,25 @@ mod pg {
                 .map_err(|e| describe(e, sql))
         }
 
-        /// Runs a DECLARE with parameters (not cached: each cursor has its own name).
-        pub fn declare(&mut self, sql: &str, params: &[&dyn Param]) -> anyhow::Result<()> {
-            let translated = translate(sql);
+        /// Opens cursor `name` over query `sql`. The query is prepared on its own first to learn
+        /// its parameters' types, which the DECLARE then spells out (`$1::int8`): a cursor's
+        /// query is planned again at the first FETCH, and an untyped parameter would not match.
+        pub fn declare(
+            &mut self,
+            name: &str,
+            sql: &str,
+            params: &[&dyn Param],
+        ) -> anyhow::Result<()> {
+            let types: Vec<String> = self
+                .statement(sql)?
+                .params()
+                .iter()
+                .map(|t| t.name().to_string())
+                .collect();
+            let translated = format!(
+                "DECLARE {name} NO SCROLL CURSOR WITH HOLD FOR {}",
+                translate_typed(sql, &types)
+            );
             let values = pg_values(params);
             let refs: Vec<&(dyn ToSql + Sync)> =
                 values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
@@ -656,6 +703,11 @@ mod pg {
     /// SQLite's spelling to PostgreSQL's: `?N` → `$N` outside quotes, the clock, `BEGIN
     /// IMMEDIATE`, `INSERT OR IGNORE`.
     pub fn translate(sql: &str) -> String {
+        translate_typed(sql, &[])
+    }
+
+    /// [`translate`], each parameter cast to its type in `types` (when given).
+    pub fn translate_typed(sql: &str, types: &[String]) -> String {
         let sql = sql.replace(crate::store::NOW, PG_NOW);
         let trimmed = sql.trim_start();
         let sql = if trimmed.starts_with("INSERT OR IGNORE INTO") {
@@ -683,9 +735,24 @@ mod pg {
                         out.push(c);
                     }
                     '?' => {
-                        out.push('$');
-                        if !chars.peek().is_some_and(|d| d.is_ascii_digit()) {
-                            out.push('1');
+                        let mut digits = String::new();
+                        while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                            digits.push(*d);
+                            chars.next();
+                        }
+                        if digits.is_empty() {
+                            digits.push('1');
+                        }
+                        let typed = digits
+                            .parse::<usize>()
+                            .ok()
+                            .and_then(|n| types.get(n.wrapping_sub(1)));
+                        match typed {
+                            Some(ty) => out.push_str(&format!("(${digits}::{ty})")),
+                            None => {
+                                out.push('$');
+                                out.push_str(&digits);
+                            }
                         }
                     }
                     _ => out.push(c),
@@ -826,6 +893,17 @@ mod pg {
             assert_eq!(
                 translate("SELECT a FROM t WHERE b = ?1 AND c = '?2' AND d = ?12"),
                 "SELECT a FROM t WHERE b = $1 AND c = '?2' AND d = $12"
+            );
+        }
+
+        #[test]
+        fn typed_parameters_are_cast() {
+            assert_eq!(
+                translate_typed(
+                    "SELECT a FROM t WHERE ?2 IS NULL OR b = ?2 AND c > ?1",
+                    &["int8".into(), "text".into()]
+                ),
+                "SELECT a FROM t WHERE ($2::text) IS NULL OR b = ($2::text) AND c > ($1::int8)"
             );
         }
 

@@ -385,7 +385,8 @@ mod tests {
         assert_eq!(ws.decision_event_count().unwrap(), 1);
     }
 
-    on_both_databases!(a_resent_decision_is_stored_once, 
+    on_both_databases!(
+        a_resent_decision_is_stored_once,
         later_decision_in_a_slot_wins_and_undo_restores_the_earlier_one,
         reviewers_see_only_their_own_decisions,
         a_verdict_without_an_answer_is_refused

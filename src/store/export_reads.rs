@@ -129,7 +129,7 @@ impl Workspace {
         let scores = self.db.query_vec(
             "WITH per_answer AS (
                  SELECT answer_id, avg(score) AS s FROM model_scores
-                 WHERE ?1 IS NULL OR judge = ?1 GROUP BY answer_id),
+                 WHERE CAST(?1 AS TEXT) IS NULL OR judge = ?1 GROUP BY answer_id),
              per_round AS (
                  SELECT a.round_id, max(p.s) AS best FROM per_answer p JOIN answers a ON a.id = p.answer_id
                  GROUP BY a.round_id)
@@ -163,7 +163,7 @@ impl Workspace {
     /// Number of judge scores (by `judge` when named).
     pub fn judge_score_count(&self, judge: Option<&str>) -> anyhow::Result<usize> {
         self.db.query_value(
-            "SELECT count(*) FROM model_scores WHERE ?1 IS NULL OR judge = ?1",
+            "SELECT count(*) FROM model_scores WHERE CAST(?1 AS TEXT) IS NULL OR judge = ?1",
             params![judge],
         )
     }
@@ -209,7 +209,7 @@ impl Workspace {
             "SELECT s.id, s.ext_id, s.image, s.caption, s.mentions, s.fig_label, s.domains, s.is_demo,
                     r.id, r.position, r.question, a.id, a.position, a.text,
                     (SELECT score FROM selector_scores WHERE run_id = ?1 AND answer_id = a.id),
-                    (SELECT avg(m.score) FROM model_scores m WHERE m.answer_id = a.id AND (?2 IS NULL OR m.judge = ?2))
+                    (SELECT avg(m.score) FROM model_scores m WHERE m.answer_id = a.id AND (CAST(?2 AS TEXT) IS NULL OR m.judge = ?2))
              FROM samples s LEFT JOIN rounds r ON r.sample_id = s.id LEFT JOIN answers a ON a.round_id = r.id
              ORDER BY s.id, r.position NULLS FIRST, a.position NULLS FIRST",
             params![run, judge],
@@ -260,7 +260,7 @@ impl Workspace {
             AnswerScoreSource::Judge(judge) => (
                 "SELECT s.id, s.ext_id, r.position, a.position, m.score, m.judge, a.id
                  FROM model_scores m JOIN answers a ON a.id = m.answer_id JOIN rounds r ON r.id = a.round_id
-                 JOIN samples s ON s.id = r.sample_id WHERE ?1 IS NULL OR m.judge = ?1
+                 JOIN samples s ON s.id = r.sample_id WHERE CAST(?1 AS TEXT) IS NULL OR m.judge = ?1
                  ORDER BY s.id, r.position, a.position, m.judge",
                 Some(judge.map_or(Value::Null, Value::Text)),
             ),

@@ -81,10 +81,20 @@ impl ImportBatch<'_> {
     /// Records the file being imported (format and record count come with
     /// [`ImportBatch::finish_source`]); returns its source id.
     pub fn add_source(&self, path: &str, sha256: &str) -> anyhow::Result<i64> {
-        self.tx.query_value(
-            &format!("INSERT INTO sources (path, sha256, format, records, imported_at) VALUES (?1, ?2, '', 0, {NOW}) RETURNING id"),
-            params![path, sha256],
-        )
+        // Two imports of the same contents at once (two curators on a server): the second
+        // waits for the first, then finds the file stored and writes nothing.
+        self.tx
+            .query_opt(
+                &format!("INSERT INTO sources (path, sha256, format, records, imported_at) VALUES (?1, ?2, '', 0, {NOW})
+                          ON CONFLICT (sha256) DO NOTHING RETURNING id"),
+                params![path, sha256],
+                |r| r.get(0),
+            )?
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "another import of the same contents finished while this one ran: the file is stored once, nothing was imported twice"
+                )
+            })
     }
 
     /// Sets the detected format and the record count of source `source_id`.

@@ -4,6 +4,7 @@
 
 pub mod agreement;
 mod answer_decisions;
+mod copy;
 mod db;
 mod decisions;
 mod embedding_cache;
@@ -24,8 +25,8 @@ mod schema;
 mod scores;
 mod selector_inputs;
 pub mod server;
-mod team;
 mod stats;
+mod team;
 
 use std::path::{Path, PathBuf};
 
@@ -36,6 +37,7 @@ use db::{params, Db, Dialect};
 
 pub use agreement::{AgreementReport, Conflict, Resolution, Verdicts, FINAL_REVIEWER};
 pub use answer_decisions::AnswerDecision;
+pub use copy::CopySummary;
 pub use decisions::{new_decision_uid, CurrentDecision, DecisionKind, NewDecision};
 pub use embedding_cache::TextHash;
 pub use export_reads::{
@@ -466,9 +468,14 @@ pub(crate) mod test_support {
     impl Drop for ServerDatabase {
         fn drop(&mut self) {
             if let Ok(mut client) = ServerUrl::parse(&self.admin).and_then(|u| u.connect()) {
+                // One statement per call: DROP DATABASE cannot run inside a transaction block.
                 let _ = client.batch_execute(&format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE); DROP ROLE IF EXISTS vital_reviewers_{name}",
-                    name = self.name
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    self.name
+                ));
+                let _ = client.batch_execute(&format!(
+                    "DROP ROLE IF EXISTS vital_reviewers_{}",
+                    self.name
                 ));
             }
         }

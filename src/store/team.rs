@@ -25,7 +25,8 @@ impl Workspace {
         match self.db.dialect() {
             Dialect::Sqlite => Ok(None),
             Dialect::Postgres => Ok(Some(
-                self.db.query_value("SELECT current_user::text", params![])?,
+                self.db
+                    .query_value("SELECT current_user::text", params![])?,
             )),
         }
     }
@@ -75,7 +76,10 @@ impl Workspace {
             "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ?1)",
             params![name],
         )?;
-        anyhow::ensure!(!exists, "a role named `{name}` exists already on the server");
+        anyhow::ensure!(
+            !exists,
+            "a role named `{name}` exists already on the server"
+        );
         let password = generate_password()?;
         // Hashed here: the server (and its statement log) never sees the plain text.
         let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
@@ -124,7 +128,13 @@ impl Workspace {
             .query_value("SELECT current_database()::text", params![])?;
         let cleaned: String = db
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
             .take(40)
             .collect();
         Ok(format!("vital_reviewers_{cleaned}"))
@@ -172,7 +182,8 @@ fn is_role_name(name: &str) -> bool {
 /// 24 random bytes from the OS, hex: 192 bits, nothing to escape anywhere.
 fn generate_password() -> anyhow::Result<String> {
     let mut bytes = [0u8; 24];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for a password: {e}"))?;
+    getrandom::fill(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("no randomness for a password: {e}"))?;
     Ok(hex::encode(bytes))
 }
 
@@ -279,18 +290,27 @@ mod tests {
         let slot = format!("verdict:{answer}");
         let refused = |result: Result<u64, postgres::Error>, what: &str| {
             let err = result.expect_err(what);
-            assert_eq!(
-                err.code().map(|c| c.code()),
-                Some("42501"),
-                "{what}: {err}"
-            );
+            assert_eq!(err.code().map(|c| c.code()), Some("42501"), "{what}: {err}");
         };
         refused(
-            direct.execute(insert, &[&ben_id, &key, &answer, &"accept", &slot, &None::<i64>]),
+            direct.execute(
+                insert,
+                &[&ben_id, &key, &answer, &"accept", &slot, &None::<i64>],
+            ),
             "inserting under another reviewer's name",
         );
         refused(
-            direct.execute(insert, &[&ana_id, &key, &None::<i64>, &"undo", &"undo", &Some(ben_event)]),
+            direct.execute(
+                insert,
+                &[
+                    &ana_id,
+                    &key,
+                    &None::<i64>,
+                    &"undo",
+                    &"undo",
+                    &Some(ben_event),
+                ],
+            ),
             "undoing another reviewer's event",
         );
         refused(
@@ -298,11 +318,17 @@ mod tests {
             "deleting an event",
         );
         refused(
-            direct.execute("UPDATE judgments SET kind = 'accept' WHERE id = $1", &[&ben_event]),
+            direct.execute(
+                "UPDATE judgments SET kind = 'accept' WHERE id = $1",
+                &[&ben_event],
+            ),
             "updating an event",
         );
         refused(
-            direct.execute("UPDATE samples SET caption = 'changed' WHERE id = $1", &[&key]),
+            direct.execute(
+                "UPDATE samples SET caption = 'changed' WHERE id = $1",
+                &[&key],
+            ),
             "updating a sample",
         );
         refused(
@@ -310,14 +336,20 @@ mod tests {
             "writing a score",
         );
         refused(
-            direct.execute("INSERT INTO reviewers (name, created_at) VALUES ('mallory', 'now')", &[]),
+            direct.execute(
+                "INSERT INTO reviewers (name, created_at) VALUES ('mallory', 'now')",
+                &[],
+            ),
             "adding a reviewer row",
         );
         assert_eq!(count(&mut direct), 1, "nothing changed");
         assert_eq!(ws.load_sample(key).unwrap().unwrap().sample.caption, "");
         // What a reviewer may do: append under their own name.
         direct
-            .execute(insert, &[&ana_id, &key, &answer, &"accept", &slot, &None::<i64>])
+            .execute(
+                insert,
+                &[&ana_id, &key, &answer, &"accept", &slot, &None::<i64>],
+            )
             .unwrap();
         assert_eq!(count(&mut direct), 2);
         drop(direct);

@@ -112,3 +112,121 @@ pub fn printed_vectors(stdout: &str) -> Vec<Vec<f32>> {
         .map(|l| serde_json::from_str(l).expect("a JSON array of floats"))
         .collect()
 }
+
+/// A fresh database on the test server (`VITAL_TEST_PG`, an administrator's connection string,
+/// started by `tools/test_postgres.sh`), dropped with this value. None (the test skips, or fails
+/// under CI) when no server is set.
+pub struct ServerDb {
+    admin: String,
+    name: String,
+    /// The new database's connection string, as the administrator.
+    pub url: String,
+    /// Where vital keeps this server's local files during the test (`VITAL_SERVER_FILES`).
+    pub files: tempfile::TempDir,
+}
+
+impl ServerDb {
+    pub fn create() -> Option<Self> {
+        let Some(admin) = std::env::var("VITAL_TEST_PG")
+            .ok()
+            .filter(|u| !u.trim().is_empty())
+        else {
+            missing("VITAL_TEST_PG is not set (eval \"$(tools/test_postgres.sh start)\")");
+            return None;
+        };
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let name = format!(
+            "vital_it_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let mut client = admin_client(&admin);
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("the test server creates a database");
+        Some(Self {
+            url: with_dbname(&admin, &name),
+            admin,
+            name,
+            files: tempfile::tempdir().unwrap(),
+        })
+    }
+
+    /// The connection string of this database for role `user`.
+    pub fn url_as(&self, user: &str) -> String {
+        let (scheme, rest) = self.url.split_once("://").unwrap();
+        let host = rest.split_once('@').map_or(rest, |(_, h)| h);
+        format!("{scheme}://{user}@{host}")
+    }
+
+    /// A direct connection (not through vital) as the administrator.
+    pub fn admin(&self) -> postgres::Client {
+        admin_client(&self.url)
+    }
+}
+
+impl Drop for ServerDb {
+    fn drop(&mut self) {
+        let mut client = admin_client(&self.admin);
+        let _ = client.batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
+        let _ = client.batch_execute(&format!(
+            "DROP ROLE IF EXISTS vital_reviewers_{}",
+            self.name
+        ));
+    }
+}
+
+fn admin_client(url: &str) -> postgres::Client {
+    let mut config: postgres::Config = url.parse().expect("a connection string");
+    if let Ok(password) = std::env::var("PGPASSWORD") {
+        config.password(password);
+    }
+    config
+        .connect(postgres::NoTls)
+        .expect("the test server accepts its administrator")
+}
+
+fn with_dbname(url: &str, db: &str) -> String {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let (scheme, rest) = base.split_once("://").unwrap();
+    let authority = rest.split('/').next().unwrap();
+    let mut out = format!("{scheme}://{authority}/{db}");
+    if !query.is_empty() {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+/// Runs `vital` with extra environment variables.
+pub fn vital_env(ws: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vital"));
+    command
+        .arg("-w")
+        .arg(ws)
+        .args(args)
+        .env("VITAL_CONFIG", "")
+        .env_remove("VITAL_WORKSPACE")
+        .env_remove("VITAL_LOG")
+        .env("VITAL_REVIEWER", "tester");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("the vital binary runs")
+}
+
+/// `vital_env` that must succeed; returns stdout.
+pub fn vital_env_ok(ws: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = vital_env(ws, args, env);
+    assert!(
+        out.status.success(),
+        "vital {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}

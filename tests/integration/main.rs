@@ -14,3 +14,4 @@ mod quality_data;
 mod real_fixtures;
 mod review;
 mod selector;
+mod team;

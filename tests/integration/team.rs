@@ -1,0 +1,340 @@
+//! The team server: a PostgreSQL workspace answers like a directory, copies both ways without
+//! loss, holds reviewers to their own role, and takes four reviewers' decisions during an import.
+
+use std::path::Path;
+
+use crate::common::{vital_env, vital_env_ok, vital_ok, ServerDb};
+use vital::store::{DecisionKind, NewDecision, Workspace};
+
+/// What two workspaces must agree on: the counts and every export that does not need training.
+fn same_data(a: &Path, a_env: &[(&str, &str)], b: &Path, b_env: &[(&str, &str)], formats: &[&str]) {
+    let stats = |w: &Path, env: &[(&str, &str)]| vital_env_ok(w, &["stats", "--json"], env);
+    assert_eq!(stats(a, a_env), stats(b, b_env), "stats --json");
+    let out = tempfile::tempdir().unwrap();
+    for format in formats {
+        let export = |w: &Path, env: &[(&str, &str)], name: &str| {
+            let file = out.path().join(format!("{name}.{format}"));
+            vital_env_ok(
+                w,
+                &[
+                    "export",
+                    "--format",
+                    format,
+                    "--out",
+                    file.to_str().unwrap(),
+                    "-q",
+                ],
+                env,
+            );
+            std::fs::read(file).unwrap()
+        };
+        assert!(
+            export(a, a_env, "a") == export(b, b_env, "b"),
+            "the {format} exports differ"
+        );
+    }
+}
+
+#[test]
+fn a_server_workspace_answers_like_a_directory_and_copies_both_ways_byte_for_byte() {
+    let Some(server) = ServerDb::create() else {
+        return;
+    };
+    let Some(copy) = ServerDb::create() else {
+        return;
+    };
+    let files = server.files.path().to_str().unwrap().to_string();
+    let env = [("VITAL_SERVER_FILES", files.as_str())];
+    let dir = tempfile::tempdir().unwrap();
+    let url = Path::new(&server.url);
+    vital_env_ok(url, &["demo", "--stats"], &env);
+    vital_ok(dir.path(), &["demo", "--stats"]);
+    same_data(
+        url,
+        &env,
+        dir.path(),
+        &[],
+        &["llava", "dpo", "pairs", "demos"],
+    );
+
+    // A trained directory, up to a server and back down: every row, scores included.
+    vital_ok(dir.path(), &["train", "-q"]);
+    let copy_files = copy.files.path().to_str().unwrap().to_string();
+    let copy_env = [("VITAL_SERVER_FILES", copy_files.as_str())];
+    let dir_text = dir.path().to_str().unwrap();
+    vital_env_ok(
+        dir.path(),
+        &["store", "copy", dir_text, &copy.url],
+        &copy_env,
+    );
+    let down = tempfile::tempdir().unwrap();
+    let down_dir = down.path().join("ws");
+    vital_env_ok(
+        dir.path(),
+        &["store", "copy", &copy.url, down_dir.to_str().unwrap()],
+        &copy_env,
+    );
+    let formats = ["llava", "dpo", "pairs", "demos", "scores"];
+    same_data(dir.path(), &[], Path::new(&copy.url), &copy_env, &formats);
+    same_data(dir.path(), &[], &down_dir, &[], &formats);
+
+    // The server's events are the directory's, each with its time, reviewer, order and id.
+    let events = |ws: &Workspace| format!("{:?}", ws.decision_events().unwrap());
+    let from_dir = Workspace::open_existing(dir.path()).unwrap();
+    let from_down = Workspace::open_existing(&down_dir).unwrap();
+    assert_eq!(events(&from_dir), events(&from_down));
+
+    // Copying into a workspace that holds data is refused, and changes nothing.
+    let refused = vital_env(dir.path(), &["store", "copy", dir_text, &server.url], &env);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not empty"));
+}
+
+#[test]
+fn a_reviewer_role_reviews_as_itself_and_the_server_refuses_the_rest() {
+    let Some(server) = ServerDb::create() else {
+        return;
+    };
+    let files = server.files.path().to_str().unwrap().to_string();
+    let env = [("VITAL_SERVER_FILES", files.as_str())];
+    let url = Path::new(&server.url);
+    vital_env_ok(url, &["demo", "--stats"], &env);
+    let role = format!("dr_lee_{}", std::process::id());
+    let printed = vital_env_ok(url, &["store", "add-reviewer", &role], &env);
+    let password = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .expect("the password on a line of its own")
+        .to_string();
+    assert_eq!(password.len(), 48);
+    let second = format!("dr_kim_{}", std::process::id());
+    let json: serde_json::Value = serde_json::from_str(&vital_env_ok(
+        url,
+        &["store", "add-reviewer", &second, "--json"],
+        &env,
+    ))
+    .unwrap();
+    assert_eq!(json["role"], second.as_str());
+
+    let as_reviewer = server.url_as(&role);
+    let reviewer_env = [
+        ("VITAL_SERVER_FILES", files.as_str()),
+        ("PGPASSWORD", password.as_str()),
+    ];
+    let reviewer_url = Path::new(&as_reviewer);
+    let before = vital_env_ok(url, &["stats", "--json"], &env);
+    assert_eq!(
+        vital_env_ok(reviewer_url, &["stats", "--json"], &reviewer_env),
+        before,
+        "a reviewer reads everything"
+    );
+    let data = tempfile::tempdir().unwrap();
+    let file = crate::common::write(
+        data.path(),
+        "more.json",
+        r#"[{"id": "z1", "image": "z.png", "conversations": [{"from": "human", "value": "Q?"}, {"from": "gpt", "value": "A."}]}]"#,
+    );
+    let out = tempfile::tempdir().unwrap();
+    let export_to = out.path().join("x.json");
+    for args in [
+        vec!["import", file.to_str().unwrap()],
+        vec!["train", "-q"],
+        vec![
+            "export",
+            "--format",
+            "llava",
+            "--out",
+            export_to.to_str().unwrap(),
+        ],
+        vec!["store", "add-reviewer", "mallory"],
+    ] {
+        let refused = vital_env(reviewer_url, &args, &reviewer_env);
+        assert_eq!(refused.status.code(), Some(1), "{args:?} is refused");
+        let message = String::from_utf8_lossy(&refused.stderr);
+        assert!(message.contains("curator"), "{args:?}: {message}");
+    }
+    assert!(!export_to.exists());
+    assert_eq!(vital_env_ok(url, &["stats", "--json"], &env), before);
+
+    // A wrong password is refused by the server, and the message names no secret.
+    let wrong = vital_env(
+        reviewer_url,
+        &["stats"],
+        &[
+            ("VITAL_SERVER_FILES", files.as_str()),
+            ("PGPASSWORD", "nope"),
+        ],
+    );
+    assert_eq!(wrong.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        message.contains("cannot connect") && !message.contains("nope"),
+        "{message}"
+    );
+
+    let mut admin = server.admin();
+    for r in [&role, &second] {
+        admin
+            .batch_execute(&format!("DROP OWNED BY {r}; DROP ROLE {r}"))
+            .unwrap();
+    }
+}
+
+/// A LLaVA release of `n` one-round samples.
+fn release(n: usize) -> String {
+    let records: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"id": "bulk-{i}", "image": "bulk-{i}.png", "conversations": [{{"from": "human", "value": "<image>\nWhat is shown in figure {i}?"}}, {{"from": "gpt", "value": "A finding number {i}."}}]}}"#
+            )
+        })
+        .collect();
+    format!("[{}]", records.join(",\n"))
+}
+
+/// The decisions reviewer `r` makes: 200, over the demo's answers, accept and reject in turn.
+fn decisions(ws: &Workspace, r: usize) -> Vec<NewDecision> {
+    let mut answers = Vec::new();
+    for key in ws.sample_keys().unwrap() {
+        let s = ws.load_sample(key).unwrap().unwrap();
+        for (round, ids) in s.round_ids.iter().zip(&s.answer_ids) {
+            for id in ids {
+                answers.push((key, *round, *id));
+            }
+        }
+    }
+    (0..200)
+        .map(|i| {
+            let (sample_key, round, answer) = answers[(i * 7 + r * 3) % answers.len()];
+            NewDecision {
+                sample_key,
+                round_id: Some(round),
+                answer_id: Some(answer),
+                kind: if (i + r) % 3 == 0 {
+                    DecisionKind::Reject
+                } else {
+                    DecisionKind::Accept
+                },
+                value: None,
+                shown_order: None,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn four_reviewers_deciding_during_an_import_lose_nothing_and_agree_as_on_a_directory() {
+    let Some(server) = ServerDb::create() else {
+        return;
+    };
+    let files = server.files.path().to_str().unwrap().to_string();
+    let env = [("VITAL_SERVER_FILES", files.as_str())];
+    let url = server.url.clone();
+    vital_env_ok(Path::new(&url), &["demo", "--stats"], &env);
+    let data = tempfile::tempdir().unwrap();
+    let big = crate::common::write(data.path(), "release.json", &release(5000));
+    // Planned before the import starts, so the bulk samples are not among them.
+    let plans: Vec<Vec<NewDecision>> = {
+        let ws = Workspace::open_existing(Path::new(&url)).unwrap();
+        (0..4).map(|r| decisions(&ws, r)).collect()
+    };
+    let before = Workspace::open_existing(Path::new(&url))
+        .unwrap()
+        .decision_event_count()
+        .unwrap();
+    // The import runs in its own process while four reviewers decide on their own connections.
+    let import = std::process::Command::new(env!("CARGO_BIN_EXE_vital"))
+        .args(["-w", &url, "import", big.to_str().unwrap(), "-q"])
+        .env("VITAL_CONFIG", "")
+        .env("VITAL_SERVER_FILES", &files)
+        .spawn()
+        .unwrap();
+    let reviewers: Vec<_> = plans
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(r, plan)| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let ws = Workspace::open_existing(Path::new(&url)).unwrap();
+                for d in plan {
+                    ws.record(&format!("rev{r}"), &d).unwrap();
+                }
+            })
+        })
+        .collect();
+    for r in reviewers {
+        r.join().unwrap();
+    }
+    assert!(import.wait_with_output().unwrap().status.success());
+    let ws = Workspace::open_existing(Path::new(&url)).unwrap();
+    let events = ws.decision_events().unwrap();
+    assert_eq!(
+        events.len() as i64,
+        before + 800,
+        "every decision exactly once"
+    );
+    let uids: std::collections::HashSet<_> = ws
+        .decision_events()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_id)
+        .collect();
+    assert_eq!(uids.len(), events.len());
+    assert_eq!(ws.stats().unwrap().samples, 11 + 5000);
+
+    // The same decisions on a directory give the same agreement figures.
+    let dir = tempfile::tempdir().unwrap();
+    vital_ok(dir.path(), &["demo", "--stats"]);
+    let local = Workspace::open_existing(dir.path()).unwrap();
+    for (r, plan) in plans.iter().enumerate() {
+        assert_eq!(&decisions(&local, r), plan, "the same answers on both");
+        for d in plan {
+            local.record(&format!("rev{r}"), d).unwrap();
+        }
+    }
+    // Reviewer ids follow who came first, which differs between the runs: compare by name.
+    let figures = |ws: &Workspace| {
+        let mut value = serde_json::to_value(ws.agreement_report().unwrap().agreement).unwrap();
+        value["reviewers"]
+            .as_array_mut()
+            .unwrap()
+            .sort_by_key(|r| r.to_string());
+        let pairs = value["pairs"].as_array_mut().unwrap();
+        for pair in pairs.iter_mut() {
+            let p = pair.as_object_mut().unwrap();
+            if p["a"].to_string() > p["b"].to_string() {
+                let (a, b) = (p["a"].clone(), p["b"].clone());
+                p.insert("a".into(), b);
+                p.insert("b".into(), a);
+            }
+        }
+        pairs.sort_by_key(|p| (p["a"].to_string(), p["b"].to_string()));
+        value
+    };
+    assert_eq!(figures(&ws), figures(&local));
+}
+
+#[test]
+fn two_curators_importing_the_same_file_at_once_store_it_once() {
+    let Some(server) = ServerDb::create() else {
+        return;
+    };
+    let files = server.files.path().to_str().unwrap().to_string();
+    let data = tempfile::tempdir().unwrap();
+    let file = crate::common::write(data.path(), "release.json", &release(2000));
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_vital"))
+            .args(["-w", &server.url, "import", file.to_str().unwrap(), "-q"])
+            .env("VITAL_CONFIG", "")
+            .env("VITAL_SERVER_FILES", &files)
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (run(), run());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success() || b.status.success(), "one import wins");
+    let ws = Workspace::open_existing(Path::new(&server.url)).unwrap();
+    let stats = ws.stats().unwrap();
+    assert_eq!((stats.samples, stats.sources), (2000, 1), "nothing doubled");
+}
