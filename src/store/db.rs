@@ -237,6 +237,10 @@ fn kind(v: &Value<'_>) -> &'static str {
     }
 }
 
+fn lost_code(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+}
+
 /// One result row.
 pub struct Row<'r>(RowSource<'r>);
 
@@ -488,6 +492,25 @@ impl Db {
         Ok(Tx {
             db: self,
             open: true,
+        })
+    }
+
+    /// Whether the error says the connection to the server is gone or could not be made:
+    /// closed, an I/O failure, SQLSTATE class 08, or the server shutting down (57P01-03).
+    pub fn is_connection_lost(e: &anyhow::Error) -> bool {
+        e.chain().any(|cause| {
+            if cause.is::<super::server::Unreachable>() {
+                return true;
+            }
+            if cause.is::<std::io::Error>() {
+                return true;
+            }
+            if let Some(pg) = cause.downcast_ref::<postgres::Error>() {
+                return pg.is_closed() || pg.code().is_some_and(|c| lost_code(c.code()));
+            }
+            cause
+                .downcast_ref::<pg::SqlState>()
+                .is_some_and(|s| lost_code(&s.0))
         })
     }
 
@@ -930,12 +953,4 @@ mod pg {
             assert_eq!(numeric(&raw).unwrap(), Value::Int(-42));
         }
     }
-}
-
-/// The SQLSTATE of a PostgreSQL error anywhere in the chain (e.g. "23505" for a unique
-/// violation, "42501" for a refused privilege).
-pub fn pg_error_code(e: &anyhow::Error) -> Option<&str> {
-    e.chain()
-        .find_map(|c| c.downcast_ref::<pg::SqlState>())
-        .map(|s| s.0.as_str())
 }

@@ -55,7 +55,12 @@ impl DecisionKind {
     }
 
     /// The slot a decision occupies: a later decision in the same slot replaces it.
-    fn slot(self, sample: i64, round: Option<i64>, answer: Option<i64>) -> anyhow::Result<String> {
+    pub(super) fn slot(
+        self,
+        sample: i64,
+        round: Option<i64>,
+        answer: Option<i64>,
+    ) -> anyhow::Result<String> {
         let need = |id: Option<i64>, what: &str| {
             id.ok_or_else(|| anyhow::anyhow!("a {} decision needs {what}", self.as_str()))
         };

@@ -13,6 +13,7 @@ mod figure_stats;
 mod history;
 mod image_urls;
 mod import_writes;
+mod journal;
 mod llm_generation;
 mod llm_judge;
 mod llm_ledger;
@@ -47,6 +48,7 @@ pub use figure_stats::{FigureFile, NewFigure, StoredFigureStats};
 pub use history::{DecisionEvent, SelectorAnswerScore};
 pub use image_urls::ImageUrl;
 pub use import_writes::{AnswerSlot, ImportBatch};
+pub use journal::{with_pending, Journal, PendingDecision, JOURNAL_FILE};
 pub use llm_generation::GeneratedOutcome;
 pub use llm_judge::{FigureText, JudgeTarget};
 pub use llm_ledger::{LedgerEntry, LlmOutcome, LlmRequest};
@@ -58,6 +60,13 @@ pub use selector_inputs::{AnswerRecord, RunRecord};
 pub use server::{is_server_url, ServerUrl};
 pub use stats::Stats;
 pub use team::NewReviewer;
+
+/// Whether an error says the workspace cannot take a write just now — its server is away (the
+/// connection was lost or refused) or another writer holds a directory's lock — rather than
+/// refusing what was asked.
+pub fn is_unavailable(e: &anyhow::Error) -> bool {
+    Db::is_busy(e) || Db::is_connection_lost(e)
+}
 
 /// The database file's name inside a workspace directory.
 pub const DB_FILE: &str = "vital.db";
@@ -196,6 +205,15 @@ impl Workspace {
     /// platform data dir).
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// How long a write on this connection waits for another writer before it is reported as
+    /// [`is_unavailable`] (a directory's lock; a server never makes a decision wait).
+    pub fn set_write_wait(&self, wait: std::time::Duration) -> anyhow::Result<()> {
+        if let Some(conn) = self.db.sqlite_conn() {
+            conn.busy_timeout(wait)?;
+        }
+        Ok(())
     }
 
     /// What opens this workspace again (`-w`): its directory or its connection string.

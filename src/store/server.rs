@@ -398,12 +398,24 @@ fn connect_error(e: postgres::Error, url: &ServerUrl) -> anyhow::Error {
     } else {
         ""
     };
-    anyhow::anyhow!(
+    anyhow::Error::new(Unreachable(format!(
         "cannot connect to {} as {}: {reason}{hint}",
         url.label(),
         url.user()
-    )
+    )))
 }
+
+/// A connection that could not be made (the server is away, or refused the login).
+#[derive(Debug)]
+pub struct Unreachable(String);
+
+impl std::fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unreachable {}
 
 /// The TLS settings for `mode`: roots from `root_cert` (a PEM file; `system` for the bundled
 /// public roots), or `~/.postgresql/root.crt` when it exists.

@@ -17,7 +17,14 @@ use super::trainer::{Trainer, TrainerSettings};
 use super::workers::{self, Workers};
 use anyhow::Context;
 
-use crate::store::Workspace;
+use crate::store::{Journal, Workspace};
+
+/// How long a decision waits for a directory's write lock (an import holding it) before it is
+/// kept in the journal instead, so a key never waits longer.
+const DECISION_WRITE_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// How often decisions waiting in the journal are tried again.
+const JOURNAL_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Runs effects. Returns the answer when it is ready now; a background job sends it later.
 pub trait Executor {
@@ -44,30 +51,97 @@ pub struct SessionStore {
     /// Decisions this session committed, newest last: `Some(event)` for a final decision (undone
     /// by id, since it is recorded under the `final` reviewer), `None` for the reviewer's own.
     history: Vec<Option<i64>>,
+    /// Every decision goes here first (see [`crate::store::Journal`]).
+    journal: Journal,
+    /// Why decisions wait in the journal (the server is away, the workspace is busy); None
+    /// while the workspace takes them.
+    waiting: Option<String>,
+    /// The reviewer's decisions in force per sample as the workspace last reported them, for
+    /// showing waiting decisions on top while it cannot be asked.
+    known: std::collections::HashMap<i64, Vec<crate::store::CurrentDecision>>,
 }
 
 impl SessionStore {
-    /// `export_dir` empty: WORKSPACE/exports.
+    /// `export_dir` empty: WORKSPACE/exports. Decisions a killed session left in the journal
+    /// are sent first.
     pub fn new(
         ws: Workspace,
         reviewer: String,
         shuffle: bool,
         export_dir: PathBuf,
         max_image_side: u32,
-    ) -> Self {
+    ) -> anyhow::Result<Self> {
         let export_dir = if export_dir.as_os_str().is_empty() {
             ws.dir().join("exports")
         } else {
             export_dir
         };
-        Self {
+        ws.set_write_wait(DECISION_WRITE_WAIT)?;
+        let journal = Journal::open(ws.dir())?;
+        let mut store = Self {
             ws,
             reviewer,
             shuffle,
             export_dir,
             max_image_side,
             history: Vec::new(),
+            journal,
+            waiting: None,
+            known: Default::default(),
+        };
+        store.send_waiting();
+        Ok(store)
+    }
+
+    /// Sends what waits in the journal; on failure reconnects once (a server that came back)
+    /// and tries again. Sets [`Self::waiting`]. A decision the workspace refuses outright (not
+    /// for being away) is dropped from the journal and reported.
+    fn send_waiting(&mut self) -> Option<String> {
+        let first = self.ws.send_journal(&self.journal, &self.reviewer);
+        let result = match first {
+            Err(e) if crate::store::is_unavailable(&e) && self.ws.is_server() => {
+                match self.ws.reopen() {
+                    Ok(ws) => {
+                        let _ = ws.set_write_wait(DECISION_WRITE_WAIT);
+                        self.ws = ws;
+                        self.ws.send_journal(&self.journal, &self.reviewer)
+                    }
+                    Err(reconnect) => Err(reconnect),
+                }
+            }
+            other => other,
+        };
+        match result {
+            Ok(_) => {
+                self.waiting = None;
+                None
+            }
+            Err(e) if crate::store::is_unavailable(&e) => {
+                self.waiting = Some(if self.ws.is_server() {
+                    "offline".to_string()
+                } else {
+                    "workspace busy".to_string()
+                });
+                None
+            }
+            Err(e) => {
+                // Refused for what it is (not for being away): retrying cannot help.
+                let _ = self.journal.take_first(&self.reviewer);
+                Some(format!("{e:#}"))
+            }
         }
+    }
+
+    /// The journal's state for the status line: None when nothing waits.
+    fn waiting_note(&self) -> Option<String> {
+        let why = self.waiting.as_ref()?;
+        let n = self.journal.count(&self.reviewer).unwrap_or(0);
+        (n > 0).then(|| {
+            format!(
+                "{why} — {n} decision{} kept on this machine",
+                if n == 1 { "" } else { "s" }
+            )
+        })
     }
 
     pub fn workspace(&self) -> &Workspace {
@@ -115,6 +189,7 @@ impl SessionStore {
                 .agreement_report()
                 .map(|report| Some(Msg::Agreement(super::view::agreement_lines(&report)))),
             Effect::Record(decision) => Ok(Some(self.record(decision))),
+            Effect::RetryJournal => Ok(Some(self.retry_waiting())),
             Effect::Undo => self.undo().map(Some),
             Effect::Search(query) => self
                 .ws
@@ -155,36 +230,104 @@ impl SessionStore {
         result.unwrap_or_else(|e| Some(Msg::Error(format!("{e:#}"))))
     }
 
-    fn load(&self, key: i64) -> anyhow::Result<Option<SampleView>> {
-        SampleView::load(&self.ws, &self.reviewer, key, self.shuffle)
+    fn load(&mut self, key: i64) -> anyhow::Result<Option<SampleView>> {
+        let view = SampleView::load(&self.ws, &self.reviewer, key, self.shuffle)?;
+        if let Some(v) = &view {
+            self.known.insert(key, v.decisions.clone());
+            if self.waiting.is_some() {
+                // Read while decisions wait: show them on top.
+                let pending = self.journal.pending(&self.reviewer).unwrap_or_default();
+                let mut v = v.clone();
+                v.decisions = crate::store::with_pending(v.decisions, &pending, key);
+                return Ok(Some(v));
+            }
+        }
+        Ok(view)
     }
 
-    // Committed before the screen shows it: what is on screen as decided is on disk.
-    // A failed commit is reported as such, and stays on screen until a save succeeds.
+    // Committed before the screen shows it: what is on screen as decided is on disk — on this
+    // machine's journal at once, in the workspace as soon as it takes it. A failed commit is
+    // reported as such, and stays on screen until a save succeeds.
     fn record(&mut self, decision: crate::store::NewDecision) -> Msg {
-        if let Err(e) = self.ws.record(&self.reviewer, &decision) {
+        let uid = crate::store::new_decision_uid();
+        if let Err(e) = self.journal.add(&self.reviewer, &uid, &decision) {
             return Msg::SaveFailed(format!("{e:#}"));
         }
         // On disk from here: it belongs to the undo history whatever happens next.
         self.history.push(None);
-        let reread = self
-            .ws
-            .current_decisions(&self.reviewer, decision.sample_key)
-            .and_then(|decisions| {
-                Ok(Msg::Saved {
-                    key: decision.sample_key,
-                    decisions,
-                    at: self.ws.local_time()?,
-                })
-            });
-        reread.unwrap_or_else(|e| {
-            Msg::Error(format!("saved, but the screen could not be updated: {e:#}"))
+        if let Some(refused) = self.send_waiting() {
+            self.history.pop();
+            return Msg::SaveFailed(refused);
+        }
+        self.decisions_msg(decision.sample_key, |key, decisions, at| Msg::Saved {
+            key,
+            decisions,
+            at,
         })
     }
 
+    /// The message answering a change on sample `key`: the decisions in force from the
+    /// workspace, or, while decisions wait, the last ones it reported with the waiting ones on
+    /// top (and the status line says so).
+    fn decisions_msg(
+        &mut self,
+        key: i64,
+        saved: impl FnOnce(i64, Vec<crate::store::CurrentDecision>, String) -> Msg,
+    ) -> Msg {
+        if self.waiting.is_none() {
+            let reread = self
+                .ws
+                .current_decisions(&self.reviewer, key)
+                .and_then(|decisions| {
+                    self.known.insert(key, decisions.clone());
+                    Ok(saved(key, decisions, self.ws.local_time()?))
+                });
+            return reread.unwrap_or_else(|e| {
+                Msg::Error(format!("saved, but the screen could not be updated: {e:#}"))
+            });
+        }
+        let pending = self.journal.pending(&self.reviewer).unwrap_or_default();
+        let base = self.known.get(&key).cloned().unwrap_or_default();
+        Msg::SavedLocally {
+            key,
+            decisions: crate::store::with_pending(base, &pending, key),
+            note: self.waiting_note().unwrap_or_default(),
+        }
+    }
+
+    /// Tries the journal again (a timer asks while decisions wait).
+    fn retry_waiting(&mut self) -> Msg {
+        let refused = self.send_waiting();
+        Msg::Journal {
+            note: self.waiting_note(),
+            refused,
+        }
+    }
+
     /// Undoes what this session did last (a final decision too), else the reviewer's latest.
-    /// The history entry is dropped only once the undo is on disk.
+    /// The history entry is dropped only once the undo is on disk. While decisions wait, only
+    /// those can be undone (they are taken back before they are ever sent).
     fn undo(&mut self) -> anyhow::Result<Msg> {
+        if self.waiting.is_some() {
+            return Ok(match self.journal.take_last(&self.reviewer)? {
+                Some(taken) => {
+                    self.history.pop();
+                    if self.journal.count(&self.reviewer)? == 0 {
+                        self.waiting = None;
+                    }
+                    let key = taken.sample_key;
+                    self.decisions_msg(key, |key, decisions, at| Msg::Undone {
+                        key: Some(key),
+                        decisions,
+                        at,
+                    })
+                }
+                None => Msg::SaveFailed(
+                    "offline: only decisions made since the workspace went away can be undone until it is back"
+                        .into(),
+                ),
+            });
+        }
         let undone = match self.history.last() {
             Some(Some(final_event)) => self.ws.undo_event(*final_event),
             _ => self.ws.undo_last(&self.reviewer),
@@ -198,6 +341,9 @@ impl SessionStore {
             Some(k) => self.ws.current_decisions(&self.reviewer, k)?,
             None => Vec::new(),
         };
+        if let Some(k) = key {
+            self.known.insert(k, decisions.clone());
+        }
         Ok(Msg::Undone {
             key,
             decisions,
@@ -289,6 +435,21 @@ impl ThreadedExecutor {
         );
         let search_ws = store.ws.reopen()?;
         let workers = Workers::start(to_ui.clone(), search_ws, fetch, store.max_image_side);
+        // Decisions left waiting by an earlier session (sent at start if the workspace took them).
+        if let Some(note) = store.waiting_note() {
+            let _ = to_ui.send(Msg::Journal {
+                note: Some(note),
+                refused: None,
+            });
+        }
+        let ticks = to_ui.clone();
+        std::thread::spawn(move || loop {
+            std::thread::sleep(JOURNAL_RETRY);
+            // The UI is gone (quitting): so is the reason to tick.
+            if ticks.send(Msg::Tick).is_err() {
+                return;
+            }
+        });
         Ok(Self {
             store,
             to_ui,
@@ -385,6 +546,7 @@ impl Executor for ThreadedExecutor {
             | Effect::Refresh(_)
             | Effect::Record(_)
             | Effect::Undo
+            | Effect::RetryJournal
             | Effect::Find(_)
             | Effect::FinalDecision { .. }
             | Effect::Quit) => self.store.run_inline(effect),

@@ -45,7 +45,7 @@ impl Session<SyncExecutor> {
             options.shuffle,
             options.export_dir,
             DEFAULT_MAX_IMAGE_SIDE,
-        );
+        )?;
         Ok(Self::new(app, SyncExecutor { store }))
     }
 
@@ -73,7 +73,7 @@ impl Session<ThreadedExecutor> {
             options.shuffle,
             options.export_dir,
             max_image_side,
-        );
+        )?;
         let executor = ThreadedExecutor::start(store, to_ui, trainer, fetch)?;
         Ok(Self::new(app, executor))
     }

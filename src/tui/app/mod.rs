@@ -27,6 +27,8 @@ pub enum Effect {
     Record(NewDecision),
     /// Withdraw this reviewer's latest decision, then answer with [`Msg::Undone`].
     Undo,
+    /// Send the decisions waiting in the local journal; answer with [`Msg::Journal`].
+    RetryJournal,
     /// Search sample text in the background; answer with [`Msg::SearchDone`].
     Search(String),
     /// Find a sample by its id; answer with [`Msg::Found`].
@@ -94,6 +96,21 @@ pub enum Msg {
         id: String,
         key: Option<i64>,
     },
+    /// A decision is on this machine's disk (the local journal) but the workspace could not
+    /// take it yet; the sample's decisions with it, and what the status line should say.
+    SavedLocally {
+        key: i64,
+        decisions: Vec<CurrentDecision>,
+        note: String,
+    },
+    /// The local journal after a retry: what still waits (None: nothing), and a decision the
+    /// workspace refused outright.
+    Journal {
+        note: Option<String>,
+        refused: Option<String>,
+    },
+    /// A timer: decisions waiting in the journal are tried again.
+    Tick,
     /// A decision could not be committed: it is not on disk.
     SaveFailed(String),
     Refreshed(Box<SampleView>),
@@ -175,6 +192,8 @@ pub struct App {
     pub shuffle: bool,
     /// When the last decision was committed (shown in the status line).
     pub last_save: Option<String>,
+    /// Decisions wait in the local journal: why and how many (the status line shows it).
+    pub journal_note: Option<String>,
     pub message: Option<String>,
     pub quitting: bool,
     pub training: TrainingView,
@@ -232,6 +251,7 @@ impl App {
             auto_advance,
             shuffle,
             last_save: None,
+            journal_note: None,
             message: None,
             quitting: false,
             training: TrainingView::default(),
@@ -325,6 +345,7 @@ impl App {
             Msg::Saved { key, decisions, at } => {
                 self.last_save = Some(at);
                 self.save_error = None;
+                self.journal_note = None;
                 if std::mem::take(&mut self.pending_trains) {
                     self.decisions_since_train += 1;
                 }
@@ -334,6 +355,32 @@ impl App {
                 }
                 effects
             }
+            Msg::SavedLocally {
+                key,
+                decisions,
+                note,
+            } => {
+                self.save_error = None;
+                self.journal_note = Some(note);
+                if std::mem::take(&mut self.pending_trains) {
+                    self.decisions_since_train += 1;
+                }
+                self.apply_decisions(key, decisions, true)
+            }
+            Msg::Journal { note, refused } => {
+                if self.journal_note.is_some() && note.is_none() {
+                    self.message = Some("every decision is stored in the workspace".into());
+                }
+                self.journal_note = note;
+                if let Some(why) = refused {
+                    self.save_error = Some(why);
+                }
+                vec![]
+            }
+            Msg::Tick => match self.journal_note {
+                Some(_) => vec![Effect::RetryJournal],
+                None => vec![],
+            },
             Msg::Refreshed(view) => {
                 if let Some(current) = self.current.as_mut().filter(|c| c.key() == view.key()) {
                     current.selector_scores = view.selector_scores;

@@ -296,7 +296,15 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
                 .as_deref()
                 .map(|e| format!(" · {e}"))
                 .unwrap_or_default();
-            format!(" reviewer {} · {saved}{export}{message}", app.reviewer)
+            let journal = app
+                .journal_note
+                .as_deref()
+                .map(|j| format!(" · {j}"))
+                .unwrap_or_default();
+            format!(
+                " reviewer {} · {saved}{journal}{export}{message}",
+                app.reviewer
+            )
         }
     };
     // A failed save is shown until a save succeeds, in red: the reviewer must not miss it.

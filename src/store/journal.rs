@@ -1,0 +1,262 @@
+//! The review screen's local journal: every decision is first committed to a small SQLite file on
+//! this machine (`journal.db` in the workspace's folder, synced), then sent to the workspace
+//! under its client-made id. While the workspace cannot take it — the server is away, or an
+//! import holds a directory's write lock — the decision waits here, durable; it is sent when the
+//! workspace is back, oldest first, and removed once stored. Sending twice is harmless (the id
+//! makes a resend a no-op), so a kill at any moment loses nothing and doubles nothing.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use super::db::{params, Db};
+use super::decisions::{CurrentDecision, DecisionKind, NewDecision};
+use super::Workspace;
+
+/// File name of the journal inside the workspace's folder.
+pub const JOURNAL_FILE: &str = "journal.db";
+
+/// Decisions made on this machine that the workspace has not stored yet.
+pub struct Journal {
+    db: Db,
+}
+
+/// One waiting decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingDecision {
+    pub seq: i64,
+    pub uid: String,
+    pub reviewer: String,
+    pub decision: NewDecision,
+}
+
+impl Journal {
+    /// Opens (creating if needed) the journal in `dir`.
+    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let file = dir.join(JOURNAL_FILE);
+        let conn = rusqlite::Connection::open(&file)
+            .with_context(|| format!("cannot open the decision journal {}", file.display()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // Each decision is on this machine's disk before the screen says "saved".
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        let db = Db::sqlite(conn);
+        db.execute_batch(
+            "CREATE TABLE IF NOT EXISTS pending (
+                 seq INTEGER PRIMARY KEY,
+                 uid TEXT NOT NULL UNIQUE,
+                 reviewer TEXT NOT NULL,
+                 sample_id INTEGER NOT NULL,
+                 round_id INTEGER,
+                 answer_id INTEGER,
+                 kind TEXT NOT NULL,
+                 value TEXT,
+                 shown_order TEXT
+             )",
+        )
+        .with_context(|| format!("cannot set up the decision journal {}", file.display()))?;
+        Ok(Self { db })
+    }
+
+    /// Keeps one decision until it is stored in the workspace.
+    pub fn add(&self, reviewer: &str, uid: &str, d: &NewDecision) -> anyhow::Result<()> {
+        let shown = d
+            .shown_order
+            .as_ref()
+            .map(|o| serde_json::to_string(o).expect("ids serialise"));
+        self.db
+            .execute(
+                "INSERT INTO pending (uid, reviewer, sample_id, round_id, answer_id, kind, value, shown_order)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    uid,
+                    reviewer,
+                    d.sample_key,
+                    d.round_id,
+                    d.answer_id,
+                    d.kind.as_str(),
+                    d.value,
+                    shown
+                ],
+            )
+            .context("cannot write the decision to the local journal")?;
+        Ok(())
+    }
+
+    /// `reviewer`'s waiting decisions, oldest first.
+    pub fn pending(&self, reviewer: &str) -> anyhow::Result<Vec<PendingDecision>> {
+        self.db.query_vec(
+            "SELECT seq, uid, reviewer, sample_id, round_id, answer_id, kind, value, shown_order
+             FROM pending WHERE reviewer = ?1 ORDER BY seq",
+            params![reviewer],
+            |r| {
+                let kind: String = r.get(6)?;
+                let shown: Option<String> = r.get(8)?;
+                Ok(PendingDecision {
+                    seq: r.get(0)?,
+                    uid: r.get(1)?,
+                    reviewer: r.get(2)?,
+                    decision: NewDecision {
+                        sample_key: r.get(3)?,
+                        round_id: r.get(4)?,
+                        answer_id: r.get(5)?,
+                        kind: DecisionKind::parse(&kind)
+                            .ok_or_else(|| anyhow::anyhow!("unknown decision kind {kind}"))?,
+                        value: r.get(7)?,
+                        shown_order: shown
+                            .map(|s| serde_json::from_str(&s))
+                            .transpose()
+                            .context("a journal entry's display order is not JSON")?,
+                    },
+                })
+            },
+        )
+    }
+
+    /// How many of `reviewer`'s decisions wait.
+    pub fn count(&self, reviewer: &str) -> anyhow::Result<usize> {
+        self.db.query_value(
+            "SELECT count(*) FROM pending WHERE reviewer = ?1",
+            params![reviewer],
+        )
+    }
+
+    fn remove(&self, seq: i64) -> anyhow::Result<()> {
+        self.db
+            .execute("DELETE FROM pending WHERE seq = ?1", params![seq])?;
+        Ok(())
+    }
+
+    /// Drops `reviewer`'s oldest waiting decision (one the workspace refused outright).
+    pub fn take_first(&self, reviewer: &str) -> anyhow::Result<Option<NewDecision>> {
+        let Some(first) = self.pending(reviewer)?.into_iter().next() else {
+            return Ok(None);
+        };
+        self.remove(first.seq)?;
+        Ok(Some(first.decision))
+    }
+
+    /// Takes back `reviewer`'s latest waiting decision (an undo before it was ever sent).
+    pub fn take_last(&self, reviewer: &str) -> anyhow::Result<Option<NewDecision>> {
+        let Some(last) = self.pending(reviewer)?.pop() else {
+            return Ok(None);
+        };
+        self.remove(last.seq)?;
+        Ok(Some(last.decision))
+    }
+}
+
+impl Workspace {
+    /// Sends `reviewer`'s waiting decisions, oldest first, each removed from the journal once the
+    /// workspace has stored it. Returns how many were sent; stops at the first failure (the rest
+    /// wait for the next try).
+    pub fn send_journal(&self, journal: &Journal, reviewer: &str) -> anyhow::Result<usize> {
+        let mut sent = 0;
+        for p in journal.pending(reviewer)? {
+            self.record_once(&p.reviewer, &p.uid, &p.decision)?;
+            journal.remove(p.seq)?;
+            sent += 1;
+        }
+        Ok(sent)
+    }
+}
+
+/// `stored` (the decisions in force as the workspace last reported them) with the waiting
+/// decisions applied on top, in order: what the reviewer sees while decisions wait.
+pub fn with_pending(
+    mut stored: Vec<CurrentDecision>,
+    pending: &[PendingDecision],
+    sample_key: i64,
+) -> Vec<CurrentDecision> {
+    for p in pending
+        .iter()
+        .filter(|p| p.decision.sample_key == sample_key)
+    {
+        let d = &p.decision;
+        let Ok(slot) = d.kind.slot(d.sample_key, d.round_id, d.answer_id) else {
+            continue;
+        };
+        stored.retain(|c| {
+            c.kind.slot(c.sample_key, c.round_id, c.answer_id).ok() != Some(slot.clone())
+        });
+        stored.push(CurrentDecision {
+            // Not stored yet: no event id of the workspace's (negative, so never confused).
+            event_id: -p.seq,
+            sample_key: d.sample_key,
+            round_id: d.round_id,
+            answer_id: d.answer_id,
+            kind: d.kind,
+            value: d.value.clone(),
+        });
+    }
+    stored
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_support::{on_both_databases, workspace_with_rounds_on, TestDb};
+
+    fn verdict(s: &crate::store::StoredSample, a: usize, kind: DecisionKind) -> NewDecision {
+        NewDecision {
+            sample_key: s.key,
+            round_id: Some(s.round_ids[0]),
+            answer_id: Some(s.answer_ids[0][a]),
+            kind,
+            value: None,
+            shown_order: Some(vec![s.answer_ids[0][1], s.answer_ids[0][0]]),
+        }
+    }
+
+    fn waiting_decisions_are_sent_once_in_order_and_survive_a_reopen(db: TestDb) {
+        let (ws, s) = workspace_with_rounds_on(db, &[("q", &["a1", "a2"])]);
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path()).unwrap();
+        let (first, second) = (
+            crate::store::new_decision_uid(),
+            crate::store::new_decision_uid(),
+        );
+        journal
+            .add("ana", &first, &verdict(&s, 0, DecisionKind::Accept))
+            .unwrap();
+        journal
+            .add("ana", &second, &verdict(&s, 0, DecisionKind::Reject))
+            .unwrap();
+        journal
+            .add(
+                "ben",
+                &crate::store::new_decision_uid(),
+                &verdict(&s, 1, DecisionKind::Accept),
+            )
+            .unwrap();
+        // What the reviewer sees meanwhile: the later decision in the slot.
+        let shown = with_pending(Vec::new(), &journal.pending("ana").unwrap(), s.key);
+        assert_eq!(shown.len(), 1);
+        assert_eq!(shown[0].kind, DecisionKind::Reject);
+        drop(journal);
+        // A kill here loses nothing: the journal is a file.
+        let journal = Journal::open(dir.path()).unwrap();
+        assert_eq!(journal.count("ana").unwrap(), 2);
+        // The first was sent before, but its reply was lost: sending it again stores it once.
+        ws.record_once("ana", &first, &verdict(&s, 0, DecisionKind::Accept))
+            .unwrap();
+        assert_eq!(ws.send_journal(&journal, "ana").unwrap(), 2);
+        assert_eq!(journal.count("ana").unwrap(), 0);
+        assert_eq!(
+            journal.count("ben").unwrap(),
+            1,
+            "only the reviewer's own are sent"
+        );
+        assert_eq!(ws.decision_event_count().unwrap(), 2);
+        let now = ws.current_decisions("ana", s.key).unwrap();
+        assert_eq!(now.len(), 1);
+        assert_eq!(now[0].kind, DecisionKind::Reject);
+        assert_eq!(ws.send_journal(&journal, "ana").unwrap(), 0);
+        assert_eq!(ws.decision_event_count().unwrap(), 2);
+        assert!(journal.take_last("ben").unwrap().is_some());
+        assert_eq!(journal.count("ben").unwrap(), 0);
+    }
+
+    on_both_databases!(waiting_decisions_are_sent_once_in_order_and_survive_a_reopen);
+}
