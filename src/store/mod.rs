@@ -532,6 +532,29 @@ pub(crate) mod test_support {
         }
     }
 
+    impl TestWorkspace {
+        /// Takes the test server's database away (every connection dropped, new ones refused)
+        /// or gives it back: a server that went down, then came back.
+        pub(crate) fn set_server_reachable(&self, reachable: bool) {
+            let server = self._server.as_ref().expect("a server workspace");
+            let mut admin = ServerUrl::parse(&server.admin).unwrap().connect().unwrap();
+            admin
+                .batch_execute(&format!(
+                    "ALTER DATABASE {} ALLOW_CONNECTIONS {reachable}",
+                    server.name
+                ))
+                .unwrap();
+            if !reachable {
+                admin
+                    .execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+                        &[&server.name],
+                    )
+                    .unwrap();
+            }
+        }
+    }
+
     impl std::ops::Deref for TestWorkspace {
         type Target = Workspace;
         fn deref(&self) -> &Workspace {

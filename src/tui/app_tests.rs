@@ -1057,3 +1057,33 @@ mod full_screen_figure {
         assert!(matches!(app.figure_on_screen(), ImageStatus::Loading(_)));
     }
 }
+
+#[test]
+fn decisions_kept_on_this_machine_show_on_screen_and_the_timer_retries_them_until_sent() {
+    let mut app = app();
+    app.update(Msg::Loaded(Box::new(view(1, 2))));
+    assert!(app.update(Msg::Tick).is_empty(), "nothing waits: the timer asks for nothing");
+    let j = recorded(&ch(&mut app, 'a')).clone();
+    app.update(Msg::SavedLocally {
+        key: 1,
+        decisions: vec![decision(-1, &j)],
+        note: "offline — 1 decision kept on this machine".into(),
+    });
+    assert_eq!(
+        app.journal_note.as_deref(),
+        Some("offline — 1 decision kept on this machine")
+    );
+    assert_eq!(app.save_error, None, "kept is not failed");
+    assert_eq!(
+        app.current.as_ref().unwrap().decisions.len(),
+        1,
+        "the waiting decision is on screen"
+    );
+    assert_eq!(app.update(Msg::Tick), vec![Effect::RetryJournal]);
+    app.update(Msg::Journal {
+        note: None,
+        refused: None,
+    });
+    assert_eq!(app.journal_note, None);
+    assert!(app.update(Msg::Tick).is_empty());
+}

@@ -259,20 +259,24 @@ impl SessionStore {
             self.history.pop();
             return Msg::SaveFailed(refused);
         }
-        self.decisions_msg(decision.sample_key, |key, decisions, at| Msg::Saved {
-            key,
-            decisions,
-            at,
+        let note = self.waiting_note().unwrap_or_default();
+        self.decisions_msg(decision.sample_key, |key, decisions, at| match at {
+            Some(at) => Msg::Saved { key, decisions, at },
+            None => Msg::SavedLocally {
+                key,
+                decisions,
+                note,
+            },
         })
     }
 
     /// The message answering a change on sample `key`: the decisions in force from the
     /// workspace, or, while decisions wait, the last ones it reported with the waiting ones on
-    /// top (and the status line says so).
+    /// top (then `saved` gets None for the time, and the status line says why).
     fn decisions_msg(
         &mut self,
         key: i64,
-        saved: impl FnOnce(i64, Vec<crate::store::CurrentDecision>, String) -> Msg,
+        saved: impl FnOnce(i64, Vec<crate::store::CurrentDecision>, Option<String>) -> Msg,
     ) -> Msg {
         if self.waiting.is_none() {
             let reread = self
@@ -280,7 +284,7 @@ impl SessionStore {
                 .current_decisions(&self.reviewer, key)
                 .and_then(|decisions| {
                     self.known.insert(key, decisions.clone());
-                    Ok(saved(key, decisions, self.ws.local_time()?))
+                    Ok(saved(key, decisions, Some(self.ws.local_time()?)))
                 });
             return reread.unwrap_or_else(|e| {
                 Msg::Error(format!("saved, but the screen could not be updated: {e:#}"))
@@ -288,11 +292,7 @@ impl SessionStore {
         }
         let pending = self.journal.pending(&self.reviewer).unwrap_or_default();
         let base = self.known.get(&key).cloned().unwrap_or_default();
-        Msg::SavedLocally {
-            key,
-            decisions: crate::store::with_pending(base, &pending, key),
-            note: self.waiting_note().unwrap_or_default(),
-        }
+        saved(key, crate::store::with_pending(base, &pending, key), None)
     }
 
     /// Tries the journal again (a timer asks while decisions wait).
@@ -316,10 +316,11 @@ impl SessionStore {
                         self.waiting = None;
                     }
                     let key = taken.sample_key;
+                    let now = self.ws.local_time().unwrap_or_default();
                     self.decisions_msg(key, |key, decisions, at| Msg::Undone {
                         key: Some(key),
                         decisions,
-                        at,
+                        at: at.unwrap_or(now),
                     })
                 }
                 None => Msg::SaveFailed(

@@ -237,3 +237,126 @@ fn the_full_screen_figures_views_are_cut_from_the_decoded_figure_inline_or_on_a_
     assert_eq!(on_screen(&session.app), half(&decoded));
     assert_eq!(session.app.figure_view(1).contrast, 1);
 }
+
+/// A decision on the first answer of sample `key`'s round `round` of `ws`.
+fn accept(ws: &Workspace, key: i64, answer: usize) -> crate::store::NewDecision {
+    let s = ws.load_sample(key).unwrap().unwrap();
+    crate::store::NewDecision {
+        sample_key: key,
+        round_id: Some(s.round_ids[0]),
+        answer_id: Some(s.answer_ids[0][answer]),
+        kind: crate::store::DecisionKind::Accept,
+        value: None,
+        shown_order: None,
+    }
+}
+
+fn store_for(ws: Workspace) -> super::executor::SyncExecutor {
+    super::executor::SyncExecutor {
+        store: super::executor::SessionStore::new(ws, "ana".into(), false, Default::default(), 64)
+            .unwrap(),
+    }
+}
+
+fn note_of(msg: &Msg) -> Option<String> {
+    match msg {
+        Msg::SavedLocally { note, .. } => Some(note.clone()),
+        Msg::Journal { note, .. } => note.clone(),
+        _ => None,
+    }
+}
+
+#[test]
+fn decisions_made_while_the_server_is_away_are_kept_on_this_machine_and_sent_once() {
+    use super::app::Effect;
+    use crate::store::test_support::{test_server, TestDb, TestWorkspace};
+    if test_server().is_none() {
+        return;
+    }
+    let demo = workspace();
+    let server = TestWorkspace::new(TestDb::Postgres);
+    Workspace::open_existing(demo.path())
+        .unwrap()
+        .copy_into(&server, &mut |_, _| Ok(()))
+        .unwrap();
+    let keys = server.sample_keys().unwrap();
+    let events = |server: &TestWorkspace| server.reopen().unwrap().decision_event_count().unwrap();
+    let before = events(&server);
+    let mut exec = store_for(server.reopen().unwrap());
+    let online = exec.run(Effect::Record(accept(&server, keys[0], 0)));
+    assert!(matches!(online, Some(Msg::Saved { .. })), "{online:?}");
+
+    server.set_server_reachable(false);
+    for (i, key) in keys[1..4].iter().enumerate() {
+        let msg = exec
+            .run(Effect::Record(accept(&demo_ws(&demo), *key, 0)))
+            .unwrap();
+        let note = note_of(&msg).unwrap_or_else(|| panic!("kept locally: {msg:?}"));
+        assert!(note.starts_with("offline"), "{note}");
+        assert!(note.contains(&format!("{} decision", i + 1)), "{note}");
+        let Msg::SavedLocally { decisions, .. } = msg else {
+            unreachable!()
+        };
+        assert_eq!(decisions.len(), 1, "the waiting decision is on screen");
+    }
+    // An undo while away takes back the last waiting decision; it is never sent.
+    let undone = exec.run(Effect::Undo).unwrap();
+    assert!(
+        matches!(undone, Msg::Undone { key: Some(k), .. } if k == keys[3]),
+        "{undone:?}"
+    );
+    // Killed while away: the journal is on disk; nothing is flushed on the way out.
+    drop(exec);
+
+    server.set_server_reachable(true);
+    let mut exec = store_for(server.reopen().unwrap());
+    assert_eq!(events(&server), before + 3, "sent at start, each once");
+    let retried = exec.run(Effect::RetryJournal).unwrap();
+    assert_eq!(note_of(&retried), None);
+    assert_eq!(events(&server), before + 3);
+
+    // Away and back within one session: the timer's retry reconnects and sends.
+    server.set_server_reachable(false);
+    let msg = exec
+        .run(Effect::Record(accept(&demo_ws(&demo), keys[4], 0)))
+        .unwrap();
+    assert!(
+        note_of(&msg).is_some_and(|n| n.contains("1 decision kept")),
+        "{msg:?}"
+    );
+    let still = exec.run(Effect::RetryJournal).unwrap();
+    assert!(note_of(&still).is_some(), "still away: {still:?}");
+    server.set_server_reachable(true);
+    let back = exec.run(Effect::RetryJournal).unwrap();
+    assert_eq!(note_of(&back), None, "{back:?}");
+    assert_eq!(events(&server), before + 4);
+    let ws = server.reopen().unwrap();
+    let d = ws.current_decisions("ana", keys[4]).unwrap();
+    assert_eq!(d.len(), 1);
+}
+
+/// The demo directory's workspace (same ids as its copy on the server).
+fn demo_ws(dir: &tempfile::TempDir) -> Workspace {
+    Workspace::open_existing(dir.path()).unwrap()
+}
+
+#[test]
+fn a_decision_never_waits_behind_an_import_it_is_kept_and_stored_after() {
+    use super::app::Effect;
+    let dir = workspace();
+    let ws = Workspace::open_existing(dir.path()).unwrap();
+    let key = ws.sample_keys().unwrap()[0];
+    let before = ws.decision_event_count().unwrap();
+    let mut exec = store_for(Workspace::open_existing(dir.path()).unwrap());
+    // Another process's import holds the write lock.
+    let mut importer = Workspace::open_existing(dir.path()).unwrap();
+    let batch = importer.import_batch().unwrap();
+    // Answered while the import still holds the lock: the key did not wait for it to end.
+    let msg = exec.run(Effect::Record(accept(&ws, key, 0))).unwrap();
+    let note = note_of(&msg).unwrap_or_else(|| panic!("kept locally: {msg:?}"));
+    assert!(note.starts_with("workspace busy — 1 decision"), "{note}");
+    drop(batch);
+    let done = exec.run(Effect::RetryJournal).unwrap();
+    assert_eq!(note_of(&done), None);
+    assert_eq!(ws.decision_event_count().unwrap(), before + 1);
+}
