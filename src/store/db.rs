@@ -288,7 +288,8 @@ pub struct Db {
 
 enum Conn {
     Lite(rusqlite::Connection),
-    Pg(RefCell<pg::Client>, std::cell::Cell<u64>),
+    // Boxed: the client is large, and a workspace holds one connection either way.
+    Pg(Box<RefCell<pg::Client>>, std::cell::Cell<u64>),
 }
 
 /// Rows per FETCH of a streamed pass on PostgreSQL.
@@ -305,7 +306,7 @@ impl Db {
     pub fn postgres(client: postgres::Client) -> Self {
         Self {
             conn: Conn::Pg(
-                RefCell::new(pg::Client::new(client)),
+                Box::new(RefCell::new(pg::Client::new(client))),
                 std::cell::Cell::new(0),
             ),
         }
@@ -733,13 +734,9 @@ mod pg {
     pub fn translate_typed(sql: &str, types: &[String]) -> String {
         let sql = sql.replace(crate::store::NOW, PG_NOW);
         let trimmed = sql.trim_start();
-        let sql = if trimmed.starts_with("INSERT OR IGNORE INTO") {
-            format!(
-                "INSERT INTO{} ON CONFLICT DO NOTHING",
-                &trimmed["INSERT OR IGNORE INTO".len()..]
-            )
-        } else {
-            sql.clone()
+        let sql = match trimmed.strip_prefix("INSERT OR IGNORE INTO") {
+            Some(rest) => format!("INSERT INTO{rest} ON CONFLICT DO NOTHING"),
+            None => sql.clone(),
         };
         let mut out = String::with_capacity(sql.len() + 8);
         let mut quote: Option<char> = None;

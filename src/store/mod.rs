@@ -76,7 +76,7 @@ pub const DB_FILE: &str = "vital.db";
 pub const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ','now')";
 
 /// Serialises first-time set-up of a server database across processes (any fixed number).
-const MIGRATION_LOCK: i64 = 0x7669_7461_6c;
+const MIGRATION_LOCK: i64 = 0x0076_6974_616c;
 
 pub struct Workspace {
     /// Where this workspace's files go: the directory itself, or a server's local folder.

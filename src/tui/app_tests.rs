@@ -1062,7 +1062,10 @@ mod full_screen_figure {
 fn decisions_kept_on_this_machine_show_on_screen_and_the_timer_retries_them_until_sent() {
     let mut app = app();
     app.update(Msg::Loaded(Box::new(view(1, 2))));
-    assert!(app.update(Msg::Tick).is_empty(), "nothing waits: the timer asks for nothing");
+    assert!(
+        app.update(Msg::Tick).is_empty(),
+        "nothing waits: the timer asks for nothing"
+    );
     let j = recorded(&ch(&mut app, 'a')).clone();
     app.update(Msg::SavedLocally {
         key: 1,

@@ -210,7 +210,7 @@ fn decisions(ws: &Workspace, r: usize) -> Vec<NewDecision> {
                 sample_key,
                 round_id: Some(round),
                 answer_id: Some(answer),
-                kind: if (i + r) % 3 == 0 {
+                kind: if (i + r).is_multiple_of(3) {
                     DecisionKind::Reject
                 } else {
                     DecisionKind::Accept
@@ -303,7 +303,7 @@ fn four_reviewers_deciding_during_an_import_lose_nothing_and_agree_as_on_a_direc
         let pairs = value["pairs"].as_array_mut().unwrap();
         for pair in pairs.iter_mut() {
             let p = pair.as_object_mut().unwrap();
-            if p["a"].to_string() > p["b"].to_string() {
+            if p["a"].as_str() > p["b"].as_str() {
                 let (a, b) = (p["a"].clone(), p["b"].clone());
                 p.insert("a".into(), b);
                 p.insert("b".into(), a);
