@@ -1090,3 +1090,25 @@ fn decisions_kept_on_this_machine_show_on_screen_and_the_timer_retries_them_unti
     assert_eq!(app.journal_note, None);
     assert!(app.update(Msg::Tick).is_empty());
 }
+
+#[test]
+fn every_few_ticks_the_other_reviewers_disagreements_are_read_again() {
+    let mut app = app();
+    let looks: usize = (0..10)
+        .map(|_| {
+            app.update(Msg::Tick)
+                .iter()
+                .filter(|e| **e == Effect::LoadDisagreements)
+                .count()
+        })
+        .sum();
+    assert_eq!(looks, 2, "one look per 5 ticks");
+    app.update(Msg::Disagreements([2].into()));
+    assert!(app
+        .queue
+        .entries()
+        .iter()
+        .any(|e| e.key == 2 && e.disagreement));
+    app.update(Msg::Disagreements(Default::default()));
+    assert!(app.queue.entries().iter().all(|e| !e.disagreement));
+}

@@ -190,6 +190,10 @@ impl SessionStore {
                 .map(|report| Some(Msg::Agreement(super::view::agreement_lines(&report)))),
             Effect::Record(decision) => Ok(Some(self.record(decision))),
             Effect::RetryJournal => Ok(Some(self.retry_waiting())),
+            Effect::LoadDisagreements => self
+                .ws
+                .disagreement_keys(true)
+                .map(|keys| Some(Msg::Disagreements(keys.into_iter().collect()))),
             Effect::Undo => self.undo().map(Some),
             Effect::Search(query) => self
                 .ws
@@ -482,6 +486,21 @@ impl ThreadedExecutor {
         None
     }
 
+    /// Who disagrees now reads every decision: on its own connection and thread. A workspace
+    /// that cannot be reached just now is asked again at the next look.
+    fn disagreements_in_background(&self) -> Option<Msg> {
+        let tx = self.to_ui.clone();
+        let dir = self.store.ws.location().to_path_buf();
+        std::thread::spawn(move || {
+            if let Ok(keys) =
+                Workspace::open_existing(&dir).and_then(|ws| ws.disagreement_keys(true))
+            {
+                let _ = tx.send(Msg::Disagreements(keys.into_iter().collect()));
+            }
+        });
+        None
+    }
+
     /// The agreement panel reads every decision: on its own connection and thread.
     fn agreement_in_background(&self) -> Option<Msg> {
         let tx = self.to_ui.clone();
@@ -510,6 +529,7 @@ impl Executor for ThreadedExecutor {
             }
             Effect::Export(job) => self.export_in_background(&job),
             Effect::LoadAgreement => self.agreement_in_background(),
+            Effect::LoadDisagreements => self.disagreements_in_background(),
             Effect::Search(query) => {
                 self.workers.search(query);
                 None

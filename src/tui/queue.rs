@@ -324,6 +324,23 @@ impl Queue {
         }
     }
 
+    /// Sets every sample's disagreement flag from `keys` (the samples with unresolved
+    /// disagreements now, other reviewers' latest decisions included). The view is rebuilt only
+    /// when a flag changed under the disagreements filter; the sample on screen stays.
+    pub fn set_disagreements(&mut self, keys: &std::collections::HashSet<i64>) -> bool {
+        let mut changed = false;
+        for e in &mut self.entries {
+            let now = keys.contains(&e.key);
+            changed |= e.disagreement != now;
+            e.disagreement = now;
+        }
+        if changed && self.filter == Filter::Disagreements {
+            let keep = self.current();
+            self.refresh(keep);
+        }
+        changed
+    }
+
     fn passes(&self, e: &IndexEntry) -> bool {
         let by_filter = match &self.filter {
             Filter::All => true,

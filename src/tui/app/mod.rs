@@ -18,6 +18,10 @@ mod panels;
 pub use figure::{DecodedCache, ImageSlot, ImageStatus, ImageUpdate, ZoomImage};
 pub use panels::{ExportForm, ExportJob, SelectionPreview, TrainingView};
 
+/// Every this many ticks (of 2 s), the queue's disagreement flags are read again, so another
+/// reviewer's decisions show in the disagreements filter without a restart.
+const TICKS_PER_TEAM_LOOK: u64 = 5;
+
 /// What the app asks the runtime to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
@@ -29,6 +33,9 @@ pub enum Effect {
     Undo,
     /// Send the decisions waiting in the local journal; answer with [`Msg::Journal`].
     RetryJournal,
+    /// Read which samples reviewers disagree on now (others decide meanwhile), off the UI
+    /// thread; answer with [`Msg::Disagreements`].
+    LoadDisagreements,
     /// Search sample text in the background; answer with [`Msg::SearchDone`].
     Search(String),
     /// Find a sample by its id; answer with [`Msg::Found`].
@@ -109,8 +116,11 @@ pub enum Msg {
         note: Option<String>,
         refused: Option<String>,
     },
-    /// A timer: decisions waiting in the journal are tried again.
+    /// A timer: decisions waiting in the journal are tried again, and every few ticks the
+    /// other reviewers' decisions are looked at.
     Tick,
+    /// The samples with unresolved disagreements now.
+    Disagreements(std::collections::HashSet<i64>),
     /// A decision could not be committed: it is not on disk.
     SaveFailed(String),
     Refreshed(Box<SampleView>),
@@ -194,6 +204,8 @@ pub struct App {
     pub last_save: Option<String>,
     /// Decisions wait in the local journal: why and how many (the status line shows it).
     pub journal_note: Option<String>,
+    /// Timer ticks so far (see [`Msg::Tick`]).
+    ticks: u64,
     pub message: Option<String>,
     pub quitting: bool,
     pub training: TrainingView,
@@ -252,6 +264,7 @@ impl App {
             shuffle,
             last_save: None,
             journal_note: None,
+            ticks: 0,
             message: None,
             quitting: false,
             training: TrainingView::default(),
@@ -377,10 +390,21 @@ impl App {
                 }
                 vec![]
             }
-            Msg::Tick => match self.journal_note {
-                Some(_) => vec![Effect::RetryJournal],
-                None => vec![],
-            },
+            Msg::Tick => {
+                self.ticks += 1;
+                let mut effects = Vec::new();
+                if self.journal_note.is_some() {
+                    effects.push(Effect::RetryJournal);
+                }
+                if self.ticks.is_multiple_of(TICKS_PER_TEAM_LOOK) {
+                    effects.push(Effect::LoadDisagreements);
+                }
+                effects
+            }
+            Msg::Disagreements(keys) => {
+                self.queue.set_disagreements(&keys);
+                vec![]
+            }
             Msg::Refreshed(view) => {
                 if let Some(current) = self.current.as_mut().filter(|c| c.key() == view.key()) {
                     current.selector_scores = view.selector_scores;
