@@ -113,6 +113,15 @@ impl Workspace {
         Self::open_dir(location)
     }
 
+    /// [`Workspace::open_existing`], a server's local files in `files` instead of the default
+    /// folder (a directory workspace keeps its files in itself; `files` is not used then).
+    pub fn open_existing_with_files(location: &Path, files: &Path) -> anyhow::Result<Self> {
+        match server_location(location)? {
+            Some(url) => Self::open_server_with_files(url, true, files.to_path_buf()),
+            None => Self::open_existing(location),
+        }
+    }
+
     /// The same workspace on a new connection (for a worker thread).
     pub fn reopen(&self) -> anyhow::Result<Self> {
         match &self.server {
@@ -700,6 +709,72 @@ mod tests {
             let v = ws.stored_schema_version().unwrap();
             assert_eq!(v, Workspace::schema_version());
         }
+    }
+
+    /// Three first commands on a new server database at the same moment: one migrates, the
+    /// others wait on the advisory lock and find the schema done.
+    #[test]
+    fn opening_a_new_server_database_three_times_at_once_migrates_it_once() {
+        use super::test_support::{test_server, ServerDatabase};
+        let Some(admin) = test_server() else {
+            return;
+        };
+        for _ in 0..3 {
+            let server = ServerDatabase::create(&admin);
+            let files = tempfile::tempdir().unwrap();
+            let start = std::sync::Arc::new(std::sync::Barrier::new(3));
+            let openers: Vec<_> = (0..3)
+                .map(|_| {
+                    let (url, start) = (server.url.clone(), start.clone());
+                    let dir = files.path().to_path_buf();
+                    std::thread::spawn(move || {
+                        start.wait();
+                        Workspace::open_server_with_files(ServerUrl::parse(&url)?, false, dir)
+                            .map(|_| ())
+                            .map_err(|e| anyhow::anyhow!("{e:#}"))
+                    })
+                })
+                .collect();
+            for opener in openers {
+                opener.join().unwrap().unwrap();
+            }
+            let ws = Workspace::open_server_with_files(
+                ServerUrl::parse(&server.url).unwrap(),
+                true,
+                files.path().to_path_buf(),
+            )
+            .unwrap();
+            assert_eq!(
+                ws.stored_schema_version().unwrap(),
+                Workspace::schema_version()
+            );
+            let versions: i64 = ws
+                .db
+                .query_value("SELECT count(*) FROM vital_schema", db::NO_PARAMS)
+                .unwrap();
+            assert_eq!(versions, 1);
+        }
+    }
+
+    #[test]
+    fn a_server_without_a_workspace_is_not_created_by_a_reading_command() {
+        use super::test_support::{test_server, ServerDatabase};
+        let Some(admin) = test_server() else {
+            return;
+        };
+        let server = ServerDatabase::create(&admin);
+        let files = tempfile::tempdir().unwrap();
+        let err = Workspace::open_server_with_files(
+            ServerUrl::parse(&server.url).unwrap(),
+            true,
+            files.path().to_path_buf(),
+        )
+        .err()
+        .unwrap();
+        assert!(
+            format!("{err:#}").contains("no workspace on server"),
+            "{err:#}"
+        );
     }
 
     #[test]

@@ -235,10 +235,10 @@ fn four_reviewers_deciding_during_an_import_lose_nothing_and_agree_as_on_a_direc
     let big = crate::common::write(data.path(), "release.json", &release(5000));
     // Planned before the import starts, so the bulk samples are not among them.
     let plans: Vec<Vec<NewDecision>> = {
-        let ws = Workspace::open_existing(Path::new(&url)).unwrap();
+        let ws = Workspace::open_existing_with_files(Path::new(&url), Path::new(&files)).unwrap();
         (0..4).map(|r| decisions(&ws, r)).collect()
     };
-    let before = Workspace::open_existing(Path::new(&url))
+    let before = Workspace::open_existing_with_files(Path::new(&url), Path::new(&files))
         .unwrap()
         .decision_event_count()
         .unwrap();
@@ -254,9 +254,10 @@ fn four_reviewers_deciding_during_an_import_lose_nothing_and_agree_as_on_a_direc
         .cloned()
         .enumerate()
         .map(|(r, plan)| {
-            let url = url.clone();
+            let (url, files) = (url.clone(), files.clone());
             std::thread::spawn(move || {
-                let ws = Workspace::open_existing(Path::new(&url)).unwrap();
+                let ws = Workspace::open_existing_with_files(Path::new(&url), Path::new(&files))
+                    .unwrap();
                 for d in plan {
                     ws.record(&format!("rev{r}"), &d).unwrap();
                 }
@@ -267,7 +268,7 @@ fn four_reviewers_deciding_during_an_import_lose_nothing_and_agree_as_on_a_direc
         r.join().unwrap();
     }
     assert!(import.wait_with_output().unwrap().status.success());
-    let ws = Workspace::open_existing(Path::new(&url)).unwrap();
+    let ws = Workspace::open_existing_with_files(Path::new(&url), Path::new(&files)).unwrap();
     let events = ws.decision_events().unwrap();
     assert_eq!(
         events.len() as i64,
@@ -348,7 +349,8 @@ fn two_curators_importing_the_same_file_at_once_store_it_once() {
     let (a, b) = (run(), run());
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
     assert!(a.status.success() || b.status.success(), "one import wins");
-    let ws = Workspace::open_existing(Path::new(&server.url)).unwrap();
+    let ws =
+        Workspace::open_existing_with_files(Path::new(&server.url), server.files.path()).unwrap();
     let stats = ws.stats().unwrap();
     assert_eq!((stats.samples, stats.sources), (2000, 1), "nothing doubled");
 }
