@@ -379,13 +379,34 @@ impl Tmux {
 
     /// As [`Tmux::start_with_protocol`], with tmux's global `allow-passthrough` on or off.
     pub(crate) fn start_with(ws: &Path, reviewer: &str, protocol: &str, passthrough: bool) -> Tmux {
+        Tmux::start_raw(
+            &ws.display().to_string(),
+            "",
+            reviewer,
+            protocol,
+            passthrough,
+        )
+    }
+
+    /// The review screen on a team server: `env` is `NAME='value' …` for the command line (the
+    /// reviewer's password, where the server's files go).
+    pub(crate) fn start_on_server(url: &str, env: &str, reviewer: &str) -> Tmux {
+        Tmux::start_raw(&format!("'{url}'"), env, reviewer, "halfblocks", true)
+    }
+
+    fn start_raw(
+        location: &str,
+        env: &str,
+        reviewer: &str,
+        protocol: &str,
+        passthrough: bool,
+    ) -> Tmux {
         let name = format!("vital-test-{}-{}", std::process::id(), reviewer);
         let mut tmux = Tmux { name, socket: None };
         let _ = tmux.tmux(&["kill-server"]).output();
         let command = format!(
-            "VITAL_CONFIG= {} -w {} review --reviewer {reviewer} --image-protocol {protocol}",
+            "VITAL_CONFIG= {env} {} -w {location} review --reviewer {reviewer} --image-protocol {protocol}",
             env!("CARGO_BIN_EXE_vital"),
-            ws.display()
         );
         let passthrough = if passthrough { "on" } else { "off" };
         // One command line: the option is set before the session's program starts.

@@ -354,3 +354,107 @@ fn two_curators_importing_the_same_file_at_once_store_it_once() {
     let stats = ws.stats().unwrap();
     assert_eq!((stats.samples, stats.sources), (2000, 1), "nothing doubled");
 }
+
+/// In tmux, a reviewer's own role on the server: decisions are stored under the role, a kill -9
+/// loses none, and when the server goes away mid-session the screen says so, keeps deciding,
+/// and sends them once when it is back.
+#[test]
+fn tmux_review_on_a_server_survives_a_kill_and_the_server_going_away() {
+    if !crate::common::tmux_available() {
+        return;
+    }
+    let Some(server) = ServerDb::create() else {
+        return;
+    };
+    let files = server.files.path().to_str().unwrap().to_string();
+    let env = [("VITAL_SERVER_FILES", files.as_str())];
+    let url = Path::new(&server.url);
+    vital_env_ok(url, &["demo", "--stats"], &env);
+    let role = format!("tmux_{}", std::process::id());
+    let printed = vital_env_ok(url, &["store", "add-reviewer", &role], &env);
+    let password = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .unwrap()
+        .to_string();
+    // Decision events: each decision appends exactly one.
+    let events = || {
+        let out = vital_env_ok(url, &["stats", "--json"], &env);
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["judgment_events"]
+            .as_i64()
+            .unwrap()
+    };
+    let imported = events();
+    let as_reviewer = server.url_as(&role);
+    let reviewer_env = format!("VITAL_SERVER_FILES='{files}' PGPASSWORD='{password}'");
+    // `--reviewer someone_else` is given and ignored: on a server the role is the reviewer.
+    let tmux = crate::review::Tmux::start_on_server(&as_reviewer, &reviewer_env, "someone_else");
+    tmux.wait_for(
+        &format!("reviewer {role}"),
+        "the screen under the role's name",
+    );
+    for key in ["a", "x", "a", "x", "a", "x"] {
+        tmux.send(key);
+    }
+    tmux.wait_for("demo-ct-2", "auto-advance to the second sample");
+    tmux.send("a");
+    tmux.wait_for("✓", "the decision on the second sample to show");
+    tmux.kill_9();
+    assert_eq!(events(), imported + 7, "every decision shown was stored");
+
+    let tmux = crate::review::Tmux::start_on_server(&as_reviewer, &reviewer_env, "someone_else");
+    tmux.wait_for("reviewed 1/11", "the screen to reopen where it was");
+    let name = server
+        .url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    // From a connection to another database: this one is taken away.
+    let set_reachable = |admin: &mut postgres::Client, reachable: bool| {
+        admin
+            .batch_execute(&format!(
+                "ALTER DATABASE {name} ALLOW_CONNECTIONS {reachable}"
+            ))
+            .unwrap();
+        if !reachable {
+            admin
+                .execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                    &[&name],
+                )
+                .unwrap();
+        }
+    };
+    let mut outside = {
+        let mut config: postgres::Config = server
+            .url
+            .replace(&format!("/{name}"), "/postgres")
+            .parse()
+            .unwrap();
+        config.password(std::env::var("PGPASSWORD").unwrap());
+        config.connect(postgres::NoTls).unwrap()
+    };
+    set_reachable(&mut outside, false);
+    tmux.send("a");
+    tmux.send("x");
+    tmux.wait_for(
+        "offline — 2 decisions kept on this machine",
+        "the screen to say so",
+    );
+    set_reachable(&mut outside, true);
+    tmux.wait_for(
+        "every decision is stored in the workspace",
+        "the journal to be sent",
+    );
+    assert_eq!(events(), imported + 9, "each sent once");
+    tmux.send("q");
+    tmux.wait_gone();
+    outside
+        .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .unwrap();
+    outside.batch_execute(&format!("DROP ROLE {role}")).unwrap();
+}
