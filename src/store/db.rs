@@ -579,6 +579,25 @@ impl rusqlite::ToSql for LiteValue<'_> {
     }
 }
 
+/// Runs `f`, which calls the synchronous PostgreSQL driver, where it may: the driver runs its
+/// own small runtime and panics inside another's, and the LLM runner calls the store from
+/// async code. On a multi-threaded runtime's worker the thread leaves the runtime for the call
+/// (`block_in_place`); on a single-threaded one the call goes to a helper thread.
+pub fn outside_async<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Err(_) => f(),
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        Ok(_) => std::thread::scope(|scope| {
+            scope
+                .spawn(f)
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        }),
+    }
+}
+
 /// The PostgreSQL side: statement translation and caching, and value conversion.
 mod pg {
     use std::collections::HashMap;
@@ -594,16 +613,35 @@ mod pg {
         r#"to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"#;
 
     pub struct Client {
-        client: postgres::Client,
+        /// Always Some but while being dropped.
+        client: Option<postgres::Client>,
         statements: HashMap<String, postgres::Statement>,
+    }
+
+    impl Drop for Client {
+        fn drop(&mut self) {
+            // Closing talks to the server through the driver's runtime, too.
+            if let Some(client) = self.client.take() {
+                super::outside_async(move || drop(client));
+            }
+        }
     }
 
     impl Client {
         pub fn new(client: postgres::Client) -> Self {
             Self {
-                client,
+                client: Some(client),
                 statements: HashMap::new(),
             }
+        }
+
+        /// Runs one call of the synchronous driver (see [`super::outside_async`]).
+        fn driver<T: Send>(&mut self, f: impl FnOnce(&mut postgres::Client) -> T + Send) -> T {
+            let client = self
+                .client
+                .as_mut()
+                .expect("the client lives until dropped");
+            super::outside_async(move || f(client))
         }
 
         fn statement(&mut self, sql: &str) -> anyhow::Result<postgres::Statement> {
@@ -612,8 +650,7 @@ mod pg {
             }
             let translated = translate(sql);
             let stmt = self
-                .client
-                .prepare(&translated)
+                .driver(|c| c.prepare(&translated))
                 .map_err(|e| describe(e, &translated))?;
             self.statements.insert(sql.to_string(), stmt.clone());
             Ok(stmt)
@@ -625,8 +662,7 @@ mod pg {
             let refs: Vec<&(dyn ToSql + Sync)> =
                 values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
             let n = self
-                .client
-                .execute(&stmt, &refs)
+                .driver(|c| c.execute(&stmt, &refs))
                 .map_err(|e| describe(e, sql))?;
             Ok(n as usize)
         }
@@ -640,8 +676,7 @@ mod pg {
             let values = pg_values(params);
             let refs: Vec<&(dyn ToSql + Sync)> =
                 values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-            self.client
-                .query(&stmt, &refs)
+            self.driver(|c| c.query(&stmt, &refs))
                 .map_err(|e| describe(e, sql))
         }
 
@@ -667,20 +702,19 @@ mod pg {
             let values = pg_values(params);
             let refs: Vec<&(dyn ToSql + Sync)> =
                 values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-            self.client
-                .execute(&translated, &refs)
+            self.driver(|c| c.execute(&translated, &refs))
                 .map_err(|e| describe(e, &translated))?;
             Ok(())
         }
 
         pub fn fetch(&mut self, sql: &str) -> anyhow::Result<Vec<postgres::Row>> {
-            self.client.query(sql, &[]).map_err(|e| describe(e, sql))
+            self.driver(|c| c.query(sql, &[]))
+                .map_err(|e| describe(e, sql))
         }
 
         pub fn batch(&mut self, sql: &str) -> anyhow::Result<()> {
             let translated = translate(sql);
-            self.client
-                .batch_execute(&translated)
+            self.driver(|c| c.batch_execute(&translated))
                 .map_err(|e| describe(e, &translated))
         }
     }

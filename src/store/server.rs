@@ -197,6 +197,10 @@ impl ServerUrl {
     }
 
     fn connect_with(&self, config: &postgres::Config) -> Result<postgres::Client, postgres::Error> {
+        super::db::outside_async(|| self.connect_now(config))
+    }
+
+    fn connect_now(&self, config: &postgres::Config) -> Result<postgres::Client, postgres::Error> {
         let mut config = config.clone();
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(std::time::Duration::from_secs(10));

@@ -1424,3 +1424,73 @@ fn pick_figures_draws_across_topic_clusters_leaves_out_gross_and_histology_and_f
     assert!(out.status.success(), "{:?}", text(&out));
     assert_eq!(text(&out).0.lines().count(), 3);
 }
+
+/// The LLM commands on a team server: the same requests, the same scores as on a directory, and
+/// a second run asks nothing (the ledger is on the server).
+#[test]
+fn judge_on_a_server_stores_what_it_stores_on_a_directory_and_resumes_from_the_server_ledger() {
+    let Some(server_db) = super::common::ServerDb::create() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = judged_workspace(tmp.path());
+    let files = server_db.files.path().to_str().unwrap().to_string();
+    let url = Path::new(&server_db.url);
+    let data = tmp.path().join("cands.jsonl");
+    super::common::vital_env_ok(
+        url,
+        &["import", data.to_str().unwrap()],
+        &[("VITAL_SERVER_FILES", files.as_str())],
+    );
+    let config = test_config(tmp.path(), "");
+    let fake = FakeServer::start(|_, _| chat("8\nAccurate and grounded in the image."));
+    let endpoint = fake.endpoint();
+    let judge = |ws: &Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_vital"))
+            .arg("-w")
+            .arg(ws)
+            .args([
+                "judge",
+                "--endpoint",
+                &endpoint,
+                "--model",
+                "judge-m",
+                "--json",
+            ])
+            .env("VITAL_CONFIG", &config)
+            .env("VITAL_SERVER_FILES", &files)
+            .env_remove("VITAL_WORKSPACE")
+            .env("OPENAI_API_KEY", KEY)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{:?}", text(&out));
+        serde_json::from_str::<Value>(&String::from_utf8_lossy(&out.stdout)).unwrap()
+    };
+    assert_eq!(judge(&dir)["scores_added"], 4);
+    assert_eq!(judge(url)["scores_added"], 4);
+    assert_eq!(fake.total(), 8, "the same four requests for each");
+    assert_eq!(judge(url)["scores_added"], 0);
+    assert_eq!(fake.total(), 8, "the server's ledger remembers them");
+    let export = |ws: &Path, name: &str| {
+        let out = tmp.path().join(name);
+        super::common::vital_env_ok(
+            ws,
+            &[
+                "export",
+                "--format",
+                "scores",
+                "--by",
+                "judge",
+                "--out",
+                out.to_str().unwrap(),
+                "-q",
+            ],
+            &[("VITAL_SERVER_FILES", files.as_str())],
+        );
+        std::fs::read(out).unwrap()
+    };
+    assert!(
+        export(&dir, "a.jsonl") == export(url, "b.jsonl"),
+        "the same scores"
+    );
+}
