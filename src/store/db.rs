@@ -537,6 +537,14 @@ pub struct Tx<'d> {
 impl Tx<'_> {
     pub fn commit(mut self) -> anyhow::Result<()> {
         self.open = false;
+        if self.db.dialect() == Dialect::Postgres {
+            // PostgreSQL answers COMMIT in a failed transaction with a silent rollback: ask
+            // first, so a failure inside is reported, never mistaken for a commit.
+            self.db.execute_batch("SELECT 1").map_err(|e| {
+                let _ = self.db.execute_batch("ROLLBACK");
+                e.context("the transaction failed earlier; nothing of it was stored")
+            })?;
+        }
         self.db.execute_batch("COMMIT")
     }
 

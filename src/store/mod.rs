@@ -777,6 +777,38 @@ mod tests {
         );
     }
 
+    /// A statement that failed inside a transaction makes its commit fail, on both databases
+    /// (PostgreSQL would otherwise roll back in silence).
+    fn a_commit_after_a_failed_statement_is_an_error_and_keeps_nothing(db: test_support::TestDb) {
+        let ws = test_support::TestWorkspace::new(db);
+        let tx = ws.db.begin_write().unwrap();
+        tx.execute(
+            "INSERT INTO reviewers (name, created_at) VALUES ('kept?', 'now')",
+            db::NO_PARAMS,
+        )
+        .unwrap();
+        assert!(tx
+            .execute("INSERT INTO no_such_table VALUES (1)", db::NO_PARAMS)
+            .is_err());
+        let committed = tx.commit();
+        let reviewers: i64 = ws
+            .db
+            .query_value("SELECT count(*) FROM reviewers", db::NO_PARAMS)
+            .unwrap();
+        match db {
+            // SQLite keeps the statements that succeeded: the commit is real.
+            test_support::TestDb::Sqlite => assert!(committed.is_ok() && reviewers == 1),
+            test_support::TestDb::Postgres => {
+                assert!(committed.is_err(), "a failed transaction is not a commit");
+                assert_eq!(reviewers, 0);
+            }
+        }
+    }
+
+    test_support::on_both_databases!(
+        a_commit_after_a_failed_statement_is_an_error_and_keeps_nothing
+    );
+
     #[test]
     fn newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
