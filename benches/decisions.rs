@@ -166,7 +166,7 @@ fn measure(location: &str, data: &Path, files: &Path) -> Outcome {
             sample_key: key,
             round_id: Some(round),
             answer_id: Some(answer),
-            kind: if i % 3 == 0 {
+            kind: if i.is_multiple_of(3) {
                 DecisionKind::Reject
             } else {
                 DecisionKind::Accept
