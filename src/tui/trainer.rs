@@ -147,6 +147,8 @@ fn run_once(
     report: &dyn Fn(TrainerEvent),
 ) -> anyhow::Result<TrainOutcome> {
     let mut ws = Workspace::open_existing(&settings.workspace)?;
+    // A reviewer's role on a team server reads everything but trains nothing: say so here.
+    ws.ensure_curator("training")?;
     if let Some(encoder) = &settings.run.encoder {
         embed_missing(&ws, encoder, settings.run.backend, cancel, report)?;
     }
