@@ -21,7 +21,7 @@ use crate::store::{Journal, Workspace};
 
 /// How long a decision waits for a directory's write lock (an import holding it) before it is
 /// kept in the journal instead, so a key never waits longer.
-const DECISION_WRITE_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+const DECISION_WRITE_WAIT: std::time::Duration = std::time::Duration::from_millis(25);
 
 /// How often decisions waiting in the journal are tried again.
 const JOURNAL_RETRY: std::time::Duration = std::time::Duration::from_secs(2);
