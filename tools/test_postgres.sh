@@ -48,9 +48,29 @@ start)
         cat "$dir/initdb.log" >&2
         exit 1
     }
+    # TLS: a throwaway CA and a server certificate for 127.0.0.1 and localhost, so the tests
+    # connect with every sslmode (the CA is exported as VITAL_TEST_PG_CA).
+    tls=""
+    if command -v openssl >/dev/null 2>&1; then
+        (
+            cd "$dir"
+            openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=vital test CA" \
+                -keyout ca.key -out ca.pem >/dev/null 2>&1
+            openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+                -keyout server.key -out server.csr >/dev/null 2>&1
+            printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >san.ext
+            openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+                -extfile san.ext -out server.pem >/dev/null 2>&1
+            chmod 600 server.key
+        )
+        if [ "$(id -u)" = 0 ]; then
+            chown postgres: "$dir"/server.key "$dir"/server.pem
+        fi
+        tls="-c ssl=on -c ssl_cert_file=$dir/server.pem -c ssl_key_file=$dir/server.key"
+    fi
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=$fsync -c max_connections=200" \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=$fsync -c max_connections=200 $tls" \
         start >/dev/null || {
         cat "$dir/server.log" >&2
         exit 1
@@ -58,6 +78,9 @@ start)
     echo "export VITAL_TEST_PG='postgresql://vital_ci@127.0.0.1:$port/postgres?sslmode=disable'"
     echo "export PGPASSWORD='$password'"
     echo "export VITAL_TEST_PG_DIR='$dir'"
+    if [ -n "$tls" ]; then
+        echo "export VITAL_TEST_PG_CA='$dir/ca.pem'"
+    fi
     ;;
 stop)
     dir=${2:?usage: test_postgres.sh stop DIR}

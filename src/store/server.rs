@@ -675,6 +675,53 @@ mod tests {
         }
     }
 
+    /// Against the test server's TLS (a throwaway CA, see tools/test_postgres.sh): each sslmode
+    /// does what libpq's does, and a certificate that does not verify is refused.
+    #[test]
+    fn every_sslmode_connects_as_libpq_would_and_a_wrong_root_is_refused() {
+        let Some(admin) = crate::store::test_support::test_server() else {
+            return;
+        };
+        let Ok(ca) = std::env::var("VITAL_TEST_PG_CA") else {
+            assert!(
+                std::env::var("CI").map_or(true, |v| v != "true"),
+                "under CI the test server has TLS (VITAL_TEST_PG_CA)"
+            );
+            eprintln!("skipped: the test server has no TLS (VITAL_TEST_PG_CA)");
+            return;
+        };
+        let base = admin.split('?').next().unwrap().to_string();
+        let encrypted = |query: &str| -> anyhow::Result<bool> {
+            let mut client = ServerUrl::parse(&format!("{base}?{query}"))?.connect()?;
+            Ok(client
+                .query_one(
+                    "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                    &[],
+                )?
+                .get(0))
+        };
+        assert!(!encrypted("sslmode=disable").unwrap());
+        assert!(encrypted("sslmode=prefer").unwrap());
+        assert!(encrypted("sslmode=require").unwrap());
+        assert!(encrypted(&format!("sslmode=verify-ca&sslrootcert={ca}")).unwrap());
+        assert!(encrypted(&format!("sslmode=verify-full&sslrootcert={ca}")).unwrap());
+        let by_name = base.replace("127.0.0.1", "localhost");
+        let mut client =
+            ServerUrl::parse(&format!("{by_name}?sslmode=verify-full&sslrootcert={ca}"))
+                .unwrap()
+                .connect()
+                .unwrap();
+        client.simple_query("SELECT 1").unwrap();
+        // The public roots do not vouch for the test CA's certificate.
+        let err = encrypted("sslmode=verify-full&sslrootcert=system").unwrap_err();
+        assert!(format!("{err:#}").contains("certificate"), "{err:#}");
+        let err = encrypted("sslmode=verify-ca&sslrootcert=/nonexistent/ca.pem").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("/nonexistent/ca.pem"),
+            "{err:#}"
+        );
+    }
+
     #[test]
     fn redaction_hides_passwords_in_both_places() {
         assert_eq!(
