@@ -90,8 +90,18 @@ struct Outcome {
     exports: usize,
 }
 
-/// Starts the load on `location`, decides until the import ends, and measures.
-fn measure(location: &str, data: &Path, files: &Path) -> Outcome {
+/// Whether a load process ended: `Some(true)` finished well (and the slot is free again),
+/// `None` still running or never started. A failed run is a failed benchmark.
+fn finished(child: &mut Option<Child>) -> Option<bool> {
+    let status = child.as_mut()?.try_wait().unwrap()?;
+    assert!(status.success(), "a load process failed: {status}");
+    *child = None;
+    Some(true)
+}
+
+/// Starts the load on `location` (the import alone, or with score and export), decides until
+/// the import ends, and measures.
+fn measure(location: &str, data: &Path, files: &Path, full_load: bool) -> Outcome {
     run_ok(&["-w", location, "demo", "--stats"]);
     run_ok(&["-w", location, "train", "-q"]);
     let ws = Workspace::open_existing(Path::new(location)).unwrap();
@@ -128,16 +138,21 @@ fn measure(location: &str, data: &Path, files: &Path) -> Outcome {
     let mut i = 0usize;
     loop {
         // Score and export again each time they finish, as long as the import runs.
-        let import_done = import.try_wait().unwrap().is_some();
+        let import_done = match import.try_wait().unwrap() {
+            Some(status) => {
+                assert!(status.success(), "the import failed");
+                true
+            }
+            None => false,
+        };
         if import_done && outcome.import_s == 0.0 {
             outcome.import_s = started.elapsed().as_secs_f64();
         }
-        if !import_done {
-            if score
-                .as_mut()
-                .is_none_or(|c| c.try_wait().unwrap().is_some())
-            {
-                scores += usize::from(score.is_some());
+        if !import_done && full_load {
+            if let Some(done) = finished(&mut score) {
+                scores += usize::from(done);
+            }
+            if score.is_none() {
                 score = Some(
                     vital()
                         .args(["-w", location, "score", "-q"])
@@ -145,11 +160,10 @@ fn measure(location: &str, data: &Path, files: &Path) -> Outcome {
                         .unwrap(),
                 );
             }
-            if export
-                .as_mut()
-                .is_none_or(|c| c.try_wait().unwrap().is_some())
-            {
-                exports += usize::from(export.is_some());
+            if let Some(done) = finished(&mut export) {
+                exports += usize::from(done);
+            }
+            if export.is_none() {
                 export = Some(
                     vital()
                         .args(["-w", location, "export", "--format", "llava", "-q", "--out"])
@@ -158,7 +172,7 @@ fn measure(location: &str, data: &Path, files: &Path) -> Outcome {
                         .unwrap(),
                 );
             }
-        } else if waiting_since.is_none() {
+        } else if import_done && waiting_since.is_none() {
             break;
         }
         let (key, round, answer) = answers[(i * 7) % answers.len()];
@@ -198,7 +212,8 @@ fn measure(location: &str, data: &Path, files: &Path) -> Outcome {
     }
     for child in [score, export].into_iter().flatten() {
         let mut child = child;
-        child.wait().unwrap();
+        let status = child.wait().unwrap();
+        assert!(status.success(), "a load process failed: {status}");
     }
     outcome.scores = scores;
     outcome.exports = exports;
@@ -244,35 +259,41 @@ fn main() {
 
     println!("| workspace | load | decisions | p50 ms | p99 ms | max ms | kept in the journal |");
     println!("|---|---|---:|---:|---:|---:|---:|");
-    let dir = root.join("dir");
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut o = measure(dir.to_str().unwrap(), &data, &dir);
-    let load = format!(
-        "import {n} ({:.0} s), score ×{}, export ×{}",
-        o.import_s, o.scores, o.exports
-    );
-    report("directory (SQLite)", &load, &mut o);
+    let server = std::env::var("VITAL_BENCH_PG").ok();
+    if server.is_none() {
+        eprintln!("PostgreSQL skipped: set VITAL_BENCH_PG (see the header)");
+    }
+    for full_load in [false, true] {
+        let dir = root.join("dir");
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut o = measure(dir.to_str().unwrap(), &data, &dir, full_load);
+        report("directory (SQLite)", &load_name(n, &o, full_load), &mut o);
+        if let Some(admin) = &server {
+            let name = format!("vital_bench_{}", std::process::id());
+            let mut client = vital::store::ServerUrl::parse(admin)
+                .unwrap()
+                .connect()
+                .unwrap();
+            client
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .unwrap();
+            let url = vital::store::server::with_dbname(admin, &name);
+            let mut o = measure(&url, &data, &files, full_load);
+            report("server (PostgreSQL)", &load_name(n, &o, full_load), &mut o);
+            client
+                .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+                .unwrap();
+        }
+    }
+}
 
-    if let Ok(admin) = std::env::var("VITAL_BENCH_PG") {
-        let name = format!("vital_bench_{}", std::process::id());
-        let mut client = vital::store::ServerUrl::parse(&admin)
-            .unwrap()
-            .connect()
-            .unwrap();
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap();
-        let url = vital::store::server::with_dbname(&admin, &name);
-        let mut o = measure(&url, &data, &files);
-        let load = format!(
+fn load_name(n: usize, o: &Outcome, full_load: bool) -> String {
+    if full_load {
+        format!(
             "import {n} ({:.0} s), score ×{}, export ×{}",
             o.import_s, o.scores, o.exports
-        );
-        report("server (PostgreSQL)", &load, &mut o);
-        client
-            .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
-            .unwrap();
+        )
     } else {
-        eprintln!("PostgreSQL skipped: set VITAL_BENCH_PG (see the header)");
+        format!("import {n} ({:.0} s) alone", o.import_s)
     }
 }
