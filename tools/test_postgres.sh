@@ -4,7 +4,9 @@
 #
 #   eval "$(tools/test_postgres.sh start)"   # exports VITAL_TEST_PG, PGPASSWORD, VITAL_TEST_PG_DIR
 #   tools/test_postgres.sh stop "$VITAL_TEST_PG_DIR"
+#   tools/test_postgres.sh pause DIR / resume DIR   # the server down, then up on the same port
 #
+# VITAL_TEST_PG_PASSWORD, when set, is the superuser's password instead of a random one.
 # `start --durable` keeps fsync on (the latency benchmarks); the tests run with fsync off, which
 # changes nothing they check. PostgreSQL refuses to run as root, so as root the cluster belongs
 # to the `postgres` system user (Debian's postgresql package creates it).
@@ -37,7 +39,7 @@ start)
     [ "${2:-}" = "--durable" ] && fsync=on
     bin=$(bindir)
     dir=$(mktemp -d /tmp/vital-pg.XXXXXX)
-    password=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+    password=${VITAL_TEST_PG_PASSWORD:-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')}
     printf '%s\n' "$password" >"$dir/password"
     if [ "$(id -u)" = 0 ]; then
         chown -R postgres: "$dir"
@@ -69,8 +71,9 @@ start)
         tls="-c ssl=on -c ssl_cert_file=$dir/server.pem -c ssl_key_file=$dir/server.key"
     fi
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=$fsync -c max_connections=200 $tls" \
+    options="-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=$fsync -c max_connections=200 $tls"
+    printf '%s\n' "$options" >"$dir/options"
+    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -o "$options" \
         start >/dev/null || {
         cat "$dir/server.log" >&2
         exit 1
@@ -82,13 +85,22 @@ start)
         echo "export VITAL_TEST_PG_CA='$dir/ca.pem'"
     fi
     ;;
+pause)
+    dir=${2:?usage: test_postgres.sh pause DIR}
+    as_owner "$(bindir)/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+    ;;
+resume)
+    dir=${2:?usage: test_postgres.sh resume DIR}
+    as_owner "$(bindir)/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+        -o "$(cat "$dir/options")" start >/dev/null
+    ;;
 stop)
     dir=${2:?usage: test_postgres.sh stop DIR}
     as_owner "$(bindir)/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
     rm -rf "$dir"
     ;;
 *)
-    echo "usage: $0 start [--durable] | stop DIR" >&2
+    echo "usage: $0 start [--durable] | pause DIR | resume DIR | stop DIR" >&2
     exit 2
     ;;
 esac

@@ -508,6 +508,12 @@ pub(crate) mod test_support {
         }
     }
 
+    /// A workspace on the server database `url` (made if new), its files in `files`.
+    pub(crate) fn server_workspace(url: &str, files: &std::path::Path) -> Workspace {
+        Workspace::open_server_with_files(ServerUrl::parse(url).unwrap(), false, files.into())
+            .unwrap()
+    }
+
     /// A new, empty workspace on `db`, removed with this value (derefs to the workspace).
     pub(crate) struct TestWorkspace {
         pub ws: Workspace,

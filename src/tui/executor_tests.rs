@@ -360,3 +360,113 @@ fn a_decision_never_waits_behind_an_import_it_is_kept_and_stored_after() {
     assert_eq!(note_of(&done), None);
     assert_eq!(ws.decision_event_count().unwrap(), before + 1);
 }
+
+/// A PostgreSQL server of this test's own (tools/test_postgres.sh), with the test server's
+/// password, so it can be stopped and started again; stopped and removed when dropped.
+struct OwnServer {
+    script: std::path::PathBuf,
+    dir: String,
+    url: String,
+}
+
+impl OwnServer {
+    fn start() -> Self {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/test_postgres.sh");
+        let out = std::process::Command::new(&script)
+            .arg("start")
+            .env(
+                "VITAL_TEST_PG_PASSWORD",
+                std::env::var("PGPASSWORD").expect("the test server's password"),
+            )
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let exports = String::from_utf8(out.stdout).unwrap();
+        let value = |name: &str| {
+            exports
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("export {name}='")))
+                .and_then(|v| v.strip_suffix('\''))
+                .unwrap()
+                .to_string()
+        };
+        Self {
+            script,
+            dir: value("VITAL_TEST_PG_DIR"),
+            url: value("VITAL_TEST_PG"),
+        }
+    }
+
+    fn run(&self, what: &str) {
+        let ok = std::process::Command::new(&self.script)
+            .args([what, &self.dir])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "test_postgres.sh {what}");
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(&self.script)
+            .args(["stop", &self.dir])
+            .status();
+    }
+}
+
+#[test]
+fn a_server_stopped_and_started_again_mid_session_gets_every_decision_exactly_once() {
+    use super::app::Effect;
+    use crate::store::test_support::{test_server, ServerDatabase};
+    if test_server().is_none() {
+        return;
+    }
+    let own = OwnServer::start();
+    let database = ServerDatabase::create(&own.url);
+    let files = tempfile::tempdir().unwrap();
+    let demo = workspace();
+    drop(crate::store::test_support::server_workspace(
+        &database.url,
+        files.path(),
+    ));
+    let open = || Workspace::open_existing_with_files(Path::new(&database.url), files.path());
+    Workspace::open_existing(demo.path())
+        .unwrap()
+        .copy_into(&open().unwrap(), &mut |_, _| Ok(()))
+        .unwrap();
+    let keys = demo_ws(&demo).sample_keys().unwrap();
+    let before = open().unwrap().decision_event_count().unwrap();
+    let mut exec = store_for(open().unwrap());
+    let first = exec.run(Effect::Record(accept(&demo_ws(&demo), keys[0], 0)));
+    assert!(matches!(first, Some(Msg::Saved { .. })), "{first:?}");
+
+    own.run("pause");
+    for key in &keys[1..3] {
+        let msg = exec
+            .run(Effect::Record(accept(&demo_ws(&demo), *key, 0)))
+            .unwrap();
+        assert!(
+            note_of(&msg).is_some_and(|n| n.starts_with("offline")),
+            "{msg:?}"
+        );
+    }
+    let still = exec.run(Effect::RetryJournal).unwrap();
+    assert!(
+        note_of(&still).is_some_and(|n| n.contains("2 decisions")),
+        "{still:?}"
+    );
+
+    own.run("resume");
+    let back = exec.run(Effect::RetryJournal).unwrap();
+    assert_eq!(note_of(&back), None, "{back:?}");
+    assert_eq!(
+        exec.run(Effect::RetryJournal).and_then(|m| note_of(&m)),
+        None
+    );
+    assert_eq!(open().unwrap().decision_event_count().unwrap(), before + 3);
+}
