@@ -5,16 +5,7 @@ use std::process::{Command, Output};
 
 /// Runs the real `vital` binary on workspace `ws`, with no user config and a fixed reviewer.
 pub fn vital(ws: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vital"))
-        .arg("-w")
-        .arg(ws)
-        .args(args)
-        .env("VITAL_CONFIG", "")
-        .env_remove("VITAL_WORKSPACE")
-        .env_remove("VITAL_LOG")
-        .env("VITAL_REVIEWER", "tester")
-        .output()
-        .expect("the vital binary runs")
+    vital_env(ws, args, &[])
 }
 
 /// `vital` that must succeed; returns stdout.
@@ -201,7 +192,7 @@ fn with_dbname(url: &str, db: &str) -> String {
     out
 }
 
-/// Runs `vital` with extra environment variables.
+/// [`vital`] with extra environment variables.
 pub fn vital_env(ws: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_vital"));
     command

@@ -6,6 +6,17 @@ use std::path::Path;
 use crate::common::{vital_env, vital_env_ok, vital_ok, ServerDb};
 use vital::store::{DecisionKind, NewDecision, Workspace};
 
+/// Makes reviewer `role` on the server at `url` (a curator's command); returns the password it
+/// printed on a line of its own.
+fn add_reviewer(url: &Path, role: &str, env: &[(&str, &str)]) -> String {
+    let printed = vital_env_ok(url, &["store", "add-reviewer", role], env);
+    printed
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .expect("the password on a line of its own")
+        .to_string()
+}
+
 /// What two workspaces must agree on: the counts and every export that does not need training.
 fn same_data(a: &Path, a_env: &[(&str, &str)], b: &Path, b_env: &[(&str, &str)], formats: &[&str]) {
     let stats = |w: &Path, env: &[(&str, &str)]| vital_env_ok(w, &["stats", "--json"], env);
@@ -100,12 +111,7 @@ fn a_reviewer_role_reviews_as_itself_and_the_server_refuses_the_rest() {
     let url = Path::new(&server.url);
     vital_env_ok(url, &["demo", "--stats"], &env);
     let role = format!("dr_lee_{}", std::process::id());
-    let printed = vital_env_ok(url, &["store", "add-reviewer", &role], &env);
-    let password = printed
-        .lines()
-        .find_map(|l| l.strip_prefix("password: "))
-        .expect("the password on a line of its own")
-        .to_string();
+    let password = add_reviewer(url, &role, &env);
     assert_eq!(password.len(), 48);
     let second = format!("dr_kim_{}", std::process::id());
     let json: serde_json::Value = serde_json::from_str(&vital_env_ok(
@@ -371,12 +377,7 @@ fn tmux_review_on_a_server_survives_a_kill_and_the_server_going_away() {
     let url = Path::new(&server.url);
     vital_env_ok(url, &["demo", "--stats"], &env);
     let role = format!("tmux_{}", std::process::id());
-    let printed = vital_env_ok(url, &["store", "add-reviewer", &role], &env);
-    let password = printed
-        .lines()
-        .find_map(|l| l.strip_prefix("password: "))
-        .unwrap()
-        .to_string();
+    let password = add_reviewer(url, &role, &env);
     // Decision events: each decision appends exactly one.
     let events = || {
         let out = vital_env_ok(url, &["stats", "--json"], &env);
