@@ -1,6 +1,6 @@
 //! Samples with their rounds and answers: insertion (with conflict detection) and loading.
 
-use super::db::{params, Db, Value};
+use super::db::{params, Db, Dialect, Param, Value};
 
 use super::Workspace;
 use crate::data::{Round, Sample};
@@ -70,6 +70,10 @@ pub fn insert_hashed_sample(
             source_id,
         ],
     )?;
+    if db.dialect() == Dialect::Postgres {
+        insert_rounds_batched(db, key, sample)?;
+        return Ok(InsertOutcome::Inserted(key));
+    }
     for (position, round) in sample.rounds.iter().enumerate() {
         let round_id: i64 = db.query_value(
             "INSERT INTO rounds (sample_id, position, question) VALUES (?1, ?2, ?3) RETURNING id",
@@ -83,6 +87,83 @@ pub fn insert_hashed_sample(
         }
     }
     Ok(InsertOutcome::Inserted(key))
+}
+
+/// Rows per multi-row INSERT (3 parameters each, far below PostgreSQL's 65 535).
+const ROWS_PER_INSERT: usize = 1000;
+
+/// A sample's rounds, then all its answers, in multi-row INSERTs: on a server every statement is
+/// a round trip, and one per row made an import of 200K figures take minutes. (SQLite keeps one
+/// cached statement per row, which is what is fast there.)
+fn insert_rounds_batched(db: &Db, key: i64, sample: &Sample) -> anyhow::Result<()> {
+    let mut round_ids = vec![0i64; sample.rounds.len()];
+    let rounds: Vec<(usize, &str)> = sample
+        .rounds
+        .iter()
+        .enumerate()
+        .map(|(p, r)| (p, r.question.as_str()))
+        .collect();
+    for chunk in rounds.chunks(ROWS_PER_INSERT) {
+        let mut values: Vec<Value<'_>> = Vec::with_capacity(chunk.len() * 3);
+        for (position, question) in chunk {
+            values.extend([
+                Value::Int(key),
+                Value::Int(*position as i64),
+                Value::Text(question),
+            ]);
+        }
+        let refs: Vec<&dyn Param> = values.iter().map(|v| v as &dyn Param).collect();
+        // RETURNING's row order is not promised: each id comes back with its position.
+        for (id, position) in db.query_vec(
+            &format!(
+                "INSERT INTO rounds (sample_id, position, question) VALUES {} RETURNING id, position",
+                placeholders(chunk.len())
+            ),
+            &refs,
+            |r| Ok((r.get::<i64>(0)?, r.get::<usize>(1)?)),
+        )? {
+            round_ids[position] = id;
+        }
+    }
+    let answers: Vec<(i64, usize, &str)> = sample
+        .rounds
+        .iter()
+        .zip(&round_ids)
+        .flat_map(|(round, &id)| {
+            round
+                .answers
+                .iter()
+                .enumerate()
+                .map(move |(a, text)| (id, a, text.as_str()))
+        })
+        .collect();
+    for chunk in answers.chunks(ROWS_PER_INSERT) {
+        let mut values: Vec<Value<'_>> = Vec::with_capacity(chunk.len() * 3);
+        for (round_id, position, text) in chunk {
+            values.extend([
+                Value::Int(*round_id),
+                Value::Int(*position as i64),
+                Value::Text(text),
+            ]);
+        }
+        let refs: Vec<&dyn Param> = values.iter().map(|v| v as &dyn Param).collect();
+        db.execute(
+            &format!(
+                "INSERT INTO answers (round_id, position, text) VALUES {}",
+                placeholders(chunk.len())
+            ),
+            &refs,
+        )?;
+    }
+    Ok(())
+}
+
+/// `(?1, ?2, ?3), (?4, ?5, ?6), …` for `rows` rows of three.
+fn placeholders(rows: usize) -> String {
+    (0..rows)
+        .map(|r| format!("(?{}, ?{}, ?{})", 3 * r + 1, 3 * r + 2, 3 * r + 3))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Workspace {
