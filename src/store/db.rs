@@ -470,26 +470,24 @@ impl Db {
 
     /// Starts a transaction that reads one snapshot and may write later.
     pub fn begin(&self) -> anyhow::Result<Tx<'_>> {
-        let sql = match self.dialect() {
+        self.start(match self.dialect() {
             Dialect::Sqlite => "BEGIN DEFERRED",
             // REPEATABLE READ: every read in the transaction sees one snapshot, as in SQLite.
             Dialect::Postgres => "BEGIN ISOLATION LEVEL REPEATABLE READ",
-        };
-        self.execute_batch(sql)?;
-        Ok(Tx {
-            db: self,
-            open: true,
         })
     }
 
     /// Starts a transaction that will write: on SQLite it takes the write lock now (waiting for
     /// it up front beats failing when a read snapshot cannot be upgraded).
     pub fn begin_write(&self) -> anyhow::Result<Tx<'_>> {
-        let sql = match self.dialect() {
+        self.start(match self.dialect() {
             Dialect::Sqlite => "BEGIN IMMEDIATE",
             Dialect::Postgres => "BEGIN",
-        };
-        self.execute_batch(sql)?;
+        })
+    }
+
+    fn start(&self, begin: &str) -> anyhow::Result<Tx<'_>> {
+        self.execute_batch(begin)?;
         Ok(Tx {
             db: self,
             open: true,

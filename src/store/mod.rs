@@ -610,7 +610,14 @@ pub(crate) mod test_support {
         rounds: &[(&str, &[&str])],
     ) -> (TestWorkspace, StoredSample) {
         let ws = TestWorkspace::new(db);
-        let sample = Sample {
+        let key = insert(&ws, &sample_with_rounds(rounds));
+        let stored = ws.load_sample(key).unwrap().unwrap();
+        (ws, stored)
+    }
+
+    /// Sample `s` with the given (question, answers) rounds.
+    fn sample_with_rounds(rounds: &[(&str, &[&str])]) -> Sample {
+        Sample {
             id: "s".into(),
             rounds: rounds
                 .iter()
@@ -620,10 +627,7 @@ pub(crate) mod test_support {
                 })
                 .collect(),
             ..Default::default()
-        };
-        let key = insert(&ws, &sample);
-        let stored = ws.load_sample(key).unwrap().unwrap();
-        (ws, stored)
+        }
     }
 
     /// Stores `sample` (which must be new) and returns its key.
@@ -640,20 +644,7 @@ pub(crate) mod test_support {
     ) -> (tempfile::TempDir, Workspace, StoredSample) {
         let dir = tempfile::tempdir().unwrap();
         let ws = Workspace::open(dir.path()).unwrap();
-        let sample = Sample {
-            id: "s".into(),
-            rounds: rounds
-                .iter()
-                .map(|(question, answers)| Round {
-                    question: question.to_string(),
-                    answers: answers.iter().map(|a| a.to_string()).collect(),
-                })
-                .collect(),
-            ..Default::default()
-        };
-        let InsertOutcome::Inserted(key) = insert_sample(&ws.db, &sample, None).unwrap() else {
-            panic!("a fresh workspace inserts the sample")
-        };
+        let key = insert(&ws, &sample_with_rounds(rounds));
         let stored = ws.load_sample(key).unwrap().unwrap();
         (dir, ws, stored)
     }

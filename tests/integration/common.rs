@@ -10,15 +10,7 @@ pub fn vital(ws: &Path, args: &[&str]) -> Output {
 
 /// `vital` that must succeed; returns stdout.
 pub fn vital_ok(ws: &Path, args: &[&str]) -> String {
-    let out = vital(ws, args);
-    assert!(
-        out.status.success(),
-        "vital {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
+    vital_env_ok(ws, args, &[])
 }
 
 pub fn stderr(out: &Output) -> String {
@@ -148,6 +140,21 @@ impl ServerDb {
         let (scheme, rest) = self.url.split_once("://").unwrap();
         let host = rest.split_once('@').map_or(rest, |(_, h)| h);
         format!("{scheme}://{user}@{host}")
+    }
+
+    /// A new database holding the demo workspace.
+    pub fn with_demo() -> Option<Self> {
+        let server = Self::create()?;
+        vital_env_ok(Path::new(&server.url), &["demo", "--stats"], &server.env());
+        Some(server)
+    }
+
+    /// `VITAL_SERVER_FILES` for a `vital` run on this database.
+    pub fn env(&self) -> [(&'static str, &str); 1] {
+        [(
+            "VITAL_SERVER_FILES",
+            self.files.path().to_str().expect("a UTF-8 temp path"),
+        )]
     }
 
     /// A direct connection (not through vital) as the administrator.

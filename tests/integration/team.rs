@@ -103,13 +103,12 @@ fn a_server_workspace_answers_like_a_directory_and_copies_both_ways_byte_for_byt
 
 #[test]
 fn a_reviewer_role_reviews_as_itself_and_the_server_refuses_the_rest() {
-    let Some(server) = ServerDb::create() else {
+    let Some(server) = ServerDb::with_demo() else {
         return;
     };
     let files = server.files.path().to_str().unwrap().to_string();
-    let env = [("VITAL_SERVER_FILES", files.as_str())];
+    let env = server.env();
     let url = Path::new(&server.url);
-    vital_env_ok(url, &["demo", "--stats"], &env);
     let role = format!("dr_lee_{}", std::process::id());
     let password = add_reviewer(url, &role, &env);
     assert_eq!(password.len(), 48);
@@ -230,13 +229,11 @@ fn decisions(ws: &Workspace, r: usize) -> Vec<NewDecision> {
 
 #[test]
 fn four_reviewers_deciding_during_an_import_lose_nothing_and_agree_as_on_a_directory() {
-    let Some(server) = ServerDb::create() else {
+    let Some(server) = ServerDb::with_demo() else {
         return;
     };
     let files = server.files.path().to_str().unwrap().to_string();
-    let env = [("VITAL_SERVER_FILES", files.as_str())];
     let url = server.url.clone();
-    vital_env_ok(Path::new(&url), &["demo", "--stats"], &env);
     let data = tempfile::tempdir().unwrap();
     let big = crate::common::write(data.path(), "release.json", &release(5000));
     // Planned before the import starts, so the bulk samples are not among them.
@@ -369,13 +366,12 @@ fn tmux_review_on_a_server_survives_a_kill_and_the_server_going_away() {
     if !crate::common::tmux_available() {
         return;
     }
-    let Some(server) = ServerDb::create() else {
+    let Some(server) = ServerDb::with_demo() else {
         return;
     };
     let files = server.files.path().to_str().unwrap().to_string();
-    let env = [("VITAL_SERVER_FILES", files.as_str())];
+    let env = server.env();
     let url = Path::new(&server.url);
-    vital_env_ok(url, &["demo", "--stats"], &env);
     let role = format!("tmux_{}", std::process::id());
     let password = add_reviewer(url, &role, &env);
     // Decision events: each decision appends exactly one.
