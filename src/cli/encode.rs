@@ -45,8 +45,9 @@ const WINDOW: usize = 4096;
 pub fn run(ctx: &Context, args: EncodeArgs) -> Result<i32> {
     let kind: BackendKind = args.backend.parse()?;
     let texts = read_texts(&args.file)?;
-    if !kind.is_compiled_in() {
-        bail!("backend {kind} is not compiled in: rebuild with --features {kind}");
+    let device = kind.probe()?;
+    if !ctx.quiet && kind != BackendKind::Cpu {
+        eprintln!("backend {kind}: {device}");
     }
     match kind {
         BackendKind::Cpu => {

@@ -98,6 +98,7 @@ fn load<B: Backend>(dir: &Path, identity: String) -> Result<Box<dyn SentenceEnco
 
 /// Loads the encoder in `dir` on `backend`; its identity is [`folder_identity`] of `dir`.
 pub fn open_encoder(dir: &Path, backend: BackendKind) -> Result<Box<dyn SentenceEncoder>> {
+    backend.probe()?;
     let identity = folder_identity(dir)?;
     match backend {
         BackendKind::Cpu => load::<burn::backend::NdArray>(dir, identity),

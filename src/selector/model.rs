@@ -314,6 +314,23 @@ pub fn pool_bags_cpu(batch: &FeatureBatch, fields: usize, table: &[f32], dim: us
     out
 }
 
+/// `model`'s weights on another backend's `device`, through burn's own record format (the
+/// trained weights go to the CPU for saving, and a loaded checkpoint to a GPU for scoring).
+pub fn move_model<From: Backend, To: Backend>(
+    model: SelectorModel<From>,
+    config: &SelectorModelConfig,
+    device: &To::Device,
+) -> anyhow::Result<SelectorModel<To>> {
+    use anyhow::Context as _;
+    use burn::module::Module as _;
+    use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
+    let recorder = NamedMpkBytesRecorder::<FullPrecisionSettings>::new();
+    let bytes = Recorder::<From>::record(&recorder, model.into_record(), ())
+        .context("exporting weights")?;
+    let record = Recorder::<To>::load(&recorder, bytes, device).context("importing weights")?;
+    Ok(config.init::<To>(device).load_record(record))
+}
+
 impl<B: Backend> SelectorModel<B> {
     /// The id embedding table `[rows * dim]` and `dim`, copied to the CPU.
     pub fn id_table(&self) -> Option<(Vec<f32>, usize)> {

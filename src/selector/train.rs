@@ -15,7 +15,6 @@ use burn::backend::NdArray;
 use burn::config::Config;
 use burn::module::{AutodiffModule, Module};
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
-use burn::record::{FullPrecisionSettings, NamedMpkBytesRecorder, Recorder};
 use burn::tensor::activation::{relu, softplus};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData};
@@ -24,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::embeddings::EmbeddingTable;
 use super::features::{FeatureBatch, Featurizer, HashedFeaturizer, HashedFeaturizerConfig};
 use super::metrics::Metrics;
-use super::model::{ModelInput, SelectorModel, SelectorModelConfig};
+use super::model::{move_model, ModelInput, SelectorModel, SelectorModelConfig};
 use super::trained::{encode, DenseNorm, TrainedSelector};
 use super::{AnswerInput, PairSource, PreferencePair};
 use crate::stable::SplitMix64;
@@ -324,13 +323,8 @@ pub fn train<B: AutodiffBackend>(
         }
     }
 
-    // Move the weights to the CPU backend through burn's own record format.
-    let recorder = NamedMpkBytesRecorder::<FullPrecisionSettings>::new();
-    let bytes = Recorder::<B::InnerBackend>::record(&recorder, model.valid().into_record(), ())
-        .context("exporting weights")?;
-    let cpu = Default::default();
-    let record = Recorder::<NdArray>::load(&recorder, bytes, &cpu).context("importing weights")?;
-    let cpu_model = model_config.init::<NdArray>(&cpu).load_record(record);
+    let cpu_model =
+        move_model::<B::InnerBackend, NdArray>(model.valid(), &model_config, &Default::default())?;
     let mut meta = TrainedSelector::new_meta(model_config, config.features.clone(), norm);
     meta.validation = last_val;
     meta.precomputed_norm = precomputed_norm;

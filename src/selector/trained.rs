@@ -8,8 +8,10 @@ use anyhow::{bail, ensure, Context, Result};
 use burn::backend::NdArray;
 use burn::module::Module;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
+use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 
+use super::backend::BackendKind;
 use super::embeddings::EmbeddingTable;
 use super::features::{
     featurize_refs, FeatureBatch, FeatureLayout, Featurizer, HashedFeaturizer,
@@ -126,9 +128,21 @@ pub struct SelectorMeta {
     pub precomputed_norm: Option<DenseNorm>,
 }
 
-/// A trained model ready to score answers (CPU, NdArray backend).
+/// A copy of the weights on the backend that scores (the CPU copy always stays: it is the one
+/// saved and trained from).
+enum Placed {
+    Cpu,
+    #[cfg(feature = "wgpu")]
+    Wgpu(SelectorModel<burn::backend::Wgpu>),
+    #[cfg(feature = "cuda")]
+    Cuda(SelectorModel<burn::backend::Cuda>),
+}
+
+/// A trained model ready to score answers: on the CPU (NdArray), or on a GPU backend after
+/// [`TrainedSelector::place_on`].
 pub struct TrainedSelector {
     model: SelectorModel<NdArray>,
+    placed: Placed,
     meta: SelectorMeta,
     featurizer: Option<HashedFeaturizer>,
     /// The id embedding table on the CPU for [`pool_bags_cpu`], and its width.
@@ -195,6 +209,7 @@ impl TrainedSelector {
         let id_table = model.id_table();
         TrainedSelector {
             model,
+            placed: Placed::Cpu,
             meta,
             featurizer,
             id_table,
@@ -210,15 +225,69 @@ impl TrainedSelector {
         self.score_with(answers, None)
     }
 
+    /// Scores on `kind` from now on (the weights are copied to its default device). The CPU
+    /// needs no copy; a backend this machine cannot run is refused with what is missing.
+    pub fn place_on(&mut self, kind: BackendKind) -> Result<()> {
+        kind.probe()?;
+        #[cfg(any(feature = "wgpu", feature = "cuda"))]
+        let config = &self.meta.model;
+        self.placed = match kind {
+            BackendKind::Cpu => Placed::Cpu,
+            #[cfg(feature = "wgpu")]
+            BackendKind::Wgpu => Placed::Wgpu(super::model::move_model::<
+                NdArray,
+                burn::backend::Wgpu,
+            >(
+                self.model.clone(), config, &Default::default()
+            )?),
+            #[cfg(feature = "cuda")]
+            BackendKind::Cuda => Placed::Cuda(super::model::move_model::<
+                NdArray,
+                burn::backend::Cuda,
+            >(
+                self.model.clone(), config, &Default::default()
+            )?),
+            #[allow(unreachable_patterns)] // reachable only when a GPU feature is off
+            other => bail!("backend {other} is not compiled in: rebuild with --features {other}"),
+        };
+        Ok(())
+    }
+
+    /// The backend that scores.
+    pub fn backend(&self) -> BackendKind {
+        match self.placed {
+            Placed::Cpu => BackendKind::Cpu,
+            #[cfg(feature = "wgpu")]
+            Placed::Wgpu(_) => BackendKind::Wgpu,
+            #[cfg(feature = "cuda")]
+            Placed::Cuda(_) => BackendKind::Cuda,
+        }
+    }
+
     /// Scores answers, looking up precomputed embeddings in `embeddings` when the model uses them.
     pub fn score_with(
         &self,
         answers: &[AnswerInput],
         embeddings: Option<&EmbeddingTable>,
     ) -> Result<Vec<f32>> {
+        match &self.placed {
+            Placed::Cpu => self.score_on(&self.model, &Default::default(), answers, embeddings),
+            #[cfg(feature = "wgpu")]
+            Placed::Wgpu(model) => self.score_on(model, &Default::default(), answers, embeddings),
+            #[cfg(feature = "cuda")]
+            Placed::Cuda(model) => self.score_on(model, &Default::default(), answers, embeddings),
+        }
+    }
+
+    fn score_on<B: Backend>(
+        &self,
+        model: &SelectorModel<B>,
+        device: &B::Device,
+        answers: &[AnswerInput],
+        embeddings: Option<&EmbeddingTable>,
+    ) -> Result<Vec<f32>> {
         let refs: Vec<&AnswerInput> = answers.iter().collect();
         let mut scores = Vec::with_capacity(answers.len());
-        let device = Default::default();
         for chunk in refs.chunks(SCORE_CHUNK) {
             let featurizer = self.featurizer.as_ref().map(|f| f as &dyn Featurizer);
             let mut batch = encode(
@@ -231,14 +300,14 @@ impl TrainedSelector {
             if let Some(norm) = &self.meta.precomputed_norm {
                 norm.apply_leading(&mut batch.precomputed, batch.precomputed_dim);
             }
-            let mut input = ModelInput::from_batch_without_bags(&batch, &self.meta.model, &device);
+            let mut input = ModelInput::from_batch_without_bags(&batch, &self.meta.model, device);
             if let Some((table, dim)) = &self.id_table {
                 let fields = self.meta.model.id_fields;
                 let pooled = pool_bags_cpu(&batch, fields, table, *dim);
                 let data = burn::tensor::TensorData::new(pooled, [batch.rows, fields * dim]);
-                input.pooled = Some(burn::tensor::Tensor::from_data(data, &device));
+                input.pooled = Some(burn::tensor::Tensor::from_data(data, device));
             }
-            let out = self.model.forward(input).into_data();
+            let out = model.forward(input).into_data();
             scores.extend(
                 out.to_vec::<f32>()
                     .map_err(|e| anyhow::anyhow!("reading scores: {e:?}"))?,

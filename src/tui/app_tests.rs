@@ -490,11 +490,27 @@ mod live_ranking {
     }
 
     #[test]
+    fn a_trainer_that_falls_back_to_the_cpu_says_why() {
+        let mut app = app();
+        app.update(Msg::Trainer(TrainerEvent::Started {
+            backend: "cpu".into(),
+            notice: Some("backend wgpu: no Vulkan loader; training on the CPU instead".into()),
+        }));
+        assert_eq!(app.training.backend, "cpu");
+        assert!(app
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("training on the CPU instead"));
+    }
+
+    #[test]
     fn t_requests_training_and_a_second_request_is_queued_once() {
         let mut app = app();
         assert_eq!(ch(&mut app, 'T'), vec![Effect::Train]);
         app.update(Msg::Trainer(TrainerEvent::Started {
             backend: "cpu".into(),
+            notice: None,
         }));
         assert!(app.training.running);
         assert_eq!(ch(&mut app, 'T'), vec![Effect::Train]);

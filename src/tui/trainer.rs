@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::score_rank::ScoreRanks;
-use crate::selector::{Cancelled, Metrics};
+use crate::selector::{BackendKind, Cancelled, Metrics};
 use crate::selector_runs::{self, RunSettings, SampleScore};
 use crate::store::{RankSignals, Workspace};
 
@@ -19,6 +19,9 @@ use crate::store::{RankSignals, Workspace};
 pub enum TrainerEvent {
     Started {
         backend: String,
+        /// Why the run trains elsewhere than the settings say (the GPU backend cannot run on
+        /// this machine, so the CPU trains instead).
+        notice: Option<String>,
     },
     /// The run's encoder embeds texts its cache lacks (new imports) before training.
     Embedding {
@@ -94,8 +97,12 @@ fn worker(
         // Requests that piled up before this job started are served by it.
         while rx.try_recv().is_ok() {}
         cancel.store(false, Ordering::SeqCst);
+        let (backend, notice) = usable_backend(settings.run.backend);
+        let mut settings = settings.clone();
+        settings.run.backend = backend;
         report(TrainerEvent::Started {
-            backend: settings.run.backend.to_string(),
+            backend: backend.to_string(),
+            notice,
         });
         let event = match run_once(&settings, &cancel, &*report) {
             Ok(outcome) => TrainerEvent::Done(Box::new(outcome)),
@@ -110,13 +117,25 @@ fn worker(
     }
 }
 
+/// The backend to train on: the one asked for when this machine can run it, else the CPU with
+/// a notice saying what is missing (a review session never fails for want of a GPU).
+fn usable_backend(asked: BackendKind) -> (BackendKind, Option<String>) {
+    match asked.probe() {
+        Ok(_) => (asked, None),
+        Err(e) => (
+            BackendKind::Cpu,
+            Some(format!("{e:#}; training on the CPU instead")),
+        ),
+    }
+}
+
 /// Embeds the texts the cache lacks with the run's encoder (off the UI thread: this is the
 /// trainer's), reporting progress; Esc cancels between batches and what was stored stays. With
 /// the folder gone the cache alone must serve, and training says so if it cannot.
 fn embed_missing(
     ws: &Workspace,
     encoder: &crate::embed::EncoderRef,
-    backend: crate::selector::BackendKind,
+    backend: BackendKind,
     cancel: &AtomicBool,
     report: &dyn Fn(TrainerEvent),
 ) -> anyhow::Result<()> {
@@ -191,4 +210,25 @@ fn run_once(
         signals: ws.rank_signals()?,
         score_ranks: ScoreRanks::from_ascending(&ws.selector_score_spread()?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backend_this_machine_cannot_run_trains_on_the_cpu_with_the_reason() {
+        assert_eq!(usable_backend(BackendKind::Cpu), (BackendKind::Cpu, None));
+        for asked in [BackendKind::Wgpu, BackendKind::Cuda] {
+            match (asked.probe(), usable_backend(asked)) {
+                (Ok(_), (used, notice)) => assert_eq!((used, notice), (asked, None)),
+                (Err(e), (used, Some(notice))) => {
+                    assert_eq!(used, BackendKind::Cpu);
+                    assert!(notice.starts_with(&e.to_string()), "{notice}");
+                    assert!(notice.ends_with("training on the CPU instead"), "{notice}");
+                }
+                (Err(_), (_, None)) => panic!("{asked}: no notice for the fallback"),
+            }
+        }
+    }
 }

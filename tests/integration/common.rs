@@ -199,9 +199,25 @@ fn with_dbname(url: &str, db: &str) -> String {
     out
 }
 
+/// The `vital` binary under test: cargo's, or `VITAL_TEST_BIN` where this test binary was carried
+/// to another machine with a binary beside it (tools/gpu_check.sh).
+pub fn vital_binary() -> PathBuf {
+    std::env::var_os("VITAL_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_vital")))
+}
+
+/// The checkout's root (for tests/fixtures): where this was built, or `VITAL_REPO_ROOT` on a
+/// machine the test binary was carried to.
+pub fn repo_root() -> PathBuf {
+    std::env::var_os("VITAL_REPO_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 /// [`vital`] with extra environment variables.
 pub fn vital_env(ws: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_vital"));
+    let mut command = Command::new(vital_binary());
     command
         .arg("-w")
         .arg(ws)

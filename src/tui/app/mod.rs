@@ -625,10 +625,13 @@ impl App {
     fn on_trainer(&mut self, event: TrainerEvent) -> Vec<Effect> {
         let t = &mut self.training;
         match event {
-            TrainerEvent::Started { backend } => {
+            TrainerEvent::Started { backend, notice } => {
                 t.running = true;
                 t.queued = false;
                 t.backend = backend;
+                if let Some(notice) = notice {
+                    self.message = Some(notice);
+                }
                 t.epoch = 0;
                 t.loss = None;
                 t.status = "training".into();

@@ -107,7 +107,15 @@ pub(super) fn draw_training(frame: &mut Frame, app: &App, area: Rect) {
             .loss
             .map(|l| format!(" · loss {l:.4}"))
             .unwrap_or_default();
-        format!("{} · epoch {}/{}{loss}", t.backend, t.epoch, t.epochs)
+        if t.epoch == 0 && t.loss.is_none() && t.backend != "cpu" {
+            // The first batch on a GPU backend compiles its kernels, which can take a while.
+            format!(
+                "{} · preparing (the first run compiles GPU kernels)",
+                t.backend
+            )
+        } else {
+            format!("{} · epoch {}/{}{loss}", t.backend, t.epoch, t.epochs)
+        }
     } else {
         t.status.clone()
     };
