@@ -21,6 +21,7 @@ pub mod process;
 pub mod retry;
 pub mod selector;
 pub mod selector_runs;
+pub mod shard;
 pub mod stable;
 pub mod store;
 pub mod tui;

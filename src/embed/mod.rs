@@ -23,7 +23,50 @@ pub use loaded::open_encoder;
 use crate::selector::encoder_features::texts_of;
 use crate::selector::Cancelled;
 use crate::selector_runs::for_each_answer_chunk;
-use crate::store::{TextHash, Workspace};
+use crate::shard::Shard;
+use crate::store::{ShardFile, TextHash, Workspace};
+
+/// Where a fill's vectors go and which it computes: the texts and figures of one shard (all of
+/// them by default), into the workspace's cache or into a shard file. A shard file's fill also
+/// skips what the workspace's cache already holds.
+#[derive(Clone, Copy)]
+pub struct FillTarget<'a> {
+    pub shard: Shard,
+    pub file: Option<&'a ShardFile>,
+}
+
+impl FillTarget<'_> {
+    /// Every text and figure, into the workspace.
+    pub const WORKSPACE: FillTarget<'static> = FillTarget {
+        shard: Shard::ALL,
+        file: None,
+    };
+
+    fn cached(
+        &self,
+        ws: &Workspace,
+        identity: &str,
+        hashes: &[TextHash],
+    ) -> Result<HashSet<TextHash>> {
+        let mut cached = ws.cached_text_hashes(identity, hashes)?;
+        if let Some(file) = self.file {
+            let rest: Vec<TextHash> = hashes
+                .iter()
+                .filter(|h| !cached.contains(h))
+                .copied()
+                .collect();
+            cached.extend(file.vector_hashes(&rest)?);
+        }
+        Ok(cached)
+    }
+
+    fn store(&self, ws: &Workspace, identity: &str, rows: &[(TextHash, &[f32])]) -> Result<()> {
+        match self.file {
+            Some(file) => file.store_vectors(rows),
+            None => ws.store_text_embeddings(identity, rows),
+        }
+    }
+}
 
 /// A sentence encoder: L2-normalised vectors, one per text, in order.
 pub trait SentenceEncoder {
@@ -207,6 +250,25 @@ pub fn fill_cache(
     progress: &mut dyn FnMut(usize, usize),
     cancel: &AtomicBool,
 ) -> Result<FillReport> {
+    fill_cache_to(
+        FillTarget::WORKSPACE,
+        ws,
+        encoder,
+        batch_size,
+        progress,
+        cancel,
+    )
+}
+
+/// [`fill_cache`] for the texts of `target`'s shard, into `target`.
+pub fn fill_cache_to(
+    target: FillTarget<'_>,
+    ws: &Workspace,
+    encoder: &mut dyn SentenceEncoder,
+    batch_size: usize,
+    progress: &mut dyn FnMut(usize, usize),
+    cancel: &AtomicBool,
+) -> Result<FillReport> {
     ensure!(batch_size > 0, "the batch size must be positive");
     let identity = encoder.identity().to_string();
     // Pass 1: the distinct texts, and which of them the cache lacks.
@@ -217,12 +279,12 @@ pub fn fill_cache(
         for input in inputs {
             for text in texts_of(input) {
                 let hash = TextHash::of(&text);
-                if seen.insert(hash) {
+                if target.shard.has_hash(&hash) && seen.insert(hash) {
                     new.push(hash);
                 }
             }
         }
-        let cached = ws.cached_text_hashes(&identity, &new)?;
+        let cached = target.cached(ws, &identity, &new)?;
         missing.extend(new.into_iter().filter(|h| !cached.contains(h)));
         Ok(())
     })?;
@@ -241,9 +303,9 @@ pub fn fill_cache(
     let mut pending: Vec<(TextHash, String)> = Vec::new();
     let mut flush = |pending: &mut Vec<(TextHash, String)>, report: &mut FillReport| {
         let done = embed_batches(
+            target,
             ws,
             encoder,
-            &identity,
             pending,
             batch_size,
             &mut |n| {
@@ -276,15 +338,16 @@ pub fn fill_cache(
 /// Embeds `texts` (longest first, so a batch pads little) and commits each call's batches (one
 /// per core on the CPU backend) to the cache.
 fn embed_batches(
+    target: FillTarget<'_>,
     ws: &Workspace,
     encoder: &mut dyn SentenceEncoder,
-    identity: &str,
     texts: &mut [(TextHash, String)],
     batch_size: usize,
     done: &mut dyn FnMut(usize),
     cancel: &AtomicBool,
 ) -> Result<()> {
     texts.sort_by_key(|(_, t)| std::cmp::Reverse(t.len()));
+    let identity = encoder.identity().to_string();
     let dim = encoder.dim();
     for batch in texts.chunks(batch_size * encoder.batches_at_once().max(1)) {
         ensure!(!cancel.load(Ordering::SeqCst), Cancelled);
@@ -301,7 +364,7 @@ fn embed_batches(
             .zip(&vectors)
             .map(|((h, _), v)| (*h, v.as_slice()))
             .collect();
-        ws.store_text_embeddings(identity, &rows)?;
+        target.store(ws, &identity, &rows)?;
         done(batch.len());
     }
     Ok(())
@@ -337,6 +400,25 @@ pub fn fill_image_cache(
     progress: &mut dyn FnMut(usize, usize),
     cancel: &AtomicBool,
 ) -> Result<ImageFillReport> {
+    fill_image_cache_to(
+        FillTarget::WORKSPACE,
+        ws,
+        encoder,
+        batch_size,
+        progress,
+        cancel,
+    )
+}
+
+/// [`fill_image_cache`] for the figures of `target`'s shard (by file content), into `target`.
+pub fn fill_image_cache_to(
+    target: FillTarget<'_>,
+    ws: &Workspace,
+    encoder: &mut dyn SentenceEncoder,
+    batch_size: usize,
+    progress: &mut dyn FnMut(usize, usize),
+    cancel: &AtomicBool,
+) -> Result<ImageFillReport> {
     // One entry per figure path, not per answer (1.7M answers share 210K figures).
     let mut paths: Vec<PathBuf> = Vec::new();
     let mut seen: HashSet<PathBuf> = HashSet::new();
@@ -348,13 +430,26 @@ pub fn fill_image_cache(
         }
         Ok(())
     })?;
-    embed_image_files(ws, encoder, &paths, batch_size, progress, cancel)
+    embed_image_files_to(target, ws, encoder, &paths, batch_size, progress, cancel)
 }
 
 /// Embeds the image files among `paths` (repeats and missing files skipped) whose content the
 /// cache lacks under `encoder`, `batch_size` per forward pass, committing each call's batches;
 /// `progress(done, total)` after each call, the cancel flag honoured between calls.
 pub fn embed_image_files(
+    ws: &Workspace,
+    encoder: &mut dyn SentenceEncoder,
+    paths: &[PathBuf],
+    batch_size: usize,
+    progress: &mut dyn FnMut(usize, usize),
+    cancel: &AtomicBool,
+) -> Result<ImageFillReport> {
+    let target = FillTarget::WORKSPACE;
+    embed_image_files_to(target, ws, encoder, paths, batch_size, progress, cancel)
+}
+
+fn embed_image_files_to(
+    target: FillTarget<'_>,
     ws: &Workspace,
     encoder: &mut dyn SentenceEncoder,
     paths: &[PathBuf],
@@ -377,21 +472,26 @@ pub fn embed_image_files(
     let mut keyed: Vec<(TextHash, PathBuf)> = Vec::new();
     let mut seen_keys = HashSet::new();
     for path in &paths {
-        if let Some(key) = image_key(path) {
+        if let Some(key) = image_key(path).filter(|k| target.shard.has_hash(k)) {
             if seen_keys.insert(key) {
                 keyed.push((key, path.to_path_buf()));
             }
         }
     }
     let keys: Vec<TextHash> = keyed.iter().map(|(k, _)| *k).collect();
-    let cached = ws.cached_text_hashes(&identity, &keys)?;
+    let cached = target.cached(ws, &identity, &keys)?;
     let missing: Vec<(TextHash, PathBuf)> = keyed
         .into_iter()
         .filter(|(k, _)| !cached.contains(k))
         .collect();
     let total = missing.len();
     let mut report = ImageFillReport {
-        images: paths.len(),
+        // A shard counts the distinct files (by content) that are its own.
+        images: if target.shard.is_all() {
+            paths.len()
+        } else {
+            keys.len()
+        },
         cached: cached.len(),
         embedded: 0,
         unreadable: 0,
@@ -425,7 +525,7 @@ pub fn embed_image_files(
                 None => report.unreadable += 1,
             }
         }
-        ws.store_text_embeddings(&identity, &rows)?;
+        target.store(ws, &identity, &rows)?;
         report.embedded += rows.len();
         done += batch.len();
         progress(done, total);
@@ -459,9 +559,9 @@ pub fn ensure_cached(
     }
     let n = missing.len();
     embed_batches(
+        FillTarget::WORKSPACE,
         ws,
         encoder,
-        &identity,
         &mut missing,
         batch_size.max(1),
         &mut |_| {},

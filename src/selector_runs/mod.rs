@@ -21,6 +21,7 @@ use crate::selector::{
     self, BackendKind, Metrics, PairLoss, PreferencePair, TrainConfig, TrainData, TrainProgress,
     TrainedSelector,
 };
+use crate::shard::Shard;
 use crate::store::{RunRecord, Workspace};
 
 pub use eval::{evaluate, evaluate_with, pairs_from_file, EvalReport};
@@ -535,6 +536,40 @@ pub fn score(
     progress: &mut dyn FnMut(usize),
     cancel: &AtomicBool,
 ) -> anyhow::Result<(usize, usize)> {
+    let scores = compute_scores(
+        ws,
+        run_id,
+        selector,
+        embeddings,
+        how,
+        Shard::ALL,
+        progress,
+        cancel,
+    )?;
+    ws.store_selector_scores(run_id, &scores.answers, &scores.samples)?;
+    Ok((scores.answers.len(), scores.samples.len()))
+}
+
+/// A run's scores of the answers and samples of one shard, not yet stored.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ShardScores {
+    pub answers: Vec<(i64, f32)>,
+    pub samples: Vec<(i64, f32)>,
+}
+
+/// Scores the answers of `shard`'s samples (every sample with [`Shard::ALL`]) with `selector`,
+/// and each of those samples as `how` says; stores nothing.
+#[allow(clippy::too_many_arguments)] // the run, its model and inputs, and the shard
+pub fn compute_scores(
+    ws: &Workspace,
+    run_id: i64,
+    selector: &TrainedSelector,
+    embeddings: Option<&selector::EmbeddingTable>,
+    how: SampleScore,
+    shard: Shard,
+    progress: &mut dyn FnMut(usize),
+    cancel: &AtomicBool,
+) -> anyhow::Result<ShardScores> {
     let mut answers: Vec<(i64, f32)> = Vec::new();
     // Per sample: (round position, best so far) per round, and the sum and count of all answers.
     let mut rounds: HashMap<i64, Vec<(usize, f32)>> = HashMap::new();
@@ -550,12 +585,26 @@ pub fn score(
         encoder.check_folder()?;
     }
     let reader: &Workspace = ws;
+    let mut mine: (Vec<selector::AnswerInput>, Vec<i64>) = (Vec::new(), Vec::new());
     for_each_answer_chunk(reader, SCORE_CHUNK, &mut |inputs, samples| {
         // Between chunks: a cancelled run stores nothing (scores are written at the end).
         anyhow::ensure!(
             !cancel.load(std::sync::atomic::Ordering::SeqCst),
             selector::Cancelled
         );
+        let (inputs, samples) = if shard.is_all() {
+            (inputs, samples)
+        } else {
+            mine.0.clear();
+            mine.1.clear();
+            for (input, &sample) in inputs.iter().zip(samples) {
+                if shard.has_sample(sample) {
+                    mine.0.push(input.clone());
+                    mine.1.push(sample);
+                }
+            }
+            (&mine.0[..], &mine.1[..])
+        };
         let prepared: Vec<selector::AnswerInput>;
         let inputs = match &run_settings {
             Some(settings) if settings.paper_text => {
@@ -604,8 +653,7 @@ pub fn score(
             (sample, value)
         })
         .collect();
-    ws.store_selector_scores(run_id, &answers, &samples)?;
-    Ok((answers.len(), samples.len()))
+    Ok(ShardScores { answers, samples })
 }
 
 /// The record of run `run_id` (or of the latest run that finished training).

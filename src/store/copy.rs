@@ -110,6 +110,20 @@ const TABLES: &[Table] = &[
         identity: None,
     },
     Table {
+        name: "score_shards",
+        columns: "run_id, shard_count, shard_index, answers, finished_at",
+        key: "run_id, shard_count, shard_index",
+        integer_key: false,
+        identity: None,
+    },
+    Table {
+        name: "shard_sample_scores",
+        columns: "run_id, shard_count, sample_id, score",
+        key: "run_id, shard_count, sample_id",
+        integer_key: false,
+        identity: None,
+    },
+    Table {
         name: "llm_requests",
         columns: "rowid, key, task, subject, model, outcome, reason, reply, prompt_tokens, completion_tokens, created_at",
         key: "rowid",

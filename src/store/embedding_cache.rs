@@ -32,7 +32,7 @@ impl TextHash {
 }
 
 /// `vector` as f32 little-endian bytes.
-fn to_blob(vector: &[f32]) -> Vec<u8> {
+pub(super) fn to_blob(vector: &[f32]) -> Vec<u8> {
     vector.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
@@ -132,6 +132,28 @@ impl Workspace {
         out.sort_unstable();
         out.dedup();
         Ok(out)
+    }
+
+    /// How many vectors the cache holds under `encoder`, and a SHA-256 (hex) over them in key
+    /// order: two caches (or one cache before and after merging shards) hold the same vectors
+    /// exactly when both agree.
+    pub fn text_embeddings_digest(&self, encoder: &str) -> anyhow::Result<(u64, String)> {
+        let mut hasher = Sha256::new();
+        let mut rows = 0u64;
+        self.db.for_each_row(
+            "SELECT text_hash, vector FROM text_embeddings WHERE encoder = ?1 ORDER BY text_hash",
+            params![encoder],
+            |r| {
+                let hash: Vec<u8> = r.get(0)?;
+                let vector: Vec<u8> = r.get(1)?;
+                hasher.update(&hash);
+                hasher.update((vector.len() as u64).to_le_bytes());
+                hasher.update(&vector);
+                rows += 1;
+                Ok(())
+            },
+        )?;
+        Ok((rows, hex::encode(hasher.finalize())))
     }
 
     /// How many vectors the cache holds under `encoder`.

@@ -26,6 +26,7 @@ mod schema;
 mod scores;
 mod selector_inputs;
 pub mod server;
+mod shard_files;
 mod stats;
 mod team;
 
@@ -58,6 +59,7 @@ pub use samples::{InsertOutcome, StoredSample};
 pub use scores::{RankSignals, LATEST_SCORED_RUN};
 pub use selector_inputs::{AnswerRecord, RunRecord};
 pub use server::{is_server_url, ServerUrl};
+pub use shard_files::{ScoreRows, ShardContent, ShardFile, ShardHeader, ShardSeal, VectorMerge};
 pub use stats::Stats;
 pub use team::NewReviewer;
 
@@ -616,7 +618,7 @@ pub(crate) mod test_support {
     }
 
     /// Sample `s` with the given (question, answers) rounds.
-    fn sample_with_rounds(rounds: &[(&str, &[&str])]) -> Sample {
+    pub(crate) fn sample_with_rounds(rounds: &[(&str, &[&str])]) -> Sample {
         Sample {
             id: "s".into(),
             rounds: rounds

@@ -35,6 +35,10 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: SQLITE[4],
         postgres: POSTGRES[4],
     },
+    Migration {
+        sqlite: SQLITE[5],
+        postgres: POSTGRES[5],
+    },
 ];
 
 const SQLITE: &[&str] = &[
@@ -205,6 +209,26 @@ const SQLITE: &[&str] = &[
     r#"
     ALTER TABLE judgments ADD COLUMN uid TEXT;
     CREATE UNIQUE INDEX judgments_by_uid ON judgments (uid);
+    "#,
+    // 6: a run scored in shards (`vital score --shard K/N`, one machine each): each shard's sample
+    // scores wait here until all N shards of the run are in, then publish together, so a run is
+    // never half-visible in the queue.
+    r#"
+    CREATE TABLE score_shards (
+        run_id INTEGER NOT NULL REFERENCES selector_runs(id),
+        shard_count INTEGER NOT NULL,
+        shard_index INTEGER NOT NULL,
+        answers INTEGER NOT NULL,        -- answers the shard scored
+        finished_at TEXT NOT NULL,
+        PRIMARY KEY (run_id, shard_count, shard_index)
+    ) WITHOUT ROWID;
+    CREATE TABLE shard_sample_scores (
+        run_id INTEGER NOT NULL REFERENCES selector_runs(id),
+        shard_count INTEGER NOT NULL,
+        sample_id INTEGER NOT NULL REFERENCES samples(id),
+        score REAL NOT NULL,
+        PRIMARY KEY (run_id, shard_count, sample_id)
+    ) WITHOUT ROWID;
     "#,
 ];
 
@@ -379,6 +403,24 @@ const POSTGRES: &[&str] = &[
         AND (undoes IS NULL OR EXISTS (
             SELECT 1 FROM judgments undone
             WHERE undone.id = undoes AND undone.reviewer_id = judgments.reviewer_id)));
+    "#,
+    // 6: scores of a run scored in shards, waiting for the run's last shard.
+    r#"
+    CREATE TABLE score_shards (
+        run_id BIGINT NOT NULL REFERENCES selector_runs(id),
+        shard_count BIGINT NOT NULL,
+        shard_index BIGINT NOT NULL,
+        answers BIGINT NOT NULL,
+        finished_at TEXT COLLATE "C" NOT NULL,
+        PRIMARY KEY (run_id, shard_count, shard_index)
+    );
+    CREATE TABLE shard_sample_scores (
+        run_id BIGINT NOT NULL REFERENCES selector_runs(id),
+        shard_count BIGINT NOT NULL,
+        sample_id BIGINT NOT NULL REFERENCES samples(id),
+        score DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (run_id, shard_count, sample_id)
+    );
     "#,
 ];
 

@@ -52,6 +52,25 @@ impl Workspace {
         answers: &[(i64, f32)],
         samples: &[(i64, f32)],
     ) -> anyhow::Result<()> {
+        self.store_answer_scores(run, answers)?;
+        let tx = self.db.begin_write()?;
+        for (sample, score) in samples {
+            tx.execute(
+                "INSERT INTO sample_scores (run_id, sample_id, score) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (run_id, sample_id) DO UPDATE SET score = excluded.score",
+                params![run, sample, f64::from(*score)],
+            )?;
+        }
+        tx.commit()
+    }
+
+    /// Stores answer scores of run `run` in chunks of short transactions (they show nowhere
+    /// until the run's sample scores are written).
+    pub(super) fn store_answer_scores(
+        &self,
+        run: i64,
+        answers: &[(i64, f32)],
+    ) -> anyhow::Result<()> {
         for chunk in answers.chunks(SCORE_WRITE_CHUNK) {
             let tx = self.db.begin_write()?;
             for (answer, score) in chunk {
@@ -63,15 +82,7 @@ impl Workspace {
             }
             tx.commit()?;
         }
-        let tx = self.db.begin_write()?;
-        for (sample, score) in samples {
-            tx.execute(
-                "INSERT INTO sample_scores (run_id, sample_id, score) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (run_id, sample_id) DO UPDATE SET score = excluded.score",
-                params![run, sample, f64::from(*score)],
-            )?;
-        }
-        tx.commit()
+        Ok(())
     }
 
     /// The latest run whose scores are complete (its sample scores are written last), if any.
