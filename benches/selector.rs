@@ -17,8 +17,8 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use burn::backend::{Autodiff, NdArray};
-use burn::module::AutodiffModule;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Tensor, TensorData};
 use vital::selector::featurize_batch;
 use vital::selector::model::{EmbeddingHead, EmbeddingHeadConfig};
@@ -98,15 +98,17 @@ fn random(rng: &mut u64, n: usize) -> Vec<f32> {
         .collect()
 }
 
-/// Pairwise hinge training of a d-512-512-1 MLP on random inputs; returns (pairs, seconds).
-fn mlp_training(d: usize, batch: usize, steps: usize) -> (usize, f64) {
+/// Pairwise hinge training of a d-512-512-1 MLP on random inputs on backend `A`'s default
+/// device; returns (pairs, seconds). The clock stops after the last step's loss has been read
+/// back, so a GPU's queued work is counted.
+fn mlp_training<A: AutodiffBackend>(d: usize, batch: usize, steps: usize) -> (usize, f64) {
     let device = Default::default();
-    let mut model: EmbeddingHead<Ad> = EmbeddingHeadConfig::new(d)
+    let mut model: EmbeddingHead<A> = EmbeddingHeadConfig::new(d)
         .with_hidden(vec![512, 512])
         .init(&device);
-    let mut optim = AdamConfig::new().init::<Ad, EmbeddingHead<Ad>>();
+    let mut optim = AdamConfig::new().init::<A, EmbeddingHead<A>>();
     let mut rng = 0x2545_f491_4f6c_dd1d_u64;
-    let inputs: Vec<Tensor<Ad, 2>> = (0..4)
+    let inputs: Vec<Tensor<A, 2>> = (0..4)
         .map(|_| {
             Tensor::from_data(
                 TensorData::new(random(&mut rng, 2 * batch * d), [2 * batch, d]),
@@ -117,14 +119,17 @@ fn mlp_training(d: usize, batch: usize, steps: usize) -> (usize, f64) {
     let warm_up = 3;
     let mut start = Instant::now();
     for step in 0..warm_up + steps {
-        if step == warm_up {
-            start = Instant::now();
-        }
         let scores = model.forward(inputs[step % inputs.len()].clone());
         let diff = scores.clone().narrow(0, 0, batch) - scores.narrow(0, batch, batch);
         let loss = pair_loss(diff, vec![1.0; batch], PairLoss::Hinge, 1.0, &device);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(1e-5, model, grads);
+        if step + 1 == warm_up {
+            let _ = loss.into_data(); // the warm-up's work is done before the clock starts
+            start = Instant::now();
+        } else if step + 1 == warm_up + steps {
+            let _ = loss.into_data();
+        }
     }
     (steps * batch, start.elapsed().as_secs_f64())
 }
@@ -162,15 +167,14 @@ fn matmul_row(m: usize, k: usize, n: usize, reps: usize) -> (String, f64) {
     (name, rate)
 }
 
-/// Inference rows/s of the same MLP (no autodiff).
-fn mlp_scoring(d: usize, rows: usize, chunk: usize) -> (usize, f64) {
+/// Forward passes of a d-512-512-1 MLP over `rows` rows, `chunk` at a time, each read back.
+fn mlp_scoring<B: Backend>(d: usize, rows: usize, chunk: usize) -> (usize, f64) {
     let device = Default::default();
     let model = EmbeddingHeadConfig::new(d)
         .with_hidden(vec![512, 512])
-        .init::<Ad>(&device)
-        .valid();
+        .init::<B>(&device);
     let mut rng = 7u64;
-    let x = Tensor::<NdArray, 2>::from_data(
+    let x = Tensor::<B, 2>::from_data(
         TensorData::new(random(&mut rng, chunk * d), [chunk, d]),
         &device,
     );
@@ -180,6 +184,35 @@ fn mlp_scoring(d: usize, rows: usize, chunk: usize) -> (usize, f64) {
         let _ = model.forward(x.clone()).into_data();
     }
     (rows / chunk * chunk, start.elapsed().as_secs_f64())
+}
+
+/// The MLP rows on backend `A` (and its inner backend for scoring); returns their rates.
+fn mlp_rows<A: AutodiffBackend>() -> [f64; 3] {
+    let (n, t) = mlp_training::<A>(1024, 64, 60);
+    let train64 = row(
+        "train MLP 1024-512-512-1 hinge (batch 64)",
+        n,
+        t,
+        "pairs/s",
+        "compare selector_torch.py",
+    );
+    let (n, t) = mlp_training::<A>(1024, 256, 20);
+    let train256 = row(
+        "train MLP 1024-512-512-1 hinge (batch 256)",
+        n,
+        t,
+        "pairs/s",
+        "",
+    );
+    let (n, t) = mlp_scoring::<A::InnerBackend>(1024, 65_536, 8192);
+    let scoring = row(
+        "score MLP 1024-512-512-1",
+        n,
+        t,
+        "rows/s",
+        &format!("1.7M → {:.1}s", RELEASE_ANSWERS * t / n as f64),
+    );
+    [train64, train256, scoring]
 }
 
 /// The built-in model's rows: featurize, train, featurize + score.
@@ -261,7 +294,12 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(50_000);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("selector bench: {threads} threads, burn NdArray backend (CPU)\n");
+    println!(
+        "selector bench: {threads} threads, burn NdArray backend (CPU){}\n",
+        std::env::var("SELECTOR_BENCH_BACKEND")
+            .map(|b| format!("; the MLP rows on {b}"))
+            .unwrap_or_default()
+    );
     println!(
         "{:<44} {:>9} {:>10} {:>12} {:<10} note",
         "what", "count", "time", "rate", "unit"
@@ -271,30 +309,26 @@ fn main() {
     if std::env::var_os("SELECTOR_BENCH_MLP_ONLY").is_none() {
         built_in_rows(answers_wanted);
     }
-    let (n, t) = mlp_training(1024, 64, 60);
-    let train64 = row(
-        "train MLP 1024-512-512-1 hinge (batch 64)",
-        n,
-        t,
-        "pairs/s",
-        "compare selector_torch.py",
-    );
-    let (n, t) = mlp_training(1024, 256, 20);
-    let train256 = row(
-        "train MLP 1024-512-512-1 hinge (batch 256)",
-        n,
-        t,
-        "pairs/s",
-        "",
-    );
-    let (n, t) = mlp_scoring(1024, 65_536, 8192);
-    let scoring = row(
-        "score MLP 1024-512-512-1",
-        n,
-        t,
-        "rows/s",
-        &format!("1.7M → {:.1}s", RELEASE_ANSWERS * t / n as f64),
-    );
+    // SELECTOR_BENCH_BACKEND=wgpu|cuda: the MLP rows on that backend (built with its feature),
+    // against PyTorch on its GPU (tools/gpu_check.sh); the other rows stay on the CPU.
+    let backend: vital::selector::BackendKind = std::env::var("SELECTOR_BENCH_BACKEND")
+        .unwrap_or_else(|_| "cpu".into())
+        .parse()
+        .unwrap();
+    if let Err(e) = backend.probe() {
+        panic!("SELECTOR_BENCH_BACKEND={backend}: {e:#}");
+    }
+    let [train64, train256, scoring] = match backend {
+        #[cfg(feature = "wgpu")]
+        vital::selector::BackendKind::Wgpu => mlp_rows::<Autodiff<burn::backend::Wgpu>>(),
+        #[cfg(feature = "cuda")]
+        vital::selector::BackendKind::Cuda => mlp_rows::<Autodiff<burn::backend::Cuda>>(),
+        _ => mlp_rows::<Ad>(),
+    };
+    if backend != vital::selector::BackendKind::Cpu {
+        // The matrix rows and the PyTorch CPU twin are about the CPU backend.
+        return;
+    }
     // The first layer's product at batch 256 (512 rows), and a dense layer of the MiniLM text
     // encoder on a batch of 32 texts of 40 tokens.
     let matmuls = [
