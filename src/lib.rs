@@ -4,6 +4,8 @@
 //! `import` joins them; `selector`, `encoder` and `llm` are libraries the CLI and the TUI both
 //! call.
 
+pub mod answer_inputs;
+pub mod as_text;
 pub mod atomic_write;
 pub mod cli;
 pub mod config;

@@ -12,7 +12,7 @@ use crate::data::formats::Format;
 use crate::data::json_stream::JsonSource;
 use crate::data::warnings::Warnings;
 use crate::data::Record;
-use crate::figure_fetch::{self as fetch, FetchSettings, Item, Outcome};
+use crate::figure_fetch::{self as fetch, Item, Outcome};
 
 #[derive(Debug, Args)]
 pub struct FetchImagesArgs {
@@ -80,7 +80,7 @@ pub fn run(ctx: &Context, args: FetchImagesArgs) -> anyhow::Result<i32> {
     let dir = args.dir.clone().unwrap_or_else(|| ws.image_cache_dir());
     std::fs::create_dir_all(&dir)?;
     ws.add_image_dir(&dir)?;
-    let mut settings = FetchSettings::from_config(cfg, dir.clone());
+    let mut settings = crate::config::fetch_settings(cfg, dir.clone());
     if let Some(n) = args.concurrency {
         settings.concurrency = n.max(1);
     }

@@ -236,8 +236,7 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<i32> {
         dirs.push(ws.image_cache_dir());
     }
     let roots = ImageRoots::new(dirs);
-    let max_image_bytes =
-        crate::figure_fetch::FetchSettings::from_config(cfg, PathBuf::new()).max_image_bytes;
+    let max_image_bytes = crate::config::fetch_settings(cfg, PathBuf::new()).max_image_bytes;
     let settings = GenerationSettings {
         model: model.clone(),
         answers,

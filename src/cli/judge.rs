@@ -143,8 +143,7 @@ pub fn run(ctx: &Context, args: JudgeArgs) -> anyhow::Result<i32> {
     let mut without_image = 0u64;
     let mut images_refused = 0u64;
     let mut refused_images: Vec<String> = Vec::new();
-    let max_image_bytes =
-        crate::figure_fetch::FetchSettings::from_config(cfg, PathBuf::new()).max_image_bytes;
+    let max_image_bytes = crate::config::fetch_settings(cfg, PathBuf::new()).max_image_bytes;
     let pairwise = args.pairwise;
     let mut build = |id: i64| -> anyhow::Result<Build<Vec<i64>>> {
         let target = if pairwise {

@@ -4,14 +4,16 @@
 //! bad value stops the program at start with the key, where it came from and the allowed values.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use crate::as_text;
 use crate::export::ExportFormat;
-use crate::llm::Auth;
-use crate::selector::{BackendKind, PairLoss};
-use crate::selector_runs::{JudgePairs, SampleScore};
+use crate::figure_fetch::FetchSettings;
+pub use crate::llm::LlmConfig;
+pub use crate::selector_runs::SelectorSettings;
 
 /// The documented defaults; the single source of truth for every setting.
 pub const DEFAULTS: &str = include_str!("../../config.toml");
@@ -52,71 +54,11 @@ pub struct ReviewConfig {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SelectorSettings {
-    #[serde(with = "as_text")]
-    pub backend: BackendKind,
-    pub human_weight: f64,
-    #[serde(with = "as_text")]
-    pub loss: PairLoss,
-    pub margin: f64,
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub learning_rate: f64,
-    pub validation_fraction: f64,
-    pub seed: u64,
-    #[serde(with = "as_text")]
-    pub sample_score: SampleScore,
-    pub judge_min_gap: f64,
-    #[serde(with = "as_text")]
-    pub judge_pairs: JudgePairs,
-    pub judge_train_pairs: usize,
-    pub judge_test_pairs: usize,
-    pub judge_level_split: f64,
-    pub judge_pairs_seed: u64,
-    /// A sentence-encoder model folder whose vectors feed the selector; empty = none.
-    pub encoder: String,
-}
-
-impl SelectorSettings {
-    /// The encoder folder, when one is set.
-    pub fn encoder_dir(&self) -> Option<PathBuf> {
-        (!self.encoder.trim().is_empty()).then(|| PathBuf::from(self.encoder.trim()))
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SelectionConfig {
     pub top_percent: f64,
     #[serde(with = "as_text")]
     pub export_format: ExportFormat,
     pub export_dir: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LlmConfig {
-    pub endpoint: String,
-    pub model: String,
-    pub api_key_env: String,
-    #[serde(with = "as_text")]
-    pub auth: Auth,
-    pub concurrency: usize,
-    pub requests_per_minute: u32,
-    pub tokens_per_minute: u32,
-    pub max_retries: u32,
-    pub timeout_secs: u64,
-    pub retry_base_ms: u64,
-    pub retry_max_secs: f64,
-    pub temperature: f64,
-    pub max_tokens: u32,
-    pub judge_temperature: f64,
-    pub judge_max_tokens: u32,
-    pub image_tokens: u64,
-    pub price_prompt_per_1k: f64,
-    pub price_completion_per_1k: f64,
-    pub fetch_concurrency: usize,
-    pub fetch_timeout_secs: u64,
-    pub fetch_max_image_mb: f64,
-    pub fetch_max_package_mb: f64,
 }
 
 /// How images are drawn in the terminal.
@@ -146,28 +88,6 @@ impl std::str::FromStr for ImageProtocol {
                 "unknown image protocol `{s}`: expected auto, kitty, sixel, iterm2 or halfblocks"
             )
         })
-    }
-}
-
-/// Serde through `FromStr`/`Display`: a choice is stored as the word a user types, and a wrong
-/// word is refused with the parser's own message (which lists the allowed values).
-pub mod as_text {
-    use std::fmt::Display;
-    use std::str::FromStr;
-
-    use serde::{de::Error, Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer, T: Display>(value: &T, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(value)
-    }
-
-    pub fn deserialize<'de, D, T>(d: D) -> Result<T, D::Error>
-    where
-        D: Deserializer<'de>,
-        T: FromStr,
-        T::Err: Display,
-    {
-        String::deserialize(d)?.parse().map_err(D::Error::custom)
     }
 }
 
@@ -289,6 +209,21 @@ impl Config {
     }
 }
 
+/// The figure downloads' settings from the `[llm]` section, saving into `dir`.
+pub fn fetch_settings(cfg: &LlmConfig, dir: std::path::PathBuf) -> FetchSettings {
+    let mb = |v: f64| (v.max(0.0) * 1024.0 * 1024.0) as u64;
+    FetchSettings {
+        dir,
+        concurrency: cfg.fetch_concurrency.max(1),
+        timeout: Duration::from_secs(cfg.fetch_timeout_secs.max(1)),
+        max_image_bytes: mb(cfg.fetch_max_image_mb),
+        max_package_bytes: mb(cfg.fetch_max_package_mb),
+        max_retries: cfg.max_retries,
+        retry_base: Duration::from_millis(cfg.retry_base_ms),
+        retry_max: Duration::from_secs_f64(cfg.retry_max_secs.max(0.0)),
+    }
+}
+
 pub fn project_dirs() -> Option<directories::ProjectDirs> {
     directories::ProjectDirs::from("org", "vital", "vital")
 }
@@ -331,6 +266,8 @@ fn merge(mut base: toml::Table, over: toml::Table) -> toml::Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::llm::Auth;
+    use crate::selector::{BackendKind, PairLoss};
 
     #[test]
     fn bundled_defaults_parse_and_document_every_setting() {

@@ -20,9 +20,9 @@ use sha2::{Digest, Sha256};
 mod loaded;
 pub use loaded::open_encoder;
 
+use crate::answer_inputs::for_each_answer_chunk;
 use crate::selector::encoder_features::texts_of;
 use crate::selector::Cancelled;
-use crate::selector_runs::for_each_answer_chunk;
 use crate::shard::Shard;
 use crate::store::{ShardFile, TextHash, Workspace};
 

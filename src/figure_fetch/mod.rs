@@ -44,23 +44,6 @@ pub struct FetchSettings {
     pub retry_max: Duration,
 }
 
-impl FetchSettings {
-    /// The download limits from the `[llm]` settings, saving into `dir`.
-    pub fn from_config(cfg: &crate::config::LlmConfig, dir: PathBuf) -> Self {
-        let mb = |v: f64| (v.max(0.0) * 1024.0 * 1024.0) as u64;
-        Self {
-            dir,
-            concurrency: cfg.fetch_concurrency.max(1),
-            timeout: Duration::from_secs(cfg.fetch_timeout_secs.max(1)),
-            max_image_bytes: mb(cfg.fetch_max_image_mb),
-            max_package_bytes: mb(cfg.fetch_max_package_mb),
-            max_retries: cfg.max_retries,
-            retry_base: Duration::from_millis(cfg.retry_base_ms),
-            retry_max: Duration::from_secs_f64(cfg.retry_max_secs.max(0.0)),
-        }
-    }
-}
-
 /// What happened to one item.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {

@@ -19,14 +19,15 @@ pub mod limit;
 pub mod prompt;
 pub mod reply;
 pub mod runner;
+mod settings;
 #[cfg(test)]
 pub(crate) mod test_server;
 
 use std::time::Duration;
 
-use crate::config::LlmConfig;
 pub use client::{ApiKey, Auth, ChatReply, Client, ClientSettings, RequestError};
 pub use runner::{Job, Prices, Progress, Totals};
+pub use settings::LlmConfig;
 
 /// Flags that override `[llm]` settings for one run; `None` keeps the configured value.
 #[derive(Debug, Clone, Default)]

@@ -5,9 +5,8 @@
 pub mod baselines;
 pub mod encoded;
 mod eval;
-pub mod figures;
-mod inputs;
 mod pairs;
+mod settings;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -16,7 +15,6 @@ use std::sync::atomic::AtomicBool;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use crate::config::SelectorSettings;
 use crate::selector::{
     self, BackendKind, Metrics, PairLoss, PreferencePair, TrainConfig, TrainData, TrainProgress,
     TrainedSelector,
@@ -24,20 +22,21 @@ use crate::selector::{
 use crate::shard::Shard;
 use crate::store::{RunRecord, Workspace};
 
+pub use crate::answer_inputs::{answer_inputs_for, for_each_answer_chunk, AnswerIndex};
 pub use eval::{evaluate, evaluate_with, pairs_from_file, EvalReport};
-pub use inputs::{answer_inputs_for, for_each_answer_chunk, AnswerIndex};
 pub use pairs::{
     across_level_pairs, human_pairs, judge_level_pairs, judge_pairs, JudgePairs, LevelDraw,
     LevelPairs,
 };
+pub use settings::SelectorSettings;
 
 /// Settings of one training run, resolved from config and flags; saved with the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSettings {
-    #[serde(with = "crate::config::as_text")]
+    #[serde(with = "crate::as_text")]
     pub backend: BackendKind,
     pub human_weight: f64,
-    #[serde(with = "crate::config::as_text")]
+    #[serde(with = "crate::as_text")]
     pub loss: PairLoss,
     pub margin: f64,
     pub epochs: usize,
@@ -47,7 +46,7 @@ pub struct RunSettings {
     pub seed: u64,
     pub judge_min_gap: f64,
     /// Which judge pairs: within a round, across score levels (the method's), or both.
-    #[serde(default, with = "crate::config::as_text")]
+    #[serde(default, with = "crate::as_text")]
     pub judge_pairs: JudgePairs,
     #[serde(default = "defaults::judge_train_pairs")]
     pub judge_train_pairs: usize,

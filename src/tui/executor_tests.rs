@@ -48,7 +48,7 @@ fn threaded_with(
 ) -> (Session<ThreadedExecutor>, Receiver<Msg>) {
     let config = crate::config::Config::defaults();
     let ws = Workspace::open_existing(dir).unwrap();
-    let fetch = crate::figure_fetch::FetchSettings::from_config(&config.llm, ws.image_cache_dir());
+    let fetch = crate::config::fetch_settings(&config.llm, ws.image_cache_dir());
     let trainer = TrainerSettings {
         workspace: dir.to_path_buf(),
         run: crate::selector_runs::RunSettings::from_config(&config.selector),

@@ -39,14 +39,14 @@ pub struct ReviewOptions {
     pub protocol: ImageProtocol,
     pub max_image_side: u32,
     /// Download limits for figures fetched from the workspace's URL list.
-    pub llm: crate::config::LlmConfig,
+    pub llm: crate::llm::LlmConfig,
 }
 
 /// Runs the review screen until the reviewer quits. The terminal is restored on every exit path:
 /// return, error, panic (ratatui's hook) and SIGTERM/SIGHUP (handled as a quit).
 pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
     let ws = Workspace::open_existing(&options.workspace)?;
-    let fetch = crate::figure_fetch::FetchSettings::from_config(&options.llm, ws.image_cache_dir());
+    let fetch = crate::config::fetch_settings(&options.llm, ws.image_cache_dir());
     let (tx, rx) = mpsc::channel::<Msg>();
     let mut session = Session::start_threaded(
         ws,

@@ -472,7 +472,7 @@ fn background_training_embeds_new_texts_with_the_runs_encoder_and_reports_progre
     assert!(run.encoder.is_some());
     run.epochs = 2;
     let config = vital::config::Config::defaults();
-    let fetch = vital::figure_fetch::FetchSettings::from_config(&config.llm, ws.join("images"));
+    let fetch = vital::config::fetch_settings(&config.llm, ws.join("images"));
     let (tx, rx) = mpsc::channel();
     let mut s = Session::start_threaded(
         workspace,

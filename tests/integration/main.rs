@@ -9,6 +9,7 @@ mod encoder;
 mod export;
 mod first_key;
 mod gpu;
+mod layout;
 mod llm;
 mod open_clip;
 mod quality_data;

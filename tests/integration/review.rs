@@ -177,8 +177,7 @@ fn background_training_applies_scores_while_the_reviewer_works() {
     let mut run = vital::selector_runs::RunSettings::from_config(&config.selector);
     run.epochs = 2;
     let (tx, rx) = mpsc::channel();
-    let fetch =
-        vital::figure_fetch::FetchSettings::from_config(&config.llm, dir.path().join("images"));
+    let fetch = vital::config::fetch_settings(&config.llm, dir.path().join("images"));
     let mut s = Session::start_threaded(
         Workspace::open_existing(dir.path()).unwrap(),
         options("ana"),

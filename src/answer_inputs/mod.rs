@@ -1,5 +1,9 @@
 //! Answers as selector inputs, read from the workspace: all of them in chunks (for scoring
-//! 1.7M answers without holding them at once), or just those a set of pairs needs (training).
+//! 1.7M answers without holding them at once, and for filling the embeddings cache), or just
+//! those a set of pairs needs (training). Below both `embed` and `selector_runs`, which read
+//! the workspace through it.
+
+pub mod figures;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -33,7 +37,7 @@ impl AnswerIndex {
 }
 
 /// Resolves image references once per distinct reference, and gives each found figure the
-/// statistics the workspace keeps for it (see [`super::figures`]).
+/// statistics the workspace keeps for it (see [`figures`]).
 struct ImageResolver {
     finder: crate::store::ImageFinder,
     cache: HashMap<String, Option<PathBuf>>,
@@ -64,7 +68,7 @@ impl ImageResolver {
         let mut paths: Vec<PathBuf> = self.cache.values().flatten().cloned().collect();
         paths.sort();
         paths.dedup();
-        self.stats = super::figures::figure_stats(ws, &paths, &super::figures::decode)?;
+        self.stats = figures::figure_stats(ws, &paths, &figures::decode)?;
         Ok(())
     }
 
