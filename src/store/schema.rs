@@ -39,6 +39,10 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: SQLITE[5],
         postgres: POSTGRES[5],
     },
+    Migration {
+        sqlite: SQLITE[6],
+        postgres: POSTGRES[6],
+    },
 ];
 
 const SQLITE: &[&str] = &[
@@ -229,6 +233,11 @@ const SQLITE: &[&str] = &[
         score REAL NOT NULL,
         PRIMARY KEY (run_id, shard_count, sample_id)
     ) WITHOUT ROWID;
+    "#,
+    // 7: the `human_pairs` view goes: training and `stats` derive clinician pairs from the
+    // decisions in force in Rust (`human_training_pairs`), by one rule, and nothing read it.
+    r#"
+    DROP VIEW human_pairs;
     "#,
 ];
 
@@ -422,15 +431,34 @@ const POSTGRES: &[&str] = &[
         PRIMARY KEY (run_id, shard_count, sample_id)
     );
     "#,
+    // 7: the unused `human_pairs` view goes.
+    r#"
+    DROP VIEW human_pairs;
+    "#,
 ];
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    use crate::store::db::{params, Dialect};
+    use crate::store::test_support::{on_both_databases, TestDb, TestWorkspace};
+
     #[test]
     fn both_databases_have_every_migration() {
         assert_eq!(SQLITE.len(), POSTGRES.len());
         assert_eq!(MIGRATIONS.len(), SQLITE.len());
     }
+
+    fn the_unused_human_pairs_view_is_gone(db: TestDb) {
+        let ws = TestWorkspace::new(db);
+        let sql = match ws.db.dialect() {
+            Dialect::Sqlite => "SELECT count(*) FROM sqlite_master WHERE name = 'human_pairs'",
+            Dialect::Postgres => "SELECT count(*) FROM pg_views WHERE viewname = 'human_pairs'",
+        };
+        let views: i64 = ws.db.query_value(sql, params![]).unwrap();
+        assert_eq!(views, 0);
+    }
+
+    on_both_databases!(the_unused_human_pairs_view_is_gone);
 }

@@ -43,7 +43,7 @@ impl Workspace {
             answers: count("SELECT count(*) FROM answers")?,
             judgments: count("SELECT count(*) FROM current_judgments")?,
             decision_events: count("SELECT count(*) FROM judgments")?,
-            // What training uses, by the same rule (not the rows of the `human_pairs` view).
+            // What training uses, by the same rule.
             human_pairs: self.human_training_pairs()?.len() as i64,
             model_scores: count("SELECT count(*) FROM model_scores")?,
             scored_answers: count(
