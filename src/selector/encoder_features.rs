@@ -6,11 +6,15 @@
 //!   cos(answer, other answers of the round), answer vector…]`; the model passes the three
 //!   similarities through and learns a projection of the answer vector.
 //! * [`EncoderInputs::Concat`]: `[question, context, answer]` vectors, for the paper's head.
+//! * [`EncoderInputs::Joined`]: the answer vector alone, for the paper's preset, whose answer text
+//!   already joins caption, mention, question and answer (its question and caption are empty,
+//!   so their vectors would be the same empty-text vector in every row).
 //!
 //! With an open_clip encoder (BiomedCLIP) the figure's image vector, in the same space as the
 //! texts', joins in ([`encoder_table_with_images`]): Similarities rows gain `[has image,
 //! cos(image, answer), cos(image, question)]` after the three text similarities and the image
-//! vector after the answer vector; Concat rows become `[image, question, context, answer]`. A
+//! vector after the answer vector; Concat rows become `[image, question, context, answer]`, Joined
+//! rows `[image, answer]`. A
 //! figure without an image file (or one that could not be decoded) has zeros there.
 //!
 //! Vectors are L2-normalised, so a cosine is a dot product. A round is the answers sharing
@@ -43,6 +47,7 @@ pub fn raw_columns(images: bool) -> usize {
 pub enum EncoderInputs {
     Similarities,
     Concat,
+    Joined,
 }
 
 impl EncoderInputs {
@@ -51,6 +56,7 @@ impl EncoderInputs {
         match self {
             EncoderInputs::Similarities => SIMILARITIES + dim,
             EncoderInputs::Concat => 3 * dim,
+            EncoderInputs::Joined => dim,
         }
     }
 
@@ -59,6 +65,7 @@ impl EncoderInputs {
         match self {
             EncoderInputs::Similarities => SIMILARITIES + IMAGE_SIMILARITIES + 2 * dim,
             EncoderInputs::Concat => 4 * dim,
+            EncoderInputs::Joined => 2 * dim,
         }
     }
 }
@@ -144,9 +151,7 @@ fn build<'v>(
     for input in inputs {
         let id = input.answer_id;
         let [question, answer, context] = texts_of(input);
-        let q = get(&question, "question", id)?;
         let a = get(&answer, "answer", id)?;
-        let c = get(&context, "caption and mentions", id)?;
         let img = match image {
             Some(lookup) => {
                 let v = lookup(input);
@@ -162,15 +167,23 @@ fn build<'v>(
             None => None,
         };
         match kind {
+            EncoderInputs::Joined => {
+                if let Some(v) = img {
+                    data.extend_from_slice(v.unwrap_or(&zeros));
+                }
+                data.extend_from_slice(a);
+            }
             EncoderInputs::Concat => {
                 if let Some(v) = img {
                     data.extend_from_slice(v.unwrap_or(&zeros));
                 }
-                data.extend_from_slice(q);
-                data.extend_from_slice(c);
+                data.extend_from_slice(get(&question, "question", id)?);
+                data.extend_from_slice(get(&context, "caption and mentions", id)?);
                 data.extend_from_slice(a);
             }
             EncoderInputs::Similarities => {
+                let q = get(&question, "question", id)?;
+                let c = get(&context, "caption and mentions", id)?;
                 let mates = &rounds[&(
                     input.figure_key.as_str(),
                     input.round_position,
@@ -243,6 +256,35 @@ mod tests {
         }
         let concat = encoder_table(&inputs, EncoderInputs::Concat, 2, &lookup).unwrap();
         assert_eq!(concat.get(2).unwrap(), &[1.0, 0.0, 0.0, 1.0, 0.0, 1.0]);
+    }
+
+    #[test]
+    fn joined_rows_hold_the_answer_vector_alone_and_need_no_question_or_caption_vector() {
+        let vectors: HashMap<String, Vec<f32>> = [("joined", vec![0.6, 0.8])]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        let lookup = |t: &str| vectors.get(t).map(Vec::as_slice);
+        let joined = AnswerInput {
+            question: String::new(),
+            caption: String::new(),
+            mentions: Vec::new(),
+            ..input(3, "", "joined")
+        };
+        let table = encoder_table(
+            std::slice::from_ref(&joined),
+            EncoderInputs::Joined,
+            2,
+            &lookup,
+        )
+        .unwrap();
+        assert_eq!(table.dim(), 2);
+        assert_eq!(table.get(3).unwrap(), &[0.6, 0.8]);
+        let image = |_: &AnswerInput| Some(&[1.0f32, 0.0][..]);
+        let with_image =
+            encoder_table_with_images(&[joined], EncoderInputs::Joined, 2, &lookup, &image)
+                .unwrap();
+        assert_eq!(with_image.get(3).unwrap(), &[1.0, 0.0, 0.6, 0.8]);
     }
 
     #[test]

@@ -74,6 +74,10 @@ pub struct RunSettings {
     /// "Answer:" a (the separate question and caption fields are left empty).
     #[serde(default)]
     pub paper_text: bool,
+    /// With the paper's text and head, the encoder's rows hold the joined text's vector alone
+    /// (not the empty question's and caption's vectors beside it).
+    #[serde(default)]
+    pub joined_vector: bool,
     /// Train on sigmoid(score) (the paper's output layer).
     #[serde(default)]
     pub sigmoid_scores: bool,
@@ -167,6 +171,7 @@ impl RunSettings {
             encoder: None,
             preset: None,
             paper_text: false,
+            joined_vector: false,
             sigmoid_scores: false,
             mean_loss: false,
             human_train_pairs: None,
@@ -195,6 +200,7 @@ impl RunSettings {
         self.judge_level_split = 0.8;
         self.human_train_pairs = Some(50);
         self.paper_text = true;
+        self.joined_vector = true;
         self.fixed_epochs = true;
         self.hidden = Some(vec![512, 512, 512]);
         self.paper_head = self.embeddings.is_some() || self.encoder.is_some();
@@ -212,12 +218,13 @@ impl RunSettings {
         }
     }
 
-    /// How the run's encoder vectors become model inputs.
+    /// How the run's encoder vectors become model inputs. The paper's joined text reads its one
+    /// vector (runs trained before `joined_vector` existed read the three they were trained on).
     pub fn encoder_inputs(&self) -> selector::EncoderInputs {
-        if self.paper_head {
-            selector::EncoderInputs::Concat
-        } else {
-            selector::EncoderInputs::Similarities
+        match (self.paper_head, self.paper_text && self.joined_vector) {
+            (true, true) => selector::EncoderInputs::Joined,
+            (true, false) => selector::EncoderInputs::Concat,
+            (false, _) => selector::EncoderInputs::Similarities,
         }
     }
 
@@ -752,6 +759,14 @@ mod tests {
         assert_eq!(settings.human_train_pairs, Some(50));
         assert_eq!(settings.hidden, Some(vec![512, 512, 512]));
         assert!(!settings.paper_head, "no embeddings: the built-in features");
+        let mut encoded = settings.clone();
+        encoded.paper_head = true;
+        assert_eq!(encoded.encoder_inputs(), selector::EncoderInputs::Joined);
+        // A run recorded before the joined vector existed reads the three it was trained on.
+        let mut json = serde_json::to_value(&encoded).unwrap();
+        json.as_object_mut().unwrap().remove("joined_vector");
+        let old: RunSettings = serde_json::from_value(json).unwrap();
+        assert_eq!(old.encoder_inputs(), selector::EncoderInputs::Concat);
         assert_eq!(settings.human_weight, 300.0);
         let config = settings.train_config().unwrap();
         assert_eq!(config.validation_share, 0.0, "the first 50 pairs split");
