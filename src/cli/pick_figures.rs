@@ -1,7 +1,8 @@
 //! `vital pick-figures`: the method's first step, diverse figures to generate for: caption +
-//! first inline mention embedded (hashed TF-IDF words, or a sentence encoder), k-means++ into k
-//! clusters (seeded), N figures drawn across the clusters; gross and histology left out unless
-//! kept. The output holds the chosen input records unchanged, as JSON Lines: `vital generate
+//! first inline mention embedded (hashed TF-IDF words, or a sentence encoder; with an open_clip
+//! encoder the figure's image vector joins its text vector, as the method clusters on both),
+//! k-means++ into k clusters (seeded), N figures drawn across the clusters; gross and histology
+//! left out unless kept. The output holds the chosen input records unchanged, as JSON Lines: `vital generate
 //! --input` reads it.
 
 use std::io::Write;
@@ -13,6 +14,7 @@ use serde::Serialize;
 use super::{exit, Context};
 use crate::data::warnings::Warnings;
 use crate::figure_pick;
+use crate::image_files::{ImageRoots, Lookup};
 use crate::selector::BackendKind;
 
 #[derive(Debug, Args)]
@@ -29,6 +31,10 @@ pub struct PickFiguresArgs {
     /// A sentence-encoder model folder for the text vectors [default: hashed TF-IDF words].
     #[arg(long, value_name = "DIR")]
     pub encoder: Option<PathBuf>,
+    /// Folders holding the figures' images, for an open_clip --encoder (repeatable) [default:
+    /// the input file's folder]. A figure whose image is not found clusters on its text alone.
+    #[arg(long = "images", value_name = "DIR")]
+    pub images: Vec<PathBuf>,
     /// cpu | wgpu | cuda, for --encoder [default: config selector.backend]
     #[arg(long, env = "VITAL_BACKEND")]
     pub backend: Option<BackendKind>,
@@ -59,6 +65,50 @@ struct Summary {
     per_cluster: Vec<usize>,
 }
 
+/// Appends each figure's image vector to its text vector (both unit length, so they weigh the
+/// same; zeros for a figure whose image is not found or does not decode). Returns how many
+/// figures had one.
+fn add_image_vectors(
+    ctx: &Context,
+    args: &PickFiguresArgs,
+    kept: &[&(crate::data::Sample, serde_json::Value)],
+    encoder: &mut dyn crate::embed::SentenceEncoder,
+    points: &mut [Vec<f32>],
+) -> anyhow::Result<usize> {
+    let mut dirs = args.images.clone();
+    if dirs.is_empty() {
+        let folder = args.input.parent().filter(|p| !p.as_os_str().is_empty());
+        dirs.push(folder.map_or_else(|| PathBuf::from("."), PathBuf::from));
+    }
+    let roots = ImageRoots::new(dirs);
+    let paths: Vec<Option<PathBuf>> = kept
+        .iter()
+        .map(
+            |(figure, _)| match crate::llm::figures::find_image(figure, &roots) {
+                Lookup::Found(path) => Some(path),
+                Lookup::Missing | Lookup::Outside(_) => None,
+            },
+        )
+        .collect();
+    let present: Vec<&std::path::Path> = paths.iter().flatten().map(PathBuf::as_path).collect();
+    let bar = ctx.count_bar(present.len() as u64, "embedding figure images");
+    let mut vectors = Vec::with_capacity(present.len());
+    for chunk in present.chunks(16 * encoder.batches_at_once()) {
+        vectors.extend(encoder.embed_images(chunk)?);
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    let dim = encoder.dim();
+    let mut vectors = vectors.into_iter();
+    let mut found = 0;
+    for (point, path) in points.iter_mut().zip(&paths) {
+        let vector = path.as_ref().and_then(|_| vectors.next().flatten());
+        found += usize::from(vector.is_some());
+        point.extend(vector.unwrap_or_else(|| vec![0.0; dim]));
+    }
+    Ok(found)
+}
+
 pub fn run(ctx: &Context, args: PickFiguresArgs) -> anyhow::Result<i32> {
     let mut warnings = Warnings::default();
     let records = crate::llm::figures::read_figure_records(&args.input, &mut warnings)?;
@@ -84,7 +134,17 @@ pub fn run(ctx: &Context, args: PickFiguresArgs) -> anyhow::Result<i32> {
                 bar.inc(chunk.len() as u64);
             }
             bar.finish_and_clear();
-            (points, format!("encoder {}", dir.display()))
+            if encoder.embeds_images() {
+                let found = add_image_vectors(ctx, &args, &kept, encoder.as_mut(), &mut points)?;
+                let what = format!(
+                    "encoder {} + figure images ({found} of {} found)",
+                    dir.display(),
+                    kept.len()
+                );
+                (points, what)
+            } else {
+                (points, format!("encoder {}", dir.display()))
+            }
         }
         None => (
             figure_pick::hashed_features(&texts),

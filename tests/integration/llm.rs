@@ -1494,3 +1494,55 @@ fn judge_on_a_server_stores_what_it_stores_on_a_directory_and_resumes_from_the_s
         "the same scores"
     );
 }
+
+#[test]
+fn pick_figures_with_an_open_clip_encoder_clusters_on_text_and_image_vectors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let images = tmp.path().join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    let mut lines = String::new();
+    for k in 0..6 {
+        let id = format!("PMC{k}_F1");
+        // Every other figure has its image beside the input; the rest cluster on text alone.
+        if k % 2 == 0 {
+            std::fs::write(images.join(format!("{id}.png")), PNG).unwrap();
+        }
+        lines.push_str(
+            &json!({"pair_id": id, "fig_caption": format!("Axial CT of patient {k}."),
+                    "in_text_mention": [], "domain": {"ct_scan": true}})
+            .to_string(),
+        );
+        lines.push('\n');
+    }
+    let input = write(tmp.path(), "figs.jsonl", &lines);
+    let out = tmp.path().join("picked.jsonl");
+    let encoder = super::common::repo_root().join("tests/fixtures/open_clip/tiny-biomedclip");
+    let pick = |extra: &[&str]| -> Value {
+        let mut args = vec![
+            "pick-figures",
+            "--input",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--encoder",
+            encoder.to_str().unwrap(),
+            "--k",
+            "2",
+            "--n",
+            "4",
+            "--json",
+        ];
+        args.extend(extra);
+        serde_json::from_str(&super::common::vital_ok(tmp.path(), &args)).unwrap()
+    };
+    let summary = pick(&["--images", images.to_str().unwrap()]);
+    let features = summary["features"].as_str().unwrap();
+    assert!(
+        features.contains("figure images (3 of 6 found)"),
+        "{features}"
+    );
+    assert_eq!(summary["picked"], 4);
+    // The input's own folder is searched by default: the images are not there.
+    let features = pick(&[])["features"].as_str().unwrap().to_string();
+    assert!(features.contains("(0 of 6 found)"), "{features}");
+}
