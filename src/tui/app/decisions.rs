@@ -1,0 +1,112 @@
+//! Decisions: ✓/✗ on an answer, a preference between answers, round and sample decisions, and the stored decisions applied to the sample on screen.
+
+use super::*;
+
+impl App {
+    pub(super) fn apply_decisions(
+        &mut self,
+        key: i64,
+        decisions: Vec<CurrentDecision>,
+        may_advance: bool,
+    ) -> Vec<Effect> {
+        let Some(view) = self.current.as_mut().filter(|v| v.key() == key) else {
+            return vec![];
+        };
+        let was_decided = view.decided();
+        view.decisions = decisions;
+        let decided = view.decided();
+        let flagged = view.flagged();
+        self.queue.update(key, decided, flagged);
+        if may_advance && self.auto_advance && decided && !was_decided && self.queue.advance() {
+            self.message = Some("sample decided: next".into());
+            return self.load_current();
+        }
+        vec![]
+    }
+
+    pub(super) fn verdict(&mut self, kind: DecisionKind) -> Vec<Effect> {
+        if !self.focused_round_has_answers() {
+            return vec![];
+        }
+        let view = self.current.as_ref().expect("checked above");
+        let (r, d) = (self.focus_round, self.focus_answer);
+        let decision = NewDecision {
+            sample_key: view.key(),
+            round_id: Some(view.stored.round_ids[r]),
+            answer_id: view.answer_at(r, d),
+            kind,
+            value: None,
+            shown_order: Some(view.shown_order(r)),
+        };
+        // Move on to the next answer, then the next round, so a sheet is marked with a, x, a, x…
+        if d + 1 < view.order[r].len() {
+            self.focus_answer += 1;
+        } else if r + 1 < view.rounds() {
+            self.focus_round += 1;
+            self.focus_answer = 0;
+            self.scroll = 0;
+        }
+        self.pending_trains = true;
+        vec![Effect::Record(decision)]
+    }
+
+    pub(super) fn prefer(&mut self, display: usize) -> Vec<Effect> {
+        if !self.focused_round_has_answers() {
+            return vec![];
+        }
+        let view = self.current.as_ref().expect("checked above");
+        match view.answer_at(self.focus_round, display) {
+            Some(answer) if view.order[self.focus_round].len() >= 2 => {
+                self.round_decision(DecisionKind::Prefer, Some(answer.to_string()))
+            }
+            _ => {
+                self.message = Some(format!("no answer {} to prefer in this round", display + 1));
+                vec![]
+            }
+        }
+    }
+
+    pub(super) fn round_decision(
+        &mut self,
+        kind: DecisionKind,
+        value: Option<String>,
+    ) -> Vec<Effect> {
+        let Some(view) = &self.current else {
+            return vec![];
+        };
+        let r = self.focus_round;
+        self.pending_trains = matches!(kind, DecisionKind::Prefer | DecisionKind::Tie);
+        vec![Effect::Record(NewDecision {
+            sample_key: view.key(),
+            round_id: Some(view.stored.round_ids[r]),
+            answer_id: None,
+            kind,
+            value,
+            shown_order: Some(view.shown_order(r)),
+        })]
+    }
+
+    pub(super) fn sample_decision(
+        &mut self,
+        kind: DecisionKind,
+        value: Option<String>,
+    ) -> Vec<Effect> {
+        let Some(view) = &self.current else {
+            return vec![];
+        };
+        vec![Effect::Record(NewDecision {
+            sample_key: view.key(),
+            round_id: None,
+            answer_id: None,
+            kind,
+            value,
+            shown_order: None,
+        })]
+    }
+}
+
+pub(super) fn first_undecided_round(view: &SampleView) -> usize {
+    (0..view.rounds())
+        .find(|&r| !view.stored.answer_ids[r].is_empty() && !view.round_decided(r))
+        .unwrap_or(0)
+}

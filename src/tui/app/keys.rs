@@ -1,0 +1,136 @@
+//! Keys, by the mode they arrive in: the review screen's keymap, the rating prompt, the export form, and the text inputs (search, go to id, notes).
+
+use super::*;
+
+impl App {
+    pub(super) fn on_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        // Any key after `S` means the reviewer moved on: the panel no longer opens by itself.
+        self.agreement = AgreementRequest::NotAsked;
+        match std::mem::replace(&mut self.mode, Mode::Normal) {
+            Mode::Help | Mode::Preview(_) | Mode::Agreement(_) => vec![],
+            Mode::Export(form) => self.on_export_key(form, key),
+            Mode::Rating => self.on_rating_key(key),
+            Mode::Input { kind, text } => self.on_input_key(kind, text, key),
+            Mode::Normal => {
+                self.message = None;
+                let scope = if self.zoomed {
+                    Scope::Figure
+                } else {
+                    Scope::Sheet
+                };
+                match self.keymap.action_in(scope, &key) {
+                    Some(action) => self.on_action(action),
+                    None if key.code == KeyCode::Esc && self.queue.search_text().is_some() => {
+                        self.queue.set_search(None);
+                        self.message = Some("search cleared".into());
+                        self.load_current()
+                    }
+                    None if key.code == KeyCode::Esc && self.training.running => {
+                        self.training.status = "cancelling…".into();
+                        vec![Effect::CancelTraining]
+                    }
+                    None => vec![],
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_rating_key(&mut self, key: KeyEvent) -> Vec<Effect> {
+        match key.code {
+            KeyCode::Char(c @ '1'..='5') => {
+                self.round_decision(DecisionKind::Rate, Some(c.to_string()))
+            }
+            _ => {
+                self.message = Some("rating cancelled".into());
+                vec![]
+            }
+        }
+    }
+
+    pub(super) fn on_export_key(&mut self, mut form: ExportForm, key: KeyEvent) -> Vec<Effect> {
+        match key.code {
+            KeyCode::Esc => return vec![],
+            KeyCode::Tab | KeyCode::Down => form.focus = (form.focus + 1) % 3,
+            KeyCode::BackTab | KeyCode::Up => form.focus = (form.focus + 2) % 3,
+            KeyCode::Backspace => {
+                form.fields[form.focus].pop();
+            }
+            KeyCode::Char(c) => form.fields[form.focus].push(c),
+            KeyCode::Enter => {
+                let job = form.request().and_then(|job| match self.export_status {
+                    Some(_) => Err("an export is already running".to_string()),
+                    None => Ok(job),
+                });
+                match job {
+                    Ok(job) => {
+                        self.export_defaults = form.fields.clone();
+                        self.export_status = Some("exporting…".into());
+                        return vec![Effect::Export(job)];
+                    }
+                    Err(problem) => {
+                        form.error = Some(problem);
+                        self.mode = Mode::Export(form);
+                        return vec![];
+                    }
+                }
+            }
+            _ => {}
+        }
+        form.error = None;
+        self.mode = Mode::Export(form);
+        vec![]
+    }
+
+    pub(super) fn on_input_key(
+        &mut self,
+        kind: InputKind,
+        mut text: String,
+        key: KeyEvent,
+    ) -> Vec<Effect> {
+        match key.code {
+            KeyCode::Esc => vec![],
+            KeyCode::Enter => match kind {
+                InputKind::Goto if !text.trim().is_empty() => {
+                    vec![Effect::Find(text.trim().to_string())]
+                }
+                InputKind::Search if text.trim().is_empty() => {
+                    self.queue.set_search(None);
+                    self.load_current()
+                }
+                InputKind::Search => {
+                    let query = text.trim().to_string();
+                    self.message = Some(format!("searching \"{query}\"…"));
+                    vec![Effect::Search(query)]
+                }
+                InputKind::Note(sample_key) => vec![Effect::Record(NewDecision {
+                    sample_key,
+                    round_id: None,
+                    answer_id: None,
+                    kind: DecisionKind::Note,
+                    value: Some(text),
+                    shown_order: None,
+                })],
+                InputKind::Goto => vec![],
+            },
+            KeyCode::Backspace => {
+                text.pop();
+                self.mode = Mode::Input { kind, text };
+                vec![]
+            }
+            KeyCode::Char(c) => {
+                text.push(c);
+                self.mode = Mode::Input { kind, text };
+                vec![]
+            }
+            _ => {
+                self.mode = Mode::Input { kind, text };
+                vec![]
+            }
+        }
+    }
+
+    pub(super) fn input(&mut self, kind: InputKind, text: String) -> Vec<Effect> {
+        self.mode = Mode::Input { kind, text };
+        vec![]
+    }
+}

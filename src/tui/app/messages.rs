@@ -1,0 +1,170 @@
+//! What arrives from the runtime and its workers (a loaded sample, a saved decision, search results, the journal, the ticker): each message's effect on the state.
+
+use super::*;
+
+impl App {
+    pub(super) fn apply(&mut self, msg: Msg) -> Vec<Effect> {
+        match msg {
+            Msg::Key(key) => self.on_key(key),
+            Msg::Loaded(view) => {
+                if Some(view.key()) == self.queue.current() {
+                    // The stored state wins over the queue's (e.g. after an undo elsewhere).
+                    self.queue
+                        .update(view.key(), view.decided(), view.flagged());
+                    self.focus_round = decisions::first_undecided_round(&view);
+                    self.focus_answer = 0;
+                    self.scroll = 0;
+                    self.current = Some(*view);
+                }
+                vec![]
+            }
+            Msg::SaveFailed(why) => {
+                self.pending_trains = false;
+                self.save_error = Some(why);
+                vec![]
+            }
+            Msg::Saved { key, decisions, at } => {
+                self.last_save = Some(at);
+                self.save_error = None;
+                self.journal_note = None;
+                if std::mem::take(&mut self.pending_trains) {
+                    self.decisions_since_train += 1;
+                }
+                let mut effects = self.apply_decisions(key, decisions, true);
+                if self.train_after > 0 && self.decisions_since_train >= self.train_after {
+                    effects.extend(self.request_training());
+                }
+                effects
+            }
+            Msg::SavedLocally {
+                key,
+                decisions,
+                note,
+            } => {
+                self.save_error = None;
+                self.journal_note = Some(note);
+                if std::mem::take(&mut self.pending_trains) {
+                    self.decisions_since_train += 1;
+                }
+                self.apply_decisions(key, decisions, true)
+            }
+            Msg::Journal { note, refused } => {
+                if self.journal_note.is_some() && note.is_none() {
+                    self.message = Some("every decision is stored in the workspace".into());
+                }
+                self.journal_note = note;
+                if let Some(why) = refused {
+                    self.save_error = Some(why);
+                }
+                vec![]
+            }
+            Msg::Tick => {
+                self.ticks += 1;
+                let mut effects = Vec::new();
+                if self.journal_note.is_some() {
+                    effects.push(Effect::RetryJournal);
+                }
+                if self.ticks.is_multiple_of(TICKS_PER_TEAM_LOOK) {
+                    effects.push(Effect::LoadDisagreements);
+                }
+                effects
+            }
+            Msg::Disagreements(keys) => {
+                self.queue.set_disagreements(&keys);
+                vec![]
+            }
+            Msg::Refreshed(view) => {
+                if let Some(current) = self.current.as_mut().filter(|c| c.key() == view.key()) {
+                    current.selector_scores = view.selector_scores;
+                    current.judge_scores = view.judge_scores;
+                    current.others = view.others;
+                    current.decisions = view.decisions;
+                    let (key, conflict) = (current.key(), current.unresolved_conflict());
+                    self.queue.set_disagreement(key, conflict);
+                }
+                vec![]
+            }
+            Msg::Trainer(event) => self.on_trainer(event),
+            Msg::ExportProgress { done, total } => {
+                let percent = (100 * done).checked_div(total).unwrap_or(0);
+                self.export_status = Some(format!("exporting {percent}%"));
+                vec![]
+            }
+            Msg::ExportDone(result) => {
+                self.export_status = None;
+                self.message = Some(match result {
+                    Ok(summary) => summary,
+                    Err(why) => format!("export failed: {why}"),
+                });
+                vec![]
+            }
+            Msg::Agreement(lines) => {
+                // Computed in the background: it opens only if no key came since S, so it never
+                // swallows a key meant for a decision.
+                if self.mode == Mode::Normal && self.agreement == AgreementRequest::Waiting {
+                    self.agreement = AgreementRequest::NotAsked;
+                    self.mode = Mode::Agreement(lines);
+                    self.message = None;
+                } else {
+                    self.message = Some("agreement ready: press S again".into());
+                }
+                vec![]
+            }
+            Msg::Undone { key, decisions, at } => match key {
+                None => {
+                    self.message = Some("nothing to undo".into());
+                    vec![]
+                }
+                Some(key) => {
+                    self.last_save = Some(at);
+                    self.message = Some("undone".into());
+                    if self.current.as_ref().map(SampleView::key) == Some(key) {
+                        let mut effects = self.apply_decisions(key, decisions, false);
+                        // Others' verdicts (a withdrawn final decision) come back with a refresh.
+                        effects.push(Effect::Refresh(key));
+                        effects
+                    } else {
+                        // The undone decision was on another sample: go there so it can be seen.
+                        self.queue.jump_to(key);
+                        self.load_current()
+                    }
+                }
+            },
+            Msg::SearchDone { query, keys } => {
+                self.message = Some(format!("{} sample(s) match \"{query}\"", keys.len()));
+                self.queue.set_search(Some((query, keys)));
+                self.load_current()
+            }
+            Msg::Found { id, key } => match key {
+                Some(key) if self.queue.jump_to(key) => self.load_current(),
+                _ => {
+                    self.message = Some(format!("no sample with id `{id}`"));
+                    vec![]
+                }
+            },
+            Msg::FinalSaved => self
+                .current
+                .as_ref()
+                .map(|v| vec![Effect::Refresh(v.key())])
+                .unwrap_or_default(),
+            Msg::TrainingUnavailable => {
+                self.message = Some("training is not available in this session".into());
+                vec![]
+            }
+            Msg::Image { key, update } => self.on_image(key, update),
+            Msg::Redraw => vec![],
+            Msg::Notice(text) => {
+                self.message = Some(text);
+                vec![]
+            }
+            Msg::Terminate => {
+                self.quitting = true;
+                vec![]
+            }
+            Msg::Error(e) => {
+                self.message = Some(format!("error: {e}"));
+                vec![]
+            }
+        }
+    }
+}
