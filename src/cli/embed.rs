@@ -217,19 +217,8 @@ pub(super) fn encoder_dir(ctx: &Context, flag: Option<PathBuf>) -> anyhow::Resul
         .transpose()
 }
 
-/// Loads the encoder in `dir` and embeds what the cache lacks (texts; figures too with an
-/// open_clip encoder), with a progress bar.
-pub(super) fn fill(
-    ctx: &Context,
-    ws: &Workspace,
-    dir: &Path,
-    backend: BackendKind,
-    batch_size: usize,
-) -> anyhow::Result<(EncoderRef, FillReport, Option<ImageFillReport>)> {
-    fill_to(ctx, ws, FillTarget::WORKSPACE, dir, backend, batch_size)
-}
-
-/// [`fill`] for `target`'s shard, into `target`.
+/// Loads the encoder in `dir` and embeds what `target` lacks of its shard (texts; figures too
+/// with an open_clip encoder), with a progress bar.
 fn fill_to(
     ctx: &Context,
     ws: &Workspace,
@@ -287,29 +276,6 @@ fn fill_to(
     Ok((used, report, images))
 }
 
-/// Embeds the texts a run's prepared inputs have that the cache lacks (the paper preset's
-/// joined caption + mention + question + answer), a chunk of answers at a time.
-pub(super) fn fill_prepared(
-    ws: &Workspace,
-    dir: &Path,
-    settings: &crate::selector_runs::RunSettings,
-    batch_size: usize,
-) -> anyhow::Result<usize> {
-    let mut encoder = embed::open_encoder(dir, settings.backend)?;
-    let mut embedded = 0;
-    crate::selector_runs::for_each_answer_chunk(ws, 20_000, &mut |inputs, _| {
-        let mut prepared = inputs.to_vec();
-        settings.prepare_inputs(&mut prepared);
-        let texts: Vec<String> = prepared
-            .iter()
-            .flat_map(crate::selector::encoder_features::texts_of)
-            .collect();
-        embedded += embed::ensure_cached(ws, encoder.as_mut(), &texts, batch_size)?;
-        Ok(())
-    })?;
-    Ok(embedded)
-}
-
 /// One cache fill (`embed::fill_cache` or `embed::fill_image_cache`) behind a rate bar labelled
 /// `label`; returns its report and the seconds it took (never zero, so a rate can divide by it).
 fn timed_fill<R>(
@@ -343,7 +309,7 @@ fn timed_fill<R>(
 }
 
 /// A progress bar with the rate and the time left (the length is set as the fill learns it).
-fn rate_bar(ctx: &Context, label: &str) -> indicatif::ProgressBar {
+pub(super) fn rate_bar(ctx: &Context, label: &str) -> indicatif::ProgressBar {
     let bar = ctx.progress_bar(0, label);
     bar.set_style(
         indicatif::ProgressStyle::with_template(

@@ -56,14 +56,19 @@ pub fn run(ctx: &Context, args: ScoreArgs) -> anyhow::Result<i32> {
     let shard = args.shard.unwrap_or(Shard::ALL);
     // Answers added since the run was trained are embedded by the run's own encoder first; a
     // shard leaves the workspace's cache to `vital embed` (many shards must not all fill it).
-    if let (Some(encoder), true) = (&report.settings.encoder, shard.is_all()) {
-        encoder.check_folder()?;
-        if encoder.folder.exists() {
-            super::embed::fill(ctx, &ws, &encoder.folder, report.settings.backend, 32)?;
-            if report.settings.paper_text {
-                super::embed::fill_prepared(&ws, &encoder.folder, &report.settings, 32)?;
-            }
-        }
+    if shard.is_all() {
+        let bar = super::embed::rate_bar(ctx, "embedding new texts");
+        selector_runs::ensure_embeddings(
+            &ws,
+            &report.settings,
+            32,
+            &mut |_, done, total| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            },
+            &AtomicBool::new(false),
+        )?;
+        bar.finish_and_clear();
     }
     let embeddings = report.settings.load_embeddings()?;
     let bar = ctx.count_bar(0, "scoring answers");

@@ -7,8 +7,11 @@ use clap::Args;
 use serde::Serialize;
 
 use super::{exit, Context};
-use crate::selector::{BackendKind, Metrics, PairLoss, TrainedSelector};
-use crate::selector_runs::{self, JudgePairs, RunReport, RunSettings, SampleScore};
+use crate::embed::EncoderRef;
+use crate::selector::{BackendKind, Metrics, PairLoss};
+use crate::selector_runs::{
+    self, JudgePairs, RunOptions, RunOutcome, RunProgress, RunSettings, SampleScore,
+};
 use crate::store::Workspace;
 
 /// A named set of settings.
@@ -97,8 +100,8 @@ pub struct SweepArgs {
     pub json: bool,
 }
 
-/// The run settings from config, preset and flags (the encoder's texts embedded first).
-fn resolve(ctx: &Context, ws: &Workspace, options: &TrainOptions) -> anyhow::Result<RunSettings> {
+/// The run settings from config, preset and flags, and the encoder's batch size.
+fn resolve(ctx: &Context, options: &TrainOptions) -> anyhow::Result<(RunSettings, usize)> {
     let mut settings = RunSettings::from_config(&ctx.config.selector);
     // Absolute (for `vital score` from anywhere) but not through symlinks: the ids file is
     // looked for beside the path as given.
@@ -118,8 +121,7 @@ fn resolve(ctx: &Context, ws: &Workspace, options: &TrainOptions) -> anyhow::Res
         .backend
         .encoder_batch_size_or(options.encoder_batch_size);
     if let Some(dir) = &encoder_dir {
-        let (used, _, _) = super::embed::fill(ctx, ws, dir, settings.backend, batch)?;
-        settings.encoder = Some(used);
+        settings.encoder = Some(EncoderRef::of_folder(dir)?);
     }
     if options.preset == Some(Preset::Paper) {
         settings.apply_paper_preset();
@@ -143,48 +145,79 @@ fn resolve(ctx: &Context, ws: &Workspace, options: &TrainOptions) -> anyhow::Res
     if let Some(n) = options.judge_test_pairs {
         settings.judge_test_pairs = n;
     }
-    // The paper's joined texts are texts of their own: the encoder embeds them too.
-    if let (Some(dir), true) = (&encoder_dir, settings.paper_text) {
-        super::embed::fill_prepared(ws, dir, &settings, batch)?;
-    }
-    Ok(settings)
+    Ok((settings, batch))
 }
 
-/// Trains one run with a progress bar.
-fn train_one(
+/// One run through the pipeline, with a progress bar per step (embedding, training, scoring).
+fn run_one(
     ctx: &Context,
-    ws: &Workspace,
+    ws: &mut Workspace,
     settings: &RunSettings,
+    options: &RunOptions,
     label: &str,
-) -> anyhow::Result<(RunReport, TrainedSelector)> {
-    let bar = ctx.count_bar(0, label);
-    let cancel = AtomicBool::new(false);
-    let result = selector_runs::train(
+) -> anyhow::Result<RunOutcome> {
+    let mut bar: Option<(String, indicatif::ProgressBar)> = None;
+    let mut step = |name: &str, make: &dyn Fn() -> indicatif::ProgressBar| {
+        if bar.as_ref().is_none_or(|(current, _)| current != name) {
+            if let Some((_, old)) = bar.take() {
+                old.finish_and_clear();
+            }
+            bar = Some((name.to_string(), make()));
+        }
+        bar.as_ref().map(|(_, b)| b.clone()).expect("just set")
+    };
+    let outcome = selector_runs::run(
         ws,
         settings,
-        &mut |p| {
-            bar.set_length((p.epochs * p.batches) as u64);
-            bar.set_position(((p.epoch.saturating_sub(1)) * p.batches + p.batch) as u64);
-            let val = p
-                .val
-                .as_ref()
-                .map(|m| format!(" · held-out alignment {:.3}", m.alignment_rate))
-                .unwrap_or_default();
-            bar.set_message(format!(
-                "epoch {}/{} loss {:.4}{val}",
-                p.epoch, p.epochs, p.loss
-            ));
+        options,
+        &mut |p| match p {
+            RunProgress::Embedding { what, done, total } => {
+                let b = step(what, &|| {
+                    super::embed::rate_bar(ctx, &format!("embedding {what}"))
+                });
+                b.set_length(total as u64);
+                b.set_position(done as u64);
+            }
+            RunProgress::Training(p) => {
+                let b = step("training", &|| ctx.count_bar(0, label));
+                b.set_length((p.epochs * p.batches) as u64);
+                b.set_position(((p.epoch.saturating_sub(1)) * p.batches + p.batch) as u64);
+                let val = p
+                    .val
+                    .as_ref()
+                    .map(|m| format!(" · held-out alignment {:.3}", m.alignment_rate))
+                    .unwrap_or_default();
+                b.set_message(format!(
+                    "epoch {}/{} loss {:.4}{val}",
+                    p.epoch, p.epochs, p.loss
+                ));
+            }
+            RunProgress::Scoring { done } => {
+                step("scoring", &|| ctx.count_bar(0, "scoring answers")).set_position(done as u64);
+            }
         },
-        &cancel,
+        &AtomicBool::new(false),
     );
-    bar.finish_and_clear();
-    result
+    if let Some((_, b)) = bar {
+        b.finish_and_clear();
+    }
+    let outcome = outcome?;
+    let embedded = &outcome.embedded;
+    let texts = embedded.texts.map_or(0, |t| t.embedded) + embedded.joined;
+    if texts > 0 && !ctx.quiet {
+        let secs = embedded.seconds.max(1e-9);
+        eprintln!(
+            "embedded {texts} texts in {secs:.1}s ({:.1} texts/s)",
+            texts as f64 / secs
+        );
+    }
+    Ok(outcome)
 }
 
 pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<i32> {
     let mut ws = ctx.open_existing_workspace()?;
     ws.ensure_curator("training")?;
-    let mut settings = resolve(ctx, &ws, &args.options)?;
+    let (mut settings, encoder_batch) = resolve(ctx, &args.options)?;
     if let Some(w) = args.human_weight {
         settings.human_weight = w;
     }
@@ -192,24 +225,13 @@ pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<i32> {
         Some(Preset::Paper) => SampleScore::FirstRound,
         None => ctx.config.selector.sample_score,
     };
-    let (report, selector) = train_one(ctx, &ws, &settings, "training")?;
-    let scored = if args.no_score {
-        None
-    } else {
-        let bar = ctx.count_bar(0, "scoring answers");
-        let embeddings = settings.load_embeddings()?;
-        let result = selector_runs::score(
-            &mut ws,
-            report.run_id,
-            &selector,
-            embeddings.as_ref(),
-            how,
-            &mut |done| bar.set_position(done as u64),
-            &AtomicBool::new(false),
-        )?;
-        bar.finish_and_clear();
-        Some(result)
+    let options = RunOptions {
+        embed: true,
+        encoder_batch,
+        score: (!args.no_score).then_some(how),
     };
+    let outcome = run_one(ctx, &mut ws, &settings, &options, "training")?;
+    let (report, scored) = (outcome.report, outcome.scored);
     if args.json {
         let mut value = serde_json::to_value(&report)?;
         if let Some((answers, samples)) = scored {
@@ -283,7 +305,8 @@ pub fn sweep(ctx: &Context, args: SweepArgs) -> anyhow::Result<i32> {
             "--human-weight: every weight must be positive, not {w}"
         );
     }
-    let base = resolve(ctx, &ws, &args.options)?;
+    let mut ws = ws;
+    let (base, encoder_batch) = resolve(ctx, &args.options)?;
     let mut rows = Vec::new();
     for (k, &w) in args.human_weight.iter().enumerate() {
         let settings = RunSettings {
@@ -291,7 +314,13 @@ pub fn sweep(ctx: &Context, args: SweepArgs) -> anyhow::Result<i32> {
             ..base.clone()
         };
         let label = format!("w = {w} ({}/{})", k + 1, args.human_weight.len());
-        let (report, _) = train_one(ctx, &ws, &settings, &label)?;
+        // The first run embeds what the cache lacks; the same texts serve the others.
+        let options = RunOptions {
+            embed: k == 0,
+            encoder_batch,
+            score: None,
+        };
+        let report = run_one(ctx, &mut ws, &settings, &options, &label)?.report;
         rows.push(SweepRow {
             human_weight: w,
             run_id: report.run_id,

@@ -110,6 +110,29 @@ pub struct EncoderRef {
 }
 
 impl EncoderRef {
+    /// The encoder in `dir` as a run records it, read from the folder's settings and files
+    /// (its identity hashes them; no weights are loaded).
+    pub fn of_folder(dir: &Path) -> Result<Self> {
+        let identity = folder_identity(dir)?;
+        let (dim, images) = if crate::encoder::open_clip::OpenClipFolder::is_open_clip(dir) {
+            let folder = crate::encoder::open_clip::OpenClipFolder::open(dir)?;
+            (folder.embed_dim, true)
+        } else {
+            (
+                crate::encoder::config::ModelFolder::open(dir)?
+                    .bert
+                    .hidden_size,
+                false,
+            )
+        };
+        Ok(EncoderRef {
+            identity,
+            folder: dir.to_path_buf(),
+            dim,
+            images,
+        })
+    }
+
     /// Fails when the folder is there but its content is no longer the one the run used.
     /// A missing folder is fine as long as the cache has every vector needed.
     pub fn check_folder(&self) -> Result<()> {

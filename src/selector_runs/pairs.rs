@@ -1,12 +1,14 @@
 //! Preference pairs from the workspace, built the method's way.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::selector::{PairSource, PreferencePair};
 use crate::stable::SplitMix64;
 use crate::store::Workspace;
+
+use super::RunSettings;
 
 /// Which judge pairs a run trains on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -180,6 +182,90 @@ pub fn judge_pairs(ws: &Workspace, min_gap: f64) -> anyhow::Result<Vec<Preferenc
             source: PairSource::Judge,
         })
         .collect();
+    Ok(pairs)
+}
+
+/// Stage 2 of a run: its preference pairs, from both sources.
+#[derive(Debug, Clone, Default)]
+pub struct RunPairs {
+    /// Clinician pairs that train.
+    pub humans: Vec<PreferencePair>,
+    /// Clinician pairs held out by count (the paper's first-N split), when that split is used;
+    /// otherwise held-out clinician pairs are those of the held-out figures.
+    pub fixed_held_out: Option<Vec<PreferencePair>>,
+    /// Judge pairs within a round.
+    pub within: Vec<PreferencePair>,
+    /// Judge pairs across first-round score levels: a training side and a test side.
+    pub levels: LevelPairs,
+}
+
+impl RunPairs {
+    /// The judge pairs that train: within rounds, then across levels.
+    pub fn judges(&self) -> Vec<PreferencePair> {
+        let mut judges = self.within.clone();
+        judges.extend(self.levels.train.iter().cloned());
+        judges
+    }
+
+    /// Every pair given to training: clinician pairs first, then the judge's.
+    pub fn training(&self) -> Vec<PreferencePair> {
+        let mut all = self.humans.clone();
+        all.extend(self.judges());
+        all
+    }
+
+    /// Every answer a pair names, held-out and test pairs included.
+    pub fn answer_ids(&self) -> HashSet<i64> {
+        self.training()
+            .iter()
+            .chain(&self.levels.test)
+            .chain(self.fixed_held_out.iter().flatten())
+            .flat_map(|p| [p.winner, p.loser])
+            .collect()
+    }
+}
+
+/// The pairs `settings` trains on: the clinicians' (the paper's first N when set), and the
+/// judge's within rounds and/or across score levels. Fails when there are none at all.
+pub fn gather_pairs(ws: &Workspace, settings: &RunSettings) -> anyhow::Result<RunPairs> {
+    let all_humans = human_pairs(ws)?;
+    // The paper's protocol: the first N clinician pairs train, the others are held out.
+    let (humans, fixed_held_out) = match settings.human_train_pairs {
+        Some(n) => {
+            let mut train = all_humans;
+            let rest = train.split_off(n.min(train.len()));
+            (train, Some(rest))
+        }
+        None => (all_humans, None),
+    };
+    let within = if settings.judge_pairs.within_round() {
+        judge_pairs(ws, settings.judge_min_gap)?
+    } else {
+        Vec::new()
+    };
+    let levels = if settings.judge_pairs.across_levels() {
+        judge_level_pairs(ws, &settings.level_draw())?
+    } else {
+        LevelPairs::default()
+    };
+    let pairs = RunPairs {
+        humans,
+        fixed_held_out,
+        within,
+        levels,
+    };
+    anyhow::ensure!(
+        !pairs.humans.is_empty() || !pairs.judges().is_empty(),
+        "no preference pairs yet: decide some answers (✓/✗ or a preference) or import judge scores{}",
+        if settings.judge_pairs.across_levels() && pairs.levels.levels < 2 {
+            format!(
+                " (judge pairs across levels need first-round judge scores at two levels or more; found {})",
+                pairs.levels.levels
+            )
+        } else {
+            String::new()
+        }
+    );
     Ok(pairs)
 }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::score_rank::ScoreRanks;
 use crate::selector::{BackendKind, Cancelled, Metrics};
-use crate::selector_runs::{self, RunSettings, SampleScore};
+use crate::selector_runs::{self, RunOptions, RunProgress, RunSettings, SampleScore};
 use crate::store::{RankSignals, Workspace};
 
 /// What the trainer reports.
@@ -129,37 +129,6 @@ fn usable_backend(asked: BackendKind) -> (BackendKind, Option<String>) {
     }
 }
 
-/// Embeds the texts the cache lacks with the run's encoder (off the UI thread: this is the
-/// trainer's), reporting progress; Esc cancels between batches and what was stored stays. With
-/// the folder gone the cache alone must serve, and training says so if it cannot.
-fn embed_missing(
-    ws: &Workspace,
-    encoder: &crate::embed::EncoderRef,
-    backend: BackendKind,
-    cancel: &AtomicBool,
-    report: &dyn Fn(TrainerEvent),
-) -> anyhow::Result<()> {
-    encoder.check_folder()?;
-    if !encoder.folder.exists() {
-        return Ok(());
-    }
-    let mut model = crate::embed::open_encoder(&encoder.folder, backend)?;
-    let mut last = Instant::now() - PROGRESS_EVERY;
-    let mut progress = |done: usize, total: usize| {
-        if total > 0 && (done == total || last.elapsed() >= PROGRESS_EVERY) {
-            last = Instant::now();
-            report(TrainerEvent::Embedding { done, total });
-        }
-    };
-    let batch = backend.encoder_batch_size();
-    crate::embed::fill_cache(ws, model.as_mut(), batch, &mut progress, cancel)?;
-    // An open_clip encoder embeds the figures too (each image file once, by content).
-    if model.embeds_images() {
-        crate::embed::fill_image_cache(ws, model.as_mut(), batch, &mut progress, cancel)?;
-    }
-    Ok(())
-}
-
 fn run_once(
     settings: &TrainerSettings,
     cancel: &AtomicBool,
@@ -168,38 +137,43 @@ fn run_once(
     let mut ws = Workspace::open_existing(&settings.workspace)?;
     // A reviewer's role on a team server reads everything but trains nothing: say so here.
     ws.ensure_curator("training")?;
-    if let Some(encoder) = &settings.run.encoder {
-        embed_missing(&ws, encoder, settings.run.backend, cancel, report)?;
-    }
+    let options = RunOptions {
+        // Texts imported since the last run are embedded first, off the UI thread (this is the
+        // trainer's), with "embedding new texts N/M" in the panel; Esc cancels between batches.
+        embed: true,
+        encoder_batch: settings.run.backend.encoder_batch_size(),
+        score: Some(settings.sample_score),
+    };
     let mut last = Instant::now() - PROGRESS_EVERY;
-    let (run, selector) = selector_runs::train(
-        &ws,
+    let outcome = selector_runs::run(
+        &mut ws,
         &settings.run,
-        &mut |p| {
-            let epoch_end = p.val.is_some() || p.batch == p.batches;
-            if epoch_end || last.elapsed() >= PROGRESS_EVERY {
-                last = Instant::now();
-                report(TrainerEvent::Progress {
-                    epoch: p.epoch,
-                    epochs: p.epochs,
-                    loss: p.loss,
-                    validation: p.val,
-                });
+        &options,
+        &mut |p| match p {
+            RunProgress::Embedding { done, total, .. } => {
+                if total > 0 && (done == total || last.elapsed() >= PROGRESS_EVERY) {
+                    last = Instant::now();
+                    report(TrainerEvent::Embedding { done, total });
+                }
             }
+            RunProgress::Training(p) => {
+                let epoch_end = p.val.is_some() || p.batch == p.batches;
+                if epoch_end || last.elapsed() >= PROGRESS_EVERY {
+                    last = Instant::now();
+                    report(TrainerEvent::Progress {
+                        epoch: p.epoch,
+                        epochs: p.epochs,
+                        loss: p.loss,
+                        validation: p.val,
+                    });
+                }
+            }
+            RunProgress::Scoring { .. } => {}
         },
         cancel,
     )?;
-    anyhow::ensure!(!cancel.load(Ordering::SeqCst), Cancelled);
-    let embeddings = settings.run.load_embeddings()?;
-    let (scored_answers, _) = selector_runs::score(
-        &mut ws,
-        run.run_id,
-        &selector,
-        embeddings.as_ref(),
-        settings.sample_score,
-        &mut |_| {},
-        cancel,
-    )?;
+    let run = outcome.report;
+    let (scored_answers, _) = outcome.scored.unwrap_or_default();
     Ok(TrainOutcome {
         run_id: run.run_id,
         backend: run.backend,
