@@ -67,6 +67,9 @@ pub fn run(ctx: &Context, args: EvalArgs) -> anyhow::Result<i32> {
     row("selector", &eval.selector);
     row("answer length", &eval.baselines.answer_length);
     row("word overlap", &eval.baselines.word_overlap);
+    if let Some(cosine) = &eval.baselines.encoder_cosine {
+        row("cos(q, a)", cosine);
+    }
     if let Some(judge) = &eval.baselines.judge {
         row(&format!("judge ({} p.)", judge.pairs), judge);
     }

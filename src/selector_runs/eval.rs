@@ -35,6 +35,10 @@ pub struct Baselines {
     pub word_overlap: Metrics,
     /// The judge LLM's scores, on the pairs where both answers have one (ties count as misses).
     pub judge: Option<Metrics>,
+    /// The run's encoder, zero-shot: cos(question, answer) of its cached vectors, for a run
+    /// trained with an encoder (what the selector must at least match).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoder_cosine: Option<Metrics>,
 }
 
 /// Evaluates on the run's held-out clinician pairs in the workspace, or on a pairs file that is
@@ -126,7 +130,12 @@ pub fn evaluate_with(
             crate::embed::short(&used.identity)
         );
         let batch = report.settings.backend.encoder_batch_size();
-        let texts: Vec<String> = inputs.iter().flat_map(texts_of).collect();
+        // The run's texts, and the answers as stored (for the zero-shot cosine baseline).
+        let texts: Vec<String> = inputs
+            .iter()
+            .chain(&raw_inputs)
+            .flat_map(texts_of)
+            .collect();
         ensure_cached(ws, encoder, &texts, batch)?;
         // A pairs file's figures were never embedded by `vital embed`: the run reads them too.
         if used.images {
@@ -155,6 +164,11 @@ pub fn evaluate_with(
     let length: Vec<f32> = raw_inputs.iter().map(answer_length).collect();
     let overlap: Vec<f32> = raw_inputs.iter().map(word_overlap).collect();
     let judge_metrics = metrics(&judge);
+    let encoder_cosine = match &report.settings.encoder {
+        Some(used) => question_answer_cosines(ws, &used.identity, &raw_inputs)?
+            .map(|scores| metrics(&by_id(&scores))),
+        None => None,
+    };
     Ok(EvalReport {
         run_id,
         source,
@@ -163,8 +177,32 @@ pub fn evaluate_with(
             answer_length: metrics(&by_id(&length)),
             word_overlap: metrics(&by_id(&overlap)),
             judge: (judge_metrics.pairs > 0).then_some(judge_metrics),
+            encoder_cosine,
         },
     })
+}
+
+/// cos(question, answer) of each input from the cache under `encoder` (vectors are unit
+/// length); None when a vector is missing.
+fn question_answer_cosines(
+    ws: &Workspace,
+    encoder: &str,
+    inputs: &[AnswerInput],
+) -> anyhow::Result<Option<Vec<f32>>> {
+    use crate::store::TextHash;
+    let hashes: Vec<TextHash> = inputs
+        .iter()
+        .flat_map(|i| [TextHash::of(&i.question), TextHash::of(&i.answer)])
+        .collect();
+    let vectors = ws.text_embeddings(encoder, &hashes)?;
+    let mut scores = Vec::with_capacity(inputs.len());
+    for pair in hashes.chunks_exact(2) {
+        let (Some(q), Some(a)) = (vectors.get(&pair[0]), vectors.get(&pair[1])) else {
+            return Ok(None);
+        };
+        scores.push(q.iter().zip(a).map(|(x, y)| x * y).sum());
+    }
+    Ok(Some(scores))
 }
 
 fn judge_scores(ws: &Workspace, ids: &HashSet<i64>) -> anyhow::Result<HashMap<i64, f32>> {

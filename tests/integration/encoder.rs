@@ -588,3 +588,75 @@ fn the_paper_preset_embeds_the_joined_text_and_scores_and_evaluates_from_the_cac
     .unwrap();
     assert_eq!(eval["pairs"], 8);
 }
+
+/// `vital eval` puts the run's encoder, zero-shot, beside the selector: cos(question, answer) of
+/// the same cached vectors, measured on the same pairs.
+#[test]
+fn eval_reports_the_encoders_zero_shot_cosine_beside_the_selector() {
+    let dir = tempfile::tempdir().unwrap();
+    vital_ok(dir.path(), &["demo", "--quiet"]);
+    let encoder = tiny_bert();
+    let encoder = encoder.to_str().unwrap();
+    vital_ok(
+        dir.path(),
+        &["train", "--encoder", encoder, "--epochs", "2", "--no-score"],
+    );
+    let pairs = [
+        (
+            "Where is the nodule?",
+            "In the right upper lobe.",
+            "I cannot tell.",
+        ),
+        (
+            "Which side is the effusion?",
+            "On the left.",
+            "Possibly anywhere at all.",
+        ),
+        (
+            "What modality is this?",
+            "A CT scan of the chest.",
+            "A photograph of a cat.",
+        ),
+    ];
+    let lines: Vec<String> = pairs
+        .iter()
+        .map(|(q, good, bad)| {
+            serde_json::json!({"img": "x.png", "fig_caption": "A chest figure.", "inline_mention": "",
+                "question": q, "answer_positive": good, "answer_negative": bad})
+            .to_string()
+        })
+        .collect();
+    let file = write(dir.path(), "pairs.jsonl", &(lines.join("\n") + "\n"));
+    let eval: serde_json::Value = serde_json::from_str(&vital_ok(
+        dir.path(),
+        &["eval", "--pairs", file.to_str().unwrap(), "--json"],
+    ))
+    .unwrap();
+    let cosine = &eval["baselines"]["encoder_cosine"];
+    assert_eq!(cosine["pairs"], 3, "{eval}");
+    // The same cosines from `vital encode`'s vectors.
+    let texts: Vec<String> = pairs
+        .iter()
+        .flat_map(|(q, good, bad)| [q, good, bad])
+        .map(|t| serde_json::to_string(t).unwrap())
+        .collect();
+    let input = write(dir.path(), "texts.jsonl", &(texts.join("\n") + "\n"));
+    let vectors = printed_vectors(&vital_ok(
+        dir.path(),
+        &["encode", "--encoder", encoder, input.to_str().unwrap()],
+    ));
+    let right = vectors
+        .chunks(3)
+        .filter(|v| cosine(&v[0], &v[1]) > cosine(&v[0], &v[2]))
+        .count();
+    let alignment = cosine["alignment_rate"].as_f64().unwrap();
+    assert!((alignment - right as f64 / 3.0).abs() < 1e-9, "{cosine}");
+    // A run without an encoder has no such baseline.
+    vital_ok(dir.path(), &["train", "--epochs", "1", "--no-score"]);
+    let eval: serde_json::Value = serde_json::from_str(&vital_ok(
+        dir.path(),
+        &["eval", "--pairs", file.to_str().unwrap(), "--json"],
+    ))
+    .unwrap();
+    assert!(eval["baselines"].get("encoder_cosine").is_none(), "{eval}");
+}
