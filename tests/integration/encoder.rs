@@ -632,8 +632,8 @@ fn eval_reports_the_encoders_zero_shot_cosine_beside_the_selector() {
         &["eval", "--pairs", file.to_str().unwrap(), "--json"],
     ))
     .unwrap();
-    let cosine = &eval["baselines"]["encoder_cosine"];
-    assert_eq!(cosine["pairs"], 3, "{eval}");
+    let baseline = &eval["baselines"]["encoder_cosine"];
+    assert_eq!(baseline["pairs"], 3, "{eval}");
     // The same cosines from `vital encode`'s vectors.
     let texts: Vec<String> = pairs
         .iter()
@@ -649,8 +649,8 @@ fn eval_reports_the_encoders_zero_shot_cosine_beside_the_selector() {
         .chunks(3)
         .filter(|v| cosine(&v[0], &v[1]) > cosine(&v[0], &v[2]))
         .count();
-    let alignment = cosine["alignment_rate"].as_f64().unwrap();
-    assert!((alignment - right as f64 / 3.0).abs() < 1e-9, "{cosine}");
+    let alignment = baseline["alignment_rate"].as_f64().unwrap();
+    assert!((alignment - right as f64 / 3.0).abs() < 1e-9, "{baseline}");
     // A run without an encoder has no such baseline.
     vital_ok(dir.path(), &["train", "--epochs", "1", "--no-score"]);
     let eval: serde_json::Value = serde_json::from_str(&vital_ok(
