@@ -107,6 +107,10 @@ fn checkpoint_scores_match_the_cpus(backend: &str) {
             (c.1 - g.1).abs()
         })
         .fold(0.0, f64::max);
+    eprintln!(
+        "{backend}: {} scores, worst difference to the CPU's {worst:.2e}",
+        cpu.len()
+    );
     assert!(worst <= 1e-4, "{backend} scores differ by up to {worst}");
 }
 
@@ -119,6 +123,7 @@ fn training_gives_the_cpus_held_out_metrics(backend: &str) {
     let gpu = demo_trained_on(gpu_dir.path(), backend);
     for key in ["alignment_rate", "auc", "map"] {
         let (c, g) = (cpu[key].as_f64().unwrap(), gpu[key].as_f64().unwrap());
+        eprintln!("{key}: cpu {c:.4}, {backend} {g:.4}");
         assert!((c - g).abs() <= 0.01, "{key}: cpu {c}, {backend} {g}");
     }
     // The runs record where they trained.
@@ -152,6 +157,17 @@ fn assert_encodings_agree(backend: &str, encoder: &Path, lines: &Path, images: b
     let (cpu, gpu) = (encode("cpu"), encode(backend));
     assert_eq!(cpu.len(), gpu.len());
     assert!(!cpu.is_empty());
+    let lowest = cpu
+        .iter()
+        .zip(&gpu)
+        .map(|(c, g)| cosine(c, g))
+        .fold(f64::INFINITY, f64::min);
+    eprintln!(
+        "{} on {backend}: {} vectors{}, lowest cosine to the CPU's {lowest:.8}",
+        encoder.file_name().unwrap().to_string_lossy(),
+        cpu.len(),
+        if images { " (images)" } else { "" }
+    );
     for (i, (c, g)) in cpu.iter().zip(&gpu).enumerate() {
         let cos = cosine(c, g);
         assert!(

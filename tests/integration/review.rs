@@ -195,8 +195,12 @@ fn background_training_applies_scores_while_the_reviewer_works() {
     keys(&mut s, "ax");
     // The UI loop's job: apply what the workers send (the trainer's events among them).
     let mut done = false;
+    let mut trained_on = None;
     while let Ok(msg) = rx.recv_timeout(Duration::from_secs(60)) {
-        done |= matches!(msg, Msg::Trainer(TrainerEvent::Done(_)));
+        if let Msg::Trainer(TrainerEvent::Done(outcome)) = &msg {
+            done = true;
+            trained_on = Some(outcome.human_pairs);
+        }
         s.dispatch(msg);
         if done {
             break;
@@ -204,6 +208,10 @@ fn background_training_applies_scores_while_the_reviewer_works() {
     }
     assert!(done, "the run finished: {}", s.app.training.status);
     assert!(!s.app.training.running);
+    // The demo's 4 clinician pairs, and the "ax" pair when it was stored before the run read
+    // the pairs (the trainer and the reviewer race; both orders are right).
+    let trained_on = trained_on.unwrap();
+    assert!((4..=5).contains(&trained_on), "{trained_on}");
     let view = s.app.current.as_ref().unwrap();
     assert_eq!(
         view.stored.sample.id, "demo-ct-1",
@@ -219,7 +227,7 @@ fn background_training_applies_scores_while_the_reviewer_works() {
     // A later session starts with the run on its panel and the queue ranked by it.
     let later = session(dir.path(), "ana");
     assert_eq!(later.app.training.last_run, Some(1));
-    assert_eq!(later.app.training.human_pairs, 4);
+    assert_eq!(later.app.training.human_pairs, trained_on);
     assert_eq!(later.app.queue.scored(), 11);
 }
 
