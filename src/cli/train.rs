@@ -10,7 +10,7 @@ use super::{exit, Context};
 use crate::embed::EncoderRef;
 use crate::selector::{BackendKind, Metrics, PairLoss};
 use crate::selector_runs::{
-    self, JudgePairs, RunOptions, RunOutcome, RunProgress, RunSettings, SampleScore,
+    self, Head, JudgePairs, RunOptions, RunOutcome, RunProgress, RunSettings, SampleScore,
 };
 use crate::store::Workspace;
 
@@ -71,6 +71,11 @@ pub struct TrainOptions {
     /// --encoder: the question, caption and answer vectors concatenated).
     #[arg(long, requires = "embedding_source")]
     pub paper_head: bool,
+    /// With an encoder: signals (a linear head starting from cos(question, answer), for few
+    /// clinician pairs) | full (the MLP) | auto (signals below 500 clinician training pairs)
+    /// [default: config selector.head]
+    #[arg(long)]
+    pub head: Option<Head>,
 }
 
 #[derive(Debug, Args)]
@@ -127,6 +132,9 @@ fn resolve(ctx: &Context, options: &TrainOptions) -> anyhow::Result<(RunSettings
         settings.apply_paper_preset();
     }
     settings.paper_head |= options.paper_head;
+    if let Some(head) = options.head {
+        settings.head = head;
+    }
     if let Some(e) = options.epochs {
         settings.epochs = e;
     }

@@ -6,6 +6,9 @@
 //!   cos(answer, other answers of the round), answer vector…]`; the model passes the three
 //!   similarities through and learns a projection of the answer vector.
 //! * [`EncoderInputs::Concat`]: `[question, context, answer]` vectors, for the paper's head.
+//! * [`EncoderInputs::Signals`]: `[cos(question, answer), cos(context, answer), mean cos(answer,
+//!   other answers of the round), ln(1 + answer words)]`, the zero-shot signals alone, for the
+//!   few-pairs model (a linear head that starts from cos(question, answer)).
 //! * [`EncoderInputs::Joined`]: the answer vector alone, for the paper's preset, whose answer text
 //!   already joins caption, mention, question and answer (its question and caption are empty,
 //!   so their vectors would be the same empty-text vector in every row).
@@ -48,6 +51,7 @@ pub enum EncoderInputs {
     Similarities,
     Concat,
     Joined,
+    Signals,
 }
 
 impl EncoderInputs {
@@ -57,6 +61,7 @@ impl EncoderInputs {
             EncoderInputs::Similarities => SIMILARITIES + dim,
             EncoderInputs::Concat => 3 * dim,
             EncoderInputs::Joined => dim,
+            EncoderInputs::Signals => SIMILARITIES + 1,
         }
     }
 
@@ -66,6 +71,7 @@ impl EncoderInputs {
             EncoderInputs::Similarities => SIMILARITIES + IMAGE_SIMILARITIES + 2 * dim,
             EncoderInputs::Concat => 4 * dim,
             EncoderInputs::Joined => 2 * dim,
+            EncoderInputs::Signals => SIMILARITIES + IMAGE_SIMILARITIES + 1,
         }
     }
 }
@@ -181,7 +187,7 @@ fn build<'v>(
                 data.extend_from_slice(get(&context, "caption and mentions", id)?);
                 data.extend_from_slice(a);
             }
-            EncoderInputs::Similarities => {
+            EncoderInputs::Similarities | EncoderInputs::Signals => {
                 let q = get(&question, "question", id)?;
                 let c = get(&context, "caption and mentions", id)?;
                 let mates = &rounds[&(
@@ -205,6 +211,11 @@ fn build<'v>(
                     Some(Some(v)) => data.extend_from_slice(&[1.0, dot(v, a), dot(v, q)]),
                     Some(None) => data.extend_from_slice(&[0.0; IMAGE_SIMILARITIES]),
                     None => {}
+                }
+                if kind == EncoderInputs::Signals {
+                    let words = input.answer.split_whitespace().count();
+                    data.push((1.0 + words as f32).ln());
+                    continue;
                 }
                 data.extend_from_slice(a);
                 if let Some(v) = img {

@@ -71,6 +71,21 @@ impl EmbeddingHeadConfig {
 }
 
 impl<B: Backend> EmbeddingHead<B> {
+    /// The same head with its output layer at zero: it scores 0 until trained.
+    pub fn with_zero_output(mut self) -> Self {
+        let [d_in, d_out] = self.output.weight.dims();
+        let device = self.output.weight.device();
+        self.output.weight = Param::from_data(
+            TensorData::new(vec![0f32; d_in * d_out], [d_in, d_out]),
+            &device,
+        );
+        self.output.bias = Some(Param::from_data(
+            TensorData::new(vec![0f32; d_out], [d_out]),
+            &device,
+        ));
+        self
+    }
+
     /// `[n, d_input]` → `[n]`.
     pub fn forward(&self, mut x: Tensor<B, 2>) -> Tensor<B, 1> {
         for layer in &self.hidden {
@@ -107,6 +122,10 @@ pub struct SelectorModelConfig {
     /// Width of a learned linear projection of the precomputed columns after the raw ones
     /// (e.g. an answer's sentence embedding); `None` or 0 = no projection, columns used as is.
     pub precomputed_projection: Option<usize>,
+    /// A precomputed column added to the score as it is: a zero-shot signal (the encoder's
+    /// cos(question, answer)) that the head starts from (its output layer starts at zero) and
+    /// corrects only as far as the pairs show. `None` (older checkpoints): no prior.
+    pub prior_column: Option<usize>,
     #[config(default = "vec![128, 64]")]
     pub hidden: Vec<usize>,
     #[config(default = 42)]
@@ -120,6 +139,15 @@ impl SelectorModelConfig {
             .with_id_fields(0)
             .with_precomputed_dim(precomputed_dim)
             .with_hidden(vec![512, 512, 512])
+    }
+
+    /// The few-pairs model over an encoder's signals (see `EncoderInputs::Signals`): a linear
+    /// head on a handful of columns, starting from column 0 (cos(question, answer)) as its prior.
+    pub fn signals_head() -> Self {
+        SelectorModelConfig::new()
+            .with_id_fields(0)
+            .with_hidden(Vec::new())
+            .with_prior_column(Some(0))
     }
 
     fn mlp_input(&self) -> usize {
@@ -174,11 +202,17 @@ impl SelectorModelConfig {
             let mut rng = SplitMix64::new(self.seed ^ 0x9e0_1ec7);
             linear(&mut rng, d_in, d_out, device)
         });
+        // With a prior the model starts as the prior itself.
+        let head = match self.prior_column {
+            Some(_) => head.with_zero_output(),
+            None => head,
+        };
         SelectorModel {
             ids,
             no_image,
             head,
             projection,
+            prior: self.prior_column,
         }
     }
 }
@@ -192,6 +226,9 @@ pub struct SelectorModel<B: Backend> {
     /// Learned projection of the precomputed columns after the raw ones (absent in older
     /// checkpoints, which load as `None`).
     projection: Option<Linear<B>>,
+    /// The precomputed column added to the score (from the config, not the weights).
+    #[module(skip)]
+    prior: Option<usize>,
 }
 
 /// One batch as tensors; built by [`ModelInput::from_batch`].
@@ -369,6 +406,13 @@ impl<B: Backend> SelectorModel<B> {
             parts.push(has.clone());
             parts.push(stats * has + fallback * absent);
         }
+        let prior = match (self.prior, &input.precomputed) {
+            (Some(column), Some(pre)) => {
+                let n = pre.dims()[0];
+                Some(pre.clone().narrow(1, column, 1).reshape([n]))
+            }
+            _ => None,
+        };
         match (input.precomputed, &self.projection) {
             (Some(pre), Some(projection)) => {
                 let width = pre.dims()[1];
@@ -380,7 +424,11 @@ impl<B: Backend> SelectorModel<B> {
             }
             (pre, _) => parts.extend(pre),
         }
-        self.head.forward(Tensor::cat(parts, 1))
+        let score = self.head.forward(Tensor::cat(parts, 1));
+        match prior {
+            Some(prior) => score + prior,
+            None => score,
+        }
     }
 }
 

@@ -331,8 +331,13 @@ pub fn train<B: AutodiffBackend>(
     Ok(TrainedSelector::from_parts(cpu_model, meta))
 }
 
-/// The raw (unprojected) leading precomputed columns, when the model projects the rest.
+/// The leading precomputed columns that are standardised: the raw (unprojected) ones when the
+/// model projects the rest, and every column of a model with a prior (a linear head on a few
+/// signals of different scales; standardising keeps the prior's order).
 fn model_config_raw(model: &SelectorModelConfig, precomputed_dim: usize) -> Option<usize> {
+    if model.prior_column.is_some() {
+        return Some(precomputed_dim).filter(|&d| d > 0);
+    }
     let config = model.clone().with_precomputed_dim(precomputed_dim);
     config
         .projection()

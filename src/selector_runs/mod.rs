@@ -36,6 +36,6 @@ pub use pairs::{
 };
 pub use pipeline::{run, train, RunOptions, RunOutcome, RunProgress};
 pub use record::{load_run, load_run_report, RunReport};
-pub use run_settings::{paper_text, RunSettings};
+pub use run_settings::{paper_text, Head, RunSettings, FEW_PAIRS};
 pub use scoring::{compute_scores, score, SampleScore, ShardScores};
 pub use settings::SelectorSettings;

@@ -116,9 +116,12 @@ pub fn train(
 ) -> anyhow::Result<(RunReport, TrainedSelector)> {
     let started = Instant::now();
     // The settings are checked before anything is read.
-    let config = settings.train_config()?;
+    settings.train_config()?;
     // 2. Preference pairs from both sources: the clinicians' decisions and the judge's scores.
     let pairs = gather_pairs(ws, settings)?;
+    // How many clinician pairs train decides the model (`head = auto`); the record keeps it.
+    let settings = &settings.resolved(pairs.humans.len());
+    let config = settings.train_config()?;
     // 3. The answers those pairs name, as the model reads them.
     let inputs = gather_inputs(ws, settings, &pairs)?;
     // 4. The selector fitted on the training pairs, figures held out.

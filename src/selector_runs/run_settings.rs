@@ -74,6 +74,54 @@ pub struct RunSettings {
     /// Hidden layer sizes of the built-in model's MLP (default: the model's own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hidden: Option<Vec<usize>>,
+    /// With an encoder: which model trains. A recorded run holds the resolved choice (never
+    /// `auto`); runs recorded before the choice existed trained the full model.
+    #[serde(default = "defaults::full_head", with = "crate::as_text")]
+    pub head: Head,
+}
+
+/// With an encoder, the model a run trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Head {
+    /// The signals head below [`FEW_PAIRS`] clinician training pairs, the full model from there.
+    Auto,
+    /// A linear head on the encoder's zero-shot signals, starting from cos(question, answer).
+    Signals,
+    /// Similarities, a projection of the answer vector and the built-in features into an MLP.
+    Full,
+}
+
+/// The signals head's L2 penalty on its weights (Adam's weight decay), step size and epochs:
+/// on a task where one signal separates the answers, 10 pairs teach it (see the selector's
+/// `ten_pairs_teach_the_signals_head…` test).
+const SIGNALS_L2: f32 = 1e-2;
+const SIGNALS_LR: f64 = 5e-2;
+const SIGNALS_EPOCHS: usize = 200;
+
+/// Below this many clinician training pairs, `auto` trains the signals head: a wide model over
+/// hundreds of inputs overfits so few pairs (and ranked below the encoder's own cosine on qa50).
+pub const FEW_PAIRS: usize = 500;
+
+impl std::fmt::Display for Head {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Head::Auto => "auto",
+            Head::Signals => "signals",
+            Head::Full => "full",
+        })
+    }
+}
+
+impl std::str::FromStr for Head {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Head::Auto),
+            "signals" => Ok(Head::Signals),
+            "full" => Ok(Head::Full),
+            other => anyhow::bail!("unknown head `{other}`: expected auto, signals or full"),
+        }
+    }
 }
 
 /// The paper's text for one answer: caption, inline mentions, then "Question:" and "Answer:".
@@ -104,6 +152,9 @@ mod defaults {
     }
     pub fn judge_pairs_seed() -> u64 {
         42
+    }
+    pub fn full_head() -> super::Head {
+        super::Head::Full
     }
 }
 
@@ -157,7 +208,27 @@ impl RunSettings {
             human_train_pairs: None,
             fixed_epochs: false,
             hidden: None,
+            head: s.head,
         }
+    }
+
+    /// The settings a run with `clinician_pairs` training pairs trains with: `auto` resolved
+    /// (the record then says which model trained).
+    pub fn resolved(&self, clinician_pairs: usize) -> RunSettings {
+        let head = match self.head {
+            Head::Auto if clinician_pairs < FEW_PAIRS => Head::Signals,
+            Head::Auto => Head::Full,
+            chosen => chosen,
+        };
+        RunSettings {
+            head,
+            ..self.clone()
+        }
+    }
+
+    /// Whether the run trains the few-pairs signals head (an encoder, not the paper's head).
+    pub fn signals_head(&self) -> bool {
+        self.encoder.is_some() && !self.paper_head && self.head == Head::Signals
     }
 
     /// The paper's setup (GUIDE section 1, step 6): Adam lr 1e-5, 6 epochs, batch 64, hinge
@@ -204,6 +275,7 @@ impl RunSettings {
         match (self.paper_head, self.paper_text && self.joined_vector) {
             (true, true) => selector::EncoderInputs::Joined,
             (true, false) => selector::EncoderInputs::Concat,
+            (false, _) if self.signals_head() => selector::EncoderInputs::Signals,
             (false, _) => selector::EncoderInputs::Similarities,
         }
     }
@@ -224,7 +296,8 @@ impl RunSettings {
         }
     }
 
-    pub(super) fn train_config(&self) -> anyhow::Result<TrainConfig> {
+    /// The trainer's configuration for these settings (checked: a bad setting is an error).
+    pub fn train_config(&self) -> anyhow::Result<TrainConfig> {
         let loss = self.loss;
         anyhow::ensure!(
             self.human_weight > 0.0,
@@ -249,6 +322,14 @@ impl RunSettings {
             (true, true) => config.with_features(None).with_model(
                 selector::model::SelectorModelConfig::paper_embedding_head(0),
             ),
+            // Few pairs: a linear head on the signals, from cos(question, answer), its
+            // weights pulled back towards that prior (L2).
+            (true, false) if self.signals_head() => config
+                .with_features(None)
+                .with_model(selector::model::SelectorModelConfig::signals_head())
+                .with_optimizer(burn::optim::AdamConfig::new().with_weight_decay(Some(
+                    burn::optim::decay::WeightDecayConfig::new(SIGNALS_L2),
+                ))),
             (true, false) if encoder => config.with_model(
                 selector::model::SelectorModelConfig::new()
                     .with_precomputed_raw(Some(selector::encoder_features::raw_columns(
@@ -264,6 +345,29 @@ impl RunSettings {
                 None => config,
             },
         };
+        // The signals head is a regularised logistic regression: a fixed, longer schedule at a
+        // larger step (a handful of weights; the L2 penalty, not early stopping, holds it).
+        if self.signals_head() {
+            let epochs = if self.fixed_epochs {
+                self.epochs
+            } else {
+                SIGNALS_EPOCHS
+            };
+            return Ok(config
+                .with_early_stopping(None)
+                .with_epochs(epochs)
+                .with_batch_size(self.batch_size)
+                .with_lr(SIGNALS_LR)
+                .with_seed(self.seed)
+                .with_human_weight(self.human_weight as f32)
+                .with_loss(PairLoss::Logistic)
+                .with_margin(self.margin as f32)
+                .with_validation_share(if self.human_train_pairs.is_some() {
+                    0.0
+                } else {
+                    self.validation_fraction
+                }));
+        }
         // With an encoder, training stops on held-out pairs; `epochs` is then a floor of the cap.
         let (epochs, early_stopping) = if encoder && !self.fixed_epochs {
             (

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{JudgePairs, SampleScore};
+use super::{Head, JudgePairs, SampleScore};
 use crate::selector::{BackendKind, PairLoss};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,6 +31,9 @@ pub struct SelectorSettings {
     pub judge_pairs_seed: u64,
     /// A sentence-encoder model folder whose vectors feed the selector; empty = none.
     pub encoder: String,
+    /// With an encoder: the few-pairs signals head, the full model, or by the pairs' count.
+    #[serde(with = "crate::as_text")]
+    pub head: Head,
 }
 
 impl SelectorSettings {

@@ -70,7 +70,9 @@ fn encoder_settings(folder: PathBuf) -> RunSettings {
 #[test]
 fn an_encoder_run_trains_scores_and_evaluates_on_cached_vectors() {
     let (dir, mut ws) = workspace_with_pairs();
-    let settings = encoder_settings(dir.path().join("no-such-folder"));
+    let mut settings = encoder_settings(dir.path().join("no-such-folder"));
+    // The full model (projection, built-in features), as many clinician pairs would train.
+    settings.head = selector_runs::Head::Full;
     let cancel = AtomicBool::new(false);
 
     // Nothing cached yet: a clear error naming the command that fills the cache.
@@ -87,6 +89,7 @@ fn an_encoder_run_trains_scores_and_evaluates_on_cached_vectors() {
     )
     .unwrap();
     assert_eq!(report.settings.encoder, settings.encoder);
+    assert_eq!(report.settings.head, selector_runs::Head::Full);
     assert!(
         (1..super::MAX_EPOCHS).contains(&epochs_seen),
         "{epochs_seen}"
@@ -152,4 +155,37 @@ fn a_run_cannot_read_both_an_embeddings_file_and_an_encoder() {
     let err =
         selector_runs::train(&ws, &settings, &mut |_| {}, &AtomicBool::new(false)).unwrap_err();
     assert!(err.to_string().contains("not both"), "{err:#}");
+}
+
+#[test]
+fn few_clinician_pairs_train_the_signals_head_from_the_encoders_cosine() {
+    let (dir, mut ws) = workspace_with_pairs();
+    let settings = encoder_settings(dir.path().join("no-such-folder"));
+    assert_eq!(settings.head, selector_runs::Head::Auto);
+    let cancel = AtomicBool::new(false);
+    fill_cache(&ws, &mut FakeEncoder::new(), 8, &mut |_, _| {}, &cancel).unwrap();
+    let (report, selector) = selector_runs::train(&ws, &settings, &mut |_| {}, &cancel).unwrap();
+    // A handful of pairs: auto chose the signals head, and the record says so.
+    assert_eq!(report.settings.head, selector_runs::Head::Signals);
+    let model = &selector.meta().model;
+    assert_eq!(model.prior_column, Some(0));
+    assert!(model.hidden.is_empty() && selector.meta().features.is_none());
+    assert_eq!(
+        model.precomputed_dim,
+        crate::selector::encoder_features::SIMILARITIES + 1
+    );
+    // Scored and evaluated from the record, on the same four signal columns.
+    let (run_id, reloaded_report, reloaded) = selector_runs::load_run(&ws, None).unwrap();
+    assert_eq!(reloaded_report.settings.head, selector_runs::Head::Signals);
+    let (answers, _) = selector_runs::score(
+        &mut ws,
+        run_id,
+        &reloaded,
+        None,
+        selector_runs::SampleScore::MeanBest,
+        &mut |_| {},
+        &cancel,
+    )
+    .unwrap();
+    assert!(answers > 0);
 }
