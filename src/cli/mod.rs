@@ -16,6 +16,7 @@ mod pick_figures;
 mod review;
 mod score;
 mod show;
+mod simulate;
 mod stats;
 mod store;
 mod train;
@@ -99,6 +100,8 @@ pub enum Command {
     Encode(encode::EncodeArgs),
     /// The workspace itself: copy it to or from a team server, add reviewer roles.
     Store(store::StoreArgs),
+    /// How many decisions does it take? A simulated reviewer in each queue order, on a copy.
+    Simulate(simulate::SimulateArgs),
 }
 
 /// Everything a command needs, resolved once from flags, environment and config files.
@@ -219,6 +222,7 @@ fn run_command(cli: Cli) -> anyhow::Result<i32> {
         Command::PickFigures(args) => pick_figures::run(&ctx, args),
         Command::FetchImages(args) => fetch_images::run(&ctx, args),
         Command::Embed(args) => embed::run(&ctx, args),
+        Command::Simulate(args) => simulate::run(&ctx, args),
         Command::Encode(args) => encode::run(&ctx, args),
         Command::Store(args) => store::run(&ctx, args),
     }

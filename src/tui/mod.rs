@@ -12,6 +12,7 @@ pub mod queue;
 pub mod sample_view;
 pub mod score_rank;
 pub mod session;
+pub mod simulate;
 pub mod trainer;
 pub mod view;
 mod workers;

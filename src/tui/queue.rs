@@ -78,6 +78,8 @@ pub struct Queue {
     rank: Vec<u32>,
     /// Indices into `entries` that pass the filter and search, in queue order.
     visible: Vec<usize>,
+    /// The random order's seed (never zero: the shuffle's state must not be).
+    random_seed: u64,
     /// Position inside `visible`.
     pos: usize,
 }
@@ -100,6 +102,7 @@ impl Queue {
             signals: vec![RankSignals::default(); n],
             rank: (0..n as u32).collect(),
             visible: Vec::new(),
+            random_seed: 0x005e_ed0f_7e57,
             pos: 0,
         };
         queue.refresh(None);
@@ -203,7 +206,7 @@ impl Queue {
                 })
             }),
             Order::Random => {
-                let mut state: u64 = 0x005e_ed0f_7e57;
+                let mut state: u64 = self.random_seed;
                 for i in (1..sequence.len()).rev() {
                     state ^= state << 13;
                     state ^= state >> 7;
@@ -215,6 +218,17 @@ impl Queue {
         for (rank, &i) in sequence.iter().enumerate() {
             self.rank[i] = rank as u32;
         }
+    }
+
+    /// The samples shown, in the queue's order.
+    pub fn in_order(&self) -> impl Iterator<Item = &IndexEntry> {
+        self.visible.iter().map(|&i| &self.entries[i])
+    }
+
+    /// The seed of the random order (a simulation draws one per run; the screen keeps its own).
+    pub fn set_random_seed(&mut self, seed: u64) {
+        self.random_seed = (seed ^ 0x005e_ed0f_7e57).max(1);
+        self.set_order(self.order);
     }
 
     pub fn search_text(&self) -> Option<&str> {

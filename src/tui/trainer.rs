@@ -129,7 +129,9 @@ fn usable_backend(asked: BackendKind) -> (BackendKind, Option<String>) {
     }
 }
 
-fn run_once(
+/// One run of the background trainer: the review screen's job, also the simulation's (see
+/// `simulate`), so both train, score and re-rank the same way.
+pub fn run_once(
     settings: &TrainerSettings,
     cancel: &AtomicBool,
     report: &dyn Fn(TrainerEvent),

@@ -17,4 +17,5 @@ mod real_fixtures;
 mod review;
 mod selector;
 mod shards;
+mod simulate;
 mod team;
