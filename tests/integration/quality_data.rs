@@ -103,6 +103,7 @@ fn line0<'a>(questions: &[&'a Value]) -> &'a Value {
 }
 
 /// Records the clinician's verdicts (answer 1 ✓, answer 2 ✗) for every round.
+#[allow(dead_code)] // benches/orders.rs gives its verdicts through the simulated reviewer
 pub fn record_verdicts(ws: &vital::store::Workspace) -> usize {
     use vital::store::{DecisionKind, NewDecision};
     let mut n = 0;
