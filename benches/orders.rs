@@ -25,7 +25,7 @@ use vital::tui::queue::Order;
 use vital::tui::simulate::{simulate, Labels, Simulation};
 
 const RETRAIN_EVERY: usize = 10;
-const MAX_DECISIONS: usize = 120;
+const MAX_DECISIONS: usize = 100;
 
 /// One pairs-file line per round: answer 1 (the real answer) ✓, answer 2 ✗.
 fn pairs_lines(record: &Value) -> String {
@@ -80,7 +80,13 @@ fn main() -> anyhow::Result<()> {
     import_file(&mut ws, &candidates, &ImportOptions::default(), &|_, _| {})?;
     let folder = std::path::absolute(std::path::PathBuf::from(minilm))?;
     let mut model = vital::embed::open_encoder(&folder, vital::selector::BackendKind::Cpu)?;
-    vital::embed::fill_cache(&ws, model.as_mut(), 32, &mut |_, _| {}, &AtomicBool::new(false))?;
+    vital::embed::fill_cache(
+        &ws,
+        model.as_mut(),
+        32,
+        &mut |_, _| {},
+        &AtomicBool::new(false),
+    )?;
     let (inputs, pairs) = vital::selector_runs::pairs_from_file(
         &labels_file,
         &vital::image_files::ImageRoots::new(vec![dir.path().to_path_buf()]),
@@ -119,7 +125,13 @@ fn main() -> anyhow::Result<()> {
                 run: run.clone(),
                 sample_score: SampleScore::MeanBest,
             };
-            let curve = simulate(&ws, scratch.path(), &sim, &mut |_| {}, &AtomicBool::new(false))?;
+            let curve = simulate(
+                &ws,
+                scratch.path(),
+                &sim,
+                &mut |_| {},
+                &AtomicBool::new(false),
+            )?;
             let at = |n: usize| {
                 curve
                     .points
@@ -131,7 +143,11 @@ fn main() -> anyhow::Result<()> {
             println!(
                 "| {} | {seed} | {} | {} | {} |",
                 order.label(),
-                checkpoints.iter().map(|&n| at(n)).collect::<Vec<_>>().join(" | "),
+                checkpoints
+                    .iter()
+                    .map(|&n| at(n))
+                    .collect::<Vec<_>>()
+                    .join(" | "),
                 to(0.90),
                 to(0.95)
             );

@@ -220,6 +220,30 @@ impl Queue {
         }
     }
 
+    /// Why the sample on screen is where it is in this order: the signal the order ranks by
+    /// (none for file and random order).
+    pub fn why_here(&self) -> Option<String> {
+        let signals = self.current_signals()?;
+        match self.order {
+            Order::File | Order::Random => None,
+            Order::ScoreHigh | Order::ScoreLow => Some(match signals.score {
+                Some(score) => format!("score {score:.3}"),
+                None => "not scored yet".into(),
+            }),
+            Order::Uncertainty => {
+                let margin = match signals.margin {
+                    Some(m) => format!("answers {m:.3} apart"),
+                    None => "not scored yet".into(),
+                };
+                Some(match signals.judge_conflicts {
+                    0 => margin,
+                    1 => format!("{margin}, 1 round against the judge"),
+                    n => format!("{margin}, {n} rounds against the judge"),
+                })
+            }
+        }
+    }
+
     /// The samples shown, in the queue's order.
     pub fn in_order(&self) -> impl Iterator<Item = &IndexEntry> {
         self.visible.iter().map(|&i| &self.entries[i])
@@ -430,6 +454,45 @@ mod tests {
             entry(3, "ct_scan", false, false, true),
             entry(4, "mri", true, true, false),
         ])
+    }
+
+    #[test]
+    fn the_queue_says_why_a_sample_is_where_it_is() {
+        let mut q = queue();
+        assert_eq!(q.why_here(), None, "file order needs no reason");
+        let signals: HashMap<i64, RankSignals> = [
+            (
+                1,
+                RankSignals {
+                    score: Some(0.25),
+                    margin: Some(0.5),
+                    judge_conflicts: 0,
+                },
+            ),
+            (
+                2,
+                RankSignals {
+                    score: Some(0.75),
+                    margin: Some(0.02),
+                    judge_conflicts: 2,
+                },
+            ),
+        ]
+        .into_iter()
+        .collect();
+        q.set_signals(&signals);
+        q.set_order(Order::Uncertainty);
+        q.jump_to(2);
+        assert_eq!(
+            q.why_here().as_deref(),
+            Some("answers 0.020 apart, 2 rounds against the judge")
+        );
+        q.set_order(Order::ScoreHigh);
+        assert_eq!(q.why_here().as_deref(), Some("score 0.750"));
+        q.jump_to(3);
+        assert_eq!(q.why_here().as_deref(), Some("not scored yet"));
+        q.set_order(Order::Random);
+        assert_eq!(q.why_here(), None);
     }
 
     #[test]

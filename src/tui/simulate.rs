@@ -35,7 +35,10 @@ impl Labels {
             for (id, accepted) in [(pair.winner, true), (pair.loser, false)] {
                 if let Some(a) = by_id.get(&id) {
                     labels.insert(
-                        (a.question.trim().to_string(), a.answer.trim().to_string()),
+                        (
+                            crate::data::display_text(&a.question).trim().to_string(),
+                            a.answer.trim().to_string(),
+                        ),
                         accepted,
                     );
                 }
@@ -52,7 +55,10 @@ impl Labels {
         self.0.is_empty()
     }
 
+    /// The verdict on `answer` to `question` as stored (LLaVA's `<image>` placeholder is not
+    /// part of the question a pairs file gives).
     fn verdict(&self, question: &str, answer: &str) -> Option<bool> {
+        let question = crate::data::display_text(question);
         self.0
             .get(&(question.trim().to_string(), answer.trim().to_string()))
             .copied()
@@ -191,6 +197,12 @@ pub fn simulate(
                 decisions += 1;
                 since_training += 1;
                 progress(decisions);
+                // Exactly every K decisions, mid-sample too.
+                if since_training == sim.retrain_every {
+                    since_training = 0;
+                    let point = retrain(&mut session, &trainer, sim, decisions, cancel)?;
+                    curve.points.push(point);
+                }
                 if session.app.current.as_ref().map(|v| v.key()) != Some(sample) {
                     // Decided: the screen moved on; come back for the rest of this sample.
                     session.dispatch(Msg::Found {
@@ -199,12 +211,6 @@ pub fn simulate(
                     });
                 }
             }
-        }
-        if since_training >= sim.retrain_every {
-            since_training = 0;
-            curve
-                .points
-                .push(retrain(&mut session, &trainer, sim, decisions, cancel)?);
         }
     }
     if since_training > 0 {

@@ -21,7 +21,9 @@ fn task(dir: &Path, n: usize, held_out: usize) -> (std::path::PathBuf, std::path
     let (mut candidates, mut labels, mut eval) = (String::new(), String::new(), String::new());
     for i in 0..n + held_out {
         let organ = organs[i % organs.len()];
-        let question = format!("What does the image of the {organ} show in case {i}?");
+        // LLaVA's placeholder in a first question: stored as given, left out of a pairs file's.
+        let placeholder = if i == 0 { "\n<image>" } else { "" };
+        let question = format!("What does the image of the {organ} show in case {i}?{placeholder}");
         let good = format!("The {organ} shows a lesion in case {i}.");
         let bad = "I'm sorry, I cannot determine this from the image.".to_string();
         let caption = format!("CT image of the {organ}, case {i}.");

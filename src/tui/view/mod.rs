@@ -160,6 +160,10 @@ fn draw_queue_bar(frame: &mut Frame, app: &App, area: Rect) {
         text.push_str(&format!("  search: \"{q}\""));
     }
     text.push_str(&format!("  order: {}", app.queue.order().label()));
+    // Why this sample is next: the signal the order ranks by.
+    if let Some(why) = app.queue.why_here() {
+        text.push_str(&format!(" ({why})"));
+    }
     if let Some(entry) = app.queue.current_entry() {
         text.push_str(&format!("  │ {}", entry.ext_id));
         if entry.decided {
