@@ -112,7 +112,12 @@ fn main() -> anyhow::Result<()> {
             .join(" | ")
     );
     println!("|---|---:|{}---:|---:|", "---:|".repeat(checkpoints.len()));
+    // ORDERS_BENCH_ONLY=uncertainty (or file, random) runs one order.
+    let only = std::env::var("ORDERS_BENCH_ONLY").ok();
     for order in [Order::File, Order::Random, Order::Uncertainty] {
+        if only.as_deref().is_some_and(|o| o != order.label()) {
+            continue;
+        }
         for seed in 1..=3u64 {
             let scratch = tempfile::tempdir()?;
             let sim = Simulation {
