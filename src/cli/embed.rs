@@ -143,16 +143,7 @@ fn merge(ctx: &Context, ws: &Workspace, files: &[PathBuf]) -> anyhow::Result<i32
     // Every file is checked before any is merged: one bad file stops the merge up front.
     let opened = files
         .iter()
-        .map(|path| {
-            let file = ShardFile::open(path)?;
-            anyhow::ensure!(
-                file.header().content == ShardContent::Vectors,
-                "{}: a shard file of scores; merge it with `vital score --merge`",
-                path.display()
-            );
-            file.verify()?;
-            Ok(file)
-        })
+        .map(|path| ShardFile::open_sealed(path, ShardContent::Vectors))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut splits: BTreeMap<(String, u32), BTreeSet<u32>> = BTreeMap::new();
     for file in &opened {

@@ -158,13 +158,7 @@ fn merge(ctx: &Context, ws: &mut Workspace, files: &[PathBuf]) -> anyhow::Result
     let opened = files
         .iter()
         .map(|path| {
-            let file = ShardFile::open(path)?;
-            anyhow::ensure!(
-                file.header().content == ShardContent::Scores,
-                "{}: a shard file of vectors; merge it with `vital embed --merge`",
-                path.display()
-            );
-            file.verify()?;
+            let file = ShardFile::open_sealed(path, ShardContent::Scores)?;
             let run: i64 = file
                 .header()
                 .key

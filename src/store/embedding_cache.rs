@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::db::params;
+use super::db::{params, Db, Param};
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
@@ -29,6 +29,28 @@ impl TextHash {
         hasher.update(bytes);
         TextHash(hasher.finalize().into())
     }
+}
+
+/// The count of the (key, vector) rows `sql` reads, in key order, and a SHA-256 (hex) over them:
+/// a cache's vectors under one encoder and a shard file's vectors digest alike, so equal
+/// digests mean equal vectors wherever they are kept.
+pub(super) fn vector_digest(
+    db: &Db,
+    sql: &str,
+    params: &[&dyn Param],
+) -> anyhow::Result<(u64, String)> {
+    let mut hasher = Sha256::new();
+    let mut rows = 0u64;
+    db.for_each_row(sql, params, |r| {
+        let hash: Vec<u8> = r.get(0)?;
+        let vector: Vec<u8> = r.get(1)?;
+        hasher.update(&hash);
+        hasher.update((vector.len() as u64).to_le_bytes());
+        hasher.update(&vector);
+        rows += 1;
+        Ok(())
+    })?;
+    Ok((rows, hex::encode(hasher.finalize())))
 }
 
 /// `vector` as f32 little-endian bytes.
@@ -138,22 +160,11 @@ impl Workspace {
     /// order: two caches (or one cache before and after merging shards) hold the same vectors
     /// exactly when both agree.
     pub fn text_embeddings_digest(&self, encoder: &str) -> anyhow::Result<(u64, String)> {
-        let mut hasher = Sha256::new();
-        let mut rows = 0u64;
-        self.db.for_each_row(
+        vector_digest(
+            &self.db,
             "SELECT text_hash, vector FROM text_embeddings WHERE encoder = ?1 ORDER BY text_hash",
             params![encoder],
-            |r| {
-                let hash: Vec<u8> = r.get(0)?;
-                let vector: Vec<u8> = r.get(1)?;
-                hasher.update(&hash);
-                hasher.update((vector.len() as u64).to_le_bytes());
-                hasher.update(&vector);
-                rows += 1;
-                Ok(())
-            },
-        )?;
-        Ok((rows, hex::encode(hasher.finalize())))
+        )
     }
 
     /// How many vectors the cache holds under `encoder`.

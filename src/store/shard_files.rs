@@ -220,6 +220,15 @@ impl ShardFile {
         })
     }
 
+    /// Opens a finished shard file of `content` for merging: its header checked, and its rows
+    /// against its seal.
+    pub fn open_sealed(path: &Path, content: ShardContent) -> anyhow::Result<Self> {
+        let file = Self::open(path)?;
+        file.ensure_content(content)?;
+        file.verify()?;
+        Ok(file)
+    }
+
     pub fn header(&self) -> &ShardHeader {
         &self.header
     }
@@ -310,19 +319,12 @@ impl ShardFile {
         let mut rows = 0u64;
         match self.header.content {
             ShardContent::Vectors => {
-                self.db.for_each_row(
+                let (rows, digest) = super::embedding_cache::vector_digest(
+                    &self.db,
                     "SELECT text_hash, vector FROM vectors ORDER BY text_hash",
                     params![],
-                    |r| {
-                        let hash: Vec<u8> = r.get(0)?;
-                        let vector: Vec<u8> = r.get(1)?;
-                        hasher.update(&hash);
-                        hasher.update((vector.len() as u64).to_le_bytes());
-                        hasher.update(&vector);
-                        rows += 1;
-                        Ok(())
-                    },
                 )?;
+                return Ok(ShardSeal { rows, digest });
             }
             ShardContent::Scores => {
                 for (table, tag) in [("answer_scores", b'a'), ("sample_scores", b's')] {
