@@ -165,14 +165,17 @@ fn run_one(
     label: &str,
 ) -> anyhow::Result<RunOutcome> {
     let mut bar: Option<(String, indicatif::ProgressBar)> = None;
-    let mut step = |name: &str, make: &dyn Fn() -> indicatif::ProgressBar| {
-        if bar.as_ref().is_none_or(|(current, _)| current != name) {
+    // One bar per step: a new step clears the last one's.
+    let mut step = |name: &str, make: &dyn Fn() -> indicatif::ProgressBar| match &bar {
+        Some((current, b)) if current == name => b.clone(),
+        _ => {
             if let Some((_, old)) = bar.take() {
                 old.finish_and_clear();
             }
-            bar = Some((name.to_string(), make()));
+            let b = make();
+            bar = Some((name.to_string(), b.clone()));
+            b
         }
-        bar.as_ref().map(|(_, b)| b.clone()).expect("just set")
     };
     let outcome = selector_runs::run(
         ws,
