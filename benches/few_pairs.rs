@@ -22,7 +22,6 @@
 mod quality_data;
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use vital::config::Config;
@@ -124,23 +123,16 @@ fn cell(m: &Metrics) -> String {
 }
 
 fn main() -> anyhow::Result<()> {
-    let fixture =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/llava_med_qa50.jsonl");
-    let Some(minilm) = std::env::var_os("VITAL_TEST_MINILM") else {
-        println!("skipping: VITAL_TEST_MINILM names no all-MiniLM-L6-v2 folder");
+    let Some((fixture, minilm)) = quality_data::qa50_and_minilm() else {
         return Ok(());
     };
-    if !fixture.is_file() {
-        println!("skipping: ../shared/fixtures is absent");
-        return Ok(());
-    }
     let dir = tempfile::tempdir()?;
     let candidates = dir.path().join("qa50_pairs.jsonl");
     quality_data::write_candidates(&fixture, &candidates);
     let mut ws = Workspace::open(dir.path())?;
     import_file(&mut ws, &candidates, &ImportOptions::default(), &|_, _| {})?;
     quality_data::record_verdicts(&ws);
-    let folder = std::path::absolute(std::path::PathBuf::from(minilm))?;
+    let folder = std::path::absolute(minilm)?;
     let mut model = vital::embed::open_encoder(&folder, vital::selector::BackendKind::Cpu)?;
     vital::embed::fill_cache(
         &ws,

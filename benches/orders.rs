@@ -13,7 +13,6 @@
 #[path = "../tests/integration/quality_data.rs"]
 mod quality_data;
 
-use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use serde_json::{json, Value};
@@ -43,16 +42,9 @@ fn pairs_lines(record: &Value) -> String {
 }
 
 fn main() -> anyhow::Result<()> {
-    let fixture =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/llava_med_qa50.jsonl");
-    let Some(minilm) = std::env::var_os("VITAL_TEST_MINILM") else {
-        println!("skipping: VITAL_TEST_MINILM names no all-MiniLM-L6-v2 folder");
+    let Some((fixture, minilm)) = quality_data::qa50_and_minilm() else {
         return Ok(());
     };
-    if !fixture.is_file() {
-        println!("skipping: ../shared/fixtures is absent");
-        return Ok(());
-    }
     let dir = tempfile::tempdir()?;
     let all = dir.path().join("qa50_candidates.jsonl");
     quality_data::write_candidates(&fixture, &all);
@@ -78,7 +70,7 @@ fn main() -> anyhow::Result<()> {
     let ws_dir = dir.path().join("ws");
     let mut ws = Workspace::open(&ws_dir)?;
     import_file(&mut ws, &candidates, &ImportOptions::default(), &|_, _| {})?;
-    let folder = std::path::absolute(std::path::PathBuf::from(minilm))?;
+    let folder = std::path::absolute(minilm)?;
     let mut model = vital::embed::open_encoder(&folder, vital::selector::BackendKind::Cpu)?;
     vital::embed::fill_cache(
         &ws,

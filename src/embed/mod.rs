@@ -139,13 +139,18 @@ impl EncoderRef {
         if !self.folder.exists() {
             return Ok(());
         }
-        let now = folder_identity(&self.folder)?;
+        self.check_identity(&folder_identity(&self.folder)?)
+    }
+
+    /// Fails when `now` (the folder's identity, e.g. of an encoder just loaded from it) is not
+    /// the one the run used.
+    pub fn check_identity(&self, now: &str) -> Result<()> {
         ensure!(
             now == self.identity,
             "the encoder folder {} changed since this run was trained (identity {} then, {} now): its vectors would not match the run's; restore the folder or train a new run with `vital train --encoder {}`",
             self.folder.display(),
             short(&self.identity),
-            short(&now),
+            short(now),
             self.folder.display()
         );
         Ok(())

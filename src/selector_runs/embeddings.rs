@@ -40,11 +40,12 @@ pub fn ensure_embeddings(
     let Some(encoder) = &settings.encoder else {
         return Ok(report);
     };
-    encoder.check_folder()?;
     if !encoder.folder.exists() {
         return Ok(report);
     }
+    // Loading hashes the folder once; that identity must still be the run's.
     let mut model = embed::open_encoder(&encoder.folder, settings.backend)?;
+    encoder.check_identity(model.identity())?;
     report.texts = Some(embed::fill_cache(
         ws,
         model.as_mut(),

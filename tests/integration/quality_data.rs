@@ -12,7 +12,7 @@
 //! Both answers go into one candidates record per figure; the verdicts are recorded as a
 //! clinician's (reviewer `clinician`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
@@ -27,6 +27,23 @@ pub const FAILURE_KINDS: [&str; 4] = [
     "same figure, other question",
     "generic (fixed string)",
 ];
+
+/// The qa50 fixture and the all-MiniLM-L6-v2 folder (`VITAL_TEST_MINILM`) for the benches that
+/// need both; None, after saying which is missing, when either is.
+#[allow(dead_code)] // read by benches/few_pairs.rs and benches/orders.rs, not by the tests
+pub fn qa50_and_minilm() -> Option<(PathBuf, PathBuf)> {
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/llava_med_qa50.jsonl");
+    let Some(minilm) = std::env::var_os("VITAL_TEST_MINILM") else {
+        println!("skipping: VITAL_TEST_MINILM names no all-MiniLM-L6-v2 folder");
+        return None;
+    };
+    if !fixture.is_file() {
+        println!("skipping: ../shared/fixtures is absent");
+        return None;
+    }
+    Some((fixture, PathBuf::from(minilm)))
+}
 
 /// Writes the candidates file (two answers per question, the real one first; the review screen
 /// shuffles the order it shows) and returns the number of figures.
