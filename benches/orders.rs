@@ -7,6 +7,8 @@
 //! decisions it took to reach 0.90 and 0.95.
 //!
 //! Run: `VITAL_TEST_MINILM=/path/to/all-MiniLM-L6-v2 cargo bench --profile dev --bench orders`
+//! (`ORDERS_BENCH_FOLD=1`: the other half reviewed, the first held out; `ORDERS_BENCH_ONLY=file`
+//! one order).
 
 #![allow(clippy::unwrap_used)] // a test harness: a failed unwrap is a failed run
 
@@ -48,11 +50,15 @@ fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let all = dir.path().join("qa50_candidates.jsonl");
     quality_data::write_candidates(&fixture, &all);
-    // Alternate figures: one half reviewed, the other held out.
+    // Alternate figures: one half reviewed, the other held out; ORDERS_BENCH_FOLD=1 swaps them.
+    let fold: usize = match std::env::var("ORDERS_BENCH_FOLD").as_deref() {
+        Ok("1") => 1,
+        _ => 0,
+    };
     let (mut reviewed, mut labels, mut held_out) = (String::new(), String::new(), String::new());
     for (i, line) in std::fs::read_to_string(&all)?.lines().enumerate() {
         let record: Value = serde_json::from_str(line)?;
-        if i % 2 == 0 {
+        if i % 2 == fold {
             reviewed.push_str(line);
             reviewed.push('\n');
             labels.push_str(&pairs_lines(&record));
@@ -91,7 +97,7 @@ fn main() -> anyhow::Result<()> {
         .map(|k| k * RETRAIN_EVERY)
         .collect();
     println!(
-        "held-out alignment after N decisions ({} labelled answers reviewable, {} held-out pairs; retraining every {RETRAIN_EVERY})",
+        "fold {fold}: held-out alignment after N decisions ({} labelled answers reviewable, {} held-out pairs; retraining every {RETRAIN_EVERY})",
         labels.len(),
         std::fs::read_to_string(&eval_file)?.lines().count()
     );

@@ -17,6 +17,7 @@ mod review;
 mod score;
 mod show;
 mod simulate;
+mod simulate_plot;
 mod stats;
 mod store;
 mod train;

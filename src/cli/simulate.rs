@@ -3,9 +3,8 @@
 //! from a labels file with the review screen's own keys; the background trainer's job retrains
 //! every K decisions and each run is measured on held-out pairs never shown. Prints, per order,
 //! the decisions needed to reach the target alignment over the seeds; `--json` the learning
-//! curves; `--plot FILE.svg` draws them.
+//! curves; `--plot FILE.svg|FILE.png` draws them (simulate_plot.rs).
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
@@ -13,7 +12,7 @@ use anyhow::Context as _;
 use clap::Args;
 use serde::Serialize;
 
-use super::{exit, Context};
+use super::{exit, simulate_plot, Context};
 use crate::embed::EncoderRef;
 use crate::image_files::ImageRoots;
 use crate::selector_runs::{self, Head, RunSettings};
@@ -31,8 +30,13 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "FILE")]
     pub eval_pairs: PathBuf,
     /// Queue orders to compare: file, random, uncertainty, score-high, score-low.
-    #[arg(long, value_delimiter = ',', default_value = "file,random,uncertainty")]
-    pub order: Vec<String>,
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "file,random,uncertainty"
+    )]
+    pub order: Vec<Order>,
     /// Retrain after every this many decisions.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub retrain_every: u32,
@@ -54,54 +58,36 @@ pub struct SimulateArgs {
     /// Print the curves as JSON.
     #[arg(long)]
     pub json: bool,
-    /// Draw the learning curves (held-out alignment against decisions) into an SVG file.
-    #[arg(long, value_name = "FILE.svg")]
+    /// Draw the learning curves (held-out alignment against decisions) into an SVG or PNG file
+    /// (by its extension).
+    #[arg(long, value_name = "FILE.svg|FILE.png", value_parser = simulate_plot::plot_file)]
     pub plot: Option<PathBuf>,
-}
-
-fn parse_order(name: &str) -> anyhow::Result<Order> {
-    Ok(match name.trim() {
-        "file" => Order::File,
-        "random" => Order::Random,
-        "uncertainty" => Order::Uncertainty,
-        "score-high" => Order::ScoreHigh,
-        "score-low" => Order::ScoreLow,
-        other => anyhow::bail!(
-            "unknown order `{other}`: expected file, random, uncertainty, score-high or score-low"
-        ),
-    })
 }
 
 /// One order's sessions over the seeds.
 #[derive(Debug, Serialize)]
-struct OrderReport {
-    order: String,
+pub(super) struct OrderReport {
+    pub order: String,
     /// Decisions to reach the target, per seed (None: not reached).
-    decisions_to_target: Vec<Option<usize>>,
-    curves: Vec<Curve>,
+    pub decisions_to_target: Vec<Option<usize>>,
+    pub curves: Vec<Curve>,
 }
 
 #[derive(Debug, Serialize)]
-struct Report {
-    target: f64,
-    retrain_every: u32,
-    labels: usize,
-    orders: Vec<OrderReport>,
+pub(super) struct Report {
+    pub target: f64,
+    pub retrain_every: u32,
+    pub labels: usize,
+    pub orders: Vec<OrderReport>,
 }
 
 pub fn run(ctx: &Context, args: SimulateArgs) -> anyhow::Result<i32> {
-    if let Some(plot) = &args.plot {
-        anyhow::ensure!(
-            plot.extension().is_some_and(|e| e == "svg"),
-            "{}: --plot writes SVG (name the file .svg)",
-            plot.display()
-        );
-    }
-    let orders = args
-        .order
-        .iter()
-        .map(|o| parse_order(o))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let plot_format = args
+        .plot
+        .as_deref()
+        .map(simulate_plot::PlotFormat::of_file)
+        .transpose()?;
+    let orders = args.order.clone();
     let ws = ctx.open_existing_workspace()?;
     let roots = |file: &std::path::Path| {
         ImageRoots::new(vec![file
@@ -164,9 +150,10 @@ pub fn run(ctx: &Context, args: SimulateArgs) -> anyhow::Result<i32> {
         labels: labels.len(),
         orders: reports,
     };
-    if let Some(plot) = &args.plot {
+    if let (Some(plot), Some(format)) = (&args.plot, plot_format) {
+        let bytes = simulate_plot::draw(&report, format)?;
         let mut file = crate::atomic_write::AtomicFile::create(plot)?;
-        std::io::Write::write_all(&mut file, svg(&report).as_bytes())
+        std::io::Write::write_all(&mut file, &bytes)
             .with_context(|| format!("writing {}", plot.display()))?;
         file.commit()?;
     }
@@ -210,93 +197,4 @@ pub fn run(ctx: &Context, args: SimulateArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(exit::OK)
-}
-
-/// Held-out alignment against decisions, one colour per order, one line per seed.
-fn svg(report: &Report) -> String {
-    const W: f64 = 720.0;
-    const H: f64 = 420.0;
-    const M: f64 = 56.0;
-    let colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"];
-    let max_x = report
-        .orders
-        .iter()
-        .flat_map(|o| {
-            o.curves
-                .iter()
-                .flat_map(|c| c.points.iter().map(|p| p.decisions))
-        })
-        .max()
-        .unwrap_or(1)
-        .max(1) as f64;
-    let x = |d: f64| M + d / max_x * (W - 2.0 * M);
-    let y = |a: f64| H - M - a.clamp(0.0, 1.0) * (H - 2.0 * M);
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(out, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
-    for tick in 0..=5 {
-        let a = f64::from(tick) / 5.0;
-        let _ = writeln!(
-            out,
-            r##"<line x1="{M}" x2="{}" y1="{y}" y2="{y}" stroke="#ddd"/><text x="{}" y="{}" text-anchor="end">{a:.1}</text>"##,
-            W - M,
-            M - 6.0,
-            y(a) + 4.0,
-            y = y(a)
-        );
-    }
-    let _ = writeln!(
-        out,
-        r##"<line x1="{M}" x2="{}" y1="{}" y2="{}" stroke="#888" stroke-dasharray="4 3"/>"##,
-        W - M,
-        y(report.target),
-        y(report.target)
-    );
-    let _ = writeln!(
-        out,
-        r#"<text x="{}" y="{}" text-anchor="middle">decisions (retraining every {})</text>"#,
-        W / 2.0,
-        H - 16.0,
-        report.retrain_every
-    );
-    let _ = writeln!(
-        out,
-        r#"<text x="16" y="{}" transform="rotate(-90 16 {})" text-anchor="middle">held-out alignment</text>"#,
-        H / 2.0,
-        H / 2.0
-    );
-    let _ = writeln!(
-        out,
-        r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
-        W - M,
-        H - M + 16.0,
-        max_x
-    );
-    for (i, order) in report.orders.iter().enumerate() {
-        let colour = colours[i % colours.len()];
-        for curve in &order.curves {
-            let points: Vec<String> = curve
-                .points
-                .iter()
-                .map(|p| format!("{:.1},{:.1}", x(p.decisions as f64), y(p.alignment)))
-                .collect();
-            let _ = writeln!(
-                out,
-                r#"<polyline fill="none" stroke="{colour}" stroke-width="1.5" stroke-opacity="0.8" points="{}"/>"#,
-                points.join(" ")
-            );
-        }
-        let _ = writeln!(
-            out,
-            r#"<text x="{}" y="{}" fill="{colour}">{}</text>"#,
-            M + 8.0,
-            M + 14.0 + 16.0 * i as f64,
-            order.order
-        );
-    }
-    out.push_str("</svg>\n");
-    out
 }

@@ -102,13 +102,37 @@ fn simulate_compares_orders_over_seeds_and_leaves_the_workspace_alone() {
     // The workspace read is never written; a second run is the same run.
     assert_eq!(stats(&ws)["judgments"], 0);
     assert_eq!(stats(&ws)["selector_runs"], 0);
-    let again: serde_json::Value = serde_json::from_str(&vital_ok(&ws, &args)).unwrap();
-    assert_eq!(again, first);
     let svg = std::fs::read_to_string(&plot).unwrap();
     assert!(
         svg.starts_with("<svg") && svg.matches("<polyline").count() == 4,
         "{svg}"
     );
+    // The same run drawn as PNG: the picture carries each order's colour.
+    let png = dir.path().join("curves.png");
+    let mut args = args.to_vec();
+    *args.last_mut().unwrap() = png.to_str().unwrap();
+    let again: serde_json::Value = serde_json::from_str(&vital_ok(&ws, &args)).unwrap();
+    assert_eq!(again, first);
+    let picture = image::open(&png).unwrap().to_rgb8();
+    assert_eq!(picture.dimensions(), (720, 420));
+    let mut curves = 0;
+    for (order, colour) in [("file", [0x1f, 0x77, 0xb4]), ("random", [0xd6, 0x27, 0x28])] {
+        let drawn = picture.pixels().filter(|p| p.0 == colour).count();
+        // At least the legend's name (equal curves are drawn over each other).
+        assert!(drawn > 30, "{order}'s colour: {drawn} pixels");
+        curves += drawn;
+    }
+    assert!(curves > 300, "the curves are drawn: {curves} pixels");
+    let bad = dir.path().join("curves.pdf");
+    *args.last_mut().unwrap() = bad.to_str().unwrap();
+    let out = crate::common::vital(&ws, &args);
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("curves.pdf") && stderr.contains(".png"),
+        "{stderr}"
+    );
+    assert!(!bad.exists());
 }
 
 #[test]
@@ -153,7 +177,6 @@ fn the_simulated_reviewer_records_exactly_what_the_screens_keys_record() {
         ..super::review::options("simulated")
     };
     let mut session = Session::start(copy, options).unwrap();
-    session.app.queue.set_order(Order::File);
     for i in 0..6 {
         let verdicts = if i % 3 == 0 { "xa" } else { "ax" };
         for c in verdicts.chars() {
