@@ -120,6 +120,8 @@ fn main() -> anyhow::Result<()> {
         top_percent: 40.0,
         export_defaults: ["top:40%".into(), "llava".into(), "selection.json".into()],
         export_dir: std::path::PathBuf::new(),
+        order: vital::tui::queue::Order::File,
+        reasons: Vec::new(),
     };
     let mut session = Session::start(ws, options)?;
     eprintln!(

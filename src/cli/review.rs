@@ -19,6 +19,10 @@ pub struct ReviewArgs {
     /// How images are drawn [default: config review.image_protocol, "auto"]
     #[arg(long, value_enum, env = "VITAL_IMAGE_PROTOCOL")]
     pub image_protocol: Option<ImageProtocol>,
+
+    /// The order the queue opens in [default: config review.order, "uncertainty"]
+    #[arg(long, value_enum)]
+    pub order: Option<crate::config::ReviewOrder>,
 }
 
 pub fn run(ctx: &Context, mut args: ReviewArgs) -> anyhow::Result<i32> {
@@ -88,6 +92,8 @@ pub fn review(
                     }
                 ),
             ],
+            order: args.order.unwrap_or(config.review.order),
+            reasons: ctx.config.review_reasons()?,
             export_dir: std::path::PathBuf::from(&config.selection.export_dir),
         },
         protocol,

@@ -50,6 +50,7 @@ pub fn print_stats(ws: &crate::store::Workspace, json: bool) -> anyhow::Result<(
         ("answers", stats.answers),
         ("judgments", stats.judgments),
         ("human pairs", stats.human_pairs),
+        ("edited answers", stats.edits),
         ("reviewers", stats.reviewers),
         ("judge scores", stats.model_scores),
         ("selector runs", stats.selector_runs),
@@ -63,6 +64,17 @@ pub fn print_stats(ws: &crate::store::Workspace, json: bool) -> anyhow::Result<(
     for (name, value) in rows {
         println!("{name:<width$}{value}");
     }
+    if !stats.reasons.is_empty() {
+        println!("reasons for ✗ (most given first)");
+        for r in &stats.reasons {
+            println!(
+                "  {:<width$}{}",
+                r.reason,
+                r.count,
+                width = width.max(28) - 2
+            );
+        }
+    }
     Ok(())
 }
 
@@ -73,11 +85,11 @@ pub fn print_agreement(ws: &crate::store::Workspace, conflicts: bool) -> anyhow:
         return Ok(());
     }
     println!(
-        "\ndecisions in force per reviewer (✓ ✗ prefer tie rate flag note demo | total, events)"
+        "\ndecisions in force per reviewer (✓ ✗ prefer tie rate flag note demo edit reason | total, events)"
     );
     for d in &report.decisions {
         println!(
-            "  {:<14}{:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} | {:>6} {:>6}",
+            "  {:<14}{:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} | {:>6} {:>6}",
             d.reviewer,
             d.accept,
             d.reject,
@@ -87,6 +99,8 @@ pub fn print_agreement(ws: &crate::store::Workspace, conflicts: bool) -> anyhow:
             d.flag,
             d.note,
             d.demo,
+            d.edit,
+            d.reason,
             d.total,
             d.events
         );

@@ -51,6 +51,11 @@ pub struct ReviewConfig {
     pub image_protocol: ImageProtocol,
     pub max_image_side: u32,
     pub train_after_decisions: usize,
+    /// The order the review queue opens in (`o` cycles through the others).
+    #[serde(with = "as_text")]
+    pub order: ReviewOrder,
+    /// What a reviewer picks from to say why an answer is ✗ ("other" comes with them).
+    pub reasons: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,6 +91,40 @@ impl std::str::FromStr for ImageProtocol {
         clap::ValueEnum::from_str(s.trim(), true).map_err(|_| {
             anyhow::anyhow!(
                 "unknown image protocol `{s}`: expected auto, kitty, sixel, iterm2 or halfblocks"
+            )
+        })
+    }
+}
+
+/// The order samples are reviewed in (the review screen's `o` cycles through them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReviewOrder {
+    /// As imported.
+    File,
+    /// Selector score, best first.
+    ScoreHigh,
+    /// Selector score, worst first.
+    ScoreLow,
+    /// Active learning: samples where selector and judge disagree most, then the rounds whose
+    /// answers the selector separates least; file order until a run has scored the samples.
+    Uncertainty,
+    /// Seeded shuffle (the same every time).
+    Random,
+}
+
+impl std::fmt::Display for ReviewOrder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value = clap::ValueEnum::to_possible_value(self).ok_or(std::fmt::Error)?;
+        f.write_str(value.get_name())
+    }
+}
+
+impl std::str::FromStr for ReviewOrder {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        clap::ValueEnum::from_str(s.trim(), true).map_err(|_| {
+            anyhow::anyhow!(
+                "unknown order `{s}`: expected file, score-high, score-low, uncertainty or random"
             )
         })
     }
@@ -195,6 +234,36 @@ impl Config {
         let dirs =
             project_dirs().context("cannot find the platform data directory; pass -w DIR")?;
         Ok(dirs.data_dir().join("default"))
+    }
+
+    /// `review.reasons`, trimmed and checked: at most 8 (keys 1-8, "other" is 9), none empty,
+    /// repeated, longer than 200 characters or named "other" (always offered last).
+    pub fn review_reasons(&self) -> anyhow::Result<Vec<String>> {
+        let mut out: Vec<String> = Vec::new();
+        for (i, reason) in self.review.reasons.iter().enumerate() {
+            let reason = reason.trim();
+            let problem = if reason.is_empty() {
+                Some("is empty".to_string())
+            } else if reason.chars().count() > 200 {
+                Some("is longer than 200 characters".to_string())
+            } else if reason.eq_ignore_ascii_case("other") || reason.starts_with("other:") {
+                Some("is `other`, which is always offered last".to_string())
+            } else if out.iter().any(|r| r == reason) {
+                Some("is given twice".to_string())
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                anyhow::bail!("config: review.reasons[{i}] `{reason}` {problem}");
+            }
+            out.push(reason.to_string());
+        }
+        anyhow::ensure!(
+            out.len() <= 8,
+            "config: review.reasons has {} reasons; at most 8 (keys 1-8, and 9 for other)",
+            out.len()
+        );
+        Ok(out)
     }
 
     /// The reviewer name: configured, else the login name.

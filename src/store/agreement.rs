@@ -295,6 +295,10 @@ pub struct ReviewerDecisions {
     pub flag: i64,
     pub note: i64,
     pub demo: i64,
+    /// Answers the reviewer corrected (edits in force).
+    pub edit: i64,
+    /// Rejected answers the reviewer gave a reason for.
+    pub reason: i64,
     /// Decisions in force, all kinds.
     pub total: i64,
     /// Events ever appended (undo events included).
@@ -353,6 +357,8 @@ pub fn reviewer_decisions(db: &Db) -> anyhow::Result<Vec<ReviewerDecisions>> {
             Some(DecisionKind::Flag) => d.flag += n,
             Some(DecisionKind::Note) => d.note += n,
             Some(DecisionKind::Demo) => d.demo += n,
+            Some(DecisionKind::Edit) => d.edit += n,
+            Some(DecisionKind::Reason) => d.reason += n,
             None => {}
         }
         Ok(())

@@ -24,7 +24,17 @@ pub enum DecisionKind {
     Note,
     /// The sample is (`value` "1") or is not ("0") a demonstration for the generator.
     Demo,
+    /// The reviewer's corrected text of an answer (`value`); the edited text counts as their ✓,
+    /// and the original keeps the verdict recorded with it (a ✗ unless they marked it).
+    Edit,
+    /// Why the reviewer rejected an answer (`value`: one of `review.reasons`, or `other: TEXT`).
+    Reason,
 }
+
+/// The longest edited answer stored (characters): a bound on what a paste can put in the log.
+pub const MAX_EDIT_CHARS: usize = 100_000;
+/// The longest reason stored (characters).
+pub const MAX_REASON_CHARS: usize = 1_000;
 
 impl DecisionKind {
     pub fn as_str(self) -> &'static str {
@@ -37,6 +47,8 @@ impl DecisionKind {
             DecisionKind::Flag => "flag",
             DecisionKind::Note => "note",
             DecisionKind::Demo => "demo",
+            DecisionKind::Edit => "edit",
+            DecisionKind::Reason => "reason",
         }
     }
 
@@ -50,6 +62,8 @@ impl DecisionKind {
             "flag" => DecisionKind::Flag,
             "note" => DecisionKind::Note,
             "demo" => DecisionKind::Demo,
+            "edit" => DecisionKind::Edit,
+            "reason" => DecisionKind::Reason,
             _ => return None,
         })
     }
@@ -75,7 +89,28 @@ impl DecisionKind {
             DecisionKind::Flag => format!("flag:{sample}"),
             DecisionKind::Note => format!("note:{sample}"),
             DecisionKind::Demo => format!("demo:{sample}"),
+            DecisionKind::Edit => format!("edit:{}", need(answer, "an answer")?),
+            DecisionKind::Reason => format!("reason:{}", need(answer, "an answer")?),
         })
+    }
+
+    /// Refuses a value this kind cannot hold: an edit or reason without text, or longer than
+    /// its bound.
+    pub(super) fn check_value(self, value: Option<&str>) -> anyhow::Result<()> {
+        let bound = match self {
+            DecisionKind::Edit => MAX_EDIT_CHARS,
+            DecisionKind::Reason => MAX_REASON_CHARS,
+            _ => return Ok(()),
+        };
+        let text =
+            value.ok_or_else(|| anyhow::anyhow!("a {} decision needs its text", self.as_str()))?;
+        let chars = text.chars().count();
+        anyhow::ensure!(
+            chars <= bound,
+            "a {} decision holds at most {bound} characters; this one has {chars}",
+            self.as_str()
+        );
+        Ok(())
     }
 }
 
@@ -149,6 +184,7 @@ pub fn append_once(
     uid: &str,
 ) -> anyhow::Result<Option<i64>> {
     let slot = j.kind.slot(j.sample_key, j.round_id, j.answer_id)?;
+    j.kind.check_value(j.value.as_deref())?;
     let shown = j
         .shown_order
         .as_ref()

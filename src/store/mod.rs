@@ -40,7 +40,9 @@ use db::{params, Db, Dialect};
 pub use agreement::{AgreementReport, Conflict, Resolution, Verdicts, FINAL_REVIEWER};
 pub use answer_decisions::AnswerDecision;
 pub use copy::CopySummary;
-pub use decisions::{new_decision_uid, CurrentDecision, DecisionKind, NewDecision};
+pub use decisions::{
+    new_decision_uid, CurrentDecision, DecisionKind, NewDecision, MAX_EDIT_CHARS, MAX_REASON_CHARS,
+};
 pub use embedding_cache::TextHash;
 pub use export_reads::{
     AnswerRow, AnswerScoreLine, AnswerScoreSource, ReadSnapshot, RoundRows, SampleRows,

@@ -28,6 +28,26 @@ pub struct Stats {
     pub image_urls: i64,
     pub sources: i64,
     pub schema_version: i64,
+    /// Answers corrected by a reviewer (edits in force, all reviewers).
+    pub edits: i64,
+    /// Reasons given for rejected answers, by reason, most given first (ties by name).
+    pub reasons: Vec<ReasonCount>,
+}
+
+/// How often one reason was given.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReasonCount {
+    pub reason: String,
+    pub count: i64,
+}
+
+/// The reason an `other: TEXT` reason counts under: the free text is the reviewer's, the
+/// category is what a curator tallies.
+pub fn reason_category(value: &str) -> &str {
+    match value.split_once(':') {
+        Some((head, _)) if head.trim() == "other" => "other",
+        _ => value.trim(),
+    }
 }
 
 impl Workspace {
@@ -54,6 +74,28 @@ impl Workspace {
             image_urls: count("SELECT count(*) FROM image_urls")?,
             sources: count("SELECT count(*) FROM sources")?,
             schema_version: Workspace::schema_version(),
+            edits: count("SELECT count(*) FROM current_judgments WHERE kind = 'edit'")?,
+            reasons: self.reason_counts()?,
         })
+    }
+
+    /// Reasons in force for rejected answers, counted by category.
+    pub fn reason_counts(&self) -> anyhow::Result<Vec<ReasonCount>> {
+        let mut by: std::collections::BTreeMap<String, i64> = Default::default();
+        self.db.for_each_row(
+            "SELECT value FROM current_judgments WHERE kind = 'reason' AND value IS NOT NULL",
+            params![],
+            |r| {
+                let value: String = r.get(0)?;
+                *by.entry(reason_category(&value).to_string()).or_default() += 1;
+                Ok(())
+            },
+        )?;
+        let mut out: Vec<ReasonCount> = by
+            .into_iter()
+            .map(|(reason, count)| ReasonCount { reason, count })
+            .collect();
+        out.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.reason.cmp(&b.reason)));
+        Ok(out)
     }
 }

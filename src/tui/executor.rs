@@ -38,6 +38,19 @@ pub enum ImageSource {
     Missing,
 }
 
+/// One entry of the session's undo history.
+#[derive(Debug, Clone)]
+enum Committed {
+    /// The reviewer's own decisions, recorded together (undone with the reviewer's latest).
+    Own(Vec<crate::store::NewDecision>),
+    /// A final decision: undone by its event id, since it is recorded under the `final` reviewer.
+    Final {
+        event: i64,
+        answer_id: i64,
+        accepted: bool,
+    },
+}
+
 /// The workspace side of a session: reads and commits on the UI thread's connection, and the
 /// undo history of what this session committed.
 pub struct SessionStore {
@@ -48,9 +61,11 @@ pub struct SessionStore {
     export_dir: PathBuf,
     /// Largest side of a decoded figure.
     max_image_side: u32,
-    /// Decisions this session committed, newest last: `Some(event)` for a final decision (undone
-    /// by id, since it is recorded under the `final` reviewer), `None` for the reviewer's own.
-    history: Vec<Option<i64>>,
+    /// What this session committed, newest last: one entry per key that decided something, so
+    /// one undo takes back an edit together with the ✗ recorded with it.
+    history: Vec<Committed>,
+    /// What undo took back this session, newest last, for redo; a new decision clears it.
+    redo: Vec<Committed>,
     /// Every decision goes here first (see [`crate::store::Journal`]).
     journal: Journal,
     /// Why decisions wait in the journal (the server is away, the workspace is busy); None
@@ -85,6 +100,7 @@ impl SessionStore {
             export_dir,
             max_image_side,
             history: Vec::new(),
+            redo: Vec::new(),
             journal,
             waiting: None,
             known: Default::default(),
@@ -177,7 +193,12 @@ impl SessionStore {
                 accepted,
             } => match self.ws.record_final(&self.reviewer, answer_id, accepted) {
                 Ok(event) => {
-                    self.history.push(Some(event));
+                    self.history.push(Committed::Final {
+                        event,
+                        answer_id,
+                        accepted,
+                    });
+                    self.redo.clear();
                     Ok(Some(Msg::FinalSaved))
                 }
                 Err(e) => Ok(Some(Msg::SaveFailed(format!(
@@ -188,7 +209,15 @@ impl SessionStore {
                 .ws
                 .agreement_report()
                 .map(|report| Some(Msg::Agreement(super::view::agreement_lines(&report)))),
-            Effect::Record(decision) => Ok(Some(self.record(decision))),
+            Effect::Record(decision) => {
+                self.redo.clear();
+                Ok(Some(self.record(vec![decision])))
+            }
+            Effect::RecordTogether(decisions) => {
+                self.redo.clear();
+                Ok(Some(self.record(decisions)))
+            }
+            Effect::Redo => Ok(Some(self.redo())),
             Effect::RetryJournal => Ok(Some(self.retry_waiting())),
             Effect::LoadDisagreements => self
                 .ws
@@ -252,19 +281,28 @@ impl SessionStore {
     // Committed before the screen shows it: what is on screen as decided is on disk — on this
     // machine's journal at once, in the workspace as soon as it takes it. A failed commit is
     // reported as such, and stays on screen until a save succeeds.
-    fn record(&mut self, decision: crate::store::NewDecision) -> Msg {
-        let uid = crate::store::new_decision_uid();
-        if let Err(e) = self.journal.add(&self.reviewer, &uid, &decision) {
-            return Msg::SaveFailed(format!("{e:#}"));
+    fn record(&mut self, decisions: Vec<crate::store::NewDecision>) -> Msg {
+        let Some(sample_key) = decisions.first().map(|d| d.sample_key) else {
+            return Msg::SaveFailed("nothing to record".into());
+        };
+        for (i, decision) in decisions.iter().enumerate() {
+            let uid = crate::store::new_decision_uid();
+            if let Err(e) = self.journal.add(&self.reviewer, &uid, decision) {
+                // The ones before it are on disk: they stay undoable.
+                if i > 0 {
+                    self.history.push(Committed::Own(decisions[..i].to_vec()));
+                }
+                return Msg::SaveFailed(format!("{e:#}"));
+            }
         }
         // On disk from here: it belongs to the undo history whatever happens next.
-        self.history.push(None);
+        self.history.push(Committed::Own(decisions));
         if let Some(refused) = self.send_waiting() {
             self.history.pop();
             return Msg::SaveFailed(refused);
         }
         let note = self.waiting_note().unwrap_or_default();
-        self.decisions_msg(decision.sample_key, |key, decisions, at| match at {
+        self.decisions_msg(sample_key, |key, decisions, at| match at {
             Some(at) => Msg::Saved { key, decisions, at },
             None => Msg::SavedLocally {
                 key,
@@ -272,6 +310,29 @@ impl SessionStore {
                 note,
             },
         })
+    }
+
+    /// Records again what undo took back last (as new events: the log only grows).
+    fn redo(&mut self) -> Msg {
+        match self.redo.pop() {
+            None => Msg::Notice("nothing to redo".into()),
+            Some(Committed::Own(decisions)) => self.record(decisions),
+            Some(Committed::Final {
+                answer_id,
+                accepted,
+                ..
+            }) => match self.ws.record_final(&self.reviewer, answer_id, accepted) {
+                Ok(event) => {
+                    self.history.push(Committed::Final {
+                        event,
+                        answer_id,
+                        accepted,
+                    });
+                    Msg::FinalSaved
+                }
+                Err(e) => Msg::SaveFailed(format!("final decision not saved: {e:#}")),
+            },
+        }
     }
 
     /// The message answering a change on sample `key`: the decisions in force from the
@@ -312,36 +373,56 @@ impl SessionStore {
     /// The history entry is dropped only once the undo is on disk. While decisions wait, only
     /// those can be undone (they are taken back before they are ever sent).
     fn undo(&mut self) -> anyhow::Result<Msg> {
+        let entry = self.history.pop();
+        let own = match &entry {
+            Some(Committed::Own(decisions)) => decisions.len(),
+            Some(Committed::Final { .. }) => 0,
+            None => 1,
+        };
         if self.waiting.is_some() {
-            return Ok(match self.journal.take_last(&self.reviewer)? {
-                Some(taken) => {
-                    self.history.pop();
-                    if self.journal.count(&self.reviewer)? == 0 {
-                        self.waiting = None;
-                    }
-                    let key = taken.sample_key;
-                    let now = self.ws.local_time().unwrap_or_default();
-                    self.decisions_msg(key, |key, decisions, at| Msg::Undone {
-                        key: Some(key),
-                        decisions,
-                        at: at.unwrap_or(now),
-                    })
+            let mut key = None;
+            for _ in 0..own.max(1) {
+                match self.journal.take_last(&self.reviewer)? {
+                    Some(taken) => key = Some(taken.sample_key),
+                    None => break,
                 }
-                None => Msg::SaveFailed(
+            }
+            let Some(key) = key else {
+                if let Some(entry) = entry {
+                    self.history.push(entry);
+                }
+                return Ok(Msg::SaveFailed(
                     "offline: only decisions made since the workspace went away can be undone until it is back"
                         .into(),
-                ),
-            });
+                ));
+            };
+            if self.journal.count(&self.reviewer)? == 0 {
+                self.waiting = None;
+            }
+            self.redo.extend(entry);
+            let now = self.ws.local_time().unwrap_or_default();
+            return Ok(self.decisions_msg(key, |key, decisions, at| Msg::Undone {
+                key: Some(key),
+                decisions,
+                at: at.unwrap_or(now),
+            }));
         }
-        let undone = match self.history.last() {
-            Some(Some(final_event)) => self.ws.undo_event(*final_event),
-            _ => self.ws.undo_last(&self.reviewer),
+        let undone = match &entry {
+            Some(Committed::Final { event, .. }) => self.ws.undo_event(*event),
+            _ => (0..own).try_fold(None, |key, _| {
+                Ok(self.ws.undo_last(&self.reviewer)?.or(key))
+            }),
         };
         let key = match undone {
             Ok(key) => key,
-            Err(e) => return Ok(Msg::SaveFailed(format!("undo failed: {e:#}"))),
+            Err(e) => {
+                if let Some(entry) = entry {
+                    self.history.push(entry);
+                }
+                return Ok(Msg::SaveFailed(format!("undo failed: {e:#}")));
+            }
         };
-        self.history.pop();
+        self.redo.extend(entry);
         let decisions = match key {
             Some(k) => self.ws.current_decisions(&self.reviewer, k)?,
             None => Vec::new(),
@@ -566,7 +647,9 @@ impl Executor for ThreadedExecutor {
             effect @ (Effect::Load(_)
             | Effect::Refresh(_)
             | Effect::Record(_)
+            | Effect::RecordTogether(_)
             | Effect::Undo
+            | Effect::Redo
             | Effect::RetryJournal
             | Effect::Find(_)
             | Effect::FinalDecision { .. }

@@ -10,6 +10,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use super::app::{ImageStatus, Msg};
 use super::executor::{Executor, ThreadedExecutor};
 use super::keymap::Keymap;
+use super::queue::Order;
 use super::session::{Session, SessionOptions};
 use super::trainer::TrainerSettings;
 use crate::store::Workspace;
@@ -31,6 +32,8 @@ fn options(reviewer: &str) -> SessionOptions {
         top_percent: 40.0,
         export_defaults: ["all".into(), "llava".into(), "out/selection.json".into()],
         export_dir: std::path::PathBuf::new(),
+        order: Order::File,
+        reasons: crate::config::Config::defaults().review.reasons,
     }
 }
 

@@ -45,6 +45,11 @@ actions! {
     Flag = "flag", ["f"], "flag / unflag the sample";
     Note = "note", ["n"], "write a note on the sample";
     Undo = "undo", ["u"], "undo the last decision (unlimited)";
+    Redo = "redo", ["U"], "redo what undo took back";
+    Edit = "edit", ["e"], "correct the focused answer in place (Ctrl-S saves, Esc cancels)";
+    EditExternal = "edit_external", ["C-e"], "correct the focused answer in $VISUAL / $EDITOR";
+    Reason = "reason", ["R"], "why the focused answer is ✗: pick a reason (r does it right after x)";
+    ShowOriginal = "show_original", ["D"], "show the original text beside your edit";
     NextRound = "next_round", ["j", "Down"], "next round";
     PrevRound = "prev_round", ["k", "Up"], "previous round";
     NextAnswer = "next_answer", ["l", "Right", "Tab"], "next answer";
@@ -127,6 +132,11 @@ impl Action {
                 | Action::Flag
                 | Action::Note
                 | Action::Undo
+                | Action::Redo
+                | Action::Edit
+                | Action::EditExternal
+                | Action::Reason
+                | Action::ShowOriginal
                 | Action::Demo
                 | Action::FinalAccept
                 | Action::FinalReject

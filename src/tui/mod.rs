@@ -4,7 +4,9 @@
 //! (slow ones on worker threads). Drawing is in [`view`].
 
 pub mod app;
+pub mod editor;
 pub mod executor;
+pub mod external_editor;
 pub mod figure_view;
 pub mod keymap;
 mod probe;
@@ -72,7 +74,17 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
     for key in typed {
         let _ = tx.send(Msg::Key(key));
     }
-    workers::spawn_terminal_input(tx.clone());
+    let gate = Arc::new(external_editor::InputGate::default());
+    workers::spawn_terminal_input(tx.clone(), gate.clone());
+    // Pastes arrive as one text (into the answer editor), not as keys.
+    let _ = ratatui::crossterm::execute!(
+        std::io::stdout(),
+        ratatui::crossterm::event::EnableBracketedPaste
+    );
+    if let Ok(size) = terminal.size() {
+        session.dispatch(Msg::Resized(size.width, size.height));
+    }
+    let scratch = session_scratch_dir(&options.workspace);
     workers::spawn_signal_watch(tx.clone());
     let resizer = Resizer::spawn(tx);
 
@@ -115,9 +127,64 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
                     break;
                 }
             }
+            if let Some(edit) = session.app.external_edit.take() {
+                let result = hand_terminal_to_editor(&mut terminal, &gate, &edit.text, &scratch);
+                session.dispatch(Msg::ExternalEditDone {
+                    target: edit.target,
+                    result: result.map_err(|e| format!("{e:#}")),
+                });
+            }
         }
     })();
+    let _ = ratatui::crossterm::execute!(
+        std::io::stdout(),
+        ratatui::crossterm::event::DisableBracketedPaste
+    );
     ratatui::restore();
+    result
+}
+
+/// Where `$EDITOR`'s temporary file goes: the workspace's folder when it is one (the answer
+/// stays beside the data it came from), else the system's temporary folder.
+fn session_scratch_dir(workspace: &std::path::Path) -> PathBuf {
+    if workspace.is_dir() {
+        workspace.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
+/// Runs the reviewer's editor on `text` with the terminal handed over, and takes it back.
+fn hand_terminal_to_editor(
+    terminal: &mut ratatui::DefaultTerminal,
+    gate: &external_editor::InputGate,
+    text: &str,
+    scratch: &std::path::Path,
+) -> anyhow::Result<String> {
+    use ratatui::crossterm::terminal::{
+        disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
+    };
+    gate.pause();
+    let _ = ratatui::crossterm::execute!(
+        std::io::stdout(),
+        ratatui::crossterm::event::DisableBracketedPaste,
+        LeaveAlternateScreen
+    );
+    let _ = disable_raw_mode();
+    let command = external_editor::editor_command(
+        std::env::var("VISUAL").ok().as_deref(),
+        std::env::var("EDITOR").ok().as_deref(),
+    );
+    let result = external_editor::edit_in(&command, text, scratch);
+    // Back, whatever the editor did.
+    let _ = enable_raw_mode();
+    let _ = ratatui::crossterm::execute!(
+        std::io::stdout(),
+        EnterAlternateScreen,
+        ratatui::crossterm::event::EnableBracketedPaste
+    );
+    let _ = terminal.clear();
+    gate.resume();
     result
 }
 
@@ -171,6 +238,8 @@ fn show_image(
 
 #[cfg(test)]
 mod app_tests;
+#[cfg(test)]
+mod edit_tests;
 #[cfg(test)]
 mod executor_tests;
 #[cfg(test)]

@@ -5,21 +5,9 @@ use std::collections::{HashMap, HashSet};
 
 use crate::store::{IndexEntry, RankSignals};
 
-/// The order samples are reviewed in; `o` cycles through them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Order {
-    /// As imported.
-    File,
-    /// Selector score, best first.
-    ScoreHigh,
-    /// Selector score, worst first.
-    ScoreLow,
-    /// Active learning: samples where selector and judge disagree most, then the rounds whose
-    /// answers the selector separates least.
-    Uncertainty,
-    /// Seeded shuffle (the same every time).
-    Random,
-}
+/// The order samples are reviewed in; `o` cycles through them. Defined with the settings, since
+/// `review.order` names the one the queue opens in.
+pub use crate::config::ReviewOrder as Order;
 
 impl Order {
     pub fn label(self) -> &'static str {
@@ -196,28 +184,42 @@ impl Queue {
                 (Some(x), Some(y)) => x.total_cmp(&y),
                 (x, y) => y.is_some().cmp(&x.is_some()),
             }),
-            Order::Uncertainty => sequence.sort_by(|&a, &b| {
-                let (sa, sb) = (&self.signals[a], &self.signals[b]);
-                sb.judge_conflicts.cmp(&sa.judge_conflicts).then_with(|| {
-                    match (sa.margin, sb.margin) {
-                        (Some(x), Some(y)) => x.total_cmp(&y),
-                        (x, y) => y.is_some().cmp(&x.is_some()),
-                    }
-                })
-            }),
-            Order::Random => {
-                let mut state: u64 = self.random_seed;
-                for i in (1..sequence.len()).rev() {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    sequence.swap(i, (state % (i as u64 + 1)) as usize);
+            // Ties (above all before any run has scored a sample) go in the seeded random
+            // order: a cold start spread over the collection, not its first figures.
+            Order::Uncertainty => {
+                let mut random_rank = vec![0usize; sequence.len()];
+                for (rank, i) in self.shuffled().into_iter().enumerate() {
+                    random_rank[i] = rank;
                 }
+                sequence.sort_by(|&a, &b| {
+                    let (sa, sb) = (&self.signals[a], &self.signals[b]);
+                    sb.judge_conflicts
+                        .cmp(&sa.judge_conflicts)
+                        .then_with(|| match (sa.margin, sb.margin) {
+                            (Some(x), Some(y)) => x.total_cmp(&y),
+                            (x, y) => y.is_some().cmp(&x.is_some()),
+                        })
+                        .then_with(|| random_rank[a].cmp(&random_rank[b]))
+                })
             }
+            Order::Random => sequence = self.shuffled(),
         }
         for (rank, &i) in sequence.iter().enumerate() {
             self.rank[i] = rank as u32;
         }
+    }
+
+    /// Entry indices in the seeded shuffle (Fisher-Yates on xorshift: the same for a seed).
+    fn shuffled(&self) -> Vec<usize> {
+        let mut sequence: Vec<usize> = (0..self.entries.len()).collect();
+        let mut state: u64 = self.random_seed;
+        for i in (1..sequence.len()).rev() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            sequence.swap(i, (state % (i as u64 + 1)) as usize);
+        }
+        sequence
     }
 
     /// Why the sample on screen is where it is in this order: the signal the order ranks by

@@ -167,6 +167,18 @@ impl SampleView {
         }
     }
 
+    /// This reviewer's corrected text of an answer, if they edited it.
+    pub fn edit(&self, answer_id: i64) -> Option<&str> {
+        self.find(|d| d.answer_id == Some(answer_id) && d.kind == DecisionKind::Edit)
+            .and_then(|d| d.value.as_deref())
+    }
+
+    /// Why this reviewer rejected an answer, if they said.
+    pub fn reason(&self, answer_id: i64) -> Option<&str> {
+        self.find(|d| d.answer_id == Some(answer_id) && d.kind == DecisionKind::Reason)
+            .and_then(|d| d.value.as_deref())
+    }
+
     pub fn note(&self) -> Option<&str> {
         self.find(|d| d.kind == DecisionKind::Note)
             .and_then(|d| d.value.as_deref())

@@ -9,7 +9,7 @@ use std::sync::mpsc::Sender;
 use super::app::{App, Effect, Msg};
 use super::executor::{Executor, SessionStore, SyncExecutor, ThreadedExecutor};
 use super::keymap::Keymap;
-use super::queue::Queue;
+use super::queue::{Order, Queue};
 use super::trainer::TrainerSettings;
 use crate::store::Workspace;
 
@@ -33,6 +33,10 @@ pub struct SessionOptions {
     /// output paths go (empty: WORKSPACE/exports).
     pub export_defaults: [String; 3],
     pub export_dir: std::path::PathBuf,
+    /// The order the queue opens in.
+    pub order: Order,
+    /// The reasons offered for a ✗ (`review.reasons`).
+    pub reasons: Vec<String>,
 }
 
 impl Session<SyncExecutor> {
@@ -123,6 +127,8 @@ pub fn initial_app(ws: &Workspace, options: &SessionOptions) -> anyhow::Result<A
     app.export_defaults = options.export_defaults.clone();
     // Scores of an earlier run order the queue from the start, and earlier runs' held-out
     // alignment seeds the training panel's sparkline.
+    app.queue.set_order(options.order);
+    app.reasons = options.reasons.clone();
     app.queue.set_signals(&ws.rank_signals()?);
     app.score_ranks = super::score_rank::ScoreRanks::from_ascending(&ws.selector_score_spread()?);
     for (run, report) in past_runs(ws)? {

@@ -138,10 +138,11 @@ pub fn simulate(
         top_percent: 40.0,
         export_defaults: Default::default(),
         export_dir: scratch.join("exports"),
+        order: sim.order,
+        reasons: Vec::new(),
     };
     let mut session = Session::start(copy, options)?;
     session.app.queue.set_random_seed(sim.seed);
-    session.app.queue.set_order(sim.order);
     let trainer = TrainerSettings {
         workspace: scratch.to_path_buf(),
         run: RunSettings {

@@ -126,19 +126,30 @@ impl Workers {
     }
 }
 
-/// The terminal's keys (presses and repeats) as [`Msg::Key`]; anything else it reports (a
-/// resize) as [`Msg::Redraw`].
-pub fn spawn_terminal_input(to_ui: Sender<Msg>) {
-    thread::spawn(move || {
-        while let Ok(ev) = event::read() {
-            let msg = match ev {
-                TermEvent::Key(key) if key.kind == KeyEventKind::Release => continue,
-                TermEvent::Key(key) => Msg::Key(key),
-                _ => Msg::Redraw,
-            };
-            if to_ui.send(msg).is_err() {
-                break;
-            }
+/// The terminal's keys (presses and repeats) as [`Msg::Key`], pastes as [`Msg::Paste`], resizes
+/// as [`Msg::Resized`], anything else as [`Msg::Redraw`]. It reads only after a short poll, so
+/// `gate` can park it between reads while another program (the reviewer's editor) has the
+/// terminal.
+pub fn spawn_terminal_input(to_ui: Sender<Msg>, gate: Arc<super::external_editor::InputGate>) {
+    thread::spawn(move || loop {
+        gate.park_if_paused();
+        match event::poll(std::time::Duration::from_millis(50)) {
+            Ok(false) => continue,
+            Ok(true) => {}
+            Err(_) => break,
+        }
+        let Ok(ev) = event::read() else {
+            break;
+        };
+        let msg = match ev {
+            TermEvent::Key(key) if key.kind == KeyEventKind::Release => continue,
+            TermEvent::Key(key) => Msg::Key(key),
+            TermEvent::Paste(text) => Msg::Paste(text),
+            TermEvent::Resize(width, height) => Msg::Resized(width, height),
+            _ => Msg::Redraw,
+        };
+        if to_ui.send(msg).is_err() {
+            break;
         }
     });
 }

@@ -10,6 +10,7 @@ use vital::store::Workspace;
 use vital::tui::app::Msg;
 use vital::tui::executor::Executor;
 use vital::tui::keymap::Keymap;
+use vital::tui::queue::Order;
 use vital::tui::session::{Session, SessionOptions};
 
 use crate::common::{stats, vital_ok};
@@ -29,6 +30,8 @@ pub fn options(reviewer: &str) -> SessionOptions {
         top_percent: 40.0,
         export_defaults: ["top:40%".into(), "llava".into(), "selection.json".into()],
         export_dir: std::path::PathBuf::new(),
+        order: Order::File,
+        reasons: vital::config::Config::defaults().review.reasons,
     }
 }
 

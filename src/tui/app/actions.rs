@@ -44,6 +44,19 @@ impl App {
                 self.queue.search_text().unwrap_or_default().to_string(),
             ),
             Action::Undo => vec![Effect::Undo],
+            Action::Redo => vec![Effect::Redo],
+            Action::ShowOriginal => {
+                self.show_original = !self.show_original;
+                self.message = Some(
+                    if self.show_original {
+                        "edited answers show their original"
+                    } else {
+                        "edited answers show your text only"
+                    }
+                    .into(),
+                );
+                vec![]
+            }
             Action::Train => self.request_training(),
             Action::Order => {
                 let order = self.queue.order().next();
@@ -116,6 +129,9 @@ impl App {
                 self.move_answer(-1);
                 vec![]
             }
+            Action::Edit => self.open_editor(),
+            Action::EditExternal => self.open_external_editor(),
+            Action::Reason => self.pick_reason(None),
             Action::Accept => self.verdict(DecisionKind::Accept),
             Action::Reject => self.verdict(DecisionKind::Reject),
             Action::Prefer1 => self.prefer(0),

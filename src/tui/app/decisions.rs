@@ -38,6 +38,13 @@ impl App {
             value: None,
             shown_order: Some(view.shown_order(r)),
         };
+        if kind == DecisionKind::Reject {
+            self.last_rejected = decision.answer_id.map(|answer_id| ReasonTarget {
+                sample_key: decision.sample_key,
+                round_id: view.stored.round_ids[r],
+                answer_id,
+            });
+        }
         // Move on to the next answer, then the next round, so a sheet is marked with a, x, a, x…
         if d + 1 < view.order[r].len() {
             self.focus_answer += 1;

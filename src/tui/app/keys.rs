@@ -11,14 +11,21 @@ impl App {
             Mode::Export(form) => self.on_export_key(form, key),
             Mode::Rating => self.on_rating_key(key),
             Mode::Input { kind, text } => self.on_input_key(kind, text, key),
+            Mode::Edit(state) => self.on_editor_key(state, key),
+            Mode::Reason(target) => self.on_reason_key(target, key),
             Mode::Normal => {
                 self.message = None;
+                // Only the very next key may give the rejected answer its reason.
+                let just_rejected = self.last_rejected.take();
                 let scope = if self.zoomed {
                     Scope::Figure
                 } else {
                     Scope::Sheet
                 };
                 match self.keymap.action_in(scope, &key) {
+                    Some(Action::Rate) if just_rejected.is_some() => {
+                        self.pick_reason(just_rejected)
+                    }
                     Some(action) => self.on_action(action),
                     None if key.code == KeyCode::Esc && self.queue.search_text().is_some() => {
                         self.queue.set_search(None);
@@ -110,6 +117,13 @@ impl App {
                     value: Some(text),
                     shown_order: None,
                 })],
+                InputKind::ReasonOther(target) if !text.trim().is_empty() => {
+                    self.record_reason(target, format!("{OTHER_REASON}: {}", text.trim()))
+                }
+                InputKind::ReasonOther(_) => {
+                    self.message = Some("no reason recorded".into());
+                    vec![]
+                }
                 InputKind::Goto => vec![],
             },
             KeyCode::Backspace => {

@@ -157,6 +157,17 @@ impl App {
                 self.message = Some(text);
                 vec![]
             }
+            Msg::Paste(text) => self.on_paste(&text),
+            Msg::Resized(width, _) => {
+                self.screen_width = width;
+                if let Mode::Edit(state) = &mut self.mode {
+                    state
+                        .editor
+                        .set_width(crate::tui::editor::text_width(width));
+                }
+                vec![]
+            }
+            Msg::ExternalEditDone { target, result } => self.external_edit_done(target, result),
             Msg::Terminate => {
                 self.quitting = true;
                 vec![]

@@ -22,6 +22,7 @@ use crate::store::{CurrentDecision, DecisionKind, NewDecision};
 
 mod actions;
 mod decisions;
+mod edits;
 mod figure;
 mod images;
 mod keys;
@@ -30,6 +31,7 @@ mod navigation;
 mod panels;
 mod training;
 
+pub use edits::{EditState, EditTarget, ExternalEdit, ReasonTarget, OTHER_REASON};
 pub use figure::{DecodedCache, ImageSlot, ImageStatus, ImageUpdate, ZoomImage};
 pub use panels::{ExportForm, ExportJob, SelectionPreview, TrainingView};
 
@@ -44,8 +46,12 @@ pub enum Effect {
     Load(i64),
     /// Commit a decision, then answer with [`Msg::Saved`].
     Record(NewDecision),
+    /// Commit decisions that one key made (an edit and the ✗ it implies), undone together.
+    RecordTogether(Vec<NewDecision>),
     /// Withdraw this reviewer's latest decision, then answer with [`Msg::Undone`].
     Undo,
+    /// Record again what the last undo took back; answer as [`Effect::Record`] does.
+    Redo,
     /// Send the decisions waiting in the local journal; answer with [`Msg::Journal`].
     RetryJournal,
     /// Read which samples reviewers disagree on now (others decide meanwhile), off the UI
@@ -158,10 +164,19 @@ pub enum Msg {
         key: i64,
         update: ImageUpdate,
     },
-    /// Nothing changed in the app, but the screen is redrawn (a terminal resize, a resized image).
+    /// Nothing changed in the app, but the screen is redrawn (a resized image).
     Redraw,
+    /// The terminal's size now (at start and on every resize).
+    Resized(u16, u16),
     /// Something the reviewer should know from the start (how figures are drawn and why).
     Notice(String),
+    /// Text pasted into the terminal (bracketed paste).
+    Paste(String),
+    /// The reviewer's `$VISUAL`/`$EDITOR` returned: the file's text, or why there is none.
+    ExternalEditDone {
+        target: EditTarget,
+        result: Result<String, String>,
+    },
     /// The process was asked to end (SIGTERM, SIGHUP): quit like `q`, without asking.
     Terminate,
     Error(String),
@@ -173,6 +188,8 @@ pub enum InputKind {
     Search,
     /// A note on this sample (kept with the sample it was started on, whatever loads meanwhile).
     Note(i64),
+    /// The free text of an "other" reason for a ✗.
+    ReasonOther(ReasonTarget),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -191,6 +208,10 @@ pub enum Mode {
         kind: InputKind,
         text: String,
     },
+    /// The in-place editor on an answer (`e`).
+    Edit(Box<EditState>),
+    /// Picking why an answer is ✗ (`R`, or `r` right after `x`).
+    Reason(ReasonTarget),
 }
 
 /// The agreement panel is computed in the background (`S`); it opens when it arrives only if no
@@ -256,6 +277,16 @@ pub struct App {
     pub adjusted: AdjustedCache,
     /// The latest selector run's answer scores, for "top 12%" beside each answer.
     pub score_ranks: ScoreRanks,
+    /// The reasons offered for a ✗ (`review.reasons`; "other" comes after them).
+    pub reasons: Vec<String>,
+    /// The answer the last key rejected: `r` right after `x` gives it a reason.
+    pub last_rejected: Option<ReasonTarget>,
+    /// Edited answers show their original text too (`D`).
+    pub show_original: bool,
+    /// An edit in `$VISUAL`/`$EDITOR` the runtime is to run (it owns the terminal).
+    pub external_edit: Option<ExternalEdit>,
+    /// The terminal's width, for laying the editor's text out as the view draws it.
+    pub screen_width: u16,
 }
 
 impl App {
@@ -300,6 +331,11 @@ impl App {
             zoom_image: ZoomImage::default(),
             adjusted: AdjustedCache::default(),
             score_ranks: ScoreRanks::default(),
+            reasons: Vec::new(),
+            last_rejected: None,
+            show_original: false,
+            external_edit: None,
+            screen_width: 80,
         }
     }
 

@@ -144,6 +144,8 @@ fn draw_popups(frame: &mut Frame, app: &App) {
         Mode::Agreement(lines) => {
             draw_popup(frame, " Reviewers and agreement (any key closes) ", lines)
         }
+        Mode::Edit(state) => popups::draw_editor(frame, state),
+        Mode::Reason(target) => popups::draw_reasons(frame, app, target),
         _ => {}
     }
 }
@@ -282,6 +284,7 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
                 InputKind::Goto => "go to id",
                 InputKind::Search => "search",
                 InputKind::Note(_) => "note",
+                InputKind::ReasonOther(_) => "why ✗ (other)",
             };
             format!(" {what}: {text}█   (Enter: done, Esc: cancel)")
         }
@@ -339,6 +342,7 @@ const HINTS: &[(Action, &str)] = &[
     (Action::Undo, "undo"),
     (Action::Help, "help"),
     (Action::Quit, "quit"),
+    (Action::Edit, "edit"),
     (Action::Flag, "flag"),
     (Action::Note, "note"),
     (Action::Search, "search"),

@@ -6,8 +6,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Sparkline};
 use ratatui::Frame;
 
-use crate::tui::app::{App, ExportForm, SelectionPreview};
+use crate::tui::app::{App, EditState, ExportForm, ReasonTarget, SelectionPreview};
 use crate::tui::keymap::{Action, Scope};
+use crate::tui::wrap::pad;
 
 /// A centred popup with plain lines.
 pub(super) fn draw_popup(frame: &mut Frame, title: &str, lines: &[String]) {
@@ -232,4 +233,113 @@ pub(super) fn draw_help(frame: &mut Frame, app: &App) {
         .borders(Borders::ALL)
         .title(" Keys (any key closes; rebind them in config.toml [keys]) ");
     frame.render_widget(Paragraph::new(lines).block(block), popup);
+}
+
+/// The in-place editor: most of the screen, the wrapped text with the cursor's cell reversed,
+/// scrolled so the cursor's row is in view.
+pub(super) fn draw_editor(frame: &mut Frame, state: &EditState) {
+    let area = frame.area();
+    let width = crate::tui::editor::popup_width(area.width);
+    let height = area.height.saturating_sub(4).max(6);
+    let popup = Rect {
+        x: area.x + (area.width.saturating_sub(width)) / 2,
+        y: area.y + (area.height.saturating_sub(height)) / 2,
+        width: width.min(area.width),
+        height: height.min(area.height),
+    };
+    let text_width = popup.width.saturating_sub(2) as usize;
+    let text_height = popup.height.saturating_sub(3) as usize;
+    let mut editor = state.editor.clone();
+    editor.set_width(crate::tui::editor::text_width(area.width));
+    let rows = editor.rows();
+    let (cursor_row, cursor_col) = editor.cursor_position();
+    let first = cursor_row.saturating_sub(text_height.saturating_sub(1));
+    let chars: Vec<char> = editor.text().chars().collect();
+    let mut lines: Vec<Line> = Vec::new();
+    for (i, row) in rows.iter().enumerate().skip(first).take(text_height) {
+        let text: String = chars[row.start..row.end]
+            .iter()
+            .map(|&c| if c == '\t' { ' ' } else { c })
+            .collect();
+        if i != cursor_row {
+            lines.push(Line::from(text));
+            continue;
+        }
+        // Split the row at the cursor's column; the cell under it is drawn reversed.
+        let (mut before, mut used) = (String::new(), 0);
+        let mut rest = text.chars().peekable();
+        while let Some(&c) = rest.peek() {
+            let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+            if used + w > cursor_col {
+                break;
+            }
+            before.push(c);
+            used += w;
+            rest.next();
+        }
+        let under = rest.next().map_or(" ".to_string(), |c| c.to_string());
+        let after: String = rest.collect();
+        lines.push(Line::from(vec![
+            Span::raw(before),
+            Span::styled(
+                under,
+                Style::default().add_modifier(ratatui::style::Modifier::REVERSED),
+            ),
+            Span::raw(after),
+        ]));
+    }
+    let t = &state.target;
+    let title = format!(
+        " Edit Q{} answer {} ({} characters) ",
+        t.round + 1,
+        t.display + 1,
+        editor.len()
+    );
+    let help =
+        " Ctrl-S save · Esc cancel · Ctrl-Z undo · Ctrl-Y redo · arrows, Home/End, PgUp/PgDn ";
+    let mut body = lines;
+    while body.len() < text_height {
+        body.push(Line::from(""));
+    }
+    body.push(Line::from(Span::styled(
+        pad(help, text_width),
+        Style::default().fg(Color::DarkGray),
+    )));
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(body).block(Block::bordered().title(title)),
+        popup,
+    );
+}
+
+/// The reasons to pick from for a ✗.
+pub(super) fn draw_reasons(frame: &mut Frame, app: &App, target: &ReasonTarget) {
+    let what = match &app.current {
+        Some(view) if view.key() == target.sample_key => view
+            .stored
+            .round_ids
+            .iter()
+            .position(|&r| r == target.round_id)
+            .and_then(|r| {
+                let d = view
+                    .shown_order(r)
+                    .iter()
+                    .position(|&a| a == target.answer_id)?;
+                Some(format!("Q{} answer {}", r + 1, d + 1))
+            })
+            .unwrap_or_else(|| "the answer".into()),
+        _ => "the answer just rejected (previous sample)".into(),
+    };
+    let mut lines = vec![format!("Why is {what} ✗?"), String::new()];
+    for (i, reason) in app.reason_choices().iter().enumerate() {
+        let tail = if i + 1 == app.reason_choices().len() {
+            " (type it)"
+        } else {
+            ""
+        };
+        lines.push(format!("  {}  {reason}{tail}", i + 1));
+    }
+    lines.push(String::new());
+    lines.push("a number picks · Esc: no reason".into());
+    draw_popup(frame, " Reason ", &lines);
 }

@@ -89,13 +89,48 @@ fn answer_block(
             title.push(Span::styled(mark, style));
         }
     }
-    let text = view
+    if let Some(reason) = view.reason(answer_id) {
+        title.push(Span::styled(
+            format!("  why: {reason}"),
+            Style::default().fg(Color::Red),
+        ));
+    }
+    let original = view
         .answer_text_at(r, d)
         .map(display_text)
         .unwrap_or_default();
-    std::iter::once(Line::from(title))
-        .chain(wrap(&text, width).into_iter().map(Line::from))
-        .collect()
+    let mut lines = vec![Line::from(title)];
+    match view.edit(answer_id) {
+        None => lines.extend(wrap(&original, width).into_iter().map(Line::from)),
+        Some(edited) => {
+            // The reviewer's text is what they see; the original is one key (D) away.
+            let note = Style::default().fg(Color::Yellow);
+            lines.push(Line::from(Span::styled(
+                format!("✎ edited by {} (✓)", app.reviewer),
+                note,
+            )));
+            lines.extend(
+                wrap(&display_text(edited), width)
+                    .into_iter()
+                    .map(Line::from),
+            );
+            if app.show_original {
+                lines.push(Line::from(Span::styled("original (✗):", note)));
+                let dim = Style::default().fg(Color::DarkGray);
+                lines.extend(
+                    wrap(&original, width)
+                        .into_iter()
+                        .map(|l| Line::from(Span::styled(l, dim))),
+                );
+            } else {
+                lines.push(Line::from(Span::styled(
+                    "D shows the original",
+                    Style::default().fg(Color::DarkGray),
+                )));
+            }
+        }
+    }
+    lines
 }
 
 /// All rounds as lines, plus the line range of the focused round (to keep it in view).
