@@ -36,6 +36,9 @@ pub struct ExportArgs {
     /// Where DPO pairs come from (comma-separated): human, judge, selector.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "human")]
     pub pairs_from: Vec<PairSource>,
+    /// llava, demos: write the original answers, not reviewers' corrections of them.
+    #[arg(long)]
+    pub keep_originals: bool,
     /// Print the manifest as JSON instead of a summary.
     #[arg(long)]
     pub json: bool,
@@ -54,6 +57,7 @@ pub fn run(ctx: &Context, args: ExportArgs) -> anyhow::Result<i32> {
     req.judge = args.judge;
     req.run = args.run;
     req.pairs_from = args.pairs_from;
+    req.keep_originals = args.keep_originals;
 
     let cancel = Arc::new(AtomicBool::new(false));
     watch_ctrl_c(cancel.clone());
@@ -116,6 +120,18 @@ pub fn run(ctx: &Context, args: ExportArgs) -> anyhow::Result<i32> {
             c.rounds_dropped_unanswered,
             c.rounds_dropped_rejected,
             c.rounds_dropped_not_accepted
+        );
+        if c.rounds_edited > 0 {
+            println!(
+                "  {} rounds written with a reviewer's corrected answer",
+                c.rounds_edited
+            );
+        }
+    }
+    if summary.format == ExportFormat::Dpo {
+        println!(
+            "  {} of the pairs from reviewers' edits (edited ≻ original)",
+            c.edit_pairs
         );
     }
     if let (Some(ranked), Some(cutoff)) = (summary.ranking.ranked, summary.ranking.cutoff) {

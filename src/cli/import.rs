@@ -123,6 +123,8 @@ fn print_report(ctx: &Context, report: &ImportReport, json: bool) {
     add(report.verdicts_added, "clinician verdicts");
     add(report.scores_added, "judge scores");
     add(report.urls_added, "image URLs");
+    add(report.edits_added, "edited answers");
+    add(report.reasons_added, "reasons");
     println!("{file} ({format}): {}", parts.join(", "));
     if !report.conflicts.is_empty() {
         println!(

@@ -20,7 +20,7 @@ pub struct ReviewArgs {
     #[arg(long, value_enum, env = "VITAL_IMAGE_PROTOCOL")]
     pub image_protocol: Option<ImageProtocol>,
 
-    /// The order the queue opens in [default: config review.order, "uncertainty"]
+    /// The order the queue opens in [default: config review.order, "file"]
     #[arg(long, value_enum)]
     pub order: Option<crate::config::ReviewOrder>,
 }

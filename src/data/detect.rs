@@ -10,6 +10,8 @@ pub fn detect(record: &Value) -> Option<Format> {
     let has = |k: &str| obj.contains_key(k);
     if has("answer_positive") || has("answer_negative") {
         Some(Format::Pairs)
+    } else if has("edited") && has("original") {
+        Some(Format::Edits)
     } else if has("rounds") {
         Some(Format::Candidates)
     } else if has("conversations") && (has("imgs") || has("fig_id") || has("pmid")) {

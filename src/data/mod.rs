@@ -123,6 +123,21 @@ pub enum Record {
     },
     Score(ScoreRecord),
     ImageUrl(ImageUrlRecord),
+    Edit(EditImport),
+}
+
+/// A reviewer's corrected answer read back from an edits file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EditImport {
+    pub sample_id: String,
+    /// 1-based.
+    pub round: usize,
+    /// 1-based; None: the answer whose text is `original`.
+    pub answer: Option<usize>,
+    pub original: String,
+    pub edited: String,
+    pub reviewer: String,
+    pub reasons: Vec<String>,
 }
 
 /// Strips the `<image>` placeholder LLaVA puts in the first question; the stored text keeps it for export.

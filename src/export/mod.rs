@@ -51,6 +51,8 @@ pub struct ExportRequest {
     pub run: Option<i64>,
     /// Where `dpo` pairs come from. Default: human only.
     pub pairs_from: Vec<PairSource>,
+    /// `llava`, `demos`: export the original answers, not reviewers' corrections of them.
+    pub keep_originals: bool,
 }
 
 impl ExportRequest {
@@ -64,6 +66,7 @@ impl ExportRequest {
             judge: None,
             run: None,
             pairs_from: vec![PairSource::Human],
+            keep_originals: false,
         }
     }
 
@@ -113,6 +116,10 @@ pub struct Counts {
     pub rounds_dropped_not_accepted: usize,
     /// Records (array elements or lines) in the output, included ones too.
     pub records: usize,
+    /// `dpo`: pairs of an edited answer (chosen) against its original (rejected).
+    pub edit_pairs: usize,
+    /// `llava`, `demos`: rounds written with a reviewer's corrected answer.
+    pub rounds_edited: usize,
 }
 
 /// The manifest written beside the output (`<out>.manifest.json`), and the result of [`run`].
@@ -199,21 +206,40 @@ pub fn run(
         Default::default()
     };
     let created_at = ws.db_now()?;
+    let edits = if matches!(
+        req.format,
+        ExportFormat::Llava | ExportFormat::Demos | ExportFormat::Dpo
+    ) && !(req.keep_originals && req.format != ExportFormat::Dpo)
+    {
+        ws.latest_edits()?
+    } else {
+        Default::default()
+    };
 
+    let keys = chosen.keys.as_ref();
+    let keep = |k: i64| keys.is_none_or(|set| set.contains(&k));
     let mut out = AtomicFile::create(&req.out)?;
     let mut counts = Counts {
         samples_total,
         samples_selected: chosen.keys.as_ref().map_or(samples_total, HashSet::len),
         ..Default::default()
     };
+    if req.format == ExportFormat::Edits {
+        for record in ws.edits()? {
+            if keep(record.sample_key) {
+                serde_json::to_writer(&mut out, &record)?;
+                out.write_all(b"\n")?;
+                counts.records += 1;
+            }
+        }
+    }
     let array = matches!(req.format, ExportFormat::Llava | ExportFormat::Demos);
     if array {
         out.write_all(b"[\n")?;
     }
     let mut seen = (!req.include.is_empty()).then(include::Seen::new);
     let mut first = true;
-    let keys = chosen.keys.as_ref();
-    let keep = |k: i64| keys.is_none_or(|set| set.contains(&k));
+
     let full = !matches!(req.format, ExportFormat::Llava | ExportFormat::Scores);
     let total = counts.samples_selected as u64;
     let mut done = 0u64;
@@ -221,6 +247,7 @@ pub fn run(
         req,
         verdicts: &verdicts,
         demo_marks: &demo_marks,
+        edits: &edits,
         counts: &mut counts,
         first: &mut first,
         seen: seen.as_mut(),
@@ -366,6 +393,8 @@ struct Writer<'a> {
     req: &'a ExportRequest,
     verdicts: &'a Verdicts,
     demo_marks: &'a std::collections::HashMap<i64, bool>,
+    /// The latest edit in force per answer id (empty with `keep_originals`).
+    edits: &'a std::collections::HashMap<i64, crate::store::EditRecord>,
     counts: &'a mut Counts,
     first: &'a mut bool,
     seen: Option<&'a mut include::Seen>,
@@ -395,18 +424,39 @@ impl Writer<'_> {
             ExportFormat::Llava => self.llava(s, out),
             ExportFormat::Demos => self.demo(s, out),
             ExportFormat::Dpo | ExportFormat::Pairs => self.pairs(s, out),
-            // Written by `write_scores`; counted there.
-            ExportFormat::Scores => Ok(()),
+            // Written by `write_scores` and before the scan; counted there.
+            ExportFormat::Scores | ExportFormat::Edits => Ok(()),
         }
     }
 
-    /// The rounds kept with their answers; counts the dropped ones.
-    fn kept<'s>(&mut self, s: &'s SampleRows) -> Vec<(&'s scan::RoundRows, &'s scan::AnswerRow)> {
+    /// The rounds kept with their answers; counts the dropped ones. A round with a reviewer's
+    /// corrected answer is kept with the correction (the latest, when several answers of the
+    /// round were edited), unless the request keeps originals.
+    fn kept<'s>(
+        &mut self,
+        s: &'s SampleRows,
+    ) -> Vec<(&'s scan::RoundRows, Cow<'s, scan::AnswerRow>)> {
         let accepted_only = self.req.select == Selection::Accepted;
         let mut kept = Vec::with_capacity(s.rounds.len());
         for round in &s.rounds {
+            let edited = round
+                .answers
+                .iter()
+                .filter_map(|a| self.edits.get(&a.id).map(|e| (a, e)))
+                .max_by_key(|(_, e)| e.event_id);
+            if let Some((answer, edit)) = edited {
+                self.counts.rounds_edited += 1;
+                kept.push((
+                    round,
+                    Cow::Owned(scan::AnswerRow {
+                        text: edit.edited.clone(),
+                        ..answer.clone()
+                    }),
+                ));
+                continue;
+            }
             match choose(round, self.verdicts, accepted_only) {
-                RoundChoice::Kept(a) => kept.push((round, a)),
+                RoundChoice::Kept(a) => kept.push((round, Cow::Borrowed(a))),
                 RoundChoice::Unanswered => self.counts.rounds_dropped_unanswered += 1,
                 RoundChoice::AllRejected => self.counts.rounds_dropped_rejected += 1,
                 RoundChoice::NotAccepted => self.counts.rounds_dropped_not_accepted += 1,
@@ -421,10 +471,11 @@ impl Writer<'_> {
             self.counts.samples_dropped += 1;
             return Ok(());
         }
+        let kept_refs: Vec<_> = kept.iter().map(|(r, a)| (*r, a.as_ref())).collect();
         let record = records::Llava {
             id: &s.ext_id,
             image: s.image.as_deref(),
-            conversations: records::conversation(s.image.is_some(), &kept, false),
+            conversations: records::conversation(s.image.is_some(), &kept_refs, false),
         };
         if let Some(seen) = self.seen.as_deref_mut() {
             let fp = include::fingerprint(
@@ -466,7 +517,8 @@ impl Writer<'_> {
             self.counts.samples_dropped += 1;
             return Ok(());
         }
-        let record = records::demo(s, records::conversation(false, &kept, true));
+        let kept_refs: Vec<_> = kept.iter().map(|(r, a)| (*r, a.as_ref())).collect();
+        let record = records::demo(s, records::conversation(false, &kept_refs, true));
         self.counts.rounds_written += kept.len();
         self.counts.samples_written += 1;
         self.element(out, &record, true)
@@ -487,6 +539,15 @@ impl Writer<'_> {
                 .map(|a| self.verdicts.resolution(a.id))
                 .collect();
             let mut pairs: Vec<(&scan::AnswerRow, &scan::AnswerRow, &'static str)> = Vec::new();
+            // A correction is the best `chosen` there is: the edited text against its original.
+            let mut edit_pairs: Vec<(&str, &scan::AnswerRow)> = Vec::new();
+            if sources.contains(&PairSource::Human) && self.req.format == ExportFormat::Dpo {
+                for a in &round.answers {
+                    if let Some(edit) = self.edits.get(&a.id) {
+                        edit_pairs.push((&edit.edited, a));
+                    }
+                }
+            }
             if sources.contains(&PairSource::Human) {
                 for (w, ws) in round.answers.iter().zip(&status) {
                     for (l, ls) in round.answers.iter().zip(&status) {
@@ -532,6 +593,24 @@ impl Writer<'_> {
                         break;
                     }
                 }
+            }
+            for (edited, original) in edit_pairs {
+                written += 1;
+                self.counts.edit_pairs += 1;
+                let record = records::Dpo {
+                    prompt: Cow::Owned(display_text(&round.question)),
+                    chosen: edited,
+                    rejected: &original.text,
+                    image: s.image.as_deref(),
+                    id: format!(
+                        "{}:r{}:a{}:edit",
+                        s.ext_id,
+                        round.position + 1,
+                        original.position + 1
+                    ),
+                    source: "edit",
+                };
+                self.element(out, &record, false)?;
             }
             for (w, l, source) in pairs {
                 written += 1;

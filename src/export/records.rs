@@ -129,7 +129,8 @@ pub struct Dpo<'a> {
     pub rejected: &'a str,
     pub image: Option<&'a str>,
     pub id: String,
-    /// `human`, `judge` or `selector`.
+    /// `human`, `edit` (a reviewer's corrected answer against the original), `judge` or
+    /// `selector`.
     pub source: &'static str,
 }
 

@@ -117,6 +117,9 @@ pub enum ExportFormat {
     Pairs,
     /// Per-answer scores, JSON Lines: `{sample_id, round, answer, score, judge, source}`.
     Scores,
+    /// Reviewers' corrected answers, JSON Lines:
+    /// `{id, round, question, original, edited, reviewer, reasons, time}` (re-importable).
+    Edits,
 }
 
 impl std::fmt::Display for ExportFormat {
@@ -130,7 +133,7 @@ impl FromStr for ExportFormat {
     fn from_str(s: &str) -> anyhow::Result<Self> {
         clap::ValueEnum::from_str(s.trim(), true).map_err(|_| {
             anyhow::anyhow!(
-                "unknown export format `{s}`: expected llava, dpo, demos, pairs or scores"
+                "unknown export format `{s}`: expected llava, dpo, demos, pairs, scores or edits"
             )
         })
     }
@@ -144,6 +147,7 @@ impl ExportFormat {
             ExportFormat::Demos => "demos",
             ExportFormat::Pairs => "pairs",
             ExportFormat::Scores => "scores",
+            ExportFormat::Edits => "edits",
         }
     }
 }

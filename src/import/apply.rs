@@ -8,7 +8,7 @@ use super::images::ImageAt;
 use super::{ConflictPolicy, Prepared};
 use crate::data::json_stream::RecordLoc;
 use crate::data::warnings::Warnings;
-use crate::data::{ImageUrlRecord, ImportedVerdict, Record, Sample, ScoreRecord};
+use crate::data::{EditImport, ImageUrlRecord, ImportedVerdict, Record, Sample, ScoreRecord};
 use crate::store::{DecisionKind, ImageUrl, ImportBatch, InsertOutcome, NewDecision};
 
 /// The reviewer that judgments carried by data files are recorded under.
@@ -23,6 +23,9 @@ pub struct Counts {
     pub verdicts_added: usize,
     pub scores_added: usize,
     pub urls_added: usize,
+    /// Edits and reasons recorded (an edit already in force is not counted again).
+    pub edits_added: usize,
+    pub reasons_added: usize,
     pub conflicts: Vec<String>,
 }
 
@@ -74,6 +77,7 @@ impl<'b, 'w> Applier<'b, 'w> {
                 }
                 Record::Score(score) => self.score(&score, loc, warnings)?,
                 Record::ImageUrl(url) => self.url(&url, loc)?,
+                Record::Edit(edit) => self.edit(&edit, loc)?,
             }
         }
         Ok(())
@@ -214,6 +218,76 @@ impl<'b, 'w> Applier<'b, 'w> {
                 self.batch
                     .insert_model_score(answer_id, &s.judge, s.score)?;
                 self.counts.scores_added += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// A reviewer's correction, recorded as the review screen records one: the edit, the ✗ of
+    /// the original unless the reviewer has a verdict on it, and the reasons. The sample must be
+    /// in the workspace and the original must be the stored answer; an edit already in force is
+    /// left alone, so importing a file twice adds nothing.
+    fn edit(&mut self, e: &EditImport, loc: RecordLoc) -> anyhow::Result<()> {
+        let answers = self.batch.round_answers(&e.sample_id, e.round as i64 - 1)?;
+        anyhow::ensure!(
+            !answers.is_empty(),
+            "{loc}: sample `{}` has no round {} in the workspace (import the samples first)",
+            e.sample_id,
+            e.round
+        );
+        let found = match e.answer {
+            Some(n) => answers.iter().find(|a| a.3 == n as i64 - 1),
+            None => answers.iter().find(|a| a.4 == e.original),
+        };
+        let Some((sample_key, round_id, answer_id, position, text)) = found else {
+            anyhow::bail!(
+                "{loc}: sample `{}` round {} has no answer {}",
+                e.sample_id,
+                e.round,
+                e.answer
+                    .map_or_else(|| "with the original text".to_string(), |n| n.to_string())
+            );
+        };
+        anyhow::ensure!(
+            *text == e.original,
+            "{loc}: sample `{}` round {} answer {}: `original` is not the stored answer",
+            e.sample_id,
+            e.round,
+            position + 1
+        );
+        let reviewer = self.batch.reviewer_id(&e.reviewer)?;
+        let in_force = self.batch.answer_decisions_in_force(reviewer, *answer_id)?;
+        let has = |kind: &str, value: Option<&str>| {
+            in_force
+                .iter()
+                .any(|(k, v)| k == kind && value.is_none_or(|value| v.as_deref() == Some(value)))
+        };
+        let decision = |kind, value| NewDecision {
+            sample_key: *sample_key,
+            round_id: Some(*round_id),
+            answer_id: Some(*answer_id),
+            kind,
+            value,
+            shown_order: None,
+        };
+        if !has("edit", Some(&e.edited)) {
+            if !has("accept", None) && !has("reject", None) {
+                self.batch
+                    .append_decision(reviewer, &decision(DecisionKind::Reject, None))?;
+            }
+            self.batch.append_decision(
+                reviewer,
+                &decision(DecisionKind::Edit, Some(e.edited.clone())),
+            )?;
+            self.counts.edits_added += 1;
+        }
+        for reason in &e.reasons {
+            if !has("reason", Some(reason)) {
+                self.batch.append_decision(
+                    reviewer,
+                    &decision(DecisionKind::Reason, Some(reason.clone())),
+                )?;
+                self.counts.reasons_added += 1;
             }
         }
         Ok(())

@@ -58,6 +58,8 @@ pub struct ImportReport {
     pub verdicts_added: usize,
     pub scores_added: usize,
     pub urls_added: usize,
+    pub edits_added: usize,
+    pub reasons_added: usize,
     pub conflicts: Vec<String>,
     /// Said about the file as a whole (e.g. that it holds no records).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -176,6 +178,8 @@ fn import_inner(
     report.verdicts_added = counts.verdicts_added;
     report.scores_added = counts.scores_added;
     report.urls_added = counts.urls_added;
+    report.edits_added = counts.edits_added;
+    report.reasons_added = counts.reasons_added;
     report.conflicts = counts.conflicts;
     report.warnings = warnings.counts();
     report.warning_details = warnings;

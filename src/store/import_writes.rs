@@ -167,6 +167,37 @@ impl ImportBatch<'_> {
         )
     }
 
+    /// The answers of (0-based) `round` of the sample with external id `sample_id`, in answer
+    /// order (see [`RoundAnswer`]).
+    /// (sample
+    /// key, round id, answer id, 0-based position, text), in answer order.
+    pub fn round_answers(
+        &self,
+        sample_id: &str,
+        round: i64,
+    ) -> anyhow::Result<Vec<RoundAnswer>> {
+        self.tx.query_vec(
+            "SELECT s.id, r.id, a.id, a.position, a.text FROM samples s JOIN rounds r ON r.sample_id = s.id
+             JOIN answers a ON a.round_id = r.id
+             WHERE s.ext_id = ?1 AND r.position = ?2 ORDER BY a.position",
+            params![sample_id, round],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+    }
+
+    /// The decisions `reviewer` has in force on answer `answer_id`: (kind, value).
+    pub fn answer_decisions_in_force(
+        &self,
+        reviewer: i64,
+        answer_id: i64,
+    ) -> anyhow::Result<Vec<(String, Option<String>)>> {
+        self.tx.query_vec(
+            "SELECT kind, value FROM current_judgments WHERE reviewer_id = ?1 AND answer_id = ?2 ORDER BY id",
+            params![reviewer, answer_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+    }
+
     /// The answer at (0-based) `round`, `answer` of the sample with external id `sample_id`.
     pub fn answer_at(
         &self,
@@ -277,3 +308,7 @@ impl ImportBatch<'_> {
         self.tx.commit()
     }
 }
+
+/// One answer of a round, for matching an imported edit: (sample key, round id, answer id,
+/// 0-based position, text).
+pub type RoundAnswer = (i64, i64, i64, i64, String);

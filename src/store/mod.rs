@@ -7,6 +7,7 @@ mod answer_decisions;
 mod copy;
 mod db;
 mod decisions;
+mod edits;
 mod embedding_cache;
 mod export_reads;
 mod figure_stats;
@@ -43,6 +44,7 @@ pub use copy::CopySummary;
 pub use decisions::{
     new_decision_uid, CurrentDecision, DecisionKind, NewDecision, MAX_EDIT_CHARS, MAX_REASON_CHARS,
 };
+pub use edits::EditRecord;
 pub use embedding_cache::TextHash;
 pub use export_reads::{
     AnswerRow, AnswerScoreLine, AnswerScoreSource, ReadSnapshot, RoundRows, SampleRows,

@@ -184,24 +184,16 @@ impl Queue {
                 (Some(x), Some(y)) => x.total_cmp(&y),
                 (x, y) => y.is_some().cmp(&x.is_some()),
             }),
-            // Ties (above all before any run has scored a sample) go in the seeded random
-            // order: a cold start spread over the collection, not its first figures.
-            Order::Uncertainty => {
-                let mut random_rank = vec![0usize; sequence.len()];
-                for (rank, i) in self.shuffled().into_iter().enumerate() {
-                    random_rank[i] = rank;
-                }
-                sequence.sort_by(|&a, &b| {
-                    let (sa, sb) = (&self.signals[a], &self.signals[b]);
-                    sb.judge_conflicts
-                        .cmp(&sa.judge_conflicts)
-                        .then_with(|| match (sa.margin, sb.margin) {
-                            (Some(x), Some(y)) => x.total_cmp(&y),
-                            (x, y) => y.is_some().cmp(&x.is_some()),
-                        })
-                        .then_with(|| random_rank[a].cmp(&random_rank[b]))
+            // Ties keep file order (a random cold start was measured and not kept: BENCHMARKS.md).
+            Order::Uncertainty => sequence.sort_by(|&a, &b| {
+                let (sa, sb) = (&self.signals[a], &self.signals[b]);
+                sb.judge_conflicts.cmp(&sa.judge_conflicts).then_with(|| {
+                    match (sa.margin, sb.margin) {
+                        (Some(x), Some(y)) => x.total_cmp(&y),
+                        (x, y) => y.is_some().cmp(&x.is_some()),
+                    }
                 })
-            }
+            }),
             Order::Random => sequence = self.shuffled(),
         }
         for (rank, &i) in sequence.iter().enumerate() {

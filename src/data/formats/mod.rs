@@ -2,6 +2,7 @@
 
 mod candidates;
 mod demos;
+mod edits;
 mod llava;
 mod pairs;
 mod qa;
@@ -32,6 +33,8 @@ pub enum Format {
     Scores,
     /// Image URL lists: `{pair_id, url | pmc_tar_url, im_path?}`.
     Urls,
+    /// Reviewers' corrected answers: `{id, round, answer?, original, edited, reviewer, reasons}`.
+    Edits,
 }
 
 impl Format {
@@ -44,6 +47,7 @@ impl Format {
             Format::Demos => "demos",
             Format::Scores => "scores",
             Format::Urls => "urls",
+            Format::Edits => "edits",
         }
     }
 
@@ -57,6 +61,7 @@ impl Format {
             Format::Demos => Box::new(demos::DemosParser),
             Format::Scores => Box::new(scores::ScoresParser),
             Format::Urls => Box::new(urls::UrlsParser),
+            Format::Edits => Box::new(edits::EditsParser),
         }
     }
 }
