@@ -41,6 +41,8 @@ pub enum FormatArg {
     Demos,
     Scores,
     Urls,
+    /// Reviewers' corrections, as `export --format edits` writes them.
+    Edits,
 }
 
 impl FormatArg {
@@ -54,6 +56,7 @@ impl FormatArg {
             FormatArg::Demos => Format::Demos,
             FormatArg::Scores => Format::Scores,
             FormatArg::Urls => Format::Urls,
+            FormatArg::Edits => Format::Edits,
         })
     }
 }

@@ -168,14 +168,8 @@ impl ImportBatch<'_> {
     }
 
     /// The answers of (0-based) `round` of the sample with external id `sample_id`, in answer
-    /// order (see [`RoundAnswer`]).
-    /// (sample
-    /// key, round id, answer id, 0-based position, text), in answer order.
-    pub fn round_answers(
-        &self,
-        sample_id: &str,
-        round: i64,
-    ) -> anyhow::Result<Vec<RoundAnswer>> {
+    /// order, each as a [`RoundAnswer`].
+    pub fn round_answers(&self, sample_id: &str, round: i64) -> anyhow::Result<Vec<RoundAnswer>> {
         self.tx.query_vec(
             "SELECT s.id, r.id, a.id, a.position, a.text FROM samples s JOIN rounds r ON r.sample_id = s.id
              JOIN answers a ON a.round_id = r.id

@@ -581,3 +581,121 @@ fn a_cancelled_export_writes_nothing() {
     assert!(err.to_string().contains("cancelled"), "{err}");
     assert_eq!(files_in(dir.path()), Vec::<String>::new());
 }
+
+#[test]
+fn an_edit_exports_as_a_dpo_pair_an_edits_line_and_the_llava_answer_and_imports_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let candidates = write(
+        dir.path(),
+        "c.jsonl",
+        r#"{"id": "e1", "fig_caption": "Chest CT.", "rounds": [{"question": "What is shown?", "answers": ["A left effusion.", "Normal."]}]}
+"#,
+    );
+    let ws_dir = dir.path().join("ws");
+    vital_ok(&ws_dir, &["import", candidates.to_str().unwrap()]);
+    {
+        let ws = Workspace::open_existing(&ws_dir).unwrap();
+        let s = ws.load_sample_by_ext_id("e1").unwrap().unwrap();
+        // What the review screen records for `e`, Ctrl-S, then `r 3`.
+        let mut edit = verdict(&s, 0, 0, DecisionKind::Edit);
+        edit.value = Some("A small left pleural effusion.".into());
+        let mut reason = verdict(&s, 0, 0, DecisionKind::Reason);
+        reason.value = Some("factual error".into());
+        for d in [verdict(&s, 0, 0, DecisionKind::Reject), edit, reason] {
+            ws.record("dr_lee", &d).unwrap();
+        }
+    }
+    let edits = dir.path().join("edits.jsonl");
+    vital_ok(&ws_dir, &export_args("edits", &edits, &[]));
+    let line = std::fs::read_to_string(&edits).unwrap();
+    let time = read_lines(&edits)[0]["time"].as_str().unwrap().to_string();
+    assert_eq!(
+        line,
+        format!(
+            "{}\n",
+            json!({"id": "e1", "round": 1, "answer": 1, "question": "What is shown?",
+                "original": "A left effusion.", "edited": "A small left pleural effusion.",
+                "reviewer": "dr_lee", "reasons": ["factual error"], "time": time})
+        ),
+        "byte for byte"
+    );
+
+    let dpo = dir.path().join("dpo.jsonl");
+    let summary: Value =
+        serde_json::from_str(&vital_ok(&ws_dir, &export_args("dpo", &dpo, &["--json"]))).unwrap();
+    assert_eq!(summary["counts"]["edit_pairs"], 1);
+    assert_eq!(
+        std::fs::read_to_string(&dpo).unwrap(),
+        format!(
+            "{}\n",
+            json!({"prompt": "What is shown?", "chosen": "A small left pleural effusion.",
+                "rejected": "A left effusion.", "image": null, "id": "e1:r1:a1:edit", "source": "edit"})
+        )
+    );
+
+    let llava = dir.path().join("llava.json");
+    vital_ok(&ws_dir, &export_args("llava", &llava, &[]));
+    assert_eq!(
+        read_json(&llava)[0]["conversations"][1]["value"],
+        "A small left pleural effusion."
+    );
+    vital_ok(
+        &ws_dir,
+        &export_args("llava", &llava, &["--keep-originals"]),
+    );
+    assert_eq!(read_json(&llava)[0]["conversations"][1]["value"], "Normal.");
+
+    // Into a fresh workspace holding the same samples: the same events, once however often.
+    let fresh = dir.path().join("fresh");
+    vital_ok(&fresh, &["import", candidates.to_str().unwrap()]);
+    vital_ok(&fresh, &["import", edits.to_str().unwrap()]);
+    vital_ok(
+        &fresh,
+        &["import", "--format", "edits", edits.to_str().unwrap()],
+    );
+    let events = |path: &Path| -> Vec<(String, Option<String>)> {
+        Workspace::open_existing(path)
+            .unwrap()
+            .decision_events()
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.kind, e.value))
+            .collect()
+    };
+    assert_eq!(events(&fresh), events(&ws_dir));
+    let again = dir.path().join("again.jsonl");
+    vital_ok(&fresh, &export_args("edits", &again, &[]));
+    let strip_time = |v: Vec<Value>| -> Vec<Value> {
+        v.into_iter()
+            .map(|mut l| {
+                l["time"] = Value::Null;
+                l
+            })
+            .collect()
+    };
+    assert_eq!(
+        strip_time(read_lines(&again)),
+        strip_time(read_lines(&edits))
+    );
+    let st = stats(&fresh);
+    assert_eq!(st["edits"], 1);
+    assert_eq!(
+        st["reasons"],
+        json!([{"reason": "factual error", "count": 1}])
+    );
+    assert_eq!(st["reviewer_decisions"][0]["edit"], 1);
+
+    // An original that is not the stored answer is refused, naming the line; nothing is stored.
+    let wrong = write(
+        dir.path(),
+        "wrong.jsonl",
+        &line.replace("A left effusion.", "A right effusion."),
+    );
+    let out = vital(&fresh, &["import", wrong.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("line 1") && stderr(&out).contains("original"),
+        "{}",
+        stderr(&out)
+    );
+}
