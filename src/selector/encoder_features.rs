@@ -199,7 +199,9 @@ fn build<'v>(
                 let mut n = 0usize;
                 for &m in mates {
                     let other = &inputs[m];
-                    if other.answer_id == id {
+                    // A corrected answer (negative id) is no one's round-mate: scoring, which
+                    // reads only the stored answers, never sees it beside them.
+                    if other.answer_id == id || other.answer_id < 0 {
                         continue;
                     }
                     sum += dot(a, get(&other.answer, "answer", other.answer_id)?);

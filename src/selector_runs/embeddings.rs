@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 
 use serde::Serialize;
 
-use super::{for_each_answer_chunk, RunSettings};
+use super::{answer_inputs_for, for_each_answer_chunk, RunSettings};
 use crate::embed::{self, FillReport, ImageFillReport};
 
 /// What the fill found and did.
@@ -18,6 +18,8 @@ pub struct EmbedReport {
     pub images: Option<ImageFillReport>,
     /// The paper's joined texts embedded now.
     pub joined: usize,
+    /// Texts of reviewers' corrected answers embedded now.
+    pub corrected: usize,
     /// Seconds the fill took, the encoder's loading included.
     pub seconds: f64,
 }
@@ -61,6 +63,22 @@ pub fn ensure_embeddings(
             &mut |done, total| progress("figures", done, total),
             cancel,
         )?);
+    }
+    // Reviewers' corrected answers train as answers of their own (clinician pairs from edits):
+    // their texts are embedded too. There are few; all at once.
+    let corrected: std::collections::HashSet<i64> = ws
+        .edit_pairs()?
+        .into_iter()
+        .map(|(edited, _)| edited)
+        .collect();
+    if !corrected.is_empty() {
+        let mut inputs = answer_inputs_for(ws, &corrected)?.inputs;
+        settings.prepare_inputs(&mut inputs);
+        let texts: Vec<String> = inputs
+            .iter()
+            .flat_map(crate::selector::encoder_features::texts_of)
+            .collect();
+        report.corrected = embed::ensure_cached(ws, model.as_mut(), &texts, batch)?;
     }
     // The paper's joined caption + mention + question + answer are texts of their own.
     if settings.paper_text {

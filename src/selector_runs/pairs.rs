@@ -152,11 +152,14 @@ pub fn judge_level_pairs(ws: &Workspace, draw: &LevelDraw) -> anyhow::Result<Lev
 /// Clinician pairs in force: a ✓ and a ✗ answer to the same question, or an explicit preference.
 /// The same (winner, loser) from several reviewers counts once; when reviewers contradict each
 /// other (one says A > B, another B > A) neither pair is used until a final decision settles it
-/// (final decisions are recorded under their own reviewer and make their own pair).
+/// (final decisions are recorded under their own reviewer and make their own pair). A reviewer's
+/// correction is a clinician pair too: the corrected text beats the answer it corrects (after
+/// the verdict pairs; see [`Workspace::edit_pairs`]).
 pub fn human_pairs(ws: &Workspace) -> anyhow::Result<Vec<PreferencePair>> {
     Ok(ws
         .human_training_pairs()?
         .into_iter()
+        .chain(ws.edit_pairs()?)
         .map(|(winner, loser)| PreferencePair {
             winner,
             loser,
@@ -449,5 +452,82 @@ mod tests {
             [Rejected, Accepted, Accepted, Accepted, Rejected]
         );
         assert_eq!(ws.stats().unwrap().human_pairs, pairs.len() as i64);
+    }
+
+    /// A correction is a clinician pair: the corrected text (an answer of its own, with the
+    /// original's question and figure) beats the answer it corrects; once however many reviewers
+    /// make the same correction, and gone when it is undone.
+    #[test]
+    fn a_correction_trains_as_a_clinician_pair_the_corrected_text_beating_the_original() {
+        let (_dir, ws, stored) =
+            crate::store::test_support::workspace_with_rounds(&[("What is shown?", &["a", "b"])]);
+        let (a, b) = (stored.answer_ids[0][0], stored.answer_ids[0][1]);
+        let decision = |answer, kind, value: Option<&str>| NewDecision {
+            sample_key: stored.key,
+            round_id: Some(stored.round_ids[0]),
+            answer_id: Some(answer),
+            kind,
+            value: value.map(String::from),
+            shown_order: None,
+        };
+        // What the review screen records for an edit of answer a: its ✗, then the correction.
+        ws.record("ana", &decision(a, DecisionKind::Reject, None))
+            .unwrap();
+        let edit = ws
+            .record(
+                "ana",
+                &decision(a, DecisionKind::Edit, Some("a, corrected")),
+            )
+            .unwrap();
+        ws.record("ana", &decision(b, DecisionKind::Accept, None))
+            .unwrap();
+        // The same correction by a second reviewer adds no pair.
+        let second = ws
+            .record(
+                "ben",
+                &decision(a, DecisionKind::Edit, Some("a, corrected")),
+            )
+            .unwrap();
+        let corrected = crate::store::edited_answer_id(edit);
+        let pairs: Vec<(i64, i64)> = human_pairs(&ws)
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.winner, p.loser))
+            .collect();
+        assert_eq!(pairs, vec![(b, a), (corrected, a)]);
+        assert_eq!(
+            ws.stats().unwrap().human_pairs,
+            2,
+            "stats counts what trains"
+        );
+
+        let original = ws.answer_record(a).unwrap();
+        let record = ws.answer_record(corrected).unwrap();
+        assert_eq!(record.answer_id, corrected);
+        assert_eq!(record.text, "a, corrected");
+        assert_eq!(
+            (
+                record.question,
+                record.round_position,
+                record.sample_key,
+                record.ext_id
+            ),
+            (
+                original.question,
+                original.round_position,
+                original.sample_key,
+                original.ext_id
+            )
+        );
+
+        // Undone by both reviewers: the correction trains no more.
+        ws.undo_event(second).unwrap();
+        ws.undo_event(edit).unwrap();
+        let pairs: Vec<(i64, i64)> = human_pairs(&ws)
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.winner, p.loser))
+            .collect();
+        assert_eq!(pairs, vec![(b, a)]);
     }
 }

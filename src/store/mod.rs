@@ -61,7 +61,7 @@ pub use model_scores::ModelScore;
 pub use review::IndexEntry;
 pub use samples::{InsertOutcome, StoredSample};
 pub use scores::{RankSignals, LATEST_SCORED_RUN};
-pub use selector_inputs::{AnswerRecord, RunRecord};
+pub use selector_inputs::{edited_answer_id, AnswerRecord, RunRecord};
 pub use server::{is_server_url, ServerUrl};
 pub use shard_files::{ScoreRows, ShardContent, ShardFile, ShardHeader, ShardSeal, VectorMerge};
 pub use stats::Stats;

@@ -105,14 +105,52 @@ fn read_answer(row: &Row<'_>) -> anyhow::Result<AnswerRecord> {
     })
 }
 
+/// A reviewer's corrected answer as an answer of its own: the edit event's text in the place of
+/// the answer it corrects, under the id [`edited_answer_id`] gives it.
+const EDITED_ANSWER_SELECT: &str =
+    "SELECT -j.id, j.value, r.position, r.question, s.id, s.ext_id, s.image, s.caption, s.mentions
+     FROM judgments j JOIN answers a ON a.id = j.answer_id JOIN rounds r ON r.id = a.round_id
+     JOIN samples s ON s.id = r.sample_id";
+
+/// The answer id a corrected answer trains under: the edit event's id, negated. Stored answers'
+/// ids are positive, so the two never meet; a corrected answer trains but is never scored (it
+/// is not one of the generator's answers).
+pub fn edited_answer_id(edit_event_id: i64) -> i64 {
+    -edit_event_id
+}
+
 impl Workspace {
-    /// Answer `answer_id` with its question and figure (an error if there is no such answer).
+    /// Answer `answer_id` with its question and figure (an error if there is no such answer);
+    /// a negative id is a corrected answer ([`edited_answer_id`]), read from its edit event
+    /// (events are never deleted, so a run that paired it finds it even if it was undone since).
     pub fn answer_record(&self, answer_id: i64) -> anyhow::Result<AnswerRecord> {
+        if answer_id < 0 {
+            return self.db.query_row(
+                &format!("{EDITED_ANSWER_SELECT} WHERE j.id = ?1 AND j.kind = 'edit'"),
+                params![-answer_id],
+                read_answer,
+            );
+        }
         self.db.query_row(
             &format!("{ANSWER_SELECT} WHERE a.id = ?1"),
             params![answer_id],
             read_answer,
         )
+    }
+
+    /// Clinician pairs from corrections: (corrected answer, the answer it corrects) for each edit
+    /// in force, the corrected answer under [`edited_answer_id`]. The same correction of the same
+    /// answer by several reviewers counts once (the earliest event names it).
+    pub fn edit_pairs(&self) -> anyhow::Result<Vec<(i64, i64)>> {
+        // `edits` lists an answer's events in recording order: the first of equal texts stays.
+        let mut seen: HashSet<(i64, String)> = HashSet::new();
+        let pairs = self
+            .edits()?
+            .into_iter()
+            .filter(|e| e.edited != e.original && seen.insert((e.answer_id, e.edited.clone())))
+            .map(|e| (edited_answer_id(e.event_id), e.answer_id))
+            .collect();
+        Ok(pairs)
     }
 
     /// Every answer, in sample, round, answer order, one row at a time (1.7M answers at 210K

@@ -63,8 +63,8 @@ impl Workspace {
             answers: count("SELECT count(*) FROM answers")?,
             judgments: count("SELECT count(*) FROM current_judgments")?,
             decision_events: count("SELECT count(*) FROM judgments")?,
-            // What training uses, by the same rule.
-            human_pairs: self.human_training_pairs()?.len() as i64,
+            // What training uses, by the same rule: verdict pairs and corrections.
+            human_pairs: (self.human_training_pairs()?.len() + self.edit_pairs()?.len()) as i64,
             model_scores: count("SELECT count(*) FROM model_scores")?,
             scored_answers: count(
                 "SELECT count(*) FROM selector_scores WHERE run_id = (SELECT max(run_id) FROM sample_scores)",

@@ -521,3 +521,57 @@ fn the_paper_preset_trains_on_the_first_fifty_clinician_pairs_and_evaluates_the_
         stderr(&out)
     );
 }
+
+/// A reviewer's correction trains as a clinician pair (the corrected text beats the original),
+/// with and without an encoder: the corrected text is embedded like the answers, and the run
+/// still scores only the generator's answers.
+#[test]
+fn a_correction_trains_as_one_more_clinician_pair_with_and_without_an_encoder() {
+    use vital::store::{DecisionKind, NewDecision, Workspace};
+    let dir = tempfile::tempdir().unwrap();
+    vital_ok(dir.path(), &["demo"]);
+    {
+        let ws = Workspace::open_existing(dir.path()).unwrap();
+        let s = ws.load_sample_by_ext_id("demo-ct-1").unwrap().unwrap();
+        let decision = |kind, value: Option<&str>| NewDecision {
+            sample_key: s.key,
+            round_id: Some(s.round_ids[0]),
+            answer_id: Some(s.answer_ids[0][1]),
+            kind,
+            value: value.map(String::from),
+            shown_order: None,
+        };
+        ws.record("dr_lee", &decision(DecisionKind::Reject, None))
+            .unwrap();
+        ws.record(
+            "dr_lee",
+            &decision(
+                DecisionKind::Edit,
+                Some("A chest CT at the level of the carina, with a 9 mm right upper lobe nodule."),
+            ),
+        )
+        .unwrap();
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&vital_ok(dir.path(), &["train", "--epochs", "3", "--json"])).unwrap();
+    assert_eq!(
+        report["human_pairs"], 5,
+        "the demo's 4 and the correction: {report}"
+    );
+    assert_eq!(report["scored_answers"], 46);
+    let tiny_bert = crate::common::repo_root().join("tests/fixtures/encoder/tiny-bert");
+    let report: serde_json::Value = serde_json::from_str(&vital_ok(
+        dir.path(),
+        &[
+            "train",
+            "--encoder",
+            tiny_bert.to_str().unwrap(),
+            "--epochs",
+            "3",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(report["human_pairs"], 5, "{report}");
+    assert_eq!(report["scored_answers"], 46);
+}
