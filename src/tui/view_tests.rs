@@ -99,11 +99,15 @@ fn render(app: &App, width: u16, height: u16) -> String {
     let buffer = terminal.backend().buffer().clone();
     (0..height)
         .map(|y| {
-            (0..width)
-                .map(|x| buffer[(x, y)].symbol().to_string())
-                .collect::<String>()
-                .trim_end()
-                .to_string()
+            let mut line = String::new();
+            let mut x = 0;
+            while x < width {
+                let symbol = buffer[(x, y)].symbol();
+                line.push_str(symbol);
+                // A wide character covers the next cell too, as on a terminal.
+                x += unicode_width::UnicodeWidthStr::width(symbol).max(1) as u16;
+            }
+            line.trim_end().to_string()
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -358,4 +362,75 @@ fn selector_scores_read_as_a_place_among_all_answers_with_the_value_in_the_detai
     // Before any run's spread is known, the raw value is shown.
     app.score_ranks = Default::default();
     assert!(render(&app, 200, 60).contains("sel 45.00"));
+}
+
+/// The answer editor (`e`) over the sheet, on a text with wide characters, a line break and a
+/// line longer than the popup: rows wrap at word boundaries by display width, the cursor (at the
+/// end, where it opens) shows reversed, and the help row names the keys.
+fn editing_app() -> App {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut app = app();
+    app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('e'),
+        KeyModifiers::NONE,
+    )));
+    assert!(matches!(app.mode, super::app::Mode::Edit(_)));
+    app.update(Msg::Paste(
+        " 右上葉に9 mmの結節を認める (a 9 mm nodule in the right upper lobe).\nNo effusion; \
+         the mediastinum is unremarkable and there is no lymphadenopathy on these axial images."
+            .into(),
+    ));
+    app
+}
+
+#[test]
+fn the_answer_editor_at_80x24() {
+    let text = render(&editing_app(), 80, 24);
+    // The sample's first round is decided: the focus (and the editor) opens on the second.
+    assert!(text.contains("Edit Q2 answer 1"), "{text}");
+    assert!(text.contains("右上葉に9"), "wide text drawn whole: {text}");
+    assert!(text.contains("Ctrl-S save"), "{text}");
+    insta::assert_snapshot!("editor_80x24", text);
+}
+
+#[test]
+fn the_answer_editor_at_200x60() {
+    let text = render(&editing_app(), 200, 60);
+    assert!(text.contains("Edit Q2 answer 1"), "{text}");
+    insta::assert_snapshot!("editor_200x60", text);
+}
+
+/// A 10,000-character answer opens with the cursor (at its end) in view, and Ctrl-Home brings
+/// its first words back, at both sizes.
+#[test]
+fn a_ten_thousand_character_answer_edits_at_both_sizes() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let long: String = format!("START {}", "lesion ".repeat(1_430))[..10_000].to_string();
+    for (w, h) in [(80, 24), (200, 60)] {
+        let mut view = sample_view();
+        view.stored.sample.rounds[1].answers[0] = long.clone();
+        let mut app = app();
+        app.current = Some(view);
+        app.update(Msg::Key(KeyEvent::new(
+            KeyCode::Char('e'),
+            KeyModifiers::NONE,
+        )));
+        let text = render(&app, w, h);
+        assert!(text.contains("(10000 characters)"), "{text}");
+        assert!(text.contains("lesion"), "{text}");
+        assert!(!text.contains("START"), "scrolled to the cursor: {text}");
+        app.update(Msg::Key(KeyEvent::new(
+            KeyCode::Home,
+            KeyModifiers::CONTROL,
+        )));
+        let text = render(&app, w, h);
+        assert!(text.contains("START lesion"), "{text}");
+        let super::app::Mode::Edit(state) = &app.mode else {
+            panic!("still editing");
+        };
+        assert_eq!(
+            (state.editor.cursor(), state.editor.text()),
+            (0, long.clone())
+        );
+    }
 }

@@ -271,6 +271,74 @@ fn tmux_review_survives_sigkill_with_every_decision_on_screen_stored() {
     tmux.wait_gone();
 }
 
+/// In tmux: `e` corrects the focused answer, Ctrl-S saves it, `u` takes it back, `U` brings it
+/// back, `R` gives the original's ✗ a reason; after SIGKILL the store holds the correction, its
+/// ✗ and its reason, and exports them.
+#[test]
+fn tmux_an_edit_saved_undone_redone_and_given_a_reason_survives_sigkill() {
+    if !super::common::tmux_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    vital_ok(dir.path(), &["demo"]);
+    let imported = stats(dir.path())["judgments"].as_i64().unwrap();
+    let tmux = Tmux::start(dir.path(), "editor");
+    tmux.wait_for("reviewer editor", "the screen to open");
+    tmux.send("e");
+    tmux.wait_for("Ctrl-S save", "the editor");
+    tmux.send("BSpace");
+    tmux.send(", with a 4 mm subpleural nodule.");
+    tmux.wait_for("subpleural", "the typed text in the editor");
+    tmux.send("C-s");
+    tmux.wait_for("✎ edited by editor", "the saved correction on the sheet");
+    tmux.send("u");
+    tmux.wait_gone_from("✎ edited by editor", "undo to take the correction back");
+    tmux.send("U");
+    tmux.wait_for("✎ edited by editor", "redo to bring it back");
+    tmux.send("R");
+    tmux.wait_for("✗?", "the reasons for the original's ✗");
+    tmux.send("3");
+    tmux.wait_for("factual error", "the reason recorded");
+    tmux.kill_9();
+
+    let edits = dir.path().join("edits.jsonl");
+    vital_ok(
+        dir.path(),
+        &[
+            "export",
+            "--format",
+            "edits",
+            "--out",
+            edits.to_str().unwrap(),
+        ],
+    );
+    let text = std::fs::read_to_string(&edits).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    let edit = &lines[0];
+    assert_eq!(edit["reviewer"], "editor");
+    assert_eq!(edit["reasons"], serde_json::json!(["factual error"]));
+    let original = edit["original"].as_str().unwrap();
+    assert_eq!(
+        edit["edited"].as_str().unwrap(),
+        format!(
+            "{}, with a 4 mm subpleural nodule.",
+            &original[..original.len() - 1]
+        )
+    );
+    let st = stats(dir.path());
+    assert_eq!(st["edits"], 1);
+    assert_eq!(
+        st["reasons"],
+        serde_json::json!([{"reason": "factual error", "count": 1}])
+    );
+    // In force: the original's ✗, the correction and the reason (the undone save is not).
+    assert_eq!(st["judgments"].as_i64().unwrap(), imported + 3, "{st}");
+}
+
 /// In tmux: press T, keep deciding while it trains, see the scores on screen and in stats.
 #[test]
 fn tmux_training_shows_scores_while_deciding() {
@@ -488,6 +556,20 @@ impl Tmux {
         }
         panic!(
             "timed out waiting for {what} ({text:?}); screen:\n{}",
+            self.screen()
+        );
+    }
+
+    pub(crate) fn wait_gone_from(&self, text: &str, what: &str) {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(20) {
+            if !self.screen().contains(text) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "timed out waiting for {what} ({text:?} still shown); screen:\n{}",
             self.screen()
         );
     }
