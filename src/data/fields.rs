@@ -9,6 +9,8 @@ use super::warnings::Warnings;
 /// Strings longer than this are cut (with a warning): no caption or answer is legitimately longer,
 /// and a runaway field would make every screen and export that shows it unusable.
 pub const MAX_FIELD_CHARS: usize = 100_000;
+/// The longest reason for a ✗ (characters): a reason is a phrase, not an answer.
+pub const MAX_REASON_CHARS: usize = 1_000;
 
 /// A record's fields plus where it came from, so every warning can say which record and field.
 pub struct Fields<'a> {

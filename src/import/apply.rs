@@ -255,6 +255,13 @@ impl<'b, 'w> Applier<'b, 'w> {
             e.round,
             position + 1
         );
+        // These names carry meaning in the log (decisions from files, adjudications): a file
+        // may not speak for them.
+        anyhow::ensure!(
+            e.reviewer != IMPORTED_REVIEWER && e.reviewer != crate::store::FINAL_REVIEWER,
+            "{loc}: `{}` is a reserved reviewer name, not a person's",
+            e.reviewer
+        );
         let reviewer = self.batch.reviewer_id(&e.reviewer)?;
         let in_force = self.batch.answer_decisions_in_force(reviewer, *answer_id)?;
         let has = |kind: &str, value: Option<&str>| {

@@ -32,9 +32,9 @@ pub enum DecisionKind {
 }
 
 /// The longest edited answer stored (characters): a bound on what a paste can put in the log.
-pub const MAX_EDIT_CHARS: usize = 100_000;
+pub const MAX_EDIT_CHARS: usize = crate::data::fields::MAX_FIELD_CHARS;
 /// The longest reason stored (characters).
-pub const MAX_REASON_CHARS: usize = 1_000;
+pub const MAX_REASON_CHARS: usize = crate::data::fields::MAX_REASON_CHARS;
 
 impl DecisionKind {
     pub fn as_str(self) -> &'static str {

@@ -147,7 +147,7 @@ impl Workspace {
         let pairs = self
             .edits()?
             .into_iter()
-            .filter(|e| e.edited != e.original && seen.insert((e.answer_id, e.edited.clone())))
+            .filter(|e| seen.insert((e.answer_id, e.edited.clone())))
             .map(|e| (edited_answer_id(e.event_id), e.answer_id))
             .collect();
         Ok(pairs)

@@ -79,11 +79,14 @@ impl Workspace {
         })
     }
 
-    /// Reasons in force for rejected answers, counted by category.
+    /// Reasons in force for rejected answers, counted by category (a reason whose answer the
+    /// reviewer has accepted since explains nothing).
     pub fn reason_counts(&self) -> anyhow::Result<Vec<ReasonCount>> {
         let mut by: std::collections::BTreeMap<String, i64> = Default::default();
         self.db.for_each_row(
-            "SELECT value FROM current_judgments WHERE kind = 'reason' AND value IS NOT NULL",
+            "SELECT c.value FROM current_judgments c WHERE c.kind = 'reason' AND c.value IS NOT NULL
+             AND NOT EXISTS (SELECT 1 FROM current_judgments v WHERE v.kind = 'accept'
+                             AND v.answer_id = c.answer_id AND v.reviewer_id = c.reviewer_id)",
             params![],
             |r| {
                 let value: String = r.get(0)?;

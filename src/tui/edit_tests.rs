@@ -154,6 +154,14 @@ fn an_edit_starts_from_the_reviewers_earlier_edit() {
         panic!("editor open");
     };
     assert_eq!(state.editor.text(), "A right effusion.");
+    // Back to the answer as generated: no correction (a DPO pair would prefer a text to itself).
+    for _ in 0.."A right effusion.".len() {
+        key(&mut app, KeyCode::Backspace, KeyModifiers::NONE);
+    }
+    typed(&mut app, "A left effusion.");
+    assert!(ctrl(&mut app, 's').is_empty());
+    assert!(matches!(app.mode, Mode::Edit(_)), "still editing");
+    assert!(app.message.as_deref().unwrap().contains("as generated"));
 }
 
 #[test]
@@ -196,6 +204,27 @@ fn a_paste_goes_into_the_editor_and_undo_inside_it_takes_it_back() {
     assert_eq!(text(&app), "A left effusion.");
     ctrl(&mut app, 'y');
     assert_eq!(text(&app), "A left effusion. Pleural\nthickening.");
+}
+
+/// Bracketed paste is on for the whole session: a paste reaches a note, a search or the
+/// "other" reason on one line, and does nothing on the sheet.
+#[test]
+fn a_paste_reaches_the_one_line_inputs_and_is_no_key_on_the_sheet() {
+    let mut app = app();
+    assert!(app.update(Msg::Paste("ax".into())).is_empty(), "not keys");
+    assert_eq!(app.mode, Mode::Normal);
+    ch(&mut app, 'n');
+    app.update(Msg::Paste("check the\r\nlateral view".into()));
+    let effects = key(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+    assert!(
+        matches!(&effects[..], [Effect::Record(d)] if d.value.as_deref() == Some("check the lateral view")),
+        "{effects:?}"
+    );
+    ch(&mut app, '/');
+    app.update(Msg::Paste("effusion".into()));
+    assert!(
+        matches!(&app.mode, Mode::Input { kind: InputKind::Search, text } if text == "effusion")
+    );
 }
 
 #[test]
@@ -306,6 +335,11 @@ fn ctrl_e_asks_the_runtime_for_the_reviewers_editor_and_records_what_it_returns(
     assert!(app
         .update(done(Ok("A left effusion.\n".into()), &edit.target))
         .is_empty());
+    assert!(
+        app.update(done(Ok("A left effusion.\r\n".into()), &edit.target))
+            .is_empty(),
+        "an editor that writes CRLF changed nothing either"
+    );
     assert!(app
         .update(done(
             Err("the editor `false` exited with 1".into()),

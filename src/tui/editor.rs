@@ -125,13 +125,28 @@ impl TextEditor {
 
     /// The wrapped rows at the last width set.
     pub fn rows(&self) -> Vec<Row> {
-        layout(&self.text, self.width)
+        self.rows_at(self.width)
+    }
+
+    /// The wrapped rows at `width` (the view lays out at the screen's width without a copy of
+    /// the editor and its undo history).
+    pub fn rows_at(&self, width: usize) -> Vec<Row> {
+        layout(&self.text, width.max(2))
+    }
+
+    /// The text as characters, which [`Row`]s index.
+    pub fn chars(&self) -> &[char] {
+        &self.text
     }
 
     /// The cursor's row (index into [`Self::rows`]) and display column.
     pub fn cursor_position(&self) -> (usize, usize) {
-        let rows = self.rows();
-        let row = row_of(&rows, self.cursor);
+        self.cursor_position_in(&self.rows())
+    }
+
+    /// The cursor's row and display column among `rows` (from [`Self::rows_at`]).
+    pub fn cursor_position_in(&self, rows: &[Row]) -> (usize, usize) {
+        let row = row_of(rows, self.cursor);
         let r = rows[row];
         (row, columns(&self.text[r.start..self.cursor.min(r.end)]))
     }

@@ -86,8 +86,16 @@ pub fn edit_in(command: &[String], text: &str, dir: &Path) -> anyhow::Result<Str
     let (program, args) = command
         .split_first()
         .context("no editor command (set $VISUAL or $EDITOR)")?;
-    let scratch = tempfile::Builder::new()
-        .prefix("vital-edit-")
+    // The answer is clinical text: the folder is the reviewer's alone (0700), whatever the
+    // umask and whoever else can read the workspace's folder.
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("vital-edit-");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o700));
+    }
+    let scratch = builder
         .tempdir_in(dir)
         .with_context(|| format!("cannot make a temporary folder in {}", dir.display()))?;
     let file = scratch.path().join("answer.txt");
@@ -149,6 +157,20 @@ mod tests {
             0,
             "nothing left behind"
         );
+    }
+
+    /// The answer's folder is the reviewer's alone, whatever the umask.
+    #[cfg(unix)]
+    #[test]
+    fn the_answer_waits_in_a_folder_only_the_reviewer_can_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let editor = [
+            "sh".to_string(),
+            "-c".into(),
+            r#"stat -c %a "$(dirname "$1")" > "$1""#.into(),
+            "sh".into(),
+        ];
+        assert_eq!(edit_in(&editor, "x", dir.path()).unwrap(), "700\n");
     }
 
     #[test]

@@ -173,8 +173,12 @@ impl SampleView {
             .and_then(|d| d.value.as_deref())
     }
 
-    /// Why this reviewer rejected an answer, if they said.
+    /// Why this reviewer rejected an answer, if they said; none once they accepted it since
+    /// (a reason explains a ✗, and is kept in the log should the ✗ come back).
     pub fn reason(&self, answer_id: i64) -> Option<&str> {
+        if self.verdict(answer_id) == Some(DecisionKind::Accept) {
+            return None;
+        }
         self.find(|d| d.answer_id == Some(answer_id) && d.kind == DecisionKind::Reason)
             .and_then(|d| d.value.as_deref())
     }

@@ -343,6 +343,46 @@ fn zoomed_figure_fills_the_screen_200x60_with_the_caption_over_it() {
     insta::assert_snapshot!("zoomed_200x60", text);
 }
 
+/// The full-screen figure shows the reviewer's correction of the focused answer, its reason and,
+/// after `D`, the original, as the sheet does.
+#[test]
+fn the_full_screen_figure_shows_a_correction_its_reason_and_the_original() {
+    let mut app = app();
+    let view = app.current.as_mut().unwrap();
+    for (event_id, kind, value) in [
+        (3, DecisionKind::Reject, None),
+        (
+            4,
+            DecisionKind::Edit,
+            Some("In the right upper lobe, 9 mm."),
+        ),
+        (5, DecisionKind::Reason, Some("factual error")),
+    ] {
+        view.decisions.push(CurrentDecision {
+            event_id,
+            sample_key: 1,
+            round_id: Some(20),
+            answer_id: Some(21),
+            kind,
+            value: value.map(String::from),
+        });
+    }
+    key(&mut app, 'z');
+    let (text, _) = render_figure(&app, 200, 60);
+    assert!(
+        text.contains("✎ edited by ana: In the right upper lobe, 9 mm."),
+        "{text}"
+    );
+    assert!(text.contains("why: factual error"), "{text}");
+    assert!(!text.contains("original:"), "{text}");
+    key(&mut app, 'D');
+    let (text, _) = render_figure(&app, 200, 60);
+    assert!(
+        text.contains("original: In the right upper lobe."),
+        "{text}"
+    );
+}
+
 #[test]
 fn selector_scores_read_as_a_place_among_all_answers_with_the_value_in_the_details() {
     let mut app = app();

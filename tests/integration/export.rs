@@ -699,3 +699,74 @@ fn an_edit_exports_as_a_dpo_pair_an_edits_line_and_the_llava_answer_and_imports_
         stderr(&out)
     );
 }
+
+/// An edits file is hostile until proven otherwise: a reserved reviewer name, an "edit" equal to
+/// its original, two reasons for one answer, an over-long reason, or a name with control
+/// characters is refused, naming the line, and nothing of the file is stored.
+#[test]
+fn an_edits_file_is_refused_with_its_line_when_it_speaks_for_final_or_corrects_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let candidates = write(
+        dir.path(),
+        "c.jsonl",
+        r#"{"id": "e1", "fig_caption": "Chest CT.", "rounds": [{"question": "What is shown?", "answers": ["A left effusion.", "Normal."]}]}
+"#,
+    );
+    let ws = dir.path().join("ws");
+    vital_ok(&ws, &["import", candidates.to_str().unwrap()]);
+    let good = json!({"id": "e1", "round": 1, "answer": 1, "question": "What is shown?",
+        "original": "A left effusion.", "edited": "A small left effusion.", "reviewer": "dr_lee",
+        "reasons": ["factual error"], "time": "2026-12-07T10:00:00Z"});
+    let long_reason = "x".repeat(1_001);
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "final",
+            json!({"reviewer": "final"}),
+            "reserved reviewer name",
+        ),
+        (
+            "imported",
+            json!({"reviewer": "imported"}),
+            "reserved reviewer name",
+        ),
+        (
+            "same",
+            json!({"edited": "A left effusion."}),
+            "is the original text",
+        ),
+        (
+            "two",
+            json!({"reasons": ["factual error", "does not answer"]}),
+            "one",
+        ),
+        ("long", json!({"reasons": [long_reason]}), "at most 1000"),
+        (
+            "control",
+            json!({"reviewer": "dr\u{1b}[31mlee"}),
+            "not a name",
+        ),
+    ];
+    for (name, change, expect) in cases {
+        let mut bad = good.clone();
+        for (k, v) in change.as_object().unwrap() {
+            bad[k] = v.clone();
+        }
+        // A good line first: the bad second line refuses the whole file.
+        let file = write(
+            dir.path(),
+            &format!("{name}.jsonl"),
+            &format!("{good}\n{bad}\n"),
+        );
+        let out = vital(
+            &ws,
+            &["import", "--format", "edits", file.to_str().unwrap()],
+        );
+        assert!(!out.status.success(), "{name}: accepted");
+        let err = stderr(&out);
+        assert!(
+            err.contains("line 2") && err.contains(expect),
+            "{name}: {err}"
+        );
+        assert_eq!(stats(&ws)["edits"], 0, "{name}: nothing stored");
+    }
+}

@@ -21,6 +21,8 @@ pub struct EditTarget {
     pub shown_order: Vec<i64>,
     /// The text the edit started from: the reviewer's earlier edit, else the answer as imported.
     pub start_text: String,
+    /// The answer as imported: a "correction" back to it is no correction.
+    pub original_text: String,
 }
 
 /// The in-place editor's state.
@@ -55,9 +57,10 @@ impl App {
         let view = self.current.as_ref()?;
         let (r, d) = (self.focus_round, self.focus_answer);
         let answer_id = view.answer_at(r, d)?;
+        let original_text = view.answer_text_at(r, d)?.to_string();
         let start_text = match view.edit(answer_id) {
             Some(edited) => edited.to_string(),
-            None => view.answer_text_at(r, d)?.to_string(),
+            None => original_text.clone(),
         };
         Some(EditTarget {
             sample_key: view.key(),
@@ -67,6 +70,7 @@ impl App {
             display: d,
             shown_order: view.shown_order(r),
             start_text,
+            original_text,
         })
     }
 
@@ -124,10 +128,16 @@ impl App {
         }
     }
 
-    /// Text pasted into the terminal: into the editor when it is open.
+    /// Text pasted into the terminal (bracketed paste is on for the whole session): into the
+    /// editor when it is open, into a one-line input or the export form's field on one line
+    /// (line breaks become spaces), and nowhere on the sheet, where a paste is no key.
     pub(super) fn on_paste(&mut self, text: &str) -> Vec<Effect> {
-        if let Mode::Edit(state) = &mut self.mode {
-            state.editor.paste(text);
+        let one_line = || text.replace("\r\n", " ").replace(['\r', '\n'], " ");
+        match &mut self.mode {
+            Mode::Edit(state) => state.editor.paste(text),
+            Mode::Input { text: input, .. } => input.push_str(&one_line()),
+            Mode::Export(form) => form.fields[form.focus].push_str(&one_line()),
+            _ => {}
         }
         vec![]
     }
@@ -145,7 +155,8 @@ impl App {
                 vec![]
             }
             Ok(text) => {
-                // Editors end a file with a newline the answer never had.
+                // Editors end a file with a newline the answer never had, some with CRLF.
+                let text = text.replace("\r\n", "\n");
                 let text = text.strip_suffix('\n').unwrap_or(&text).to_string();
                 match self.edit_refusal(&target, &text) {
                     Some(EditRefusal::KeepEditing(why) | EditRefusal::Nothing(why)) => {
@@ -161,6 +172,13 @@ impl App {
     fn edit_refusal(&self, target: &EditTarget, text: &str) -> Option<EditRefusal> {
         if text == target.start_text {
             return Some(EditRefusal::Nothing("unchanged: nothing recorded".into()));
+        }
+        if text == target.original_text {
+            return Some(EditRefusal::KeepEditing(
+                "that is the answer as generated: a correction must differ (u takes back your \
+                 earlier edit)"
+                    .into(),
+            ));
         }
         if text.trim().is_empty() {
             return Some(EditRefusal::KeepEditing(

@@ -249,12 +249,11 @@ pub(super) fn draw_editor(frame: &mut Frame, state: &EditState) {
     };
     let text_width = popup.width.saturating_sub(2) as usize;
     let text_height = popup.height.saturating_sub(3) as usize;
-    let mut editor = state.editor.clone();
-    editor.set_width(crate::tui::editor::text_width(area.width));
-    let rows = editor.rows();
-    let (cursor_row, cursor_col) = editor.cursor_position();
+    let editor = &state.editor;
+    let rows = editor.rows_at(crate::tui::editor::text_width(area.width));
+    let (cursor_row, cursor_col) = editor.cursor_position_in(&rows);
     let first = cursor_row.saturating_sub(text_height.saturating_sub(1));
-    let chars: Vec<char> = editor.text().chars().collect();
+    let chars = editor.chars();
     let mut lines: Vec<Line> = Vec::new();
     for (i, row) in rows.iter().enumerate().skip(first).take(text_height) {
         let text: String = chars[row.start..row.end]

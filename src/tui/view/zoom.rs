@@ -153,10 +153,34 @@ fn focus_lines(app: &App, view: &SampleView) -> Vec<Line<'static>> {
             Style::default().fg(Color::Magenta),
         ));
     }
-    let text = view
+    if let Some(reason) = view.reason(answer_id) {
+        spans.push(Span::styled(
+            format!(" why: {reason}"),
+            Style::default().fg(Color::Red),
+        ));
+    }
+    let original = view
         .answer_text_at(r, app.focus_answer)
         .map(display_text)
         .unwrap_or_default();
-    spans.push(Span::raw(format!(" {text}")));
+    // As on the sheet: the reviewer's correction is what they see, the original one key away.
+    match view.edit(answer_id) {
+        Some(edited) => {
+            let note = Style::default().fg(Color::Yellow);
+            spans.push(Span::styled(
+                format!(" ✎ edited by {}:", app.reviewer),
+                note,
+            ));
+            spans.push(Span::raw(format!(" {}", display_text(edited))));
+            if app.show_original {
+                spans.push(Span::styled(" original:", note));
+                spans.push(Span::styled(
+                    format!(" {original}"),
+                    Style::default().fg(Color::DarkGray),
+                ));
+            }
+        }
+        None => spans.push(Span::raw(format!(" {original}"))),
+    }
     vec![question, Line::from(spans)]
 }
