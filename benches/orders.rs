@@ -209,12 +209,7 @@ fn main() -> anyhow::Result<()> {
     println!("|---|---:|{rule}---:|---:|");
     // ORDERS_BENCH_ONLY=uncertainty (or file, random) runs one order.
     let only = std::env::var("ORDERS_BENCH_ONLY").ok();
-    for order in [
-        Order::File,
-        Order::Random,
-        Order::Uncertainty,
-        Order::UnsureRounds,
-    ] {
+    for order in [Order::File, Order::Random, Order::Uncertainty] {
         if only
             .as_deref()
             .is_some_and(|o| o.parse::<Order>().ok() != Some(order))
@@ -251,9 +246,9 @@ fn paired(
 ) -> anyhow::Result<()> {
     println!("| file shuffle | order | {header} | to 0.90 | to 0.95 | mean |");
     println!("|---:|---|{rule}---:|---:|---:|");
-    // ORDERS_BENCH_ONLY=unsure-rounds (a list: file,uncertainty) runs those orders.
+    // ORDERS_BENCH_ONLY=uncertainty (a list: file,uncertainty) runs those orders.
     let only = std::env::var("ORDERS_BENCH_ONLY").ok();
-    let orders: Vec<Order> = [Order::File, Order::Uncertainty, Order::UnsureRounds]
+    let orders: Vec<Order> = [Order::File, Order::Uncertainty]
         .into_iter()
         .filter(|o| {
             only.as_deref()

@@ -29,7 +29,7 @@ pub struct SimulateArgs {
     /// Held-out pairs each retrained run is measured on (never shown to the reviewer).
     #[arg(long, value_name = "FILE")]
     pub eval_pairs: PathBuf,
-    /// Queue orders to compare: file, random, uncertainty, unsure-rounds, score-high, score-low.
+    /// Queue orders to compare: file, random, uncertainty, score-high, score-low.
     #[arg(
         long,
         value_enum,

@@ -108,10 +108,6 @@ pub enum ReviewOrder {
     /// Active learning: samples where selector and judge disagree most, then the rounds whose
     /// answers the selector separates least; file order until a run has scored the samples.
     Uncertainty,
-    /// Active learning per decision spent: samples where selector and judge disagree most, then
-    /// those with the largest share of rounds the selector cannot yet separate (top two answers
-    /// closer than the hinge margin of 1); file order until a run has scored the samples.
-    UnsureRounds,
     /// Seeded shuffle (the same every time).
     Random,
 }
@@ -128,7 +124,7 @@ impl std::str::FromStr for ReviewOrder {
     fn from_str(s: &str) -> anyhow::Result<Self> {
         clap::ValueEnum::from_str(s.trim(), true).map_err(|_| {
             anyhow::anyhow!(
-                "unknown order `{s}`: expected file, score-high, score-low, uncertainty, unsure-rounds or random"
+                "unknown order `{s}`: expected file, score-high, score-low, uncertainty or random"
             )
         })
     }

@@ -23,14 +23,7 @@ pub struct RankSignals {
     pub margin: Option<f64>,
     /// Rounds where the selector's order of two answers contradicts the judge's.
     pub judge_conflicts: u32,
-    /// How unsure the selector is of the sample's rounds, per round: the mean over its rounds of
-    /// `max(0, 1 − gap)`, the gap between a round's two best answers (1: the hinge margin training
-    /// pushes pairs apart by). 1 when no round is separated at all, 0 when every round is.
-    pub unsure_share: Option<f64>,
 }
-
-/// Gaps at or beyond this are rounds the selector has separated (the hinge loss's margin).
-pub const SEPARATED_GAP: f64 = 1.0;
 
 impl Workspace {
     /// Records a new selector run; returns its id.
@@ -130,22 +123,15 @@ impl Workspace {
         // Walk rounds in order, collecting (selector, judge) per answer of the round.
         let mut round: Option<(i64, i64)> = None;
         let mut answers: Vec<(f64, Option<f64>)> = Vec::new();
-        // Rounds with two answers or more, per sample: what `unsure_share` is a mean over.
-        let mut rounds: HashMap<i64, u32> = HashMap::new();
         let flush = |key: (i64, i64),
                      answers: &mut Vec<(f64, Option<f64>)>,
-                     out: &mut HashMap<i64, RankSignals>,
-                     rounds: &mut HashMap<i64, u32>| {
+                     out: &mut HashMap<i64, RankSignals>| {
             let signals = out.entry(key.0).or_default();
             if answers.len() >= 2 {
                 let mut sorted: Vec<f64> = answers.iter().map(|a| a.0).collect();
                 sorted.sort_by(|a, b| b.total_cmp(a));
                 let gap = sorted[0] - sorted[1];
                 signals.margin = Some(signals.margin.map_or(gap, |m: f64| m.min(gap)));
-                // Summed here, divided by the rounds once the sample is done.
-                let unsure = (1.0 - gap / SEPARATED_GAP).max(0.0);
-                signals.unsure_share = Some(signals.unsure_share.unwrap_or(0.0) + unsure);
-                *rounds.entry(key.0).or_default() += 1;
                 let conflicts = answers.iter().enumerate().any(|(i, a)| {
                     answers[i + 1..].iter().any(|b| match (a.1, b.1) {
                         (Some(ja), Some(jb)) if ja != jb => {
@@ -161,19 +147,14 @@ impl Workspace {
         for (sample, round_id, selector, judge) in rows {
             if round != Some((sample, round_id)) {
                 if let Some(previous) = round {
-                    flush(previous, &mut answers, &mut out, &mut rounds);
+                    flush(previous, &mut answers, &mut out);
                 }
                 round = Some((sample, round_id));
             }
             answers.push((selector, judge));
         }
         if let Some(previous) = round {
-            flush(previous, &mut answers, &mut out, &mut rounds);
-        }
-        for (sample, n) in rounds {
-            if let Some(signals) = out.get_mut(&sample) {
-                signals.unsure_share = signals.unsure_share.map(|sum| sum / f64::from(n));
-            }
+            flush(previous, &mut answers, &mut out);
         }
         Ok(out)
     }
@@ -215,11 +196,6 @@ mod tests {
         let signals = ws.rank_signals().unwrap()[&key];
         assert_eq!(signals.score, Some(1.25));
         assert!((signals.margin.unwrap() - 0.05).abs() < 1e-6, "{signals:?}");
-        // Round 1 is separated (gap 3), round 2 not at all (gap 0.05): (0 + 0.95) / 2.
-        assert!(
-            (signals.unsure_share.unwrap() - 0.475).abs() < 1e-6,
-            "{signals:?}"
-        );
         assert_eq!(signals.judge_conflicts, 1);
         assert_eq!(ws.stats().unwrap().scored_answers, 4);
     }

@@ -468,7 +468,6 @@ mod live_ranking {
                     score: Some(0.2),
                     margin: Some(0.5),
                     judge_conflicts: 0,
-                    unsure_share: None,
                 },
             ),
             (
@@ -477,7 +476,6 @@ mod live_ranking {
                     score: Some(0.9),
                     margin: Some(0.1),
                     judge_conflicts: 1,
-                    unsure_share: None,
                 },
             ),
             (
@@ -486,7 +484,6 @@ mod live_ranking {
                     score: Some(0.5),
                     margin: Some(0.3),
                     judge_conflicts: 0,
-                    unsure_share: None,
                 },
             ),
         ])

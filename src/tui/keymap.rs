@@ -60,7 +60,7 @@ actions! {
     Search = "search", ["/"], "search caption and Q&A text";
     Filter = "filter", ["F"], "filter: all, unreviewed, flagged, disagreements, domain";
     Train = "train", ["T"], "train the selector now (Esc cancels)";
-    Order = "order", ["o"], "order: file, score high/low, uncertainty, unsure rounds, random";
+    Order = "order", ["o"], "order: file, score high/low, uncertainty, random";
     Preview = "preview", ["p"], "preview the selection (top share from config)";
     Demo = "demo", ["d"], "mark / unmark the sample as a demonstration";
     Export = "export", ["E"], "export the selection (runs in the background)";

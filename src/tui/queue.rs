@@ -16,7 +16,6 @@ impl Order {
             Order::ScoreHigh => "score ↓",
             Order::ScoreLow => "score ↑",
             Order::Uncertainty => "uncertainty",
-            Order::UnsureRounds => "unsure rounds",
             Order::Random => "random",
         }
     }
@@ -26,8 +25,7 @@ impl Order {
             Order::File => Order::ScoreHigh,
             Order::ScoreHigh => Order::ScoreLow,
             Order::ScoreLow => Order::Uncertainty,
-            Order::Uncertainty => Order::UnsureRounds,
-            Order::UnsureRounds => Order::Random,
+            Order::Uncertainty => Order::Random,
             Order::Random => Order::File,
         }
     }
@@ -196,17 +194,6 @@ impl Queue {
                     }
                 })
             }),
-            // Per decision spent: a reviewer decides every round of a sample, so the sample
-            // whose rounds are mostly unseparated teaches the most per key.
-            Order::UnsureRounds => sequence.sort_by(|&a, &b| {
-                let (sa, sb) = (&self.signals[a], &self.signals[b]);
-                sb.judge_conflicts.cmp(&sa.judge_conflicts).then_with(|| {
-                    match (sa.unsure_share, sb.unsure_share) {
-                        (Some(x), Some(y)) => y.total_cmp(&x),
-                        (x, y) => y.is_some().cmp(&x.is_some()),
-                    }
-                })
-            }),
             Order::Random => sequence = self.shuffled(),
         }
         for (rank, &i) in sequence.iter().enumerate() {
@@ -237,13 +224,10 @@ impl Queue {
                 Some(score) => format!("score {score:.3}"),
                 None => "not scored yet".into(),
             }),
-            Order::Uncertainty | Order::UnsureRounds => {
-                let margin = match (self.order, signals.margin, signals.unsure_share) {
-                    (Order::UnsureRounds, _, Some(u)) => {
-                        format!("{:.0}% unsure across its rounds", 100.0 * u)
-                    }
-                    (Order::Uncertainty, Some(m), _) => format!("answers {m:.3} apart"),
-                    _ => "not scored yet".into(),
+            Order::Uncertainty => {
+                let margin = match signals.margin {
+                    Some(m) => format!("answers {m:.3} apart"),
+                    None => "not scored yet".into(),
                 };
                 Some(match signals.judge_conflicts {
                     0 => margin,
@@ -477,7 +461,6 @@ mod tests {
                     score: Some(0.25),
                     margin: Some(0.5),
                     judge_conflicts: 0,
-                    unsure_share: None,
                 },
             ),
             (
@@ -486,7 +469,6 @@ mod tests {
                     score: Some(0.75),
                     margin: Some(0.02),
                     judge_conflicts: 2,
-                    unsure_share: None,
                 },
             ),
         ]
@@ -505,40 +487,6 @@ mod tests {
         assert_eq!(q.why_here().as_deref(), Some("not scored yet"));
         q.set_order(Order::Random);
         assert_eq!(q.why_here(), None);
-    }
-
-    /// Uncertainty ranks by a sample's hardest round; unsure rounds by how many of its rounds
-    /// are unseparated, since the reviewer decides them all.
-    #[test]
-    fn unsure_rounds_prefers_the_sample_with_more_unseparated_rounds() {
-        let mut q = queue();
-        let signals = |margin, unsure| RankSignals {
-            score: Some(0.5),
-            margin: Some(margin),
-            judge_conflicts: 0,
-            unsure_share: Some(unsure),
-        };
-        // 1: one round of five hardly separated, the others far apart; 2: every round close.
-        q.set_signals(&HashMap::from([
-            (1, signals(0.01, 0.2)),
-            (2, signals(0.3, 0.7)),
-            (3, signals(2.0, 0.0)),
-        ]));
-        let order = |q: &Queue| q.in_order().map(|e| e.key).collect::<Vec<_>>();
-        q.set_order(Order::Uncertainty);
-        assert_eq!(order(&q), vec![1, 2, 3, 4]);
-        q.set_order(Order::UnsureRounds);
-        assert_eq!(order(&q), vec![2, 1, 3, 4], "unscored last");
-        q.jump_to(2);
-        assert_eq!(
-            q.why_here().as_deref(),
-            Some("70% unsure across its rounds")
-        );
-        assert_eq!(Order::Uncertainty.next(), Order::UnsureRounds);
-        assert_eq!(
-            "unsure-rounds".parse::<Order>().unwrap(),
-            Order::UnsureRounds
-        );
     }
 
     #[test]
@@ -605,7 +553,6 @@ mod tests {
                     score: Some(0.1),
                     margin: Some(0.9),
                     judge_conflicts: 0,
-                    unsure_share: None,
                 },
             ),
             (
@@ -614,7 +561,6 @@ mod tests {
                     score: Some(0.9),
                     margin: Some(0.01),
                     judge_conflicts: 0,
-                    unsure_share: None,
                 },
             ),
             (
@@ -623,7 +569,6 @@ mod tests {
                     score: Some(0.5),
                     margin: Some(0.5),
                     judge_conflicts: 2,
-                    unsure_share: None,
                 },
             ),
         ]);
@@ -677,7 +622,6 @@ mod tests {
                 score: Some(1.0),
                 margin: None,
                 judge_conflicts: 0,
-                unsure_share: None,
             },
         )]));
         assert_eq!(q.current(), Some(3), "still on the sample shown");
