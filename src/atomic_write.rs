@@ -4,7 +4,9 @@
 //! write never leaves a partial file under the target's name, and a link at the target is replaced,
 //! never followed. The file gets the permissions of any other output (0666 less the umask), not the
 //! temporary file's 0600. A temporary file left by a killed process (`.NAME.*.partial`, no longer
-//! locked by a live writer) is removed by the next write of the same target. [`commit_pair`] puts
+//! locked by a live writer, and older than a minute: a writer locks its file just after creating
+//! it, and a file of that instant is not yet locked) is removed by a later write of the same
+//! target. [`commit_pair`] puts
 //! an output and its manifest in place so that a crash never pairs a new output with an old
 //! manifest.
 
@@ -156,6 +158,9 @@ fn sync_dir_of(target: &Path) {
 /// The temporary files' suffix.
 const PARTIAL: &str = ".partial";
 
+/// A temporary file younger than this may be a live writer's that has not locked it yet.
+const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Removes `dir/<prefix>*.partial` files no live writer holds (their writer was killed).
 fn remove_abandoned(dir: &Path, prefix: &str) {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -169,6 +174,17 @@ fn remove_abandoned(dir: &Path, prefix: &str) {
         }
         // Only plain files: a link or folder of that name is not ours to touch.
         if !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        // Between creating its file and locking it a writer holds no lock: a second writer of
+        // the same target at that instant must not take the file away from under it.
+        let young = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_none_or(|age| age < ABANDONED_AFTER);
+        if young {
             continue;
         }
         let path = entry.path();
@@ -223,13 +239,31 @@ mod tests {
     fn partial_files_of_a_killed_writer_are_removed_by_the_next_write_but_a_live_ones_stay() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("out.json");
-        // What a writer killed with SIGKILL leaves: a temporary file nobody holds.
+        // What a writer killed with SIGKILL leaves: a temporary file nobody holds, for a while.
+        let old = |path: &Path| {
+            std::fs::write(path, "half").unwrap();
+            let then = std::time::SystemTime::now() - 2 * ABANDONED_AFTER;
+            File::options()
+                .write(true)
+                .open(path)
+                .unwrap()
+                .set_modified(then)
+                .unwrap();
+        };
         let left = dir.path().join(".out.json.AbC123.partial");
-        std::fs::write(&left, "half").unwrap();
+        old(&left);
         let other = dir.path().join(".other.json.AbC123.partial");
-        std::fs::write(&other, "half").unwrap();
+        old(&other);
+        // A writer that has just created its file and not yet locked it.
+        let starting = dir.path().join(".out.json.XyZ789.partial");
+        std::fs::write(&starting, "").unwrap();
         let live = AtomicFile::create(&target).unwrap();
         assert!(!left.exists(), "the abandoned temporary file is removed");
+        assert!(
+            starting.exists(),
+            "a file of this instant is not taken away"
+        );
+        std::fs::remove_file(&starting).unwrap();
         assert!(other.exists(), "another target's file is left alone");
         let partials = || {
             std::fs::read_dir(dir.path())
