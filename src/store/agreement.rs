@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use super::db::{params, Db};
 use serde::Serialize;
 
-use super::decisions::{append, reviewer_id, DecisionKind, NewDecision};
+use super::decisions::{append, reviewer_id, DecisionKind, NewDecision, REASON_OVERRULED};
 use super::Workspace;
 
 /// The reviewer under which resolving (final) decisions are recorded.
@@ -335,10 +335,11 @@ pub fn reviewer_decisions(db: &Db) -> anyhow::Result<Vec<ReviewerDecisions>> {
     let mut out: BTreeMap<String, ReviewerDecisions> = BTreeMap::new();
     db.for_each_row(
         // A reason whose answer the reviewer accepted since is no longer a reason for a ✗.
-        "SELECT rv.name, c.kind, count(*) FROM current_judgments c JOIN reviewers rv ON rv.id = c.reviewer_id
-         WHERE NOT (c.kind = 'reason' AND EXISTS (SELECT 1 FROM current_judgments v WHERE v.kind = 'accept'
-                    AND v.answer_id = c.answer_id AND v.reviewer_id = c.reviewer_id))
-         GROUP BY rv.name, c.kind",
+        &format!(
+            "SELECT rv.name, c.kind, count(*) FROM current_judgments c JOIN reviewers rv ON rv.id = c.reviewer_id
+             WHERE NOT (c.kind = 'reason' AND {REASON_OVERRULED})
+             GROUP BY rv.name, c.kind"
+        ),
         params![],
         |row| {
         let name: String = row.get(0)?;

@@ -36,6 +36,11 @@ pub const MAX_EDIT_CHARS: usize = crate::data::fields::MAX_FIELD_CHARS;
 /// The longest reason stored (characters).
 pub const MAX_REASON_CHARS: usize = crate::data::fields::MAX_REASON_CHARS;
 
+/// SQL condition on a reason row `c` of `current_judgments`: its reviewer has accepted the answer
+/// since. A reason explains a ✗, so such a reason no longer counts (the event stays in the log).
+pub(super) const REASON_OVERRULED: &str = "EXISTS (SELECT 1 FROM current_judgments v
+     WHERE v.kind = 'accept' AND v.answer_id = c.answer_id AND v.reviewer_id = c.reviewer_id)";
+
 impl DecisionKind {
     pub fn as_str(self) -> &'static str {
         match self {

@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use super::db::params;
+use super::decisions::REASON_OVERRULED;
 use super::Workspace;
 
 /// One edit in force, with the answer it corrects.
@@ -37,19 +38,18 @@ impl Workspace {
     /// "edit" back to the original text (which the screen and import refuse) is no correction.
     pub fn edits(&self) -> anyhow::Result<Vec<EditRecord>> {
         self.db.query_vec(
-            "SELECT j.id, s.id, a.id, s.ext_id, r.position, a.position, r.question, a.text, j.value,
+            &format!("SELECT j.id, s.id, a.id, s.ext_id, r.position, a.position, r.question, a.text, j.value,
                     rv.name, j.created_at,
                     (SELECT c.value FROM current_judgments c
                      WHERE c.kind = 'reason' AND c.answer_id = j.answer_id AND c.reviewer_id = j.reviewer_id
-                       AND NOT EXISTS (SELECT 1 FROM current_judgments v WHERE v.kind = 'accept'
-                                       AND v.answer_id = c.answer_id AND v.reviewer_id = c.reviewer_id))
+                       AND NOT {REASON_OVERRULED})
              FROM current_judgments j
              JOIN answers a ON a.id = j.answer_id
              JOIN rounds r ON r.id = a.round_id
              JOIN samples s ON s.id = r.sample_id
              JOIN reviewers rv ON rv.id = j.reviewer_id
              WHERE j.kind = 'edit' AND j.value IS NOT NULL AND j.value <> a.text
-             ORDER BY s.id, r.position, a.position, j.id",
+             ORDER BY s.id, r.position, a.position, j.id"),
             params![],
             |r| {
                 let reason: Option<String> = r.get(11)?;

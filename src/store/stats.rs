@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::db::params;
+use super::decisions::REASON_OVERRULED;
 use super::Workspace;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -84,9 +85,10 @@ impl Workspace {
     pub fn reason_counts(&self) -> anyhow::Result<Vec<ReasonCount>> {
         let mut by: std::collections::BTreeMap<String, i64> = Default::default();
         self.db.for_each_row(
-            "SELECT c.value FROM current_judgments c WHERE c.kind = 'reason' AND c.value IS NOT NULL
-             AND NOT EXISTS (SELECT 1 FROM current_judgments v WHERE v.kind = 'accept'
-                             AND v.answer_id = c.answer_id AND v.reviewer_id = c.reviewer_id)",
+            &format!(
+                "SELECT c.value FROM current_judgments c WHERE c.kind = 'reason' AND c.value IS NOT NULL
+                 AND NOT {REASON_OVERRULED}"
+            ),
             params![],
             |r| {
                 let value: String = r.get(0)?;

@@ -16,7 +16,7 @@ use crate::data::warnings::Warnings;
 use crate::data::{EditImport, Record};
 
 /// The longest reviewer name taken from a file (characters).
-pub const MAX_REVIEWER_CHARS: usize = 100;
+const MAX_REVIEWER_CHARS: usize = 100;
 
 pub struct EditsParser;
 
