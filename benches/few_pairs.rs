@@ -133,14 +133,7 @@ fn main() -> anyhow::Result<()> {
     import_file(&mut ws, &candidates, &ImportOptions::default(), &|_, _| {})?;
     quality_data::record_verdicts(&ws);
     let folder = std::path::absolute(minilm)?;
-    let mut model = vital::embed::open_encoder(&folder, vital::selector::BackendKind::Cpu)?;
-    vital::embed::fill_cache(
-        &ws,
-        model.as_mut(),
-        32,
-        &mut |_, _| {},
-        &AtomicBool::new(false),
-    )?;
+    quality_data::embed_texts(&ws, &folder)?;
     let encoder = vital::embed::EncoderRef::of_folder(&folder)?;
 
     let all = selector_runs::human_pairs(&ws)?;

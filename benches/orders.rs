@@ -59,14 +59,7 @@ fn workspace(dir: &Path, candidates: &str, folder: &Path) -> anyhow::Result<Work
     std::fs::write(&file, candidates)?;
     let mut ws = Workspace::open(&dir.join("ws"))?;
     import_file(&mut ws, &file, &ImportOptions::default(), &|_, _| {})?;
-    let mut model = vital::embed::open_encoder(folder, vital::selector::BackendKind::Cpu)?;
-    vital::embed::fill_cache(
-        &ws,
-        model.as_mut(),
-        32,
-        &mut |_, _| {},
-        &AtomicBool::new(false),
-    )?;
+    quality_data::embed_texts(&ws, folder)?;
     Ok(ws)
 }
 

@@ -489,12 +489,14 @@ mod tests {
             )
             .unwrap();
         let corrected = crate::store::edited_answer_id(edit);
-        let pairs: Vec<(i64, i64)> = human_pairs(&ws)
-            .unwrap()
-            .into_iter()
-            .map(|p| (p.winner, p.loser))
-            .collect();
-        assert_eq!(pairs, vec![(b, a), (corrected, a)]);
+        let pairs = || -> Vec<(i64, i64)> {
+            human_pairs(&ws)
+                .unwrap()
+                .into_iter()
+                .map(|p| (p.winner, p.loser))
+                .collect()
+        };
+        assert_eq!(pairs(), vec![(b, a), (corrected, a)]);
         assert_eq!(
             ws.stats().unwrap().human_pairs,
             2,
@@ -523,11 +525,6 @@ mod tests {
         // Undone by both reviewers: the correction trains no more.
         ws.undo_event(second).unwrap();
         ws.undo_event(edit).unwrap();
-        let pairs: Vec<(i64, i64)> = human_pairs(&ws)
-            .unwrap()
-            .into_iter()
-            .map(|p| (p.winner, p.loser))
-            .collect();
-        assert_eq!(pairs, vec![(b, a)]);
+        assert_eq!(pairs(), vec![(b, a)]);
     }
 }

@@ -582,15 +582,20 @@ fn a_cancelled_export_writes_nothing() {
     assert_eq!(files_in(dir.path()), Vec::<String>::new());
 }
 
-#[test]
-fn an_edit_exports_as_a_dpo_pair_an_edits_line_and_the_llava_answer_and_imports_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let candidates = write(
-        dir.path(),
+/// One sample, "e1": "What is shown?" answered "A left effusion." and "Normal.".
+fn effusion_candidates(dir: &Path) -> std::path::PathBuf {
+    write(
+        dir,
         "c.jsonl",
         r#"{"id": "e1", "fig_caption": "Chest CT.", "rounds": [{"question": "What is shown?", "answers": ["A left effusion.", "Normal."]}]}
 "#,
-    );
+    )
+}
+
+#[test]
+fn an_edit_exports_as_a_dpo_pair_an_edits_line_and_the_llava_answer_and_imports_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let candidates = effusion_candidates(dir.path());
     let ws_dir = dir.path().join("ws");
     vital_ok(&ws_dir, &["import", candidates.to_str().unwrap()]);
     {
@@ -706,12 +711,7 @@ fn an_edit_exports_as_a_dpo_pair_an_edits_line_and_the_llava_answer_and_imports_
 #[test]
 fn an_edits_file_is_refused_with_its_line_when_it_speaks_for_final_or_corrects_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let candidates = write(
-        dir.path(),
-        "c.jsonl",
-        r#"{"id": "e1", "fig_caption": "Chest CT.", "rounds": [{"question": "What is shown?", "answers": ["A left effusion.", "Normal."]}]}
-"#,
-    );
+    let candidates = effusion_candidates(dir.path());
     let ws = dir.path().join("ws");
     vital_ok(&ws, &["import", candidates.to_str().unwrap()]);
     let good = json!({"id": "e1", "round": 1, "answer": 1, "question": "What is shown?",

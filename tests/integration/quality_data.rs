@@ -45,6 +45,23 @@ pub fn qa50_and_minilm() -> Option<(PathBuf, PathBuf)> {
     Some((fixture, PathBuf::from(minilm)))
 }
 
+/// Embeds, on the CPU, every text of `ws` the cache lacks with the sentence encoder in `folder`:
+/// the benches' vectors, cached once before their runs read them.
+#[allow(dead_code)] // read by the benches, not by the tests
+pub fn embed_texts(
+    ws: &vital::store::Workspace,
+    folder: &Path,
+) -> anyhow::Result<vital::embed::FillReport> {
+    let mut model = vital::embed::open_encoder(folder, vital::selector::BackendKind::Cpu)?;
+    vital::embed::fill_cache(
+        ws,
+        model.as_mut(),
+        32,
+        &mut |_, _| {},
+        &std::sync::atomic::AtomicBool::new(false),
+    )
+}
+
 /// Writes the candidates file (two answers per question, the real one first; the review screen
 /// shuffles the order it shows) and returns the number of figures.
 #[allow(dead_code)] // the tests' entry; benches/quality.rs needs the kinds

@@ -547,31 +547,29 @@ impl Tmux {
     }
 
     pub(crate) fn wait_for(&self, text: &str, what: &str) {
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(20) {
-            if self.screen().contains(text) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!(
-            "timed out waiting for {what} ({text:?}); screen:\n{}",
-            self.screen()
+        self.wait_until(
+            |screen| screen.contains(text),
+            &format!("{what} ({text:?})"),
         );
     }
 
     pub(crate) fn wait_gone_from(&self, text: &str, what: &str) {
+        self.wait_until(
+            |screen| !screen.contains(text),
+            &format!("{what} ({text:?} still shown)"),
+        );
+    }
+
+    /// Polls the screen until `done(screen)`, for up to 20 seconds.
+    fn wait_until(&self, done: impl Fn(&str) -> bool, what: &str) {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(20) {
-            if !self.screen().contains(text) {
+            if done(&self.screen()) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!(
-            "timed out waiting for {what} ({text:?} still shown); screen:\n{}",
-            self.screen()
-        );
+        panic!("timed out waiting for {what}; screen:\n{}", self.screen());
     }
 
     pub(crate) fn kill_9(&self) {
