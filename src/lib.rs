@@ -26,4 +26,5 @@ pub mod selector_runs;
 pub mod shard;
 pub mod stable;
 pub mod store;
+pub mod terminal;
 pub mod tui;

@@ -1,5 +1,7 @@
-//! `vital show ID`: one sample in a plain shell — the image through viuer, then the Q&A with
-//! every reviewer's decisions and the judges' scores.
+//! `vital show ID`: one sample in a plain shell — the image, then the Q&A with every reviewer's
+//! decisions and the judges' scores. The image protocol is chosen as the review screen chooses
+//! it ([`crate::terminal`]): kitty images are placed at the cursor, sixel and iTerm2 come from
+//! the review screen's encoders, half blocks from viuer.
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -20,6 +22,9 @@ pub struct ShowArgs {
     /// Image width in terminal columns.
     #[arg(long, default_value_t = 60)]
     pub width: u32,
+    /// How the image is drawn [default: config review.image_protocol, "auto"]
+    #[arg(long, value_enum)]
+    pub image_protocol: Option<crate::config::ImageProtocol>,
 }
 
 pub fn run(ctx: &Context, args: ShowArgs) -> anyhow::Result<i32> {
@@ -68,17 +73,13 @@ fn show(ctx: &Context, args: &ShowArgs) -> anyhow::Result<i32> {
             Lookup::Found(path) => {
                 writeln!(out, "image:    {}", path.display())?;
                 if !args.no_image && std::io::stdout().is_terminal() {
-                    let config = viuer::Config {
-                        width: Some(args.width),
-                        absolute_offset: false,
-                        ..Default::default()
-                    };
-                    let shown = image::open(&path)
-                        .map_err(|e| e.to_string())
+                    let forced = args
+                        .image_protocol
+                        .unwrap_or(ctx.config.review.image_protocol);
+                    let shown = crate::tui::decode_image(&path, ctx.config.review.max_image_side)
                         .and_then(|img| {
-                            viuer::print(&img, &config)
-                                .map(|_| ())
-                                .map_err(|e| e.to_string())
+                            out.flush().map_err(|e| e.to_string())?;
+                            print_image(&img, args.width, forced)
                         });
                     if let Err(e) = shown {
                         writeln!(out, "          (cannot display: {e})")?;
@@ -118,6 +119,82 @@ fn show(ctx: &Context, args: &ShowArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(exit::OK)
+}
+
+/// Prints `img` `width` columns wide in the protocol the terminal is detected to draw best.
+fn print_image(
+    img: &image::DynamicImage,
+    width: u32,
+    forced: crate::config::ImageProtocol,
+) -> Result<(), String> {
+    use crate::terminal::{self, Graphics};
+    let choice = terminal::detect_once(forced);
+    let width = u16::try_from(width.clamp(1, 1000)).unwrap_or(60);
+    let (cell_w, cell_h) = choice.cell.unwrap_or((1, 2));
+    // Rows that keep the aspect ratio, given the cell's shape.
+    let rows = (f64::from(width) * f64::from(cell_w) * f64::from(img.height())
+        / (f64::from(img.width().max(1)) * f64::from(cell_h)))
+    .ceil()
+    .clamp(1.0, 500.0) as u16;
+    let mut stdout = std::io::stdout();
+    match choice.graphics {
+        Graphics::KittyDirect | Graphics::KittyPlaceholders if !choice.tmux => {
+            let max = (
+                u32::from(width) * u32::from(cell_w),
+                u32::from(rows) * u32::from(cell_h),
+            );
+            let png = terminal::kitty::png(img, max).map_err(|e| format!("{e:#}"))?;
+            let shown = terminal::kitty::show_at_cursor(0x5653_0001, &png, width, rows);
+            writeln!(stdout, "{shown}").map_err(|e| e.to_string())?;
+        }
+        Graphics::Halfblocks => {
+            let config = viuer::Config {
+                width: Some(u32::from(width)),
+                absolute_offset: false,
+                use_kitty: false,
+                use_iterm: false,
+                ..Default::default()
+            };
+            viuer::print(img, &config).map_err(|e| e.to_string())?;
+        }
+        _ => print_cells(img, &choice, width, rows).map_err(|e| format!("{e:#}"))?,
+    }
+    stdout.flush().map_err(|e| e.to_string())
+}
+
+/// The review screen's encoder (sixel, iTerm2, kitty placeholders) drawn below the cursor in an
+/// inline viewport of `rows` lines.
+fn print_cells(
+    img: &image::DynamicImage,
+    choice: &crate::terminal::Choice,
+    width: u16,
+    rows: u16,
+) -> anyhow::Result<()> {
+    use ratatui::layout::Size;
+    use ratatui::{Terminal, TerminalOptions, Viewport};
+    let picker = crate::terminal::picker(choice);
+    let protocol = picker
+        .new_protocol(
+            img.clone(),
+            Size::new(width, rows),
+            ratatui_image::Resize::Fit(None),
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let backend = ratatui::backend::CrosstermBackend::new(std::io::stdout());
+    let mut terminal = Terminal::with_options(
+        backend,
+        TerminalOptions {
+            viewport: Viewport::Inline(rows),
+        },
+    )?;
+    terminal.draw(|frame| {
+        let area = frame.area();
+        frame.render_widget(ratatui_image::Image::new(&protocol), area);
+    })?;
+    let bottom = terminal.get_frame().area().bottom();
+    terminal.set_cursor_position((0, bottom))?;
+    terminal.show_cursor()?;
+    Ok(())
 }
 
 /// "reviewer ✓" / "reviewer ✗" per answer, from the decisions in force.

@@ -9,7 +9,7 @@ pub mod executor;
 pub mod external_editor;
 pub mod figure_view;
 pub mod keymap;
-mod probe;
+mod placed;
 pub mod queue;
 pub mod sample_view;
 pub mod score_rank;
@@ -24,16 +24,16 @@ use std::path::PathBuf;
 use std::sync::{mpsc, Arc};
 
 use anyhow::Context;
-use ratatui_image::picker::{Picker, ProtocolType};
 use ratatui_image::thread::ThreadProtocol;
 
 use self::app::{ImageStatus, Msg};
 use self::session::{Session, SessionOptions};
-use self::view::{ImagePane, ImageState, ShownImage};
+use self::view::{Drawing, ImagePane, ImageState, ShownImage};
 use self::workers::Resizer;
 use crate::store::Workspace;
 
 pub use crate::config::ImageProtocol;
+pub use workers::decode_image;
 
 pub struct ReviewOptions {
     pub workspace: PathBuf,
@@ -61,21 +61,16 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
     )?;
 
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
-    // The protocol query reads the terminal's answer from stdin: before the input thread starts.
-    let probe::Probed {
-        picker,
-        notice,
-        typed,
-    } = pick_protocol(options.protocol);
-    if let Some(notice) = notice {
-        session.dispatch(Msg::Notice(notice));
-    }
-    // Keys typed while the probe read come first, in order, like every key after them.
-    for key in typed {
-        let _ = tx.send(Msg::Key(key));
-    }
+    // One reader takes every input byte from here to the end: a reply to a query, however late,
+    // is consumed by its decoder and never read as keys. Keys typed while the terminal is asked
+    // reach the app in order, ahead of every later key.
     let gate = Arc::new(external_editor::InputGate::default());
-    workers::spawn_terminal_input(tx.clone(), gate.clone());
+    let (reply_tx, reply_rx) = mpsc::channel();
+    workers::spawn_terminal_input(tx.clone(), reply_tx, gate.clone());
+    let choice = crate::terminal::detect(options.protocol, &reply_rx);
+    drop(reply_rx);
+    let picker = crate::terminal::picker(&choice);
+    session.dispatch(Msg::Notice(choice.why.clone()));
     // Pastes arrive as one text (into the answer editor), not as keys.
     let _ = ratatui::crossterm::execute!(
         std::io::stdout(),
@@ -86,15 +81,23 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
     }
     let scratch = session_scratch_dir(&options.workspace);
     workers::spawn_signal_watch(tx.clone());
+    let placer = tx.clone();
     let resizer = Resizer::spawn(tx);
+    let mut placed = placed::Placements::default();
 
     let result = (|| -> anyhow::Result<()> {
-        let mut pane = ImagePane::default();
+        let mut pane = ImagePane {
+            graphics: choice.graphics,
+            ..ImagePane::default()
+        };
         let mut shown = None;
+        let mut layer = None;
         loop {
             for response in resizer.resized.try_iter() {
                 if let (ImageState::Ready(shown), Ok(response)) = (&mut pane.state, response) {
-                    shown.protocol.update_resized_protocol(response);
+                    if let Drawing::Cells(protocol) = &mut shown.drawing {
+                        protocol.update_resized_protocol(response);
+                    }
                 }
             }
             let status = session.app.figure_on_screen();
@@ -103,17 +106,35 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
                 &mut shown,
                 session.app.image.key,
                 status,
-                |img| ShownImage {
-                    protocol: ThreadProtocol::new(
-                        resizer.requests.clone(),
-                        Some(picker.new_resize_protocol(img.as_ref().clone())),
-                    ),
-                    image: img,
-                    font: picker.font_size(),
+                |img| {
+                    let drawing = if choice.graphics == crate::terminal::Graphics::KittyDirect {
+                        Drawing::Placed(placed.prepare(img.clone(), &choice, placer.clone()))
+                    } else {
+                        Drawing::Cells(ThreadProtocol::new(
+                            resizer.requests.clone(),
+                            Some(picker.new_resize_protocol(img.as_ref().clone())),
+                        ))
+                    };
+                    ShownImage {
+                        drawing,
+                        image: img,
+                        font: picker.font_size(),
+                    }
                 },
             );
+            // A figure drawn at the terminal's resolution is not cells: when an overlay opens or
+            // closes, or the zoom view comes or goes, the whole screen is drawn again, figure
+            // included (else sixel keeps a pop-up's text painted on it).
+            let now = view::layer(&session.app);
+            if layer.is_some_and(|was| was != now) {
+                terminal.clear()?;
+                placed.screen_cleared();
+            }
+            layer = Some(now);
             terminal.draw(|frame| view::draw(frame, &session.app, &mut pane))?;
+            placed.sync(&pane, &mut std::io::stdout())?;
             if session.app.quitting {
+                placed.clear_all(&mut std::io::stdout());
                 return Ok(());
             }
             // Wait for one message, then take whatever else is queued before redrawing.
@@ -129,6 +150,7 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
             }
             if let Some(edit) = session.app.external_edit.take() {
                 let result = hand_terminal_to_editor(&mut terminal, &gate, &edit.text, &scratch);
+                placed.screen_cleared();
                 session.dispatch(Msg::ExternalEditDone {
                     target: edit.target,
                     result: result.map_err(|e| format!("{e:#}")),
@@ -136,6 +158,7 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
             }
         }
     })();
+    placed.clear_all(&mut std::io::stdout());
     let _ = ratatui::crossterm::execute!(
         std::io::stdout(),
         ratatui::crossterm::event::DisableBracketedPaste
@@ -186,26 +209,6 @@ fn hand_terminal_to_editor(
     let _ = terminal.clear();
     gate.resume();
     result
-}
-
-/// The picker for `choice`, for `auto` what the reviewer should know about it (tmux without
-/// passthrough: half blocks), and the keys typed while the terminal was asked.
-fn pick_protocol(choice: ImageProtocol) -> probe::Probed {
-    // Our own probe, not `Picker::from_query_stdio`: its reader thread took the first key (see
-    // probe.rs for why and how).
-    let forced = |protocol| {
-        let mut probed = probe::picker();
-        probed.picker.set_protocol_type(protocol);
-        probed.notice = None;
-        probed
-    };
-    match choice {
-        ImageProtocol::Auto => probe::picker(),
-        ImageProtocol::Halfblocks => probe::Probed::untyped(Picker::halfblocks(), None),
-        ImageProtocol::Kitty => forced(ProtocolType::Kitty),
-        ImageProtocol::Sixel => forced(ProtocolType::Sixel),
-        ImageProtocol::Iterm2 => forced(ProtocolType::Iterm2),
-    }
 }
 
 /// Mirrors the figure the app shows into the pane, making terminal graphics once per image

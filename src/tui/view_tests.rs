@@ -7,7 +7,7 @@ use super::app::{App, Msg};
 use super::keymap::Keymap;
 use super::queue::Queue;
 use super::sample_view::SampleView;
-use super::view::{draw, ImagePane, ImageState, ShownImage};
+use super::view::{draw, Drawing, ImagePane, ImageState, ShownImage};
 use crate::data::{Round, Sample};
 use crate::store::{CurrentDecision, DecisionKind, IndexEntry, StoredSample};
 
@@ -94,6 +94,7 @@ fn render(app: &App, width: u16, height: u16) -> String {
     let mut image = ImagePane {
         key: Some(1),
         state: ImageState::Placeholder("image not found: fig7.png".into()),
+        ..ImagePane::default()
     };
     terminal.draw(|f| draw(f, app, &mut image)).unwrap();
     let buffer = terminal.backend().buffer().clone();
@@ -241,20 +242,23 @@ fn render_figure(app: &App, width: u16, height: u16) -> (String, Vec<usize>) {
     let mut pane = ImagePane {
         key: Some(1),
         state: ImageState::Ready(Box::new(ShownImage {
-            protocol: ThreadProtocol::new(
+            drawing: Drawing::Cells(ThreadProtocol::new(
                 tx,
                 Some(picker.new_resize_protocol(figure.as_ref().clone())),
-            ),
+            )),
             image: figure,
             font: picker.font_size(),
         })),
+        ..ImagePane::default()
     };
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
     terminal.draw(|f| draw(f, app, &mut pane)).unwrap();
     for request in rx.try_iter() {
         let done = request.resize_encode().unwrap();
         if let ImageState::Ready(shown) = &mut pane.state {
-            shown.protocol.update_resized_protocol(done);
+            if let Drawing::Cells(protocol) = &mut shown.drawing {
+                protocol.update_resized_protocol(done);
+            }
         }
     }
     terminal.draw(|f| draw(f, app, &mut pane)).unwrap();

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::thread;
 
 use image::DynamicImage;
-use ratatui::crossterm::event::{self, Event as TermEvent, KeyEventKind};
 use ratatui_image::thread::{ResizeRequest, ResizeResponse};
 
 use super::app::{ImageUpdate, Msg};
@@ -126,31 +125,38 @@ impl Workers {
     }
 }
 
-/// The terminal's keys (presses and repeats) as [`Msg::Key`], pastes as [`Msg::Paste`], resizes
-/// as [`Msg::Resized`], anything else as [`Msg::Redraw`]. It reads only after a short poll, so
-/// `gate` can park it between reads while another program (the reviewer's editor) has the
-/// terminal.
-pub fn spawn_terminal_input(to_ui: Sender<Msg>, gate: Arc<super::external_editor::InputGate>) {
-    thread::spawn(move || loop {
-        gate.park_if_paused();
-        match event::poll(std::time::Duration::from_millis(50)) {
-            Ok(false) => continue,
-            Ok(true) => {}
-            Err(_) => break,
-        }
-        let Ok(ev) = event::read() else {
-            break;
-        };
-        let msg = match ev {
-            TermEvent::Key(key) if key.kind == KeyEventKind::Release => continue,
-            TermEvent::Key(key) => Msg::Key(key),
-            TermEvent::Paste(text) => Msg::Paste(text),
-            TermEvent::Resize(width, height) => Msg::Resized(width, height),
-            _ => Msg::Redraw,
-        };
-        if to_ui.send(msg).is_err() {
-            break;
-        }
+/// The terminal's keys as [`Msg::Key`], pastes as [`Msg::Paste`], resizes as
+/// [`Msg::Resized`]; the terminal's replies to queries go to `replies` (capability detection
+/// listens there at start) and are never keys. It reads only after a short poll, so `gate` can
+/// park it between reads while another program (the reviewer's editor) has the terminal.
+pub fn spawn_terminal_input(
+    to_ui: Sender<Msg>,
+    replies: Sender<crate::terminal::input::Reply>,
+    gate: Arc<super::external_editor::InputGate>,
+) {
+    use crate::terminal::input::Input;
+    use crate::terminal::reader::{self, Event};
+    thread::spawn(move || {
+        reader::run(
+            |event| {
+                let msg = match event {
+                    Event::Input(Input::Key(key)) => Msg::Key(key),
+                    Event::Input(Input::Paste(text)) => Msg::Paste(text),
+                    Event::Input(Input::Reply(reply)) => {
+                        tracing::debug!(?reply, "terminal reply consumed");
+                        // Nobody listens once detection is over: dropped, never a key.
+                        let _ = replies.send(reply);
+                        return true;
+                    }
+                    Event::Resized(width, height) => Msg::Resized(width, height),
+                };
+                to_ui.send(msg).is_ok()
+            },
+            || {
+                gate.park_if_paused();
+                true
+            },
+        )
     });
 }
 

@@ -1,4 +1,5 @@
-//! The review screen's first keys with image-protocol detection on (`--image-protocol auto`), in
+//! The review screen's first keys with image-protocol detection on (`--image-protocol auto`), and
+//! terminal replies arriving late, split at every byte, between keys (issue 32), in
 //! tmux and in a pseudo-terminal that never answers terminal queries: the probe must leave no
 //! reader behind to take the reviewer's first key (issue 16; ratatui-image #202).
 
@@ -296,4 +297,93 @@ fn silent_pty_with_protocol_detection_a_typed_while_the_terminal_is_asked_still_
     pty.send("q");
     assert!(pty.exits_within(Duration::from_secs(5)), "q quits");
     assert_answer_1_accepted_and_answer_2_rejected(dir.path(), "blind");
+}
+
+/// Replies terminals send to queries (vital's and its image crate's), as real terminals word them.
+const LATE_REPLIES: &[&[u8]] = &[
+    b"\x1b_Gi=1;OK\x1b\\",
+    b"\x1b_Gi=31;OK\x1b\\",
+    b"\x1b[?62;4;22c",
+    b"\x1b[>1;4000;29c",
+    b"\x1bP!|7E565445\x1b\\",
+    b"\x1bP>|kitty(0.26.5)\x1b\\",
+    b"\x1b]11;rgb:0000/0000/0000\x1b\\",
+    b"\x1b]11;rgb:ffff/ffff/dddd\x07",
+    b"\x1b[4;900;1400t",
+    b"\x1b[6;20;10t",
+    b"\x1b[12;40R",
+    b"\x1b[0n",
+    b"\x1b[?2026;2$y",
+    b"\x1b[?2;0;1400;900S",
+    b"\x1b[I",
+    b"\x1b[O",
+];
+
+impl SilentPty {
+    /// Every late reply, one byte per write with a millisecond between bytes.
+    fn send_replies_byte_by_byte(&mut self) {
+        for reply in LATE_REPLIES {
+            for byte in reply.iter() {
+                self.master.write_all(&[*byte]).unwrap();
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+
+    fn sleep_until(&self, since_start: Duration) {
+        if let Some(left) = since_start.checked_sub(self.started.elapsed()) {
+            std::thread::sleep(left);
+        }
+    }
+}
+
+#[test]
+fn late_terminal_replies_split_at_every_byte_and_between_keys_record_only_the_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    vital_ok(dir.path(), &["demo"]);
+    let base = stats(dir.path())["judgments"].as_i64().unwrap();
+    let mut pty = SilentPty::start(dir.path(), "late");
+    pty.wait_for("reviewer late", "the first frame");
+    // After the start-up query has given up: 0.5 s and 3 s after start, as over a slow link.
+    pty.sleep_until(Duration::from_millis(500));
+    pty.send_replies_byte_by_byte();
+    pty.send("a");
+    pty.send_replies_byte_by_byte();
+    pty.sleep_until(Duration::from_secs(3));
+    pty.send_replies_byte_by_byte();
+    pty.send("x");
+    pty.send_replies_byte_by_byte();
+    wait_for_decisions(dir.path(), base + 2);
+    // Anything a reply would have typed has arrived by now.
+    std::thread::sleep(Duration::from_millis(500));
+    pty.send("q");
+    assert!(pty.exits_within(Duration::from_secs(5)), "q quits");
+    assert_eq!(
+        stats(dir.path())["judgments"].as_i64().unwrap(),
+        base + 2,
+        "only the two keys' decisions are stored"
+    );
+    assert_answer_1_accepted_and_answer_2_rejected(dir.path(), "late");
+}
+
+#[test]
+fn late_terminal_replies_with_no_key_pressed_record_nothing_and_open_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    vital_ok(dir.path(), &["demo"]);
+    let base = stats(dir.path())["judgments"].as_i64().unwrap();
+    let mut pty = SilentPty::start(dir.path(), "idle");
+    pty.wait_for("reviewer idle", "the first frame");
+    pty.sleep_until(Duration::from_millis(500));
+    pty.send_replies_byte_by_byte();
+    // All at once too, as a terminal answers a query in one write.
+    let whole: Vec<u8> = LATE_REPLIES.concat();
+    pty.master.write_all(&whole).unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    // `q` quits only from the sheet: a reply that opened a prompt or the help would keep it open.
+    pty.send("q");
+    assert!(
+        pty.exits_within(Duration::from_secs(5)),
+        "q did not quit: a reply opened something"
+    );
+    assert_eq!(stats(dir.path())["judgments"].as_i64().unwrap(), base);
 }

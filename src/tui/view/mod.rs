@@ -29,10 +29,10 @@ pub enum ImageState {
     Ready(Box<ShownImage>),
 }
 
-/// A figure made into terminal graphics: the protocol state ratatui-image draws through, and
-/// the figure and cell size it was made for (to size and centre it in the pane).
+/// A figure made into terminal graphics: how it is drawn, and the figure and cell size it was
+/// made for (to size and centre it in the pane).
 pub struct ShownImage {
-    pub protocol: ThreadProtocol,
+    pub drawing: Drawing,
     pub image: std::sync::Arc<image::DynamicImage>,
     /// Pixels per cell of the terminal (the protocol's resolution).
     pub font: FontSize,
@@ -43,10 +43,24 @@ pub struct ShownImage {
 /// nearest-neighbour, blocky on a 256-pixel figure).
 const FILL: Resize = Resize::Scale(Some(FilterType::CatmullRom));
 
+/// How a figure reaches the screen (one per figure shown: the size difference costs nothing).
+#[allow(clippy::large_enum_variant)]
+pub enum Drawing {
+    /// In text cells, through ratatui-image (kitty placeholders, sixel, iTerm2, half blocks).
+    Cells(ThreadProtocol),
+    /// kitty's placed image: the view leaves its cells blank and records where it goes
+    /// ([`ImagePane::placed_at`]); the runtime places it after the frame.
+    Placed(super::placed::PlacedImage),
+}
+
 pub struct ImagePane {
     /// The sample whose image this is.
     pub key: Option<i64>,
     pub state: ImageState,
+    /// The protocol figures are drawn with (named in the pane's title).
+    pub graphics: crate::terminal::Graphics,
+    /// Where this frame wants a placed figure; None when none is shown or an overlay covers it.
+    pub placed_at: Option<Rect>,
 }
 
 impl Default for ImagePane {
@@ -54,8 +68,38 @@ impl Default for ImagePane {
         Self {
             key: None,
             state: ImageState::Placeholder(String::new()),
+            graphics: crate::terminal::Graphics::Halfblocks,
+            placed_at: None,
         }
     }
+}
+
+/// What covers the screen: an overlay, the zoom view, or neither. A change of layer redraws
+/// the whole screen, figure included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layer {
+    pub overlay: bool,
+    pub zoomed: bool,
+}
+
+pub fn layer(app: &App) -> Layer {
+    Layer {
+        overlay: overlay_open(app),
+        zoomed: app.zoomed,
+    }
+}
+
+/// Whether a pop-up is drawn over the screen (prompts on the status line cover no figure).
+fn overlay_open(app: &App) -> bool {
+    matches!(
+        app.mode,
+        Mode::Help
+            | Mode::Preview(_)
+            | Mode::Export(_)
+            | Mode::Agreement(_)
+            | Mode::Edit(_)
+            | Mode::Reason(_)
+    )
 }
 
 /// Panes wider than this put the image and context beside the rounds; narrower ones stack them.
@@ -64,9 +108,18 @@ const WIDE: u16 = 110;
 pub(super) const SIDE_BY_SIDE: u16 = 60;
 
 pub fn draw(frame: &mut Frame, app: &App, image: &mut ImagePane) {
+    image.placed_at = None;
+    draw_screen(frame, app, image);
+    if overlay_open(app) {
+        // A placed figure sits above the text: it is taken off while a pop-up is open.
+        image.placed_at = None;
+    }
+    draw_popups(frame, app);
+}
+
+fn draw_screen(frame: &mut Frame, app: &App, image: &mut ImagePane) {
     if app.zoomed {
         zoom::draw_zoomed(frame, app, image);
-        draw_popups(frame, app);
         return;
     }
     let [bar, main, status, hints] = Layout::vertical([
@@ -106,7 +159,7 @@ pub fn draw(frame: &mut Frame, app: &App, image: &mut ImagePane) {
         .areas(top);
         (img, ctx, panel, rounds)
     };
-    let block = Block::bordered().title(" Image ");
+    let block = Block::bordered().title(format!(" Image · {} ", image.graphics.label()));
     let inner = block.inner(image_area);
     frame.render_widget(block, image_area);
     draw_image(frame, image, inner);
@@ -133,7 +186,6 @@ pub fn draw(frame: &mut Frame, app: &App, image: &mut ImagePane) {
     }
     draw_status(frame, app, status);
     draw_hints(frame, app, hints, HINTS);
-    draw_popups(frame, app);
 }
 
 fn draw_popups(frame: &mut Frame, app: &App) {
@@ -191,11 +243,20 @@ fn draw_image(frame: &mut Frame, image: &mut ImagePane, inner: Rect) {
                 width,
                 height,
             };
-            frame.render_stateful_widget(
-                StatefulImage::default().resize(FILL),
-                centred,
-                &mut shown.protocol,
-            );
+            match &mut shown.drawing {
+                Drawing::Cells(protocol) => frame.render_stateful_widget(
+                    StatefulImage::default().resize(FILL),
+                    centred,
+                    protocol,
+                ),
+                Drawing::Placed(placed) => {
+                    frame.render_widget(ratatui::widgets::Clear, centred);
+                    if !placed.ready() {
+                        frame.render_widget(Paragraph::new("drawing the figure…"), centred);
+                    }
+                    image.placed_at = Some(centred);
+                }
+            }
         }
         ImageState::Loading(what) => {
             frame.render_widget(
