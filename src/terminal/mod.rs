@@ -3,6 +3,7 @@
 //! and the protocol chosen ([`detect`]); and kitty's placed images ([`kitty`]). Rules: knows
 //! nothing of the review screen's state; only key presses leave here as keys.
 
+pub mod backend;
 pub mod detect;
 pub mod input;
 pub mod kitty;

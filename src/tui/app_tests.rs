@@ -1128,3 +1128,53 @@ fn every_few_ticks_the_other_reviewers_disagreements_are_read_again() {
     app.update(Msg::Disagreements(Default::default()));
     assert!(app.queue.entries().iter().all(|e| !e.disagreement));
 }
+
+/// An app on sample 1 whose one round has a single answer (every public release, qa50).
+fn one_answer_app() -> App {
+    let mut s = stored(1, 1);
+    s.sample.rounds[0].answers.truncate(1);
+    s.answer_ids[0].truncate(1);
+    let queue = Queue::new(vec![entry(1, false)]);
+    let mut app = App::new("ana".into(), Keymap::default(), queue, true, false);
+    app.start();
+    app.update(Msg::Loaded(Box::new(SampleView::new(
+        s,
+        vec![],
+        "ana",
+        false,
+    ))));
+    app
+}
+
+#[test]
+fn tie_on_a_round_with_one_answer_records_nothing_and_says_why() {
+    let mut app = one_answer_app();
+    assert!(ch(&mut app, '=').is_empty());
+    assert!(
+        app.message.as_deref().unwrap().contains("one answer"),
+        "{:?}",
+        app.message
+    );
+}
+
+#[test]
+fn prefer_on_a_round_with_one_answer_records_nothing_and_says_why() {
+    for key in ['1', '2'] {
+        let mut app = one_answer_app();
+        assert!(ch(&mut app, key).is_empty());
+        let message = app.message.clone().unwrap();
+        assert!(message.contains("one answer"), "{message}");
+        assert!(!message.contains("no answer 1"), "{message}");
+    }
+    // ✓ and ✗ still work there.
+    let mut app = one_answer_app();
+    assert_eq!(recorded(&ch(&mut app, 'a')).kind, DecisionKind::Accept);
+}
+
+#[test]
+fn a_rating_says_what_was_recorded_not_the_prompt() {
+    let mut app = app();
+    ch(&mut app, 'r');
+    assert_eq!(recorded(&ch(&mut app, '4')).kind, DecisionKind::Rate);
+    assert_eq!(app.message.as_deref(), Some("round rated 4 of 5"));
+}

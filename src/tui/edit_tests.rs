@@ -1,5 +1,5 @@
 //! The correction keys as pure state updates: the in-place editor (`e`), `$EDITOR` (`C-e`),
-//! reasons for a ✗ (`r` right after `x`, `R`), the original beside an edit (`D`) and redo (`U`).
+//! reasons for a ✗ (`R`, right after `x` for the answer just rejected), the original beside an edit (`D`) and redo (`U`).
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -170,6 +170,11 @@ fn esc_an_unchanged_text_or_an_emptied_one_records_nothing() {
     ch(&mut app, 'e');
     typed(&mut app, "xyz");
     assert!(key(&mut app, KeyCode::Esc, KeyModifiers::NONE).is_empty());
+    assert!(
+        matches!(app.mode, Mode::Edit(_)),
+        "a changed text asks first"
+    );
+    assert!(key(&mut app, KeyCode::Esc, KeyModifiers::NONE).is_empty());
     assert_eq!(app.mode, Mode::Normal);
     ch(&mut app, 'e');
     typed(&mut app, "x");
@@ -228,11 +233,11 @@ fn a_paste_reaches_the_one_line_inputs_and_is_no_key_on_the_sheet() {
 }
 
 #[test]
-fn r_right_after_x_picks_a_reason_for_the_rejected_answer() {
+fn capital_r_right_after_x_picks_a_reason_for_the_rejected_answer() {
     let mut app = app();
     let effects = ch(&mut app, 'x');
     assert!(matches!(&effects[..], [Effect::Record(d)] if d.kind == DecisionKind::Reject));
-    assert!(ch(&mut app, 'r').is_empty());
+    assert!(ch(&mut app, 'R').is_empty());
     let target = ReasonTarget {
         sample_key: 1,
         round_id: 100,
@@ -249,10 +254,24 @@ fn r_right_after_x_picks_a_reason_for_the_rejected_answer() {
         })] => assert_eq!(v, "factual error"),
         other => panic!("{other:?}"),
     }
-    // `r` at any other moment still rates the round.
-    ch(&mut app, 'k');
-    ch(&mut app, 'r');
+}
+
+#[test]
+fn r_after_x_rates_the_round_and_never_picks_a_reason() {
+    // `x r 2` meant "rate 2 of 5" and once recorded the reason "wrong modality or anatomy".
+    let mut app = app();
+    ch(&mut app, 'x');
+    assert!(ch(&mut app, 'r').is_empty());
     assert_eq!(app.mode, Mode::Rating);
+    match &ch(&mut app, '2')[..] {
+        [Effect::Record(NewDecision {
+            kind: DecisionKind::Rate,
+            value: Some(v),
+            ..
+        })] => assert_eq!(v, "2"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(app.mode, Mode::Normal);
 }
 
 #[test]
@@ -359,6 +378,34 @@ fn edits_and_reasons_work_on_the_full_screen_figure() {
     key(&mut app, KeyCode::Esc, KeyModifiers::NONE);
     assert!(app.zoomed, "Esc leaves the editor, not the figure");
     ch(&mut app, 'x');
-    ch(&mut app, 'r');
+    ch(&mut app, 'R');
     assert!(matches!(app.mode, Mode::Reason(_)));
+}
+
+#[test]
+fn esc_on_a_changed_text_asks_before_discarding_and_another_key_keeps_editing() {
+    let mut app = app();
+    ch(&mut app, 'e');
+    typed(&mut app, " More.");
+    assert!(key(&mut app, KeyCode::Esc, KeyModifiers::NONE).is_empty());
+    assert!(matches!(app.mode, Mode::Edit(_)));
+    assert!(app
+        .message
+        .as_deref()
+        .unwrap()
+        .contains("Esc again discards"));
+    // Any other key keeps the text and goes on editing.
+    typed(&mut app, "!");
+    let Mode::Edit(state) = &app.mode else {
+        panic!("still editing")
+    };
+    assert!(state.editor.text().ends_with(" More.!"));
+    // Esc, then Esc: gone, nothing recorded.
+    assert!(key(&mut app, KeyCode::Esc, KeyModifiers::NONE).is_empty());
+    assert!(key(&mut app, KeyCode::Esc, KeyModifiers::NONE).is_empty());
+    assert_eq!(app.mode, Mode::Normal);
+    // Unchanged text leaves at once.
+    ch(&mut app, 'e');
+    assert!(key(&mut app, KeyCode::Esc, KeyModifiers::NONE).is_empty());
+    assert_eq!(app.mode, Mode::Normal);
 }

@@ -48,7 +48,7 @@ actions! {
     Redo = "redo", ["U"], "redo what undo took back";
     Edit = "edit", ["e"], "correct the focused answer in place (Ctrl-S saves, Esc cancels)";
     EditExternal = "edit_external", ["C-e"], "correct the focused answer in $VISUAL / $EDITOR";
-    Reason = "reason", ["R"], "why the focused answer is ✗: pick a reason (r does it right after x)";
+    Reason = "reason", ["R"], "why the answer is ✗: pick a reason (right after x: the answer just rejected)";
     ShowOriginal = "show_original", ["D"], "show the original text beside your edit";
     NextRound = "next_round", ["j", "Down"], "next round";
     PrevRound = "prev_round", ["k", "Up"], "previous round";

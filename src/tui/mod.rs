@@ -60,7 +60,11 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
         tx.clone(),
     )?;
 
-    let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
+    // ratatui's set-up (raw mode, the alternate screen, a panic hook that restores the terminal),
+    // drawn through a backend that never asks the terminal where its cursor is.
+    drop(ratatui::try_init().context("cannot set up the terminal")?);
+    let mut terminal = ratatui::Terminal::new(crate::terminal::backend::ScreenBackend::stdout())
+        .context("cannot set up the terminal")?;
     // One reader takes every input byte from here to the end: a reply to a query, however late,
     // is consumed by its decoder and never read as keys. Keys typed while the terminal is asked
     // reach the app in order, ahead of every later key.
@@ -179,7 +183,7 @@ fn session_scratch_dir(workspace: &std::path::Path) -> PathBuf {
 
 /// Runs the reviewer's editor on `text` with the terminal handed over, and takes it back.
 fn hand_terminal_to_editor(
-    terminal: &mut ratatui::DefaultTerminal,
+    terminal: &mut ratatui::Terminal<crate::terminal::backend::ScreenBackend>,
     gate: &external_editor::InputGate,
     text: &str,
     scratch: &std::path::Path,

@@ -539,6 +539,24 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The window resized to `columns`×`rows`, as a reviewer drags it.
+    pub(crate) fn resize(&self, columns: u16, rows: u16) {
+        let ok = self
+            .tmux(&[
+                "resize-window",
+                "-t",
+                &self.name,
+                "-x",
+                &columns.to_string(),
+                "-y",
+                &rows.to_string(),
+            ])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "tmux resizes the window");
+    }
+
     pub(crate) fn send(&self, key: &str) {
         self.tmux(&["send-keys", "-t", &self.name, key])
             .status()
@@ -688,4 +706,34 @@ fn disagreements_are_adjudicated_with_final_decisions_and_exports_run_from_the_s
     let exported: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(exported.as_array().unwrap().len(), 11);
+}
+
+#[test]
+fn tmux_a_resize_redraws_the_whole_screen_and_the_review_goes_on() {
+    if !super::common::tmux_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    vital_ok(dir.path(), &["demo"]);
+    let imported = stats(dir.path())["judgments"].as_i64().unwrap();
+    let tmux = Tmux::start(dir.path(), "resizer");
+    tmux.wait_for("reviewer resizer", "the screen to open");
+    // A resize once asked the terminal for its cursor (ratatui's clear), a reply the input
+    // reader takes: the screen waited 2 s and quit.
+    for (columns, rows) in [(80, 24), (160, 45), (100, 30)] {
+        tmux.resize(columns, rows);
+        std::thread::sleep(Duration::from_millis(300));
+        tmux.wait_for(
+            "Image · half blocks",
+            "the screen drawn again at the new size",
+        );
+    }
+    tmux.send("a");
+    tmux.wait_for("Answer 1 ✓", "a decision after the resizes");
+    assert_eq!(
+        stats(dir.path())["judgments"].as_i64().unwrap(),
+        imported + 1
+    );
+    tmux.send("q");
+    tmux.wait_gone();
 }

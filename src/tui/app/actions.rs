@@ -136,7 +136,7 @@ impl App {
             Action::Reject => self.verdict(DecisionKind::Reject),
             Action::Prefer1 => self.prefer(0),
             Action::Prefer2 => self.prefer(1),
-            Action::Tie => self.round_decision(DecisionKind::Tie, None),
+            Action::Tie => self.tie(),
             Action::Rate => {
                 if self.focused_round_has_answers() {
                     self.mode = Mode::Rating;

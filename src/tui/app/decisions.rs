@@ -62,15 +62,30 @@ impl App {
             return vec![];
         }
         let view = self.current.as_ref().expect("checked above");
+        if let Some(why) = one_answer(view, self.focus_round) {
+            self.message = Some(why);
+            return vec![];
+        }
         match view.answer_at(self.focus_round, display) {
-            Some(answer) if view.order[self.focus_round].len() >= 2 => {
-                self.round_decision(DecisionKind::Prefer, Some(answer.to_string()))
-            }
-            _ => {
+            Some(answer) => self.round_decision(DecisionKind::Prefer, Some(answer.to_string())),
+            None => {
                 self.message = Some(format!("no answer {} to prefer in this round", display + 1));
                 vec![]
             }
         }
+    }
+
+    /// `=`: both answers equally good, only where the round has two or more to compare.
+    pub(super) fn tie(&mut self) -> Vec<Effect> {
+        if !self.focused_round_has_answers() {
+            return vec![];
+        }
+        let view = self.current.as_ref().expect("checked above");
+        if let Some(why) = one_answer(view, self.focus_round) {
+            self.message = Some(why);
+            return vec![];
+        }
+        self.round_decision(DecisionKind::Tie, None)
     }
 
     pub(super) fn round_decision(
@@ -116,4 +131,13 @@ pub(super) fn first_undecided_round(view: &SampleView) -> usize {
     (0..view.rounds())
         .find(|&r| !view.stored.answer_ids[r].is_empty() && !view.round_decided(r))
         .unwrap_or(0)
+}
+
+/// Why a tie or a preference means nothing on round `r`: it has a single answer (every public
+/// release, qa50), so there is nothing to compare it with.
+fn one_answer(view: &SampleView, r: usize) -> Option<String> {
+    (view.order[r].len() < 2).then(|| {
+        "this round has one answer: nothing to compare it with, so no tie or preference is recorded (a accepts it, x rejects it)"
+            .to_string()
+    })
 }

@@ -1,5 +1,5 @@
 //! Corrections: the in-place editor (`e`) and `$VISUAL`/`$EDITOR` (`C-e`) on the focused answer,
-//! and the reason picker for a ✗ (`R`, or `r` right after `x`).
+//! and the reason picker for a ✗ (`R`; right after `x`, for the answer just rejected).
 //!
 //! A saved edit is recorded with the ✗ it implies for the original (unless the reviewer already
 //! gave that answer a verdict) as one [`Effect::RecordTogether`], so one `u` takes back both. An
@@ -30,6 +30,8 @@ pub struct EditTarget {
 pub struct EditState {
     pub target: EditTarget,
     pub editor: TextEditor,
+    /// Esc was pressed on changed text: a second Esc discards it, any other key keeps editing.
+    pub confirm_discard: bool,
 }
 
 /// An answer a reason is being picked for.
@@ -78,7 +80,11 @@ impl App {
         if let Some(target) = self.edit_target() {
             let mut editor = TextEditor::new(&target.start_text);
             editor.set_width(crate::tui::editor::text_width(self.screen_width));
-            self.mode = Mode::Edit(Box::new(EditState { target, editor }));
+            self.mode = Mode::Edit(Box::new(EditState {
+                target,
+                editor,
+                confirm_discard: false,
+            }));
             self.message =
                 Some("editing: Ctrl-S saves, Esc cancels, Ctrl-Z / Ctrl-Y undo and redo".into());
         }
@@ -101,8 +107,19 @@ impl App {
         mut state: Box<EditState>,
         key: KeyEvent,
     ) -> Vec<Effect> {
+        let confirmed = std::mem::take(&mut state.confirm_discard);
         match state.editor.key(&key) {
             EditorOutcome::Editing => {
+                self.mode = Mode::Edit(state);
+                vec![]
+            }
+            // A typed correction is never thrown away by one key.
+            EditorOutcome::Cancel if state.editor.changed() && !confirmed => {
+                state.confirm_discard = true;
+                self.message = Some(
+                    "discard your changes? Esc again discards them, Ctrl-S saves, any other key keeps editing"
+                        .into(),
+                );
                 self.mode = Mode::Edit(state);
                 vec![]
             }
@@ -226,7 +243,7 @@ impl App {
         vec![Effect::RecordTogether(decisions)]
     }
 
-    /// `R`, or `r` right after `x`: the reason picker for `target`, else for the focused answer
+    /// `R`: the reason picker for `target` (the answer `x` just rejected), else for the focused answer
     /// when this reviewer rejected it.
     pub(super) fn pick_reason(&mut self, target: Option<ReasonTarget>) -> Vec<Effect> {
         let target = target.or_else(|| {

@@ -23,9 +23,9 @@ impl App {
                     Scope::Sheet
                 };
                 match self.keymap.action_in(scope, &key) {
-                    Some(Action::Rate) if just_rejected.is_some() => {
-                        self.pick_reason(just_rejected)
-                    }
+                    // One key, one meaning: `r` always rates; `R` gives a reason, right after `x`
+                    // to the answer just rejected (auto-advance has moved the focus on).
+                    Some(Action::Reason) => self.pick_reason(just_rejected),
                     Some(action) => self.on_action(action),
                     None if key.code == KeyCode::Esc && self.queue.search_text().is_some() => {
                         self.queue.set_search(None);
@@ -45,6 +45,7 @@ impl App {
     pub(super) fn on_rating_key(&mut self, key: KeyEvent) -> Vec<Effect> {
         match key.code {
             KeyCode::Char(c @ '1'..='5') => {
+                self.message = Some(format!("round rated {c} of 5"));
                 self.round_decision(DecisionKind::Rate, Some(c.to_string()))
             }
             _ => {

@@ -210,7 +210,7 @@ pub enum Mode {
     },
     /// The in-place editor on an answer (`e`).
     Edit(Box<EditState>),
-    /// Picking why an answer is ✗ (`R`, or `r` right after `x`).
+    /// Picking why an answer is ✗ (`R`).
     Reason(ReasonTarget),
 }
 
@@ -279,7 +279,7 @@ pub struct App {
     pub score_ranks: ScoreRanks,
     /// The reasons offered for a ✗ (`review.reasons`; "other" comes after them).
     pub reasons: Vec<String>,
-    /// The answer the last key rejected: `r` right after `x` gives it a reason.
+    /// The answer the last key rejected: `R` right after `x` gives it a reason.
     pub last_rejected: Option<ReasonTarget>,
     /// Edited answers show their original text too (`D`).
     pub show_original: bool,
