@@ -99,7 +99,7 @@ fn in_force(id: i64, kind: DecisionKind, answer: i64, value: Option<&str>) -> Cu
 }
 
 #[test]
-fn e_edits_the_focused_answer_and_ctrl_s_records_the_edit_with_a_reject_of_the_original() {
+fn e_edits_the_focused_answer_and_ctrl_s_records_the_correction_and_no_reject_of_the_original() {
     let mut app = app();
     assert!(ch(&mut app, 'e').is_empty());
     let Mode::Edit(state) = &app.mode else {
@@ -112,16 +112,18 @@ fn e_edits_the_focused_answer_and_ctrl_s_records_the_edit_with_a_reject_of_the_o
     let effects = ctrl(&mut app, 's');
     assert_eq!(
         together(&effects),
-        [
-            (DecisionKind::Reject, Some(101), None),
-            (
-                DecisionKind::Edit,
-                Some(101),
-                Some("A left effusion with a small pneumothorax.".into())
-            )
-        ]
+        [(
+            DecisionKind::Edit,
+            Some(101),
+            Some("A left effusion with a small pneumothorax.".into())
+        )]
     );
     assert_eq!(app.mode, Mode::Normal);
+    let message = app.message.clone().unwrap();
+    assert!(
+        message.contains("your ✓") && message.contains("no verdict"),
+        "the screen says what was recorded: {message}"
+    );
     assert!(
         app.pending_trains,
         "an edit is a pair the selector learns from"
@@ -344,12 +346,12 @@ fn ctrl_e_asks_the_runtime_for_the_reviewers_editor_and_records_what_it_returns(
     // The editor's final newline is not part of the answer.
     let effects = app.update(done(Ok("A right effusion.\n".into()), &edit.target));
     assert_eq!(
-        together(&effects)[1],
-        (
+        together(&effects),
+        [(
             DecisionKind::Edit,
             Some(101),
             Some("A right effusion.".into())
-        )
+        )]
     );
     assert!(app
         .update(done(Ok("A left effusion.\n".into()), &edit.target))

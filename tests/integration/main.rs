@@ -19,3 +19,4 @@ mod selector;
 mod shards;
 mod simulate;
 mod team;
+mod terminals;

@@ -295,6 +295,8 @@ fn tmux_an_edit_saved_undone_redone_and_given_a_reason_survives_sigkill() {
     tmux.wait_gone_from("✎ edited by editor", "undo to take the correction back");
     tmux.send("U");
     tmux.wait_for("✎ edited by editor", "redo to bring it back");
+    // The correction left the original without a verdict: the reviewer rejects it, then says why.
+    tmux.send("x");
     tmux.send("R");
     tmux.wait_for("✗?", "the reasons for the original's ✗");
     tmux.send("3");

@@ -1,9 +1,10 @@
 //! Corrections: the in-place editor (`e`) and `$VISUAL`/`$EDITOR` (`C-e`) on the focused answer,
 //! and the reason picker for a ✗ (`R`; right after `x`, for the answer just rejected).
 //!
-//! A saved edit is recorded with the ✗ it implies for the original (unless the reviewer already
-//! gave that answer a verdict) as one [`Effect::RecordTogether`], so one `u` takes back both. An
-//! edit that leaves the text as it was, or empties it, records nothing.
+//! A saved edit is the reviewer's ✓ on the corrected text, and nothing about the original: it
+//! keeps the verdict it had (none if none), since a clinician who adds a sentence to a correct
+//! answer has not rejected it. An edit that leaves the text as it was, or empties it, records
+//! nothing.
 
 use super::*;
 use crate::store::MAX_EDIT_CHARS;
@@ -211,36 +212,30 @@ impl App {
         None
     }
 
-    /// The edit, with the ✗ for the original when the reviewer gave that answer no verdict.
+    /// The edit: the corrected text as the reviewer's ✓; the original's verdict untouched.
     fn record_edit(&mut self, target: &EditTarget, text: String) -> Vec<Effect> {
-        let decision = |kind, value| NewDecision {
-            sample_key: target.sample_key,
-            round_id: Some(target.round_id),
-            answer_id: Some(target.answer_id),
-            kind,
-            value,
-            shown_order: Some(target.shown_order.clone()),
-        };
-        let mut decisions = Vec::new();
         let judged = self
             .current
             .as_ref()
             .filter(|v| v.key() == target.sample_key)
             .and_then(|v| v.verdict(target.answer_id));
-        if judged.is_none() {
-            decisions.push(decision(DecisionKind::Reject, None));
-        }
-        decisions.push(decision(DecisionKind::Edit, Some(text)));
+        let original = match judged {
+            Some(DecisionKind::Accept) => "keeps your ✓",
+            Some(DecisionKind::Reject) => "keeps your ✗",
+            _ => "has no verdict (x rejects it)",
+        };
         self.pending_trains = true;
         self.message = Some(format!(
-            "edit saved: your text counts as ✓{} (u undoes, D shows the original)",
-            if judged.is_none() {
-                ", the original as ✗"
-            } else {
-                ""
-            }
+            "correction saved as your ✓; the original {original} (u undoes, D shows it)"
         ));
-        vec![Effect::RecordTogether(decisions)]
+        vec![Effect::RecordTogether(vec![NewDecision {
+            sample_key: target.sample_key,
+            round_id: Some(target.round_id),
+            answer_id: Some(target.answer_id),
+            kind: DecisionKind::Edit,
+            value: Some(text),
+            shown_order: Some(target.shown_order.clone()),
+        }])]
     }
 
     /// `R`: the reason picker for `target` (the answer `x` just rejected), else for the focused answer
