@@ -187,6 +187,7 @@ fn measure(location: &str, data: &Path, files: &Path, full_load: bool) -> Outcom
             },
             value: None,
             shown_order: None,
+            figure_shown: None,
         };
         let t = Instant::now();
         let msg = exec.run(Effect::Record(decision)).unwrap();

@@ -76,6 +76,7 @@ fn build_workspace(dir: &std::path::Path, samples: usize) -> anyhow::Result<()> 
                     kind,
                     value: None,
                     shown_order: None,
+                    figure_shown: None,
                 };
                 batch.append_decision(reviewer, &decision)?;
             }
@@ -122,6 +123,7 @@ fn main() -> anyhow::Result<()> {
         export_dir: std::path::PathBuf::new(),
         order: vital::tui::queue::Order::File,
         reasons: Vec::new(),
+        require_figure: false,
     };
     let mut session = Session::start(ws, options)?;
     eprintln!(

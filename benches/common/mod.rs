@@ -93,6 +93,7 @@ pub fn append_verdicts(
             },
             value: None,
             shown_order: None,
+            figure_shown: None,
         };
         batch.append_decision(reviewer, &decision)?;
     }

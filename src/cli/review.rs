@@ -94,6 +94,7 @@ pub fn review(
             ],
             order: args.order.unwrap_or(config.review.order),
             reasons: ctx.config.review_reasons()?,
+            require_figure: ctx.config.review.require_figure,
             export_dir: std::path::PathBuf::from(&config.selection.export_dir),
         },
         protocol,

@@ -51,6 +51,7 @@ pub fn print_stats(ws: &crate::store::Workspace, json: bool) -> anyhow::Result<(
         ("judgments", stats.judgments),
         ("human pairs", stats.human_pairs),
         ("edited answers", stats.edits),
+        ("decided without the figure", stats.decided_without_figure),
         ("reviewers", stats.reviewers),
         ("judge scores", stats.model_scores),
         ("selector runs", stats.selector_runs),

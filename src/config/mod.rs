@@ -56,6 +56,8 @@ pub struct ReviewConfig {
     pub order: ReviewOrder,
     /// What a reviewer picks from to say why an answer is ✗ ("other" comes with them).
     pub reasons: Vec<String>,
+    /// Refuse decisions while the figure is not on screen.
+    pub require_figure: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -164,6 +164,7 @@ impl<'b, 'w> Applier<'b, 'w> {
                 },
                 value: None,
                 shown_order: None,
+                figure_shown: None,
             };
             self.batch.append_decision(reviewer, &judgment)?;
             self.counts.verdicts_added += 1;
@@ -276,6 +277,7 @@ impl<'b, 'w> Applier<'b, 'w> {
             kind,
             value,
             shown_order: None,
+            figure_shown: None,
         };
         if !has("edit", Some(&e.edited)) {
             if !has("accept", None) && !has("reject", None) {

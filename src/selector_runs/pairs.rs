@@ -367,6 +367,7 @@ mod tests {
             kind,
             value: None,
             shown_order: None,
+            figure_shown: None,
         };
         ws.record("ana", &verdict(a, DecisionKind::Accept)).unwrap();
         ws.record("ana", &verdict(b, DecisionKind::Reject)).unwrap();
@@ -417,6 +418,7 @@ mod tests {
             kind,
             value: None,
             shown_order: None,
+            figure_shown: None,
         };
         let prefer = |round: usize, answer: i64| NewDecision {
             sample_key: key,
@@ -425,6 +427,7 @@ mod tests {
             kind: DecisionKind::Prefer,
             value: Some(answer.to_string()),
             shown_order: None,
+            figure_shown: None,
         };
         // ✓A ✗B, then prefer B: B > A.
         ws.record("ana", &verdict(0, a, DecisionKind::Accept))
@@ -469,6 +472,7 @@ mod tests {
             kind,
             value: value.map(String::from),
             shown_order: None,
+            figure_shown: None,
         };
         // What the review screen records for an edit of answer a: its ✗, then the correction.
         ws.record("ana", &decision(a, DecisionKind::Reject, None))

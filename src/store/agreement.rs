@@ -465,6 +465,7 @@ pub fn record_final(
             },
             value: Some(adjudicator.to_string()),
             shown_order: None,
+            figure_shown: None,
         },
     )
 }
@@ -687,6 +688,7 @@ mod tests {
             kind,
             value: None,
             shown_order: None,
+            figure_shown: None,
         }
     }
 

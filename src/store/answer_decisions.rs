@@ -51,6 +51,7 @@ mod tests {
             kind,
             value: None,
             shown_order: None,
+            figure_shown: None,
         };
         ws.record("ana", &on(0, DecisionKind::Accept)).unwrap();
         ws.record("ana", &on(0, DecisionKind::Reject)).unwrap();

@@ -69,7 +69,7 @@ const TABLES: &[Table] = &[
     },
     Table {
         name: "judgments",
-        columns: "id, reviewer_id, sample_id, round_id, answer_id, kind, value, slot, shown_order, undoes, created_at, uid",
+        columns: "id, reviewer_id, sample_id, round_id, answer_id, kind, value, slot, shown_order, undoes, created_at, uid, figure_shown",
         key: "id",
         integer_key: true,
         identity: Some("id"),
@@ -380,6 +380,7 @@ mod tests {
             kind,
             value: None,
             shown_order: Some(vec![s.answer_ids[0][1], s.answer_ids[0][0]]),
+            figure_shown: None,
         };
         ws.record("ana", &verdict(0, DecisionKind::Accept)).unwrap();
         ws.record("ana", &verdict(1, DecisionKind::Reject)).unwrap();
@@ -439,6 +440,7 @@ mod tests {
                 kind: DecisionKind::Flag,
                 value: Some("1".into()),
                 shown_order: None,
+                figure_shown: None,
             },
         );
         assert!(next.unwrap() > 4);

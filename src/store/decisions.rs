@@ -129,6 +129,9 @@ pub struct NewDecision {
     pub value: Option<String>,
     /// Answer ids in the order they were shown, so position bias can be measured.
     pub shown_order: Option<Vec<i64>>,
+    /// Whether the figure was on the reviewer's screen when they decided (None: not known, as
+    /// for imported decisions and those made before this was recorded).
+    pub figure_shown: Option<bool>,
 }
 
 /// A decision in force (latest effective event of its slot).
@@ -196,8 +199,8 @@ pub fn append_once(
         .map(|o| serde_json::to_string(o).expect("ids serialise"));
     db.query_opt(
         &format!(
-            "INSERT INTO judgments (reviewer_id, sample_id, round_id, answer_id, kind, value, slot, shown_order, created_at, uid)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, {NOW}, ?9) ON CONFLICT (uid) DO NOTHING RETURNING id"
+            "INSERT INTO judgments (reviewer_id, sample_id, round_id, answer_id, kind, value, slot, shown_order, created_at, uid, figure_shown)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, {NOW}, ?9, ?10) ON CONFLICT (uid) DO NOTHING RETURNING id"
         ),
         params![
             reviewer,
@@ -208,7 +211,8 @@ pub fn append_once(
             j.value,
             slot,
             shown,
-            uid
+            uid,
+            j.figure_shown.map(i64::from)
         ],
         |r| r.get(0),
     )
@@ -349,6 +353,7 @@ mod tests {
             kind,
             value: None,
             shown_order: Some(vec![s.answer_ids[0][1], s.answer_ids[0][0]]),
+            figure_shown: None,
         }
     }
 
@@ -431,7 +436,35 @@ mod tests {
         assert_eq!(ws.decision_event_count().unwrap(), 1);
     }
 
+    fn whether_the_figure_was_shown_is_stored_and_counted(db: TestDb) {
+        let (ws, s) = workspace_with_sample(db);
+        let unseen = NewDecision {
+            figure_shown: Some(false),
+            ..verdict(&s, 0, DecisionKind::Accept)
+        };
+        ws.record("ana", &unseen).unwrap();
+        let seen = NewDecision {
+            figure_shown: Some(true),
+            ..verdict(&s, 1, DecisionKind::Reject)
+        };
+        ws.record("ana", &seen).unwrap();
+        ws.record("ben", &verdict(&s, 1, DecisionKind::Accept))
+            .unwrap();
+        assert_eq!(ws.stats().unwrap().decided_without_figure, 1);
+        // Decided again with the figure on screen: the decision in force was seen.
+        ws.record(
+            "ana",
+            &NewDecision {
+                figure_shown: Some(true),
+                ..verdict(&s, 0, DecisionKind::Accept)
+            },
+        )
+        .unwrap();
+        assert_eq!(ws.stats().unwrap().decided_without_figure, 0);
+    }
+
     on_both_databases!(
+        whether_the_figure_was_shown_is_stored_and_counted,
         a_resent_decision_is_stored_once,
         later_decision_in_a_slot_wins_and_undo_restores_the_earlier_one,
         reviewers_see_only_their_own_decisions,

@@ -56,6 +56,17 @@ impl Journal {
              )",
         )
         .with_context(|| format!("cannot set up the decision journal {}", file.display()))?;
+        // Journals written before decisions recorded whether the figure was shown.
+        let has_figure: i64 = db.query_value(
+            "SELECT count(*) FROM pragma_table_info('pending') WHERE name = 'figure_shown'",
+            params![],
+        )?;
+        if has_figure == 0 {
+            db.execute_batch("ALTER TABLE pending ADD COLUMN figure_shown INTEGER")
+                .with_context(|| {
+                    format!("cannot update the decision journal {}", file.display())
+                })?;
+        }
         Ok(Self { db })
     }
 
@@ -67,8 +78,8 @@ impl Journal {
             .map(|o| serde_json::to_string(o).expect("ids serialise"));
         self.db
             .execute(
-                "INSERT INTO pending (uid, reviewer, sample_id, round_id, answer_id, kind, value, shown_order)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO pending (uid, reviewer, sample_id, round_id, answer_id, kind, value, shown_order, figure_shown)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     uid,
                     reviewer,
@@ -77,7 +88,8 @@ impl Journal {
                     d.answer_id,
                     d.kind.as_str(),
                     d.value,
-                    shown
+                    shown,
+                    d.figure_shown.map(i64::from)
                 ],
             )
             .context("cannot write the decision to the local journal")?;
@@ -87,7 +99,7 @@ impl Journal {
     /// `reviewer`'s waiting decisions, oldest first.
     pub fn pending(&self, reviewer: &str) -> anyhow::Result<Vec<PendingDecision>> {
         self.db.query_vec(
-            "SELECT seq, uid, reviewer, sample_id, round_id, answer_id, kind, value, shown_order
+            "SELECT seq, uid, reviewer, sample_id, round_id, answer_id, kind, value, shown_order, figure_shown
              FROM pending WHERE reviewer = ?1 ORDER BY seq",
             params![reviewer],
             |r| {
@@ -108,6 +120,7 @@ impl Journal {
                             .map(|s| serde_json::from_str(&s))
                             .transpose()
                             .context("a journal entry's display order is not JSON")?,
+                        figure_shown: r.get::<Option<i64>>(9)?.map(|v| v != 0),
                     },
                 })
             },
@@ -206,6 +219,7 @@ mod tests {
             kind,
             value: None,
             shown_order: Some(vec![s.answer_ids[0][1], s.answer_ids[0][0]]),
+            figure_shown: None,
         }
     }
 

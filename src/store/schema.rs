@@ -43,6 +43,10 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: SQLITE[6],
         postgres: POSTGRES[6],
     },
+    Migration {
+        sqlite: SQLITE[7],
+        postgres: POSTGRES[7],
+    },
 ];
 
 const SQLITE: &[&str] = &[
@@ -239,6 +243,11 @@ const SQLITE: &[&str] = &[
     r#"
     DROP VIEW human_pairs;
     "#,
+    // 8: whether the figure was on the reviewer's screen when they decided (1/0; NULL: not
+    // known, as for imported decisions and those made before this column).
+    r#"
+    ALTER TABLE judgments ADD COLUMN figure_shown INTEGER;
+    "#,
 ];
 
 const POSTGRES: &[&str] = &[
@@ -434,6 +443,10 @@ const POSTGRES: &[&str] = &[
     // 7: the unused `human_pairs` view goes.
     r#"
     DROP VIEW human_pairs;
+    "#,
+    // 8: whether the figure was on the reviewer's screen when they decided.
+    r#"
+    ALTER TABLE judgments ADD COLUMN figure_shown BIGINT;
     "#,
 ];
 

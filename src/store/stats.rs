@@ -31,6 +31,8 @@ pub struct Stats {
     pub schema_version: i64,
     /// Answers corrected by a reviewer (edits in force, all reviewers).
     pub edits: i64,
+    /// Decisions in force made while the figure was not on the reviewer's screen.
+    pub decided_without_figure: i64,
     /// Reasons given for rejected answers, by reason, most given first (ties by name).
     pub reasons: Vec<ReasonCount>,
 }
@@ -76,6 +78,11 @@ impl Workspace {
             sources: count("SELECT count(*) FROM sources")?,
             schema_version: Workspace::schema_version(),
             edits: count("SELECT count(*) FROM current_judgments WHERE kind = 'edit'")?,
+            // Through the table: PostgreSQL expanded the view's columns when it was made.
+            decided_without_figure: count(
+                "SELECT count(*) FROM current_judgments c JOIN judgments j ON j.id = c.id
+                 WHERE j.figure_shown = 0",
+            )?,
             reasons: self.reason_counts()?,
         })
     }

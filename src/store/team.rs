@@ -260,6 +260,7 @@ mod tests {
                     kind: crate::store::DecisionKind::Reject,
                     value: None,
                     shown_order: None,
+                    figure_shown: None,
                 },
             )
             .unwrap();

@@ -1178,3 +1178,58 @@ fn a_rating_says_what_was_recorded_not_the_prompt() {
     assert_eq!(recorded(&ch(&mut app, '4')).kind, DecisionKind::Rate);
     assert_eq!(app.message.as_deref(), Some("round rated 4 of 5"));
 }
+
+/// The figure as evidence: every decision says whether the figure was on screen.
+mod figure_as_evidence {
+    use std::sync::Arc;
+
+    use image::DynamicImage;
+
+    use super::*;
+    use crate::tui::app::ImageUpdate;
+
+    fn show_figure(app: &mut App) {
+        app.update(Msg::Image {
+            key: 1,
+            update: ImageUpdate::Decoded(Ok(Arc::new(DynamicImage::new_luma8(8, 8)))),
+        });
+    }
+
+    #[test]
+    fn a_decision_records_whether_the_figure_was_on_screen() {
+        let mut app = super::app();
+        app.update(Msg::Image {
+            key: 1,
+            update: ImageUpdate::NotFound("18063892_F3.jpg".into()),
+        });
+        assert_eq!(
+            app.figure_not_shown().as_deref(),
+            Some("figure not shown (image not found: 18063892_F3.jpg)")
+        );
+        assert_eq!(recorded(&ch(&mut app, 'a')).figure_shown, Some(false));
+        let mut app = super::app();
+        show_figure(&mut app);
+        assert_eq!(app.figure_not_shown(), None);
+        assert_eq!(recorded(&ch(&mut app, 'x')).figure_shown, Some(true));
+        // A decision that moves on to the next sample keeps the figure it was made on.
+        let mut app = super::app();
+        show_figure(&mut app);
+        ch(&mut app, 'r');
+        assert_eq!(recorded(&ch(&mut app, '3')).figure_shown, Some(true));
+    }
+
+    #[test]
+    fn require_figure_refuses_judgments_without_the_figure_but_not_a_flag() {
+        let mut app = super::app();
+        app.require_figure = true;
+        for key in ['a', 'x', '1', '=', 'r', 'e', 'R'] {
+            assert!(ch(&mut app, key).is_empty(), "{key} is refused");
+            assert_eq!(app.mode, Mode::Normal, "{key} opens nothing");
+            let message = app.message.clone().unwrap();
+            assert!(message.contains("figure not shown"), "{key}: {message}");
+        }
+        assert_eq!(recorded(&ch(&mut app, 'f')).kind, DecisionKind::Flag);
+        show_figure(&mut app);
+        assert_eq!(recorded(&ch(&mut app, 'a')).kind, DecisionKind::Accept);
+    }
+}

@@ -34,6 +34,7 @@ fn options(reviewer: &str) -> SessionOptions {
         export_dir: std::path::PathBuf::new(),
         order: Order::File,
         reasons: crate::config::Config::defaults().review.reasons,
+        require_figure: false,
     }
 }
 
@@ -251,6 +252,7 @@ fn accept(ws: &Workspace, key: i64, answer: usize) -> crate::store::NewDecision 
         kind: crate::store::DecisionKind::Accept,
         value: None,
         shown_order: None,
+        figure_shown: None,
     }
 }
 

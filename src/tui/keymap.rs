@@ -118,6 +118,25 @@ impl Action {
         }
     }
 
+    /// Actions that judge an answer or a round: with `review.require_figure` they wait for the
+    /// figure to be on screen.
+    pub fn judges_content(self) -> bool {
+        matches!(
+            self,
+            Action::Accept
+                | Action::Reject
+                | Action::Prefer1
+                | Action::Prefer2
+                | Action::Tie
+                | Action::Rate
+                | Action::Edit
+                | Action::EditExternal
+                | Action::Reason
+                | Action::FinalAccept
+                | Action::FinalReject
+        )
+    }
+
     /// Sheet actions whose keys the full-screen figure must leave alone: a reviewer decides
     /// without leaving it.
     pub fn works_on_the_figure(self) -> bool {

@@ -37,6 +37,8 @@ pub struct SessionOptions {
     pub order: Order,
     /// The reasons offered for a ✗ (`review.reasons`).
     pub reasons: Vec<String>,
+    /// No decision while the figure is not on screen (`review.require_figure`).
+    pub require_figure: bool,
 }
 
 impl Session<SyncExecutor> {
@@ -129,6 +131,7 @@ pub fn initial_app(ws: &Workspace, options: &SessionOptions) -> anyhow::Result<A
     // alignment seeds the training panel's sparkline.
     app.queue.set_order(options.order);
     app.reasons = options.reasons.clone();
+    app.require_figure = options.require_figure;
     app.queue.set_signals(&ws.rank_signals()?);
     app.score_ranks = super::score_rank::ScoreRanks::from_ascending(&ws.selector_score_spread()?);
     for (run, report) in past_runs(ws)? {

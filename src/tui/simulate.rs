@@ -140,6 +140,7 @@ pub fn simulate(
         export_dir: scratch.join("exports"),
         order: sim.order,
         reasons: Vec::new(),
+        require_figure: false,
     };
     let mut session = Session::start(copy, options)?;
     session.app.queue.set_random_seed(sim.seed);

@@ -35,6 +35,7 @@ fn verdict(s: &StoredSample, r: usize, a: usize, kind: DecisionKind) -> NewDecis
         kind,
         value: None,
         shown_order: None,
+        figure_shown: None,
     }
 }
 

@@ -157,6 +157,7 @@ pub fn record_verdicts(ws: &vital::store::Workspace) -> usize {
                     kind,
                     value: None,
                     shown_order: None,
+                    figure_shown: None,
                 };
                 ws.record("clinician", &j).unwrap();
             }

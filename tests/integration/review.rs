@@ -32,6 +32,7 @@ pub fn options(reviewer: &str) -> SessionOptions {
         export_dir: std::path::PathBuf::new(),
         order: Order::File,
         reasons: vital::config::Config::defaults().review.reasons,
+        require_figure: false,
     }
 }
 

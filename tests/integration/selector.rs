@@ -540,6 +540,7 @@ fn a_correction_trains_as_one_more_clinician_pair_with_and_without_an_encoder() 
             kind,
             value: value.map(String::from),
             shown_order: None,
+            figure_shown: None,
         };
         ws.record("dr_lee", &decision(DecisionKind::Reject, None))
             .unwrap();

@@ -222,6 +222,7 @@ fn decisions(ws: &Workspace, r: usize) -> Vec<NewDecision> {
                 },
                 value: None,
                 shown_order: None,
+                figure_shown: None,
             }
         })
         .collect()

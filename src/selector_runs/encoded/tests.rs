@@ -47,6 +47,7 @@ fn workspace_with_pairs() -> (tempfile::TempDir, Workspace) {
                     kind,
                     value: None,
                     shown_order: None,
+                    figure_shown: None,
                 };
                 ws.record("clinician", &j).unwrap();
             }

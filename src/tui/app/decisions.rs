@@ -37,6 +37,7 @@ impl App {
             kind,
             value: None,
             shown_order: Some(view.shown_order(r)),
+            figure_shown: None,
         };
         if kind == DecisionKind::Reject {
             self.last_rejected = decision.answer_id.map(|answer_id| ReasonTarget {
@@ -105,6 +106,7 @@ impl App {
             kind,
             value,
             shown_order: Some(view.shown_order(r)),
+            figure_shown: None,
         })]
     }
 
@@ -123,6 +125,7 @@ impl App {
             kind,
             value,
             shown_order: None,
+            figure_shown: None,
         })]
     }
 }

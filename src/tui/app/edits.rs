@@ -235,6 +235,7 @@ impl App {
             kind: DecisionKind::Edit,
             value: Some(text),
             shown_order: Some(target.shown_order.clone()),
+            figure_shown: None,
         }])]
     }
 
@@ -304,6 +305,7 @@ impl App {
             kind: DecisionKind::Reason,
             value: Some(reason),
             shown_order: None,
+            figure_shown: None,
         })]
     }
 }

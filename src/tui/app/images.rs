@@ -93,9 +93,7 @@ impl App {
                 vec![],
             ),
             ImageUpdate::NotFound(reference) => (
-                ImageStatus::Placeholder(format!(
-                    "image not found: {reference}\n(import with --images DIR, or run `vital fetch-images`)"
-                )),
+                ImageStatus::Placeholder(format!("image not found: {reference}")),
                 vec![],
             ),
             ImageUpdate::Downloaded(Ok(path)) => (

@@ -22,7 +22,15 @@ impl App {
                 } else {
                     Scope::Sheet
                 };
+                let figure = self.figure_shown();
                 match self.keymap.action_in(scope, &key) {
+                    Some(action) if self.require_figure && action.judges_content() && !figure => {
+                        self.message = Some(format!(
+                            "{}: review.require_figure keeps decisions for when the figure is shown (f flags the sample, n notes why)",
+                            self.figure_not_shown().unwrap_or_default()
+                        ));
+                        vec![]
+                    }
                     // One key, one meaning: `r` always rates; `R` gives a reason, right after `x`
                     // to the answer just rejected (auto-advance has moved the focus on).
                     Some(Action::Reason) => self.pick_reason(just_rejected),
@@ -117,6 +125,7 @@ impl App {
                     kind: DecisionKind::Note,
                     value: Some(text),
                     shown_order: None,
+                    figure_shown: None,
                 })],
                 InputKind::ReasonOther(target) if !text.trim().is_empty() => {
                     self.record_reason(target, format!("{OTHER_REASON}: {}", text.trim()))

@@ -279,6 +279,8 @@ pub struct App {
     pub score_ranks: ScoreRanks,
     /// The reasons offered for a ✗ (`review.reasons`; "other" comes after them).
     pub reasons: Vec<String>,
+    /// `review.require_figure`: no decision while the figure is not on screen.
+    pub require_figure: bool,
     /// The answer the last key rejected: `R` right after `x` gives it a reason.
     pub last_rejected: Option<ReasonTarget>,
     /// Edited answers show their original text too (`D`).
@@ -332,6 +334,7 @@ impl App {
             adjusted: AdjustedCache::default(),
             score_ranks: ScoreRanks::default(),
             reasons: Vec::new(),
+            require_figure: false,
             last_rejected: None,
             show_original: false,
             external_edit: None,
@@ -359,6 +362,22 @@ impl App {
         }
     }
 
+    /// Whether the sample's figure is on the reviewer's screen now.
+    pub fn figure_shown(&self) -> bool {
+        matches!(self.figure_on_screen(), ImageStatus::Ready(_))
+    }
+
+    /// Why the figure is not on screen, in plain words (None while it is).
+    pub fn figure_not_shown(&self) -> Option<String> {
+        let why = match self.figure_on_screen() {
+            ImageStatus::Ready(_) => return None,
+            ImageStatus::Loading(what) => format!("loading {what}"),
+            ImageStatus::Placeholder(why) if why.is_empty() => "no figure".to_string(),
+            ImageStatus::Placeholder(why) => why.lines().next().unwrap_or_default().to_string(),
+        };
+        Some(format!("figure not shown ({why})"))
+    }
+
     /// The full-screen figure shows an older view while the current one is rendered.
     pub fn zoom_pending(&self) -> bool {
         let Some(key) = self.image.key else {
@@ -380,7 +399,20 @@ impl App {
 
     /// The only place the app changes: applies `msg` and returns what the runtime is to do.
     pub fn update(&mut self, msg: Msg) -> Vec<Effect> {
+        // Whether the figure was on screen when the key was pressed (a decision may load the
+        // next sample, whose figure is not there yet).
+        let shown = self.figure_shown();
         let mut effects = self.apply(msg);
+        for effect in &mut effects {
+            let decisions = match effect {
+                Effect::Record(d) => std::slice::from_mut(d),
+                Effect::RecordTogether(ds) => ds.as_mut_slice(),
+                _ => continue,
+            };
+            for d in decisions {
+                d.figure_shown.get_or_insert(shown);
+            }
+        }
         effects.extend(self.follow_image());
         effects.extend(self.follow_zoom());
         effects

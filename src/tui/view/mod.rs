@@ -17,7 +17,7 @@ pub use popups::agreement_lines;
 use popups::{draw_export_form, draw_help, draw_popup, draw_preview, draw_training};
 use rounds::draw_rounds;
 
-use super::app::{App, InputKind, Mode};
+use super::app::{App, ImageStatus, InputKind, Mode};
 use super::keymap::Action;
 use super::sample_view::SampleView;
 
@@ -322,6 +322,18 @@ fn draw_context(frame: &mut Frame, app: &App, view: &SampleView, area: Rect) {
             Span::styled("Scores: ", label),
             Span::raw(scores),
         ]));
+    }
+    // What the curator can do about a missing figure: here, not in the clinician's image pane.
+    if let ImageStatus::Placeholder(why) = app.figure_on_screen() {
+        if why.starts_with("image not found") {
+            lines.push(Line::from(vec![
+                Span::styled("For the curator: ", label.fg(Color::DarkGray)),
+                Span::styled(
+                    "import with --images DIR, or run `vital fetch-images`",
+                    Style::default().fg(Color::DarkGray),
+                ),
+            ]));
+        }
     }
     if let Some(note) = view.note() {
         lines.push(Line::from(vec![

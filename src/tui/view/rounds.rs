@@ -240,7 +240,14 @@ fn round_lines(app: &App, view: &SampleView, width: u16) -> (Vec<Line<'static>>,
 }
 
 pub(super) fn draw_rounds(frame: &mut Frame, app: &App, view: &SampleView, area: Rect) {
-    let block = Block::bordered().title(format!(" Rounds ({}) ", view.rounds()));
+    let mut block = Block::bordered().title(format!(" Rounds ({}) ", view.rounds()));
+    // The figure is the evidence: a decision made without it is marked, and said so here.
+    if let Some(why) = app.figure_not_shown() {
+        block = block.title(
+            Line::from(format!(" {why} "))
+                .style(Style::default().fg(Color::Black).bg(Color::Yellow)),
+        );
+    }
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let (lines, (focus_start, focus_end)) = round_lines(app, view, inner.width);
