@@ -39,6 +39,10 @@ pub struct ExportArgs {
     /// llava, demos: write the original answers, not reviewers' corrections of them.
     #[arg(long)]
     pub keep_originals: bool,
+    /// Leave out verdicts given while the figure was not on the reviewer's screen (`vital stats`
+    /// counts them as decided without the figure).
+    #[arg(long)]
+    pub with_figure_only: bool,
     /// Print the manifest as JSON instead of a summary.
     #[arg(long)]
     pub json: bool,
@@ -58,6 +62,7 @@ pub fn run(ctx: &Context, args: ExportArgs) -> anyhow::Result<i32> {
     req.run = args.run;
     req.pairs_from = args.pairs_from;
     req.keep_originals = args.keep_originals;
+    req.with_figure_only = args.with_figure_only;
 
     let cancel = Arc::new(AtomicBool::new(false));
     watch_ctrl_c(cancel.clone());

@@ -53,6 +53,8 @@ pub struct ExportRequest {
     pub pairs_from: Vec<PairSource>,
     /// `llava`, `demos`: export the original answers, not reviewers' corrections of them.
     pub keep_originals: bool,
+    /// Leave out verdicts given while the figure was not on the reviewer's screen.
+    pub with_figure_only: bool,
 }
 
 impl ExportRequest {
@@ -67,6 +69,7 @@ impl ExportRequest {
             run: None,
             pairs_from: vec![PairSource::Human],
             keep_originals: false,
+            with_figure_only: false,
         }
     }
 
@@ -179,7 +182,11 @@ pub fn run(
         done: 0,
         total: 0,
     });
-    let verdicts = ws.verdicts()?;
+    let verdicts = if req.with_figure_only {
+        ws.verdicts_with_figure()?
+    } else {
+        ws.verdicts()?
+    };
     let run = resolve_run(ws, req.run)?;
     let judge = req.judge.as_deref();
     let scores = if req.select.needs_ranking() {

@@ -107,17 +107,31 @@ pub struct Verdicts {
 impl Verdicts {
     /// Reads the verdicts in force (one query over `current_judgments`).
     pub fn load(db: &Db) -> anyhow::Result<Self> {
+        Self::load_where(db, false)
+    }
+
+    /// As [`Verdicts::load`]; with `seen_only`, without the decisions made while the figure was
+    /// not on the reviewer's screen.
+    pub fn load_where(db: &Db, seen_only: bool) -> anyhow::Result<Self> {
         let mut out = Verdicts::default();
+        // Through the table: PostgreSQL expanded the view's columns when it was made.
+        let seen = if seen_only {
+            " AND NOT EXISTS (SELECT 1 FROM judgments j WHERE j.id = c.id AND j.figure_shown = 0)"
+        } else {
+            ""
+        };
         db.for_each_row(
-            "SELECT c.id, c.reviewer_id, rv.name, c.sample_id, a.round_id, a.id, c.kind = 'accept', c.value
-             FROM current_judgments c JOIN answers a ON a.id = c.answer_id
-             JOIN reviewers rv ON rv.id = c.reviewer_id
-             WHERE c.kind IN ('accept', 'reject')
-             UNION ALL
-             SELECT c.id, c.reviewer_id, rv.name, c.sample_id, a.round_id, a.id, a.id = CAST(c.value AS INTEGER), NULL
-             FROM current_judgments c JOIN answers a ON a.round_id = c.round_id
-             JOIN reviewers rv ON rv.id = c.reviewer_id
-             WHERE c.kind = 'prefer'",
+            &format!(
+                "SELECT c.id, c.reviewer_id, rv.name, c.sample_id, a.round_id, a.id, c.kind = 'accept', c.value
+                 FROM current_judgments c JOIN answers a ON a.id = c.answer_id
+                 JOIN reviewers rv ON rv.id = c.reviewer_id
+                 WHERE c.kind IN ('accept', 'reject'){seen}
+                 UNION ALL
+                 SELECT c.id, c.reviewer_id, rv.name, c.sample_id, a.round_id, a.id, a.id = CAST(c.value AS INTEGER), NULL
+                 FROM current_judgments c JOIN answers a ON a.round_id = c.round_id
+                 JOIN reviewers rv ON rv.id = c.reviewer_id
+                 WHERE c.kind = 'prefer'{seen}"
+            ),
             params![],
             |row| {
             let event_id: i64 = row.get(0)?;

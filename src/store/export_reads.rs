@@ -101,6 +101,11 @@ impl Workspace {
         Verdicts::load(&self.db)
     }
 
+    /// The verdicts in force, without those made while the figure was not on screen.
+    pub fn verdicts_with_figure(&self) -> anyhow::Result<Verdicts> {
+        Verdicts::load_where(&self.db, true)
+    }
+
     /// Whether selector run `id` exists (scored or not).
     pub fn selector_run_exists(&self, id: i64) -> anyhow::Result<bool> {
         Ok(self

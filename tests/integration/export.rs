@@ -771,3 +771,47 @@ fn an_edits_file_is_refused_with_its_line_when_it_speaks_for_final_or_corrects_n
         assert_eq!(stats(&ws)["edits"], 0, "{name}: nothing stored");
     }
 }
+
+#[test]
+fn with_figure_only_leaves_out_verdicts_given_while_the_figure_was_not_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws_dir = dir.path().join("ws");
+    let input = write(
+        dir.path(),
+        "cands.jsonl",
+        r#"{"id": "c1", "image": "c1.png", "fig_caption": "cap", "rounds": [
+            {"question": "Q1?", "answers": ["seen"]},
+            {"question": "Q2?", "answers": ["unseen"]}]}
+"#,
+    );
+    vital_ok(&ws_dir, &["import", input.to_str().unwrap()]);
+    {
+        let ws = Workspace::open(&ws_dir).unwrap();
+        let c1 = ws.load_sample_by_ext_id("c1").unwrap().unwrap();
+        let with = |figure_shown, r| NewDecision {
+            figure_shown: Some(figure_shown),
+            ..verdict(&c1, r, 0, DecisionKind::Accept)
+        };
+        ws.record("ana", &with(true, 0)).unwrap();
+        ws.record("ana", &with(false, 1)).unwrap();
+    }
+    assert_eq!(stats(&ws_dir)["decided_without_figure"], 1);
+    let out = dir.path().join("out.json");
+    let accepted = |more: &[&str]| {
+        let mut args = vec!["--select", "accepted"];
+        args.extend_from_slice(more);
+        vital_ok(&ws_dir, &export_args("llava", &out, &args));
+        read_json(&out)[0]["conversations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|turn| turn["value"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(accepted(&[]), ["<image>\nQ1?", "seen", "Q2?", "unseen"]);
+    assert_eq!(
+        accepted(&["--with-figure-only"]),
+        ["<image>\nQ1?", "seen"],
+        "the answer accepted without its figure is not taken as accepted"
+    );
+}
