@@ -50,11 +50,12 @@ pub fn review(
     let keymap =
         Keymap::with_overrides(&config.keys).map_err(|e| anyhow::anyhow!("config: {e}"))?;
     let protocol = args.image_protocol.unwrap_or(config.review.image_protocol);
-    let reviewer = args
-        .reviewer
-        .unwrap_or_else(|| config.reviewer())
-        .trim()
-        .to_string();
+    let Some(reviewer) = args.reviewer.or_else(|| config.reviewer()) else {
+        anyhow::bail!(
+            "who is reviewing? pass --reviewer NAME (or set VITAL_REVIEWER, or review.reviewer in config.toml): $USER is not set"
+        );
+    };
+    let reviewer = reviewer.trim().to_string();
     // These names carry meaning in the log: decisions from files, and adjudications.
     for reserved in [
         crate::import::IMPORTED_REVIEWER,

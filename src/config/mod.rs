@@ -268,15 +268,17 @@ impl Config {
         Ok(out)
     }
 
-    /// The reviewer name: configured, else the login name.
-    pub fn reviewer(&self) -> String {
+    /// The reviewer name: configured, else the login name; None when neither is set (decisions
+    /// are never recorded under a made-up name).
+    pub fn reviewer(&self) -> Option<String> {
         let configured = self.review.reviewer.trim();
         if !configured.is_empty() {
-            return configured.to_string();
+            return Some(configured.to_string());
         }
         std::env::var("USER")
             .or_else(|_| std::env::var("USERNAME"))
-            .unwrap_or_else(|_| "reviewer".to_string())
+            .ok()
+            .filter(|name| !name.trim().is_empty())
     }
 }
 
@@ -389,7 +391,7 @@ mod tests {
         std::fs::write(&file, "[review]\nreviewer = \"file\"\n").unwrap();
         let env = vec![("VITAL_REVIEWER".to_string(), "env".to_string())];
         let loaded = Config::load_from(Some(&file), &env).unwrap();
-        assert_eq!(loaded.config.reviewer(), "env");
+        assert_eq!(loaded.config.reviewer().as_deref(), Some("env"));
     }
 
     #[test]

@@ -130,6 +130,11 @@ fn small_terminal_shows_every_pane() {
     assert!(text.contains("judge 8.0"), "{text}");
     assert!(text.contains("reviewer ana"), "{text}");
     assert!(text.contains("a accept"), "{text}");
+    let keys = text.lines().last().unwrap();
+    assert!(
+        keys.ends_with("? help  q quit"),
+        "help and quit are always on the key line: {keys}"
+    );
     insta::assert_snapshot!("review_80x24", text);
 }
 
@@ -477,4 +482,44 @@ fn a_ten_thousand_character_answer_edits_at_both_sizes() {
             (0, long.clone())
         );
     }
+}
+
+#[test]
+fn the_help_at_80x24_scrolls_to_its_last_key_in_groups() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut app = app();
+    app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('?'),
+        KeyModifiers::NONE,
+    )));
+    let top = render(&app, 80, 24);
+    assert!(top.contains("Decide"), "{top}");
+    assert!(top.contains("j/↓ more"), "{top}");
+    assert!(
+        !top.contains("show / hide the caption"),
+        "the last key is below the fold: {top}"
+    );
+    for _ in 0..20 {
+        app.update(Msg::Key(KeyEvent::new(
+            KeyCode::PageDown,
+            KeyModifiers::NONE,
+        )));
+    }
+    let end = render(&app, 80, 24);
+    assert!(end.contains("show / hide the caption"), "{end}");
+    assert!(end.contains(" end · "), "{end}");
+    // Any other key closes it, and the next ? opens it at the top.
+    app.update(Msg::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)));
+    assert_eq!(app.help_scroll, 0);
+}
+
+#[test]
+fn a_long_status_message_is_read_in_full_at_80x24() {
+    let mut app = app();
+    app.message = Some(
+        "correction saved as your ✓; the original has no verdict (x rejects it) (u undoes, D shows it)".into(),
+    );
+    let text = render(&app, 80, 24);
+    let flat: String = text.lines().rev().take(4).collect::<Vec<_>>().join("");
+    assert!(flat.contains("D shows it)"), "{text}");
 }

@@ -670,10 +670,10 @@ fn figure_stays_whole(term: Term, test: &str) {
     let found = first
         .found_time
         .map_or("never".into(), |t| format!("{:.2} s", s.since_start(t)));
-    let whole = if first.reached {
-        format!("{:.2} s", s.since_start(first.shot_time))
-    } else {
-        format!("not within {:?}", term.start_limit())
+    let whole = match (first.reached, first.found_time) {
+        (true, _) => format!("{:.2} s", s.since_start(first.shot_time)),
+        (false, Some(_)) => "never (waited 5 s more)".into(),
+        (false, None) => format!("never (waited {:?})", term.start_limit()),
     };
     eprintln!(
         "{}: time from the terminal's start: window {:.2} s, figure found {found}, whole {whole}",
@@ -684,7 +684,7 @@ fn figure_stays_whole(term: Term, test: &str) {
         "the first figure is whole in its pane",
         first.whole(),
         &first,
-        &format!(" (found {found}, whole {whole} after start)"),
+        &format!(" (from the terminal's start: found {found}, whole {whole})"),
     );
     if first.score < SCORE_MIN {
         // No figure at all: the overlays cannot be judged against it.
@@ -725,10 +725,10 @@ fn overlays(
     );
 
     // 3. After the reason picker: `x` rejects the focused answer (and moves to the next one),
-    // `r` right after it asks why (`R` asks about the focused answer, which is no ✗ now).
+    // `R` right after it asks why, for the answer just rejected.
     s.keys(&["x"])?;
     let rejected = s.shoot("rejected", figure, Until::ChangedFrom(&closed.shot), limit);
-    s.keys(&["r"])?;
+    s.keys(&["R"])?;
     let picker = s.shoot(
         "reasons-open",
         figure,
@@ -739,7 +739,7 @@ fn overlays(
     let closed = s.shoot("reasons-closed", figure, Until::Whole, limit);
     s.gone()?;
     report.check(
-        "whole after x, r (reason picker) then Esc",
+        "whole after x, R (reason picker) then Esc",
         picker.reached && closed.whole(),
         &closed,
         if picker.reached {

@@ -7,7 +7,28 @@ impl App {
         // Any key after `S` means the reviewer moved on: the panel no longer opens by itself.
         self.agreement = AgreementRequest::NotAsked;
         match std::mem::replace(&mut self.mode, Mode::Normal) {
-            Mode::Help | Mode::Preview(_) | Mode::Agreement(_) => vec![],
+            Mode::Help => {
+                // The help scrolls (at 80×24 it is longer than the screen); other keys close it.
+                let step = match key.code {
+                    KeyCode::Char('j') | KeyCode::Down => Some(1i32),
+                    KeyCode::Char('k') | KeyCode::Up => Some(-1),
+                    KeyCode::PageDown | KeyCode::Char(' ') => Some(10),
+                    KeyCode::PageUp => Some(-10),
+                    KeyCode::End | KeyCode::Char('G') => Some(1000),
+                    KeyCode::Home => Some(-1000),
+                    _ => None,
+                };
+                match step {
+                    Some(step) => {
+                        let next = (i32::from(self.help_scroll) + step).clamp(0, 1000);
+                        self.help_scroll = u16::try_from(next).unwrap_or(0);
+                        self.mode = Mode::Help;
+                    }
+                    None => self.help_scroll = 0,
+                }
+                vec![]
+            }
+            Mode::Preview(_) | Mode::Agreement(_) => vec![],
             Mode::Export(form) => self.on_export_key(form, key),
             Mode::Rating => self.on_rating_key(key),
             Mode::Input { kind, text } => self.on_input_key(kind, text, key),

@@ -279,6 +279,8 @@ pub struct App {
     pub score_ranks: ScoreRanks,
     /// The reasons offered for a ✗ (`review.reasons`; "other" comes after them).
     pub reasons: Vec<String>,
+    /// How far the help is scrolled.
+    pub help_scroll: u16,
     /// `review.require_figure`: no decision while the figure is not on screen.
     pub require_figure: bool,
     /// The answer the last key rejected: `R` right after `x` gives it a reason.
@@ -335,6 +337,7 @@ impl App {
             score_ranks: ScoreRanks::default(),
             reasons: Vec::new(),
             require_figure: false,
+            help_scroll: 0,
             last_rejected: None,
             show_original: false,
             external_edit: None,

@@ -125,7 +125,7 @@ fn draw_screen(frame: &mut Frame, app: &App, image: &mut ImagePane) {
     let [bar, main, status, hints] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(5),
-        Constraint::Length(1),
+        Constraint::Length(status_rows(app, frame.area().width)),
         Constraint::Length(1),
     ])
     .areas(frame.area());
@@ -350,7 +350,38 @@ fn draw_context(frame: &mut Frame, app: &App, view: &SampleView, area: Rect) {
     );
 }
 
+/// Rows the status line takes at `width`: all of its text, up to three rows.
+pub(super) fn status_rows(app: &App, width: u16) -> u16 {
+    // A pop-up is sized to the screen less one status row, and says what its keys do itself.
+    if overlay_open(app) {
+        return 1;
+    }
+    let chars = status_text(app).0.chars().count();
+    u16::try_from(chars.div_ceil(usize::from(width.max(1))).clamp(1, 3)).unwrap_or(1)
+}
+
 fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
+    let (mut text, style) = status_text(app);
+    // Text typed into a prompt keeps its end (where the cursor is) in view.
+    let room = usize::from(area.width) * usize::from(area.height);
+    let chars = text.chars().count();
+    if chars > room && matches!(app.mode, Mode::Input { .. }) {
+        text = format!(
+            "…{}",
+            text.chars().skip(chars - room + 1).collect::<String>()
+        );
+    }
+    frame.render_widget(
+        Paragraph::new(text)
+            .style(style.add_modifier(Modifier::BOLD))
+            .wrap(Wrap { trim: false }),
+        area,
+    );
+}
+
+/// The status line's text and style: the prompt being typed, or who is reviewing, what was saved
+/// and the last message; a failed save in red until a save succeeds.
+fn status_text(app: &App) -> (String, Style) {
     let text = match &app.mode {
         Mode::Input { kind, text } => {
             let what = match kind {
@@ -365,7 +396,9 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
             let saved = app
                 .last_save
                 .as_deref()
-                .map_or("nothing yet".to_string(), |t| format!("saved {t}"));
+                .map_or("no decision yet this session".to_string(), |t| {
+                    format!("saved {t}")
+                });
             let message = app
                 .message
                 .as_deref()
@@ -388,17 +421,13 @@ fn draw_status(frame: &mut Frame, app: &App, area: Rect) {
         }
     };
     // A failed save is shown until a save succeeds, in red: the reviewer must not miss it.
-    let (text, style) = match &app.save_error {
+    match &app.save_error {
         Some(why) => (
             format!(" NOT SAVED: {why} (decide again once the workspace is writable)"),
             Style::default().fg(Color::White).bg(Color::Red),
         ),
         None => (text, Style::default()),
-    };
-    frame.render_widget(
-        Paragraph::new(text).style(style.add_modifier(Modifier::BOLD)),
-        area,
-    );
+    }
 }
 
 /// The actions worth a hint, most used first; the bar shows as many as fit.
@@ -429,18 +458,34 @@ const HINTS: &[(Action, &str)] = &[
     (Action::Agreement, "agreement"),
 ];
 
-fn draw_hints(frame: &mut Frame, app: &App, area: Rect, hints: &[(Action, &str)]) {
-    let mut spans = Vec::new();
-    let mut used = 0usize;
-    for (action, label) in hints {
-        let Some(key) = app.keymap.first_key_label(*action) else {
+/// The key line: as many hints as fit, and always help and quit at its end, so a reviewer at
+/// 80×24 can find every other key.
+fn draw_hints(frame: &mut Frame, app: &App, area: Rect, hints: &[(Action, &'static str)]) {
+    let always = |action: &Action| matches!(action, Action::Help | Action::Quit);
+    let labelled = |(action, label): &(Action, &'static str)| {
+        let key = app.keymap.first_key_label(*action)?;
+        let len = key.chars().count() + label.len() + 3;
+        Some((key, *label, len))
+    };
+    let tail: Vec<_> = hints
+        .iter()
+        .filter(|(a, _)| always(a))
+        .filter_map(labelled)
+        .collect();
+    let mut room = (area.width as usize).saturating_sub(tail.iter().map(|t| t.2).sum());
+    let mut shown = Vec::new();
+    for hint in hints.iter().filter(|(a, _)| !always(a)) {
+        let Some(item) = labelled(hint) else {
             continue;
         };
-        let len = key.chars().count() + label.len() + 3;
-        if used + len > area.width as usize {
+        if item.2 > room {
             break;
         }
-        used += len;
+        room -= item.2;
+        shown.push(item);
+    }
+    let mut spans = Vec::new();
+    for (key, label, _) in shown.into_iter().chain(tail) {
         spans.push(Span::styled(
             format!(" {key}"),
             Style::default().fg(Color::Black).bg(Color::Gray),

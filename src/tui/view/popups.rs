@@ -197,10 +197,29 @@ pub(super) fn draw_preview(frame: &mut Frame, p: &SelectionPreview) {
     );
 }
 
+/// The group a key is listed under in the help.
+fn help_group(action: Action) -> &'static str {
+    use Action::*;
+    match action {
+        Accept | Reject | Prefer1 | Prefer2 | Tie | Rate => "Decide",
+        Edit | EditExternal | Reason | ShowOriginal => "Correct",
+        Flag | Note | Undo | Redo | Demo => "The sample and your decisions",
+        NextRound | PrevRound | NextAnswer | PrevAnswer | NextSample | PrevSample | ScrollDown
+        | ScrollUp => "Move",
+        Goto | Search | Filter | Order => "Find",
+        Train | Preview | Export | Agreement | FinalAccept | FinalReject => {
+            "Selector, export and team"
+        }
+        Help | Quit | Zoom => "Screen",
+        _ => "On the full-screen figure (its keys first; the sheet's decision keys work there too)",
+    }
+}
+
+/// Every key, grouped; scrolled by `app.help_scroll` (j/k, arrows, PgUp/PgDn, Space).
 pub(super) fn draw_help(frame: &mut Frame, app: &App) {
     let area = frame.area();
     let width = area.width.min(100);
-    let height = area.height.min(Action::ALL.len() as u16 + 5);
+    let height = area.height.min(Action::ALL.len() as u16 + 20);
     let popup = Rect {
         x: area.x + (area.width - width) / 2,
         y: area.y + (area.height - height) / 2,
@@ -222,17 +241,49 @@ pub(super) fn draw_help(frame: &mut Frame, app: &App) {
             .copied()
             .filter(move |a| a.scope() == scope)
     };
-    let mut lines: Vec<Line> = in_scope(Scope::Sheet).map(line).collect();
-    lines.push(Line::from(Span::styled(
-        "  On the full-screen figure (its keys first; the sheet's decision keys work there too):",
-        Style::default().fg(Color::Cyan),
-    )));
-    lines.extend(in_scope(Scope::Figure).map(line));
+    let mut actions: Vec<Action> = in_scope(Scope::Sheet).collect();
+    // Grouped in the order groups first appear, each group's keys in keymap order.
+    let mut groups: Vec<&str> = Vec::new();
+    for a in &actions {
+        if !groups.contains(&help_group(*a)) {
+            groups.push(help_group(*a));
+        }
+    }
+    actions.sort_by_key(|a| groups.iter().position(|g| *g == help_group(*a)));
+    actions.extend(in_scope(Scope::Figure));
+    let mut lines: Vec<Line> = Vec::new();
+    let mut group = "";
+    for a in actions {
+        if help_group(a) != group {
+            group = help_group(a);
+            lines.push(Line::from(Span::styled(
+                format!("  {group}"),
+                Style::default().fg(Color::Cyan),
+            )));
+        }
+        lines.push(line(a));
+    }
+    let total = lines.len() as u16;
+    let visible = height.saturating_sub(2);
+    let scroll = app.help_scroll.min(total.saturating_sub(visible));
+    let more = if scroll + visible < total {
+        format!(
+            " {}-{} of {total} · j/↓ more ",
+            scroll + 1,
+            scroll + visible
+        )
+    } else {
+        format!(" end · {total} lines ")
+    };
     frame.render_widget(Clear, popup);
     let block = Block::default()
         .borders(Borders::ALL)
-        .title(" Keys (any key closes; rebind them in config.toml [keys]) ");
-    frame.render_widget(Paragraph::new(lines).block(block), popup);
+        .title(" Keys (j/k scroll, any other key closes; rebind in config.toml [keys]) ")
+        .title_bottom(Line::from(more).right_aligned());
+    frame.render_widget(
+        Paragraph::new(lines).scroll((scroll, 0)).block(block),
+        popup,
+    );
 }
 
 /// The in-place editor: most of the screen, the wrapped text with the cursor's cell reversed,

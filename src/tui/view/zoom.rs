@@ -49,7 +49,7 @@ pub(super) fn draw_zoomed(frame: &mut Frame, app: &App, image: &mut ImagePane) {
         Constraint::Min(3),
         Constraint::Length(caption_height),
         Constraint::Length(2),
-        Constraint::Length(1),
+        Constraint::Length(super::status_rows(app, area.width)),
         Constraint::Length(1),
     ])
     .areas(area);
