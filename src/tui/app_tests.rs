@@ -1233,3 +1233,35 @@ mod figure_as_evidence {
         assert_eq!(recorded(&ch(&mut app, 'a')).kind, DecisionKind::Accept);
     }
 }
+
+#[test]
+fn the_training_panel_keeps_a_runs_validation_apart_from_the_held_out_figures() {
+    use crate::selector::Metrics;
+    use crate::tui::trainer::TrainerEvent;
+    let mut app = app();
+    let metrics = |pairs| Metrics {
+        pairs,
+        alignment_rate: 0.5,
+        auc: 0.5,
+        mean_rank: 0.5,
+        map: 0.5,
+    };
+    app.training.validation = Some(metrics(40));
+    app.update(Msg::Trainer(TrainerEvent::Started {
+        backend: "cpu".into(),
+        notice: None,
+    }));
+    app.update(Msg::Trainer(TrainerEvent::Progress {
+        epoch: 1,
+        epochs: 5,
+        loss: 0.5,
+        validation: Some(metrics(2)),
+    }));
+    let t = &app.training;
+    assert_eq!(t.epoch_validation.as_ref().map(|m| m.pairs), Some(2));
+    assert_eq!(
+        t.validation.as_ref().map(|m| m.pairs),
+        Some(40),
+        "the held-out figures are the last finished run's, never an epoch's"
+    );
+}

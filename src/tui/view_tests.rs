@@ -401,11 +401,11 @@ fn selector_scores_read_as_a_place_among_all_answers_with_the_value_in_the_detai
     let spread: Vec<f64> = (1..=50).map(f64::from).collect();
     app.score_ranks = super::score_rank::ScoreRanks::from_ascending(&spread);
     let text = render(&app, 200, 60);
-    assert!(text.contains("sel top 12%"), "{text}");
-    assert!(text.contains("sel top 98%"), "{text}");
+    assert!(text.contains("sel beats 88%"), "{text}");
+    assert!(text.contains("sel beats 2%"), "{text}");
     assert!(!text.contains("sel 45"), "{text}");
     assert!(
-        text.contains("Scores: Q2 answer 1: selector 45.0000 (top 12% of 50 answers)"),
+        text.contains("Scores: Q2 answer 1: selector 45.0000 (beats 88% of 50 answers)"),
         "{text}"
     );
     // Before any run's spread is known, the raw value is shown.

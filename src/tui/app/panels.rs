@@ -117,6 +117,9 @@ pub struct TrainingView {
     pub epochs: usize,
     pub loss: Option<f32>,
     pub validation: Option<Metrics>,
+    /// The running run's validation after its latest epoch (not the held-out figures, which
+    /// are measured once it ends).
+    pub epoch_validation: Option<Metrics>,
     /// Held-out alignment rate of each finished run this session, for the sparkline.
     pub history: Vec<f64>,
     pub human_pairs: usize,

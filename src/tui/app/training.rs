@@ -26,6 +26,7 @@ impl App {
                 }
                 t.epoch = 0;
                 t.loss = None;
+                t.epoch_validation = None;
                 t.status = "training".into();
                 vec![]
             }
@@ -44,7 +45,7 @@ impl App {
                 t.epochs = epochs;
                 t.loss = Some(loss);
                 if validation.is_some() {
-                    t.validation = validation;
+                    t.epoch_validation = validation;
                 }
                 vec![]
             }
@@ -66,6 +67,7 @@ impl App {
                 t.human_pairs = outcome.human_pairs;
                 t.judge_pairs = outcome.judge_pairs;
                 t.validation = outcome.validation;
+                t.epoch_validation = None;
                 if let Some(v) = &t.validation {
                     t.history.push(v.alignment_rate);
                 }

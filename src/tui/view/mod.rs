@@ -507,7 +507,8 @@ fn focused_scores(app: &App, view: &SampleView) -> Option<String> {
         let mut text = format!("selector {score:.4}");
         if let Some(top) = app.score_ranks.top_percent(*score) {
             text.push_str(&format!(
-                " (top {top}% of {} answers)",
+                " (beats {}% of {} answers)",
+                100 - top,
                 app.score_ranks.total()
             ));
         }
@@ -523,11 +524,11 @@ fn focused_scores(app: &App, view: &SampleView) -> Option<String> {
     })
 }
 
-/// The selector's judgement of an answer as a reader takes it in: its place among all answers
-/// ("sel top 12%"), or the raw value when the run's spread is unknown.
+/// The selector's judgement of an answer as the share of the run's answers it beats ("sel
+/// beats 88%": a bigger number is better), or the raw value when the run's spread is unknown.
 pub(super) fn selector_label(app: &App, score: f64) -> String {
     match app.score_ranks.top_percent(score) {
-        Some(top) => format!("sel top {top}%"),
+        Some(top) => format!("sel beats {}%", 100 - top),
         None => format!("sel {score:.2}"),
     }
 }

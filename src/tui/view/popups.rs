@@ -123,17 +123,37 @@ pub(super) fn draw_training(frame: &mut Frame, app: &App, area: Rect) {
     if t.queued {
         first.push_str(" · 1 queued");
     }
-    let second = match &t.validation {
-        Some(m) => format!(
-            "held-out alignment {:.3} · AUC {:.3} ({} pairs)",
+    // During a run its own validation, said to be that; after it, the held-out clinician pairs
+    // and the pairs that run trained on: the numbers on the panel are always of one run.
+    let second = match (&t.epoch_validation, &t.validation) {
+        (Some(m), _) if t.running => format!(
+            "this run, validation so far: alignment {:.3} · AUC {:.3} ({} pairs)",
             m.alignment_rate, m.auc, m.pairs
         ),
-        None => "held-out: no clinician pairs yet".into(),
+        (_, Some(m)) => format!(
+            "held-out alignment {:.3} · AUC {:.3} ({} clinician pairs)",
+            m.alignment_rate, m.auc, m.pairs
+        ),
+        (_, None) if t.human_pairs > 0 => format!(
+            "held-out: none yet (all {} clinician pairs trained; more decisions make a held-out set)",
+            t.human_pairs
+        ),
+        (_, None) => "held-out: no clinician pairs yet".into(),
     };
-    let third = format!(
-        "pairs: {} clinician + {} judge",
-        t.human_pairs, t.judge_pairs
-    );
+    let third = match t.last_run {
+        Some(run) => format!(
+            "run {run} trained on {} clinician + {} judge pairs{}",
+            t.human_pairs,
+            t.judge_pairs,
+            if t.running {
+                " (this run counts its own)"
+            } else {
+                ""
+            }
+        ),
+        None if t.running => "pairs: counted when this run ends".into(),
+        None => "pairs: none trained yet".into(),
+    };
     let [text, spark] = Layout::vertical([Constraint::Length(3), Constraint::Min(0)]).areas(inner);
     frame.render_widget(
         Paragraph::new(vec![
