@@ -120,7 +120,24 @@ impl Context {
     }
 
     pub fn open_existing_workspace(&self) -> anyhow::Result<Workspace> {
-        Workspace::open_existing(&self.workspace_dir)
+        Workspace::open_existing(&self.workspace_dir).map_err(|e| {
+            // After `vital demo`, the default workspace is empty and the demo is beside it.
+            let demo = crate::config::project_dirs().map(|d| d.data_dir().join("demo"));
+            match demo {
+                Some(demo)
+                    if !self.workspace_given
+                        && demo.join(crate::store::DB_FILE).is_file()
+                        && !self.workspace_dir.join(crate::store::DB_FILE).is_file() =>
+                {
+                    e.context(format!(
+                        "the demo workspace is at {}: pass `-w {}` to use it",
+                        demo.display(),
+                        demo.display()
+                    ))
+                }
+                _ => e,
+            }
+        })
     }
 
     /// A counting progress bar (items, not bytes) on stderr, hidden like [`Self::progress_bar`].

@@ -1,5 +1,7 @@
 //! `vital stats [--json]`
 
+use std::io::Write;
+
 use clap::Args;
 
 use super::{exit, Context};
@@ -15,8 +17,22 @@ pub struct StatsArgs {
 }
 
 pub fn run(ctx: &Context, args: StatsArgs) -> anyhow::Result<i32> {
+    match print(ctx, &args) {
+        // `vital stats | head`: the reader has gone, which is not an error.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(exit::OK)
+        }
+        other => other,
+    }
+}
+
+fn print(ctx: &Context, args: &StatsArgs) -> anyhow::Result<i32> {
     let ws = ctx.open_existing_workspace()?;
     if args.json {
+        let mut out = std::io::stdout().lock();
         // The counts plus reviewers' decisions, agreement and conflicts.
         let mut value = serde_json::to_value(ws.stats()?)?;
         let report = ws.agreement_report()?;
@@ -28,7 +44,7 @@ pub fn run(ctx: &Context, args: StatsArgs) -> anyhow::Result<i32> {
             obj.insert("agreement".into(), serde_json::to_value(&report.agreement)?);
             obj.insert("conflicts".into(), serde_json::to_value(&report.conflicts)?);
         }
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
         return Ok(exit::OK);
     }
     print_stats(&ws, false)?;
@@ -37,9 +53,10 @@ pub fn run(ctx: &Context, args: StatsArgs) -> anyhow::Result<i32> {
 }
 
 pub fn print_stats(ws: &crate::store::Workspace, json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
     let stats = ws.stats()?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&stats)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&stats)?)?;
         return Ok(());
     }
     let rows = [
@@ -61,19 +78,19 @@ pub fn print_stats(ws: &crate::store::Workspace, json: bool) -> anyhow::Result<(
     ];
     // The label column is as wide as the longest label, plus two spaces.
     let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0) + 2;
-    println!("{:<width$}{}", "workspace", ws.describe());
+    writeln!(out, "{:<width$}{}", "workspace", ws.describe())?;
     for (name, value) in rows {
-        println!("{name:<width$}{value}");
+        writeln!(out, "{name:<width$}{value}")?;
     }
     if !stats.reasons.is_empty() {
-        println!("reasons for ✗ (most given first)");
+        writeln!(out, "reasons for ✗ (most given first)")?;
         for r in &stats.reasons {
-            println!(
+            writeln!(out, 
                 "  {:<width$}{}",
                 r.reason,
                 r.count,
                 width = width.max(28) - 2
-            );
+            )?;
         }
     }
     Ok(())
@@ -81,15 +98,16 @@ pub fn print_stats(ws: &crate::store::Workspace, json: bool) -> anyhow::Result<(
 
 /// Decisions per reviewer, agreement where reviewers overlap, and (with `conflicts`) each conflict.
 pub fn print_agreement(ws: &crate::store::Workspace, conflicts: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
     let report = ws.agreement_report()?;
     if report.decisions.is_empty() {
         return Ok(());
     }
-    println!(
+    writeln!(out, 
         "\ndecisions in force per reviewer (✓ ✗ prefer tie rate flag note demo edit reason | total, events)"
-    );
+    )?;
     for d in &report.decisions {
-        println!(
+        writeln!(out, 
             "  {:<14}{:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} | {:>6} {:>6}",
             d.reviewer,
             d.accept,
@@ -104,32 +122,32 @@ pub fn print_agreement(ws: &crate::store::Workspace, conflicts: bool) -> anyhow:
             d.reason,
             d.total,
             d.events
-        );
+        )?;
     }
     let a = &report.agreement;
     let fmt = |v: Option<f64>| v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.3}"));
     if a.items == 0 {
-        println!("agreement       no answer decided by two or more reviewers yet");
+        writeln!(out, "agreement       no answer decided by two or more reviewers yet")?;
     } else {
-        println!(
+        writeln!(out, 
             "agreement       {} answers decided by 2+ of {}: {:.1}% unanimous, Cohen's κ {}, Krippendorff's α {}",
             a.items,
             a.reviewers.join(", "),
             a.percent_agreement.unwrap_or(0.0),
             fmt(a.cohen_kappa),
             fmt(a.krippendorff_alpha)
-        );
+        )?;
         for p in &a.pairs {
-            println!(
+            writeln!(out, 
                 "  {} & {}: {} shared, {:.1}% agree, κ {}",
                 p.a,
                 p.b,
                 p.items,
                 p.percent.unwrap_or(0.0),
                 fmt(p.cohen_kappa)
-            );
+            )?;
         }
-        println!(
+        writeln!(out, 
             "conflicts       {} ({} resolved by a final decision){}",
             a.conflicts,
             a.resolved_conflicts,
@@ -138,7 +156,7 @@ pub fn print_agreement(ws: &crate::store::Workspace, conflicts: bool) -> anyhow:
             } else {
                 "; list them with --conflicts"
             }
-        );
+        )?;
     }
     if conflicts {
         for c in &report.conflicts {
@@ -152,14 +170,14 @@ pub fn print_agreement(ws: &crate::store::Workspace, conflicts: bool) -> anyhow:
                 ),
                 None => String::new(),
             };
-            println!(
+            writeln!(out, 
                 "  {} Q{} Answer {}: ✓ {} / ✗ {}{resolution}",
                 c.sample_id,
                 c.round,
                 c.answer,
                 c.accepted_by.join(", "),
                 c.rejected_by.join(", ")
-            );
+            )?;
         }
     }
     Ok(())

@@ -86,7 +86,7 @@ impl<'b, 'w> Applier<'b, 'w> {
     pub fn finish(self, warnings: &mut Warnings) -> anyhow::Result<Counts> {
         if self.missing_images > 0 {
             warnings.add(
-                "image file not found (pass --images DIR, or fetch them with `vital fetch-images`)",
+                "image file not found (in the --images folders, beside the file or in the download cache; fetch missing ones with `vital fetch-images`)",
                 format!("{} sample(s)", self.missing_images),
             );
         }

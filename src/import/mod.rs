@@ -464,7 +464,7 @@ mod tests {
         // absent.png and ../secret.png (outside every folder vital may read); the URL is fetched later.
         assert_eq!(
             report.warnings.get(
-                "image file not found (pass --images DIR, or fetch them with `vital fetch-images`)"
+                "image file not found (in the --images folders, beside the file or in the download cache; fetch missing ones with `vital fetch-images`)"
             ),
             Some(&1),
             "{:?}",

@@ -119,8 +119,14 @@ fn prefer_tie_and_rate_are_round_decisions() {
         (j.kind, j.value.as_deref(), j.answer_id),
         (DecisionKind::Prefer, Some("102"), None)
     );
+    assert_eq!(
+        (app.focus_round, app.focus_answer),
+        (1, 0),
+        "a preference decides the round: on to the next, as a and x move on"
+    );
     let j = recorded(&ch(&mut app, '1')).clone();
-    assert_eq!(j.value.as_deref(), Some("101"));
+    assert_eq!(j.value.as_deref(), Some("111"));
+    assert_eq!(app.focus_round, 1, "the last round keeps the focus");
     assert_eq!(recorded(&ch(&mut app, '=')).kind, DecisionKind::Tie);
     assert!(ch(&mut app, 'r').is_empty());
     assert_eq!(app.mode, Mode::Rating);
@@ -244,7 +250,8 @@ fn undo_is_an_effect_and_its_result_updates_the_screen() {
         .update(Msg::Undone {
             key: None,
             decisions: vec![],
-            at: "t".into()
+            at: "t".into(),
+            what: None,
         })
         .is_empty());
     assert_eq!(app.message.as_deref(), Some("nothing to undo"));
@@ -253,10 +260,12 @@ fn undo_is_an_effect_and_its_result_updates_the_screen() {
         app.update(Msg::Undone {
             key: Some(3),
             decisions: vec![],
-            at: "t".into()
+            at: "t".into(),
+            what: Some("your ✓".into()),
         }),
         vec![Effect::Load(3)]
     );
+    assert_eq!(app.message.as_deref(), Some("undone: your ✓ on s3 (U redoes)"));
 }
 
 #[test]

@@ -17,7 +17,7 @@ use super::trainer::{Trainer, TrainerSettings};
 use super::workers::{self, Workers};
 use anyhow::Context;
 
-use crate::store::{Journal, Workspace};
+use crate::store::{DecisionKind, Journal, Workspace};
 
 /// How long a decision waits for a directory's write lock (an import holding it) before it is
 /// kept in the journal instead, so a key never waits longer.
@@ -49,6 +49,33 @@ enum Committed {
         answer_id: i64,
         accepted: bool,
     },
+}
+
+impl Committed {
+    /// What a reviewer sees undone, in words.
+    fn describe(&self) -> String {
+        let word = |d: &crate::store::NewDecision| match d.kind {
+            DecisionKind::Accept => "your ✓".to_string(),
+            DecisionKind::Reject => "your ✗".to_string(),
+            DecisionKind::Prefer => "your preference".to_string(),
+            DecisionKind::Tie => "your tie".to_string(),
+            DecisionKind::Rate => format!("your rating {}", d.value.as_deref().unwrap_or("")),
+            DecisionKind::Flag => "the flag".to_string(),
+            DecisionKind::Note => "your note".to_string(),
+            DecisionKind::Demo => "the demonstration mark".to_string(),
+            DecisionKind::Edit => "your correction".to_string(),
+            DecisionKind::Reason => format!(
+                "the reason \"{}\"",
+                d.value.as_deref().unwrap_or("")
+            ),
+        };
+        match self {
+            Committed::Own(decisions) => decisions.iter().map(word).collect::<Vec<_>>().join(" and "),
+            Committed::Final { accepted, .. } => {
+                format!("the final {}", if *accepted { "✓" } else { "✗" })
+            }
+        }
+    }
 }
 
 /// The workspace side of a session: reads and commits on the UI thread's connection, and the
@@ -374,6 +401,7 @@ impl SessionStore {
     /// those can be undone (they are taken back before they are ever sent).
     fn undo(&mut self) -> anyhow::Result<Msg> {
         let entry = self.history.pop();
+        let what = entry.as_ref().map(Committed::describe);
         let own = match &entry {
             Some(Committed::Own(decisions)) => decisions.len(),
             Some(Committed::Final { .. }) => 0,
@@ -405,6 +433,7 @@ impl SessionStore {
                 key: Some(key),
                 decisions,
                 at: at.unwrap_or(now),
+                what,
             }));
         }
         let undone = match &entry {
@@ -434,6 +463,7 @@ impl SessionStore {
             key,
             decisions,
             at: self.ws.local_time()?,
+            what,
         })
     }
 

@@ -105,6 +105,11 @@ impl Queue {
         self.visible.get(self.pos).map(|&i| &self.entries[i])
     }
 
+    /// Sample `key`'s entry, in view or not.
+    pub fn entry_for(&self, key: i64) -> Option<&IndexEntry> {
+        self.entries.iter().find(|e| e.key == key)
+    }
+
     /// 1-based position and the number of samples in view.
     pub fn position(&self) -> (usize, usize) {
         (

@@ -233,3 +233,48 @@ fn two_first_imports_into_a_new_workspace_at_once_both_succeed() {
         assert_eq!(stats(&ws)["samples"], 2);
     }
 }
+
+/// `vital` with no `-w`, its platform folders under `home`.
+fn vital_at_home(home: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(crate::common::vital_binary())
+        .args(args)
+        .env("VITAL_CONFIG", "")
+        .env_remove("VITAL_WORKSPACE")
+        .env("HOME", home)
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("VITAL_REVIEWER", "tester")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn review_after_demo_without_a_workspace_names_the_demos() {
+    let home = tempfile::tempdir().unwrap();
+    let demo = vital_at_home(home.path(), &["demo", "--stats"]);
+    assert!(demo.status.success(), "{}", crate::common::stderr(&demo));
+    let review = vital_at_home(home.path(), &["review"]);
+    assert_eq!(review.status.code(), Some(1));
+    let err = crate::common::stderr(&review);
+    assert!(err.contains("the demo workspace is at"), "{err}");
+    assert!(err.contains("pass `-w"), "{err}");
+}
+
+#[test]
+fn review_without_a_reviewer_name_or_user_refuses_to_guess() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::common::vital_ok(dir.path(), &["demo", "--stats"]);
+    let out = std::process::Command::new(crate::common::vital_binary())
+        .arg("-w")
+        .arg(dir.path())
+        .arg("review")
+        .env("VITAL_CONFIG", "")
+        .env_remove("VITAL_REVIEWER")
+        .env_remove("USER")
+        .env_remove("USERNAME")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = crate::common::stderr(&out);
+    assert!(err.contains("who is reviewing?"), "{err}");
+}

@@ -225,9 +225,7 @@ impl Display {
     fn start() -> Display {
         let pid = std::process::id();
         for number in (0..40).map(|i| 300 + (pid + i) % 700) {
-            let taken = Path::new(&format!("/tmp/.X{number}-lock")).exists()
-                || Path::new(&format!("/tmp/.X11-unix/X{number}")).exists();
-            if taken {
+            if display_in_use(number) {
                 continue;
             }
             let xvfb = Command::new("Xvfb")
@@ -277,9 +275,40 @@ impl Display {
 }
 
 impl Drop for Display {
+    /// SIGTERM, so Xvfb removes its lock file and socket; SIGKILL after 3 s, and its files then.
     fn drop(&mut self) {
+        if let Ok(pid) = libc::pid_t::try_from(self.xvfb.id()) {
+            // SAFETY: kill(2) on the pid of a child this value owns and has not reaped.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(3) {
+            if self.xvfb.try_wait().is_ok_and(|s| s.is_some()) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.xvfb.kill();
         let _ = self.xvfb.wait();
+        let lock = format!("/tmp/.X{}-lock", self.number);
+        let ours = std::fs::read_to_string(&lock)
+            .is_ok_and(|pid| pid.trim() == self.xvfb.id().to_string());
+        if ours {
+            let _ = std::fs::remove_file(&lock);
+            let _ = std::fs::remove_file(format!("/tmp/.X11-unix/X{}", self.number));
+        }
+    }
+}
+
+/// Whether X display `number` has a live server: a lock file naming a running process (a lock
+/// left by a server that died is not in use; Xvfb takes such a number over).
+fn display_in_use(number: u32) -> bool {
+    match std::fs::read_to_string(format!("/tmp/.X{number}-lock")) {
+        Ok(pid) => pid
+            .trim()
+            .parse::<u32>()
+            .map_or(true, |pid| Path::new(&format!("/proc/{pid}")).exists()),
+        Err(_) => Path::new(&format!("/tmp/.X11-unix/X{number}")).exists(),
     }
 }
 

@@ -68,7 +68,12 @@ impl App {
             return vec![];
         }
         match view.answer_at(self.focus_round, display) {
-            Some(answer) => self.round_decision(DecisionKind::Prefer, Some(answer.to_string())),
+            Some(answer) => {
+                let effects = self.round_decision(DecisionKind::Prefer, Some(answer.to_string()));
+                // On to the next round, as a and x move on: a preference decides this one.
+                self.next_round_after_decision();
+                effects
+            }
             None => {
                 self.message = Some(format!("no answer {} to prefer in this round", display + 1));
                 vec![]
@@ -86,7 +91,19 @@ impl App {
             self.message = Some(why);
             return vec![];
         }
-        self.round_decision(DecisionKind::Tie, None)
+        let effects = self.round_decision(DecisionKind::Tie, None);
+        self.next_round_after_decision();
+        effects
+    }
+
+    /// The focus moves to the next round's first answer (it stays on the last round).
+    fn next_round_after_decision(&mut self) {
+        let rounds = self.current.as_ref().map_or(0, SampleView::rounds);
+        if self.focus_round + 1 < rounds {
+            self.focus_round += 1;
+            self.focus_answer = 0;
+            self.scroll = 0;
+        }
     }
 
     pub(super) fn round_decision(

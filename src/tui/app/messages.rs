@@ -110,14 +110,27 @@ impl App {
                 }
                 vec![]
             }
-            Msg::Undone { key, decisions, at } => match key {
+            Msg::Undone {
+                key,
+                decisions,
+                at,
+                what,
+            } => match key {
                 None => {
                     self.message = Some("nothing to undo".into());
                     vec![]
                 }
                 Some(key) => {
                     self.last_save = Some(at);
-                    self.message = Some("undone".into());
+                    let sample = self
+                        .queue
+                        .entry_for(key)
+                        .map(|e| format!(" on {}", e.ext_id))
+                        .unwrap_or_default();
+                    self.message = Some(match what {
+                        Some(what) => format!("undone: {what}{sample} (U redoes)"),
+                        None => format!("undone{sample} (U redoes)"),
+                    });
                     if self.current.as_ref().map(SampleView::key) == Some(key) {
                         let mut effects = self.apply_decisions(key, decisions, false);
                         // Others' verdicts (a withdrawn final decision) come back with a refresh.

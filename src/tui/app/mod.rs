@@ -115,6 +115,8 @@ pub enum Msg {
         key: Option<i64>,
         decisions: Vec<CurrentDecision>,
         at: String,
+        /// What was taken back, in words ("your ✓"), when known.
+        what: Option<String>,
     },
     SearchDone {
         query: String,
