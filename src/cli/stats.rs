@@ -85,7 +85,8 @@ pub fn print_stats(ws: &crate::store::Workspace, json: bool) -> anyhow::Result<(
     if !stats.reasons.is_empty() {
         writeln!(out, "reasons for ✗ (most given first)")?;
         for r in &stats.reasons {
-            writeln!(out, 
+            writeln!(
+                out,
                 "  {:<width$}{}",
                 r.reason,
                 r.count,
@@ -107,7 +108,8 @@ pub fn print_agreement(ws: &crate::store::Workspace, conflicts: bool) -> anyhow:
         "\ndecisions in force per reviewer (✓ ✗ prefer tie rate flag note demo edit reason | total, events)"
     )?;
     for d in &report.decisions {
-        writeln!(out, 
+        writeln!(
+            out,
             "  {:<14}{:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} | {:>6} {:>6}",
             d.reviewer,
             d.accept,
@@ -127,7 +129,10 @@ pub fn print_agreement(ws: &crate::store::Workspace, conflicts: bool) -> anyhow:
     let a = &report.agreement;
     let fmt = |v: Option<f64>| v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.3}"));
     if a.items == 0 {
-        writeln!(out, "agreement       no answer decided by two or more reviewers yet")?;
+        writeln!(
+            out,
+            "agreement       no answer decided by two or more reviewers yet"
+        )?;
     } else {
         writeln!(out, 
             "agreement       {} answers decided by 2+ of {}: {:.1}% unanimous, Cohen's κ {}, Krippendorff's α {}",
@@ -138,7 +143,8 @@ pub fn print_agreement(ws: &crate::store::Workspace, conflicts: bool) -> anyhow:
             fmt(a.krippendorff_alpha)
         )?;
         for p in &a.pairs {
-            writeln!(out, 
+            writeln!(
+                out,
                 "  {} & {}: {} shared, {:.1}% agree, κ {}",
                 p.a,
                 p.b,
@@ -147,7 +153,8 @@ pub fn print_agreement(ws: &crate::store::Workspace, conflicts: bool) -> anyhow:
                 fmt(p.cohen_kappa)
             )?;
         }
-        writeln!(out, 
+        writeln!(
+            out,
             "conflicts       {} ({} resolved by a final decision){}",
             a.conflicts,
             a.resolved_conflicts,
@@ -170,7 +177,8 @@ pub fn print_agreement(ws: &crate::store::Workspace, conflicts: bool) -> anyhow:
                 ),
                 None => String::new(),
             };
-            writeln!(out, 
+            writeln!(
+                out,
                 "  {} Q{} Answer {}: ✓ {} / ✗ {}{resolution}",
                 c.sample_id,
                 c.round,

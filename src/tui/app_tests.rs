@@ -265,7 +265,10 @@ fn undo_is_an_effect_and_its_result_updates_the_screen() {
         }),
         vec![Effect::Load(3)]
     );
-    assert_eq!(app.message.as_deref(), Some("undone: your ✓ on s3 (U redoes)"));
+    assert_eq!(
+        app.message.as_deref(),
+        Some("undone: your ✓ on s3 (U redoes)")
+    );
 }
 
 #[test]

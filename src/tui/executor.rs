@@ -64,13 +64,12 @@ impl Committed {
             DecisionKind::Note => "your note".to_string(),
             DecisionKind::Demo => "the demonstration mark".to_string(),
             DecisionKind::Edit => "your correction".to_string(),
-            DecisionKind::Reason => format!(
-                "the reason \"{}\"",
-                d.value.as_deref().unwrap_or("")
-            ),
+            DecisionKind::Reason => format!("the reason \"{}\"", d.value.as_deref().unwrap_or("")),
         };
         match self {
-            Committed::Own(decisions) => decisions.iter().map(word).collect::<Vec<_>>().join(" and "),
+            Committed::Own(decisions) => {
+                decisions.iter().map(word).collect::<Vec<_>>().join(" and ")
+            }
             Committed::Final { accepted, .. } => {
                 format!("the final {}", if *accepted { "✓" } else { "✗" })
             }

@@ -740,3 +740,74 @@ fn tmux_a_resize_redraws_the_whole_screen_and_the_review_goes_on() {
     tmux.send("q");
     tmux.wait_gone();
 }
+
+#[test]
+fn tmux_at_80x24_a_one_answer_sample_without_its_figure_refuses_a_tie_counts_the_missing_figure_and_corrects_without_a_reject(
+) {
+    if !super::common::tmux_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let input = super::common::write(
+        dir.path(),
+        "qa.jsonl",
+        r#"{"id": "qa-1", "image": "18063892_F3.jpg", "fig_caption": "Axial CT of the abdomen.", "rounds": [{"question": "What is the organ in the image?", "answers": ["The liver."]}, {"question": "Is there a lesion?", "answers": ["No."]}]}
+"#,
+    );
+    let ws = dir.path().join("ws");
+    vital_ok(&ws, &["import", input.to_str().unwrap()]);
+    let tmux = Tmux::start(&ws, "solo");
+    tmux.resize(80, 24);
+    tmux.wait_for("reviewer solo", "the screen to open");
+    tmux.wait_for(
+        "figure not shown",
+        "the rounds pane saying the figure is missing",
+    );
+    // A tie on a round with one answer records nothing.
+    tmux.send("=");
+    tmux.wait_for("one answer", "the refusal");
+    // A sentence added to the answer: the correction is the reviewer's ✓, no ✗ on the original.
+    tmux.send("e");
+    tmux.wait_for("Ctrl-S save", "the editor");
+    tmux.send("End");
+    tmux.send(" Normal size.");
+    tmux.send("C-s");
+    tmux.wait_for("correction saved", "the correction's notice");
+    // The help, paged to its end at 80×24.
+    tmux.send("?");
+    tmux.wait_for("Decide", "the help");
+    for _ in 0..8 {
+        tmux.send("PageDown");
+    }
+    tmux.wait_for(" end · ", "the end of the help");
+    assert!(
+        tmux.screen().contains("caption"),
+        "the last keys are listed:\n{}",
+        tmux.screen()
+    );
+    tmux.send("Escape");
+    tmux.wait_gone_from(" end · ", "the help to close");
+    assert!(
+        tmux.screen().contains("? help  q quit"),
+        "help and quit on the key line at 80×24:\n{}",
+        tmux.screen()
+    );
+    tmux.send("q");
+    tmux.wait_gone();
+    let st = stats(&ws);
+    assert_eq!(
+        st["judgments"].as_i64().unwrap(),
+        1,
+        "only the correction: {st}"
+    );
+    assert_eq!(st["edits"], 1);
+    assert_eq!(st["decided_without_figure"], 1, "{st}");
+    let solo = st["reviewer_decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["reviewer"] == "solo")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(solo["reject"].as_i64().unwrap_or(0), 0, "{st}");
+}
