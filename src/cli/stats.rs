@@ -104,7 +104,8 @@ pub fn print_agreement(ws: &crate::store::Workspace, conflicts: bool) -> anyhow:
     if report.decisions.is_empty() {
         return Ok(());
     }
-    writeln!(out, 
+    writeln!(
+            out,
         "\ndecisions in force per reviewer (✓ ✗ prefer tie rate flag note demo edit reason | total, events)"
     )?;
     for d in &report.decisions {
@@ -134,7 +135,8 @@ pub fn print_agreement(ws: &crate::store::Workspace, conflicts: bool) -> anyhow:
             "agreement       no answer decided by two or more reviewers yet"
         )?;
     } else {
-        writeln!(out, 
+        writeln!(
+            out,
             "agreement       {} answers decided by 2+ of {}: {:.1}% unanimous, Cohen's κ {}, Krippendorff's α {}",
             a.items,
             a.reviewers.join(", "),
