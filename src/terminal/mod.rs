@@ -88,9 +88,15 @@ pub fn detect_once(forced: ImageProtocol) -> Choice {
 /// ratatui-image's picker for a choice (half blocks for kitty's placed images, which vital
 /// draws itself).
 pub fn picker(choice: &Choice) -> Picker {
-    let (Some((width, height)), Some(protocol)) = (choice.cell, protocol_type(choice.graphics))
-    else {
+    let Some((width, height)) = choice.cell else {
         return Picker::halfblocks();
+    };
+    // kitty's placed images are sized with this picker's cell size (a figure's cells keep its
+    // aspect only with the real one), though vital draws them itself.
+    let protocol = match (choice.graphics, protocol_type(choice.graphics)) {
+        (Graphics::KittyDirect, _) => ProtocolType::Halfblocks,
+        (_, Some(protocol)) => protocol,
+        (_, None) => return Picker::halfblocks(),
     };
     // `from_fontsize` is deprecated in favour of `from_query_stdio`, whose reader thread takes
     // the reviewer's keys (ratatui-image #202); it adds the environment's tmux wrapping.

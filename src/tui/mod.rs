@@ -96,6 +96,7 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
         };
         let mut shown = None;
         let mut layer = None;
+        let mut drawn_size = None;
         loop {
             for response in resizer.resized.try_iter() {
                 if let (ImageState::Ready(shown), Ok(response)) = (&mut pane.state, response) {
@@ -135,6 +136,12 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
                 placed.screen_cleared();
             }
             layer = Some(now);
+            // A resize clears the screen inside ratatui's draw (and kitty drops its images).
+            let size = terminal.size().ok();
+            if size != drawn_size {
+                placed.screen_cleared();
+                drawn_size = size;
+            }
             terminal.draw(|frame| view::draw(frame, &session.app, &mut pane))?;
             placed.sync(&pane, &mut std::io::stdout())?;
             if session.app.quitting {

@@ -112,9 +112,11 @@ impl Placements {
         out.flush()
     }
 
-    /// The screen was cleared (kitty takes placements off with it): place again next frame.
+    /// The screen was cleared: kitty (0.26 at least) drops the images on it with their data, so
+    /// the figure is sent again, not only placed, next frame.
     pub fn screen_cleared(&mut self) {
         self.shown = None;
+        self.sent.clear();
     }
 
     /// Takes every figure off and frees it (on exit).

@@ -61,6 +61,9 @@ pub struct ImagePane {
     pub graphics: crate::terminal::Graphics,
     /// Where this frame wants a placed figure; None when none is shown or an overlay covers it.
     pub placed_at: Option<Rect>,
+    /// A pop-up is open: a figure in pixels (sixel, iTerm2, kitty) is not drawn under it, since
+    /// some terminals let its pixels show through the pop-up's blank cells.
+    pub covered: bool,
 }
 
 impl Default for ImagePane {
@@ -70,6 +73,7 @@ impl Default for ImagePane {
             state: ImageState::Placeholder(String::new()),
             graphics: crate::terminal::Graphics::Halfblocks,
             placed_at: None,
+            covered: false,
         }
     }
 }
@@ -109,6 +113,7 @@ pub(super) const SIDE_BY_SIDE: u16 = 60;
 
 pub fn draw(frame: &mut Frame, app: &App, image: &mut ImagePane) {
     image.placed_at = None;
+    image.covered = overlay_open(app);
     draw_screen(frame, app, image);
     if overlay_open(app) {
         // A placed figure sits above the text: it is taken off while a pop-up is open.
@@ -233,7 +238,16 @@ fn draw_queue_bar(frame: &mut Frame, app: &App, area: Rect) {
 
 /// The figure scaled to fill `area` (centred, aspect kept), or why there is none.
 fn draw_image(frame: &mut Frame, image: &mut ImagePane, inner: Rect) {
+    let in_pixels = image.graphics != crate::terminal::Graphics::Halfblocks;
     match &mut image.state {
+        ImageState::Ready(_) if image.covered && in_pixels => {
+            frame.render_widget(
+                Paragraph::new("(the figure is back when the pop-up closes)")
+                    .style(Style::default().fg(Color::DarkGray))
+                    .wrap(Wrap { trim: true }),
+                inner,
+            );
+        }
         ImageState::Ready(shown) => {
             let size = FILL.size_for(&shown.image, shown.font, inner.as_size());
             let (width, height) = (size.width.min(inner.width), size.height.min(inner.height));
