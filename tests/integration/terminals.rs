@@ -393,7 +393,6 @@ struct Session {
 
 impl Session {
     fn start(term: Term, ws: &Path, reviewer: &str, protocol: &str, shots: &Path) -> Session {
-        let display = Display::start();
         let args: Vec<String> = [
             "-w",
             ws.to_str().unwrap(),
@@ -405,12 +404,21 @@ impl Session {
         ]
         .map(String::from)
         .to_vec();
+        Session::start_with(term, args, false, shots)
+    }
+
+    /// vital with `args` in `term`; with `linger`, the window stays open after vital exits (for
+    /// `vital show`, which prints and exits).
+    fn start_with(term: Term, args: Vec<String>, linger: bool, shots: &Path) -> Session {
+        let display = Display::start();
         // vital under `sh`, which keeps its stderr and exit status for the report.
         let stderr = shots.join("vital-stderr.txt");
+        let then = if linger { "; sleep 60" } else { "" };
         let mut wrapped = vec![
             "-c".to_string(),
-            r#""$@" 2>>"$TERMINAL_TEST_STDERR"; echo "vital exited with status $?" >>"$TERMINAL_TEST_STDERR""#
-                .to_string(),
+            format!(
+                r#""$@" 2>>"$TERMINAL_TEST_STDERR"; echo "vital exited with status $?" >>"$TERMINAL_TEST_STDERR"{then}"#
+            ),
             "sh".to_string(),
             vital_binary().to_str().unwrap().to_string(),
         ];
@@ -936,5 +944,43 @@ fn no_decision_is_recorded_over_five_starts_in_a_real_terminal_when_only_q_is_pr
                 shots.display()
             );
         }
+    }
+}
+
+/// `vital show` chooses as the review screen does (one detection for both): sixel in xterm as a
+/// VT340 and mlterm, kitty's graphics in kitty; viuer's own detection drew half blocks there.
+#[test]
+fn vital_show_draws_the_figure_at_the_terminals_resolution_in_xterm_mlterm_and_kitty() {
+    let _serial = serial();
+    for term in [Term::XtermVt340, Term::Mlterm, Term::Kitty] {
+        let Some(images) = prerequisites(term) else {
+            return;
+        };
+        let (_dir, ws) = workspace(&images);
+        let shots = shots_dir(&format!("vital_show_{}", term.name()));
+        let args: Vec<String> = [
+            "-w",
+            ws.to_str().unwrap(),
+            "show",
+            "term-1",
+            "--width",
+            "40",
+        ]
+        .map(String::from)
+        .to_vec();
+        let mut s = Session::start_with(term, args, true, &shots);
+        let m = s.shoot(
+            "show",
+            &images.join(FIRST_FIGURE),
+            Until::Whole,
+            term.start_limit(),
+        );
+        eprintln!("{}: vital show: {m}", term.name());
+        assert!(
+            m.score >= SCORE_MIN && m.detail >= DETAIL_MIN,
+            "{}: vital show drew the figure without the terminal's resolution: {m}; screenshots in {}",
+            term.name(),
+            shots.display()
+        );
     }
 }
