@@ -523,3 +523,49 @@ fn a_long_status_message_is_read_in_full_at_80x24() {
     let flat: String = text.lines().rev().take(4).collect::<Vec<_>>().join("");
     assert!(flat.contains("D shows it)"), "{text}");
 }
+
+/// The app with the focused round's (Q2, the first undecided) first answer made `sentences`
+/// sentences long.
+fn app_with_long_answer(sentences: usize) -> App {
+    let mut app = app();
+    assert_eq!(app.focus_round, 1);
+    let view = app.current.as_mut().unwrap();
+    view.stored.sample.rounds[1].answers[0] = (1..=sentences)
+        .map(|i| format!("Sentence {i} of a long answer about the nodule."))
+        .collect::<Vec<_>>()
+        .join(" ");
+    app
+}
+
+#[test]
+fn a_long_answer_is_never_cut_without_a_marker_and_scrolls_into_view() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut app = app_with_long_answer(20);
+    let text = render(&app, 80, 24);
+    assert!(text.contains("more lines · PgDn"), "{text}");
+    assert!(!text.contains("Sentence 20 "), "{text}");
+    for _ in 0..6 {
+        app.update(Msg::Key(KeyEvent::new(
+            KeyCode::PageDown,
+            KeyModifiers::NONE,
+        )));
+    }
+    let text = render(&app, 80, 24);
+    assert!(text.contains("Sentence 20 "), "scrolled to its end: {text}");
+    assert!(text.contains("above · PgUp"), "{text}");
+}
+
+#[test]
+fn the_zoom_view_shows_the_focused_answer_in_full() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut app = app_with_long_answer(6);
+    app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('z'),
+        KeyModifiers::NONE,
+    )));
+    assert!(app.zoomed);
+    let text = render(&app, 80, 24);
+    assert!(text.contains("Sentence 1 "), "{text}");
+    let flat = text.replace('\n', " ");
+    assert!(flat.contains("Sentence 6 of a long"), "{text}");
+}

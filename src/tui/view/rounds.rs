@@ -115,7 +115,7 @@ fn answer_block(
                     .map(Line::from),
             );
             if app.show_original {
-                lines.push(Line::from(Span::styled("original (✗):", note)));
+                lines.push(Line::from(Span::styled("original:", note)));
                 let dim = Style::default().fg(Color::DarkGray);
                 lines.extend(
                     wrap(&original, width)
@@ -249,7 +249,6 @@ pub(super) fn draw_rounds(frame: &mut Frame, app: &App, view: &SampleView, area:
         );
     }
     let inner = block.inner(area);
-    frame.render_widget(block, area);
     let (lines, (focus_start, focus_end)) = round_lines(app, view, inner.width);
     let height = inner.height as usize;
     // Keep the focused round in view (its top, when it is taller than the pane); PageUp and
@@ -262,5 +261,23 @@ pub(super) fn draw_rounds(frame: &mut Frame, app: &App, view: &SampleView, area:
         focus_end - height
     };
     let offset = (base + app.scroll as usize).min(lines.len().saturating_sub(height).max(base));
+    // A long answer is never cut without a word: what is above and below says so.
+    let below = lines.len().saturating_sub(offset + height);
+    let marker = Style::default().fg(Color::Black).bg(Color::Cyan);
+    if below > 0 {
+        block = block.title_bottom(
+            Line::from(format!(" ▼ {below} more lines · PgDn "))
+                .style(marker)
+                .right_aligned(),
+        );
+    }
+    if offset > 0 {
+        block = block.title_bottom(
+            Line::from(format!(" ▲ {offset} above · PgUp "))
+                .style(marker)
+                .left_aligned(),
+        );
+    }
+    frame.render_widget(block, area);
     frame.render_widget(Paragraph::new(lines).scroll((offset as u16, 0)), inner);
 }

@@ -44,11 +44,30 @@ pub(super) fn draw_zoomed(frame: &mut Frame, app: &App, image: &mut ImagePane) {
     } else {
         (caption.len() as u16 + 2).min(area.height / 3)
     };
+    // The focused question and answer in full (wrapped), up to half the screen: a clinician
+    // decides from here without going back to the sheet.
+    let focus_text = app
+        .current
+        .as_ref()
+        .map(|view| focus_lines(app, view))
+        .unwrap_or_default();
+    let focus_rows: usize = focus_text
+        .iter()
+        .map(|line| {
+            let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
+            crate::tui::wrap::wrap(&text, usize::from(area.width.max(1)))
+                .len()
+                .max(1)
+        })
+        .sum();
+    let focus_height = u16::try_from(focus_rows)
+        .unwrap_or(u16::MAX)
+        .clamp(2, (area.height / 2).max(2));
     let [bar, figure, caption_area, focus, status, hints] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(3),
         Constraint::Length(caption_height),
-        Constraint::Length(2),
+        Constraint::Length(focus_height),
         Constraint::Length(super::status_rows(app, area.width)),
         Constraint::Length(1),
     ])
@@ -63,8 +82,8 @@ pub(super) fn draw_zoomed(frame: &mut Frame, app: &App, image: &mut ImagePane) {
             caption_area,
         );
     }
-    if let Some(view) = &app.current {
-        frame.render_widget(Paragraph::new(focus_lines(app, view)), focus);
+    if !focus_text.is_empty() {
+        frame.render_widget(Paragraph::new(focus_text).wrap(Wrap { trim: false }), focus);
     }
     draw_status(frame, app, status);
     draw_hints(frame, app, hints, HINTS);
