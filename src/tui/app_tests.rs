@@ -2,7 +2,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::app::{App, Effect, ExportJob, InputKind, Mode, Msg};
+use super::app::{App, Effect, ExportJob, Mode, Msg};
 use super::keymap::Keymap;
 use super::queue::{Filter, Queue};
 use super::sample_view::SampleView;
@@ -187,27 +187,35 @@ fn flag_toggles_and_note_is_typed_then_saved() {
         "second f unflags"
     );
 
+    // n: the note in a multi-line box, Enter a line break, Ctrl-S saves.
     assert!(ch(&mut app, 'n').is_empty());
     for c in "odd scan".chars() {
         ch(&mut app, c);
     }
     press(&mut app, KeyCode::Backspace);
-    assert_eq!(
-        app.mode,
-        Mode::Input {
-            kind: InputKind::Note(1),
-            text: "odd sca".into()
-        }
-    );
-    let j = recorded(&press(&mut app, KeyCode::Enter)).clone();
+    press(&mut app, KeyCode::Enter);
+    ch(&mut app, 'x');
+    assert!(matches!(&app.mode, Mode::Note(state) if state.editor.text() == "odd sca\nx"));
+    let j = recorded(&app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('s'),
+        KeyModifiers::CONTROL,
+    ))))
+    .clone();
     assert_eq!(
         (j.kind, j.value.as_deref()),
-        (DecisionKind::Note, Some("odd sca"))
+        (DecisionKind::Note, Some("odd sca\nx"))
     );
+    // Esc on a changed note asks first; a second Esc discards it.
     ch(&mut app, 'n');
+    ch(&mut app, '!');
+    assert!(press(&mut app, KeyCode::Esc).is_empty());
+    assert!(
+        matches!(app.mode, Mode::Note(_)),
+        "a typed note is not lost to one Esc"
+    );
     assert!(
         press(&mut app, KeyCode::Esc).is_empty(),
-        "Esc cancels without saving"
+        "Esc again: discarded, nothing saved"
     );
     assert_eq!(app.mode, Mode::Normal);
 }
@@ -238,7 +246,11 @@ fn a_note_is_kept_with_the_sample_it_was_started_on() {
         query: "q".into(),
         keys: vec![2],
     });
-    let j = recorded(&press(&mut app, KeyCode::Enter)).clone();
+    let j = recorded(&app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('s'),
+        KeyModifiers::CONTROL,
+    ))))
+    .clone();
     assert_eq!((j.sample_key, j.value.as_deref()), (1, Some("x")));
 }
 
@@ -792,7 +804,12 @@ fn only_verdicts_and_preferences_count_towards_auto_training() {
         at: "t".into(),
     });
     ch(&mut app, 'n');
-    let note = recorded(&press(&mut app, KeyCode::Enter)).clone();
+    ch(&mut app, '?');
+    let note = recorded(&app.update(Msg::Key(KeyEvent::new(
+        KeyCode::Char('s'),
+        KeyModifiers::CONTROL,
+    ))))
+    .clone();
     app.update(Msg::Saved {
         key: 1,
         decisions: vec![decision(2, &note)],

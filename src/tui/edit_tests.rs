@@ -213,8 +213,8 @@ fn a_paste_goes_into_the_editor_and_undo_inside_it_takes_it_back() {
     assert_eq!(text(&app), "A left effusion. Pleural\nthickening.");
 }
 
-/// Bracketed paste is on for the whole session: a paste reaches a note, a search or the
-/// "other" reason on one line, and does nothing on the sheet.
+/// Bracketed paste is on for the whole session: a paste reaches a note (line breaks kept), a
+/// search or the "other" reason on one line, and does nothing on the sheet.
 #[test]
 fn a_paste_reaches_the_one_line_inputs_and_is_no_key_on_the_sheet() {
     let mut app = app();
@@ -222,9 +222,9 @@ fn a_paste_reaches_the_one_line_inputs_and_is_no_key_on_the_sheet() {
     assert_eq!(app.mode, Mode::Normal);
     ch(&mut app, 'n');
     app.update(Msg::Paste("check the\r\nlateral view".into()));
-    let effects = key(&mut app, KeyCode::Enter, KeyModifiers::NONE);
+    let effects = ctrl(&mut app, 's');
     assert!(
-        matches!(&effects[..], [Effect::Record(d)] if d.value.as_deref() == Some("check the lateral view")),
+        matches!(&effects[..], [Effect::Record(d)] if d.value.as_deref() == Some("check the\nlateral view")),
         "{effects:?}"
     );
     ch(&mut app, '/');

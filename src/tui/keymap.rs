@@ -43,7 +43,7 @@ actions! {
     Tie = "tie", ["="], "both answers equally good";
     Rate = "rate", ["r"], "rate the round: r then 1-5";
     Flag = "flag", ["f"], "flag / unflag the sample";
-    Note = "note", ["n"], "write a note on the sample";
+    Note = "note", ["n"], "write a note on the sample (a box like the editor: Ctrl-S saves, Esc cancels)";
     Undo = "undo", ["u"], "undo the last decision (unlimited)";
     Redo = "redo", ["U"], "redo what undo took back";
     Edit = "edit", ["e"], "correct the focused answer in place (Ctrl-S saves, Esc cancels)";

@@ -217,16 +217,7 @@ impl App {
                 },
                 "",
             ),
-            Action::Note => {
-                let note = self
-                    .current
-                    .as_ref()
-                    .and_then(SampleView::note)
-                    .unwrap_or_default()
-                    .to_string();
-                let key = self.current.as_ref().map_or(0, SampleView::key);
-                self.input(InputKind::Note(key), note)
-            }
+            Action::Note => self.open_note(),
         }
     }
 

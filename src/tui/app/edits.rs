@@ -35,6 +35,17 @@ pub struct EditState {
     pub confirm_discard: bool,
 }
 
+/// The note editor's state (`n`): the sample's note in the same box as an answer's correction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NoteState {
+    pub sample_key: i64,
+    /// The sample's id, for the box's title.
+    pub sample_id: String,
+    pub editor: TextEditor,
+    /// Esc was pressed on changed text: a second Esc discards it.
+    pub confirm_discard: bool,
+}
+
 /// An answer a reason is being picked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReasonTarget {
@@ -153,6 +164,7 @@ impl App {
         let one_line = || text.replace("\r\n", " ").replace(['\r', '\n'], " ");
         match &mut self.mode {
             Mode::Edit(state) => state.editor.paste(text),
+            Mode::Note(state) => state.editor.paste(text),
             Mode::Input { text: input, .. } => input.push_str(&one_line()),
             Mode::Export(form) => form.fields[form.focus].push_str(&one_line()),
             _ => {}
@@ -318,4 +330,68 @@ enum EditRefusal {
     KeepEditing(String),
     /// Leave, recording nothing.
     Nothing(String),
+}
+
+impl App {
+    /// `n`: the sample's note in a multi-line box (Ctrl-S saves, Esc asks before discarding).
+    pub(super) fn open_note(&mut self) -> Vec<Effect> {
+        let Some(view) = &self.current else {
+            return vec![];
+        };
+        let text = view.note().unwrap_or_default().to_string();
+        // The cursor starts at the end of the note, ready to add to it.
+        let editor = TextEditor::new(&text);
+        self.mode = Mode::Note(Box::new(NoteState {
+            sample_key: view.key(),
+            sample_id: view.stored.sample.id.clone(),
+            editor,
+            confirm_discard: false,
+        }));
+        self.message = Some("note: Ctrl-S saves, Esc cancels".into());
+        vec![]
+    }
+
+    pub(super) fn on_note_key(&mut self, mut state: Box<NoteState>, key: KeyEvent) -> Vec<Effect> {
+        let confirmed = std::mem::take(&mut state.confirm_discard);
+        match state.editor.key(&key) {
+            EditorOutcome::Editing => {
+                self.mode = Mode::Note(state);
+                vec![]
+            }
+            EditorOutcome::Cancel if state.editor.changed() && !confirmed => {
+                state.confirm_discard = true;
+                self.message = Some(
+                    "discard the note? Esc again discards it, Ctrl-S saves, any other key keeps editing"
+                        .into(),
+                );
+                self.mode = Mode::Note(state);
+                vec![]
+            }
+            EditorOutcome::Cancel => {
+                self.message = Some("note unchanged".into());
+                vec![]
+            }
+            EditorOutcome::Save if !state.editor.changed() => {
+                self.message = Some("note unchanged".into());
+                vec![]
+            }
+            EditorOutcome::Save => {
+                let text = state.editor.text();
+                self.message = Some(if text.trim().is_empty() {
+                    "note removed".into()
+                } else {
+                    "note saved".into()
+                });
+                vec![Effect::Record(NewDecision {
+                    sample_key: state.sample_key,
+                    round_id: None,
+                    answer_id: None,
+                    kind: DecisionKind::Note,
+                    value: Some(text),
+                    shown_order: None,
+                    figure_shown: None,
+                })]
+            }
+        }
+    }
 }

@@ -33,6 +33,7 @@ impl App {
             Mode::Rating => self.on_rating_key(key),
             Mode::Input { kind, text } => self.on_input_key(kind, text, key),
             Mode::Edit(state) => self.on_editor_key(state, key),
+            Mode::Note(state) => self.on_note_key(state, key),
             Mode::Reason(target) => self.on_reason_key(target, key),
             Mode::Normal => {
                 self.message = None;
@@ -139,15 +140,6 @@ impl App {
                     self.message = Some(format!("searching \"{query}\"…"));
                     vec![Effect::Search(query)]
                 }
-                InputKind::Note(sample_key) => vec![Effect::Record(NewDecision {
-                    sample_key,
-                    round_id: None,
-                    answer_id: None,
-                    kind: DecisionKind::Note,
-                    value: Some(text),
-                    shown_order: None,
-                    figure_shown: None,
-                })],
                 InputKind::ReasonOther(target) if !text.trim().is_empty() => {
                     self.record_reason(target, format!("{OTHER_REASON}: {}", text.trim()))
                 }

@@ -31,7 +31,7 @@ mod navigation;
 mod panels;
 mod training;
 
-pub use edits::{EditState, EditTarget, ExternalEdit, ReasonTarget, OTHER_REASON};
+pub use edits::{EditState, EditTarget, ExternalEdit, NoteState, ReasonTarget, OTHER_REASON};
 pub use figure::{DecodedCache, ImageSlot, ImageStatus, ImageUpdate, ZoomImage};
 pub use panels::{ExportForm, ExportJob, SelectionPreview, TrainingView};
 
@@ -188,8 +188,6 @@ pub enum Msg {
 pub enum InputKind {
     Goto,
     Search,
-    /// A note on this sample (kept with the sample it was started on, whatever loads meanwhile).
-    Note(i64),
     /// The free text of an "other" reason for a ✗.
     ReasonOther(ReasonTarget),
 }
@@ -212,6 +210,8 @@ pub enum Mode {
     },
     /// The in-place editor on an answer (`e`).
     Edit(Box<EditState>),
+    /// The note editor on the sample (`n`).
+    Note(Box<NoteState>),
     /// Picking why an answer is ✗ (`R`).
     Reason(ReasonTarget),
 }

@@ -102,6 +102,7 @@ fn overlay_open(app: &App) -> bool {
             | Mode::Export(_)
             | Mode::Agreement(_)
             | Mode::Edit(_)
+            | Mode::Note(_)
             | Mode::Reason(_)
     )
 }
@@ -202,6 +203,7 @@ fn draw_popups(frame: &mut Frame, app: &App) {
             draw_popup(frame, " Reviewers and agreement (any key closes) ", lines)
         }
         Mode::Edit(state) => popups::draw_editor(frame, state),
+        Mode::Note(state) => popups::draw_note(frame, state),
         Mode::Reason(target) => popups::draw_reasons(frame, app, target),
         _ => {}
     }
@@ -401,7 +403,6 @@ fn status_text(app: &App) -> (String, Style) {
             let what = match kind {
                 InputKind::Goto => "go to id",
                 InputKind::Search => "search",
-                InputKind::Note(_) => "note",
                 InputKind::ReasonOther(_) => "why ✗ (other)",
             };
             format!(" {what}: {text}█   (Enter: done, Esc: cancel)")

@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Sparkline};
 use ratatui::Frame;
 
-use crate::tui::app::{App, EditState, ExportForm, ReasonTarget, SelectionPreview};
+use crate::tui::app::{App, EditState, ExportForm, NoteState, ReasonTarget, SelectionPreview};
 use crate::tui::keymap::{Action, Scope};
 use crate::tui::wrap::pad;
 
@@ -309,6 +309,27 @@ pub(super) fn draw_help(frame: &mut Frame, app: &App) {
 /// The in-place editor: most of the screen, the wrapped text with the cursor's cell reversed,
 /// scrolled so the cursor's row is in view.
 pub(super) fn draw_editor(frame: &mut Frame, state: &EditState) {
+    let t = &state.target;
+    let title = format!(
+        " Edit Q{} answer {} ({} characters) ",
+        t.round + 1,
+        t.display + 1,
+        state.editor.len()
+    );
+    draw_text_box(frame, &state.editor, &title);
+}
+
+/// The note editor: the same box as an answer's, for the sample's note.
+pub(super) fn draw_note(frame: &mut Frame, state: &NoteState) {
+    let title = format!(
+        " Note on {} ({} characters) ",
+        state.sample_id,
+        state.editor.len()
+    );
+    draw_text_box(frame, &state.editor, &title);
+}
+
+fn draw_text_box(frame: &mut Frame, editor: &crate::tui::editor::TextEditor, title: &str) {
     let area = frame.area();
     let width = crate::tui::editor::popup_width(area.width);
     let height = area.height.saturating_sub(4).max(6);
@@ -320,7 +341,6 @@ pub(super) fn draw_editor(frame: &mut Frame, state: &EditState) {
     };
     let text_width = popup.width.saturating_sub(2) as usize;
     let text_height = popup.height.saturating_sub(3) as usize;
-    let editor = &state.editor;
     let rows = editor.rows_at(crate::tui::editor::text_width(area.width));
     let (cursor_row, cursor_col) = editor.cursor_position_in(&rows);
     let first = cursor_row.saturating_sub(text_height.saturating_sub(1));
@@ -358,13 +378,6 @@ pub(super) fn draw_editor(frame: &mut Frame, state: &EditState) {
             Span::raw(after),
         ]));
     }
-    let t = &state.target;
-    let title = format!(
-        " Edit Q{} answer {} ({} characters) ",
-        t.round + 1,
-        t.display + 1,
-        editor.len()
-    );
     let help =
         " Ctrl-S save · Esc cancel · Ctrl-Z undo · Ctrl-Y redo · arrows, Home/End, PgUp/PgDn ";
     let mut body = lines;
@@ -377,7 +390,7 @@ pub(super) fn draw_editor(frame: &mut Frame, state: &EditState) {
     )));
     frame.render_widget(Clear, popup);
     frame.render_widget(
-        Paragraph::new(body).block(Block::bordered().title(title)),
+        Paragraph::new(body).block(Block::bordered().title(title.to_string())),
         popup,
     );
 }
