@@ -371,10 +371,9 @@ fn goto_search_and_filter() {
     for c in "s3".chars() {
         ch(&mut app, c);
     }
-    assert_eq!(
-        press(&mut app, KeyCode::Enter),
-        vec![Effect::Find("s3".into())]
-    );
+    // An id in the queue: straight there.
+    assert_eq!(press(&mut app, KeyCode::Enter), vec![Effect::Load(3)]);
+    // The store's answer for an id the queue does not hold.
     assert_eq!(
         app.update(Msg::Found {
             id: "s3".into(),
@@ -1292,5 +1291,41 @@ fn the_training_panel_keeps_a_runs_validation_apart_from_the_held_out_figures() 
         t.validation.as_ref().map(|m| m.pairs),
         Some(40),
         "the held-out figures are the last finished run's, never an epoch's"
+    );
+}
+
+#[test]
+fn go_to_takes_a_part_of_an_id_when_it_names_one_sample() {
+    let queue = Queue::new(vec![
+        IndexEntry {
+            ext_id: "18063892_F3".into(),
+            ..entry(1, false)
+        },
+        IndexEntry {
+            ext_id: "18063892_F4".into(),
+            ..entry(2, false)
+        },
+        IndexEntry {
+            ext_id: "20000001_F1".into(),
+            ..entry(3, false)
+        },
+    ]);
+    let mut app = App::new("ana".into(), Keymap::default(), queue, true, false);
+    app.start();
+    let go = |app: &mut App, text: &str| {
+        ch(app, 'g');
+        for c in text.chars() {
+            ch(app, c);
+        }
+        press(app, KeyCode::Enter)
+    };
+    assert_eq!(go(&mut app, "20000001"), vec![Effect::Load(3)]);
+    assert!(go(&mut app, "18063892").is_empty());
+    let message = app.message.clone().unwrap();
+    assert!(message.starts_with("2 samples have"), "{message}");
+    assert_eq!(go(&mut app, "f4"), vec![Effect::Load(2)]);
+    assert_eq!(
+        go(&mut app, "nothing-like-it"),
+        vec![Effect::Find("nothing-like-it".into())]
     );
 }

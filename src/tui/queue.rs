@@ -70,6 +70,9 @@ pub struct Queue {
     random_seed: u64,
     /// Position inside `visible`.
     pos: usize,
+    /// The sample the reviewer was last on: a filter that shows nothing keeps it, so cycling
+    /// back to `all` returns there instead of to the first sample.
+    anchor: Option<i64>,
 }
 
 impl Queue {
@@ -92,6 +95,7 @@ impl Queue {
             visible: Vec::new(),
             random_seed: 0x005e_ed0f_7e57,
             pos: 0,
+            anchor: None,
         };
         queue.refresh(None);
         queue
@@ -103,6 +107,20 @@ impl Queue {
 
     pub fn current_entry(&self) -> Option<&IndexEntry> {
         self.visible.get(self.pos).map(|&i| &self.entries[i])
+    }
+
+    /// Samples whose id holds `part` (ignoring case), in file order: the exact id alone when it
+    /// is one.
+    pub fn ids_matching(&self, part: &str) -> Vec<(i64, &str)> {
+        if let Some(e) = self.entries.iter().find(|e| e.ext_id == part) {
+            return vec![(e.key, e.ext_id.as_str())];
+        }
+        let part = part.to_lowercase();
+        self.entries
+            .iter()
+            .filter(|e| e.ext_id.to_lowercase().contains(&part))
+            .map(|e| (e.key, e.ext_id.as_str()))
+            .collect()
     }
 
     /// Sample `key`'s entry, in view or not.
@@ -259,6 +277,7 @@ impl Queue {
     }
 
     pub fn advance(&mut self) -> bool {
+        self.anchor = None;
         if self.pos + 1 < self.visible.len() {
             self.pos += 1;
             true
@@ -268,6 +287,7 @@ impl Queue {
     }
 
     pub fn back(&mut self) -> bool {
+        self.anchor = None;
         if self.pos > 0 {
             self.pos -= 1;
             true
@@ -278,6 +298,7 @@ impl Queue {
 
     /// Moves to the first sample this reviewer has not decided (where work resumes).
     pub fn to_first_undecided(&mut self) {
+        self.anchor = None;
         if let Some(p) = self.visible.iter().position(|&i| !self.entries[i].decided) {
             self.pos = p;
         }
@@ -285,6 +306,7 @@ impl Queue {
 
     /// Moves to `key`; when the filter or search hides it, they are cleared first.
     pub fn jump_to(&mut self, key: i64) -> bool {
+        self.anchor = None;
         if !self.entries.iter().any(|e| e.key == key) {
             return false;
         }
@@ -307,7 +329,9 @@ impl Queue {
     }
 
     pub fn set_filter(&mut self, filter: Filter) {
-        let keep = self.current();
+        // The sample the reviewer chose stays the anchor through a run of filter changes.
+        let keep = self.anchor.or(self.current());
+        self.anchor = keep;
         self.filter = filter;
         self.refresh(keep);
     }
@@ -444,6 +468,22 @@ mod tests {
             disagreement,
             rounds: 2,
         }
+    }
+
+    #[test]
+    fn cycling_the_filter_back_to_all_returns_to_the_sample_the_reviewer_was_on() {
+        let mut q = queue();
+        q.jump_to(3);
+        assert_eq!(q.current(), Some(3));
+        // Through filters, some of which show nothing.
+        for _ in 0..12 {
+            q.cycle_filter();
+            if q.filter() == &Filter::All {
+                break;
+            }
+        }
+        assert_eq!(q.filter(), &Filter::All);
+        assert_eq!(q.current(), Some(3), "back where the reviewer was");
     }
 
     fn queue() -> Queue {

@@ -128,9 +128,7 @@ impl App {
         match key.code {
             KeyCode::Esc => vec![],
             KeyCode::Enter => match kind {
-                InputKind::Goto if !text.trim().is_empty() => {
-                    vec![Effect::Find(text.trim().to_string())]
-                }
+                InputKind::Goto if !text.trim().is_empty() => self.go_to(text.trim()),
                 InputKind::Search if text.trim().is_empty() => {
                     self.queue.set_search(None);
                     self.load_current()
@@ -169,5 +167,35 @@ impl App {
     pub(super) fn input(&mut self, kind: InputKind, text: String) -> Vec<Effect> {
         self.mode = Mode::Input { kind, text };
         vec![]
+    }
+}
+
+impl App {
+    /// `g`: the sample whose id is `typed`, or the one id that holds it (a part of a long id
+    /// such as `18063892_F3` is enough); several say how many and which.
+    fn go_to(&mut self, typed: &str) -> Vec<Effect> {
+        let found = self.queue.ids_matching(typed);
+        match found.as_slice() {
+            [] => vec![Effect::Find(typed.to_string())],
+            [(key, _)] => {
+                let key = *key;
+                if self.queue.jump_to(key) {
+                    self.load_current()
+                } else {
+                    // Hidden by the filter or search: the store finds it and says so.
+                    vec![Effect::Find(typed.to_string())]
+                }
+            }
+            many => {
+                let shown: Vec<&str> = many.iter().take(3).map(|(_, id)| *id).collect();
+                self.message = Some(format!(
+                    "{} samples have `{typed}` in their id ({}{}): type more of it",
+                    many.len(),
+                    shown.join(", "),
+                    if many.len() > 3 { ", …" } else { "" }
+                ));
+                vec![]
+            }
+        }
     }
 }
