@@ -18,7 +18,11 @@ impl App {
         let flagged = view.flagged();
         self.queue.update(key, decided, flagged);
         if may_advance && self.auto_advance && decided && !was_decided && self.queue.advance() {
-            self.message = Some("sample decided: next".into());
+            // What the last key recorded stays readable ("correction saved as your ✓ …").
+            self.message = Some(match self.message.take() {
+                Some(said) => format!("{said} · sample decided: next"),
+                None => "sample decided: next".into(),
+            });
             return self.load_current();
         }
         vec![]
