@@ -9,7 +9,7 @@ use std::io::{IsTerminal, Write};
 use clap::Args;
 
 use super::{exit, Context};
-use crate::data::display_text;
+use crate::data::{display_text, plain_text};
 use crate::image_files::Lookup;
 
 #[derive(Debug, Args)]
@@ -50,28 +50,31 @@ fn show(ctx: &Context, args: &ShowArgs) -> anyhow::Result<i32> {
     writeln!(
         out,
         "{}{}",
-        s.id,
+        plain_text(&s.id),
         if s.is_demo { "  [demonstration]" } else { "" }
     )?;
     if let Some(label) = &s.fig_label {
-        writeln!(out, "label:    {label}")?;
+        writeln!(out, "label:    {}", plain_text(label))?;
     }
     if !s.domains.is_empty() {
-        writeln!(out, "domain:   {}", s.domains.join(", "))?;
+        writeln!(out, "domain:   {}", plain_text(&s.domains.join(", ")))?;
     }
     if let Some(source) = &stored.source {
-        writeln!(out, "source:   {source}")?;
+        writeln!(out, "source:   {}", plain_text(source))?;
     }
     match s.image.as_deref() {
         None => writeln!(out, "image:    (none)")?,
         Some(reference) => match ws.locate_image(reference) {
-            Lookup::Missing => writeln!(out, "image:    {reference} (file not found)")?,
+            Lookup::Missing => {
+                writeln!(out, "image:    {} (file not found)", plain_text(reference))?
+            }
             Lookup::Outside(_) => writeln!(
                 out,
-                "image:    {reference} (refused: outside the workspace's image folders)"
+                "image:    {} (refused: outside the workspace's image folders)",
+                plain_text(reference)
             )?,
             Lookup::Found(path) => {
-                writeln!(out, "image:    {}", path.display())?;
+                writeln!(out, "image:    {}", plain_text(&path.display().to_string()))?;
                 if !args.no_image && std::io::stdout().is_terminal() {
                     let forced = args
                         .image_protocol
@@ -88,9 +91,9 @@ fn show(ctx: &Context, args: &ShowArgs) -> anyhow::Result<i32> {
             }
         },
     }
-    writeln!(out, "\ncaption:  {}", s.caption)?;
+    writeln!(out, "\ncaption:  {}", plain_text(&s.caption))?;
     for mention in &s.mentions {
-        writeln!(out, "mention:  {mention}")?;
+        writeln!(out, "mention:  {}", plain_text(mention))?;
     }
     let decisions = decisions_by_answer(&ws, stored.key)?;
     let mut scores = scores_by_answer(&ws, stored.key)?;
@@ -102,7 +105,12 @@ fn show(ctx: &Context, args: &ShowArgs) -> anyhow::Result<i32> {
             .push(format!("selector {score:.2}"));
     }
     for (r, round) in s.rounds.iter().enumerate() {
-        writeln!(out, "\nQ{}: {}", r + 1, display_text(&round.question))?;
+        writeln!(
+            out,
+            "\nQ{}: {}",
+            r + 1,
+            plain_text(&display_text(&round.question))
+        )?;
         if round.answers.is_empty() {
             writeln!(out, "    (unanswered)")?;
         }
@@ -115,7 +123,13 @@ fn show(ctx: &Context, args: &ShowArgs) -> anyhow::Result<i32> {
             } else {
                 format!("  [{}]", marks.join(", "))
             };
-            writeln!(out, "  Answer {}{marks}: {}", a + 1, display_text(answer))?;
+            writeln!(
+                out,
+                "  Answer {}{}: {}",
+                a + 1,
+                plain_text(&marks),
+                plain_text(&display_text(answer))
+            )?;
         }
     }
     Ok(exit::OK)

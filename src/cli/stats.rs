@@ -179,15 +179,16 @@ pub fn print_agreement(ws: &crate::store::Workspace, conflicts: bool) -> anyhow:
                 ),
                 None => String::new(),
             };
-            writeln!(
-                out,
+            // Sample ids come from the data: printed without their control sequences.
+            let line = format!(
                 "  {} Q{} Answer {}: ✓ {} / ✗ {}{resolution}",
                 c.sample_id,
                 c.round,
                 c.answer,
                 c.accepted_by.join(", "),
                 c.rejected_by.join(", ")
-            )?;
+            );
+            writeln!(out, "{}", crate::data::plain_text(&line))?;
         }
     }
     Ok(())

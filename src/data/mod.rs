@@ -149,9 +149,78 @@ pub fn display_text(text: &str) -> String {
         .to_string()
 }
 
+/// `text` safe to print on a terminal: escape sequences (CSI, OSC, DCS, APC, PM, SOS, in 7- and
+/// 8-bit form) and other control characters removed, line breaks and tabs kept. Data is hostile:
+/// a caption holding `ESC ] 0 ; title BEL` or `ESC [ 2 J` must not set the window title or clear
+/// the screen of whoever prints it.
+pub fn plain_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    // Skips a string sequence's body, up to and including BEL or ST (ESC \ or 0x9c).
+    fn skip_string(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+        while let Some(c) = chars.next() {
+            match c {
+                '\u{7}' | '\u{9c}' => return,
+                '\u{1b}' => {
+                    if chars.peek() == Some(&'\\') {
+                        chars.next();
+                    }
+                    return;
+                }
+                _ => {}
+            }
+        }
+    }
+    fn skip_csi(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+        for c in chars.by_ref() {
+            if ('\u{40}'..='\u{7e}').contains(&c) {
+                return;
+            }
+        }
+    }
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => match chars.next() {
+                Some('[') => skip_csi(&mut chars),
+                Some(']' | 'P' | '_' | '^' | 'X') => skip_string(&mut chars),
+                _ => {}
+            },
+            '\u{9b}' => skip_csi(&mut chars),
+            '\u{9d}' | '\u{90}' | '\u{9f}' | '\u{9e}' | '\u{98}' => skip_string(&mut chars),
+            '\n' | '\t' => out.push(c),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_text_drops_escape_sequences_and_control_characters() {
+        assert_eq!(
+            plain_text("A normal caption.\nLine two\t."),
+            "A normal caption.\nLine two\t."
+        );
+        assert_eq!(
+            plain_text("Chest\u{1b}]0;pwned\u{7} X-ray\u{1b}[2J\u{1b}[31m red\u{1b}[0m"),
+            "Chest X-ray red"
+        );
+        assert_eq!(
+            plain_text("a\u{1b}P>|x\u{1b}\\b\u{9b}1;2Hc\u{0}d\rē"),
+            "abcdē"
+        );
+        assert_eq!(plain_text("cut \u{1b}]8;;http://x"), "cut ");
+    }
 
     #[test]
     fn display_text_hides_image_token_wherever_it_is() {

@@ -278,3 +278,21 @@ fn review_without_a_reviewer_name_or_user_refuses_to_guess() {
     let err = crate::common::stderr(&out);
     assert!(err.contains("who is reviewing?"), "{err}");
 }
+
+#[test]
+fn show_prints_no_escape_sequence_from_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = crate::common::write(
+        dir.path(),
+        "hostile.jsonl",
+        "{\"id\": \"evil\\u001b[2J\", \"image\": \"x.png\", \"fig_caption\": \"Chest\\u001b]0;pwned\\u0007 X-ray\\u001b[31m\", \"rounds\": [{\"question\": \"Q\\u001b[1A?\", \"answers\": [\"A\\u009b2J.\"]}]}\n",
+    );
+    crate::common::vital_ok(dir.path(), &["import", input.to_str().unwrap()]);
+    let out = crate::common::vital_ok(dir.path(), &["show", "evil\u{1b}[2J", "--no-image"]);
+    assert!(
+        !out.contains('\u{1b}') && !out.contains('\u{9b}') && !out.contains('\u{7}'),
+        "{out:?}"
+    );
+    assert!(out.contains("caption:  Chest X-ray"), "{out}");
+    assert!(out.contains("Q1: Q?"), "{out}");
+}
