@@ -162,6 +162,15 @@ impl<'a> Fields<'a> {
 }
 
 fn limit_length(mut text: String, key: &str, loc: RecordLoc, warnings: &mut Warnings) -> String {
+    // A NUL cannot be stored in a PostgreSQL text: taken out on every database, so a file imports
+    // the same into a directory and onto a server.
+    if text.contains('\0') {
+        text.retain(|c| c != '\0');
+        warnings.add(
+            "NUL character removed",
+            format!("{loc}: `{key}` held NUL characters"),
+        );
+    }
     if text.len() > MAX_FIELD_CHARS {
         let chars = text.chars().count();
         if chars > MAX_FIELD_CHARS {

@@ -233,3 +233,36 @@ fn large_array_streams_through() {
     assert_eq!(s["samples"], 5000);
     assert_eq!(s["answers"], 5000);
 }
+
+/// A NUL byte in a caption: the same text on both databases, with a warning naming the record
+/// (the server refused the whole file with a raw SQLSTATE).
+#[test]
+fn a_nul_character_is_removed_with_a_warning_in_a_directory_and_on_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = crate::common::write(
+        dir.path(),
+        "nul.jsonl",
+        "{\"id\": \"n1\", \"image\": \"n1.png\", \"fig_caption\": \"Axial\\u0000 CT\", \"rounds\": [{\"question\": \"Q?\", \"answers\": [\"A\\u0000.\"]}]}\n",
+    );
+    let check = |location: &std::path::Path, env: &[(&str, &str)]| {
+        let out = crate::common::vital_env(location, &["import", input.to_str().unwrap()], env);
+        let err = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            crate::common::stderr(&out)
+        );
+        assert!(out.status.success(), "{err}");
+        assert!(err.contains("NUL character removed"), "{err}");
+        assert!(err.contains("line 1"), "the record is named: {err}");
+        let shown = String::from_utf8(
+            crate::common::vital_env(location, &["show", "n1", "--no-image"], env).stdout,
+        )
+        .unwrap();
+        assert!(shown.contains("caption:  Axial CT"), "{shown}");
+        assert!(shown.contains("Answer 1: A."), "{shown}");
+    };
+    check(&dir.path().join("ws"), &[]);
+    if let Some(server) = crate::common::ServerDb::create() {
+        check(std::path::Path::new(&server.url), &server.env());
+    }
+}
