@@ -388,6 +388,9 @@ impl Workspace {
 fn server_location(location: &Path) -> anyhow::Result<Option<ServerUrl>> {
     match location.to_str() {
         Some(text) if is_server_url(text) => Ok(Some(ServerUrl::parse(text)?)),
+        Some(text) if server::is_keyword_connection(text) => anyhow::bail!(
+            "a key=value connection string is not a workspace: use postgresql://USER@HOST/DATABASE (passwords through PGPASSWORD, a passfile or the prompt)"
+        ),
         _ => Ok(None),
     }
 }

@@ -12,7 +12,31 @@ use postgres::config::{Host, SslMode as DriverSslMode};
 
 /// Whether a workspace argument names a server rather than a directory.
 pub fn is_server_url(text: &str) -> bool {
-    text.starts_with("postgresql://") || text.starts_with("postgres://")
+    // Schemes are case-insensitive: `POSTGRESQL://u@h/db` is a server, never a folder name.
+    let starts = |scheme: &str| {
+        text.len() >= scheme.len()
+            && text.as_bytes()[..scheme.len()].eq_ignore_ascii_case(scheme.as_bytes())
+    };
+    starts("postgresql://") || starts("postgres://")
+}
+
+/// Whether `text` is a libpq connection string in key=value form (`host=h dbname=d …`), which
+/// vital does not take: it would otherwise be a folder name, password included.
+pub fn is_keyword_connection(text: &str) -> bool {
+    const KEYS: &[&str] = &[
+        "host=",
+        "hostaddr=",
+        "dbname=",
+        "user=",
+        "password=",
+        "port=",
+        "sslmode=",
+        "service=",
+    ];
+    text.split_whitespace().any(|word| {
+        let lower = word.to_ascii_lowercase();
+        KEYS.iter().any(|k| lower.starts_with(k))
+    }) && text.contains('=')
 }
 
 /// libpq's `sslmode`, with its meanings.
@@ -64,6 +88,15 @@ impl std::fmt::Debug for ServerUrl {
 
 impl ServerUrl {
     pub fn parse(text: &str) -> anyhow::Result<Self> {
+        // The scheme in lower case for the driver (`POSTGRESQL://` is the same server).
+        let lowered;
+        let text = match text.split_once("://") {
+            Some((scheme, rest)) if scheme.bytes().any(|b| b.is_ascii_uppercase()) => {
+                lowered = format!("{}://{rest}", scheme.to_ascii_lowercase());
+                lowered.as_str()
+            }
+            _ => text,
+        };
         let (base, query) = match text.split_once('?') {
             Some((b, q)) => (b, q),
             None => (text, ""),
@@ -73,7 +106,8 @@ impl ServerUrl {
             .map(|(_, rest)| rest.split('/').next().unwrap_or(""))
             .unwrap_or("");
         if let Some((userinfo, _)) = authority.rsplit_once('@') {
-            if userinfo.contains(':') {
+            // `user%3Apw@` is a password too, once decoded.
+            if percent_decode(userinfo).contains(':') {
                 anyhow::bail!(
                     "the connection string holds a password ({}): passwords never go on the command line or into a file vital reads; use PGPASSWORD, a passfile (~/.pgpass) or the prompt",
                     redact(text)
@@ -86,12 +120,14 @@ impl ServerUrl {
         let mut kept = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            match key {
+            // Keys as the driver reads them: decoded (`pass%77ord`) and in any case (`PASSWORD`).
+            let key = percent_decode(key).to_ascii_lowercase();
+            match key.as_str() {
                 "sslmode" => ssl_mode = SslMode::parse(value)?,
                 "sslrootcert" => root_cert = Some(percent_decode(value)),
                 "passfile" => passfile = Some(PathBuf::from(percent_decode(value))),
-                "password" => anyhow::bail!(
-                    "the connection string holds a password: use PGPASSWORD, a passfile (~/.pgpass) or the prompt"
+                k if k.contains("password") => anyhow::bail!(
+                    "the connection string holds a password (`{k}`): use PGPASSWORD, a passfile (~/.pgpass) or the prompt"
                 ),
                 _ => kept.push(pair),
             }
@@ -110,7 +146,7 @@ impl ServerUrl {
             format!("{base}?{}", kept.join("&"))
         };
         let mut config = postgres::Config::from_str(&driver_text)
-            .map_err(|e| anyhow::anyhow!("cannot read connection string {text}: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("cannot read connection string {}: {e}", redact(text)))?;
         if config.get_user().is_none() {
             let user = std::env::var("PGUSER")
                 .or_else(|_| std::env::var("USER"))
@@ -287,17 +323,24 @@ pub fn redact(text: &str) -> String {
         None => (rest, ""),
     };
     let authority = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{user}:***@{host}"),
-            None => authority.to_string(),
-        },
+        Some((userinfo, host)) => {
+            let decoded = percent_decode(userinfo);
+            match decoded.split_once(':') {
+                Some((user, _)) => format!("{user}:***@{host}"),
+                None => authority.to_string(),
+            }
+        }
         None => authority.to_string(),
     };
     let tail: Vec<String> = tail
         .split('&')
         .map(|p| {
-            if let Some(i) = p.find("password=") {
-                format!("{}password=***", &p[..i])
+            let (key, _) = p.split_once('=').unwrap_or((p, ""));
+            if percent_decode(key)
+                .to_ascii_lowercase()
+                .contains("password")
+            {
+                format!("{key}=***")
             } else {
                 p.to_string()
             }
@@ -728,5 +771,31 @@ mod tests {
             redact("postgresql://u:pw@h:1/db?sslmode=require&password=pw"),
             "postgresql://u:***@h:1/db?sslmode=require&password=***"
         );
+        assert_eq!(
+            redact("postgresql://u%3Apw@h/db?x=1&PASSWORD=pw&pass%77ord=pw&sslpassword=k"),
+            "postgresql://u:***@h/db?x=1&PASSWORD=***&pass%77ord=***&sslpassword=***"
+        );
+    }
+
+    #[test]
+    fn every_spelling_of_a_password_is_refused_without_echoing_it() {
+        for url in [
+            "postgresql://u@h/db?pass%77ord=s3cr3t",
+            "postgresql://u@h/db?PASSWORD=s3cr3t",
+            "postgresql://u@h/db?sslpassword=s3cr3t",
+            "postgresql://u%3As3cr3t@h/db",
+            "POSTGRESQL://u:s3cr3t@h/db",
+        ] {
+            let err = ServerUrl::parse(url)
+                .map(|_| ())
+                .expect_err(url)
+                .to_string();
+            assert!(err.contains("password"), "{url}: {err}");
+            assert!(!err.contains("s3cr3t"), "{url} echoed: {err}");
+        }
+        assert!(is_server_url("POSTGRESQL://u@h/db"));
+        assert!(is_server_url("Postgres://u@h/db"));
+        assert!(is_keyword_connection("host=h dbname=d password=s3cr3t"));
+        assert!(!is_keyword_connection("/data/my=folder"));
     }
 }

@@ -72,6 +72,16 @@ impl Workspace {
             "`{name}` is a reserved name"
         );
         self.ensure_curator("adding a reviewer")?;
+        // `current_user`, `all`, `none`, `select`…: SQL keywords and role specifiers mean
+        // something else in a GRANT or a policy, whatever the quoting elsewhere.
+        let keyword: bool = self.db.query_value(
+            "SELECT EXISTS (SELECT 1 FROM pg_get_keywords() WHERE word = ?1)",
+            params![name],
+        )?;
+        anyhow::ensure!(
+            !keyword,
+            "`{name}` is an SQL keyword (a role named so would be read as something else): pick another reviewer name"
+        );
         let exists: bool = self.db.query_value(
             "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ?1)",
             params![name],
@@ -85,12 +95,21 @@ impl Workspace {
         let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
         let tx = self.db.begin_write()?;
         let group = self.ensure_reviewer_group()?;
+        // The statement holds the password's verifier: an error names the server's reason only.
         tx.execute_batch(&format!(
             "CREATE ROLE {} LOGIN PASSWORD {} IN ROLE {}",
             quote_ident(name),
             quote_literal(&verifier),
             quote_ident(&group)
-        ))?;
+        ))
+        .map_err(|e| {
+            let reason = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<postgres::Error>())
+                .and_then(|pg| pg.as_db_error())
+                .map_or_else(|| "refused".to_string(), |db| db.message().to_string());
+            anyhow::anyhow!("the server did not create reviewer `{name}`: {reason}")
+        })?;
         tx.execute(
             &format!(
                 "INSERT INTO reviewers (name, created_at) VALUES (?1, {}) ON CONFLICT (name) DO NOTHING",

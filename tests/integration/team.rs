@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::common::{vital_env, vital_env_ok, vital_ok, ServerDb};
+use crate::common::{stderr, vital_env, vital_env_ok, vital_ok, ServerDb};
 use vital::store::{DecisionKind, NewDecision, Workspace};
 
 /// Makes reviewer `role` on the server at `url` (a curator's command); returns the password it
@@ -455,4 +455,56 @@ fn tmux_review_on_a_server_survives_a_kill_and_the_server_going_away() {
         .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
         .unwrap();
     outside.batch_execute(&format!("DROP ROLE {role}")).unwrap();
+}
+
+#[test]
+fn add_reviewer_refuses_sql_keywords_and_never_prints_the_password_verifier() {
+    let Some(server) = ServerDb::with_demo() else {
+        return;
+    };
+    let url = Path::new(&server.url);
+    for name in [
+        "current_user",
+        "session_user",
+        "user",
+        "all",
+        "none",
+        "select",
+    ] {
+        let out = vital_env(url, &["store", "add-reviewer", name], &server.env());
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{name}: {err}");
+        assert!(
+            err.contains("SQL keyword") || err.contains("reserved"),
+            "{name}: {err}"
+        );
+        assert!(!err.contains("SCRAM-SHA-256"), "{name}: {err}");
+    }
+}
+
+#[test]
+fn a_password_in_any_spelling_of_the_server_url_is_refused_and_never_echoed() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in [
+        "postgresql://u@127.0.0.1:1/db?pass%77ord=s3cr3t",
+        "postgresql://u@127.0.0.1:1/db?PASSWORD=s3cr3t",
+        "postgresql://u@127.0.0.1:1/db?sslpassword=s3cr3t",
+        "postgresql://u%3As3cr3t@127.0.0.1:1/db",
+        "POSTGRESQL://u:s3cr3t@127.0.0.1:1/db",
+        "host=127.0.0.1 dbname=db password=s3cr3t",
+    ] {
+        let out = std::process::Command::new(crate::common::vital_binary())
+            .current_dir(dir.path())
+            .args(["-w", url, "stats"])
+            .env("VITAL_CONFIG", "")
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{url}: {err}");
+        assert!(!err.contains("s3cr3t"), "{url} echoed the password: {err}");
+        assert!(
+            std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+            "{url}: no folder was made"
+        );
+    }
 }
