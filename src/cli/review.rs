@@ -67,6 +67,11 @@ pub fn review(
         );
     }
     anyhow::ensure!(!reviewer.is_empty(), "the reviewer name is empty");
+    // Where the review screen keeps its journal: the workspace's folder (a server's local one).
+    let journal_dir = crate::store::Workspace::open_existing(&workspace)?
+        .dir()
+        .to_path_buf();
+    let who = reviewer.clone();
     crate::tui::run(ReviewOptions {
         workspace: workspace.clone(),
         trainer: TrainerSettings {
@@ -102,7 +107,26 @@ pub fn review(
         max_image_side: config.review.max_image_side,
         llm: config.llm.clone(),
     })?;
-    Ok(exit::OK)
+    // Decisions that never reached the workspace are not lost, but the reviewer must know.
+    let journal = crate::store::Journal::open(&journal_dir)?;
+    let (waiting, aside) = (journal.count(&who)?, journal.set_aside(&who)?);
+    if waiting + aside == 0 {
+        return Ok(exit::OK);
+    }
+    let file = journal_dir.join(crate::store::JOURNAL_FILE);
+    if waiting > 0 {
+        eprintln!(
+            "{waiting} decision(s) of `{who}` are kept on this machine ({}), not yet in the workspace: they are sent the next time you open the review screen",
+            file.display()
+        );
+    }
+    if aside > 0 {
+        eprintln!(
+            "{aside} journal entr(ies) of `{who}` could not be read and were set aside in {} for the curator",
+            file.display()
+        );
+    }
+    Ok(exit::PARTIAL)
 }
 
 /// The background trainer's settings: the config's, keeping the precomputed embeddings or the

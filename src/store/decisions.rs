@@ -174,7 +174,7 @@ pub fn reviewer_id(db: &Db, name: &str) -> anyhow::Result<i64> {
 /// Appends one decision under a fresh unique id; returns its event id.
 pub fn append(db: &Db, reviewer: i64, j: &NewDecision) -> anyhow::Result<i64> {
     let uid = new_decision_uid();
-    append_once(db, reviewer, j, &uid)?
+    append_once(db, reviewer, j, &uid, None)?
         .ok_or_else(|| anyhow::anyhow!("decision id {uid} is already taken"))
 }
 
@@ -190,6 +190,7 @@ pub fn append_once(
     reviewer: i64,
     j: &NewDecision,
     uid: &str,
+    made_at: Option<&str>,
 ) -> anyhow::Result<Option<i64>> {
     let slot = j.kind.slot(j.sample_key, j.round_id, j.answer_id)?;
     j.kind.check_value(j.value.as_deref())?;
@@ -200,7 +201,7 @@ pub fn append_once(
     db.query_opt(
         &format!(
             "INSERT INTO judgments (reviewer_id, sample_id, round_id, answer_id, kind, value, slot, shown_order, created_at, uid, figure_shown)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, {NOW}, ?9, ?10) ON CONFLICT (uid) DO NOTHING RETURNING id"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, COALESCE(?11, {NOW}), ?9, ?10) ON CONFLICT (uid) DO NOTHING RETURNING id"
         ),
         params![
             reviewer,
@@ -212,7 +213,8 @@ pub fn append_once(
             slot,
             shown,
             uid,
-            j.figure_shown.map(i64::from)
+            j.figure_shown.map(i64::from),
+            made_at
         ],
         |r| r.get(0),
     )
@@ -234,8 +236,21 @@ impl Workspace {
         uid: &str,
         j: &NewDecision,
     ) -> anyhow::Result<(i64, bool)> {
+        self.record_once_made_at(reviewer, uid, j, None)
+    }
+
+    /// As [`Self::record_once`], stored with the time the decision was made (`made_at`, the
+    /// workspace's own timestamp format), not the time it reached the workspace: a decision
+    /// made offline keeps its hour.
+    pub fn record_once_made_at(
+        &self,
+        reviewer: &str,
+        uid: &str,
+        j: &NewDecision,
+        made_at: Option<&str>,
+    ) -> anyhow::Result<(i64, bool)> {
         let reviewer_key = reviewer_id(&self.db, reviewer)?;
-        if let Some(id) = append_once(&self.db, reviewer_key, j, uid)? {
+        if let Some(id) = append_once(&self.db, reviewer_key, j, uid, made_at)? {
             return Ok((id, true));
         }
         let (id, stored_reviewer): (i64, i64) = self.db.query_row(

@@ -19,6 +19,7 @@ pub const JOURNAL_FILE: &str = "journal.db";
 /// Decisions made on this machine that the workspace has not stored yet.
 pub struct Journal {
     db: Db,
+    file: std::path::PathBuf,
 }
 
 /// One waiting decision.
@@ -28,6 +29,8 @@ pub struct PendingDecision {
     pub uid: String,
     pub reviewer: String,
     pub decision: NewDecision,
+    /// When the reviewer made it (UTC, the workspace's timestamp format).
+    pub made_at: Option<String>,
 }
 
 impl Journal {
@@ -56,18 +59,26 @@ impl Journal {
              )",
         )
         .with_context(|| format!("cannot set up the decision journal {}", file.display()))?;
-        // Journals written before decisions recorded whether the figure was shown.
-        let has_figure: i64 = db.query_value(
-            "SELECT count(*) FROM pragma_table_info('pending') WHERE name = 'figure_shown'",
-            params![],
-        )?;
-        if has_figure == 0 {
-            db.execute_batch("ALTER TABLE pending ADD COLUMN figure_shown INTEGER")
-                .with_context(|| {
-                    format!("cannot update the decision journal {}", file.display())
-                })?;
+        // Journals written before decisions recorded whether the figure was shown, and when
+        // they were made.
+        for (column, kind) in [
+            ("figure_shown", "INTEGER"),
+            ("made_at", "TEXT"),
+            ("set_aside", "TEXT"),
+        ] {
+            let has: i64 = db.query_value(
+                "SELECT count(*) FROM pragma_table_info('pending') WHERE name = ?1",
+                params![column],
+            )?;
+            if has == 0 {
+                db.execute_batch(&format!("ALTER TABLE pending ADD COLUMN {column} {kind}"))
+                    .with_context(|| {
+                        format!("cannot update the decision journal {}", file.display())
+                    })?;
+            }
         }
-        Ok(Self { db })
+        restrict_to_owner(&file);
+        Ok(Self { db, file })
     }
 
     /// Keeps one decision until it is stored in the workspace.
@@ -78,8 +89,8 @@ impl Journal {
             .map(|o| serde_json::to_string(o).expect("ids serialise"));
         self.db
             .execute(
-                "INSERT INTO pending (uid, reviewer, sample_id, round_id, answer_id, kind, value, shown_order, figure_shown)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO pending (uid, reviewer, sample_id, round_id, answer_id, kind, value, shown_order, figure_shown, made_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
                 params![
                     uid,
                     reviewer,
@@ -93,44 +104,76 @@ impl Journal {
                 ],
             )
             .context("cannot write the decision to the local journal")?;
+        // The WAL file appears with the first write: owner-only too.
+        restrict_to_owner(&self.file);
         Ok(())
     }
 
     /// `reviewer`'s waiting decisions, oldest first.
+    /// `reviewer`'s waiting decisions, oldest first. An entry that cannot be read (an unknown
+    /// kind, a broken display order) is set aside, kept for the curator and counted by
+    /// [`Self::set_aside`], instead of blocking every later decision.
     pub fn pending(&self, reviewer: &str) -> anyhow::Result<Vec<PendingDecision>> {
-        self.db.query_vec(
-            "SELECT seq, uid, reviewer, sample_id, round_id, answer_id, kind, value, shown_order, figure_shown
-             FROM pending WHERE reviewer = ?1 ORDER BY seq",
+        let rows = self.db.query_vec(
+            "SELECT seq, uid, reviewer, sample_id, round_id, answer_id, kind, value, shown_order, figure_shown, made_at
+             FROM pending WHERE reviewer = ?1 AND set_aside IS NULL ORDER BY seq",
             params![reviewer],
             |r| {
+                let seq: i64 = r.get(0)?;
                 let kind: String = r.get(6)?;
                 let shown: Option<String> = r.get(8)?;
-                Ok(PendingDecision {
-                    seq: r.get(0)?,
+                let Some(kind) = DecisionKind::parse(&kind) else {
+                    return Ok(Err((seq, format!("unknown decision kind `{kind}`"))));
+                };
+                let Ok(shown_order) = shown.map(|s| serde_json::from_str(&s)).transpose() else {
+                    return Ok(Err((seq, "its display order is not JSON".to_string())));
+                };
+                Ok(Ok(PendingDecision {
+                    seq,
                     uid: r.get(1)?,
                     reviewer: r.get(2)?,
                     decision: NewDecision {
                         sample_key: r.get(3)?,
                         round_id: r.get(4)?,
                         answer_id: r.get(5)?,
-                        kind: DecisionKind::parse(&kind)
-                            .ok_or_else(|| anyhow::anyhow!("unknown decision kind {kind}"))?,
+                        kind,
                         value: r.get(7)?,
-                        shown_order: shown
-                            .map(|s| serde_json::from_str(&s))
-                            .transpose()
-                            .context("a journal entry's display order is not JSON")?,
+                        shown_order,
                         figure_shown: r.get::<Option<i64>>(9)?.map(|v| v != 0),
                     },
-                })
+                    made_at: r.get(10)?,
+                }))
             },
+        )?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            match row {
+                Ok(p) => out.push(p),
+                Err((seq, why)) => {
+                    tracing::warn!(seq, why, "a journal entry cannot be read: set aside");
+                    self.db.execute(
+                        "UPDATE pending SET set_aside = ?1 WHERE seq = ?2",
+                        params![why, seq],
+                    )?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many of `reviewer`'s decisions wait to be sent.
+    pub fn count(&self, reviewer: &str) -> anyhow::Result<usize> {
+        self.db.query_value(
+            "SELECT count(*) FROM pending WHERE reviewer = ?1 AND set_aside IS NULL",
+            params![reviewer],
         )
     }
 
-    /// How many of `reviewer`'s decisions wait.
-    pub fn count(&self, reviewer: &str) -> anyhow::Result<usize> {
+    /// How many of `reviewer`'s journal entries could not be read and were set aside (kept in
+    /// the journal file for the curator; never sent).
+    pub fn set_aside(&self, reviewer: &str) -> anyhow::Result<usize> {
         self.db.query_value(
-            "SELECT count(*) FROM pending WHERE reviewer = ?1",
+            "SELECT count(*) FROM pending WHERE reviewer = ?1 AND set_aside IS NOT NULL",
             params![reviewer],
         )
     }
@@ -160,6 +203,57 @@ impl Journal {
     }
 }
 
+/// One review screen per reviewer on a workspace, on this machine: held while the screen runs.
+/// Two screens of one reviewer shared the journal, and `u` in one took back the other's
+/// decision.
+pub struct ReviewerLock {
+    _file: std::fs::File,
+}
+
+impl Journal {
+    /// Takes `reviewer`'s screen lock beside the journal in `dir`, or says that another screen
+    /// of theirs holds it.
+    pub fn lock_reviewer(dir: &Path, reviewer: &str) -> anyhow::Result<ReviewerLock> {
+        use sha2::Digest;
+        let digest = hex::encode(sha2::Sha256::digest(reviewer.as_bytes()));
+        let path = dir.join(format!("journal.{}.lock", &digest[..16]));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open the review lock {}", path.display()))?;
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: a valid descriptor owned by `file` for the call.
+            let taken = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            if taken != 0 {
+                anyhow::bail!(
+                    "another review screen of `{reviewer}` is open on this workspace on this machine: one screen per reviewer (close the other first)"
+                );
+            }
+        }
+        Ok(ReviewerLock { _file: file })
+    }
+}
+
+/// The journal and its WAL files readable by their owner only: they hold a clinician's decisions
+/// before any server's access rules apply.
+fn restrict_to_owner(file: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = file.as_os_str().to_owned();
+            name.push(suffix);
+            let _ = std::fs::set_permissions(&name, std::fs::Permissions::from_mode(0o600));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+}
+
 impl Workspace {
     /// Sends `reviewer`'s waiting decisions, oldest first, each removed from the journal once the
     /// workspace has stored it. Returns how many were sent; stops at the first failure (the rest
@@ -167,7 +261,7 @@ impl Workspace {
     pub fn send_journal(&self, journal: &Journal, reviewer: &str) -> anyhow::Result<usize> {
         let mut sent = 0;
         for p in journal.pending(reviewer)? {
-            self.record_once(&p.reviewer, &p.uid, &p.decision)?;
+            self.record_once_made_at(&p.reviewer, &p.uid, &p.decision, p.made_at.as_deref())?;
             journal.remove(p.seq)?;
             sent += 1;
         }
@@ -272,5 +366,80 @@ mod tests {
         assert_eq!(journal.count("ben").unwrap(), 0);
     }
 
-    on_both_databases!(waiting_decisions_are_sent_once_in_order_and_survive_a_reopen);
+    fn an_unreadable_entry_is_set_aside_and_the_decisions_after_it_are_sent_with_their_time(
+        db: TestDb,
+    ) {
+        let (ws, s) = workspace_with_rounds_on(db, &[("q", &["a1", "a2"])]);
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::open(dir.path()).unwrap();
+        let add = |a, kind| {
+            journal
+                .add(
+                    "ana",
+                    &crate::store::new_decision_uid(),
+                    &verdict(&s, a, kind),
+                )
+                .unwrap()
+        };
+        add(0, DecisionKind::Accept);
+        // An entry no version of vital can read (a newer kind, a hand edit).
+        journal
+            .db
+            .execute(
+                "UPDATE pending SET kind = 'shrug' WHERE seq = (SELECT min(seq) FROM pending)",
+                params![],
+            )
+            .unwrap();
+        add(1, DecisionKind::Reject);
+        // Made an hour ago, offline.
+        journal
+            .db
+            .execute(
+                "UPDATE pending SET made_at = '2026-01-02T03:04:05.000Z' WHERE kind = 'reject'",
+                params![],
+            )
+            .unwrap();
+        assert_eq!(ws.send_journal(&journal, "ana").unwrap(), 1);
+        assert_eq!(journal.count("ana").unwrap(), 0);
+        assert_eq!(journal.set_aside("ana").unwrap(), 1, "kept for the curator");
+        let made: String = ws
+            .db
+            .query_value(
+                "SELECT created_at FROM judgments WHERE kind = 'reject'",
+                params![],
+            )
+            .unwrap();
+        assert_eq!(
+            made, "2026-01-02T03:04:05.000Z",
+            "stored with the time it was made"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_journal_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (_ws, s) = workspace_with_rounds_on(TestDb::Sqlite, &[("q", &["a1", "a2"])]);
+        let journal = Journal::open(dir.path()).unwrap();
+        journal
+            .add(
+                "ana",
+                &crate::store::new_decision_uid(),
+                &verdict(&s, 0, DecisionKind::Accept),
+            )
+            .unwrap();
+        for name in [JOURNAL_FILE, "journal.db-wal"] {
+            let mode = std::fs::metadata(dir.path().join(name))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "{name}: {mode:o}");
+        }
+    }
+
+    on_both_databases!(
+        waiting_decisions_are_sent_once_in_order_and_survive_a_reopen,
+        an_unreadable_entry_is_set_aside_and_the_decisions_after_it_are_sent_with_their_time
+    );
 }

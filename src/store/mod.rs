@@ -53,7 +53,7 @@ pub use figure_stats::{FigureFile, NewFigure, StoredFigureStats};
 pub use history::{DecisionEvent, SelectorAnswerScore};
 pub use image_urls::ImageUrl;
 pub use import_writes::{AnswerSlot, ImportBatch};
-pub use journal::{with_pending, Journal, PendingDecision, JOURNAL_FILE};
+pub use journal::{with_pending, Journal, PendingDecision, ReviewerLock, JOURNAL_FILE};
 pub use llm_generation::GeneratedOutcome;
 pub use llm_judge::{FigureText, JudgeTarget};
 pub use llm_ledger::{LedgerEntry, LlmOutcome, LlmRequest};

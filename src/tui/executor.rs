@@ -176,14 +176,22 @@ impl SessionStore {
 
     /// The journal's state for the status line: None when nothing waits.
     fn waiting_note(&self) -> Option<String> {
-        let why = self.waiting.as_ref()?;
-        let n = self.journal.count(&self.reviewer).unwrap_or(0);
-        (n > 0).then(|| {
-            format!(
-                "{why} — {n} decision{} kept on this machine",
-                if n == 1 { "" } else { "s" }
-            )
-        })
+        let waiting = self.waiting.as_ref().and_then(|why| {
+            let n = self.journal.count(&self.reviewer).unwrap_or(0);
+            (n > 0).then(|| {
+                format!(
+                    "{why} — {n} decision{} kept on this machine",
+                    if n == 1 { "" } else { "s" }
+                )
+            })
+        });
+        // Entries no version of vital could read: never sent, kept for the curator, counted.
+        let aside = self.journal.set_aside(&self.reviewer).unwrap_or(0);
+        let aside = (aside > 0).then(|| format!("{aside} unreadable journal entries set aside"));
+        match (waiting, aside) {
+            (Some(w), Some(a)) => Some(format!("{w} · {a}")),
+            (w, a) => w.or(a),
+        }
     }
 
     pub fn workspace(&self) -> &Workspace {

@@ -49,6 +49,8 @@ pub struct ReviewOptions {
 /// return, error, panic (ratatui's hook) and SIGTERM/SIGHUP (handled as a quit).
 pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
     let ws = Workspace::open_existing(&options.workspace)?;
+    // One screen per reviewer: a second one would share this machine's journal (and its undo).
+    let _one_screen = crate::store::Journal::lock_reviewer(ws.dir(), &options.session.reviewer)?;
     let fetch = crate::config::fetch_settings(&options.llm, ws.image_cache_dir());
     let (tx, rx) = mpsc::channel::<Msg>();
     let mut session = Session::start_threaded(

@@ -811,3 +811,20 @@ fn tmux_at_80x24_a_one_answer_sample_without_its_figure_refuses_a_tie_counts_the
         .unwrap_or_default();
     assert_eq!(solo["reject"].as_i64().unwrap_or(0), 0, "{st}");
 }
+
+#[test]
+fn tmux_a_second_review_screen_of_the_same_reviewer_is_refused_with_a_reason() {
+    if !super::common::tmux_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    vital_ok(dir.path(), &["demo"]);
+    let tmux = Tmux::start(dir.path(), "twice");
+    tmux.wait_for("reviewer twice", "the first screen");
+    let second = super::common::vital_env(dir.path(), &["review", "--reviewer", "twice"], &[]);
+    let err = super::common::stderr(&second);
+    assert_eq!(second.status.code(), Some(1), "{err}");
+    assert!(err.contains("another review screen of `twice`"), "{err}");
+    tmux.send("q");
+    tmux.wait_gone();
+}
