@@ -21,36 +21,74 @@ use input::{Input, Reply};
 
 use crate::config::ImageProtocol;
 
-/// Asks the terminal on stdout and decides how to draw figures; `replies` are the terminal's
-/// replies as the running reader decodes them. Sends nothing when nothing needs asking (half
-/// blocks forced, or tmux blocking every image).
-pub fn detect(forced: ImageProtocol, replies: &mpsc::Receiver<Reply>) -> Choice {
-    detect_in(forced, &detect::Environment::current(), replies)
+/// Capability detection in progress: the query is out; answers are taken as they come, before
+/// the first frame ([`Detection::wait`], at most [`detect::QUIET`] of silence) and after it
+/// ([`Detection::late`]): over a slow link (SSH, a loaded machine) the terminal's answers come
+/// after the first frame, and the screen then switches to what they offer.
+pub struct Detection {
+    forced: ImageProtocol,
+    env: detect::Environment,
+    answers: detect::Answers,
+    /// The query went out (nothing is asked when half blocks are forced or tmux blocks images).
+    asked: bool,
+    /// Every status report expected has come: later replies change nothing.
+    settled: bool,
 }
 
-fn detect_in(
-    forced: ImageProtocol,
-    env: &detect::Environment,
-    replies: &mpsc::Receiver<Reply>,
-) -> Choice {
-    let blocked = matches!(env.tmux, Some(detect::Passthrough::Off(_)));
-    if forced == ImageProtocol::Halfblocks || (blocked && forced == ImageProtocol::Auto) {
-        return detect::choose(forced, env, &detect::Answers::default());
+impl Detection {
+    /// Writes the query to stdout when the choice depends on the terminal's answers.
+    pub fn ask(forced: ImageProtocol) -> Self {
+        Self::ask_in(forced, detect::Environment::current())
     }
-    let tmux = env.tmux.is_some();
-    let asked = {
-        use std::io::Write;
-        let mut out = std::io::stdout();
-        out.write_all(detect::query(tmux).as_bytes())
-            .and_then(|()| out.flush())
-            .is_ok()
-    };
-    let answers = if asked {
-        detect::collect(tmux, |left| replies.recv_timeout(left).ok(), detect::QUIET)
-    } else {
-        detect::Answers::default()
-    };
-    detect::choose(forced, env, &answers)
+
+    fn ask_in(forced: ImageProtocol, env: detect::Environment) -> Self {
+        let blocked = matches!(env.tmux, Some(detect::Passthrough::Off(_)));
+        let needed =
+            !(forced == ImageProtocol::Halfblocks || (blocked && forced == ImageProtocol::Auto));
+        let asked = needed && {
+            use std::io::Write;
+            let mut out = std::io::stdout();
+            out.write_all(detect::query(env.tmux.is_some()).as_bytes())
+                .and_then(|()| out.flush())
+                .is_ok()
+        };
+        Self {
+            forced,
+            env,
+            answers: detect::Answers::default(),
+            asked,
+            settled: !asked,
+        }
+    }
+
+    /// Takes the replies that come within the silence limit, and chooses.
+    pub fn wait(&mut self, replies: &mpsc::Receiver<Reply>) -> Choice {
+        if self.asked {
+            let tmux = self.env.tmux.is_some();
+            self.answers =
+                detect::collect(tmux, |left| replies.recv_timeout(left).ok(), detect::QUIET);
+            self.settled = self.answers.statuses >= detect::statuses_expected(tmux);
+        }
+        self.choice()
+    }
+
+    /// A reply after [`Self::wait`]: the new choice once the terminal has answered everything,
+    /// else None.
+    pub fn late(&mut self, reply: &Reply) -> Option<Choice> {
+        if self.settled {
+            return None;
+        }
+        self.answers.take(reply);
+        if self.answers.statuses < detect::statuses_expected(self.env.tmux.is_some()) {
+            return None;
+        }
+        self.settled = true;
+        Some(self.choice())
+    }
+
+    pub fn choice(&self) -> Choice {
+        detect::choose(self.forced, &self.env, &self.answers)
+    }
 }
 
 /// Detection for a program with no input loop of its own (`vital show`): raw mode and a reader
@@ -76,7 +114,7 @@ pub fn detect_once(forced: ImageProtocol) -> Choice {
             )
         })
     };
-    let choice = detect_in(forced, &env, &rx);
+    let choice = Detection::ask_in(forced, env).wait(&rx);
     // A reply still on its way (the query's last answer is in, so there should be none).
     while rx.recv_timeout(Duration::from_millis(30)).is_ok() {}
     stop.store(true, Ordering::Relaxed);
@@ -112,5 +150,38 @@ fn protocol_type(graphics: Graphics) -> Option<ProtocolType> {
         Graphics::Sixel => Some(ProtocolType::Sixel),
         Graphics::Iterm2 => Some(ProtocolType::Iterm2),
         Graphics::KittyDirect | Graphics::Halfblocks => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_that_come_after_the_first_frame_switch_to_what_the_terminal_offers() {
+        let mut detection = Detection {
+            forced: ImageProtocol::Auto,
+            env: detect::Environment::default(),
+            answers: detect::Answers::default(),
+            asked: true,
+            settled: false,
+        };
+        // Nothing within the silence limit (the link is slow): half blocks first.
+        let (tx, rx) = mpsc::channel();
+        drop(tx);
+        assert_eq!(detection.wait(&rx).graphics, Graphics::Halfblocks);
+        let replies = input::Decoder::new()
+            .decode(b"\x1b_Gi=31;OK\x1b\\\x1bP>|kitty(0.26.5)\x1b\\\x1b[6;17;7t\x1b[?62;c\x1b[0n");
+        let mut chosen = Vec::new();
+        for reply in replies {
+            if let Input::Reply(reply) = reply {
+                chosen.extend(detection.late(&reply));
+            }
+        }
+        assert_eq!(chosen.len(), 1, "one new choice, at the status report");
+        assert_eq!(chosen[0].graphics, Graphics::KittyDirect);
+        assert_eq!(chosen[0].cell, Some((7, 17)));
+        // Settled: a reply after that changes nothing.
+        assert_eq!(detection.late(&Reply::Status), None);
     }
 }

@@ -73,9 +73,9 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
     let gate = Arc::new(external_editor::InputGate::default());
     let (reply_tx, reply_rx) = mpsc::channel();
     workers::spawn_terminal_input(tx.clone(), reply_tx, gate.clone());
-    let choice = crate::terminal::detect(options.protocol, &reply_rx);
-    drop(reply_rx);
-    let picker = crate::terminal::picker(&choice);
+    let mut detection = crate::terminal::Detection::ask(options.protocol);
+    let mut choice = detection.wait(&reply_rx);
+    let mut picker = crate::terminal::picker(&choice);
     session.dispatch(Msg::Notice(choice.why.clone()));
     // Pastes arrive as one text (into the answer editor), not as keys.
     let _ = ratatui::crossterm::execute!(
@@ -100,6 +100,23 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
         let mut layer = None;
         let mut drawn_size = None;
         loop {
+            // The terminal's answers after the first frame (a slow link): the best it offers
+            // from then on, the figure made again with it.
+            for reply in reply_rx.try_iter() {
+                let Some(late) = detection.late(&reply) else {
+                    continue;
+                };
+                if (late.graphics, late.cell) != (choice.graphics, choice.cell) {
+                    choice = late;
+                    picker = crate::terminal::picker(&choice);
+                    pane.graphics = choice.graphics;
+                    pane.state = ImageState::Placeholder(String::new());
+                    shown = None;
+                    terminal.clear()?;
+                    placed.screen_cleared();
+                    session.dispatch(Msg::Notice(choice.why.clone()));
+                }
+            }
             for response in resizer.resized.try_iter() {
                 if let (ImageState::Ready(shown), Ok(response)) = (&mut pane.state, response) {
                     if let Drawing::Cells(protocol) = &mut shown.drawing {

@@ -144,9 +144,10 @@ pub fn spawn_terminal_input(
                     Event::Input(Input::Paste(text)) => Msg::Paste(text),
                     Event::Input(Input::Reply(reply)) => {
                         tracing::debug!(?reply, "terminal reply consumed");
-                        // Nobody listens once detection is over: dropped, never a key.
+                        // To detection (a late answer may still change the protocol), never a
+                        // key; the loop wakes to take it.
                         let _ = replies.send(reply);
-                        return true;
+                        Msg::Redraw
                     }
                     Event::Resized(width, height) => Msg::Resized(width, height),
                 };
