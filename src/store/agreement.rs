@@ -127,7 +127,7 @@ impl Verdicts {
                  JOIN reviewers rv ON rv.id = c.reviewer_id
                  WHERE c.kind IN ('accept', 'reject'){seen}
                  UNION ALL
-                 SELECT c.id, c.reviewer_id, rv.name, c.sample_id, a.round_id, a.id, a.id = CAST(c.value AS INTEGER), NULL
+                 SELECT c.id, c.reviewer_id, rv.name, c.sample_id, a.round_id, a.id, CAST(a.id AS TEXT) = c.value, NULL
                  FROM current_judgments c JOIN answers a ON a.round_id = c.round_id
                  JOIN reviewers rv ON rv.id = c.reviewer_id
                  WHERE c.kind = 'prefer'{seen}"

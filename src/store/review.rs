@@ -113,7 +113,7 @@ impl Workspace {
                JOIN reviewers rv ON rv.id = c.reviewer_id
               WHERE c.sample_id = ?1 AND c.kind IN ('accept', 'reject')
              UNION ALL
-             SELECT a.id, rv.name, a.id = CAST(c.value AS INTEGER) FROM current_judgments c
+             SELECT a.id, rv.name, CAST(a.id AS TEXT) = c.value FROM current_judgments c
                JOIN reviewers rv ON rv.id = c.reviewer_id JOIN answers a ON a.round_id = c.round_id
               WHERE c.sample_id = ?1 AND c.kind = 'prefer'
              ORDER BY 2",

@@ -47,6 +47,10 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: SQLITE[7],
         postgres: POSTGRES[7],
     },
+    Migration {
+        sqlite: SQLITE[8],
+        postgres: POSTGRES[8],
+    },
 ];
 
 const SQLITE: &[&str] = &[
@@ -248,6 +252,11 @@ const SQLITE: &[&str] = &[
     r#"
     ALTER TABLE judgments ADD COLUMN figure_shown INTEGER;
     "#,
+    // 9: nothing for a directory: its decisions are written by vital alone (the server's 9 checks
+    // what a reviewer's role writes directly).
+    r#"
+    SELECT 1;
+    "#,
 ];
 
 const POSTGRES: &[&str] = &[
@@ -447,6 +456,53 @@ const POSTGRES: &[&str] = &[
     // 8: whether the figure was on the reviewer's screen when they decided.
     r#"
     ALTER TABLE judgments ADD COLUMN figure_shown BIGINT;
+    "#,
+    // 9: the server checks what a decision holds, not only whose it is: a reviewer's role can
+    // write to the log directly (psql), so kinds, value shapes and lengths, the time's form, and
+    // that the round and answer belong to the sample are enforced here; a statement of a
+    // reviewer's inserts at most 100 rows. NOT VALID: rows already there are not rechecked (the
+    // reads tolerate them).
+    r#"
+    ALTER TABLE judgments ADD CONSTRAINT judgments_shape CHECK (
+        kind IN ('accept', 'reject', 'prefer', 'tie', 'rate', 'flag', 'note', 'demo', 'edit', 'reason', 'undo')
+        AND (value IS NULL OR char_length(value) <= 100000)
+        AND (kind <> 'prefer' OR value ~ '^[0-9]{1,18}$')
+        AND (kind <> 'rate' OR value IN ('1', '2', '3', '4', '5'))
+        AND (kind NOT IN ('flag', 'demo') OR value IS NULL OR value IN ('0', '1'))
+        AND (kind NOT IN ('edit', 'reason') OR value IS NOT NULL)
+        AND (figure_shown IS NULL OR figure_shown IN (0, 1))
+        AND char_length(slot) <= 200
+        AND (shown_order IS NULL OR char_length(shown_order) <= 10000)
+        AND created_at ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}'
+    ) NOT VALID;
+    CREATE FUNCTION vital_judgment_fits() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF NEW.round_id IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM rounds WHERE id = NEW.round_id AND sample_id = NEW.sample_id) THEN
+            RAISE EXCEPTION 'round % is not a round of sample %', NEW.round_id, NEW.sample_id
+                USING ERRCODE = 'check_violation';
+        END IF;
+        IF NEW.answer_id IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM answers WHERE id = NEW.answer_id AND round_id = NEW.round_id) THEN
+            RAISE EXCEPTION 'answer % is not an answer of round %', NEW.answer_id, NEW.round_id
+                USING ERRCODE = 'check_violation';
+        END IF;
+        RETURN NEW;
+    END $$;
+    CREATE TRIGGER judgments_fit BEFORE INSERT ON judgments
+        FOR EACH ROW EXECUTE FUNCTION vital_judgment_fits();
+    CREATE FUNCTION vital_judgments_bounded() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF (SELECT count(*) FROM inserted) > 100 AND NOT pg_has_role(current_user,
+                (SELECT relowner FROM pg_class WHERE oid = 'judgments'::regclass), 'MEMBER') THEN
+            RAISE EXCEPTION 'a reviewer records at most 100 decisions in one statement'
+                USING ERRCODE = 'program_limit_exceeded';
+        END IF;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER judgments_bounded AFTER INSERT ON judgments
+        REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT
+        EXECUTE FUNCTION vital_judgments_bounded();
     "#,
 ];
 

@@ -241,6 +241,13 @@ impl ServerUrl {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(std::time::Duration::from_secs(10));
         }
+        // A query whose client is gone (killed, the link cut) stops on the server too, instead of
+        // running on for many minutes; long bulk work is many short statements.
+        if config.get_options().is_none() {
+            config.options(
+                "-c statement_timeout=600000 -c idle_in_transaction_session_timeout=600000",
+            );
+        }
         match self.ssl_mode {
             SslMode::Disable => {
                 config.ssl_mode(DriverSslMode::Disable);

@@ -253,10 +253,16 @@ mod tests {
             &ws,
             &crate::data::Sample {
                 id: "s".into(),
-                rounds: vec![crate::data::Round {
-                    question: "q".into(),
-                    answers: vec!["a1".into(), "a2".into()],
-                }],
+                rounds: vec![
+                    crate::data::Round {
+                        question: "q".into(),
+                        answers: vec!["a1".into(), "a2".into()],
+                    },
+                    crate::data::Round {
+                        question: "q2".into(),
+                        answers: vec!["b1".into()],
+                    },
+                ],
                 ..Default::default()
             },
         );
@@ -305,8 +311,9 @@ mod tests {
                 .get(0)
         };
         assert_eq!(count(&mut direct), 1, "a reviewer reads every event");
-        let insert = "INSERT INTO judgments (reviewer_id, sample_id, answer_id, kind, slot, undoes, created_at)
-                      VALUES ($1, $2, $3, $4, $5, $6, 'now')";
+        let insert = "INSERT INTO judgments (reviewer_id, sample_id, round_id, answer_id, kind, slot, undoes, created_at)
+                      VALUES ($1, $2, $3, $4, $5, $6, $7, '2026-12-07T10:00:00.000Z')";
+        let round = Some(stored.round_ids[0]);
         let slot = format!("verdict:{answer}");
         let refused = |result: Result<u64, postgres::Error>, what: &str| {
             let err = result.expect_err(what);
@@ -315,7 +322,15 @@ mod tests {
         refused(
             direct.execute(
                 insert,
-                &[&ben_id, &key, &answer, &"accept", &slot, &None::<i64>],
+                &[
+                    &ben_id,
+                    &key,
+                    &round,
+                    &answer,
+                    &"accept",
+                    &slot,
+                    &None::<i64>,
+                ],
             ),
             "inserting under another reviewer's name",
         );
@@ -325,6 +340,7 @@ mod tests {
                 &[
                     &ana_id,
                     &key,
+                    &None::<i64>,
                     &None::<i64>,
                     &"undo",
                     &"undo",
@@ -368,10 +384,110 @@ mod tests {
         direct
             .execute(
                 insert,
-                &[&ana_id, &key, &answer, &"accept", &slot, &None::<i64>],
+                &[
+                    &ana_id,
+                    &key,
+                    &round,
+                    &answer,
+                    &"accept",
+                    &slot,
+                    &None::<i64>,
+                ],
             )
             .unwrap();
         assert_eq!(count(&mut direct), 2);
+        // …and only decisions that hold what a decision holds (issue 34: one hand-made row broke
+        // stats and every export for everyone).
+        let shaped = "INSERT INTO judgments (reviewer_id, sample_id, round_id, answer_id, kind, value, slot, created_at)
+                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+        let time = "2026-12-07T10:00:00.000Z";
+        let bad = |client: &mut postgres::Client,
+                   params: &[&(dyn postgres::types::ToSql + Sync)],
+                   what: &str| {
+            let err = client.execute(shaped, params).expect_err(what);
+            let code = err.code().map(|c| c.code().to_string());
+            assert_eq!(code.as_deref(), Some("23514"), "{what}: {err}");
+        };
+        let none = None::<i64>;
+        let huge = "x".repeat(200_000);
+        bad(
+            &mut direct,
+            &[
+                &ana_id, &key, &round, &none, &"prefer", &"abc", &"round", &time,
+            ],
+            "a preference that names no answer",
+        );
+        bad(
+            &mut direct,
+            &[&ana_id, &key, &round, &none, &"rate", &"9", &"rate", &time],
+            "a rating of 9",
+        );
+        bad(
+            &mut direct,
+            &[
+                &ana_id,
+                &key,
+                &round,
+                &answer,
+                &"edit",
+                &huge.as_str(),
+                &"edit",
+                &time,
+            ],
+            "an edit past the cap",
+        );
+        bad(
+            &mut direct,
+            &[
+                &ana_id,
+                &key,
+                &round,
+                &answer,
+                &"shrug",
+                &none.map(|_| ""),
+                &"x",
+                &time,
+            ],
+            "an unknown kind",
+        );
+        bad(
+            &mut direct,
+            &[
+                &ana_id,
+                &key,
+                &round,
+                &answer,
+                &"accept",
+                &none.map(|_| ""),
+                &slot,
+                &"yesterday",
+            ],
+            "a time in another form",
+        );
+        let other_answer = stored.answer_ids[1][0];
+        bad(
+            &mut direct,
+            &[
+                &ana_id,
+                &key,
+                &round,
+                &other_answer,
+                &"accept",
+                &none.map(|_| ""),
+                &slot,
+                &time,
+            ],
+            "an answer of another round",
+        );
+        let many = direct
+            .execute(
+                "INSERT INTO judgments (reviewer_id, sample_id, kind, slot, created_at)
+                 SELECT $1, $2, 'flag', 'flag', '2026-12-07T10:00:00.000Z' FROM generate_series(1, 1000)",
+                &[&ana_id, &key],
+            )
+            .expect_err("a thousand decisions in one statement");
+        assert_eq!(many.code().map(|c| c.code()), Some("54000"), "{many}");
+        assert_eq!(count(&mut direct), 2, "none of them stored");
         drop(direct);
         drop(ws);
         drop(server);
