@@ -366,6 +366,7 @@ fn write_in_one_batch(
     }
     batch.finish_source(source_id, format.name(), records)?;
     batch.commit()?;
+    ws.analyze_after_bulk_write()?;
     Ok(Some(Written {
         format: Some(format),
         records,

@@ -240,6 +240,7 @@ impl Workspace {
             }
         }
         target.db.execute_batch("DROP TABLE vital_copy")?;
+        target.analyze_after_bulk_write()?;
         Ok(summary)
     }
 

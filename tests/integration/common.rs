@@ -177,6 +177,11 @@ impl Drop for ServerDb {
     }
 }
 
+/// A direct client of the test server at `url` (the administrator's), as psql would connect.
+pub fn server_client(url: &str) -> postgres::Client {
+    admin_client(url)
+}
+
 fn admin_client(url: &str) -> postgres::Client {
     let mut config: postgres::Config = url.parse().expect("a connection string");
     if let Ok(password) = std::env::var("PGPASSWORD") {

@@ -508,3 +508,31 @@ fn a_password_in_any_spelling_of_the_server_url_is_refused_and_never_echoed() {
         );
     }
 }
+
+#[test]
+fn a_server_import_leaves_fresh_planner_statistics() {
+    let Some(server) = ServerDb::create() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let input = crate::common::write(
+        dir.path(),
+        "two.jsonl",
+        "{\"id\": \"p1\", \"image\": \"p1.png\", \"fig_caption\": \"c\", \"rounds\": [{\"question\": \"Q?\", \"answers\": [\"A\"]}]}\n{\"id\": \"p2\", \"image\": \"p2.png\", \"fig_caption\": \"c\", \"rounds\": [{\"question\": \"Q?\", \"answers\": [\"B\"]}]}\n",
+    );
+    vital_env_ok(
+        Path::new(&server.url),
+        &["import", input.to_str().unwrap()],
+        &server.env(),
+    );
+    let mut client = crate::common::server_client(&server.url);
+    // A table never analysed has reltuples -1; ANALYZE sets it, in the same transaction.
+    let tuples: f32 = client
+        .query_one(
+            "SELECT reltuples FROM pg_class WHERE relname = 'samples'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!((tuples - 2.0).abs() < 0.5, "samples analysed: {tuples}");
+}
