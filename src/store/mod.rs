@@ -525,6 +525,17 @@ pub(crate) mod test_support {
                     "DROP ROLE IF EXISTS vital_reviewers_{}",
                     self.name
                 ));
+                // Groups named by the database's OID: any left without a database.
+                if let Ok(rows) = client.query(
+                    "SELECT rolname::text FROM pg_roles WHERE rolname LIKE 'vital_reviewers_db%'
+                     AND substr(rolname, 19)::oid NOT IN (SELECT oid FROM pg_database)",
+                    &[],
+                ) {
+                    for row in rows {
+                        let name: String = row.get(0);
+                        let _ = client.batch_execute(&format!("DROP ROLE IF EXISTS {name}"));
+                    }
+                }
             }
         }
     }

@@ -137,11 +137,62 @@ impl Workspace {
                 .execute_batch(&format!("CREATE ROLE {} NOLOGIN", quote_ident(&group)))?;
         }
         self.grant_reviewer_rights(&group)?;
+        self.leave_legacy_group(&group)?;
         Ok(group)
     }
 
-    /// The name of this database's reviewer group role.
+    /// Moves this database's reviewers from the name-derived group (which another database may
+    /// share) to this database's own, and takes the old group's rights on this database away.
+    fn leave_legacy_group(&self, group: &str) -> anyhow::Result<()> {
+        let legacy = self.legacy_reviewer_group()?;
+        let exists: bool = self.db.query_value(
+            "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ?1)",
+            params![legacy],
+        )?;
+        if !exists {
+            return Ok(());
+        }
+        // This database's reviewers (their roles are named as their reviewer rows).
+        let members: Vec<String> = self.db.query_vec(
+            "SELECT m.rolname::text FROM pg_auth_members am
+             JOIN pg_roles g ON g.oid = am.roleid JOIN pg_roles m ON m.oid = am.member
+             WHERE g.rolname = ?1 AND m.rolname IN (SELECT name FROM reviewers)",
+            params![legacy],
+            |r| Ok(r.get(0)?),
+        )?;
+        for member in members {
+            self.db.execute_batch(&format!(
+                "GRANT {} TO {}",
+                quote_ident(group),
+                quote_ident(&member)
+            ))?;
+        }
+        let db: String = self
+            .db
+            .query_value("SELECT current_database()::text", params![])?;
+        let legacy = quote_ident(&legacy);
+        self.db.execute_batch(&format!(
+            "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {legacy};
+             REVOKE USAGE ON SCHEMA public FROM {legacy};
+             REVOKE CONNECT ON DATABASE {db} FROM {legacy};",
+            db = quote_ident(&db),
+        ))?;
+        Ok(())
+    }
+
+    /// The name of this database's reviewer group role: by the database's OID, unique on the
+    /// server. (Named from the database's name, cut and folded, `…_north_a` and `…_north-b` or
+    /// `vital-x` and `vital_x` shared one group, and a reviewer of one read the other.)
     fn reviewer_group(&self) -> anyhow::Result<String> {
+        let oid: i64 = self.db.query_value(
+            "SELECT oid::bigint FROM pg_database WHERE datname = current_database()",
+            params![],
+        )?;
+        Ok(format!("vital_reviewers_db{oid}"))
+    }
+
+    /// The group name of vital before groups were named by OID (see [`Self::reviewer_group`]).
+    fn legacy_reviewer_group(&self) -> anyhow::Result<String> {
         let db: String = self
             .db
             .query_value("SELECT current_database()::text", params![])?;
@@ -186,6 +237,17 @@ impl Workspace {
         )?;
         if exists {
             self.grant_reviewer_rights(&group)?;
+            self.leave_legacy_group(&group)?;
+        } else {
+            // A server from before groups were named by OID: its reviewers move on the first
+            // curator's connection after the upgrade.
+            let legacy_exists: bool = self.db.query_value(
+                "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ?1)",
+                params![self.legacy_reviewer_group()?],
+            )?;
+            if legacy_exists {
+                self.ensure_reviewer_group()?;
+            }
         }
         Ok(())
     }

@@ -166,10 +166,22 @@ impl ServerDb {
 impl Drop for ServerDb {
     fn drop(&mut self) {
         let mut client = admin_client(&self.admin);
+        // The reviewer group is named by the database's OID.
+        let oid: Option<u32> = client
+            .query_opt(
+                "SELECT oid FROM pg_database WHERE datname = $1",
+                &[&self.name],
+            )
+            .ok()
+            .flatten()
+            .map(|row| row.get(0));
         let _ = client.batch_execute(&format!(
             "DROP DATABASE IF EXISTS {} WITH (FORCE)",
             self.name
         ));
+        if let Some(oid) = oid {
+            let _ = client.batch_execute(&format!("DROP ROLE IF EXISTS vital_reviewers_db{oid}"));
+        }
         let _ = client.batch_execute(&format!(
             "DROP ROLE IF EXISTS vital_reviewers_{}",
             self.name

@@ -536,3 +536,54 @@ fn a_server_import_leaves_fresh_planner_statistics() {
         .get(0);
     assert!((tuples - 2.0).abs() < 0.5, "samples analysed: {tuples}");
 }
+
+/// Databases whose names fold to the same text (`north-a`, `north_a`) once shared one reviewer
+/// group: a reviewer of one read the other. Each database has its own group now.
+#[test]
+fn a_reviewer_of_one_database_cannot_read_another_whose_name_folds_the_same() {
+    let Some(admin) = std::env::var("VITAL_TEST_PG")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+    else {
+        crate::common::missing("VITAL_TEST_PG is not set");
+        return;
+    };
+    let mut client = crate::common::server_client(&admin);
+    let pid = std::process::id();
+    let names = [
+        format!("vital_fold_{pid}_north-a"),
+        format!("vital_fold_{pid}_north_a"),
+    ];
+    for name in &names {
+        client
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .unwrap();
+    }
+    let url_of = |db: &str| {
+        let (base, query) = admin.split_once('?').unwrap_or((admin.as_str(), ""));
+        let base = base.rsplit_once('/').unwrap().0;
+        format!("{base}/{db}?{query}")
+    };
+    let files = tempfile::tempdir().unwrap();
+    let env = [("VITAL_SERVER_FILES", files.path().to_str().unwrap())];
+    vital_env_ok(Path::new(&url_of(&names[0])), &["demo", "--stats"], &env);
+    let role = format!("fold_{pid}");
+    let password = add_reviewer(Path::new(&url_of(&names[0])), &role, &env);
+    // The other database set up after the reviewer exists (its curator's migration grants
+    // its reviewer group the right to read).
+    vital_env_ok(Path::new(&url_of(&names[1])), &["demo", "--stats"], &env);
+    // As psql would: the reviewer's own role on the other database.
+    let other = {
+        let mut config: postgres::Config = url_of(&names[1]).parse().unwrap();
+        config.user(&role);
+        config.password(&password);
+        config.connect(postgres::NoTls)
+    };
+    let read = other.and_then(|mut c| c.query_one("SELECT count(*) FROM samples", &[]));
+    // Clean up before asserting.
+    for name in &names {
+        let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+    }
+    let _ = client.batch_execute(&format!("DROP ROLE IF EXISTS {role}"));
+    assert!(read.is_err(), "the reviewer read the other database");
+}
