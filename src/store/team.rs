@@ -158,7 +158,7 @@ impl Workspace {
              JOIN pg_roles g ON g.oid = am.roleid JOIN pg_roles m ON m.oid = am.member
              WHERE g.rolname = ?1 AND m.rolname IN (SELECT name FROM reviewers)",
             params![legacy],
-            |r| Ok(r.get(0)?),
+            |r| r.get(0),
         )?;
         for member in members {
             self.db.execute_batch(&format!(
