@@ -59,6 +59,7 @@ actions! {
     Goto = "goto", ["g"], "jump to a sample id";
     Search = "search", ["/"], "search caption and Q&A text";
     Filter = "filter", ["F"], "filter: all, unreviewed, flagged, disagreements, domain";
+    FilterBack = "filter_back", ["A-F", "A-f"], "filter, the other way round";
     Train = "train", ["T"], "train the selector now (Esc cancels)";
     Order = "order", ["o"], "order: file, score high/low, uncertainty, random";
     Preview = "preview", ["p"], "preview the selection (top share from config)";

@@ -362,6 +362,25 @@ impl Queue {
         self.set_filter(next);
     }
 
+    /// The filter before this one in [`Self::cycle_filter`]'s order.
+    pub fn cycle_filter_back(&mut self) {
+        let previous = match &self.filter {
+            Filter::All => self
+                .domains
+                .last()
+                .cloned()
+                .map_or(Filter::Disagreements, Filter::Domain),
+            Filter::Unreviewed => Filter::All,
+            Filter::Flagged => Filter::Unreviewed,
+            Filter::Disagreements => Filter::Flagged,
+            Filter::Domain(d) => match self.domains.iter().position(|x| x == d) {
+                Some(i) if i > 0 => Filter::Domain(self.domains[i - 1].clone()),
+                _ => Filter::Disagreements,
+            },
+        };
+        self.set_filter(previous);
+    }
+
     /// Restricts the queue to `keys` (a search result); `None` clears the search.
     pub fn set_search(&mut self, search: Option<(String, Vec<i64>)>) {
         let keep = self.current();
@@ -468,6 +487,24 @@ mod tests {
             disagreement,
             rounds: 2,
         }
+    }
+
+    #[test]
+    fn the_filter_cycles_both_ways() {
+        let mut q = queue();
+        let mut forward = vec![q.filter().clone()];
+        for _ in 0..6 {
+            q.cycle_filter();
+            forward.push(q.filter().clone());
+        }
+        assert_eq!(forward.first(), forward.last(), "a full cycle: {forward:?}");
+        let mut backward = vec![q.filter().clone()];
+        for _ in 0..6 {
+            q.cycle_filter_back();
+            backward.push(q.filter().clone());
+        }
+        backward.reverse();
+        assert_eq!(forward, backward);
     }
 
     #[test]

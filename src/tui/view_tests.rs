@@ -194,7 +194,15 @@ fn help_lists_every_action_and_input_shows_in_the_status_line() {
         KeyCode::Char('?'),
         KeyModifiers::NONE,
     )));
-    let text = render(&app, 200, 60);
+    // Every page of the help (it scrolls when the screen is shorter than the list).
+    let mut text = render(&app, 200, 60);
+    for _ in 0..3 {
+        app.update(Msg::Key(KeyEvent::new(
+            KeyCode::PageDown,
+            KeyModifiers::NONE,
+        )));
+        text.push_str(&render(&app, 200, 60));
+    }
     for action in super::keymap::Action::ALL {
         assert!(
             text.contains(action.description()),

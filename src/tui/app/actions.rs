@@ -33,8 +33,12 @@ impl App {
                 }
                 self.load_current()
             }
-            Action::Filter => {
-                self.queue.cycle_filter();
+            Action::Filter | Action::FilterBack => {
+                if action == Action::Filter {
+                    self.queue.cycle_filter();
+                } else {
+                    self.queue.cycle_filter_back();
+                }
                 self.message = Some(format!("filter: {}", self.queue.filter().label()));
                 self.load_current()
             }
