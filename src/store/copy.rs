@@ -297,10 +297,24 @@ impl Workspace {
         } else {
             params![]
         };
+        // A PostgreSQL text cannot hold NUL: a directory imported before NULs were removed at
+        // import copies without them (as an import onto a server now stores it).
+        let to_server = target.db.dialect() == Dialect::Postgres;
+        let mut nul_removed = 0u64;
         self.db.stream_rows(&select, select_params, |row| {
-            let values = (0..width)
+            let mut values = (0..width)
                 .map(|i| row.get::<OwnedValue>(i))
                 .collect::<anyhow::Result<Vec<_>>>()?;
+            if to_server {
+                for value in &mut values {
+                    if let OwnedValue::Text(text) = value {
+                        if text.contains('\0') {
+                            text.retain(|c| c != '\0');
+                            nul_removed += 1;
+                        }
+                    }
+                }
+            }
             chunk.push(values);
             if chunk.len() >= CHUNK {
                 flush(&mut chunk)?;
@@ -308,6 +322,13 @@ impl Workspace {
             Ok(())
         })?;
         flush(&mut chunk)?;
+        if nul_removed > 0 {
+            tracing::warn!(table = table.name, nul_removed, "NUL characters removed");
+            eprintln!(
+                "{}: NUL characters removed from {nul_removed} value(s) (a PostgreSQL text cannot hold them)",
+                table.name
+            );
+        }
         Ok(written)
     }
 

@@ -587,3 +587,39 @@ fn a_reviewer_of_one_database_cannot_read_another_whose_name_folds_the_same() {
     let _ = client.batch_execute(&format!("DROP ROLE IF EXISTS {role}"));
     assert!(read.is_err(), "the reviewer read the other database");
 }
+
+/// A directory imported before NULs were removed at import: copied to a server without them
+/// (the copy failed on the raw SQLSTATE).
+#[test]
+fn a_directory_holding_a_nul_copies_to_a_server_without_it() {
+    let Some(server) = ServerDb::create() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    vital_ok(dir.path(), &["demo", "--stats"]);
+    {
+        let db = rusqlite::Connection::open(dir.path().join("vital.db")).unwrap();
+        db.execute(
+            "UPDATE samples SET caption = 'Axial' || char(0) || ' CT' WHERE id = (SELECT min(id) FROM samples)",
+            [],
+        )
+        .unwrap();
+    }
+    let out = vital_env(
+        dir.path(),
+        &["store", "copy", dir.path().to_str().unwrap(), &server.url],
+        &server.env(),
+    );
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("NUL characters removed"), "{err}");
+    let mut client = crate::common::server_client(&server.url);
+    let caption: String = client
+        .query_one(
+            "SELECT caption FROM samples WHERE id = (SELECT min(id) FROM samples)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(caption, "Axial CT");
+}
