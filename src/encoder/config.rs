@@ -52,7 +52,9 @@ impl BertConfig {
         Ok(config)
     }
 
-    fn check(&self, path: &Path) -> Result<()> {
+    /// The checks of [`Self::parse`], for a config made otherwise (open_clip reads one from a
+    /// checkpoint's shapes); `path` names where its numbers came from.
+    pub(crate) fn check(&self, path: &Path) -> Result<()> {
         let file = path.display();
         if let Some(model_type) = &self.model_type {
             ensure!(
@@ -71,17 +73,43 @@ impl BertConfig {
             "{file}: position_embedding_type `{}` is not supported (only `absolute`)",
             self.position_embedding_type
         );
-        for (name, value) in [
-            ("hidden_size", self.hidden_size),
-            ("num_hidden_layers", self.num_hidden_layers),
-            ("num_attention_heads", self.num_attention_heads),
-            ("intermediate_size", self.intermediate_size),
-            ("max_position_embeddings", self.max_position_embeddings),
-            ("type_vocab_size", self.type_vocab_size),
-            ("vocab_size", self.vocab_size),
+        // Every size is checked before anything is built from it: a model is allocated whole
+        // (`init`) before its weights are read, so a config alone could ask for terabytes.
+        for (name, value, most) in [
+            ("hidden_size", self.hidden_size, MAX_HIDDEN_SIZE),
+            ("num_hidden_layers", self.num_hidden_layers, MAX_LAYERS),
+            ("num_attention_heads", self.num_attention_heads, MAX_HEADS),
+            (
+                "intermediate_size",
+                self.intermediate_size,
+                MAX_INTERMEDIATE_SIZE,
+            ),
+            (
+                "max_position_embeddings",
+                self.max_position_embeddings,
+                MAX_POSITIONS,
+            ),
+            ("type_vocab_size", self.type_vocab_size, MAX_TYPE_VOCAB_SIZE),
+            ("vocab_size", self.vocab_size, MAX_VOCAB_SIZE),
         ] {
             ensure!(value > 0, "{file}: {name} is 0");
+            ensure!(
+                value <= most,
+                "{file}: {name} {value} is more than {most}, the most vital accepts for a BERT-family encoder: refused"
+            );
         }
+        let parameters = self.parameter_count();
+        ensure!(
+            parameters <= MAX_PARAMETERS,
+            "{file}: hidden_size {}, num_hidden_layers {}, intermediate_size {}, vocab_size {} and max_position_embeddings {} make {parameters} parameters ({:.1} GiB as f32), more than the {MAX_PARAMETERS} ({} GiB) vital accepts: refused",
+            self.hidden_size,
+            self.num_hidden_layers,
+            self.intermediate_size,
+            self.vocab_size,
+            self.max_position_embeddings,
+            parameters as f64 * 4.0 / GIB,
+            MAX_PARAMETERS * 4 / (1 << 30),
+        );
         ensure!(
             self.hidden_size.is_multiple_of(self.num_attention_heads),
             "{file}: hidden_size {} is not a multiple of num_attention_heads {}",
@@ -94,7 +122,41 @@ impl BertConfig {
         );
         Ok(())
     }
+
+    /// How many numbers the model holds (every weight and bias; no pooler, no MLM head). Exact
+    /// and overflow-free for any config: the sizes are multiplied as u64 after the bounds of
+    /// [`Self::parse`], and saturate if called on an unchecked config.
+    pub fn parameter_count(&self) -> u64 {
+        let [h, layers, i, vocab, positions, types] = [
+            self.hidden_size,
+            self.num_hidden_layers,
+            self.intermediate_size,
+            self.vocab_size,
+            self.max_position_embeddings,
+            self.type_vocab_size,
+        ]
+        .map(|v| v as u64);
+        let embeddings = (vocab + positions + types).saturating_mul(h) + 2 * h;
+        // q, k, v and the attention output (h×h + h each), two LayerNorms, the feed-forward pair.
+        let layer = 4 * (h.saturating_mul(h) + h) + 2 * 2 * h + 2 * h.saturating_mul(i) + i + h;
+        embeddings.saturating_add(layers.saturating_mul(layer))
+    }
 }
+
+// The largest sizes accepted in a config.json. BERT-large, the biggest common BERT-family
+// encoder, has hidden_size 1024, 24 layers, intermediate_size 4096 and 512 positions; multilingual
+// vocabularies reach 250 000 tokens. The bounds leave room far beyond those while refusing the
+// sizes a hostile or broken file uses to exhaust memory.
+const MAX_HIDDEN_SIZE: usize = 16_384;
+const MAX_LAYERS: usize = 256;
+const MAX_HEADS: usize = 1024;
+const MAX_INTERMEDIATE_SIZE: usize = 65_536;
+const MAX_POSITIONS: usize = 65_536;
+const MAX_TYPE_VOCAB_SIZE: usize = 1024;
+const MAX_VOCAB_SIZE: usize = 1 << 21;
+/// At most 2^30 parameters: 4 GiB as f32, three times BERT-large.
+pub const MAX_PARAMETERS: u64 = 1 << 30;
+const GIB: f64 = (1u64 << 30) as f64;
 
 /// How token vectors become one text vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -357,5 +419,66 @@ impl ModelFolder {
             weights,
             tokenizer,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> serde_json::Value {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/encoder/tiny-bert/config.json");
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    fn refusal(change: &[(&str, usize)]) -> String {
+        let mut config = tiny();
+        for (key, value) in change {
+            config[*key] = (*value).into();
+        }
+        let err = BertConfig::parse(&config.to_string(), Path::new("m/config.json")).unwrap_err();
+        format!("{err:#}")
+    }
+
+    #[test]
+    fn a_size_beyond_its_bound_or_a_model_beyond_the_parameter_budget_is_refused_naming_the_field()
+    {
+        let err = refusal(&[("num_hidden_layers", 1_000_000)]);
+        assert_eq!(
+            err,
+            "m/config.json: num_hidden_layers 1000000 is more than 256, the most vital accepts for a BERT-family encoder: refused"
+        );
+        let err = refusal(&[("vocab_size", usize::MAX)]);
+        assert!(
+            err.starts_with("m/config.json: vocab_size 18446744073709551615 is more than"),
+            "{err}"
+        );
+        // Each size within its bound, together far too many parameters.
+        let err = refusal(&[
+            ("hidden_size", 16_384),
+            ("num_hidden_layers", 200),
+            ("intermediate_size", 65_536),
+        ]);
+        assert!(
+            err.starts_with(
+                "m/config.json: hidden_size 16384, num_hidden_layers 200, intermediate_size 65536"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!(
+                "more than the {MAX_PARAMETERS} (4 GiB) vital accepts: refused"
+            )),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_parameter_count_is_the_models_own() {
+        use burn::module::Module;
+        let config = BertConfig::parse(&tiny().to_string(), Path::new("config.json")).unwrap();
+        let model = config.init::<burn::backend::NdArray>(&Default::default());
+        assert_eq!(config.parameter_count(), model.num_params() as u64);
     }
 }

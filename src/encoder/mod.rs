@@ -2,12 +2,15 @@
 //! a Hugging Face model folder in, one L2-normalised vector per text out, no Python.
 //!
 //! * [`config`]: what the folder says (model shape, pooling, length limit, which files);
-//! * [`tokenizer`]: text → token ids; [`model`]: the network; [`weights`]: checkpoint loading.
+//! * [`tokenizer`]: text → token ids; [`model`]: the network; [`weights`]: checkpoint loading;
+//!   `checkpoint`: what a checkpoint or config claims, checked against the files before any of
+//!   it is allocated.
 //!
 //! Like `selector`, this is a library: it knows nothing of the store or the UI. A text's
 //! vector never depends on the other texts of its batch (padding is masked), and empty or
 //! over-long texts are data: `[CLS] [SEP]`, or truncated at the model's limit.
 
+pub(crate) mod checkpoint;
 pub mod config;
 pub mod model;
 pub mod open_clip;
@@ -32,13 +35,23 @@ pub struct TextEncoder<B: Backend> {
 }
 
 impl<B: Backend> TextEncoder<B> {
-    /// Reads the folder, the tokenizer and the weights.
+    /// Reads the folder, the tokenizer and the weights. The model is built only once its config
+    /// has been checked against the checkpoint (its layers are there, the file is big enough):
+    /// building it allocates every weight.
     pub fn load(dir: &Path, device: &B::Device) -> Result<Self> {
         let folder = ModelFolder::open(dir)?;
         let tokenizer =
             TextTokenizer::load(&folder.tokenizer, folder.max_tokens, folder.lowercase_input)?;
+        let snapshots = weights::snapshots(&folder.weights)?;
+        checkpoint::check_bert_against(
+            &folder.bert,
+            &snapshots,
+            "",
+            &folder.transformer_dir.join("config.json"),
+            &folder.weights,
+        )?;
         let mut model = folder.bert.init::<B>(device);
-        weights::load_weights(&mut model, &folder.weights)?;
+        weights::load_weights(&mut model, snapshots, &folder.weights)?;
         Ok(TextEncoder {
             folder,
             tokenizer,

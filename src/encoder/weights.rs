@@ -3,7 +3,8 @@
 //! renames bridge the checkpoint's names and ours; half-precision weights become f32. Every
 //! tensor of the model must be found with the right shape; extra tensors (pooler, MLM head,
 //! `position_ids`) are ignored. Reading a checkpoint with renames and applying it are shared with
-//! the open_clip loader ([`renamed_snapshots`], [`apply`]).
+//! the open_clip loader ([`renamed_snapshots`], [`apply`]). Nothing is read from a checkpoint
+//! before [`super::checkpoint`] has checked what it claims against what the file holds.
 
 use std::rc::Rc;
 
@@ -15,6 +16,7 @@ use burn_store::{
     SafetensorsStore, TensorSnapshot,
 };
 
+use super::checkpoint;
 use super::config::WeightsFile;
 use super::model::BertModel;
 
@@ -51,20 +53,32 @@ impl ModuleAdapter for ToF32 {
     }
 }
 
-/// Overwrites every weight of `model` with the checkpoint's.
-pub fn load_weights<B: Backend>(model: &mut BertModel<B>, file: &WeightsFile) -> Result<()> {
-    let snapshots = renamed_snapshots(file, &RENAMES)?;
+/// Every tensor of a BERT checkpoint, keys renamed to ours; nothing is read until a tensor is
+/// applied ([`load_weights`]).
+pub fn snapshots(file: &WeightsFile) -> Result<Vec<TensorSnapshot>> {
+    renamed_snapshots(file, &RENAMES)
+}
+
+/// Overwrites every weight of `model` with the checkpoint's `snapshots` ([`snapshots`]).
+pub fn load_weights<B: Backend>(
+    model: &mut BertModel<B>,
+    snapshots: Vec<TensorSnapshot>,
+    file: &WeightsFile,
+) -> Result<()> {
     apply(model, snapshots, file, "config.json")
 }
 
 /// Every tensor of the checkpoint (safetensors or `pytorch_model.bin`), keys renamed by
 /// `renames` (checkpoint key pattern → our key, applied in order); nothing is read until a
-/// tensor is applied. The BERT and open_clip encoders both read their checkpoints here.
+/// tensor is applied, and what each tensor claims has been checked against the file
+/// ([`checkpoint::check_file`], [`checkpoint::check_snapshots`]). The BERT and open_clip
+/// encoders both read their checkpoints here.
 pub(crate) fn renamed_snapshots(
     file: &WeightsFile,
     renames: &[(&str, &str)],
 ) -> Result<Vec<TensorSnapshot>> {
     let path = file.path();
+    checkpoint::check_file(file)?;
     // The two stores share no trait for these calls, so one macro reads either the same way.
     macro_rules! renamed_snapshots {
         ($store:expr) => {{
@@ -80,10 +94,12 @@ pub(crate) fn renamed_snapshots(
                 .collect()
         }};
     }
-    Ok(match file {
+    let snapshots: Vec<TensorSnapshot> = match file {
         WeightsFile::Safetensors(_) => renamed_snapshots!(SafetensorsStore::from_file(path)),
         WeightsFile::Pytorch(_) => renamed_snapshots!(PytorchStore::from_file(path)),
-    })
+    };
+    checkpoint::check_snapshots(&snapshots, file)?;
+    Ok(snapshots)
 }
 
 /// Overwrites every weight of `model` with `snapshots` through the PyTorch adapter, in f32;

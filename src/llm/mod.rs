@@ -2,7 +2,8 @@
 //! OpenAI, vLLM, Ollama): generating candidate Q&A about figures (GUIDE steps 1–3), judging answers
 //! 0–10 (step 5). (Fetching figures from PMC packages is not LLM work: see `figure_fetch`.)
 //!
-//! - [`client`]: the HTTP client (auth, timeouts, retries with backoff honouring `Retry-After`).
+//! - [`client`]: the HTTP client (auth, timeouts, retries with backoff honouring `Retry-After` up
+//!   to `llm.max_retry_wait_s`, replies bounded by `llm.max_reply_mb`).
 //! - [`limit`]: requests- and tokens-per-minute limits.
 //! - [`runner`]: many requests at once, with progress, cost and Ctrl-C.
 //! - [`ledger`]: the content hash that keys a finished request in the workspace's ledger (kept by
@@ -25,7 +26,7 @@ pub(crate) mod test_server;
 
 use std::time::Duration;
 
-pub use client::{ApiKey, Auth, ChatReply, Client, ClientSettings, RequestError};
+pub use client::{ApiKey, Auth, ChatReply, Client, ClientSettings, RequestError, WaitNotice};
 pub use runner::{Job, Prices, Progress, Totals};
 pub use settings::LlmConfig;
 
@@ -57,6 +58,16 @@ pub fn client_settings(config: &LlmConfig, o: &Overrides) -> anyhow::Result<Clie
         timeout.is_finite() && timeout > 0.0,
         "the request timeout must be a positive number of seconds"
     );
+    anyhow::ensure!(
+        config.max_reply_mb.is_finite() && config.max_reply_mb > 0.0,
+        "llm.max_reply_mb = {} must be a positive number of MB",
+        config.max_reply_mb
+    );
+    anyhow::ensure!(
+        config.max_retry_wait_s.is_finite() && config.max_retry_wait_s >= 0.0,
+        "llm.max_retry_wait_s = {} must be a number of seconds, 0 or more",
+        config.max_retry_wait_s
+    );
     Ok(ClientSettings {
         endpoint: o
             .endpoint
@@ -72,6 +83,8 @@ pub fn client_settings(config: &LlmConfig, o: &Overrides) -> anyhow::Result<Clie
         tokens_per_minute: o
             .tokens_per_minute
             .unwrap_or(config.tokens_per_minute as u64),
+        max_reply_mb: config.max_reply_mb,
+        max_retry_wait_s: config.max_retry_wait_s,
     })
 }
 

@@ -1,9 +1,10 @@
 //! Runs a stream of chat requests: at most `concurrency` in flight, each result handed back to the
 //! caller on this task (which owns the workspace connection and commits it), a progress bar with
-//! ETA, token counts and a cost estimate, and Ctrl-C that stops cleanly (what finished is kept).
+//! ETA, token counts, a cost estimate and any wait before a retry (a bar that sits still says why),
+//! and Ctrl-C that stops cleanly (what finished is kept).
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use tokio::sync::Semaphore;
@@ -60,6 +61,25 @@ pub struct Progress {
     pub bar: indicatif::ProgressBar,
     pub prices: Prices,
     pub totals: Totals,
+    /// The bar's message, shared with the client's wait notices ([`Progress::wait_notice`]).
+    message: Arc<Mutex<BarMessage>>,
+}
+
+/// The bar's message: the running totals, then the latest wait before a retry while it lasts.
+#[derive(Debug, Default)]
+struct BarMessage {
+    totals: String,
+    wait: Option<String>,
+}
+
+impl BarMessage {
+    fn text(&self) -> String {
+        match (&self.wait, self.totals.is_empty()) {
+            (Some(wait), true) => wait.clone(),
+            (Some(wait), false) => format!("{}, {wait}", self.totals),
+            (None, _) => self.totals.clone(),
+        }
+    }
 }
 
 /// What a run of requests did, as the commands report it (flattened into their JSON).
@@ -123,7 +143,27 @@ impl Progress {
             bar,
             prices,
             totals: Totals::default(),
+            message: Arc::default(),
         }
+    }
+
+    /// For [`Client::on_wait`]: shows each wait before a retry on the bar until it ends (with
+    /// several requests in flight, the latest wait).
+    pub fn wait_notice(&self) -> super::WaitNotice {
+        let (bar, message) = (self.bar.clone(), self.message.clone());
+        Arc::new(move |wait: Option<&str>| {
+            let mut message = message.lock().unwrap_or_else(|p| p.into_inner());
+            message.wait = wait.map(str::to_string);
+            bar.set_message(message.text());
+        })
+    }
+
+    #[cfg(test)]
+    fn message(&self) -> String {
+        self.message
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .text()
     }
 
     /// An item found finished before: counted and passed.
@@ -156,7 +196,8 @@ impl Progress {
 
     fn show(&self) {
         let t = &self.totals;
-        self.bar.set_message(format!(
+        let mut message = self.message.lock().unwrap_or_else(|p| p.into_inner());
+        message.totals = format!(
             "{} in / {} out tokens, ≈${:.4}{}",
             t.prompt_tokens,
             t.completion_tokens,
@@ -166,7 +207,8 @@ impl Progress {
             } else {
                 String::new()
             }
-        ));
+        );
+        self.bar.set_message(message.text());
     }
 
     pub fn cost(&self) -> f64 {
@@ -186,6 +228,7 @@ pub async fn run<M: Send + 'static>(
     mut done: impl FnMut(Job<M>, ChatReply) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     type Finished<M> = (Job<M>, Result<ChatReply, RequestError>);
+    client.on_wait(Some(progress.wait_notice()));
     let semaphore = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut in_flight: JoinSet<Finished<M>> = JoinSet::new();
     let mut exhausted = false;
@@ -257,6 +300,7 @@ pub async fn run<M: Send + 'static>(
             Err(e) => progress.failed(&job.subject, &e),
         }
     }
+    client.on_wait(None);
     progress.totals.retries = client.stats.retries.load(Ordering::Relaxed);
     progress.totals.attempts = client.stats.attempts.load(Ordering::Relaxed);
     progress.bar.finish_and_clear();
@@ -271,17 +315,23 @@ mod tests {
     use std::time::Duration;
 
     fn client(url: &str) -> Arc<Client> {
+        client_retrying(url, 0)
+    }
+
+    fn client_retrying(url: &str, max_retries: u32) -> Arc<Client> {
         Arc::new(
             Client::new(ClientSettings {
                 endpoint: format!("{url}/v1"),
                 api_key: ApiKey::new("sk-test-0123456789abcdef".into()),
                 auth: Auth::Bearer,
                 timeout: Duration::from_secs(10),
-                max_retries: 0,
+                max_retries,
                 retry_base: Duration::from_millis(10),
                 retry_max: Duration::from_millis(10),
                 requests_per_minute: 0,
                 tokens_per_minute: 0,
+                max_reply_mb: 8.0,
+                max_retry_wait_s: 120.0,
             })
             .unwrap(),
         )
@@ -332,5 +382,67 @@ mod tests {
         assert_eq!(kept, vec![1, 2, 3]);
         assert_eq!(progress.totals.answered, 3);
         assert_eq!(server.heads().len(), 3);
+    }
+
+    #[test]
+    fn a_wait_before_a_retry_shows_on_the_bar_beside_the_totals_until_it_ends() {
+        let mut progress = Progress::new(2, "test", Prices::default(), true);
+        let notice = progress.wait_notice();
+        notice(Some(
+            "waiting 30 s before retry 1 of 6 (HTTP 429: slow down)",
+        ));
+        assert_eq!(
+            progress.message(),
+            "waiting 30 s before retry 1 of 6 (HTTP 429: slow down)"
+        );
+        progress.totals.prompt_tokens = 100;
+        progress.show();
+        assert_eq!(
+            progress.message(),
+            "100 in / 0 out tokens, ≈$0.0000, waiting 30 s before retry 1 of 6 (HTTP 429: slow down)"
+        );
+        notice(None);
+        assert_eq!(progress.message(), "100 in / 0 out tokens, ≈$0.0000");
+    }
+
+    /// The run hands the client the bar: a request waiting on `Retry-After` says so there.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_run_shows_a_requests_retry_wait_on_its_bar() {
+        use crate::llm::test_server::response;
+        let server = TestServer::start(|_, n| match n {
+            0 => response(429, &[("retry-after-ms", "600")], "busy"),
+            _ => chat_response("8"),
+        });
+        let mut progress = Progress::new(1, "test", Prices::default(), true);
+        let message = progress.message.clone();
+        let sampler = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            for _ in 0..40 {
+                seen.push(message.lock().unwrap().text());
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            seen
+        });
+        let mut sent = false;
+        run(
+            client_retrying(&server.url, 1),
+            1,
+            &mut progress,
+            |_| Ok((!std::mem::replace(&mut sent, true)).then(|| job(1))),
+            |_, _| Ok(()),
+        )
+        .await
+        .unwrap();
+        let seen = sampler.await.unwrap();
+        assert!(
+            seen.iter()
+                .any(|m| m.starts_with("waiting 0.6 s before retry 1 of 1 (HTTP 429")),
+            "{seen:?}"
+        );
+        assert!(
+            !progress.message().contains("waiting"),
+            "cleared after the wait"
+        );
+        assert_eq!(progress.totals.answered, 1);
     }
 }

@@ -20,6 +20,11 @@ pub struct LlmConfig {
     pub timeout_secs: u64,
     pub retry_base_ms: u64,
     pub retry_max_secs: f64,
+    /// The longest `Retry-After` waited out, in seconds; a server asking for longer stops the
+    /// request.
+    pub max_retry_wait_s: f64,
+    /// The largest reply body read, in MB; a longer one fails the request.
+    pub max_reply_mb: f64,
     pub temperature: f64,
     pub max_tokens: u32,
     pub judge_temperature: f64,

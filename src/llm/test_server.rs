@@ -56,6 +56,52 @@ impl TestServer {
     }
 }
 
+/// A server that answers every request with a chunked 200 body that never ends (64 KiB chunks
+/// until the client hangs up, or 1 GiB); each connection's byte count is sent on the channel
+/// once the client has gone.
+pub fn endless_reply() -> (String, std::sync::mpsc::Receiver<u64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut len = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = line.split_once(':') {
+                        if k.trim().eq_ignore_ascii_case("content-length") {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                }
+                let _ = reader.read_exact(&mut vec![0; len]);
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+                let chunk = [
+                    format!("{:x}\r\n", 64 << 10).into_bytes(),
+                    vec![b' '; 64 << 10],
+                    b"\r\n".to_vec(),
+                ]
+                .concat();
+                let mut sent = 0u64;
+                if stream.write_all(head.as_bytes()).is_ok() {
+                    while sent < 1 << 30 && stream.write_all(&chunk).is_ok() {
+                        sent += 64 << 10;
+                    }
+                }
+                let _ = tx.send(sent);
+            });
+        }
+    });
+    (url, rx)
+}
+
 /// A raw response with `status`, extra header lines and a body.
 pub fn response(status: u16, headers: &[(&str, &str)], body: &str) -> String {
     let mut out = format!(

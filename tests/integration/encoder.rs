@@ -386,6 +386,59 @@ fn encode_names_the_missing_file_or_unsupported_setting_of_a_broken_folder() {
     );
 }
 
+/// The tiny folder with `key` of its config.json set to `value`.
+fn with_config(key: &str, value: Value) -> tempfile::TempDir {
+    broken_folder(|d| {
+        let path = d.join("config.json");
+        let mut config: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        config[key] = value;
+        std::fs::write(&path, config.to_string()).unwrap();
+    })
+}
+
+#[test]
+fn encode_refuses_at_once_a_folder_whose_config_or_weights_claim_more_than_the_files_hold() {
+    // Before: a million layers took 8 GB in 29 s, then the process aborted.
+    let started = std::time::Instant::now();
+    let million = with_config("num_hidden_layers", 1_000_000.into());
+    let err = encode_error(million.path());
+    assert!(
+        err.contains("config.json: num_hidden_layers 1000000 is more than 256"),
+        "{err}"
+    );
+    let twelve = with_config("num_hidden_layers", 12.into());
+    let err = encode_error(twelve.path());
+    assert!(
+        err.contains("config.json: num_hidden_layers 12, but")
+            && err.contains("pytorch_model.bin holds 2 layers"),
+        "{err}"
+    );
+    // A safetensors header claiming a 4 TB tensor in a file of a few bytes.
+    let huge = broken_folder(|d| {
+        std::fs::remove_file(d.join("pytorch_model.bin")).unwrap();
+        let header = serde_json::json!({
+            "embeddings.word_embeddings.weight":
+                {"dtype": "F32", "shape": [1_000_000, 1_000_000], "data_offsets": [0, 16]},
+        })
+        .to_string();
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend(header.as_bytes());
+        bytes.extend([0u8; 16]);
+        std::fs::write(d.join("model.safetensors"), bytes).unwrap();
+    });
+    let err = encode_error(huge.path());
+    assert!(
+        err.contains("model.safetensors: tensor `embeddings.word_embeddings.weight` claims shape [1000000, 1000000] of F32 (4000000000000 bytes)"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 #[test]
 fn minilm_through_vital_encode_matches_sentence_transformers() {
     let Some(model) = minilm() else { return };

@@ -1,7 +1,8 @@
 //! `vital generate`, `judge` and `fetch-images` against fake servers on 127.0.0.1 (a small
-//! HTTP/1.1 server on std threads in this file): good replies, 429 with Retry-After, 500, a reply
-//! slower than the timeout, malformed JSON, an empty choice list, bad credentials, and `.tar.gz`
-//! packages with a member that tries to escape. Never a real host.
+//! HTTP/1.1 server on std threads in this file): good replies, 429 with Retry-After (and one that
+//! asks for days), 500, a reply slower than the timeout, malformed JSON, an empty choice list,
+//! replies larger than vital reads, bad credentials, and `.tar.gz` packages with a member that
+//! tries to escape. Never a real host.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -30,6 +31,10 @@ struct Seen {
 enum Reply {
     Status(u16, Vec<(&'static str, String)>, Vec<u8>),
     Slow(Duration),
+    /// These bytes as the whole response (a head may claim more than follows).
+    Raw(Vec<u8>),
+    /// A chunked 200 body that goes on until the client hangs up (or 1 GiB).
+    Endless,
 }
 
 fn ok_json(body: Value) -> Reply {
@@ -153,6 +158,26 @@ fn serve(stream: TcpStream, seen: &Mutex<Vec<Seen>>, handler: &Handler) {
     let mut stream = stream;
     match handler(&request, n) {
         Reply::Slow(d) => std::thread::sleep(d),
+        Reply::Raw(bytes) => {
+            let _ = stream.write_all(&bytes);
+        }
+        Reply::Endless => {
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                        transfer-encoding: chunked\r\n\r\n";
+            let chunk = [
+                format!("{:x}\r\n", 64 << 10).into_bytes(),
+                vec![b' '; 64 << 10],
+                b"\r\n".to_vec(),
+            ]
+            .concat();
+            if stream.write_all(head.as_bytes()).is_ok() {
+                for _ in 0..(1 << 14) {
+                    if stream.write_all(&chunk).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
         Reply::Status(code, headers, body) => {
             let mut head = format!(
                 "HTTP/1.1 {code} X\r\ncontent-length: {}\r\nconnection: close\r\n",
@@ -1545,4 +1570,135 @@ fn pick_figures_with_an_open_clip_encoder_clusters_on_text_and_image_vectors() {
     // The input's own folder is searched by default: the images are not there.
     let features = pick(&[])["features"].as_str().unwrap().to_string();
     assert!(features.contains("(0 of 6 found)"), "{features}");
+}
+
+/// Every byte under `dir`.
+fn bytes_under(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            if p.is_dir() {
+                bytes_under(&p)
+            } else {
+                std::fs::metadata(&p).unwrap().len()
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn a_reply_over_llm_max_reply_mb_fails_its_request_and_nothing_of_it_is_stored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    let config = test_config(tmp.path(), "max_reply_mb = 1\n");
+    let input = figures(tmp.path(), &["ok", "announced", "endless", "valid_big"]);
+    let server = FakeServer::start(|req, _| {
+        match tag_of(req).as_str() {
+        // Before: a 2 GB body took 2.16 GB per request; a valid 300 MB reply was stored whole.
+        "announced" => Reply::Raw(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2147483648\r\n\r\n{\"choices\": [".to_vec(),
+        ),
+        "endless" => Reply::Endless,
+        "valid_big" => chat(&format!("{GOOD}\n{}", "x".repeat(2 << 20))),
+        _ => chat(GOOD),
+    }
+    });
+    let endpoint = server.endpoint();
+    let images = tmp.path().join("images");
+    let args = generate_args(&input, &images, &["--endpoint", &endpoint, "--json"]);
+    let started = Instant::now();
+    let out = vital_llm(&ws, &config, &args);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "partial\n{stdout}\n{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(60));
+    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(summary["failed"], 3, "{summary:#}");
+    assert_eq!(summary["samples_added"], 1, "{summary:#}");
+    for tag in ["announced", "endless", "valid_big"] {
+        assert_eq!(server.count(tag), 1, "{tag}: refused, not retried");
+        let line = stderr
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{tag}:")))
+            .unwrap_or_else(|| panic!("{tag} not reported: {stderr}"));
+        assert!(
+            line.contains("reply larger than 1 MB") && line.ends_with("refused (llm.max_reply_mb)"),
+            "{line}"
+        );
+    }
+    assert!(
+        stderr.contains("(the server announced 2147483648 bytes)"),
+        "{stderr}"
+    );
+    // Only the good reply is in the ledger, and the workspace stays small.
+    let subjects: Vec<String> = db(&ws)
+        .llm_ledger_entries()
+        .unwrap()
+        .into_iter()
+        .map(|e| e.subject)
+        .collect();
+    assert_eq!(subjects, ["ok"]);
+    let stored = bytes_under(&ws);
+    assert!(stored < 1 << 20, "the workspace holds {stored} bytes");
+}
+
+#[test]
+fn a_retry_after_beyond_llm_max_retry_wait_s_stops_that_request_and_a_shorter_wait_is_logged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ws = tmp.path().join("ws");
+    let config = test_config(tmp.path(), "max_retry_wait_s = 120\n");
+    let input = figures(tmp.path(), &["ok", "patient", "greedy"]);
+    let server = FakeServer::start(|req, n| match (tag_of(req).as_str(), n) {
+        ("patient", 0) => Reply::Status(429, vec![("retry-after", "1".into())], b"busy".to_vec()),
+        // Before: waited up to an hour per retry in silence, the bar showing `0/1 eta 0s`.
+        ("greedy", _) => Reply::Status(
+            429,
+            vec![("retry-after", "999999".into())],
+            b"come back next week".to_vec(),
+        ),
+        _ => chat(GOOD),
+    });
+    let endpoint = server.endpoint();
+    let images = tmp.path().join("images");
+    let log = tmp.path().join("vital.log");
+    let mut args = vec!["--log", log.to_str().unwrap()];
+    args.extend(generate_args(
+        &input,
+        &images,
+        &["--endpoint", &endpoint, "--json"],
+    ));
+    let started = Instant::now();
+    let out = vital_llm(&ws, &config, &args);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "partial\n{stdout}\n{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.count("greedy"), 1, "stopped, not retried");
+    assert_eq!(server.count("patient"), 2);
+    let t = server.times("patient");
+    assert!(
+        t[1] - t[0] >= Duration::from_millis(950),
+        "{:?}",
+        t[1] - t[0]
+    );
+    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(summary["failed"], 1, "{summary:#}");
+    assert!(
+        stderr.contains(
+            "greedy: the server asked to wait 999999 s, more than llm.max_retry_wait_s = 120: stopped (HTTP 429 Too Many Requests: come back next week)"
+        ),
+        "{stderr}"
+    );
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log.contains("waiting 1 s before retry 1 of 2 (HTTP 429 Too Many Requests: busy)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("WARN") && log.contains("the server asked to wait 999999 s"),
+        "{log}"
+    );
 }

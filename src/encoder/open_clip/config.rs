@@ -234,6 +234,9 @@ fn default_hf_pooler() -> String {
 const OPENAI_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
 const OPENAI_STD: [f32; 3] = [0.268_629_54, 0.261_302_6, 0.275_777_1];
 
+/// The widest shared space accepted (BiomedCLIP's is 512, the largest open_clip models' 1280).
+const MAX_EMBED_DIM: usize = 16_384;
+
 fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))
 }
@@ -300,6 +303,12 @@ impl OpenClipFolder {
         })?;
         let model = raw.model_cfg;
         ensure!(model.embed_dim > 0, "{file}: model_cfg.embed_dim is 0");
+        // The projections are built (allocated) from it before any weight is read.
+        ensure!(
+            model.embed_dim <= MAX_EMBED_DIM,
+            "{file}: model_cfg.embed_dim {} is more than {MAX_EMBED_DIM}, the most vital accepts: refused",
+            model.embed_dim
+        );
         ensure!(
             !model.quick_gelu,
             "{file}: quick_gelu is not supported (timm and Hugging Face towers use the exact GELU)"

@@ -53,7 +53,18 @@ impl<B: Backend> OpenClipEncoder<B> {
         let folder = OpenClipFolder::open(dir)?;
         let snapshots = weights::snapshots(&folder.weights)?;
         let bert = match &folder.bert {
-            Some((_, bert)) => bert.clone(),
+            Some((path, bert)) => {
+                // The tower is built from the config before the weights are applied: its layers
+                // must be in the checkpoint first.
+                crate::encoder::checkpoint::check_bert_against(
+                    bert,
+                    &snapshots,
+                    "text.transformer.",
+                    path,
+                    &folder.weights,
+                )?;
+                bert.clone()
+            }
             None => weights::bert_from_shapes(&snapshots, &folder.weights)?,
         };
         let context = folder.text.context_length;

@@ -9,6 +9,7 @@ use burn::tensor::backend::Backend;
 use burn_store::TensorSnapshot;
 
 use super::OpenClipModel;
+use crate::encoder::checkpoint;
 use crate::encoder::config::{BertConfig, WeightsFile};
 use crate::encoder::weights;
 
@@ -83,6 +84,10 @@ pub fn bert_from_shapes(snapshots: &[TensorSnapshot], file: &WeightsFile) -> Res
         num_hidden_layers > 0,
         "{name}: the text tower has no layers"
     );
+    // The shapes are the checkpoint's claims: the same bounds as a config.json's, and every
+    // layer up to the highest index must be there, before a model is built from them.
+    config.check(file.path())?;
+    checkpoint::check_bert_against(&config, snapshots, prefix, file.path(), file)?;
     Ok(config)
 }
 
