@@ -294,6 +294,7 @@ pub fn fetch_settings(cfg: &LlmConfig, dir: std::path::PathBuf) -> FetchSettings
         max_retries: cfg.max_retries,
         retry_base: Duration::from_millis(cfg.retry_base_ms),
         retry_max: Duration::from_secs_f64(cfg.retry_max_secs.max(0.0)),
+        max_retry_wait: Duration::from_secs_f64(cfg.max_retry_wait_s.clamp(0.0, 86_400.0)),
     }
 }
 

@@ -42,6 +42,8 @@ pub struct FetchSettings {
     pub max_retries: u32,
     pub retry_base: Duration,
     pub retry_max: Duration,
+    /// `llm.max_retry_wait_s`: a server asking to wait longer stops that download.
+    pub max_retry_wait: Duration,
 }
 
 /// What happened to one item.
@@ -268,6 +270,15 @@ async fn download(
             match download_once(http, url, temp, limit, package).await {
                 Ok(()) => Step::Done(()),
                 Err(Failure::Final(e)) => Step::Fail(e),
+                // A server asking for longer than the cap is not waited for (an hour per
+                // retry, in silence, was possible).
+                Err(Failure::Retry(problem, Some(asked))) if asked > s.max_retry_wait => {
+                    Step::Fail(format!(
+                        "{problem}: the server asked to wait {} s, more than llm.max_retry_wait_s = {}: stopped",
+                        asked.as_secs(),
+                        s.max_retry_wait.as_secs()
+                    ))
+                }
                 Err(Failure::Retry(problem, asked)) => Step::Retry { problem, asked },
             }
         },
@@ -750,6 +761,48 @@ mod tests {
         assert_eq!(names.len(), 1, "no temp files left: {names:?}");
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_retry_after_beyond_the_cap_stops_the_download_at_once_with_the_servers_ask() {
+        use crate::llm::test_server::{response, TestServer};
+        let server =
+            TestServer::start(|_, _| response(429, &[("retry-after", "999999")], "slow down"));
+        let dir = tempfile::tempdir().unwrap();
+        let settings = FetchSettings {
+            dir: dir.path().to_path_buf(),
+            concurrency: 1,
+            timeout: Duration::from_secs(10),
+            max_image_bytes: 1 << 20,
+            max_package_bytes: 1 << 20,
+            max_retries: 5,
+            retry_base: Duration::from_millis(10),
+            retry_max: Duration::from_millis(10),
+            max_retry_wait: Duration::from_secs(120),
+        };
+        let started = std::time::Instant::now();
+        let done = fetch_all(
+            vec![item("k", &format!("{}/k.gif", server.url), None)],
+            settings,
+            |_, _| {},
+        )
+        .await
+        .unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        match &done[0].1 {
+            Outcome::Failed(why) => {
+                assert!(
+                    why.contains("asked to wait 3600 s") || why.contains("asked to wait 999999 s"),
+                    "{why}"
+                );
+                assert!(why.contains("llm.max_retry_wait_s = 120"), "{why}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn two_downloads_of_one_key_at_once_both_succeed() {
         use crate::llm::test_server::{response, TestServer};
@@ -769,6 +822,7 @@ mod tests {
             max_retries: 0,
             retry_base: Duration::from_millis(10),
             retry_max: Duration::from_millis(10),
+            max_retry_wait: Duration::from_secs(120),
         };
         for round in 0..4 {
             let one = item(&format!("k{round}"), &format!("{}/k.gif", server.url), None);
