@@ -459,9 +459,9 @@ const POSTGRES: &[&str] = &[
     "#,
     // 9: the server checks what a decision holds, not only whose it is: a reviewer's role can
     // write to the log directly (psql), so kinds, value shapes and lengths, the time's form, and
-    // that the round and answer belong to the sample are enforced here; a statement of a
-    // reviewer's inserts at most 100 rows. NOT VALID: rows already there are not rechecked (the
-    // reads tolerate them).
+    // that the round and answer belong to the sample are enforced here; a reviewer inserts at
+    // most 100 rows in one statement and 600 a minute. NOT VALID: rows already there are not
+    // rechecked (the reads tolerate them).
     r#"
     ALTER TABLE judgments ADD CONSTRAINT judgments_shape CHECK (
         kind IN ('accept', 'reject', 'prefer', 'tie', 'rate', 'flag', 'note', 'demo', 'edit', 'reason', 'undo')
@@ -491,11 +491,23 @@ const POSTGRES: &[&str] = &[
     END $$;
     CREATE TRIGGER judgments_fit BEFORE INSERT ON judgments
         FOR EACH ROW EXECUTE FUNCTION vital_judgment_fits();
+    CREATE INDEX judgments_by_reviewer_time ON judgments (reviewer_id, created_at);
     CREATE FUNCTION vital_judgments_bounded() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        IF (SELECT count(*) FROM inserted) > 100 AND NOT pg_has_role(current_user,
+        IF pg_has_role(current_user,
                 (SELECT relowner FROM pg_class WHERE oid = 'judgments'::regclass), 'MEMBER') THEN
+            RETURN NULL;
+        END IF;
+        IF (SELECT count(*) FROM inserted) > 100 THEN
             RAISE EXCEPTION 'a reviewer records at most 100 decisions in one statement'
+                USING ERRCODE = 'program_limit_exceeded';
+        END IF;
+        -- A person decides far less than this; a script looping over single inserts does not.
+        IF (SELECT count(*) FROM judgments j
+            WHERE j.reviewer_id IN (SELECT DISTINCT reviewer_id FROM inserted)
+              AND j.created_at >= to_char(now() AT TIME ZONE 'UTC' - interval '1 minute',
+                                          'YYYY-MM-DD"T"HH24:MI:SS')) > 600 THEN
+            RAISE EXCEPTION 'a reviewer records at most 600 decisions a minute'
                 USING ERRCODE = 'program_limit_exceeded';
         END IF;
         RETURN NULL;

@@ -550,6 +550,19 @@ mod tests {
             .expect_err("a thousand decisions in one statement");
         assert_eq!(many.code().map(|c| c.code()), Some("54000"), "{many}");
         assert_eq!(count(&mut direct), 2, "none of them stored");
+        // One at a time, as a script would: stopped past 600 in a minute.
+        let one = "INSERT INTO judgments (reviewer_id, sample_id, kind, slot, created_at)
+                   VALUES ($1, $2, 'flag', 'flag', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))";
+        let mut stopped = None;
+        for i in 0..700 {
+            if let Err(e) = direct.execute(one, &[&ana_id, &key]) {
+                stopped = Some((i, e));
+                break;
+            }
+        }
+        let (at, err) = stopped.expect("a script's loop is stopped");
+        assert_eq!(err.code().map(|c| c.code()), Some("54000"), "{err}");
+        assert!((590..=601).contains(&at), "stopped after {at}");
         drop(direct);
         drop(ws);
         drop(server);
