@@ -117,11 +117,11 @@ impl<'b, 'w> Applier<'b, 'w> {
         if sample.caption.trim().is_empty() {
             warnings.add("empty caption", format!("{loc}: sample {}", sample.id));
         }
-        match self.batch.insert_hashed_sample(
-            sample,
-            &prepared.content_hash,
-            Some(self.source_id),
-        )? {
+        let outcome = self
+            .batch
+            .insert_hashed_sample(sample, &prepared.content_hash, Some(self.source_id))
+            .with_context(|| format!("{loc}: sample `{}`", sample.id))?;
+        match outcome {
             InsertOutcome::Unchanged(_) => self.counts.samples_unchanged += 1,
             InsertOutcome::Conflict { .. } => self.conflict(
                 loc,

@@ -330,6 +330,11 @@ fn write_in_one_batch(
 ) -> anyhow::Result<Option<Written>> {
     let mut warnings = Warnings::default();
     let batch = ws.import_batch()?;
+    let stats_file = std::env::var_os(STATS_ENV).map(PathBuf::from);
+    if stats_file.is_some() {
+        // From zero: what statements run before this batch did is not the import's.
+        batch.take_statement_counts();
+    }
     let source_id = batch.add_source(&target.path, &target.sha256)?;
     for dir in &target.image_dirs {
         batch.add_image_dir(dir)?;
@@ -348,6 +353,9 @@ fn write_in_one_batch(
         }
     };
     let counts = applier.finish(&mut warnings)?;
+    if let Some(file) = &stats_file {
+        write_stats(file, batch.take_statement_counts(), &counts)?;
+    }
     let Some(format) = format else {
         return Ok(Some(Written {
             format: None,
@@ -373,6 +381,41 @@ fn write_in_one_batch(
         counts,
         warnings,
     }))
+}
+
+/// Names a file that the import writes its work into (JSON): how many SQL statements SQLite ran
+/// for the file's records and how many virtual-machine steps they took, in all and per statement.
+/// Counted, not timed, so a test can bound the work per sample on any machine
+/// (tests/integration/import_work.rs); `"database": "postgresql"` and no counts on a server.
+pub const STATS_ENV: &str = "VITAL_IMPORT_STATS";
+
+fn write_stats(
+    file: &Path,
+    statements: Option<Vec<(String, u64, u64)>>,
+    counts: &apply::Counts,
+) -> anyhow::Result<()> {
+    let mut stats = serde_json::json!({
+        "database": if statements.is_some() { "sqlite" } else { "postgresql" },
+        "samples_added": counts.samples_added,
+        "samples_unchanged": counts.samples_unchanged,
+        "rounds_added": counts.rounds_added,
+        "answers_added": counts.answers_added,
+    });
+    if let Some(statements) = statements {
+        let runs: u64 = statements.iter().map(|s| s.1).sum();
+        let steps: u64 = statements.iter().map(|s| s.2).sum();
+        stats["statements_run"] = runs.into();
+        stats["vm_steps"] = steps.into();
+        stats["statements"] = statements
+            .into_iter()
+            .map(|(sql, runs, vm_steps)| {
+                serde_json::json!({"sql": sql, "runs": runs, "vm_steps": vm_steps})
+            })
+            .collect();
+    }
+    let text = serde_json::to_string_pretty(&stats).context("the import's counts as JSON")?;
+    std::fs::write(file, text + "\n")
+        .with_context(|| format!("cannot write {STATS_ENV} file {}", file.display()))
 }
 
 fn path_text(path: &Path) -> String {

@@ -9,6 +9,7 @@ mod encoder;
 mod export;
 mod first_key;
 mod gpu;
+mod import_work;
 mod layout;
 mod llm;
 mod open_clip;
