@@ -34,6 +34,18 @@ pub struct PendingDecision {
 }
 
 impl Journal {
+    /// Whether the journal in `dir` was emptied outside vital: its file is there with 0 bytes and
+    /// no write-ahead log beside it. SQLite never leaves it so once the journal has been opened
+    /// (its table is written at once), so decisions that waited in it, if any, are gone: the
+    /// reviewer is told instead of losing them without a word.
+    pub fn was_emptied(dir: &Path) -> bool {
+        let file = dir.join(JOURNAL_FILE);
+        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).ok();
+        let mut wal = file.as_os_str().to_owned();
+        wal.push("-wal");
+        size(&file) == Some(0) && size(Path::new(&wal)).unwrap_or(0) == 0
+    }
+
     /// Opens (creating if needed) the journal in `dir`.
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -413,6 +425,24 @@ mod tests {
             made, "2026-01-02T03:04:05.000Z",
             "stored with the time it was made"
         );
+    }
+
+    #[test]
+    fn a_journal_emptied_outside_vital_is_noticed_and_a_normal_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!Journal::was_emptied(dir.path()), "no journal yet");
+        let journal = Journal::open(dir.path()).unwrap();
+        drop(journal);
+        assert!(!Journal::was_emptied(dir.path()), "a journal vital wrote");
+        for suffix in ["", "-wal", "-shm"] {
+            let path = dir.path().join(format!("{JOURNAL_FILE}{suffix}"));
+            if suffix.is_empty() {
+                std::fs::write(&path, b"").unwrap();
+            } else {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+        assert!(Journal::was_emptied(dir.path()));
     }
 
     #[cfg(unix)]

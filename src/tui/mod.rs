@@ -51,6 +51,8 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
     let ws = Workspace::open_existing(&options.workspace)?;
     // One screen per reviewer: a second one would share this machine's journal (and its undo).
     let _one_screen = crate::store::Journal::lock_reviewer(ws.dir(), &options.session.reviewer)?;
+    let emptied = crate::store::Journal::was_emptied(ws.dir())
+        .then(|| ws.dir().join(crate::store::JOURNAL_FILE));
     let fetch = crate::config::fetch_settings(&options.llm, ws.image_cache_dir());
     let (tx, rx) = mpsc::channel::<Msg>();
     let mut session = Session::start_threaded(
@@ -77,6 +79,12 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
     let mut choice = detection.wait(&reply_rx);
     let mut picker = crate::terminal::picker(&choice);
     session.dispatch(Msg::Notice(choice.why.clone()));
+    if let Some(journal) = emptied {
+        session.dispatch(Msg::Notice(format!(
+            "the decision journal {} was found empty (0 bytes): decisions that waited in it, if any, are lost (restore it from a backup)",
+            journal.display()
+        )));
+    }
     // Pastes arrive as one text (into the answer editor), not as keys.
     let _ = ratatui::crossterm::execute!(
         std::io::stdout(),

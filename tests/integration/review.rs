@@ -828,3 +828,18 @@ fn tmux_a_second_review_screen_of_the_same_reviewer_is_refused_with_a_reason() {
     tmux.send("q");
     tmux.wait_gone();
 }
+
+#[test]
+fn tmux_a_journal_emptied_outside_vital_is_reported_on_the_screen() {
+    if !super::common::tmux_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    vital_ok(dir.path(), &["demo"]);
+    // As a sync tool or a full disk might leave it: the file there, 0 bytes, no log beside it.
+    std::fs::write(dir.path().join("journal.db"), b"").unwrap();
+    let tmux = Tmux::start(dir.path(), "emptied");
+    tmux.wait_for("was found empty", "the notice about the emptied journal");
+    tmux.send("q");
+    tmux.wait_gone();
+}
