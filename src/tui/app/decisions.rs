@@ -63,14 +63,10 @@ impl App {
     }
 
     pub(super) fn prefer(&mut self, display: usize) -> Vec<Effect> {
-        if !self.focused_round_has_answers() {
+        if !self.round_has_answers_to_compare() {
             return vec![];
         }
         let view = self.current.as_ref().expect("checked above");
-        if let Some(why) = one_answer(view, self.focus_round) {
-            self.message = Some(why);
-            return vec![];
-        }
         match view.answer_at(self.focus_round, display) {
             Some(answer) => {
                 let effects = self.round_decision(DecisionKind::Prefer, Some(answer.to_string()));
@@ -87,17 +83,29 @@ impl App {
 
     /// `=`: both answers equally good, only where the round has two or more to compare.
     pub(super) fn tie(&mut self) -> Vec<Effect> {
-        if !self.focused_round_has_answers() {
-            return vec![];
-        }
-        let view = self.current.as_ref().expect("checked above");
-        if let Some(why) = one_answer(view, self.focus_round) {
-            self.message = Some(why);
+        if !self.round_has_answers_to_compare() {
             return vec![];
         }
         let effects = self.round_decision(DecisionKind::Tie, None);
         self.next_round_after_decision();
         effects
+    }
+
+    /// Whether the focused round has two or more answers, so a tie or a preference means
+    /// something; else the status line says why nothing is recorded.
+    fn round_has_answers_to_compare(&mut self) -> bool {
+        if !self.focused_round_has_answers() {
+            return false;
+        }
+        let Some(why) = self
+            .current
+            .as_ref()
+            .and_then(|view| one_answer(view, self.focus_round))
+        else {
+            return true;
+        };
+        self.message = Some(why);
+        false
     }
 
     /// The focus moves to the next round's first answer (it stays on the last round).
