@@ -67,12 +67,8 @@ pub fn review(
         );
     }
     anyhow::ensure!(!reviewer.is_empty(), "the reviewer name is empty");
-    // Where the review screen keeps its journal: the workspace's folder (a server's local one).
-    let journal_dir = crate::store::Workspace::open_existing(&workspace)?
-        .dir()
-        .to_path_buf();
     let who = reviewer.clone();
-    crate::tui::run(ReviewOptions {
+    let journal_dir = crate::tui::run(ReviewOptions {
         workspace: workspace.clone(),
         trainer: TrainerSettings {
             workspace: workspace.clone(),

@@ -45,10 +45,12 @@ pub struct ReviewOptions {
     pub llm: crate::llm::LlmConfig,
 }
 
-/// Runs the review screen until the reviewer quits. The terminal is restored on every exit path:
+/// Runs the review screen until the reviewer quits; returns the folder of its decision journal
+/// (the caller reports what still waits there). The terminal is restored on every exit path:
 /// return, error, panic (ratatui's hook) and SIGTERM/SIGHUP (handled as a quit).
-pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
+pub fn run(options: ReviewOptions) -> anyhow::Result<PathBuf> {
     let ws = Workspace::open_existing(&options.workspace)?;
+    let journal_dir = ws.dir().to_path_buf();
     // One screen per reviewer: a second one would share this machine's journal (and its undo).
     let _one_screen = crate::store::Journal::lock_reviewer(ws.dir(), &options.session.reviewer)?;
     let emptied = crate::store::Journal::was_emptied(ws.dir())
@@ -202,7 +204,7 @@ pub fn run(options: ReviewOptions) -> anyhow::Result<()> {
         ratatui::crossterm::event::DisableBracketedPaste
     );
     ratatui::restore();
-    result
+    result.map(|()| journal_dir)
 }
 
 /// Where `$EDITOR`'s temporary file goes: the workspace's folder when it is one (the answer
