@@ -761,23 +761,28 @@ mod tests {
         assert_eq!(names.len(), 1, "no temp files left: {names:?}");
     }
 
+    /// Settings for the download tests: 1 MiB bounds, 10 ms backoff, a 120 s retry-wait cap.
+    fn test_settings(dir: &Path, concurrency: usize, max_retries: u32) -> FetchSettings {
+        FetchSettings {
+            dir: dir.to_path_buf(),
+            concurrency,
+            timeout: Duration::from_secs(10),
+            max_image_bytes: 1 << 20,
+            max_package_bytes: 1 << 20,
+            max_retries,
+            retry_base: Duration::from_millis(10),
+            retry_max: Duration::from_millis(10),
+            max_retry_wait: Duration::from_secs(120),
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_retry_after_beyond_the_cap_stops_the_download_at_once_with_the_servers_ask() {
         use crate::llm::test_server::{response, TestServer};
         let server =
             TestServer::start(|_, _| response(429, &[("retry-after", "999999")], "slow down"));
         let dir = tempfile::tempdir().unwrap();
-        let settings = FetchSettings {
-            dir: dir.path().to_path_buf(),
-            concurrency: 1,
-            timeout: Duration::from_secs(10),
-            max_image_bytes: 1 << 20,
-            max_package_bytes: 1 << 20,
-            max_retries: 5,
-            retry_base: Duration::from_millis(10),
-            retry_max: Duration::from_millis(10),
-            max_retry_wait: Duration::from_secs(120),
-        };
+        let settings = test_settings(dir.path(), 1, 5);
         let started = std::time::Instant::now();
         let done = fetch_all(
             vec![item("k", &format!("{}/k.gif", server.url), None)],
@@ -813,17 +818,7 @@ mod tests {
             response(200, &[("content-type", "image/gif")], BODY)
         });
         let dir = tempfile::tempdir().unwrap();
-        let settings = FetchSettings {
-            dir: dir.path().to_path_buf(),
-            concurrency: 2,
-            timeout: Duration::from_secs(10),
-            max_image_bytes: 1 << 20,
-            max_package_bytes: 1 << 20,
-            max_retries: 0,
-            retry_base: Duration::from_millis(10),
-            retry_max: Duration::from_millis(10),
-            max_retry_wait: Duration::from_secs(120),
-        };
+        let settings = test_settings(dir.path(), 2, 0);
         for round in 0..4 {
             let one = item(&format!("k{round}"), &format!("{}/k.gif", server.url), None);
             let fetch = |item: Item| {
