@@ -58,6 +58,9 @@ pub struct LlmArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+
+    #[command(flatten)]
+    pub batch: super::batch::BatchFlags,
 }
 
 impl LlmArgs {
@@ -300,6 +303,9 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<i32> {
             if ws.llm_request_outcome(&key)?.is_some() {
                 return Ok(Build::Done);
             }
+            if ws.llm_request_in_open_batch(&key)? {
+                return Ok(Build::InBatch);
+            }
         }
         let image_ref = figure.image.clone().unwrap_or_else(|| {
             path.file_name()
@@ -333,6 +339,42 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<i32> {
         return Ok(exit::OK);
     }
     let ws = ws.expect("opened above when not a dry run");
+    if args.llm.batch.is_batch() {
+        let mut queue = figures.iter();
+        let mut in_batch = 0u64;
+        let mut done_before = 0u64;
+        let plan = super::batch::Plan {
+            task: "generate",
+            model: &model,
+            judge: None,
+        };
+        let code = super::batch::submit(ctx, ws, &args.llm, &plan, || loop {
+            let Some(figure) = queue.next() else {
+                return Ok(None);
+            };
+            match build(figure, &mut warnings)? {
+                Build::Send(job) => {
+                    let meta = super::batch::GenerateMeta {
+                        figure: figure.clone(),
+                        image: job.meta,
+                        answers,
+                    };
+                    return Ok(Some(super::batch::BatchJob {
+                        key: job.key,
+                        body: job.body,
+                        subject: job.subject,
+                        meta: serde_json::to_string(&meta)?,
+                        estimated_tokens: job.estimated_tokens,
+                    }));
+                }
+                Build::Done => done_before += 1,
+                Build::InBatch => in_batch += 1,
+                Build::Pass => {}
+            }
+        })?;
+        super::batch::print_left_out(ctx, done_before, in_batch, &refused_images, &warnings);
+        return Ok(code);
+    }
     let client = Arc::new(Client::new(llm::client_settings(
         cfg,
         &args.llm.overrides(),
@@ -356,23 +398,20 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<i32> {
             match build(figure, &mut warnings)? {
                 Build::Send(job) => return Ok(Some(job)),
                 Build::Done => progress.skip(),
+                Build::InBatch => progress.pass(),
                 Build::Pass => progress.pass(),
             }
         },
         |job, reply| {
             let figure = by_id[job.subject.as_str()];
-            let sample = reply::parse_conversation(&reply.content, answers).map(|parsed| {
-                for note in parsed.notes {
-                    notes.add(&note, figure.id.clone());
-                }
-                Sample {
-                    id: format!("gen-{}-{}", figure.id, &job.key[..8]),
-                    image: Some(job.meta.clone()),
-                    rounds: parsed.rounds,
-                    is_demo: false,
-                    ..figure.clone()
-                }
-            });
+            let sample = generated_sample(
+                figure,
+                &job.key,
+                &job.meta,
+                &reply.content,
+                answers,
+                &mut notes,
+            );
             let outcome = ws.store_generated_reply(
                 &LlmRequest {
                     key: &job.key,
@@ -424,10 +463,36 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<i32> {
     ))
 }
 
+/// The sample a generation reply gives (the direct path and a batch's replies alike), or why
+/// there is none; the parser's notes go to `notes`.
+pub(super) fn generated_sample(
+    figure: &Sample,
+    key: &str,
+    image: &str,
+    content: &str,
+    answers: usize,
+    notes: &mut Warnings,
+) -> Result<Sample, String> {
+    reply::parse_conversation(content, answers).map(|parsed| {
+        for note in parsed.notes {
+            notes.add(&note, figure.id.clone());
+        }
+        Sample {
+            id: format!("gen-{}-{}", figure.id, &key[..8.min(key.len())]),
+            image: Some(image.to_string()),
+            rounds: parsed.rounds,
+            is_demo: false,
+            ..figure.clone()
+        }
+    })
+}
+
 pub(super) enum Build<M> {
     Send(Job<M>),
     /// Finished by an earlier run.
     Done,
+    /// Waiting in an open batch: not sent until that batch ends.
+    InBatch,
     /// Nothing to send (no image).
     Pass,
 }

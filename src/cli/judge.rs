@@ -206,6 +206,9 @@ pub fn run(ctx: &Context, args: JudgeArgs) -> anyhow::Result<i32> {
         if ws.llm_request_outcome(&key)?.is_some() {
             return Ok(Build::Done);
         }
+        if ws.llm_request_in_open_batch(&key)? {
+            return Ok(Build::InBatch);
+        }
         let answer_ids: Vec<i64> = target.answers.iter().map(|(a, _)| *a).collect();
         Ok(Build::Send(Job {
             estimated_tokens: prompt::estimate_tokens(&body, cfg.image_tokens),
@@ -238,6 +241,37 @@ pub fn run(ctx: &Context, args: JudgeArgs) -> anyhow::Result<i32> {
         }
         return Ok(super::exit::OK);
     }
+    if args.llm.batch.is_batch() {
+        let mut queue = pending.iter();
+        let (mut in_batch, mut done_before) = (0u64, 0u64);
+        let plan = super::batch::Plan {
+            task,
+            model: &model,
+            judge: Some(&judge_name),
+        };
+        let code = super::batch::submit(ctx, &ws, &args.llm, &plan, || loop {
+            let Some(&id) = queue.next() else {
+                return Ok(None);
+            };
+            match build(id)? {
+                Build::Send(job) => {
+                    let meta = super::batch::JudgeMeta { answers: job.meta };
+                    return Ok(Some(super::batch::BatchJob {
+                        key: job.key,
+                        body: job.body,
+                        subject: job.subject,
+                        meta: serde_json::to_string(&meta)?,
+                        estimated_tokens: job.estimated_tokens,
+                    }));
+                }
+                Build::Done => done_before += 1,
+                Build::InBatch => in_batch += 1,
+                Build::Pass => {}
+            }
+        })?;
+        super::batch::print_left_out(ctx, done_before, in_batch, &refused_images, &warnings);
+        return Ok(code);
+    }
     let client = Arc::new(Client::new(llm::client_settings(
         cfg,
         &args.llm.overrides(),
@@ -260,17 +294,12 @@ pub fn run(ctx: &Context, args: JudgeArgs) -> anyhow::Result<i32> {
             match build(id)? {
                 Build::Send(job) => return Ok(Some(job)),
                 Build::Done => progress.skip(),
+                Build::InBatch => progress.pass(),
                 Build::Pass => progress.pass(),
             }
         },
         |job, reply| {
-            let parsed = reply::parse_scores(&reply.content, job.meta.len()).map(|scores| {
-                job.meta
-                    .iter()
-                    .copied()
-                    .zip(scores)
-                    .collect::<Vec<(i64, f64)>>()
-            });
+            let parsed = judge_scores(&reply.content, &job.meta);
             if let Err(reason) = &parsed {
                 summary.unparseable += 1;
                 if summary.unparseable_replies.len() < 20 {
@@ -307,6 +336,12 @@ pub fn run(ctx: &Context, args: JudgeArgs) -> anyhow::Result<i32> {
         summary.unparseable,
         summary.run.requests_answered + summary.run.skipped_done_before,
     ))
+}
+
+/// The scores a judge reply gives the answers `ids` (the direct path and a batch's replies
+/// alike), or why it gives none.
+pub(super) fn judge_scores(content: &str, ids: &[i64]) -> Result<Vec<(i64, f64)>, String> {
+    reply::parse_scores(content, ids.len()).map(|scores| ids.iter().copied().zip(scores).collect())
 }
 
 fn print_summary(

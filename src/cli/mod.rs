@@ -2,6 +2,7 @@
 //! its own file, errors are printed once by `main`, and exit codes are documented.
 
 mod answers;
+mod batch;
 mod demo;
 mod embed;
 mod encode;
@@ -91,6 +92,8 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// Score answers 0-10 with a judge LLM.
     Judge(judge::JudgeArgs),
+    /// Batches of generate/judge requests: status, collect, cancel, import an output file.
+    Batch(batch::BatchArgs),
     /// Pick diverse figures to generate for: k-means over caption + first mention, drawn across clusters.
     PickFigures(pick_figures::PickFiguresArgs),
     /// Download figure images (direct URLs or PMC open-access .tar.gz packages).
@@ -237,6 +240,7 @@ fn run_command(cli: Cli) -> anyhow::Result<i32> {
         Command::Demo(args) => demo::run(&ctx, args),
         Command::Generate(args) => generate::run(&ctx, args),
         Command::Judge(args) => judge::run(&ctx, args),
+        Command::Batch(args) => batch::run(&ctx, args),
         Command::PickFigures(args) => pick_figures::run(&ctx, args),
         Command::FetchImages(args) => fetch_images::run(&ctx, args),
         Command::Embed(args) => embed::run(&ctx, args),

@@ -34,6 +34,11 @@ impl ApiKey {
         (!key.is_empty()).then_some(Self(key))
     }
 
+    /// The key itself, for an auth header (the batch API's client builds its own).
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+
     /// `text` with every occurrence of the key (and of its longer fragments) replaced.
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.replace(&self.0, "[redacted]");

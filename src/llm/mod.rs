@@ -11,6 +11,7 @@
 //! - [`figures`], [`demos`], [`prompt`], [`reply`]: generation input, demonstrations, the request,
 //!   and reading the reply; [`judge`]: the judge's request.
 
+pub mod batch;
 pub mod client;
 pub mod demos;
 pub mod figures;

@@ -32,6 +32,12 @@ pub struct LlmConfig {
     pub image_tokens: u64,
     pub price_prompt_per_1k: f64,
     pub price_completion_per_1k: f64,
+    /// The most requests in one batch input file (OpenAI: 50,000; Azure: 100,000).
+    pub batch_max_requests: usize,
+    /// The largest batch input file, in MB (OpenAI: 200).
+    pub batch_max_mb: f64,
+    /// The batch price as a share of the direct price, for the cost estimate (0.5: half).
+    pub batch_price_factor: f64,
     pub fetch_concurrency: usize,
     pub fetch_timeout_secs: u64,
     pub fetch_max_image_mb: f64,

@@ -3,6 +3,8 @@
 
 use anyhow::Context;
 
+use super::db::Db;
+
 use super::llm_ledger::{record, LlmOutcome, LlmRequest};
 use super::samples::insert_sample;
 use super::{InsertOutcome, Workspace};
@@ -29,26 +31,7 @@ impl Workspace {
         parsed: Result<&Sample, String>,
     ) -> anyhow::Result<GeneratedOutcome> {
         let tx = self.db.begin_write()?;
-        let outcome = match parsed {
-            Ok(sample) => match insert_sample(&tx, sample, None)
-                .with_context(|| format!("cannot store generated sample {}", sample.id))?
-            {
-                InsertOutcome::Inserted(_) => GeneratedOutcome::Inserted,
-                InsertOutcome::Unchanged(_) => GeneratedOutcome::Unchanged,
-                InsertOutcome::Conflict { .. } => GeneratedOutcome::Unparseable(format!(
-                    "sample {} is already stored with other content",
-                    sample.id
-                )),
-            },
-            Err(reason) => GeneratedOutcome::Unparseable(reason),
-        };
-        let (ledger_outcome, reason) = match &outcome {
-            GeneratedOutcome::Inserted | GeneratedOutcome::Unchanged => (LlmOutcome::Stored, None),
-            GeneratedOutcome::Unparseable(reason) => {
-                (LlmOutcome::Unparseable, Some(reason.as_str()))
-            }
-        };
-        record(&tx, request, ledger_outcome, reason)?;
+        let outcome = write_generated_reply(&tx, request, parsed)?;
         tx.commit().with_context(|| {
             format!(
                 "cannot commit the generation reply about {}",
@@ -57,6 +40,34 @@ impl Workspace {
         })?;
         Ok(outcome)
     }
+}
+
+/// [`Workspace::store_generated_reply`] inside the caller's transaction (a batch's replies are
+/// stored many to a transaction: see `store::llm_batches`).
+pub(super) fn write_generated_reply(
+    tx: &Db,
+    request: &LlmRequest,
+    parsed: Result<&Sample, String>,
+) -> anyhow::Result<GeneratedOutcome> {
+    let outcome = match parsed {
+        Ok(sample) => match insert_sample(tx, sample, None)
+            .with_context(|| format!("cannot store generated sample {}", sample.id))?
+        {
+            InsertOutcome::Inserted(_) => GeneratedOutcome::Inserted,
+            InsertOutcome::Unchanged(_) => GeneratedOutcome::Unchanged,
+            InsertOutcome::Conflict { .. } => GeneratedOutcome::Unparseable(format!(
+                "sample {} is already stored with other content",
+                sample.id
+            )),
+        },
+        Err(reason) => GeneratedOutcome::Unparseable(reason),
+    };
+    let (ledger_outcome, reason) = match &outcome {
+        GeneratedOutcome::Inserted | GeneratedOutcome::Unchanged => (LlmOutcome::Stored, None),
+        GeneratedOutcome::Unparseable(reason) => (LlmOutcome::Unparseable, Some(reason.as_str())),
+    };
+    record(tx, request, ledger_outcome, reason)?;
+    Ok(outcome)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! or rounds a judge has not scored yet, the text it is shown, and its scores (`model_scores`)
 //! stored with the ledger entry of the request, in one transaction.
 
-use super::db::params;
+use super::db::{params, Db};
 use anyhow::Context;
 
 use super::llm_ledger::{record, LlmOutcome, LlmRequest};
@@ -176,25 +176,7 @@ impl Workspace {
         scores: Result<&[(i64, f64)], &str>,
     ) -> anyhow::Result<u64> {
         let tx = self.db.begin_write()?;
-        let mut added = 0u64;
-        let insert = format!(
-            "INSERT OR IGNORE INTO model_scores (answer_id, judge, score, created_at)
-                     VALUES (?1, ?2, ?3, {NOW})"
-        );
-        let (outcome, reason) = match scores {
-            Ok(scores) => {
-                for (answer_id, score) in scores {
-                    added += tx
-                        .execute(&insert, params![answer_id, judge, score])
-                        .with_context(|| {
-                            format!("cannot store judge {judge}'s score of answer {answer_id}")
-                        })? as u64;
-                }
-                (LlmOutcome::Stored, None)
-            }
-            Err(reason) => (LlmOutcome::Unparseable, Some(reason)),
-        };
-        record(&tx, request, outcome, reason)?;
+        let added = write_judge_reply(&tx, request, judge, scores)?;
         tx.commit().with_context(|| {
             format!(
                 "cannot commit judge {judge}'s reply about {}",
@@ -203,6 +185,36 @@ impl Workspace {
         })?;
         Ok(added)
     }
+}
+
+/// [`Workspace::store_llm_judge_reply`] inside the caller's transaction (a batch's replies are
+/// stored many to a transaction: see `store::llm_batches`).
+pub(super) fn write_judge_reply(
+    tx: &Db,
+    request: &LlmRequest,
+    judge: &str,
+    scores: Result<&[(i64, f64)], &str>,
+) -> anyhow::Result<u64> {
+    let mut added = 0u64;
+    let insert = format!(
+        "INSERT OR IGNORE INTO model_scores (answer_id, judge, score, created_at)
+                     VALUES (?1, ?2, ?3, {NOW})"
+    );
+    let (outcome, reason) = match scores {
+        Ok(scores) => {
+            for (answer_id, score) in scores {
+                added += tx
+                    .execute(&insert, params![answer_id, judge, score])
+                    .with_context(|| {
+                        format!("cannot store judge {judge}'s score of answer {answer_id}")
+                    })? as u64;
+            }
+            (LlmOutcome::Stored, None)
+        }
+        Err(reason) => (LlmOutcome::Unparseable, Some(reason)),
+    };
+    record(tx, request, outcome, reason)?;
+    Ok(added)
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ mod history;
 mod image_urls;
 mod import_writes;
 mod journal;
+mod llm_batches;
 mod llm_generation;
 mod llm_judge;
 mod llm_ledger;
@@ -54,6 +55,10 @@ pub use history::{DecisionEvent, SelectorAnswerScore};
 pub use image_urls::ImageUrl;
 pub use import_writes::{AnswerSlot, ImportBatch};
 pub use journal::{with_pending, Journal, PendingDecision, ReviewerLock, JOURNAL_FILE};
+pub use llm_batches::{
+    LlmBatch, LlmBatchProgress, LlmBatchReply, LlmBatchStored, NewLlmBatch, NewLlmBatchRequest,
+    PendingLlmBatchRequest,
+};
 pub use llm_generation::GeneratedOutcome;
 pub use llm_judge::{FigureText, JudgeTarget};
 pub use llm_ledger::{LedgerEntry, LlmOutcome, LlmRequest};
