@@ -709,6 +709,8 @@ struct Collector<'a> {
     summary: &'a mut CollectSummary,
     answered: Vec<Answered>,
     failed: Vec<(i64, String, String)>,
+    /// The keys of `answered` and `failed`.
+    buffered: std::collections::HashSet<String>,
     price: (llm::Prices, f64),
 }
 
@@ -730,6 +732,7 @@ impl<'a> Collector<'a> {
             summary,
             answered: Vec::new(),
             failed: Vec::new(),
+            buffered: Default::default(),
             price: (llm::prices(&ctx.config.llm), factor),
         }
     }
@@ -752,6 +755,11 @@ impl<'a> Collector<'a> {
             }
         };
         let custom_id = parsed.custom_id().to_string();
+        if self.buffered.contains(&custom_id) {
+            // A second line about a request still in the buffer: store the first one before
+            // deciding about this one.
+            self.flush()?;
+        }
         let pending = self.ws.pending_llm_batch_request(&custom_id)?;
         let pending = match pending {
             Some(p) if self.batch.is_none_or(|b| b == p.batch_id) => p,
@@ -772,6 +780,7 @@ impl<'a> Collector<'a> {
                 return Ok(());
             }
         };
+        self.buffered.insert(pending.key.clone());
         match parsed {
             OutputLine::Answered { reply, .. } => {
                 self.answered.push(Answered {
@@ -883,6 +892,7 @@ impl<'a> Collector<'a> {
             .collect();
         self.ws.fail_llm_batch_requests(&failed)?;
         self.failed.clear();
+        self.buffered.clear();
         let (prices, factor) = self.price;
         self.summary.cost_estimate =
             prices.cost(self.summary.prompt_tokens, self.summary.completion_tokens) * factor;

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // a test harness: a failed unwrap is a failed run
 
+mod batch;
 mod broken_input;
 mod cli;
 mod common;
