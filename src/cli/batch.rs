@@ -248,7 +248,11 @@ pub fn submit(
         Ok(())
     };
     while let Some(job) = next()? {
-        let line = serde_json::to_vec(&batch::request_line(&job.key, &job.body))?;
+        let line = serde_json::to_vec(&batch::request_line(
+            &job.key,
+            &job.body,
+            batch::chat_url(cfg.auth),
+        ))?;
         let len = line.len() as u64 + 1;
         if len > limits.max_bytes {
             summary.too_large.push(format!(

@@ -35,10 +35,14 @@ fn fate(tag: &str) -> Fate {
     match tag {
         "boom" => Fate::ErrorOnce,
         "late" => Fate::UnansweredOnce,
+        t if t.starts_with('g') => Fate::Reply(CONVERSATION),
         t if t.ends_with('2') => Fate::Reply("3\nWeak."),
         _ => Fate::Reply("8\nAccurate. (as seen by sk-test-SECRET-0123456789abcdefXYZ)"),
     }
 }
+
+const CONVERSATION: &str = "User: What modality is shown?\nAssistant: A CT scan of the chest.\n\
+                            User: Is there a mass?\nAssistant: Yes, in the left lower lobe.";
 
 fn tag_in(text: &str) -> String {
     let start = text.find("[tag:").map(|i| i + 5).unwrap_or(0);
@@ -265,11 +269,29 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, hold: &Mutex<Hold>, held: 
         .unwrap_or(0);
     let mut body = vec![0; len];
     reader.read_exact(&mut body).unwrap();
-    assert_eq!(
-        headers.get("authorization").map(String::as_str),
-        Some(format!("Bearer {KEY}").as_str()),
-        "{method} {path} carries the key"
-    );
+    // Azure: its own base URL (`/openai/…?api-version=…`) and the `api-key` header.
+    let azure = path.starts_with("/openai/");
+    let path = if azure {
+        assert!(target.contains("api-version=2024-10-21"), "{target}");
+        assert_eq!(headers.get("api-key").map(String::as_str), Some(KEY));
+        assert!(!headers.contains_key("authorization"));
+        match path.split_once("/chat/completions") {
+            Some(_) => "/v1/chat/completions".to_string(),
+            None => path.replacen("/openai/", "/v1/", 1),
+        }
+    } else {
+        assert_eq!(
+            headers.get("authorization").map(String::as_str),
+            Some(format!("Bearer {KEY}").as_str()),
+            "{method} {path} carries the key"
+        );
+        path
+    };
+    let chat_url = if azure {
+        "/chat/completions"
+    } else {
+        "/v1/chat/completions"
+    };
     let holding = *hold.lock().unwrap();
     let stall = || {
         held.store(true, Ordering::SeqCst);
@@ -312,7 +334,7 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, hold: &Mutex<Hold>, held: 
             for line in content.lines() {
                 let v: Value = serde_json::from_str(line).unwrap();
                 assert_eq!(v["method"], "POST");
-                assert_eq!(v["url"], "/v1/chat/completions");
+                assert_eq!(v["url"], chat_url);
                 s.seen_keys
                     .push(v["custom_id"].as_str().unwrap().to_string());
             }
@@ -340,7 +362,7 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, hold: &Mutex<Hold>, held: 
                 );
             }
             assert_eq!(request["completion_window"], "24h");
-            assert_eq!(request["endpoint"], "/v1/chat/completions");
+            assert_eq!(request["endpoint"], chat_url);
             let input = request["input_file_id"].as_str().unwrap().to_string();
             let lines = String::from_utf8(s.files[&input].clone())
                 .unwrap()
@@ -835,4 +857,145 @@ fn a_batch_run_killed_at_any_stage_is_finished_by_batch_collect_as_if_never_kill
         assert!(again.status.success(), "{hold:?}: {}", text(&again));
         assert_eq!(snapshot(&ws, "judge-m"), expected, "{hold:?}");
     }
+}
+
+fn figures(dir: &Path, tags: &[&str]) -> (PathBuf, PathBuf) {
+    let images = dir.join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    let mut lines = String::new();
+    for tag in tags {
+        std::fs::write(images.join(format!("{tag}.png")), PNG).unwrap();
+        lines.push_str(
+            &json!({"pair_id": tag, "fig_caption": format!("Axial CT [tag:{tag}]."),
+                               "fig_label": "Figure 1", "in_text_mention": null,
+                               "domain": {"ct_scan": true}})
+            .to_string(),
+        );
+        lines.push('\n');
+    }
+    (write(dir, "figures.jsonl", &lines), images)
+}
+
+#[test]
+fn a_generate_batch_stores_the_samples_the_direct_path_stores() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = config(tmp.path(), "");
+    let server = FakeBatchApi::start("completed", 0);
+    let endpoint = server.endpoint();
+    let (input, images) = figures(tmp.path(), &["g1", "g2", "g3"]);
+    let args = |more: &[&'static str]| {
+        let mut a: Vec<String> = [
+            "generate",
+            "--input",
+            input.to_str().unwrap(),
+            "--images",
+            images.to_str().unwrap(),
+            "--endpoint",
+            &endpoint,
+            "--model",
+            "gen-m",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend(more.iter().map(|s| s.to_string()));
+        a
+    };
+    let stored = |ws: &Path| {
+        let w = Workspace::open_existing(ws).unwrap();
+        let mut samples: Vec<_> = w
+            .sample_keys()
+            .unwrap()
+            .into_iter()
+            .map(|k| w.load_sample(k).unwrap().unwrap().sample)
+            .collect();
+        // Replies arrive in any order, directly and in a batch's output.
+        samples.sort_by(|a, b| a.id.cmp(&b.id));
+        samples
+    };
+    let direct = tmp.path().join("direct");
+    let a = args(&[]);
+    let out = run(
+        &direct,
+        &config,
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let batched = tmp.path().join("batched");
+    let a = args(&["--batch", "--wait", "--poll-secs", "0", "--json"]);
+    let out = run(
+        &batched,
+        &config,
+        &a.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["collect"]["samples_added"], 3, "{summary}");
+    assert_eq!(
+        server.state.lock().unwrap().chat_requests,
+        3,
+        "the direct run's only"
+    );
+    let samples = stored(&batched);
+    assert_eq!(samples.len(), 3);
+    assert_eq!(samples, stored(&direct));
+    assert_eq!(snapshot(&batched, "-").1, snapshot(&direct, "-").1);
+}
+
+#[test]
+fn an_azure_batch_uses_its_base_url_and_api_key_and_a_cancelled_batch_gives_back_what_it_did_not_answer(
+) {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = config(tmp.path(), "auth = \"azure\"\n");
+    let server = FakeBatchApi::start("completed", 0);
+    let endpoint = format!(
+        "{}/openai/deployments/judge-m/chat/completions?api-version=2024-10-21",
+        server.url
+    );
+    let ws = workspace(tmp.path(), "ws", &TAGS);
+    let out = run(&ws, &config, &judge_args(&endpoint, &["--batch"]));
+    assert!(out.status.success(), "{}", text(&out));
+    let out = run(&ws, &config, &["batch", "cancel"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("cancelling"), "{}", text(&out));
+    let out = run(
+        &ws,
+        &config,
+        &["batch", "collect", "--wait", "--poll-secs", "0", "--json"],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Cancelled: "late" unanswered and "boom" failed go back; the other four are stored.
+    assert_eq!(
+        (
+            summary["replies_stored"].as_u64(),
+            summary["failed"].as_u64()
+        ),
+        (Some(4), Some(2))
+    );
+    assert!(
+        summary["failures"].to_string().contains("ended cancelled"),
+        "{summary}"
+    );
+    // A batch never sent (a file run) is cancelled here alone; its requests go back too.
+    let file = tmp.path().join("in.jsonl");
+    let out = run(
+        &ws,
+        &config,
+        &judge_args(&endpoint, &["--batch-file", file.to_str().unwrap()]),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let lines = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(lines.lines().count(), 2);
+    assert!(lines.contains("\"url\":\"/chat/completions\""), "{lines}");
+    let out = run(&ws, &config, &["batch", "cancel", "2"]);
+    assert!(
+        text(&out).contains("2 request(s) will be sent again"),
+        "{}",
+        text(&out)
+    );
+    let out = run(&ws, &config, &judge_args(&endpoint, &[]));
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(server.state.lock().unwrap().chat_requests, 2);
+    assert_eq!(snapshot(&ws, "judge-m").0.len(), 6);
 }

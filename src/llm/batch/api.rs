@@ -301,10 +301,7 @@ impl BatchApi {
 
     /// Creates a batch of an uploaded file, tagged with `tag` in its metadata.
     pub async fn create(&self, input_file_id: &str, tag: &str) -> anyhow::Result<BatchInfo> {
-        let endpoint = match self.auth {
-            Auth::Azure => "/chat/completions",
-            Auth::Bearer => super::CHAT_URL,
-        };
+        let endpoint = super::chat_url(self.auth);
         let body = json!({
             "input_file_id": input_file_id,
             "endpoint": endpoint,

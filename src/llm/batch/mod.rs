@@ -21,8 +21,18 @@ use serde_json::{json, Value};
 use super::client::{parse_reply, ChatReply};
 use crate::atomic_write::AtomicFile;
 
-/// The `url` of every line (OpenAI and vLLM; Azure's global batch reads the same path).
+/// The `url` of every line and the batch's `endpoint` (OpenAI, vLLM).
 pub const CHAT_URL: &str = "/v1/chat/completions";
+/// The same for Azure OpenAI, whose batch examples name the path without `/v1`.
+pub const AZURE_CHAT_URL: &str = "/chat/completions";
+
+/// The chat path batch lines and batches name for an endpoint authenticated by `auth`.
+pub fn chat_url(auth: super::Auth) -> &'static str {
+    match auth {
+        super::Auth::Azure => AZURE_CHAT_URL,
+        super::Auth::Bearer => CHAT_URL,
+    }
+}
 
 /// The limits of one input file and the batch price (`[llm]` `batch_*`).
 #[derive(Debug, Clone, Copy)]
@@ -57,9 +67,9 @@ impl BatchLimits {
     }
 }
 
-/// The line of one request.
-pub fn request_line(key: &str, body: &Value) -> Value {
-    json!({"custom_id": key, "method": "POST", "url": CHAT_URL, "body": body})
+/// The line of one request (`url`: [`chat_url`]).
+pub fn request_line(key: &str, body: &Value, url: &str) -> Value {
+    json!({"custom_id": key, "method": "POST", "url": url, "body": body})
 }
 
 /// One input file being written: lines go to a temporary file that takes its name on
