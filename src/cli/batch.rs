@@ -167,7 +167,6 @@ pub struct CollectSummary {
     /// At the batch price.
     cost_estimate: f64,
     errors: Vec<String>,
-    interrupted: bool,
 }
 
 const SHOWN: usize = 20;
@@ -292,11 +291,7 @@ pub fn submit(
     if flags.batch && !summary.batches.is_empty() {
         let collect = carry_forward(ctx, ws, Some(&summary.batches), flags.wait, flags.poll_secs)?;
         // The batches are recorded either way: `vital batch collect` carries them on.
-        if !collect.errors.is_empty()
-            || collect.interrupted
-            || collect.failed > 0
-            || collect.unparseable > 0
-        {
+        if !collect.errors.is_empty() || collect.failed > 0 || collect.unparseable > 0 {
             code = exit::PARTIAL;
         }
         summary.collect = Some(collect);
@@ -393,7 +388,7 @@ pub fn run(ctx: &Context, args: BatchArgs) -> anyhow::Result<i32> {
 }
 
 fn collect_code(s: &CollectSummary) -> i32 {
-    if s.interrupted || !s.errors.is_empty() {
+    if !s.errors.is_empty() {
         exit::FAILURE
     } else if s.failed > 0 || s.unparseable > 0 || s.refused_count > 0 {
         exit::PARTIAL
@@ -420,8 +415,8 @@ fn print_collect(s: &CollectSummary) {
     for e in &s.errors {
         eprintln!("error: {e}");
     }
-    if s.interrupted {
-        eprintln!("interrupted: run `vital batch collect` to go on");
+    if !s.errors.is_empty() {
+        eprintln!("what was done is recorded: run `vital batch collect` to go on");
     }
 }
 
@@ -606,16 +601,9 @@ fn carry_forward(
         if !wait || errors || summary.batches_open == 0 {
             break;
         }
-        let pause = rt.block_on(async {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => true,
-                _ = tokio::time::sleep(Duration::from_secs_f64(poll_secs)) => false,
-            }
-        });
-        if pause {
-            summary.interrupted = true;
-            break;
-        }
+        // No Ctrl-C handler: every step is recorded as it is done, so Ctrl-C (or a kill) at any
+        // point leaves what `vital batch collect` finishes, and it stops a long download at once.
+        std::thread::sleep(Duration::from_secs_f64(poll_secs));
     }
     bar.finish_and_clear();
     Ok(summary)
