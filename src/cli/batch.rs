@@ -167,6 +167,8 @@ pub struct CollectSummary {
     /// At the batch price.
     cost_estimate: f64,
     errors: Vec<String>,
+    /// What the conversation parser noted about usable replies (e.g. a cut-off last round).
+    notes: std::collections::BTreeMap<String, usize>,
 }
 
 const SHOWN: usize = 20;
@@ -406,6 +408,9 @@ fn print_collect(s: &CollectSummary) {
         "  tokens {} in / {} out, cost ≈ ${:.4} at the batch price",
         s.prompt_tokens, s.completion_tokens, s.cost_estimate
     );
+    for (note, n) in &s.notes {
+        println!("  note: {note}: {n}");
+    }
     for f in &s.failures {
         println!("  failed: {f}");
     }
@@ -620,7 +625,7 @@ async fn advance(
     let (api, key) = api_for(ctx, batch)?;
     let mut b = batch.clone();
     if b.status == "prepared" {
-        let path = PathBuf::from(&b.input_path);
+        let path = input_file(ws, &b)?;
         let file_id = api.upload(&path, &format!("{}.jsonl", b.tag)).await?;
         ws.set_llm_batch_uploaded(b.id, &file_id)?;
         b.input_file_id = Some(file_id);
@@ -672,10 +677,25 @@ async fn advance(
         summary.fail(format!("batch {}: {reason}", b.id));
     }
     // The input file has served its purpose; the workspace keeps what the batch produced.
-    if Path::new(&b.input_path).starts_with(ws.dir().join("batches")) {
-        let _ = std::fs::remove_file(&b.input_path);
+    if let Ok(path) = input_file(ws, &b) {
+        let _ = std::fs::remove_file(path);
     }
     Ok(true)
+}
+
+/// The input file of an API batch: `WORKSPACE/batches/TAG.jsonl`, from the tag, never from the
+/// stored path (a row of a shared server must not make this machine upload or remove any other
+/// file).
+fn input_file(ws: &Workspace, b: &LlmBatch) -> anyhow::Result<PathBuf> {
+    anyhow::ensure!(
+        !b.tag.is_empty()
+            && b.tag.len() <= 64
+            && b.tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+        "batch {} has a malformed tag {:?}",
+        b.id,
+        b.tag
+    );
+    Ok(ws.dir().join("batches").join(format!("{}.jsonl", b.tag)))
 }
 
 /// One answered line waiting to be stored.
@@ -854,6 +874,9 @@ impl<'a> Collector<'a> {
             replies.push((a.batch_id, reply));
         }
         let stored = self.ws.store_llm_batch_replies(&replies)?;
+        for (note, n) in notes.counts() {
+            *self.summary.notes.entry(note).or_default() += n;
+        }
         for (a, s) in self.answered.iter().zip(stored) {
             match s {
                 LlmBatchStored::AlreadyStored => {
@@ -954,8 +977,10 @@ fn cancel(ctx: &Context, ws: &Workspace, id: Option<i64>) -> anyhow::Result<i32>
                     "the batch was cancelled before it ran",
                     "cancelled",
                 )?;
-                if Path::new(&b.input_path).starts_with(ws.dir().join("batches")) {
-                    let _ = std::fs::remove_file(&b.input_path);
+                if b.status != "file" {
+                    if let Ok(path) = input_file(ws, &b) {
+                        let _ = std::fs::remove_file(path);
+                    }
                 }
                 println!(
                     "batch {}: cancelled; its {rest} request(s) will be sent again by the next run",

@@ -88,6 +88,8 @@ struct State {
     /// custom_ids that failed once (sent again: answered).
     failed_before: HashSet<String>,
     creates_to_refuse: usize,
+    /// The next batch made fails validation (Azure's enqueued-token quota).
+    refuse_next_batch: bool,
     /// `completed` or `expired`.
     final_status: String,
     chat_requests: usize,
@@ -410,6 +412,15 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>, hold: &Mutex<Hold>, held: 
             let b = &mut s.batches[i];
             b.polls += 1;
             // validating → in_progress → finalizing → the end, one step a look.
+            let refuse = b.status == "validating" && std::mem::take(&mut s.refuse_next_batch);
+            let b = &mut s.batches[i];
+            if refuse {
+                b.status = "failed".into();
+                let mut reply = batch_json(b);
+                reply["errors"] = json!({"object": "list", "data": [{"code": "token_limit_exceeded",
+                    "message": "Enqueued token limit reached", "line": null}]});
+                return respond(&mut stream, 200, &[], reply.to_string().as_bytes());
+            }
             match b.status.as_str() {
                 "validating" => b.status = "in_progress".into(),
                 "in_progress" => b.status = "finalizing".into(),
@@ -998,4 +1009,48 @@ fn an_azure_batch_uses_its_base_url_and_api_key_and_a_cancelled_batch_gives_back
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(server.state.lock().unwrap().chat_requests, 2);
     assert_eq!(snapshot(&ws, "judge-m").0.len(), 6);
+}
+
+#[test]
+fn a_batch_that_fails_validation_gives_back_all_its_requests_with_the_apis_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = config(tmp.path(), "");
+    let server = FakeBatchApi::start("completed", 0);
+    server.state.lock().unwrap().refuse_next_batch = true;
+    let endpoint = server.endpoint();
+    let ws = workspace(tmp.path(), "ws", &TAGS);
+    let out = run(
+        &ws,
+        &config,
+        &judge_args(
+            &endpoint,
+            &["--batch", "--wait", "--poll-secs", "0", "--json"],
+        ),
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["collect"]["failed"], 6);
+    assert!(
+        summary["collect"]["failures"][0]
+            .as_str()
+            .unwrap()
+            .contains("token_limit_exceeded: Enqueued token limit reached"),
+        "{summary}"
+    );
+    let status = run(&ws, &config, &["batch", "status"]);
+    assert!(text(&status).contains("6 failed"), "{}", text(&status));
+    // All six go again in the next batch.
+    let out = run(
+        &ws,
+        &config,
+        &judge_args(&endpoint, &["--batch", "--wait", "--poll-secs", "0"]),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "boom fails once: {}",
+        text(&out)
+    );
+    assert_eq!(server.uploaded_keys().len(), 12);
+    assert_eq!(snapshot(&ws, "judge-m").0.len(), 5);
 }
