@@ -1054,3 +1054,62 @@ fn a_batch_that_fails_validation_gives_back_all_its_requests_with_the_apis_reaso
     assert_eq!(server.uploaded_keys().len(), 12);
     assert_eq!(snapshot(&ws, "judge-m").0.len(), 5);
 }
+
+#[test]
+fn a_judge_batch_on_a_team_server_stores_what_it_stores_on_a_directory() {
+    let Some(server_db) = super::common::ServerDb::create() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let config = config(tmp.path(), "");
+    let dir = workspace(tmp.path(), "dir", &TAGS);
+    let url = Path::new(&server_db.url);
+    let data = tmp.path().join("dir.jsonl");
+    super::common::vital_env_ok(url, &["import", data.to_str().unwrap()], &server_db.env());
+    let export = |ws: &Path, name: &str| {
+        let out = tmp.path().join(name);
+        super::common::vital_env_ok(
+            ws,
+            &[
+                "export",
+                "--format",
+                "scores",
+                "--by",
+                "judge",
+                "--out",
+                out.to_str().unwrap(),
+                "-q",
+            ],
+            &server_db.env(),
+        );
+        std::fs::read_to_string(out).unwrap()
+    };
+    let mut exports = Vec::new();
+    for (ws, name) in [(dir.as_path(), "a.jsonl"), (url, "b.jsonl")] {
+        // One fake API each: each sees its own first failure of "boom".
+        let api = FakeBatchApi::start("completed", 1);
+        let endpoint = api.endpoint();
+        let out = vital_cmd(
+            ws,
+            &config,
+            &judge_args(&endpoint, &["--batch", "--wait", "--poll-secs", "0"]),
+        )
+        .envs(server_db.env())
+        .output()
+        .unwrap();
+        assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+        let again = vital_cmd(
+            ws,
+            &config,
+            &judge_args(&endpoint, &["--batch", "--wait", "--poll-secs", "0"]),
+        )
+        .envs(server_db.env())
+        .output()
+        .unwrap();
+        assert!(again.status.success(), "{}", text(&again));
+        assert_eq!(api.uploaded_keys().len(), 7);
+        exports.push(export(ws, name));
+    }
+    assert_eq!(exports[0].lines().count(), 6);
+    assert_eq!(exports[0], exports[1], "the same scores");
+}
