@@ -100,6 +100,9 @@ pub struct SessionStore {
     /// The reviewer's decisions in force per sample as the workspace last reported them, for
     /// showing waiting decisions on top while it cannot be asked.
     known: std::collections::HashMap<i64, Vec<crate::store::CurrentDecision>>,
+    /// A team plan was in force when the session started: opening a sample takes its place
+    /// (a lease), deciding settles it, quitting lets go (see `store::team_plan`).
+    team: bool,
 }
 
 impl SessionStore {
@@ -119,6 +122,7 @@ impl SessionStore {
         };
         ws.set_write_wait(DECISION_WRITE_WAIT)?;
         let journal = Journal::open(ws.dir())?;
+        let team = ws.team_plan()?.is_some();
         let mut store = Self {
             ws,
             reviewer,
@@ -130,6 +134,7 @@ impl SessionStore {
             journal,
             waiting: None,
             known: Default::default(),
+            team,
         };
         store.send_waiting();
         Ok(store)
@@ -201,11 +206,18 @@ impl SessionStore {
     /// Carries out every effect inline; `None` for those that answer nothing.
     fn run_inline(&mut self, effect: Effect) -> Option<Msg> {
         let result = match effect {
-            Effect::Quit | Effect::CancelTraining => Ok(None),
+            Effect::Quit => {
+                self.let_go();
+                Ok(None)
+            }
+            Effect::CancelTraining => Ok(None),
             Effect::Train => Ok(Some(Msg::TrainingUnavailable)),
-            Effect::Load(key) => self
-                .load(key)
-                .map(|view| view.map(|v| Msg::Loaded(Box::new(v)))),
+            Effect::Load(key) => match self.take_place(key) {
+                Some(refused) => Ok(Some(refused)),
+                None => self
+                    .load(key)
+                    .map(|view| view.map(|v| Msg::Loaded(Box::new(v)))),
+            },
             Effect::Refresh(key) => self
                 .load(key)
                 .map(|view| view.map(|v| Msg::Refreshed(Box::new(v)))),
@@ -297,6 +309,43 @@ impl SessionStore {
         result.unwrap_or_else(|e| Some(Msg::Error(format!("{e:#}"))))
     }
 
+    /// Under a team plan, takes this reviewer's place on sample `key` before it is shown:
+    /// `Some(NotServed)` when the plan serves it to others now. A workspace that cannot be
+    /// reached does not stop the review (the sample is shown; its place is taken with the next
+    /// decision that reaches the workspace).
+    fn take_place(&mut self, key: i64) -> Option<Msg> {
+        if !self.team || self.waiting.is_some() {
+            return None;
+        }
+        match self.ws.take_lease(&self.reviewer, key) {
+            Ok(crate::store::Lease::NotServed) => Some(Msg::NotServed(key)),
+            Ok(_) => None,
+            Err(e) if crate::store::is_unavailable(&e) => None,
+            Err(e) => Some(Msg::Error(format!(
+                "the sample's place was not taken: {e:#}"
+            ))),
+        }
+    }
+
+    /// After a decision reached the workspace: the reviewer's place on `key` is kept for good
+    /// once the sample is finished, else renewed.
+    fn settle_place(&mut self, key: i64) {
+        if self.team && self.waiting.is_none() {
+            if let Err(e) = self.ws.settle_lease(&self.reviewer, key) {
+                tracing::warn!(key, error = %format!("{e:#}"), "the sample's place was not settled");
+            }
+        }
+    }
+
+    /// The screen closes: the reviewer's unfinished places are free for others at once.
+    fn let_go(&mut self) {
+        if self.team {
+            if let Err(e) = self.ws.release_leases(&self.reviewer) {
+                tracing::warn!(error = %format!("{e:#}"), "places not let go (they lapse by themselves)");
+            }
+        }
+    }
+
     fn load(&mut self, key: i64) -> anyhow::Result<Option<SampleView>> {
         let view = SampleView::load(&self.ws, &self.reviewer, key, self.shuffle)?;
         if let Some(v) = &view {
@@ -335,6 +384,7 @@ impl SessionStore {
             self.history.pop();
             return Msg::SaveFailed(refused);
         }
+        self.settle_place(sample_key);
         let note = self.waiting_note().unwrap_or_default();
         self.decisions_msg(sample_key, |key, decisions, at| match at {
             Some(at) => Msg::Saved { key, decisions, at },
@@ -465,6 +515,8 @@ impl SessionStore {
         };
         if let Some(k) = key {
             self.known.insert(k, decisions.clone());
+            // An undo may leave the sample unfinished again: the place is held, not done.
+            self.settle_place(k);
         }
         Ok(Msg::Undone {
             key,

@@ -475,3 +475,60 @@ fn a_server_stopped_and_started_again_mid_session_gets_every_decision_exactly_on
     );
     assert_eq!(open().unwrap().decision_event_count().unwrap(), before + 3);
 }
+
+/// Under a team plan of one reviewer per sample, two screens on one workspace never show the
+/// same sample: opening one takes its place, a taken one leaves the other's queue, moving on
+/// and quitting let places go.
+#[test]
+fn two_screens_under_a_plan_are_served_different_samples() {
+    let dir = workspace();
+    let curator = Workspace::open_existing(dir.path()).unwrap();
+    curator
+        .set_team_plan(&crate::store::TeamPlan::default())
+        .unwrap();
+    let open = |who: &str| {
+        Session::start(Workspace::open_existing(dir.path()).unwrap(), options(who)).unwrap()
+    };
+    let mut ana = open("ana");
+    let first = ana.app.queue.current().unwrap();
+    assert_eq!(ana.app.current.as_ref().map(|v| v.key()), Some(first));
+    let mut ben = open("ben");
+    let second = ben.app.queue.current().unwrap();
+    assert_ne!(second, first, "Ben is not served Ana's sample");
+    assert_eq!(ben.app.current.as_ref().map(|v| v.key()), Some(second));
+    assert_eq!(
+        ben.app.queue.total(),
+        ana.app.queue.total() - 1,
+        "Ana's is not in his queue"
+    );
+    // Ana moves on: Ben's sample (next in her queue, made before he came) leaves her queue, and
+    // her first is free again.
+    key(&mut ana, KeyCode::Char(' '));
+    let third = ana.app.queue.current().unwrap();
+    assert!(third != first && third != second, "{third}");
+    assert_eq!(ana.app.current.as_ref().map(|v| v.key()), Some(third));
+    assert!(
+        ana.app
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("with other reviewers")),
+        "{:?}",
+        ana.app.message
+    );
+    let held = |who: &str| {
+        curator
+            .places_by_reviewer()
+            .unwrap()
+            .into_iter()
+            .find(|p| p.reviewer == who)
+            .map_or(0, |p| p.leased)
+    };
+    assert_eq!((held("ana"), held("ben")), (1, 1));
+    assert_eq!(
+        curator.take_lease("cy", first).unwrap(),
+        crate::store::Lease::Taken
+    );
+    // Ben closes his screen: his place is free at once.
+    assert_eq!(ben.executor.run(super::app::Effect::Quit), None);
+    assert_eq!(held("ben"), 0);
+}

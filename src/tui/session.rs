@@ -116,7 +116,16 @@ impl<E: Executor> Session<E> {
 /// The app for `options.reviewer` on `ws`: its review queue ordered by the latest scores, and the
 /// training panel seeded from earlier runs.
 pub fn initial_app(ws: &Workspace, options: &SessionOptions) -> anyhow::Result<App> {
-    let queue = Queue::new(ws.review_index(&options.reviewer)?);
+    let mut index = ws.review_index(&options.reviewer)?;
+    let plan = ws.team_plan()?;
+    if plan.is_some() {
+        // Under a team plan the queue holds what the plan serves this reviewer now, and what
+        // they finished (theirs to look at and undo).
+        let served: std::collections::HashSet<i64> =
+            ws.servable_keys(&options.reviewer)?.into_iter().collect();
+        index.retain(|e| e.decided || served.contains(&e.key));
+    }
+    let queue = Queue::new(index);
     let mut app = App::new(
         options.reviewer.clone(),
         options.keymap.clone(),
@@ -129,7 +138,13 @@ pub fn initial_app(ws: &Workspace, options: &SessionOptions) -> anyhow::Result<A
     app.export_defaults = options.export_defaults.clone();
     // Scores of an earlier run order the queue from the start, and earlier runs' held-out
     // alignment seeds the training panel's sparkline.
-    app.queue.set_order(options.order);
+    app.queue.set_order(match plan.map(|p| p.order) {
+        // The curator's plan names the order work is served in.
+        Some(crate::store::PlanOrder::File) => Order::File,
+        Some(crate::store::PlanOrder::Random) => Order::Random,
+        Some(crate::store::PlanOrder::Uncertainty) => Order::Uncertainty,
+        None => options.order,
+    });
     app.reasons = options.reasons.clone();
     app.require_figure = options.require_figure;
     app.queue.set_signals(&ws.rank_signals()?);

@@ -20,4 +20,5 @@ mod selector;
 mod shards;
 mod simulate;
 mod team;
+mod team_work;
 mod terminals;

@@ -170,6 +170,17 @@ impl App {
                 self.message = Some(text);
                 vec![]
             }
+            Msg::NotServed(key) => {
+                let on_screen = self.queue.current() == Some(key);
+                self.queue.leave(key);
+                if on_screen {
+                    self.message =
+                        Some("that sample is with other reviewers now: on to the next".into());
+                    self.load_current()
+                } else {
+                    vec![]
+                }
+            }
             Msg::Paste(text) => self.on_paste(&text),
             Msg::Resized(width, _) => {
                 self.screen_width = width;
