@@ -5,7 +5,7 @@
 use clap::{Args, Subcommand};
 
 use super::{exit, Context};
-use crate::store::{DecisionKind, NewDecision, PlanOrder, TeamPlan, TeamStatus};
+use crate::store::{DecisionKind, NewDecision, PlanOrder, TeamPlan};
 
 #[derive(Debug, Args)]
 pub struct TeamArgs {
@@ -219,59 +219,12 @@ fn status(ctx: &Context, args: StatusArgs) -> anyhow::Result<i32> {
     if args.json {
         println!("{}", serde_json::to_string(&status)?);
     } else {
-        print!("{}", describe_status(&status, ws.team_plan()?.is_some()));
+        let planned = ws.team_plan()?.is_some();
+        for line in crate::tui::view::team_status_lines(&status, planned) {
+            println!("{line}");
+        }
     }
     Ok(exit::OK)
-}
-
-fn describe_status(status: &TeamStatus, planned: bool) -> String {
-    let mut out = String::new();
-    let opt = |v: Option<f64>, digits: usize| {
-        v.map_or_else(|| "–".to_string(), |v| format!("{v:.digits$}"))
-    };
-    out.push_str(&format!(
-        "{:<20} {:>8} {:>7} {:>9} {:>8} {:>9} {:>6}  {}\n",
-        "reviewer", "finished", "leased", "decisions", "per hour", "median s", "κ", "last active"
-    ));
-    for r in &status.reviewers {
-        out.push_str(&format!(
-            "{:<20} {:>8} {:>7} {:>9} {:>8} {:>9} {:>6}  {}\n",
-            r.reviewer,
-            r.samples_done,
-            r.leased_now,
-            r.decisions,
-            opt(r.decisions_per_hour, 0),
-            opt(r.median_seconds_per_decision, 1),
-            opt(r.kappa_with_others, 2),
-            r.last_active.as_deref().unwrap_or("–"),
-        ));
-    }
-    if status.reviewers.is_empty() {
-        out.push_str("(no reviewer has decided or leased anything yet)\n");
-    }
-    if !status.everyone {
-        out.push_str("(your own row: reviewers see only their own decisions)\n");
-    }
-    out.push_str(&format!(
-        "complete: {} of {} samples{}; {} reviewer places left",
-        status.complete,
-        status.planned,
-        if planned {
-            ""
-        } else {
-            " (no plan: one reviewer each)"
-        },
-        status.places_left
-    ));
-    match status.eta_hours {
-        Some(h) if h < 48.0 => out.push_str(&format!(", about {h:.1} h at the current pace\n")),
-        Some(h) => out.push_str(&format!(
-            ", about {:.1} days at the current pace\n",
-            h / 24.0
-        )),
-        None => out.push_str("; no pace yet for an ETA\n"),
-    }
-    out
 }
 
 /// Serves and decides like the review screen: take the next place (`claim_next`), hold it,

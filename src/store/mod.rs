@@ -2,6 +2,7 @@
 //! a PostgreSQL server shared by a team (its files — checkpoints, downloaded figures — kept in a
 //! local folder per server). Knows the data model, nothing of the UI.
 
+mod adjudication;
 pub mod agreement;
 mod answer_decisions;
 mod copy;

@@ -144,6 +144,18 @@ impl SessionStore {
     /// and tries again. Sets [`Self::waiting`]. A decision the workspace refuses outright (not
     /// for being away) is dropped from the journal and reported.
     fn send_waiting(&mut self) -> Option<String> {
+        // Under a team plan, the samples whose decisions go out now have their places settled
+        // once the workspace took them (decisions kept while offline included).
+        let sending: std::collections::BTreeSet<i64> = if self.team {
+            self.journal
+                .pending(&self.reviewer)
+                .unwrap_or_default()
+                .iter()
+                .map(|p| p.decision.sample_key)
+                .collect()
+        } else {
+            Default::default()
+        };
         let first = self.ws.send_journal(&self.journal, &self.reviewer);
         let result = match first {
             Err(e) if crate::store::is_unavailable(&e) && self.ws.is_server() => {
@@ -161,6 +173,9 @@ impl SessionStore {
         match result {
             Ok(_) => {
                 self.waiting = None;
+                for key in sending {
+                    self.settle_place(key);
+                }
                 None
             }
             Err(e) if crate::store::is_unavailable(&e) => {
@@ -251,10 +266,7 @@ impl SessionStore {
                     "final decision not saved: {e:#}"
                 )))),
             },
-            Effect::LoadAgreement => self
-                .ws
-                .agreement_report()
-                .map(|report| Some(Msg::Agreement(super::view::agreement_lines(&report)))),
+            Effect::LoadAgreement => panel_lines(&self.ws).map(|lines| Some(Msg::Agreement(lines))),
             Effect::Record(decision) => {
                 self.redo.clear();
                 Ok(Some(self.record(vec![decision])))
@@ -384,7 +396,6 @@ impl SessionStore {
             self.history.pop();
             return Msg::SaveFailed(refused);
         }
-        self.settle_place(sample_key);
         let note = self.waiting_note().unwrap_or_default();
         self.decisions_msg(sample_key, |key, decisions, at| match at {
             Some(at) => Msg::Saved { key, decisions, at },
@@ -677,13 +688,32 @@ impl ThreadedExecutor {
         let dir = self.store.ws.location().to_path_buf();
         std::thread::spawn(move || {
             let msg = Workspace::open_existing(&dir)
-                .and_then(|ws| ws.agreement_report())
-                .map(|report| Msg::Agreement(super::view::agreement_lines(&report)))
+                .and_then(|ws| panel_lines(&ws))
+                .map(Msg::Agreement)
                 .unwrap_or_else(|e| Msg::Error(format!("{e:#}")));
             let _ = tx.send(msg);
         });
         None
     }
+}
+
+/// The `S` panel: for a curator, the agreement figures, then the team's status under a plan;
+/// for a reviewer on a team server (blind review), their own status row.
+fn panel_lines(ws: &Workspace) -> anyhow::Result<Vec<String>> {
+    let curator = ws.is_curator()?;
+    let planned = ws.team_plan()?.is_some();
+    let mut lines = if curator {
+        super::view::agreement_lines(&ws.agreement_report()?)
+    } else {
+        Vec::new()
+    };
+    if planned || !curator {
+        if !lines.is_empty() {
+            lines.push(String::new());
+        }
+        lines.extend(super::view::team_status_lines(&ws.team_status()?, planned));
+    }
+    Ok(lines)
 }
 
 impl Executor for ThreadedExecutor {

@@ -35,6 +35,7 @@ fn options(reviewer: &str) -> SessionOptions {
         order: Order::File,
         reasons: crate::config::Config::defaults().review.reasons,
         require_figure: false,
+        adjudicate: false,
     }
 }
 
@@ -531,4 +532,79 @@ fn two_screens_under_a_plan_are_served_different_samples() {
     // Ben closes his screen: his place is free at once.
     assert_eq!(ben.executor.run(super::app::Effect::Quit), None);
     assert_eq!(held("ben"), 0);
+    // Ana decides every answer of the sample on her screen: her place is done for good, and
+    // the sample is complete (no one else is served it).
+    let stored = curator.load_sample(third).unwrap().unwrap();
+    for (round, answers) in stored.round_ids.iter().zip(&stored.answer_ids) {
+        for &answer in answers {
+            let saved = ana
+                .executor
+                .run(super::app::Effect::Record(crate::store::NewDecision {
+                    sample_key: third,
+                    round_id: Some(*round),
+                    answer_id: Some(answer),
+                    kind: crate::store::DecisionKind::Accept,
+                    value: None,
+                    shown_order: None,
+                    figure_shown: None,
+                }));
+            assert!(matches!(saved, Some(Msg::Saved { .. })), "{saved:?}");
+        }
+    }
+    let ana_places = curator
+        .places_by_reviewer()
+        .unwrap()
+        .into_iter()
+        .find(|p| p.reviewer == "ana")
+        .unwrap();
+    assert_eq!((ana_places.done, ana_places.leased), (1, 0));
+    assert_eq!(
+        curator.take_lease("dan", third).unwrap(),
+        crate::store::Lease::NotServed
+    );
+}
+
+/// `vital review --adjudicate`: the queue holds only samples awaiting a final decision, the
+/// lowest agreement first.
+#[test]
+fn the_adjudication_queue_opens_on_the_lowest_agreement() {
+    let dir = workspace();
+    let ws = Workspace::open_existing(dir.path()).unwrap();
+    let keys = ws.sample_keys().unwrap();
+    let verdict = |who: &str, key: i64, nth: usize, accept: bool| {
+        let s = ws.load_sample(key).unwrap().unwrap();
+        let decision = crate::store::NewDecision {
+            sample_key: key,
+            round_id: Some(s.round_ids[0]),
+            answer_id: Some(s.answer_ids[0][nth]),
+            kind: if accept {
+                crate::store::DecisionKind::Accept
+            } else {
+                crate::store::DecisionKind::Reject
+            },
+            value: None,
+            shown_order: None,
+            figure_shown: None,
+        };
+        ws.record(who, &decision).unwrap();
+    };
+    // The third sample: 2 against 1. The fifth: 1 against 1.
+    for (who, accept) in [("ana", true), ("ben", true), ("cy", false)] {
+        verdict(who, keys[2], 0, accept);
+    }
+    for (who, accept) in [("ana", true), ("ben", false)] {
+        verdict(who, keys[4], 0, accept);
+    }
+    let session = Session::start(
+        Workspace::open_existing(dir.path()).unwrap(),
+        SessionOptions {
+            adjudicate: true,
+            ..options("curator")
+        },
+    )
+    .unwrap();
+    assert_eq!(session.app.queue.total(), 2);
+    assert_eq!(session.app.queue.current(), Some(keys[4]));
+    let order: Vec<i64> = session.app.queue.in_order().map(|e| e.key).collect();
+    assert_eq!(order, vec![keys[4], keys[2]]);
 }
