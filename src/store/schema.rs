@@ -576,8 +576,23 @@ const POSTGRES: &[&str] = &[
     CREATE POLICY judgments_read_own ON judgments FOR SELECT USING (
         has_table_privilege('samples', 'INSERT')
         OR reviewer_id = (SELECT id FROM reviewers WHERE name = current_user::text));
-    ALTER VIEW effective_judgments SET (security_invoker = true);
-    ALTER VIEW current_judgments SET (security_invoker = true);
+    DO $$ BEGIN
+        IF current_setting('server_version_num')::int >= 150000 THEN
+            EXECUTE 'ALTER VIEW effective_judgments SET (security_invoker = true)';
+            EXECUTE 'ALTER VIEW current_judgments SET (security_invoker = true)';
+        ELSE
+            -- Before PostgreSQL 15 a view reads with its owner's rights: the same rule, spelled
+            -- in the view (current_user stays the reader's inside a view).
+            EXECUTE $v$CREATE OR REPLACE VIEW effective_judgments AS
+                SELECT j.id, j.reviewer_id, j.sample_id, j.round_id, j.answer_id, j.kind, j.value,
+                       j.slot, j.shown_order, j.undoes, j.created_at
+                FROM judgments j
+                WHERE j.kind <> 'undo'
+                  AND NOT EXISTS (SELECT 1 FROM judgments u WHERE u.undoes = j.id)
+                  AND (has_table_privilege('samples', 'INSERT')
+                       OR j.reviewer_id = (SELECT id FROM reviewers WHERE name = current_user::text))$v$;
+        END IF;
+    END $$;
     "#,
 ];
 
