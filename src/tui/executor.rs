@@ -100,9 +100,6 @@ pub struct SessionStore {
     /// The reviewer's decisions in force per sample as the workspace last reported them, for
     /// showing waiting decisions on top while it cannot be asked.
     known: std::collections::HashMap<i64, Vec<crate::store::CurrentDecision>>,
-    /// A team plan was in force when the session started: opening a sample takes its place
-    /// (a lease), deciding settles it, quitting lets go (see `store::team_plan`).
-    team: bool,
 }
 
 impl SessionStore {
@@ -122,7 +119,6 @@ impl SessionStore {
         };
         ws.set_write_wait(DECISION_WRITE_WAIT)?;
         let journal = Journal::open(ws.dir())?;
-        let team = ws.team_plan()?.is_some();
         let mut store = Self {
             ws,
             reviewer,
@@ -134,7 +130,6 @@ impl SessionStore {
             journal,
             waiting: None,
             known: Default::default(),
-            team,
         };
         store.send_waiting();
         Ok(store)
@@ -146,16 +141,13 @@ impl SessionStore {
     fn send_waiting(&mut self) -> Option<String> {
         // Under a team plan, the samples whose decisions go out now have their places settled
         // once the workspace took them (decisions kept while offline included).
-        let sending: std::collections::BTreeSet<i64> = if self.team {
-            self.journal
-                .pending(&self.reviewer)
-                .unwrap_or_default()
-                .iter()
-                .map(|p| p.decision.sample_key)
-                .collect()
-        } else {
-            Default::default()
-        };
+        let sending: std::collections::BTreeSet<i64> = self
+            .journal
+            .pending(&self.reviewer)
+            .unwrap_or_default()
+            .iter()
+            .map(|p| p.decision.sample_key)
+            .collect();
         let first = self.ws.send_journal(&self.journal, &self.reviewer);
         let result = match first {
             Err(e) if crate::store::is_unavailable(&e) && self.ws.is_server() => {
@@ -321,12 +313,13 @@ impl SessionStore {
         result.unwrap_or_else(|e| Some(Msg::Error(format!("{e:#}"))))
     }
 
-    /// Under a team plan, takes this reviewer's place on sample `key` before it is shown:
-    /// `Some(NotServed)` when the plan serves it to others now. A workspace that cannot be
-    /// reached does not stop the review (the sample is shown; its place is taken with the next
-    /// decision that reaches the workspace).
+    /// Under a team plan (the one in force now: a plan set while the screen is open counts),
+    /// takes this reviewer's place on sample `key` before it is shown: `Some(NotServed)` when
+    /// the plan serves it to others now. A workspace that cannot be reached does not stop the
+    /// review (the sample is shown; its place is taken with the next decision that reaches the
+    /// workspace).
     fn take_place(&mut self, key: i64) -> Option<Msg> {
-        if !self.team || self.waiting.is_some() {
+        if self.waiting.is_some() {
             return None;
         }
         match self.ws.take_lease(&self.reviewer, key) {
@@ -342,7 +335,7 @@ impl SessionStore {
     /// After a decision reached the workspace: the reviewer's place on `key` is kept for good
     /// once the sample is finished, else renewed.
     fn settle_place(&mut self, key: i64) {
-        if self.team && self.waiting.is_none() {
+        if self.waiting.is_none() {
             if let Err(e) = self.ws.settle_lease(&self.reviewer, key) {
                 tracing::warn!(key, error = %format!("{e:#}"), "the sample's place was not settled");
             }
@@ -351,10 +344,11 @@ impl SessionStore {
 
     /// The screen closes: the reviewer's unfinished places are free for others at once.
     fn let_go(&mut self) {
-        if self.team {
-            if let Err(e) = self.ws.release_leases(&self.reviewer) {
-                tracing::warn!(error = %format!("{e:#}"), "places not let go (they lapse by themselves)");
-            }
+        if !matches!(self.ws.team_plan(), Ok(Some(_))) {
+            return;
+        }
+        if let Err(e) = self.ws.release_leases(&self.reviewer) {
+            tracing::warn!(error = %format!("{e:#}"), "places not let go (they lapse by themselves)");
         }
     }
 

@@ -608,3 +608,33 @@ fn the_adjudication_queue_opens_on_the_lowest_agreement() {
     let order: Vec<i64> = session.app.queue.in_order().map(|e| e.key).collect();
     assert_eq!(order, vec![keys[4], keys[2]]);
 }
+
+/// A plan set while a screen is open applies to it at once: the sample another reviewer took
+/// meanwhile is not shown.
+#[test]
+fn a_plan_set_while_the_screen_is_open_applies_at_once() {
+    let dir = workspace();
+    let mut ana = Session::start(
+        Workspace::open_existing(dir.path()).unwrap(),
+        options("ana"),
+    )
+    .unwrap();
+    let first = ana.app.queue.current().unwrap();
+    let curator = Workspace::open_existing(dir.path()).unwrap();
+    curator
+        .set_team_plan(&crate::store::TeamPlan::default())
+        .unwrap();
+    let next = ana.app.queue.in_order().nth(1).unwrap().key;
+    assert_eq!(
+        curator.take_lease("ben", next).unwrap(),
+        crate::store::Lease::Taken
+    );
+    key(&mut ana, KeyCode::Char(' '));
+    let shown = ana.app.current.as_ref().map(|v| v.key()).unwrap();
+    assert!(shown != first && shown != next, "{shown}");
+    assert_eq!(
+        curator.take_lease("cy", shown).unwrap(),
+        crate::store::Lease::NotServed,
+        "Ana holds the sample on her screen"
+    );
+}
