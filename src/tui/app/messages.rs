@@ -194,7 +194,9 @@ impl App {
             Msg::ExternalEditDone { target, result } => self.external_edit_done(target, result),
             Msg::Terminate => {
                 self.quitting = true;
-                vec![]
+                // As `q` does: the executor lets go of the reviewer's places (an SSH session
+                // that hung up frees its sample at once, not when the lease lapses).
+                vec![Effect::Quit]
             }
             Msg::Error(e) => {
                 self.message = Some(format!("error: {e}"));
