@@ -124,6 +124,7 @@ fn main() -> anyhow::Result<()> {
         order: vital::tui::queue::Order::File,
         reasons: Vec::new(),
         require_figure: false,
+        adjudicate: false,
     };
     let mut session = Session::start(ws, options)?;
     eprintln!(

@@ -21,6 +21,7 @@ mod simulate;
 mod simulate_plot;
 mod stats;
 mod store;
+mod team;
 mod train;
 
 use std::path::PathBuf;
@@ -104,6 +105,8 @@ pub enum Command {
     Encode(encode::EncodeArgs),
     /// The workspace itself: copy it to or from a team server, add reviewer roles.
     Store(store::StoreArgs),
+    /// Team work: the plan that spreads samples over reviewers, and how the team is doing.
+    Team(team::TeamArgs),
     /// How many decisions does it take? A simulated reviewer in each queue order, on a copy.
     Simulate(simulate::SimulateArgs),
 }
@@ -247,5 +250,6 @@ fn run_command(cli: Cli) -> anyhow::Result<i32> {
         Command::Simulate(args) => simulate::run(&ctx, args),
         Command::Encode(args) => encode::run(&ctx, args),
         Command::Store(args) => store::run(&ctx, args),
+        Command::Team(args) => team::run(&ctx, args),
     }
 }

@@ -23,6 +23,11 @@ pub struct ReviewArgs {
     /// The order the queue opens in [default: config review.order, "file"]
     #[arg(long, value_enum)]
     pub order: Option<crate::config::ReviewOrder>,
+
+    /// Adjudicate (a curator): only samples whose reviewers disagree on an answer with no
+    /// final decision yet, lowest agreement first; `A`/`X` record the final decision.
+    #[arg(long)]
+    pub adjudicate: bool,
 }
 
 pub fn run(ctx: &Context, mut args: ReviewArgs) -> anyhow::Result<i32> {
@@ -97,6 +102,7 @@ pub fn review(
             order: args.order.unwrap_or(config.review.order),
             reasons: ctx.config.review_reasons()?,
             require_figure: ctx.config.review.require_figure,
+            adjudicate: args.adjudicate,
             export_dir: std::path::PathBuf::from(&config.selection.export_dir),
         },
         protocol,

@@ -35,8 +35,13 @@ fn print(ctx: &Context, args: &StatsArgs) -> anyhow::Result<i32> {
         let mut out = std::io::stdout().lock();
         // The counts plus reviewers' decisions, agreement and conflicts.
         let mut value = serde_json::to_value(ws.stats()?)?;
-        let report = ws.agreement_report()?;
-        if let Some(obj) = value.as_object_mut() {
+        // Blind review: a reviewer's counts are their own; agreement is the curator's.
+        let report = if ws.is_curator()? {
+            Some(ws.agreement_report()?)
+        } else {
+            None
+        };
+        if let (Some(obj), Some(report)) = (value.as_object_mut(), report) {
             obj.insert(
                 "reviewer_decisions".into(),
                 serde_json::to_value(&report.decisions)?,
@@ -100,6 +105,13 @@ pub fn print_stats(ws: &crate::store::Workspace, json: bool) -> anyhow::Result<(
 /// Decisions per reviewer, agreement where reviewers overlap, and (with `conflicts`) each conflict.
 pub fn print_agreement(ws: &crate::store::Workspace, conflicts: bool) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
+    if !ws.is_curator()? {
+        writeln!(
+            out,
+            "\n(your own decisions only: agreement between reviewers is the curator's, reviewers review blind)"
+        )?;
+        return Ok(());
+    }
     let report = ws.agreement_report()?;
     if report.decisions.is_empty() {
         return Ok(());

@@ -487,6 +487,9 @@ pub fn record_final(
 impl Workspace {
     /// Decisions per reviewer, agreement and conflicts (for `vital stats` and the review screen).
     pub fn agreement_report(&self) -> anyhow::Result<AgreementReport> {
+        // Blind review: a reviewer's role reads only its own decisions, so agreement is a
+        // curator's figure.
+        self.ensure_curator("agreement between reviewers")?;
         let verdicts = Verdicts::load(&self.db)?;
         Ok(AgreementReport {
             decisions: reviewer_decisions(&self.db)?,
@@ -497,6 +500,7 @@ impl Workspace {
 
     /// See [`disagreement_keys`].
     pub fn disagreement_keys(&self, unresolved_only: bool) -> anyhow::Result<Vec<i64>> {
+        self.ensure_curator("the disagreements view")?;
         disagreement_keys(&self.db, unresolved_only)
     }
 

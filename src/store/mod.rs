@@ -2,6 +2,7 @@
 //! a PostgreSQL server shared by a team (its files — checkpoints, downloaded figures — kept in a
 //! local folder per server). Knows the data model, nothing of the UI.
 
+mod adjudication;
 pub mod agreement;
 mod answer_decisions;
 mod copy;
@@ -31,6 +32,8 @@ pub mod server;
 mod shard_files;
 mod stats;
 mod team;
+mod team_plan;
+mod team_status;
 
 use std::path::{Path, PathBuf};
 
@@ -71,6 +74,10 @@ pub use server::{is_server_url, ServerUrl};
 pub use shard_files::{ScoreRows, ShardContent, ShardFile, ShardHeader, ShardSeal, VectorMerge};
 pub use stats::Stats;
 pub use team::NewReviewer;
+pub use team_plan::{
+    overlap_bucket, Lease, PlanOrder, ReviewerPlaces, TeamPlan, DEFAULT_LEASE_MINUTES,
+};
+pub use team_status::{ReviewerStatus, TeamStatus};
 
 /// Whether an error says the workspace cannot take a write just now — its server is away (the
 /// connection was lost or refused) or another writer holds a directory's lock — rather than

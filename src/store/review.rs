@@ -46,7 +46,12 @@ impl Workspace {
             "SELECT sample_id FROM current_judgments WHERE reviewer_id = ?1 AND kind = 'flag' AND value = '1'",
             reviewer,
         )?;
-        let disagreement: HashSet<i64> = self.disagreement_keys(true)?.into_iter().collect();
+        // Blind review: only a curator sees where reviewers disagree.
+        let disagreement: HashSet<i64> = if self.is_curator()? {
+            self.disagreement_keys(true)?.into_iter().collect()
+        } else {
+            HashSet::new()
+        };
         let mut out = Vec::new();
         self.db.for_each_row(
             "SELECT s.id, s.ext_id, s.domains,

@@ -55,6 +55,10 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: LLM_BATCHES_SQLITE,
         postgres: LLM_BATCHES_POSTGRES,
     },
+    Migration {
+        sqlite: SQLITE[9],
+        postgres: POSTGRES[9],
+    },
 ];
 
 // Batches of LLM requests (`--batch`, `--batch-file`; see `store::llm_batches`): one row per
@@ -330,6 +334,22 @@ const SQLITE: &[&str] = &[
     r#"
     SELECT 1;
     "#,
+    // 10: the team plan and the reviewers' places on samples (see `team_plan.rs`).
+    r#"
+    CREATE TABLE team_plan (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        plan TEXT NOT NULL,              -- JSON, read by team_plan.rs
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE team_leases (
+        sample_id INTEGER NOT NULL REFERENCES samples(id),
+        reviewer TEXT NOT NULL,
+        until_ms INTEGER NOT NULL,       -- the database's clock, ms since 1970
+        done INTEGER NOT NULL DEFAULT 0 CHECK (done IN (0, 1)),
+        PRIMARY KEY (sample_id, reviewer)
+    );
+    CREATE INDEX team_leases_by_reviewer ON team_leases (reviewer, done);
+    "#,
 ];
 
 const POSTGRES: &[&str] = &[
@@ -588,6 +608,64 @@ const POSTGRES: &[&str] = &[
     CREATE TRIGGER judgments_bounded AFTER INSERT ON judgments
         REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT
         EXECUTE FUNCTION vital_judgments_bounded();
+    "#,
+    // 10: the team plan and the reviewers' places on samples (see `team_plan.rs`): a reviewer's
+    // role takes, renews and drops only places under its own name. And blind review: a
+    // reviewer's role reads only its own decisions (verdicts, notes, reasons, edits); a curator
+    // (who may write samples) reads all. The views read with the reader's rights, so the same
+    // policy holds through them. The append policy's check that an undo undoes the reviewer's
+    // own event reads the log through a function with the owner's rights (a policy on the log
+    // that reads the log under the new read policy is refused as recursive).
+    r#"
+    CREATE TABLE team_plan (
+        id BIGINT PRIMARY KEY CHECK (id = 1),
+        plan TEXT COLLATE "C" NOT NULL,
+        updated_at TEXT COLLATE "C" NOT NULL
+    );
+    CREATE TABLE team_leases (
+        sample_id BIGINT NOT NULL REFERENCES samples(id),
+        reviewer TEXT COLLATE "C" NOT NULL,
+        until_ms BIGINT NOT NULL,
+        done BIGINT NOT NULL DEFAULT 0 CHECK (done IN (0, 1)),
+        PRIMARY KEY (sample_id, reviewer)
+    );
+    CREATE INDEX team_leases_by_reviewer ON team_leases (reviewer, done);
+    ALTER TABLE team_leases ENABLE ROW LEVEL SECURITY;
+    CREATE POLICY team_leases_read ON team_leases FOR SELECT USING (true);
+    CREATE POLICY team_leases_take_own ON team_leases FOR INSERT
+        WITH CHECK (reviewer = current_user::text);
+    CREATE POLICY team_leases_renew_own ON team_leases FOR UPDATE
+        USING (reviewer = current_user::text) WITH CHECK (reviewer = current_user::text);
+    CREATE POLICY team_leases_release_own ON team_leases FOR DELETE
+        USING (reviewer = current_user::text);
+    CREATE FUNCTION vital_undoes_own(target BIGINT, reviewer BIGINT) RETURNS boolean
+        LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp
+        AS $$ SELECT EXISTS (SELECT 1 FROM judgments WHERE id = target AND reviewer_id = reviewer) $$;
+    DROP POLICY judgments_append_own ON judgments;
+    CREATE POLICY judgments_append_own ON judgments FOR INSERT WITH CHECK (
+        reviewer_id = (SELECT id FROM reviewers WHERE name = current_user::text)
+        AND (undoes IS NULL OR vital_undoes_own(undoes, reviewer_id)));
+    DROP POLICY judgments_read ON judgments;
+    CREATE POLICY judgments_read_own ON judgments FOR SELECT USING (
+        has_table_privilege('samples', 'INSERT')
+        OR reviewer_id = (SELECT id FROM reviewers WHERE name = current_user::text));
+    DO $$ BEGIN
+        IF current_setting('server_version_num')::int >= 150000 THEN
+            EXECUTE 'ALTER VIEW effective_judgments SET (security_invoker = true)';
+            EXECUTE 'ALTER VIEW current_judgments SET (security_invoker = true)';
+        ELSE
+            -- Before PostgreSQL 15 a view reads with its owner's rights: the same rule, spelled
+            -- in the view (current_user stays the reader's inside a view).
+            EXECUTE $v$CREATE OR REPLACE VIEW effective_judgments AS
+                SELECT j.id, j.reviewer_id, j.sample_id, j.round_id, j.answer_id, j.kind, j.value,
+                       j.slot, j.shown_order, j.undoes, j.created_at
+                FROM judgments j
+                WHERE j.kind <> 'undo'
+                  AND NOT EXISTS (SELECT 1 FROM judgments u WHERE u.undoes = j.id)
+                  AND (has_table_privilege('samples', 'INSERT')
+                       OR j.reviewer_id = (SELECT id FROM reviewers WHERE name = current_user::text))$v$;
+        END IF;
+    END $$;
     "#,
 ];
 

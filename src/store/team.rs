@@ -1,9 +1,10 @@
 //! Who may do what on a team server. Curators own the workspace (they created it, or hold the
 //! same rights) and do everything. Each reviewer logs in as a database role of their own, made
 //! by `vital store add-reviewer`: a member of this database's reviewer group, which may read
-//! every table and append decision events, and nothing else. Row-level security on the decision
-//! log (migration 5) holds each reviewer to events under their own name, undoing only their own;
-//! no UPDATE or DELETE is ever granted. The database enforces all of it: vital's own checks only
+//! the tables, append decision events and take or let go of its own places on samples
+//! (`team_leases`), and nothing else. Row-level security on the decision log holds each reviewer
+//! to events under their own name, undoing only their own (migration 5), and to reading only
+//! their own (blind review, migration 11); no UPDATE or DELETE of an event is ever granted. The database enforces all of it: vital's own checks only
 //! give clearer messages first.
 
 use super::db::{params, Dialect};
@@ -49,7 +50,7 @@ impl Workspace {
         }
         let role = self.role()?.unwrap_or_default();
         anyhow::bail!(
-            "{doing} needs a curator's role on {}; `{role}` is a reviewer, who can read everything and record their own decisions only",
+            "{doing} needs a curator's role on {}; `{role}` is a reviewer, who reads and records their own decisions only (blind review)",
             self.describe()
         )
     }
@@ -219,7 +220,8 @@ impl Workspace {
             "GRANT CONNECT ON DATABASE {db} TO {group};
              GRANT USAGE ON SCHEMA public TO {group};
              GRANT SELECT ON ALL TABLES IN SCHEMA public TO {group};
-             GRANT INSERT ON judgments TO {group};",
+             GRANT INSERT ON judgments TO {group};
+             GRANT INSERT, UPDATE, DELETE ON team_leases TO {group};",
             db = quote_ident(&db),
         ))
     }
@@ -372,7 +374,11 @@ mod tests {
                 .unwrap()
                 .get(0)
         };
-        assert_eq!(count(&mut direct), 1, "a reviewer reads every event");
+        assert_eq!(
+            count(&mut direct),
+            0,
+            "a reviewer reads no other reviewer's event (blind review)"
+        );
         let insert = "INSERT INTO judgments (reviewer_id, sample_id, round_id, answer_id, kind, slot, undoes, created_at)
                       VALUES ($1, $2, $3, $4, $5, $6, $7, '2026-12-07T10:00:00.000Z')";
         let round = Some(stored.round_ids[0]);
@@ -440,7 +446,7 @@ mod tests {
             ),
             "adding a reviewer row",
         );
-        assert_eq!(count(&mut direct), 1, "nothing changed");
+        assert_eq!(count(&mut direct), 0, "nothing changed");
         assert_eq!(ws.load_sample(key).unwrap().unwrap().sample.caption, "");
         // What a reviewer may do: append under their own name.
         direct
@@ -457,7 +463,7 @@ mod tests {
                 ],
             )
             .unwrap();
-        assert_eq!(count(&mut direct), 2);
+        assert_eq!(count(&mut direct), 1, "her own event");
         // …and only decisions that hold what a decision holds (issue 34: one hand-made row broke
         // stats and every export for everyone).
         let shaped = "INSERT INTO judgments (reviewer_id, sample_id, round_id, answer_id, kind, value, slot, created_at)
@@ -549,7 +555,7 @@ mod tests {
             )
             .expect_err("a thousand decisions in one statement");
         assert_eq!(many.code().map(|c| c.code()), Some("54000"), "{many}");
-        assert_eq!(count(&mut direct), 2, "none of them stored");
+        assert_eq!(count(&mut direct), 1, "none of them stored");
         // One at a time, as a script would: stopped past 600 in a minute.
         let one = "INSERT INTO judgments (reviewer_id, sample_id, kind, slot, created_at)
                    VALUES ($1, $2, 'flag', 'flag', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))";

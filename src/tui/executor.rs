@@ -139,6 +139,15 @@ impl SessionStore {
     /// and tries again. Sets [`Self::waiting`]. A decision the workspace refuses outright (not
     /// for being away) is dropped from the journal and reported.
     fn send_waiting(&mut self) -> Option<String> {
+        // Under a team plan, the samples whose decisions go out now have their places settled
+        // once the workspace took them (decisions kept while offline included).
+        let sending: std::collections::BTreeSet<i64> = self
+            .journal
+            .pending(&self.reviewer)
+            .unwrap_or_default()
+            .iter()
+            .map(|p| p.decision.sample_key)
+            .collect();
         let first = self.ws.send_journal(&self.journal, &self.reviewer);
         let result = match first {
             Err(e) if crate::store::is_unavailable(&e) && self.ws.is_server() => {
@@ -156,6 +165,9 @@ impl SessionStore {
         match result {
             Ok(_) => {
                 self.waiting = None;
+                for key in sending {
+                    self.settle_place(key);
+                }
                 None
             }
             Err(e) if crate::store::is_unavailable(&e) => {
@@ -201,11 +213,18 @@ impl SessionStore {
     /// Carries out every effect inline; `None` for those that answer nothing.
     fn run_inline(&mut self, effect: Effect) -> Option<Msg> {
         let result = match effect {
-            Effect::Quit | Effect::CancelTraining => Ok(None),
+            Effect::Quit => {
+                self.let_go();
+                Ok(None)
+            }
+            Effect::CancelTraining => Ok(None),
             Effect::Train => Ok(Some(Msg::TrainingUnavailable)),
-            Effect::Load(key) => self
-                .load(key)
-                .map(|view| view.map(|v| Msg::Loaded(Box::new(v)))),
+            Effect::Load(key) => match self.take_place(key) {
+                Some(refused) => Ok(Some(refused)),
+                None => self
+                    .load(key)
+                    .map(|view| view.map(|v| Msg::Loaded(Box::new(v)))),
+            },
             Effect::Refresh(key) => self
                 .load(key)
                 .map(|view| view.map(|v| Msg::Refreshed(Box::new(v)))),
@@ -239,10 +258,7 @@ impl SessionStore {
                     "final decision not saved: {e:#}"
                 )))),
             },
-            Effect::LoadAgreement => self
-                .ws
-                .agreement_report()
-                .map(|report| Some(Msg::Agreement(super::view::agreement_lines(&report)))),
+            Effect::LoadAgreement => panel_lines(&self.ws).map(|lines| Some(Msg::Agreement(lines))),
             Effect::Record(decision) => {
                 self.redo.clear();
                 Ok(Some(self.record(vec![decision])))
@@ -295,6 +311,45 @@ impl SessionStore {
             })),
         };
         result.unwrap_or_else(|e| Some(Msg::Error(format!("{e:#}"))))
+    }
+
+    /// Under a team plan (the one in force now: a plan set while the screen is open counts),
+    /// takes this reviewer's place on sample `key` before it is shown: `Some(NotServed)` when
+    /// the plan serves it to others now. A workspace that cannot be reached does not stop the
+    /// review (the sample is shown; its place is taken with the next decision that reaches the
+    /// workspace).
+    fn take_place(&mut self, key: i64) -> Option<Msg> {
+        if self.waiting.is_some() {
+            return None;
+        }
+        match self.ws.take_lease(&self.reviewer, key) {
+            Ok(crate::store::Lease::NotServed) => Some(Msg::NotServed(key)),
+            Ok(_) => None,
+            Err(e) if crate::store::is_unavailable(&e) => None,
+            Err(e) => Some(Msg::Error(format!(
+                "the sample's place was not taken: {e:#}"
+            ))),
+        }
+    }
+
+    /// After a decision reached the workspace: the reviewer's place on `key` is kept for good
+    /// once the sample is finished, else renewed.
+    fn settle_place(&mut self, key: i64) {
+        if self.waiting.is_none() {
+            if let Err(e) = self.ws.settle_lease(&self.reviewer, key) {
+                tracing::warn!(key, error = %format!("{e:#}"), "the sample's place was not settled");
+            }
+        }
+    }
+
+    /// The screen closes: the reviewer's unfinished places are free for others at once.
+    fn let_go(&mut self) {
+        if !matches!(self.ws.team_plan(), Ok(Some(_))) {
+            return;
+        }
+        if let Err(e) = self.ws.release_leases(&self.reviewer) {
+            tracing::warn!(error = %format!("{e:#}"), "places not let go (they lapse by themselves)");
+        }
     }
 
     fn load(&mut self, key: i64) -> anyhow::Result<Option<SampleView>> {
@@ -465,6 +520,8 @@ impl SessionStore {
         };
         if let Some(k) = key {
             self.known.insert(k, decisions.clone());
+            // An undo may leave the sample unfinished again: the place is held, not done.
+            self.settle_place(k);
         }
         Ok(Msg::Undone {
             key,
@@ -625,13 +682,32 @@ impl ThreadedExecutor {
         let dir = self.store.ws.location().to_path_buf();
         std::thread::spawn(move || {
             let msg = Workspace::open_existing(&dir)
-                .and_then(|ws| ws.agreement_report())
-                .map(|report| Msg::Agreement(super::view::agreement_lines(&report)))
+                .and_then(|ws| panel_lines(&ws))
+                .map(Msg::Agreement)
                 .unwrap_or_else(|e| Msg::Error(format!("{e:#}")));
             let _ = tx.send(msg);
         });
         None
     }
+}
+
+/// The `S` panel: for a curator, the agreement figures, then the team's status under a plan;
+/// for a reviewer on a team server (blind review), their own status row.
+fn panel_lines(ws: &Workspace) -> anyhow::Result<Vec<String>> {
+    let curator = ws.is_curator()?;
+    let planned = ws.team_plan()?.is_some();
+    let mut lines = if curator {
+        super::view::agreement_lines(&ws.agreement_report()?)
+    } else {
+        Vec::new()
+    };
+    if planned || !curator {
+        if !lines.is_empty() {
+            lines.push(String::new());
+        }
+        lines.extend(super::view::team_status_lines(&ws.team_status()?, planned));
+    }
+    Ok(lines)
 }
 
 impl Executor for ThreadedExecutor {

@@ -35,6 +35,7 @@ fn options(reviewer: &str) -> SessionOptions {
         order: Order::File,
         reasons: crate::config::Config::defaults().review.reasons,
         require_figure: false,
+        adjudicate: false,
     }
 }
 
@@ -474,4 +475,167 @@ fn a_server_stopped_and_started_again_mid_session_gets_every_decision_exactly_on
         None
     );
     assert_eq!(open().unwrap().decision_event_count().unwrap(), before + 3);
+}
+
+/// Under a team plan of one reviewer per sample, two screens on one workspace never show the
+/// same sample: opening one takes its place, a taken one leaves the other's queue, moving on
+/// and quitting let places go.
+#[test]
+fn two_screens_under_a_plan_are_served_different_samples() {
+    let dir = workspace();
+    let curator = Workspace::open_existing(dir.path()).unwrap();
+    curator
+        .set_team_plan(&crate::store::TeamPlan::default())
+        .unwrap();
+    let open = |who: &str| {
+        Session::start(Workspace::open_existing(dir.path()).unwrap(), options(who)).unwrap()
+    };
+    let mut ana = open("ana");
+    let first = ana.app.queue.current().unwrap();
+    assert_eq!(ana.app.current.as_ref().map(|v| v.key()), Some(first));
+    let mut ben = open("ben");
+    let second = ben.app.queue.current().unwrap();
+    assert_ne!(second, first, "Ben is not served Ana's sample");
+    assert_eq!(ben.app.current.as_ref().map(|v| v.key()), Some(second));
+    assert_eq!(
+        ben.app.queue.total(),
+        ana.app.queue.total() - 1,
+        "Ana's is not in his queue"
+    );
+    // Ana moves on: Ben's sample (next in her queue, made before he came) leaves her queue, and
+    // her first is free again.
+    key(&mut ana, KeyCode::Char(' '));
+    let third = ana.app.queue.current().unwrap();
+    assert!(third != first && third != second, "{third}");
+    assert_eq!(ana.app.current.as_ref().map(|v| v.key()), Some(third));
+    assert!(
+        ana.app
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("with other reviewers")),
+        "{:?}",
+        ana.app.message
+    );
+    let held = |who: &str| {
+        curator
+            .places_by_reviewer()
+            .unwrap()
+            .into_iter()
+            .find(|p| p.reviewer == who)
+            .map_or(0, |p| p.leased)
+    };
+    assert_eq!((held("ana"), held("ben")), (1, 1));
+    assert_eq!(
+        curator.take_lease("cy", first).unwrap(),
+        crate::store::Lease::Taken
+    );
+    // Ben's SSH session hangs up (SIGHUP, as SIGTERM): his place is free at once.
+    ben.dispatch(Msg::Terminate);
+    assert!(ben.app.quitting);
+    assert_eq!(held("ben"), 0);
+    // Ana decides every answer of the sample on her screen: her place is done for good, and
+    // the sample is complete (no one else is served it).
+    let stored = curator.load_sample(third).unwrap().unwrap();
+    for (round, answers) in stored.round_ids.iter().zip(&stored.answer_ids) {
+        for &answer in answers {
+            let saved = ana
+                .executor
+                .run(super::app::Effect::Record(crate::store::NewDecision {
+                    sample_key: third,
+                    round_id: Some(*round),
+                    answer_id: Some(answer),
+                    kind: crate::store::DecisionKind::Accept,
+                    value: None,
+                    shown_order: None,
+                    figure_shown: None,
+                }));
+            assert!(matches!(saved, Some(Msg::Saved { .. })), "{saved:?}");
+        }
+    }
+    let ana_places = curator
+        .places_by_reviewer()
+        .unwrap()
+        .into_iter()
+        .find(|p| p.reviewer == "ana")
+        .unwrap();
+    assert_eq!((ana_places.done, ana_places.leased), (1, 0));
+    assert_eq!(
+        curator.take_lease("dan", third).unwrap(),
+        crate::store::Lease::NotServed
+    );
+}
+
+/// `vital review --adjudicate`: the queue holds only samples awaiting a final decision, the
+/// lowest agreement first.
+#[test]
+fn the_adjudication_queue_opens_on_the_lowest_agreement() {
+    let dir = workspace();
+    let ws = Workspace::open_existing(dir.path()).unwrap();
+    let keys = ws.sample_keys().unwrap();
+    let verdict = |who: &str, key: i64, nth: usize, accept: bool| {
+        let s = ws.load_sample(key).unwrap().unwrap();
+        let decision = crate::store::NewDecision {
+            sample_key: key,
+            round_id: Some(s.round_ids[0]),
+            answer_id: Some(s.answer_ids[0][nth]),
+            kind: if accept {
+                crate::store::DecisionKind::Accept
+            } else {
+                crate::store::DecisionKind::Reject
+            },
+            value: None,
+            shown_order: None,
+            figure_shown: None,
+        };
+        ws.record(who, &decision).unwrap();
+    };
+    // The third sample: 2 against 1. The fifth: 1 against 1.
+    for (who, accept) in [("ana", true), ("ben", true), ("cy", false)] {
+        verdict(who, keys[2], 0, accept);
+    }
+    for (who, accept) in [("ana", true), ("ben", false)] {
+        verdict(who, keys[4], 0, accept);
+    }
+    let session = Session::start(
+        Workspace::open_existing(dir.path()).unwrap(),
+        SessionOptions {
+            adjudicate: true,
+            ..options("curator")
+        },
+    )
+    .unwrap();
+    assert_eq!(session.app.queue.total(), 2);
+    assert_eq!(session.app.queue.current(), Some(keys[4]));
+    let order: Vec<i64> = session.app.queue.in_order().map(|e| e.key).collect();
+    assert_eq!(order, vec![keys[4], keys[2]]);
+}
+
+/// A plan set while a screen is open applies to it at once: the sample another reviewer took
+/// meanwhile is not shown.
+#[test]
+fn a_plan_set_while_the_screen_is_open_applies_at_once() {
+    let dir = workspace();
+    let mut ana = Session::start(
+        Workspace::open_existing(dir.path()).unwrap(),
+        options("ana"),
+    )
+    .unwrap();
+    let first = ana.app.queue.current().unwrap();
+    let curator = Workspace::open_existing(dir.path()).unwrap();
+    curator
+        .set_team_plan(&crate::store::TeamPlan::default())
+        .unwrap();
+    let next = ana.app.queue.in_order().nth(1).unwrap().key;
+    assert_eq!(
+        curator.take_lease("ben", next).unwrap(),
+        crate::store::Lease::Taken
+    );
+    key(&mut ana, KeyCode::Char(' '));
+    let shown = ana.app.current.as_ref().map(|v| v.key()).unwrap();
+    assert!(shown != first && shown != next, "{shown}");
+    assert_eq!(
+        curator.take_lease("cy", shown).unwrap(),
+        crate::store::Lease::NotServed,
+        "Ana holds the sample on her screen"
+    );
 }

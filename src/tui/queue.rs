@@ -73,6 +73,9 @@ pub struct Queue {
     /// The sample the reviewer was last on: a filter that shows nothing keeps it, so cycling
     /// back to `all` returns there instead of to the first sample.
     anchor: Option<i64>,
+    /// Samples the team plan no longer serves this reviewer (others took or finished them):
+    /// hidden under every filter.
+    gone: HashSet<i64>,
 }
 
 impl Queue {
@@ -96,6 +99,7 @@ impl Queue {
             random_seed: 0x005e_ed0f_7e57,
             pos: 0,
             anchor: None,
+            gone: HashSet::new(),
         };
         queue.refresh(None);
         queue
@@ -397,6 +401,14 @@ impl Queue {
         }
     }
 
+    /// Takes sample `key` out of the queue (the team plan serves it to others now); the queue
+    /// moves on to the sample after it.
+    pub fn leave(&mut self, key: i64) {
+        self.gone.insert(key);
+        let keep = self.current();
+        self.refresh(keep);
+    }
+
     /// Marks whether a sample still has an unresolved disagreement (after a final decision).
     pub fn set_disagreement(&mut self, key: i64, disagreement: bool) {
         if let Some(e) = self.entries.iter_mut().find(|e| e.key == key) {
@@ -430,6 +442,7 @@ impl Queue {
             Filter::Domain(d) => e.domains.iter().any(|x| x == d),
         };
         by_filter
+            && !self.gone.contains(&e.key)
             && self
                 .search
                 .as_ref()

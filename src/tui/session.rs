@@ -39,6 +39,9 @@ pub struct SessionOptions {
     pub reasons: Vec<String>,
     /// No decision while the figure is not on screen (`review.require_figure`).
     pub require_figure: bool,
+    /// The curator's adjudication queue: only samples whose reviewers disagree on an answer
+    /// with no final decision, lowest agreement first (`vital review --adjudicate`).
+    pub adjudicate: bool,
 }
 
 impl Session<SyncExecutor> {
@@ -116,7 +119,29 @@ impl<E: Executor> Session<E> {
 /// The app for `options.reviewer` on `ws`: its review queue ordered by the latest scores, and the
 /// training panel seeded from earlier runs.
 pub fn initial_app(ws: &Workspace, options: &SessionOptions) -> anyhow::Result<App> {
-    let queue = Queue::new(ws.review_index(&options.reviewer)?);
+    let mut index = ws.review_index(&options.reviewer)?;
+    let plan = ws.team_plan()?;
+    if plan.is_some() {
+        // Under a team plan the queue holds what the plan serves this reviewer now, and what
+        // they finished (theirs to look at and undo).
+        let served: std::collections::HashSet<i64> =
+            ws.servable_keys(&options.reviewer)?.into_iter().collect();
+        index.retain(|e| e.decided || served.contains(&e.key));
+    }
+    let adjudication = if options.adjudicate {
+        // The queue in the adjudication order (file order then keeps the entries' order).
+        let order = ws.adjudication_queue()?;
+        let mut by_key: std::collections::HashMap<i64, crate::store::IndexEntry> =
+            index.into_iter().map(|e| (e.key, e)).collect();
+        index = order
+            .iter()
+            .filter_map(|(key, _)| by_key.remove(key))
+            .collect();
+        true
+    } else {
+        false
+    };
+    let queue = Queue::new(index);
     let mut app = App::new(
         options.reviewer.clone(),
         options.keymap.clone(),
@@ -129,7 +154,14 @@ pub fn initial_app(ws: &Workspace, options: &SessionOptions) -> anyhow::Result<A
     app.export_defaults = options.export_defaults.clone();
     // Scores of an earlier run order the queue from the start, and earlier runs' held-out
     // alignment seeds the training panel's sparkline.
-    app.queue.set_order(options.order);
+    app.queue.set_order(match plan.map(|p| p.order) {
+        _ if adjudication => Order::File,
+        // The curator's plan names the order work is served in.
+        Some(crate::store::PlanOrder::File) => Order::File,
+        Some(crate::store::PlanOrder::Random) => Order::Random,
+        Some(crate::store::PlanOrder::Uncertainty) => Order::Uncertainty,
+        None => options.order,
+    });
     app.reasons = options.reasons.clone();
     app.require_figure = options.require_figure;
     app.queue.set_signals(&ws.rank_signals()?);

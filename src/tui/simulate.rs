@@ -141,6 +141,7 @@ pub fn simulate(
         order: sim.order,
         reasons: Vec::new(),
         require_figure: false,
+        adjudicate: false,
     };
     let mut session = Session::start(copy, options)?;
     session.app.queue.set_random_seed(sim.seed);

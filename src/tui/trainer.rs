@@ -137,7 +137,8 @@ pub fn run_once(
     report: &dyn Fn(TrainerEvent),
 ) -> anyhow::Result<TrainOutcome> {
     let mut ws = Workspace::open_existing(&settings.workspace)?;
-    // A reviewer's role on a team server reads everything but trains nothing: say so here.
+    // A reviewer's role on a team server reads only its own decisions and trains nothing: say
+    // so here.
     ws.ensure_curator("training")?;
     let options = RunOptions {
         // Texts imported since the last run are embedded first, off the UI thread (this is the

@@ -21,4 +21,5 @@ mod selector;
 mod shards;
 mod simulate;
 mod team;
+mod team_work;
 mod terminals;

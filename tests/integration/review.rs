@@ -33,6 +33,7 @@ pub fn options(reviewer: &str) -> SessionOptions {
         order: Order::File,
         reasons: vital::config::Config::defaults().review.reasons,
         require_figure: false,
+        adjudicate: false,
     }
 }
 

@@ -128,10 +128,21 @@ fn a_reviewer_role_reviews_as_itself_and_the_server_refuses_the_rest() {
     ];
     let reviewer_url = Path::new(&as_reviewer);
     let before = vital_env_ok(url, &["stats", "--json"], &env);
+    let theirs: serde_json::Value = serde_json::from_str(&vital_env_ok(
+        reviewer_url,
+        &["stats", "--json"],
+        &reviewer_env,
+    ))
+    .unwrap();
+    let all: serde_json::Value = serde_json::from_str(&before).unwrap();
     assert_eq!(
-        vital_env_ok(reviewer_url, &["stats", "--json"], &reviewer_env),
-        before,
-        "a reviewer reads everything"
+        theirs["samples"], all["samples"],
+        "a reviewer reads the samples"
+    );
+    assert!(all["judgments"].as_i64().unwrap() > 0);
+    assert_eq!(
+        theirs["judgments"], 0,
+        "and none of the others' decisions (blind review)"
     );
     let data = tempfile::tempdir().unwrap();
     let file = crate::common::write(

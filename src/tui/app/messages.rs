@@ -170,6 +170,17 @@ impl App {
                 self.message = Some(text);
                 vec![]
             }
+            Msg::NotServed(key) => {
+                let on_screen = self.queue.current() == Some(key);
+                self.queue.leave(key);
+                if on_screen {
+                    self.message =
+                        Some("that sample is with other reviewers now: on to the next".into());
+                    self.load_current()
+                } else {
+                    vec![]
+                }
+            }
             Msg::Paste(text) => self.on_paste(&text),
             Msg::Resized(width, _) => {
                 self.screen_width = width;
@@ -183,7 +194,9 @@ impl App {
             Msg::ExternalEditDone { target, result } => self.external_edit_done(target, result),
             Msg::Terminate => {
                 self.quitting = true;
-                vec![]
+                // As `q` does: the executor lets go of the reviewer's places (an SSH session
+                // that hung up frees its sample at once, not when the lease lapses).
+                vec![Effect::Quit]
             }
             Msg::Error(e) => {
                 self.message = Some(format!("error: {e}"));

@@ -172,6 +172,9 @@ pub enum Msg {
     Resized(u16, u16),
     /// Something the reviewer should know from the start (how figures are drawn and why).
     Notice(String),
+    /// The team plan does not serve sample `key` to this reviewer now (others hold or finished
+    /// its places, or the reviewer reached their cap): it leaves their queue.
+    NotServed(i64),
     /// Text pasted into the terminal (bracketed paste).
     Paste(String),
     /// The reviewer's `$VISUAL`/`$EDITOR` returned: the file's text, or why there is none.

@@ -13,7 +13,7 @@ mod popups;
 mod rounds;
 mod zoom;
 
-pub use popups::agreement_lines;
+pub use popups::{agreement_lines, team_status_lines};
 use popups::{draw_export_form, draw_help, draw_popup, draw_preview, draw_training};
 use rounds::draw_rounds;
 

@@ -54,6 +54,54 @@ pub(super) fn draw_export_form(frame: &mut Frame, form: &ExportForm) {
     draw_popup(frame, " Export ", &lines);
 }
 
+/// `vital team status` and the review screen's `S` panel: a row per reviewer, then overall
+/// progress and the ETA.
+pub fn team_status_lines(status: &crate::store::TeamStatus, planned: bool) -> Vec<String> {
+    let opt = |v: Option<f64>, digits: usize| {
+        v.map_or_else(|| "–".to_string(), |v| format!("{v:.digits$}"))
+    };
+    let mut lines = vec![format!(
+        "{:<20} {:>8} {:>7} {:>9} {:>8} {:>9} {:>6}  {}",
+        "reviewer", "finished", "leased", "decisions", "per hour", "median s", "κ", "last active"
+    )];
+    for r in &status.reviewers {
+        lines.push(format!(
+            "{:<20} {:>8} {:>7} {:>9} {:>8} {:>9} {:>6}  {}",
+            r.reviewer,
+            r.samples_done,
+            r.leased_now,
+            r.decisions,
+            opt(r.decisions_per_hour, 0),
+            opt(r.median_seconds_per_decision, 1),
+            opt(r.kappa_with_others, 2),
+            r.last_active.as_deref().unwrap_or("–"),
+        ));
+    }
+    if status.reviewers.is_empty() {
+        lines.push("(no reviewer has decided or leased anything yet)".into());
+    }
+    if !status.everyone {
+        lines.push("(your own row: reviewers see only their own decisions)".into());
+    }
+    let eta = match status.eta_hours {
+        Some(h) if h < 48.0 => format!(", about {h:.1} h at the current pace"),
+        Some(h) => format!(", about {:.1} days at the current pace", h / 24.0),
+        None => "; no pace yet for an ETA".into(),
+    };
+    lines.push(format!(
+        "complete: {} of {} samples{}; {} reviewer places left{eta}",
+        status.complete,
+        status.planned,
+        if planned {
+            ""
+        } else {
+            " (no plan: one reviewer each)"
+        },
+        status.places_left
+    ));
+    lines
+}
+
 /// The agreement panel's text, from the store's report.
 pub fn agreement_lines(report: &crate::store::AgreementReport) -> Vec<String> {
     let mut lines = vec![format!(

@@ -1,0 +1,556 @@
+//! Team work: the curator's plan spreads samples over reviewer processes running at once — on a
+//! team server and on a directory — each sample to as many reviewers as planned, never more,
+//! a killed reviewer's sample served again once its lease lapses; and on a server a reviewer's
+//! own login reads no other reviewer's decisions and touches no other reviewer's lease.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use crate::common::{vital_binary, vital_env, vital_env_ok, ServerDb};
+use vital::store::{TeamPlan, Workspace};
+
+/// A LLaVA release of `n` one-round samples (one answer each).
+fn release(n: usize) -> String {
+    let records: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"id": "tw-{i}", "image": "tw-{i}.png", "conversations": [{{"from": "human", "value": "<image>\nWhat does figure {i} show?"}}, {{"from": "gpt", "value": "Finding {i}."}}]}}"#
+            )
+        })
+        .collect();
+    format!("[{}]", records.join(",\n"))
+}
+
+/// One reviewer process: `vital team work` as `reviewer` on `ws` (a directory or a connection
+/// string), its JSON lines on stdout.
+fn worker(ws: &str, reviewer: &str, extra: &[&str], env: &[(&str, &str)]) -> Child {
+    let mut command = Command::new(vital_binary());
+    command
+        .args(["-w", ws, "team", "work", "--reviewer", reviewer])
+        .args(extra)
+        .env("VITAL_CONFIG", "")
+        .env_remove("VITAL_WORKSPACE")
+        .env_remove("VITAL_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.spawn().expect("the vital binary runs")
+}
+
+#[derive(Debug, Clone)]
+struct Event {
+    what: String,
+    sample: i64,
+    reviewer: String,
+    at_ms: u64,
+}
+
+fn events_of(output: &[u8]) -> Vec<Event> {
+    String::from_utf8_lossy(output)
+        .lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+            Event {
+                what: v["event"].as_str().unwrap().to_string(),
+                sample: v["sample"].as_i64().unwrap(),
+                reviewer: v["reviewer"].as_str().unwrap().to_string(),
+                at_ms: v["at_ms"].as_u64().unwrap(),
+            }
+        })
+        .collect()
+}
+
+/// Starts a reviewer that takes one sample and holds it, waits for it to say so, and kills it
+/// (SIGKILL: nothing lets its place go). Returns the sample it held.
+fn killed_mid_sample(ws: &str, reviewer: &str, env: &[(&str, &str)]) -> i64 {
+    let mut child = worker(ws, reviewer, &["--hold-ms", "600000"], env);
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    child.kill().unwrap();
+    let _ = child.wait();
+    let event = &events_of(line.as_bytes())[0];
+    assert_eq!(event.what, "served", "{line}");
+    event.sample
+}
+
+/// Runs the reviewers to the end and checks what the plan promised: every sample finished by
+/// exactly its planned reviewers, never held by more than that at once, the killed reviewer's
+/// sample finished by others, and every reviewer given a share.
+fn run_and_check(
+    ws_of: &dyn Fn(&str) -> String,
+    env_of: &dyn Fn(&str) -> Vec<(String, String)>,
+    reviewers: &[String],
+    curator: &Workspace,
+    killed: (&str, i64),
+) {
+    let children: Vec<Child> = reviewers
+        .iter()
+        .map(|r| {
+            let env = env_of(r);
+            let env: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            worker(
+                &ws_of(r),
+                r,
+                &["--hold-ms", "15", "--wait", "--seconds", "50"],
+                &env,
+            )
+        })
+        .collect();
+    let mut events = Vec::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "a reviewer failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        events.extend(events_of(&out.stdout));
+    }
+    let plan = curator.team_plan().unwrap().unwrap();
+    let keys = curator.sample_keys().unwrap();
+    // Every planned sample complete, by exactly its planned number of reviewers.
+    let mut finishers: HashMap<i64, BTreeSet<String>> = HashMap::new();
+    for e in events.iter().filter(|e| e.what == "finished") {
+        assert!(
+            finishers
+                .entry(e.sample)
+                .or_default()
+                .insert(e.reviewer.clone()),
+            "{} finished sample {} twice",
+            e.reviewer,
+            e.sample
+        );
+    }
+    for &key in &keys {
+        let planned = plan.reviewers_for(key) as usize;
+        let got = finishers.get(&key).map_or(0, BTreeSet::len);
+        assert_eq!(
+            got, planned,
+            "sample {key}: {got} reviewers, planned {planned}"
+        );
+    }
+    assert_eq!(curator.plan_progress().unwrap().2, 0, "no place left");
+    // The decision log agrees: each sample's decisions come from its planned reviewers only.
+    let log = curator.decision_events().unwrap();
+    for &key in &keys {
+        let deciders: BTreeSet<i64> = log
+            .iter()
+            .filter(|d| d.sample_key == key)
+            .map(|d| d.reviewer_id)
+            .collect();
+        assert_eq!(
+            deciders.len(),
+            plan.reviewers_for(key) as usize,
+            "sample {key}"
+        );
+    }
+    // No moment when more reviewers held a sample than it has places.
+    let mut spans: HashMap<i64, Vec<(u64, u64)>> = HashMap::new();
+    let mut opened: HashMap<(String, i64), u64> = HashMap::new();
+    for e in &events {
+        match e.what.as_str() {
+            "served" => {
+                opened.insert((e.reviewer.clone(), e.sample), e.at_ms);
+            }
+            _ => {
+                let start = opened.remove(&(e.reviewer.clone(), e.sample)).unwrap();
+                spans.entry(e.sample).or_default().push((start, e.at_ms));
+            }
+        }
+    }
+    for (key, spans) in &spans {
+        for &(start, _) in spans {
+            let holding = spans
+                .iter()
+                .filter(|(s, f)| *s <= start && start < *f)
+                .count();
+            assert!(
+                holding <= plan.reviewers_for(*key) as usize,
+                "sample {key} held by {holding} at once"
+            );
+        }
+    }
+    // The killed reviewer's sample went to others, and was finished.
+    let (killed_reviewer, killed_sample) = killed;
+    assert!(!finishers[&killed_sample].contains(killed_reviewer));
+    // Nobody starved: each reviewer finished a fair part of the places.
+    let places: usize = keys.iter().map(|&k| plan.reviewers_for(k) as usize).sum();
+    let mut per_reviewer: BTreeMap<&str, usize> = BTreeMap::new();
+    for e in events.iter().filter(|e| e.what == "finished") {
+        *per_reviewer.entry(e.reviewer.as_str()).or_default() += 1;
+    }
+    for r in reviewers {
+        let done = per_reviewer.get(r.as_str()).copied().unwrap_or(0);
+        assert!(
+            done * reviewers.len() * 4 >= places,
+            "{r} finished {done} of {places} places: {per_reviewer:?}"
+        );
+    }
+}
+
+#[test]
+fn five_reviewers_on_a_server_finish_the_plan_without_taking_each_others_places() {
+    let Some(server) = ServerDb::create() else {
+        return;
+    };
+    let env = server.env();
+    let url = Path::new(&server.url);
+    let data = tempfile::tempdir().unwrap();
+    let file = crate::common::write(data.path(), "release.json", &release(150));
+    vital_env_ok(url, &["import", file.to_str().unwrap(), "-q"], &env);
+    vital_env_ok(
+        url,
+        &[
+            "team",
+            "plan",
+            "--per-sample",
+            "2",
+            "--overlap",
+            "30%",
+            "--lease-minutes",
+            "0.05",
+        ],
+        &env,
+    );
+    let suffix = std::process::id();
+    let mut passwords = HashMap::new();
+    let reviewers: Vec<String> = (0..6).map(|i| format!("tw{i}_{suffix}")).collect();
+    for r in &reviewers {
+        let printed = vital_env_ok(url, &["store", "add-reviewer", r], &env);
+        let password = printed
+            .lines()
+            .find_map(|l| l.strip_prefix("password: "))
+            .unwrap()
+            .to_string();
+        passwords.insert(r.clone(), password);
+    }
+    let files = server.files.path().to_str().unwrap().to_string();
+    let env_of = |r: &str| {
+        vec![
+            ("VITAL_SERVER_FILES".to_string(), files.clone()),
+            ("PGPASSWORD".to_string(), passwords[r].clone()),
+        ]
+    };
+    let ws_of = |r: &str| server.url_as(r);
+    // The sixth reviewer takes a sample and is killed holding it.
+    let victim = &reviewers[5];
+    let env: Vec<(String, String)> = env_of(victim);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let held = killed_mid_sample(&ws_of(victim), victim, &env);
+    let curator = Workspace::open_existing_with_files(url, server.files.path()).unwrap();
+    run_and_check(
+        &ws_of,
+        &env_of,
+        &reviewers[..5],
+        &curator,
+        (victim.as_str(), held),
+    );
+    drop(curator);
+    let mut admin = server.admin();
+    for r in &reviewers {
+        admin
+            .batch_execute(&format!("DROP OWNED BY {r}; DROP ROLE {r}"))
+            .unwrap();
+    }
+}
+
+#[test]
+fn three_reviewers_on_a_directory_finish_the_plan_without_taking_each_others_places() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    let data = tempfile::tempdir().unwrap();
+    let file = crate::common::write(data.path(), "release.json", &release(90));
+    vital_env_ok(&ws, &["import", file.to_str().unwrap(), "-q"], &[]);
+    vital_env_ok(
+        &ws,
+        &[
+            "team",
+            "plan",
+            "--per-sample",
+            "2",
+            "--overlap",
+            "30%",
+            "--lease-minutes",
+            "0.05",
+        ],
+        &[],
+    );
+    let shown = vital_env_ok(&ws, &["team", "plan"], &[]);
+    assert!(
+        shown.contains("reviewers per sample: 2 on 30% of samples")
+            && shown.contains("lease: 0.05 minutes"),
+        "{shown}"
+    );
+    let ws_text = ws.to_str().unwrap().to_string();
+    let held = killed_mid_sample(&ws_text, "r_killed", &[]);
+    let reviewers: Vec<String> = (0..3).map(|i| format!("r{i}")).collect();
+    let curator = Workspace::open_existing(&ws).unwrap();
+    run_and_check(
+        &|_| ws_text.clone(),
+        &|_| Vec::new(),
+        &reviewers,
+        &curator,
+        ("r_killed", held),
+    );
+    // The status names each reviewer with what they finished, and the plan as complete.
+    let status: serde_json::Value =
+        serde_json::from_str(&vital_env_ok(&ws, &["team", "status", "--json"], &[])).unwrap();
+    assert_eq!(status["complete"], status["planned"], "{status}");
+    assert_eq!(status["places_left"], 0);
+    let rows = status["reviewers"].as_array().unwrap();
+    let finished: i64 = rows
+        .iter()
+        .map(|r| r["samples_done"].as_i64().unwrap())
+        .sum();
+    let plan: TeamPlan = curator.team_plan().unwrap().unwrap();
+    let places: i64 = curator
+        .sample_keys()
+        .unwrap()
+        .iter()
+        .map(|&k| i64::from(plan.reviewers_for(k)))
+        .sum();
+    assert_eq!(finished, places);
+    assert!(rows.iter().all(|r| r["leased_now"] == 0), "{status}");
+}
+
+#[test]
+fn a_plan_is_checked_printed_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    let data = tempfile::tempdir().unwrap();
+    let file = crate::common::write(data.path(), "release.json", &release(3));
+    vital_env_ok(&ws, &["import", file.to_str().unwrap(), "-q"], &[]);
+    let none = vital_env_ok(&ws, &["team", "plan"], &[]);
+    assert!(none.starts_with("no team plan"), "{none}");
+    for (args, says) in [
+        (vec!["--per-sample", "0"], "--per-sample"),
+        (vec!["--overlap", "130%"], "0% to 100%"),
+        (vec!["--overlap", "lots"], "a share such as 30%"),
+        (vec!["--route", "ana"], "REVIEWER=DOMAIN"),
+        (vec!["--cap", "ana=many"], "not a number"),
+        (
+            vec!["--order", "alphabetical"],
+            "file, random or uncertainty",
+        ),
+        (vec!["--lease-minutes", "0"], "positive"),
+    ] {
+        let mut full = vec!["team", "plan"];
+        full.extend(&args);
+        let out = vital_env(&ws, &full, &[]);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let message = String::from_utf8_lossy(&out.stderr);
+        assert!(message.contains(says), "{args:?}: {message}");
+    }
+    assert!(vital_env_ok(&ws, &["team", "plan"], &[]).starts_with("no team plan"));
+    vital_env_ok(
+        &ws,
+        &[
+            "team",
+            "plan",
+            "--route",
+            "ana=radiology, pathology",
+            "--cap",
+            "ben=40",
+            "--order",
+            "random",
+        ],
+        &[],
+    );
+    // A change keeps what it does not name.
+    let shown = vital_env_ok(
+        &ws,
+        &["team", "plan", "--per-sample", "3", "--overlap", "12.5%"],
+        &[],
+    );
+    for part in [
+        "reviewers per sample: 3 on 12.5% of samples",
+        "route: ana → radiology, pathology",
+        "cap: ben finishes at most 40 samples",
+        "order: random",
+        "lease: 30 minutes",
+    ] {
+        assert!(shown.contains(part), "{part}: {shown}");
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&vital_env_ok(&ws, &["team", "plan", "--json"], &[])).unwrap();
+    assert_eq!(json["per_sample"], 3);
+    assert_eq!(json["overlap_basis_points"], 1250);
+    vital_env_ok(
+        &ws,
+        &["team", "plan", "--route", "ana=", "--cap", "ben=none"],
+        &[],
+    );
+    let shown = vital_env_ok(&ws, &["team", "plan"], &[]);
+    assert!(!shown.contains("ana") && !shown.contains("ben"), "{shown}");
+    vital_env_ok(&ws, &["team", "plan", "--off", "-q"], &[]);
+    assert!(vital_env_ok(&ws, &["team", "plan"], &[]).starts_with("no team plan"));
+}
+
+/// As psql would: the reviewer's own login, straight to the server.
+#[test]
+fn a_reviewer_reads_no_other_reviewers_decisions_and_touches_no_other_reviewers_lease() {
+    let Some(server) = ServerDb::create() else {
+        return;
+    };
+    let env = server.env();
+    let url = Path::new(&server.url);
+    let data = tempfile::tempdir().unwrap();
+    let file = crate::common::write(data.path(), "release.json", &release(4));
+    vital_env_ok(url, &["import", file.to_str().unwrap(), "-q"], &env);
+    vital_env_ok(
+        url,
+        &["team", "plan", "--per-sample", "2", "--overlap", "100%"],
+        &env,
+    );
+    let suffix = std::process::id();
+    let (ana, ben) = (format!("bl_ana_{suffix}"), format!("bl_ben_{suffix}"));
+    let password_of = |r: &str| {
+        vital_env_ok(url, &["store", "add-reviewer", r], &env)
+            .lines()
+            .find_map(|l| l.strip_prefix("password: "))
+            .unwrap()
+            .to_string()
+    };
+    let (ana_password, ben_password) = (password_of(&ana), password_of(&ben));
+    let files = server.files.path().to_str().unwrap().to_string();
+    // Each decides one sample through vital, on their own login.
+    for (r, password) in [(&ana, &ana_password), (&ben, &ben_password)] {
+        let reviewer_env = [
+            ("VITAL_SERVER_FILES", files.as_str()),
+            ("PGPASSWORD", password.as_str()),
+        ];
+        vital_env_ok(
+            Path::new(&server.url_as(r)),
+            &["team", "work", "--reviewer", r, "--samples", "1"],
+            &reviewer_env,
+        );
+    }
+    // Ben holds a lease on a sample he has not finished.
+    let curator = Workspace::open_existing_with_files(url, server.files.path()).unwrap();
+    let open_sample = curator.sample_keys().unwrap()[3];
+    let mut admin = server.admin();
+    admin
+        .execute(
+            "INSERT INTO team_leases (sample_id, reviewer, until_ms, done) VALUES ($1, $2, 9999999999999, 0)",
+            &[&open_sample, &ben],
+        )
+        .unwrap();
+
+    let mut config: postgres::Config = server.url_as(&ana).parse().unwrap();
+    config.password(&ana_password);
+    let mut direct = config.connect(postgres::NoTls).unwrap();
+    let count = |client: &mut postgres::Client, sql: &str| -> i64 {
+        client.query_one(sql, &[]).unwrap().get(0)
+    };
+    let all: i64 = count(&mut admin, "SELECT count(*) FROM judgments");
+    assert_eq!(all, 2, "one decision each");
+    for table in ["judgments", "effective_judgments", "current_judgments"] {
+        let seen = count(
+            &mut direct,
+            &format!(
+                "SELECT count(*) FROM {table} t JOIN reviewers r ON r.id = t.reviewer_id WHERE r.name <> current_user"
+            ),
+        );
+        assert_eq!(seen, 0, "{table}: another reviewer's rows read");
+        let own = count(&mut direct, &format!("SELECT count(*) FROM {table}"));
+        assert_eq!(own, 1, "{table}: her own row");
+    }
+    // Leases: others' are visible (who holds what) but cannot be taken over or let go.
+    let affected = direct
+        .execute("DELETE FROM team_leases WHERE reviewer = $1", &[&ben])
+        .unwrap();
+    assert_eq!(affected, 0, "letting go of Ben's places");
+    let affected = direct
+        .execute(
+            "UPDATE team_leases SET until_ms = 0, reviewer = current_user WHERE reviewer = $1",
+            &[&ben],
+        )
+        .unwrap();
+    assert_eq!(affected, 0, "taking over Ben's places");
+    let refused = direct
+        .execute(
+            "INSERT INTO team_leases (sample_id, reviewer, until_ms, done) VALUES ($1, $2, 1, 1)",
+            &[&open_sample, &ben],
+        )
+        .expect_err("a place under Ben's name");
+    assert_eq!(refused.code().map(|c| c.code()), Some("42501"), "{refused}");
+    let bens: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM team_leases WHERE reviewer = $1",
+            &[&ben],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(bens, 2, "Ben's finished place and his lease are untouched");
+    // Her own: taken and let go.
+    direct
+        .execute(
+            "INSERT INTO team_leases (sample_id, reviewer, until_ms, done) VALUES ($1, current_user, 1, 0)",
+            &[&open_sample],
+        )
+        .unwrap();
+    assert_eq!(
+        direct
+            .execute(
+                "DELETE FROM team_leases WHERE reviewer = current_user AND done = 0",
+                &[]
+            )
+            .unwrap(),
+        1
+    );
+    drop(direct);
+
+    // Through vital: her stats count her own decisions; agreement and disagreements are the
+    // curator's; her status is her own row.
+    let ana_env = [
+        ("VITAL_SERVER_FILES", files.as_str()),
+        ("PGPASSWORD", ana_password.as_str()),
+    ];
+    let ana_url = server.url_as(&ana);
+    let stats: serde_json::Value = serde_json::from_str(&vital_env_ok(
+        Path::new(&ana_url),
+        &["stats", "--json"],
+        &ana_env,
+    ))
+    .unwrap();
+    assert_eq!(stats["judgments"], 1, "{stats}");
+    assert!(stats.get("agreement").is_none(), "{stats}");
+    let text = vital_env_ok(Path::new(&ana_url), &["stats"], &ana_env);
+    assert!(
+        text.contains("agreement between reviewers is the curator's"),
+        "{text}"
+    );
+    let status: serde_json::Value = serde_json::from_str(&vital_env_ok(
+        Path::new(&ana_url),
+        &["team", "status", "--json"],
+        &ana_env,
+    ))
+    .unwrap();
+    let rows = status["reviewers"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{status}");
+    assert_eq!(rows[0]["reviewer"], ana.as_str());
+    assert_eq!(status["everyone"], false);
+    let curator_status: serde_json::Value =
+        serde_json::from_str(&vital_env_ok(url, &["team", "status", "--json"], &env)).unwrap();
+    assert_eq!(curator_status["reviewers"].as_array().unwrap().len(), 2);
+    // A reviewer cannot change the plan.
+    let refused = vital_env(
+        Path::new(&ana_url),
+        &["team", "plan", "--per-sample", "1"],
+        &ana_env,
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("curator"));
+    drop(curator);
+    for r in [&ana, &ben] {
+        admin
+            .batch_execute(&format!("DROP OWNED BY {r}; DROP ROLE {r}"))
+            .unwrap();
+    }
+}
