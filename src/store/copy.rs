@@ -6,9 +6,11 @@
 //! resumes: tables already done are skipped, a table with one integer key continues after the
 //! last row it has, the others are read again and rows already there are left alone). Rows go
 //! in chunks of one transaction each, in an order that satisfies every foreign key, so a kill
-//! leaves whole chunks. The target's progress is kept in `vital_copy`, dropped when done.
+//! leaves whole chunks. Onto a server a chunk is one `COPY` and one set-wise insert, not a
+//! statement per row (see [`copy_chunk`]). The target's progress is kept in `vital_copy`,
+//! dropped when done.
 
-use super::db::{params, OwnedValue, Param};
+use super::db::{params, CopyRows, OwnedValue, Param};
 use super::{Dialect, Workspace};
 
 /// One table to copy: its columns and the key it is read in.
@@ -166,6 +168,35 @@ pub struct CopySummary {
     pub resumed: bool,
 }
 
+/// One chunk of rows into `table` on a server, inside the chunk's transaction: one `COPY` into
+/// a staging table shaped like it (TEMP, dropped at commit), then one `INSERT … SELECT` that
+/// leaves rows already there alone, as the row-at-a-time insert does on a directory (a resumed
+/// copy reads some rows again). Returns the rows added.
+fn copy_chunk(db: &super::db::Db, table: &Table, chunk: &[Vec<OwnedValue>]) -> anyhow::Result<u64> {
+    let (name, columns) = (table.name, table.columns);
+    db.execute_batch(&format!(
+        "CREATE TEMP TABLE vital_copy_rows ON COMMIT DROP AS SELECT {columns} FROM {name} WITH NO DATA"
+    ))?;
+    let mut rows = CopyRows::default();
+    for row in chunk {
+        for value in row {
+            rows.value(value.value());
+        }
+        rows.end_row();
+    }
+    db.copy_in(
+        &format!("COPY vital_copy_rows ({columns}) FROM STDIN"),
+        &rows,
+    )?;
+    let added = db.execute(
+        &format!(
+            "INSERT INTO {name} ({columns}) SELECT {columns} FROM vital_copy_rows ON CONFLICT DO NOTHING"
+        ),
+        params![],
+    )?;
+    Ok(added as u64)
+}
+
 impl Workspace {
     /// Copies this workspace into `target` (see the module's rules). `progress(table, rows)` is
     /// called after each committed chunk; an error from it stops the copy there (resumable).
@@ -276,6 +307,9 @@ impl Workspace {
                 table.columns, table.name, table.key
             ),
         };
+        // A PostgreSQL text cannot hold NUL: a directory imported before NULs were removed at
+        // import copies without them (as an import onto a server now stores it).
+        let to_server = target.db.dialect() == Dialect::Postgres;
         let mut chunk: Vec<Vec<OwnedValue>> = Vec::with_capacity(CHUNK);
         let mut written = 0u64;
         let mut flush = |chunk: &mut Vec<Vec<OwnedValue>>| -> anyhow::Result<()> {
@@ -283,9 +317,13 @@ impl Workspace {
                 return Ok(());
             }
             let tx = target.db.begin_write()?;
-            for row in chunk.iter() {
-                let values: Vec<&dyn Param> = row.iter().map(|v| v as &dyn Param).collect();
-                written += tx.execute(&insert, &values)? as u64;
+            if to_server {
+                written += copy_chunk(&tx, table, chunk)?;
+            } else {
+                for row in chunk.iter() {
+                    let values: Vec<&dyn Param> = row.iter().map(|v| v as &dyn Param).collect();
+                    written += tx.execute(&insert, &values)? as u64;
+                }
             }
             tx.commit()?;
             chunk.clear();
@@ -297,9 +335,6 @@ impl Workspace {
         } else {
             params![]
         };
-        // A PostgreSQL text cannot hold NUL: a directory imported before NULs were removed at
-        // import copies without them (as an import onto a server now stores it).
-        let to_server = target.db.dialect() == Dialect::Postgres;
         let mut nul_removed = 0u64;
         self.db.stream_rows(&select, select_params, |row| {
             let mut values = (0..width)
@@ -369,7 +404,7 @@ impl Workspace {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::store::test_support::{on_both_databases, TestDb, TestWorkspace};
     use crate::store::{DecisionKind, NewDecision};
@@ -426,7 +461,9 @@ mod tests {
         ws
     }
 
-    fn everything(ws: &Workspace) -> String {
+    /// Every row a workspace shows through its reads, as text: equal on two workspaces when
+    /// they hold the same (the copy's tests, and the import's on both databases).
+    pub(crate) fn everything(ws: &Workspace) -> String {
         format!(
             "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
             ws.stats().unwrap(),
