@@ -503,8 +503,7 @@ mod lite {
 /// The import's samples on a server, a batch at a time: the samples go into a staging table
 /// (TEMP, dropped at commit) with one `COPY`, one join finds those already stored, one
 /// `INSERT … SELECT` moves the new ones in and returns their ids, and their rounds and answers
-/// follow with one `COPY` each (the rounds' ids taken from their sequence beforehand) — about
-/// ten round trips for a batch of thousands of samples, where a
+/// follow the same way — about ten round trips for a batch of thousands of samples, where a
 /// statement per row made a 210K release take two minutes (issue 35). Ids come out in the
 /// order one-at-a-time inserts give them (a batch is inserted in file order). Everything runs
 /// under a savepoint: when the server refuses the batch (a sample that another import stored
@@ -532,13 +531,21 @@ mod copy {
             domains TEXT COLLATE "C" NOT NULL,
             is_demo BIGINT NOT NULL,
             content_hash TEXT COLLATE "C" NOT NULL
+        ) ON COMMIT DROP;
+        CREATE TEMP TABLE vital_import_rounds (
+            sample_id BIGINT NOT NULL,
+            position BIGINT NOT NULL,
+            question TEXT COLLATE "C" NOT NULL
         ) ON COMMIT DROP"#;
-    const EMPTY_STAGE: &str = "TRUNCATE vital_import_samples";
+    const EMPTY_STAGE: &str = "TRUNCATE vital_import_samples, vital_import_rounds";
     const COPY_SAMPLES: &str = "COPY vital_import_samples
         (seq, ext_id, image, caption, mentions, fig_label, domains, is_demo, content_hash) FROM STDIN";
     const STORED: &str = "SELECT st.seq, s.id, s.content_hash
         FROM vital_import_samples st JOIN samples s ON s.ext_id = st.ext_id";
-    const COPY_ROUNDS: &str = "COPY rounds (id, sample_id, position, question) FROM STDIN";
+    const COPY_ROUNDS: &str = "COPY vital_import_rounds (sample_id, position, question) FROM STDIN";
+    const INSERT_ROUNDS: &str = "INSERT INTO rounds (sample_id, position, question)
+        SELECT sample_id, position, question FROM vital_import_rounds ORDER BY sample_id, position
+        RETURNING id, sample_id, position";
     const COPY_ANSWERS: &str = "COPY answers (round_id, position, text) FROM STDIN";
     const SAVEPOINT: &str = "SAVEPOINT vital_import_batch";
 
@@ -683,9 +690,7 @@ mod copy {
             .collect())
     }
 
-    /// The rounds of the new samples (`new`, their row ids in `keys`), then their answers,
-    /// each straight into its table with one `COPY`: the rounds' ids are taken from their
-    /// sequence first, in order, so the answers can name them.
+    /// The rounds of the new samples (`new`, their row ids in `keys`), then their answers.
     fn insert_rounds(
         db: &Db,
         samples: &[NewSample<'_>],
@@ -693,39 +698,43 @@ mod copy {
         keys: &[i64],
         rows: &mut CopyRows,
     ) -> anyhow::Result<()> {
-        let count: usize = new.iter().map(|&i| samples[i].sample.rounds.len()).sum();
-        if count == 0 {
-            return Ok(());
-        }
-        let ids: Vec<i64> = db.query_vec(
-            &format!("SELECT nextval(pg_get_serial_sequence('rounds', 'id')) FROM generate_series(1, {count})"),
-            params![],
-            |r| r.get(0),
-        )?;
-        anyhow::ensure!(
-            ids.len() == count,
-            "the server gave {} round ids for {count} rounds",
-            ids.len()
-        );
         rows.clear();
-        let mut next = ids.iter();
-        let mut answers = CopyRows::default();
         for &i in new {
             for (position, round) in samples[i].sample.rounds.iter().enumerate() {
-                let id = *next.next().context("a round without its id")?;
-                rows.int(id)
-                    .int(keys[i])
+                rows.int(keys[i])
                     .int(position as i64)
                     .text(&round.question)
                     .end_row();
-                for (a, text) in round.answers.iter().enumerate() {
-                    answers.int(id).int(a as i64).text(text).end_row();
+            }
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        db.copy_in(COPY_ROUNDS, rows)?;
+        let index_of: HashMap<i64, usize> = new.iter().map(|&i| (keys[i], i)).collect();
+        let mut round_ids: Vec<Vec<i64>> = vec![Vec::new(); samples.len()];
+        for &i in new {
+            round_ids[i] = vec![0; samples[i].sample.rounds.len()];
+        }
+        db.for_each_row(INSERT_ROUNDS, params![], |r| {
+            let (id, sample_key, position): (i64, i64, usize) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            let slot = index_of
+                .get(&sample_key)
+                .and_then(|&i| round_ids[i].get_mut(position))
+                .context("a new round's id came back for no round sent")?;
+            *slot = id;
+            Ok(())
+        })?;
+        rows.clear();
+        for &i in new {
+            for (round, ids) in samples[i].sample.rounds.iter().zip(&round_ids[i]) {
+                for (position, text) in round.answers.iter().enumerate() {
+                    rows.int(*ids).int(position as i64).text(text).end_row();
                 }
             }
         }
-        db.copy_in(COPY_ROUNDS, rows)?;
-        if !answers.is_empty() {
-            db.copy_in(COPY_ANSWERS, &answers)?;
+        if !rows.is_empty() {
+            db.copy_in(COPY_ANSWERS, rows)?;
         }
         Ok(())
     }

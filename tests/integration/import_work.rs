@@ -28,7 +28,7 @@ const MAX_STATEMENTS_PER_SAMPLE: f64 = 9.5;
 const MAX_VM_STEPS_PER_SAMPLE: f64 = 310.0;
 
 /// Statements and COPYs sent to a server per imported sample, at most (each a round trip).
-/// Measured 0.0080 on this file (2026-12-08: 24 for 3000 samples, a few COPYs and set-wise
+/// Measured 0.0077 on this file (2026-12-08: 23 for 3000 samples, a few COPYs and set-wise
 /// inserts per 2000). The import before issue 35 sent 4 per sample (a lookup, the sample, its rounds,
 /// its answers); one statement more per sample, of any kind, is 50 times the bound.
 const MAX_SERVER_STATEMENTS_PER_SAMPLE: f64 = 0.02;
