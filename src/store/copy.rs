@@ -155,8 +155,11 @@ const TABLES: &[Table] = &[
     },
 ];
 
-/// Rows per transaction on the target.
+/// Rows per transaction on the target: a directory inserts them one by one.
 const CHUNK: usize = 2000;
+/// Rows per transaction on a server, where a chunk is one `COPY` (a few MB of rows): fewer,
+/// larger transactions, each one commit (and one flush of the server's log) instead of ten.
+const SERVER_CHUNK: usize = 20_000;
 
 /// What one copy did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -310,7 +313,8 @@ impl Workspace {
         // A PostgreSQL text cannot hold NUL: a directory imported before NULs were removed at
         // import copies without them (as an import onto a server now stores it).
         let to_server = target.db.dialect() == Dialect::Postgres;
-        let mut chunk: Vec<Vec<OwnedValue>> = Vec::with_capacity(CHUNK);
+        let chunk_rows = if to_server { SERVER_CHUNK } else { CHUNK };
+        let mut chunk: Vec<Vec<OwnedValue>> = Vec::with_capacity(chunk_rows);
         let mut written = 0u64;
         let mut flush = |chunk: &mut Vec<Vec<OwnedValue>>| -> anyhow::Result<()> {
             if chunk.is_empty() {
@@ -351,7 +355,7 @@ impl Workspace {
                 }
             }
             chunk.push(values);
-            if chunk.len() >= CHUNK {
+            if chunk.len() >= chunk_rows {
                 flush(&mut chunk)?;
             }
             Ok(())
