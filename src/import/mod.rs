@@ -678,7 +678,34 @@ mod tests {
         assert!(ws.sample_keys().unwrap().is_empty());
     }
 
-    on_both_databases!(a_broken_record_after_thousands_of_good_ones_leaves_nothing);
+    /// Clinician pairs carry verdicts: each is recorded once its sample is stored, across the
+    /// writes of 2 000 samples, and a pair repeated later adds no second verdict.
+    fn verdicts_of_pairs_are_recorded_for_every_stored_sample(db: TestDb) {
+        let dir = tempfile::tempdir().unwrap();
+        let pair = |i: usize| {
+            serde_json::json!({
+                "img": format!("p{i}.png"), "fig_caption": format!("caption {i}"),
+                "inline_mention": "m", "question": format!("q {i}?"),
+                "answer_positive": format!("yes {i}"), "answer_negative": if i.is_multiple_of(10) { String::new() } else { format!("no {i}") },
+            })
+        };
+        let mut records: Vec<_> = (0..2100).map(pair).collect();
+        records.push(pair(7));
+        let file = write_file(dir.path(), "pairs.json", &records);
+        let mut ws = TestWorkspace::new(db);
+
+        let report = import(&mut ws, &file, ConflictPolicy::Fail).unwrap();
+
+        assert_eq!((report.samples_added, report.samples_unchanged), (2100, 1));
+        assert_eq!(report.verdicts_added, 4200);
+        let stats = ws.stats().unwrap();
+        assert_eq!((stats.answers, stats.judgments), (4200, 4200));
+    }
+
+    on_both_databases!(
+        a_broken_record_after_thousands_of_good_ones_leaves_nothing,
+        verdicts_of_pairs_are_recorded_for_every_stored_sample
+    );
 
     fn llava(id: &str, image: &str) -> serde_json::Value {
         serde_json::json!({
