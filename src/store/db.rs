@@ -1135,3 +1135,31 @@ mod pg {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_rows_escape_what_the_text_format_reads_as_separators() {
+        let mut rows = CopyRows::default();
+        rows.int(-7)
+            .text("a\tb\nc\\d\re ü")
+            .null()
+            .opt_text(None)
+            .opt_text(Some(""))
+            .end_row();
+        rows.value(Value::Real(0.1))
+            .value(Value::Real(1e300))
+            .value(Value::Blob(&[0, 0xab]))
+            .value(Value::Text("\\N"))
+            .end_row();
+        assert_eq!(rows.rows(), 2);
+        assert_eq!(
+            String::from_utf8(rows.buf.clone()).unwrap(),
+            "-7\ta\\tb\\nc\\\\d\\re ü\t\\N\t\\N\t\n0.1\t1e300\t\\\\x00ab\t\\\\N\n"
+        );
+        rows.clear();
+        assert!(rows.is_empty());
+    }
+}
