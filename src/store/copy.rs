@@ -160,6 +160,9 @@ const CHUNK: usize = 2000;
 /// Rows per transaction on a server, where a chunk is one `COPY` (a few MB of rows): fewer,
 /// larger transactions, each one commit (and one flush of the server's log) instead of ten.
 const SERVER_CHUNK: usize = 20_000;
+/// A chunk ends sooner when its texts and bytes reach this (LLM replies of megabytes each): the
+/// rows, and their COPY text on a server, stay a few tens of MB.
+const CHUNK_BYTES: usize = 32 << 20;
 
 /// What one copy did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -315,6 +318,7 @@ impl Workspace {
         let to_server = target.db.dialect() == Dialect::Postgres;
         let chunk_rows = if to_server { SERVER_CHUNK } else { CHUNK };
         let mut chunk: Vec<Vec<OwnedValue>> = Vec::with_capacity(chunk_rows);
+        let mut chunk_bytes = 0usize;
         let mut written = 0u64;
         let mut flush = |chunk: &mut Vec<Vec<OwnedValue>>| -> anyhow::Result<()> {
             if chunk.is_empty() {
@@ -354,9 +358,18 @@ impl Workspace {
                     }
                 }
             }
+            chunk_bytes += values
+                .iter()
+                .map(|v| match v {
+                    OwnedValue::Text(t) => t.len(),
+                    OwnedValue::Blob(b) => b.len(),
+                    _ => 8,
+                })
+                .sum::<usize>();
             chunk.push(values);
-            if chunk.len() >= chunk_rows {
+            if chunk.len() >= chunk_rows || chunk_bytes >= CHUNK_BYTES {
                 flush(&mut chunk)?;
+                chunk_bytes = 0;
             }
             Ok(())
         })?;
