@@ -33,6 +33,21 @@ pub struct Counts {
 /// directory one at a time (what is done with each outcome is the same on both).
 const SAMPLES_PER_WRITE: usize = 2000;
 
+/// Fewer samples are waiting when their texts reach this (samples of megabytes each): memory
+/// stays bounded whatever the file holds.
+const PENDING_BYTES: usize = 32 << 20;
+
+/// The bytes of a sample's texts, roughly what it holds in memory.
+fn text_bytes(sample: &Sample) -> usize {
+    sample.caption.len()
+        + sample.mentions.iter().map(String::len).sum::<usize>()
+        + sample
+            .rounds
+            .iter()
+            .map(|r| r.question.len() + r.answers.iter().map(String::len).sum::<usize>())
+            .sum::<usize>()
+}
+
 /// A parsed sample waiting for [`Applier::flush`].
 struct Pending {
     sample: Sample,
@@ -46,6 +61,8 @@ pub struct Applier<'b, 'w> {
     /// Samples parsed but not yet stored; stored before any other record, so a record that
     /// refers to a sample earlier in the file finds it.
     pending: Vec<Pending>,
+    /// The pending samples' texts, in bytes.
+    pending_bytes: usize,
     source_id: i64,
     policy: ConflictPolicy,
     /// The folders beside the imported file ([`ImageAt::BesideFile`] indexes them), taken out
@@ -65,6 +82,7 @@ impl<'b, 'w> Applier<'b, 'w> {
         Self {
             batch,
             pending: Vec::with_capacity(SAMPLES_PER_WRITE),
+            pending_bytes: 0,
             source_id,
             policy,
             beside_file,
@@ -92,13 +110,16 @@ impl<'b, 'w> Applier<'b, 'w> {
                     if sample.caption.trim().is_empty() {
                         warnings.add("empty caption", format!("{loc}: sample {}", sample.id));
                     }
+                    self.pending_bytes += text_bytes(&sample);
                     self.pending.push(Pending {
                         sample,
                         prepared,
                         verdicts,
                         loc,
                     });
-                    if self.pending.len() >= SAMPLES_PER_WRITE {
+                    if self.pending.len() >= SAMPLES_PER_WRITE
+                        || self.pending_bytes >= PENDING_BYTES
+                    {
                         self.flush()?;
                     }
                 }
@@ -125,6 +146,7 @@ impl<'b, 'w> Applier<'b, 'w> {
             return Ok(());
         }
         let pending = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
         let offered: Vec<NewSample<'_>> = pending
             .iter()
             .map(|p| NewSample {
