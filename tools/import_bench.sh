@@ -7,6 +7,10 @@
 #
 # Each side runs RUNS times (default 3), alternating, each vital import into a fresh workspace;
 # the page cache is warm for both (the file is read once before timing).
+#
+# With VITAL_TEST_PG set (`eval "$(tools/test_postgres.sh start --durable)"`, a local server),
+# each run also imports the file into a fresh database on that server, timed the same way:
+# the client's peak RSS is vital's; the server's own memory is not in it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 samples=${1:-210000}
@@ -19,8 +23,14 @@ if [ ! -f "$file" ]; then
     echo "writing $file ..."
     python3 tools/release_gen.py "$file" --samples "$samples"
 fi
-cargo build --release --quiet
-vital="$target/release/vital"
+# VITAL_BIN: another build of vital to time (e.g. target/debug/vital where a release build
+# would take too long; say so with the figures).
+if [ -n "${VITAL_BIN:-}" ]; then
+    vital=$VITAL_BIN
+else
+    cargo build --release --quiet
+    vital="$target/release/vital"
+fi
 cat "$file" > /dev/null
 
 # Runs "$@", printing "<seconds> <peak RSS MiB>".
@@ -50,6 +60,15 @@ for run in $(seq 1 "$runs"); do
     rm -rf "$ws"
     read -r secs rss < <(measure "$vital" -w "$ws" import "$file")
     printf '%-4s %-34s %10s %14s\n' "$run" "vital import (new workspace)" "$secs" "$rss"
+    if [ -n "${VITAL_TEST_PG:-}" ]; then
+        db="vital_import_bench_$run"
+        psql -q "$VITAL_TEST_PG" -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+        url=$(printf '%s' "$VITAL_TEST_PG" | sed -E "s#/[^/?]*(\?|$)#/$db\1#")
+        # As on a directory, the import creates the workspace (its tables) first.
+        read -r secs rss < <(measure "$vital" -w "$url" import "$file")
+        printf '%-4s %-34s %10s %14s\n' "$run" "vital import (new server database)" "$secs" "$rss"
+        psql -q "$VITAL_TEST_PG" -c "DROP DATABASE $db"
+    fi
 done
 read -r secs rss < <(measure "$vital" -w "$ws" import "$file")
 printf '%-4s %-34s %10s %14s\n' "" "vital import (same file again)" "$secs" "$rss"

@@ -9,7 +9,7 @@ use super::{ConflictPolicy, Prepared};
 use crate::data::json_stream::RecordLoc;
 use crate::data::warnings::Warnings;
 use crate::data::{EditImport, ImageUrlRecord, ImportedVerdict, Record, Sample, ScoreRecord};
-use crate::store::{DecisionKind, ImageUrl, ImportBatch, InsertOutcome, NewDecision};
+use crate::store::{DecisionKind, ImageUrl, ImportBatch, InsertOutcome, NewDecision, NewSample};
 
 /// The reviewer that judgments carried by data files are recorded under.
 pub const IMPORTED_REVIEWER: &str = "imported";
@@ -29,8 +29,40 @@ pub struct Counts {
     pub conflicts: Vec<String>,
 }
 
+/// Samples waiting to be stored together: a server takes them in a few statements, a
+/// directory one at a time (what is done with each outcome is the same on both).
+const SAMPLES_PER_WRITE: usize = 2000;
+
+/// Fewer samples are waiting when their texts reach this (samples of megabytes each): memory
+/// stays bounded whatever the file holds.
+const PENDING_BYTES: usize = 32 << 20;
+
+/// The bytes of a sample's texts, roughly what it holds in memory.
+fn text_bytes(sample: &Sample) -> usize {
+    sample.caption.len()
+        + sample.mentions.iter().map(String::len).sum::<usize>()
+        + sample
+            .rounds
+            .iter()
+            .map(|r| r.question.len() + r.answers.iter().map(String::len).sum::<usize>())
+            .sum::<usize>()
+}
+
+/// A parsed sample waiting for [`Applier::flush`].
+struct Pending {
+    sample: Sample,
+    prepared: Prepared,
+    verdicts: Vec<ImportedVerdict>,
+    loc: RecordLoc,
+}
+
 pub struct Applier<'b, 'w> {
     batch: &'b ImportBatch<'w>,
+    /// Samples parsed but not yet stored; stored before any other record, so a record that
+    /// refers to a sample earlier in the file finds it.
+    pending: Vec<Pending>,
+    /// The pending samples' texts, in bytes.
+    pending_bytes: usize,
     source_id: i64,
     policy: ConflictPolicy,
     /// The folders beside the imported file ([`ImageAt::BesideFile`] indexes them), taken out
@@ -49,6 +81,8 @@ impl<'b, 'w> Applier<'b, 'w> {
     ) -> Self {
         Self {
             batch,
+            pending: Vec::with_capacity(SAMPLES_PER_WRITE),
+            pending_bytes: 0,
             source_id,
             policy,
             beside_file,
@@ -62,28 +96,90 @@ impl<'b, 'w> Applier<'b, 'w> {
     pub fn apply_all(
         &mut self,
         records: Vec<Record>,
-        prepared: &[Prepared],
+        prepared: Vec<Prepared>,
         loc: RecordLoc,
         warnings: &mut Warnings,
     ) -> anyhow::Result<()> {
-        let mut prepared = prepared.iter();
+        let mut prepared = prepared.into_iter();
         for record in records {
             match record {
                 Record::Sample { sample, verdicts } => {
                     let prepared = prepared
                         .next()
                         .context("a sample without its content hash")?;
-                    self.sample(&sample, prepared, &verdicts, loc, warnings)?
+                    if sample.caption.trim().is_empty() {
+                        warnings.add("empty caption", format!("{loc}: sample {}", sample.id));
+                    }
+                    self.pending_bytes += text_bytes(&sample);
+                    self.pending.push(Pending {
+                        sample,
+                        prepared,
+                        verdicts,
+                        loc,
+                    });
+                    if self.pending.len() >= SAMPLES_PER_WRITE
+                        || self.pending_bytes >= PENDING_BYTES
+                    {
+                        self.flush()?;
+                    }
                 }
-                Record::Score(score) => self.score(&score, loc, warnings)?,
-                Record::ImageUrl(url) => self.url(&url, loc)?,
-                Record::Edit(edit) => self.edit(&edit, loc)?,
+                Record::Score(score) => {
+                    self.flush()?;
+                    self.score(&score, loc, warnings)?
+                }
+                Record::ImageUrl(url) => {
+                    self.flush()?;
+                    self.url(&url, loc)?
+                }
+                Record::Edit(edit) => {
+                    self.flush()?;
+                    self.edit(&edit, loc)?
+                }
             }
         }
         Ok(())
     }
 
-    pub fn finish(self, warnings: &mut Warnings) -> anyhow::Result<Counts> {
+    /// Stores the pending samples, then does with each what its outcome asks, in file order.
+    fn flush(&mut self) -> anyhow::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        self.pending_bytes = 0;
+        let offered: Vec<NewSample<'_>> = pending
+            .iter()
+            .map(|p| NewSample {
+                sample: &p.sample,
+                content_hash: &p.prepared.content_hash,
+            })
+            .collect();
+        let outcomes = self
+            .batch
+            .insert_samples(&offered, Some(self.source_id))
+            .map_err(|refused| match refused.index.and_then(|i| pending.get(i)) {
+                Some(p) => refused
+                    .error
+                    .context(format!("{}: sample `{}`", p.loc, p.sample.id)),
+                None => refused.error.context(format!(
+                    "the samples of records {} to {}",
+                    pending[0].loc,
+                    pending[pending.len() - 1].loc
+                )),
+            })?;
+        drop(offered);
+        for (p, outcome) in pending.iter().zip(outcomes) {
+            self.sample(p, outcome)?;
+        }
+        // The buffer's memory is kept for the next samples.
+        let mut pending = pending;
+        pending.clear();
+        self.pending = pending;
+        Ok(())
+    }
+
+    pub fn finish(mut self, warnings: &mut Warnings) -> anyhow::Result<Counts> {
+        self.flush()?;
         if self.missing_images > 0 {
             warnings.add(
                 "image file not found (in the --images folders, beside the file or in the download cache; fetch missing ones with `vital fetch-images`)",
@@ -106,21 +202,14 @@ impl<'b, 'w> Applier<'b, 'w> {
         Ok(())
     }
 
-    fn sample(
-        &mut self,
-        sample: &Sample,
-        prepared: &Prepared,
-        verdicts: &[ImportedVerdict],
-        loc: RecordLoc,
-        warnings: &mut Warnings,
-    ) -> anyhow::Result<()> {
-        if sample.caption.trim().is_empty() {
-            warnings.add("empty caption", format!("{loc}: sample {}", sample.id));
-        }
-        let outcome = self
-            .batch
-            .insert_hashed_sample(sample, &prepared.content_hash, Some(self.source_id))
-            .with_context(|| format!("{loc}: sample `{}`", sample.id))?;
+    fn sample(&mut self, pending: &Pending, outcome: InsertOutcome) -> anyhow::Result<()> {
+        let Pending {
+            sample,
+            prepared,
+            verdicts,
+            loc,
+        } = pending;
+        let loc = *loc;
         match outcome {
             InsertOutcome::Unchanged(_) => self.counts.samples_unchanged += 1,
             InsertOutcome::Conflict { .. } => self.conflict(

@@ -6,9 +6,11 @@
 //! resumes: tables already done are skipped, a table with one integer key continues after the
 //! last row it has, the others are read again and rows already there are left alone). Rows go
 //! in chunks of one transaction each, in an order that satisfies every foreign key, so a kill
-//! leaves whole chunks. The target's progress is kept in `vital_copy`, dropped when done.
+//! leaves whole chunks. Onto a server a chunk is one `COPY` and one set-wise insert, not a
+//! statement per row (see [`copy_chunk`]). The target's progress is kept in `vital_copy`,
+//! dropped when done.
 
-use super::db::{params, OwnedValue, Param};
+use super::db::{params, CopyRows, OwnedValue, Param};
 use super::{Dialect, Workspace};
 
 /// One table to copy: its columns and the key it is read in.
@@ -153,8 +155,14 @@ const TABLES: &[Table] = &[
     },
 ];
 
-/// Rows per transaction on the target.
+/// Rows per transaction on the target: a directory inserts them one by one.
 const CHUNK: usize = 2000;
+/// Rows per transaction on a server, where a chunk is one `COPY` (a few MB of rows): fewer,
+/// larger transactions, each one commit (and one flush of the server's log) instead of ten.
+const SERVER_CHUNK: usize = 20_000;
+/// A chunk ends sooner when its texts and bytes reach this (LLM replies of megabytes each): the
+/// rows, and their COPY text on a server, stay a few tens of MB.
+const CHUNK_BYTES: usize = 32 << 20;
 
 /// What one copy did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -164,6 +172,35 @@ pub struct CopySummary {
     /// Tables found finished by an earlier, interrupted run.
     pub tables_skipped: usize,
     pub resumed: bool,
+}
+
+/// One chunk of rows into `table` on a server, inside the chunk's transaction: one `COPY` into
+/// a staging table shaped like it (TEMP, dropped at commit), then one `INSERT … SELECT` that
+/// leaves rows already there alone, as the row-at-a-time insert does on a directory (a resumed
+/// copy reads some rows again). Returns the rows added.
+fn copy_chunk(db: &super::db::Db, table: &Table, chunk: &[Vec<OwnedValue>]) -> anyhow::Result<u64> {
+    let (name, columns) = (table.name, table.columns);
+    db.execute_batch(&format!(
+        "CREATE TEMP TABLE vital_copy_rows ON COMMIT DROP AS SELECT {columns} FROM {name} WITH NO DATA"
+    ))?;
+    let mut rows = CopyRows::default();
+    for row in chunk {
+        for value in row {
+            rows.value(value.value());
+        }
+        rows.end_row();
+    }
+    db.copy_in(
+        &format!("COPY vital_copy_rows ({columns}) FROM STDIN"),
+        &rows,
+    )?;
+    let added = db.execute(
+        &format!(
+            "INSERT INTO {name} ({columns}) SELECT {columns} FROM vital_copy_rows ON CONFLICT DO NOTHING"
+        ),
+        params![],
+    )?;
+    Ok(added as u64)
 }
 
 impl Workspace {
@@ -276,16 +313,25 @@ impl Workspace {
                 table.columns, table.name, table.key
             ),
         };
-        let mut chunk: Vec<Vec<OwnedValue>> = Vec::with_capacity(CHUNK);
+        // A PostgreSQL text cannot hold NUL: a directory imported before NULs were removed at
+        // import copies without them (as an import onto a server now stores it).
+        let to_server = target.db.dialect() == Dialect::Postgres;
+        let chunk_rows = if to_server { SERVER_CHUNK } else { CHUNK };
+        let mut chunk: Vec<Vec<OwnedValue>> = Vec::with_capacity(chunk_rows);
+        let mut chunk_bytes = 0usize;
         let mut written = 0u64;
         let mut flush = |chunk: &mut Vec<Vec<OwnedValue>>| -> anyhow::Result<()> {
             if chunk.is_empty() {
                 return Ok(());
             }
             let tx = target.db.begin_write()?;
-            for row in chunk.iter() {
-                let values: Vec<&dyn Param> = row.iter().map(|v| v as &dyn Param).collect();
-                written += tx.execute(&insert, &values)? as u64;
+            if to_server {
+                written += copy_chunk(&tx, table, chunk)?;
+            } else {
+                for row in chunk.iter() {
+                    let values: Vec<&dyn Param> = row.iter().map(|v| v as &dyn Param).collect();
+                    written += tx.execute(&insert, &values)? as u64;
+                }
             }
             tx.commit()?;
             chunk.clear();
@@ -297,9 +343,6 @@ impl Workspace {
         } else {
             params![]
         };
-        // A PostgreSQL text cannot hold NUL: a directory imported before NULs were removed at
-        // import copies without them (as an import onto a server now stores it).
-        let to_server = target.db.dialect() == Dialect::Postgres;
         let mut nul_removed = 0u64;
         self.db.stream_rows(&select, select_params, |row| {
             let mut values = (0..width)
@@ -315,9 +358,18 @@ impl Workspace {
                     }
                 }
             }
+            chunk_bytes += values
+                .iter()
+                .map(|v| match v {
+                    OwnedValue::Text(t) => t.len(),
+                    OwnedValue::Blob(b) => b.len(),
+                    _ => 8,
+                })
+                .sum::<usize>();
             chunk.push(values);
-            if chunk.len() >= CHUNK {
+            if chunk.len() >= chunk_rows || chunk_bytes >= CHUNK_BYTES {
                 flush(&mut chunk)?;
+                chunk_bytes = 0;
             }
             Ok(())
         })?;
@@ -369,7 +421,7 @@ impl Workspace {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::store::test_support::{on_both_databases, TestDb, TestWorkspace};
     use crate::store::{DecisionKind, NewDecision};
@@ -426,7 +478,9 @@ mod tests {
         ws
     }
 
-    fn everything(ws: &Workspace) -> String {
+    /// Every row a workspace shows through its reads, as text: equal on two workspaces when
+    /// they hold the same (the copy's tests, and the import's on both databases).
+    pub(crate) fn everything(ws: &Workspace) -> String {
         format!(
             "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
             ws.stats().unwrap(),

@@ -339,6 +339,26 @@ impl Db {
         }
     }
 
+    /// Runs `sql`, a `COPY … FROM STDIN` in the text format, with `rows` as its input, in one
+    /// round trip whatever the number of rows; returns the rows the server took. PostgreSQL only:
+    /// bulk writes on a server go this way (a statement per row is a round trip per row).
+    pub fn copy_in(&self, sql: &str, rows: &CopyRows) -> anyhow::Result<u64> {
+        match &self.conn {
+            Conn::Lite(_) => anyhow::bail!("COPY is PostgreSQL's; a directory inserts rows"),
+            Conn::Pg(c, _) => c.borrow_mut().copy_in(sql, &rows.buf),
+        }
+    }
+
+    /// Statements (and COPYs) sent to the server on this connection so far; `None` on SQLite,
+    /// whose own counters see more (`ImportBatch::take_statement_counts`). Counted, not timed,
+    /// so a test can bound the round trips a bulk write makes per row.
+    pub fn statements_sent(&self) -> Option<u64> {
+        match &self.conn {
+            Conn::Lite(_) => None,
+            Conn::Pg(c, _) => Some(c.borrow().sent),
+        }
+    }
+
     /// Runs several statements with no parameters (schema changes).
     pub fn execute_batch(&self, sql: &str) -> anyhow::Result<()> {
         match &self.conn {
@@ -525,6 +545,112 @@ impl Db {
     }
 }
 
+/// Rows for [`Db::copy_in`], written into memory in PostgreSQL's COPY text format: fields
+/// separated by tabs, rows ended by newlines, a backslash, tab, newline or carriage return in a
+/// text escaped, NULL as `\N`, bytes as `\x` and hex.
+#[derive(Debug, Default)]
+pub struct CopyRows {
+    buf: Vec<u8>,
+    rows: usize,
+    /// Whether the current row has a field yet (the next one is preceded by a tab).
+    in_row: bool,
+}
+
+impl CopyRows {
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Rows ended so far.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Forgets every row, keeping the memory for the next ones.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.rows = 0;
+        self.in_row = false;
+    }
+
+    fn separate(&mut self) {
+        if self.in_row {
+            self.buf.push(b'\t');
+        }
+        self.in_row = true;
+    }
+
+    pub fn int(&mut self, i: i64) -> &mut Self {
+        use std::io::Write;
+        self.separate();
+        // Writing into a Vec cannot fail.
+        let _ = write!(self.buf, "{i}");
+        self
+    }
+
+    pub fn text(&mut self, text: &str) -> &mut Self {
+        self.separate();
+        let bytes = text.as_bytes();
+        let mut start = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            let escaped: &[u8] = match b {
+                b'\\' => b"\\\\",
+                b'\t' => b"\\t",
+                b'\n' => b"\\n",
+                b'\r' => b"\\r",
+                _ => continue,
+            };
+            self.buf.extend_from_slice(&bytes[start..i]);
+            self.buf.extend_from_slice(escaped);
+            start = i + 1;
+        }
+        self.buf.extend_from_slice(&bytes[start..]);
+        self
+    }
+
+    pub fn opt_text(&mut self, text: Option<&str>) -> &mut Self {
+        match text {
+            Some(t) => self.text(t),
+            None => self.null(),
+        }
+    }
+
+    pub fn null(&mut self) -> &mut Self {
+        self.separate();
+        self.buf.extend_from_slice(b"\\N");
+        self
+    }
+
+    /// Any value, as the column's type reads its text (an integer into a text column is its
+    /// digits, as [`Value`]s are converted elsewhere).
+    pub fn value(&mut self, v: Value<'_>) -> &mut Self {
+        match v {
+            Value::Null => self.null(),
+            Value::Int(i) => self.int(i),
+            Value::Real(r) => {
+                use std::io::Write;
+                self.separate();
+                // `{:?}` is the shortest text that reads back as the same f64 (1e300, NaN, inf).
+                let _ = write!(self.buf, "{r:?}");
+                self
+            }
+            Value::Text(t) => self.text(t),
+            Value::Blob(b) => {
+                self.separate();
+                self.buf.extend_from_slice(b"\\\\x");
+                self.buf.extend_from_slice(hex::encode(b).as_bytes());
+                self
+            }
+        }
+    }
+
+    pub fn end_row(&mut self) {
+        self.buf.push(b'\n');
+        self.rows += 1;
+        self.in_row = false;
+    }
+}
+
 /// An open transaction: statements run through it (it derefs to the [`Db`]); dropped without
 /// [`Tx::commit`], everything it wrote is rolled back.
 pub struct Tx<'d> {
@@ -622,6 +748,8 @@ mod pg {
         /// Always Some but while being dropped.
         client: Option<postgres::Client>,
         statements: HashMap<String, postgres::Statement>,
+        /// Statements and COPYs sent ([`super::Db::statements_sent`]).
+        pub sent: u64,
     }
 
     impl Drop for Client {
@@ -638,11 +766,13 @@ mod pg {
             Self {
                 client: Some(client),
                 statements: HashMap::new(),
+                sent: 0,
             }
         }
 
         /// Runs one call of the synchronous driver (see [`super::outside_async`]).
         fn driver<T: Send>(&mut self, f: impl FnOnce(&mut postgres::Client) -> T + Send) -> T {
+            self.sent += 1;
             let client = self
                 .client
                 .as_mut()
@@ -716,6 +846,20 @@ mod pg {
         pub fn fetch(&mut self, sql: &str) -> anyhow::Result<Vec<postgres::Row>> {
             self.driver(|c| c.query(sql, &[]))
                 .map_err(|e| describe(e, sql))
+        }
+
+        pub fn copy_in(&mut self, sql: &str, data: &[u8]) -> anyhow::Result<u64> {
+            use std::io::Write;
+            self.driver(|c| {
+                let mut writer = c.copy_in(sql)?;
+                // An I/O error here is the connection's; the server's refusal comes at finish.
+                if let Err(e) = writer.write_all(data) {
+                    return Ok(Err(e));
+                }
+                writer.finish().map(Ok)
+            })
+            .map_err(|e| describe(e, sql))?
+            .map_err(|e| anyhow::Error::new(e).context(format!("in: {sql}")))
         }
 
         pub fn batch(&mut self, sql: &str) -> anyhow::Result<()> {
@@ -989,5 +1133,33 @@ mod pg {
                 .collect();
             assert_eq!(numeric(&raw).unwrap(), Value::Int(-42));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_rows_escape_what_the_text_format_reads_as_separators() {
+        let mut rows = CopyRows::default();
+        rows.int(-7)
+            .text("a\tb\nc\\d\re ü")
+            .null()
+            .opt_text(None)
+            .opt_text(Some(""))
+            .end_row();
+        rows.value(Value::Real(0.1))
+            .value(Value::Real(1e300))
+            .value(Value::Blob(&[0, 0xab]))
+            .value(Value::Text("\\N"))
+            .end_row();
+        assert_eq!(rows.rows(), 2);
+        assert_eq!(
+            String::from_utf8(rows.buf.clone()).unwrap(),
+            "-7\ta\\tb\\nc\\\\d\\re ü\t\\N\t\\N\t\n0.1\t1e300\t\\\\x00ab\t\\\\N\n"
+        );
+        rows.clear();
+        assert!(rows.is_empty());
     }
 }

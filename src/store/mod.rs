@@ -44,6 +44,8 @@ use db::{params, Db, Dialect};
 
 pub use agreement::{AgreementReport, Conflict, Resolution, Verdicts, FINAL_REVIEWER};
 pub use answer_decisions::AnswerDecision;
+#[cfg(test)]
+pub(crate) use copy::tests as copy_tests;
 pub use copy::CopySummary;
 pub use decisions::{
     new_decision_uid, CurrentDecision, DecisionKind, NewDecision, MAX_EDIT_CHARS, MAX_REASON_CHARS,
@@ -56,7 +58,7 @@ pub use export_reads::{
 pub use figure_stats::{FigureFile, NewFigure, StoredFigureStats};
 pub use history::{DecisionEvent, SelectorAnswerScore};
 pub use image_urls::ImageUrl;
-pub use import_writes::{AnswerSlot, ImportBatch};
+pub use import_writes::{AnswerSlot, ImportBatch, NewSample, SamplesRefused};
 pub use journal::{with_pending, Journal, PendingDecision, ReviewerLock, JOURNAL_FILE};
 pub use llm_batches::{
     LlmBatch, LlmBatchProgress, LlmBatchReply, LlmBatchStored, NewLlmBatch, NewLlmBatchRequest,
