@@ -334,7 +334,7 @@ const SQLITE: &[&str] = &[
     r#"
     SELECT 1;
     "#,
-    // 10: the team plan and the reviewers' places on samples (see `team_plan.rs`).
+    // 11 (10 is `LLM_BATCHES_*`): the team plan and the reviewers' places on samples (see `team_plan.rs`).
     r#"
     CREATE TABLE team_plan (
         id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -609,7 +609,7 @@ const POSTGRES: &[&str] = &[
         REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT
         EXECUTE FUNCTION vital_judgments_bounded();
     "#,
-    // 10: the team plan and the reviewers' places on samples (see `team_plan.rs`): a reviewer's
+    // 11 (10 is `LLM_BATCHES_*`): the team plan and the reviewers' places on samples (see `team_plan.rs`): a reviewer's
     // role takes, renews and drops only places under its own name. And blind review: a
     // reviewer's role reads only its own decisions (verdicts, notes, reasons, edits); a curator
     // (who may write samples) reads all. The views read with the reader's rights, so the same
