@@ -260,6 +260,15 @@ pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<i32> {
             report.train_pairs,
             report.seconds
         );
+        if report.human_pairs > 0 {
+            let kinds: Vec<String> = report
+                .human_pairs_by_kind
+                .iter()
+                .filter(|(_, &n)| n > 0)
+                .map(|(kind, n)| format!("{n} {kind}"))
+                .collect();
+            println!("clinician pairs: {}", kinds.join(", "));
+        }
         if report.judge_pairs_across_levels + report.judge_test_pairs > 0 {
             println!(
                 "judge pairs: {} within rounds + {} across score levels; {} judge test pairs{}",
