@@ -456,8 +456,13 @@ mod tests {
         ws.record("ana", &verdict(0, a, DecisionKind::Accept))
             .unwrap();
         assert!(pairs().is_empty(), "one ✓ alone pairs with nothing");
+        // What the review screen's background trainer gathers: nothing yet, then one pair.
+        let settings = RunSettings::from_config(&crate::config::Config::defaults().selector);
+        let err = gather_pairs(&ws, &settings).unwrap_err();
+        assert!(err.to_string().contains("no preference pairs yet"), "{err}");
         ws.record("ana", &verdict(1, b, DecisionKind::Reject))
             .unwrap();
+        assert_eq!(gather_pairs(&ws, &settings).unwrap().humans.len(), 1);
         ws.record("ana", &verdict(2, c, DecisionKind::Accept))
             .unwrap();
         assert_eq!(pairs(), vec![(a, b), (c, b)]);

@@ -174,17 +174,15 @@ fn auto_chooses_the_head_by_validation_and_records_every_candidates_figures() {
         heads,
         ["signals", "full", "signal-0", "signal-1", "signal-2", "signal-3"]
     );
-    // The record names the head that trained: the best candidate, never below a zero-shot one.
+    // The record names the head that trained. On 12 pairs no candidate orders two or three more
+    // right than the signals head beyond chance, so it stays.
     assert_eq!(report.settings.head.to_string(), choice.chosen);
-    assert_ne!(report.settings.head, selector_runs::Head::Auto);
-    let figure = |c: &selector_runs::HeadCandidate| (c.alignment_rate, c.auc);
-    let chosen = choice
-        .candidates
-        .iter()
-        .find(|c| c.head == choice.chosen)
-        .unwrap();
+    assert_eq!(
+        report.settings.head,
+        selector_runs::Head::Signals,
+        "{choice:?}"
+    );
     for c in &choice.candidates {
-        assert!(figure(chosen) >= figure(c), "{choice:?}");
         // The 6 training figures' 12 clinician pairs, each validated once.
         assert_eq!(c.pairs, 12, "{choice:?}");
     }
