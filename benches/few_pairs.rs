@@ -179,7 +179,7 @@ fn write_one_answer(two_answer: &Path, out: &Path) -> anyhow::Result<Vec<(String
             .iter()
             .enumerate()
             .map(|(r, round)| {
-                let accepted = k % 2 == 0;
+                let accepted = k.is_multiple_of(2);
                 k += 1;
                 verdicts.push((id.clone(), r, accepted));
                 let answer = &round["answers"][usize::from(!accepted)];

@@ -365,8 +365,8 @@ mod tests {
         // 100 pairs: 60 against 40, all 20 discordant one way, clearly better.
         assert!(beats(&pairs(60, 100), &pairs(40, 100)));
         // Same count right, different pairs: a draw.
-        let a: Vec<bool> = (0..20).map(|i| i % 2 == 0).collect();
-        let b: Vec<bool> = (0..20).map(|i| i % 2 == 1).collect();
+        let a: Vec<bool> = (0..20).map(|i: usize| i.is_multiple_of(2)).collect();
+        let b: Vec<bool> = (0..20).map(|i: usize| !i.is_multiple_of(2)).collect();
         assert!(!beats(&a, &b) && !beats(&b, &a));
     }
 }
