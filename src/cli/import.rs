@@ -43,6 +43,8 @@ pub enum FormatArg {
     Urls,
     /// Reviewers' corrections, as `export --format edits` writes them.
     Edits,
+    /// Reviewers' ✓/✗ verdicts, as `export --format verdicts` writes them.
+    Verdicts,
 }
 
 impl FormatArg {
@@ -57,6 +59,7 @@ impl FormatArg {
             FormatArg::Scores => Format::Scores,
             FormatArg::Urls => Format::Urls,
             FormatArg::Edits => Format::Edits,
+            FormatArg::Verdicts => Format::Verdicts,
         })
     }
 }

@@ -64,7 +64,7 @@ pub fn print_stats(ws: &crate::store::Workspace, json: bool) -> anyhow::Result<(
         writeln!(out, "{}", serde_json::to_string_pretty(&stats)?)?;
         return Ok(());
     }
-    let rows = [
+    let mut rows = vec![
         ("samples", stats.samples),
         ("  demonstrations", stats.demos),
         ("rounds", stats.rounds),
@@ -81,6 +81,21 @@ pub fn print_stats(ws: &crate::store::Workspace, json: bool) -> anyhow::Result<(
         ("image URLs", stats.image_urls),
         ("imported files", stats.sources),
     ];
+    // Below "human pairs": how they were made.
+    let at = rows
+        .iter()
+        .position(|(name, _)| *name == "human pairs")
+        .unwrap_or(0)
+        + 1;
+    let kinds = [
+        ("  same round", "same-round"),
+        ("  same figure", "same-figure"),
+        ("  corrections", "correction"),
+    ];
+    for (i, (label, kind)) in kinds.into_iter().enumerate() {
+        let count = stats.human_pairs_by_kind.get(kind).copied().unwrap_or(0);
+        rows.insert(at + i, (label, count));
+    }
     // The label column is as wide as the longest label, plus two spaces.
     let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0) + 2;
     writeln!(out, "{:<width$}{}", "workspace", ws.describe())?;

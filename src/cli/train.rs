@@ -72,7 +72,8 @@ pub struct TrainOptions {
     #[arg(long, requires = "embedding_source")]
     pub paper_head: bool,
     /// With an encoder: signals (a linear head starting from cos(question, answer), for few
-    /// clinician pairs) | full (the MLP) | auto (signals below 500 clinician training pairs)
+    /// clinician pairs) | full (the MLP) | signal-N (zero-shot signal N as it is) | auto (chosen
+    /// per run by validation on folds of the training pairs)
     /// [default: config selector.head]
     #[arg(long)]
     pub head: Option<Head>,
@@ -260,6 +261,29 @@ pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<i32> {
             report.train_pairs,
             report.seconds
         );
+        if let Some(choice) = &report.head_choice {
+            let candidates: Vec<String> = choice
+                .candidates
+                .iter()
+                .map(|c| format!("{} {:.3}", c.head, c.alignment_rate))
+                .collect();
+            println!(
+                "head: {} (validated on {} folds of {} pairs: {})",
+                choice.chosen,
+                choice.folds,
+                choice.measured_on,
+                candidates.join(", ")
+            );
+        }
+        if report.human_pairs > 0 {
+            let kinds: Vec<String> = report
+                .human_pairs_by_kind
+                .iter()
+                .filter(|(_, &n)| n > 0)
+                .map(|(kind, n)| format!("{n} {kind}"))
+                .collect();
+            println!("clinician pairs: {}", kinds.join(", "));
+        }
         if report.judge_pairs_across_levels + report.judge_test_pairs > 0 {
             println!(
                 "judge pairs: {} within rounds + {} across score levels; {} judge test pairs{}",

@@ -12,6 +12,8 @@ pub fn detect(record: &Value) -> Option<Format> {
         Some(Format::Pairs)
     } else if has("edited") && has("original") {
         Some(Format::Edits)
+    } else if has("verdict") && has("reviewer") {
+        Some(Format::Verdicts)
     } else if has("rounds") {
         Some(Format::Candidates)
     } else if has("conversations") && (has("imgs") || has("fig_id") || has("pmid")) {
@@ -56,6 +58,10 @@ mod tests {
             ),
             (json!({"sample_id": "a", "score": 3}), Format::Scores),
             (json!({"pair_id": "a", "pmc_tar_url": "u"}), Format::Urls),
+            (
+                json!({"sample_id": "a", "round": 1, "answer": 1, "verdict": "accept", "reviewer": "ana"}),
+                Format::Verdicts,
+            ),
         ];
         for (record, format) in cases {
             assert_eq!(detect(&record), Some(format), "{record}");

@@ -124,6 +124,21 @@ pub enum Record {
     Score(ScoreRecord),
     ImageUrl(ImageUrlRecord),
     Edit(EditImport),
+    Verdict(VerdictImport),
+}
+
+/// A reviewer's ✓ or ✗ on one answer, read from a verdicts file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerdictImport {
+    pub sample_id: String,
+    /// 1-based.
+    pub round: usize,
+    /// 1-based.
+    pub answer: usize,
+    pub accepted: bool,
+    pub reviewer: String,
+    /// When the verdict was made, as the log writes times; None: when it is imported.
+    pub time: Option<String>,
 }
 
 /// A reviewer's corrected answer read back from an edits file.

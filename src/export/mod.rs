@@ -231,6 +231,15 @@ pub fn run(
         samples_selected: chosen.keys.as_ref().map_or(samples_total, HashSet::len),
         ..Default::default()
     };
+    if req.format == ExportFormat::Verdicts {
+        for row in ws.verdict_rows()? {
+            if keep(row.sample_key) {
+                serde_json::to_writer(&mut out, &row)?;
+                out.write_all(b"\n")?;
+                counts.records += 1;
+            }
+        }
+    }
     if req.format == ExportFormat::Edits {
         for record in ws.edits()? {
             if keep(record.sample_key) {
@@ -432,7 +441,7 @@ impl Writer<'_> {
             ExportFormat::Demos => self.demo(s, out),
             ExportFormat::Dpo | ExportFormat::Pairs => self.pairs(s, out),
             // Written by `write_scores` and before the scan; counted there.
-            ExportFormat::Scores | ExportFormat::Edits => Ok(()),
+            ExportFormat::Scores | ExportFormat::Edits | ExportFormat::Verdicts => Ok(()),
         }
     }
 

@@ -120,6 +120,9 @@ pub enum ExportFormat {
     /// Reviewers' corrected answers, JSON Lines:
     /// `{id, round, question, original, edited, reviewer, reasons, time}` (re-importable).
     Edits,
+    /// Reviewers' ✓/✗ verdicts in force, JSON Lines:
+    /// `{sample_id, round, answer, verdict, reviewer, time}` (re-importable).
+    Verdicts,
 }
 
 impl std::fmt::Display for ExportFormat {
@@ -148,6 +151,7 @@ impl ExportFormat {
             ExportFormat::Pairs => "pairs",
             ExportFormat::Scores => "scores",
             ExportFormat::Edits => "edits",
+            ExportFormat::Verdicts => "verdicts",
         }
     }
 }

@@ -8,7 +8,9 @@ use super::images::ImageAt;
 use super::{ConflictPolicy, Prepared};
 use crate::data::json_stream::RecordLoc;
 use crate::data::warnings::Warnings;
-use crate::data::{EditImport, ImageUrlRecord, ImportedVerdict, Record, Sample, ScoreRecord};
+use crate::data::{
+    EditImport, ImageUrlRecord, ImportedVerdict, Record, Sample, ScoreRecord, VerdictImport,
+};
 use crate::store::{DecisionKind, ImageUrl, ImportBatch, InsertOutcome, NewDecision, NewSample};
 
 /// The reviewer that judgments carried by data files are recorded under.
@@ -134,6 +136,10 @@ impl<'b, 'w> Applier<'b, 'w> {
                 Record::Edit(edit) => {
                     self.flush()?;
                     self.edit(&edit, loc)?
+                }
+                Record::Verdict(verdict) => {
+                    self.flush()?;
+                    self.verdict(&verdict, loc)?
                 }
             }
         }
@@ -388,6 +394,60 @@ impl<'b, 'w> Applier<'b, 'w> {
                 self.counts.reasons_added += 1;
             }
         }
+        Ok(())
+    }
+
+    /// A reviewer's ✓ or ✗ from a verdicts file, appended to the log under the reviewer's name
+    /// (at the time the file gives, if any). The answer must be in the workspace; a verdict the
+    /// reviewer already has in force on it is left alone, so importing it again adds nothing.
+    fn verdict(&mut self, v: &VerdictImport, loc: RecordLoc) -> anyhow::Result<()> {
+        // These names carry meaning in the log (decisions from data files, adjudications): a
+        // file may not speak for them.
+        anyhow::ensure!(
+            v.reviewer != IMPORTED_REVIEWER && v.reviewer != crate::store::FINAL_REVIEWER,
+            "{loc}: `{}` is a reserved reviewer name, not a person's",
+            v.reviewer
+        );
+        let answers = self.batch.round_answers(&v.sample_id, v.round as i64 - 1)?;
+        anyhow::ensure!(
+            !answers.is_empty(),
+            "{loc}: sample `{}` has no round {} in the workspace (import the samples first)",
+            v.sample_id,
+            v.round
+        );
+        let Some((sample_key, round_id, answer_id, _, _)) =
+            answers.iter().find(|a| a.3 == v.answer as i64 - 1)
+        else {
+            anyhow::bail!(
+                "{loc}: sample `{}` round {} has no answer {} (it has {})",
+                v.sample_id,
+                v.round,
+                v.answer,
+                answers.len()
+            );
+        };
+        let kind = if v.accepted {
+            DecisionKind::Accept
+        } else {
+            DecisionKind::Reject
+        };
+        let reviewer = self.batch.reviewer_id(&v.reviewer)?;
+        let in_force = self.batch.answer_decisions_in_force(reviewer, *answer_id)?;
+        if in_force.iter().any(|(k, _)| k == kind.as_str()) {
+            return Ok(());
+        }
+        let decision = NewDecision {
+            sample_key: *sample_key,
+            round_id: Some(*round_id),
+            answer_id: Some(*answer_id),
+            kind,
+            value: None,
+            shown_order: None,
+            figure_shown: None,
+        };
+        self.batch
+            .append_decision_at(reviewer, &decision, v.time.as_deref())?;
+        self.counts.verdicts_added += 1;
         Ok(())
     }
 

@@ -3,7 +3,8 @@
 //!
 //! 1. `embeddings.rs`: the run's encoder has a vector of every text and figure it reads;
 //! 2. `pairs.rs`: preference pairs from the clinicians and the judge;
-//! 3. `inputs.rs`: the answers those pairs name, as the model reads them;
+//! 3. `inputs.rs`: the answers those pairs name, as the model reads them; `choose.rs`: with an
+//!    encoder and `head = auto`, the model chosen by validation on the training pairs;
 //! 4. `fit.rs`: the selector trained, figures held out;
 //! 5. `held_out.rs`: measured on held-out clinician pairs and judge test pairs;
 //! 6. `record.rs`: the checkpoint and the run's report;
@@ -14,6 +15,7 @@
 //! `run_settings.rs` holds what a run is trained with, `settings.rs` the `[selector]` config.
 
 pub mod baselines;
+mod choose;
 mod embeddings;
 pub mod encoded;
 mod eval;
@@ -28,6 +30,7 @@ mod scoring;
 mod settings;
 
 pub use crate::answer_inputs::{answer_inputs_for, for_each_answer_chunk, AnswerIndex};
+pub use choose::{choose_for_pairs, HeadCandidate, HeadChoice, FOLDS};
 pub use embeddings::{ensure_embeddings, EmbedReport};
 pub use eval::{evaluate, evaluate_with, pairs_from_file, EvalReport};
 pub use pairs::{
@@ -36,6 +39,6 @@ pub use pairs::{
 };
 pub use pipeline::{run, train, RunOptions, RunOutcome, RunProgress};
 pub use record::{load_run, load_run_report, RunReport};
-pub use run_settings::{paper_text, Head, RunSettings, FEW_PAIRS};
+pub use run_settings::{paper_text, Head, RunSettings};
 pub use scoring::{compute_scores, score, SampleScore, ShardScores};
 pub use settings::SelectorSettings;

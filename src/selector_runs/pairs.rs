@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::selector::{PairSource, PreferencePair};
 use crate::stable::SplitMix64;
-use crate::store::Workspace;
+use crate::store::{HumanPairKind, Workspace};
 
 use super::RunSettings;
 
@@ -149,23 +149,45 @@ pub fn judge_level_pairs(ws: &Workspace, draw: &LevelDraw) -> anyhow::Result<Lev
     Ok(across_level_pairs(&ws.first_round_judge_scores()?, draw))
 }
 
-/// Clinician pairs in force: a ✓ and a ✗ answer to the same question, or an explicit preference.
+/// Clinician pairs in force: a ✓ and a ✗ answer to the same question, or an explicit preference;
+/// a ✓ and a ✗ answer to two questions of the same figure when one of them has no partner in its
+/// own round (one-answer rounds; see [`HumanPairKind::SameFigure`]).
 /// The same (winner, loser) from several reviewers counts once; when reviewers contradict each
 /// other (one says A > B, another B > A) neither pair is used until a final decision settles it
 /// (final decisions are recorded under their own reviewer and make their own pair). A reviewer's
 /// correction is a clinician pair too: the corrected text beats the answer it corrects (after
 /// the verdict pairs; see [`Workspace::edit_pairs`]).
 pub fn human_pairs(ws: &Workspace) -> anyhow::Result<Vec<PreferencePair>> {
-    Ok(ws
-        .human_training_pairs()?
+    Ok(human_pairs_with_kinds(ws)?.0)
+}
+
+/// [`human_pairs`] and how many of each kind (every kind named, even at 0).
+pub fn human_pairs_with_kinds(
+    ws: &Workspace,
+) -> anyhow::Result<(Vec<PreferencePair>, BTreeMap<String, usize>)> {
+    let mut counts: BTreeMap<String, usize> = HumanPairKind::ALL
+        .iter()
+        .map(|k| (k.name().to_string(), 0))
+        .collect();
+    let verdicts = ws.human_training_pair_kinds()?;
+    let edits = ws.edit_pairs()?;
+    for (_, kind) in &verdicts {
+        *counts.entry(kind.name().to_string()).or_default() += 1;
+    }
+    *counts
+        .entry(HumanPairKind::Correction.name().to_string())
+        .or_default() += edits.len();
+    let pairs = verdicts
         .into_iter()
-        .chain(ws.edit_pairs()?)
+        .map(|(pair, _)| pair)
+        .chain(edits)
         .map(|(winner, loser)| PreferencePair {
             winner,
             loser,
             source: PairSource::Human,
         })
-        .collect())
+        .collect();
+    Ok((pairs, counts))
 }
 
 /// Judge pairs: two answers to the same question whose mean judge scores differ by at least
@@ -193,6 +215,9 @@ pub fn judge_pairs(ws: &Workspace, min_gap: f64) -> anyhow::Result<Vec<Preferenc
 pub struct RunPairs {
     /// Clinician pairs that train.
     pub humans: Vec<PreferencePair>,
+    /// Every clinician pair in force (held-out ones included) by kind: same-round, same-figure,
+    /// correction.
+    pub human_kinds: BTreeMap<String, usize>,
     /// Clinician pairs held out by count (the paper's first-N split), when that split is used;
     /// otherwise held-out clinician pairs are those of the held-out figures.
     pub fixed_held_out: Option<Vec<PreferencePair>>,
@@ -231,7 +256,7 @@ impl RunPairs {
 /// The pairs `settings` trains on: the clinicians' (the paper's first N when set), and the
 /// judge's within rounds and/or across score levels. Fails when there are none at all.
 pub fn gather_pairs(ws: &Workspace, settings: &RunSettings) -> anyhow::Result<RunPairs> {
-    let all_humans = human_pairs(ws)?;
+    let (all_humans, human_kinds) = human_pairs_with_kinds(ws)?;
     // The paper's protocol: the first N clinician pairs train, the others are held out.
     let (humans, fixed_held_out) = match settings.human_train_pairs {
         Some(n) => {
@@ -253,6 +278,7 @@ pub fn gather_pairs(ws: &Workspace, settings: &RunSettings) -> anyhow::Result<Ru
     };
     let pairs = RunPairs {
         humans,
+        human_kinds,
         fixed_held_out,
         within,
         levels,
@@ -397,6 +423,80 @@ mod tests {
                 source: PairSource::Human
             }]
         );
+    }
+
+    /// One-answer rounds (the public releases): a ✓ and a ✗ on two questions of one figure make
+    /// a pair; an answer its own round already pairs makes none across rounds; figures never mix.
+    #[test]
+    fn verdicts_on_one_answer_rounds_pair_across_the_questions_of_their_figure() {
+        let (_dir, ws, stored) = crate::store::test_support::workspace_with_rounds(&[
+            ("q1", &["a"]),
+            ("q2", &["b"]),
+            ("q3", &["c"]),
+            ("q4", &["d", "e"]),
+        ]);
+        let ids = &stored.answer_ids;
+        let (a, b, c, d, e) = (ids[0][0], ids[1][0], ids[2][0], ids[3][0], ids[3][1]);
+        let verdict = |round: usize, answer, kind| NewDecision {
+            sample_key: stored.key,
+            round_id: Some(stored.round_ids[round]),
+            answer_id: Some(answer),
+            kind,
+            value: None,
+            shown_order: None,
+            figure_shown: None,
+        };
+        let pairs = || -> Vec<(i64, i64)> {
+            human_pairs(&ws)
+                .unwrap()
+                .into_iter()
+                .map(|p| (p.winner, p.loser))
+                .collect()
+        };
+        ws.record("ana", &verdict(0, a, DecisionKind::Accept))
+            .unwrap();
+        assert!(pairs().is_empty(), "one ✓ alone pairs with nothing");
+        // What the review screen's background trainer gathers: nothing yet, then one pair.
+        let settings = RunSettings::from_config(&crate::config::Config::defaults().selector);
+        let err = gather_pairs(&ws, &settings).unwrap_err();
+        assert!(err.to_string().contains("no preference pairs yet"), "{err}");
+        ws.record("ana", &verdict(1, b, DecisionKind::Reject))
+            .unwrap();
+        assert_eq!(gather_pairs(&ws, &settings).unwrap().humans.len(), 1);
+        ws.record("ana", &verdict(2, c, DecisionKind::Accept))
+            .unwrap();
+        assert_eq!(pairs(), vec![(a, b), (c, b)]);
+        // A two-answer round decided both ways pairs inside itself; its ✓ still meets b, which
+        // has no partner in its own round, and its ✗ meets a and c.
+        ws.record("ana", &verdict(3, d, DecisionKind::Accept))
+            .unwrap();
+        ws.record("ana", &verdict(3, e, DecisionKind::Reject))
+            .unwrap();
+        let mut expected = vec![(a, b), (c, b), (d, e), (d, b), (a, e), (c, e)];
+        expected.sort();
+        assert_eq!(pairs(), expected);
+        let (_, kinds) = human_pairs_with_kinds(&ws).unwrap();
+        assert_eq!(kinds["same-round"], 1);
+        assert_eq!(kinds["same-figure"], 5);
+        assert_eq!(kinds["correction"], 0);
+        let stats = ws.stats().unwrap();
+        assert_eq!(stats.human_pairs, 6);
+        assert_eq!(stats.human_pairs_by_kind["same-figure"], 5);
+        // Another reviewer's ✗ does not pair with ana's ✓: pairs are one reviewer's.
+        let (_dir2, ws2, two) =
+            crate::store::test_support::workspace_with_rounds(&[("q1", &["a"]), ("q2", &["b"])]);
+        let decide = |round: usize, kind| NewDecision {
+            sample_key: two.key,
+            round_id: Some(two.round_ids[round]),
+            answer_id: Some(two.answer_ids[round][0]),
+            kind,
+            value: None,
+            shown_order: None,
+            figure_shown: None,
+        };
+        ws2.record("ana", &decide(0, DecisionKind::Accept)).unwrap();
+        ws2.record("ben", &decide(1, DecisionKind::Reject)).unwrap();
+        assert!(human_pairs(&ws2).unwrap().is_empty());
     }
 
     /// One rule for training pairs and agreement: a reviewer's latest decision on a round wins

@@ -6,10 +6,10 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+use super::choose::choose_head;
 use super::embeddings::{ensure_embeddings, EmbedReport};
 use super::fit::fit;
 use super::held_out::evaluate_held_out;
-use super::inputs::gather_inputs;
 use super::pairs::gather_pairs;
 use super::record::{record_run, RunReport};
 use super::scoring::{score, SampleScore};
@@ -119,16 +119,24 @@ pub fn train(
     settings.train_config()?;
     // 2. Preference pairs from both sources: the clinicians' decisions and the judge's scores.
     let pairs = gather_pairs(ws, settings)?;
-    // How many clinician pairs train decides the model (`head = auto`); the record keeps it.
-    let settings = &settings.resolved(pairs.humans.len());
+    // 3. The answers those pairs name, as the model reads them; with `head = auto` the model is
+    // chosen by validation on the training pairs (the record keeps the choice and its figures).
+    let (settings, head_choice, inputs) = choose_head(ws, settings, &pairs, cancel)?;
+    let settings = &settings;
     let config = settings.train_config()?;
-    // 3. The answers those pairs name, as the model reads them.
-    let inputs = gather_inputs(ws, settings, &pairs)?;
     // 4. The selector fitted on the training pairs, figures held out.
     let fitted = fit(settings, &config, &pairs, &inputs, progress, cancel)?;
     // 5. Measured on what it never trained on.
     let held_out = evaluate_held_out(&fitted, &pairs, &inputs)?;
     // 6. Recorded: checkpoint and report.
-    let report = record_run(ws, settings, &pairs, &fitted, held_out, started)?;
+    let report = record_run(
+        ws,
+        settings,
+        &pairs,
+        &fitted,
+        held_out,
+        head_choice,
+        started,
+    )?;
     Ok((report, fitted.selector))
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use super::choose::HeadChoice;
 use super::fit::Fitted;
 use super::held_out::HeldOut;
 use super::pairs::RunPairs;
@@ -19,6 +20,10 @@ pub struct RunReport {
     pub run_id: i64,
     pub backend: String,
     pub human_pairs: usize,
+    /// Those clinician pairs by kind: `same-round`, `same-figure` (verdicts on two questions of
+    /// one figure: one-answer rounds), `correction`.
+    #[serde(default)]
+    pub human_pairs_by_kind: std::collections::BTreeMap<String, usize>,
     /// Judge pairs given to training, from both sources.
     pub judge_pairs: usize,
     /// Of those: two answers of one round.
@@ -46,6 +51,9 @@ pub struct RunReport {
     pub held_out_pairs: Vec<(i64, i64)>,
     /// The checkpoint folder, relative to the workspace.
     pub checkpoint: PathBuf,
+    /// With `head = auto`: each candidate head's validation figures and the one chosen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_choice: Option<HeadChoice>,
     /// What the run was trained with (embeddings included, needed again to score).
     pub settings: RunSettings,
     pub seconds: f64,
@@ -60,6 +68,7 @@ pub fn record_run(
     pairs: &RunPairs,
     fitted: &Fitted,
     held_out: HeldOut,
+    head_choice: Option<HeadChoice>,
     started: std::time::Instant,
 ) -> anyhow::Result<RunReport> {
     let backend = settings.backend;
@@ -77,6 +86,7 @@ pub fn record_run(
         backend: backend.name().to_string(),
         // Every clinician pair in force, held-out ones included (as `stats` counts them).
         human_pairs: pairs.humans.len() + fixed_held_out.len(),
+        human_pairs_by_kind: pairs.human_kinds.clone(),
         judge_pairs: pairs.judges().len(),
         judge_pairs_within_round: pairs.within.len(),
         judge_pairs_across_levels: pairs.levels.train.len(),
@@ -88,6 +98,7 @@ pub fn record_run(
         held_out_figures: held_out.figures,
         held_out_pairs: fixed_held_out.iter().map(|p| (p.winner, p.loser)).collect(),
         checkpoint: checkpoint.clone(),
+        head_choice,
         settings: settings.clone(),
         seconds: started.elapsed().as_secs_f64(),
     };

@@ -83,12 +83,17 @@ pub struct RunSettings {
 /// With an encoder, the model a run trains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Head {
-    /// The signals head below [`FEW_PAIRS`] clinician training pairs, the full model from there.
+    /// Chosen per run by validation on the run's training pairs, folds by figure (see
+    /// `choose.rs`): the signals head, the full model, or a zero-shot signal.
     Auto,
     /// A linear head on the encoder's zero-shot signals, starting from cos(question, answer).
     Signals,
     /// Similarities, a projection of the answer vector and the built-in features into an MLP.
     Full,
+    /// Zero-shot signal N of the signals table as it is (0 = cos(question, answer)): what `auto`
+    /// falls back on when no trained head validates above it. An untrained signals head whose
+    /// prior is that column.
+    Signal(usize),
 }
 
 /// The signals head's L2 penalty on its weights (Adam's weight decay), step size and epochs:
@@ -98,17 +103,14 @@ const SIGNALS_L2: f32 = 1e-2;
 const SIGNALS_LR: f64 = 5e-2;
 const SIGNALS_EPOCHS: usize = 200;
 
-/// Below this many clinician training pairs, `auto` trains the signals head: a wide model over
-/// hundreds of inputs overfits so few pairs (and ranked below the encoder's own cosine on qa50).
-pub const FEW_PAIRS: usize = 500;
-
 impl std::fmt::Display for Head {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Head::Auto => "auto",
-            Head::Signals => "signals",
-            Head::Full => "full",
-        })
+        match self {
+            Head::Auto => f.write_str("auto"),
+            Head::Signals => f.write_str("signals"),
+            Head::Full => f.write_str("full"),
+            Head::Signal(k) => write!(f, "signal-{k}"),
+        }
     }
 }
 
@@ -119,7 +121,12 @@ impl std::str::FromStr for Head {
             "auto" => Ok(Head::Auto),
             "signals" => Ok(Head::Signals),
             "full" => Ok(Head::Full),
-            other => anyhow::bail!("unknown head `{other}`: expected auto, signals or full"),
+            other => match other.strip_prefix("signal-").map(str::parse::<usize>) {
+                Some(Ok(k)) if k < 8 => Ok(Head::Signal(k)),
+                _ => anyhow::bail!(
+                    "unknown head `{other}`: expected auto, signals, full or signal-N (N < 8)"
+                ),
+            },
         }
     }
 }
@@ -212,23 +219,11 @@ impl RunSettings {
         }
     }
 
-    /// The settings a run with `clinician_pairs` training pairs trains with: `auto` resolved
-    /// (the record then says which model trained).
-    pub fn resolved(&self, clinician_pairs: usize) -> RunSettings {
-        let head = match self.head {
-            Head::Auto if clinician_pairs < FEW_PAIRS => Head::Signals,
-            Head::Auto => Head::Full,
-            chosen => chosen,
-        };
-        RunSettings {
-            head,
-            ..self.clone()
-        }
-    }
-
     /// Whether the run trains the few-pairs signals head (an encoder, not the paper's head).
     pub fn signals_head(&self) -> bool {
-        self.encoder.is_some() && !self.paper_head && self.head == Head::Signals
+        self.encoder.is_some()
+            && !self.paper_head
+            && matches!(self.head, Head::Signals | Head::Signal(_))
     }
 
     /// The paper's setup (GUIDE section 1, step 6): Adam lr 1e-5, 6 epochs, batch 64, hinge
@@ -326,7 +321,11 @@ impl RunSettings {
             // weights pulled back towards that prior (L2).
             (true, false) if self.signals_head() => config
                 .with_features(None)
-                .with_model(selector::model::SelectorModelConfig::signals_head())
+                .with_model(match self.head {
+                    Head::Signal(k) => selector::model::SelectorModelConfig::signals_head()
+                        .with_prior_column(Some(k)),
+                    _ => selector::model::SelectorModelConfig::signals_head(),
+                })
                 .with_optimizer(burn::optim::AdamConfig::new().with_weight_decay(Some(
                     burn::optim::decay::WeightDecayConfig::new(SIGNALS_L2),
                 ))),
@@ -347,6 +346,22 @@ impl RunSettings {
         };
         // The signals head is a regularised logistic regression: a fixed, longer schedule at a
         // larger step (a handful of weights; the L2 penalty, not early stopping, holds it).
+        if matches!(self.head, Head::Signal(_)) && self.signals_head() {
+            // The signal as it is: one pass at step 0 leaves the head at its prior.
+            return Ok(config
+                .with_early_stopping(None)
+                .with_epochs(1)
+                .with_batch_size(self.batch_size)
+                .with_lr(0.0)
+                .with_seed(self.seed)
+                .with_human_weight(self.human_weight as f32)
+                .with_loss(PairLoss::Logistic)
+                .with_validation_share(if self.human_train_pairs.is_some() {
+                    0.0
+                } else {
+                    self.validation_fraction
+                }));
+        }
         if self.signals_head() {
             let epochs = if self.fixed_epochs {
                 self.epochs

@@ -31,7 +31,8 @@ pub struct SelectorSettings {
     pub judge_pairs_seed: u64,
     /// A sentence-encoder model folder whose vectors feed the selector; empty = none.
     pub encoder: String,
-    /// With an encoder: the few-pairs signals head, the full model, or by the pairs' count.
+    /// With an encoder: the few-pairs signals head, the full model, a zero-shot signal, or
+    /// chosen per run by validation (`auto`).
     #[serde(with = "crate::as_text")]
     pub head: Head,
 }

@@ -238,6 +238,19 @@ impl ImportBatch<'_> {
         append(&self.tx, reviewer, decision)
     }
 
+    /// [`ImportBatch::append_decision`] made at `made_at` (the log's spelling of a UTC time) when
+    /// given: a decision gathered elsewhere keeps the time it was made.
+    pub fn append_decision_at(
+        &self,
+        reviewer: i64,
+        decision: &NewDecision,
+        made_at: Option<&str>,
+    ) -> anyhow::Result<i64> {
+        let uid = super::decisions::new_decision_uid();
+        super::decisions::append_once(&self.tx, reviewer, decision, &uid, made_at)?
+            .ok_or_else(|| anyhow::anyhow!("decision id {uid} is already taken"))
+    }
+
     /// Every answer of sample `sample_key` with its positions, in round then answer order.
     pub fn answer_slots(&self, sample_key: i64) -> anyhow::Result<Vec<AnswerSlot>> {
         self.tx.query_vec(

@@ -34,6 +34,7 @@ mod stats;
 mod team;
 mod team_plan;
 mod team_status;
+mod verdict_rows;
 
 use std::path::{Path, PathBuf};
 
@@ -71,7 +72,7 @@ pub use model_scores::ModelScore;
 pub use review::IndexEntry;
 pub use samples::{InsertOutcome, StoredSample};
 pub use scores::{RankSignals, LATEST_SCORED_RUN};
-pub use selector_inputs::{edited_answer_id, AnswerRecord, RunRecord};
+pub use selector_inputs::{edited_answer_id, AnswerRecord, HumanPairKind, RunRecord};
 pub use server::{is_server_url, ServerUrl};
 pub use shard_files::{ScoreRows, ShardContent, ShardFile, ShardHeader, ShardSeal, VectorMerge};
 pub use stats::Stats;
@@ -80,6 +81,7 @@ pub use team_plan::{
     overlap_bucket, Lease, PlanOrder, ReviewerPlaces, TeamPlan, DEFAULT_LEASE_MINUTES,
 };
 pub use team_status::{ReviewerStatus, TeamStatus};
+pub use verdict_rows::VerdictRow;
 
 /// Whether an error says the workspace cannot take a write just now — its server is away (the
 /// connection was lost or refused) or another writer holds a directory's lock — rather than

@@ -11,9 +11,43 @@ use super::Workspace;
 /// (reviewer, round) → (accepted answers, rejected answers).
 type RoundVerdicts = BTreeMap<(i64, i64), (Vec<i64>, Vec<i64>)>;
 
-/// Each reviewer's verdicts per round (only `only`'s when given), the final reviewer excluded.
-fn reviewer_rounds(verdicts: &Verdicts, only: Option<i64>) -> RoundVerdicts {
+/// One reviewer's verdicts on one figure: (reviewer, sample) → (round, answer, accepted).
+type FigureVerdicts = BTreeMap<(i64, i64), Vec<(i64, i64, bool)>>;
+
+/// How a clinician pair was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HumanPairKind {
+    /// A ✓ and a ✗ answer to the same question (or a preference).
+    SameRound,
+    /// A ✓ and a ✗ answer to two questions of the same figure, one of them with no answer of the
+    /// other verdict in its own round (one-answer rounds: the public releases).
+    SameFigure,
+    /// A reviewer's corrected text over the answer it corrects.
+    Correction,
+}
+
+impl HumanPairKind {
+    pub const ALL: [HumanPairKind; 3] = [
+        HumanPairKind::SameRound,
+        HumanPairKind::SameFigure,
+        HumanPairKind::Correction,
+    ];
+
+    /// The name reports and `stats --json` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            HumanPairKind::SameRound => "same-round",
+            HumanPairKind::SameFigure => "same-figure",
+            HumanPairKind::Correction => "correction",
+        }
+    }
+}
+
+/// Each reviewer's verdicts per round and per figure (only `only`'s when given), the final
+/// reviewer excluded.
+fn reviewer_rounds(verdicts: &Verdicts, only: Option<i64>) -> (RoundVerdicts, FigureVerdicts) {
     let mut rounds = RoundVerdicts::new();
+    let mut figures = FigureVerdicts::new();
     for (&answer, votes) in &verdicts.answers {
         for vote in votes
             .votes
@@ -26,14 +60,19 @@ fn reviewer_rounds(verdicts: &Verdicts, only: Option<i64>) -> RoundVerdicts {
             } else {
                 entry.1.push(answer);
             }
+            figures
+                .entry((vote.reviewer, votes.sample_key))
+                .or_default()
+                .push((votes.round_id, answer, vote.accepted));
         }
     }
-    rounds
+    (rounds, figures)
 }
 
-/// The final decisions in force per round.
-fn final_rounds(verdicts: &Verdicts) -> RoundVerdicts {
+/// The final decisions in force per round and per figure (under reviewer 0).
+fn final_rounds(verdicts: &Verdicts) -> (RoundVerdicts, FigureVerdicts) {
     let mut rounds = RoundVerdicts::new();
+    let mut figures = FigureVerdicts::new();
     for (&answer, votes) in &verdicts.answers {
         if let Some(f) = &votes.final_decision {
             let entry = rounds.entry((0, votes.round_id)).or_default();
@@ -42,13 +81,18 @@ fn final_rounds(verdicts: &Verdicts) -> RoundVerdicts {
             } else {
                 entry.1.push(answer);
             }
+            figures.entry((0, votes.sample_key)).or_default().push((
+                votes.round_id,
+                answer,
+                f.accepted,
+            ));
         }
     }
-    rounds
+    (rounds, figures)
 }
 
 /// Accepted × rejected within each (reviewer, round).
-fn pairs_of(rounds: RoundVerdicts) -> BTreeSet<(i64, i64)> {
+fn pairs_of(rounds: &RoundVerdicts) -> BTreeSet<(i64, i64)> {
     rounds
         .values()
         .flat_map(|(accepted, rejected)| {
@@ -57,6 +101,51 @@ fn pairs_of(rounds: RoundVerdicts) -> BTreeSet<(i64, i64)> {
                 .flat_map(move |&w| rejected.iter().map(move |&l| (w, l)))
         })
         .collect()
+}
+
+/// Accepted × rejected across two rounds of the same figure by the same reviewer, where at least
+/// one of the two answers has no answer of the other verdict in its own round: an answer its
+/// round already pairs trains there, and one a one-answer round leaves alone pairs with the
+/// figure's other questions. (Fully decided two-answer rounds thus make no pair across rounds.)
+fn figure_pairs_of(rounds: &RoundVerdicts, figures: &FigureVerdicts) -> BTreeSet<(i64, i64)> {
+    let mut out = BTreeSet::new();
+    for (&(reviewer, _), verdicts) in figures {
+        let alone = |round: i64, accepted: bool| {
+            rounds.get(&(reviewer, round)).is_none_or(|(a, r)| {
+                if accepted {
+                    r.is_empty()
+                } else {
+                    a.is_empty()
+                }
+            })
+        };
+        for &(w_round, w, _) in verdicts.iter().filter(|v| v.2) {
+            for &(l_round, l, _) in verdicts.iter().filter(|v| !v.2) {
+                if w_round != l_round && (alone(w_round, true) || alone(l_round, false)) {
+                    out.insert((w, l));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Every pair of `verdicts` (same round, then same figure) with its kind.
+fn kinded_pairs(
+    (rounds, figures): (RoundVerdicts, FigureVerdicts),
+) -> BTreeMap<(i64, i64), HumanPairKind> {
+    let mut out: BTreeMap<(i64, i64), HumanPairKind> = figure_pairs_of(&rounds, &figures)
+        .into_iter()
+        .map(|p| (p, HumanPairKind::SameFigure))
+        .collect();
+    // Same-round and same-figure pairs never meet (two rounds against one), but should a pair be
+    // both, its round names it.
+    out.extend(
+        pairs_of(&rounds)
+            .into_iter()
+            .map(|p| (p, HumanPairKind::SameRound)),
+    );
+    out
 }
 
 /// One answer with its question and figure, as stored (text not yet cleaned for display).
@@ -167,22 +256,32 @@ impl Workspace {
     }
 
     /// Every distinct (winner, loser) answer pair some reviewer's decisions in force make,
-    /// ordered. One rule with the agreement figures ([`Verdicts`]): a reviewer's verdict on an
-    /// answer is the later of their ✓/✗ on it and their preference on its round (a preference
-    /// accepts the preferred answer and rejects the others); each accepted answer beats each
-    /// rejected answer of the same round by the same reviewer. The final reviewer counts too.
+    /// ordered, with how it was made. One rule with the agreement figures ([`Verdicts`]): a
+    /// reviewer's verdict on an answer is the later of their ✓/✗ on it and their preference on
+    /// its round (a preference accepts the preferred answer and rejects the others); each
+    /// accepted answer beats each rejected answer of the same round by the same reviewer, and of
+    /// another round of the same figure when one of the two has no partner in its own round
+    /// ([`HumanPairKind::SameFigure`]). The final reviewer counts too.
     pub fn human_pair_votes(&self) -> anyhow::Result<Vec<(i64, i64)>> {
+        Ok(self.human_pair_kinds()?.into_keys().collect())
+    }
+
+    fn human_pair_kinds(&self) -> anyhow::Result<BTreeMap<(i64, i64), HumanPairKind>> {
         let verdicts = Verdicts::load(&self.db)?;
-        let mut pairs: BTreeSet<(i64, i64)> = pairs_of(reviewer_rounds(&verdicts, None));
-        pairs.extend(pairs_of(final_rounds(&verdicts)));
-        Ok(pairs.into_iter().collect())
+        let mut pairs = kinded_pairs(final_rounds(&verdicts));
+        // A reviewer's pair of the same kind as a final decision's, or of a closer one, names it.
+        for (pair, kind) in kinded_pairs(reviewer_rounds(&verdicts, None)) {
+            let entry = pairs.entry(pair).or_insert(kind);
+            *entry = (*entry).min(kind);
+        }
+        Ok(pairs)
     }
 
     /// The distinct (winner, loser) pairs reviewer `name`'s decisions in force make (same rule).
     pub fn human_pairs_by(&self, name: &str) -> anyhow::Result<Vec<(i64, i64)>> {
         let verdicts = Verdicts::load(&self.db)?;
         if name == FINAL_REVIEWER {
-            return Ok(pairs_of(final_rounds(&verdicts)).into_iter().collect());
+            return Ok(kinded_pairs(final_rounds(&verdicts)).into_keys().collect());
         }
         let Some(&id) = verdicts
             .reviewers
@@ -192,8 +291,8 @@ impl Workspace {
         else {
             return Ok(Vec::new());
         };
-        Ok(pairs_of(reviewer_rounds(&verdicts, Some(id)))
-            .into_iter()
+        Ok(kinded_pairs(reviewer_rounds(&verdicts, Some(id)))
+            .into_keys()
             .collect())
     }
 
@@ -201,18 +300,40 @@ impl Workspace {
     /// decisions make, the same (winner, loser) from several reviewers once; when reviewers
     /// contradict each other (A > B and B > A) neither is used unless final decisions make one.
     pub fn human_training_pairs(&self) -> anyhow::Result<Vec<(i64, i64)>> {
-        let all: BTreeSet<(i64, i64)> = self.human_pair_votes()?.into_iter().collect();
+        Ok(self
+            .human_training_pair_kinds()?
+            .into_iter()
+            .map(|(pair, _)| pair)
+            .collect())
+    }
+
+    /// [`Workspace::human_training_pairs`], each with how it was made.
+    pub fn human_training_pair_kinds(&self) -> anyhow::Result<Vec<((i64, i64), HumanPairKind)>> {
+        let all = self.human_pair_kinds()?;
         let finals: BTreeSet<(i64, i64)> =
             self.human_pairs_by(FINAL_REVIEWER)?.into_iter().collect();
         Ok(all
             .iter()
-            .copied()
-            .filter(|&(w, l)| {
+            .filter(|&(&(w, l), _)| {
                 // A contradicted pair survives only if a final decision made it; its reverse never.
-                let contradicted = all.contains(&(l, w));
+                let contradicted = all.contains_key(&(l, w));
                 !contradicted || (finals.contains(&(w, l)) && !finals.contains(&(l, w)))
             })
+            .map(|(&pair, &kind)| (pair, kind))
             .collect())
+    }
+
+    /// The clinician pairs training uses, counted by kind (corrections included), every kind
+    /// named even at 0.
+    pub fn human_pair_counts(&self) -> anyhow::Result<BTreeMap<&'static str, i64>> {
+        let mut counts: BTreeMap<&'static str, i64> =
+            HumanPairKind::ALL.iter().map(|k| (k.name(), 0)).collect();
+        for (_, kind) in self.human_training_pair_kinds()? {
+            *counts.entry(kind.name()).or_default() += 1;
+        }
+        *counts.entry(HumanPairKind::Correction.name()).or_default() +=
+            self.edit_pairs()?.len() as i64;
+        Ok(counts)
     }
 
     /// (winner, loser) pairs of answers to the same question whose mean judge scores differ by

@@ -21,6 +21,9 @@ pub struct Stats {
     pub decision_events: i64,
     /// Clinician (✓, ✗) or preference pairs in force.
     pub human_pairs: i64,
+    /// The same pairs by how they were made: `same-round`, `same-figure` (verdicts on two
+    /// questions of one figure, what one-answer rounds make), `correction`.
+    pub human_pairs_by_kind: std::collections::BTreeMap<&'static str, i64>,
     pub model_scores: i64,
     /// Answers scored by the latest fully scored selector run.
     pub scored_answers: i64,
@@ -56,6 +59,8 @@ pub fn reason_category(value: &str) -> &str {
 impl Workspace {
     pub fn stats(&self) -> anyhow::Result<Stats> {
         let count = |sql: &str| -> anyhow::Result<i64> { self.db.query_value(sql, params![]) };
+        // What training uses, by the same rule: verdict pairs and corrections.
+        let by_kind = self.human_pair_counts()?;
         Ok(Stats {
             samples: count("SELECT count(*) FROM samples")?,
             demos: count("SELECT count(*) FROM samples WHERE is_demo <> 0")?,
@@ -66,8 +71,8 @@ impl Workspace {
             answers: count("SELECT count(*) FROM answers")?,
             judgments: count("SELECT count(*) FROM current_judgments")?,
             decision_events: count("SELECT count(*) FROM judgments")?,
-            // What training uses, by the same rule: verdict pairs and corrections.
-            human_pairs: (self.human_training_pairs()?.len() + self.edit_pairs()?.len()) as i64,
+            human_pairs: by_kind.values().sum(),
+            human_pairs_by_kind: by_kind,
             model_scores: count("SELECT count(*) FROM model_scores")?,
             scored_answers: count(
                 "SELECT count(*) FROM selector_scores WHERE run_id = (SELECT max(run_id) FROM sample_scores)",

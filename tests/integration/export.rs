@@ -815,3 +815,131 @@ fn with_figure_only_leaves_out_verdicts_given_while_the_figure_was_not_shown() {
         "the answer accepted without its figure is not taken as accepted"
     );
 }
+
+/// Verdicts gathered elsewhere (a spreadsheet) import as events under the reviewers' own names,
+/// at the times given, train as clinician pairs on one-answer rounds, and export back line for
+/// line; importing the file again adds nothing.
+#[test]
+fn verdicts_import_as_the_reviewers_events_train_and_export_back_line_for_line() {
+    let dir = tempfile::tempdir().unwrap();
+    // One answer per question, as in the public releases.
+    let candidates = write(
+        dir.path(),
+        "c.jsonl",
+        r#"{"id": "e1", "fig_caption": "Chest CT.", "rounds": [{"question": "What is shown?", "answers": ["A left effusion."]}, {"question": "Which side?", "answers": ["The right."]}]}
+{"id": "e2", "fig_caption": "Knee MRI.", "rounds": [{"question": "What is torn?", "answers": ["The ACL.", "Nothing."]}]}
+"#,
+    );
+    let ws_dir = dir.path().join("ws");
+    vital_ok(&ws_dir, &["import", candidates.to_str().unwrap()]);
+    let lines = [
+        json!({"sample_id": "e1", "round": 1, "answer": 1, "verdict": "accept", "reviewer": "dr_lee", "time": "2026-12-01T09:30:00.000Z"}),
+        json!({"sample_id": "e1", "round": 2, "answer": 1, "verdict": "reject", "reviewer": "dr_lee", "time": "2026-12-01T09:31:00.000Z"}),
+        json!({"sample_id": "e2", "round": 1, "answer": 1, "verdict": "accept", "reviewer": "dr_kim", "time": "2026-12-02T10:00:00.000Z"}),
+        json!({"sample_id": "e2", "round": 1, "answer": 2, "verdict": "reject", "reviewer": "dr_kim", "time": "2026-12-02T10:00:05.000Z"}),
+    ];
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let file = write(dir.path(), "verdicts.jsonl", &text);
+    let report: Value = serde_json::from_str(&vital_ok(
+        &ws_dir,
+        &["import", file.to_str().unwrap(), "--json"],
+    ))
+    .unwrap();
+    assert_eq!(report["format"], "verdicts", "detected from its keys");
+    assert_eq!(report["verdicts_added"], 4);
+    let st = stats(&ws_dir);
+    assert_eq!(st["human_pairs"], 2, "{st}");
+    assert_eq!(st["human_pairs_by_kind"]["same-figure"], 1, "{st}");
+    assert_eq!(st["human_pairs_by_kind"]["same-round"], 1, "{st}");
+
+    let out = dir.path().join("out.jsonl");
+    vital_ok(&ws_dir, &export_args("verdicts", &out, &[]));
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        text,
+        "byte for byte"
+    );
+
+    // Again, same lines in another file: nothing new (each verdict is in force already).
+    let again = write(dir.path(), "again.jsonl", &format!("{text}\n"));
+    let report: Value = serde_json::from_str(&vital_ok(
+        &ws_dir,
+        &[
+            "import",
+            "--format",
+            "verdicts",
+            again.to_str().unwrap(),
+            "--json",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(report["verdicts_added"], 0);
+    assert_eq!(stats(&ws_dir)["judgments"], 4);
+
+    // Into a fresh workspace with the same samples: the same export.
+    let fresh = dir.path().join("fresh");
+    vital_ok(&fresh, &["import", candidates.to_str().unwrap()]);
+    vital_ok(&fresh, &["import", out.to_str().unwrap()]);
+    let out2 = dir.path().join("out2.jsonl");
+    vital_ok(&fresh, &export_args("verdicts", &out2, &[]));
+    assert_eq!(std::fs::read_to_string(&out2).unwrap(), text);
+}
+
+/// A verdicts file is refused whole, naming the line and the reason, when a line speaks for a
+/// reserved reviewer, names an answer the workspace lacks, or is malformed.
+#[test]
+fn a_verdicts_file_is_refused_with_its_line_and_reason_and_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let candidates = effusion_candidates(dir.path());
+    let ws = dir.path().join("ws");
+    vital_ok(&ws, &["import", candidates.to_str().unwrap()]);
+    let good = json!({"sample_id": "e1", "round": 1, "answer": 1, "verdict": "accept", "reviewer": "dr_lee"});
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "final",
+            json!({"reviewer": "final"}),
+            "reserved reviewer name",
+        ),
+        (
+            "imported",
+            json!({"reviewer": "imported"}),
+            "reserved reviewer name",
+        ),
+        ("answer", json!({"answer": 3}), "has no answer 3"),
+        ("round", json!({"round": 2}), "has no round 2"),
+        ("sample", json!({"sample_id": "nope"}), "has no round 1"),
+        ("zero", json!({"answer": 0}), "1-based"),
+        (
+            "verdict",
+            json!({"verdict": "yes"}),
+            "\"accept\" or \"reject\"",
+        ),
+        ("time", json!({"time": "last week"}), "not a UTC time"),
+    ];
+    for (name, change, expect) in cases {
+        let mut bad = good.clone();
+        for (k, v) in change.as_object().unwrap() {
+            bad[k] = v.clone();
+        }
+        let file = write(
+            dir.path(),
+            &format!("{name}.jsonl"),
+            &format!("{good}\n{bad}\n"),
+        );
+        let out = vital(
+            &ws,
+            &["import", "--format", "verdicts", file.to_str().unwrap()],
+        );
+        assert!(!out.status.success(), "{name}: accepted");
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("{name}.jsonl")),
+            "{name}: the file is named: {err}"
+        );
+        assert!(
+            err.contains("line 2") && err.contains(expect),
+            "{name}: {err}"
+        );
+        assert_eq!(stats(&ws)["judgments"], 0, "{name}: nothing stored");
+    }
+}

@@ -8,6 +8,9 @@ mod pairs;
 mod qa;
 mod scores;
 mod urls;
+mod verdicts;
+
+pub use verdicts::utc_time;
 
 use serde_json::Value;
 
@@ -35,6 +38,8 @@ pub enum Format {
     Urls,
     /// Reviewers' corrected answers: `{id, round, answer?, original, edited, reviewer, reasons}`.
     Edits,
+    /// Reviewers' ✓/✗ verdicts: `{sample_id, round, answer, verdict, reviewer, time?}`.
+    Verdicts,
 }
 
 impl Format {
@@ -48,6 +53,7 @@ impl Format {
             Format::Scores => "scores",
             Format::Urls => "urls",
             Format::Edits => "edits",
+            Format::Verdicts => "verdicts",
         }
     }
 
@@ -62,6 +68,7 @@ impl Format {
             Format::Scores => Box::new(scores::ScoresParser),
             Format::Urls => Box::new(urls::UrlsParser),
             Format::Edits => Box::new(edits::EditsParser),
+            Format::Verdicts => Box::new(verdicts::VerdictsParser),
         }
     }
 }

@@ -159,15 +159,54 @@ fn a_run_cannot_read_both_an_embeddings_file_and_an_encoder() {
 }
 
 #[test]
-fn few_clinician_pairs_train_the_signals_head_from_the_encoders_cosine() {
-    let (dir, mut ws) = workspace_with_pairs();
+fn auto_chooses_the_head_by_validation_and_records_every_candidates_figures() {
+    let (dir, ws) = workspace_with_pairs();
     let settings = encoder_settings(dir.path().join("no-such-folder"));
     assert_eq!(settings.head, selector_runs::Head::Auto);
     let cancel = AtomicBool::new(false);
     fill_cache(&ws, &mut FakeEncoder::new(), 8, &mut |_, _| {}, &cancel).unwrap();
+    let (report, _) = selector_runs::train(&ws, &settings, &mut |_| {}, &cancel).unwrap();
+    let choice = report.head_choice.clone().expect("auto records its choice");
+    assert_eq!(choice.measured_on, "clinician");
+    assert_eq!(choice.folds, selector_runs::FOLDS);
+    let heads: Vec<&str> = choice.candidates.iter().map(|c| c.head.as_str()).collect();
+    assert_eq!(
+        heads,
+        ["signals", "full", "signal-0", "signal-1", "signal-2", "signal-3"]
+    );
+    // The record names the head that trained. On 12 pairs no candidate orders two or three more
+    // right than the signals head beyond chance, so it stays.
+    assert_eq!(report.settings.head.to_string(), choice.chosen);
+    assert_eq!(
+        report.settings.head,
+        selector_runs::Head::Signals,
+        "{choice:?}"
+    );
+    for c in &choice.candidates {
+        // The 6 training figures' 12 clinician pairs, each validated once.
+        assert_eq!(c.pairs, 12, "{choice:?}");
+    }
+    // A run reloads the record with the choice (the figures to JSON's precision).
+    let (_, reloaded, _) = selector_runs::load_run(&ws, None).unwrap();
+    let reloaded = reloaded.head_choice.unwrap();
+    assert_eq!(reloaded.chosen, choice.chosen);
+    for (a, b) in reloaded.candidates.iter().zip(&choice.candidates) {
+        assert_eq!((&a.head, a.pairs), (&b.head, b.pairs));
+        assert!((a.alignment_rate - b.alignment_rate).abs() < 1e-9);
+        assert!((a.auc - b.auc).abs() < 1e-9);
+    }
+}
+
+#[test]
+fn the_signals_head_trains_from_the_encoders_cosine_and_a_zero_shot_signal_is_that_signal() {
+    let (dir, mut ws) = workspace_with_pairs();
+    let mut settings = encoder_settings(dir.path().join("no-such-folder"));
+    settings.head = selector_runs::Head::Signals;
+    let cancel = AtomicBool::new(false);
+    fill_cache(&ws, &mut FakeEncoder::new(), 8, &mut |_, _| {}, &cancel).unwrap();
     let (report, selector) = selector_runs::train(&ws, &settings, &mut |_| {}, &cancel).unwrap();
-    // A handful of pairs: auto chose the signals head, and the record says so.
     assert_eq!(report.settings.head, selector_runs::Head::Signals);
+    assert_eq!(report.head_choice, None, "a head named is not chosen");
     let model = &selector.meta().model;
     assert_eq!(model.prior_column, Some(0));
     assert!(model.hidden.is_empty() && selector.meta().features.is_none());
@@ -189,4 +228,28 @@ fn few_clinician_pairs_train_the_signals_head_from_the_encoders_cosine() {
     )
     .unwrap();
     assert!(answers > 0);
+
+    // `signal-3`: ln(1 + answer words) as it is, untrained: longer answers score higher.
+    settings.head = "signal-3".parse().unwrap();
+    let (_, selector) = selector_runs::train(&ws, &settings, &mut |_| {}, &cancel).unwrap();
+    assert_eq!(selector.meta().model.prior_column, Some(3));
+    let ids = ws.human_training_pairs().unwrap();
+    let answer_ids = ids.iter().flat_map(|&(w, l)| [w, l]).collect();
+    let index = selector_runs::answer_inputs_for(&ws, &answer_ids).unwrap();
+    let table = crate::selector_runs::encoded::table_from_cache(
+        &ws,
+        settings.encoder.as_ref().unwrap(),
+        &index.inputs,
+        crate::selector::EncoderInputs::Signals,
+    )
+    .unwrap();
+    let scores = selector.score_with(&index.inputs, Some(&table)).unwrap();
+    let words = |i: usize| index.inputs[i].answer.split_whitespace().count();
+    for i in 0..index.inputs.len() {
+        for j in 0..index.inputs.len() {
+            if words(i) > words(j) {
+                assert!(scores[i] > scores[j], "{i} {j}");
+            }
+        }
+    }
 }
