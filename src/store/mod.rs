@@ -3,6 +3,7 @@
 //! local folder per server). Knows the data model, nothing of the UI.
 
 mod adjudication;
+pub use adjudication::AnswerReview;
 pub mod agreement;
 mod answer_decisions;
 mod copy;

@@ -157,7 +157,9 @@ impl App {
             }
             Action::FinalAccept | Action::FinalReject => {
                 // Final decisions overrule reviewers: only where they are being adjudicated.
-                if self.queue.filter() != &crate::tui::queue::Filter::Disagreements {
+                if !self.adjudicating
+                    && self.queue.filter() != &crate::tui::queue::Filter::Disagreements
+                {
                     self.message = Some(
                         "final decisions resolve disagreements: press F until the filter is disagreements".into(),
                     );

@@ -80,7 +80,19 @@ impl App {
                     current.others = view.others;
                     current.decisions = view.decisions;
                     let (key, conflict) = (current.key(), current.unresolved_conflict());
-                    self.queue.set_disagreement(key, conflict);
+                    let was = self.queue.entry_for(key).is_some_and(|e| e.disagreement);
+                    if self.adjudicating && was && !conflict {
+                        // Resolved: it leaves the adjudication queue (it stays on screen until
+                        // the curator moves on).
+                        self.queue.resolve(key);
+                        let left = self.queue.position().1.saturating_sub(1);
+                        self.message = Some(format!(
+                            "every conflict on this sample is resolved: {left} sample{} left to adjudicate",
+                            if left == 1 { "" } else { "s" }
+                        ));
+                    } else {
+                        self.queue.set_disagreement(key, conflict);
+                    }
                 }
                 vec![]
             }

@@ -296,6 +296,10 @@ pub struct App {
     pub external_edit: Option<ExternalEdit>,
     /// The terminal's width, for laying the editor's text out as the view draws it.
     pub screen_width: u16,
+    /// `vital review --adjudicate`: the queue holds the samples awaiting a final decision
+    /// (filter `disagreements`), each answer shows every reviewer's verdict, reason,
+    /// correction and time, and a sample whose conflicts are all resolved leaves the queue.
+    pub adjudicating: bool,
 }
 
 impl App {
@@ -347,6 +351,7 @@ impl App {
             show_original: false,
             external_edit: None,
             screen_width: 80,
+            adjudicating: false,
         }
     }
 
