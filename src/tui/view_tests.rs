@@ -577,3 +577,72 @@ fn the_zoom_view_shows_the_focused_answer_in_full() {
     let flat = text.replace('\n', " ");
     assert!(flat.contains("Sentence 6 of a long"), "{text}");
 }
+
+/// The curator's `--adjudicate` screen: beside each answer every reviewer's verdict with its
+/// time, a ✗'s reason and a correction.
+fn adjudicating_app() -> App {
+    let mut app = app();
+    app.reviewer = "lead".into();
+    app.adjudicating = true;
+    let review =
+        |answer_id, reviewer: &str, accepted, reason: Option<&str>, correction: Option<&str>| {
+            crate::store::AnswerReview {
+                answer_id,
+                reviewer: reviewer.into(),
+                accepted,
+                at: "2026-12-08T01:30:12.345Z".into(),
+                reason: reason.map(str::to_string),
+                correction: correction.map(str::to_string),
+                by: (reviewer == "final").then(|| "lead".to_string()),
+            }
+        };
+    let view = app.current.as_mut().unwrap();
+    view.decisions.clear();
+    view.others.insert(
+        11,
+        vec![
+            review(
+                11,
+                "ana",
+                true,
+                None,
+                Some("An axial contrast CT of the chest."),
+            ),
+            review(
+                11,
+                "ben",
+                false,
+                Some("not a CT: the window is an MRI's"),
+                None,
+            ),
+        ],
+    );
+    view.others.insert(
+        12,
+        vec![
+            review(12, "ana", false, Some("wrong body part"), None),
+            review(12, "ben", true, None, None),
+            review(12, "final", false, None, None),
+        ],
+    );
+    app
+}
+
+#[test]
+fn adjudication_shows_each_reviewer_s_verdict_reason_correction_and_time() {
+    let app = adjudicating_app();
+    for (width, height) in [(80, 24), (200, 60)] {
+        let text = render(&app, width, height);
+        for part in ["ana ✓ 12-08 01:30", "ben ✗ 12-08 01:30", "final (lead) ✗"] {
+            assert!(text.contains(part), "{width}x{height}: {part}: {text}");
+        }
+        assert!(text.contains("why: wrong body part"), "{text}");
+        insta::assert_snapshot!(format!("adjudication_{width}x{height}"), text);
+    }
+    // A reviewer's screen (not adjudicating, no disagreements filter) shows none of it.
+    let mut blind = adjudicating_app();
+    blind.adjudicating = false;
+    let text = render(&blind, 200, 60);
+    assert!(!text.contains("ben"), "{text}");
+    assert!(!text.contains("why:"), "{text}");
+}
