@@ -671,3 +671,37 @@ fn a_plan_set_while_the_screen_is_open_applies_at_once() {
         "Ana holds the sample on her screen"
     );
 }
+
+/// The guidelines open at a reviewer's first start and after each change, not at a start
+/// after deciding under them; the decision records the version.
+#[test]
+fn the_guidelines_open_at_a_reviewer_s_first_start_and_after_each_change() {
+    let dir = workspace();
+    let curator = Workspace::open_existing(dir.path()).unwrap();
+    let open = || {
+        Session::start(
+            Workspace::open_existing(dir.path()).unwrap(),
+            options("ana"),
+        )
+        .unwrap()
+    };
+    assert_eq!(open().app.mode, super::app::Mode::Normal, "none stored");
+    curator.store_guidelines("Reject guesses.", "lead").unwrap();
+    let mut ana = open();
+    assert_eq!(ana.app.mode, super::app::Mode::Guidelines);
+    key(&mut ana, KeyCode::Esc);
+    key(&mut ana, KeyCode::Char('a'));
+    assert!(ana.app.last_save.is_some(), "{:?}", ana.app.save_error);
+    drop(ana);
+    assert_eq!(
+        open().app.mode,
+        super::app::Mode::Normal,
+        "decided under version 1"
+    );
+    curator
+        .store_guidelines("Reject guesses. Name the organ.", "lead")
+        .unwrap();
+    let ana = open();
+    assert_eq!(ana.app.mode, super::app::Mode::Guidelines);
+    assert_eq!(ana.app.guidelines.as_ref().unwrap().version, 2);
+}

@@ -168,6 +168,14 @@ pub fn initial_app(ws: &Workspace, options: &SessionOptions) -> anyhow::Result<A
         options.shuffle,
     );
     app.adjudicating = adjudication;
+    // The guidelines open at a reviewer's first start and after each change: when they have
+    // made no decision under the version in force.
+    if let Some(g) = ws.current_guidelines()? {
+        if !ws.decided_under_guidelines(&options.reviewer, g.version)? {
+            app.mode = super::app::Mode::Guidelines;
+        }
+        app.guidelines = Some(g);
+    }
     app.train_after = options.train_after;
     app.top_percent = options.top_percent;
     app.export_defaults = options.export_defaults.clone();

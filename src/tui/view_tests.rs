@@ -646,3 +646,38 @@ fn adjudication_shows_each_reviewer_s_verdict_reason_correction_and_time() {
     assert!(!text.contains("ben"), "{text}");
     assert!(!text.contains("why:"), "{text}");
 }
+
+#[test]
+fn the_guidelines_open_over_the_screen_at_80x24() {
+    let mut app = app();
+    let rules = (1..=30)
+        .map(|i| format!("{i}. Rule number {i}: reject an answer that guesses beyond the figure."))
+        .collect::<Vec<_>>()
+        .join("\n");
+    app.update(Msg::Guidelines(Some(crate::store::Guidelines {
+        version: 3,
+        text: format!("# Reviewing figures\n\n{rules}\n\u{1b}]0;owned\u{7}"),
+        stored_at: "2026-12-08T01:30:00.000Z".into(),
+        stored_by: "lead".into(),
+    })));
+    let text = render(&app, 80, 24);
+    assert!(
+        text.contains("Guidelines · version 3 · 2026-12-08"),
+        "{text}"
+    );
+    assert!(text.contains("more lines · j/k/PgDn scroll"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "no escape sequence reaches the screen"
+    );
+    insta::assert_snapshot!("guidelines_80x24", text);
+    for _ in 0..40 {
+        key(&mut app, 'j');
+    }
+    let end = render(&app, 80, 24);
+    assert!(
+        end.contains("30. Rule number 30"),
+        "scrolled to the end: {end}"
+    );
+    assert!(!end.contains("more lines"), "{end}");
+}

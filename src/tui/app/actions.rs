@@ -84,6 +84,17 @@ impl App {
                 });
                 vec![]
             }
+            Action::Guidelines => {
+                if self.guidelines.is_some() {
+                    self.guidelines_scroll = 0;
+                    self.mode = Mode::Guidelines;
+                } else {
+                    self.message = Some(
+                        "no guidelines stored: a curator stores them with `vital team guidelines FILE.md`".into(),
+                    );
+                }
+                vec![]
+            }
             Action::Agreement => {
                 self.agreement = AgreementRequest::Waiting;
                 self.message = Some("computing agreement…".into());
