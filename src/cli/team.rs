@@ -124,8 +124,10 @@ fn guidelines(ctx: &Context, args: GuidelinesArgs) -> anyhow::Result<i32> {
                         g.version, g.stored_at, g.stored_by
                     );
                 }
-                print!("{}", g.text);
-                if !g.text.ends_with('\n') && !g.text.is_empty() {
+                // Printed on a reviewer's terminal: no escape sequences get through.
+                let text = crate::data::plain_text(&g.text);
+                print!("{text}");
+                if !text.ends_with('\n') && !text.is_empty() {
                     println!();
                 }
             }

@@ -244,7 +244,15 @@ mod tests {
         .unwrap();
         ws.record_final("lead", a, false).unwrap();
         let reviews = ws.answer_reviews(key).unwrap();
-        let got: Vec<(i64, &str, bool, Option<&str>, Option<&str>, Option<&str>)> = reviews
+        type Row<'a> = (
+            i64,
+            &'a str,
+            bool,
+            Option<&'a str>,
+            Option<&'a str>,
+            Option<&'a str>,
+        );
+        let got: Vec<Row> = reviews
             .iter()
             .map(|r| {
                 (
