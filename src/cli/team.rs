@@ -4,6 +4,8 @@
 
 use clap::{Args, Subcommand};
 
+use anyhow::Context as _;
+
 use super::{exit, Context};
 use crate::store::{DecisionKind, NewDecision, PlanOrder, TeamPlan};
 
@@ -20,9 +22,22 @@ pub enum TeamCommand {
     /// Per reviewer: samples finished, leased now, pace, agreement (κ), last active; overall
     /// progress and an ETA.
     Status(StatusArgs),
+    /// Store FILE as the next version of the reviewers' guidelines, or print the version in
+    /// force. The review screen shows a new version to each reviewer; every decision records the
+    /// version it was made under.
+    Guidelines(GuidelinesArgs),
     /// Serve and decide samples as reviewer NAME without the review screen (tests, load checks).
     #[command(hide = true)]
     Work(WorkArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GuidelinesArgs {
+    /// A Markdown or text file (UTF-8, at most 256 KiB). Without it: print the version in force.
+    pub file: Option<std::path::PathBuf>,
+    /// Print the version in force as JSON ({version, text, stored_at, stored_by}, or null).
+    #[arg(long, conflicts_with = "file")]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -86,7 +101,83 @@ pub fn run(ctx: &Context, args: TeamArgs) -> anyhow::Result<i32> {
         TeamCommand::Plan(args) => plan(ctx, args),
         TeamCommand::Status(args) => status(ctx, args),
         TeamCommand::Work(args) => work(ctx, args),
+        TeamCommand::Guidelines(args) => guidelines(ctx, args),
     }
+}
+
+fn guidelines(ctx: &Context, args: GuidelinesArgs) -> anyhow::Result<i32> {
+    let ws = ctx.open_existing_workspace()?;
+    let Some(path) = args.file else {
+        let current = ws.current_guidelines()?;
+        if args.json {
+            println!("{}", serde_json::to_string(&current)?);
+            return Ok(exit::OK);
+        }
+        match current {
+            None => {
+                eprintln!("no guidelines stored yet: `vital team guidelines FILE.md` stores them")
+            }
+            Some(g) => {
+                if !ctx.quiet {
+                    eprintln!(
+                        "guidelines version {}, stored {} by {}",
+                        g.version, g.stored_at, g.stored_by
+                    );
+                }
+                // Printed on a reviewer's terminal: no escape sequences get through.
+                let text = crate::data::plain_text(&g.text);
+                print!("{text}");
+                if !text.ends_with('\n') && !text.is_empty() {
+                    println!();
+                }
+            }
+        }
+        return Ok(exit::OK);
+    };
+    let text = read_guidelines(&path)?;
+    // Who stored it: the server role, else the configured reviewer name, else "curator".
+    let by = match ws.role()? {
+        Some(role) => role,
+        None => ctx.config.reviewer().unwrap_or_else(|| "curator".into()),
+    };
+    match ws.store_guidelines(&text, &by)? {
+        crate::store::GuidelinesStored::New(version) => println!(
+            "stored guidelines version {version} ({} bytes) from {}; each reviewer's screen shows it before their next decision",
+            text.len(),
+            path.display()
+        ),
+        crate::store::GuidelinesStored::Unchanged(version) => println!(
+            "{} is guidelines version {version} already: nothing stored",
+            path.display()
+        ),
+    }
+    Ok(exit::OK)
+}
+
+/// The file's text: at most [`crate::store::MAX_GUIDELINES_BYTES`] of UTF-8 (a leading BOM
+/// dropped), read no further than that.
+fn read_guidelines(path: &std::path::Path) -> anyhow::Result<String> {
+    use std::io::Read;
+    let max = crate::store::MAX_GUIDELINES_BYTES;
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("cannot read the guidelines {}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(max as u64 + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read the guidelines {}", path.display()))?;
+    anyhow::ensure!(
+        bytes.len() <= max,
+        "{}: guidelines are at most {max} bytes (256 KiB)",
+        path.display()
+    );
+    let text = String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: not UTF-8 text (byte {} is not valid UTF-8)",
+            path.display(),
+            e.utf8_error().valid_up_to() + 1
+        )
+    })?;
+    Ok(text.strip_prefix('\u{feff}').unwrap_or(&text).to_string())
 }
 
 fn plan(ctx: &Context, args: PlanArgs) -> anyhow::Result<i32> {

@@ -9,8 +9,11 @@
 //!   one rejected (selector score, then judge score, then the first). Rounds whose answers are all
 //!   rejected, unanswered rounds, and samples left without rounds are dropped and counted.
 //! - `--select accepted` keeps only rounds with an accepted answer.
+//! - Each written answer's provenance (single, unanimous, majority, adjudicated, unresolved;
+//!   [`provenance`]) is counted in the manifest and written in `dpo` records.
 
 mod include;
+pub mod provenance;
 mod rank;
 mod records;
 mod scan;
@@ -28,6 +31,7 @@ use serde::Serialize;
 
 pub use crate::atomic_write::AtomicFile;
 pub use include::IncludeReport;
+pub use provenance::{Provenance, ProvenanceCounts};
 pub use rank::{resolve_run, sample_scores};
 pub use spec::{ExportFormat, PairSource, ScoreSource, Selection};
 
@@ -143,6 +147,8 @@ pub struct ExportSummary {
     pub pairs_from: Vec<PairSource>,
     pub ranking: rank::Chosen,
     pub counts: Counts,
+    /// Where the verdicts of the written answers came from (see [`provenance`]).
+    pub provenance: ProvenanceCounts,
     pub include: Vec<IncludeReport>,
     /// Include conflicts (same id, different content), the first 100.
     pub conflicts: Vec<String>,
@@ -259,9 +265,11 @@ pub fn run(
     let full = !matches!(req.format, ExportFormat::Llava | ExportFormat::Scores);
     let total = counts.samples_selected as u64;
     let mut done = 0u64;
+    let mut provenance = ProvenanceCounts::default();
     let mut writer = Writer {
         req,
         verdicts: &verdicts,
+        provenance: &mut provenance,
         demo_marks: &demo_marks,
         edits: &edits,
         counts: &mut counts,
@@ -344,6 +352,7 @@ pub fn run(
         },
         ranking: chosen,
         counts,
+        provenance,
         include: includes,
         conflicts,
         conflicts_total,
@@ -408,6 +417,7 @@ fn check_scores_exist(
 struct Writer<'a> {
     req: &'a ExportRequest,
     verdicts: &'a Verdicts,
+    provenance: &'a mut ProvenanceCounts,
     demo_marks: &'a std::collections::HashMap<i64, bool>,
     /// The latest edit in force per answer id (empty with `keep_originals`).
     edits: &'a std::collections::HashMap<i64, crate::store::EditRecord>,
@@ -503,6 +513,10 @@ impl Writer<'_> {
             );
             seen.insert_workspace(&s.ext_id, fp);
         }
+        for (_, answer) in &kept {
+            self.provenance
+                .add(provenance::of(self.verdicts, answer.id));
+        }
         self.counts.rounds_written += kept.len();
         self.counts.samples_written += 1;
         self.element(out, &record, true)
@@ -535,6 +549,10 @@ impl Writer<'_> {
         }
         let kept_refs: Vec<_> = kept.iter().map(|(r, a)| (*r, a.as_ref())).collect();
         let record = records::demo(s, records::conversation(false, &kept_refs, true));
+        for (_, answer) in &kept {
+            self.provenance
+                .add(provenance::of(self.verdicts, answer.id));
+        }
         self.counts.rounds_written += kept.len();
         self.counts.samples_written += 1;
         self.element(out, &record, true)
@@ -625,11 +643,19 @@ impl Writer<'_> {
                         original.position + 1
                     ),
                     source: "edit",
+                    chosen_provenance: None,
+                    rejected_provenance: None,
                 };
                 self.element(out, &record, false)?;
             }
             for (w, l, source) in pairs {
                 written += 1;
+                let (chosen_provenance, rejected_provenance) = (
+                    provenance::of(self.verdicts, w.id),
+                    provenance::of(self.verdicts, l.id),
+                );
+                self.provenance.add(chosen_provenance);
+                self.provenance.add(rejected_provenance);
                 if self.req.format == ExportFormat::Pairs {
                     let record = records::Pair {
                         img: s.image.as_deref(),
@@ -654,6 +680,8 @@ impl Writer<'_> {
                             l.position + 1
                         ),
                         source,
+                        chosen_provenance,
+                        rejected_provenance,
                     };
                     self.element(out, &record, false)?;
                 }

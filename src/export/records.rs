@@ -132,6 +132,13 @@ pub struct Dpo<'a> {
     /// `human`, `edit` (a reviewer's corrected answer against the original), `judge` or
     /// `selector`.
     pub source: &'static str,
+    /// Where the chosen answer's verdict came from (`single`, `unanimous`, `majority`,
+    /// `adjudicated`, `unresolved`); absent when no reviewer decided it and on `edit` pairs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chosen_provenance: Option<super::Provenance>,
+    /// The same for the rejected answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected_provenance: Option<super::Provenance>,
 }
 
 /// One answer's score, in the shape `vital import` reads as `scores`.

@@ -69,9 +69,17 @@ const TABLES: &[Table] = &[
         integer_key: true,
         identity: Some("id"),
     },
+    // Before the decisions: on a server a decision may name only a stored guidelines version.
+    Table {
+        name: "team_guidelines",
+        columns: "version, text, stored_at, stored_by",
+        key: "version",
+        integer_key: true,
+        identity: None,
+    },
     Table {
         name: "judgments",
-        columns: "id, reviewer_id, sample_id, round_id, answer_id, kind, value, slot, shown_order, undoes, created_at, uid, figure_shown",
+        columns: "id, reviewer_id, sample_id, round_id, answer_id, kind, value, slot, shown_order, undoes, created_at, uid, figure_shown, guidelines_version",
         key: "id",
         integer_key: true,
         identity: Some("id"),
@@ -458,6 +466,7 @@ pub(crate) mod tests {
         };
         ws.record("ana", &verdict(0, DecisionKind::Accept)).unwrap();
         ws.record("ana", &verdict(1, DecisionKind::Reject)).unwrap();
+        ws.store_guidelines("Reject guesses.", "lead").unwrap();
         ws.record("ben", &verdict(0, DecisionKind::Reject)).unwrap();
         ws.undo_last("ben").unwrap();
         let run = ws
@@ -506,6 +515,24 @@ pub(crate) mod tests {
         middle.copy_into(&back, &mut |_, _| Ok(())).unwrap();
         assert_eq!(everything(&middle), everything(&source));
         assert_eq!(everything(&back), everything(&source));
+        // The guidelines and the version each decision was made under.
+        let guidelines = |ws: &Workspace| {
+            let versions: Vec<Option<i64>> = ws
+                .decision_events()
+                .unwrap()
+                .iter()
+                .map(|e| ws.decision_guidelines_version(e.event_id).unwrap())
+                .collect();
+            (ws.current_guidelines().unwrap(), versions)
+        };
+        let (stored, versions) = guidelines(&source);
+        assert_eq!(stored.as_ref().map(|g| g.version), Some(1));
+        assert!(
+            versions.contains(&Some(1)) && versions.contains(&None),
+            "{versions:?}"
+        );
+        assert_eq!(guidelines(&middle), (stored.clone(), versions.clone()));
+        assert_eq!(guidelines(&back), (stored, versions));
         // The copy goes on as a workspace: new ids follow the copied ones.
         let next = middle.record(
             "cy",

@@ -203,10 +203,14 @@ pub fn append_once(
         .shown_order
         .as_ref()
         .map(|o| serde_json::to_string(o).expect("ids serialise"));
+    // The guidelines version in force when the decision was made (`?11`, its time when it was
+    // made offline, else now): the latest stored by then, so a journaled decision keeps the
+    // version the reviewer decided under (see `team_guidelines.rs`).
     db.query_opt(
         &format!(
-            "INSERT INTO judgments (reviewer_id, sample_id, round_id, answer_id, kind, value, slot, shown_order, created_at, uid, figure_shown)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, COALESCE(?11, {NOW}), ?9, ?10) ON CONFLICT (uid) DO NOTHING RETURNING id"
+            "INSERT INTO judgments (reviewer_id, sample_id, round_id, answer_id, kind, value, slot, shown_order, created_at, uid, figure_shown, guidelines_version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, COALESCE(?11, {NOW}), ?9, ?10,
+                     (SELECT max(g.version) FROM team_guidelines g WHERE g.stored_at <= COALESCE(?11, {NOW}))) ON CONFLICT (uid) DO NOTHING RETURNING id"
         ),
         params![
             reviewer,

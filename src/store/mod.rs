@@ -3,6 +3,9 @@
 //! local folder per server). Knows the data model, nothing of the UI.
 
 mod adjudication;
+pub use adjudication::AnswerReview;
+mod team_guidelines;
+pub use team_guidelines::{Guidelines, Stored as GuidelinesStored, MAX_GUIDELINES_BYTES};
 pub mod agreement;
 mod answer_decisions;
 mod copy;

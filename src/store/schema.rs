@@ -59,7 +59,46 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: SQLITE[9],
         postgres: POSTGRES[9],
     },
+    Migration {
+        sqlite: GUIDELINES_SQLITE,
+        postgres: GUIDELINES_POSTGRES,
+    },
 ];
+
+// 12: the reviewers' guidelines, one row per version (`vital team guidelines FILE.md`; see
+// `team_guidelines.rs`), and the version in force when each decision was made. Only a curator
+// stores a version (reviewers are granted SELECT alone); on a server a decision written directly
+// can name only a stored version.
+const GUIDELINES_SQLITE: &str = r#"
+    CREATE TABLE team_guidelines (
+        version INTEGER PRIMARY KEY,
+        text TEXT NOT NULL,
+        stored_at TEXT NOT NULL,
+        stored_by TEXT NOT NULL
+    );
+    ALTER TABLE judgments ADD COLUMN guidelines_version INTEGER;
+"#;
+
+const GUIDELINES_POSTGRES: &str = r#"
+    CREATE TABLE team_guidelines (
+        version BIGINT PRIMARY KEY CHECK (version > 0),
+        text TEXT COLLATE "C" NOT NULL CHECK (octet_length(text) <= 262144),
+        stored_at TEXT COLLATE "C" NOT NULL,
+        stored_by TEXT COLLATE "C" NOT NULL
+    );
+    ALTER TABLE judgments ADD COLUMN guidelines_version BIGINT;
+    CREATE FUNCTION vital_judgment_guidelines() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF NEW.guidelines_version IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM team_guidelines WHERE version = NEW.guidelines_version) THEN
+            RAISE EXCEPTION 'guidelines version % was never stored', NEW.guidelines_version
+                USING ERRCODE = 'check_violation';
+        END IF;
+        RETURN NEW;
+    END $$;
+    CREATE TRIGGER judgments_guidelines BEFORE INSERT ON judgments
+        FOR EACH ROW EXECUTE FUNCTION vital_judgment_guidelines();
+"#;
 
 // Batches of LLM requests (`--batch`, `--batch-file`; see `store::llm_batches`): one row per
 // input file, recorded before it is uploaded, and each request in it with what storing its reply
@@ -679,7 +718,7 @@ mod tests {
     #[test]
     fn both_databases_have_every_migration() {
         assert_eq!(SQLITE.len(), POSTGRES.len());
-        assert_eq!(MIGRATIONS.len(), SQLITE.len() + 1);
+        assert_eq!(MIGRATIONS.len(), SQLITE.len() + 2);
     }
 
     fn the_unused_human_pairs_view_is_gone(db: TestDb) {

@@ -1329,3 +1329,85 @@ fn go_to_takes_a_part_of_an_id_when_it_names_one_sample() {
         vec![Effect::Find("nothing-like-it".into())]
     );
 }
+
+mod guidelines {
+    use super::*;
+
+    fn version(v: i64, text: &str) -> crate::store::Guidelines {
+        crate::store::Guidelines {
+            version: v,
+            text: text.into(),
+            stored_at: "2026-12-08T01:30:00.000Z".into(),
+            stored_by: "lead".into(),
+        }
+    }
+
+    #[test]
+    fn g_shows_the_guidelines_and_says_so_when_there_are_none() {
+        let mut app = app();
+        assert!(ch(&mut app, 'G').is_empty());
+        assert_eq!(app.mode, Mode::Normal);
+        assert!(
+            app.message
+                .as_deref()
+                .unwrap()
+                .contains("vital team guidelines"),
+            "{:?}",
+            app.message
+        );
+        app.guidelines = Some(version(1, "Reject guesses."));
+        ch(&mut app, 'G');
+        assert_eq!(app.mode, Mode::Guidelines);
+        ch(&mut app, 'j');
+        assert_eq!(
+            (app.mode.clone(), app.guidelines_scroll),
+            (Mode::Guidelines, 1)
+        );
+        // Any other key closes it and does nothing else: `a` decides nothing here.
+        assert!(ch(&mut app, 'a').is_empty());
+        assert_eq!(app.mode, Mode::Normal);
+        assert_eq!(app.guidelines_scroll, 0);
+    }
+
+    #[test]
+    fn a_new_version_opens_over_the_screen_and_the_same_one_does_not() {
+        let mut app = app();
+        app.update(Msg::Guidelines(Some(version(1, "Reject guesses."))));
+        assert_eq!(app.mode, Mode::Guidelines);
+        ch(&mut app, 'q');
+        assert_eq!(app.mode, Mode::Normal);
+        assert!(!app.quitting, "q closes the guidelines only");
+        app.update(Msg::Guidelines(Some(version(1, "Reject guesses."))));
+        assert_eq!(app.mode, Mode::Normal, "seen already");
+        // While another pop-up is open the status line says so; G shows it.
+        ch(&mut app, '?');
+        app.update(Msg::Guidelines(Some(version(2, "Name the organ."))));
+        assert_eq!(app.mode, Mode::Help);
+        assert!(
+            app.message
+                .as_deref()
+                .unwrap()
+                .contains("version 2): G shows them"),
+            "{:?}",
+            app.message
+        );
+        press(&mut app, KeyCode::Esc);
+        ch(&mut app, 'G');
+        assert_eq!(app.mode, Mode::Guidelines);
+        assert_eq!(app.guidelines.as_ref().unwrap().version, 2);
+    }
+
+    #[test]
+    fn the_team_look_every_few_ticks_reads_the_guidelines() {
+        let mut app = app();
+        let looks: usize = (0..10)
+            .map(|_| {
+                app.update(Msg::Tick)
+                    .iter()
+                    .filter(|e| **e == Effect::LoadGuidelines)
+                    .count()
+            })
+            .sum();
+        assert_eq!(looks, 2);
+    }
+}

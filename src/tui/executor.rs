@@ -259,6 +259,9 @@ impl SessionStore {
                 )))),
             },
             Effect::LoadAgreement => panel_lines(&self.ws).map(|lines| Some(Msg::Agreement(lines))),
+            // A look every few seconds: offline (a dropped server), the next tick looks again
+            // instead of an error on the status line each time.
+            Effect::LoadGuidelines => Ok(self.ws.current_guidelines().ok().map(Msg::Guidelines)),
             Effect::Record(decision) => {
                 self.redo.clear();
                 Ok(Some(self.record(vec![decision])))
@@ -766,6 +769,7 @@ impl Executor for ThreadedExecutor {
             | Effect::RetryJournal
             | Effect::Find(_)
             | Effect::FinalDecision { .. }
+            | Effect::LoadGuidelines
             | Effect::Quit) => self.store.run_inline(effect),
         }
     }

@@ -604,10 +604,42 @@ fn the_adjudication_queue_opens_on_the_lowest_agreement() {
         },
     )
     .unwrap();
-    assert_eq!(session.app.queue.total(), 2);
+    let mut session = session;
+    assert_eq!(session.app.queue.position(), (1, 2));
     assert_eq!(session.app.queue.current(), Some(keys[4]));
     let order: Vec<i64> = session.app.queue.in_order().map(|e| e.key).collect();
     assert_eq!(order, vec![keys[4], keys[2]]);
+    // Each reviewer's verdict is beside the answer, for the curator.
+    let answer = ws.load_sample(keys[4]).unwrap().unwrap().answer_ids[0][0];
+    let others = &session.app.current.as_ref().unwrap().others[&answer];
+    let verdicts: Vec<(&str, bool)> = others
+        .iter()
+        .map(|o| (o.reviewer.as_str(), o.accepted))
+        .collect();
+    assert_eq!(verdicts, vec![("ana", true), ("ben", false)]);
+    // A final decision resolves the sample's only conflict: it leaves the queue.
+    key(&mut session, KeyCode::Char('A'));
+    assert_eq!(session.app.queue.position().1, 2, "still on screen");
+    assert!(
+        session
+            .app
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("1 sample left"),
+        "{:?}",
+        session.app.message
+    );
+    key(&mut session, KeyCode::Char(' '));
+    assert_eq!(session.app.queue.current(), Some(keys[2]));
+    // A conflict that arises meanwhile joins the queue at the next look.
+    verdict("ana", keys[0], 0, true);
+    verdict("ben", keys[0], 0, false);
+    session.dispatch(Msg::Disagreements(
+        ws.disagreement_keys(true).unwrap().into_iter().collect(),
+    ));
+    let open: Vec<i64> = session.app.queue.in_order().map(|e| e.key).collect();
+    assert_eq!(open, vec![keys[2], keys[0]]);
 }
 
 /// A plan set while a screen is open applies to it at once: the sample another reviewer took
@@ -638,4 +670,38 @@ fn a_plan_set_while_the_screen_is_open_applies_at_once() {
         crate::store::Lease::NotServed,
         "Ana holds the sample on her screen"
     );
+}
+
+/// The guidelines open at a reviewer's first start and after each change, not at a start
+/// after deciding under them; the decision records the version.
+#[test]
+fn the_guidelines_open_at_a_reviewer_s_first_start_and_after_each_change() {
+    let dir = workspace();
+    let curator = Workspace::open_existing(dir.path()).unwrap();
+    let open = || {
+        Session::start(
+            Workspace::open_existing(dir.path()).unwrap(),
+            options("ana"),
+        )
+        .unwrap()
+    };
+    assert_eq!(open().app.mode, super::app::Mode::Normal, "none stored");
+    curator.store_guidelines("Reject guesses.", "lead").unwrap();
+    let mut ana = open();
+    assert_eq!(ana.app.mode, super::app::Mode::Guidelines);
+    key(&mut ana, KeyCode::Esc);
+    key(&mut ana, KeyCode::Char('a'));
+    assert!(ana.app.last_save.is_some(), "{:?}", ana.app.save_error);
+    drop(ana);
+    assert_eq!(
+        open().app.mode,
+        super::app::Mode::Normal,
+        "decided under version 1"
+    );
+    curator
+        .store_guidelines("Reject guesses. Name the organ.", "lead")
+        .unwrap();
+    let ana = open();
+    assert_eq!(ana.app.mode, super::app::Mode::Guidelines);
+    assert_eq!(ana.app.guidelines.as_ref().unwrap().version, 2);
 }

@@ -66,6 +66,7 @@ actions! {
     Demo = "demo", ["d"], "mark / unmark the sample as a demonstration";
     Export = "export", ["E"], "export the selection (runs in the background)";
     Agreement = "agreement", ["S"], "reviewers' decisions and agreement (κ, α)";
+    Guidelines = "guidelines", ["G"], "the reviewers' guidelines in force (vital team guidelines)";
     FinalAccept = "final_accept", ["A"], "final decision: accept the focused answer (resolves a conflict)";
     FinalReject = "final_reject", ["X"], "final decision: reject the focused answer (resolves a conflict)";
     ScrollDown = "scroll_down", ["PageDown", "C-d"], "scroll the rounds down";

@@ -416,6 +416,17 @@ impl Queue {
         }
     }
 
+    /// Sample `key` has no unresolved disagreement left: under the disagreements filter it is
+    /// no longer counted, and leaves the view when the queue is next rebuilt (it stays while on
+    /// screen, so the screen never jumps).
+    pub fn resolve(&mut self, key: i64) {
+        self.set_disagreement(key, false);
+        if self.filter == Filter::Disagreements {
+            let keep = self.current();
+            self.refresh_pinned(keep);
+        }
+    }
+
     /// Sets every sample's disagreement flag from `keys` (the samples with unresolved
     /// disagreements now, other reviewers' latest decisions included). The view is rebuilt only
     /// when a flag changed under the disagreements filter; the sample on screen stays.

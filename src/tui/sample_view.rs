@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use crate::stable::{Fnv1a, SplitMix64};
-use crate::store::{CurrentDecision, DecisionKind, StoredSample, Workspace};
+use crate::store::{AnswerReview, CurrentDecision, DecisionKind, StoredSample, Workspace};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct SampleView {
@@ -16,9 +16,10 @@ pub struct SampleView {
     pub judge_scores: HashMap<i64, f64>,
     /// Latest selector run's score per answer id.
     pub selector_scores: HashMap<i64, f64>,
-    /// Other reviewers' verdicts per answer id: (reviewer, accepted). Shown only when
-    /// adjudicating disagreements, so reviewers otherwise judge blind.
-    pub others: HashMap<i64, Vec<(String, bool)>>,
+    /// Other reviewers' verdicts per answer id, with time, reason and correction. Shown only
+    /// when adjudicating disagreements, so reviewers otherwise judge blind (on a server their
+    /// role cannot read them at all).
+    pub others: HashMap<i64, Vec<AnswerReview>>,
 }
 
 impl SampleView {
@@ -65,12 +66,12 @@ impl SampleView {
         let mut view = Self::new(stored, decisions, reviewer, shuffle);
         view.judge_scores = ws.judge_scores(key)?;
         view.selector_scores = ws.selector_scores(key)?;
-        for (answer, name, accepted) in ws.sample_verdicts(key)? {
-            if name != reviewer {
+        for review in ws.answer_reviews(key)? {
+            if review.reviewer != reviewer {
                 view.others
-                    .entry(answer)
+                    .entry(review.answer_id)
                     .or_default()
-                    .push((name, accepted));
+                    .push(review);
             }
         }
         Ok(Some(view))
@@ -79,18 +80,18 @@ impl SampleView {
     /// Some answer still has contradicting verdicts and no final decision.
     pub fn unresolved_conflict(&self) -> bool {
         self.stored.answer_ids.iter().flatten().any(|id| {
-            let mut verdicts: Vec<(String, bool)> =
-                self.others.get(id).cloned().unwrap_or_default();
-            if verdicts
+            let others = self.others.get(id).map_or(&[][..], Vec::as_slice);
+            if others
                 .iter()
-                .any(|(name, _)| name == crate::store::FINAL_REVIEWER)
+                .any(|o| o.reviewer == crate::store::FINAL_REVIEWER)
             {
                 return false;
             }
+            let mut verdicts: Vec<bool> = others.iter().map(|o| o.accepted).collect();
             if let Some(mine) = self.verdict(*id) {
-                verdicts.push((String::new(), mine == DecisionKind::Accept));
+                verdicts.push(mine == DecisionKind::Accept);
             }
-            verdicts.iter().any(|v| v.1) && verdicts.iter().any(|v| !v.1)
+            verdicts.iter().any(|v| *v) && verdicts.iter().any(|v| !*v)
         })
     }
 

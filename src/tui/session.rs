@@ -129,19 +129,37 @@ pub fn initial_app(ws: &Workspace, options: &SessionOptions) -> anyhow::Result<A
         index.retain(|e| e.decided || served.contains(&e.key));
     }
     let adjudication = if options.adjudicate {
-        // The queue in the adjudication order (file order then keeps the entries' order).
+        // The samples awaiting adjudication first, lowest agreement first, then every other
+        // sample in file order (file order then keeps the entries' order). Under the
+        // disagreements filter only the awaiting ones show; a conflict that arises while the
+        // screen is open joins at its sample's place, a resolved one leaves.
         let order = ws.adjudication_queue()?;
-        let mut by_key: std::collections::HashMap<i64, crate::store::IndexEntry> =
-            index.into_iter().map(|e| (e.key, e)).collect();
-        index = order
+        let mut rest: Vec<Option<crate::store::IndexEntry>> = index.into_iter().map(Some).collect();
+        let at: std::collections::HashMap<i64, usize> = rest
             .iter()
-            .filter_map(|(key, _)| by_key.remove(key))
+            .enumerate()
+            .filter_map(|(i, e)| e.as_ref().map(|e| (e.key, i)))
             .collect();
+        let mut ordered = Vec::with_capacity(rest.len());
+        for (key, _) in &order {
+            if let Some(mut entry) = at.get(key).and_then(|&i| rest[i].take()) {
+                entry.disagreement = true;
+                ordered.push(entry);
+            }
+        }
+        ordered.extend(rest.into_iter().flatten().map(|mut e| {
+            e.disagreement = false;
+            e
+        }));
+        index = ordered;
         true
     } else {
         false
     };
-    let queue = Queue::new(index);
+    let mut queue = Queue::new(index);
+    if adjudication {
+        queue.set_filter(super::queue::Filter::Disagreements);
+    }
     let mut app = App::new(
         options.reviewer.clone(),
         options.keymap.clone(),
@@ -149,6 +167,15 @@ pub fn initial_app(ws: &Workspace, options: &SessionOptions) -> anyhow::Result<A
         options.auto_advance,
         options.shuffle,
     );
+    app.adjudicating = adjudication;
+    // The guidelines open at a reviewer's first start and after each change: when they have
+    // made no decision under the version in force.
+    if let Some(g) = ws.current_guidelines()? {
+        if !ws.decided_under_guidelines(&options.reviewer, g.version)? {
+            app.mode = super::app::Mode::Guidelines;
+        }
+        app.guidelines = Some(g);
+    }
     app.train_after = options.train_after;
     app.top_percent = options.top_percent;
     app.export_defaults = options.export_defaults.clone();

@@ -577,3 +577,107 @@ fn the_zoom_view_shows_the_focused_answer_in_full() {
     let flat = text.replace('\n', " ");
     assert!(flat.contains("Sentence 6 of a long"), "{text}");
 }
+
+/// The curator's `--adjudicate` screen: beside each answer every reviewer's verdict with its
+/// time, a ✗'s reason and a correction.
+fn adjudicating_app() -> App {
+    let mut app = app();
+    app.reviewer = "lead".into();
+    app.adjudicating = true;
+    let review =
+        |answer_id, reviewer: &str, accepted, reason: Option<&str>, correction: Option<&str>| {
+            crate::store::AnswerReview {
+                answer_id,
+                reviewer: reviewer.into(),
+                accepted,
+                at: "2026-12-08T01:30:12.345Z".into(),
+                reason: reason.map(str::to_string),
+                correction: correction.map(str::to_string),
+                by: (reviewer == "final").then(|| "lead".to_string()),
+            }
+        };
+    let view = app.current.as_mut().unwrap();
+    view.decisions.clear();
+    view.others.insert(
+        11,
+        vec![
+            review(
+                11,
+                "ana",
+                true,
+                None,
+                Some("An axial contrast CT of the chest."),
+            ),
+            review(
+                11,
+                "ben",
+                false,
+                Some("not a CT: the window is an MRI's"),
+                None,
+            ),
+        ],
+    );
+    view.others.insert(
+        12,
+        vec![
+            review(12, "ana", false, Some("wrong body part"), None),
+            review(12, "ben", true, None, None),
+            review(12, "final", false, None, None),
+        ],
+    );
+    app
+}
+
+#[test]
+fn adjudication_shows_each_reviewer_s_verdict_reason_correction_and_time() {
+    let app = adjudicating_app();
+    for (width, height) in [(80, 24), (200, 60)] {
+        let text = render(&app, width, height);
+        for part in ["ana ✓ 12-08 01:30", "ben ✗ 12-08 01:30", "final (lead) ✗"] {
+            assert!(text.contains(part), "{width}x{height}: {part}: {text}");
+        }
+        assert!(text.contains("why: wrong body part"), "{text}");
+        insta::assert_snapshot!(format!("adjudication_{width}x{height}"), text);
+    }
+    // A reviewer's screen (not adjudicating, no disagreements filter) shows none of it.
+    let mut blind = adjudicating_app();
+    blind.adjudicating = false;
+    let text = render(&blind, 200, 60);
+    assert!(!text.contains("ben"), "{text}");
+    assert!(!text.contains("why:"), "{text}");
+}
+
+#[test]
+fn the_guidelines_open_over_the_screen_at_80x24() {
+    let mut app = app();
+    let rules = (1..=30)
+        .map(|i| format!("{i}. Rule number {i}: reject an answer that guesses beyond the figure."))
+        .collect::<Vec<_>>()
+        .join("\n");
+    app.update(Msg::Guidelines(Some(crate::store::Guidelines {
+        version: 3,
+        text: format!("# Reviewing figures\n\n{rules}\n\u{1b}]0;owned\u{7}"),
+        stored_at: "2026-12-08T01:30:00.000Z".into(),
+        stored_by: "lead".into(),
+    })));
+    let text = render(&app, 80, 24);
+    assert!(
+        text.contains("Guidelines · version 3 · 2026-12-08"),
+        "{text}"
+    );
+    assert!(text.contains("more lines · j/k/PgDn scroll"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "no escape sequence reaches the screen"
+    );
+    insta::assert_snapshot!("guidelines_80x24", text);
+    for _ in 0..40 {
+        key(&mut app, 'j');
+    }
+    let end = render(&app, 80, 24);
+    assert!(
+        end.contains("30. Rule number 30"),
+        "scrolled to the end: {end}"
+    );
+    assert!(!end.contains("more lines"), "{end}");
+}

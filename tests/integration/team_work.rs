@@ -392,6 +392,77 @@ fn a_plan_is_checked_printed_and_removed() {
     assert!(vital_env_ok(&ws, &["team", "plan"], &[]).starts_with("no team plan"));
 }
 
+#[test]
+fn guidelines_are_stored_in_versions_printed_and_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    let data = tempfile::tempdir().unwrap();
+    let file = crate::common::write(data.path(), "release.json", &release(2));
+    vital_env_ok(&ws, &["import", file.to_str().unwrap(), "-q"], &[]);
+    let out = vital_env(&ws, &["team", "guidelines"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no guidelines stored yet"));
+    assert_eq!(
+        vital_env_ok(&ws, &["team", "guidelines", "--json"], &[]).trim(),
+        "null"
+    );
+
+    let rules = crate::common::write(
+        data.path(),
+        "rules.md",
+        "\u{feff}# Rules\n\nReject guesses.\n",
+    );
+    let stored = vital_env_ok(&ws, &["team", "guidelines", rules.to_str().unwrap()], &[]);
+    assert!(
+        stored.starts_with("stored guidelines version 1 (25 bytes)"),
+        "{stored}"
+    );
+    let again = vital_env_ok(&ws, &["team", "guidelines", rules.to_str().unwrap()], &[]);
+    assert!(again.contains("is guidelines version 1 already"), "{again}");
+    let out = vital_env(&ws, &["team", "guidelines"], &[]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "# Rules\n\nReject guesses.\n"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("guidelines version 1, stored 20"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(&rules, "# Rules\n\nReject guesses.\nName the organ.\n").unwrap();
+    let stored = vital_env_ok(&ws, &["team", "guidelines", rules.to_str().unwrap()], &[]);
+    assert!(
+        stored.starts_with("stored guidelines version 2"),
+        "{stored}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&vital_env_ok(&ws, &["team", "guidelines", "--json"], &[])).unwrap();
+    assert_eq!(json["version"], 2);
+
+    // Too large, not UTF-8, missing: named, and nothing stored.
+    let big = data.path().join("big.md");
+    std::fs::write(&big, "x".repeat(256 * 1024 + 1)).unwrap();
+    let binary = data.path().join("binary.md");
+    std::fs::write(&binary, b"# Rules\n\xff\xfe").unwrap();
+    for (path, says) in [
+        (big.clone(), "at most 262144 bytes"),
+        (binary, "not UTF-8 text (byte 9"),
+        (data.path().join("absent.md"), "cannot read the guidelines"),
+    ] {
+        let out = vital_env(&ws, &["team", "guidelines", path.to_str().unwrap()], &[]);
+        assert_eq!(out.status.code(), Some(1), "{}", path.display());
+        let message = String::from_utf8_lossy(&out.stderr);
+        assert!(message.contains(says), "{message}");
+        assert!(
+            message.contains(path.file_name().unwrap().to_str().unwrap()),
+            "{message}"
+        );
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&vital_env_ok(&ws, &["team", "guidelines", "--json"], &[])).unwrap();
+    assert_eq!(json["version"], 2, "nothing stored by the refused files");
+}
+
 /// As psql would: the reviewer's own login, straight to the server.
 #[test]
 fn a_reviewer_reads_no_other_reviewers_decisions_and_touches_no_other_reviewers_lease() {
@@ -553,4 +624,91 @@ fn a_reviewer_reads_no_other_reviewers_decisions_and_touches_no_other_reviewers_
             .batch_execute(&format!("DROP OWNED BY {r}; DROP ROLE {r}"))
             .unwrap();
     }
+}
+
+/// On a server: the curator stores the guidelines; a reviewer reads them, cannot store any
+/// (through vital or psql), and each of their decisions records the version in force, which
+/// must be one that was stored.
+#[test]
+fn on_a_server_only_the_curator_stores_guidelines_and_decisions_record_the_version() {
+    let Some(server) = ServerDb::create() else {
+        return;
+    };
+    let env = server.env();
+    let url = Path::new(&server.url);
+    let data = tempfile::tempdir().unwrap();
+    let file = crate::common::write(data.path(), "release.json", &release(2));
+    vital_env_ok(url, &["import", file.to_str().unwrap(), "-q"], &env);
+    let rules = crate::common::write(data.path(), "rules.md", "Reject guesses.\n");
+    let stored = vital_env_ok(url, &["team", "guidelines", rules.to_str().unwrap()], &env);
+    assert!(
+        stored.starts_with("stored guidelines version 1"),
+        "{stored}"
+    );
+    let ana = format!("gl_ana_{}", std::process::id());
+    let password = vital_env_ok(url, &["store", "add-reviewer", &ana], &env)
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .unwrap()
+        .to_string();
+    let files = server.files.path().to_str().unwrap().to_string();
+    let reviewer_env = [
+        ("VITAL_SERVER_FILES", files.as_str()),
+        ("PGPASSWORD", password.as_str()),
+    ];
+    let as_ana = server.url_as(&ana);
+    let as_ana = Path::new(&as_ana);
+    let shown = vital_env_ok(as_ana, &["team", "guidelines"], &reviewer_env);
+    assert_eq!(shown, "Reject guesses.\n");
+    let out = vital_env(
+        as_ana,
+        &["team", "guidelines", rules.to_str().unwrap()],
+        &reviewer_env,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("needs a curator's role"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    vital_env_ok(
+        as_ana,
+        &["team", "work", "--reviewer", &ana, "--samples", "1"],
+        &reviewer_env,
+    );
+    let mut admin = server.admin();
+    let versions: Vec<Option<i64>> = admin
+        .query("SELECT guidelines_version FROM judgments", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(!versions.is_empty());
+    assert!(versions.iter().all(|v| *v == Some(1)), "{versions:?}");
+
+    let mut config: postgres::Config = server.url_as(&ana).parse().unwrap();
+    config.password(&password);
+    let mut direct = config.connect(postgres::NoTls).unwrap();
+    let refused = direct
+        .execute(
+            "INSERT INTO team_guidelines (version, text, stored_at, stored_by) VALUES (2, 'mine', '2026-01-01T00:00:00.000Z', current_user)",
+            &[],
+        )
+        .expect_err("a reviewer storing guidelines");
+    assert_eq!(refused.code().map(|c| c.code()), Some("42501"), "{refused}");
+    let refused = direct
+        .execute(
+            "INSERT INTO judgments (reviewer_id, sample_id, kind, value, slot, created_at, guidelines_version)
+             SELECT r.id, (SELECT min(id) FROM samples), 'note', 'n', 'note', '2026-01-01T00:00:00.000Z', 99
+               FROM reviewers r WHERE r.name = current_user",
+            &[],
+        )
+        .expect_err("a decision under guidelines never stored");
+    assert!(
+        refused
+            .to_string()
+            .contains("guidelines version 99 was never stored")
+            || format!("{refused:?}").contains("guidelines version 99 was never stored"),
+        "{refused:?}"
+    );
 }

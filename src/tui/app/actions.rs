@@ -84,6 +84,17 @@ impl App {
                 });
                 vec![]
             }
+            Action::Guidelines => {
+                if self.guidelines.is_some() {
+                    self.guidelines_scroll = 0;
+                    self.mode = Mode::Guidelines;
+                } else {
+                    self.message = Some(
+                        "no guidelines stored: a curator stores them with `vital team guidelines FILE.md`".into(),
+                    );
+                }
+                vec![]
+            }
             Action::Agreement => {
                 self.agreement = AgreementRequest::Waiting;
                 self.message = Some("computing agreement…".into());
@@ -157,7 +168,9 @@ impl App {
             }
             Action::FinalAccept | Action::FinalReject => {
                 // Final decisions overrule reviewers: only where they are being adjudicated.
-                if self.queue.filter() != &crate::tui::queue::Filter::Disagreements {
+                if !self.adjudicating
+                    && self.queue.filter() != &crate::tui::queue::Filter::Disagreements
+                {
                     self.message = Some(
                         "final decisions resolve disagreements: press F until the filter is disagreements".into(),
                     );

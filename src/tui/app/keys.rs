@@ -28,6 +28,24 @@ impl App {
                 }
                 vec![]
             }
+            Mode::Guidelines => {
+                let step = match key.code {
+                    KeyCode::Char('j') | KeyCode::Down => Some(1i32),
+                    KeyCode::Char('k') | KeyCode::Up => Some(-1),
+                    KeyCode::PageDown | KeyCode::Char(' ') => Some(10),
+                    KeyCode::PageUp => Some(-10),
+                    _ => None,
+                };
+                match step {
+                    Some(step) => {
+                        let next = (i32::from(self.guidelines_scroll) + step).clamp(0, 10_000);
+                        self.guidelines_scroll = u16::try_from(next).unwrap_or(0);
+                        self.mode = Mode::Guidelines;
+                    }
+                    None => self.guidelines_scroll = 0,
+                }
+                vec![]
+            }
             Mode::Preview(_) | Mode::Agreement(_) => vec![],
             Mode::Export(form) => self.on_export_key(form, key),
             Mode::Rating => self.on_rating_key(key),

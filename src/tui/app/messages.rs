@@ -66,6 +66,7 @@ impl App {
                 }
                 if self.ticks.is_multiple_of(TICKS_PER_TEAM_LOOK) {
                     effects.push(Effect::LoadDisagreements);
+                    effects.push(Effect::LoadGuidelines);
                 }
                 effects
             }
@@ -80,7 +81,19 @@ impl App {
                     current.others = view.others;
                     current.decisions = view.decisions;
                     let (key, conflict) = (current.key(), current.unresolved_conflict());
-                    self.queue.set_disagreement(key, conflict);
+                    let was = self.queue.entry_for(key).is_some_and(|e| e.disagreement);
+                    if self.adjudicating && was && !conflict {
+                        // Resolved: it leaves the adjudication queue (it stays on screen until
+                        // the curator moves on).
+                        self.queue.resolve(key);
+                        let left = self.queue.position().1.saturating_sub(1);
+                        self.message = Some(format!(
+                            "every conflict on this sample is resolved: {left} sample{} left to adjudicate",
+                            if left == 1 { "" } else { "s" }
+                        ));
+                    } else {
+                        self.queue.set_disagreement(key, conflict);
+                    }
                 }
                 vec![]
             }
@@ -155,6 +168,10 @@ impl App {
                     vec![]
                 }
             },
+            Msg::Guidelines(now) => {
+                self.on_guidelines(now);
+                vec![]
+            }
             Msg::FinalSaved => self
                 .current
                 .as_ref()
@@ -202,6 +219,29 @@ impl App {
                 self.message = Some(format!("error: {e}"));
                 vec![]
             }
+        }
+    }
+}
+
+impl App {
+    /// The guidelines in force, read now: a new version opens over the screen when nothing
+    /// else is open (a key meant for a decision then only closes it), else the status line
+    /// says so and `G` shows it.
+    pub(super) fn on_guidelines(&mut self, now: Option<crate::store::Guidelines>) {
+        let version = |g: &Option<crate::store::Guidelines>| g.as_ref().map(|g| g.version);
+        let changed = version(&now) != version(&self.guidelines);
+        self.guidelines = now;
+        let Some(v) = version(&self.guidelines).filter(|_| changed) else {
+            return;
+        };
+        if self.mode == Mode::Normal {
+            self.guidelines_scroll = 0;
+            self.mode = Mode::Guidelines;
+            self.message = Some(format!("the guidelines changed: version {v}"));
+        } else {
+            self.message = Some(format!(
+                "the guidelines changed (version {v}): G shows them"
+            ));
         }
     }
 }

@@ -76,6 +76,8 @@ pub enum Effect {
     },
     /// Compute the reviewers' agreement; answer with [`Msg::Agreement`].
     LoadAgreement,
+    /// Read the guidelines in force; answer with [`Msg::Guidelines`].
+    LoadGuidelines,
     /// Find sample `key`'s figure (a local file, else the URL list) and decode or download it;
     /// answer with [`Msg::Image`].
     LoadImage {
@@ -159,6 +161,8 @@ pub enum Msg {
     Agreement(Vec<String>),
     /// A final decision was committed: the sample on screen is refreshed.
     FinalSaved,
+    /// The guidelines in force now (None: none stored).
+    Guidelines(Option<crate::store::Guidelines>),
     /// Training was asked for, but this session has no trainer.
     TrainingUnavailable,
     /// Progress on sample `key`'s figure.
@@ -207,6 +211,9 @@ pub enum Mode {
     Export(ExportForm),
     /// Decisions per reviewer and their agreement (`S`); any key closes it.
     Agreement(Vec<String>),
+    /// The guidelines in force (`G`, at a reviewer's first start and after each change):
+    /// j/k/PageUp/PageDown scroll, any other key closes.
+    Guidelines,
     Input {
         kind: InputKind,
         text: String,
@@ -296,6 +303,14 @@ pub struct App {
     pub external_edit: Option<ExternalEdit>,
     /// The terminal's width, for laying the editor's text out as the view draws it.
     pub screen_width: u16,
+    /// `vital review --adjudicate`: the queue holds the samples awaiting a final decision
+    /// (filter `disagreements`), each answer shows every reviewer's verdict, reason,
+    /// correction and time, and a sample whose conflicts are all resolved leaves the queue.
+    pub adjudicating: bool,
+    /// The guidelines in force as last read (shown by `G`).
+    pub guidelines: Option<crate::store::Guidelines>,
+    /// How far the guidelines are scrolled.
+    pub guidelines_scroll: u16,
 }
 
 impl App {
@@ -347,6 +362,9 @@ impl App {
             show_original: false,
             external_edit: None,
             screen_width: 80,
+            adjudicating: false,
+            guidelines: None,
+            guidelines_scroll: 0,
         }
     }
 

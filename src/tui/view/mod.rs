@@ -101,6 +101,7 @@ fn overlay_open(app: &App) -> bool {
             | Mode::Preview(_)
             | Mode::Export(_)
             | Mode::Agreement(_)
+            | Mode::Guidelines
             | Mode::Edit(_)
             | Mode::Note(_)
             | Mode::Reason(_)
@@ -202,6 +203,7 @@ fn draw_popups(frame: &mut Frame, app: &App) {
         Mode::Agreement(lines) => {
             draw_popup(frame, " Reviewers and agreement (any key closes) ", lines)
         }
+        Mode::Guidelines => popups::draw_guidelines(frame, app),
         Mode::Edit(state) => popups::draw_editor(frame, state),
         Mode::Note(state) => popups::draw_note(frame, state),
         Mode::Reason(target) => popups::draw_reasons(frame, app, target),

@@ -1,4 +1,5 @@
-//! Popups and side panels: help, selection preview, export form, agreement, training panel.
+//! Popups and side panels: help, selection preview, export form, agreement, guidelines, training
+//! panel.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style};
@@ -473,4 +474,60 @@ pub(super) fn draw_reasons(frame: &mut Frame, app: &App, target: &ReasonTarget) 
     lines.push(String::new());
     lines.push("a number picks · Esc: no reason".into());
     draw_popup(frame, " Reason ", &lines);
+}
+
+/// The guidelines in force, wrapped to the pop-up and scrolled (`guidelines_scroll`).
+pub(super) fn draw_guidelines(frame: &mut Frame, app: &App) {
+    let Some(g) = &app.guidelines else { return };
+    let area = frame.area();
+    let width = area.width.min(90);
+    let inner = usize::from(width.saturating_sub(2)).max(10);
+    // A curator's file, printed on every reviewer's terminal: no escape sequences get through.
+    let text = crate::data::plain_text(&g.text);
+    let mut lines = crate::tui::wrap::wrap(text.trim_end(), inner);
+    if text.trim().is_empty() {
+        lines.clear();
+    }
+    if lines.is_empty() {
+        lines.push("(empty: the curator withdrew the guidelines)".into());
+    }
+    let height = area
+        .height
+        .min(lines.len() as u16 + 3)
+        .max(area.height.min(5));
+    let visible = usize::from(height.saturating_sub(3));
+    let last_start = lines.len().saturating_sub(visible);
+    let start = usize::from(app.guidelines_scroll).min(last_start);
+    let popup = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
+    let mut text: Vec<Line> = lines[start..]
+        .iter()
+        .take(visible)
+        .map(|l| Line::from(l.clone()))
+        .collect();
+    let more = if start + visible < lines.len() {
+        format!(
+            "▼ {} more lines · j/k/PgDn scroll · ",
+            lines.len() - start - visible
+        )
+    } else {
+        String::new()
+    };
+    text.push(Line::from(Span::styled(
+        format!("{more}any other key closes · G shows them again"),
+        Style::default().fg(Color::DarkGray),
+    )));
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(text).block(Block::bordered().title(format!(
+            " Guidelines · version {} · {} ",
+            g.version,
+            g.stored_at.get(..10).unwrap_or(&g.stored_at)
+        ))),
+        popup,
+    );
 }

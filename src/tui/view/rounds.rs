@@ -76,19 +76,6 @@ fn answer_block(
             Style::default().fg(Color::Magenta),
         ));
     }
-    // Other reviewers' verdicts only when adjudicating: elsewhere each reviewer judges blind.
-    if app.queue.filter() == &Filter::Disagreements {
-        for (name, accepted) in view.others.get(&answer_id).into_iter().flatten() {
-            let kind = if *accepted {
-                DecisionKind::Accept
-            } else {
-                DecisionKind::Reject
-            };
-            let (mark, style) = verdict_mark(Some(kind));
-            title.push(Span::raw(format!("  {name} ")));
-            title.push(Span::styled(mark, style));
-        }
-    }
     if let Some(reason) = view.reason(answer_id) {
         title.push(Span::styled(
             format!("  why: {reason}"),
@@ -100,6 +87,10 @@ fn answer_block(
         .map(display_text)
         .unwrap_or_default();
     let mut lines = vec![Line::from(title)];
+    // Other reviewers' verdicts only when adjudicating: elsewhere each reviewer judges blind.
+    if app.adjudicating || app.queue.filter() == &Filter::Disagreements {
+        lines.extend(other_reviews(view, answer_id, width));
+    }
     match view.edit(answer_id) {
         None => lines.extend(wrap(&original, width).into_iter().map(Line::from)),
         Some(edited) => {
@@ -131,6 +122,63 @@ fn answer_block(
         }
     }
     lines
+}
+
+/// Each other reviewer's verdict on an answer with its time, then their reason for a ✗ and
+/// their correction of the answer, wrapped to the column.
+fn other_reviews(view: &SampleView, answer_id: i64, width: usize) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    let inner = width.saturating_sub(4).max(10);
+    for review in view.others.get(&answer_id).into_iter().flatten() {
+        let kind = if review.accepted {
+            DecisionKind::Accept
+        } else {
+            DecisionKind::Reject
+        };
+        let (mark, style) = verdict_mark(Some(kind));
+        let who = if review.reviewer == crate::store::FINAL_REVIEWER {
+            match &review.by {
+                Some(by) => format!("final ({by})"),
+                None => "final".to_string(),
+            }
+        } else {
+            review.reviewer.clone()
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {who} "), Style::default().fg(Color::Blue)),
+            Span::styled(mark, style),
+            Span::styled(
+                format!(" {}", short_time(&review.at)),
+                Style::default().fg(Color::DarkGray),
+            ),
+        ]));
+        for (text, color) in [
+            (
+                review.reason.as_deref().map(|r| format!("why: {r}")),
+                Color::Red,
+            ),
+            (
+                review.correction.as_deref().map(|c| format!("✎ {c}")),
+                Color::Yellow,
+            ),
+        ] {
+            let Some(text) = text else { continue };
+            lines.extend(
+                wrap(&display_text(&text), inner).into_iter().map(|l| {
+                    Line::from(Span::styled(format!("    {l}"), Style::default().fg(color)))
+                }),
+            );
+        }
+    }
+    lines
+}
+
+/// `2026-12-08T01:30:12.345Z` → `12-08 01:30` (UTC, as stored); other text as it is.
+fn short_time(at: &str) -> String {
+    match (at.get(5..10), at.get(11..16)) {
+        (Some(day), Some(time)) if at.get(10..11) == Some("T") => format!("{day} {time}"),
+        _ => at.to_string(),
+    }
 }
 
 /// All rounds as lines, plus the line range of the focused round (to keep it in view).
