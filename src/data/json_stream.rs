@@ -104,6 +104,17 @@ impl<R: Read> JsonSource<R> {
     where
         F: FnMut(RecordLoc, Value) -> anyhow::Result<()>,
     {
+        self.for_each_raw(|loc, raw| handle(loc, raw.value()?).map_err(StreamError::Handler))
+    }
+
+    /// Calls `handle` with each record's bytes in order, unparsed: a caller that reads a known
+    /// shape straight into its own types parses once, and asks [`RawRecord::value`] for the
+    /// `Value` (and the error that names line and column) only when it needs one. Stops at the
+    /// first malformed byte between records or error of `handle`; returns the number of records.
+    pub fn for_each_raw<F>(self, mut handle: F) -> Result<usize, StreamError>
+    where
+        F: FnMut(RecordLoc, RawRecord<'_>) -> Result<(), StreamError>,
+    {
         let mut s = self.scanner;
         let mut index = 0usize;
         let mut record = |s: &mut Scanner<R>, index: &mut usize| -> Result<(), StreamError> {
@@ -111,9 +122,17 @@ impl<R: Read> JsonSource<R> {
                 index: *index,
                 line: s.newlines + 1,
             };
-            let value = s.next_value(*index)?;
+            let len = s.next_len(*index)?;
+            let raw = RawRecord {
+                bytes: &s.rest()[..len],
+                index: *index,
+                first_line: s.newlines as usize + 1,
+                start_column: (s.offset() - s.line_start) as usize,
+            };
+            handle(loc, raw)?;
+            s.advance(len);
             *index += 1;
-            handle(loc, value).map_err(StreamError::Handler)
+            Ok(())
         };
         match self.layout {
             Layout::Empty => return Ok(0),
@@ -157,6 +176,38 @@ impl<R: Read> JsonSource<R> {
             }
         }
         Ok(index)
+    }
+}
+
+/// One record's bytes, as the file holds them (see [`JsonSource::for_each_raw`]).
+pub struct RawRecord<'a> {
+    bytes: &'a [u8],
+    index: usize,
+    /// The file's line and column of the record's first byte.
+    first_line: usize,
+    start_column: usize,
+}
+
+impl RawRecord<'_> {
+    pub fn bytes(&self) -> &[u8] {
+        self.bytes
+    }
+
+    /// The record parsed as a `Value`, or the syntax error with the file's line and column.
+    pub fn value(&self) -> Result<Value, StreamError> {
+        serde_json::from_slice(self.bytes).map_err(|e| {
+            let (line, column) = if e.line() <= 1 {
+                (self.first_line, self.start_column + e.column())
+            } else {
+                (self.first_line + e.line() - 1, e.column())
+            };
+            StreamError::Syntax {
+                line,
+                column,
+                index: self.index,
+                message: strip_position(&e.to_string()),
+            }
+        })
     }
 }
 
@@ -247,8 +298,9 @@ impl<R: Read> Scanner<R> {
         }
     }
 
-    /// Parses the value starting at the next byte (not whitespace) and consumes it.
-    fn next_value(&mut self, index: usize) -> Result<Value, StreamError> {
+    /// The length of the value starting at the next byte (not whitespace), read into the buffer
+    /// whole; not consumed.
+    fn next_len(&mut self, index: usize) -> Result<usize, StreamError> {
         let mut end = ValueEnd::new(self.rest()[0]);
         let len = loop {
             if let Some(len) = end.scan(self.rest()) {
@@ -272,17 +324,7 @@ impl<R: Read> Scanner<R> {
             // A separator or closing bracket where a record should start.
             return Err(self.error_here(index, "expected value"));
         }
-        let value = serde_json::from_slice(&self.rest()[..len]).map_err(|e| {
-            let (line, column) = self.position(e.line(), e.column());
-            StreamError::Syntax {
-                line,
-                column,
-                index,
-                message: strip_position(&e.to_string()),
-            }
-        })?;
-        self.advance(len);
-        Ok(value)
+        Ok(len)
     }
 
     /// The file position of (`line`, `column`) counted, serde_json's way, from the next byte.

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::data::detect::detect;
 use crate::data::formats::{Format, RecordParser};
-use crate::data::json_stream::{JsonSource, RecordLoc, StreamError};
+use crate::data::json_stream::{JsonSource, RawRecord, RecordLoc, StreamError};
 use crate::data::warnings::Warnings;
 use crate::data::Record;
 use crate::store::Workspace;
@@ -230,36 +230,50 @@ fn parse_records<R: Read>(
         let full = std::mem::replace(pending, Vec::with_capacity(BATCH_RECORDS));
         tx.send(ToWriter::Records(full)).map_err(|_| WriterGone)
     };
-    let records = source
-        .for_each(|loc, value| {
-            if parser.is_none() {
-                let found = detect(&value).ok_or_else(|| {
-                    let keys = value
-                        .as_object()
-                        .map(|o| o.keys().cloned().collect::<Vec<_>>().join(", "))
-                        .unwrap_or_else(|| crate::data::fields::type_name(&value).to_string());
-                    anyhow::anyhow!(
-                        "{loc}: cannot tell the file's format from its first record (keys: {keys}); pass --format"
-                    )
-                })?;
-                format = Some(found);
-                parser = Some(found.parser());
-            }
-            let parsed = parser.as_mut().expect("set above").parse(&value, loc, warnings)?;
-            drop(value);
-            if !parsed.is_empty() {
-                let prepared = prepare(&parsed, images);
-                pending.push((loc, parsed, prepared));
-                if pending.len() >= BATCH_RECORDS {
-                    send(&mut pending)?;
+    // A record in the format's plain shape is read straight into its types; the first record
+    // (to detect the format) and any other go through a `Value` and the lenient parser.
+    let mut record = |loc: RecordLoc, raw: RawRecord<'_>| -> Result<(), StreamError> {
+        let plain = parser
+            .as_mut()
+            .and_then(|p| p.parse_plain(raw.bytes(), loc));
+        let parsed = match plain {
+            Some(parsed) => parsed,
+            None => {
+                let value = raw.value()?;
+                if parser.is_none() {
+                    let found = detect(&value).ok_or_else(|| {
+                        let keys = value
+                            .as_object()
+                            .map(|o| o.keys().cloned().collect::<Vec<_>>().join(", "))
+                            .unwrap_or_else(|| crate::data::fields::type_name(&value).to_string());
+                        anyhow::anyhow!(
+                            "{loc}: cannot tell the file's format from its first record (keys: {keys}); pass --format"
+                        )
+                    })
+                    .map_err(StreamError::Handler)?;
+                    format = Some(found);
+                    parser = Some(found.parser());
                 }
+                parser
+                    .as_mut()
+                    .expect("set above")
+                    .parse(&value, loc, warnings)
+                    .map_err(StreamError::Handler)?
             }
-            Ok(())
-        })
-        .map_err(|e| match e {
-            StreamError::Handler(e) => e,
-            other => anyhow::Error::new(other),
-        })?;
+        };
+        if !parsed.is_empty() {
+            let prepared = prepare(&parsed, images);
+            pending.push((loc, parsed, prepared));
+            if pending.len() >= BATCH_RECORDS {
+                send(&mut pending).map_err(|e| StreamError::Handler(e.into()))?;
+            }
+        }
+        Ok(())
+    };
+    let records = source.for_each_raw(&mut record).map_err(|e| match e {
+        StreamError::Handler(e) => e,
+        other => anyhow::Error::new(other),
+    })?;
     if let Some(parser) = parser.as_mut() {
         let rest = parser.finish(warnings)?;
         let end = RecordLoc {

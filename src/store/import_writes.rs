@@ -185,18 +185,7 @@ impl ImportBatch<'_> {
         source_id: Option<i64>,
     ) -> Result<Vec<InsertOutcome>, SamplesRefused> {
         match self.tx.sqlite_conn() {
-            Some(conn) => samples
-                .iter()
-                .enumerate()
-                .map(|(i, s)| {
-                    lite::insert_sample(conn, s.sample, s.content_hash, source_id).map_err(
-                        |error| SamplesRefused {
-                            index: Some(i),
-                            error,
-                        },
-                    )
-                })
-                .collect(),
+            Some(conn) => lite::insert_samples(conn, samples, source_id),
             None => copy::insert_samples(&self.tx, &self.staged, samples, source_id),
         }
     }
@@ -408,14 +397,17 @@ impl ImportBatch<'_> {
 /// 0-based position, text).
 pub type RoundAnswer = (i64, i64, i64, i64, String);
 
-/// The import's per-sample writes on SQLite, straight through rusqlite: cached statements run
-/// with `execute`, the new row's id from `last_insert_rowid()`, parameters bound from the
-/// sample's own strings.
+/// The import's writes on SQLite, straight through rusqlite: cached statements, parameters bound
+/// from the sample's own strings. A batch of samples ([`insert_samples`]) takes one statement
+/// per sample (its outcome decides the rest) and one per [`ROWS_PER_INSERT`] rows of their
+/// rounds and answers, under the ids SQLite gives rows inserted one at a time (one more than the
+/// largest stored: the batch holds the write lock, so nobody else takes one meanwhile).
 mod lite {
     use anyhow::Context;
-    use rusqlite::{ffi, params, Connection};
+    use rusqlite::{ffi, params, Connection, Statement};
 
     use super::super::InsertOutcome;
+    use super::{NewSample, SamplesRefused};
     use crate::data::Sample;
 
     /// A new `ext_id` is inserted; a stored one changes nothing and is looked up after (a fresh
@@ -428,9 +420,105 @@ mod lite {
         "INSERT INTO rounds (sample_id, position, question) VALUES (?1, ?2, ?3)";
     const INSERT_ANSWER: &str =
         "INSERT INTO answers (round_id, position, text) VALUES (?1, ?2, ?3)";
+    const INSERT_ROUND_WITH_ID: &str =
+        "INSERT INTO rounds (id, sample_id, position, question) VALUES (?,?,?,?)";
+    const INSERT_ANSWER_WITH_ID: &str =
+        "INSERT INTO answers (id, round_id, position, text) VALUES (?,?,?,?)";
+    const NEXT_ROUND_ID: &str = "SELECT coalesce(max(id), 0) + 1 FROM rounds";
+    const NEXT_ANSWER_ID: &str = "SELECT coalesce(max(id), 0) + 1 FROM answers";
+
+    /// Rows of `rounds` or `answers` per multi-row `INSERT`: a statement's fixed work (its
+    /// start, the cursors on the table, its unique index and the parent table the foreign key
+    /// checks) is shared by this many rows (4 parameters each, far under SQLite's limit).
+    pub const ROWS_PER_INSERT: usize = 64;
 
     /// [`super::super::samples::insert_hashed_sample`] on SQLite: the same rows and outcomes.
     pub fn insert_sample(
+        conn: &Connection,
+        sample: &Sample,
+        hash: &str,
+        source_id: Option<i64>,
+    ) -> anyhow::Result<InsertOutcome> {
+        let outcome = insert_sample_row(conn, sample, hash, source_id)?;
+        let InsertOutcome::Inserted(key) = outcome else {
+            return Ok(outcome);
+        };
+        let mut insert_round = conn.prepare_cached(INSERT_ROUND)?;
+        let mut insert_answer = conn.prepare_cached(INSERT_ANSWER)?;
+        for (position, round) in sample.rounds.iter().enumerate() {
+            insert_round
+                .execute(params![key, position as i64, round.question])
+                .with_context(|| format!("cannot insert round {}", position + 1))?;
+            let round_id = conn.last_insert_rowid();
+            for (a, text) in round.answers.iter().enumerate() {
+                insert_answer
+                    .execute(params![round_id, a as i64, text])
+                    .with_context(|| {
+                        format!("cannot insert answer {} of round {}", a + 1, position + 1)
+                    })?;
+            }
+        }
+        Ok(InsertOutcome::Inserted(key))
+    }
+
+    /// [`super::ImportBatch::insert_samples`] on SQLite: for each sample in turn, the rows, ids
+    /// and outcome [`insert_sample`] gives it, in a statement per sample and a few for all their
+    /// rounds and answers. A refused sample is named by its index; the import's transaction,
+    /// rolled back, keeps nothing of the batch.
+    pub fn insert_samples(
+        conn: &Connection,
+        samples: &[NewSample<'_>],
+        source_id: Option<i64>,
+    ) -> Result<Vec<InsertOutcome>, SamplesRefused> {
+        let whole = |error: anyhow::Error| SamplesRefused { index: None, error };
+        let next_id = |sql: &str| -> anyhow::Result<i64> {
+            Ok(conn.prepare_cached(sql)?.query_row([], |r| r.get(0))?)
+        };
+        let mut next_round = next_id(NEXT_ROUND_ID).map_err(whole)?;
+        let mut next_answer = next_id(NEXT_ANSWER_ID).map_err(whole)?;
+        let mut waiting = Waiting {
+            rounds: Vec::with_capacity(2 * ROWS_PER_INSERT),
+            answers: Vec::with_capacity(2 * ROWS_PER_INSERT),
+            rounds_sql: multi_row_insert("rounds", "sample_id", "question"),
+            answers_sql: multi_row_insert("answers", "round_id", "text"),
+        };
+        let mut outcomes = Vec::with_capacity(samples.len());
+        for (i, s) in samples.iter().enumerate() {
+            let outcome =
+                insert_sample_row(conn, s.sample, s.content_hash, source_id).map_err(|error| {
+                    SamplesRefused {
+                        index: Some(i),
+                        error,
+                    }
+                })?;
+            if let InsertOutcome::Inserted(key) = outcome {
+                for (position, round) in s.sample.rounds.iter().enumerate() {
+                    let round_id = next_round;
+                    next_round += 1;
+                    let row = (round_id, key, position as i64, round.question.as_str());
+                    waiting.rounds.push(row);
+                    for (a, text) in round.answers.iter().enumerate() {
+                        waiting
+                            .answers
+                            .push((next_answer, round_id, a as i64, text.as_str()));
+                        next_answer += 1;
+                    }
+                }
+                if waiting.rounds.len() >= ROWS_PER_INSERT
+                    || waiting.answers.len() >= ROWS_PER_INSERT
+                {
+                    waiting.insert(conn).map_err(whole)?;
+                }
+            }
+            outcomes.push(outcome);
+        }
+        waiting.insert(conn).map_err(whole)?;
+        Ok(outcomes)
+    }
+
+    /// The sample's own row unless its id is stored: [`InsertOutcome::Inserted`] with the new
+    /// row's id, or what the stored sample is to this one.
+    fn insert_sample_row(
         conn: &Connection,
         sample: &Sample,
         hash: &str,
@@ -463,23 +551,80 @@ mod lite {
                 InsertOutcome::Conflict { key }
             });
         }
-        let key = conn.last_insert_rowid();
-        let mut insert_round = conn.prepare_cached(INSERT_ROUND)?;
-        let mut insert_answer = conn.prepare_cached(INSERT_ANSWER)?;
-        for (position, round) in sample.rounds.iter().enumerate() {
-            insert_round
-                .execute(params![key, position as i64, round.question])
-                .with_context(|| format!("cannot insert round {}", position + 1))?;
-            let round_id = conn.last_insert_rowid();
-            for (a, text) in round.answers.iter().enumerate() {
-                insert_answer
-                    .execute(params![round_id, a as i64, text])
-                    .with_context(|| {
-                        format!("cannot insert answer {} of round {}", a + 1, position + 1)
-                    })?;
+        Ok(InsertOutcome::Inserted(conn.last_insert_rowid()))
+    }
+
+    /// A row of `rounds` (id, sample id, position, question) or of `answers` (id, round id,
+    /// position, text).
+    type Row<'a> = (i64, i64, i64, &'a str);
+
+    /// `INSERT INTO table (id, parent, position, text)` with [`ROWS_PER_INSERT`] rows.
+    fn multi_row_insert(table: &str, parent: &str, text: &str) -> String {
+        let rows = vec!["(?,?,?,?)"; ROWS_PER_INSERT].join(",");
+        format!("INSERT INTO {table} (id, {parent}, position, {text}) VALUES {rows}")
+    }
+
+    /// Rows of rounds and answers waiting for their statements.
+    struct Waiting<'a> {
+        rounds: Vec<Row<'a>>,
+        answers: Vec<Row<'a>>,
+        rounds_sql: String,
+        answers_sql: String,
+    }
+
+    impl Waiting<'_> {
+        /// Inserts the waiting rows, rounds first (the answers refer to them).
+        fn insert(&mut self, conn: &Connection) -> anyhow::Result<()> {
+            insert_rows(conn, &self.rounds_sql, INSERT_ROUND_WITH_ID, &self.rounds)
+                .context("cannot insert the samples' rounds")?;
+            self.rounds.clear();
+            insert_rows(
+                conn,
+                &self.answers_sql,
+                INSERT_ANSWER_WITH_ID,
+                &self.answers,
+            )
+            .context("cannot insert the samples' answers")?;
+            self.answers.clear();
+            Ok(())
+        }
+    }
+
+    /// `rows` in statements of [`ROWS_PER_INSERT`] rows (`many`), the rest one at a time (`one`).
+    fn insert_rows(
+        conn: &Connection,
+        many: &str,
+        one: &str,
+        rows: &[Row<'_>],
+    ) -> anyhow::Result<()> {
+        let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
+        if chunks.len() > 0 {
+            let mut stmt = conn.prepare_cached(many)?;
+            for chunk in chunks.by_ref() {
+                bind_rows(&mut stmt, chunk)?;
+                stmt.raw_execute()?;
             }
         }
-        Ok(InsertOutcome::Inserted(key))
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut stmt = conn.prepare_cached(one)?;
+            for row in rest {
+                bind_rows(&mut stmt, std::slice::from_ref(row))?;
+                stmt.raw_execute()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn bind_rows(stmt: &mut Statement<'_>, rows: &[Row<'_>]) -> rusqlite::Result<()> {
+        for (i, &(id, parent, position, text)) in rows.iter().enumerate() {
+            let at = 4 * i;
+            stmt.raw_bind_parameter(at + 1, id)?;
+            stmt.raw_bind_parameter(at + 2, parent)?;
+            stmt.raw_bind_parameter(at + 3, position)?;
+            stmt.raw_bind_parameter(at + 4, text)?;
+        }
+        Ok(())
     }
 
     /// See [`super::ImportBatch::take_statement_counts`].

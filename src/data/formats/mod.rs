@@ -82,6 +82,15 @@ pub trait RecordParser {
         warnings: &mut Warnings,
     ) -> anyhow::Result<Vec<Record>>;
 
+    /// The records of one record's bytes read straight into their types, without a `Value`
+    /// (a parse without the DOM's maps and copies), or `None` when the record is not in the plain
+    /// shape this parser reads that way: then [`RecordParser::parse`] reads its `Value`.
+    /// `Some` only where `parse` would return the same records and add no warning, so the
+    /// two paths cannot disagree; an odd or broken record always takes `parse`.
+    fn parse_plain(&mut self, _bytes: &[u8], _loc: RecordLoc) -> Option<Vec<Record>> {
+        None
+    }
+
     fn finish(&mut self, _warnings: &mut Warnings) -> anyhow::Result<Vec<Record>> {
         Ok(Vec::new())
     }
