@@ -156,10 +156,21 @@ fn auto_scores(
         .iter()
         .cloned()
         .partition(|p| p.source == PairSource::Human);
+    let started = std::time::Instant::now();
     let (chosen, choice) =
         selector_runs::choose_for_pairs(ws, &auto, humans, judges, &AtomicBool::new(false))?;
+    let choosing = started.elapsed().as_secs_f64();
     let name = choice.map_or_else(|| chosen.head.to_string(), |c| c.chosen);
-    Ok((trained_scores(ws, &chosen, inputs, train)?, name))
+    let started = std::time::Instant::now();
+    let scores = trained_scores(ws, &chosen, inputs, train)?;
+    // What auto's validation adds to a run (the review screen's background trainer runs it
+    // every few decisions): the choice against the one training it leads to.
+    eprintln!(
+        "timing: {} training pairs, auto's choice ({name}) {choosing:.2} s, then the run's training {:.2} s",
+        train.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok((scores, name))
 }
 
 /// The qa50 candidates made one-answer: each round keeps its real answer (✓) or its ✗ answer,

@@ -241,6 +241,7 @@ pub fn run(ctx: &Context, args: TrainArgs) -> anyhow::Result<i32> {
         embed: true,
         encoder_batch,
         score: (!args.no_score).then_some(how),
+        earlier_choice: None,
     };
     let outcome = run_one(ctx, &mut ws, &settings, &options, "training")?;
     let (report, scored) = (outcome.report, outcome.scored);
@@ -354,6 +355,7 @@ pub fn sweep(ctx: &Context, args: SweepArgs) -> anyhow::Result<i32> {
             embed: k == 0,
             encoder_batch,
             score: None,
+            earlier_choice: None,
         };
         let report = run_one(ctx, &mut ws, &settings, &options, &label)?.report;
         rows.push(SweepRow {

@@ -150,6 +150,24 @@ impl SelectorModelConfig {
             .with_prior_column(Some(0))
     }
 
+    /// The same linear head on the signals without a prior: a plain regularised logistic
+    /// regression on the standardised columns, starting from zero.
+    pub fn linear_head() -> Self {
+        SelectorModelConfig::new()
+            .with_id_fields(0)
+            .with_hidden(Vec::new())
+    }
+
+    /// A linear head on precomputed columns alone (no ids, no hidden layer, no projection): its
+    /// columns are standardised like a prior's (signals of different scales).
+    pub fn is_linear_on_columns(&self) -> bool {
+        self.hidden.is_empty()
+            && self.id_fields == 0
+            && self.text_dense == 0
+            && self.image_stats == 0
+            && self.projection().is_none()
+    }
+
     fn mlp_input(&self) -> usize {
         let bags = if self.id_rows > 0 {
             self.id_fields * self.embed_dim

@@ -333,9 +333,10 @@ pub fn train<B: AutodiffBackend>(
 
 /// The leading precomputed columns that are standardised: the raw (unprojected) ones when the
 /// model projects the rest, and every column of a model with a prior (a linear head on a few
-/// signals of different scales; standardising keeps the prior's order).
+/// signals of different scales; standardising keeps the prior's order) or of a linear head on
+/// the columns alone (the same head without a prior).
 fn model_config_raw(model: &SelectorModelConfig, precomputed_dim: usize) -> Option<usize> {
-    if model.prior_column.is_some() {
+    if model.prior_column.is_some() || model.is_linear_on_columns() {
         return Some(precomputed_dim).filter(|&d| d > 0);
     }
     let config = model.clone().with_precomputed_dim(precomputed_dim);

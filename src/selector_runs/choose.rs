@@ -1,9 +1,10 @@
 //! Stage 3b of a run with an encoder and `head = auto`: the model chosen by measurement. The run's
 //! training pairs (what the run's own validation split leaves) are cut into folds by figure; each
-//! candidate — the signals head, the full model, and each of the encoder's zero-shot signals
-//! taken as it is — trains on all folds but one and is measured on the one left, fold by fold.
-//! The signals head trains the run unless another candidate orders the validation pairs better
-//! beyond chance (McNemar's test on the pairs one orders right and the other wrong, z > 1.96; the
+//! candidate — the signals head, the same linear head without its prior, the full model, and
+//! each of the encoder's zero-shot signals taken as it is — trains on all folds but one and is
+//! measured on the one left, fold by fold. The signals head (or, where its prior cos(question,
+//! answer) orders the validation pairs no better than chance, the head without the prior)
+//! trains the run unless another candidate orders the validation pairs better beyond chance (McNemar's test on the pairs one orders right and the other wrong, z > 1.96; the
 //! best such by alignment, then AUC), and a zero-shot signal replaces the choice when it beats it
 //! beyond chance: a run never ranks its own validation pairs measurably below the best zero-shot
 //! signal. (With 10 pairs a fold validates three or four: picking the plain best there swapped
@@ -53,6 +54,46 @@ pub struct HeadChoice {
     pub candidates: Vec<HeadCandidate>,
     /// The head that trains the run.
     pub chosen: String,
+    /// The run's training pairs when the head was chosen (older records: 0).
+    #[serde(default)]
+    pub training_pairs: usize,
+    /// The run whose choice this run reused without validating again (the review screen's
+    /// background trainer, while the training pairs have grown less than half since).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_from_run: Option<i64>,
+}
+
+/// Training pairs must grow by this factor since a choice before a background run measures the
+/// candidates again: validating trains each candidate once a fold (about seven models for one).
+pub const REVALIDATE_GROWTH: f64 = 1.5;
+
+/// A choice a later run may reuse instead of validating again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EarlierChoice {
+    pub run_id: i64,
+    /// The head chosen (never `auto`).
+    pub head: Head,
+    /// The training pairs it was chosen on.
+    pub training_pairs: usize,
+}
+
+impl EarlierChoice {
+    /// The choice a run measured (not one it reused), to be reused by the next runs.
+    pub fn measured_by(report: &super::RunReport) -> Option<Self> {
+        let choice = report.head_choice.as_ref()?;
+        (choice.reused_from_run.is_none() && choice.folds > 0 && report.settings.head != Head::Auto)
+            .then_some(EarlierChoice {
+                run_id: report.run_id,
+                head: report.settings.head,
+                training_pairs: choice.training_pairs,
+            })
+    }
+
+    /// Whether a run with `training_pairs` may reuse this choice.
+    pub fn still_holds(&self, training_pairs: usize) -> bool {
+        self.head != Head::Auto
+            && (training_pairs as f64) < self.training_pairs as f64 * REVALIDATE_GROWTH
+    }
 }
 
 /// The names of the signals table's columns (see `EncoderInputs::Signals`), `None` for a column
@@ -84,6 +125,7 @@ pub fn choose_head(
     ws: &Workspace,
     settings: &RunSettings,
     pairs: &RunPairs,
+    earlier: Option<EarlierChoice>,
     cancel: &AtomicBool,
 ) -> anyhow::Result<(RunSettings, Option<HeadChoice>, RunInputs)> {
     let with_head = |head: Head| RunSettings {
@@ -123,6 +165,21 @@ pub fn choose_head(
         .collect();
     let humans = training.iter().any(|(p, _)| p.source == PairSource::Human);
     let measured_on = if humans { "clinician" } else { "judge" };
+    if let Some(earlier) = earlier.filter(|e| e.still_holds(training.len())) {
+        let choice = HeadChoice {
+            folds: 0,
+            measured_on: measured_on.to_string(),
+            candidates: Vec::new(),
+            chosen: earlier.head.to_string(),
+            training_pairs: training.len(),
+            reused_from_run: Some(earlier.run_id),
+        };
+        let (chosen, inputs) = match earlier.head {
+            Head::Full => (full, full_inputs),
+            head => (with_head(head), signal_inputs),
+        };
+        return Ok((chosen, Some(choice), inputs));
+    }
     let folds = fold_figures(&training, settings.seed);
     let fold_count = folds.iter().copied().collect::<BTreeSet<usize>>().len();
 
@@ -132,6 +189,8 @@ pub fn choose_head(
             measured_on: measured_on.to_string(),
             candidates: Vec::new(),
             chosen: Head::Signals.to_string(),
+            training_pairs: training.len(),
+            reused_from_run: None,
         };
         return Ok((signals, Some(choice), signal_inputs));
     }
@@ -145,6 +204,12 @@ pub fn choose_head(
         (
             Head::Signals,
             "a linear head on the signals, from cos(question, answer)".to_string(),
+            Tally::default(),
+        ),
+        (
+            Head::Linear,
+            "the same linear head on the signals from zero (a regularised logistic regression)"
+                .to_string(),
             Tally::default(),
         ),
         (
@@ -191,8 +256,10 @@ pub fn choose_head(
                     })
                     .collect(),
                 head => {
+                    let linear = with_head(Head::Linear);
                     let (candidate, inputs) = match head {
                         Head::Full => (&full, &full_inputs),
+                        Head::Linear => (&linear, &signal_inputs),
                         _ => (&signals, &signal_inputs),
                     };
                     let config = candidate.train_config()?.with_validation_share(0.0);
@@ -229,13 +296,22 @@ pub fn choose_head(
             (head, c)
         })
         .collect();
-    // The signals head (index 0) unless a candidate orders the validation pairs better beyond
-    // chance (McNemar's test on the pairs one orders right and the other wrong, z > 1.96): with
-    // few pairs a fold holds a handful, and one pair's luck must not swap the model.
+    // The base is the signals head (index 0), or the same head without its prior (index 1)
+    // when the prior, cos(question, answer), orders the validation pairs no better than chance:
+    // a prior pointing the wrong way is a handicap the L2 pull keeps (judge preferences for
+    // long answers: 0.43-0.46 alignment, README "How many decisions?").
     let figure = |i: usize| (candidates[i].1.alignment_rate, candidates[i].1.auc);
-    let mut best = 0;
-    for i in 1..candidates.len() {
-        if beats(&rights[i], &rights[0]) && figure(i) > figure(best) {
+    let prior_useless = candidates
+        .iter()
+        .position(|(h, _)| *h == Head::Signal(0))
+        .is_some_and(|i| candidates[i].1.alignment_rate <= 0.5);
+    let base = usize::from(prior_useless);
+    // The base unless a candidate orders the validation pairs better beyond chance (McNemar's
+    // test on the pairs one orders right and the other wrong, z > 1.96): with few pairs a fold
+    // holds a handful, and one pair's luck must not swap the model.
+    let mut best = base;
+    for i in 0..candidates.len() {
+        if i != base && beats(&rights[i], &rights[base]) && figure(i) > figure(best) {
             best = i;
         }
     }
@@ -259,6 +335,8 @@ pub fn choose_head(
         measured_on: measured_on.to_string(),
         chosen: head.to_string(),
         candidates: candidates.into_iter().map(|(_, c)| c).collect(),
+        training_pairs: training.len(),
+        reused_from_run: None,
     };
     let (chosen, inputs) = match head {
         Head::Full => (full, full_inputs),
@@ -282,7 +360,7 @@ pub fn choose_for_pairs(
         within: judges,
         ..RunPairs::default()
     };
-    let (settings, choice, _) = choose_head(ws, settings, &pairs, cancel)?;
+    let (settings, choice, _) = choose_head(ws, settings, &pairs, None, cancel)?;
     Ok((settings, choice))
 }
 
@@ -368,5 +446,26 @@ mod tests {
         let a: Vec<bool> = (0..20).map(|i: usize| i.is_multiple_of(2)).collect();
         let b: Vec<bool> = (0..20).map(|i: usize| !i.is_multiple_of(2)).collect();
         assert!(!beats(&a, &b) && !beats(&b, &a));
+    }
+
+    #[test]
+    fn a_background_run_reuses_the_last_choice_until_the_pairs_grow_by_half() {
+        let earlier = EarlierChoice {
+            run_id: 7,
+            head: Head::Linear,
+            training_pairs: 100,
+        };
+        assert!(earlier.still_holds(100) && earlier.still_holds(149));
+        assert!(
+            !earlier.still_holds(150),
+            "half again as many pairs: measured again"
+        );
+        let unresolved = EarlierChoice {
+            head: Head::Auto,
+            ..earlier
+        };
+        assert!(!unresolved.still_holds(100), "auto is not a choice");
+        assert_eq!("linear".parse::<Head>().unwrap(), Head::Linear);
+        assert_eq!(Head::Linear.to_string(), "linear");
     }
 }

@@ -30,14 +30,16 @@ mod scoring;
 mod settings;
 
 pub use crate::answer_inputs::{answer_inputs_for, for_each_answer_chunk, AnswerIndex};
-pub use choose::{choose_for_pairs, HeadCandidate, HeadChoice, FOLDS};
+pub use choose::{
+    choose_for_pairs, EarlierChoice, HeadCandidate, HeadChoice, FOLDS, REVALIDATE_GROWTH,
+};
 pub use embeddings::{ensure_embeddings, EmbedReport};
 pub use eval::{evaluate, evaluate_with, pairs_from_file, EvalReport};
 pub use pairs::{
     across_level_pairs, human_pairs, judge_level_pairs, judge_pairs, JudgePairs, LevelDraw,
     LevelPairs,
 };
-pub use pipeline::{run, train, RunOptions, RunOutcome, RunProgress};
+pub use pipeline::{run, train, train_reusing, RunOptions, RunOutcome, RunProgress};
 pub use record::{load_run, load_run_report, RunReport};
 pub use run_settings::{paper_text, Head, RunSettings};
 pub use scoring::{compute_scores, score, SampleScore, ShardScores};

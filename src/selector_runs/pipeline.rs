@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use super::choose::choose_head;
+use super::choose::{choose_head, EarlierChoice};
 use super::embeddings::{ensure_embeddings, EmbedReport};
 use super::fit::fit;
 use super::held_out::evaluate_held_out;
@@ -27,6 +27,9 @@ pub struct RunOptions {
     pub encoder_batch: usize,
     /// Score every answer and sample afterwards (and publish the run), this way.
     pub score: Option<SampleScore>,
+    /// With `head = auto`: an earlier run's choice to reuse while the training pairs have grown
+    /// less than half since (the review screen's background trainer), instead of validating.
+    pub earlier_choice: Option<EarlierChoice>,
 }
 
 /// Where a run is, for a progress bar or the training panel.
@@ -75,9 +78,10 @@ pub fn run(
         EmbedReport::default()
     };
     // 2–6. Pairs, inputs, fit, held-out measures, the record.
-    let (report, selector) = train(
+    let (report, selector) = train_reusing(
         ws,
         settings,
+        options.earlier_choice,
         &mut |p| progress(RunProgress::Training(p)),
         cancel,
     )?;
@@ -114,6 +118,17 @@ pub fn train(
     progress: &mut dyn FnMut(TrainProgress),
     cancel: &AtomicBool,
 ) -> anyhow::Result<(RunReport, TrainedSelector)> {
+    train_reusing(ws, settings, None, progress, cancel)
+}
+
+/// [`train`], reusing an earlier run's `auto` choice while it still holds (see [`RunOptions`]).
+pub fn train_reusing(
+    ws: &Workspace,
+    settings: &RunSettings,
+    earlier: Option<EarlierChoice>,
+    progress: &mut dyn FnMut(TrainProgress),
+    cancel: &AtomicBool,
+) -> anyhow::Result<(RunReport, TrainedSelector)> {
     let started = Instant::now();
     // The settings are checked before anything is read.
     settings.train_config()?;
@@ -121,7 +136,7 @@ pub fn train(
     let pairs = gather_pairs(ws, settings)?;
     // 3. The answers those pairs name, as the model reads them; with `head = auto` the model is
     // chosen by validation on the training pairs (the record keeps the choice and its figures).
-    let (settings, head_choice, inputs) = choose_head(ws, settings, &pairs, cancel)?;
+    let (settings, head_choice, inputs) = choose_head(ws, settings, &pairs, earlier, cancel)?;
     let settings = &settings;
     let config = settings.train_config()?;
     // 4. The selector fitted on the training pairs, figures held out.

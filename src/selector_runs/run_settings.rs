@@ -88,6 +88,12 @@ pub enum Head {
     Auto,
     /// A linear head on the encoder's zero-shot signals, starting from cos(question, answer).
     Signals,
+    /// The same linear head on the same (standardised) signals starting from zero instead of a
+    /// prior: a plain L2-regularised logistic regression. `auto` takes it where cos(question,
+    /// answer) orders the validation pairs no better than chance (a prior pointing the wrong
+    /// way, as on GPT-4 judge preferences, which favour long answers that stray from the
+    /// question's words).
+    Linear,
     /// Similarities, a projection of the answer vector and the built-in features into an MLP.
     Full,
     /// Zero-shot signal N of the signals table as it is (0 = cos(question, answer)): what `auto`
@@ -108,6 +114,7 @@ impl std::fmt::Display for Head {
         match self {
             Head::Auto => f.write_str("auto"),
             Head::Signals => f.write_str("signals"),
+            Head::Linear => f.write_str("linear"),
             Head::Full => f.write_str("full"),
             Head::Signal(k) => write!(f, "signal-{k}"),
         }
@@ -120,11 +127,12 @@ impl std::str::FromStr for Head {
         match s.trim().to_ascii_lowercase().as_str() {
             "auto" => Ok(Head::Auto),
             "signals" => Ok(Head::Signals),
+            "linear" => Ok(Head::Linear),
             "full" => Ok(Head::Full),
             other => match other.strip_prefix("signal-").map(str::parse::<usize>) {
                 Some(Ok(k)) if k < 8 => Ok(Head::Signal(k)),
                 _ => anyhow::bail!(
-                    "unknown head `{other}`: expected auto, signals, full or signal-N (N < 8)"
+                    "unknown head `{other}`: expected auto, signals, linear, full or signal-N (N < 8)"
                 ),
             },
         }
@@ -223,7 +231,7 @@ impl RunSettings {
     pub fn signals_head(&self) -> bool {
         self.encoder.is_some()
             && !self.paper_head
-            && matches!(self.head, Head::Signals | Head::Signal(_))
+            && matches!(self.head, Head::Signals | Head::Linear | Head::Signal(_))
     }
 
     /// The paper's setup (GUIDE section 1, step 6): Adam lr 1e-5, 6 epochs, batch 64, hinge
@@ -324,6 +332,7 @@ impl RunSettings {
                 .with_model(match self.head {
                     Head::Signal(k) => selector::model::SelectorModelConfig::signals_head()
                         .with_prior_column(Some(k)),
+                    Head::Linear => selector::model::SelectorModelConfig::linear_head(),
                     _ => selector::model::SelectorModelConfig::signals_head(),
                 })
                 .with_optimizer(burn::optim::AdamConfig::new().with_weight_decay(Some(

@@ -480,6 +480,7 @@ mod live_ranking {
             scored_answers: 12,
             signals,
             score_ranks: Default::default(),
+            head_choice: None,
         })))
     }
 

@@ -233,7 +233,7 @@ fn retrain(
     decisions: usize,
     cancel: &AtomicBool,
 ) -> anyhow::Result<CurvePoint> {
-    let outcome = run_once(trainer, cancel, &|_| {})?;
+    let outcome = run_once(trainer, None, cancel, &|_| {})?;
     let run_id = outcome.run_id;
     let clinician_pairs = outcome.human_pairs;
     session.dispatch(Msg::Trainer(TrainerEvent::Done(Box::new(outcome))));

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use super::score_rank::ScoreRanks;
 use crate::selector::{BackendKind, Cancelled, Metrics};
-use crate::selector_runs::{self, RunOptions, RunProgress, RunSettings, SampleScore};
+use crate::selector_runs::{
+    self, EarlierChoice, RunOptions, RunProgress, RunSettings, SampleScore,
+};
 use crate::store::{RankSignals, Workspace};
 
 /// What the trainer reports.
@@ -50,6 +52,9 @@ pub struct TrainOutcome {
     pub signals: HashMap<i64, RankSignals>,
     /// The run's answer scores, for percentiles beside the answers.
     pub score_ranks: ScoreRanks,
+    /// `head = auto`'s choice for the next runs to reuse: this run's when it measured one, else
+    /// the one it reused (see `selector_runs::EarlierChoice`).
+    pub head_choice: Option<EarlierChoice>,
 }
 
 #[derive(Debug, Clone)]
@@ -93,6 +98,9 @@ fn worker(
     cancel: Arc<AtomicBool>,
     report: Box<dyn Fn(TrainerEvent) + Send>,
 ) {
+    // auto's last measured choice: a run reuses it until the training pairs grow by half (the
+    // choice trains about seven models; the run itself one).
+    let mut earlier: Option<EarlierChoice> = None;
     while rx.recv().is_ok() {
         // Requests that piled up before this job started are served by it.
         while rx.try_recv().is_ok() {}
@@ -104,8 +112,11 @@ fn worker(
             backend: backend.to_string(),
             notice,
         });
-        let event = match run_once(&settings, &cancel, &*report) {
-            Ok(outcome) => TrainerEvent::Done(Box::new(outcome)),
+        let event = match run_once(&settings, earlier, &cancel, &*report) {
+            Ok(outcome) => {
+                earlier = outcome.head_choice;
+                TrainerEvent::Done(Box::new(outcome))
+            }
             Err(e) if e.downcast_ref::<Cancelled>().is_some() || cancel.load(Ordering::SeqCst) => {
                 // A cancel also drops what was queued behind the cancelled job.
                 while rx.try_recv().is_ok() {}
@@ -133,6 +144,7 @@ fn usable_backend(asked: BackendKind) -> (BackendKind, Option<String>) {
 /// `simulate`), so both train, score and re-rank the same way.
 pub fn run_once(
     settings: &TrainerSettings,
+    earlier: Option<EarlierChoice>,
     cancel: &AtomicBool,
     report: &dyn Fn(TrainerEvent),
 ) -> anyhow::Result<TrainOutcome> {
@@ -146,6 +158,7 @@ pub fn run_once(
         embed: true,
         encoder_batch: settings.run.backend.encoder_batch_size(),
         score: Some(settings.sample_score),
+        earlier_choice: earlier,
     };
     let mut last = Instant::now() - PROGRESS_EVERY;
     let outcome = selector_runs::run(
@@ -176,6 +189,7 @@ pub fn run_once(
         cancel,
     )?;
     let run = outcome.report;
+    let head_choice = EarlierChoice::measured_by(&run).or(earlier);
     let (scored_answers, _) = outcome.scored.unwrap_or_default();
     Ok(TrainOutcome {
         run_id: run.run_id,
@@ -186,6 +200,7 @@ pub fn run_once(
         scored_answers,
         signals: ws.rank_signals()?,
         score_ranks: ScoreRanks::from_ascending(&ws.selector_score_spread()?),
+        head_choice,
     })
 }
 

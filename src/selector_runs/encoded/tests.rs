@@ -172,14 +172,15 @@ fn auto_chooses_the_head_by_validation_and_records_every_candidates_figures() {
     let heads: Vec<&str> = choice.candidates.iter().map(|c| c.head.as_str()).collect();
     assert_eq!(
         heads,
-        ["signals", "full", "signal-0", "signal-1", "signal-2", "signal-3"]
+        ["signals", "linear", "full", "signal-0", "signal-1", "signal-2", "signal-3"]
     );
-    // The record names the head that trained. On 12 pairs no candidate orders two or three more
-    // right than the signals head beyond chance, so it stays.
+    // The record names the head that trained. The fake encoder's cos(question, answer) orders
+    // these pairs below chance (1 of 12), so the base is the head without that prior; on 12
+    // pairs no candidate orders enough more right than it beyond chance, so it stays.
     assert_eq!(report.settings.head.to_string(), choice.chosen);
     assert_eq!(
         report.settings.head,
-        selector_runs::Head::Signals,
+        selector_runs::Head::Linear,
         "{choice:?}"
     );
     for c in &choice.candidates {
@@ -195,6 +196,32 @@ fn auto_chooses_the_head_by_validation_and_records_every_candidates_figures() {
         assert!((a.alignment_rate - b.alignment_rate).abs() < 1e-9);
         assert!((a.auc - b.auc).abs() < 1e-9);
     }
+    assert_eq!(choice.training_pairs, 12);
+    assert_eq!(choice.reused_from_run, None);
+
+    // The review screen's next run reuses that choice while the pairs have not grown by half,
+    // and says so in its record; with half again as many pairs it measures again.
+    let earlier = selector_runs::EarlierChoice::measured_by(&report).expect("a measured choice");
+    assert_eq!(
+        (earlier.run_id, earlier.head),
+        (report.run_id, report.settings.head)
+    );
+    let (reused, _) =
+        selector_runs::train_reusing(&ws, &settings, Some(earlier), &mut |_| {}, &cancel).unwrap();
+    let again = reused.head_choice.clone().unwrap();
+    assert_eq!(again.reused_from_run, Some(report.run_id));
+    assert!(again.candidates.is_empty() && again.folds == 0, "{again:?}");
+    assert_eq!(reused.settings.head, report.settings.head);
+    assert_eq!(selector_runs::EarlierChoice::measured_by(&reused), None);
+    let grown = selector_runs::EarlierChoice {
+        training_pairs: 8,
+        ..earlier
+    };
+    let (measured, _) =
+        selector_runs::train_reusing(&ws, &settings, Some(grown), &mut |_| {}, &cancel).unwrap();
+    let measured = measured.head_choice.unwrap();
+    assert_eq!(measured.reused_from_run, None);
+    assert_eq!(measured.folds, selector_runs::FOLDS);
 }
 
 #[test]
