@@ -133,6 +133,23 @@ pub struct BatchJob {
     pub estimated_tokens: u64,
 }
 
+impl BatchJob {
+    /// A direct-path job bound for a batch, with what storing its reply needs (`meta`, made from
+    /// the job's own).
+    pub(super) fn from_job<M, T: Serialize>(
+        job: llm::Job<M>,
+        meta: impl FnOnce(M) -> T,
+    ) -> anyhow::Result<Self> {
+        Ok(BatchJob {
+            meta: serde_json::to_string(&meta(job.meta))?,
+            key: job.key,
+            body: job.body,
+            subject: job.subject,
+            estimated_tokens: job.estimated_tokens,
+        })
+    }
+}
+
 #[derive(Debug, Default, Serialize)]
 struct SubmitSummary {
     requests: u64,

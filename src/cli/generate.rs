@@ -354,18 +354,13 @@ pub fn run(ctx: &Context, args: GenerateArgs) -> anyhow::Result<i32> {
             };
             match build(figure, &mut warnings)? {
                 Build::Send(job) => {
-                    let meta = super::batch::GenerateMeta {
-                        figure: figure.clone(),
-                        image: job.meta,
-                        answers,
-                    };
-                    return Ok(Some(super::batch::BatchJob {
-                        key: job.key,
-                        body: job.body,
-                        subject: job.subject,
-                        meta: serde_json::to_string(&meta)?,
-                        estimated_tokens: job.estimated_tokens,
-                    }));
+                    return Ok(Some(super::batch::BatchJob::from_job(job, |image| {
+                        super::batch::GenerateMeta {
+                            figure: figure.clone(),
+                            image,
+                            answers,
+                        }
+                    })?));
                 }
                 Build::Done => done_before += 1,
                 Build::InBatch => in_batch += 1,

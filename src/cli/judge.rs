@@ -255,14 +255,9 @@ pub fn run(ctx: &Context, args: JudgeArgs) -> anyhow::Result<i32> {
             };
             match build(id)? {
                 Build::Send(job) => {
-                    let meta = super::batch::JudgeMeta { answers: job.meta };
-                    return Ok(Some(super::batch::BatchJob {
-                        key: job.key,
-                        body: job.body,
-                        subject: job.subject,
-                        meta: serde_json::to_string(&meta)?,
-                        estimated_tokens: job.estimated_tokens,
-                    }));
+                    return Ok(Some(super::batch::BatchJob::from_job(job, |answers| {
+                        super::batch::JudgeMeta { answers }
+                    })?));
                 }
                 Build::Done => done_before += 1,
                 Build::InBatch => in_batch += 1,
