@@ -70,7 +70,7 @@ pub struct ImportReport {
 }
 
 /// Progress callback: bytes of the file processed so far, out of `total` (hashing, then parsing,
-/// so the total is twice the file size).
+/// so twice the file size; the file size alone where the parse hashes it).
 pub type Progress<'a> = &'a dyn Fn(u64, u64);
 
 /// Reads `path` into the workspace. On any error the workspace is left exactly as it was.
@@ -93,18 +93,30 @@ fn import_inner(
     let size = std::fs::metadata(path)
         .with_context(|| "cannot read the file")?
         .len();
-    let total = size * 2;
-    let sha256 = hash_file(path, &|done| progress(done, total))?;
+    // A file may be one imported before only if a stored file has its size: then its SHA-256
+    // is read first, and a known file costs one read and no parse. Otherwise the parse hashes
+    // what it reads (one read of the file, not two). On a server the hash comes first always:
+    // its row claims the contents up front, so two curators importing the same file at once
+    // find out at the start, not after a whole parse.
+    let hash_first = ws.is_server() || ws.may_hold_source_of_size(size)?;
+    let total = if hash_first { size * 2 } else { size };
+    let parsed_from = total - size;
+    let sha256 = if hash_first {
+        Some(hash_file(path, &|done| progress(done, total))?)
+    } else {
+        None
+    };
     let mut report = ImportReport {
         file: path.to_path_buf(),
         ..Default::default()
     };
-    let known = ws.imported_source_format(&sha256)?;
-    if let Some(format) = known {
-        report.already_imported = true;
-        report.format = clap::ValueEnum::from_str(&format, true).ok();
-        progress(total, total);
-        return Ok(report);
+    if let Some(sha256) = &sha256 {
+        if let Some(format) = ws.imported_source_format(sha256)? {
+            report.already_imported = true;
+            report.format = clap::ValueEnum::from_str(&format, true).ok();
+            progress(total, total);
+            return Ok(report);
+        }
     }
     // Checked now, registered inside the file's transaction: a failed import leaves nothing.
     let image_dirs: Vec<PathBuf> = options
@@ -116,10 +128,12 @@ fn import_inner(
         })
         .collect::<anyhow::Result<_>>()?;
     let file = File::open(path).with_context(|| "cannot open the file")?;
+    let read_hash = std::cell::RefCell::new(sha256.is_none().then(Sha256::new));
     let counting = CountingReader {
         inner: file,
         done: 0,
-        report: &|done| progress(size + done, total),
+        hasher: &read_hash,
+        report: &|done| progress(parsed_from + done, total),
     };
     let source = JsonSource::new(counting)?;
     let mut warnings = Warnings::default();
@@ -141,6 +155,7 @@ fn import_inner(
     let target = WriteTarget {
         path: path_text(path),
         sha256,
+        bytes: size,
         image_dirs,
         beside_file: images.beside_file(),
         policy: options.on_conflict,
@@ -148,17 +163,29 @@ fn import_inner(
     let (parsed, written) = std::thread::scope(|scope| {
         let ws = &mut *ws;
         let writer = scope.spawn(move || write_records(ws, rx, target));
-        let parsed = parse_records(source, options.format, &images, tx, &mut warnings);
+        let parsed = parse_records(source, options.format, &images, tx, &mut warnings, &|| {
+            read_hash
+                .borrow_mut()
+                .take()
+                .map(|h| hex::encode(h.finalize()))
+        });
         (parsed, writer.join())
     });
     let written = written.map_err(|_| anyhow::anyhow!("the import's writer thread panicked"))?;
     let written = match (parsed, written) {
+        // Hashed while parsing, the file proved to be one imported before: nothing was kept.
+        (Ok(()), Ok(Some(Outcome::AlreadyImported(format)))) => {
+            report.already_imported = true;
+            report.format = clap::ValueEnum::from_str(&format, true).ok();
+            progress(total, total);
+            return Ok(report);
+        }
         // The writer refused a record (or the database); the parser only saw it stop.
         (Err(e), Err(w)) if e.is::<WriterGone>() => return Err(w),
         (Err(e), _) => return Err(e),
         (Ok(()), Err(w)) => return Err(w),
         (Ok(()), Ok(None)) => anyhow::bail!("the import's writer stopped early"),
-        (Ok(()), Ok(Some(written))) => written,
+        (Ok(()), Ok(Some(Outcome::Written(written)))) => written,
     };
     warnings.merge(written.warnings);
     let Some(format) = written.format else {
@@ -195,10 +222,12 @@ const CHANNEL_BATCHES: usize = 8;
 enum ToWriter {
     /// Each record's location, what it parsed into, and what was worked out for each sample in it.
     Records(Vec<(RecordLoc, Vec<Record>, Vec<Prepared>)>),
-    /// Every record was sent: the file's format (`None` when it held none) and record count.
+    /// Every record was sent: the file's format (`None` when it held none), record count, and
+    /// its SHA-256 when the parse computed it.
     Done {
         format: Option<Format>,
         records: usize,
+        sha256: Option<String>,
     },
 }
 
@@ -222,6 +251,7 @@ fn parse_records<R: Read>(
     images: &ImageSearch,
     tx: mpsc::SyncSender<ToWriter>,
     warnings: &mut Warnings,
+    read_hash: &dyn Fn() -> Option<String>,
 ) -> anyhow::Result<()> {
     let mut parser: Option<Box<dyn RecordParser>> = forced.map(Format::parser);
     let mut format = forced;
@@ -284,8 +314,15 @@ fn parse_records<R: Read>(
         pending.push((end, rest, prepared));
     }
     send(&mut pending)?;
-    tx.send(ToWriter::Done { format, records })
-        .map_err(|_| WriterGone)?;
+    // The source read every byte to the end of the file (anything after the records is an
+    // error above), so this is the hash of the whole file.
+    let sha256 = read_hash();
+    tx.send(ToWriter::Done {
+        format,
+        records,
+        sha256,
+    })
+    .map_err(|_| WriterGone)?;
     Ok(())
 }
 
@@ -306,11 +343,20 @@ fn prepare(records: &[Record], images: &ImageSearch) -> Vec<Prepared> {
 /// What the writer needs besides the records.
 struct WriteTarget {
     path: String,
-    sha256: String,
+    /// `None`: hashed while parsing (a directory, a file whose size no stored file has).
+    sha256: Option<String>,
+    bytes: u64,
     image_dirs: Vec<PathBuf>,
     /// [`ImageSearch::beside_file`]: registered once a sample's image is found there.
     beside_file: Vec<Option<PathBuf>>,
     policy: ConflictPolicy,
+}
+
+/// What the writer did with the file.
+enum Outcome {
+    Written(Written),
+    /// The file, hashed while parsing, is one imported before (its format): nothing was kept.
+    AlreadyImported(String),
 }
 
 /// What the writer committed.
@@ -328,7 +374,7 @@ fn write_records(
     ws: &mut Workspace,
     rx: mpsc::Receiver<ToWriter>,
     target: WriteTarget,
-) -> anyhow::Result<Option<Written>> {
+) -> anyhow::Result<Option<Outcome>> {
     ws.set_bulk_import(true)?;
     let written = write_in_one_batch(ws, rx, target);
     let restored = ws.set_bulk_import(false);
@@ -341,7 +387,7 @@ fn write_in_one_batch(
     ws: &mut Workspace,
     rx: mpsc::Receiver<ToWriter>,
     target: WriteTarget,
-) -> anyhow::Result<Option<Written>> {
+) -> anyhow::Result<Option<Outcome>> {
     let mut warnings = Warnings::default();
     let batch = ws.import_batch()?;
     let stats_file = std::env::var_os(STATS_ENV).map(PathBuf::from);
@@ -349,19 +395,23 @@ fn write_in_one_batch(
         // From zero: what statements run before this batch did is not the import's.
         batch.take_statement_counts();
     }
-    let source_id = batch.add_source(&target.path, &target.sha256)?;
+    let source_id = batch.add_source(&target.path, target.sha256.as_deref())?;
     for dir in &target.image_dirs {
         batch.add_image_dir(dir)?;
     }
     let mut applier = apply::Applier::new(&batch, source_id, target.beside_file, target.policy);
-    let (format, records) = loop {
+    let (format, records, read_hash) = loop {
         match rx.recv() {
             Ok(ToWriter::Records(list)) => {
                 for (loc, records, prepared) in list {
                     applier.apply_all(records, prepared, loc, &mut warnings)?;
                 }
             }
-            Ok(ToWriter::Done { format, records }) => break (format, records),
+            Ok(ToWriter::Done {
+                format,
+                records,
+                sha256,
+            }) => break (format, records, sha256),
             // Dropping the batch rolls everything back.
             Err(mpsc::RecvError) => return Ok(None),
         }
@@ -376,12 +426,26 @@ fn write_in_one_batch(
         )?;
     }
     let Some(format) = format else {
-        return Ok(Some(Written {
+        return Ok(Some(Outcome::Written(Written {
             format: None,
             records,
             counts,
             warnings,
-        }));
+        })));
+    };
+    let sha256 = match (target.sha256, read_hash) {
+        (Some(first), _) => first,
+        (None, Some(read)) => {
+            // Only a file that changed size between the check and the read gets here (the
+            // batch holds the workspace's write lock, so no import can store one meanwhile).
+            if let Some(stored) = batch.stored_source_format(&read, source_id)? {
+                return Ok(Some(Outcome::AlreadyImported(stored)));
+            }
+            read
+        }
+        (None, None) => {
+            anyhow::bail!("the file's SHA-256 was neither read first nor while parsing")
+        }
     };
     if !counts.conflicts.is_empty() && target.policy == ConflictPolicy::Fail {
         let shown: Vec<_> = counts.conflicts.iter().take(10).cloned().collect();
@@ -391,15 +455,15 @@ fn write_in_one_batch(
             shown.join("\n  ")
         );
     }
-    batch.finish_source(source_id, format.name(), records)?;
+    batch.finish_source(source_id, format.name(), records, target.bytes, &sha256)?;
     batch.commit()?;
     ws.analyze_after_bulk_write()?;
-    Ok(Some(Written {
+    Ok(Some(Outcome::Written(Written {
         format: Some(format),
         records,
         counts,
         warnings,
-    }))
+    })))
 }
 
 /// Names a file that the import writes its work into (JSON): on a directory, how many SQL
@@ -464,16 +528,21 @@ fn hash_file(path: &Path, progress: &dyn Fn(u64)) -> anyhow::Result<String> {
     Ok(hex::encode(hasher.finalize()))
 }
 
-/// Reports bytes read every 256 KiB, for the progress bar.
+/// Reports bytes read every 256 KiB, for the progress bar, and hashes them when asked to.
 struct CountingReader<'a, R> {
     inner: R,
     done: u64,
+    /// The file's SHA-256 so far, while it is computed during the parse (taken at the end).
+    hasher: &'a std::cell::RefCell<Option<Sha256>>,
     report: &'a dyn Fn(u64),
 }
 
 impl<R: Read> Read for CountingReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
+        if let Some(hasher) = self.hasher.borrow_mut().as_mut() {
+            hasher.update(&buf[..n]);
+        }
         let before = self.done >> 18;
         self.done += n as u64;
         if self.done >> 18 != before || n == 0 {
@@ -659,6 +728,62 @@ mod tests {
             "the workspace takes the next file"
         );
     }
+
+    /// A file whose size no stored file has is hashed while it is parsed (one read), any other
+    /// before (so a known file is not parsed at all); either way the stored SHA-256 is the
+    /// file's, and the same contents are never imported twice, even when a stored size is wrong.
+    fn a_file_imported_before_is_recognised_whether_hashed_first_or_while_parsing(db: TestDb) {
+        let dir = tempfile::tempdir().unwrap();
+        let first = release(dir.path());
+        let records: Vec<_> = (0..30).map(|i| candidate(9000 + i, "other")).collect();
+        let second = write_file(dir.path(), "second.json", &records);
+        let mut ws = TestWorkspace::new(db);
+        let file_hash = |file: &Path| {
+            let bytes = std::fs::read(file).unwrap();
+            (
+                path_text(file),
+                hex::encode(Sha256::digest(&bytes)),
+                Some(bytes.len() as i64),
+            )
+        };
+
+        assert_eq!(
+            import(&mut ws, &first, ConflictPolicy::Fail)
+                .unwrap()
+                .samples_added,
+            4500
+        );
+        assert_eq!(
+            import(&mut ws, &second, ConflictPolicy::Fail)
+                .unwrap()
+                .samples_added,
+            30
+        );
+        assert_eq!(
+            ws.stored_sources(),
+            vec![file_hash(&first), file_hash(&second)]
+        );
+        let stats = format!("{:?}", ws.stats().unwrap());
+
+        let again = import(&mut ws, &first, ConflictPolicy::Fail).unwrap();
+        assert!(again.already_imported, "same size: hashed first");
+        // A stored size that does not match (the file was written to while it was imported):
+        // the parse hashes it, and the stored hash still recognises it before anything is kept.
+        ws.forge_source_sizes(Some(1));
+        let again = import(&mut ws, &first, ConflictPolicy::Fail).unwrap();
+        assert!(again.already_imported, "other size: hashed while parsing");
+        assert_eq!(again.format, Some(Format::Candidates));
+        // Files stored before sizes were recorded.
+        ws.forge_source_sizes(None);
+        assert!(
+            import(&mut ws, &second, ConflictPolicy::Fail)
+                .unwrap()
+                .already_imported
+        );
+        assert_eq!(format!("{:?}", ws.stats().unwrap()), stats);
+    }
+
+    on_both_databases!(a_file_imported_before_is_recognised_whether_hashed_first_or_while_parsing);
 
     /// A server refuses what a directory takes: an id too long for its index. The batch goes
     /// back, the samples go in one at a time, and the error names the record.

@@ -29,7 +29,7 @@ struct Table {
 const TABLES: &[Table] = &[
     Table {
         name: "sources",
-        columns: "id, path, sha256, format, records, imported_at",
+        columns: "id, path, sha256, format, records, imported_at, bytes",
         key: "id",
         integer_key: true,
         identity: Some("id"),

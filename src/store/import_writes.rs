@@ -10,6 +10,8 @@
 
 use std::path::Path;
 
+use anyhow::Context;
+
 use super::db::{params, Dialect, Tx};
 use super::decisions::{append, reviewer_id};
 use super::image_urls::ImageUrl;
@@ -64,6 +66,16 @@ impl Workspace {
         )
     }
 
+    /// Whether a file of `bytes` bytes may be one imported before: a stored file has that size,
+    /// or one stored before sizes were recorded (schema 13) does.
+    pub fn may_hold_source_of_size(&self, bytes: u64) -> anyhow::Result<bool> {
+        let bytes = i64::try_from(bytes).context("the file's size")?;
+        self.db.query_value(
+            "SELECT EXISTS (SELECT 1 FROM sources WHERE bytes = ?1 OR bytes IS NULL)",
+            params![bytes],
+        )
+    }
+
     /// Settings for one bulk import on this connection, on (`true`) or back to the usual ones:
     /// a 64 MiB page cache (a 400 MB import spills fewer pages and reads none back), and
     /// `synchronous=NORMAL`, which in WAL mode keeps every transaction atomic and the database
@@ -106,9 +118,23 @@ impl Workspace {
 }
 
 impl ImportBatch<'_> {
-    /// Records the file being imported (format and record count come with
-    /// [`ImportBatch::finish_source`]); returns its source id.
-    pub fn add_source(&self, path: &str, sha256: &str) -> anyhow::Result<i64> {
+    /// Records the file being imported (format, record count, size and a SHA-256 computed
+    /// while parsing come with [`ImportBatch::finish_source`]); returns its source id.
+    ///
+    /// `sha256` may wait for the parse only on a directory: its batch holds the write lock
+    /// from start to end, so no other import can store the same contents meanwhile.
+    pub fn add_source(&self, path: &str, sha256: Option<&str>) -> anyhow::Result<i64> {
+        let Some(sha256) = sha256 else {
+            anyhow::ensure!(
+                !self.is_server(),
+                "a server import needs the file's SHA-256 before it starts"
+            );
+            // Unique until `finish_source` writes the real one; never committed as it is.
+            return self.tx.query_value(
+                &format!("INSERT INTO sources (path, sha256, format, records, imported_at) VALUES (?1, 'hashing', '', 0, {NOW}) RETURNING id"),
+                params![path],
+            );
+        };
         // Two imports of the same contents at once (two curators on a server): the second
         // waits for the first, then finds the file stored and writes nothing.
         self.tx
@@ -125,16 +151,33 @@ impl ImportBatch<'_> {
             })
     }
 
-    /// Sets the detected format and the record count of source `source_id`.
+    /// The format of a stored file with these contents other than `source_id`, if any.
+    pub fn stored_source_format(
+        &self,
+        sha256: &str,
+        source_id: i64,
+    ) -> anyhow::Result<Option<String>> {
+        self.tx.query_opt(
+            "SELECT format FROM sources WHERE sha256 = ?1 AND id <> ?2",
+            params![sha256, source_id],
+            |r| r.get(0),
+        )
+    }
+
+    /// Sets the detected format, the record count, the size and the contents' SHA-256 of
+    /// source `source_id`.
     pub fn finish_source(
         &self,
         source_id: i64,
         format: &str,
         records: usize,
+        bytes: u64,
+        sha256: &str,
     ) -> anyhow::Result<()> {
+        let bytes = i64::try_from(bytes).context("the file's size")?;
         self.tx.execute(
-            "UPDATE sources SET format = ?1, records = ?2 WHERE id = ?3",
-            params![format, records, source_id],
+            "UPDATE sources SET format = ?1, records = ?2, bytes = ?3, sha256 = ?4 WHERE id = ?5",
+            params![format, records, bytes, sha256, source_id],
         )?;
         Ok(())
     }

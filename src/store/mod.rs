@@ -474,6 +474,7 @@ impl ImageFinder {
 /// Test fixtures shared by the store's and its callers' unit tests.
 #[cfg(test)]
 pub(crate) mod test_support {
+    use super::db::params;
     use super::samples::insert_sample;
     use super::{InsertOutcome, ServerUrl, StoredSample, Workspace};
     use crate::data::{Round, Sample};
@@ -618,6 +619,33 @@ pub(crate) mod test_support {
                     )
                     .unwrap();
             }
+        }
+    }
+
+    impl TestWorkspace {
+        /// Each imported file's path, SHA-256 and recorded size, in import order.
+        pub(crate) fn stored_sources(&self) -> Vec<(String, String, Option<i64>)> {
+            self.db
+                .query_vec(
+                    "SELECT path, sha256, bytes FROM sources ORDER BY id",
+                    params![],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .unwrap()
+        }
+
+        /// Rewrites every stored file's recorded size: `Some(d)` adds `d`, `None` forgets it
+        /// (a file imported before sizes were recorded).
+        pub(crate) fn forge_source_sizes(&self, change: Option<i64>) {
+            match change {
+                Some(d) => self
+                    .db
+                    .execute("UPDATE sources SET bytes = bytes + ?1", params![d]),
+                None => self
+                    .db
+                    .execute("UPDATE sources SET bytes = NULL", params![]),
+            }
+            .unwrap();
         }
     }
 

@@ -63,7 +63,17 @@ pub const MIGRATIONS: &[Migration] = &[
         sqlite: GUIDELINES_SQLITE,
         postgres: GUIDELINES_POSTGRES,
     },
+    Migration {
+        sqlite: SOURCE_BYTES_SQLITE,
+        postgres: SOURCE_BYTES_POSTGRES,
+    },
 ];
+
+// 13: each imported file's size in bytes. An import whose size no stored file has (and no file
+// stored before this column, whose size is NULL) cannot be a file imported before, so a directory
+// import hashes it while parsing instead of reading it twice (`src/import/mod.rs`).
+const SOURCE_BYTES_SQLITE: &str = "ALTER TABLE sources ADD COLUMN bytes INTEGER;";
+const SOURCE_BYTES_POSTGRES: &str = "ALTER TABLE sources ADD COLUMN bytes BIGINT;";
 
 // 12: the reviewers' guidelines, one row per version (`vital team guidelines FILE.md`; see
 // `team_guidelines.rs`), and the version in force when each decision was made. Only a curator
@@ -718,7 +728,7 @@ mod tests {
     #[test]
     fn both_databases_have_every_migration() {
         assert_eq!(SQLITE.len(), POSTGRES.len());
-        assert_eq!(MIGRATIONS.len(), SQLITE.len() + 2);
+        assert_eq!(MIGRATIONS.len(), SQLITE.len() + 3);
     }
 
     fn the_unused_human_pairs_view_is_gone(db: TestDb) {
