@@ -144,6 +144,7 @@ fn import_inner(
     // Two threads: this one reads, parses and hashes records; the writer inserts them into one
     // transaction. The bounded channel keeps memory flat whichever side is slower.
     let (tx, rx) = mpsc::sync_channel::<ToWriter>(CHANNEL_BATCHES);
+    let (spent_tx, spent_rx) = mpsc::sync_channel::<apply::Spent>(CHANNEL_BATCHES);
     let mut searched = ws.image_dirs()?;
     for dir in &image_dirs {
         if !searched.contains(dir) {
@@ -162,13 +163,21 @@ fn import_inner(
     };
     let (parsed, written) = std::thread::scope(|scope| {
         let ws = &mut *ws;
-        let writer = scope.spawn(move || write_records(ws, rx, target));
-        let parsed = parse_records(source, options.format, &images, tx, &mut warnings, &|| {
-            read_hash
-                .borrow_mut()
-                .take()
-                .map(|h| hex::encode(h.finalize()))
-        });
+        let writer = scope.spawn(move || write_records(ws, rx, spent_tx, target));
+        let channels = (tx, spent_rx);
+        let parsed = parse_records(
+            source,
+            options.format,
+            &images,
+            channels,
+            &mut warnings,
+            &|| {
+                read_hash
+                    .borrow_mut()
+                    .take()
+                    .map(|h| hex::encode(h.finalize()))
+            },
+        );
         (parsed, writer.join())
     });
     let written = written.map_err(|_| anyhow::anyhow!("the import's writer thread panicked"))?;
@@ -249,7 +258,7 @@ fn parse_records<R: Read>(
     source: JsonSource<R>,
     forced: Option<Format>,
     images: &ImageSearch,
-    tx: mpsc::SyncSender<ToWriter>,
+    (tx, spent): (mpsc::SyncSender<ToWriter>, mpsc::Receiver<apply::Spent>),
     warnings: &mut Warnings,
     read_hash: &dyn Fn() -> Option<String>,
 ) -> anyhow::Result<()> {
@@ -258,6 +267,8 @@ fn parse_records<R: Read>(
     let mut pending = Vec::with_capacity(BATCH_RECORDS);
     let send = |pending: &mut Vec<_>| {
         let full = std::mem::replace(pending, Vec::with_capacity(BATCH_RECORDS));
+        // The samples the writer has stored meanwhile are freed here (see `apply::Spent`).
+        spent.try_iter().for_each(drop);
         tx.send(ToWriter::Records(full)).map_err(|_| WriterGone)
     };
     // A record in the format's plain shape is read straight into its types; the first record
@@ -373,10 +384,11 @@ struct Written {
 fn write_records(
     ws: &mut Workspace,
     rx: mpsc::Receiver<ToWriter>,
+    spent: mpsc::SyncSender<apply::Spent>,
     target: WriteTarget,
 ) -> anyhow::Result<Option<Outcome>> {
     ws.set_bulk_import(true)?;
-    let written = write_in_one_batch(ws, rx, target);
+    let written = write_in_one_batch(ws, rx, spent, target);
     let restored = ws.set_bulk_import(false);
     let written = written?;
     restored?;
@@ -386,6 +398,7 @@ fn write_records(
 fn write_in_one_batch(
     ws: &mut Workspace,
     rx: mpsc::Receiver<ToWriter>,
+    spent: mpsc::SyncSender<apply::Spent>,
     target: WriteTarget,
 ) -> anyhow::Result<Option<Outcome>> {
     let mut warnings = Warnings::default();
@@ -399,7 +412,13 @@ fn write_in_one_batch(
     for dir in &target.image_dirs {
         batch.add_image_dir(dir)?;
     }
-    let mut applier = apply::Applier::new(&batch, source_id, target.beside_file, target.policy);
+    let mut applier = apply::Applier::new(
+        &batch,
+        source_id,
+        target.beside_file,
+        target.policy,
+        Some(spent),
+    );
     let (format, records, read_hash) = loop {
         match rx.recv() {
             Ok(ToWriter::Records(list)) => {
