@@ -746,6 +746,7 @@ mod tests {
             report.samples_added, 4500,
             "the workspace takes the next file"
         );
+        assert_eq!(ws.foreign_key_violations(), Vec::<String>::new());
     }
 
     /// A file whose size no stored file has is hashed while it is parsed (one read), any other
@@ -800,6 +801,7 @@ mod tests {
                 .already_imported
         );
         assert_eq!(format!("{:?}", ws.stats().unwrap()), stats);
+        assert_eq!(ws.foreign_key_violations(), Vec::<String>::new());
     }
 
     on_both_databases!(a_file_imported_before_is_recognised_whether_hashed_first_or_while_parsing);
@@ -858,6 +860,7 @@ mod tests {
         assert_eq!(report.verdicts_added, 4200);
         let stats = ws.stats().unwrap();
         assert_eq!((stats.answers, stats.judgments), (4200, 4200));
+        assert_eq!(ws.foreign_key_violations(), Vec::<String>::new());
     }
 
     on_both_databases!(

@@ -82,6 +82,14 @@ impl Workspace {
     /// intact on a crash, and skips the WAL's fsync at commit (a power cut right after an import
     /// may roll the whole import back; the checkpoint that follows syncs it). On a server, the
     /// same bargain is `synchronous_commit = off` for this connection.
+    ///
+    /// On a directory the import also runs with `foreign_keys` off. Checked row by row, a
+    /// multi-row `INSERT` of rounds or answers may fail half-way, so SQLite opened a statement
+    /// journal for each and copied into it every page the statement touched (a tenth of the
+    /// writer's time). The import writes each child row under the id of a parent it wrote (or
+    /// looked up) in the same transaction; the tests check every imported workspace with
+    /// `PRAGMA foreign_key_check` (`TestWorkspace::foreign_key_violations`). A server keeps its
+    /// checks: the client's `COPY`s are set-wise there.
     pub fn set_bulk_import(&self, on: bool) -> anyhow::Result<()> {
         match self.db.sqlite_conn() {
             Some(conn) => {
@@ -92,6 +100,8 @@ impl Workspace {
                 };
                 conn.pragma_update(None, "cache_size", cache)?;
                 conn.pragma_update(None, "synchronous", synchronous)?;
+                // Outside the import's transaction (inside one the pragma does nothing).
+                conn.pragma_update(None, "foreign_keys", !on)?;
             }
             None => {
                 debug_assert_eq!(self.db.dialect(), Dialect::Postgres);
@@ -601,10 +611,13 @@ mod lite {
     /// position, text).
     type Row<'a> = (i64, i64, i64, &'a str);
 
-    /// `INSERT INTO table (id, parent, position, text)` with [`ROWS_PER_INSERT`] rows.
+    /// `INSERT INTO table (id, parent, position, text)` with [`ROWS_PER_INSERT`] rows. `OR
+    /// ROLLBACK`: a row refused here (a bug: every id is new) ends the whole import's
+    /// transaction, as any error does, so SQLite needs no statement journal to undo half a
+    /// statement (with `ABORT` it keeps one for each: see `Workspace::set_bulk_import`).
     fn multi_row_insert(table: &str, parent: &str, text: &str) -> String {
         let rows = vec!["(?,?,?,?)"; ROWS_PER_INSERT].join(",");
-        format!("INSERT INTO {table} (id, {parent}, position, {text}) VALUES {rows}")
+        format!("INSERT OR ROLLBACK INTO {table} (id, {parent}, position, {text}) VALUES {rows}")
     }
 
     /// Rows of rounds and answers waiting for their statements.

@@ -634,6 +634,29 @@ pub(crate) mod test_support {
                 .unwrap()
         }
 
+        /// The first rows whose foreign key names no row, on a directory (`PRAGMA foreign_key_check`: the
+        /// import writes with the checks off); a server checks every row as it is written.
+        pub(crate) fn foreign_key_violations(&self) -> Vec<String> {
+            match self.db.sqlite_conn() {
+                Some(conn) => {
+                    let mut stmt = conn.prepare("PRAGMA foreign_key_check").unwrap();
+                    let rows = stmt
+                        .query_map([], |r| {
+                            Ok(format!(
+                                "{} row {:?} -> {}",
+                                r.get::<_, String>(0)?,
+                                r.get::<_, Option<i64>>(1)?,
+                                r.get::<_, String>(2)?
+                            ))
+                        })
+                        .unwrap();
+                    // The first few say enough.
+                    rows.take(5).map(Result::unwrap).collect()
+                }
+                None => Vec::new(),
+            }
+        }
+
         /// Rewrites every stored file's recorded size: `Some(d)` adds `d`, `None` forgets it
         /// (a file imported before sizes were recorded).
         pub(crate) fn forge_source_sizes(&self, change: Option<i64>) {
