@@ -168,6 +168,7 @@ impl<'b, 'w> Applier<'b, 'w> {
             .map(|p| NewSample {
                 sample: &p.sample,
                 content_hash: &p.prepared.content_hash,
+                lists: &p.prepared.lists,
             })
             .collect();
         let outcomes = self

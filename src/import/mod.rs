@@ -20,7 +20,7 @@ use crate::data::formats::{Format, RecordParser};
 use crate::data::json_stream::{JsonSource, RawRecord, RecordLoc, StreamError};
 use crate::data::warnings::Warnings;
 use crate::data::Record;
-use crate::store::Workspace;
+use crate::store::{SampleLists, Workspace};
 use images::{ImageAt, ImageSearch};
 
 /// What to do when a sample id is already stored with different content.
@@ -249,6 +249,8 @@ struct WriterGone;
 pub struct Prepared {
     /// [`crate::data::Sample::content_hash`].
     pub content_hash: String,
+    /// Its mentions and domains as stored.
+    pub lists: SampleLists,
     pub image: ImageAt,
 }
 
@@ -303,7 +305,7 @@ fn parse_records<R: Read>(
             }
         };
         if !parsed.is_empty() {
-            let prepared = prepare(&parsed, images);
+            let prepared = prepare(&parsed, images).map_err(StreamError::Handler)?;
             pending.push((loc, parsed, prepared));
             if pending.len() >= BATCH_RECORDS {
                 send(&mut pending).map_err(|e| StreamError::Handler(e.into()))?;
@@ -321,7 +323,7 @@ fn parse_records<R: Read>(
             index: records,
             line: 0,
         };
-        let prepared = prepare(&rest, images);
+        let prepared = prepare(&rest, images)?;
         pending.push((end, rest, prepared));
     }
     send(&mut pending)?;
@@ -338,14 +340,15 @@ fn parse_records<R: Read>(
 }
 
 /// The content hash and image location of each sample among `records`, in order.
-fn prepare(records: &[Record], images: &ImageSearch) -> Vec<Prepared> {
+fn prepare(records: &[Record], images: &ImageSearch) -> anyhow::Result<Vec<Prepared>> {
     records
         .iter()
         .filter_map(|r| match r {
-            Record::Sample { sample, .. } => Some(Prepared {
+            Record::Sample { sample, .. } => Some(SampleLists::of(sample).map(|lists| Prepared {
                 content_hash: sample.content_hash(),
+                lists,
                 image: images.locate(sample.image.as_deref()),
-            }),
+            })),
             _ => None,
         })
         .collect()

@@ -45,10 +45,27 @@ pub struct ImportBatch<'w> {
     sent_before: std::cell::Cell<u64>,
 }
 
-/// A sample offered to [`ImportBatch::insert_samples`], with its [`Sample::content_hash`].
+/// A sample offered to [`ImportBatch::insert_samples`], with its [`Sample::content_hash`] and
+/// its lists as stored, both worked out beforehand (by the import's parsing thread).
 pub struct NewSample<'a> {
     pub sample: &'a Sample,
     pub content_hash: &'a str,
+    pub lists: &'a SampleLists,
+}
+
+/// A sample's mentions and domains as the JSON text the `samples` table stores them in.
+pub struct SampleLists {
+    pub mentions: String,
+    pub domains: String,
+}
+
+impl SampleLists {
+    pub fn of(sample: &Sample) -> anyhow::Result<Self> {
+        Ok(Self {
+            mentions: serde_json::to_string(&sample.mentions).context("the mentions as JSON")?,
+            domains: serde_json::to_string(&sample.domains).context("the domains as JSON")?,
+        })
+    }
 }
 
 /// Why [`ImportBatch::insert_samples`] stored none of the samples it was given.
@@ -467,7 +484,7 @@ mod lite {
     use rusqlite::{ffi, params, Connection};
 
     use super::super::InsertOutcome;
-    use super::{NewSample, SamplesRefused};
+    use super::{NewSample, SampleLists, SamplesRefused};
     use crate::data::Sample;
 
     /// A new `ext_id` is inserted; a stored one changes nothing and is looked up after (a fresh
@@ -499,7 +516,7 @@ mod lite {
         hash: &str,
         source_id: Option<i64>,
     ) -> anyhow::Result<InsertOutcome> {
-        let outcome = insert_sample_row(conn, sample, hash, source_id)?;
+        let outcome = insert_sample_row(conn, sample, hash, &SampleLists::of(sample)?, source_id)?;
         let InsertOutcome::Inserted(key) = outcome else {
             return Ok(outcome);
         };
@@ -548,12 +565,10 @@ mod lite {
         };
         let mut outcomes = Vec::with_capacity(samples.len());
         for (i, s) in samples.iter().enumerate() {
-            let outcome =
-                insert_sample_row(conn, s.sample, s.content_hash, source_id).map_err(|error| {
-                    SamplesRefused {
-                        index: Some(i),
-                        error,
-                    }
+            let outcome = insert_sample_row(conn, s.sample, s.content_hash, s.lists, source_id)
+                .map_err(|error| SamplesRefused {
+                    index: Some(i),
+                    error,
                 })?;
             if let InsertOutcome::Inserted(key) = outcome {
                 for (position, round) in s.sample.rounds.iter().enumerate() {
@@ -586,19 +601,18 @@ mod lite {
         conn: &Connection,
         sample: &Sample,
         hash: &str,
+        lists: &SampleLists,
         source_id: Option<i64>,
     ) -> anyhow::Result<InsertOutcome> {
-        let mentions = serde_json::to_string(&sample.mentions).context("the mentions as JSON")?;
-        let domains = serde_json::to_string(&sample.domains).context("the domains as JSON")?;
         let inserted = conn
             .prepare_cached(INSERT_SAMPLE)?
             .execute(params![
                 sample.id,
                 sample.image,
                 sample.caption,
-                mentions,
+                lists.mentions,
                 sample.fig_label,
-                domains,
+                lists.domains,
                 sample.is_demo,
                 hash,
                 source_id,
@@ -964,16 +978,13 @@ mod copy {
                 continue;
             }
             first.insert(&sample.id, i);
-            let mentions =
-                serde_json::to_string(&sample.mentions).context("the mentions as JSON")?;
-            let domains = serde_json::to_string(&sample.domains).context("the domains as JSON")?;
             rows.int(i as i64)
                 .text(&sample.id)
                 .opt_text(sample.image.as_deref())
                 .text(&sample.caption)
-                .text(&mentions)
+                .text(&s.lists.mentions)
                 .opt_text(sample.fig_label.as_deref())
-                .text(&domains)
+                .text(&s.lists.domains)
                 .int(sample.is_demo as i64)
                 .text(s.content_hash)
                 .end_row();

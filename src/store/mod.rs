@@ -62,7 +62,7 @@ pub use export_reads::{
 pub use figure_stats::{FigureFile, NewFigure, StoredFigureStats};
 pub use history::{DecisionEvent, SelectorAnswerScore};
 pub use image_urls::ImageUrl;
-pub use import_writes::{AnswerSlot, ImportBatch, NewSample, SamplesRefused};
+pub use import_writes::{AnswerSlot, ImportBatch, NewSample, SampleLists, SamplesRefused};
 pub use journal::{with_pending, Journal, PendingDecision, ReviewerLock, JOURNAL_FILE};
 pub use llm_batches::{
     LlmBatch, LlmBatchProgress, LlmBatchReply, LlmBatchStored, NewLlmBatch, NewLlmBatchRequest,
