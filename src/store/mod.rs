@@ -35,6 +35,7 @@ pub mod server;
 mod shard_files;
 mod stats;
 mod team;
+mod team_gold;
 mod team_plan;
 mod team_status;
 mod verdict_rows;
@@ -80,6 +81,7 @@ pub use server::{is_server_url, ServerUrl};
 pub use shard_files::{ScoreRows, ShardContent, ShardFile, ShardHeader, ShardSeal, VectorMerge};
 pub use stats::Stats;
 pub use team::NewReviewer;
+pub use team_gold::{GoldAccuracy, GoldLine, GoldStored};
 pub use team_plan::{
     overlap_bucket, Lease, PlanOrder, ReviewerPlaces, TeamPlan, DEFAULT_LEASE_MINUTES,
 };

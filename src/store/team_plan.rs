@@ -74,6 +74,13 @@ pub struct TeamPlan {
     /// A place not decided on within this many seconds is free again (`--lease-minutes`).
     pub lease_seconds: u32,
     pub order: PlanOrder,
+    /// A gold sample after every this many other samples a reviewer finishes (0: no gold
+    /// checks; `--gold-every`). Plans stored before gold checks read as 0.
+    #[serde(default)]
+    pub gold_every: u32,
+    /// Gold samples every reviewer finishes before any other (`--onboarding`).
+    #[serde(default)]
+    pub onboarding: u32,
 }
 
 impl Default for TeamPlan {
@@ -85,6 +92,8 @@ impl Default for TeamPlan {
             caps: BTreeMap::new(),
             lease_seconds: DEFAULT_LEASE_MINUTES * 60,
             order: PlanOrder::File,
+            gold_every: 0,
+            onboarding: 0,
         }
     }
 }
@@ -93,6 +102,9 @@ pub const DEFAULT_LEASE_MINUTES: u32 = 30;
 
 /// The most reviewers a plan may ask for on one sample.
 pub const MAX_PER_SAMPLE: u32 = 50;
+
+/// The largest `--gold-every` and `--onboarding`.
+pub const MAX_GOLD_SETTING: u32 = 100_000;
 
 impl TeamPlan {
     /// Refuses what cannot be served.
@@ -110,6 +122,10 @@ impl TeamPlan {
             (1..=7 * 24 * 3600).contains(&self.lease_seconds),
             "--lease-minutes must be a second to a week (10080), not {} seconds",
             self.lease_seconds
+        );
+        anyhow::ensure!(
+            self.gold_every <= MAX_GOLD_SETTING && self.onboarding <= MAX_GOLD_SETTING,
+            "--gold-every and --onboarding must be 0 to {MAX_GOLD_SETTING}"
         );
         for (reviewer, domains) in &self.routes {
             anyhow::ensure!(!reviewer.trim().is_empty(), "a --route names no reviewer");
@@ -155,6 +171,10 @@ pub enum Lease {
     /// Every planned place is taken or done by others, the sample is not routed to this
     /// reviewer, it has nothing to decide, or the reviewer reached their cap.
     NotServed,
+    /// A gold check is due: the reviewer's place is taken on this other sample, to be shown
+    /// in place of the one asked for (which stays for later). Nothing on the screen tells it
+    /// from any other sample.
+    Instead(i64),
 }
 
 /// One reviewer's places, as `vital team status` reports them.
@@ -212,8 +232,20 @@ impl Workspace {
             "SELECT EXISTS (SELECT 1 FROM team_leases WHERE sample_id = ?1 AND reviewer = ?2 AND done = 1)",
             params![key, reviewer],
         )?;
+        let gold = if done {
+            None
+        } else {
+            super::team_gold::gold_due(&tx, &plan, reviewer)?
+        };
         let outcome = if done {
             Lease::Done
+        } else if let Some(gold) = gold {
+            take_gold_place(&tx, &plan, reviewer, gold)?;
+            if gold == key {
+                Lease::Taken
+            } else {
+                Lease::Instead(gold)
+            }
         } else if capped(&tx, &plan, reviewer)? {
             Lease::NotServed
         } else {
@@ -233,11 +265,16 @@ impl Workspace {
                 Lease::NotServed
             }
         };
-        if outcome != Lease::NotServed {
+        let on_to = match outcome {
+            Lease::NotServed => None,
+            Lease::Instead(gold) => Some(gold),
+            Lease::Taken | Lease::Done => Some(key),
+        };
+        if let Some(on_to) = on_to {
             // On to this sample: the places left behind are free.
             tx.execute(
                 "DELETE FROM team_leases WHERE reviewer = ?1 AND done = 0 AND sample_id <> ?2",
-                params![reviewer, key],
+                params![reviewer, on_to],
             )?;
         }
         tx.commit()?;
@@ -250,6 +287,18 @@ impl Workspace {
     /// the finished samples behind are not walked again), and starts over from the first
     /// sample when nothing is left after it (a lapsed place behind is served then).
     pub fn claim_next(&self, reviewer: &str, after: Option<i64>) -> anyhow::Result<Option<i64>> {
+        Ok(self
+            .claim_next_or_check(reviewer, after)?
+            .map(|(key, _)| key))
+    }
+
+    /// [`Self::claim_next`], saying whether the sample taken is a gold check due (served out of
+    /// order: a caller keeps its `after` where it was, so the samples between are not skipped).
+    pub fn claim_next_or_check(
+        &self,
+        reviewer: &str,
+        after: Option<i64>,
+    ) -> anyhow::Result<Option<(i64, bool)>> {
         let plan = self.team_plan()?.unwrap_or_default();
         let tx = self.db.begin_write()?;
         lock_leases(&tx)?;
@@ -257,7 +306,11 @@ impl Workspace {
             "DELETE FROM team_leases WHERE reviewer = ?1 AND done = 0",
             params![reviewer],
         )?;
-        let taken = if capped(&tx, &plan, reviewer)? {
+        let gold = super::team_gold::gold_due(&tx, &plan, reviewer)?;
+        let taken = if let Some(gold) = gold {
+            take_gold_place(&tx, &plan, reviewer, gold)?;
+            Some((gold, true))
+        } else if capped(&tx, &plan, reviewer)? {
             None
         } else {
             let now = now_ms(&tx)?;
@@ -280,6 +333,7 @@ impl Workspace {
                     |r| r.get::<i64>(0),
                 )?,
             }
+            .map(|key| (key, false))
         };
         tx.commit()?;
         Ok(taken)
@@ -471,8 +525,20 @@ fn planned_sql_at(k: usize, overlap: usize) -> String {
     )
 }
 
+/// Takes `reviewer`'s place on gold sample `key` (a gold check has no planned number of
+/// reviewers: every reviewer is served it once).
+fn take_gold_place(db: &Db, plan: &TeamPlan, reviewer: &str, key: i64) -> anyhow::Result<()> {
+    let until = now_ms(db)? + plan.lease_ms();
+    db.execute(
+        "INSERT INTO team_leases (sample_id, reviewer, until_ms, done) VALUES (?1, ?2, ?3, 0)
+         ON CONFLICT (sample_id, reviewer) DO UPDATE SET until_ms = excluded.until_ms",
+        params![key, reviewer, until],
+    )?;
+    Ok(())
+}
+
 /// The reviewer's route as a JSON array (empty: every domain) and whether there is one.
-fn route_of(plan: &TeamPlan, reviewer: &str) -> (String, bool) {
+pub(super) fn route_of(plan: &TeamPlan, reviewer: &str) -> (String, bool) {
     match plan.routes.get(reviewer) {
         Some(domains) => (
             serde_json::to_string(domains).unwrap_or_else(|_| "[]".into()),
@@ -486,13 +552,7 @@ fn route_of(plan: &TeamPlan, reviewer: &str) -> (String, bool) {
 /// answered, not finished by them, routed to them, and fewer others' live or done places than
 /// planned.
 fn eligible_sql(dialect: Dialect, _plan: &TeamPlan) -> String {
-    let route = match dialect {
-        Dialect::Sqlite => "(json_array_length(?5) = 0 OR EXISTS (
-                SELECT 1 FROM json_each(s.domains) d WHERE d.value IN (SELECT value FROM json_each(?5))))",
-        Dialect::Postgres => "(jsonb_array_length(CAST(?5 AS TEXT)::jsonb) = 0 OR EXISTS (
-                SELECT 1 FROM jsonb_array_elements_text(s.domains::jsonb) d
-                WHERE d IN (SELECT jsonb_array_elements_text(CAST(?5 AS TEXT)::jsonb))))",
-    };
+    let route = route_sql(dialect, 5);
     format!(
         "{ANSWERED_SQL}
          AND NOT EXISTS (SELECT 1 FROM team_leases m
@@ -503,6 +563,22 @@ fn eligible_sql(dialect: Dialect, _plan: &TeamPlan) -> String {
          AND {route}",
         planned = planned_sql(),
     )
+}
+
+/// Whether sample `s` is routed to the reviewer whose route (a JSON array, empty: every domain)
+/// is parameter `?{at}`.
+pub(super) fn route_sql(dialect: Dialect, at: usize) -> String {
+    match dialect {
+        Dialect::Sqlite => format!(
+            "(json_array_length(?{at}) = 0 OR EXISTS (
+                SELECT 1 FROM json_each(s.domains) d WHERE d.value IN (SELECT value FROM json_each(?{at}))))"
+        ),
+        Dialect::Postgres => format!(
+            "(jsonb_array_length(CAST(?{at} AS TEXT)::jsonb) = 0 OR EXISTS (
+                SELECT 1 FROM jsonb_array_elements_text(s.domains::jsonb) d
+                WHERE d IN (SELECT jsonb_array_elements_text(CAST(?{at} AS TEXT)::jsonb))))"
+        ),
+    }
 }
 
 /// Which samples a claim looks at.
@@ -546,14 +622,14 @@ fn claim_sql(dialect: Dialect, plan: &TeamPlan, only: Only) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::store::test_support::{insert, on_both_databases, TestDb, TestWorkspace};
     use crate::store::{DecisionKind, NewDecision};
 
     /// A workspace of `n` one-round samples, each with two answers, domains alternating
     /// radiology / pathology.
-    fn team_workspace(db: TestDb, n: usize) -> (TestWorkspace, Vec<i64>) {
+    pub(in crate::store) fn team_workspace(db: TestDb, n: usize) -> (TestWorkspace, Vec<i64>) {
         let ws = TestWorkspace::new(db);
         let keys = (0..n)
             .map(|i| {
@@ -575,7 +651,7 @@ mod tests {
     }
 
     /// Decides every answer of sample `key` as `reviewer`, then settles the place.
-    fn finish(ws: &Workspace, reviewer: &str, key: i64) {
+    pub(in crate::store) fn finish(ws: &Workspace, reviewer: &str, key: i64) {
         let stored = ws.load_sample(key).unwrap().unwrap();
         for (round, answers) in stored.round_ids.iter().zip(&stored.answer_ids) {
             for &answer in answers {
@@ -656,6 +732,8 @@ mod tests {
             caps: [("ben".to_string(), 7)].into(),
             lease_seconds: 300,
             order: PlanOrder::Random,
+            gold_every: 4,
+            onboarding: 2,
         };
         ws.set_team_plan(&plan).unwrap();
         assert_eq!(ws.team_plan().unwrap(), Some(plan.clone()));

@@ -327,6 +327,15 @@ impl SessionStore {
         }
         match self.ws.take_lease(&self.reviewer, key) {
             Ok(crate::store::Lease::NotServed) => Some(Msg::NotServed(key)),
+            // A gold check is due: its sample is shown instead, like any other.
+            Ok(crate::store::Lease::Instead(other)) => match self.load(other) {
+                Ok(Some(view)) => Some(Msg::Instead {
+                    asked: key,
+                    view: Box::new(view),
+                }),
+                Ok(None) => None,
+                Err(e) => Some(Msg::Error(format!("{e:#}"))),
+            },
             Ok(_) => None,
             Err(e) if crate::store::is_unavailable(&e) => None,
             Err(e) => Some(Msg::Error(format!(

@@ -705,3 +705,74 @@ fn the_guidelines_open_at_a_reviewer_s_first_start_and_after_each_change() {
     assert_eq!(ana.app.mode, super::app::Mode::Guidelines);
     assert_eq!(ana.app.guidelines.as_ref().unwrap().version, 2);
 }
+
+/// Gold checks on the screen: a new reviewer is shown a gold sample first (onboarding), then
+/// the sample they opened, and another gold sample after every N others; nothing on the screen
+/// says which samples are gold.
+#[test]
+fn gold_samples_are_shown_in_place_of_the_next_when_due_and_look_like_any_other() {
+    let dir = workspace();
+    let curator = Workspace::open_existing(dir.path()).unwrap();
+    let keys = curator.sample_keys().unwrap();
+    let gold_line = |key: i64| {
+        let stored = curator.load_sample(key).unwrap().unwrap();
+        crate::store::GoldLine {
+            at: "test".into(),
+            sample_id: stored.sample.id.clone(),
+            round: 1,
+            answer: 1,
+            accepted: true,
+            source: "senior".into(),
+        }
+    };
+    curator
+        .store_gold(&[gold_line(keys[3]), gold_line(keys[5])])
+        .unwrap();
+    curator
+        .set_team_plan(&crate::store::TeamPlan {
+            gold_every: 2,
+            onboarding: 1,
+            ..Default::default()
+        })
+        .unwrap();
+    let mut ana = Session::start(
+        Workspace::open_existing(dir.path()).unwrap(),
+        options("ana"),
+    )
+    .unwrap();
+    let on_screen = |s: &Session| s.app.current.as_ref().map(|v| v.key());
+    let finish = |s: &mut Session| {
+        let sample = s.app.queue.current().unwrap();
+        let stored = curator.load_sample(sample).unwrap().unwrap();
+        for (round, answers) in stored.round_ids.iter().zip(&stored.answer_ids) {
+            for &answer in answers {
+                let saved = s
+                    .executor
+                    .run(super::app::Effect::Record(crate::store::NewDecision {
+                        sample_key: sample,
+                        round_id: Some(*round),
+                        answer_id: Some(answer),
+                        kind: crate::store::DecisionKind::Accept,
+                        value: None,
+                        shown_order: None,
+                        figure_shown: None,
+                    }));
+                assert!(matches!(saved, Some(Msg::Saved { .. })), "{saved:?}");
+            }
+        }
+        key(s, KeyCode::Char(' '));
+    };
+    assert_eq!(on_screen(&ana), Some(keys[3]), "onboarding: gold first");
+    assert_eq!(ana.app.queue.position().0, 1, "at the head of the queue");
+    assert_eq!(ana.app.message, None, "nothing says it is gold");
+    finish(&mut ana);
+    assert_eq!(on_screen(&ana), Some(keys[0]), "then the sample opened");
+    finish(&mut ana);
+    assert_eq!(on_screen(&ana), Some(keys[1]));
+    finish(&mut ana);
+    // Two others finished: the next gold sample in place of the third.
+    assert_eq!(on_screen(&ana), Some(keys[5]));
+    assert_eq!(ana.app.message, None);
+    finish(&mut ana);
+    assert_eq!(on_screen(&ana), Some(keys[2]), "and back to where she was");
+}

@@ -712,3 +712,242 @@ fn on_a_server_only_the_curator_stores_guidelines_and_decisions_record_the_versi
         "{refused:?}"
     );
 }
+
+/// Gold checks on a server: the curator imports known verdicts (`--gold`), a reviewer is
+/// served a gold sample first (onboarding) and after every N others, their accuracy on gold is
+/// in their status; connected directly, the reviewer reads no gold row, stores none, and is
+/// told no other reviewer's gold sample.
+#[test]
+fn on_a_server_gold_is_served_as_planned_scored_and_unreadable_to_reviewers() {
+    let Some(server) = ServerDb::create() else {
+        return;
+    };
+    let env = server.env();
+    let url = Path::new(&server.url);
+    let data = tempfile::tempdir().unwrap();
+    let file = crate::common::write(data.path(), "release.json", &release(8));
+    vital_env_ok(url, &["import", file.to_str().unwrap(), "-q"], &env);
+    // tw-5's answer is right, tw-6's is wrong: `team work` accepts every answer.
+    let gold = crate::common::write(
+        data.path(),
+        "gold.jsonl",
+        "{\"sample_id\": \"tw-5\", \"round\": 1, \"answer\": 1, \"verdict\": \"accept\", \"reviewer\": \"dr_senior\"}\n\
+         {\"sample_id\": \"tw-6\", \"round\": 1, \"answer\": 1, \"verdict\": \"reject\", \"reviewer\": \"dr_senior\"}\n",
+    );
+    let stored = vital_env_ok(
+        url,
+        &[
+            "import",
+            "--format",
+            "verdicts",
+            "--gold",
+            gold.to_str().unwrap(),
+        ],
+        &env,
+    );
+    assert!(stored.contains("2 known verdicts added"), "{stored}");
+    vital_env_ok(
+        url,
+        &["team", "plan", "--gold-every", "2", "--onboarding", "1"],
+        &env,
+    );
+    let ana = format!("gd_ana_{}", std::process::id());
+    let password = vital_env_ok(url, &["store", "add-reviewer", &ana], &env)
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .unwrap()
+        .to_string();
+    let files = server.files.path().to_str().unwrap().to_string();
+    let reviewer_env = [
+        ("VITAL_SERVER_FILES", files.as_str()),
+        ("PGPASSWORD", password.as_str()),
+    ];
+    let as_ana = server.url_as(&ana);
+    let out = vital_env_ok(
+        Path::new(&as_ana),
+        &["team", "work", "--reviewer", &ana, "--samples", "4"],
+        &reviewer_env,
+    );
+    let curator = Workspace::open_existing_with_files(url, server.files.path()).unwrap();
+    let keys = curator.sample_keys().unwrap();
+    let served: Vec<i64> = events_of(out.as_bytes())
+        .iter()
+        .filter(|e| e.what == "served")
+        .map(|e| e.sample)
+        .collect();
+    assert_eq!(
+        served,
+        vec![keys[5], keys[0], keys[1], keys[6]],
+        "gold first, then two others, then gold"
+    );
+    let status: serde_json::Value = serde_json::from_str(&vital_env_ok(
+        Path::new(&as_ana),
+        &["team", "status", "--json"],
+        &reviewer_env,
+    ))
+    .unwrap();
+    let row = &status["reviewers"][0];
+    assert_eq!(row["reviewer"], ana.as_str(), "{status}");
+    assert_eq!(
+        (
+            &row["gold_decided"],
+            &row["gold_correct"],
+            &row["gold_accuracy"]
+        ),
+        (
+            &serde_json::json!(2),
+            &serde_json::json!(1),
+            &serde_json::json!(0.5)
+        ),
+        "{status}"
+    );
+    let text = vital_env_ok(Path::new(&as_ana), &["team", "status"], &reviewer_env);
+    assert!(
+        text.contains("gold accuracy") && text.contains("50% of 2"),
+        "{text}"
+    );
+
+    let mut config: postgres::Config = as_ana.parse().unwrap();
+    config.password(&password);
+    let mut direct = config.connect(postgres::NoTls).unwrap();
+    let rows: i64 = direct
+        .query_one("SELECT count(*) FROM team_gold", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 0, "a reviewer reads no gold row");
+    let mut admin = server.admin();
+    let all: i64 = admin
+        .query_one("SELECT count(*) FROM team_gold", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(all, 2);
+    let refused = direct
+        .execute(
+            "INSERT INTO team_gold (answer_id, sample_id, accepted, source, stored_at)
+             SELECT a.id, r.sample_id, 1, 'me', '2026-01-01T00:00:00.000Z'
+             FROM answers a JOIN rounds r ON r.id = a.round_id LIMIT 1",
+            &[],
+        )
+        .expect_err("a reviewer storing gold");
+    assert_eq!(refused.code().map(|c| c.code()), Some("42501"), "{refused}");
+    let refused = direct
+        .query_one("SELECT vital_gold_next('someone_else')", &[])
+        .expect_err("another reviewer's gold sample");
+    assert_eq!(refused.code().map(|c| c.code()), Some("42501"), "{refused}");
+    let accuracy = direct
+        .query("SELECT reviewer FROM vital_gold_accuracy()", &[])
+        .unwrap();
+    assert!(
+        accuracy.iter().all(|r| r.get::<_, String>(0) == ana),
+        "only her own accuracy"
+    );
+    drop(direct);
+    drop(curator);
+    admin
+        .batch_execute(&format!("DROP OWNED BY {ana}; DROP ROLE {ana}"))
+        .unwrap();
+}
+
+/// On a directory: `--gold` needs `--format verdicts`, a line naming a missing answer stores
+/// nothing and names the line, the plan prints its gold settings, and `team work` is served
+/// the gold samples as planned.
+#[test]
+fn on_a_directory_gold_is_checked_stored_whole_and_served_as_planned() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    let data = tempfile::tempdir().unwrap();
+    let file = crate::common::write(data.path(), "release.json", &release(6));
+    vital_env_ok(&ws, &["import", file.to_str().unwrap(), "-q"], &[]);
+    let line = |id: &str, answer: usize, verdict: &str| {
+        format!(
+            "{{\"sample_id\": \"{id}\", \"round\": 1, \"answer\": {answer}, \"verdict\": \"{verdict}\", \"reviewer\": \"dr_senior\"}}\n"
+        )
+    };
+    let broken = crate::common::write(
+        data.path(),
+        "broken.jsonl",
+        &format!("{}{}", line("tw-2", 1, "accept"), line("tw-3", 2, "accept")),
+    );
+    let out = vital_env(&ws, &["import", "--gold", broken.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--format verdicts"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = vital_env(
+        &ws,
+        &[
+            "import",
+            "--format",
+            "verdicts",
+            "--gold",
+            broken.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("broken.jsonl record 1 (line 2)")
+            && err.contains("no round 1 answer 2")
+            && err.contains("nothing stored"),
+        "{err}"
+    );
+    let good = crate::common::write(data.path(), "gold.jsonl", &line("tw-2", 1, "accept"));
+    let stored = vital_env_ok(
+        &ws,
+        &[
+            "import",
+            "--format",
+            "verdicts",
+            "--gold",
+            good.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        stored.contains("1 known verdicts added") && stored.contains("1 gold samples"),
+        "{stored}"
+    );
+    let plan = vital_env_ok(
+        &ws,
+        &["team", "plan", "--gold-every", "3", "--onboarding", "1"],
+        &[],
+    );
+    assert!(
+        plan.contains("a gold sample after every 3 samples")
+            && plan.contains("onboarding: 1 gold samples before any other"),
+        "{plan}"
+    );
+    // Not a decision: the export of verdicts holds none.
+    let verdicts = data.path().join("verdicts.jsonl");
+    vital_env_ok(
+        &ws,
+        &[
+            "export",
+            "--format",
+            "verdicts",
+            "--out",
+            verdicts.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(std::fs::read_to_string(&verdicts).unwrap(), "");
+    let out = vital_env_ok(
+        &ws,
+        &["team", "work", "--reviewer", "ana", "--samples", "2"],
+        &[],
+    );
+    let curator = Workspace::open_existing(&ws).unwrap();
+    let keys = curator.sample_keys().unwrap();
+    let served: Vec<i64> = events_of(out.as_bytes())
+        .iter()
+        .filter(|e| e.what == "served")
+        .map(|e| e.sample)
+        .collect();
+    assert_eq!(served, vec![keys[2], keys[0]], "the gold sample first");
+    let status: serde_json::Value =
+        serde_json::from_str(&vital_env_ok(&ws, &["team", "status", "--json"], &[])).unwrap();
+    assert_eq!(status["reviewers"][0]["gold_accuracy"], 1.0, "{status}");
+}

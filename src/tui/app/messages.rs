@@ -198,6 +198,26 @@ impl App {
                     vec![]
                 }
             }
+            Msg::Instead { asked, view } => {
+                if self.queue.current() != Some(asked) {
+                    // The reviewer moved on meanwhile: the next sample they open asks again.
+                    return vec![];
+                }
+                let stored = &view.stored;
+                self.queue.serve_before(
+                    asked,
+                    crate::store::IndexEntry {
+                        key: view.key(),
+                        ext_id: stored.sample.id.clone(),
+                        domains: stored.sample.domains.clone(),
+                        decided: view.decided(),
+                        flagged: view.flagged(),
+                        disagreement: false,
+                        rounds: stored.answer_ids.iter().filter(|a| !a.is_empty()).count(),
+                    },
+                );
+                self.update(Msg::Loaded(view))
+            }
             Msg::Paste(text) => self.on_paste(&text),
             Msg::Resized(width, _) => {
                 self.screen_width = width;

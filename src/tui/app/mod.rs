@@ -179,6 +179,12 @@ pub enum Msg {
     /// The team plan does not serve sample `key` to this reviewer now (others hold or finished
     /// its places, or the reviewer reached their cap): it leaves their queue.
     NotServed(i64),
+    /// A gold check is due: `view` is shown in place of sample `asked` (which stays in the
+    /// queue, right after it).
+    Instead {
+        asked: i64,
+        view: Box<SampleView>,
+    },
     /// Text pasted into the terminal (bracketed paste).
     Paste(String),
     /// The reviewer's `$VISUAL`/`$EDITOR` returned: the file's text, or why there is none.
