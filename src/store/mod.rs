@@ -8,6 +8,7 @@ mod team_guidelines;
 pub use team_guidelines::{Guidelines, Stored as GuidelinesStored, MAX_GUIDELINES_BYTES};
 pub mod agreement;
 mod answer_decisions;
+mod busy_wait;
 mod copy;
 mod db;
 mod decisions;
@@ -167,7 +168,7 @@ impl Workspace {
         // committed judgment survive a crash of the machine, not only of the process.
         // First, so that everything below (WAL switch, migrations) waits for another process
         // opening the same workspace at the same moment instead of failing.
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        busy_wait::set(&conn, std::time::Duration::from_secs(10))?;
         let ws = Self {
             dir: dir.to_path_buf(),
             location: dir.to_path_buf(),
@@ -247,7 +248,7 @@ impl Workspace {
     /// [`is_unavailable`] (a directory's lock; a server never makes a decision wait).
     pub fn set_write_wait(&self, wait: std::time::Duration) -> anyhow::Result<()> {
         if let Some(conn) = self.db.sqlite_conn() {
-            conn.busy_timeout(wait)?;
+            busy_wait::set(conn, wait)?;
         }
         Ok(())
     }

@@ -226,6 +226,7 @@ impl Workspace {
         let Some(plan) = self.team_plan()? else {
             return Ok(Lease::Taken);
         };
+        let _unsynced = PlacesOnly::start(&self.db)?;
         let tx = self.db.begin_write()?;
         lock_leases(&tx)?;
         let done: bool = tx.query_value(
@@ -300,6 +301,7 @@ impl Workspace {
         after: Option<i64>,
     ) -> anyhow::Result<Option<(i64, bool)>> {
         let plan = self.team_plan()?.unwrap_or_default();
+        let _unsynced = PlacesOnly::start(&self.db)?;
         let tx = self.db.begin_write()?;
         lock_leases(&tx)?;
         tx.execute(
@@ -469,6 +471,41 @@ fn read_plan(db: &Db) -> anyhow::Result<Option<TeamPlan>> {
         "the stored team plan cannot be read by this vital: set it again with `vital team plan`",
     )?;
     Ok(Some(plan))
+}
+
+/// While alive, a directory's connection commits without waiting for the disk (SQLite's
+/// `synchronous = NORMAL`): for the transactions that only take or let go of unfinished places
+/// (`take_lease`, `claim_next`). Such a place is not worth a wait for the disk: one lost to a
+/// machine crash is what a lapsed lease is, and every screen on the machine died with it.
+/// Decisions and finished places (`settle_lease`) still wait for the disk (`FULL`); a later
+/// such commit makes the places before it durable too. Measured: serving the next sample no
+/// longer waits for its own commit to reach the disk (BENCHMARKS.md, "Team work"). The
+/// setting in force before is put back when this is dropped, on every path.
+struct PlacesOnly<'a> {
+    conn: Option<(&'a rusqlite::Connection, i64)>,
+}
+
+impl<'a> PlacesOnly<'a> {
+    fn start(db: &'a Db) -> anyhow::Result<Self> {
+        let Some(conn) = db.sqlite_conn() else {
+            return Ok(Self { conn: None });
+        };
+        let before: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+        conn.execute_batch("PRAGMA synchronous = NORMAL")?;
+        Ok(Self {
+            conn: Some((conn, before)),
+        })
+    }
+}
+
+impl Drop for PlacesOnly<'_> {
+    fn drop(&mut self) {
+        if let Some((conn, before)) = self.conn {
+            if let Err(e) = conn.execute_batch(&format!("PRAGMA synchronous = {before}")) {
+                tracing::error!(error = %e, "the workspace's synchronous setting was not put back");
+            }
+        }
+    }
 }
 
 /// Takes the lease lock for the rest of the transaction (on SQLite the transaction's `BEGIN
@@ -860,6 +897,19 @@ pub(super) mod tests {
             ws.places_by_reviewer().unwrap().is_empty(),
             "nothing stored"
         );
+    }
+
+    /// Taking places commits without waiting for the disk; every decision after it still waits.
+    #[test]
+    fn on_a_directory_decisions_still_wait_for_the_disk_after_places_are_taken() {
+        let (ws, keys) = team_workspace(TestDb::Sqlite, 2);
+        let synchronous = || -> i64 { ws.db.query_value("PRAGMA synchronous", params![]).unwrap() };
+        assert_eq!(synchronous(), 2, "FULL");
+        ws.set_team_plan(&TeamPlan::default()).unwrap();
+        assert_eq!(ws.claim_next("ana", None).unwrap(), Some(keys[0]));
+        assert_eq!(ws.take_lease("ben", keys[0]).unwrap(), Lease::NotServed);
+        assert_eq!(ws.take_lease("ben", keys[1]).unwrap(), Lease::Taken);
+        assert_eq!(synchronous(), 2, "FULL again");
     }
 
     on_both_databases!(
