@@ -68,8 +68,12 @@ pub struct PlanArgs {
     /// Each reviewer finishes N gold samples before any other (0: no onboarding).
     #[arg(long, value_name = "N")]
     pub onboarding: Option<u32>,
+    /// A sample whose planned reviewers contradict each other on an answer gets up to N more
+    /// reviewers before it goes to adjudication (0: none).
+    #[arg(long, value_name = "N")]
+    pub extra_when_split: Option<u32>,
     /// Remove the plan: every reviewer is served every sample again.
-    #[arg(long, conflicts_with_all = ["per_sample", "overlap", "route", "cap", "lease_minutes", "order", "gold_every", "onboarding"])]
+    #[arg(long, conflicts_with_all = ["per_sample", "overlap", "route", "cap", "lease_minutes", "order", "gold_every", "onboarding", "extra_when_split"])]
     pub off: bool,
     /// Print the plan as JSON.
     #[arg(long)]
@@ -203,7 +207,8 @@ fn plan(ctx: &Context, args: PlanArgs) -> anyhow::Result<i32> {
         || args.lease_minutes.is_some()
         || args.order.is_some()
         || args.gold_every.is_some()
-        || args.onboarding.is_some();
+        || args.onboarding.is_some()
+        || args.extra_when_split.is_some();
     let current = ws.team_plan()?;
     let plan = if changing {
         let plan = apply_changes(current.unwrap_or_default(), &args)?;
@@ -245,6 +250,9 @@ fn apply_changes(mut plan: TeamPlan, args: &PlanArgs) -> anyhow::Result<TeamPlan
     }
     if let Some(n) = args.onboarding {
         plan.onboarding = n;
+    }
+    if let Some(n) = args.extra_when_split {
+        plan.extra_when_split = n;
     }
     for route in &args.route {
         let (who, domains) = split_pair(route, "--route", "REVIEWER=DOMAIN,…")?;
@@ -315,6 +323,12 @@ fn describe_plan(plan: &TeamPlan) -> String {
     }
     for (who, n) in &plan.caps {
         out.push_str(&format!("cap: {who} finishes at most {n} samples\n"));
+    }
+    if plan.extra_when_split > 0 {
+        out.push_str(&format!(
+            "split samples: up to {} more reviewers before adjudication\n",
+            plan.extra_when_split
+        ));
     }
     match plan.gold_every {
         0 => out.push_str("gold checks: none\n"),

@@ -64,18 +64,21 @@ pub const MIGRATIONS: &[Migration] = &[
         postgres: GUIDELINES_POSTGRES,
     },
     Migration {
-        sqlite: GOLD_SQLITE,
-        postgres: GOLD_POSTGRES,
+        sqlite: TEAM_CHECKS_SQLITE,
+        postgres: TEAM_CHECKS_POSTGRES,
     },
 ];
 
-// Gold checks (`vital import --format verdicts --gold FILE`; see `team_gold.rs`): the known
+// 13: gold checks (`vital import --format verdicts --gold FILE`; see `team_gold.rs`): the known
 // verdict on each gold answer, who gave it and when. Not a decision: nothing in the log. On a
 // server only a curator reads or writes the table (row-level security: a reviewer's role, granted
 // SELECT on every table, reads no row); a reviewer's claim learns only the one gold sample it is
 // served, through `vital_gold_next`, and their own accuracy through `vital_gold_accuracy`, both
-// run with the owner's rights and answering for the connecting reviewer alone.
-const GOLD_SQLITE: &str = r#"
+// run with the owner's rights and answering for the connecting reviewer alone. And extra
+// reviewers on split samples (`--extra-when-split`, `team_plan.rs`): a claim asks
+// `vital_split(sample)` whether the sample's reviewers contradict each other (yes or no, never
+// who or how: a reviewer's role reads only its own decisions).
+const TEAM_CHECKS_SQLITE: &str = r#"
     CREATE TABLE team_gold (
         answer_id INTEGER PRIMARY KEY REFERENCES answers(id),
         sample_id INTEGER NOT NULL REFERENCES samples(id),
@@ -86,7 +89,7 @@ const GOLD_SQLITE: &str = r#"
     CREATE INDEX team_gold_by_sample ON team_gold (sample_id);
 "#;
 
-const GOLD_POSTGRES: &str = r#"
+const TEAM_CHECKS_POSTGRES: &str = r#"
     CREATE TABLE team_gold (
         answer_id BIGINT PRIMARY KEY REFERENCES answers(id),
         sample_id BIGINT NOT NULL REFERENCES samples(id),
@@ -147,6 +150,15 @@ const GOLD_POSTGRES: &str = r#"
         WHERE rv.name NOT IN ('final', 'imported')
           AND (has_table_privilege(session_user, 'samples', 'INSERT') OR rv.name = session_user::text)
         GROUP BY rv.name ORDER BY rv.name
+    $$;
+    CREATE FUNCTION vital_split(sample BIGINT) RETURNS boolean
+        LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+        SELECT EXISTS (
+            SELECT 1 FROM current_judgments c JOIN reviewers rv ON rv.id = c.reviewer_id
+            WHERE c.sample_id = sample AND c.kind IN ('accept', 'reject') AND rv.name <> 'imported'
+            GROUP BY c.answer_id
+            HAVING count(DISTINCT CASE WHEN rv.name <> 'final' THEN c.kind END) = 2
+               AND sum(CASE WHEN rv.name = 'final' THEN 1 ELSE 0 END) = 0)
     $$;
 "#;
 

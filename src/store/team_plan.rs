@@ -81,6 +81,10 @@ pub struct TeamPlan {
     /// Gold samples every reviewer finishes before any other (`--onboarding`).
     #[serde(default)]
     pub onboarding: u32,
+    /// Reviewers added to a sample whose planned reviewers contradict each other on an answer
+    /// (no final decision yet), before it goes to adjudication (`--extra-when-split`; 0: none).
+    #[serde(default)]
+    pub extra_when_split: u32,
 }
 
 impl Default for TeamPlan {
@@ -94,6 +98,7 @@ impl Default for TeamPlan {
             order: PlanOrder::File,
             gold_every: 0,
             onboarding: 0,
+            extra_when_split: 0,
         }
     }
 }
@@ -122,6 +127,11 @@ impl TeamPlan {
             (1..=7 * 24 * 3600).contains(&self.lease_seconds),
             "--lease-minutes must be a second to a week (10080), not {} seconds",
             self.lease_seconds
+        );
+        anyhow::ensure!(
+            self.extra_when_split <= MAX_PER_SAMPLE,
+            "--extra-when-split must be 0 to {MAX_PER_SAMPLE}, not {}",
+            self.extra_when_split
         );
         anyhow::ensure!(
             self.gold_every <= MAX_GOLD_SETTING && self.onboarding <= MAX_GOLD_SETTING,
@@ -254,10 +264,11 @@ impl Workspace {
             let sql = claim_sql(tx.dialect(), &plan, Only::This);
             let (route, _) = route_of(&plan, reviewer);
             let (k, overlap) = (plan.per_sample, plan.overlap_basis_points);
+            let extra = plan.extra_when_split;
             let until = now + plan.lease_ms();
             let taken = tx.query_opt(
                 &sql,
-                params![reviewer, now, k, overlap, route, until, key],
+                params![reviewer, now, k, overlap, route, extra, until, key],
                 |r| r.get::<i64>(0),
             )?;
             if taken.is_some() {
@@ -318,20 +329,33 @@ impl Workspace {
             let now = now_ms(&tx)?;
             let (route, _) = route_of(&plan, reviewer);
             let (k, overlap) = (plan.per_sample, plan.overlap_basis_points);
+            let extra = plan.extra_when_split;
             let until = now + plan.lease_ms();
-            let ahead = match after.filter(|_| plan.order == PlanOrder::File) {
-                Some(after) => tx.query_opt(
+            // A split sample waiting for an extra reviewer first (only finished samples can
+            // be split: a short list), then on from where the reviewer was, then from the start.
+            let split = if extra > 0 {
+                tx.query_opt(
+                    &claim_sql(tx.dialect(), &plan, Only::Split),
+                    params![reviewer, now, k, overlap, route, extra, until],
+                    |r| r.get::<i64>(0),
+                )?
+            } else {
+                None
+            };
+            let ahead = match (split, after.filter(|_| plan.order == PlanOrder::File)) {
+                (Some(key), _) => Some(key),
+                (None, Some(after)) => tx.query_opt(
                     &claim_sql(tx.dialect(), &plan, Only::After),
-                    params![reviewer, now, k, overlap, route, until, after],
+                    params![reviewer, now, k, overlap, route, extra, until, after],
                     |r| r.get::<i64>(0),
                 )?,
-                None => None,
+                (None, None) => None,
             };
             match ahead {
                 Some(key) => Some(key),
                 None => tx.query_opt(
                     &claim_sql(tx.dialect(), &plan, Only::Any),
-                    params![reviewer, now, k, overlap, route, until],
+                    params![reviewer, now, k, overlap, route, extra, until],
                     |r| r.get::<i64>(0),
                 )?,
             }
@@ -391,7 +415,8 @@ impl Workspace {
                 now,
                 plan.per_sample,
                 plan.overlap_basis_points,
-                route
+                route,
+                plan.extra_when_split
             ],
             |r| r.get(0),
         )
@@ -448,13 +473,16 @@ impl Workspace {
                 "SELECT count(*),
                         CAST(coalesce(sum(CASE WHEN t.d >= t.k THEN 1 ELSE 0 END), 0) AS BIGINT),
                         CAST(coalesce(sum(CASE WHEN t.d >= t.k THEN 0 ELSE t.k - t.d END), 0) AS BIGINT)
-                 FROM (SELECT {k} AS k,
-                              (SELECT count(*) FROM team_leases d WHERE d.sample_id = s.id AND d.done = 1) AS d
-                       FROM samples s WHERE {answered}) t",
+                 FROM (SELECT b.k + (CASE WHEN CAST(?3 AS BIGINT) > 0 AND b.d >= b.k AND {split}
+                                          THEN CAST(?3 AS BIGINT) ELSE 0 END) AS k, b.d
+                       FROM (SELECT s.id, {k} AS k,
+                                    (SELECT count(*) FROM team_leases d WHERE d.sample_id = s.id AND d.done = 1) AS d
+                             FROM samples s WHERE {answered}) b) t",
                 k = planned_sql_at(1, 2),
+                split = split_sql(self.db.dialect(), "b.id"),
                 answered = ANSWERED_SQL,
             ),
-            params![plan.per_sample, plan.overlap_basis_points],
+            params![plan.per_sample, plan.overlap_basis_points, plan.extra_when_split],
             |r| Ok((r.get(1)?, r.get(0)?, r.get(2)?)),
         )
     }
@@ -585,21 +613,43 @@ pub(super) fn route_of(plan: &TeamPlan, reviewer: &str) -> (String, bool) {
     }
 }
 
-/// Whether sample `s` may be served to reviewer ?1 at time ?2 (?3 K, ?4 overlap, ?5 route):
-/// answered, not finished by them, routed to them, and fewer others' live or done places than
-/// planned.
+/// Whether sample `s` may be served to reviewer ?1 at time ?2 (?3 K, ?4 overlap, ?5 route, ?6
+/// extra reviewers on a split sample): answered, not finished by them, routed to them, and
+/// fewer others' live or done places than planned, or than planned and extra when the
+/// reviewers who decided it contradict each other (looked at only then: it reads decisions).
 fn eligible_sql(dialect: Dialect, _plan: &TeamPlan) -> String {
     let route = route_sql(dialect, 5);
+    let others = "(SELECT count(*) FROM team_leases o
+              WHERE o.sample_id = s.id AND o.reviewer <> CAST(?1 AS TEXT)
+                AND (o.done = 1 OR o.until_ms > CAST(?2 AS BIGINT)))";
     format!(
         "{ANSWERED_SQL}
          AND NOT EXISTS (SELECT 1 FROM team_leases m
                          WHERE m.sample_id = s.id AND m.reviewer = CAST(?1 AS TEXT) AND m.done = 1)
-         AND (SELECT count(*) FROM team_leases o
-              WHERE o.sample_id = s.id AND o.reviewer <> CAST(?1 AS TEXT)
-                AND (o.done = 1 OR o.until_ms > CAST(?2 AS BIGINT))) < {planned}
+         AND (CASE WHEN {others} < {planned} THEN 1
+                   WHEN CAST(?6 AS BIGINT) = 0 THEN 0
+                   WHEN {others} < {planned} + CAST(?6 AS BIGINT) AND {split} THEN 1
+                   ELSE 0 END) = 1
          AND {route}",
         planned = planned_sql(),
+        split = split_sql(dialect, "s.id"),
     )
+}
+
+/// Whether the reviewers who decided sample `key` (an SQL expression) contradict each other:
+/// on some answer a ✓ and a ✗ in force, and no final decision. On a server through the owner's
+/// function (a reviewer's role reads only its own decisions; the function answers yes or no).
+fn split_sql(dialect: Dialect, key: &str) -> String {
+    match dialect {
+        Dialect::Postgres => format!("vital_split({key})"),
+        Dialect::Sqlite => format!(
+            "EXISTS (SELECT 1 FROM current_judgments c JOIN reviewers rv ON rv.id = c.reviewer_id
+                     WHERE c.sample_id = {key} AND c.kind IN ('accept', 'reject') AND rv.name <> 'imported'
+                     GROUP BY c.answer_id
+                     HAVING count(DISTINCT CASE WHEN rv.name <> 'final' THEN c.kind END) = 2
+                        AND sum(CASE WHEN rv.name = 'final' THEN 1 ELSE 0 END) = 0)"
+        ),
+    }
 }
 
 /// Whether sample `s` is routed to the reviewer whose route (a JSON array, empty: every domain)
@@ -621,10 +671,12 @@ pub(super) fn route_sql(dialect: Dialect, at: usize) -> String {
 /// Which samples a claim looks at.
 #[derive(Clone, Copy)]
 enum Only {
-    /// Sample ?7.
+    /// Sample ?8.
     This,
-    /// Samples after key ?7.
+    /// Samples after key ?8.
     After,
+    /// Samples that as many reviewers as planned finished (the ones that may be split).
+    Split,
     /// Every sample.
     Any,
 }
@@ -633,8 +685,12 @@ enum Only {
 /// order among those `only` names. Answers the sample's key, or no row.
 fn claim_sql(dialect: Dialect, plan: &TeamPlan, only: Only) -> String {
     let only = match only {
-        Only::This => "AND s.id = CAST(?7 AS BIGINT)",
-        Only::After => "AND s.id > CAST(?7 AS BIGINT)",
+        Only::This => "AND s.id = CAST(?8 AS BIGINT)",
+        Only::After => "AND s.id > CAST(?8 AS BIGINT)",
+        Only::Split => {
+            "AND s.id IN (SELECT f.sample_id FROM team_leases f WHERE f.done = 1
+                          GROUP BY f.sample_id HAVING count(*) >= 2)"
+        }
         Only::Any => "",
     };
     let order = match plan.order {
@@ -649,7 +705,7 @@ fn claim_sql(dialect: Dialect, plan: &TeamPlan, only: Only) -> String {
     };
     format!(
         "INSERT INTO team_leases (sample_id, reviewer, until_ms, done)
-         SELECT s.id, CAST(?1 AS TEXT), CAST(?6 AS BIGINT), 0 FROM samples s
+         SELECT s.id, CAST(?1 AS TEXT), CAST(?7 AS BIGINT), 0 FROM samples s
          WHERE {eligible} {only}
          ORDER BY {order} LIMIT 1
          ON CONFLICT (sample_id, reviewer) DO UPDATE SET until_ms = excluded.until_ms
@@ -771,6 +827,7 @@ pub(super) mod tests {
             order: PlanOrder::Random,
             gold_every: 4,
             onboarding: 2,
+            extra_when_split: 1,
         };
         ws.set_team_plan(&plan).unwrap();
         assert_eq!(ws.team_plan().unwrap(), Some(plan.clone()));
@@ -899,6 +956,88 @@ pub(super) mod tests {
         );
     }
 
+    /// Decides every answer of sample `key` as `reviewer` with one verdict, then settles.
+    fn finish_with(ws: &Workspace, reviewer: &str, key: i64, kind: DecisionKind) {
+        let stored = ws.load_sample(key).unwrap().unwrap();
+        for (round, answers) in stored.round_ids.iter().zip(&stored.answer_ids) {
+            for &answer in answers {
+                ws.record(
+                    reviewer,
+                    &NewDecision {
+                        sample_key: key,
+                        round_id: Some(*round),
+                        answer_id: Some(answer),
+                        kind,
+                        value: None,
+                        shown_order: None,
+                        figure_shown: None,
+                    },
+                )
+                .unwrap();
+            }
+        }
+        ws.settle_lease(reviewer, key).unwrap();
+    }
+
+    fn a_split_sample_gets_extra_reviewers_first_then_goes_to_adjudication(db: TestDb) {
+        let (ws, keys) = team_workspace(db, 4);
+        ws.set_team_plan(&TeamPlan {
+            per_sample: 2,
+            overlap_basis_points: 10_000,
+            extra_when_split: 1,
+            ..Default::default()
+        })
+        .unwrap();
+        // Sample 0: Ana accepts, Ben rejects (split). Sample 1: both accept.
+        finish_with(&ws, "ana", keys[0], DecisionKind::Accept);
+        finish_with(&ws, "ben", keys[0], DecisionKind::Reject);
+        finish_with(&ws, "ana", keys[1], DecisionKind::Accept);
+        finish_with(&ws, "ben", keys[1], DecisionKind::Accept);
+        assert_eq!(
+            ws.plan_progress().unwrap(),
+            (1, 4, 5),
+            "sample 0 needs a third"
+        );
+        // Cy, further on, is served the split sample first, not the next in line.
+        assert_eq!(ws.claim_next("cy", Some(keys[2])).unwrap(), Some(keys[0]));
+        assert_eq!(ws.take_lease("dan", keys[0]).unwrap(), Lease::NotServed);
+        assert_eq!(ws.take_lease("dan", keys[1]).unwrap(), Lease::NotServed);
+        finish_with(&ws, "cy", keys[0], DecisionKind::Accept);
+        // Up to one more: now it waits for adjudication, served to no one.
+        assert_eq!(ws.take_lease("dan", keys[0]).unwrap(), Lease::NotServed);
+        assert_eq!(ws.claim_next("dan", None).unwrap(), Some(keys[2]));
+        assert_eq!(ws.plan_progress().unwrap(), (2, 4, 4));
+        assert!(ws
+            .servable_keys("eve")
+            .unwrap()
+            .iter()
+            .all(|&k| k >= keys[2]));
+        // Without extra reviewers the split sample is complete with its two.
+        let plan = ws.team_plan().unwrap().unwrap();
+        ws.set_team_plan(&TeamPlan {
+            extra_when_split: 0,
+            ..plan.clone()
+        })
+        .unwrap();
+        assert_eq!(ws.plan_progress().unwrap().0, 2);
+        // A final decision resolves the split: no extra place on a resolved sample.
+        let (ws, keys) = team_workspace(
+            match ws.db.dialect() {
+                Dialect::Sqlite => TestDb::Sqlite,
+                Dialect::Postgres => TestDb::Postgres,
+            },
+            2,
+        );
+        ws.set_team_plan(&plan).unwrap();
+        finish_with(&ws, "ana", keys[0], DecisionKind::Accept);
+        finish_with(&ws, "ben", keys[0], DecisionKind::Reject);
+        let stored = ws.load_sample(keys[0]).unwrap().unwrap();
+        for &answer in &stored.answer_ids[0] {
+            ws.record_final("cur", answer, true).unwrap();
+        }
+        assert_eq!(ws.take_lease("cy", keys[0]).unwrap(), Lease::NotServed);
+    }
+
     /// Taking places commits without waiting for the disk; every decision after it still waits.
     #[test]
     fn on_a_directory_decisions_still_wait_for_the_disk_after_places_are_taken() {
@@ -919,5 +1058,6 @@ pub(super) mod tests {
         a_lapsed_lease_is_served_again_and_overlap_serves_k_reviewers,
         routes_and_caps_hold,
         without_a_plan_every_sample_is_served,
+        a_split_sample_gets_extra_reviewers_first_then_goes_to_adjudication,
     );
 }

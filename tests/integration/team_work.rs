@@ -951,3 +951,91 @@ fn on_a_directory_gold_is_checked_stored_whole_and_served_as_planned() {
         serde_json::from_str(&vital_env_ok(&ws, &["team", "status", "--json"], &[])).unwrap();
     assert_eq!(status["reviewers"][0]["gold_accuracy"], 1.0, "{status}");
 }
+
+/// Extra reviewers on a server: a sample whose two planned reviewers split is served to a third
+/// reviewer's own login before the next sample in line, though that role reads neither
+/// reviewer's verdict; `vital team plan` prints the setting.
+#[test]
+fn on_a_server_a_split_sample_is_served_to_an_extra_reviewer_first() {
+    let Some(server) = ServerDb::create() else {
+        return;
+    };
+    let env = server.env();
+    let url = Path::new(&server.url);
+    let data = tempfile::tempdir().unwrap();
+    let file = crate::common::write(data.path(), "release.json", &release(3));
+    vital_env_ok(url, &["import", file.to_str().unwrap(), "-q"], &env);
+    let shown = vital_env_ok(
+        url,
+        &[
+            "team",
+            "plan",
+            "--per-sample",
+            "2",
+            "--overlap",
+            "100%",
+            "--extra-when-split",
+            "1",
+        ],
+        &env,
+    );
+    assert!(
+        shown.contains("split samples: up to 1 more reviewers before adjudication"),
+        "{shown}"
+    );
+    let suffix = std::process::id();
+    let (ana, cy) = (format!("ex_ana_{suffix}"), format!("ex_cy_{suffix}"));
+    let password_of = |r: &str| {
+        vital_env_ok(url, &["store", "add-reviewer", r], &env)
+            .lines()
+            .find_map(|l| l.strip_prefix("password: "))
+            .unwrap()
+            .to_string()
+    };
+    let files = server.files.path().to_str().unwrap().to_string();
+    let work_as = |r: &str, password: &str| {
+        let out = vital_env_ok(
+            Path::new(&server.url_as(r)),
+            &["team", "work", "--reviewer", r, "--samples", "1"],
+            &[
+                ("VITAL_SERVER_FILES", files.as_str()),
+                ("PGPASSWORD", password),
+            ],
+        );
+        events_of(out.as_bytes())[0].sample
+    };
+    let curator = Workspace::open_existing_with_files(url, server.files.path()).unwrap();
+    let keys = curator.sample_keys().unwrap();
+    // Ana accepts the first sample; Ben (recorded by the curator) rejects it.
+    assert_eq!(work_as(&ana, &password_of(&ana)), keys[0]);
+    let stored = curator.load_sample(keys[0]).unwrap().unwrap();
+    curator
+        .record(
+            "ben",
+            &vital::store::NewDecision {
+                sample_key: keys[0],
+                round_id: Some(stored.round_ids[0]),
+                answer_id: Some(stored.answer_ids[0][0]),
+                kind: vital::store::DecisionKind::Reject,
+                value: None,
+                shown_order: None,
+                figure_shown: None,
+            },
+        )
+        .unwrap();
+    curator.settle_lease("ben", keys[0]).unwrap();
+    assert_eq!(
+        work_as(&cy, &password_of(&cy)),
+        keys[0],
+        "the split sample, before the next in line"
+    );
+    let (complete, _, _) = curator.plan_progress().unwrap();
+    assert_eq!(complete, 1, "three reviewers finished the split sample");
+    drop(curator);
+    let mut admin = server.admin();
+    for r in [&ana, &cy] {
+        admin
+            .batch_execute(&format!("DROP OWNED BY {r}; DROP ROLE {r}"))
+            .unwrap();
+    }
+}
