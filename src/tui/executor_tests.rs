@@ -776,3 +776,62 @@ fn gold_samples_are_shown_in_place_of_the_next_when_due_and_look_like_any_other(
     finish(&mut ana);
     assert_eq!(on_screen(&ana), Some(keys[2]), "and back to where she was");
 }
+
+/// The connection drops (the server stops): the samples read ahead are still shown and decided
+/// (decisions kept in the journal), one not read ahead says why it cannot be shown, and once the
+/// server is back every decision reaches it exactly once.
+#[test]
+fn samples_read_ahead_are_shown_and_decided_while_the_server_is_away() {
+    use super::app::Effect;
+    use crate::store::test_support::{test_server, ServerDatabase};
+    if test_server().is_none() {
+        return;
+    }
+    let own = OwnServer::start();
+    let database = ServerDatabase::create(&own.url);
+    let files = tempfile::tempdir().unwrap();
+    let demo = workspace();
+    drop(crate::store::test_support::server_workspace(
+        &database.url,
+        files.path(),
+    ));
+    let open = || Workspace::open_existing_with_files(Path::new(&database.url), files.path());
+    Workspace::open_existing(demo.path())
+        .unwrap()
+        .copy_into(&open().unwrap(), &mut |_, _| Ok(()))
+        .unwrap();
+    let keys = demo_ws(&demo).sample_keys().unwrap();
+    let before = open().unwrap().decision_event_count().unwrap();
+    let mut exec = store_for(open().unwrap());
+    let loaded = exec.run(Effect::Load(keys[0]));
+    assert!(matches!(loaded, Some(Msg::Loaded(_))), "{loaded:?}");
+    assert_eq!(exec.run(Effect::Prefetch(vec![keys[1], keys[2]])), None);
+
+    own.run("pause");
+    for &key in &keys[1..3] {
+        let shown = exec.run(Effect::Load(key));
+        assert!(
+            matches!(&shown, Some(Msg::Loaded(v)) if v.key() == key),
+            "{shown:?}"
+        );
+        let saved = exec
+            .run(Effect::Record(accept(&demo_ws(&demo), key, 0)))
+            .unwrap();
+        assert!(
+            note_of(&saved).is_some_and(|n| n.starts_with("offline")),
+            "{saved:?}"
+        );
+    }
+    // Shown again offline: the decision kept on this machine is on it.
+    match exec.run(Effect::Load(keys[1])) {
+        Some(Msg::Loaded(v)) => assert_eq!(v.decisions.len(), 1, "{:?}", v.decisions),
+        other => panic!("{other:?}"),
+    }
+    let not_read = exec.run(Effect::Load(keys[3]));
+    assert!(matches!(not_read, Some(Msg::Error(_))), "{not_read:?}");
+
+    own.run("resume");
+    let back = exec.run(Effect::RetryJournal).unwrap();
+    assert_eq!(note_of(&back), None, "{back:?}");
+    assert_eq!(open().unwrap().decision_event_count().unwrap(), before + 2);
+}

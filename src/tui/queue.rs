@@ -109,6 +109,16 @@ impl Queue {
         self.visible.get(self.pos).map(|&i| self.entries[i].key)
     }
 
+    /// The keys of up to `n` samples after the one on screen, in queue order.
+    pub fn upcoming(&self, n: usize) -> Vec<i64> {
+        self.visible
+            .iter()
+            .skip(self.pos + 1)
+            .take(n)
+            .map(|&i| self.entries[i].key)
+            .collect()
+    }
+
     pub fn current_entry(&self) -> Option<&IndexEntry> {
         self.visible.get(self.pos).map(|&i| &self.entries[i])
     }

@@ -68,6 +68,13 @@ impl App {
                     effects.push(Effect::LoadDisagreements);
                     effects.push(Effect::LoadGuidelines);
                 }
+                // While the workspace answers, the next few samples are read ahead (once each,
+                // on the timer, so no key waits for them).
+                let ahead = self.queue.upcoming(super::READ_AHEAD);
+                if self.journal_note.is_none() && !ahead.is_empty() && ahead != self.prefetched {
+                    self.prefetched = ahead.clone();
+                    effects.push(Effect::Prefetch(ahead));
+                }
                 effects
             }
             Msg::Disagreements(keys) => {

@@ -39,11 +39,17 @@ pub use panels::{ExportForm, ExportJob, SelectionPreview, TrainingView};
 /// reviewer's decisions show in the disagreements filter without a restart.
 const TICKS_PER_TEAM_LOOK: u64 = 5;
 
+/// How many samples after the one on screen are read ahead, for a dropped connection.
+pub const READ_AHEAD: usize = 3;
+
 /// What the app asks the runtime to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     /// Load a sample (with this reviewer's decisions) and answer with [`Msg::Loaded`].
     Load(i64),
+    /// Read these samples ahead (the next in the queue), so they can be shown and decided while
+    /// the workspace cannot be reached; answers nothing.
+    Prefetch(Vec<i64>),
     /// Commit a decision, then answer with [`Msg::Saved`].
     Record(NewDecision),
     /// Commit decisions that one key made (an edit and the ✗ it implies), undone together.
@@ -260,6 +266,8 @@ pub struct App {
     pub journal_note: Option<String>,
     /// Timer ticks so far (see [`Msg::Tick`]).
     ticks: u64,
+    /// The samples last asked to be read ahead ([`Effect::Prefetch`]).
+    prefetched: Vec<i64>,
     pub message: Option<String>,
     pub quitting: bool,
     pub training: TrainingView,
@@ -341,6 +349,7 @@ impl App {
             last_save: None,
             journal_note: None,
             ticks: 0,
+            prefetched: Vec::new(),
             message: None,
             quitting: false,
             training: TrainingView::default(),
