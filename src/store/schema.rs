@@ -77,7 +77,8 @@ pub const MIGRATIONS: &[Migration] = &[
 // run with the owner's rights and answering for the connecting reviewer alone. And extra
 // reviewers on split samples (`--extra-when-split`, `team_plan.rs`): a claim asks
 // `vital_split(sample)` whether the sample's reviewers contradict each other (yes or no, never
-// who or how: a reviewer's role reads only its own decisions).
+// who or how: a reviewer's role reads only its own decisions), among the samples with a place
+// finished lately (`team_leases_finished_lately`).
 const TEAM_CHECKS_SQLITE: &str = r#"
     CREATE TABLE team_gold (
         answer_id INTEGER PRIMARY KEY REFERENCES answers(id),
@@ -87,6 +88,7 @@ const TEAM_CHECKS_SQLITE: &str = r#"
         stored_at TEXT NOT NULL
     );
     CREATE INDEX team_gold_by_sample ON team_gold (sample_id);
+    CREATE INDEX team_leases_finished_lately ON team_leases (done, until_ms);
 "#;
 
 const TEAM_CHECKS_POSTGRES: &str = r#"
@@ -98,6 +100,7 @@ const TEAM_CHECKS_POSTGRES: &str = r#"
         stored_at TEXT COLLATE "C" NOT NULL
     );
     CREATE INDEX team_gold_by_sample ON team_gold (sample_id);
+    CREATE INDEX team_leases_finished_lately ON team_leases (done, until_ms);
     ALTER TABLE team_gold ENABLE ROW LEVEL SECURITY;
     CREATE POLICY team_gold_curators ON team_gold
         USING (has_table_privilege('samples', 'INSERT'))

@@ -181,9 +181,9 @@ pub enum Lease {
     /// Every planned place is taken or done by others, the sample is not routed to this
     /// reviewer, it has nothing to decide, or the reviewer reached their cap.
     NotServed,
-    /// A gold check is due: the reviewer's place is taken on this other sample, to be shown
-    /// in place of the one asked for (which stays for later). Nothing on the screen tells it
-    /// from any other sample.
+    /// A gold check is due, or a split sample waits for an extra reviewer: the reviewer's place
+    /// is taken on this other sample, to be shown in place of the one asked for (which stays
+    /// for later). Nothing on the screen tells it from any other sample.
     Instead(i64),
 }
 
@@ -259,6 +259,12 @@ impl Workspace {
             }
         } else if capped(&tx, &plan, reviewer)? {
             Lease::NotServed
+        } else if let Some(split) = claim_split(&tx, &plan, reviewer)? {
+            if split == key {
+                Lease::Taken
+            } else {
+                Lease::Instead(split)
+            }
         } else {
             let now = now_ms(&tx)?;
             let sql = claim_sql(tx.dialect(), &plan, Only::This);
@@ -279,7 +285,7 @@ impl Workspace {
         };
         let on_to = match outcome {
             Lease::NotServed => None,
-            Lease::Instead(gold) => Some(gold),
+            Lease::Instead(other) => Some(other),
             Lease::Taken | Lease::Done => Some(key),
         };
         if let Some(on_to) = on_to {
@@ -304,8 +310,9 @@ impl Workspace {
             .map(|(key, _)| key))
     }
 
-    /// [`Self::claim_next`], saying whether the sample taken is a gold check due (served out of
-    /// order: a caller keeps its `after` where it was, so the samples between are not skipped).
+    /// [`Self::claim_next`], saying whether the sample taken was served out of order (a gold
+    /// check due, or a split sample waiting for an extra reviewer): a caller keeps its `after`
+    /// where it was, so the samples between are not skipped.
     pub fn claim_next_or_check(
         &self,
         reviewer: &str,
@@ -331,25 +338,19 @@ impl Workspace {
             let (k, overlap) = (plan.per_sample, plan.overlap_basis_points);
             let extra = plan.extra_when_split;
             let until = now + plan.lease_ms();
-            // A split sample waiting for an extra reviewer first (only finished samples can
-            // be split: a short list), then on from where the reviewer was, then from the start.
-            let split = if extra > 0 {
-                tx.query_opt(
-                    &claim_sql(tx.dialect(), &plan, Only::Split),
-                    params![reviewer, now, k, overlap, route, extra, until],
-                    |r| r.get::<i64>(0),
-                )?
-            } else {
-                None
-            };
-            let ahead = match (split, after.filter(|_| plan.order == PlanOrder::File)) {
-                (Some(key), _) => Some(key),
-                (None, Some(after)) => tx.query_opt(
+            // A split sample waiting for an extra reviewer first (served out of order), then
+            // on from where the reviewer was, then from the start.
+            if let Some(split) = claim_split(&tx, &plan, reviewer)? {
+                tx.commit()?;
+                return Ok(Some((split, true)));
+            }
+            let ahead = match after.filter(|_| plan.order == PlanOrder::File) {
+                Some(after) => tx.query_opt(
                     &claim_sql(tx.dialect(), &plan, Only::After),
                     params![reviewer, now, k, overlap, route, extra, until, after],
                     |r| r.get::<i64>(0),
                 )?,
-                (None, None) => None,
+                None => None,
             };
             match ahead {
                 Some(key) => Some(key),
@@ -590,6 +591,35 @@ fn planned_sql_at(k: usize, overlap: usize) -> String {
     )
 }
 
+/// How far back a finished place makes its sample a candidate for an extra reviewer served
+/// first (a day): the claim then looks at the samples finished lately, not at every finished
+/// sample. A split sample older than that gets its extra reviewers when a queue reaches it.
+const SPLIT_WINDOW_MS: i64 = 24 * 3600 * 1000;
+
+/// Takes `reviewer`'s place on the first split sample waiting for an extra reviewer, among the
+/// samples with a place finished within [`SPLIT_WINDOW_MS`] (None without `--extra-when-split`).
+fn claim_split(db: &Db, plan: &TeamPlan, reviewer: &str) -> anyhow::Result<Option<i64>> {
+    if plan.extra_when_split == 0 {
+        return Ok(None);
+    }
+    let now = now_ms(db)?;
+    let (route, _) = route_of(plan, reviewer);
+    db.query_opt(
+        &claim_sql(db.dialect(), plan, Only::Split),
+        params![
+            reviewer,
+            now,
+            plan.per_sample,
+            plan.overlap_basis_points,
+            route,
+            plan.extra_when_split,
+            now + plan.lease_ms(),
+            now - SPLIT_WINDOW_MS
+        ],
+        |r| r.get::<i64>(0),
+    )
+}
+
 /// Takes `reviewer`'s place on gold sample `key` (a gold check has no planned number of
 /// reviewers: every reviewer is served it once).
 fn take_gold_place(db: &Db, plan: &TeamPlan, reviewer: &str, key: i64) -> anyhow::Result<()> {
@@ -675,7 +705,8 @@ enum Only {
     This,
     /// Samples after key ?8.
     After,
-    /// Samples that as many reviewers as planned finished (the ones that may be split).
+    /// Samples with a place finished since ?8 (a settled place's `until_ms` is its finish time
+    /// and a lease): the ones that may have split lately.
     Split,
     /// Every sample.
     Any,
@@ -688,8 +719,8 @@ fn claim_sql(dialect: Dialect, plan: &TeamPlan, only: Only) -> String {
         Only::This => "AND s.id = CAST(?8 AS BIGINT)",
         Only::After => "AND s.id > CAST(?8 AS BIGINT)",
         Only::Split => {
-            "AND s.id IN (SELECT f.sample_id FROM team_leases f WHERE f.done = 1
-                          GROUP BY f.sample_id HAVING count(*) >= 2)"
+            "AND s.id IN (SELECT f.sample_id FROM team_leases f
+                          WHERE f.done = 1 AND f.until_ms > CAST(?8 AS BIGINT))"
         }
         Only::Any => "",
     };
@@ -998,7 +1029,13 @@ pub(super) mod tests {
             (1, 4, 5),
             "sample 0 needs a third"
         );
-        // Cy, further on, is served the split sample first, not the next in line.
+        // Cy, further on, is served the split sample first, not the next in line; so is a
+        // screen opening another sample.
+        assert_eq!(
+            ws.take_lease("fay", keys[3]).unwrap(),
+            Lease::Instead(keys[0])
+        );
+        ws.release_leases("fay").unwrap();
         assert_eq!(ws.claim_next("cy", Some(keys[2])).unwrap(), Some(keys[0]));
         assert_eq!(ws.take_lease("dan", keys[0]).unwrap(), Lease::NotServed);
         assert_eq!(ws.take_lease("dan", keys[1]).unwrap(), Lease::NotServed);

@@ -335,7 +335,8 @@ impl SessionStore {
         }
         match self.ws.take_lease(&self.reviewer, key) {
             Ok(crate::store::Lease::NotServed) => Some(Msg::NotServed(key)),
-            // A gold check is due: its sample is shown instead, like any other.
+            // A gold check is due, or a split sample waits for an extra reviewer: that sample is
+            // shown instead, like any other.
             Ok(crate::store::Lease::Instead(other)) => match self.load(other) {
                 Ok(Some(view)) => Some(Msg::Instead {
                     asked: key,

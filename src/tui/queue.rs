@@ -419,10 +419,10 @@ impl Queue {
         self.refresh(keep);
     }
 
-    /// Puts `entry` (a sample the team plan serves in place of `asked`: a gold check) in the
-    /// queue just before `asked`, in every order, and moves there; `asked` comes next. An entry
-    /// for the same sample elsewhere in the queue moves (so finishing it does not skip the
-    /// samples between).
+    /// Puts `entry` (a sample the team plan serves in place of `asked`: a gold check, a split
+    /// sample) in the queue just before `asked`, in every order, and moves there; `asked` comes
+    /// next. An entry for the same sample elsewhere in the queue moves (so finishing it does not
+    /// skip the samples between).
     pub fn serve_before(&mut self, asked: i64, entry: IndexEntry) {
         let key = entry.key;
         let mut signals = RankSignals::default();

@@ -185,8 +185,8 @@ pub enum Msg {
     /// The team plan does not serve sample `key` to this reviewer now (others hold or finished
     /// its places, or the reviewer reached their cap): it leaves their queue.
     NotServed(i64),
-    /// A gold check is due: `view` is shown in place of sample `asked` (which stays in the
-    /// queue, right after it).
+    /// A gold check is due, or a split sample waits for an extra reviewer: `view` is shown in
+    /// place of sample `asked` (which stays in the queue, right after it).
     Instead {
         asked: i64,
         view: Box<SampleView>,
