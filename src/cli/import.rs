@@ -29,6 +29,11 @@ pub struct ImportArgs {
     /// Print one JSON report per file instead of a summary.
     #[arg(long)]
     pub json: bool,
+
+    /// With `--format verdicts`: store the lines as gold, the known verdicts of the team
+    /// plan's gold checks, not as any reviewer's decisions (`reviewer` names who set each).
+    #[arg(long)]
+    pub gold: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -65,6 +70,9 @@ impl FormatArg {
 }
 
 pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<i32> {
+    if args.gold {
+        return import_gold(ctx, &args);
+    }
     let mut ws = ctx.open_workspace()?;
     ws.ensure_curator("importing")?;
     let options = ImportOptions {
@@ -144,4 +152,90 @@ fn print_report(ctx: &Context, report: &ImportReport, json: bool) {
     if !report.warning_details.is_empty() {
         print!("  warnings:\n{}", report.warning_details);
     }
+}
+
+/// The largest gold file read (64 MiB: a million known verdicts).
+const MAX_GOLD_FILE_BYTES: u64 = 64 << 20;
+
+/// `vital import --format verdicts --gold FILE...`: each file's lines stored as known verdicts,
+/// each file whole or not at all.
+fn import_gold(ctx: &Context, args: &ImportArgs) -> anyhow::Result<i32> {
+    anyhow::ensure!(
+        args.format == FormatArg::Verdicts,
+        "--gold reads verdicts files: add --format verdicts"
+    );
+    let ws = ctx.open_existing_workspace()?;
+    ws.ensure_curator("storing gold answers")?;
+    let mut failed = 0;
+    for file in &args.files {
+        match read_gold(file).and_then(|lines| ws.store_gold(&lines)) {
+            Ok(stored) => {
+                if args.json {
+                    println!("{}", serde_json::json!({"file": file, "gold": stored}));
+                } else if !ctx.quiet {
+                    println!(
+                        "{} (gold): {} known verdicts added, {} changed, {} unchanged; {} gold samples in the workspace",
+                        file.display(),
+                        stored.added,
+                        stored.changed,
+                        stored.unchanged,
+                        stored.gold_samples
+                    );
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {e:#}");
+            }
+        }
+    }
+    Ok(match failed {
+        0 => exit::OK,
+        n if n == args.files.len() => exit::FAILURE,
+        _ => exit::PARTIAL,
+    })
+}
+
+/// The known verdicts of one verdicts file (the shape `export --format verdicts` writes; every
+/// field checked as for an ordinary verdicts import, `reviewer` included: it names who set the
+/// known verdict). At most [`MAX_GOLD_FILE_BYTES`] are read.
+fn read_gold(path: &std::path::Path) -> anyhow::Result<Vec<crate::store::GoldLine>> {
+    use anyhow::Context as _;
+    use std::io::Read;
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path).with_context(|| format!("cannot read {name}"))?;
+    let size = file
+        .metadata()
+        .with_context(|| format!("cannot read {name}"))?
+        .len();
+    anyhow::ensure!(
+        size <= MAX_GOLD_FILE_BYTES,
+        "{name}: {size} bytes; a gold file is at most {MAX_GOLD_FILE_BYTES} bytes"
+    );
+    let source = crate::data::json_stream::JsonSource::new(std::io::BufReader::new(
+        file.take(MAX_GOLD_FILE_BYTES + 1),
+    ))
+    .with_context(|| format!("cannot read {name}"))?;
+    let mut parser = Format::Verdicts.parser();
+    let mut warnings = crate::data::warnings::Warnings::default();
+    let mut lines = Vec::new();
+    source
+        .for_each(|loc, value| {
+            for record in parser.parse(&value, loc, &mut warnings)? {
+                if let crate::data::Record::Verdict(v) = record {
+                    lines.push(crate::store::GoldLine {
+                        at: format!("{name} {loc}"),
+                        sample_id: v.sample_id,
+                        round: v.round,
+                        answer: v.answer,
+                        accepted: v.accepted,
+                        source: v.reviewer,
+                    });
+                }
+            }
+            Ok(())
+        })
+        .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    // An empty file is data: it stores nothing.
+    Ok(lines)
 }

@@ -61,8 +61,19 @@ pub struct PlanArgs {
     /// The order samples are served in: file, random or uncertainty.
     #[arg(long, value_name = "ORDER")]
     pub order: Option<String>,
+    /// Serve each reviewer a gold sample (`vital import --format verdicts --gold FILE`) after
+    /// every N other samples they finish, looking like any other (0: no gold checks).
+    #[arg(long, value_name = "N")]
+    pub gold_every: Option<u32>,
+    /// Each reviewer finishes N gold samples before any other (0: no onboarding).
+    #[arg(long, value_name = "N")]
+    pub onboarding: Option<u32>,
+    /// A sample whose planned reviewers contradict each other on an answer gets up to N more
+    /// reviewers before it goes to adjudication (0: none).
+    #[arg(long, value_name = "N")]
+    pub extra_when_split: Option<u32>,
     /// Remove the plan: every reviewer is served every sample again.
-    #[arg(long, conflicts_with_all = ["per_sample", "overlap", "route", "cap", "lease_minutes", "order"])]
+    #[arg(long, conflicts_with_all = ["per_sample", "overlap", "route", "cap", "lease_minutes", "order", "gold_every", "onboarding", "extra_when_split"])]
     pub off: bool,
     /// Print the plan as JSON.
     #[arg(long)]
@@ -194,7 +205,10 @@ fn plan(ctx: &Context, args: PlanArgs) -> anyhow::Result<i32> {
         || !args.route.is_empty()
         || !args.cap.is_empty()
         || args.lease_minutes.is_some()
-        || args.order.is_some();
+        || args.order.is_some()
+        || args.gold_every.is_some()
+        || args.onboarding.is_some()
+        || args.extra_when_split.is_some();
     let current = ws.team_plan()?;
     let plan = if changing {
         let plan = apply_changes(current.unwrap_or_default(), &args)?;
@@ -230,6 +244,15 @@ fn apply_changes(mut plan: TeamPlan, args: &PlanArgs) -> anyhow::Result<TeamPlan
     }
     if let Some(order) = &args.order {
         plan.order = PlanOrder::parse(order)?;
+    }
+    if let Some(n) = args.gold_every {
+        plan.gold_every = n;
+    }
+    if let Some(n) = args.onboarding {
+        plan.onboarding = n;
+    }
+    if let Some(n) = args.extra_when_split {
+        plan.extra_when_split = n;
     }
     for route in &args.route {
         let (who, domains) = split_pair(route, "--route", "REVIEWER=DOMAIN,…")?;
@@ -301,6 +324,24 @@ fn describe_plan(plan: &TeamPlan) -> String {
     for (who, n) in &plan.caps {
         out.push_str(&format!("cap: {who} finishes at most {n} samples\n"));
     }
+    if plan.extra_when_split > 0 {
+        out.push_str(&format!(
+            "split samples: up to {} more reviewers before adjudication\n",
+            plan.extra_when_split
+        ));
+    }
+    match plan.gold_every {
+        0 => out.push_str("gold checks: none\n"),
+        n => out.push_str(&format!(
+            "gold checks: a gold sample after every {n} samples a reviewer finishes\n"
+        )),
+    }
+    if plan.onboarding > 0 {
+        out.push_str(&format!(
+            "onboarding: {} gold samples before any other\n",
+            plan.onboarding
+        ));
+    }
     out
 }
 
@@ -337,14 +378,17 @@ fn work(ctx: &Context, args: WorkArgs) -> anyhow::Result<i32> {
             .is_some_and(|s| started.elapsed().as_secs_f64() >= s)
     };
     while args.samples.is_none_or(|n| finished < n) && !out_of_time() {
-        let Some(key) = ws.claim_next(&reviewer, last)? else {
+        let Some((key, check)) = ws.claim_next_or_check(&reviewer, last)? else {
             if args.wait && ws.plan_progress()?.2 > 0 {
                 std::thread::sleep(std::time::Duration::from_millis(100));
                 continue;
             }
             break;
         };
-        last = Some(key);
+        if !check {
+            // A gold check is served out of order: the next search starts where it was.
+            last = Some(key);
+        }
         event("served", key, &reviewer);
         if args.hold_ms > 0 {
             std::thread::sleep(std::time::Duration::from_millis(args.hold_ms));

@@ -87,7 +87,7 @@ impl Workspace {
     }
 
     /// Whether a file of `bytes` bytes may be one imported before: a stored file has that size,
-    /// or one stored before sizes were recorded (schema 13) does.
+    /// or one stored before sizes were recorded (schema 14) does.
     pub fn may_hold_source_of_size(&self, bytes: u64) -> anyhow::Result<bool> {
         let bytes = i64::try_from(bytes).context("the file's size")?;
         self.db.query_value(

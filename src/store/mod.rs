@@ -8,6 +8,7 @@ mod team_guidelines;
 pub use team_guidelines::{Guidelines, Stored as GuidelinesStored, MAX_GUIDELINES_BYTES};
 pub mod agreement;
 mod answer_decisions;
+mod busy_wait;
 mod copy;
 mod db;
 mod decisions;
@@ -35,6 +36,7 @@ pub mod server;
 mod shard_files;
 mod stats;
 mod team;
+mod team_gold;
 mod team_plan;
 mod team_status;
 mod verdict_rows;
@@ -80,6 +82,7 @@ pub use server::{is_server_url, ServerUrl};
 pub use shard_files::{ScoreRows, ShardContent, ShardFile, ShardHeader, ShardSeal, VectorMerge};
 pub use stats::Stats;
 pub use team::NewReviewer;
+pub use team_gold::{GoldAccuracy, GoldLine, GoldStored};
 pub use team_plan::{
     overlap_bucket, Lease, PlanOrder, ReviewerPlaces, TeamPlan, DEFAULT_LEASE_MINUTES,
 };
@@ -168,7 +171,7 @@ impl Workspace {
         // committed judgment survive a crash of the machine, not only of the process.
         // First, so that everything below (WAL switch, migrations) waits for another process
         // opening the same workspace at the same moment instead of failing.
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        busy_wait::set(&conn, std::time::Duration::from_secs(10))?;
         let ws = Self {
             dir: dir.to_path_buf(),
             location: dir.to_path_buf(),
@@ -254,7 +257,7 @@ impl Workspace {
     /// [`is_unavailable`] (a directory's lock; a server never makes a decision wait).
     pub fn set_write_wait(&self, wait: std::time::Duration) -> anyhow::Result<()> {
         if let Some(conn) = self.db.sqlite_conn() {
-            conn.busy_timeout(wait)?;
+            busy_wait::set(conn, wait)?;
         }
         Ok(())
     }

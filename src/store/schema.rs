@@ -64,12 +64,112 @@ pub const MIGRATIONS: &[Migration] = &[
         postgres: GUIDELINES_POSTGRES,
     },
     Migration {
+        sqlite: TEAM_CHECKS_SQLITE,
+        postgres: TEAM_CHECKS_POSTGRES,
+    },
+    Migration {
         sqlite: SOURCE_BYTES_SQLITE,
         postgres: SOURCE_BYTES_POSTGRES,
     },
 ];
 
-// 13: each imported file's size in bytes. An import whose size no stored file has (and no file
+// 13: gold checks (`vital import --format verdicts --gold FILE`; see `team_gold.rs`): the known
+// verdict on each gold answer, who gave it and when. Not a decision: nothing in the log. On a
+// server only a curator reads or writes the table (row-level security: a reviewer's role, granted
+// SELECT on every table, reads no row); a reviewer's claim learns only the one gold sample it is
+// served, through `vital_gold_next`, and their own accuracy through `vital_gold_accuracy`, both
+// run with the owner's rights and answering for the connecting reviewer alone. And extra
+// reviewers on split samples (`--extra-when-split`, `team_plan.rs`): a claim asks
+// `vital_split(sample)` whether the sample's reviewers contradict each other (yes or no, never
+// who or how: a reviewer's role reads only its own decisions), among the samples with a place
+// finished lately (`team_leases_finished_lately`).
+const TEAM_CHECKS_SQLITE: &str = r#"
+    CREATE TABLE team_gold (
+        answer_id INTEGER PRIMARY KEY REFERENCES answers(id),
+        sample_id INTEGER NOT NULL REFERENCES samples(id),
+        accepted INTEGER NOT NULL CHECK (accepted IN (0, 1)),
+        source TEXT NOT NULL,
+        stored_at TEXT NOT NULL
+    );
+    CREATE INDEX team_gold_by_sample ON team_gold (sample_id);
+    CREATE INDEX team_leases_finished_lately ON team_leases (done, until_ms);
+"#;
+
+const TEAM_CHECKS_POSTGRES: &str = r#"
+    CREATE TABLE team_gold (
+        answer_id BIGINT PRIMARY KEY REFERENCES answers(id),
+        sample_id BIGINT NOT NULL REFERENCES samples(id),
+        accepted BIGINT NOT NULL CHECK (accepted IN (0, 1)),
+        source TEXT COLLATE "C" NOT NULL CHECK (char_length(source) <= 100),
+        stored_at TEXT COLLATE "C" NOT NULL
+    );
+    CREATE INDEX team_gold_by_sample ON team_gold (sample_id);
+    CREATE INDEX team_leases_finished_lately ON team_leases (done, until_ms);
+    ALTER TABLE team_gold ENABLE ROW LEVEL SECURITY;
+    CREATE POLICY team_gold_curators ON team_gold
+        USING (has_table_privilege('samples', 'INSERT'))
+        WITH CHECK (has_table_privilege('samples', 'INSERT'));
+    -- Inside these functions current_user is the owner: the caller is session_user.
+    CREATE FUNCTION vital_gold_next(who TEXT) RETURNS BIGINT
+        LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+    DECLARE
+        p jsonb; every BIGINT; onboarding BIGINT; route jsonb; gold BIGINT; regular BIGINT;
+    BEGIN
+        IF who <> session_user::text AND NOT has_table_privilege(session_user, 'samples', 'INSERT') THEN
+            RAISE EXCEPTION 'a reviewer is served their own gold checks only'
+                USING ERRCODE = 'insufficient_privilege';
+        END IF;
+        SELECT plan::jsonb INTO p FROM team_plan WHERE id = 1;
+        IF p IS NULL THEN RETURN NULL; END IF;
+        every := coalesce((p->>'gold_every')::BIGINT, 0);
+        onboarding := coalesce((p->>'onboarding')::BIGINT, 0);
+        SELECT count(*) FILTER (WHERE EXISTS (SELECT 1 FROM team_gold t WHERE t.sample_id = l.sample_id)),
+               count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM team_gold t WHERE t.sample_id = l.sample_id))
+          INTO gold, regular
+          FROM team_leases l WHERE l.reviewer = who AND l.done = 1;
+        IF gold >= onboarding + (CASE WHEN every > 0 THEN regular / every ELSE 0 END) THEN
+            RETURN NULL;
+        END IF;
+        route := p->'routes'->who;
+        RETURN (SELECT s.id FROM samples s
+                WHERE EXISTS (SELECT 1 FROM team_gold t WHERE t.sample_id = s.id)
+                  AND NOT EXISTS (SELECT 1 FROM team_leases m
+                                  WHERE m.sample_id = s.id AND m.reviewer = who AND m.done = 1)
+                  AND (route IS NULL OR jsonb_array_length(route) = 0 OR EXISTS (
+                       SELECT 1 FROM jsonb_array_elements_text(s.domains::jsonb) d
+                       WHERE d IN (SELECT jsonb_array_elements_text(route))))
+                ORDER BY s.id LIMIT 1);
+    END $$;
+    CREATE FUNCTION vital_gold_accuracy()
+        RETURNS TABLE (reviewer TEXT, decided BIGINT, correct BIGINT)
+        LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+        WITH v AS (
+            SELECT c.reviewer_id, c.answer_id, c.kind = 'accept' AS accepted
+            FROM current_judgments c WHERE c.kind IN ('accept', 'reject')
+            UNION ALL
+            SELECT c.reviewer_id, a.id, CAST(a.id AS TEXT) = c.value
+            FROM current_judgments c JOIN answers a ON a.round_id = c.round_id
+            WHERE c.kind = 'prefer')
+        SELECT rv.name::text, count(*)::BIGINT,
+               sum(CASE WHEN (g.accepted = 1) = v.accepted THEN 1 ELSE 0 END)::BIGINT
+        FROM v JOIN team_gold g ON g.answer_id = v.answer_id
+        JOIN reviewers rv ON rv.id = v.reviewer_id
+        WHERE rv.name NOT IN ('final', 'imported')
+          AND (has_table_privilege(session_user, 'samples', 'INSERT') OR rv.name = session_user::text)
+        GROUP BY rv.name ORDER BY rv.name
+    $$;
+    CREATE FUNCTION vital_split(sample BIGINT) RETURNS boolean
+        LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+        SELECT EXISTS (
+            SELECT 1 FROM current_judgments c JOIN reviewers rv ON rv.id = c.reviewer_id
+            WHERE c.sample_id = sample AND c.kind IN ('accept', 'reject') AND rv.name <> 'imported'
+            GROUP BY c.answer_id
+            HAVING count(DISTINCT CASE WHEN rv.name <> 'final' THEN c.kind END) = 2
+               AND sum(CASE WHEN rv.name = 'final' THEN 1 ELSE 0 END) = 0)
+    $$;
+"#;
+
+// 14: each imported file's size in bytes. An import whose size no stored file has (and no file
 // stored before this column, whose size is NULL) cannot be a file imported before, so a directory
 // import hashes it while parsing instead of reading it twice (`src/import/mod.rs`).
 const SOURCE_BYTES_SQLITE: &str = "ALTER TABLE sources ADD COLUMN bytes INTEGER;";
@@ -728,7 +828,7 @@ mod tests {
     #[test]
     fn both_databases_have_every_migration() {
         assert_eq!(SQLITE.len(), POSTGRES.len());
-        assert_eq!(MIGRATIONS.len(), SQLITE.len() + 3);
+        assert_eq!(MIGRATIONS.len(), SQLITE.len() + 4);
     }
 
     fn the_unused_human_pairs_view_is_gone(db: TestDb) {

@@ -74,6 +74,17 @@ pub struct TeamPlan {
     /// A place not decided on within this many seconds is free again (`--lease-minutes`).
     pub lease_seconds: u32,
     pub order: PlanOrder,
+    /// A gold sample after every this many other samples a reviewer finishes (0: no gold
+    /// checks; `--gold-every`). Plans stored before gold checks read as 0.
+    #[serde(default)]
+    pub gold_every: u32,
+    /// Gold samples every reviewer finishes before any other (`--onboarding`).
+    #[serde(default)]
+    pub onboarding: u32,
+    /// Reviewers added to a sample whose planned reviewers contradict each other on an answer
+    /// (no final decision yet), before it goes to adjudication (`--extra-when-split`; 0: none).
+    #[serde(default)]
+    pub extra_when_split: u32,
 }
 
 impl Default for TeamPlan {
@@ -85,6 +96,9 @@ impl Default for TeamPlan {
             caps: BTreeMap::new(),
             lease_seconds: DEFAULT_LEASE_MINUTES * 60,
             order: PlanOrder::File,
+            gold_every: 0,
+            onboarding: 0,
+            extra_when_split: 0,
         }
     }
 }
@@ -93,6 +107,9 @@ pub const DEFAULT_LEASE_MINUTES: u32 = 30;
 
 /// The most reviewers a plan may ask for on one sample.
 pub const MAX_PER_SAMPLE: u32 = 50;
+
+/// The largest `--gold-every` and `--onboarding`.
+pub const MAX_GOLD_SETTING: u32 = 100_000;
 
 impl TeamPlan {
     /// Refuses what cannot be served.
@@ -110,6 +127,15 @@ impl TeamPlan {
             (1..=7 * 24 * 3600).contains(&self.lease_seconds),
             "--lease-minutes must be a second to a week (10080), not {} seconds",
             self.lease_seconds
+        );
+        anyhow::ensure!(
+            self.extra_when_split <= MAX_PER_SAMPLE,
+            "--extra-when-split must be 0 to {MAX_PER_SAMPLE}, not {}",
+            self.extra_when_split
+        );
+        anyhow::ensure!(
+            self.gold_every <= MAX_GOLD_SETTING && self.onboarding <= MAX_GOLD_SETTING,
+            "--gold-every and --onboarding must be 0 to {MAX_GOLD_SETTING}"
         );
         for (reviewer, domains) in &self.routes {
             anyhow::ensure!(!reviewer.trim().is_empty(), "a --route names no reviewer");
@@ -155,6 +181,10 @@ pub enum Lease {
     /// Every planned place is taken or done by others, the sample is not routed to this
     /// reviewer, it has nothing to decide, or the reviewer reached their cap.
     NotServed,
+    /// A gold check is due, or a split sample waits for an extra reviewer: the reviewer's place
+    /// is taken on this other sample, to be shown in place of the one asked for (which stays
+    /// for later). Nothing on the screen tells it from any other sample.
+    Instead(i64),
 }
 
 /// One reviewer's places, as `vital team status` reports them.
@@ -206,25 +236,45 @@ impl Workspace {
         let Some(plan) = self.team_plan()? else {
             return Ok(Lease::Taken);
         };
+        let _unsynced = PlacesOnly::start(&self.db)?;
         let tx = self.db.begin_write()?;
         lock_leases(&tx)?;
         let done: bool = tx.query_value(
             "SELECT EXISTS (SELECT 1 FROM team_leases WHERE sample_id = ?1 AND reviewer = ?2 AND done = 1)",
             params![key, reviewer],
         )?;
+        let gold = if done {
+            None
+        } else {
+            super::team_gold::gold_due(&tx, &plan, reviewer)?
+        };
         let outcome = if done {
             Lease::Done
+        } else if let Some(gold) = gold {
+            take_gold_place(&tx, &plan, reviewer, gold)?;
+            if gold == key {
+                Lease::Taken
+            } else {
+                Lease::Instead(gold)
+            }
         } else if capped(&tx, &plan, reviewer)? {
             Lease::NotServed
+        } else if let Some(split) = claim_split(&tx, &plan, reviewer)? {
+            if split == key {
+                Lease::Taken
+            } else {
+                Lease::Instead(split)
+            }
         } else {
             let now = now_ms(&tx)?;
             let sql = claim_sql(tx.dialect(), &plan, Only::This);
             let (route, _) = route_of(&plan, reviewer);
             let (k, overlap) = (plan.per_sample, plan.overlap_basis_points);
+            let extra = plan.extra_when_split;
             let until = now + plan.lease_ms();
             let taken = tx.query_opt(
                 &sql,
-                params![reviewer, now, k, overlap, route, until, key],
+                params![reviewer, now, k, overlap, route, extra, until, key],
                 |r| r.get::<i64>(0),
             )?;
             if taken.is_some() {
@@ -233,11 +283,16 @@ impl Workspace {
                 Lease::NotServed
             }
         };
-        if outcome != Lease::NotServed {
+        let on_to = match outcome {
+            Lease::NotServed => None,
+            Lease::Instead(other) => Some(other),
+            Lease::Taken | Lease::Done => Some(key),
+        };
+        if let Some(on_to) = on_to {
             // On to this sample: the places left behind are free.
             tx.execute(
                 "DELETE FROM team_leases WHERE reviewer = ?1 AND done = 0 AND sample_id <> ?2",
-                params![reviewer, key],
+                params![reviewer, on_to],
             )?;
         }
         tx.commit()?;
@@ -250,24 +305,49 @@ impl Workspace {
     /// the finished samples behind are not walked again), and starts over from the first
     /// sample when nothing is left after it (a lapsed place behind is served then).
     pub fn claim_next(&self, reviewer: &str, after: Option<i64>) -> anyhow::Result<Option<i64>> {
+        Ok(self
+            .claim_next_or_check(reviewer, after)?
+            .map(|(key, _)| key))
+    }
+
+    /// [`Self::claim_next`], saying whether the sample taken was served out of order (a gold
+    /// check due, or a split sample waiting for an extra reviewer): a caller keeps its `after`
+    /// where it was, so the samples between are not skipped.
+    pub fn claim_next_or_check(
+        &self,
+        reviewer: &str,
+        after: Option<i64>,
+    ) -> anyhow::Result<Option<(i64, bool)>> {
         let plan = self.team_plan()?.unwrap_or_default();
+        let _unsynced = PlacesOnly::start(&self.db)?;
         let tx = self.db.begin_write()?;
         lock_leases(&tx)?;
         tx.execute(
             "DELETE FROM team_leases WHERE reviewer = ?1 AND done = 0",
             params![reviewer],
         )?;
-        let taken = if capped(&tx, &plan, reviewer)? {
+        let gold = super::team_gold::gold_due(&tx, &plan, reviewer)?;
+        let taken = if let Some(gold) = gold {
+            take_gold_place(&tx, &plan, reviewer, gold)?;
+            Some((gold, true))
+        } else if capped(&tx, &plan, reviewer)? {
             None
         } else {
             let now = now_ms(&tx)?;
             let (route, _) = route_of(&plan, reviewer);
             let (k, overlap) = (plan.per_sample, plan.overlap_basis_points);
+            let extra = plan.extra_when_split;
             let until = now + plan.lease_ms();
+            // A split sample waiting for an extra reviewer first (served out of order), then
+            // on from where the reviewer was, then from the start.
+            if let Some(split) = claim_split(&tx, &plan, reviewer)? {
+                tx.commit()?;
+                return Ok(Some((split, true)));
+            }
             let ahead = match after.filter(|_| plan.order == PlanOrder::File) {
                 Some(after) => tx.query_opt(
                     &claim_sql(tx.dialect(), &plan, Only::After),
-                    params![reviewer, now, k, overlap, route, until, after],
+                    params![reviewer, now, k, overlap, route, extra, until, after],
                     |r| r.get::<i64>(0),
                 )?,
                 None => None,
@@ -276,10 +356,11 @@ impl Workspace {
                 Some(key) => Some(key),
                 None => tx.query_opt(
                     &claim_sql(tx.dialect(), &plan, Only::Any),
-                    params![reviewer, now, k, overlap, route, until],
+                    params![reviewer, now, k, overlap, route, extra, until],
                     |r| r.get::<i64>(0),
                 )?,
             }
+            .map(|key| (key, false))
         };
         tx.commit()?;
         Ok(taken)
@@ -335,7 +416,8 @@ impl Workspace {
                 now,
                 plan.per_sample,
                 plan.overlap_basis_points,
-                route
+                route,
+                plan.extra_when_split
             ],
             |r| r.get(0),
         )
@@ -392,13 +474,16 @@ impl Workspace {
                 "SELECT count(*),
                         CAST(coalesce(sum(CASE WHEN t.d >= t.k THEN 1 ELSE 0 END), 0) AS BIGINT),
                         CAST(coalesce(sum(CASE WHEN t.d >= t.k THEN 0 ELSE t.k - t.d END), 0) AS BIGINT)
-                 FROM (SELECT {k} AS k,
-                              (SELECT count(*) FROM team_leases d WHERE d.sample_id = s.id AND d.done = 1) AS d
-                       FROM samples s WHERE {answered}) t",
+                 FROM (SELECT b.k + (CASE WHEN CAST(?3 AS BIGINT) > 0 AND b.d >= b.k AND {split}
+                                          THEN CAST(?3 AS BIGINT) ELSE 0 END) AS k, b.d
+                       FROM (SELECT s.id, {k} AS k,
+                                    (SELECT count(*) FROM team_leases d WHERE d.sample_id = s.id AND d.done = 1) AS d
+                             FROM samples s WHERE {answered}) b) t",
                 k = planned_sql_at(1, 2),
+                split = split_sql(self.db.dialect(), "b.id"),
                 answered = ANSWERED_SQL,
             ),
-            params![plan.per_sample, plan.overlap_basis_points],
+            params![plan.per_sample, plan.overlap_basis_points, plan.extra_when_split],
             |r| Ok((r.get(1)?, r.get(0)?, r.get(2)?)),
         )
     }
@@ -415,6 +500,41 @@ fn read_plan(db: &Db) -> anyhow::Result<Option<TeamPlan>> {
         "the stored team plan cannot be read by this vital: set it again with `vital team plan`",
     )?;
     Ok(Some(plan))
+}
+
+/// While alive, a directory's connection commits without waiting for the disk (SQLite's
+/// `synchronous = NORMAL`): for the transactions that only take or let go of unfinished places
+/// (`take_lease`, `claim_next`). Such a place is not worth a wait for the disk: one lost to a
+/// machine crash is what a lapsed lease is, and every screen on the machine died with it.
+/// Decisions and finished places (`settle_lease`) still wait for the disk (`FULL`); a later
+/// such commit makes the places before it durable too. Measured: serving the next sample no
+/// longer waits for its own commit to reach the disk (BENCHMARKS.md, "Team work"). The
+/// setting in force before is put back when this is dropped, on every path.
+struct PlacesOnly<'a> {
+    conn: Option<(&'a rusqlite::Connection, i64)>,
+}
+
+impl<'a> PlacesOnly<'a> {
+    fn start(db: &'a Db) -> anyhow::Result<Self> {
+        let Some(conn) = db.sqlite_conn() else {
+            return Ok(Self { conn: None });
+        };
+        let before: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+        conn.execute_batch("PRAGMA synchronous = NORMAL")?;
+        Ok(Self {
+            conn: Some((conn, before)),
+        })
+    }
+}
+
+impl Drop for PlacesOnly<'_> {
+    fn drop(&mut self) {
+        if let Some((conn, before)) = self.conn {
+            if let Err(e) = conn.execute_batch(&format!("PRAGMA synchronous = {before}")) {
+                tracing::error!(error = %e, "the workspace's synchronous setting was not put back");
+            }
+        }
+    }
 }
 
 /// Takes the lease lock for the rest of the transaction (on SQLite the transaction's `BEGIN
@@ -471,8 +591,49 @@ fn planned_sql_at(k: usize, overlap: usize) -> String {
     )
 }
 
+/// How far back a finished place makes its sample a candidate for an extra reviewer served
+/// first (a day): the claim then looks at the samples finished lately, not at every finished
+/// sample. A split sample older than that gets its extra reviewers when a queue reaches it.
+const SPLIT_WINDOW_MS: i64 = 24 * 3600 * 1000;
+
+/// Takes `reviewer`'s place on the first split sample waiting for an extra reviewer, among the
+/// samples with a place finished within [`SPLIT_WINDOW_MS`] (None without `--extra-when-split`).
+fn claim_split(db: &Db, plan: &TeamPlan, reviewer: &str) -> anyhow::Result<Option<i64>> {
+    if plan.extra_when_split == 0 {
+        return Ok(None);
+    }
+    let now = now_ms(db)?;
+    let (route, _) = route_of(plan, reviewer);
+    db.query_opt(
+        &claim_sql(db.dialect(), plan, Only::Split),
+        params![
+            reviewer,
+            now,
+            plan.per_sample,
+            plan.overlap_basis_points,
+            route,
+            plan.extra_when_split,
+            now + plan.lease_ms(),
+            now - SPLIT_WINDOW_MS
+        ],
+        |r| r.get::<i64>(0),
+    )
+}
+
+/// Takes `reviewer`'s place on gold sample `key` (a gold check has no planned number of
+/// reviewers: every reviewer is served it once).
+fn take_gold_place(db: &Db, plan: &TeamPlan, reviewer: &str, key: i64) -> anyhow::Result<()> {
+    let until = now_ms(db)? + plan.lease_ms();
+    db.execute(
+        "INSERT INTO team_leases (sample_id, reviewer, until_ms, done) VALUES (?1, ?2, ?3, 0)
+         ON CONFLICT (sample_id, reviewer) DO UPDATE SET until_ms = excluded.until_ms",
+        params![key, reviewer, until],
+    )?;
+    Ok(())
+}
+
 /// The reviewer's route as a JSON array (empty: every domain) and whether there is one.
-fn route_of(plan: &TeamPlan, reviewer: &str) -> (String, bool) {
+pub(super) fn route_of(plan: &TeamPlan, reviewer: &str) -> (String, bool) {
     match plan.routes.get(reviewer) {
         Some(domains) => (
             serde_json::to_string(domains).unwrap_or_else(|_| "[]".into()),
@@ -482,36 +643,71 @@ fn route_of(plan: &TeamPlan, reviewer: &str) -> (String, bool) {
     }
 }
 
-/// Whether sample `s` may be served to reviewer ?1 at time ?2 (?3 K, ?4 overlap, ?5 route):
-/// answered, not finished by them, routed to them, and fewer others' live or done places than
-/// planned.
+/// Whether sample `s` may be served to reviewer ?1 at time ?2 (?3 K, ?4 overlap, ?5 route, ?6
+/// extra reviewers on a split sample): answered, not finished by them, routed to them, and
+/// fewer others' live or done places than planned, or than planned and extra when the
+/// reviewers who decided it contradict each other (looked at only then: it reads decisions).
 fn eligible_sql(dialect: Dialect, _plan: &TeamPlan) -> String {
-    let route = match dialect {
-        Dialect::Sqlite => "(json_array_length(?5) = 0 OR EXISTS (
-                SELECT 1 FROM json_each(s.domains) d WHERE d.value IN (SELECT value FROM json_each(?5))))",
-        Dialect::Postgres => "(jsonb_array_length(CAST(?5 AS TEXT)::jsonb) = 0 OR EXISTS (
-                SELECT 1 FROM jsonb_array_elements_text(s.domains::jsonb) d
-                WHERE d IN (SELECT jsonb_array_elements_text(CAST(?5 AS TEXT)::jsonb))))",
-    };
+    let route = route_sql(dialect, 5);
+    let others = "(SELECT count(*) FROM team_leases o
+              WHERE o.sample_id = s.id AND o.reviewer <> CAST(?1 AS TEXT)
+                AND (o.done = 1 OR o.until_ms > CAST(?2 AS BIGINT)))";
     format!(
         "{ANSWERED_SQL}
          AND NOT EXISTS (SELECT 1 FROM team_leases m
                          WHERE m.sample_id = s.id AND m.reviewer = CAST(?1 AS TEXT) AND m.done = 1)
-         AND (SELECT count(*) FROM team_leases o
-              WHERE o.sample_id = s.id AND o.reviewer <> CAST(?1 AS TEXT)
-                AND (o.done = 1 OR o.until_ms > CAST(?2 AS BIGINT))) < {planned}
+         AND (CASE WHEN {others} < {planned} THEN 1
+                   WHEN CAST(?6 AS BIGINT) = 0 THEN 0
+                   WHEN {others} < {planned} + CAST(?6 AS BIGINT) AND {split} THEN 1
+                   ELSE 0 END) = 1
          AND {route}",
         planned = planned_sql(),
+        split = split_sql(dialect, "s.id"),
     )
+}
+
+/// Whether the reviewers who decided sample `key` (an SQL expression) contradict each other:
+/// on some answer a ✓ and a ✗ in force, and no final decision. On a server through the owner's
+/// function (a reviewer's role reads only its own decisions; the function answers yes or no).
+fn split_sql(dialect: Dialect, key: &str) -> String {
+    match dialect {
+        Dialect::Postgres => format!("vital_split({key})"),
+        Dialect::Sqlite => format!(
+            "EXISTS (SELECT 1 FROM current_judgments c JOIN reviewers rv ON rv.id = c.reviewer_id
+                     WHERE c.sample_id = {key} AND c.kind IN ('accept', 'reject') AND rv.name <> 'imported'
+                     GROUP BY c.answer_id
+                     HAVING count(DISTINCT CASE WHEN rv.name <> 'final' THEN c.kind END) = 2
+                        AND sum(CASE WHEN rv.name = 'final' THEN 1 ELSE 0 END) = 0)"
+        ),
+    }
+}
+
+/// Whether sample `s` is routed to the reviewer whose route (a JSON array, empty: every domain)
+/// is parameter `?{at}`.
+pub(super) fn route_sql(dialect: Dialect, at: usize) -> String {
+    match dialect {
+        Dialect::Sqlite => format!(
+            "(json_array_length(?{at}) = 0 OR EXISTS (
+                SELECT 1 FROM json_each(s.domains) d WHERE d.value IN (SELECT value FROM json_each(?{at}))))"
+        ),
+        Dialect::Postgres => format!(
+            "(jsonb_array_length(CAST(?{at} AS TEXT)::jsonb) = 0 OR EXISTS (
+                SELECT 1 FROM jsonb_array_elements_text(s.domains::jsonb) d
+                WHERE d IN (SELECT jsonb_array_elements_text(CAST(?{at} AS TEXT)::jsonb))))"
+        ),
+    }
 }
 
 /// Which samples a claim looks at.
 #[derive(Clone, Copy)]
 enum Only {
-    /// Sample ?7.
+    /// Sample ?8.
     This,
-    /// Samples after key ?7.
+    /// Samples after key ?8.
     After,
+    /// Samples with a place finished since ?8 (a settled place's `until_ms` is its finish time
+    /// and a lease): the ones that may have split lately.
+    Split,
     /// Every sample.
     Any,
 }
@@ -520,8 +716,12 @@ enum Only {
 /// order among those `only` names. Answers the sample's key, or no row.
 fn claim_sql(dialect: Dialect, plan: &TeamPlan, only: Only) -> String {
     let only = match only {
-        Only::This => "AND s.id = CAST(?7 AS BIGINT)",
-        Only::After => "AND s.id > CAST(?7 AS BIGINT)",
+        Only::This => "AND s.id = CAST(?8 AS BIGINT)",
+        Only::After => "AND s.id > CAST(?8 AS BIGINT)",
+        Only::Split => {
+            "AND s.id IN (SELECT f.sample_id FROM team_leases f
+                          WHERE f.done = 1 AND f.until_ms > CAST(?8 AS BIGINT))"
+        }
         Only::Any => "",
     };
     let order = match plan.order {
@@ -536,7 +736,7 @@ fn claim_sql(dialect: Dialect, plan: &TeamPlan, only: Only) -> String {
     };
     format!(
         "INSERT INTO team_leases (sample_id, reviewer, until_ms, done)
-         SELECT s.id, CAST(?1 AS TEXT), CAST(?6 AS BIGINT), 0 FROM samples s
+         SELECT s.id, CAST(?1 AS TEXT), CAST(?7 AS BIGINT), 0 FROM samples s
          WHERE {eligible} {only}
          ORDER BY {order} LIMIT 1
          ON CONFLICT (sample_id, reviewer) DO UPDATE SET until_ms = excluded.until_ms
@@ -546,14 +746,14 @@ fn claim_sql(dialect: Dialect, plan: &TeamPlan, only: Only) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::store::test_support::{insert, on_both_databases, TestDb, TestWorkspace};
     use crate::store::{DecisionKind, NewDecision};
 
     /// A workspace of `n` one-round samples, each with two answers, domains alternating
     /// radiology / pathology.
-    fn team_workspace(db: TestDb, n: usize) -> (TestWorkspace, Vec<i64>) {
+    pub(in crate::store) fn team_workspace(db: TestDb, n: usize) -> (TestWorkspace, Vec<i64>) {
         let ws = TestWorkspace::new(db);
         let keys = (0..n)
             .map(|i| {
@@ -575,7 +775,7 @@ mod tests {
     }
 
     /// Decides every answer of sample `key` as `reviewer`, then settles the place.
-    fn finish(ws: &Workspace, reviewer: &str, key: i64) {
+    pub(in crate::store) fn finish(ws: &Workspace, reviewer: &str, key: i64) {
         let stored = ws.load_sample(key).unwrap().unwrap();
         for (round, answers) in stored.round_ids.iter().zip(&stored.answer_ids) {
             for &answer in answers {
@@ -656,6 +856,9 @@ mod tests {
             caps: [("ben".to_string(), 7)].into(),
             lease_seconds: 300,
             order: PlanOrder::Random,
+            gold_every: 4,
+            onboarding: 2,
+            extra_when_split: 1,
         };
         ws.set_team_plan(&plan).unwrap();
         assert_eq!(ws.team_plan().unwrap(), Some(plan.clone()));
@@ -784,6 +987,107 @@ mod tests {
         );
     }
 
+    /// Decides every answer of sample `key` as `reviewer` with one verdict, then settles.
+    fn finish_with(ws: &Workspace, reviewer: &str, key: i64, kind: DecisionKind) {
+        let stored = ws.load_sample(key).unwrap().unwrap();
+        for (round, answers) in stored.round_ids.iter().zip(&stored.answer_ids) {
+            for &answer in answers {
+                ws.record(
+                    reviewer,
+                    &NewDecision {
+                        sample_key: key,
+                        round_id: Some(*round),
+                        answer_id: Some(answer),
+                        kind,
+                        value: None,
+                        shown_order: None,
+                        figure_shown: None,
+                    },
+                )
+                .unwrap();
+            }
+        }
+        ws.settle_lease(reviewer, key).unwrap();
+    }
+
+    fn a_split_sample_gets_extra_reviewers_first_then_goes_to_adjudication(db: TestDb) {
+        let (ws, keys) = team_workspace(db, 4);
+        ws.set_team_plan(&TeamPlan {
+            per_sample: 2,
+            overlap_basis_points: 10_000,
+            extra_when_split: 1,
+            ..Default::default()
+        })
+        .unwrap();
+        // Sample 0: Ana accepts, Ben rejects (split). Sample 1: both accept.
+        finish_with(&ws, "ana", keys[0], DecisionKind::Accept);
+        finish_with(&ws, "ben", keys[0], DecisionKind::Reject);
+        finish_with(&ws, "ana", keys[1], DecisionKind::Accept);
+        finish_with(&ws, "ben", keys[1], DecisionKind::Accept);
+        assert_eq!(
+            ws.plan_progress().unwrap(),
+            (1, 4, 5),
+            "sample 0 needs a third"
+        );
+        // Cy, further on, is served the split sample first, not the next in line; so is a
+        // screen opening another sample.
+        assert_eq!(
+            ws.take_lease("fay", keys[3]).unwrap(),
+            Lease::Instead(keys[0])
+        );
+        ws.release_leases("fay").unwrap();
+        assert_eq!(ws.claim_next("cy", Some(keys[2])).unwrap(), Some(keys[0]));
+        assert_eq!(ws.take_lease("dan", keys[0]).unwrap(), Lease::NotServed);
+        assert_eq!(ws.take_lease("dan", keys[1]).unwrap(), Lease::NotServed);
+        finish_with(&ws, "cy", keys[0], DecisionKind::Accept);
+        // Up to one more: now it waits for adjudication, served to no one.
+        assert_eq!(ws.take_lease("dan", keys[0]).unwrap(), Lease::NotServed);
+        assert_eq!(ws.claim_next("dan", None).unwrap(), Some(keys[2]));
+        assert_eq!(ws.plan_progress().unwrap(), (2, 4, 4));
+        assert!(ws
+            .servable_keys("eve")
+            .unwrap()
+            .iter()
+            .all(|&k| k >= keys[2]));
+        // Without extra reviewers the split sample is complete with its two.
+        let plan = ws.team_plan().unwrap().unwrap();
+        ws.set_team_plan(&TeamPlan {
+            extra_when_split: 0,
+            ..plan.clone()
+        })
+        .unwrap();
+        assert_eq!(ws.plan_progress().unwrap().0, 2);
+        // A final decision resolves the split: no extra place on a resolved sample.
+        let (ws, keys) = team_workspace(
+            match ws.db.dialect() {
+                Dialect::Sqlite => TestDb::Sqlite,
+                Dialect::Postgres => TestDb::Postgres,
+            },
+            2,
+        );
+        ws.set_team_plan(&plan).unwrap();
+        finish_with(&ws, "ana", keys[0], DecisionKind::Accept);
+        finish_with(&ws, "ben", keys[0], DecisionKind::Reject);
+        let stored = ws.load_sample(keys[0]).unwrap().unwrap();
+        for &answer in &stored.answer_ids[0] {
+            ws.record_final("cur", answer, true).unwrap();
+        }
+        assert_eq!(ws.take_lease("cy", keys[0]).unwrap(), Lease::NotServed);
+    }
+
+    /// Taking places commits without waiting for the disk; every decision after it still waits.
+    #[test]
+    fn on_a_directory_decisions_still_wait_for_the_disk_after_places_are_taken() {
+        let (ws, keys) = team_workspace(TestDb::Sqlite, 2);
+        let synchronous = || -> i64 { ws.db.query_value("PRAGMA synchronous", params![]).unwrap() };
+        assert_eq!(synchronous(), 2, "FULL");
+        ws.set_team_plan(&TeamPlan::default()).unwrap();
+        assert_eq!(ws.claim_next("ana", None).unwrap(), Some(keys[0]));
+        assert_eq!(ws.take_lease("ben", keys[0]).unwrap(), Lease::NotServed);
+        assert_eq!(ws.take_lease("ben", keys[1]).unwrap(), Lease::Taken);
+        assert_eq!(synchronous(), 2, "FULL again");
+    }
+
     on_both_databases!(
         a_plan_is_stored_changed_and_removed,
         the_database_plans_each_sample_as_the_plan_says,
@@ -791,5 +1095,6 @@ mod tests {
         a_lapsed_lease_is_served_again_and_overlap_serves_k_reviewers,
         routes_and_caps_hold,
         without_a_plan_every_sample_is_served,
+        a_split_sample_gets_extra_reviewers_first_then_goes_to_adjudication,
     );
 }

@@ -33,6 +33,12 @@ pub struct ReviewerStatus {
     pub shared_answers: usize,
     /// The time of their latest decision (as stored, UTC).
     pub last_active: Option<String>,
+    /// Gold answers they decided (`vital import --gold`), and how many matched the known
+    /// verdict.
+    pub gold_decided: i64,
+    pub gold_correct: i64,
+    /// `gold_correct / gold_decided` (None: no gold answer decided).
+    pub gold_accuracy: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -60,10 +66,12 @@ impl Workspace {
         let times = self.decision_times()?;
         let places = self.places_by_reviewer()?;
         let pairs = Verdicts::load(&self.db)?.agreement().pairs;
+        let gold = self.gold_accuracy()?;
         let mut names: Vec<String> = times
             .iter()
             .map(|(n, _, _)| n.clone())
             .chain(places.iter().map(|p| p.reviewer.clone()))
+            .chain(gold.iter().map(|g| g.reviewer.clone()))
             .filter(|n| n != super::FINAL_REVIEWER && n != "imported")
             .collect();
         names.sort();
@@ -92,6 +100,7 @@ impl Workspace {
                 }
             }
             let place = places.iter().find(|p| p.reviewer == name);
+            let on_gold = gold.iter().find(|g| g.reviewer == name);
             reviewers.push(ReviewerStatus {
                 samples_done: place.map_or(0, |p| p.done),
                 leased_now: place.map_or(0, |p| p.leased),
@@ -101,6 +110,9 @@ impl Workspace {
                 kappa_with_others: (shared > 0).then(|| weighted / shared as f64),
                 shared_answers: shared,
                 last_active,
+                gold_decided: on_gold.map_or(0, |g| g.decided),
+                gold_correct: on_gold.map_or(0, |g| g.correct),
+                gold_accuracy: on_gold.and_then(|g| g.share()),
                 reviewer: name,
             });
         }

@@ -1107,9 +1107,10 @@ mod full_screen_figure {
 fn decisions_kept_on_this_machine_show_on_screen_and_the_timer_retries_them_until_sent() {
     let mut app = app();
     app.update(Msg::Loaded(Box::new(view(1, 2))));
-    assert!(
-        app.update(Msg::Tick).is_empty(),
-        "nothing waits: the timer asks for nothing"
+    assert_eq!(
+        app.update(Msg::Tick),
+        vec![Effect::Prefetch(vec![2, 3])],
+        "nothing waits: the timer asks for nothing but the samples ahead"
     );
     let j = recorded(&ch(&mut app, 'a')).clone();
     app.update(Msg::SavedLocally {
@@ -1411,4 +1412,28 @@ mod guidelines {
             .sum();
         assert_eq!(looks, 2);
     }
+}
+
+/// While the workspace answers, the timer asks once for the next samples to be read ahead (for a
+/// dropped connection), again only when the queue moved on; not while decisions wait offline.
+#[test]
+fn the_next_samples_are_read_ahead_on_the_timer_once_and_not_while_offline() {
+    let mut app = app();
+    assert_eq!(app.update(Msg::Tick), vec![Effect::Prefetch(vec![2, 3])]);
+    assert!(app.update(Msg::Tick).is_empty(), "asked once");
+    assert_eq!(press(&mut app, KeyCode::Char(' ')), vec![Effect::Load(2)]);
+    assert_eq!(app.update(Msg::Tick), vec![Effect::Prefetch(vec![3])]);
+    assert_eq!(press(&mut app, KeyCode::Backspace), vec![Effect::Load(1)]);
+    app.update(Msg::Loaded(Box::new(view(1, 2))));
+    let j = recorded(&ch(&mut app, 'a')).clone();
+    app.update(Msg::SavedLocally {
+        key: 1,
+        decisions: vec![decision(-1, &j)],
+        note: "offline — 1 decision kept on this machine".into(),
+    });
+    assert_eq!(
+        app.update(Msg::Tick),
+        vec![Effect::RetryJournal],
+        "offline: nothing is read"
+    );
 }

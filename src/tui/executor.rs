@@ -100,6 +100,9 @@ pub struct SessionStore {
     /// The reviewer's decisions in force per sample as the workspace last reported them, for
     /// showing waiting decisions on top while it cannot be asked.
     known: std::collections::HashMap<i64, Vec<crate::store::CurrentDecision>>,
+    /// The next samples of the queue as read ahead ([`Effect::Prefetch`]), shown when the
+    /// workspace cannot be reached.
+    ahead: std::collections::HashMap<i64, SampleView>,
 }
 
 impl SessionStore {
@@ -130,6 +133,7 @@ impl SessionStore {
             journal,
             waiting: None,
             known: Default::default(),
+            ahead: Default::default(),
         };
         store.send_waiting();
         Ok(store)
@@ -222,11 +226,15 @@ impl SessionStore {
             Effect::Load(key) => match self.take_place(key) {
                 Some(refused) => Ok(Some(refused)),
                 None => self
-                    .load(key)
+                    .load_or_read_ahead(key)
                     .map(|view| view.map(|v| Msg::Loaded(Box::new(v)))),
             },
+            Effect::Prefetch(keys) => {
+                self.read_ahead(&keys);
+                Ok(None)
+            }
             Effect::Refresh(key) => self
-                .load(key)
+                .load_or_read_ahead(key)
                 .map(|view| view.map(|v| Msg::Refreshed(Box::new(v)))),
             Effect::Export(job) => {
                 // Every end of an export, a folder that cannot be made included, is ExportDone:
@@ -327,6 +335,16 @@ impl SessionStore {
         }
         match self.ws.take_lease(&self.reviewer, key) {
             Ok(crate::store::Lease::NotServed) => Some(Msg::NotServed(key)),
+            // A gold check is due, or a split sample waits for an extra reviewer: that sample is
+            // shown instead, like any other.
+            Ok(crate::store::Lease::Instead(other)) => match self.load(other) {
+                Ok(Some(view)) => Some(Msg::Instead {
+                    asked: key,
+                    view: Box::new(view),
+                }),
+                Ok(None) => None,
+                Err(e) => Some(Msg::Error(format!("{e:#}"))),
+            },
             Ok(_) => None,
             Err(e) if crate::store::is_unavailable(&e) => None,
             Err(e) => Some(Msg::Error(format!(
@@ -352,6 +370,49 @@ impl SessionStore {
         }
         if let Err(e) = self.ws.release_leases(&self.reviewer) {
             tracing::warn!(error = %format!("{e:#}"), "places not let go (they lapse by themselves)");
+        }
+    }
+
+    /// Reads samples `keys` ahead, keeping only those (a sample already read is not read again):
+    /// what [`Self::load_or_read_ahead`] shows when the workspace cannot be reached. Nothing is
+    /// read while decisions wait (the workspace is away); a failed read is left out.
+    fn read_ahead(&mut self, keys: &[i64]) {
+        self.ahead.retain(|key, _| keys.contains(key));
+        if self.waiting.is_some() {
+            return;
+        }
+        for &key in keys {
+            if self.ahead.contains_key(&key) {
+                continue;
+            }
+            match SampleView::load(&self.ws, &self.reviewer, key, self.shuffle) {
+                Ok(Some(view)) => {
+                    self.ahead.insert(key, view);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!(key, error = %format!("{e:#}"), "a sample was not read ahead");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// [`Self::load`]; when the workspace cannot be reached, the sample as read ahead, with this
+    /// reviewer's decisions waiting in the journal on top (so the review goes on offline).
+    fn load_or_read_ahead(&mut self, key: i64) -> anyhow::Result<Option<SampleView>> {
+        match self.load(key) {
+            Err(e) if crate::store::is_unavailable(&e) => {
+                let Some(view) = self.ahead.get(&key) else {
+                    return Err(e);
+                };
+                let mut view = view.clone();
+                let known = self.known.get(&key).cloned().unwrap_or(view.decisions);
+                let pending = self.journal.pending(&self.reviewer).unwrap_or_default();
+                view.decisions = crate::store::with_pending(known, &pending, key);
+                Ok(Some(view))
+            }
+            other => other,
         }
     }
 
@@ -761,6 +822,7 @@ impl Executor for ThreadedExecutor {
                 None
             }
             effect @ (Effect::Load(_)
+            | Effect::Prefetch(_)
             | Effect::Refresh(_)
             | Effect::Record(_)
             | Effect::RecordTogether(_)

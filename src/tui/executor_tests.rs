@@ -705,3 +705,133 @@ fn the_guidelines_open_at_a_reviewer_s_first_start_and_after_each_change() {
     assert_eq!(ana.app.mode, super::app::Mode::Guidelines);
     assert_eq!(ana.app.guidelines.as_ref().unwrap().version, 2);
 }
+
+/// Gold checks on the screen: a new reviewer is shown a gold sample first (onboarding), then
+/// the sample they opened, and another gold sample after every N others; nothing on the screen
+/// says which samples are gold.
+#[test]
+fn gold_samples_are_shown_in_place_of_the_next_when_due_and_look_like_any_other() {
+    let dir = workspace();
+    let curator = Workspace::open_existing(dir.path()).unwrap();
+    let keys = curator.sample_keys().unwrap();
+    let gold_line = |key: i64| {
+        let stored = curator.load_sample(key).unwrap().unwrap();
+        crate::store::GoldLine {
+            at: "test".into(),
+            sample_id: stored.sample.id.clone(),
+            round: 1,
+            answer: 1,
+            accepted: true,
+            source: "senior".into(),
+        }
+    };
+    curator
+        .store_gold(&[gold_line(keys[3]), gold_line(keys[5])])
+        .unwrap();
+    curator
+        .set_team_plan(&crate::store::TeamPlan {
+            gold_every: 2,
+            onboarding: 1,
+            ..Default::default()
+        })
+        .unwrap();
+    let mut ana = Session::start(
+        Workspace::open_existing(dir.path()).unwrap(),
+        options("ana"),
+    )
+    .unwrap();
+    let on_screen = |s: &Session| s.app.current.as_ref().map(|v| v.key());
+    let finish = |s: &mut Session| {
+        let sample = s.app.queue.current().unwrap();
+        let stored = curator.load_sample(sample).unwrap().unwrap();
+        for (round, answers) in stored.round_ids.iter().zip(&stored.answer_ids) {
+            for &answer in answers {
+                let saved = s
+                    .executor
+                    .run(super::app::Effect::Record(crate::store::NewDecision {
+                        sample_key: sample,
+                        round_id: Some(*round),
+                        answer_id: Some(answer),
+                        kind: crate::store::DecisionKind::Accept,
+                        value: None,
+                        shown_order: None,
+                        figure_shown: None,
+                    }));
+                assert!(matches!(saved, Some(Msg::Saved { .. })), "{saved:?}");
+            }
+        }
+        key(s, KeyCode::Char(' '));
+    };
+    assert_eq!(on_screen(&ana), Some(keys[3]), "onboarding: gold first");
+    assert_eq!(ana.app.queue.position().0, 1, "at the head of the queue");
+    assert_eq!(ana.app.message, None, "nothing says it is gold");
+    finish(&mut ana);
+    assert_eq!(on_screen(&ana), Some(keys[0]), "then the sample opened");
+    finish(&mut ana);
+    assert_eq!(on_screen(&ana), Some(keys[1]));
+    finish(&mut ana);
+    // Two others finished: the next gold sample in place of the third.
+    assert_eq!(on_screen(&ana), Some(keys[5]));
+    assert_eq!(ana.app.message, None);
+    finish(&mut ana);
+    assert_eq!(on_screen(&ana), Some(keys[2]), "and back to where she was");
+}
+
+/// The connection drops (the server stops): the samples read ahead are still shown and decided
+/// (decisions kept in the journal), one not read ahead says why it cannot be shown, and once the
+/// server is back every decision reaches it exactly once.
+#[test]
+fn samples_read_ahead_are_shown_and_decided_while_the_server_is_away() {
+    use super::app::Effect;
+    use crate::store::test_support::{test_server, ServerDatabase};
+    if test_server().is_none() {
+        return;
+    }
+    let own = OwnServer::start();
+    let database = ServerDatabase::create(&own.url);
+    let files = tempfile::tempdir().unwrap();
+    let demo = workspace();
+    drop(crate::store::test_support::server_workspace(
+        &database.url,
+        files.path(),
+    ));
+    let open = || Workspace::open_existing_with_files(Path::new(&database.url), files.path());
+    Workspace::open_existing(demo.path())
+        .unwrap()
+        .copy_into(&open().unwrap(), &mut |_, _| Ok(()))
+        .unwrap();
+    let keys = demo_ws(&demo).sample_keys().unwrap();
+    let before = open().unwrap().decision_event_count().unwrap();
+    let mut exec = store_for(open().unwrap());
+    let loaded = exec.run(Effect::Load(keys[0]));
+    assert!(matches!(loaded, Some(Msg::Loaded(_))), "{loaded:?}");
+    assert_eq!(exec.run(Effect::Prefetch(vec![keys[1], keys[2]])), None);
+
+    own.run("pause");
+    for &key in &keys[1..3] {
+        let shown = exec.run(Effect::Load(key));
+        assert!(
+            matches!(&shown, Some(Msg::Loaded(v)) if v.key() == key),
+            "{shown:?}"
+        );
+        let saved = exec
+            .run(Effect::Record(accept(&demo_ws(&demo), key, 0)))
+            .unwrap();
+        assert!(
+            note_of(&saved).is_some_and(|n| n.starts_with("offline")),
+            "{saved:?}"
+        );
+    }
+    // Shown again offline: the decision kept on this machine is on it.
+    match exec.run(Effect::Load(keys[1])) {
+        Some(Msg::Loaded(v)) => assert_eq!(v.decisions.len(), 1, "{:?}", v.decisions),
+        other => panic!("{other:?}"),
+    }
+    let not_read = exec.run(Effect::Load(keys[3]));
+    assert!(matches!(not_read, Some(Msg::Error(_))), "{not_read:?}");
+
+    own.run("resume");
+    let back = exec.run(Effect::RetryJournal).unwrap();
+    assert_eq!(note_of(&back), None, "{back:?}");
+    assert_eq!(open().unwrap().decision_event_count().unwrap(), before + 2);
+}

@@ -109,6 +109,16 @@ impl Queue {
         self.visible.get(self.pos).map(|&i| self.entries[i].key)
     }
 
+    /// The keys of up to `n` samples after the one on screen, in queue order.
+    pub fn upcoming(&self, n: usize) -> Vec<i64> {
+        self.visible
+            .iter()
+            .skip(self.pos + 1)
+            .take(n)
+            .map(|&i| self.entries[i].key)
+            .collect()
+    }
+
     pub fn current_entry(&self) -> Option<&IndexEntry> {
         self.visible.get(self.pos).map(|&i| &self.entries[i])
     }
@@ -407,6 +417,42 @@ impl Queue {
         self.gone.insert(key);
         let keep = self.current();
         self.refresh(keep);
+    }
+
+    /// Puts `entry` (a sample the team plan serves in place of `asked`: a gold check, a split
+    /// sample) in the queue just before `asked`, in every order, and moves there; `asked` comes
+    /// next. An entry for the same sample elsewhere in the queue moves (so finishing it does not
+    /// skip the samples between).
+    pub fn serve_before(&mut self, asked: i64, entry: IndexEntry) {
+        let key = entry.key;
+        let mut signals = RankSignals::default();
+        if let Some(j) = self.entries.iter().position(|e| e.key == key) {
+            self.entries.remove(j);
+            signals = self.signals.remove(j);
+            self.rank.remove(j);
+        }
+        let at = self
+            .entries
+            .iter()
+            .position(|e| e.key == asked)
+            .unwrap_or(self.entries.len());
+        self.entries.insert(at, entry);
+        self.signals.insert(at, signals);
+        self.rank.insert(at, 0);
+        self.gone.remove(&key);
+        self.sort();
+        // Just before `asked` in whatever order is in force.
+        let asked_rank = self.rank.get(at + 1).copied().unwrap_or(u32::MAX);
+        if asked_rank != u32::MAX {
+            for (i, r) in self.rank.iter_mut().enumerate() {
+                if i != at && *r >= asked_rank {
+                    *r += 1;
+                }
+            }
+            self.rank[at] = asked_rank;
+        }
+        self.anchor = None;
+        self.refresh_pinned(Some(key));
     }
 
     /// Marks whether a sample still has an unresolved disagreement (after a final decision).

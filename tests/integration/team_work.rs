@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use crate::common::{vital_binary, vital_env, vital_env_ok, ServerDb};
@@ -62,6 +62,111 @@ fn events_of(output: &[u8]) -> Vec<Event> {
             }
         })
         .collect()
+}
+
+/// A directory workspace holding `release(n)`: (its temp dir, the workspace, a temp dir for
+/// the test's data files).
+fn directory_with_release(n: usize) -> (tempfile::TempDir, PathBuf, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    let data = tempfile::tempdir().unwrap();
+    let file = crate::common::write(data.path(), "release.json", &release(n));
+    vital_env_ok(&ws, &["import", file.to_str().unwrap(), "-q"], &[]);
+    (dir, ws, data)
+}
+
+/// A team server database holding `release(n)`, and what a test does there: the curator's
+/// commands, reviewer roles (dropped with it), their commands and direct connections.
+struct TeamServer {
+    server: ServerDb,
+    /// A temp dir for the test's data files.
+    data: tempfile::TempDir,
+    roles: Vec<String>,
+}
+
+impl TeamServer {
+    /// None: no test server (the test skips, or fails under CI).
+    fn with_release(n: usize) -> Option<Self> {
+        let server = ServerDb::create()?;
+        let data = tempfile::tempdir().unwrap();
+        let file = crate::common::write(data.path(), "release.json", &release(n));
+        let url = Path::new(&server.url);
+        vital_env_ok(
+            url,
+            &["import", file.to_str().unwrap(), "-q"],
+            &server.env(),
+        );
+        Some(Self {
+            server,
+            data,
+            roles: Vec::new(),
+        })
+    }
+
+    fn url(&self) -> &Path {
+        Path::new(&self.server.url)
+    }
+
+    /// `vital ARGS` as the curator (the database's owner): its stdout.
+    fn curator_ok(&self, args: &[&str]) -> String {
+        vital_env_ok(self.url(), args, &self.server.env())
+    }
+
+    /// The workspace, opened as the curator in this process.
+    fn curator(&self) -> Workspace {
+        Workspace::open_existing_with_files(self.url(), self.server.files.path()).unwrap()
+    }
+
+    /// Makes reviewer role `name` (`vital store add-reviewer`): its password.
+    fn add_reviewer(&mut self, name: &str) -> String {
+        let password = self
+            .curator_ok(&["store", "add-reviewer", name])
+            .lines()
+            .find_map(|l| l.strip_prefix("password: "))
+            .unwrap()
+            .to_string();
+        self.roles.push(name.to_string());
+        password
+    }
+
+    /// The environment of a `vital` run as a reviewer with `password`.
+    fn reviewer_env<'a>(&'a self, password: &'a str) -> [(&'a str, &'a str); 2] {
+        [
+            (
+                "VITAL_SERVER_FILES",
+                self.server.files.path().to_str().unwrap(),
+            ),
+            ("PGPASSWORD", password),
+        ]
+    }
+
+    /// `vital ARGS` on reviewer `name`'s own login.
+    fn reviewer(&self, name: &str, password: &str, args: &[&str]) -> std::process::Output {
+        let url = self.server.url_as(name);
+        vital_env(Path::new(&url), args, &self.reviewer_env(password))
+    }
+
+    /// As [`Self::reviewer`], which must succeed: its stdout.
+    fn reviewer_ok(&self, name: &str, password: &str, args: &[&str]) -> String {
+        let url = self.server.url_as(name);
+        vital_env_ok(Path::new(&url), args, &self.reviewer_env(password))
+    }
+
+    /// A direct connection as reviewer `name`, as psql would make it (not through vital).
+    fn direct(&self, name: &str, password: &str) -> postgres::Client {
+        let mut config: postgres::Config = self.server.url_as(name).parse().unwrap();
+        config.password(password);
+        config.connect(postgres::NoTls).unwrap()
+    }
+}
+
+impl Drop for TeamServer {
+    fn drop(&mut self) {
+        let mut admin = self.server.admin();
+        for r in &self.roles {
+            let _ = admin.batch_execute(&format!("DROP OWNED BY {r}; DROP ROLE {r}"));
+        }
+    }
 }
 
 /// Starts a reviewer that takes one sample and holds it, waits for it to say so, and kills it
@@ -196,77 +301,49 @@ fn run_and_check(
 
 #[test]
 fn five_reviewers_on_a_server_finish_the_plan_without_taking_each_others_places() {
-    let Some(server) = ServerDb::create() else {
+    let Some(mut team) = TeamServer::with_release(150) else {
         return;
     };
-    let env = server.env();
-    let url = Path::new(&server.url);
-    let data = tempfile::tempdir().unwrap();
-    let file = crate::common::write(data.path(), "release.json", &release(150));
-    vital_env_ok(url, &["import", file.to_str().unwrap(), "-q"], &env);
-    vital_env_ok(
-        url,
-        &[
-            "team",
-            "plan",
-            "--per-sample",
-            "2",
-            "--overlap",
-            "30%",
-            "--lease-minutes",
-            "0.05",
-        ],
-        &env,
-    );
+    team.curator_ok(&[
+        "team",
+        "plan",
+        "--per-sample",
+        "2",
+        "--overlap",
+        "30%",
+        "--lease-minutes",
+        "0.05",
+    ]);
     let suffix = std::process::id();
-    let mut passwords = HashMap::new();
     let reviewers: Vec<String> = (0..6).map(|i| format!("tw{i}_{suffix}")).collect();
-    for r in &reviewers {
-        let printed = vital_env_ok(url, &["store", "add-reviewer", r], &env);
-        let password = printed
-            .lines()
-            .find_map(|l| l.strip_prefix("password: "))
-            .unwrap()
-            .to_string();
-        passwords.insert(r.clone(), password);
-    }
-    let files = server.files.path().to_str().unwrap().to_string();
+    let passwords: HashMap<String, String> = reviewers
+        .iter()
+        .map(|r| (r.clone(), team.add_reviewer(r)))
+        .collect();
     let env_of = |r: &str| {
-        vec![
-            ("VITAL_SERVER_FILES".to_string(), files.clone()),
-            ("PGPASSWORD".to_string(), passwords[r].clone()),
-        ]
+        team.reviewer_env(&passwords[r])
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
     };
-    let ws_of = |r: &str| server.url_as(r);
+    let ws_of = |r: &str| team.server.url_as(r);
     // The sixth reviewer takes a sample and is killed holding it.
     let victim = &reviewers[5];
     let env: Vec<(String, String)> = env_of(victim);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let held = killed_mid_sample(&ws_of(victim), victim, &env);
-    let curator = Workspace::open_existing_with_files(url, server.files.path()).unwrap();
     run_and_check(
         &ws_of,
         &env_of,
         &reviewers[..5],
-        &curator,
+        &team.curator(),
         (victim.as_str(), held),
     );
-    drop(curator);
-    let mut admin = server.admin();
-    for r in &reviewers {
-        admin
-            .batch_execute(&format!("DROP OWNED BY {r}; DROP ROLE {r}"))
-            .unwrap();
-    }
 }
 
 #[test]
 fn three_reviewers_on_a_directory_finish_the_plan_without_taking_each_others_places() {
-    let dir = tempfile::tempdir().unwrap();
-    let ws = dir.path().join("ws");
-    let data = tempfile::tempdir().unwrap();
-    let file = crate::common::write(data.path(), "release.json", &release(90));
-    vital_env_ok(&ws, &["import", file.to_str().unwrap(), "-q"], &[]);
+    let (_dir, ws, _data) = directory_with_release(90);
     vital_env_ok(
         &ws,
         &[
@@ -321,11 +398,7 @@ fn three_reviewers_on_a_directory_finish_the_plan_without_taking_each_others_pla
 
 #[test]
 fn a_plan_is_checked_printed_and_removed() {
-    let dir = tempfile::tempdir().unwrap();
-    let ws = dir.path().join("ws");
-    let data = tempfile::tempdir().unwrap();
-    let file = crate::common::write(data.path(), "release.json", &release(3));
-    vital_env_ok(&ws, &["import", file.to_str().unwrap(), "-q"], &[]);
+    let (_dir, ws, _data) = directory_with_release(3);
     let none = vital_env_ok(&ws, &["team", "plan"], &[]);
     assert!(none.starts_with("no team plan"), "{none}");
     for (args, says) in [
@@ -394,11 +467,7 @@ fn a_plan_is_checked_printed_and_removed() {
 
 #[test]
 fn guidelines_are_stored_in_versions_printed_and_bounded() {
-    let dir = tempfile::tempdir().unwrap();
-    let ws = dir.path().join("ws");
-    let data = tempfile::tempdir().unwrap();
-    let file = crate::common::write(data.path(), "release.json", &release(2));
-    vital_env_ok(&ws, &["import", file.to_str().unwrap(), "-q"], &[]);
+    let (_dir, ws, data) = directory_with_release(2);
     let out = vital_env(&ws, &["team", "guidelines"], &[]);
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no guidelines stored yet"));
@@ -466,46 +535,25 @@ fn guidelines_are_stored_in_versions_printed_and_bounded() {
 /// As psql would: the reviewer's own login, straight to the server.
 #[test]
 fn a_reviewer_reads_no_other_reviewers_decisions_and_touches_no_other_reviewers_lease() {
-    let Some(server) = ServerDb::create() else {
+    let Some(mut team) = TeamServer::with_release(4) else {
         return;
     };
-    let env = server.env();
-    let url = Path::new(&server.url);
-    let data = tempfile::tempdir().unwrap();
-    let file = crate::common::write(data.path(), "release.json", &release(4));
-    vital_env_ok(url, &["import", file.to_str().unwrap(), "-q"], &env);
-    vital_env_ok(
-        url,
-        &["team", "plan", "--per-sample", "2", "--overlap", "100%"],
-        &env,
-    );
+    team.curator_ok(&["team", "plan", "--per-sample", "2", "--overlap", "100%"]);
     let suffix = std::process::id();
     let (ana, ben) = (format!("bl_ana_{suffix}"), format!("bl_ben_{suffix}"));
-    let password_of = |r: &str| {
-        vital_env_ok(url, &["store", "add-reviewer", r], &env)
-            .lines()
-            .find_map(|l| l.strip_prefix("password: "))
-            .unwrap()
-            .to_string()
-    };
-    let (ana_password, ben_password) = (password_of(&ana), password_of(&ben));
-    let files = server.files.path().to_str().unwrap().to_string();
+    let (ana_password, ben_password) = (team.add_reviewer(&ana), team.add_reviewer(&ben));
     // Each decides one sample through vital, on their own login.
     for (r, password) in [(&ana, &ana_password), (&ben, &ben_password)] {
-        let reviewer_env = [
-            ("VITAL_SERVER_FILES", files.as_str()),
-            ("PGPASSWORD", password.as_str()),
-        ];
-        vital_env_ok(
-            Path::new(&server.url_as(r)),
+        team.reviewer_ok(
+            r,
+            password,
             &["team", "work", "--reviewer", r, "--samples", "1"],
-            &reviewer_env,
         );
     }
     // Ben holds a lease on a sample he has not finished.
-    let curator = Workspace::open_existing_with_files(url, server.files.path()).unwrap();
+    let curator = team.curator();
     let open_sample = curator.sample_keys().unwrap()[3];
-    let mut admin = server.admin();
+    let mut admin = team.server.admin();
     admin
         .execute(
             "INSERT INTO team_leases (sample_id, reviewer, until_ms, done) VALUES ($1, $2, 9999999999999, 0)",
@@ -513,9 +561,7 @@ fn a_reviewer_reads_no_other_reviewers_decisions_and_touches_no_other_reviewers_
         )
         .unwrap();
 
-    let mut config: postgres::Config = server.url_as(&ana).parse().unwrap();
-    config.password(&ana_password);
-    let mut direct = config.connect(postgres::NoTls).unwrap();
+    let mut direct = team.direct(&ana, &ana_password);
     let count = |client: &mut postgres::Client, sql: &str| -> i64 {
         client.query_one(sql, &[]).unwrap().get(0)
     };
@@ -579,51 +625,28 @@ fn a_reviewer_reads_no_other_reviewers_decisions_and_touches_no_other_reviewers_
 
     // Through vital: her stats count her own decisions; agreement and disagreements are the
     // curator's; her status is her own row.
-    let ana_env = [
-        ("VITAL_SERVER_FILES", files.as_str()),
-        ("PGPASSWORD", ana_password.as_str()),
-    ];
-    let ana_url = server.url_as(&ana);
-    let stats: serde_json::Value = serde_json::from_str(&vital_env_ok(
-        Path::new(&ana_url),
-        &["stats", "--json"],
-        &ana_env,
-    ))
-    .unwrap();
+    let as_ana = |args: &[&str]| team.reviewer_ok(&ana, &ana_password, args);
+    let stats: serde_json::Value = serde_json::from_str(&as_ana(&["stats", "--json"])).unwrap();
     assert_eq!(stats["judgments"], 1, "{stats}");
     assert!(stats.get("agreement").is_none(), "{stats}");
-    let text = vital_env_ok(Path::new(&ana_url), &["stats"], &ana_env);
+    let text = as_ana(&["stats"]);
     assert!(
         text.contains("agreement between reviewers is the curator's"),
         "{text}"
     );
-    let status: serde_json::Value = serde_json::from_str(&vital_env_ok(
-        Path::new(&ana_url),
-        &["team", "status", "--json"],
-        &ana_env,
-    ))
-    .unwrap();
+    let status: serde_json::Value =
+        serde_json::from_str(&as_ana(&["team", "status", "--json"])).unwrap();
     let rows = status["reviewers"].as_array().unwrap();
     assert_eq!(rows.len(), 1, "{status}");
     assert_eq!(rows[0]["reviewer"], ana.as_str());
     assert_eq!(status["everyone"], false);
     let curator_status: serde_json::Value =
-        serde_json::from_str(&vital_env_ok(url, &["team", "status", "--json"], &env)).unwrap();
+        serde_json::from_str(&team.curator_ok(&["team", "status", "--json"])).unwrap();
     assert_eq!(curator_status["reviewers"].as_array().unwrap().len(), 2);
     // A reviewer cannot change the plan.
-    let refused = vital_env(
-        Path::new(&ana_url),
-        &["team", "plan", "--per-sample", "1"],
-        &ana_env,
-    );
+    let refused = team.reviewer(&ana, &ana_password, &["team", "plan", "--per-sample", "1"]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("curator"));
-    drop(curator);
-    for r in [&ana, &ben] {
-        admin
-            .batch_execute(&format!("DROP OWNED BY {r}; DROP ROLE {r}"))
-            .unwrap();
-    }
 }
 
 /// On a server: the curator stores the guidelines; a reviewer reads them, cannot store any
@@ -631,39 +654,23 @@ fn a_reviewer_reads_no_other_reviewers_decisions_and_touches_no_other_reviewers_
 /// must be one that was stored.
 #[test]
 fn on_a_server_only_the_curator_stores_guidelines_and_decisions_record_the_version() {
-    let Some(server) = ServerDb::create() else {
+    let Some(mut team) = TeamServer::with_release(2) else {
         return;
     };
-    let env = server.env();
-    let url = Path::new(&server.url);
-    let data = tempfile::tempdir().unwrap();
-    let file = crate::common::write(data.path(), "release.json", &release(2));
-    vital_env_ok(url, &["import", file.to_str().unwrap(), "-q"], &env);
-    let rules = crate::common::write(data.path(), "rules.md", "Reject guesses.\n");
-    let stored = vital_env_ok(url, &["team", "guidelines", rules.to_str().unwrap()], &env);
+    let rules = crate::common::write(team.data.path(), "rules.md", "Reject guesses.\n");
+    let stored = team.curator_ok(&["team", "guidelines", rules.to_str().unwrap()]);
     assert!(
         stored.starts_with("stored guidelines version 1"),
         "{stored}"
     );
     let ana = format!("gl_ana_{}", std::process::id());
-    let password = vital_env_ok(url, &["store", "add-reviewer", &ana], &env)
-        .lines()
-        .find_map(|l| l.strip_prefix("password: "))
-        .unwrap()
-        .to_string();
-    let files = server.files.path().to_str().unwrap().to_string();
-    let reviewer_env = [
-        ("VITAL_SERVER_FILES", files.as_str()),
-        ("PGPASSWORD", password.as_str()),
-    ];
-    let as_ana = server.url_as(&ana);
-    let as_ana = Path::new(&as_ana);
-    let shown = vital_env_ok(as_ana, &["team", "guidelines"], &reviewer_env);
+    let password = team.add_reviewer(&ana);
+    let shown = team.reviewer_ok(&ana, &password, &["team", "guidelines"]);
     assert_eq!(shown, "Reject guesses.\n");
-    let out = vital_env(
-        as_ana,
+    let out = team.reviewer(
+        &ana,
+        &password,
         &["team", "guidelines", rules.to_str().unwrap()],
-        &reviewer_env,
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -671,12 +678,12 @@ fn on_a_server_only_the_curator_stores_guidelines_and_decisions_record_the_versi
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    vital_env_ok(
-        as_ana,
+    team.reviewer_ok(
+        &ana,
+        &password,
         &["team", "work", "--reviewer", &ana, "--samples", "1"],
-        &reviewer_env,
     );
-    let mut admin = server.admin();
+    let mut admin = team.server.admin();
     let versions: Vec<Option<i64>> = admin
         .query("SELECT guidelines_version FROM judgments", &[])
         .unwrap()
@@ -686,9 +693,7 @@ fn on_a_server_only_the_curator_stores_guidelines_and_decisions_record_the_versi
     assert!(!versions.is_empty());
     assert!(versions.iter().all(|v| *v == Some(1)), "{versions:?}");
 
-    let mut config: postgres::Config = server.url_as(&ana).parse().unwrap();
-    config.password(&password);
-    let mut direct = config.connect(postgres::NoTls).unwrap();
+    let mut direct = team.direct(&ana, &password);
     let refused = direct
         .execute(
             "INSERT INTO team_guidelines (version, text, stored_at, stored_by) VALUES (2, 'mine', '2026-01-01T00:00:00.000Z', current_user)",
@@ -711,4 +716,264 @@ fn on_a_server_only_the_curator_stores_guidelines_and_decisions_record_the_versi
             || format!("{refused:?}").contains("guidelines version 99 was never stored"),
         "{refused:?}"
     );
+}
+
+/// Gold checks on a server: the curator imports known verdicts (`--gold`), a reviewer is
+/// served a gold sample first (onboarding) and after every N others, their accuracy on gold is
+/// in their status; connected directly, the reviewer reads no gold row, stores none, and is
+/// told no other reviewer's gold sample.
+#[test]
+fn on_a_server_gold_is_served_as_planned_scored_and_unreadable_to_reviewers() {
+    let Some(mut team) = TeamServer::with_release(8) else {
+        return;
+    };
+    // tw-5's answer is right, tw-6's is wrong: `team work` accepts every answer.
+    let gold = crate::common::write(
+        team.data.path(),
+        "gold.jsonl",
+        "{\"sample_id\": \"tw-5\", \"round\": 1, \"answer\": 1, \"verdict\": \"accept\", \"reviewer\": \"dr_senior\"}\n\
+         {\"sample_id\": \"tw-6\", \"round\": 1, \"answer\": 1, \"verdict\": \"reject\", \"reviewer\": \"dr_senior\"}\n",
+    );
+    let stored = team.curator_ok(&[
+        "import",
+        "--format",
+        "verdicts",
+        "--gold",
+        gold.to_str().unwrap(),
+    ]);
+    assert!(stored.contains("2 known verdicts added"), "{stored}");
+    team.curator_ok(&["team", "plan", "--gold-every", "2", "--onboarding", "1"]);
+    let ana = format!("gd_ana_{}", std::process::id());
+    let password = team.add_reviewer(&ana);
+    let as_ana = |args: &[&str]| team.reviewer_ok(&ana, &password, args);
+    let out = as_ana(&["team", "work", "--reviewer", &ana, "--samples", "4"]);
+    let curator = team.curator();
+    let keys = curator.sample_keys().unwrap();
+    let served: Vec<i64> = events_of(out.as_bytes())
+        .iter()
+        .filter(|e| e.what == "served")
+        .map(|e| e.sample)
+        .collect();
+    assert_eq!(
+        served,
+        vec![keys[5], keys[0], keys[1], keys[6]],
+        "gold first, then two others, then gold"
+    );
+    let status: serde_json::Value =
+        serde_json::from_str(&as_ana(&["team", "status", "--json"])).unwrap();
+    let row = &status["reviewers"][0];
+    assert_eq!(row["reviewer"], ana.as_str(), "{status}");
+    assert_eq!(
+        (
+            &row["gold_decided"],
+            &row["gold_correct"],
+            &row["gold_accuracy"]
+        ),
+        (
+            &serde_json::json!(2),
+            &serde_json::json!(1),
+            &serde_json::json!(0.5)
+        ),
+        "{status}"
+    );
+    let text = as_ana(&["team", "status"]);
+    assert!(
+        text.contains("gold accuracy") && text.contains("50% of 2"),
+        "{text}"
+    );
+
+    let mut direct = team.direct(&ana, &password);
+    let rows: i64 = direct
+        .query_one("SELECT count(*) FROM team_gold", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 0, "a reviewer reads no gold row");
+    let mut admin = team.server.admin();
+    let all: i64 = admin
+        .query_one("SELECT count(*) FROM team_gold", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(all, 2);
+    let refused = direct
+        .execute(
+            "INSERT INTO team_gold (answer_id, sample_id, accepted, source, stored_at)
+             SELECT a.id, r.sample_id, 1, 'me', '2026-01-01T00:00:00.000Z'
+             FROM answers a JOIN rounds r ON r.id = a.round_id LIMIT 1",
+            &[],
+        )
+        .expect_err("a reviewer storing gold");
+    assert_eq!(refused.code().map(|c| c.code()), Some("42501"), "{refused}");
+    let refused = direct
+        .query_one("SELECT vital_gold_next('someone_else')", &[])
+        .expect_err("another reviewer's gold sample");
+    assert_eq!(refused.code().map(|c| c.code()), Some("42501"), "{refused}");
+    let accuracy = direct
+        .query("SELECT reviewer FROM vital_gold_accuracy()", &[])
+        .unwrap();
+    assert!(
+        accuracy.iter().all(|r| r.get::<_, String>(0) == ana),
+        "only her own accuracy"
+    );
+}
+
+/// On a directory: `--gold` needs `--format verdicts`, a line naming a missing answer stores
+/// nothing and names the line, the plan prints its gold settings, and `team work` is served
+/// the gold samples as planned.
+#[test]
+fn on_a_directory_gold_is_checked_stored_whole_and_served_as_planned() {
+    let (_dir, ws, data) = directory_with_release(6);
+    let line = |id: &str, answer: usize, verdict: &str| {
+        format!(
+            "{{\"sample_id\": \"{id}\", \"round\": 1, \"answer\": {answer}, \"verdict\": \"{verdict}\", \"reviewer\": \"dr_senior\"}}\n"
+        )
+    };
+    let broken = crate::common::write(
+        data.path(),
+        "broken.jsonl",
+        &format!("{}{}", line("tw-2", 1, "accept"), line("tw-3", 2, "accept")),
+    );
+    let out = vital_env(&ws, &["import", "--gold", broken.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--format verdicts"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = vital_env(
+        &ws,
+        &[
+            "import",
+            "--format",
+            "verdicts",
+            "--gold",
+            broken.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("broken.jsonl record 1 (line 2)")
+            && err.contains("no round 1 answer 2")
+            && err.contains("nothing stored"),
+        "{err}"
+    );
+    let good = crate::common::write(data.path(), "gold.jsonl", &line("tw-2", 1, "accept"));
+    let stored = vital_env_ok(
+        &ws,
+        &[
+            "import",
+            "--format",
+            "verdicts",
+            "--gold",
+            good.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        stored.contains("1 known verdicts added") && stored.contains("1 gold samples"),
+        "{stored}"
+    );
+    let plan = vital_env_ok(
+        &ws,
+        &["team", "plan", "--gold-every", "3", "--onboarding", "1"],
+        &[],
+    );
+    assert!(
+        plan.contains("a gold sample after every 3 samples")
+            && plan.contains("onboarding: 1 gold samples before any other"),
+        "{plan}"
+    );
+    // Not a decision: the export of verdicts holds none.
+    let verdicts = data.path().join("verdicts.jsonl");
+    vital_env_ok(
+        &ws,
+        &[
+            "export",
+            "--format",
+            "verdicts",
+            "--out",
+            verdicts.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(std::fs::read_to_string(&verdicts).unwrap(), "");
+    let out = vital_env_ok(
+        &ws,
+        &["team", "work", "--reviewer", "ana", "--samples", "2"],
+        &[],
+    );
+    let curator = Workspace::open_existing(&ws).unwrap();
+    let keys = curator.sample_keys().unwrap();
+    let served: Vec<i64> = events_of(out.as_bytes())
+        .iter()
+        .filter(|e| e.what == "served")
+        .map(|e| e.sample)
+        .collect();
+    assert_eq!(served, vec![keys[2], keys[0]], "the gold sample first");
+    let status: serde_json::Value =
+        serde_json::from_str(&vital_env_ok(&ws, &["team", "status", "--json"], &[])).unwrap();
+    assert_eq!(status["reviewers"][0]["gold_accuracy"], 1.0, "{status}");
+}
+
+/// Extra reviewers on a server: a sample whose two planned reviewers split is served to a third
+/// reviewer's own login before the next sample in line, though that role reads neither
+/// reviewer's verdict; `vital team plan` prints the setting.
+#[test]
+fn on_a_server_a_split_sample_is_served_to_an_extra_reviewer_first() {
+    let Some(mut team) = TeamServer::with_release(3) else {
+        return;
+    };
+    let shown = team.curator_ok(&[
+        "team",
+        "plan",
+        "--per-sample",
+        "2",
+        "--overlap",
+        "100%",
+        "--extra-when-split",
+        "1",
+    ]);
+    assert!(
+        shown.contains("split samples: up to 1 more reviewers before adjudication"),
+        "{shown}"
+    );
+    let suffix = std::process::id();
+    let (ana, cy) = (format!("ex_ana_{suffix}"), format!("ex_cy_{suffix}"));
+    let (ana_password, cy_password) = (team.add_reviewer(&ana), team.add_reviewer(&cy));
+    let work_as = |r: &str, password: &str| {
+        let out = team.reviewer_ok(
+            r,
+            password,
+            &["team", "work", "--reviewer", r, "--samples", "1"],
+        );
+        events_of(out.as_bytes())[0].sample
+    };
+    let curator = team.curator();
+    let keys = curator.sample_keys().unwrap();
+    // Ana accepts the first sample; Ben (recorded by the curator) rejects it.
+    assert_eq!(work_as(&ana, &ana_password), keys[0]);
+    let stored = curator.load_sample(keys[0]).unwrap().unwrap();
+    curator
+        .record(
+            "ben",
+            &vital::store::NewDecision {
+                sample_key: keys[0],
+                round_id: Some(stored.round_ids[0]),
+                answer_id: Some(stored.answer_ids[0][0]),
+                kind: vital::store::DecisionKind::Reject,
+                value: None,
+                shown_order: None,
+                figure_shown: None,
+            },
+        )
+        .unwrap();
+    curator.settle_lease("ben", keys[0]).unwrap();
+    assert_eq!(
+        work_as(&cy, &cy_password),
+        keys[0],
+        "the split sample, before the next in line"
+    );
+    let (complete, _, _) = curator.plan_progress().unwrap();
+    assert_eq!(complete, 1, "three reviewers finished the split sample");
 }

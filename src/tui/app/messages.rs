@@ -68,6 +68,13 @@ impl App {
                     effects.push(Effect::LoadDisagreements);
                     effects.push(Effect::LoadGuidelines);
                 }
+                // While the workspace answers, the next few samples are read ahead (once each,
+                // on the timer, so no key waits for them).
+                let ahead = self.queue.upcoming(super::READ_AHEAD);
+                if self.journal_note.is_none() && !ahead.is_empty() && ahead != self.prefetched {
+                    self.prefetched = ahead.clone();
+                    effects.push(Effect::Prefetch(ahead));
+                }
                 effects
             }
             Msg::Disagreements(keys) => {
@@ -197,6 +204,26 @@ impl App {
                 } else {
                     vec![]
                 }
+            }
+            Msg::Instead { asked, view } => {
+                if self.queue.current() != Some(asked) {
+                    // The reviewer moved on meanwhile: the next sample they open asks again.
+                    return vec![];
+                }
+                let stored = &view.stored;
+                self.queue.serve_before(
+                    asked,
+                    crate::store::IndexEntry {
+                        key: view.key(),
+                        ext_id: stored.sample.id.clone(),
+                        domains: stored.sample.domains.clone(),
+                        decided: view.decided(),
+                        flagged: view.flagged(),
+                        disagreement: false,
+                        rounds: stored.answer_ids.iter().filter(|a| !a.is_empty()).count(),
+                    },
+                );
+                self.update(Msg::Loaded(view))
             }
             Msg::Paste(text) => self.on_paste(&text),
             Msg::Resized(width, _) => {

@@ -39,11 +39,17 @@ pub use panels::{ExportForm, ExportJob, SelectionPreview, TrainingView};
 /// reviewer's decisions show in the disagreements filter without a restart.
 const TICKS_PER_TEAM_LOOK: u64 = 5;
 
+/// How many samples after the one on screen are read ahead, for a dropped connection.
+pub const READ_AHEAD: usize = 3;
+
 /// What the app asks the runtime to do.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     /// Load a sample (with this reviewer's decisions) and answer with [`Msg::Loaded`].
     Load(i64),
+    /// Read these samples ahead (the next in the queue), so they can be shown and decided while
+    /// the workspace cannot be reached; answers nothing.
+    Prefetch(Vec<i64>),
     /// Commit a decision, then answer with [`Msg::Saved`].
     Record(NewDecision),
     /// Commit decisions that one key made (an edit and the ✗ it implies), undone together.
@@ -179,6 +185,12 @@ pub enum Msg {
     /// The team plan does not serve sample `key` to this reviewer now (others hold or finished
     /// its places, or the reviewer reached their cap): it leaves their queue.
     NotServed(i64),
+    /// A gold check is due, or a split sample waits for an extra reviewer: `view` is shown in
+    /// place of sample `asked` (which stays in the queue, right after it).
+    Instead {
+        asked: i64,
+        view: Box<SampleView>,
+    },
     /// Text pasted into the terminal (bracketed paste).
     Paste(String),
     /// The reviewer's `$VISUAL`/`$EDITOR` returned: the file's text, or why there is none.
@@ -254,6 +266,8 @@ pub struct App {
     pub journal_note: Option<String>,
     /// Timer ticks so far (see [`Msg::Tick`]).
     ticks: u64,
+    /// The samples last asked to be read ahead ([`Effect::Prefetch`]).
+    prefetched: Vec<i64>,
     pub message: Option<String>,
     pub quitting: bool,
     pub training: TrainingView,
@@ -335,6 +349,7 @@ impl App {
             last_save: None,
             journal_note: None,
             ticks: 0,
+            prefetched: Vec::new(),
             message: None,
             quitting: false,
             training: TrainingView::default(),

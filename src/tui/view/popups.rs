@@ -62,12 +62,20 @@ pub fn team_status_lines(status: &crate::store::TeamStatus, planned: bool) -> Ve
         v.map_or_else(|| "–".to_string(), |v| format!("{v:.digits$}"))
     };
     let mut lines = vec![format!(
-        "{:<20} {:>8} {:>7} {:>9} {:>8} {:>9} {:>6}  {}",
-        "reviewer", "finished", "leased", "decisions", "per hour", "median s", "κ", "last active"
+        "{:<20} {:>8} {:>7} {:>9} {:>8} {:>9} {:>6} {:>13}  {}",
+        "reviewer",
+        "finished",
+        "leased",
+        "decisions",
+        "per hour",
+        "median s",
+        "κ",
+        "gold accuracy",
+        "last active"
     )];
     for r in &status.reviewers {
         lines.push(format!(
-            "{:<20} {:>8} {:>7} {:>9} {:>8} {:>9} {:>6}  {}",
+            "{:<20} {:>8} {:>7} {:>9} {:>8} {:>9} {:>6} {:>13}  {}",
             r.reviewer,
             r.samples_done,
             r.leased_now,
@@ -75,6 +83,7 @@ pub fn team_status_lines(status: &crate::store::TeamStatus, planned: bool) -> Ve
             opt(r.decisions_per_hour, 0),
             opt(r.median_seconds_per_decision, 1),
             opt(r.kappa_with_others, 2),
+            gold_cell(r),
             r.last_active.as_deref().unwrap_or("–"),
         ));
     }
@@ -101,6 +110,15 @@ pub fn team_status_lines(status: &crate::store::TeamStatus, planned: bool) -> Ve
         status.places_left
     ));
     lines
+}
+
+/// A reviewer's accuracy on gold answers: "90% of 10" (matching the known verdict, of the gold
+/// answers they decided), "–" with none decided.
+fn gold_cell(r: &crate::store::ReviewerStatus) -> String {
+    match r.gold_accuracy {
+        Some(share) => format!("{:.0}% of {}", share * 100.0, r.gold_decided),
+        None => "–".into(),
+    }
 }
 
 /// The agreement panel's text, from the store's report.
