@@ -96,11 +96,7 @@ pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    Ok(match failed {
-        0 => exit::OK,
-        n if n == args.files.len() => exit::FAILURE,
-        _ => exit::PARTIAL,
-    })
+    Ok(exit_for(failed, args.files.len()))
 }
 
 fn print_report(ctx: &Context, report: &ImportReport, json: bool) {
@@ -189,11 +185,7 @@ fn import_gold(ctx: &Context, args: &ImportArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    Ok(match failed {
-        0 => exit::OK,
-        n if n == args.files.len() => exit::FAILURE,
-        _ => exit::PARTIAL,
-    })
+    Ok(exit_for(failed, args.files.len()))
 }
 
 /// The known verdicts of one verdicts file (the shape `export --format verdicts` writes; every
@@ -238,4 +230,13 @@ fn read_gold(path: &std::path::Path) -> anyhow::Result<Vec<crate::store::GoldLin
         .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     // An empty file is data: it stores nothing.
     Ok(lines)
+}
+
+/// The exit code of an import of `files` files, `failed` of which failed.
+fn exit_for(failed: usize, files: usize) -> i32 {
+    match failed {
+        0 => exit::OK,
+        n if n == files => exit::FAILURE,
+        _ => exit::PARTIAL,
+    }
 }

@@ -425,36 +425,64 @@ impl Drop for OwnServer {
     }
 }
 
+/// The demo workspace copied onto a database of a server of the test's own (which it may stop
+/// and start), with the local folder its connections share.
+struct DemoOnOwnServer {
+    own: OwnServer,
+    database: crate::store::test_support::ServerDatabase,
+    files: tempfile::TempDir,
+    demo: tempfile::TempDir,
+}
+
+impl DemoOnOwnServer {
+    fn start() -> Self {
+        let own = OwnServer::start();
+        let database = crate::store::test_support::ServerDatabase::create(&own.url);
+        let files = tempfile::tempdir().unwrap();
+        let demo = workspace();
+        drop(crate::store::test_support::server_workspace(
+            &database.url,
+            files.path(),
+        ));
+        let server = Self {
+            own,
+            database,
+            files,
+            demo,
+        };
+        Workspace::open_existing(server.demo.path())
+            .unwrap()
+            .copy_into(&server.open().unwrap(), &mut |_, _| Ok(()))
+            .unwrap();
+        server
+    }
+
+    /// A new connection to the server's workspace.
+    fn open(&self) -> anyhow::Result<Workspace> {
+        Workspace::open_existing_with_files(Path::new(&self.database.url), self.files.path())
+    }
+}
+
 #[test]
 fn a_server_stopped_and_started_again_mid_session_gets_every_decision_exactly_once() {
     use super::app::Effect;
-    use crate::store::test_support::{test_server, ServerDatabase};
+    use crate::store::test_support::test_server;
     if test_server().is_none() {
         return;
     }
-    let own = OwnServer::start();
-    let database = ServerDatabase::create(&own.url);
-    let files = tempfile::tempdir().unwrap();
-    let demo = workspace();
-    drop(crate::store::test_support::server_workspace(
-        &database.url,
-        files.path(),
-    ));
-    let open = || Workspace::open_existing_with_files(Path::new(&database.url), files.path());
-    Workspace::open_existing(demo.path())
-        .unwrap()
-        .copy_into(&open().unwrap(), &mut |_, _| Ok(()))
-        .unwrap();
-    let keys = demo_ws(&demo).sample_keys().unwrap();
+    let server = DemoOnOwnServer::start();
+    let (own, demo) = (&server.own, &server.demo);
+    let open = || server.open();
+    let keys = demo_ws(demo).sample_keys().unwrap();
     let before = open().unwrap().decision_event_count().unwrap();
     let mut exec = store_for(open().unwrap());
-    let first = exec.run(Effect::Record(accept(&demo_ws(&demo), keys[0], 0)));
+    let first = exec.run(Effect::Record(accept(&demo_ws(demo), keys[0], 0)));
     assert!(matches!(first, Some(Msg::Saved { .. })), "{first:?}");
 
     own.run("pause");
     for key in &keys[1..3] {
         let msg = exec
-            .run(Effect::Record(accept(&demo_ws(&demo), *key, 0)))
+            .run(Effect::Record(accept(&demo_ws(demo), *key, 0)))
             .unwrap();
         assert!(
             note_of(&msg).is_some_and(|n| n.starts_with("offline")),
@@ -783,24 +811,14 @@ fn gold_samples_are_shown_in_place_of_the_next_when_due_and_look_like_any_other(
 #[test]
 fn samples_read_ahead_are_shown_and_decided_while_the_server_is_away() {
     use super::app::Effect;
-    use crate::store::test_support::{test_server, ServerDatabase};
+    use crate::store::test_support::test_server;
     if test_server().is_none() {
         return;
     }
-    let own = OwnServer::start();
-    let database = ServerDatabase::create(&own.url);
-    let files = tempfile::tempdir().unwrap();
-    let demo = workspace();
-    drop(crate::store::test_support::server_workspace(
-        &database.url,
-        files.path(),
-    ));
-    let open = || Workspace::open_existing_with_files(Path::new(&database.url), files.path());
-    Workspace::open_existing(demo.path())
-        .unwrap()
-        .copy_into(&open().unwrap(), &mut |_, _| Ok(()))
-        .unwrap();
-    let keys = demo_ws(&demo).sample_keys().unwrap();
+    let server = DemoOnOwnServer::start();
+    let (own, demo) = (&server.own, &server.demo);
+    let open = || server.open();
+    let keys = demo_ws(demo).sample_keys().unwrap();
     let before = open().unwrap().decision_event_count().unwrap();
     let mut exec = store_for(open().unwrap());
     let loaded = exec.run(Effect::Load(keys[0]));
@@ -815,7 +833,7 @@ fn samples_read_ahead_are_shown_and_decided_while_the_server_is_away() {
             "{shown:?}"
         );
         let saved = exec
-            .run(Effect::Record(accept(&demo_ws(&demo), key, 0)))
+            .run(Effect::Record(accept(&demo_ws(demo), key, 0)))
             .unwrap();
         assert!(
             note_of(&saved).is_some_and(|n| n.starts_with("offline")),
