@@ -495,8 +495,8 @@ fn main() -> anyhow::Result<()> {
     if case("judge") {
         println!();
         println!("judge-only: real GPT-4 preferences on 80 Vicuna questions (FastChat), split by question, alignment / AUC on the held-out questions' pairs");
-        println!("| seed | train pairs | held-out | signals | full | auto (chosen) | cos(q,a) | LR | length | overlap |");
-        println!("|---:|---:|---:|---|---|---|---|---|---|---|");
+        println!("| seed | train pairs | held-out | signals | linear | full | auto (chosen) | cos(q,a) | LR | length | overlap |");
+        println!("|---:|---:|---:|---|---|---|---|---|---|---|---|");
         let judge_figures: Vec<String> = judge.iter().map(figure_of).collect();
         let judge_refs: Vec<&str> = judge_figures.iter().map(String::as_str).collect();
         for seed in SEEDS {
@@ -508,7 +508,7 @@ fn main() -> anyhow::Result<()> {
             settings.seed = seed;
             settings.encoder = Some(encoder.clone());
             let mut row = Vec::new();
-            for head in [Head::Signals, Head::Full] {
+            for head in [Head::Signals, Head::Linear, Head::Full] {
                 settings.head = head;
                 let scores = trained_scores(&ws, &settings, &inputs, &train)?;
                 row.push(cell(&metrics(&held_out, &scores)));
