@@ -774,8 +774,18 @@ pub(super) mod tests {
         (ws, keys)
     }
 
-    /// Decides every answer of sample `key` as `reviewer`, then settles the place.
+    /// Accepts every answer of sample `key` as `reviewer`, then settles the place.
     pub(in crate::store) fn finish(ws: &Workspace, reviewer: &str, key: i64) {
+        finish_with(ws, reviewer, key, DecisionKind::Accept);
+    }
+
+    /// Decides every answer of sample `key` as `reviewer` with one verdict, then settles.
+    pub(in crate::store) fn finish_with(
+        ws: &Workspace,
+        reviewer: &str,
+        key: i64,
+        kind: DecisionKind,
+    ) {
         let stored = ws.load_sample(key).unwrap().unwrap();
         for (round, answers) in stored.round_ids.iter().zip(&stored.answer_ids) {
             for &answer in answers {
@@ -785,7 +795,7 @@ pub(super) mod tests {
                         sample_key: key,
                         round_id: Some(*round),
                         answer_id: Some(answer),
-                        kind: DecisionKind::Accept,
+                        kind,
                         value: None,
                         shown_order: None,
                         figure_shown: None,
@@ -985,29 +995,6 @@ pub(super) mod tests {
             ws.places_by_reviewer().unwrap().is_empty(),
             "nothing stored"
         );
-    }
-
-    /// Decides every answer of sample `key` as `reviewer` with one verdict, then settles.
-    fn finish_with(ws: &Workspace, reviewer: &str, key: i64, kind: DecisionKind) {
-        let stored = ws.load_sample(key).unwrap().unwrap();
-        for (round, answers) in stored.round_ids.iter().zip(&stored.answer_ids) {
-            for &answer in answers {
-                ws.record(
-                    reviewer,
-                    &NewDecision {
-                        sample_key: key,
-                        round_id: Some(*round),
-                        answer_id: Some(answer),
-                        kind,
-                        value: None,
-                        shown_order: None,
-                        figure_shown: None,
-                    },
-                )
-                .unwrap();
-            }
-        }
-        ws.settle_lease(reviewer, key).unwrap();
     }
 
     fn a_split_sample_gets_extra_reviewers_first_then_goes_to_adjudication(db: TestDb) {

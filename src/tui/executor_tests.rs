@@ -508,6 +508,29 @@ fn a_server_stopped_and_started_again_mid_session_gets_every_decision_exactly_on
 /// Under a team plan of one reviewer per sample, two screens on one workspace never show the
 /// same sample: opening one takes its place, a taken one leaves the other's queue, moving on
 /// and quitting let places go.
+/// Accepts every answer of sample `sample` (as `ws` stores it) through the session's
+/// executor, each decision saved.
+fn accept_every_answer(session: &mut Session<impl Executor>, ws: &Workspace, sample: i64) {
+    let stored = ws.load_sample(sample).unwrap().unwrap();
+    for (round, answers) in stored.round_ids.iter().zip(&stored.answer_ids) {
+        for &answer in answers {
+            let saved =
+                session
+                    .executor
+                    .run(super::app::Effect::Record(crate::store::NewDecision {
+                        sample_key: sample,
+                        round_id: Some(*round),
+                        answer_id: Some(answer),
+                        kind: crate::store::DecisionKind::Accept,
+                        value: None,
+                        shown_order: None,
+                        figure_shown: None,
+                    }));
+            assert!(matches!(saved, Some(Msg::Saved { .. })), "{saved:?}");
+        }
+    }
+}
+
 #[test]
 fn two_screens_under_a_plan_are_served_different_samples() {
     let dir = workspace();
@@ -563,23 +586,7 @@ fn two_screens_under_a_plan_are_served_different_samples() {
     assert_eq!(held("ben"), 0);
     // Ana decides every answer of the sample on her screen: her place is done for good, and
     // the sample is complete (no one else is served it).
-    let stored = curator.load_sample(third).unwrap().unwrap();
-    for (round, answers) in stored.round_ids.iter().zip(&stored.answer_ids) {
-        for &answer in answers {
-            let saved = ana
-                .executor
-                .run(super::app::Effect::Record(crate::store::NewDecision {
-                    sample_key: third,
-                    round_id: Some(*round),
-                    answer_id: Some(answer),
-                    kind: crate::store::DecisionKind::Accept,
-                    value: None,
-                    shown_order: None,
-                    figure_shown: None,
-                }));
-            assert!(matches!(saved, Some(Msg::Saved { .. })), "{saved:?}");
-        }
-    }
+    accept_every_answer(&mut ana, &curator, third);
     let ana_places = curator
         .places_by_reviewer()
         .unwrap()
@@ -771,23 +778,7 @@ fn gold_samples_are_shown_in_place_of_the_next_when_due_and_look_like_any_other(
     let on_screen = |s: &Session| s.app.current.as_ref().map(|v| v.key());
     let finish = |s: &mut Session| {
         let sample = s.app.queue.current().unwrap();
-        let stored = curator.load_sample(sample).unwrap().unwrap();
-        for (round, answers) in stored.round_ids.iter().zip(&stored.answer_ids) {
-            for &answer in answers {
-                let saved = s
-                    .executor
-                    .run(super::app::Effect::Record(crate::store::NewDecision {
-                        sample_key: sample,
-                        round_id: Some(*round),
-                        answer_id: Some(answer),
-                        kind: crate::store::DecisionKind::Accept,
-                        value: None,
-                        shown_order: None,
-                        figure_shown: None,
-                    }));
-                assert!(matches!(saved, Some(Msg::Saved { .. })), "{saved:?}");
-            }
-        }
+        accept_every_answer(s, &curator, sample);
         key(s, KeyCode::Char(' '));
     };
     assert_eq!(on_screen(&ana), Some(keys[3]), "onboarding: gold first");
