@@ -138,6 +138,32 @@ fn logistic_regression(
         .collect()
 }
 
+/// A table row's cells after its first columns: each of `heads` trained on `train`, then `auto`
+/// (its choice in brackets), then `baselines` (scores fitted or read beforehand), each measured
+/// on `held_out`.
+fn row_of(
+    ws: &Workspace,
+    settings: &mut RunSettings,
+    inputs: &[AnswerInput],
+    train: &[PreferencePair],
+    held_out: &[PreferencePair],
+    heads: &[Head],
+    baselines: &[HashMap<i64, f32>],
+) -> anyhow::Result<Vec<String>> {
+    let mut row = Vec::new();
+    for &head in heads {
+        settings.head = head;
+        let scores = trained_scores(ws, settings, inputs, train)?;
+        row.push(cell(&metrics(held_out, &scores)));
+    }
+    let (auto, chosen) = auto_scores(ws, settings, inputs, train)?;
+    row.push(format!("{} ({chosen})", cell(&metrics(held_out, &auto))));
+    for scores in baselines {
+        row.push(cell(&metrics(held_out, scores)));
+    }
+    Ok(row)
+}
+
 fn cell(m: &Metrics) -> String {
     format!("{:.3} / {:.3}", m.alignment_rate, m.auc)
 }
@@ -395,17 +421,15 @@ fn main() -> anyhow::Result<()> {
             let mut settings = RunSettings::from_config(&Config::defaults().selector);
             settings.seed = seed;
             settings.encoder = Some(encoder.clone());
-            let mut row = Vec::new();
-            for head in [Head::Signals, Head::Full] {
-                settings.head = head;
-                let scores = trained_scores(&ws, &settings, &inputs, &train)?;
-                row.push(cell(&metrics(&held_out, &scores)));
-            }
-            let (auto, chosen) = auto_scores(&ws, &settings, &inputs, &train)?;
-            row.push(format!("{} ({chosen})", cell(&metrics(&held_out, &auto))));
-            for scores in &baselines_of(&train) {
-                row.push(cell(&metrics(&held_out, scores)));
-            }
+            let row = row_of(
+                &ws,
+                &mut settings,
+                &inputs,
+                &train,
+                &held_out,
+                &[Head::Signals, Head::Full],
+                &baselines_of(&train),
+            )?;
             println!(
                 "| {} | {seed} | {} | {} |",
                 size.map_or_else(|| format!("all ({})", train.len()), |n| n.to_string()),
@@ -507,17 +531,15 @@ fn main() -> anyhow::Result<()> {
             let mut settings = RunSettings::from_config(&Config::defaults().selector);
             settings.seed = seed;
             settings.encoder = Some(encoder.clone());
-            let mut row = Vec::new();
-            for head in [Head::Signals, Head::Linear, Head::Full] {
-                settings.head = head;
-                let scores = trained_scores(&ws, &settings, &inputs, &train)?;
-                row.push(cell(&metrics(&held_out, &scores)));
-            }
-            let (auto, chosen) = auto_scores(&ws, &settings, &inputs, &train)?;
-            row.push(format!("{} ({chosen})", cell(&metrics(&held_out, &auto))));
-            for scores in &baselines_of(&train) {
-                row.push(cell(&metrics(&held_out, scores)));
-            }
+            let row = row_of(
+                &ws,
+                &mut settings,
+                &inputs,
+                &train,
+                &held_out,
+                &[Head::Signals, Head::Linear, Head::Full],
+                &baselines_of(&train),
+            )?;
             println!(
                 "| {seed} | {} | {} | {} |",
                 train.len(),
